@@ -1,0 +1,3 @@
+DROP TABLE assignments;
+DROP TABLE routing_rules;
+DROP TABLE agencies;

@@ -1,0 +1,80 @@
+//! Deadline-timer: puts every stage of a message on the clock when it is assigned, stops the
+//! clock when the agency answers, and registers a warning (تذکر) — exactly once — when the
+//! standard handling time runs out.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use nazer_shared::db::{DbConnection, DbError};
+use nazer_shared::events::{Envelope, MessageAssigned, MessageResponded};
+use nazer_shared::inbox::{EventHandler, HandlerError};
+use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
+use nazer_shared::topology::DEADLINE_TIMER;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub mod api;
+pub mod budget;
+pub mod firing;
+pub mod schema;
+pub mod store;
+
+pub const SERVICE: ServiceEntry =
+    ServiceEntry { name: DEADLINE_TIMER, factory: |ctx| Arc::new(DeadlineTimer::new(ctx)) };
+
+pub struct DeadlineTimer {
+    ctx: ServiceContext,
+    state: web::Data<api::DeadlineState>,
+    /// Wakes the firing loop when a consumed event scheduled a deadline.
+    wake: Arc<Notify>,
+}
+
+impl DeadlineTimer {
+    pub fn new(ctx: ServiceContext) -> Self {
+        Self { state: web::Data::new(api::DeadlineState { ctx: ctx.clone() }), ctx, wake: Arc::new(Notify::new()) }
+    }
+}
+
+struct Clockwork {
+    fallback_budget: String,
+}
+
+impl EventHandler for Clockwork {
+    fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
+        if envelope.is::<MessageAssigned>() {
+            let assigned: MessageAssigned = envelope.decode()?;
+            store::schedule(conn, &assigned, &self.fallback_budget, now)?;
+        } else if envelope.is::<MessageResponded>() {
+            let responded: MessageResponded = envelope.decode()?;
+            store::meet(conn, &responded, now)?;
+        }
+        Ok(())
+    }
+}
+
+impl Service for DeadlineTimer {
+    fn handler(&self) -> Option<Arc<dyn EventHandler>> {
+        Some(Arc::new(Clockwork { fallback_budget: self.ctx.settings.deadlines.default_budget.clone() }))
+    }
+
+    fn routes(&self, cfg: &mut web::ServiceConfig) {
+        api::routes(cfg, self.state.clone());
+    }
+
+    fn workers(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![tokio::spawn(firing::run(self.ctx.clone(), self.wake.clone(), shutdown))]
+    }
+
+    fn after_commit(&self) -> Vec<Arc<Notify>> {
+        vec![self.wake.clone()]
+    }
+}
+
+/// Demo budgets: seconds instead of days, so a warning fires soon after a message.
+pub fn seed_demo(conn: &mut DbConnection) -> Result<(), DbError> {
+    store::put_budget(conn, store::ANY_CATEGORY, store::RESPOND, "PT30S")?;
+    store::put_budget(conn, "health.pharmacy", store::RESPOND, "PT20S")?;
+    Ok(())
+}

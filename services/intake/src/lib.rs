@@ -1,0 +1,63 @@
+//! Intake: takes citizens' messages from the 1888 call centre and other channels, gives each a
+//! tracking code, announces it (`message.received`), records agencies' answers, and keeps a
+//! read model of each message's assignment, deadlines and warnings.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use nazer_shared::db::{DbConnection, DbError};
+use nazer_shared::inbox::EventHandler;
+use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
+use nazer_shared::topology::INTAKE;
+
+pub mod api;
+pub mod projection;
+pub mod schema;
+pub mod store;
+pub mod submission;
+pub mod tracking_code;
+
+pub const SERVICE: ServiceEntry = ServiceEntry { name: INTAKE, factory: |ctx| Arc::new(Intake::new(ctx)) };
+
+pub struct Intake {
+    state: web::Data<api::IntakeState>,
+}
+
+impl Intake {
+    pub fn new(ctx: ServiceContext) -> Self {
+        Self { state: web::Data::new(api::IntakeState { ctx }) }
+    }
+}
+
+impl Service for Intake {
+    fn handler(&self) -> Option<Arc<dyn EventHandler>> {
+        Some(Arc::new(projection::Projection))
+    }
+
+    fn routes(&self, cfg: &mut web::ServiceConfig) {
+        api::routes(cfg, self.state.clone());
+    }
+}
+
+/// Demo categories (a few of the 1888 taxonomy), for `nazer seed --demo`.
+pub fn seed_demo(conn: &mut DbConnection) -> Result<(), DbError> {
+    let all = "complaint,violation_report,criticism,suggestion,appreciation";
+    let demo = [
+        ("municipal.building", "تخلفات ساختمانی", "Building violations", "complaint,violation_report"),
+        ("municipal.services", "خدمات شهری", "Municipal services", all),
+        ("health.pharmacy", "داروخانه و دارو", "Pharmacies and medicine", all),
+        ("tenders.procurement", "مناقصه و مزایده", "Tenders and procurement", "complaint,violation_report"),
+        ("utilities.water", "آب و فاضلاب", "Water and sewage", all),
+    ];
+    for (code, name_fa, name_en, kinds) in demo {
+        let category = submission::Category {
+            code: code.into(),
+            name_fa: name_fa.into(),
+            name_en: name_en.into(),
+            kinds: kinds.split(',').map(str::to_string).collect(),
+            active: true,
+        };
+        store::put_category(conn, &category)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Intake's read model: what routing and deadline-timer publish about a message, kept beside
+//! it so that a lookup by tracking code needs no other service.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, to_db_time};
+use nazer_shared::events::{
+    DeadlineMet, DeadlineScheduled, Envelope, MessageAssigned, MessageNeedsTriage, WarningIssued,
+};
+use nazer_shared::inbox::{EventHandler, HandlerError};
+
+use crate::schema::{message_deadlines, message_warnings, messages};
+use crate::store::status;
+
+pub struct Projection;
+
+/// States a deadline moves through as intake shows it; a later state never goes back.
+mod deadline_state {
+    pub const PENDING: &str = "pending";
+    pub const MET: &str = "met";
+    pub const BREACHED: &str = "breached";
+}
+
+impl EventHandler for Projection {
+    fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
+        let at = to_db_time(now);
+        if envelope.is::<MessageAssigned>() {
+            let event: MessageAssigned = envelope.decode()?;
+            // Events can overtake each other: never move a message back from a later status.
+            diesel::update(
+                messages::table
+                    .filter(messages::id.eq(&event.message_id))
+                    .filter(messages::status.eq_any([status::RECEIVED, status::TRIAGE])),
+            )
+            .set((
+                messages::status.eq(status::ASSIGNED),
+                messages::assigned_agency_id.eq(&event.agency_id),
+                messages::assigned_agency_name.eq(&event.agency_name),
+                messages::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        } else if envelope.is::<MessageNeedsTriage>() {
+            let event: MessageNeedsTriage = envelope.decode()?;
+            diesel::update(
+                messages::table
+                    .filter(messages::id.eq(&event.message_id))
+                    .filter(messages::status.eq(status::RECEIVED)),
+            )
+            .set((messages::status.eq(status::TRIAGE), messages::updated_at.eq(at)))
+            .execute(conn)?;
+        } else if envelope.is::<DeadlineScheduled>() {
+            let event: DeadlineScheduled = envelope.decode()?;
+            upsert_deadline(
+                conn,
+                &event.deadline_id,
+                &event.message_id,
+                &event.stage,
+                event.due_at,
+                deadline_state::PENDING,
+                now,
+            )?;
+        } else if envelope.is::<DeadlineMet>() {
+            let event: DeadlineMet = envelope.decode()?;
+            upsert_deadline(
+                conn,
+                &event.deadline_id,
+                &event.message_id,
+                &event.stage,
+                event.due_at,
+                deadline_state::MET,
+                now,
+            )?;
+        } else if envelope.is::<WarningIssued>() {
+            let event: WarningIssued = envelope.decode()?;
+            upsert_deadline(
+                conn,
+                &event.deadline_id,
+                &event.message_id,
+                &event.stage,
+                event.due_at,
+                deadline_state::BREACHED,
+                now,
+            )?;
+            let known: i64 = message_warnings::table.find(&event.warning_id).count().get_result(conn)?;
+            if known == 0 {
+                diesel::insert_into(message_warnings::table)
+                    .values((
+                        message_warnings::warning_id.eq(&event.warning_id),
+                        message_warnings::message_id.eq(&event.message_id),
+                        message_warnings::deadline_id.eq(&event.deadline_id),
+                        message_warnings::level.eq(event.level),
+                        message_warnings::reason.eq(&event.reason),
+                        message_warnings::issued_at.eq(to_db_time(event.issued_at)),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records a deadline's state; `pending` never overwrites `met` or `breached`.
+fn upsert_deadline(
+    conn: &mut DbConnection,
+    deadline_id: &str,
+    message_id: &str,
+    stage: &str,
+    due_at: DateTime<Utc>,
+    state: &str,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    let current: Option<String> =
+        message_deadlines::table.find(deadline_id).select(message_deadlines::state).first(conn).optional()?;
+    match current {
+        None => {
+            diesel::insert_into(message_deadlines::table)
+                .values((
+                    message_deadlines::deadline_id.eq(deadline_id),
+                    message_deadlines::message_id.eq(message_id),
+                    message_deadlines::stage.eq(stage),
+                    message_deadlines::due_at.eq(to_db_time(due_at)),
+                    message_deadlines::state.eq(state),
+                    message_deadlines::updated_at.eq(to_db_time(now)),
+                ))
+                .execute(conn)?;
+        }
+        Some(current) => {
+            let next = if state == deadline_state::PENDING { current.as_str() } else { state };
+            diesel::update(message_deadlines::table.find(deadline_id))
+                .set((
+                    message_deadlines::due_at.eq(to_db_time(due_at)),
+                    message_deadlines::state.eq(next),
+                    message_deadlines::updated_at.eq(to_db_time(now)),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! Intake's tables.
+
+diesel::table! {
+    categories (code) {
+        code -> Text,
+        name_fa -> Text,
+        name_en -> Text,
+        kinds -> Text,
+        active -> Bool,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        tracking_code -> Text,
+        kind -> Text,
+        channel -> Text,
+        category -> Text,
+        subject -> Nullable<Text>,
+        body -> Text,
+        province -> Text,
+        city -> Nullable<Text>,
+        status -> Text,
+        assigned_agency_id -> Nullable<Text>,
+        assigned_agency_name -> Nullable<Text>,
+        submitted_by -> Text,
+        idempotency_key -> Nullable<Text>,
+        received_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reporters (message_id) {
+        message_id -> Text,
+        full_name -> Nullable<Text>,
+        national_id -> Nullable<Text>,
+        mobile -> Nullable<Text>,
+        email -> Nullable<Text>,
+        confidential -> Bool,
+    }
+}
+
+diesel::table! {
+    agency_responses (id) {
+        id -> Text,
+        message_id -> Text,
+        agency_id -> Text,
+        outcome -> Text,
+        body -> Text,
+        responded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    message_deadlines (deadline_id) {
+        deadline_id -> Text,
+        message_id -> Text,
+        stage -> Text,
+        due_at -> Timestamp,
+        state -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    message_warnings (warning_id) {
+        warning_id -> Text,
+        message_id -> Text,
+        deadline_id -> Text,
+        level -> Integer,
+        reason -> Text,
+        issued_at -> Timestamp,
+    }
+}

@@ -1,0 +1,394 @@
+//! Intake's reads and writes. Each write commits with the events it causes (outbox).
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::events::{MessageReceived, MessageResponded};
+use nazer_shared::outbox;
+use nazer_shared::topology::INTAKE;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::schema::{agency_responses, categories, message_deadlines, message_warnings, messages, reporters};
+use crate::submission::{Category, Submission};
+use crate::tracking_code::TrackingCode;
+
+/// Where a message stands, as intake tells it.
+pub mod status {
+    pub const RECEIVED: &str = "received";
+    pub const ASSIGNED: &str = "assigned";
+    pub const TRIAGE: &str = "triage";
+    pub const RESPONDED: &str = "responded";
+}
+
+pub fn load_categories(conn: &mut DbConnection) -> Result<Vec<Category>, DbError> {
+    let rows: Vec<(String, String, String, String, bool)> = categories::table
+        .order(categories::code)
+        .select((categories::code, categories::name_fa, categories::name_en, categories::kinds, categories::active))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(code, name_fa, name_en, kinds, active)| Category {
+            code,
+            name_fa,
+            name_en,
+            kinds: kinds.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect(),
+            active,
+        })
+        .collect())
+}
+
+/// Creates or replaces a category.
+pub fn put_category(conn: &mut DbConnection, category: &Category) -> Result<(), DbError> {
+    let kinds = category.kinds.join(",");
+    let exists: i64 = categories::table.filter(categories::code.eq(&category.code)).count().get_result(conn)?;
+    if exists > 0 {
+        diesel::update(categories::table.find(&category.code))
+            .set((
+                categories::name_fa.eq(&category.name_fa),
+                categories::name_en.eq(&category.name_en),
+                categories::kinds.eq(&kinds),
+                categories::active.eq(category.active),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(categories::table)
+            .values((
+                categories::code.eq(&category.code),
+                categories::name_fa.eq(&category.name_fa),
+                categories::name_en.eq(&category.name_en),
+                categories::kinds.eq(&kinds),
+                categories::active.eq(category.active),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: String,
+    pub tracking_code: String,
+    pub status: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// The outcome of posting: a new message, or the one an earlier post with the same
+/// idempotency key created.
+pub enum Posted {
+    Created(Receipt),
+    Replayed(Receipt),
+}
+
+fn receipt_by_idempotency_key(
+    conn: &mut DbConnection,
+    submitted_by: &str,
+    key: &str,
+) -> Result<Option<Receipt>, DbError> {
+    let row: Option<(String, String, String, NaiveDateTime)> = messages::table
+        .filter(messages::submitted_by.eq(submitted_by))
+        .filter(messages::idempotency_key.eq(key))
+        .select((messages::id, messages::tracking_code, messages::status, messages::received_at))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(id, tracking_code, status, at)| Receipt { id, tracking_code, status, received_at: from_db_time(at) }))
+}
+
+fn unused_tracking_code(conn: &mut DbConnection) -> Result<TrackingCode, DbError> {
+    // A billion codes make a clash rare; a few draws make it vanishing.
+    for _ in 0..8 {
+        let code = TrackingCode::generate();
+        let taken: i64 = messages::table.filter(messages::tracking_code.eq(code.as_str())).count().get_result(conn)?;
+        if taken == 0 {
+            return Ok(code);
+        }
+    }
+    Err(DbError::Refused("no free tracking code after 8 draws".into()))
+}
+
+/// Stores a validated message, its reporter apart, and `message.received`, in the caller's
+/// transaction.
+pub fn post_message(
+    conn: &mut DbConnection,
+    submission: &Submission,
+    submitted_by: &str,
+    idempotency_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Posted, DbError> {
+    if let Some(key) = idempotency_key
+        && let Some(existing) = receipt_by_idempotency_key(conn, submitted_by, key)?
+    {
+        return Ok(Posted::Replayed(existing));
+    }
+    let id = Uuid::now_v7().to_string();
+    let code = unused_tracking_code(conn)?;
+    let at = to_db_time(now);
+    diesel::insert_into(messages::table)
+        .values((
+            messages::id.eq(&id),
+            messages::tracking_code.eq(code.as_str()),
+            messages::kind.eq(submission.kind.as_str()),
+            messages::channel.eq(submission.channel.as_str()),
+            messages::category.eq(&submission.category),
+            messages::subject.eq(&submission.subject),
+            messages::body.eq(&submission.body),
+            messages::province.eq(&submission.province),
+            messages::city.eq(&submission.city),
+            messages::status.eq(status::RECEIVED),
+            messages::submitted_by.eq(submitted_by),
+            messages::idempotency_key.eq(idempotency_key),
+            messages::received_at.eq(at),
+            messages::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    if let Some(reporter) = &submission.reporter {
+        diesel::insert_into(reporters::table)
+            .values((
+                reporters::message_id.eq(&id),
+                reporters::full_name.eq(&reporter.full_name),
+                reporters::national_id.eq(&reporter.national_id),
+                reporters::mobile.eq(&reporter.mobile),
+                reporters::email.eq(&reporter.email),
+                reporters::confidential.eq(reporter.confidential),
+            ))
+            .execute(conn)?;
+    }
+    let event = MessageReceived {
+        message_id: id.clone(),
+        tracking_code: code.to_string(),
+        kind: submission.kind.as_str().into(),
+        channel: submission.channel.as_str().into(),
+        category: submission.category.clone(),
+        province: submission.province.clone(),
+        city: submission.city.clone(),
+        received_at: from_db_time(at),
+    };
+    outbox::enqueue(conn, INTAKE, &event, now)?;
+    Ok(Posted::Created(Receipt {
+        id,
+        tracking_code: code.to_string(),
+        status: status::RECEIVED.into(),
+        received_at: from_db_time(at),
+    }))
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AgencyRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeadlineView {
+    pub stage: String,
+    pub due_at: DateTime<Utc>,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WarningView {
+    pub level: i32,
+    pub issued_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResponseView {
+    pub id: String,
+    pub outcome: String,
+    pub body: String,
+    pub responded_at: DateTime<Utc>,
+}
+
+/// A message with everything known about it, for the call centre and the agency.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MessageView {
+    pub id: String,
+    pub tracking_code: String,
+    pub kind: String,
+    pub channel: String,
+    pub category: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub province: String,
+    pub city: Option<String>,
+    pub status: String,
+    pub received_at: DateTime<Utc>,
+    pub assigned_agency: Option<AgencyRef>,
+    pub deadlines: Vec<DeadlineView>,
+    pub warnings: Vec<WarningView>,
+    pub responses: Vec<ResponseView>,
+}
+
+type MessageRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    NaiveDateTime,
+);
+
+pub fn find_message(conn: &mut DbConnection, code: &TrackingCode) -> Result<Option<MessageView>, DbError> {
+    let row: Option<MessageRow> = messages::table
+        .filter(messages::tracking_code.eq(code.as_str()))
+        .select((
+            messages::id,
+            messages::tracking_code,
+            messages::kind,
+            messages::channel,
+            messages::category,
+            messages::subject,
+            messages::body,
+            messages::province,
+            messages::city,
+            messages::status,
+            messages::assigned_agency_id,
+            messages::assigned_agency_name,
+            messages::received_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((
+        id,
+        tracking_code,
+        kind,
+        channel,
+        category,
+        subject,
+        body,
+        province,
+        city,
+        status,
+        agency_id,
+        agency_name,
+        received_at,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let deadlines = message_deadlines::table
+        .filter(message_deadlines::message_id.eq(&id))
+        .order((message_deadlines::due_at, message_deadlines::deadline_id))
+        .select((message_deadlines::stage, message_deadlines::due_at, message_deadlines::state))
+        .load::<(String, NaiveDateTime, String)>(conn)?
+        .into_iter()
+        .map(|(stage, due_at, state)| DeadlineView { stage, due_at: from_db_time(due_at), state })
+        .collect();
+    let warnings = message_warnings::table
+        .filter(message_warnings::message_id.eq(&id))
+        .order((message_warnings::issued_at, message_warnings::level))
+        .select((message_warnings::level, message_warnings::issued_at, message_warnings::reason))
+        .load::<(i32, NaiveDateTime, String)>(conn)?
+        .into_iter()
+        .map(|(level, issued_at, reason)| WarningView { level, issued_at: from_db_time(issued_at), reason })
+        .collect();
+    let responses = agency_responses::table
+        .filter(agency_responses::message_id.eq(&id))
+        .order(agency_responses::responded_at)
+        .select((
+            agency_responses::id,
+            agency_responses::outcome,
+            agency_responses::body,
+            agency_responses::responded_at,
+        ))
+        .load::<(String, String, String, NaiveDateTime)>(conn)?
+        .into_iter()
+        .map(|(id, outcome, body, at)| ResponseView { id, outcome, body, responded_at: from_db_time(at) })
+        .collect();
+    let assigned_agency = match (agency_id, agency_name) {
+        (Some(id), Some(name)) => Some(AgencyRef { id, name }),
+        _ => None,
+    };
+    Ok(Some(MessageView {
+        id,
+        tracking_code,
+        kind,
+        channel,
+        category,
+        subject,
+        body,
+        province,
+        city,
+        status,
+        received_at: from_db_time(received_at),
+        assigned_agency,
+        deadlines,
+        warnings,
+        responses,
+    }))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RespondError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("message not found")]
+    NotFound,
+    #[error("the message is `{0}`; only an assigned message can be answered")]
+    NotAnswerable(String),
+}
+
+impl From<diesel::result::Error> for RespondError {
+    fn from(error: diesel::result::Error) -> Self {
+        RespondError::Db(DbError::from(error))
+    }
+}
+
+/// Records an agency's answer and `message.responded`. Only the assigned agency may answer;
+/// anyone else is told the message does not exist.
+pub fn respond(
+    conn: &mut DbConnection,
+    code: &TrackingCode,
+    agency_id: &str,
+    outcome: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<ResponseView, RespondError> {
+    let row: Option<(String, String, Option<String>)> = messages::table
+        .filter(messages::tracking_code.eq(code.as_str()))
+        .select((messages::id, messages::status, messages::assigned_agency_id))
+        .first(conn)
+        .optional()?;
+    let Some((message_id, current, assigned)) = row else {
+        return Err(RespondError::NotFound);
+    };
+    if assigned.as_deref() != Some(agency_id) {
+        return Err(RespondError::NotFound);
+    }
+    if current != status::ASSIGNED {
+        return Err(RespondError::NotAnswerable(current));
+    }
+    let at = to_db_time(now);
+    let response_id = Uuid::now_v7().to_string();
+    diesel::insert_into(agency_responses::table)
+        .values((
+            agency_responses::id.eq(&response_id),
+            agency_responses::message_id.eq(&message_id),
+            agency_responses::agency_id.eq(agency_id),
+            agency_responses::outcome.eq(outcome),
+            agency_responses::body.eq(body),
+            agency_responses::responded_at.eq(at),
+        ))
+        .execute(conn)?;
+    diesel::update(messages::table.find(&message_id))
+        .set((messages::status.eq(status::RESPONDED), messages::updated_at.eq(at)))
+        .execute(conn)?;
+    let event = MessageResponded {
+        message_id,
+        tracking_code: code.to_string(),
+        agency_id: agency_id.to_string(),
+        response_id: response_id.clone(),
+        outcome: outcome.to_string(),
+        responded_at: from_db_time(at),
+    };
+    outbox::enqueue(conn, INTAKE, &event, now)?;
+    Ok(ResponseView { id: response_id, outcome: outcome.into(), body: body.into(), responded_at: from_db_time(at) })
+}

@@ -1,0 +1,409 @@
+//! A citizen's message as posted, and the rules that turn it into something storable.
+//! Every problem is collected, so one refusal names every bad field at once.
+
+use nazer_shared::events::MessageKind;
+use nazer_shared::http::FieldIssue;
+use nazer_shared::iran;
+use serde::{Deserialize, Serialize};
+
+pub const MAX_BODY_CHARS: usize = 10_000;
+pub const MAX_SUBJECT_CHARS: usize = 200;
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// How a message reached Nazer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    CallCenter,
+    Web,
+    MobileApp,
+    Open311,
+    DirectMeeting,
+    Letter,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::CallCenter,
+        Channel::Web,
+        Channel::MobileApp,
+        Channel::Open311,
+        Channel::DirectMeeting,
+        Channel::Letter,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::CallCenter => "call_center",
+            Channel::Web => "web",
+            Channel::MobileApp => "mobile_app",
+            Channel::Open311 => "open311",
+            Channel::DirectMeeting => "direct_meeting",
+            Channel::Letter => "letter",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// A category as intake knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Category {
+    pub code: String,
+    pub name_fa: String,
+    pub name_en: String,
+    pub kinds: Vec<String>,
+    pub active: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionRequest {
+    pub kind: Option<String>,
+    pub channel: Option<String>,
+    pub category: Option<String>,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub reporter: Option<ReporterRequest>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReporterRequest {
+    pub full_name: Option<String>,
+    pub national_id: Option<String>,
+    pub mobile: Option<String>,
+    pub email: Option<String>,
+    pub confidential: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub kind: MessageKind,
+    pub channel: Channel,
+    pub category: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub province: String,
+    pub city: Option<String>,
+    pub reporter: Option<Reporter>,
+}
+
+/// Personal data: stored apart from the message and never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Reporter {
+    pub full_name: Option<String>,
+    pub national_id: Option<String>,
+    pub mobile: Option<String>,
+    pub email: Option<String>,
+    pub confidential: bool,
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter").field("confidential", &self.confidential).finish_non_exhaustive()
+    }
+}
+
+fn trimmed(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
+}
+
+/// Persian and Arabic-Indic digits as ASCII, for fields that hold numbers.
+pub fn ascii_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '۰'..='۹' => char::from_u32('0' as u32 + (c as u32 - '۰' as u32)).unwrap_or(c),
+            '٠'..='٩' => char::from_u32('0' as u32 + (c as u32 - '٠' as u32)).unwrap_or(c),
+            other => other,
+        })
+        .collect()
+}
+
+/// An Iranian national ID: ten digits whose last is a mod-11 check digit.
+pub fn is_valid_national_id(id: &str) -> bool {
+    let digits: Vec<u32> = id.chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() != 10 || id.len() != 10 || digits.iter().all(|d| *d == digits[0]) {
+        return false;
+    }
+    let sum: u32 = digits[..9].iter().enumerate().map(|(i, d)| d * (10 - i as u32)).sum();
+    let remainder = sum % 11;
+    let check = digits[9];
+    if remainder < 2 { check == remainder } else { check == 11 - remainder }
+}
+
+/// An Iranian mobile number in its national form `09xxxxxxxxx`, from `09…`, `+989…` or `00989…`.
+pub fn normalize_mobile(text: &str) -> Option<String> {
+    let compact: String = ascii_digits(text).chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let national = if let Some(rest) = compact.strip_prefix("+98") {
+        format!("0{rest}")
+    } else if let Some(rest) = compact.strip_prefix("0098") {
+        format!("0{rest}")
+    } else {
+        compact
+    };
+    let valid = national.len() == 11 && national.starts_with("09") && national.bytes().all(|b| b.is_ascii_digit());
+    valid.then_some(national)
+}
+
+fn check_length(issues: &mut Vec<FieldIssue>, field: &str, value: &Option<String>, max: usize) {
+    if let Some(v) = value
+        && v.chars().count() > max
+    {
+        issues.push(FieldIssue::new(field, format!("is longer than {max} characters")));
+    }
+}
+
+/// Validates a posted message against the categories intake accepts.
+pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<Submission, Vec<FieldIssue>> {
+    let mut issues = Vec::new();
+    let kind_names = MessageKind::ALL.map(|k| k.as_str()).join(", ");
+    let kind = match trimmed(&request.kind) {
+        None => {
+            issues.push(FieldIssue::new("kind", format!("is required; one of: {kind_names}")));
+            None
+        }
+        Some(text) => {
+            let kind = MessageKind::parse(&text);
+            if kind.is_none() {
+                issues.push(FieldIssue::new("kind", format!("`{text}` is not a kind; use one of: {kind_names}")));
+            }
+            kind
+        }
+    };
+    let channel_names = Channel::ALL.map(|c| c.as_str()).join(", ");
+    let channel = match trimmed(&request.channel) {
+        None => {
+            issues.push(FieldIssue::new("channel", format!("is required; one of: {channel_names}")));
+            None
+        }
+        Some(text) => {
+            let channel = Channel::parse(&text);
+            if channel.is_none() {
+                issues.push(FieldIssue::new(
+                    "channel",
+                    format!("`{text}` is not a channel; use one of: {channel_names}"),
+                ));
+            }
+            channel
+        }
+    };
+    let category = trimmed(&request.category);
+    match &category {
+        None => issues.push(FieldIssue::new("category", "is required; GET /api/v1/categories lists the codes")),
+        Some(code) => match categories.iter().find(|c| &c.code == code && c.active) {
+            None => issues.push(FieldIssue::new(
+                "category",
+                format!("`{code}` is not a known category; GET /api/v1/categories lists the codes"),
+            )),
+            Some(found) => {
+                if let Some(kind) = kind
+                    && !found.kinds.iter().any(|k| k == kind.as_str())
+                {
+                    issues.push(FieldIssue::new(
+                        "kind",
+                        format!(
+                            "category `{code}` does not take `{}`; it takes: {}",
+                            kind.as_str(),
+                            found.kinds.join(", ")
+                        ),
+                    ));
+                }
+            }
+        },
+    }
+    let body = trimmed(&request.body);
+    match &body {
+        None => issues.push(FieldIssue::new("body", "is required: the text of the message")),
+        Some(text) if text.chars().count() > MAX_BODY_CHARS => {
+            issues.push(FieldIssue::new("body", format!("is longer than {MAX_BODY_CHARS} characters")))
+        }
+        Some(_) => {}
+    }
+    let subject = trimmed(&request.subject);
+    check_length(&mut issues, "subject", &subject, MAX_SUBJECT_CHARS);
+    let province = trimmed(&request.province).map(|p| p.to_ascii_lowercase());
+    match &province {
+        None => issues.push(FieldIssue::new("province", format!("is required; one of: {}", iran::province_codes()))),
+        Some(code) if !iran::is_province(code) => issues.push(FieldIssue::new(
+            "province",
+            format!("`{code}` is not a province code; use one of: {}", iran::province_codes()),
+        )),
+        Some(_) => {}
+    }
+    let city = trimmed(&request.city);
+    check_length(&mut issues, "city", &city, 100);
+    let reporter = request.reporter.as_ref().map(|r| validate_reporter(r, &mut issues));
+
+    match (kind, channel, category, body, province) {
+        (Some(kind), Some(channel), Some(category), Some(body), Some(province)) if issues.is_empty() => {
+            Ok(Submission { kind, channel, category, subject, body, province, city, reporter })
+        }
+        _ => Err(issues),
+    }
+}
+
+fn validate_reporter(request: &ReporterRequest, issues: &mut Vec<FieldIssue>) -> Reporter {
+    let full_name = trimmed(&request.full_name);
+    check_length(issues, "reporter.full_name", &full_name, MAX_NAME_CHARS);
+    let national_id = trimmed(&request.national_id).map(|v| ascii_digits(&v));
+    if let Some(id) = &national_id
+        && !is_valid_national_id(id)
+    {
+        issues.push(FieldIssue::new(
+            "reporter.national_id",
+            "is not a valid national ID: 10 digits with a correct check digit",
+        ));
+    }
+    let mobile = match trimmed(&request.mobile) {
+        None => None,
+        Some(text) => {
+            let normalized = normalize_mobile(&text);
+            if normalized.is_none() {
+                issues.push(FieldIssue::new(
+                    "reporter.mobile",
+                    "is not an Iranian mobile number; write 09xxxxxxxxx or +989xxxxxxxxx",
+                ));
+            }
+            normalized
+        }
+    };
+    let email = trimmed(&request.email);
+    if let Some(e) = &email
+        && (e.len() > 254
+            || !e.contains('@')
+            || e.starts_with('@')
+            || e.ends_with('@')
+            || e.contains(char::is_whitespace))
+    {
+        issues.push(FieldIssue::new("reporter.email", "is not an e-mail address"));
+    }
+    Reporter { full_name, national_id, mobile, email, confidential: request.confidential.unwrap_or(false) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn categories() -> Vec<Category> {
+        vec![Category {
+            code: "municipal.building".into(),
+            name_fa: "تخلفات ساختمانی".into(),
+            name_en: "Building violations".into(),
+            kinds: vec!["complaint".into(), "violation_report".into()],
+            active: true,
+        }]
+    }
+
+    fn good() -> SubmissionRequest {
+        SubmissionRequest {
+            kind: Some("violation_report".into()),
+            channel: Some("call_center".into()),
+            category: Some("municipal.building".into()),
+            body: Some("ساخت و ساز غیرمجاز".into()),
+            province: Some("tehran".into()),
+            ..Default::default()
+        }
+    }
+
+    fn fields(result: Result<Submission, Vec<FieldIssue>>) -> Vec<String> {
+        result.unwrap_err().into_iter().map(|i| i.field).collect()
+    }
+
+    #[test]
+    fn a_complete_message_is_accepted() {
+        let submission = validate(&good(), &categories()).unwrap();
+        assert_eq!(submission.kind, MessageKind::ViolationReport);
+        assert_eq!(submission.channel, Channel::CallCenter);
+    }
+
+    #[test]
+    fn every_missing_field_is_named_at_once() {
+        let result = validate(&SubmissionRequest::default(), &categories());
+        assert_eq!(fields(result), ["kind", "channel", "category", "body", "province"]);
+    }
+
+    #[test]
+    fn unknown_values_are_named_with_what_is_accepted() {
+        let request = SubmissionRequest {
+            kind: Some("rumour".into()),
+            province: Some("atlantis".into()),
+            category: Some("nope".into()),
+            ..good()
+        };
+        let issues = validate(&request, &categories()).unwrap_err();
+        assert_eq!(issues.iter().map(|i| i.field.as_str()).collect::<Vec<_>>(), ["kind", "category", "province"]);
+        assert!(issues[0].problem.contains("complaint"));
+        assert!(issues[2].problem.contains("tehran"));
+    }
+
+    #[test]
+    fn a_category_refuses_kinds_it_does_not_take() {
+        let request = SubmissionRequest { kind: Some("appreciation".into()), ..good() };
+        assert_eq!(fields(validate(&request, &categories())), ["kind"]);
+    }
+
+    #[test]
+    fn inactive_categories_are_refused() {
+        let mut cats = categories();
+        cats[0].active = false;
+        assert_eq!(fields(validate(&good(), &cats)), ["category"]);
+    }
+
+    #[test]
+    fn reporter_fields_are_checked() {
+        let request = SubmissionRequest {
+            reporter: Some(ReporterRequest {
+                national_id: Some("0012345678".into()),
+                mobile: Some("12345".into()),
+                email: Some("nobody".into()),
+                ..Default::default()
+            }),
+            ..good()
+        };
+        assert_eq!(
+            fields(validate(&request, &categories())),
+            ["reporter.national_id", "reporter.mobile", "reporter.email"]
+        );
+    }
+
+    #[test]
+    fn national_ids_follow_their_check_digit() {
+        assert!(is_valid_national_id("0499370899"));
+        assert!(is_valid_national_id("0790419904"));
+        assert!(!is_valid_national_id("0499370898"));
+        assert!(!is_valid_national_id("1111111111"));
+        assert!(!is_valid_national_id("123"));
+    }
+
+    #[test]
+    fn mobiles_are_normalised() {
+        assert_eq!(normalize_mobile("09121234567").as_deref(), Some("09121234567"));
+        assert_eq!(normalize_mobile("+98 912 123 4567").as_deref(), Some("09121234567"));
+        assert_eq!(normalize_mobile("۰۹۱۲۱۲۳۴۵۶۷").as_deref(), Some("09121234567"));
+        assert_eq!(normalize_mobile("00989121234567").as_deref(), Some("09121234567"));
+        assert_eq!(normalize_mobile("02112345678"), None);
+    }
+
+    #[test]
+    fn too_long_text_is_refused() {
+        let request = SubmissionRequest { body: Some("x".repeat(MAX_BODY_CHARS + 1)), ..good() };
+        assert_eq!(fields(validate(&request, &categories())), ["body"]);
+    }
+
+    #[test]
+    fn reporter_debug_output_hides_personal_data() {
+        let reporter = Reporter {
+            full_name: Some("Secret Name".into()),
+            national_id: None,
+            mobile: Some("09121234567".into()),
+            email: None,
+            confidential: true,
+        };
+        let shown = format!("{reporter:?}");
+        assert!(!shown.contains("Secret") && !shown.contains("0912"));
+    }
+}

@@ -1,0 +1,87 @@
+//! Demo data for `nazer up --demo`: categories, a small agency tree with its rules, budgets of
+//! seconds, API keys known in advance, and a built-in receiver for the agencies' webhooks that
+//! checks their signatures, so the whole path can be watched on one machine.
+
+use std::net::SocketAddr;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use nazer_notification::signature;
+use nazer_shared::db::{Db, DbError, write_transaction};
+use nazer_shared::http::Scope;
+use nazer_shared::http::auth::ensure_key;
+
+/// The demo call-centre key (also an admin key, so the demo can be configured).
+pub const CALL_CENTRE_KEY: &str = "demo-call-centre-key-1888";
+/// The demo agency key of Tehran municipality.
+pub const TEHRAN_MUNICIPALITY_KEY: &str = "demo-agency-key-tehran-municipality";
+/// Signs the demo webhooks; the built-in receiver checks it.
+pub const WEBHOOK_SECRET: &str = "demo-webhook-secret-1888";
+
+pub fn receiver_base(addr: &str) -> String {
+    let host = addr.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+    format!("http://{host}/demo/webhooks")
+}
+
+pub async fn seed(db: &Db, receiver: &str, now: DateTime<Utc>) -> Result<(), DbError> {
+    let receiver = receiver.to_string();
+    db.run(move |conn| {
+        write_transaction(conn, |conn| {
+            nazer_intake::seed_demo(conn)?;
+            nazer_routing::seed_demo(conn, now)?;
+            nazer_deadline_timer::seed_demo(conn)?;
+            let agencies: Vec<&str> = nazer_routing::DEMO_AGENCIES.iter().map(|(id, _, _)| *id).collect();
+            nazer_notification::seed_demo(conn, &agencies, &receiver, WEBHOOK_SECRET, now)
+        })?;
+        ensure_key(
+            conn,
+            "demo-call-centre",
+            "demo call centre",
+            CALL_CENTRE_KEY,
+            &[Scope::CallCenter, Scope::Admin],
+            None,
+            now,
+        )?;
+        for (agency, _, _) in nazer_routing::DEMO_AGENCIES {
+            ensure_key(
+                conn,
+                &format!("demo-{agency}"),
+                agency,
+                &format!("demo-agency-key-{agency}"),
+                &[Scope::Agency],
+                Some(agency),
+                now,
+            )?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub fn receiver_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/demo/webhooks/{agency_id}", web::post().to(receive));
+}
+
+async fn receive(req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> HttpResponse {
+    let header = req.headers().get(signature::HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let event_type = req.headers().get("X-Nazer-Event-Type").and_then(|v| v.to_str().ok()).unwrap_or("?");
+    let event_id = req.headers().get("X-Nazer-Event-Id").and_then(|v| v.to_str().ok()).unwrap_or("?");
+    if !signature::verify(WEBHOOK_SECRET, header, &body, Utc::now().timestamp(), 300) {
+        tracing::warn!(agency_id = %path, event_id, "demo receiver: bad signature");
+        return HttpResponse::Unauthorized().finish();
+    }
+    tracing::info!(agency_id = %path, event_type, event_id, "demo receiver: signed webhook received");
+    HttpResponse::NoContent().finish()
+}
+
+pub fn print_banner(addr: SocketAddr) {
+    println!(
+        "\nNazer is up at http://{addr} with demo data.\n\
+         \n  call-centre key : {CALL_CENTRE_KEY}\
+         \n  agency key      : {TEHRAN_MUNICIPALITY_KEY} (Tehran municipality)\
+         \n  respond budget  : 30 seconds, so a warning follows an unanswered message\n\
+         \nPost a message:\n  curl -s -X POST http://{addr}/api/v1/messages -H 'Authorization: Bearer {CALL_CENTRE_KEY}' \\\n    \
+         -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"kind\":\"violation_report\",\"channel\":\"call_center\",\"category\":\"municipal.building\",\"body\":\"ساخت و ساز غیرمجاز\",\"province\":\"tehran\"}}'\n"
+    );
+}

@@ -1,0 +1,125 @@
+//! `nazer`: runs any or all of the five services in one process (`nazer up`), migrates the
+//! database and the broker topology, and seeds demo data.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use nazer_shared::bus::RabbitBus;
+use nazer_shared::clock::system_clock;
+use nazer_shared::config::Settings;
+use nazer_shared::db::Db;
+use nazer_shared::runtime::{self, HostOptions, ServiceEntry};
+
+mod demo;
+
+#[derive(Parser)]
+#[command(name = "nazer", version, about = "Nazer — follow-up of citizens' messages for the 1888 hotline")]
+struct Cli {
+    /// A configuration file (default: ./nazer.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run services in this process; with nothing configured, on ./nazer-data/nazer.db and the
+    /// in-process bus.
+    Up {
+        /// Comma-separated subset: intake, routing, deadline-timer, violation-referral, notification.
+        #[arg(long, value_delimiter = ',')]
+        services: Option<Vec<String>>,
+        /// Seed demo agencies, rules, keys and budgets of seconds, and receive their webhooks.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and declare the broker topology (when a broker is configured).
+    Migrate,
+    /// Seed data.
+    Seed {
+        /// Demo agencies, rules, categories, keys, budgets and webhooks.
+        #[arg(long)]
+        demo: bool,
+    },
+}
+
+const ALL: [ServiceEntry; 5] = [
+    nazer_intake::SERVICE,
+    nazer_routing::SERVICE,
+    nazer_deadline_timer::SERVICE,
+    nazer_violation_referral::SERVICE,
+    nazer_notification::SERVICE,
+];
+
+fn select(names: Option<Vec<String>>) -> anyhow::Result<Vec<ServiceEntry>> {
+    let Some(names) = names else { return Ok(ALL.to_vec()) };
+    let mut chosen = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let Some(entry) = ALL.iter().find(|e| e.name == name) else {
+            let known: Vec<&str> = ALL.iter().map(|e| e.name).collect();
+            bail!("unknown service `{name}`; the services are: {}", known.join(", "));
+        };
+        if !chosen.iter().any(|e: &ServiceEntry| e.name == name) {
+            chosen.push(*entry);
+        }
+    }
+    if chosen.is_empty() {
+        bail!("--services lists no service");
+    }
+    Ok(chosen)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("configuration")?;
+    nazer_shared::telemetry::init(&settings.log);
+    match cli.command {
+        Command::Up { services, demo } => up(settings, select(services)?, demo).await,
+        Command::Migrate => migrate(&settings).await,
+        Command::Seed { demo: true } => {
+            let db = Db::open(&settings.database)?;
+            db.migrate()?;
+            let receiver = demo::receiver_base(&settings.http.addr);
+            demo::seed(&db, &receiver, chrono::Utc::now()).await?;
+            println!("demo data seeded");
+            Ok(())
+        }
+        Command::Seed { demo: false } => bail!("say what to seed: `nazer seed --demo`"),
+    }
+}
+
+async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyhow::Result<()> {
+    let all = entries.len() == ALL.len();
+    if !all && settings.broker.url.is_none() {
+        let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
+        bail!(
+            "running only {} needs a broker: set NAZER__BROKER__URL=amqp://…; the in-process bus links \
+             services inside one process only, and the others would never hear these events",
+            names.join(", ")
+        );
+    }
+    let options =
+        HostOptions { migrate: true, in_process_bus: all, extra_routes: demo.then_some(demo::receiver_routes) };
+    let host = runtime::start(settings, &entries, options, system_clock()).await?;
+    if demo {
+        let receiver = demo::receiver_base(&host.addr.to_string());
+        demo::seed(&host.db, &receiver, chrono::Utc::now()).await?;
+        demo::print_banner(host.addr);
+    }
+    host.wait().await?;
+    Ok(())
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let db = Db::open(&settings.database)?;
+    let applied = db.migrate()?;
+    println!("database: {applied} migration(s) applied");
+    if let Some(url) = &settings.broker.url {
+        RabbitBus::new(url, &settings.broker).declare_topology().await?;
+        println!("broker: exchanges and queues declared under `{}`", settings.broker.namespace);
+    }
+    Ok(())
+}

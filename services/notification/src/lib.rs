@@ -1,0 +1,89 @@
+//! Notification: tells the agency concerned what happened — a message assigned to it, a
+//! warning registered against it — by HMAC-signed webhooks, retried with backoff, every
+//! attempt recorded. SMS and e-mail to people come later through the same deliveries.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use nazer_shared::db::{DbConnection, DbError};
+use nazer_shared::events::{Envelope, MessageAssigned, WarningIssued};
+use nazer_shared::inbox::{EventHandler, HandlerError};
+use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
+use nazer_shared::topology::NOTIFICATION;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub mod api;
+pub mod schema;
+pub mod sender;
+pub mod signature;
+pub mod store;
+
+pub const SERVICE: ServiceEntry = ServiceEntry { name: NOTIFICATION, factory: |ctx| Arc::new(Notification::new(ctx)) };
+
+pub struct Notification {
+    ctx: ServiceContext,
+    state: web::Data<api::NotificationState>,
+    wake: Arc<Notify>,
+}
+
+impl Notification {
+    pub fn new(ctx: ServiceContext) -> Self {
+        Self { state: web::Data::new(api::NotificationState { ctx: ctx.clone() }), ctx, wake: Arc::new(Notify::new()) }
+    }
+}
+
+struct Dispatcher;
+
+impl EventHandler for Dispatcher {
+    fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
+        let agency_id = if envelope.is::<MessageAssigned>() {
+            envelope.decode::<MessageAssigned>()?.agency_id
+        } else if envelope.is::<WarningIssued>() {
+            envelope.decode::<WarningIssued>()?.agency_id
+        } else {
+            return Ok(());
+        };
+        store::enqueue_deliveries(conn, envelope, &agency_id, now)?;
+        Ok(())
+    }
+}
+
+impl Service for Notification {
+    fn handler(&self) -> Option<Arc<dyn EventHandler>> {
+        Some(Arc::new(Dispatcher))
+    }
+
+    fn routes(&self, cfg: &mut web::ServiceConfig) {
+        api::routes(cfg, self.state.clone());
+    }
+
+    fn workers(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![tokio::spawn(sender::run(self.ctx.clone(), self.wake.clone(), shutdown))]
+    }
+
+    fn after_commit(&self) -> Vec<Arc<Notify>> {
+        vec![self.wake.clone()]
+    }
+}
+
+/// Points every demo agency's webhook at `receiver_base/{agency_id}`, signed with `secret`.
+pub fn seed_demo(
+    conn: &mut DbConnection,
+    agencies: &[&str],
+    receiver_base: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let existing = store::list_subscriptions(conn, None)?;
+    for agency in agencies {
+        let url = format!("{receiver_base}/{agency}");
+        if existing.iter().any(|s| s.agency_id == *agency && s.url == url && s.active) {
+            continue;
+        }
+        store::create_subscription(conn, agency, &url, secret, &[store::ALL_EVENTS.to_string()], now)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    nazer_shared::runtime::serve_alone(nazer_notification::SERVICE).await?;
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! Subscriptions and deliveries. A consumed event becomes one delivery per matching
+//! subscription (in the inbox transaction); the sender leases due deliveries, records every
+//! attempt, and publishes the final outcome.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
+use nazer_shared::events::{Envelope, NotificationDelivered, NotificationFailed, NotificationOutcome};
+use nazer_shared::outbox;
+use nazer_shared::select_skip_locked;
+use nazer_shared::topology::NOTIFICATION;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::schema::{deliveries, delivery_attempts, webhook_subscriptions};
+
+pub mod state {
+    pub const PENDING: &str = "pending";
+    pub const DELIVERED: &str = "delivered";
+    pub const FAILED: &str = "failed";
+}
+
+/// Subscribes to every event type the agency hears about.
+pub const ALL_EVENTS: &str = "*";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    pub id: String,
+    pub agency_id: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn create_subscription(
+    conn: &mut DbConnection,
+    agency_id: &str,
+    url: &str,
+    secret: &str,
+    event_types: &[String],
+    now: DateTime<Utc>,
+) -> Result<Subscription, DbError> {
+    let id = Uuid::now_v7().to_string();
+    let at = to_db_time(now);
+    diesel::insert_into(webhook_subscriptions::table)
+        .values((
+            webhook_subscriptions::id.eq(&id),
+            webhook_subscriptions::agency_id.eq(agency_id),
+            webhook_subscriptions::url.eq(url),
+            webhook_subscriptions::secret.eq(secret),
+            webhook_subscriptions::event_types.eq(event_types.join(" ")),
+            webhook_subscriptions::active.eq(true),
+            webhook_subscriptions::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(Subscription {
+        id,
+        agency_id: agency_id.into(),
+        url: url.into(),
+        event_types: event_types.to_vec(),
+        active: true,
+        created_at: from_db_time(at),
+    })
+}
+
+pub fn list_subscriptions(conn: &mut DbConnection, agency_id: Option<&str>) -> Result<Vec<Subscription>, DbError> {
+    let mut query = webhook_subscriptions::table
+        .select((
+            webhook_subscriptions::id,
+            webhook_subscriptions::agency_id,
+            webhook_subscriptions::url,
+            webhook_subscriptions::event_types,
+            webhook_subscriptions::active,
+            webhook_subscriptions::created_at,
+        ))
+        .order(webhook_subscriptions::created_at)
+        .into_boxed();
+    if let Some(agency) = agency_id {
+        query = query.filter(webhook_subscriptions::agency_id.eq(agency.to_string()));
+    }
+    let rows: Vec<(String, String, String, String, bool, NaiveDateTime)> = query.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, agency_id, url, types, active, at)| Subscription {
+            id,
+            agency_id,
+            url,
+            event_types: types.split_whitespace().map(str::to_string).collect(),
+            active,
+            created_at: from_db_time(at),
+        })
+        .collect())
+}
+
+pub fn deactivate_subscription(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    let changed = diesel::update(webhook_subscriptions::table.find(id).filter(webhook_subscriptions::active.eq(true)))
+        .set(webhook_subscriptions::active.eq(false))
+        .execute(conn)?;
+    Ok(changed > 0)
+}
+
+fn wants(event_types: &str, event_type: &str) -> bool {
+    event_types.split_whitespace().any(|t| t == ALL_EVENTS || t == event_type)
+}
+
+/// Queues `envelope` for every active subscription of `agency_id` that wants its type.
+pub fn enqueue_deliveries(
+    conn: &mut DbConnection,
+    envelope: &Envelope,
+    agency_id: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    let subscriptions: Vec<(String, String)> = webhook_subscriptions::table
+        .filter(webhook_subscriptions::agency_id.eq(agency_id))
+        .filter(webhook_subscriptions::active.eq(true))
+        .select((webhook_subscriptions::id, webhook_subscriptions::event_types))
+        .load(conn)?;
+    let payload = serde_json::to_string(envelope).map_err(|e| DbError::Encode(e.to_string()))?;
+    let at = to_db_time(now);
+    let mut queued = 0;
+    for (subscription_id, _) in subscriptions.iter().filter(|(_, types)| wants(types, &envelope.event_type)) {
+        diesel::insert_into(deliveries::table)
+            .values((
+                deliveries::id.eq(Uuid::now_v7().to_string()),
+                deliveries::subscription_id.eq(subscription_id),
+                deliveries::event_id.eq(envelope.event_id.to_string()),
+                deliveries::event_type.eq(&envelope.event_type),
+                deliveries::payload.eq(&payload),
+                deliveries::state.eq(state::PENDING),
+                deliveries::attempts.eq(0),
+                deliveries::next_attempt_at.eq(at),
+                deliveries::created_at.eq(at),
+            ))
+            .execute(conn)?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+/// A delivery leased for one attempt.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: String,
+    pub subscription_id: String,
+    pub agency_id: String,
+    pub url: String,
+    pub secret: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub attempts: i32,
+}
+
+/// Leases up to `limit` due deliveries until `lease_until`, so that no other replica sends
+/// them meanwhile; a sender that dies lets the lease run out and the delivery is retried.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DueDelivery>, DbError> {
+    let now = to_db_time(now);
+    write_transaction(conn, |conn| {
+        let ids: Vec<String> = select_skip_locked!(
+            conn,
+            deliveries::table
+                .filter(deliveries::state.eq(state::PENDING))
+                .filter(deliveries::next_attempt_at.le(now))
+                .filter(deliveries::lease_until.is_null().or(deliveries::lease_until.lt(now)))
+                .order(deliveries::next_attempt_at)
+                .limit(limit)
+                .select(deliveries::id)
+        )?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
+            .set(deliveries::lease_until.eq(Some(to_db_time(lease_until))))
+            .execute(conn)?;
+        type Row = (String, String, String, String, String, String, String, String, i32);
+        let rows: Vec<Row> = deliveries::table
+            .inner_join(webhook_subscriptions::table)
+            .filter(deliveries::id.eq_any(&ids))
+            .select((
+                deliveries::id,
+                deliveries::subscription_id,
+                webhook_subscriptions::agency_id,
+                webhook_subscriptions::url,
+                webhook_subscriptions::secret,
+                deliveries::event_id,
+                deliveries::event_type,
+                deliveries::payload,
+                deliveries::attempts,
+            ))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, subscription_id, agency_id, url, secret, event_id, event_type, payload, attempts)| DueDelivery {
+                id,
+                subscription_id,
+                agency_id,
+                url,
+                secret,
+                event_id,
+                event_type,
+                payload,
+                attempts,
+            })
+            .collect())
+    })
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl AttemptResult {
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Retry policy: doubling from `initial_ms`, capped at `max_ms`.
+pub fn retry_delay(attempt: i32, initial_ms: i64, max_ms: i64) -> Duration {
+    let exponent = (attempt.max(1) - 1).min(20) as u32;
+    Duration::milliseconds(initial_ms.saturating_mul(1i64 << exponent).min(max_ms))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: i32,
+    pub initial_backoff_ms: i64,
+    pub max_backoff_ms: i64,
+}
+
+/// Records an attempt; on success or on the last failure the delivery is final and its outcome
+/// is published. Returns the final state, if it became final.
+pub fn record_attempt(
+    conn: &mut DbConnection,
+    delivery: &DueDelivery,
+    result: &AttemptResult,
+    policy: RetryPolicy,
+    now: DateTime<Utc>,
+) -> Result<Option<&'static str>, DbError> {
+    let attempt = delivery.attempts + 1;
+    let at = to_db_time(now);
+    diesel::insert_into(delivery_attempts::table)
+        .values((
+            delivery_attempts::delivery_id.eq(&delivery.id),
+            delivery_attempts::attempt.eq(attempt),
+            delivery_attempts::attempted_at.eq(at),
+            delivery_attempts::status_code.eq(result.status.map(i32::from)),
+            delivery_attempts::error.eq(&result.error),
+            delivery_attempts::duration_ms.eq(result.duration_ms),
+        ))
+        .execute(conn)?;
+    let final_state = if result.succeeded() {
+        Some(state::DELIVERED)
+    } else if attempt >= policy.max_attempts {
+        Some(state::FAILED)
+    } else {
+        None
+    };
+    let next_attempt = to_db_time(now + retry_delay(attempt, policy.initial_backoff_ms, policy.max_backoff_ms));
+    diesel::update(deliveries::table.find(&delivery.id))
+        .set((
+            deliveries::attempts.eq(attempt),
+            deliveries::state.eq(final_state.unwrap_or(state::PENDING)),
+            deliveries::next_attempt_at.eq(if final_state.is_some() { at } else { next_attempt }),
+            deliveries::lease_until.eq(None::<NaiveDateTime>),
+            deliveries::last_status.eq(result.status.map(i32::from)),
+            deliveries::last_error.eq(&result.error),
+            deliveries::finished_at.eq(final_state.map(|_| at)),
+        ))
+        .execute(conn)?;
+    if let Some(outcome_state) = final_state {
+        let outcome = NotificationOutcome {
+            delivery_id: delivery.id.clone(),
+            subscription_id: delivery.subscription_id.clone(),
+            agency_id: delivery.agency_id.clone(),
+            event_id: delivery.event_id.clone(),
+            event_type: delivery.event_type.clone(),
+            attempts: attempt,
+            last_status: result.status.map(i32::from),
+            last_error: result.error.clone(),
+            finished_at: from_db_time(at),
+        };
+        if outcome_state == state::DELIVERED {
+            outbox::enqueue(conn, NOTIFICATION, &NotificationDelivered(outcome), now)?;
+        } else {
+            outbox::enqueue(conn, NOTIFICATION, &NotificationFailed(outcome), now)?;
+        }
+    }
+    Ok(final_state)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptView {
+    pub attempt: i32,
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryView {
+    pub id: String,
+    pub subscription_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub attempt_log: Vec<AttemptView>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeliveryFilter {
+    pub event_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub state: Option<String>,
+    pub limit: i64,
+}
+
+pub fn list_deliveries(conn: &mut DbConnection, filter: &DeliveryFilter) -> Result<Vec<DeliveryView>, DbError> {
+    let mut query = deliveries::table.into_boxed();
+    if let Some(event_id) = &filter.event_id {
+        query = query.filter(deliveries::event_id.eq(event_id.clone()));
+    }
+    if let Some(subscription) = &filter.subscription_id {
+        query = query.filter(deliveries::subscription_id.eq(subscription.clone()));
+    }
+    if let Some(state) = &filter.state {
+        query = query.filter(deliveries::state.eq(state.clone()));
+    }
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i32,
+        NaiveDateTime,
+        Option<i32>,
+        Option<String>,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<Row> = query
+        .order((deliveries::created_at.desc(), deliveries::id.desc()))
+        .limit(filter.limit)
+        .select((
+            deliveries::id,
+            deliveries::subscription_id,
+            deliveries::event_id,
+            deliveries::event_type,
+            deliveries::state,
+            deliveries::attempts,
+            deliveries::next_attempt_at,
+            deliveries::last_status,
+            deliveries::last_error,
+            deliveries::created_at,
+            deliveries::finished_at,
+        ))
+        .load(conn)?;
+    let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
+    type AttemptRow = (String, i32, NaiveDateTime, Option<i32>, Option<String>, i64);
+    let attempts: Vec<AttemptRow> = delivery_attempts::table
+        .filter(delivery_attempts::delivery_id.eq_any(ids))
+        .order((delivery_attempts::delivery_id, delivery_attempts::attempt))
+        .select((
+            delivery_attempts::delivery_id,
+            delivery_attempts::attempt,
+            delivery_attempts::attempted_at,
+            delivery_attempts::status_code,
+            delivery_attempts::error,
+            delivery_attempts::duration_ms,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                subscription_id,
+                event_id,
+                event_type,
+                state,
+                attempts_made,
+                next,
+                last_status,
+                last_error,
+                created,
+                finished,
+            )| {
+                let attempt_log = attempts
+                    .iter()
+                    .filter(|a| a.0 == id)
+                    .map(|(_, attempt, at, status_code, error, duration_ms)| AttemptView {
+                        attempt: *attempt,
+                        attempted_at: from_db_time(*at),
+                        status_code: *status_code,
+                        error: error.clone(),
+                        duration_ms: *duration_ms,
+                    })
+                    .collect();
+                DeliveryView {
+                    id,
+                    subscription_id,
+                    event_id,
+                    event_type,
+                    state,
+                    attempts: attempts_made,
+                    next_attempt_at: from_db_time(next),
+                    last_status,
+                    last_error,
+                    created_at: from_db_time(created),
+                    finished_at: finished.map(from_db_time),
+                    attempt_log,
+                }
+            },
+        )
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_double_and_cap() {
+        assert_eq!(retry_delay(1, 1_000, 60_000), Duration::seconds(1));
+        assert_eq!(retry_delay(2, 1_000, 60_000), Duration::seconds(2));
+        assert_eq!(retry_delay(5, 1_000, 60_000), Duration::seconds(16));
+        assert_eq!(retry_delay(30, 1_000, 60_000), Duration::seconds(60));
+    }
+
+    #[test]
+    fn subscriptions_match_their_types_or_everything() {
+        assert!(wants("*", "warning.issued"));
+        assert!(wants("message.assigned warning.issued", "warning.issued"));
+        assert!(!wants("message.assigned", "warning.issued"));
+    }
+}

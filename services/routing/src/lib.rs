@@ -1,0 +1,88 @@
+//! Routing: sends each received message to the agency responsible (`message.assigned`), by
+//! rules of category × province (× city), or to the 1888 triage queue (`message.needs_triage`).
+
+use std::sync::Arc;
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use nazer_shared::db::{DbConnection, DbError};
+use nazer_shared::events::{Envelope, MessageReceived};
+use nazer_shared::inbox::{EventHandler, HandlerError};
+use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
+use nazer_shared::topology::ROUTING;
+
+pub mod api;
+pub mod rules;
+pub mod schema;
+pub mod store;
+
+pub const SERVICE: ServiceEntry = ServiceEntry { name: ROUTING, factory: |ctx| Arc::new(Routing::new(ctx)) };
+
+pub struct Routing {
+    state: web::Data<api::RoutingState>,
+}
+
+impl Routing {
+    pub fn new(ctx: ServiceContext) -> Self {
+        Self { state: web::Data::new(api::RoutingState { ctx }) }
+    }
+}
+
+struct Router;
+
+impl EventHandler for Router {
+    fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
+        if envelope.is::<MessageReceived>() {
+            let message: MessageReceived = envelope.decode()?;
+            store::route(conn, &message, now)?;
+        }
+        Ok(())
+    }
+}
+
+impl Service for Routing {
+    fn handler(&self) -> Option<Arc<dyn EventHandler>> {
+        Some(Arc::new(Router))
+    }
+
+    fn routes(&self, cfg: &mut web::ServiceConfig) {
+        api::routes(cfg, self.state.clone());
+    }
+}
+
+/// The demo agencies (a small tree) and their rules, for `nazer seed --demo`.
+pub const DEMO_AGENCIES: [(&str, &str, Option<&str>); 6] = [
+    ("tehran-governorate", "استانداری تهران", None),
+    ("tehran-municipality", "شهرداری تهران", Some("tehran-governorate")),
+    ("isfahan-municipality", "شهرداری اصفهان", None),
+    ("food-drug-administration", "سازمان غذا و دارو", None),
+    ("tehran-water", "شرکت آب و فاضلاب استان تهران", Some("tehran-governorate")),
+    ("tehran-roads", "اداره کل راهداری استان تهران", Some("tehran-governorate")),
+];
+
+const DEMO_RULES: [(&str, &str, &str); 6] = [
+    ("municipal.building", "tehran", "tehran-municipality"),
+    ("municipal.building", "isfahan", "isfahan-municipality"),
+    ("municipal.services", "tehran", "tehran-municipality"),
+    ("health.pharmacy", rules::ANY, "food-drug-administration"),
+    ("utilities.water", "tehran", "tehran-water"),
+    ("tenders.procurement", "tehran", "tehran-governorate"),
+];
+
+pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
+    for (id, name, parent) in DEMO_AGENCIES {
+        match store::create_agency(conn, id, name, parent, now) {
+            Ok(_) | Err(store::AgencyError::Exists(_)) => {}
+            Err(store::AgencyError::Db(error)) => return Err(error),
+            Err(other) => return Err(DbError::Refused(other.to_string())),
+        }
+    }
+    for (category, province, agency) in DEMO_RULES {
+        match store::create_rule(conn, category, province, rules::ANY, agency, now) {
+            Ok(_) | Err(store::RuleError::Exists(_)) => {}
+            Err(store::RuleError::Db(error)) => return Err(error),
+            Err(other) => return Err(DbError::Refused(other.to_string())),
+        }
+    }
+    Ok(())
+}

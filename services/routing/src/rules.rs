@@ -1,0 +1,89 @@
+//! Which agency handles a message: rules by category × province (× city); the most specific
+//! matching rule wins; no match sends the message to 1888 triage.
+
+use serde::Serialize;
+
+/// Matches any province or city.
+pub const ANY: &str = "*";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub id: String,
+    pub category: String,
+    pub province: String,
+    pub city: String,
+    pub agency_id: String,
+}
+
+impl Rule {
+    fn matches(&self, category: &str, province: &str, city: Option<&str>) -> bool {
+        self.category == category
+            && (self.province == ANY || self.province == province)
+            && (self.city == ANY || city.is_some_and(|c| c.eq_ignore_ascii_case(&self.city)))
+    }
+
+    /// A city rule is more specific than a province rule, which is more specific than a
+    /// nationwide one.
+    fn specificity(&self) -> u8 {
+        u8::from(self.province != ANY) * 2 + u8::from(self.city != ANY)
+    }
+}
+
+/// The rule that decides, if any.
+pub fn resolve<'a>(rules: &'a [Rule], category: &str, province: &str, city: Option<&str>) -> Option<&'a Rule> {
+    rules.iter().filter(|r| r.matches(category, province, city)).max_by_key(|r| r.specificity())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(id: &str, category: &str, province: &str, city: &str) -> Rule {
+        Rule {
+            id: id.into(),
+            category: category.into(),
+            province: province.into(),
+            city: city.into(),
+            agency_id: format!("agency-{id}"),
+        }
+    }
+
+    fn rules() -> Vec<Rule> {
+        vec![
+            rule("national", "health.pharmacy", ANY, ANY),
+            rule("tehran", "municipal.building", "tehran", ANY),
+            rule("shemiranat", "municipal.building", "tehran", "shemiranat"),
+            rule("national-building", "municipal.building", ANY, ANY),
+        ]
+    }
+
+    #[test]
+    fn the_most_specific_rule_wins() {
+        let rules = rules();
+        let pick = |p: &str, c: Option<&str>| resolve(&rules, "municipal.building", p, c).map(|r| r.id.as_str());
+        assert_eq!(pick("tehran", Some("shemiranat")), Some("shemiranat"));
+        assert_eq!(pick("tehran", Some("rey")), Some("tehran"));
+        assert_eq!(pick("tehran", None), Some("tehran"));
+        assert_eq!(pick("fars", Some("shiraz")), Some("national-building"));
+    }
+
+    #[test]
+    fn rule_order_does_not_matter() {
+        let mut reversed = rules();
+        reversed.reverse();
+        let id = resolve(&reversed, "municipal.building", "tehran", Some("shemiranat")).map(|r| r.id.as_str());
+        assert_eq!(id, Some("shemiranat"));
+    }
+
+    #[test]
+    fn no_matching_rule_means_triage() {
+        assert_eq!(resolve(&rules(), "utilities.water", "tehran", None), None);
+        assert_eq!(resolve(&[], "health.pharmacy", "qom", None), None);
+    }
+
+    #[test]
+    fn a_city_rule_needs_a_city() {
+        let only_city = vec![rule("shemiranat", "municipal.building", "tehran", "shemiranat")];
+        assert_eq!(resolve(&only_city, "municipal.building", "tehran", None), None);
+    }
+}

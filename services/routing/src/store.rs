@@ -1,0 +1,344 @@
+//! Routing's reads and writes; an assignment commits with its event.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::events::{MessageAssigned, MessageNeedsTriage, MessageReceived};
+use nazer_shared::outbox;
+use nazer_shared::topology::ROUTING;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::rules::{self, Rule};
+use crate::schema::{agencies, assignments, routing_rules};
+
+pub const ASSIGNED: &str = "assigned";
+pub const TRIAGE: &str = "triage";
+/// The rule id recorded when a supervisor assigns by hand from triage.
+pub const MANUAL_RULE: &str = "manual";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Agency {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn list_agencies(conn: &mut DbConnection) -> Result<Vec<Agency>, DbError> {
+    let rows: Vec<(String, String, Option<String>, NaiveDateTime)> = agencies::table
+        .order(agencies::id)
+        .select((agencies::id, agencies::name, agencies::parent_id, agencies::created_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, parent_id, at)| Agency { id, name, parent_id, created_at: from_db_time(at) })
+        .collect())
+}
+
+pub fn find_agency(conn: &mut DbConnection, id: &str) -> Result<Option<Agency>, DbError> {
+    let row: Option<(String, String, Option<String>, NaiveDateTime)> = agencies::table
+        .find(id)
+        .select((agencies::id, agencies::name, agencies::parent_id, agencies::created_at))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(id, name, parent_id, at)| Agency { id, name, parent_id, created_at: from_db_time(at) }))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgencyError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("an agency with id `{0}` already exists")]
+    Exists(String),
+    #[error("parent agency `{0}` does not exist")]
+    UnknownParent(String),
+}
+
+impl From<diesel::result::Error> for AgencyError {
+    fn from(error: diesel::result::Error) -> Self {
+        AgencyError::Db(error.into())
+    }
+}
+
+/// Adds an agency under an existing parent (so the tree can never hold a cycle).
+pub fn create_agency(
+    conn: &mut DbConnection,
+    id: &str,
+    name: &str,
+    parent_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Agency, AgencyError> {
+    if find_agency(conn, id)?.is_some() {
+        return Err(AgencyError::Exists(id.into()));
+    }
+    if let Some(parent) = parent_id
+        && find_agency(conn, parent)?.is_none()
+    {
+        return Err(AgencyError::UnknownParent(parent.into()));
+    }
+    let at = to_db_time(now);
+    diesel::insert_into(agencies::table)
+        .values((
+            agencies::id.eq(id),
+            agencies::name.eq(name),
+            agencies::parent_id.eq(parent_id),
+            agencies::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(Agency {
+        id: id.into(),
+        name: name.into(),
+        parent_id: parent_id.map(str::to_string),
+        created_at: from_db_time(at),
+    })
+}
+
+pub fn list_rules(conn: &mut DbConnection, category: Option<&str>) -> Result<Vec<Rule>, DbError> {
+    let mut query = routing_rules::table
+        .select((
+            routing_rules::id,
+            routing_rules::category,
+            routing_rules::province,
+            routing_rules::city,
+            routing_rules::agency_id,
+        ))
+        .order((routing_rules::category, routing_rules::province, routing_rules::city))
+        .into_boxed();
+    if let Some(category) = category {
+        query = query.filter(routing_rules::category.eq(category.to_string()));
+    }
+    let rows: Vec<(String, String, String, String, String)> = query.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, category, province, city, agency_id)| Rule { id, category, province, city, agency_id })
+        .collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("agency `{0}` does not exist")]
+    UnknownAgency(String),
+    #[error("a rule for this category, province and city already exists (`{0}`)")]
+    Exists(String),
+}
+
+impl From<diesel::result::Error> for RuleError {
+    fn from(error: diesel::result::Error) -> Self {
+        RuleError::Db(error.into())
+    }
+}
+
+pub fn create_rule(
+    conn: &mut DbConnection,
+    category: &str,
+    province: &str,
+    city: &str,
+    agency_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Rule, RuleError> {
+    if find_agency(conn, agency_id)?.is_none() {
+        return Err(RuleError::UnknownAgency(agency_id.into()));
+    }
+    let existing: Option<String> = routing_rules::table
+        .filter(routing_rules::category.eq(category))
+        .filter(routing_rules::province.eq(province))
+        .filter(routing_rules::city.eq(city))
+        .select(routing_rules::id)
+        .first(conn)
+        .optional()?;
+    if let Some(id) = existing {
+        return Err(RuleError::Exists(id));
+    }
+    let id = Uuid::now_v7().to_string();
+    diesel::insert_into(routing_rules::table)
+        .values((
+            routing_rules::id.eq(&id),
+            routing_rules::category.eq(category),
+            routing_rules::province.eq(province),
+            routing_rules::city.eq(city),
+            routing_rules::agency_id.eq(agency_id),
+            routing_rules::created_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(Rule {
+        id,
+        category: category.into(),
+        province: province.into(),
+        city: city.into(),
+        agency_id: agency_id.into(),
+    })
+}
+
+pub fn delete_rule(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(routing_rules::table.find(id)).execute(conn)? > 0)
+}
+
+/// Routes a received message once: to the agency of the most specific rule, or to triage.
+pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<Utc>) -> Result<(), DbError> {
+    let decided: i64 = assignments::table.find(&message.message_id).count().get_result(conn)?;
+    if decided > 0 {
+        return Ok(());
+    }
+    let candidates = list_rules(conn, Some(&message.category))?;
+    let chosen = rules::resolve(&candidates, &message.category, &message.province, message.city.as_deref());
+    let agency = match chosen {
+        Some(rule) => find_agency(conn, &rule.agency_id)?.map(|a| (rule.id.clone(), a)),
+        None => None,
+    };
+    let at = to_db_time(now);
+    diesel::insert_into(assignments::table)
+        .values((
+            assignments::message_id.eq(&message.message_id),
+            assignments::tracking_code.eq(&message.tracking_code),
+            assignments::kind.eq(&message.kind),
+            assignments::category.eq(&message.category),
+            assignments::province.eq(&message.province),
+            assignments::city.eq(&message.city),
+            assignments::state.eq(if agency.is_some() { ASSIGNED } else { TRIAGE }),
+            assignments::agency_id.eq(agency.as_ref().map(|(_, a)| a.id.clone())),
+            assignments::rule_id.eq(agency.as_ref().map(|(rule, _)| rule.clone())),
+            assignments::decided_at.eq(at),
+        ))
+        .execute(conn)?;
+    match agency {
+        Some((rule_id, agency)) => {
+            let event = MessageAssigned {
+                message_id: message.message_id.clone(),
+                tracking_code: message.tracking_code.clone(),
+                kind: message.kind.clone(),
+                category: message.category.clone(),
+                province: message.province.clone(),
+                city: message.city.clone(),
+                agency_id: agency.id,
+                agency_name: agency.name,
+                rule_id,
+                assigned_at: from_db_time(at),
+            };
+            outbox::enqueue(conn, ROUTING, &event, now)?;
+        }
+        None => {
+            let event = MessageNeedsTriage {
+                message_id: message.message_id.clone(),
+                tracking_code: message.tracking_code.clone(),
+                category: message.category.clone(),
+                province: message.province.clone(),
+                city: message.city.clone(),
+                reason: "no routing rule matches this category and province".into(),
+                queued_at: from_db_time(at),
+            };
+            outbox::enqueue(conn, ROUTING, &event, now)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TriageEntry {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub kind: String,
+    pub category: String,
+    pub province: String,
+    pub city: Option<String>,
+    pub queued_at: DateTime<Utc>,
+}
+
+pub fn triage_queue(conn: &mut DbConnection, limit: i64) -> Result<Vec<TriageEntry>, DbError> {
+    type Row = (String, String, String, String, String, Option<String>, NaiveDateTime);
+    let rows: Vec<Row> = assignments::table
+        .filter(assignments::state.eq(TRIAGE))
+        .order((assignments::decided_at, assignments::message_id))
+        .limit(limit)
+        .select((
+            assignments::message_id,
+            assignments::tracking_code,
+            assignments::kind,
+            assignments::category,
+            assignments::province,
+            assignments::city,
+            assignments::decided_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(message_id, tracking_code, kind, category, province, city, at)| TriageEntry {
+            message_id,
+            tracking_code,
+            kind,
+            category,
+            province,
+            city,
+            queued_at: from_db_time(at),
+        })
+        .collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TriageError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("the message is not waiting in triage")]
+    NotInTriage,
+    #[error("agency `{0}` does not exist")]
+    UnknownAgency(String),
+}
+
+impl From<diesel::result::Error> for TriageError {
+    fn from(error: diesel::result::Error) -> Self {
+        TriageError::Db(error.into())
+    }
+}
+
+/// A supervisor's decision for a message in triage.
+pub fn assign_from_triage(
+    conn: &mut DbConnection,
+    message_id: &str,
+    agency_id: &str,
+    now: DateTime<Utc>,
+) -> Result<MessageAssigned, TriageError> {
+    type Row = (String, String, String, String, Option<String>);
+    let row: Option<Row> = assignments::table
+        .find(message_id)
+        .filter(assignments::state.eq(TRIAGE))
+        .select((
+            assignments::tracking_code,
+            assignments::kind,
+            assignments::category,
+            assignments::province,
+            assignments::city,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((tracking_code, kind, category, province, city)) = row else {
+        return Err(TriageError::NotInTriage);
+    };
+    let Some(agency) = find_agency(conn, agency_id)? else {
+        return Err(TriageError::UnknownAgency(agency_id.into()));
+    };
+    let at = to_db_time(now);
+    diesel::update(assignments::table.find(message_id))
+        .set((
+            assignments::state.eq(ASSIGNED),
+            assignments::agency_id.eq(Some(&agency.id)),
+            assignments::rule_id.eq(Some(MANUAL_RULE)),
+            assignments::decided_at.eq(at),
+        ))
+        .execute(conn)?;
+    let event = MessageAssigned {
+        message_id: message_id.into(),
+        tracking_code,
+        kind,
+        category,
+        province,
+        city,
+        agency_id: agency.id,
+        agency_name: agency.name,
+        rule_id: MANUAL_RULE.into(),
+        assigned_at: from_db_time(at),
+    };
+    outbox::enqueue(conn, ROUTING, &event, now)?;
+    Ok(event)
+}

@@ -1,0 +1,14 @@
+//! Violation-referral's tables.
+
+diesel::table! {
+    violation_cases (id) {
+        id -> Text,
+        message_id -> Text,
+        tracking_code -> Text,
+        agency_id -> Text,
+        category -> Text,
+        province -> Text,
+        status -> Text,
+        opened_at -> Timestamp,
+    }
+}

@@ -1,0 +1,142 @@
+//! Violation cases: one per violation report, opened when the report is assigned.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::events::{MessageAssigned, MessageKind, ViolationCaseOpened};
+use nazer_shared::outbox;
+use nazer_shared::topology::VIOLATION_REFERRAL;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::schema::violation_cases;
+
+pub const OPEN: &str = "open";
+
+/// True for the messages that open a case.
+pub fn opens_case(assigned: &MessageAssigned) -> bool {
+    MessageKind::parse(&assigned.kind) == Some(MessageKind::ViolationReport)
+}
+
+/// Opens the case of an assigned violation report, once.
+pub fn open_case(
+    conn: &mut DbConnection,
+    assigned: &MessageAssigned,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, DbError> {
+    if !opens_case(assigned) {
+        return Ok(None);
+    }
+    let existing: i64 =
+        violation_cases::table.filter(violation_cases::message_id.eq(&assigned.message_id)).count().get_result(conn)?;
+    if existing > 0 {
+        return Ok(None);
+    }
+    let id = Uuid::now_v7().to_string();
+    let at = to_db_time(now);
+    diesel::insert_into(violation_cases::table)
+        .values((
+            violation_cases::id.eq(&id),
+            violation_cases::message_id.eq(&assigned.message_id),
+            violation_cases::tracking_code.eq(&assigned.tracking_code),
+            violation_cases::agency_id.eq(&assigned.agency_id),
+            violation_cases::category.eq(&assigned.category),
+            violation_cases::province.eq(&assigned.province),
+            violation_cases::status.eq(OPEN),
+            violation_cases::opened_at.eq(at),
+        ))
+        .execute(conn)?;
+    let event = ViolationCaseOpened {
+        case_id: id.clone(),
+        message_id: assigned.message_id.clone(),
+        tracking_code: assigned.tracking_code.clone(),
+        agency_id: assigned.agency_id.clone(),
+        category: assigned.category.clone(),
+        province: assigned.province.clone(),
+        opened_at: from_db_time(at),
+    };
+    outbox::enqueue(conn, VIOLATION_REFERRAL, &event, now)?;
+    Ok(Some(id))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseView {
+    pub id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub category: String,
+    pub province: String,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+}
+
+type Row = (String, String, String, String, String, String, String, NaiveDateTime);
+
+fn view((id, message_id, tracking_code, agency_id, category, province, status, at): Row) -> CaseView {
+    CaseView { id, message_id, tracking_code, agency_id, category, province, status, opened_at: from_db_time(at) }
+}
+
+const COLUMNS: (
+    violation_cases::id,
+    violation_cases::message_id,
+    violation_cases::tracking_code,
+    violation_cases::agency_id,
+    violation_cases::category,
+    violation_cases::province,
+    violation_cases::status,
+    violation_cases::opened_at,
+) = (
+    violation_cases::id,
+    violation_cases::message_id,
+    violation_cases::tracking_code,
+    violation_cases::agency_id,
+    violation_cases::category,
+    violation_cases::province,
+    violation_cases::status,
+    violation_cases::opened_at,
+);
+
+pub fn list_cases(conn: &mut DbConnection, agency_id: Option<&str>, limit: i64) -> Result<Vec<CaseView>, DbError> {
+    let mut query = violation_cases::table
+        .select(COLUMNS)
+        .order((violation_cases::opened_at.desc(), violation_cases::id))
+        .limit(limit)
+        .into_boxed();
+    if let Some(agency) = agency_id {
+        query = query.filter(violation_cases::agency_id.eq(agency.to_string()));
+    }
+    Ok(query.load::<Row>(conn)?.into_iter().map(view).collect())
+}
+
+pub fn find_case(conn: &mut DbConnection, id: &str) -> Result<Option<CaseView>, DbError> {
+    Ok(violation_cases::table.find(id).select(COLUMNS).first::<Row>(conn).optional()?.map(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assigned(kind: &str) -> MessageAssigned {
+        MessageAssigned {
+            message_id: "m".into(),
+            tracking_code: "1".into(),
+            kind: kind.into(),
+            category: "c".into(),
+            province: "tehran".into(),
+            city: None,
+            agency_id: "a".into(),
+            agency_name: "A".into(),
+            rule_id: "r".into(),
+            assigned_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn only_violation_reports_open_cases() {
+        assert!(opens_case(&assigned("violation_report")));
+        for kind in ["complaint", "criticism", "suggestion", "appreciation", "unknown_future_kind"] {
+            assert!(!opens_case(&assigned(kind)), "{kind}");
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! RabbitMQ through lapin: one durable topic exchange, a durable quorum queue per consumer bound
+//! to the event types it needs, publisher confirms, manual acks after commit, and a parking
+//! queue per consumer behind a dead-letter exchange with a bounded delivery count.
+//!
+//! Connections are not recovered in place (an unconfirmed publish after a recovery fails
+//! anyway): a failed publish drops the connection and reports "not sent", so the outbox
+//! publishes again; a consumer whose stream ends reconnects with backoff and redeclares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{Bus, BusError, BusKind, ConsumerSpec, DeliveryError, DeliverySink, retry_backoff};
+use crate::config::BrokerSettings;
+use crate::events::Envelope;
+use crate::metrics;
+use crate::topology;
+
+struct Publisher {
+    connection: Connection,
+    channel: Channel,
+}
+
+pub struct RabbitBus {
+    url: String,
+    settings: BrokerSettings,
+    publisher: Mutex<Option<Publisher>>,
+}
+
+fn unavailable(error: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(error.to_string())
+}
+
+impl RabbitBus {
+    pub fn new(url: &str, settings: &BrokerSettings) -> Arc<Self> {
+        Arc::new(Self { url: url.to_string(), settings: settings.clone(), publisher: Mutex::new(None) })
+    }
+
+    fn exchange(&self) -> String {
+        format!("{}.events", self.settings.namespace)
+    }
+
+    fn parking_exchange(&self) -> String {
+        format!("{}.parking", self.settings.namespace)
+    }
+
+    fn queue(&self, consumer: &str) -> String {
+        format!("{}.{}", self.settings.namespace, consumer)
+    }
+
+    fn parking_queue(&self, consumer: &str) -> String {
+        format!("{}.{}.parked", self.settings.namespace, consumer)
+    }
+
+    async fn connect(&self, role: &str) -> Result<Connection, BusError> {
+        let properties = ConnectionProperties::default().with_connection_name(format!("nazer-{role}").into());
+        Connection::connect(&self.url, properties).await.map_err(unavailable)
+    }
+
+    /// Declares the exchanges and every consumer's queue, so that an event published before its
+    /// consumer first starts waits in that consumer's queue instead of being dropped.
+    pub async fn declare_topology(&self) -> Result<(), BusError> {
+        let connection = self.connect("topology").await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        self.declare_exchanges(&channel).await?;
+        for spec in topology::consumers() {
+            self.declare_consumer_queues(&channel, &spec).await?;
+        }
+        let _ = connection.close(200, "topology declared".into()).await;
+        Ok(())
+    }
+
+    async fn declare_exchanges(&self, channel: &Channel) -> Result<(), BusError> {
+        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        channel
+            .exchange_declare(self.exchange().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .await
+            .map_err(|e| BusError::Topology(e.to_string()))?;
+        channel
+            .exchange_declare(self.parking_exchange().into(), ExchangeKind::Direct, durable, FieldTable::default())
+            .await
+            .map_err(|e| BusError::Topology(e.to_string()))
+    }
+
+    fn queue_arguments(&self, dead_letter_key: Option<&str>) -> FieldTable {
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        if let Some(key) = dead_letter_key {
+            // Quorum queues have no default delivery limit: without one a poison event loops.
+            args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.settings.delivery_limit as i32));
+            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(self.parking_exchange().into()));
+            args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(key.into()));
+            // At-least-once dead-lettering needs reject-publish overflow.
+            args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
+            args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+        }
+        if let Some(ms) = self.settings.queue_expires_ms {
+            args.insert("x-expires".into(), AMQPValue::LongLongInt(ms as i64));
+        }
+        args
+    }
+
+    async fn declare_consumer_queues(&self, channel: &Channel, spec: &ConsumerSpec) -> Result<(), BusError> {
+        let topology_error = |e: lapin::Error| BusError::Topology(e.to_string());
+        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        let parked = self.parking_queue(spec.consumer);
+        channel
+            .queue_declare(parked.clone().into(), durable, self.queue_arguments(None))
+            .await
+            .map_err(topology_error)?;
+        channel
+            .queue_bind(
+                parked.into(),
+                self.parking_exchange().into(),
+                spec.consumer.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(topology_error)?;
+        let queue = self.queue(spec.consumer);
+        channel
+            .queue_declare(queue.clone().into(), durable, self.queue_arguments(Some(spec.consumer)))
+            .await
+            .map_err(topology_error)?;
+        for event_type in &spec.event_types {
+            channel
+                .queue_bind(
+                    queue.clone().into(),
+                    self.exchange().into(),
+                    (*event_type).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(topology_error)?;
+        }
+        Ok(())
+    }
+
+    async fn open_publisher(&self) -> Result<Publisher, BusError> {
+        let connection = self.connect("publisher").await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        self.declare_exchanges(&channel).await?;
+        for spec in topology::consumers() {
+            self.declare_consumer_queues(&channel, &spec).await?;
+        }
+        channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+        Ok(Publisher { connection, channel })
+    }
+
+    async fn consume_once(
+        &self,
+        spec: &ConsumerSpec,
+        sink: &Arc<dyn DeliverySink>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), BusError> {
+        let connection = self.connect(spec.consumer).await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        self.declare_exchanges(&channel).await?;
+        self.declare_consumer_queues(&channel, spec).await?;
+        channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await.map_err(unavailable)?;
+        let mut deliveries = channel
+            .basic_consume(
+                self.queue(spec.consumer).into(),
+                format!("{}-{}", spec.consumer, uuid::Uuid::new_v4()).into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(consumer = spec.consumer, "consuming from RabbitMQ");
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let _ = connection.close(200, "shutting down".into()).await;
+                    return Ok(());
+                }
+                next = deliveries.next() => next,
+            };
+            match next {
+                Some(Ok(delivery)) => self.handle_delivery(spec.consumer, sink.as_ref(), delivery, shutdown).await,
+                Some(Err(error)) => return Err(unavailable(error)),
+                None => return Err(BusError::Unavailable("consumer stream ended".into())),
+            }
+        }
+    }
+
+    async fn handle_delivery(
+        &self,
+        consumer: &str,
+        sink: &dyn DeliverySink,
+        delivery: Delivery,
+        shutdown: &CancellationToken,
+    ) {
+        let attempt = delivery_count(&delivery.properties) + 1;
+        let envelope = match Envelope::from_bytes(&delivery.data) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::error!(consumer, %error, "undecodable event; parking it");
+                metrics::events_consumed(consumer, "undecodable", "parked");
+                let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
+                return;
+            }
+        };
+        let outcome = sink.deliver(&envelope, attempt).await;
+        let acker = &delivery.acker;
+        let sent = match outcome {
+            Ok(()) => acker.ack(BasicAckOptions::default()).await,
+            Err(DeliveryError::Transient(error)) if attempt < self.settings.delivery_limit => {
+                tracing::warn!(consumer, event_id = %envelope.event_id, attempt, %error, "delivery failed; will retry");
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(retry_backoff(attempt)) => {}
+                }
+                acker.nack(BasicNackOptions { requeue: true, multiple: false }).await
+            }
+            Err(error) => {
+                tracing::error!(consumer, event_id = %envelope.event_id, attempt, %error, "parking event");
+                metrics::events_consumed(consumer, &envelope.event_type, "parked");
+                acker.reject(BasicRejectOptions { requeue: false }).await
+            }
+        };
+        match sent {
+            Ok(true) => {}
+            // The channel is gone: the broker never got the answer and will redeliver; the
+            // inbox turns that redelivery into a duplicate that is only acknowledged.
+            Ok(false) => {
+                metrics::ack_lost(consumer);
+                tracing::warn!(consumer, event_id = %envelope.event_id, "acknowledgement not sent; broker will redeliver");
+            }
+            Err(error) => {
+                metrics::ack_lost(consumer);
+                tracing::warn!(consumer, event_id = %envelope.event_id, %error, "acknowledgement failed; broker will redeliver");
+            }
+        }
+    }
+}
+
+/// Quorum queues count deliveries in `x-delivery-count` (absent on the first delivery).
+fn delivery_count(properties: &BasicProperties) -> u32 {
+    let Some(headers) = properties.headers() else { return 0 };
+    match headers.inner().get("x-delivery-count") {
+        Some(AMQPValue::LongLongInt(n)) => (*n).max(0) as u32,
+        Some(AMQPValue::LongInt(n)) => (*n).max(0) as u32,
+        Some(AMQPValue::LongUInt(n)) => *n,
+        Some(AMQPValue::ShortInt(n)) => (*n).max(0) as u32,
+        _ => 0,
+    }
+}
+
+#[async_trait]
+impl Bus for RabbitBus {
+    fn kind(&self) -> BusKind {
+        BusKind::RabbitMq
+    }
+
+    async fn publish(&self, envelope: &Envelope) -> Result<(), BusError> {
+        let payload = envelope.to_bytes().map_err(|e| BusError::Encode(e.to_string()))?;
+        let mut guard = self.publisher.lock().await;
+        if guard.as_ref().is_none_or(|p| !p.connection.status().connected() || !p.channel.status().connected()) {
+            *guard = Some(self.open_publisher().await?);
+        }
+        let Some(publisher) = guard.as_ref() else {
+            return Err(BusError::Unavailable("no publisher channel".into()));
+        };
+        let mut headers = FieldTable::default();
+        headers.insert("producer".into(), AMQPValue::LongString(LongString::from(envelope.producer.as_str())));
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(ShortString::from("application/json"))
+            .with_message_id(ShortString::from(envelope.event_id.to_string()))
+            .with_type(ShortString::from(envelope.event_type.as_str()))
+            .with_timestamp(envelope.occurred_at.timestamp().max(0) as u64)
+            .with_headers(headers);
+        let result = async {
+            publisher
+                .channel
+                .basic_publish(
+                    self.exchange().into(),
+                    envelope.event_type.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    properties,
+                )
+                .await
+                .map_err(unavailable)?
+                .await
+                .map_err(unavailable)
+        }
+        .await;
+        match result {
+            Ok(Confirmation::Ack(_)) => Ok(()),
+            Ok(Confirmation::Nack(_)) => Err(BusError::Rejected("broker nacked the event".into())),
+            Ok(Confirmation::NotRequested) => Err(BusError::Rejected("publisher confirms are off".into())),
+            Err(error) => {
+                // Whatever the cause, this channel can no longer be trusted.
+                *guard = None;
+                Err(error)
+            }
+        }
+    }
+
+    async fn consume(
+        &self,
+        spec: ConsumerSpec,
+        sink: Arc<dyn DeliverySink>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BusError> {
+        let bus = Self::new(&self.url, &self.settings);
+        Ok(tokio::spawn(async move {
+            let mut failures = 0u32;
+            while !shutdown.is_cancelled() {
+                match bus.consume_once(&spec, &sink, &shutdown).await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        failures += 1;
+                        let wait = Duration::from_millis((250u64 << failures.min(5)).min(5_000));
+                        tracing::warn!(consumer = spec.consumer, %error, ?wait, "consumer disconnected; reconnecting");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                }
+            }
+        }))
+    }
+
+    async fn is_ready(&self) -> bool {
+        let mut guard = self.publisher.lock().await;
+        if guard.as_ref().is_some_and(|p| p.connection.status().connected() && p.channel.status().connected()) {
+            return true;
+        }
+        match tokio::time::timeout(Duration::from_secs(3), self.open_publisher()).await {
+            Ok(Ok(publisher)) => {
+                *guard = Some(publisher);
+                true
+            }
+            _ => false,
+        }
+    }
+}

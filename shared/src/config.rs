@@ -1,0 +1,354 @@
+//! Configuration: built-in defaults < optional `nazer.toml` < environment `NAZER__SECTION__KEY`.
+//!
+//! Every section refuses unknown keys, so a typo such as `NAZER__HTTP__ADRR` stops the start-up
+//! with an error that names it instead of being silently ignored.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration problem, always naming the key and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration key `{key}` is invalid: {problem}")]
+    Invalid { key: String, problem: String },
+    #[error("configuration could not be read: {0}")]
+    Source(String),
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub broker: BrokerSettings,
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    pub outbox: OutboxSettings,
+    pub deadlines: DeadlineSettings,
+    pub webhooks: WebhookSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or a SQLite file path; absent = the embedded default file.
+    pub url: Option<String>,
+    pub pool_size: u32,
+    /// Seconds to wait for a pooled connection before failing the request.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: None, pool_size: 8, connect_timeout_secs: 10 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    Quorum,
+    Classic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSettings {
+    /// `amqp://…` or `amqps://…`; absent = the in-process bus (one process only).
+    pub url: Option<String>,
+    /// Prefix of the exchange and queue names, so several installations (or tests) share a vhost.
+    pub namespace: String,
+    pub queue_type: QueueType,
+    /// Deliveries of one event to one consumer before it is parked.
+    pub delivery_limit: u32,
+    pub prefetch: u16,
+    /// Let idle queues expire (milliseconds); meant for tests, never for production.
+    pub queue_expires_ms: Option<u64>,
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            namespace: "nazer".into(),
+            queue_type: QueueType::Quorum,
+            delivery_limit: 5,
+            prefetch: 32,
+            queue_expires_ms: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    pub addr: String,
+    pub workers: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { addr: "127.0.0.1:8080".into(), workers: 2 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// A call-centre key accepted from start-up; stored hashed like any other key.
+    pub bootstrap_api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter, e.g. `info` or `info,nazer_routing=debug`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Json }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Fallback poll when no commit signalled new rows (other replicas, restarts).
+    pub poll_interval_ms: u64,
+    pub batch_size: i64,
+    /// How long a relay owns claimed rows before another replica may publish them.
+    pub lease_secs: i64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self { poll_interval_ms: 500, batch_size: 200, lease_secs: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadlineSettings {
+    /// Longest sleep of the firing loop when nothing is due sooner.
+    pub max_idle_ms: u64,
+    pub batch_size: i64,
+    /// The respond budget of a category that has none of its own (ISO 8601 duration).
+    pub default_budget: String,
+}
+
+impl Default for DeadlineSettings {
+    fn default() -> Self {
+        Self { max_idle_ms: 1_000, batch_size: 500, default_budget: "P7D".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub max_attempts: i32,
+    pub initial_backoff_ms: i64,
+    pub max_backoff_ms: i64,
+    pub timeout_ms: u64,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+            timeout_ms: 10_000,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads from `nazer.toml` (or `file`, when given) and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, None)
+    }
+
+    /// Same as [`Settings::load`], with the environment given explicitly (tests).
+    pub fn load_from(file: Option<&Path>, env: Option<HashMap<String, String>>) -> Result<Self, ConfigError> {
+        let default_file = PathBuf::from("nazer.toml");
+        let (path, required) = match file {
+            Some(p) => (p.to_path_buf(), true),
+            None => (default_file, false),
+        };
+        let environment = config::Environment::with_prefix("NAZER")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(env);
+        let built = config::Config::builder()
+            .add_source(config::File::from(path).required(required))
+            .add_source(environment)
+            .build()
+            .map_err(|e| ConfigError::Source(e.to_string()))?;
+        let settings: Settings = built.try_deserialize().map_err(|e| ConfigError::Invalid {
+            key: key_of(&e).unwrap_or_else(|| "(top level)".into()),
+            problem: e.to_string(),
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: addresses, URL schemes, sane numbers.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, problem: String| ConfigError::Invalid { key: key.into(), problem };
+        self.http.addr.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "http.addr",
+                format!("`{}` is not a socket address; use host:port such as 127.0.0.1:8080", self.http.addr),
+            )
+        })?;
+        if let Some(url) = &self.database.url {
+            if url.trim().is_empty() {
+                return Err(invalid("database.url", "is empty; give postgres://… or a SQLite file path".into()));
+            }
+            if url.contains("://") && !is_postgres_url(url) && !url.starts_with("sqlite://") {
+                return Err(invalid(
+                    "database.url",
+                    "unsupported scheme; use postgres://user@host/db or a SQLite file path".into(),
+                ));
+            }
+        }
+        if let Some(url) = &self.broker.url
+            && !(url.starts_with("amqp://") || url.starts_with("amqps://"))
+        {
+            return Err(invalid(
+                "broker.url",
+                "must start with amqp:// or amqps://; leave it unset for the in-process bus".into(),
+            ));
+        }
+        if self.broker.namespace.is_empty()
+            || !self.broker.namespace.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid("broker.namespace", "use letters, digits, '-', '_' or '.' only".into()));
+        }
+        if self.broker.delivery_limit == 0 {
+            return Err(invalid("broker.delivery_limit", "must be at least 1".into()));
+        }
+        if self.broker.prefetch == 0 {
+            return Err(invalid("broker.prefetch", "must be at least 1".into()));
+        }
+        if self.database.pool_size == 0 {
+            return Err(invalid("database.pool_size", "must be at least 1".into()));
+        }
+        if self.http.workers == 0 {
+            return Err(invalid("http.workers", "must be at least 1".into()));
+        }
+        if self.outbox.batch_size <= 0 || self.outbox.lease_secs <= 0 {
+            return Err(invalid(
+                "outbox.batch_size",
+                "outbox.batch_size and outbox.lease_secs must be positive".into(),
+            ));
+        }
+        if self.deadlines.batch_size <= 0 {
+            return Err(invalid("deadlines.batch_size", "must be positive".into()));
+        }
+        if self.webhooks.max_attempts <= 0 {
+            return Err(invalid("webhooks.max_attempts", "must be at least 1".into()));
+        }
+        if let Some(key) = &self.auth.bootstrap_api_key
+            && key.len() < 16
+        {
+            return Err(invalid("auth.bootstrap_api_key", "is too short; use at least 16 random characters".into()));
+        }
+        Ok(())
+    }
+}
+
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Pulls the offending key out of a `config` error message, which names it as "for key `x.y`".
+fn key_of(error: &config::ConfigError) -> Option<String> {
+    let text = error.to_string();
+    if let Some(start) = text.find("for key `") {
+        let rest = &text[start + 9..];
+        return rest.find('`').map(|end| rest[..end].to_string());
+    }
+    if let Some(start) = text.find("unknown field `") {
+        let rest = &text[start + 15..];
+        return rest.find('`').map(|end| rest[..end].to_string());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_hold_without_any_source() {
+        let s = Settings::load_from(None, Some(env(&[]))).unwrap();
+        assert_eq!(s.http.addr, "127.0.0.1:8080");
+        assert!(s.database.url.is_none());
+        assert!(s.broker.url.is_none());
+        assert_eq!(s.broker.queue_type, QueueType::Quorum);
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = Settings::load_from(
+            None,
+            Some(env(&[
+                ("NAZER__HTTP__ADDR", "0.0.0.0:9000"),
+                ("NAZER__DATABASE__URL", "postgres://u@h/db"),
+                ("NAZER__BROKER__URL", "amqp://g:g@h:5672/%2f"),
+                ("NAZER__BROKER__PREFETCH", "7"),
+            ])),
+        )
+        .unwrap();
+        assert_eq!(s.http.addr, "0.0.0.0:9000");
+        assert_eq!(s.database.url.as_deref(), Some("postgres://u@h/db"));
+        assert_eq!(s.broker.prefetch, 7);
+    }
+
+    #[test]
+    fn file_sits_between_defaults_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nazer.toml");
+        std::fs::write(&path, "[http]\naddr = \"127.0.0.1:7000\"\nworkers = 3\n").unwrap();
+        let s = Settings::load_from(Some(&path), Some(env(&[("NAZER__HTTP__WORKERS", "5")]))).unwrap();
+        assert_eq!(s.http.addr, "127.0.0.1:7000");
+        assert_eq!(s.http.workers, 5);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("NAZER__HTTP__ADDR", "not-an-address", "http.addr"),
+            ("NAZER__BROKER__URL", "http://x", "broker.url"),
+            ("NAZER__DATABASE__URL", "mysql://x", "database.url"),
+            ("NAZER__BROKER__PREFETCH", "many", "prefetch"),
+            ("NAZER__HTTP__ADRR", "127.0.0.1:1", "adrr"),
+            ("NAZER__AUTH__BOOTSTRAP_API_KEY", "short", "auth.bootstrap_api_key"),
+        ];
+        for (var, value, key) in cases {
+            let err = Settings::load_from(None, Some(env(&[(var, value)]))).unwrap_err();
+            assert!(err.to_string().contains(key), "{var}={value}: {err}");
+        }
+    }
+}

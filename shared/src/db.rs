@@ -1,0 +1,259 @@
+//! One way to talk to the database: a Diesel multi-connection over PostgreSQL and SQLite,
+//! an r2d2 pool, embedded migrations for both backends, and write transactions that behave
+//! the same on both (SQLite takes its write lock up front with `BEGIN IMMEDIATE`).
+
+use std::path::Path;
+
+use chrono::Timelike;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::{DatabaseSettings, is_postgres_url};
+
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+
+/// Where Nazer keeps its data when nothing is configured.
+pub const EMBEDDED_DATABASE_PATH: &str = "./nazer-data/nazer.db";
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs the same expression against whichever inner connection is live, so a query that the
+/// multi-connection cannot express (locking clauses, upserts) is still written once.
+#[macro_export]
+macro_rules! per_backend {
+    ($conn:expr, |$inner:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg($inner) => $body,
+            $crate::db::DbConnection::Sqlite($inner) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database query failed: {0}")]
+    Query(#[from] DieselError),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("database could not be opened: {0}")]
+    Open(String),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("database task was cancelled")]
+    Cancelled,
+    #[error("event could not be encoded: {0}")]
+    Encode(String),
+    /// Data the database would accept but the service must not (a broken invariant).
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+impl DbError {
+    pub fn is_unique_violation(&self) -> bool {
+        is_unique_violation(self)
+    }
+}
+
+/// True when an insert hit a unique key: the idempotency guard of inboxes and warnings.
+pub fn is_unique_violation(error: &DbError) -> bool {
+    matches!(error, DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))
+}
+
+/// Opens connections of the configured backend directly (the derive's `establish` would try
+/// each backend in turn).
+#[derive(Debug, Clone)]
+pub struct DbManager {
+    url: String,
+    backend: Backend,
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match self.backend {
+            Backend::Postgres => {
+                PgConnection::establish(&self.url).map(DbConnection::Pg).map_err(diesel::r2d2::Error::ConnectionError)
+            }
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the one writer; the busy timeout makes writers
+                // queue instead of failing.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// The pool, cheap to clone; every service holds one.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<DbManager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish()
+    }
+}
+
+impl Db {
+    /// Opens the configured database, or the embedded SQLite file when none is configured.
+    pub fn open(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        let url = settings.url.clone().unwrap_or_else(|| EMBEDDED_DATABASE_PATH.to_string());
+        let (backend, url) = if is_postgres_url(&url) {
+            (Backend::Postgres, url)
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(&url).to_string();
+            if let Some(parent) = Path::new(&path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| DbError::Open(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            (Backend::Sqlite, path)
+        };
+        let pool = Pool::builder()
+            .max_size(settings.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(settings.connect_timeout_secs))
+            .build(DbManager { url, backend })
+            .map_err(|e| DbError::Open(e.to_string()))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn get(&self) -> Result<PooledConnection<DbManager>, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Applies every pending migration of this backend; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        let mut conn = self.get()?;
+        let applied = match &mut *conn {
+            DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        };
+        applied.map_err(|e| DbError::Migration(e.to_string()))
+    }
+
+    /// True when the schema is current, so a service refuses to start on an old schema.
+    pub fn has_pending_migrations(&self) -> Result<bool, DbError> {
+        let mut conn = self.get()?;
+        let pending = match &mut *conn {
+            DbConnection::Pg(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+            DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        };
+        pending.map_err(|e| DbError::Migration(e.to_string()))
+    }
+
+    /// Runs blocking database work off the async runtime.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// Runs `work` in one write transaction off the async runtime.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            write_transaction(&mut conn, work)
+        })
+        .await
+        .map_err(|_| E::from(DbError::Cancelled))?
+    }
+
+    /// True when a trivial query answers (readiness).
+    pub async fn is_reachable(&self) -> bool {
+        self.run(|conn| conn.ping().map_err(DbError::from)).await.is_ok()
+    }
+}
+
+/// One write transaction; on SQLite it starts with `BEGIN IMMEDIATE` so two writers queue on
+/// the busy timeout instead of one failing when it upgrades a read snapshot.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    E: From<DbError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    let begun = match conn {
+        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction(c),
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+    };
+    begun.map_err(DbError::from)?;
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match work(conn) {
+        Ok(value) => {
+            if let Err(commit_error) = Manager::commit_transaction(conn) {
+                let _ = Manager::rollback_transaction(conn);
+                return Err(DbError::from(commit_error).into());
+            }
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = Manager::rollback_transaction(conn);
+            Err(error)
+        }
+    }
+}
+
+/// The current instant as stored: UTC, without offset, at microsecond precision (what
+/// PostgreSQL keeps), so a value read back equals the value written.
+pub fn to_db_time(instant: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
+    let naive = instant.naive_utc();
+    let micros = naive.and_utc().timestamp_subsec_micros();
+    naive.with_nanosecond(micros * 1_000).unwrap_or(naive)
+}
+
+pub fn from_db_time(stored: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
+    stored.and_utc()
+}

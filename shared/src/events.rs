@@ -1,0 +1,345 @@
+//! The envelope every event travels in, and the events the services exchange.
+//!
+//! Events are facts in the past tense. A consumer ignores fields it does not know, so a
+//! producer may add fields without a new version; removing or changing one needs a new version.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: u32,
+    pub occurred_at: DateTime<Utc>,
+    pub aggregate_id: String,
+    pub producer: String,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("event {event_id} is a `{actual}`, not a `{expected}`")]
+    WrongType { event_id: Uuid, expected: &'static str, actual: String },
+    #[error("payload of event {event_id} ({event_type}) does not match: {source}")]
+    Payload { event_id: Uuid, event_type: String, source: serde_json::Error },
+    #[error("event could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+pub trait Event: Serialize + DeserializeOwned {
+    const TYPE: &'static str;
+    const VERSION: u32 = 1;
+    fn aggregate_id(&self) -> String;
+}
+
+impl Envelope {
+    pub fn new<E: Event>(producer: &str, event: &E, occurred_at: DateTime<Utc>) -> Result<Self, EventError> {
+        Ok(Self {
+            event_id: Uuid::now_v7(),
+            event_type: E::TYPE.to_string(),
+            version: E::VERSION,
+            occurred_at,
+            aggregate_id: event.aggregate_id(),
+            producer: producer.to_string(),
+            payload: serde_json::to_value(event)?,
+        })
+    }
+
+    pub fn is<E: Event>(&self) -> bool {
+        self.event_type == E::TYPE
+    }
+
+    pub fn decode<E: Event>(&self) -> Result<E, EventError> {
+        if self.event_type != E::TYPE {
+            return Err(EventError::WrongType {
+                event_id: self.event_id,
+                expected: E::TYPE,
+                actual: self.event_type.clone(),
+            });
+        }
+        serde_json::from_value(self.payload.clone()).map_err(|source| EventError::Payload {
+            event_id: self.event_id,
+            event_type: self.event_type.clone(),
+            source,
+        })
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EventError> {
+        Ok(serde_json::to_vec(self)?)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// What a citizen sends. Kept as text in events so that an older consumer survives a new kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Complaint,
+    ViolationReport,
+    Criticism,
+    Suggestion,
+    Appreciation,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 5] = [
+        MessageKind::Complaint,
+        MessageKind::ViolationReport,
+        MessageKind::Criticism,
+        MessageKind::Suggestion,
+        MessageKind::Appreciation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Complaint => "complaint",
+            MessageKind::ViolationReport => "violation_report",
+            MessageKind::Criticism => "criticism",
+            MessageKind::Suggestion => "suggestion",
+            MessageKind::Appreciation => "appreciation",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageReceived {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub kind: String,
+    pub channel: String,
+    pub category: String,
+    pub province: String,
+    pub city: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Event for MessageReceived {
+    const TYPE: &'static str = "message.received";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageAssigned {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub kind: String,
+    pub category: String,
+    pub province: String,
+    pub city: Option<String>,
+    pub agency_id: String,
+    pub agency_name: String,
+    pub rule_id: String,
+    pub assigned_at: DateTime<Utc>,
+}
+
+impl Event for MessageAssigned {
+    const TYPE: &'static str = "message.assigned";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageNeedsTriage {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub category: String,
+    pub province: String,
+    pub city: Option<String>,
+    pub reason: String,
+    pub queued_at: DateTime<Utc>,
+}
+
+impl Event for MessageNeedsTriage {
+    const TYPE: &'static str = "message.needs_triage";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageResponded {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub response_id: String,
+    pub outcome: String,
+    pub responded_at: DateTime<Utc>,
+}
+
+impl Event for MessageResponded {
+    const TYPE: &'static str = "message.responded";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineScheduled {
+    pub deadline_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub stage: String,
+    pub started_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+}
+
+impl Event for DeadlineScheduled {
+    const TYPE: &'static str = "deadline.scheduled";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineMet {
+    pub deadline_id: String,
+    pub message_id: String,
+    pub stage: String,
+    pub due_at: DateTime<Utc>,
+    pub met_at: DateTime<Utc>,
+}
+
+impl Event for DeadlineMet {
+    const TYPE: &'static str = "deadline.met";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarningIssued {
+    pub warning_id: String,
+    pub deadline_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub stage: String,
+    pub level: i32,
+    pub reason: String,
+    pub text_fa: String,
+    pub due_at: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+}
+
+impl Event for WarningIssued {
+    const TYPE: &'static str = "warning.issued";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViolationCaseOpened {
+    pub case_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub category: String,
+    pub province: String,
+    pub opened_at: DateTime<Utc>,
+}
+
+impl Event for ViolationCaseOpened {
+    const TYPE: &'static str = "violation.case_opened";
+    fn aggregate_id(&self) -> String {
+        self.case_id.clone()
+    }
+}
+
+/// The outcome of one webhook delivery, published once it is final.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationOutcome {
+    pub delivery_id: String,
+    pub subscription_id: String,
+    pub agency_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDelivered(pub NotificationOutcome);
+
+impl Event for NotificationDelivered {
+    const TYPE: &'static str = "notification.delivered";
+    fn aggregate_id(&self) -> String {
+        self.0.delivery_id.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationFailed(pub NotificationOutcome);
+
+impl Event for NotificationFailed {
+    const TYPE: &'static str = "notification.failed";
+    fn aggregate_id(&self) -> String {
+        self.0.delivery_id.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips_and_decodes_its_own_type_only() {
+        let at = Utc::now();
+        let event = DeadlineMet {
+            deadline_id: "d".into(),
+            message_id: "m".into(),
+            stage: "respond".into(),
+            due_at: at,
+            met_at: at,
+        };
+        let envelope = Envelope::new("deadline-timer", &event, at).unwrap();
+        let back = Envelope::from_bytes(&envelope.to_bytes().unwrap()).unwrap();
+        assert_eq!(back, envelope);
+        assert_eq!(back.decode::<DeadlineMet>().unwrap(), event);
+        assert!(back.decode::<MessageAssigned>().is_err());
+        assert_eq!(back.aggregate_id, "m");
+    }
+
+    #[test]
+    fn consumers_ignore_unknown_fields() {
+        let mut envelope = Envelope::new(
+            "x",
+            &DeadlineMet {
+                deadline_id: "d".into(),
+                message_id: "m".into(),
+                stage: "s".into(),
+                due_at: Utc::now(),
+                met_at: Utc::now(),
+            },
+            Utc::now(),
+        )
+        .unwrap();
+        envelope.payload["added_later"] = serde_json::json!(42);
+        assert!(envelope.decode::<DeadlineMet>().is_ok());
+    }
+
+    #[test]
+    fn kinds_parse_their_own_names() {
+        for kind in MessageKind::ALL {
+            assert_eq!(MessageKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(MessageKind::parse("rumour"), None);
+    }
+}

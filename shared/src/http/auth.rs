@@ -1,0 +1,243 @@
+//! API keys for machine clients (the call centre, agency systems, Open311 apps): only a
+//! SHA-256 of the secret is stored (keys are long random strings, so a slow hash adds nothing),
+//! they carry scopes and optionally an agency, and they can be revoked.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use super::problem::ApiError;
+use crate::db::{Db, DbConnection, DbError, is_unique_violation, to_db_time, write_transaction};
+use crate::schema::api_keys;
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Post and look up messages, read categories (the 1888 call centre, web forms).
+    CallCenter,
+    /// Read and answer the messages of the key's own agency.
+    Agency,
+    /// Manage agencies, rules, budgets, subscriptions and keys; read everything.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::CallCenter => "call_center",
+            Scope::Agency => "agency",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Scope::CallCenter, Scope::Agency, Scope::Admin].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The authenticated client of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: String,
+    pub scopes: Vec<Scope>,
+    pub agency_id: Option<String>,
+}
+
+impl Caller {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Passes when the caller holds any of `scopes`.
+    pub fn require_any(&self, scopes: &[Scope]) -> Result<(), ApiError> {
+        if scopes.iter().any(|s| self.has(*s)) {
+            return Ok(());
+        }
+        let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+        Err(ApiError::Forbidden(format!(
+            "this API key lacks the scope for this action; it needs one of: {}",
+            names.join(", ")
+        )))
+    }
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A fresh key: `nzr_` and 40 random alphanumerics.
+pub fn generate_secret() -> String {
+    let random: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(40).map(char::from).collect();
+    format!("nzr_{random}")
+}
+
+pub const BOOTSTRAP_KEY_ID: &str = "bootstrap";
+
+/// Stores (or rotates) the configured bootstrap key: call-centre and admin scopes, so a first
+/// installation can create its agencies, rules and other keys.
+pub fn ensure_key(
+    conn: &mut DbConnection,
+    id: &str,
+    name: &str,
+    secret: &str,
+    scopes: &[Scope],
+    agency_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let hash = hash_secret(secret);
+    let scope_text = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+    let result = write_transaction(conn, |conn| {
+        let existing: Option<String> = api_keys::table.find(id).select(api_keys::secret_hash).first(conn).optional()?;
+        match existing {
+            Some(_) => {
+                diesel::update(api_keys::table.find(id))
+                    .set((
+                        api_keys::secret_hash.eq(&hash),
+                        api_keys::scopes.eq(&scope_text),
+                        api_keys::agency_id.eq(agency_id),
+                        api_keys::revoked_at.eq(None::<chrono::NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
+            None => {
+                diesel::insert_into(api_keys::table)
+                    .values((
+                        api_keys::id.eq(id),
+                        api_keys::name.eq(name),
+                        api_keys::secret_hash.eq(&hash),
+                        api_keys::scopes.eq(&scope_text),
+                        api_keys::agency_id.eq(agency_id),
+                        api_keys::created_at.eq(to_db_time(now)),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok::<_, DbError>(())
+    });
+    match result {
+        // Another replica stored the same key at the same moment.
+        Err(error) if is_unique_violation(&error) => Ok(()),
+        other => other,
+    }
+}
+
+/// Looks up an active key by its secret.
+pub fn find_caller(conn: &mut DbConnection, secret: &str) -> Result<Option<Caller>, DbError> {
+    let row: Option<(String, String, Option<String>)> = api_keys::table
+        .filter(api_keys::secret_hash.eq(hash_secret(secret)))
+        .filter(api_keys::revoked_at.is_null())
+        .select((api_keys::id, api_keys::scopes, api_keys::agency_id))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(key_id, scopes, agency_id)| Caller {
+        key_id,
+        scopes: scopes.split_whitespace().filter_map(Scope::parse).collect(),
+        agency_id,
+    }))
+}
+
+/// What the `Caller` extractor needs; registered once per HTTP app.
+#[derive(Clone)]
+pub struct AuthStore {
+    pub db: Db,
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let store = req.app_data::<web::Data<AuthStore>>().cloned();
+        let secret = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(|v| v.trim().to_string());
+        Box::pin(async move {
+            let Some(store) = store else {
+                return Err(ApiError::Internal("authentication is not configured for this app".into()));
+            };
+            let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+                return Err(ApiError::Unauthorized("send an API key as `Authorization: Bearer <key>`".into()));
+            };
+            let caller = store.db.run(move |conn| find_caller(conn, &secret)).await?;
+            caller.ok_or_else(|| ApiError::Unauthorized("the API key is unknown or revoked".into()))
+        })
+    }
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub agency_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Creates a key and returns its id and the secret, which is shown this once only.
+pub fn create_key(
+    conn: &mut DbConnection,
+    name: &str,
+    scopes: &[Scope],
+    agency_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(String, String), DbError> {
+    let id = format!("key_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let secret = generate_secret();
+    diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::id.eq(&id),
+            api_keys::name.eq(name),
+            api_keys::secret_hash.eq(hash_secret(&secret)),
+            api_keys::scopes.eq(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+            api_keys::agency_id.eq(agency_id),
+            api_keys::created_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok((id, secret))
+}
+
+pub fn list_keys(conn: &mut DbConnection) -> Result<Vec<ApiKeyInfo>, DbError> {
+    type Row = (String, String, String, Option<String>, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>);
+    let rows: Vec<Row> = api_keys::table
+        .order(api_keys::created_at)
+        .select((
+            api_keys::id,
+            api_keys::name,
+            api_keys::scopes,
+            api_keys::agency_id,
+            api_keys::created_at,
+            api_keys::revoked_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, scopes, agency_id, created_at, revoked_at)| ApiKeyInfo {
+            id,
+            name,
+            scopes: scopes.split_whitespace().map(str::to_string).collect(),
+            agency_id,
+            created_at: created_at.and_utc(),
+            revoked_at: revoked_at.map(|r| r.and_utc()),
+        })
+        .collect())
+}
+
+/// Revokes a key; false when there is no such active key.
+pub fn revoke_key(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> Result<bool, DbError> {
+    let changed = diesel::update(api_keys::table.find(id).filter(api_keys::revoked_at.is_null()))
+        .set(api_keys::revoked_at.eq(Some(to_db_time(now))))
+        .execute(conn)?;
+    Ok(changed > 0)
+}

@@ -1,0 +1,135 @@
+//! A JSON body extractor whose refusals are problem details naming the offending field.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::DeserializeOwned;
+
+use super::problem::{ApiError, FieldIssue};
+
+/// Request bodies larger than this are refused before parsing.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// Like `web::Json`, but type errors name the JSON path of the field.
+pub struct JsonBody<T>(pub T);
+
+/// Parses `bytes`, naming the field on failure (`reporter.mobile: invalid type …`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request(None, format!("body is not valid JSON: {inner}"));
+        }
+        let at_root = path == "." || path.is_empty();
+        let field = match (at_root, unknown_field_of(&inner.to_string())) {
+            (true, unknown) => unknown,
+            (false, Some(name)) if !path.ends_with(&name) => Some(format!("{path}.{name}")),
+            (false, _) => Some(path),
+        };
+        match field {
+            Some(field) => ApiError::invalid(vec![FieldIssue::new(field, strip_position(&inner.to_string()))]),
+            None => ApiError::bad_request(None, strip_position(&inner.to_string())),
+        }
+    })
+}
+
+fn unknown_field_of(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.find('`').map(|end| rest[..end].to_string())
+}
+
+/// serde_json appends " at line 1 column 42", which helps nobody reading a problem document.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            })
+            .unwrap_or(false);
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType(
+                    "send the body as JSON with `Content-Type: application/json`".into(),
+                ));
+            }
+            let bytes = bytes.await.map_err(|e| {
+                ApiError::PayloadTooLarge(format!(
+                    "the body could not be read ({e}); the limit is {MAX_JSON_BODY} bytes"
+                ))
+            })?;
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: Option<String>,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: Option<u32>,
+    }
+
+    fn field_of(error: ApiError) -> String {
+        match error {
+            ApiError::Unprocessable { errors, .. } => errors[0].field.clone(),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn type_errors_name_the_nested_path() {
+        let error = parse_json::<Outer>(br#"{"inner": {"count": "many"}}"#).unwrap_err();
+        assert_eq!(field_of(error), "inner.count");
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let error = parse_json::<Outer>(br#"{"nmae": "x"}"#).unwrap_err();
+        assert_eq!(field_of(error), "nmae");
+    }
+
+    #[test]
+    fn nested_unknown_fields_are_named_with_their_path() {
+        let error = parse_json::<Outer>(br#"{"inner": {"cuont": 1}}"#).unwrap_err();
+        assert_eq!(field_of(error), "inner.cuont");
+    }
+
+    #[test]
+    fn broken_json_is_a_bad_request() {
+        assert!(matches!(parse_json::<Outer>(b"{\"name\": "), Err(ApiError::BadRequest { .. })));
+    }
+}

@@ -1,0 +1,167 @@
+//! Errors as RFC 9457 problem details: what went wrong, which field, and how to fix it.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldIssue {
+    /// JSON path of the field, e.g. `reporter.mobile`.
+    pub field: String,
+    /// What is wrong and what is accepted.
+    pub problem: String,
+}
+
+impl FieldIssue {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { field: field.into(), problem: problem.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is well-formed but its values are not acceptable (422).
+    #[error("{detail}")]
+    Unprocessable { detail: String, errors: Vec<FieldIssue> },
+    /// The body or query cannot be read at all (400).
+    #[error("{detail}")]
+    BadRequest { detail: String, errors: Vec<FieldIssue> },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something failed on our side; the detail is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(errors: Vec<FieldIssue>) -> Self {
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        ApiError::Unprocessable { detail: format!("invalid field(s): {}", fields.join(", ")), errors }
+    }
+
+    pub fn invalid_field(field: &str, problem: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldIssue::new(field, problem)])
+    }
+
+    pub fn bad_request(field: Option<&str>, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let errors = field.map(|f| vec![FieldIssue::new(f, detail.clone())]).unwrap_or_default();
+        ApiError::BadRequest { detail, errors }
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            ApiError::Unprocessable { .. } => "validation",
+            ApiError::BadRequest { .. } => "malformed-request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Unprocessable { .. } => "The request has invalid fields",
+            ApiError::BadRequest { .. } => "The request could not be read",
+            ApiError::Unauthorized(_) => "Authentication required",
+            ApiError::Forbidden(_) => "Not allowed",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::PayloadTooLarge(_) => "Payload too large",
+            ApiError::Unavailable(_) => "Temporarily unavailable",
+            ApiError::Internal(_) => "Internal error",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    problem_type: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "<[FieldIssue]>::is_empty")]
+    errors: &'a [FieldIssue],
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (detail, errors): (String, &[FieldIssue]) = match self {
+            ApiError::Unprocessable { detail, errors } | ApiError::BadRequest { detail, errors } => {
+                (detail.clone(), errors)
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                ("the request failed on our side; it has been logged".into(), &[])
+            }
+            other => (other.to_string(), &[]),
+        };
+        let status = self.status_code();
+        let body = ProblemBody {
+            problem_type: format!("urn:nazer:problem:{}", self.slug()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type(PROBLEM_JSON);
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(body)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Pool(e) => ApiError::Unavailable(format!("database unavailable: {e}")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        ApiError::from(DbError::from(error))
+    }
+}

@@ -1,0 +1,274 @@
+//! Iranian facts every service shares: the provinces, the Solar Hijri (Jalali) calendar and
+//! Persian digits. People see Asia/Tehran time (UTC+03:30, no daylight saving since 1401).
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike, Utc};
+
+/// The 31 provinces: code used in the API, Persian name, English name.
+pub const PROVINCES: [(&str, &str, &str); 31] = [
+    ("alborz", "البرز", "Alborz"),
+    ("ardabil", "اردبیل", "Ardabil"),
+    ("bushehr", "بوشهر", "Bushehr"),
+    ("chaharmahal-bakhtiari", "چهارمحال و بختیاری", "Chaharmahal and Bakhtiari"),
+    ("east-azerbaijan", "آذربایجان شرقی", "East Azerbaijan"),
+    ("fars", "فارس", "Fars"),
+    ("gilan", "گیلان", "Gilan"),
+    ("golestan", "گلستان", "Golestan"),
+    ("hamadan", "همدان", "Hamadan"),
+    ("hormozgan", "هرمزگان", "Hormozgan"),
+    ("ilam", "ایلام", "Ilam"),
+    ("isfahan", "اصفهان", "Isfahan"),
+    ("kerman", "کرمان", "Kerman"),
+    ("kermanshah", "کرمانشاه", "Kermanshah"),
+    ("khorasan-north", "خراسان شمالی", "North Khorasan"),
+    ("khorasan-razavi", "خراسان رضوی", "Razavi Khorasan"),
+    ("khorasan-south", "خراسان جنوبی", "South Khorasan"),
+    ("khuzestan", "خوزستان", "Khuzestan"),
+    ("kohgiluyeh-boyerahmad", "کهگیلویه و بویراحمد", "Kohgiluyeh and Boyer-Ahmad"),
+    ("kurdistan", "کردستان", "Kurdistan"),
+    ("lorestan", "لرستان", "Lorestan"),
+    ("markazi", "مرکزی", "Markazi"),
+    ("mazandaran", "مازندران", "Mazandaran"),
+    ("qazvin", "قزوین", "Qazvin"),
+    ("qom", "قم", "Qom"),
+    ("semnan", "سمنان", "Semnan"),
+    ("sistan-baluchestan", "سیستان و بلوچستان", "Sistan and Baluchestan"),
+    ("tehran", "تهران", "Tehran"),
+    ("west-azerbaijan", "آذربایجان غربی", "West Azerbaijan"),
+    ("yazd", "یزد", "Yazd"),
+    ("zanjan", "زنجان", "Zanjan"),
+];
+
+pub fn is_province(code: &str) -> bool {
+    PROVINCES.iter().any(|(c, _, _)| *c == code)
+}
+
+pub fn province_codes() -> String {
+    PROVINCES.iter().map(|(c, _, _)| *c).collect::<Vec<_>>().join(", ")
+}
+
+/// Asia/Tehran: UTC+03:30 all year.
+pub fn tehran_offset() -> FixedOffset {
+    FixedOffset::east_opt(3 * 3600 + 1800).unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+}
+
+/// A Solar Hijri date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct JalaliDate {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+}
+
+impl std::fmt::Display for JalaliDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}/{:02}/{:02}", self.year, self.month, self.day)
+    }
+}
+
+// The Borkowski/jalaali algorithm: the years in which the 33-year leap cycle breaks.
+const BREAKS: [i64; 20] =
+    [-61, 9, 38, 199, 426, 686, 756, 818, 1111, 1181, 1210, 1635, 2060, 2097, 2192, 2262, 2324, 2394, 2456, 3178];
+
+struct YearInfo {
+    /// 0 when the year is leap (its Esfand has 30 days).
+    leap: i64,
+    gregorian_year: i64,
+    /// The day of March on which Farvardin 1 falls.
+    march: i64,
+}
+
+fn year_info(jy: i64) -> Option<YearInfo> {
+    if jy < BREAKS[0] || jy >= BREAKS[BREAKS.len() - 1] {
+        return None;
+    }
+    let gy = jy + 621;
+    let mut leap_j = -14;
+    let mut jp = BREAKS[0];
+    let mut jump = 0;
+    for &jm in &BREAKS[1..] {
+        jump = jm - jp;
+        if jy < jm {
+            break;
+        }
+        leap_j += jump / 33 * 8 + (jump % 33) / 4;
+        jp = jm;
+    }
+    let mut n = jy - jp;
+    leap_j += n / 33 * 8 + ((n % 33) + 3) / 4;
+    if jump % 33 == 4 && jump - n == 4 {
+        leap_j += 1;
+    }
+    let leap_g = gy / 4 - ((gy / 100 + 1) * 3) / 4 - 150;
+    let march = 20 + leap_j - leap_g;
+    if jump - n < 6 {
+        n = n - jump + (jump + 4) / 33 * 33;
+    }
+    let mut leap = (((n + 1) % 33) - 1) % 4;
+    if leap == -1 {
+        leap = 4;
+    }
+    Some(YearInfo { leap, gregorian_year: gy, march })
+}
+
+fn gregorian_to_day_number(gy: i64, gm: i64, gd: i64) -> i64 {
+    let d = ((gy + (gm - 8) / 6 + 100100) * 1461) / 4 + (153 * ((gm + 9) % 12) + 2) / 5 + gd - 34840408;
+    d - ((gy + 100100 + (gm - 8) / 6) / 100 * 3) / 4 + 752
+}
+
+fn day_number_to_gregorian(jdn: i64) -> (i64, i64, i64) {
+    let mut j = 4 * jdn + 139361631;
+    j += (4 * jdn + 183187720) / 146097 * 3 / 4 * 4 - 3908;
+    let i = (j % 1461) / 4 * 5 + 308;
+    let gd = (i % 153) / 5 + 1;
+    let gm = (i / 153) % 12 + 1;
+    let gy = j / 1461 - 100100 + (8 - gm) / 6;
+    (gy, gm, gd)
+}
+
+pub fn is_leap_jalali_year(year: i32) -> bool {
+    year_info(year as i64).is_some_and(|info| info.leap == 0)
+}
+
+pub fn jalali_month_length(year: i32, month: u32) -> u32 {
+    match month {
+        1..=6 => 31,
+        7..=11 => 30,
+        12 if is_leap_jalali_year(year) => 30,
+        12 => 29,
+        _ => 0,
+    }
+}
+
+impl JalaliDate {
+    /// A valid Solar Hijri date, or `None` (month 13, Esfand 30 of a common year, …).
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Self> {
+        if !(1..=3000).contains(&year) || !(1..=12).contains(&month) || day == 0 {
+            return None;
+        }
+        (day <= jalali_month_length(year, month)).then_some(Self { year, month, day })
+    }
+
+    /// Parses `YYYY-MM-DD` or `YYYY/MM/DD`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let parts: Vec<&str> = text.split(['-', '/']).collect();
+        if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+            return None;
+        }
+        Self::new(parts[0].parse().ok()?, parts[1].parse().ok()?, parts[2].parse().ok()?)
+    }
+
+    pub fn from_gregorian(date: NaiveDate) -> Self {
+        let jdn = gregorian_to_day_number(date.year() as i64, date.month() as i64, date.day() as i64);
+        let (gy, _, _) = day_number_to_gregorian(jdn);
+        let mut jy = gy - 621;
+        let info = year_info(jy).unwrap_or(YearInfo { leap: 1, gregorian_year: gy, march: 21 });
+        let farvardin_first = gregorian_to_day_number(gy, 3, info.march);
+        let mut k = jdn - farvardin_first;
+        if k >= 0 {
+            if k <= 185 {
+                return Self { year: jy as i32, month: (1 + k / 31) as u32, day: (k % 31 + 1) as u32 };
+            }
+            k -= 186;
+        } else {
+            jy -= 1;
+            k += 179;
+            if info.leap == 1 {
+                k += 1;
+            }
+        }
+        Self { year: jy as i32, month: (7 + k / 30) as u32, day: (k % 30 + 1) as u32 }
+    }
+
+    pub fn to_gregorian(self) -> Option<NaiveDate> {
+        let info = year_info(self.year as i64)?;
+        let (m, d) = (self.month as i64, self.day as i64);
+        let jdn =
+            gregorian_to_day_number(info.gregorian_year, 3, info.march) + (m - 1) * 31 - (m / 7) * (m - 7) + d - 1;
+        let (gy, gm, gd) = day_number_to_gregorian(jdn);
+        NaiveDate::from_ymd_opt(gy as i32, gm as u32, gd as u32)
+    }
+}
+
+/// ASCII digits as Persian digits (۰–۹); everything else unchanged.
+pub fn persian_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32('۰' as u32 + (c as u32 - '0' as u32)).unwrap_or(c),
+            other => other,
+        })
+        .collect()
+}
+
+/// An instant as people in Iran read it: `۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰` (Tehran time).
+pub fn persian_date_time(instant: DateTime<Utc>) -> String {
+    let local = instant.with_timezone(&tehran_offset());
+    let date = JalaliDate::from_gregorian(local.date_naive());
+    persian_digits(&format!("{date} ساعت {:02}:{:02}", local.hour(), local.minute()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn g(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn known_dates_convert_both_ways() {
+        // Worked out by hand against the published calendar: Nowruz, the interview's date,
+        // Yalda, and the leap day of 1403.
+        let table = [
+            (g(2026, 3, 21), JalaliDate { year: 1405, month: 1, day: 1 }),
+            (g(2025, 3, 21), JalaliDate { year: 1404, month: 1, day: 1 }),
+            (g(2019, 8, 18), JalaliDate { year: 1398, month: 5, day: 27 }),
+            (g(2026, 12, 21), JalaliDate { year: 1405, month: 9, day: 30 }),
+            (g(2025, 3, 20), JalaliDate { year: 1403, month: 12, day: 30 }),
+            (g(2026, 11, 29), JalaliDate { year: 1405, month: 9, day: 8 }),
+        ];
+        for (gregorian, jalali) in table {
+            assert_eq!(JalaliDate::from_gregorian(gregorian), jalali, "{gregorian}");
+            assert_eq!(jalali.to_gregorian(), Some(gregorian), "{jalali}");
+        }
+    }
+
+    #[test]
+    fn every_day_of_a_century_round_trips() {
+        let mut day = g(1990, 1, 1);
+        let mut previous = JalaliDate::from_gregorian(day);
+        while day < g(2090, 1, 1) {
+            day = day.succ_opt().unwrap();
+            let jalali = JalaliDate::from_gregorian(day);
+            assert!(jalali > previous, "{day}");
+            assert!(JalaliDate::new(jalali.year, jalali.month, jalali.day).is_some());
+            assert_eq!(jalali.to_gregorian(), Some(day));
+            previous = jalali;
+        }
+    }
+
+    #[test]
+    fn impossible_dates_are_refused() {
+        assert!(JalaliDate::new(1405, 13, 1).is_none());
+        assert!(JalaliDate::new(1405, 7, 31).is_none());
+        assert!(JalaliDate::new(1404, 12, 30).is_none());
+        assert!(JalaliDate::new(1403, 12, 30).is_some());
+        assert!(JalaliDate::parse("1405-02-31").is_some());
+        assert!(JalaliDate::parse("1405-02-32").is_none());
+        assert!(JalaliDate::parse("1405-2").is_none());
+    }
+
+    #[test]
+    fn persian_text_carries_tehran_time_and_jalali_date() {
+        let instant = Utc.with_ymd_and_hms(2026, 12, 2, 11, 0, 0).unwrap();
+        assert_eq!(persian_date_time(instant), "۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰");
+    }
+
+    #[test]
+    fn provinces_are_known_by_code() {
+        assert!(is_province("tehran"));
+        assert!(!is_province("Tehran"));
+        assert_eq!(PROVINCES.len(), 31);
+    }
+}

@@ -1,0 +1,210 @@
+//! The transactional outbox: a state change and the events it causes are written in one
+//! transaction; the relay publishes them afterwards and marks them published only once the bus
+//! confirmed them. Replicas share the work: rows are leased with `FOR UPDATE SKIP LOCKED`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::clock::SharedClock;
+use crate::config::OutboxSettings;
+use crate::db::{Db, DbConnection, DbError, to_db_time, write_transaction};
+use crate::events::{Envelope, Event};
+use crate::metrics;
+use crate::schema::outbox;
+
+/// Writes `event` to the outbox inside the caller's transaction.
+pub fn enqueue<E: Event>(
+    conn: &mut DbConnection,
+    producer: &str,
+    event: &E,
+    now: DateTime<Utc>,
+) -> Result<Envelope, DbError> {
+    let envelope = Envelope::new(producer, event, now).map_err(|e| DbError::Encode(e.to_string()))?;
+    let text = serde_json::to_string(&envelope).map_err(|e| DbError::Encode(e.to_string()))?;
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::event_id.eq(envelope.event_id.to_string()),
+            outbox::producer.eq(producer),
+            outbox::event_type.eq(&envelope.event_type),
+            outbox::aggregate_id.eq(&envelope.aggregate_id),
+            outbox::envelope.eq(text),
+            outbox::created_at.eq(to_db_time(now)),
+            outbox::publish_attempts.eq(0),
+        ))
+        .execute(conn)?;
+    Ok(envelope)
+}
+
+/// Selects ids with `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer at a time
+/// (write transactions begin IMMEDIATE), so a plain select is the same claim there.
+#[macro_export]
+macro_rules! select_skip_locked {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg(c) => $query.for_update().skip_locked().load(c),
+            $crate::db::DbConnection::Sqlite(c) => $query.load(c),
+        }
+    };
+}
+
+/// Leases up to `limit` unpublished rows of `producer` until `lease_until`.
+pub fn claim_batch(
+    conn: &mut DbConnection,
+    producer: &str,
+    limit: i64,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<(i64, String)>, DbError> {
+    let now = to_db_time(now);
+    write_transaction(conn, |conn| {
+        let ids: Vec<i64> = select_skip_locked!(
+            conn,
+            outbox::table
+                .filter(outbox::producer.eq(producer))
+                .filter(outbox::published_at.is_null())
+                .filter(outbox::lease_until.is_null().or(outbox::lease_until.lt(now)))
+                .order(outbox::id)
+                .limit(limit)
+                .select(outbox::id)
+        )?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows: Vec<(i64, String)> = diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((
+                outbox::lease_until.eq(Some(to_db_time(lease_until))),
+                outbox::publish_attempts.eq(outbox::publish_attempts + 1),
+            ))
+            .returning((outbox::id, outbox::envelope))
+            .get_results(conn)?;
+        rows.sort_by_key(|(id, _)| *id);
+        Ok(rows)
+    })
+}
+
+pub struct OutboxRelay {
+    pub db: Db,
+    pub bus: Arc<dyn Bus>,
+    pub producer: &'static str,
+    pub settings: OutboxSettings,
+    pub clock: SharedClock,
+    pub wake: Arc<Notify>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RelayReport {
+    pub published: usize,
+    pub failed: usize,
+}
+
+impl OutboxRelay {
+    /// Publishes until `shutdown`, waking on commits of this process and polling for the rest.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let wait = match self.relay_once().await {
+                Ok(report) if report.failed > 0 => {
+                    failures += 1;
+                    Duration::from_millis((200u64 << failures.min(5)).min(5_000))
+                }
+                // A full batch suggests more is waiting.
+                Ok(report) if report.published as i64 >= self.settings.batch_size => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(_) => {
+                    failures = 0;
+                    poll
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(producer = self.producer, %error, "outbox relay could not read its rows");
+                    Duration::from_millis((200u64 << failures.min(5)).min(5_000))
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified(), if failures == 0 => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        // Flush what was committed before the shutdown, while the bus is still there.
+        if let Err(error) = self.relay_once().await {
+            tracing::warn!(producer = self.producer, %error, "final outbox flush failed; rows stay for the next start");
+        }
+    }
+
+    /// Claims one batch and publishes it in order; stops at the first failure so that the
+    /// remaining rows keep their order for the next attempt.
+    pub async fn relay_once(&self) -> Result<RelayReport, DbError> {
+        let now = self.clock.now();
+        let lease_until = now + chrono::Duration::seconds(self.settings.lease_secs);
+        let (producer, limit) = (self.producer, self.settings.batch_size);
+        let rows = self.db.run(move |conn| claim_batch(conn, producer, limit, now, lease_until)).await?;
+        if rows.is_empty() {
+            return Ok(RelayReport::default());
+        }
+        let mut published = Vec::with_capacity(rows.len());
+        let mut unpublished = Vec::new();
+        let mut last_error = None;
+        for (id, text) in rows {
+            if last_error.is_some() {
+                unpublished.push(id);
+                continue;
+            }
+            let outcome = match serde_json::from_str::<Envelope>(&text) {
+                Ok(envelope) => self.bus.publish(&envelope).await.map(|()| envelope.event_type),
+                Err(error) => Err(crate::bus::BusError::Encode(error.to_string())),
+            };
+            match outcome {
+                Ok(event_type) => {
+                    metrics::event_published(self.producer, &event_type);
+                    published.push(id);
+                }
+                Err(error) => {
+                    metrics::publish_failed(self.producer);
+                    tracing::warn!(producer = self.producer, outbox_id = id, %error, "publish failed; will retry");
+                    last_error = Some(error.to_string());
+                    unpublished.push(id);
+                }
+            }
+        }
+        let report = RelayReport { published: published.len(), failed: unpublished.len() };
+        let done_at = to_db_time(self.clock.now());
+        self.db
+            .run(move |conn| {
+                if !published.is_empty() {
+                    diesel::update(outbox::table.filter(outbox::id.eq_any(&published)))
+                        .set((
+                            outbox::published_at.eq(Some(done_at)),
+                            outbox::lease_until.eq(None::<chrono::NaiveDateTime>),
+                        ))
+                        .execute(conn)?;
+                }
+                if !unpublished.is_empty() {
+                    diesel::update(outbox::table.filter(outbox::id.eq_any(&unpublished)))
+                        .set((outbox::lease_until.eq(None::<chrono::NaiveDateTime>), outbox::last_error.eq(last_error)))
+                        .execute(conn)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(report)
+    }
+}
+
+/// Rows not yet published for `producer` (the backlog an operator watches).
+pub fn backlog(conn: &mut DbConnection, producer: &str) -> Result<i64, DbError> {
+    Ok(outbox::table
+        .filter(outbox::producer.eq(producer))
+        .filter(outbox::published_at.is_null())
+        .count()
+        .get_result(conn)?)
+}

@@ -1,0 +1,34 @@
+//! Who consumes what: the messaging contract between the services, in one place, so that the
+//! broker topology can be declared up front (by every service and by `nazer migrate`) and an
+//! event never falls on the floor because its consumer has not started yet.
+
+use crate::bus::ConsumerSpec;
+
+pub const INTAKE: &str = "intake";
+pub const ROUTING: &str = "routing";
+pub const DEADLINE_TIMER: &str = "deadline-timer";
+pub const VIOLATION_REFERRAL: &str = "violation-referral";
+pub const NOTIFICATION: &str = "notification";
+
+pub const SERVICES: [&str; 5] = [INTAKE, ROUTING, DEADLINE_TIMER, VIOLATION_REFERRAL, NOTIFICATION];
+
+/// The event types each service consumes.
+pub fn consumed_by(service: &str) -> &'static [&'static str] {
+    match service {
+        // Intake keeps a read model of what happened to each message.
+        INTAKE => &["message.assigned", "message.needs_triage", "deadline.scheduled", "deadline.met", "warning.issued"],
+        ROUTING => &["message.received"],
+        DEADLINE_TIMER => &["message.assigned", "message.responded"],
+        VIOLATION_REFERRAL => &["message.assigned"],
+        NOTIFICATION => &["message.assigned", "warning.issued"],
+        _ => &[],
+    }
+}
+
+pub fn consumer_spec(service: &'static str) -> ConsumerSpec {
+    ConsumerSpec { consumer: service, event_types: consumed_by(service).to_vec() }
+}
+
+pub fn consumers() -> Vec<ConsumerSpec> {
+    SERVICES.iter().map(|s| consumer_spec(s)).collect()
+}
