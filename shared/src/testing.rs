@@ -126,3 +126,189 @@ mod tests {
         assert_eq!(with_database("postgres://p@h", "x"), "postgres://p@h/x");
     }
 }
+
+/// The bootstrap key every test host accepts (call centre and admin).
+pub const ADMIN_KEY: &str = "test-bootstrap-key-0123456789";
+
+/// A host started for a test on its own database, with a client to talk to it.
+pub struct TestApp {
+    pub host: Option<crate::runtime::RunningHost>,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub database: TestDatabase,
+}
+
+impl TestApp {
+    /// Starts `entries` on a fresh database; the in-process bus is allowed unless the test
+    /// broker is configured.
+    pub async fn start(entries: &[crate::runtime::ServiceEntry]) -> Self {
+        Self::start_with(entries, |_| {}).await
+    }
+
+    pub async fn start_with(entries: &[crate::runtime::ServiceEntry], tune: impl FnOnce(&mut Settings)) -> Self {
+        let database = TestDatabase::create();
+        let mut settings = self::settings(&database);
+        settings.auth.bootstrap_api_key = Some(ADMIN_KEY.into());
+        tune(&mut settings);
+        let options = crate::runtime::HostOptions { migrate: true, in_process_bus: true, extra_routes: None };
+        let host = crate::runtime::start(settings, entries, options, crate::clock::system_clock())
+            .await
+            .unwrap_or_else(|e| panic!("test host did not start: {e}"));
+        let base = format!("http://{}", host.addr);
+        Self { host: Some(host), base, client: reqwest::Client::new(), database }
+    }
+
+    pub fn db(&self) -> &crate::db::Db {
+        match &self.host {
+            Some(host) => &host.db,
+            None => panic!("the host was stopped"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let response =
+            self.client.get(self.url(path)).bearer_auth(key).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        read(response).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        read(response).await
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .put(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PUT {path}: {e}"));
+        read(response).await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(host) = self.host.take() {
+            host.stop().await;
+        }
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    (status, body)
+}
+
+/// Polls `probe` every 50 ms until it yields a value or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// One request a [`WebhookReceiver`] got.
+#[derive(Debug, Clone)]
+pub struct ReceivedWebhook {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ReceivedWebhook {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A local HTTP receiver for webhooks: records every request and answers with the status
+/// the test sets (204 by default).
+pub struct WebhookReceiver {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<ReceivedWebhook>>>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> Self {
+        use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(204));
+        let (store, answer) = (received.clone(), status.clone());
+        let server = HttpServer::new(move || {
+            let (store, answer) = (store.clone(), answer.clone());
+            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+                let (store, answer) = (store.clone(), answer.clone());
+                async move {
+                    let headers = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+                        .collect();
+                    let code = answer.load(std::sync::atomic::Ordering::SeqCst);
+                    if (200..300).contains(&code) {
+                        store.lock().unwrap_or_else(|p| p.into_inner()).push(ReceivedWebhook {
+                            path: req.path().to_string(),
+                            headers,
+                            body: body.to_vec(),
+                        });
+                    }
+                    HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(code).unwrap_or(actix_web::http::StatusCode::OK),
+                    )
+                    .finish()
+                }
+            }))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("receiver bind: {e}"));
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self { url: format!("http://{addr}"), received, status, server: handle }
+    }
+
+    /// Every request answered with a 2xx so far.
+    pub fn received(&self) -> Vec<ReceivedWebhook> {
+        self.received.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn answer_with(&self, status: u16) {
+        self.status.store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub async fn stop(self) {
+        self.server.stop(false).await;
+    }
+}

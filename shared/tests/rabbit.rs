@@ -1,0 +1,159 @@
+//! The RabbitMQ bus against a real broker (NAZER_TEST_BROKER_URL): confirms, acks after the
+//! sink succeeded, bounded redelivery and the parking queue. Skipped without a broker, except
+//! with CI=true, where a missing broker fails the run.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use lapin::options::BasicGetOptions;
+use lapin::{Connection, ConnectionProperties};
+use nazer_shared::bus::{Bus, DeliveryError, DeliverySink, RabbitBus};
+use nazer_shared::config::BrokerSettings;
+use nazer_shared::events::{Envelope, MessageReceived};
+use nazer_shared::testing::{broker_url, eventually};
+use nazer_shared::topology;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+struct Recorder {
+    attempts: Mutex<Vec<u32>>,
+    fail_until: u32,
+    permanent: bool,
+}
+
+#[async_trait]
+impl DeliverySink for Recorder {
+    async fn deliver(&self, _: &Envelope, attempt: u32) -> Result<(), DeliveryError> {
+        self.attempts.lock().unwrap().push(attempt);
+        if self.permanent {
+            return Err(DeliveryError::Permanent("cannot apply".into()));
+        }
+        if attempt <= self.fail_until {
+            return Err(DeliveryError::Transient("database busy".into()));
+        }
+        Ok(())
+    }
+    async fn park(&self, _: &Envelope, _: &str) {}
+}
+
+fn settings() -> BrokerSettings {
+    BrokerSettings {
+        namespace: format!("nazer-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        delivery_limit: 3,
+        queue_expires_ms: Some(120_000),
+        ..BrokerSettings::default()
+    }
+}
+
+fn received() -> Envelope {
+    let event = MessageReceived {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        tracking_code: "1234567890".into(),
+        kind: "complaint".into(),
+        channel: "web".into(),
+        category: "c".into(),
+        province: "tehran".into(),
+        city: None,
+        received_at: Utc::now(),
+    };
+    Envelope::new("intake", &event, Utc::now()).unwrap()
+}
+
+async fn parked_count(url: &str, settings: &BrokerSettings, consumer: &str) -> usize {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = format!("{}.{consumer}.parked", settings.namespace);
+    let mut count = 0;
+    while channel.basic_get(queue.clone().into(), BasicGetOptions { no_ack: true }).await.unwrap().is_some() {
+        count += 1;
+    }
+    count
+}
+
+async fn run_consumer(
+    url: &str,
+    settings: &BrokerSettings,
+    sink: Arc<Recorder>,
+) -> (Arc<RabbitBus>, CancellationToken) {
+    let bus = RabbitBus::new(url, settings);
+    let shutdown = CancellationToken::new();
+    bus.consume(topology::consumer_spec(topology::ROUTING), sink, shutdown.clone()).await.unwrap();
+    (bus, shutdown)
+}
+
+#[tokio::test]
+async fn a_published_event_reaches_its_consumer_once_acknowledged() {
+    let Some(url) = broker_url() else { return };
+    let settings = settings();
+    let sink = Arc::new(Recorder::default());
+    let (bus, shutdown) = run_consumer(&url, &settings, sink.clone()).await;
+    assert!(bus.is_ready().await);
+    bus.publish(&received()).await.unwrap();
+    eventually(Duration::from_secs(10), "the delivery", || async {
+        (!sink.attempts.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(*sink.attempts.lock().unwrap(), vec![1], "acknowledged once, never redelivered");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn transient_failures_are_redelivered_with_their_count() {
+    let Some(url) = broker_url() else { return };
+    let settings = settings();
+    let sink = Arc::new(Recorder { fail_until: 2, ..Default::default() });
+    let (bus, shutdown) = run_consumer(&url, &settings, sink.clone()).await;
+    bus.publish(&received()).await.unwrap();
+    eventually(Duration::from_secs(15), "the third attempt", || async {
+        (sink.attempts.lock().unwrap().len() >= 3).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(*sink.attempts.lock().unwrap(), vec![1, 2, 3]);
+    assert_eq!(parked_count(&url, &settings, topology::ROUTING).await, 0);
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn poison_and_exhausted_events_are_parked_not_lost() {
+    let Some(url) = broker_url() else { return };
+    let settings = settings();
+    let poison = Arc::new(Recorder { permanent: true, ..Default::default() });
+    let (bus, shutdown) = run_consumer(&url, &settings, poison.clone()).await;
+    bus.publish(&received()).await.unwrap();
+    eventually(Duration::from_secs(10), "the poison event parked", || async {
+        (parked_count(&url, &settings, topology::ROUTING).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(*poison.attempts.lock().unwrap(), vec![1]);
+    shutdown.cancel();
+
+    let settings = self::settings();
+    let failing = Arc::new(Recorder { fail_until: 99, ..Default::default() });
+    let (bus, shutdown) = run_consumer(&url, &settings, failing.clone()).await;
+    bus.publish(&received()).await.unwrap();
+    eventually(Duration::from_secs(20), "the exhausted event parked", || async {
+        (parked_count(&url, &settings, topology::ROUTING).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(*failing.attempts.lock().unwrap(), vec![1, 2, 3], "bounded by the delivery limit");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_event_published_before_its_consumer_starts_waits_for_it() {
+    let Some(url) = broker_url() else { return };
+    let settings = settings();
+    let bus = RabbitBus::new(&url, &settings);
+    bus.publish(&received()).await.unwrap();
+    let sink = Arc::new(Recorder::default());
+    let (_consumer, shutdown) = run_consumer(&url, &settings, sink.clone()).await;
+    eventually(Duration::from_secs(10), "the waiting event", || async {
+        (!sink.attempts.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    shutdown.cancel();
+}
