@@ -149,6 +149,8 @@ pub async fn start(
     clock: SharedClock,
 ) -> Result<RunningHost, HostError> {
     let settings = Arc::new(settings);
+    let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
+    let bus = open_bus(&settings, options.in_process_bus, &names)?;
     let db = Db::open(&settings.database)?;
     if options.migrate {
         let applied = db.migrate()?;
@@ -158,9 +160,7 @@ pub async fn start(
     } else if db.has_pending_migrations()? {
         return Err(HostError::Refused("the database schema is behind this version: run `nazer migrate` first".into()));
     }
-    let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
     let mut services: Vec<Arc<dyn Service>> = Vec::new();
-    let bus = open_bus(&settings, options.in_process_bus, &names)?;
     if let Some(secret) = settings.auth.bootstrap_api_key.clone() {
         let now = clock.now();
         db.run(move |conn| {

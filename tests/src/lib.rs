@@ -1,1 +1,276 @@
+//! Helpers of the end-to-end tests: the workspace's binaries as real processes, the demo
+//! configuration of one agency, and checks on the webhooks it receives.
 
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use nazer_shared::testing::{self, ReceivedWebhook, eventually};
+use serde_json::{Value, json};
+
+/// The directory holding this build's binaries (`target/debug` or `target/release`).
+pub fn binary_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current exe: {e}"));
+    // target/<profile>/deps/<test> → target/<profile>
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no target dir above {exe:?}"))
+}
+
+/// Builds the workspace's binaries once per test process, so a test never runs stale ones.
+pub fn ensure_binaries() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = binary_dir().ends_with("release");
+        let mut command = Command::new(cargo);
+        command.args(["build", "--workspace", "--bins", "--quiet"]);
+        if release {
+            command.arg("--release");
+        }
+        let status = command.status().unwrap_or_else(|e| panic!("cannot run cargo build: {e}"));
+        assert!(status.success(), "cargo build --bins failed");
+    });
+}
+
+pub fn binary(name: &str) -> PathBuf {
+    ensure_binaries();
+    let path = binary_dir().join(name);
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("free port: {e}"))
+}
+
+/// A process that is killed when dropped; its output goes to a log file kept for debugging.
+pub struct Process {
+    pub name: String,
+    pub base: String,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Process {
+    pub fn spawn(
+        name: &str,
+        program: &PathBuf,
+        args: &[&str],
+        env: &HashMap<String, String>,
+        dir: &std::path::Path,
+    ) -> Self {
+        let port = free_port();
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("log file: {e}"));
+        let errors = file.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
+        let mut command = Command::new(program);
+        command.args(args).current_dir(dir).stdout(Stdio::from(file)).stderr(Stdio::from(errors));
+        // Only what the test gives: never the developer's own NAZER__ settings.
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("NAZER__")) {
+            command.env_remove(key);
+        }
+        command.envs(env).env("NAZER__HTTP__ADDR", format!("127.0.0.1:{port}"));
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Self { name: name.into(), base: format!("http://127.0.0.1:{port}"), log, child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn wait_ready(&mut self, timeout: Duration) {
+        let client = reqwest::Client::new();
+        let url = self.url("/readyz");
+        let name = self.name.clone();
+        let log = self.log.clone();
+        let child = &mut self.child;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{name} exited with {status}:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            if let Ok(response) = client.get(&url).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("{name} not ready after {timeout:?}:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where each service answers (one base for all in `nazer up`).
+pub struct Endpoints {
+    pub intake: String,
+    pub routing: String,
+    pub deadline_timer: String,
+    pub notification: String,
+}
+
+impl Endpoints {
+    pub fn single(base: &str) -> Self {
+        Self { intake: base.into(), routing: base.into(), deadline_timer: base.into(), notification: base.into() }
+    }
+}
+
+pub const AGENCY: &str = "e2e-municipality";
+pub const CATEGORY: &str = "municipal.building";
+pub const WEBHOOK_SECRET: &str = "e2e-webhook-secret-0123456789";
+
+async fn send(client: &reqwest::Client, method: reqwest::Method, url: String, key: &str, body: Value) -> (u16, Value) {
+    let response =
+        client.request(method, &url).bearer_auth(key).json(&body).send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    testing::read(response).await
+}
+
+/// One agency, one rule, a respond budget and a webhook subscription to `receiver`.
+pub async fn configure(endpoints: &Endpoints, key: &str, budget: &str, receiver: &str) {
+    let client = reqwest::Client::new();
+    let put = reqwest::Method::PUT;
+    let post = reqwest::Method::POST;
+    let category = json!({"name_fa": "تخلفات ساختمانی", "name_en": "Building violations", "kinds": ["complaint", "violation_report"]});
+    let steps = [
+        (put.clone(), format!("{}/api/v1/categories/{CATEGORY}", endpoints.intake), category, 200),
+        (post.clone(), format!("{}/api/v1/agencies", endpoints.routing), json!({"id": AGENCY, "name": "شهرداری"}), 201),
+        (
+            post.clone(),
+            format!("{}/api/v1/routing-rules", endpoints.routing),
+            json!({"category": CATEGORY, "province": "tehran", "agency_id": AGENCY}),
+            201,
+        ),
+        (put, format!("{}/api/v1/stage-budgets/*/respond", endpoints.deadline_timer), json!({"budget": budget}), 200),
+        (
+            post,
+            format!("{}/api/v1/webhook-subscriptions", endpoints.notification),
+            json!({"agency_id": AGENCY, "url": receiver, "secret": WEBHOOK_SECRET}),
+            201,
+        ),
+    ];
+    for (method, url, body, expected) in steps {
+        let (status, answer) = send(&client, method, url.clone(), key, body).await;
+        assert_eq!(status, expected, "{url}: {answer}");
+    }
+}
+
+/// Posts `count` messages and returns their tracking codes.
+pub async fn post_messages(intake: &str, key: &str, count: usize) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut codes = Vec::with_capacity(count);
+    for n in 0..count {
+        let body = json!({
+            "kind": if n % 2 == 0 { "violation_report" } else { "complaint" },
+            "channel": "call_center",
+            "category": CATEGORY,
+            "body": format!("پیام آزمایشی شماره {n}"),
+            "province": "tehran",
+        });
+        let (status, answer) =
+            send(&client, reqwest::Method::POST, format!("{intake}/api/v1/messages"), key, body).await;
+        assert_eq!(status, 201, "{answer}");
+        codes.push(answer["tracking_code"].as_str().unwrap_or_default().to_string());
+    }
+    codes
+}
+
+/// Waits until every message is assigned to the agency and carries exactly one level-1 warning.
+pub async fn expect_assigned_and_warned_once(intake: &str, key: &str, codes: &[String], timeout: Duration) {
+    let client = reqwest::Client::new();
+    for code in codes {
+        let url = format!("{intake}/api/v1/messages/{code}");
+        let view = eventually(timeout, &format!("message {code} assigned and warned"), || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let response = client.get(&url).bearer_auth(key).send().await.ok()?;
+                let (_, view) = testing::read(response).await;
+                let warned = view["warnings"].as_array().is_some_and(|w| !w.is_empty());
+                (view["status"] == "assigned" && warned).then_some(view)
+            }
+        })
+        .await;
+        assert_eq!(view["assigned_agency"]["id"], AGENCY, "{view}");
+        let warnings = view["warnings"].as_array().cloned().unwrap_or_default();
+        assert_eq!(warnings.len(), 1, "exactly one warning for {code}: {view}");
+        assert_eq!(warnings[0]["level"], 1);
+        assert_eq!(view["deadlines"][0]["state"], "breached", "{view}");
+    }
+}
+
+/// Counts the warnings deadline-timer registered per message: each must be exactly one.
+pub async fn expect_one_warning_per_message(deadline_timer: &str, key: &str, count: usize) {
+    let client = reqwest::Client::new();
+    let url = format!("{deadline_timer}/api/v1/warnings?limit=200");
+    let response = client.get(&url).bearer_auth(key).send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let (status, body) = testing::read(response).await;
+    assert_eq!(status, 200, "{body}");
+    let warnings = body["warnings"].as_array().cloned().unwrap_or_default();
+    let messages: HashSet<String> =
+        warnings.iter().map(|w| w["message_id"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(warnings.len(), count, "one warning per message, no doubles: {body}");
+    assert_eq!(messages.len(), count);
+}
+
+/// Every webhook is signed; each message yields (at least once) its assignment and its warning.
+pub fn expect_signed_webhooks(received: &[ReceivedWebhook], messages: usize) {
+    let now = chrono::Utc::now().timestamp();
+    let mut events: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut warnings_of: HashMap<String, HashSet<String>> = HashMap::new();
+    for hook in received {
+        let signature = hook.header(nazer_notification::signature::HEADER).unwrap_or_default();
+        assert!(
+            nazer_notification::signature::verify(WEBHOOK_SECRET, signature, &hook.body, now, 600),
+            "bad signature on {:?}",
+            hook.header("x-nazer-event-type")
+        );
+        let envelope: Value = serde_json::from_slice(&hook.body).unwrap_or_else(|e| panic!("webhook body: {e}"));
+        let kind = envelope["type"].as_str().unwrap_or_default().to_string();
+        assert_eq!(hook.header("x-nazer-event-type"), Some(kind.as_str()));
+        let message = envelope["payload"]["message_id"].as_str().unwrap_or_default().to_string();
+        if kind == "warning.issued" {
+            let warning = envelope["payload"]["warning_id"].as_str().unwrap_or_default().to_string();
+            warnings_of.entry(message.clone()).or_default().insert(warning);
+        }
+        events.entry(kind).or_default().insert(message);
+    }
+    for (message, warnings) in &warnings_of {
+        assert_eq!(warnings.len(), 1, "message {message} was warned by webhook with {warnings:?}");
+    }
+    for kind in ["message.assigned", "warning.issued"] {
+        let seen = events.get(kind).map(|s| s.len()).unwrap_or(0);
+        assert_eq!(seen, messages, "{kind} webhooks for every message");
+    }
+}

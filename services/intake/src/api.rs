@@ -207,7 +207,7 @@ async fn post_api_key(
     caller.require_any(&[Scope::Admin])?;
     let mut issues = Vec::new();
     let name = request.name.unwrap_or_default().trim().to_string();
-    if name.is_empty() || name.len() > 100 {
+    if name.is_empty() || name.chars().count() > 100 {
         issues.push(FieldIssue::new("name", "is required, up to 100 characters"));
     }
     let texts = request.scopes.unwrap_or_default();

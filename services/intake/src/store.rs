@@ -123,24 +123,39 @@ pub fn post_message(
     let id = Uuid::now_v7().to_string();
     let code = unused_tracking_code(conn)?;
     let at = to_db_time(now);
-    diesel::insert_into(messages::table)
-        .values((
-            messages::id.eq(&id),
-            messages::tracking_code.eq(code.as_str()),
-            messages::kind.eq(submission.kind.as_str()),
-            messages::channel.eq(submission.channel.as_str()),
-            messages::category.eq(&submission.category),
-            messages::subject.eq(&submission.subject),
-            messages::body.eq(&submission.body),
-            messages::province.eq(&submission.province),
-            messages::city.eq(&submission.city),
-            messages::status.eq(status::RECEIVED),
-            messages::submitted_by.eq(submitted_by),
-            messages::idempotency_key.eq(idempotency_key),
-            messages::received_at.eq(at),
-            messages::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+    // In a savepoint: a concurrent post with the same idempotency key (a client retrying while
+    // its first attempt is still being stored) waits on the unique index, then fails on it
+    // once that attempt commits; the caller's transaction survives to replay its receipt.
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(messages::table)
+            .values((
+                messages::id.eq(&id),
+                messages::tracking_code.eq(code.as_str()),
+                messages::kind.eq(submission.kind.as_str()),
+                messages::channel.eq(submission.channel.as_str()),
+                messages::category.eq(&submission.category),
+                messages::subject.eq(&submission.subject),
+                messages::body.eq(&submission.body),
+                messages::province.eq(&submission.province),
+                messages::city.eq(&submission.city),
+                messages::status.eq(status::RECEIVED),
+                messages::submitted_by.eq(submitted_by),
+                messages::idempotency_key.eq(idempotency_key),
+                messages::received_at.eq(at),
+                messages::updated_at.eq(at),
+            ))
+            .execute(conn)
+    });
+    if let Err(error) = inserted {
+        let error = DbError::from(error);
+        if let Some(key) = idempotency_key
+            && error.is_unique_violation()
+            && let Some(existing) = receipt_by_idempotency_key(conn, submitted_by, key)?
+        {
+            return Ok(Posted::Replayed(existing));
+        }
+        return Err(error);
+    }
     if let Some(reporter) = &submission.reporter {
         diesel::insert_into(reporters::table)
             .values((

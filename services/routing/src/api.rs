@@ -124,7 +124,11 @@ async fn post_rule(
     if province != ANY && !iran::is_province(&province) {
         issues.push(FieldIssue::new("province", format!("use `*` (all) or one of: {}", iran::province_codes())));
     }
-    let city = request.city.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).unwrap_or_else(|| ANY.to_string());
+    let city = request
+        .city
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| ANY.to_string());
     if city != ANY && province == ANY {
         issues.push(FieldIssue::new("city", "a city rule needs its province"));
     }

@@ -28,6 +28,8 @@ use crate::events::Envelope;
 use crate::metrics;
 use crate::topology;
 
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
 struct Publisher {
     connection: Connection,
     channel: Channel,
@@ -285,7 +287,7 @@ impl Bus for RabbitBus {
             .with_type(ShortString::from(envelope.event_type.as_str()))
             .with_timestamp(envelope.occurred_at.timestamp().max(0) as u64)
             .with_headers(headers);
-        let result = async {
+        let confirmed = async {
             publisher
                 .channel
                 .basic_publish(
@@ -299,8 +301,12 @@ impl Bus for RabbitBus {
                 .map_err(unavailable)?
                 .await
                 .map_err(unavailable)
-        }
-        .await;
+        };
+        // A half-open connection would leave the confirm pending until the heartbeat notices.
+        let result = match tokio::time::timeout(CONFIRM_TIMEOUT, confirmed).await {
+            Ok(result) => result,
+            Err(_) => Err(BusError::Unavailable(format!("no confirm within {CONFIRM_TIMEOUT:?}"))),
+        };
         match result {
             Ok(Confirmation::Ack(_)) => Ok(()),
             Ok(Confirmation::Nack(_)) => Err(BusError::Rejected("broker nacked the event".into())),

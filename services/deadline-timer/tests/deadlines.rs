@@ -1,0 +1,510 @@
+//! Deadline-timer against a real host: respond clocks started on assignment and stopped by a
+//! response, exactly one warning per overdue deadline (also with replicas racing), the firing
+//! loop itself, and the API. PostgreSQL and RabbitMQ when NAZER_TEST_DATABASE_URL and
+//! NAZER_TEST_BROKER_URL are set; SQLite and the in-process bus otherwise.
+//!
+//! The host's own firing loop runs on the system clock, so tests that drive `fire_due` by hand
+//! use instants at least an hour ahead, where that loop cannot reach.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use nazer_deadline_timer::schema::{deadlines, warnings};
+use nazer_deadline_timer::store::{self, RESPOND, state};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, is_unique_violation, to_db_time, write_transaction};
+use nazer_shared::events::{
+    DeadlineMet, DeadlineScheduled, Envelope, MessageAssigned, MessageResponded, WarningIssued,
+};
+use nazer_shared::http::Scope;
+use nazer_shared::http::auth::create_key;
+use nazer_shared::iran::persian_digits;
+use nazer_shared::schema::outbox;
+use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
+use serde_json::{Value, json};
+
+const FALLBACK: &str = "P7D";
+
+fn assigned(message_id: &str, tracking_code: &str, category: &str, agency_id: &str) -> MessageAssigned {
+    MessageAssigned {
+        message_id: message_id.into(),
+        tracking_code: tracking_code.into(),
+        kind: "complaint".into(),
+        category: category.into(),
+        province: "tehran".into(),
+        city: None,
+        agency_id: agency_id.into(),
+        agency_name: "شهرداری تهران".into(),
+        rule_id: "rule-1".into(),
+        assigned_at: Utc::now(),
+    }
+}
+
+fn responded(message_id: &str, at: DateTime<Utc>) -> MessageResponded {
+    MessageResponded {
+        message_id: message_id.into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        response_id: format!("response-{message_id}"),
+        outcome: "resolved".into(),
+        responded_at: at,
+    }
+}
+
+/// An instant as the database keeps it (microseconds).
+fn stored(instant: DateTime<Utc>) -> DateTime<Utc> {
+    from_db_time(to_db_time(instant))
+}
+
+fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> T {
+    let mut conn = app.db().get().unwrap();
+    write_transaction(&mut conn, work).unwrap()
+}
+
+fn schedule(app: &TestApp, event: &MessageAssigned, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    write(app, |conn| store::schedule(conn, event, FALLBACK, now))
+}
+
+fn fire(app: &TestApp, now: DateTime<Utc>) -> Vec<WarningIssued> {
+    write(app, |conn| store::fire_due(conn, now, 500))
+}
+
+/// Every event deadline-timer wrote to the outbox with this type, published or not.
+fn outbox_events(app: &TestApp, event_type: &str) -> Vec<Envelope> {
+    let mut conn = app.db().get().unwrap();
+    let rows: Vec<(String, String)> = outbox::table
+        .filter(outbox::event_type.eq(event_type))
+        .order(outbox::id)
+        .select((outbox::producer, outbox::envelope))
+        .load(&mut *conn)
+        .unwrap();
+    rows.into_iter()
+        .map(|(producer, text)| {
+            assert_eq!(producer, "deadline-timer");
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect()
+}
+
+/// (deadline_id, state, due_at) of the message's deadlines.
+fn deadlines_of(app: &TestApp, message_id: &str) -> Vec<(String, String, DateTime<Utc>)> {
+    let mut conn = app.db().get().unwrap();
+    let rows: Vec<(String, String, chrono::NaiveDateTime)> = deadlines::table
+        .filter(deadlines::message_id.eq(message_id))
+        .select((deadlines::id, deadlines::state, deadlines::due_at))
+        .load(&mut *conn)
+        .unwrap();
+    rows.into_iter().map(|(id, state, due)| (id, state, from_db_time(due))).collect()
+}
+
+fn warning_count(app: &TestApp) -> i64 {
+    let mut conn = app.db().get().unwrap();
+    warnings::table.count().get_result(&mut *conn).unwrap()
+}
+
+fn fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `errors` in {body}"))
+        .iter()
+        .map(|e| e["field"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn put_budget(app: &TestApp, category: &str, budget: &str) {
+    let (status, body) =
+        app.put(&format!("/api/v1/stage-budgets/{category}/respond"), ADMIN_KEY, &json!({ "budget": budget })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "category": category, "stage": "respond", "budget": budget }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignment_starts_one_respond_clock() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    put_budget(&app, "*", "PT1H").await;
+    put_budget(&app, "health.pharmacy", "PT20M").await;
+    let (status, body) = app.get("/api/v1/stage-budgets", ADMIN_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stage_budgets"].as_array().unwrap().len(), 2, "{body}");
+
+    let now = Utc::now();
+    let building = assigned("m-building", "1234567890", "municipal.building", "agency-a");
+    let pharmacy = assigned("m-pharmacy", "2234567890", "health.pharmacy", "agency-b");
+    let due = schedule(&app, &building, now);
+    assert_eq!(due, Some(stored(now) + Duration::hours(1)), "the `*` budget applies to a category without its own");
+    assert_eq!(schedule(&app, &pharmacy, now), Some(stored(now) + Duration::minutes(20)), "a category's own budget");
+
+    let rows = deadlines_of(&app, "m-building");
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].1.as_str(), rows[0].2), (state::PENDING, stored(now) + Duration::hours(1)));
+    let mut conn = app.db().get().unwrap();
+    let views = store::deadlines_of(&mut conn, "m-building").unwrap();
+    drop(conn);
+    assert_eq!(views[0].budget, "PT1H");
+    assert_eq!(views[0].stage, RESPOND);
+    assert_eq!(views[0].agency_id, "agency-a");
+    assert_eq!(views[0].tracking_code, "1234567890");
+    assert_eq!(views[0].started_at, stored(now));
+
+    let scheduled = outbox_events(&app, "deadline.scheduled");
+    assert_eq!(scheduled.len(), 2);
+    let event: DeadlineScheduled = scheduled[0].decode().unwrap();
+    assert_eq!(event.deadline_id, rows[0].0);
+    assert_eq!(event.message_id, "m-building");
+    assert_eq!(event.tracking_code, "1234567890");
+    assert_eq!(event.agency_id, "agency-a");
+    assert_eq!(event.stage, RESPOND);
+    assert_eq!(event.started_at, stored(now));
+    assert_eq!(event.due_at, stored(now) + Duration::hours(1));
+
+    // The same assignment again (or a re-assignment) does not restart the clock.
+    assert_eq!(schedule(&app, &building, now + Duration::minutes(5)), None);
+    assert_eq!(deadlines_of(&app, "m-building").len(), 1);
+    assert_eq!(deadlines_of(&app, "m-building")[0].2, stored(now) + Duration::hours(1));
+    assert_eq!(outbox_events(&app, "deadline.scheduled").len(), 2, "no second deadline.scheduled");
+
+    // A changed budget applies to clocks started afterwards.
+    put_budget(&app, "*", "P2D").await;
+    let later = assigned("m-later", "3234567890", "municipal.roads", "agency-a");
+    assert_eq!(schedule(&app, &later, now), Some(stored(now) + Duration::days(2)));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_budgets_the_configured_default_applies() {
+    let mut app = TestApp::start_with(&[nazer_deadline_timer::SERVICE], |settings| {
+        settings.deadlines.default_budget = "PT2H".into();
+    })
+    .await;
+    let (status, body) = app.get("/api/v1/stage-budgets", ADMIN_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["stage_budgets"].clone(), body["default_budget"].clone()), (json!([]), json!("PT2H")));
+
+    // Through the bus and the consumer, which passes the configured default.
+    let event = assigned("m-default", "1234567890", "municipal.building", "agency-a");
+    let envelope = Envelope::new("routing", &event, Utc::now()).unwrap();
+    app.host.as_ref().unwrap().bus.publish(&envelope).await.unwrap();
+    let deadline = eventually(StdDuration::from_secs(10), "the deadline to be scheduled", || async {
+        let (_, body) = app.get("/api/v1/deadlines?message_id=m-default", ADMIN_KEY).await;
+        body["deadlines"].as_array().and_then(|d| d.first().cloned())
+    })
+    .await;
+    assert_eq!(deadline["budget"], "PT2H");
+    assert_eq!(deadline["state"], "pending");
+    let started: DateTime<Utc> = serde_json::from_value(deadline["started_at"].clone()).unwrap();
+    let due: DateTime<Utc> = serde_json::from_value(deadline["due_at"].clone()).unwrap();
+    assert_eq!(due - started, Duration::hours(2));
+
+    // Directly, the fallback is what the store is given.
+    let direct = assigned("m-direct", "1234567890", "municipal.building", "agency-a");
+    let now = Utc::now();
+    assert_eq!(write(&app, |conn| store::schedule(conn, &direct, "PT3H", now)), Some(stored(now) + Duration::hours(3)));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_deadline_gets_exactly_one_warning() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    write(&app, |conn| store::put_budget(conn, "*", RESPOND, "PT1H"));
+    let t0 = Utc::now() + Duration::hours(1);
+    let first = assigned("m-first", "1234567890", "municipal.building", "agency-a");
+    let second = assigned("m-second", "9876543210", "municipal.building", "agency-b");
+    let first_due = schedule(&app, &first, t0).unwrap();
+    let second_due = schedule(&app, &second, t0 + Duration::minutes(30)).unwrap();
+
+    assert!(fire(&app, first_due - Duration::seconds(1)).is_empty(), "nothing is due yet");
+    assert!(fire(&app, t0).is_empty());
+    assert_eq!(warning_count(&app), 0);
+
+    let issued = fire(&app, first_due);
+    assert_eq!(issued.len(), 1, "due exactly now fires");
+    let warning = &issued[0];
+    let (deadline_id, deadline_state, _) = deadlines_of(&app, "m-first").remove(0);
+    assert_eq!(warning.deadline_id, deadline_id);
+    assert_eq!(warning.message_id, "m-first");
+    assert_eq!(warning.tracking_code, "1234567890");
+    assert_eq!(warning.agency_id, "agency-a");
+    assert_eq!(warning.stage, RESPOND);
+    assert_eq!(warning.level, 1);
+    assert_eq!(warning.reason, store::REASON_OVERDUE);
+    assert_eq!(warning.due_at, first_due);
+    assert_eq!(warning.issued_at, stored(first_due));
+    assert!(warning.text_fa.contains(&persian_digits("1234567890")), "{}", warning.text_fa);
+    assert!(warning.text_fa.contains("۱۲۳۴۵۶۷۸۹۰"), "{}", warning.text_fa);
+    assert!(!warning.text_fa.contains("1234567890"), "no Latin digits: {}", warning.text_fa);
+    assert!(warning.text_fa.starts_with("مهلت رسیدگی به پیام"), "{}", warning.text_fa);
+    assert_eq!(warning.text_fa, store::overdue_text("1234567890", first_due));
+    assert_eq!(deadline_state, state::BREACHED);
+
+    let mut conn = app.db().get().unwrap();
+    let listed = store::list_warnings(&mut conn, &store::WarningFilter { limit: 50, ..Default::default() }).unwrap();
+    drop(conn);
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id.as_str(), listed[0].level), (warning.warning_id.as_str(), 1));
+    assert_eq!(listed[0].text_fa, warning.text_fa);
+    let events = outbox_events(&app, "warning.issued");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].aggregate_id, "m-first");
+    assert_eq!(&events[0].decode::<WarningIssued>().unwrap(), warning);
+
+    // Later runs (this replica or another) find nothing more for that deadline.
+    assert!(fire(&app, first_due + Duration::minutes(1)).is_empty());
+    let issued = fire(&app, second_due + Duration::hours(5));
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].message_id, "m-second");
+    assert!(issued[0].text_fa.contains("۹۸۷۶۵۴۳۲۱۰"));
+    assert!(fire(&app, second_due + Duration::days(30)).is_empty());
+    assert_eq!(warning_count(&app), 2);
+    assert_eq!(outbox_events(&app, "warning.issued").len(), 2);
+
+    // The unique key itself refuses a second level-1 warning for the same deadline.
+    let duplicate = write_transaction(&mut app.db().get().unwrap(), |conn: &mut DbConnection| {
+        diesel::insert_into(warnings::table)
+            .values((
+                warnings::id.eq("hand-made"),
+                warnings::deadline_id.eq(&warning.deadline_id),
+                warnings::message_id.eq("m-first"),
+                warnings::tracking_code.eq("1234567890"),
+                warnings::agency_id.eq("agency-a"),
+                warnings::level.eq(1),
+                warnings::reason.eq(store::REASON_OVERDUE),
+                warnings::text_fa.eq("تکراری"),
+                warnings::due_at.eq(to_db_time(first_due)),
+                warnings::issued_at.eq(to_db_time(first_due)),
+            ))
+            .execute(conn)
+            .map_err(DbError::from)
+    });
+    match duplicate {
+        Err(error) => assert!(is_unique_violation(&error), "not a unique violation: {error}"),
+        Ok(_) => panic!("a second level-1 warning for one deadline was accepted"),
+    }
+    assert_eq!(warning_count(&app), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_stops_the_clock() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    write(&app, |conn| store::put_budget(conn, "*", RESPOND, "PT1H"));
+    let t0 = Utc::now() + Duration::hours(1);
+    let event = assigned("m-answered", "1234567890", "municipal.building", "agency-a");
+    let due = schedule(&app, &event, t0).unwrap();
+
+    let answer_at = t0 + Duration::minutes(10);
+    let met = write(&app, |conn| store::meet(conn, &responded("m-answered", answer_at), answer_at));
+    assert_eq!(met, 1);
+    let rows = deadlines_of(&app, "m-answered");
+    assert_eq!(rows[0].1, state::MET);
+    let events = outbox_events(&app, "deadline.met");
+    assert_eq!(events.len(), 1);
+    let met_event: DeadlineMet = events[0].decode().unwrap();
+    assert_eq!(met_event.deadline_id, rows[0].0);
+    assert_eq!(met_event.message_id, "m-answered");
+    assert_eq!(met_event.stage, RESPOND);
+    assert_eq!(met_event.due_at, due);
+    assert_eq!(met_event.met_at, stored(answer_at));
+
+    // A second response event (another answer, or a redelivery) meets nothing more.
+    let again = write(&app, |conn| store::meet(conn, &responded("m-answered", answer_at), answer_at));
+    assert_eq!(again, 0);
+    assert_eq!(outbox_events(&app, "deadline.met").len(), 1);
+
+    assert!(fire(&app, due + Duration::days(1)).is_empty(), "a met deadline never warns");
+    assert_eq!(warning_count(&app), 0);
+    assert_eq!(deadlines_of(&app, "m-answered")[0].1, state::MET);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_that_overtook_the_assignment_means_no_clock() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    write(&app, |conn| store::put_budget(conn, "*", RESPOND, "PT1H"));
+    let t0 = Utc::now() + Duration::hours(1);
+
+    let met = write(&app, |conn| store::meet(conn, &responded("m-early", t0), t0));
+    assert_eq!(met, 0, "no deadline exists yet");
+    let event = assigned("m-early", "1234567890", "municipal.building", "agency-a");
+    assert_eq!(schedule(&app, &event, t0 + Duration::seconds(5)), None, "nothing left to time");
+
+    let rows = deadlines_of(&app, "m-early");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1, state::MET);
+    assert!(outbox_events(&app, "deadline.scheduled").is_empty());
+    let events = outbox_events(&app, "deadline.met");
+    assert_eq!(events.len(), 1);
+    let met_event: DeadlineMet = events[0].decode().unwrap();
+    assert_eq!((met_event.deadline_id.as_str(), met_event.met_at), (rows[0].0.as_str(), stored(t0)));
+
+    assert!(fire(&app, t0 + Duration::days(30)).is_empty());
+    assert_eq!(warning_count(&app), 0);
+    // And the assignment arriving again changes nothing.
+    assert_eq!(schedule(&app, &event, t0 + Duration::minutes(1)), None);
+    assert_eq!(deadlines_of(&app, "m-early").len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_replicas_issue_each_warning_once() {
+    const DEADLINES: usize = 200;
+    const REPLICAS: usize = 4;
+    let mut app = TestApp::start_with(&[nazer_deadline_timer::SERVICE], |settings| {
+        settings.database.pool_size = 12;
+    })
+    .await;
+    let t0 = Utc::now() + Duration::hours(1);
+    write(&app, |conn| {
+        store::put_budget(conn, "*", RESPOND, "PT1H")?;
+        for n in 0..DEADLINES {
+            let event = assigned(&format!("m-{n:03}"), &format!("{:010}", n), "municipal.building", "agency-a");
+            store::schedule(conn, &event, FALLBACK, t0)?;
+        }
+        Ok(())
+    });
+    let fire_at = t0 + Duration::hours(2);
+
+    let issued = Arc::new(Mutex::new(Vec::new()));
+    let start = Arc::new(std::sync::Barrier::new(REPLICAS));
+    let threads: Vec<_> = (0..REPLICAS)
+        .map(|_| {
+            let (db, issued, start) = (app.db().clone(), issued.clone(), start.clone());
+            std::thread::spawn(move || {
+                let mut conn = db.get().unwrap();
+                start.wait();
+                loop {
+                    let batch = write_transaction(&mut conn, |conn| store::fire_due(conn, fire_at, 7)).unwrap();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    issued.lock().unwrap().extend(batch.into_iter().map(|w| w.deadline_id));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+
+    let issued = issued.lock().unwrap().clone();
+    let unique: HashSet<&String> = issued.iter().collect();
+    assert_eq!(unique.len(), issued.len(), "a deadline was fired twice");
+    assert_eq!(issued.len(), DEADLINES, "every deadline fired");
+    assert_eq!(warning_count(&app), DEADLINES as i64);
+    let mut conn = app.db().get().unwrap();
+    let distinct: Vec<String> = warnings::table.select(warnings::deadline_id).distinct().load(&mut *conn).unwrap();
+    assert_eq!(distinct.len(), DEADLINES);
+    let pending: i64 =
+        deadlines::table.filter(deadlines::state.eq(state::PENDING)).count().get_result(&mut *conn).unwrap();
+    assert_eq!(pending, 0);
+    drop(conn);
+    let events = outbox_events(&app, "warning.issued");
+    assert_eq!(events.len(), DEADLINES);
+    let event_deadlines: HashSet<String> =
+        events.iter().map(|e| e.decode::<WarningIssued>().unwrap().deadline_id).collect();
+    assert_eq!(event_deadlines.len(), DEADLINES, "one warning.issued per deadline");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    put_budget(&app, "*", "PT1S").await;
+    let event = assigned("m-loop", "1234567890", "municipal.building", "agency-a");
+    let envelope = Envelope::new("routing", &event, Utc::now()).unwrap();
+    app.host.as_ref().unwrap().bus.publish(&envelope).await.unwrap();
+
+    let path = "/api/v1/warnings?message_id=m-loop";
+    let found = eventually(StdDuration::from_secs(10), "the warning of m-loop", || async {
+        let (status, body) = app.get(path, ADMIN_KEY).await;
+        assert_eq!(status, 200, "{body}");
+        let list = body["warnings"].as_array().cloned().unwrap_or_default();
+        (!list.is_empty()).then_some(list)
+    })
+    .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["level"], 1);
+    assert_eq!(found[0]["agency_id"], "agency-a");
+    assert!(found[0]["text_fa"].as_str().unwrap().contains("۱۲۳۴۵۶۷۸۹۰"));
+
+    tokio::time::sleep(StdDuration::from_millis(1_500)).await;
+    let (_, body) = app.get(path, ADMIN_KEY).await;
+    assert_eq!(body["warnings"].as_array().unwrap().len(), 1, "still exactly one: {body}");
+    assert_eq!(body["warnings"][0]["id"], found[0]["id"]);
+    let (_, body) = app.get("/api/v1/deadlines?message_id=m-loop", ADMIN_KEY).await;
+    assert_eq!(body["deadlines"][0]["state"], state::BREACHED, "{body}");
+    assert_eq!(outbox_events(&app, "warning.issued").len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_validates_and_scopes_by_agency() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+
+    let (status, body) = app.put("/api/v1/stage-budgets/x/respond", ADMIN_KEY, &json!({ "budget": "3 days" })).await;
+    assert_eq!((status, fields(&body)), (422, vec!["budget".to_string()]), "{body}");
+    let (status, body) = app.put("/api/v1/stage-budgets/x/triage", ADMIN_KEY, &json!({ "budget": "P3D" })).await;
+    assert_eq!((status, fields(&body)), (422, vec!["stage".to_string()]), "{body}");
+    let (status, body) =
+        app.put("/api/v1/stage-budgets/Not%20A%20Code/respond", ADMIN_KEY, &json!({ "budget": "P3D" })).await;
+    assert_eq!((status, fields(&body)), (422, vec!["category".to_string()]), "{body}");
+    let (status, body) = app.put("/api/v1/stage-budgets/x/respond", ADMIN_KEY, &json!({})).await;
+    assert_eq!((status, fields(&body)), (422, vec!["budget".to_string()]), "{body}");
+    let (_, body) = app.get("/api/v1/stage-budgets", ADMIN_KEY).await;
+    assert_eq!(body["stage_budgets"], json!([]), "refused budgets are not stored");
+
+    let (status, body) = app.get("/api/v1/warnings?level=7", ADMIN_KEY).await;
+    assert_eq!((status, fields(&body)), (422, vec!["level".to_string()]), "{body}");
+    let (status, body) = app.get("/api/v1/warnings?limit=0", ADMIN_KEY).await;
+    assert_eq!((status, fields(&body)), (422, vec!["limit".to_string()]), "{body}");
+
+    // Two agencies, one overdue message each.
+    write(&app, |conn| store::put_budget(conn, "*", RESPOND, "PT1H"));
+    let t0 = Utc::now() + Duration::hours(1);
+    schedule(&app, &assigned("m-a", "1111111111", "municipal.building", "agency-a"), t0);
+    schedule(&app, &assigned("m-b", "2222222222", "municipal.building", "agency-b"), t0);
+    assert_eq!(fire(&app, t0 + Duration::hours(2)).len(), 2);
+
+    let (agency_a, call_center, unbound) = write(&app, |conn| {
+        let now = Utc::now();
+        Ok((
+            create_key(conn, "agency a", &[Scope::Agency], Some("agency-a"), now)?.1,
+            create_key(conn, "call centre", &[Scope::CallCenter], None, now)?.1,
+            create_key(conn, "no agency", &[Scope::Agency], None, now)?.1,
+        ))
+    });
+    let agencies_of = |body: &Value| -> Vec<String> {
+        body["warnings"].as_array().unwrap().iter().map(|w| w["agency_id"].as_str().unwrap().to_string()).collect()
+    };
+    for path in ["/api/v1/warnings", "/api/v1/warnings?agency_id=agency-b", "/api/v1/warnings?message_id=m-b"] {
+        let (status, body) = app.get(path, &agency_a).await;
+        assert_eq!(status, 200, "{body}");
+        let seen = agencies_of(&body);
+        assert!(seen.iter().all(|a| a == "agency-a"), "{path}: an agency saw another's warnings: {body}");
+        if path == "/api/v1/warnings" {
+            assert_eq!(seen, vec!["agency-a"], "{body}");
+        }
+    }
+    let (_, body) = app.get("/api/v1/deadlines?message_id=m-b", &agency_a).await;
+    assert_eq!(body["deadlines"], json!([]), "nor its deadlines");
+    let (_, body) = app.get("/api/v1/deadlines?message_id=m-a", &agency_a).await;
+    assert_eq!(body["deadlines"].as_array().unwrap().len(), 1);
+
+    let (_, body) = app.get("/api/v1/warnings", ADMIN_KEY).await;
+    let mut all = agencies_of(&body);
+    all.sort();
+    assert_eq!(all, vec!["agency-a", "agency-b"]);
+    let (_, body) = app.get("/api/v1/warnings?agency_id=agency-b", &call_center).await;
+    assert_eq!(agencies_of(&body), vec!["agency-b"]);
+    let (_, body) = app.get("/api/v1/warnings?level=2", ADMIN_KEY).await;
+    assert_eq!(body["warnings"], json!([]));
+
+    let (status, body) = app.get("/api/v1/warnings", &unbound).await;
+    assert_eq!(status, 403, "an agency key without an agency: {body}");
+    let (status, body) = app.put("/api/v1/stage-budgets/x/respond", &agency_a, &json!({ "budget": "PT1H" })).await;
+    assert_eq!(status, 403, "{body}");
+    let response = app.client.get(app.url("/api/v1/warnings")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    app.stop().await;
+}

@@ -1,0 +1,816 @@
+//! Intake end to end: its HTTP API and its read model, on a real host over a fresh database
+//! (PostgreSQL and RabbitMQ when NAZER_TEST_DATABASE_URL / NAZER_TEST_BROKER_URL are set;
+//! SQLite and the in-process bus otherwise).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use nazer_intake::projection::Projection;
+use nazer_intake::schema::{message_warnings, messages, reporters};
+use nazer_intake::tracking_code::TrackingCode;
+use nazer_shared::db::to_db_time;
+use nazer_shared::events::{
+    DeadlineMet, DeadlineScheduled, Envelope, Event, MessageAssigned, MessageNeedsTriage, MessageReceived,
+    MessageResponded, WarningIssued,
+};
+use nazer_shared::inbox::{HandlerError, InboxOutcome, apply_once};
+use nazer_shared::schema::outbox;
+use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
+use serde_json::{Value, json};
+
+const CATEGORY: &str = "municipal.building";
+const MESSAGES: &str = "/api/v1/messages";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Intake alone, with one active category that takes complaints and violation reports.
+async fn start() -> TestApp {
+    let app = TestApp::start(&[nazer_intake::SERVICE]).await;
+    put_category(&app, CATEGORY, "Building violations", true).await;
+    app
+}
+
+async fn put_category(app: &TestApp, code: &str, name_en: &str, active: bool) {
+    let body = json!({
+        "name_fa": "تخلفات ساختمانی",
+        "name_en": name_en,
+        "kinds": ["complaint", "violation_report"],
+        "active": active,
+    });
+    let (status, reply) = app.put(&format!("/api/v1/categories/{code}"), ADMIN_KEY, &body).await;
+    assert_eq!(status, 200, "PUT category {code}: {reply}");
+}
+
+/// A complete, valid message as the call centre posts it.
+fn a_message() -> Value {
+    json!({
+        "kind": "violation_report",
+        "channel": "call_center",
+        "category": CATEGORY,
+        "subject": "ساخت و ساز شبانه",
+        "body": "ساخت و ساز غیرمجاز در کوچهٔ شمارهٔ ۳",
+        "province": "tehran",
+        "city": "تهران",
+        "reporter": { "full_name": "Reza Citizen", "mobile": "+98 912 123 4567", "confidential": true },
+    })
+}
+
+/// One HTTP answer with its headers.
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+    let headers = response.headers().clone();
+    let (status, body) = nazer_shared::testing::read(response).await;
+    Reply { status, headers, body }
+}
+
+async fn post_message(app: &TestApp, key: &str, body: &Value) -> Reply {
+    send(app.client.post(app.url(MESSAGES)).bearer_auth(key).json(body)).await
+}
+
+/// Posts [`a_message`] as the call centre and returns the receipt.
+async fn submit(app: &TestApp) -> Value {
+    let reply = post_message(app, ADMIN_KEY, &a_message()).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_else(|| panic!("not a string: {value}")).to_string()
+}
+
+async fn get_message(app: &TestApp, code: &str, key: &str) -> Reply {
+    send(app.client.get(app.url(&format!("{MESSAGES}/{code}"))).bearer_auth(key)).await
+}
+
+async fn respond(app: &TestApp, code: &str, key: &str, body: &Value) -> Reply {
+    send(app.client.post(app.url(&format!("{MESSAGES}/{code}/responses"))).bearer_auth(key).json(body)).await
+}
+
+/// Checks a problem document: status, media type, slug and the fields it names, in order.
+#[track_caller]
+fn assert_problem(reply: &Reply, status: u16, slug: &str, fields: &[&str]) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{}", reply.body);
+    assert_eq!(reply.body["type"], format!("urn:nazer:problem:{slug}"), "{}", reply.body);
+    assert_eq!(reply.body["status"], status, "{}", reply.body);
+    assert!(reply.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", reply.body);
+    let issues = reply.body["errors"].as_array().cloned().unwrap_or_default();
+    let named: Vec<&str> = issues.iter().map(|i| i["field"].as_str().unwrap_or("?")).collect();
+    assert_eq!(named, fields, "{}", reply.body);
+    for issue in &issues {
+        assert!(issue["problem"].as_str().is_some_and(|p| !p.is_empty()), "{}", reply.body);
+    }
+}
+
+/// Creates an agency-scoped key through the API and returns its secret.
+async fn agency_key(app: &TestApp, agency: &str) -> String {
+    let request = json!({ "name": format!("{agency} system"), "scopes": ["agency"], "agency_id": agency });
+    let (status, body) = app.post("/api/v1/api-keys", ADMIN_KEY, &request).await;
+    assert_eq!(status, 201, "{body}");
+    text(&body["secret"])
+}
+
+async fn count_messages(app: &TestApp) -> i64 {
+    app.db().run(|conn| Ok(messages::table.count().get_result(conn)?)).await.unwrap()
+}
+
+async fn count_outbox(app: &TestApp) -> i64 {
+    app.db().run(|conn| Ok(outbox::table.count().get_result(conn)?)).await.unwrap()
+}
+
+/// The envelopes of `event_type` intake wrote to its outbox, published or not, oldest first.
+async fn outbox_events(app: &TestApp, event_type: &'static str) -> Vec<Envelope> {
+    let rows: Vec<String> = app
+        .db()
+        .run(move |conn| {
+            Ok(outbox::table
+                .filter(outbox::producer.eq("intake"))
+                .filter(outbox::event_type.eq(event_type))
+                .order(outbox::id)
+                .select(outbox::envelope)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    rows.iter().map(|row| serde_json::from_str(row).unwrap_or_else(|e| panic!("{e}: {row}"))).collect()
+}
+
+/// Now, at the precision the database keeps, so times read back compare equal.
+fn now() -> DateTime<Utc> {
+    to_db_time(Utc::now()).and_utc()
+}
+
+fn envelope<E: Event>(producer: &str, event: &E) -> Envelope {
+    Envelope::new(producer, event, Utc::now()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Applies an event through intake's consumer exactly as a delivery would: inbox and handler
+/// in one write transaction.
+async fn apply(app: &TestApp, envelope: &Envelope) -> InboxOutcome {
+    let envelope = envelope.clone();
+    app.db()
+        .write(move |conn| apply_once(conn, "intake", &envelope, Utc::now(), &Projection))
+        .await
+        .unwrap_or_else(|e: HandlerError| panic!("the projection refused the event: {e}"))
+}
+
+fn agency_name(agency: &str) -> String {
+    format!("شهرداری {agency}")
+}
+
+/// What routing publishes when it assigns the message of `receipt`.
+fn assigned(receipt: &Value, agency: &str) -> MessageAssigned {
+    MessageAssigned {
+        message_id: text(&receipt["id"]),
+        tracking_code: text(&receipt["tracking_code"]),
+        kind: "violation_report".into(),
+        category: CATEGORY.into(),
+        province: "tehran".into(),
+        city: Some("تهران".into()),
+        agency_id: agency.into(),
+        agency_name: agency_name(agency),
+        rule_id: "rule-1".into(),
+        assigned_at: now(),
+    }
+}
+
+async fn assign(app: &TestApp, receipt: &Value, agency: &str) {
+    let outcome = apply(app, &envelope("routing", &assigned(receipt, agency))).await;
+    assert_eq!(outcome, InboxOutcome::Applied);
+}
+
+/// `code` with its last (check) digit changed: a misread the check digit must catch.
+fn with_wrong_check_digit(code: &str) -> String {
+    let last = code.as_bytes()[code.len() - 1] - b'0';
+    let bad = format!("{}{}", &code[..code.len() - 1], (last + 1) % 10);
+    assert!(TrackingCode::parse(&bad).is_err(), "{bad} should not parse");
+    bad
+}
+
+/// A well-formed tracking code no message has.
+fn unknown_code(taken: &str) -> String {
+    loop {
+        let code = TrackingCode::generate();
+        if code.as_str() != taken {
+            return code.to_string();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Posting messages
+
+#[tokio::test(flavor = "multi_thread")]
+async fn posting_a_message_answers_201_with_a_tracking_code_and_announces_it() {
+    let mut app = start().await;
+    let reply = post_message(&app, ADMIN_KEY, &a_message()).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+
+    let receipt = &reply.body;
+    let id = text(&receipt["id"]);
+    let code = text(&receipt["tracking_code"]);
+    assert!(!id.is_empty());
+    assert_eq!(code.len(), 10, "{code}");
+    assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+    assert_eq!(TrackingCode::parse(&code).map(|c| c.to_string()), Ok(code.clone()));
+    assert_eq!(receipt["status"], "received");
+    let received_at: DateTime<Utc> = text(&receipt["received_at"]).parse().unwrap();
+    assert!((Utc::now() - received_at).num_seconds().abs() < 60, "{received_at}");
+    let mut keys: Vec<&str> = receipt.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["id", "received_at", "status", "tracking_code"]);
+
+    let location = reply.header("location").map(str::to_string);
+    assert_eq!(location, Some(format!("{MESSAGES}/{code}")));
+    let (status, view) = app.get(&location.unwrap(), ADMIN_KEY).await;
+    assert_eq!((status, &view["id"]), (200, &json!(id)));
+
+    // One message.received in the outbox (published or not), with no personal data in it.
+    let events = outbox_events(&app, "message.received").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!((event.producer.as_str(), event.aggregate_id.as_str()), ("intake", id.as_str()));
+    let received: MessageReceived = event.decode().unwrap();
+    assert_eq!(
+        received,
+        MessageReceived {
+            message_id: id.clone(),
+            tracking_code: code.clone(),
+            kind: "violation_report".into(),
+            channel: "call_center".into(),
+            category: CATEGORY.into(),
+            province: "tehran".into(),
+            city: Some("تهران".into()),
+            received_at,
+        }
+    );
+    let raw = serde_json::to_string(event).unwrap();
+    for personal in ["Reza", "1234567", "123 4567"] {
+        assert!(!raw.contains(personal), "personal data ({personal}) leaked into the event: {raw}");
+    }
+
+    // The reporter is kept apart, the mobile in its national form.
+    let reporter: (Option<String>, Option<String>, bool) = app
+        .db()
+        .run(move |conn| {
+            Ok(reporters::table
+                .find(&id)
+                .select((reporters::full_name, reporters::mobile, reporters::confidential))
+                .first(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(reporter, (Some("Reza Citizen".into()), Some("09121234567".into()), true));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_messages_are_refused_naming_each_field_and_nothing_is_stored() {
+    let mut app = start().await;
+
+    let reply = post_message(&app, ADMIN_KEY, &json!({})).await;
+    assert_problem(&reply, 422, "validation", &["kind", "channel", "category", "body", "province"]);
+
+    let mut unknown_category = a_message();
+    unknown_category["category"] = json!("nope.nothing");
+    assert_problem(&post_message(&app, ADMIN_KEY, &unknown_category).await, 422, "validation", &["category"]);
+
+    let mut bad_values = a_message();
+    bad_values["kind"] = json!("rumour");
+    bad_values["province"] = json!("atlantis");
+    bad_values["reporter"] = json!({ "national_id": "0012345678", "email": "nobody" });
+    assert_problem(
+        &post_message(&app, ADMIN_KEY, &bad_values).await,
+        422,
+        "validation",
+        &["kind", "province", "reporter.national_id", "reporter.email"],
+    );
+
+    let mut wrong_type = a_message();
+    wrong_type["body"] = json!(42);
+    assert_problem(&post_message(&app, ADMIN_KEY, &wrong_type).await, 422, "validation", &["body"]);
+
+    let mut wrong_nested_type = a_message();
+    wrong_nested_type["reporter"] = json!({ "confidential": "yes" });
+    assert_problem(
+        &post_message(&app, ADMIN_KEY, &wrong_nested_type).await,
+        422,
+        "validation",
+        &["reporter.confidential"],
+    );
+
+    let mut unknown_field = a_message();
+    unknown_field["priority"] = json!("high");
+    assert_problem(&post_message(&app, ADMIN_KEY, &unknown_field).await, 422, "validation", &["priority"]);
+
+    let mut unknown_nested = a_message();
+    unknown_nested["reporter"] = json!({ "phone": "09121234567" });
+    assert_problem(&post_message(&app, ADMIN_KEY, &unknown_nested).await, 422, "validation", &["reporter.phone"]);
+
+    let malformed = app
+        .client
+        .post(app.url(MESSAGES))
+        .bearer_auth(ADMIN_KEY)
+        .header("content-type", "application/json")
+        .body(r#"{"kind": "complaint", "body": "#);
+    assert_problem(&send(malformed).await, 400, "malformed-request", &[]);
+
+    let not_json = app
+        .client
+        .post(app.url(MESSAGES))
+        .bearer_auth(ADMIN_KEY)
+        .header("content-type", "text/plain")
+        .body(a_message().to_string());
+    assert_problem(&send(not_json).await, 415, "unsupported-media-type", &[]);
+
+    let bad_idempotency_key = app.client.post(app.url(MESSAGES)).bearer_auth(ADMIN_KEY).header("Idempotency-Key", " ");
+    assert_problem(&send(bad_idempotency_key.json(&a_message())).await, 400, "malformed-request", &["Idempotency-Key"]);
+
+    assert_eq!(count_messages(&app).await, 0, "a refused message must not be stored");
+    assert_eq!(count_outbox(&app).await, 0, "a refused message must not be announced");
+    let reporters: i64 = app.db().run(|conn| Ok(reporters::table.count().get_result(conn)?)).await.unwrap();
+    assert_eq!(reporters, 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callers_need_a_known_key_with_the_call_center_scope() {
+    let mut app = start().await;
+
+    let anonymous = send(app.client.post(app.url(MESSAGES)).json(&a_message())).await;
+    assert_problem(&anonymous, 401, "unauthorized", &[]);
+    assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
+
+    let not_bearer =
+        send(app.client.post(app.url(MESSAGES)).header("authorization", "Basic dXNlcjpwYXNz").json(&a_message())).await;
+    assert_problem(&not_bearer, 401, "unauthorized", &[]);
+
+    let unknown = post_message(&app, "nzr_thisKeyWasNeverIssued0000000000000000", &a_message()).await;
+    assert_problem(&unknown, 401, "unauthorized", &[]);
+
+    let agency = agency_key(&app, "agency-a").await;
+    let forbidden = post_message(&app, &agency, &a_message()).await;
+    assert_problem(&forbidden, 403, "forbidden", &[]);
+
+    let lookup = send(app.client.get(app.url(&format!("{MESSAGES}/{}", TrackingCode::generate())))).await;
+    assert_problem(&lookup, 401, "unauthorized", &[]);
+
+    assert_eq!(count_messages(&app).await, 0);
+    assert_eq!(count_outbox(&app).await, 0);
+
+    // A key with the call-centre scope alone may post and look up.
+    let (status, created) =
+        app.post("/api/v1/api-keys", ADMIN_KEY, &json!({"name": "1888", "scopes": ["call_center"]})).await;
+    assert_eq!(status, 201, "{created}");
+    let call_center = text(&created["secret"]);
+    let reply = post_message(&app, &call_center, &a_message()).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let looked_up = get_message(&app, &text(&reply.body["tracking_code"]), &call_center).await;
+    assert_eq!(looked_up.status, 200, "{}", looked_up.body);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotency_key_replays_the_first_receipt() {
+    let mut app = start().await;
+    let post = |key: &'static str| {
+        send(
+            app.client.post(app.url(MESSAGES)).bearer_auth(ADMIN_KEY).header("Idempotency-Key", key).json(&a_message()),
+        )
+    };
+
+    let first = post("call-0042").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.header("idempotent-replayed"), None);
+
+    let second = post("call-0042").await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    assert_eq!(second.body["tracking_code"], first.body["tracking_code"]);
+    assert_eq!(second.body, first.body, "the replay returns the first receipt unchanged");
+
+    assert_eq!(count_messages(&app).await, 1);
+    assert_eq!(outbox_events(&app, "message.received").await.len(), 1);
+
+    let other = post("call-0043").await;
+    assert_eq!(other.status, 201, "{}", other.body);
+    assert_ne!(other.body["tracking_code"], first.body["tracking_code"]);
+    assert_eq!(count_messages(&app).await, 2);
+    assert_eq!(outbox_events(&app, "message.received").await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_retries_with_one_idempotency_key_store_one_message() {
+    let mut app = start().await;
+    // A client that timed out retries while its first attempt is still being stored.
+    let attempts: Vec<_> = (0..8)
+        .map(|_| {
+            let request = app
+                .client
+                .post(app.url(MESSAGES))
+                .bearer_auth(ADMIN_KEY)
+                .header("Idempotency-Key", "call-0099")
+                .json(&a_message());
+            tokio::spawn(send(request))
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for attempt in attempts {
+        replies.push(attempt.await.unwrap());
+    }
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 7, "{statuses:?}");
+    for reply in &replies {
+        assert_eq!(reply.body["tracking_code"], replies[0].body["tracking_code"], "{}", reply.body);
+    }
+    assert_eq!(count_messages(&app).await, 1);
+    assert_eq!(outbox_events(&app, "message.received").await.len(), 1);
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Looking messages up
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_is_looked_up_by_its_tracking_code() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+
+    let reply = get_message(&app, &code, ADMIN_KEY).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let expected = json!({
+        "id": receipt["id"],
+        "tracking_code": code,
+        "kind": "violation_report",
+        "channel": "call_center",
+        "category": CATEGORY,
+        "subject": "ساخت و ساز شبانه",
+        "body": "ساخت و ساز غیرمجاز در کوچهٔ شمارهٔ ۳",
+        "province": "tehran",
+        "city": "تهران",
+        "status": "received",
+        "received_at": receipt["received_at"],
+        "assigned_agency": null,
+        "deadlines": [],
+        "warnings": [],
+        "responses": [],
+    });
+    assert_eq!(reply.body, expected);
+
+    // As people type it: Persian digits, with a separator.
+    let persian: String = code.chars().map(|c| char::from_u32('۰' as u32 + c.to_digit(10).unwrap()).unwrap()).collect();
+    let typed = format!("{}-{}", &persian[..5 * '۰'.len_utf8()], &persian[5 * '۰'.len_utf8()..]);
+    let reply = get_message(&app, &typed, ADMIN_KEY).await;
+    assert_eq!((reply.status, &reply.body["id"]), (200, &receipt["id"]), "{}", reply.body);
+
+    let misread = get_message(&app, &with_wrong_check_digit(&code), ADMIN_KEY).await;
+    assert_problem(&misread, 422, "validation", &["tracking_code"]);
+    let short = get_message(&app, "12345", ADMIN_KEY).await;
+    assert_problem(&short, 422, "validation", &["tracking_code"]);
+
+    let missing = get_message(&app, &unknown_code(&code), ADMIN_KEY).await;
+    assert_problem(&missing, 404, "not-found", &[]);
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The read model and agencies
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_read_model_follows_assignment_deadlines_and_warnings() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let (id, code) = (text(&receipt["id"]), text(&receipt["tracking_code"]));
+
+    assign(&app, &receipt, "agency-a").await;
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["status"], "assigned");
+    assert_eq!(view["assigned_agency"], json!({ "id": "agency-a", "name": agency_name("agency-a") }));
+
+    let started = now();
+    let due_at = started + chrono::Duration::days(7);
+    let scheduled = DeadlineScheduled {
+        deadline_id: "deadline-1".into(),
+        message_id: id.clone(),
+        tracking_code: code.clone(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        started_at: started,
+        due_at,
+    };
+    let scheduled_envelope = envelope("deadline-timer", &scheduled);
+    assert_eq!(apply(&app, &scheduled_envelope).await, InboxOutcome::Applied);
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": due_at, "state": "pending" }]));
+    assert_eq!(view["warnings"], json!([]));
+
+    let issued_at = due_at + chrono::Duration::minutes(1);
+    let warning = WarningIssued {
+        warning_id: "warning-1".into(),
+        deadline_id: "deadline-1".into(),
+        message_id: id.clone(),
+        tracking_code: code.clone(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        level: 1,
+        reason: "respond_overdue".into(),
+        text_fa: "مهلت پاسخ گذشته است".into(),
+        due_at,
+        issued_at,
+    };
+    let warning_envelope = envelope("deadline-timer", &warning);
+    assert_eq!(apply(&app, &warning_envelope).await, InboxOutcome::Applied);
+    // The same delivery again is recognised by the inbox…
+    assert_eq!(apply(&app, &warning_envelope).await, InboxOutcome::Duplicate);
+    // …and the same warning in another envelope (a producer's republish) is not stored twice.
+    assert_eq!(apply(&app, &envelope("deadline-timer", &warning)).await, InboxOutcome::Applied);
+    // A late `deadline.scheduled` never moves a breached deadline back to pending.
+    assert_eq!(apply(&app, &envelope("deadline-timer", &scheduled)).await, InboxOutcome::Applied);
+
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["status"], "assigned");
+    assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": due_at, "state": "breached" }]));
+    assert_eq!(view["warnings"], json!([{ "level": 1, "issued_at": issued_at, "reason": "respond_overdue" }]));
+    let stored: i64 = app
+        .db()
+        .run(move |conn| {
+            Ok(message_warnings::table.filter(message_warnings::message_id.eq(&id)).count().get_result(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+
+    // Another assignment arriving later does not move an assigned message to another agency.
+    assert_eq!(apply(&app, &envelope("routing", &assigned(&receipt, "agency-b"))).await, InboxOutcome::Applied);
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["assigned_agency"]["id"], "agency-a");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn triage_and_met_deadlines_show_in_the_read_model() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let (id, code) = (text(&receipt["id"]), text(&receipt["tracking_code"]));
+
+    let triage = MessageNeedsTriage {
+        message_id: id.clone(),
+        tracking_code: code.clone(),
+        category: CATEGORY.into(),
+        province: "tehran".into(),
+        city: None,
+        reason: "no_rule_matched".into(),
+        queued_at: now(),
+    };
+    assert_eq!(apply(&app, &envelope("routing", &triage)).await, InboxOutcome::Applied);
+    assert_eq!(get_message(&app, &code, ADMIN_KEY).await.body["status"], "triage");
+
+    assign(&app, &receipt, "agency-a").await;
+    assert_eq!(get_message(&app, &code, ADMIN_KEY).await.body["status"], "assigned");
+    // A triage notice arriving late does not take the message back from its agency.
+    assert_eq!(apply(&app, &envelope("routing", &triage)).await, InboxOutcome::Applied);
+    assert_eq!(get_message(&app, &code, ADMIN_KEY).await.body["status"], "assigned");
+
+    let due_at = now() + chrono::Duration::days(2);
+    let met = DeadlineMet {
+        deadline_id: "deadline-ack".into(),
+        message_id: id.clone(),
+        stage: "acknowledge".into(),
+        due_at,
+        met_at: now(),
+    };
+    assert_eq!(apply(&app, &envelope("deadline-timer", &met)).await, InboxOutcome::Applied);
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["deadlines"], json!([{ "stage": "acknowledge", "due_at": due_at, "state": "met" }]));
+    assert_eq!(view["warnings"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_assigned_agency_sees_a_message() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let (agency_a, agency_b) = (agency_key(&app, "agency-a").await, agency_key(&app, "agency-b").await);
+
+    // Not assigned yet: no agency sees it.
+    assert_problem(&get_message(&app, &code, &agency_a).await, 404, "not-found", &[]);
+
+    assign(&app, &receipt, "agency-a").await;
+    let mine = get_message(&app, &code, &agency_a).await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    assert_eq!(mine.body, get_message(&app, &code, ADMIN_KEY).await.body, "the agency sees what the call centre sees");
+    assert_eq!(mine.body["assigned_agency"]["id"], "agency-a");
+
+    // Another agency's message answers exactly like a missing one.
+    let theirs = get_message(&app, &code, &agency_b).await;
+    let missing = get_message(&app, &unknown_code(&code), &agency_b).await;
+    assert_problem(&theirs, 404, "not-found", &[]);
+    assert_eq!(theirs.body, missing.body);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_assigned_agency_answers_once() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let unassigned = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let (agency_a, agency_b) = (agency_key(&app, "agency-a").await, agency_key(&app, "agency-b").await);
+    assign(&app, &receipt, "agency-a").await;
+    let answer = json!({ "outcome": "resolved", "body": "بازدید انجام شد و ساخت و ساز متوقف شد" });
+
+    assert_problem(&respond(&app, &code, &agency_b, &answer).await, 404, "not-found", &[]);
+    assert_problem(&respond(&app, &code, ADMIN_KEY, &answer).await, 403, "forbidden", &[]);
+    let bad_outcome = json!({ "outcome": "fixed", "body": "done" });
+    assert_problem(&respond(&app, &code, &agency_a, &bad_outcome).await, 422, "validation", &["outcome"]);
+    let empty = json!({ "outcome": " ", "body": "   " });
+    assert_problem(&respond(&app, &code, &agency_a, &empty).await, 422, "validation", &["outcome", "body"]);
+    let unknown_field = json!({ "outcome": "resolved", "body": "done", "score": 5 });
+    assert_problem(&respond(&app, &code, &agency_a, &unknown_field).await, 422, "validation", &["score"]);
+    assert!(outbox_events(&app, "message.responded").await.is_empty());
+
+    let created = respond(&app, &code, &agency_a, &answer).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let response_id = text(&created.body["id"]);
+    assert_eq!(created.body["outcome"], "resolved");
+    assert_eq!(created.body["body"], answer["body"]);
+    let responded_at: DateTime<Utc> = text(&created.body["responded_at"]).parse().unwrap();
+
+    let view = get_message(&app, &code, &agency_a).await.body;
+    assert_eq!(view["status"], "responded");
+    assert_eq!(view["responses"], json!([created.body]));
+
+    let events = outbox_events(&app, "message.responded").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0].decode::<MessageResponded>().unwrap(),
+        MessageResponded {
+            message_id: text(&receipt["id"]),
+            tracking_code: code.clone(),
+            agency_id: "agency-a".into(),
+            response_id,
+            outcome: "resolved".into(),
+            responded_at,
+        }
+    );
+
+    assert_problem(&respond(&app, &code, &agency_a, &answer).await, 409, "conflict", &[]);
+    // An assignment arriving late never moves an answered message back.
+    assert_eq!(apply(&app, &envelope("routing", &assigned(&receipt, "agency-a"))).await, InboxOutcome::Applied);
+    assert_eq!(get_message(&app, &code, ADMIN_KEY).await.body["status"], "responded");
+
+    let not_yet = text(&unassigned["tracking_code"]);
+    assert_problem(&respond(&app, &not_yet, &agency_a, &answer).await, 404, "not-found", &[]);
+    let misread = with_wrong_check_digit(&code);
+    assert_problem(&respond(&app, &misread, &agency_a, &answer).await, 422, "validation", &["tracking_code"]);
+    assert_eq!(outbox_events(&app, "message.responded").await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_assignment_published_on_the_bus_reaches_the_read_model() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let bus = app.host.as_ref().map(|h| h.bus.clone()).unwrap();
+    bus.publish(&envelope("routing", &assigned(&receipt, "agency-a"))).await.unwrap();
+
+    let (app_ref, code_ref) = (&app, code.as_str());
+    let view = eventually(Duration::from_secs(60), "the assignment in intake's read model", move || async move {
+        let reply = get_message(app_ref, code_ref, ADMIN_KEY).await;
+        (reply.body["status"] == "assigned").then_some(reply.body)
+    })
+    .await;
+    assert_eq!(view["assigned_agency"], json!({ "id": "agency-a", "name": agency_name("agency-a") }));
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Categories and API keys
+
+#[tokio::test(flavor = "multi_thread")]
+async fn categories_list_only_the_active_ones() {
+    let mut app = start().await;
+    put_category(&app, "health.pharmacy", "Pharmacies", true).await;
+    put_category(&app, "tenders.retired", "Retired tenders", false).await;
+    let agency = agency_key(&app, "agency-a").await;
+
+    let entry = |code: &str, name_en: &str| {
+        json!({
+            "code": code,
+            "name_fa": "تخلفات ساختمانی",
+            "name_en": name_en,
+            "kinds": ["complaint", "violation_report"],
+            "active": true,
+        })
+    };
+    let (status, listed) = app.get("/api/v1/categories", &agency).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed,
+        json!({ "categories": [entry("health.pharmacy", "Pharmacies"), entry(CATEGORY, "Building violations")] })
+    );
+
+    // An inactive category takes no messages.
+    let mut retired = a_message();
+    retired["category"] = json!("tenders.retired");
+    assert_problem(&post_message(&app, ADMIN_KEY, &retired).await, 422, "validation", &["category"]);
+
+    // Deactivating one removes it from the list.
+    put_category(&app, "health.pharmacy", "Pharmacies", false).await;
+    let (_, listed) = app.get("/api/v1/categories", ADMIN_KEY).await;
+    assert_eq!(listed, json!({ "categories": [entry(CATEGORY, "Building violations")] }));
+
+    let url = app.url("/api/v1/categories/Bad_Code");
+    let invalid = send(app.client.put(url).bearer_auth(ADMIN_KEY).json(&json!({ "kinds": ["rumour"] }))).await;
+    assert_problem(&invalid, 422, "validation", &["code", "name_fa", "name_en", "kinds"]);
+    let url = app.url("/api/v1/categories/health.pharmacy");
+    let not_admin = send(
+        app.client.put(url).bearer_auth(&agency).json(&json!({"name_fa": "x", "name_en": "x", "kinds": ["complaint"]})),
+    )
+    .await;
+    assert_problem(&not_admin, 403, "forbidden", &[]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_keys_are_created_listed_and_revoked() {
+    let mut app = start().await;
+    let request = json!({ "name": "agency-a system", "scopes": ["agency"], "agency_id": "agency-a" });
+    let (status, created) = app.post("/api/v1/api-keys", ADMIN_KEY, &request).await;
+    assert_eq!(status, 201, "{created}");
+    let (id, secret) = (text(&created["id"]), text(&created["secret"]));
+    assert!(id.starts_with("key_"), "{id}");
+    assert!(secret.starts_with("nzr_") && secret.len() == 44, "{secret}");
+    assert_eq!(created["scopes"], json!(["agency"]));
+    assert_eq!(created["agency_id"], "agency-a");
+
+    let (status, _) = app.get("/api/v1/categories", &secret).await;
+    assert_eq!(status, 200, "the new key works");
+
+    let (status, listed) = app.get("/api/v1/api-keys", ADMIN_KEY).await;
+    assert_eq!(status, 200, "{listed}");
+    let keys = listed["api_keys"].as_array().unwrap();
+    let mine = keys.iter().find(|k| k["id"] == json!(id)).unwrap_or_else(|| panic!("{id} not listed: {listed}"));
+    assert_eq!(mine["name"], "agency-a system");
+    assert_eq!(mine["scopes"], json!(["agency"]));
+    assert_eq!(mine["agency_id"], "agency-a");
+    assert_eq!(mine["revoked_at"], Value::Null);
+    for key in keys {
+        assert!(key.get("secret").is_none() && key.get("secret_hash").is_none(), "{key}");
+    }
+    assert!(!listed.to_string().contains(&secret), "the list shows a secret: {listed}");
+
+    // The key cannot manage keys.
+    let (status, _) = app.get("/api/v1/api-keys", &secret).await;
+    assert_eq!(status, 403);
+
+    let delete =
+        |key_id: &str| send(app.client.delete(app.url(&format!("/api/v1/api-keys/{key_id}"))).bearer_auth(ADMIN_KEY));
+    let revoked = delete(&id).await;
+    assert_eq!((revoked.status, &revoked.body), (204, &Value::Null));
+    let (status, body) = app.get("/api/v1/categories", &secret).await;
+    assert_eq!(status, 401, "a revoked key is refused: {body}");
+    assert_problem(&delete(&id).await, 404, "not-found", &[]);
+    let (_, listed) = app.get("/api/v1/api-keys", ADMIN_KEY).await;
+    let mine = listed["api_keys"].as_array().unwrap().iter().find(|k| k["id"] == json!(id)).cloned().unwrap();
+    assert!(mine["revoked_at"].is_string(), "{mine}");
+
+    // Names are counted in characters: a Persian name of 60 letters is 120 bytes.
+    let persian_name = "سامانهٔ پاسخگویی شهرداری منطقهٔ یک تهران — دفتر بازرسی و نظارت".to_string();
+    assert!(persian_name.chars().count() <= 100 && persian_name.len() > 100);
+    let request = json!({ "name": persian_name, "scopes": ["agency"], "agency_id": "agency-a" });
+    let (status, created) = app.post("/api/v1/api-keys", ADMIN_KEY, &request).await;
+    assert_eq!((status, &created["agency_id"]), (201, &json!("agency-a")), "{created}");
+
+    for (request, field) in [
+        (json!({ "name": "x".repeat(101), "scopes": ["admin"] }), "name"),
+        (json!({ "name": "x", "scopes": ["agency"] }), "agency_id"),
+        (json!({ "name": "x", "scopes": ["call_center"], "agency_id": "agency-a" }), "agency_id"),
+        (json!({ "name": "x", "scopes": ["root"] }), "scopes"),
+        (json!({ "name": " ", "scopes": ["admin"] }), "name"),
+    ] {
+        let reply = send(app.client.post(app.url("/api/v1/api-keys")).bearer_auth(ADMIN_KEY).json(&request)).await;
+        assert_problem(&reply, 422, "validation", &[field]);
+    }
+    app.stop().await;
+}

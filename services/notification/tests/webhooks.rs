@@ -1,0 +1,369 @@
+//! Notification against a real host and a local webhook receiver: subscriptions and their
+//! validation, signed deliveries to the right agency only, retries with backoff and the final
+//! outcome events. PostgreSQL and RabbitMQ when NAZER_TEST_DATABASE_URL and
+//! NAZER_TEST_BROKER_URL are set; SQLite and the in-process bus otherwise.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+use nazer_notification::signature;
+use nazer_notification::store;
+use nazer_shared::db::{DbConnection, DbError, write_transaction};
+use nazer_shared::events::{Envelope, MessageAssigned, NotificationDelivered, NotificationFailed, WarningIssued};
+use nazer_shared::schema::outbox;
+use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually};
+use serde_json::{Value, json};
+
+const SECRET: &str = "a-known-webhook-secret-0123456789";
+
+fn assigned(message_id: &str, agency_id: &str) -> Envelope {
+    let event = MessageAssigned {
+        message_id: message_id.into(),
+        tracking_code: "1234567890".into(),
+        kind: "complaint".into(),
+        category: "municipal.building".into(),
+        province: "tehran".into(),
+        city: Some("tehran".into()),
+        agency_id: agency_id.into(),
+        agency_name: "شهرداری".into(),
+        rule_id: "rule-1".into(),
+        assigned_at: Utc::now(),
+    };
+    Envelope::new("routing", &event, Utc::now()).unwrap()
+}
+
+fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> T {
+    let mut conn = app.db().get().unwrap();
+    write_transaction(&mut conn, work).unwrap()
+}
+
+/// What the consumer does with an event for `agency_id`; returns how many deliveries it queued.
+fn enqueue(app: &TestApp, envelope: &Envelope, agency_id: &str) -> usize {
+    write(app, |conn| store::enqueue_deliveries(conn, envelope, agency_id, Utc::now()))
+}
+
+/// Every event notification wrote to the outbox with this type, published or not.
+fn outbox_events(app: &TestApp, event_type: &str) -> Vec<Envelope> {
+    let mut conn = app.db().get().unwrap();
+    let rows: Vec<(String, String)> = outbox::table
+        .filter(outbox::event_type.eq(event_type))
+        .order(outbox::id)
+        .select((outbox::producer, outbox::envelope))
+        .load(&mut *conn)
+        .unwrap();
+    rows.into_iter()
+        .map(|(producer, text)| {
+            assert_eq!(producer, "notification");
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect()
+}
+
+fn fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `errors` in {body}"))
+        .iter()
+        .map(|e| e["field"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn subscribe(app: &TestApp, agency_id: &str, url: &str, event_types: Value) -> Value {
+    let body = json!({ "agency_id": agency_id, "url": url, "secret": SECRET, "event_types": event_types });
+    let (status, body) = app.post("/api/v1/webhook-subscriptions", ADMIN_KEY, &body).await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// The delivery of `event_id`, once it is final.
+async fn final_delivery(app: &TestApp, event_id: &str) -> Value {
+    let path = format!("/api/v1/deliveries?event_id={event_id}");
+    eventually(StdDuration::from_secs(15), "the delivery to become final", || {
+        let path = path.clone();
+        async move {
+            let (status, body) = app.get(&path, ADMIN_KEY).await;
+            assert_eq!(status, 200, "{body}");
+            let delivery = body["deliveries"].as_array().and_then(|d| d.first().cloned())?;
+            (delivery["state"] != "pending").then_some(delivery)
+        }
+    })
+    .await
+}
+
+async fn received_for(receiver: &WebhookReceiver, event_id: &str) -> ReceivedWebhook {
+    eventually(StdDuration::from_secs(15), "the webhook to arrive", || async {
+        receiver.received().into_iter().find(|h| h.header("X-Nazer-Event-Id") == Some(event_id))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_validated_and_never_show_the_secret_again() {
+    let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
+    let post = |body: Value| {
+        let app = &app;
+        async move { app.post("/api/v1/webhook-subscriptions", ADMIN_KEY, &body).await }
+    };
+    let valid = json!({ "agency_id": "agency-a", "url": "https://agency-a.example/hooks", "secret": SECRET,
+                        "event_types": ["message.assigned"] });
+    let with = |field: &str, value: Value| {
+        let mut body = valid.clone();
+        body[field] = value;
+        body
+    };
+    let cases = [
+        (with("url", json!("not a url")), "url"),
+        (with("url", json!("ftp://agency-a.example/hooks")), "url"),
+        (with("url", json!("/relative/path")), "url"),
+        (with("event_types", json!(["message.received"])), "event_types"),
+        (with("event_types", json!(["message.assigned", "nonsense"])), "event_types"),
+        (with("event_types", json!([])), "event_types"),
+        (with("secret", json!("short")), "secret"),
+        (with("agency_id", json!("Agency A")), "agency_id"),
+    ];
+    for (body, field) in cases {
+        let (status, problem) = post(body.clone()).await;
+        assert_eq!((status, fields(&problem)), (422, vec![field.to_string()]), "{body} → {problem}");
+    }
+    let (_, body) = app.get("/api/v1/webhook-subscriptions", ADMIN_KEY).await;
+    assert_eq!(body["webhook_subscriptions"], json!([]), "refused subscriptions are not stored");
+
+    let (status, created) = post(valid.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["secret"], SECRET, "the secret is shown once, at creation");
+    assert_eq!(created["agency_id"], "agency-a");
+    assert_eq!(created["url"], "https://agency-a.example/hooks");
+    assert_eq!(created["event_types"], json!(["message.assigned"]));
+    assert_eq!(created["active"], true);
+
+    let (status, generated) = post(json!({ "agency_id": "agency-b", "url": "http://127.0.0.1:9/hook" })).await;
+    assert_eq!(status, 201, "{generated}");
+    let generated_secret = generated["secret"].as_str().unwrap().to_string();
+    assert!(generated_secret.len() >= 16, "a generated secret: {generated_secret}");
+    assert_eq!(generated["event_types"], json!(["*"]), "everything by default");
+
+    let (status, body) = app.get("/api/v1/webhook-subscriptions", ADMIN_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = body["webhook_subscriptions"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{body}");
+    for subscription in listed {
+        assert!(subscription.get("secret").is_none(), "a listed subscription shows its secret: {subscription}");
+    }
+    let text = body.to_string();
+    assert!(!text.contains(SECRET) && !text.contains(&generated_secret), "{text}");
+    assert_eq!(listed[0]["id"], created["id"]);
+    let (_, body) = app.get("/api/v1/webhook-subscriptions?agency_id=agency-b", ADMIN_KEY).await;
+    assert_eq!(body["webhook_subscriptions"].as_array().unwrap().len(), 1);
+
+    let response = app.client.get(app.url("/api/v1/webhook-subscriptions")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+
+    let path = format!("/api/v1/webhook-subscriptions/{}", created["id"].as_str().unwrap());
+    let response = app.client.delete(app.url(&path)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let response = app.client.delete(app.url(&path)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404, "already inactive");
+    let (_, body) = app.get("/api/v1/webhook-subscriptions?agency_id=agency-a", ADMIN_KEY).await;
+    assert_eq!(body["webhook_subscriptions"][0]["active"], false, "{body}");
+    // An inactive subscription gets no new deliveries.
+    assert_eq!(
+        write(&app, |conn| store::enqueue_deliveries(conn, &assigned("m-x", "agency-a"), "agency-a", Utc::now())),
+        0
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_delivered_signed_to_its_agency_only() {
+    let receiver = WebhookReceiver::start().await;
+    let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
+    let subscription =
+        subscribe(&app, "agency-a", &format!("{}/hooks/agency-a", receiver.url), json!(["message.assigned"])).await;
+    // Same agency, other event type only: must not get message.assigned.
+    subscribe(&app, "agency-a", &format!("{}/hooks/warnings-only", receiver.url), json!(["warning.issued"])).await;
+    subscribe(&app, "agency-b", &format!("{}/hooks/agency-b", receiver.url), json!(["*"])).await;
+
+    let envelope = assigned("m-1", "agency-a");
+    assert_eq!(enqueue(&app, &envelope, "agency-a"), 1, "one matching subscription");
+    let event_id = envelope.event_id.to_string();
+
+    let hook = received_for(&receiver, &event_id).await;
+    assert_eq!(hook.path, "/hooks/agency-a");
+    assert_eq!(hook.header("X-Nazer-Event-Type"), Some("message.assigned"));
+    assert_eq!(hook.header("Content-Type"), Some("application/json"));
+    let delivery_id = hook.header("X-Nazer-Delivery-Id").unwrap_or_else(|| panic!("{hook:?}")).to_string();
+    let header = hook.header(signature::HEADER).unwrap_or_else(|| panic!("unsigned: {hook:?}"));
+    let now = Utc::now().timestamp();
+    assert!(signature::verify(SECRET, header, &hook.body, now, 300), "signature refused: {header}");
+    assert!(!signature::verify("another-secret-0123456789", header, &hook.body, now, 300));
+    assert!(!signature::verify(SECRET, header, b"{\"tampered\":true}", now, 300));
+    assert_eq!(Envelope::from_bytes(&hook.body).unwrap(), envelope, "the body is the event's envelope");
+
+    let delivery = final_delivery(&app, &event_id).await;
+    assert_eq!(delivery["state"], "delivered", "{delivery}");
+    assert_eq!(delivery["id"], delivery_id.as_str());
+    assert_eq!(delivery["subscription_id"], subscription["id"]);
+    assert_eq!(delivery["event_type"], "message.assigned");
+    assert_eq!(delivery["attempts"], 1);
+    assert_eq!(delivery["last_status"], 204);
+    let log = delivery["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "{delivery}");
+    assert_eq!((log[0]["attempt"].clone(), log[0]["status_code"].clone()), (json!(1), json!(204)));
+    assert!(delivery["finished_at"].is_string());
+
+    let delivered = outbox_events(&app, "notification.delivered");
+    assert_eq!(delivered.len(), 1);
+    let NotificationDelivered(outcome) = delivered[0].decode().unwrap();
+    assert_eq!(outcome.delivery_id, delivery_id);
+    assert_eq!(outcome.event_id, event_id);
+    assert_eq!(outcome.event_type, "message.assigned");
+    assert_eq!(outcome.agency_id, "agency-a");
+    assert_eq!(outcome.subscription_id, subscription["id"].as_str().unwrap());
+    assert_eq!((outcome.attempts, outcome.last_status), (1, Some(204)));
+    assert!(outbox_events(&app, "notification.failed").is_empty());
+
+    // An event for agency-c reaches no one; agency-a's next event is the next to arrive.
+    let other = assigned("m-2", "agency-c");
+    assert_eq!(enqueue(&app, &other, "agency-c"), 0);
+    let next = assigned("m-3", "agency-a");
+    assert_eq!(enqueue(&app, &next, "agency-a"), 1);
+    received_for(&receiver, &next.event_id.to_string()).await;
+    final_delivery(&app, &next.event_id.to_string()).await;
+    let hooks = receiver.received();
+    assert_eq!(hooks.len(), 2, "{hooks:?}");
+    assert!(hooks.iter().all(|h| h.path == "/hooks/agency-a"), "{hooks:?}");
+    assert!(hooks.iter().all(|h| h.header("X-Nazer-Event-Id") != Some(other.event_id.to_string().as_str())));
+    let (_, body) = app.get(&format!("/api/v1/deliveries?event_id={}", other.event_id), ADMIN_KEY).await;
+    assert_eq!(body["deliveries"], json!([]));
+    let (_, body) = app.get("/api/v1/deliveries?state=delivered", ADMIN_KEY).await;
+    assert_eq!(body["deliveries"].as_array().unwrap().len(), 2);
+    let (status, _) = app.get("/api/v1/deliveries?state=lost", ADMIN_KEY).await;
+    assert_eq!(status, 422);
+    app.stop().await;
+    receiver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumed_warning_is_delivered() {
+    let receiver = WebhookReceiver::start().await;
+    let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
+    subscribe(&app, "agency-a", &format!("{}/hooks/agency-a", receiver.url), json!(["warning.issued"])).await;
+    let due = Utc::now() - Duration::minutes(1);
+    let warning = WarningIssued {
+        warning_id: "w-1".into(),
+        deadline_id: "d-1".into(),
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        level: 1,
+        reason: "deadline_passed".into(),
+        text_fa: "مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ به پایان رسید".into(),
+        due_at: due,
+        issued_at: Utc::now(),
+    };
+    let envelope = Envelope::new("deadline-timer", &warning, Utc::now()).unwrap();
+    // Through the bus and the consumer, delivered twice as a broker may.
+    let bus = app.host.as_ref().unwrap().bus.clone();
+    bus.publish(&envelope).await.unwrap();
+    bus.publish(&envelope).await.unwrap();
+
+    let hook = received_for(&receiver, &envelope.event_id.to_string()).await;
+    assert_eq!(hook.header("X-Nazer-Event-Type"), Some("warning.issued"));
+    let body = Envelope::from_bytes(&hook.body).unwrap();
+    assert_eq!(body.decode::<WarningIssued>().unwrap(), warning);
+    let delivery = final_delivery(&app, &envelope.event_id.to_string()).await;
+    assert_eq!(delivery["state"], "delivered");
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 1, "a redelivered event is sent once");
+    app.stop().await;
+    receiver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_receiver_is_retried_until_the_delivery_fails() {
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer_with(500);
+    let mut app = TestApp::start_with(&[nazer_notification::SERVICE], |settings| {
+        settings.webhooks.max_attempts = 3;
+        settings.webhooks.initial_backoff_ms = 100;
+    })
+    .await;
+    let subscription = subscribe(&app, "agency-a", &format!("{}/hooks", receiver.url), json!(["*"])).await;
+    let envelope = assigned("m-1", "agency-a");
+    assert_eq!(enqueue(&app, &envelope, "agency-a"), 1);
+
+    let delivery = final_delivery(&app, &envelope.event_id.to_string()).await;
+    assert_eq!(delivery["state"], "failed", "{delivery}");
+    assert_eq!(delivery["attempts"], 3);
+    assert_eq!(delivery["last_status"], 500);
+    let log = delivery["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 3, "{delivery}");
+    for (n, attempt) in log.iter().enumerate() {
+        assert_eq!(attempt["attempt"], n as i64 + 1);
+        assert_eq!(attempt["status_code"], 500);
+        assert!(attempt["error"].as_str().is_some_and(|e| e.contains("500")), "{attempt}");
+    }
+    // Backoff: the attempts are spread out, not fired back to back.
+    let at = |n: usize| serde_json::from_value::<chrono::DateTime<Utc>>(log[n]["attempted_at"].clone()).unwrap();
+    assert!(at(1) - at(0) >= Duration::milliseconds(100), "{delivery}");
+    assert!(at(2) - at(1) >= Duration::milliseconds(200), "{delivery}");
+
+    let failed = outbox_events(&app, "notification.failed");
+    assert_eq!(failed.len(), 1);
+    let NotificationFailed(outcome) = failed[0].decode().unwrap();
+    assert_eq!(outcome.delivery_id, delivery["id"].as_str().unwrap());
+    assert_eq!(outcome.subscription_id, subscription["id"].as_str().unwrap());
+    assert_eq!((outcome.attempts, outcome.last_status), (3, Some(500)));
+    assert!(outcome.last_error.is_some());
+    assert!(outbox_events(&app, "notification.delivered").is_empty());
+
+    // A failed delivery stays failed.
+    tokio::time::sleep(StdDuration::from_millis(600)).await;
+    let (_, body) = app.get(&format!("/api/v1/deliveries?event_id={}", envelope.event_id), ADMIN_KEY).await;
+    assert_eq!(body["deliveries"][0]["attempt_log"].as_array().unwrap().len(), 3);
+    app.stop().await;
+    receiver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_recovers_gets_the_retry() {
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer_with(500);
+    // A backoff long enough that the test switches the receiver before the second attempt.
+    let mut app = TestApp::start_with(&[nazer_notification::SERVICE], |settings| {
+        settings.webhooks.max_attempts = 3;
+        settings.webhooks.initial_backoff_ms = 1_000;
+    })
+    .await;
+    subscribe(&app, "agency-a", &format!("{}/hooks", receiver.url), json!(["message.assigned"])).await;
+    let envelope = assigned("m-1", "agency-a");
+    assert_eq!(enqueue(&app, &envelope, "agency-a"), 1);
+    let path = format!("/api/v1/deliveries?event_id={}", envelope.event_id);
+
+    eventually(StdDuration::from_secs(10), "the first attempt to be recorded", || async {
+        let (_, body) = app.get(&path, ADMIN_KEY).await;
+        let log = body["deliveries"][0]["attempt_log"].as_array().cloned().unwrap_or_default();
+        (!log.is_empty()).then_some(())
+    })
+    .await;
+    receiver.answer_with(204);
+
+    let delivery = final_delivery(&app, &envelope.event_id.to_string()).await;
+    assert_eq!(delivery["state"], "delivered", "{delivery}");
+    assert_eq!(delivery["attempts"], 2);
+    let statuses: Vec<Value> =
+        delivery["attempt_log"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(statuses, vec![json!(500), json!(204)], "{delivery}");
+    let hooks = receiver.received();
+    assert_eq!(hooks.len(), 1, "the receiver accepted one request: {hooks:?}");
+    assert_eq!(hooks[0].header("X-Nazer-Delivery-Id"), delivery["id"].as_str());
+    let delivered = outbox_events(&app, "notification.delivered");
+    assert_eq!(delivered.len(), 1);
+    let NotificationDelivered(outcome) = delivered[0].decode().unwrap();
+    assert_eq!((outcome.attempts, outcome.last_status), (2, Some(204)));
+    assert!(outbox_events(&app, "notification.failed").is_empty());
+    app.stop().await;
+    receiver.stop().await;
+}

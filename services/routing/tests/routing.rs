@@ -1,0 +1,457 @@
+//! Routing against a real host: the admin API (agencies, rules, keys and scopes), the choice
+//! of the most specific rule with its `message.assigned` / `message.needs_triage` event, and
+//! the 1888 triage queue. PostgreSQL and RabbitMQ when NAZER_TEST_DATABASE_URL and
+//! NAZER_TEST_BROKER_URL are set; SQLite and the in-process bus otherwise.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use nazer_routing::schema::assignments;
+use nazer_routing::store;
+use nazer_shared::db::{DbConnection, DbError, write_transaction};
+use nazer_shared::events::{Envelope, MessageAssigned, MessageNeedsTriage, MessageReceived};
+use nazer_shared::http::Scope;
+use nazer_shared::http::auth::create_key;
+use nazer_shared::schema::outbox;
+use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
+use serde_json::{Value, json};
+
+const CATEGORY: &str = "municipal.building";
+
+fn received(message_id: &str, category: &str, province: &str, city: Option<&str>) -> MessageReceived {
+    MessageReceived {
+        message_id: message_id.into(),
+        tracking_code: "1234567890".into(),
+        kind: "complaint".into(),
+        channel: "call_center".into(),
+        category: category.into(),
+        province: province.into(),
+        city: city.map(str::to_string),
+        received_at: Utc::now(),
+    }
+}
+
+/// Every event `producer` wrote to the outbox with this type, published or not.
+fn outbox_events(app: &TestApp, producer: &str, event_type: &str) -> Vec<Envelope> {
+    let mut conn = app.db().get().unwrap();
+    let rows: Vec<(String, String)> = outbox::table
+        .filter(outbox::event_type.eq(event_type))
+        .order(outbox::id)
+        .select((outbox::producer, outbox::envelope))
+        .load(&mut *conn)
+        .unwrap();
+    rows.into_iter()
+        .map(|(row_producer, text)| {
+            assert_eq!(row_producer, producer, "{event_type} written by an unexpected producer");
+            let envelope: Envelope = serde_json::from_str(&text).unwrap();
+            assert_eq!(envelope.producer, producer);
+            envelope
+        })
+        .collect()
+}
+
+fn outbox_count(app: &TestApp) -> i64 {
+    let mut conn = app.db().get().unwrap();
+    outbox::table.count().get_result(&mut *conn).unwrap()
+}
+
+/// (state, agency_id, rule_id) of every decision taken for `message_id`.
+fn decisions(app: &TestApp, message_id: &str) -> Vec<(String, Option<String>, Option<String>)> {
+    let mut conn = app.db().get().unwrap();
+    assignments::table
+        .filter(assignments::message_id.eq(message_id))
+        .select((assignments::state, assignments::agency_id, assignments::rule_id))
+        .load(&mut *conn)
+        .unwrap()
+}
+
+fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> T {
+    let mut conn = app.db().get().unwrap();
+    write_transaction(&mut conn, work).unwrap()
+}
+
+fn route(app: &TestApp, message: &MessageReceived, now: DateTime<Utc>) {
+    write(app, |conn| store::route(conn, message, now));
+}
+
+fn key_with(app: &TestApp, scopes: &[Scope], agency: Option<&str>) -> String {
+    write(app, |conn| create_key(conn, "test key", scopes, agency, Utc::now())).1
+}
+
+/// The fields a 422 problem names.
+fn fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `errors` in {body}"))
+        .iter()
+        .map(|e| e["field"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn assert_invalid(response: (u16, Value), field: &str) {
+    let (status, body) = response;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(fields(&body), vec![field.to_string()], "{body}");
+}
+
+async fn create_agency(app: &TestApp, id: &str, name: &str, parent: Option<&str>) -> Value {
+    let (status, body) =
+        app.post("/api/v1/agencies", ADMIN_KEY, &json!({ "id": id, "name": name, "parent_id": parent })).await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn create_rule(app: &TestApp, body: Value) -> Value {
+    let (status, body) = app.post("/api/v1/routing-rules", ADMIN_KEY, &body).await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agencies_are_validated_and_unique() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+
+    let created = create_agency(&app, "tehran-governorate", "استانداری تهران", None).await;
+    assert_eq!(created["id"], "tehran-governorate");
+    assert_eq!(created["name"], "استانداری تهران");
+    assert_eq!(created["parent_id"], Value::Null);
+    let child = create_agency(&app, "tehran-municipality", "شهرداری تهران", Some("tehran-governorate")).await;
+    assert_eq!(child["parent_id"], "tehran-governorate");
+
+    let (status, body) =
+        app.post("/api/v1/agencies", ADMIN_KEY, &json!({ "id": "tehran-governorate", "name": "دوباره" })).await;
+    assert_eq!(status, 409, "{body}");
+
+    assert_invalid(
+        app.post("/api/v1/agencies", ADMIN_KEY, &json!({ "id": "orphan", "name": "بی‌پدر", "parent_id": "nowhere" }))
+            .await,
+        "parent_id",
+    );
+    assert_invalid(
+        app.post("/api/v1/agencies", ADMIN_KEY, &json!({ "id": "Tehran Municipality!", "name": "شهرداری" })).await,
+        "id",
+    );
+    assert_invalid(app.post("/api/v1/agencies", ADMIN_KEY, &json!({ "id": "no-name" })).await, "name");
+
+    let (status, body) = app.get("/api/v1/agencies", ADMIN_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body["agencies"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["tehran-governorate", "tehran-municipality"], "refused agencies are not stored");
+
+    let (status, body) = app.get("/api/v1/agencies/tehran-municipality", ADMIN_KEY).await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("شهرداری تهران")));
+    let (status, _) = app.get("/api/v1/agencies/nowhere", ADMIN_KEY).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_rules_are_validated_and_unique() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    create_agency(&app, "tehran-municipality", "شهرداری تهران", None).await;
+
+    let rule =
+        create_rule(&app, json!({ "category": CATEGORY, "province": "tehran", "agency_id": "tehran-municipality" }))
+            .await;
+    assert_eq!(rule["category"], CATEGORY);
+    assert_eq!(rule["province"], "tehran");
+    assert_eq!(rule["city"], "*", "no city means every city");
+    assert_eq!(rule["agency_id"], "tehran-municipality");
+    assert!(rule["id"].as_str().is_some_and(|id| !id.is_empty()));
+
+    let post = |body: Value| {
+        let app = &app;
+        async move { app.post("/api/v1/routing-rules", ADMIN_KEY, &body).await }
+    };
+    assert_invalid(
+        post(json!({ "category": "utilities.water", "province": "tehran", "agency_id": "tehran-water" })).await,
+        "agency_id",
+    );
+    assert_invalid(
+        post(json!({ "category": "utilities.water", "province": "atlantis", "agency_id": "tehran-municipality" }))
+            .await,
+        "province",
+    );
+    assert_invalid(
+        post(json!({ "category": "utilities.water", "city": "rey", "agency_id": "tehran-municipality" })).await,
+        "city",
+    );
+    assert_invalid(post(json!({ "category": "Not A Code", "agency_id": "tehran-municipality" })).await, "category");
+
+    let (status, body) =
+        post(json!({ "category": CATEGORY, "province": "tehran", "agency_id": "tehran-municipality" })).await;
+    assert_eq!(status, 409, "{body}");
+    // Province codes are normalised before the uniqueness check.
+    let (status, body) =
+        post(json!({ "category": CATEGORY, "province": " Tehran ", "agency_id": "tehran-municipality" })).await;
+    assert_eq!(status, 409, "{body}");
+    // So are city names: they match whatever their case, so "Rey" and "rey" are one scope.
+    let city_rule = create_rule(
+        &app,
+        json!({ "category": CATEGORY, "province": "tehran", "city": " Rey ", "agency_id": "tehran-municipality" }),
+    )
+    .await;
+    assert_eq!(city_rule["city"], "rey");
+    let (status, body) =
+        post(json!({ "category": CATEGORY, "province": "tehran", "city": "rey", "agency_id": "tehran-municipality" }))
+            .await;
+    assert_eq!(status, 409, "a second rule for the same city: {body}");
+
+    let (status, body) = app.get(&format!("/api/v1/routing-rules?category={CATEGORY}"), ADMIN_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["routing_rules"].as_array().unwrap().len(), 2, "{body}");
+
+    let path = format!("/api/v1/routing-rules/{}", city_rule["id"].as_str().unwrap());
+    let response = app.client.delete(app.url(&path)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let response = app.client.delete(app.url(&path)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let (_, body) = app.get(&format!("/api/v1/routing-rules?category={CATEGORY}"), ADMIN_KEY).await;
+    assert_eq!(body["routing_rules"].as_array().unwrap().len(), 1, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_needs_an_admin_key() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    create_agency(&app, "tehran-municipality", "شهرداری تهران", None).await;
+    let agency = json!({ "id": "isfahan-municipality", "name": "شهرداری اصفهان" });
+    let rule = json!({ "category": CATEGORY, "province": "tehran", "agency_id": "tehran-municipality" });
+
+    for (path, body) in [("/api/v1/agencies", &agency), ("/api/v1/routing-rules", &rule)] {
+        let response = app.client.post(app.url(path)).json(body).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401, "POST {path} without a key");
+        let response = app.client.post(app.url(path)).bearer_auth("nzr_not-a-real-key").json(body).send().await;
+        assert_eq!(response.unwrap().status().as_u16(), 401, "POST {path} with an unknown key");
+    }
+
+    let call_center = key_with(&app, &[Scope::CallCenter], None);
+    let agency_key = key_with(&app, &[Scope::Agency], Some("tehran-municipality"));
+    for key in [&call_center, &agency_key] {
+        let (status, body) = app.post("/api/v1/agencies", key, &agency).await;
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = app.post("/api/v1/routing-rules", key, &rule).await;
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = app.get("/api/v1/triage", key).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    // Reading the agency list is open to every scope.
+    let (status, body) = app.get("/api/v1/agencies", &call_center).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = app.get("/api/v1/agencies", ADMIN_KEY).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["agencies"].as_array().unwrap().len(), 1, "nothing was created by refused calls: {body}");
+    let (_, body) = app.get("/api/v1/routing-rules", ADMIN_KEY).await;
+    assert_eq!(body["routing_rules"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_most_specific_rule_decides_once() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    create_agency(&app, "national-building", "سازمان ملی مسکن", None).await;
+    create_agency(&app, "tehran-municipality", "شهرداری تهران", None).await;
+    create_agency(&app, "shemiranat-municipality", "شهرداری شمیرانات", None).await;
+    let national =
+        create_rule(&app, json!({ "category": CATEGORY, "province": "*", "agency_id": "national-building" })).await;
+    let tehran =
+        create_rule(&app, json!({ "category": CATEGORY, "province": "tehran", "agency_id": "tehran-municipality" }))
+            .await;
+    let shemiranat = create_rule(
+        &app,
+        json!({ "category": CATEGORY, "province": "tehran", "city": "shemiranat",
+                "agency_id": "shemiranat-municipality" }),
+    )
+    .await;
+    // Another category's rules never decide for this one.
+    create_rule(&app, json!({ "category": "utilities.water", "province": "fars", "agency_id": "tehran-municipality" }))
+        .await;
+
+    let cases = [
+        (received("m-city", CATEGORY, "tehran", Some("shemiranat")), &shemiranat, "shemiranat-municipality"),
+        (received("m-province", CATEGORY, "tehran", Some("rey")), &tehran, "tehran-municipality"),
+        (received("m-province-no-city", CATEGORY, "tehran", None), &tehran, "tehran-municipality"),
+        (received("m-national", CATEGORY, "fars", Some("shiraz")), &national, "national-building"),
+    ];
+    let before = outbox_count(&app);
+    let now = Utc::now();
+    for (message, _, _) in &cases {
+        route(&app, message, now);
+    }
+    let assigned = outbox_events(&app, "routing", "message.assigned");
+    assert_eq!(assigned.len(), cases.len(), "one message.assigned per routed message");
+    assert_eq!(outbox_count(&app) - before, cases.len() as i64, "nothing else was written");
+    for (message, rule, agency) in &cases {
+        let rule_id = rule["id"].as_str().unwrap();
+        assert_eq!(
+            decisions(&app, &message.message_id),
+            vec![(store::ASSIGNED.to_string(), Some(agency.to_string()), Some(rule_id.to_string()))],
+            "{}",
+            message.message_id
+        );
+        let envelopes: Vec<&Envelope> = assigned.iter().filter(|e| e.aggregate_id == message.message_id).collect();
+        assert_eq!(envelopes.len(), 1, "{}", message.message_id);
+        assert_eq!(envelopes[0].event_type, "message.assigned");
+        let event: MessageAssigned = envelopes[0].decode().unwrap();
+        assert_eq!(event.agency_id, *agency);
+        let names = [
+            ("national-building", "سازمان ملی مسکن"),
+            ("tehran-municipality", "شهرداری تهران"),
+            ("shemiranat-municipality", "شهرداری شمیرانات"),
+        ];
+        let name = names.iter().find(|(id, _)| id == agency).unwrap().1;
+        assert_eq!(event.agency_name, name);
+        assert_eq!(event.rule_id, rule_id);
+        assert_eq!(
+            (&event.tracking_code, &event.kind, &event.category, &event.province, &event.city),
+            (&message.tracking_code, &message.kind, &message.category, &message.province, &message.city)
+        );
+    }
+    assert!(outbox_events(&app, "routing", "message.needs_triage").is_empty());
+
+    // Routing the same message again (a redelivery that slipped past the inbox) adds nothing.
+    let before = outbox_count(&app);
+    for (message, _, _) in &cases {
+        route(&app, message, Utc::now());
+    }
+    assert_eq!(outbox_count(&app), before, "routing twice writes no second event");
+    for (message, _, _) in &cases {
+        assert_eq!(decisions(&app, &message.message_id).len(), 1);
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_matching_rule_sends_the_message_to_triage_once() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    create_agency(&app, "tehran-water", "آب و فاضلاب تهران", None).await;
+    create_rule(&app, json!({ "category": "utilities.water", "province": "tehran", "agency_id": "tehran-water" }))
+        .await;
+    // A city rule never catches a message without that city.
+    create_rule(
+        &app,
+        json!({ "category": CATEGORY, "province": "tehran", "city": "shemiranat", "agency_id": "tehran-water" }),
+    )
+    .await;
+
+    let orphans = [
+        received("m-other-province", "utilities.water", "fars", None),
+        received("m-other-city", CATEGORY, "tehran", Some("rey")),
+        received("m-unknown-category", "space.travel", "tehran", None),
+    ];
+    for message in &orphans {
+        route(&app, message, Utc::now());
+    }
+    let triaged = outbox_events(&app, "routing", "message.needs_triage");
+    assert_eq!(triaged.len(), orphans.len());
+    for message in &orphans {
+        assert_eq!(decisions(&app, &message.message_id), vec![(store::TRIAGE.to_string(), None, None)]);
+        let envelope = triaged.iter().find(|e| e.aggregate_id == message.message_id).unwrap();
+        let event: MessageNeedsTriage = envelope.decode().unwrap();
+        assert_eq!(event.message_id, message.message_id);
+        assert_eq!(event.tracking_code, message.tracking_code);
+        assert_eq!(
+            (&event.category, &event.province, &event.city),
+            (&message.category, &message.province, &message.city)
+        );
+        assert!(!event.reason.is_empty());
+    }
+    assert!(outbox_events(&app, "routing", "message.assigned").is_empty());
+
+    let before = outbox_count(&app);
+    for message in &orphans {
+        route(&app, message, Utc::now());
+    }
+    assert_eq!(outbox_count(&app), before, "a message waits in triage once");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_event_on_the_bus_is_routed_once() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    create_agency(&app, "tehran-municipality", "شهرداری تهران", None).await;
+    create_rule(&app, json!({ "category": CATEGORY, "province": "tehran", "agency_id": "tehran-municipality" })).await;
+    let message = received("m-from-bus", CATEGORY, "tehran", None);
+    let envelope = Envelope::new("intake", &message, Utc::now()).unwrap();
+    let bus = app.host.as_ref().unwrap().bus.clone();
+    // Delivered twice, as a broker may after a lost acknowledgement.
+    bus.publish(&envelope).await.unwrap();
+    bus.publish(&envelope).await.unwrap();
+
+    eventually(Duration::from_secs(10), "the message to be assigned", || {
+        let found = decisions(&app, &message.message_id);
+        async move { (!found.is_empty()).then_some(()) }
+    })
+    .await;
+    // Give a second delivery time to arrive; it must be recognised by the inbox.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(decisions(&app, &message.message_id).len(), 1);
+    let assigned = outbox_events(&app, "routing", "message.assigned");
+    assert_eq!(assigned.len(), 1);
+    assert_eq!(assigned[0].decode::<MessageAssigned>().unwrap().agency_id, "tehran-municipality");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_assigns_from_triage_once() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    create_agency(&app, "qom-municipality", "شهرداری قم", None).await;
+    let message = received("m-triage", CATEGORY, "qom", Some("qom"));
+    route(&app, &message, Utc::now());
+    route(&app, &received("m-triage-2", "space.travel", "qom", None), Utc::now());
+
+    let (status, body) = app.get("/api/v1/triage", ADMIN_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    let queue = body["triage"].as_array().unwrap();
+    assert_eq!(queue.len(), 2, "{body}");
+    let entry = queue.iter().find(|e| e["message_id"] == "m-triage").unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(entry["tracking_code"], "1234567890");
+    assert_eq!(entry["category"], CATEGORY);
+    assert_eq!(entry["province"], "qom");
+    assert_eq!(entry["city"], "qom");
+    let (status, body) = app.get("/api/v1/triage?limit=1", ADMIN_KEY).await;
+    assert_eq!((status, body["triage"].as_array().map(Vec::len)), (200, Some(1)));
+    let (status, body) = app.get("/api/v1/triage?limit=0", ADMIN_KEY).await;
+    assert_eq!(status, 422, "{body}");
+
+    let path = "/api/v1/triage/m-triage/assignment";
+    assert_invalid(app.post(path, ADMIN_KEY, &json!({ "agency_id": "nowhere" })).await, "agency_id");
+    assert_invalid(app.post(path, ADMIN_KEY, &json!({})).await, "agency_id");
+    assert!(outbox_events(&app, "routing", "message.assigned").is_empty(), "refused assignments write nothing");
+
+    let (status, body) = app.post(path, ADMIN_KEY, &json!({ "agency_id": "qom-municipality" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message_id"], "m-triage");
+    assert_eq!(body["agency_id"], "qom-municipality");
+    assert_eq!(body["agency_name"], "شهرداری قم");
+    assert_eq!(body["rule_id"], store::MANUAL_RULE);
+
+    let assigned = outbox_events(&app, "routing", "message.assigned");
+    assert_eq!(assigned.len(), 1);
+    let event: MessageAssigned = assigned[0].decode().unwrap();
+    assert_eq!(event.message_id, "m-triage");
+    assert_eq!(event.rule_id, "manual");
+    assert_eq!(event.agency_id, "qom-municipality");
+    assert_eq!(event.agency_name, "شهرداری قم");
+    assert_eq!(event.tracking_code, "1234567890");
+    assert_eq!(event.city.as_deref(), Some("qom"));
+    assert_eq!(
+        decisions(&app, "m-triage"),
+        vec![(store::ASSIGNED.to_string(), Some("qom-municipality".into()), Some("manual".into()))]
+    );
+
+    let (status, body) = app.post(path, ADMIN_KEY, &json!({ "agency_id": "qom-municipality" })).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) =
+        app.post("/api/v1/triage/never-seen/assignment", ADMIN_KEY, &json!({ "agency_id": "qom-municipality" })).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(outbox_events(&app, "routing", "message.assigned").len(), 1, "no second assignment");
+
+    let (_, body) = app.get("/api/v1/triage", ADMIN_KEY).await;
+    let left: Vec<&str> =
+        body["triage"].as_array().unwrap().iter().map(|e| e["message_id"].as_str().unwrap()).collect();
+    assert_eq!(left, vec!["m-triage-2"]);
+    app.stop().await;
+}

@@ -1,0 +1,301 @@
+//! Violation-referral end to end: cases opened from assignments (directly and through the
+//! bus) and the case API with its agency confinement, on a real host over a fresh database.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbError, to_db_time};
+use nazer_shared::events::{Envelope, MessageAssigned, ViolationCaseOpened};
+use nazer_shared::http::Scope;
+use nazer_shared::http::auth::create_key;
+use nazer_shared::schema::{inbox, outbox};
+use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
+use nazer_violation_referral::schema::violation_cases;
+use nazer_violation_referral::store;
+use serde_json::{Value, json};
+
+const CASES: &str = "/api/v1/violation-cases";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+async fn start() -> TestApp {
+    TestApp::start(&[nazer_violation_referral::SERVICE]).await
+}
+
+/// Now, at the precision the database keeps, so times read back compare equal.
+fn now() -> DateTime<Utc> {
+    to_db_time(Utc::now()).and_utc()
+}
+
+/// What routing publishes when it assigns message `n` of `kind` to `agency`.
+fn assignment(n: u32, kind: &str, agency: &str) -> MessageAssigned {
+    MessageAssigned {
+        message_id: format!("message-{n}"),
+        tracking_code: format!("{:010}", 1_000_000_000 + n),
+        kind: kind.into(),
+        category: "municipal.building".into(),
+        province: "tehran".into(),
+        city: Some("تهران".into()),
+        agency_id: agency.into(),
+        agency_name: format!("شهرداری {agency}"),
+        rule_id: "rule-1".into(),
+        assigned_at: now(),
+    }
+}
+
+/// Opens the case of `assigned` in its own transaction, as the consumer would.
+async fn open(app: &TestApp, assigned: &MessageAssigned, at: DateTime<Utc>) -> Option<String> {
+    let assigned = assigned.clone();
+    app.db().write(move |conn| store::open_case(conn, &assigned, at)).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The case view the API is expected to show for `assigned`.
+fn case_json(id: &str, assigned: &MessageAssigned, opened_at: DateTime<Utc>) -> Value {
+    json!({
+        "id": id,
+        "message_id": assigned.message_id,
+        "tracking_code": assigned.tracking_code,
+        "agency_id": assigned.agency_id,
+        "category": assigned.category,
+        "province": assigned.province,
+        "status": "open",
+        "opened_at": opened_at,
+    })
+}
+
+async fn count_cases(app: &TestApp) -> i64 {
+    app.db().run(|conn| Ok(violation_cases::table.count().get_result(conn)?)).await.unwrap()
+}
+
+/// The `violation.case_opened` envelopes in the outbox, published or not, oldest first.
+async fn cases_announced(app: &TestApp) -> Vec<Envelope> {
+    let rows: Vec<String> = app
+        .db()
+        .run(|conn| {
+            Ok(outbox::table
+                .filter(outbox::producer.eq("violation-referral"))
+                .filter(outbox::event_type.eq("violation.case_opened"))
+                .order(outbox::id)
+                .select(outbox::envelope)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    rows.iter().map(|row| serde_json::from_str(row).unwrap_or_else(|e| panic!("{e}: {row}"))).collect()
+}
+
+/// Stores an API key directly (this host does not serve `/api/v1/api-keys`); returns its secret.
+async fn key(app: &TestApp, scopes: &'static [Scope], agency: Option<&'static str>) -> String {
+    let now = Utc::now();
+    let (_, secret) = app
+        .db()
+        .write(move |conn| create_key(conn, "test key", scopes, agency, now))
+        .await
+        .unwrap_or_else(|e: DbError| panic!("{e}"));
+    secret
+}
+
+async fn get(app: &TestApp, path: &str, key: Option<&str>) -> (u16, Option<String>, Value) {
+    let mut request = app.client.get(app.url(path));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (status, body) = nazer_shared::testing::read(response).await;
+    (status, content_type, body)
+}
+
+/// Checks a problem document's status, media type and slug; returns its body.
+#[track_caller]
+fn assert_problem(reply: (u16, Option<String>, Value), status: u16, slug: &str) -> Value {
+    let (got, content_type, body) = reply;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{body}");
+    assert_eq!(body["type"], format!("urn:nazer:problem:{slug}"), "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    body
+}
+
+fn listed(body: &Value) -> Vec<Value> {
+    body["violation_cases"].as_array().cloned().unwrap_or_else(|| panic!("no violation_cases: {body}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening cases
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_violation_report_opens_one_case_however_often_it_is_assigned() {
+    let mut app = start().await;
+    let assigned = assignment(1, "violation_report", "agency-a");
+    let opened_at = now();
+
+    let id = open(&app, &assigned, opened_at).await.expect("a violation report opens a case");
+    assert_eq!(open(&app, &assigned, opened_at + chrono::Duration::seconds(5)).await, None);
+    let reassigned = MessageAssigned { agency_id: "agency-b".into(), ..assigned.clone() };
+    assert_eq!(open(&app, &reassigned, opened_at + chrono::Duration::seconds(9)).await, None);
+    assert_eq!(count_cases(&app).await, 1);
+
+    let announced = cases_announced(&app).await;
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert_eq!(
+        (announced[0].producer.as_str(), announced[0].aggregate_id.as_str()),
+        ("violation-referral", id.as_str())
+    );
+    assert_eq!(
+        announced[0].decode::<ViolationCaseOpened>().unwrap(),
+        ViolationCaseOpened {
+            case_id: id.clone(),
+            message_id: assigned.message_id.clone(),
+            tracking_code: assigned.tracking_code.clone(),
+            agency_id: "agency-a".into(),
+            category: assigned.category.clone(),
+            province: assigned.province.clone(),
+            opened_at,
+        }
+    );
+
+    let (status, _, body) = get(&app, &format!("{CASES}/{id}"), Some(ADMIN_KEY)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, case_json(&id, &assigned, opened_at));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_kinds_of_message_open_no_case() {
+    let mut app = start().await;
+    for (n, kind) in ["complaint", "criticism", "suggestion", "appreciation", "a_future_kind"].into_iter().enumerate() {
+        let assigned = assignment(n as u32, kind, "agency-a");
+        assert_eq!(open(&app, &assigned, now()).await, None, "{kind} opened a case");
+    }
+    assert_eq!(count_cases(&app).await, 0);
+    assert!(cases_announced(&app).await.is_empty());
+    let (status, _, body) = get(&app, CASES, Some(ADMIN_KEY)).await;
+    assert_eq!((status, body), (200, json!({ "violation_cases": [] })));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_assignment_from_the_bus_opens_its_case_once() {
+    let mut app = start().await;
+    let bus = app.host.as_ref().map(|h| h.bus.clone()).unwrap();
+    let complaint = Envelope::new("routing", &assignment(1, "complaint", "agency-a"), Utc::now()).unwrap();
+    let report = Envelope::new("routing", &assignment(2, "violation_report", "agency-a"), Utc::now()).unwrap();
+    let last = Envelope::new("routing", &assignment(3, "violation_report", "agency-b"), Utc::now()).unwrap();
+    // The report is delivered twice; the last event, once consumed, shows the queue drained
+    // (one consumer takes its queue in order).
+    for envelope in [&complaint, &report, &report, &last] {
+        bus.publish(envelope).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    let app_ref = &app;
+    let cases = eventually(Duration::from_secs(60), "the case of the last assignment", move || async move {
+        let (status, _, body) = get(app_ref, CASES, Some(ADMIN_KEY)).await;
+        assert_eq!(status, 200, "{body}");
+        let cases = listed(&body);
+        cases.iter().any(|c| c["message_id"] == "message-3").then_some(cases)
+    })
+    .await;
+    let mut opened: Vec<(&str, &str)> =
+        cases.iter().map(|c| (c["message_id"].as_str().unwrap(), c["agency_id"].as_str().unwrap())).collect();
+    opened.sort_unstable();
+    assert_eq!(opened, [("message-2", "agency-a"), ("message-3", "agency-b")]);
+    assert_eq!(cases_announced(&app).await.len(), 2);
+
+    // Each distinct event is in the inbox once; the redelivery was only acknowledged.
+    let seen: Vec<String> = app
+        .db()
+        .run(|conn| {
+            Ok(inbox::table
+                .filter(inbox::consumer.eq("violation-referral"))
+                .order(inbox::event_id)
+                .select(inbox::event_id)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    let mut expected: Vec<String> = [&complaint, &report, &last].iter().map(|e| e.event_id.to_string()).collect();
+    expected.sort_unstable();
+    assert_eq!(seen, expected);
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The case API
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admins_list_and_read_every_case() {
+    let mut app = start().await;
+    let (first, second) =
+        (assignment(1, "violation_report", "agency-a"), assignment(2, "violation_report", "agency-b"));
+    let earlier = now();
+    let later = earlier + chrono::Duration::seconds(30);
+    let first_id = open(&app, &first, earlier).await.unwrap();
+    let second_id = open(&app, &second, later).await.unwrap();
+
+    let (status, _, body) = get(&app, CASES, Some(ADMIN_KEY)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        listed(&body),
+        [case_json(&second_id, &second, later), case_json(&first_id, &first, earlier)],
+        "newest first"
+    );
+
+    let (status, _, body) = get(&app, &format!("{CASES}?agency_id=agency-a"), Some(ADMIN_KEY)).await;
+    assert_eq!((status, listed(&body)), (200, vec![case_json(&first_id, &first, earlier)]));
+    let (status, _, body) = get(&app, &format!("{CASES}?limit=1"), Some(ADMIN_KEY)).await;
+    assert_eq!((status, listed(&body)), (200, vec![case_json(&second_id, &second, later)]));
+
+    let (status, _, body) = get(&app, &format!("{CASES}/{first_id}"), Some(ADMIN_KEY)).await;
+    assert_eq!((status, body), (200, case_json(&first_id, &first, earlier)));
+    assert_problem(get(&app, &format!("{CASES}/no-such-case"), Some(ADMIN_KEY)).await, 404, "not-found");
+
+    for limit in [0, 201] {
+        let body =
+            assert_problem(get(&app, &format!("{CASES}?limit={limit}"), Some(ADMIN_KEY)).await, 422, "validation");
+        assert_eq!(body["errors"][0]["field"], "limit", "{body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agency_sees_only_its_own_cases() {
+    let mut app = start().await;
+    let (own, other) = (assignment(1, "violation_report", "agency-a"), assignment(2, "violation_report", "agency-b"));
+    let at = now();
+    let own_id = open(&app, &own, at).await.unwrap();
+    let other_id = open(&app, &other, at + chrono::Duration::seconds(1)).await.unwrap();
+    let agency_a = key(&app, &[Scope::Agency], Some("agency-a")).await;
+
+    let (status, _, body) = get(&app, CASES, Some(&agency_a)).await;
+    assert_eq!((status, listed(&body)), (200, vec![case_json(&own_id, &own, at)]));
+    // Asking for another agency's cases does not widen what the key sees.
+    let (status, _, body) = get(&app, &format!("{CASES}?agency_id=agency-b"), Some(&agency_a)).await;
+    assert_eq!((status, listed(&body)), (200, vec![case_json(&own_id, &own, at)]));
+
+    let (status, _, body) = get(&app, &format!("{CASES}/{own_id}"), Some(&agency_a)).await;
+    assert_eq!((status, body), (200, case_json(&own_id, &own, at)));
+    // Another agency's case answers exactly like a missing one.
+    let theirs = assert_problem(get(&app, &format!("{CASES}/{other_id}"), Some(&agency_a)).await, 404, "not-found");
+    let missing = assert_problem(get(&app, &format!("{CASES}/no-such-case"), Some(&agency_a)).await, 404, "not-found");
+    assert_eq!(theirs, missing);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cases_need_an_admin_or_agency_key() {
+    let mut app = start().await;
+    let id = open(&app, &assignment(1, "violation_report", "agency-a"), now()).await.unwrap();
+    let call_center = key(&app, &[Scope::CallCenter], None).await;
+    let unbound_agency = key(&app, &[Scope::Agency], None).await;
+
+    for path in [CASES.to_string(), format!("{CASES}/{id}")] {
+        assert_problem(get(&app, &path, None).await, 401, "unauthorized");
+        assert_problem(get(&app, &path, Some("nzr_neverIssued")).await, 401, "unauthorized");
+        assert_problem(get(&app, &path, Some(&call_center)).await, 403, "forbidden");
+        assert_problem(get(&app, &path, Some(&unbound_agency)).await, 403, "forbidden");
+    }
+    app.stop().await;
+}

@@ -1,0 +1,84 @@
+//! `nazer up --demo` as a newcomer runs it: nothing configured, one process, SQLite in
+//! ./nazer-data and the in-process bus, demo data and the built-in webhook receiver.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use nazer_e2e::{Process, binary};
+use nazer_shared::testing::{self, eventually};
+use serde_json::json;
+
+const KEY: &str = "demo-call-centre-key-1888";
+const AGENCY_KEY: &str = "demo-agency-key-tehran-municipality";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nazer_up_demo_runs_the_whole_flow_with_nothing_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nazer = Process::spawn("nazer", &binary("nazer"), &["up", "--demo"], &HashMap::new(), dir.path());
+    nazer.wait_ready(Duration::from_secs(30)).await;
+    assert!(dir.path().join("nazer-data/nazer.db").exists(), "the embedded database lives in ./nazer-data");
+    let client = reqwest::Client::new();
+    let budget = client
+        .put(nazer.url("/api/v1/stage-budgets/*/respond"))
+        .bearer_auth(KEY)
+        .json(&json!({"budget": "PT2S"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(budget.status(), 200);
+
+    let body = json!({"kind": "violation_report", "channel": "call_center", "category": "municipal.building",
+                      "body": "ساخت و ساز غیرمجاز", "province": "tehran"});
+    let (status, receipt) =
+        testing::read(client.post(nazer.url("/api/v1/messages")).bearer_auth(KEY).json(&body).send().await.unwrap())
+            .await;
+    assert_eq!(status, 201, "{receipt}");
+    let code = receipt["tracking_code"].as_str().unwrap().to_string();
+
+    let view = eventually(Duration::from_secs(20), "the warning", || async {
+        let response =
+            client.get(nazer.url(&format!("/api/v1/messages/{code}"))).bearer_auth(AGENCY_KEY).send().await.ok()?;
+        let (_, view) = testing::read(response).await;
+        (view["warnings"].as_array().is_some_and(|w| w.len() == 1)).then_some(view)
+    })
+    .await;
+    assert_eq!(view["assigned_agency"]["id"], "tehran-municipality");
+    let delivered = eventually(Duration::from_secs(20), "the signed warning webhook", || async {
+        let response =
+            client.get(nazer.url("/api/v1/deliveries?state=delivered")).bearer_auth(KEY).send().await.ok()?;
+        let (_, body) = testing::read(response).await;
+        let deliveries = body["deliveries"].as_array()?.clone();
+        deliveries.iter().any(|d| d["event_type"] == "warning.issued").then_some(deliveries)
+    })
+    .await;
+    assert!(delivered.iter().all(|d| d["last_status"] == 204), "the demo receiver accepted every signature");
+    assert!(nazer.output().contains("signed webhook received"));
+    nazer.terminate();
+}
+
+#[tokio::test]
+async fn a_subset_without_a_broker_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(binary("nazer"))
+        .args(["up", "--services", "intake,routing"])
+        .current_dir(dir.path())
+        .env_remove("NAZER__BROKER__URL")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("NAZER__BROKER__URL"), "{text}");
+}
+
+#[tokio::test]
+async fn a_service_binary_refuses_the_in_process_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(binary("routing"))
+        .current_dir(dir.path())
+        .env_remove("NAZER__BROKER__URL")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("NAZER__BROKER__URL"), "{text}");
+}

@@ -1,0 +1,160 @@
+//! The production shape: the five service binaries as separate processes over PostgreSQL and
+//! RabbitMQ (NAZER_TEST_DATABASE_URL, NAZER_TEST_BROKER_URL). Skipped without them, except
+//! with CI=true, where their absence fails the run.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use nazer_e2e::{
+    Endpoints, Process, binary, configure, expect_assigned_and_warned_once, expect_one_warning_per_message,
+    expect_signed_webhooks, post_messages,
+};
+use nazer_shared::testing::{self, ADMIN_KEY, TestDatabase, WebhookReceiver, eventually};
+
+struct Stack {
+    intake: Process,
+    routing: Process,
+    deadline_timer: Process,
+    violation_referral: Process,
+    notification: Process,
+    _database: TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            intake: self.intake.base.clone(),
+            routing: self.routing.base.clone(),
+            deadline_timer: self.deadline_timer.base.clone(),
+            notification: self.notification.base.clone(),
+        }
+    }
+
+    fn processes(&mut self) -> [&mut Process; 5] {
+        [
+            &mut self.intake,
+            &mut self.routing,
+            &mut self.deadline_timer,
+            &mut self.violation_referral,
+            &mut self.notification,
+        ]
+    }
+
+    /// Migrates, then starts the five binaries and waits until each is ready.
+    async fn start() -> Option<Self> {
+        let (Some(database_url), Some(broker_url)) = (testing::postgres_url(), testing::broker_url()) else {
+            eprintln!("skipped: set NAZER_TEST_DATABASE_URL and NAZER_TEST_BROKER_URL");
+            return None;
+        };
+        let database = TestDatabase::postgres(&database_url);
+        let dir = tempfile::tempdir().unwrap();
+        let namespace = format!("nazer-e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let env: HashMap<String, String> = [
+            ("NAZER__DATABASE__URL", database.url.as_str()),
+            ("NAZER__BROKER__URL", broker_url.as_str()),
+            ("NAZER__BROKER__NAMESPACE", namespace.as_str()),
+            ("NAZER__BROKER__QUEUE_EXPIRES_MS", "600000"),
+            ("NAZER__AUTH__BOOTSTRAP_API_KEY", ADMIN_KEY),
+            ("NAZER__OUTBOX__POLL_INTERVAL_MS", "100"),
+            ("NAZER__WEBHOOKS__POLL_INTERVAL_MS", "100"),
+            ("NAZER__WEBHOOKS__INITIAL_BACKOFF_MS", "200"),
+            ("NAZER__WEBHOOKS__MAX_BACKOFF_MS", "2000"),
+            ("NAZER__DEADLINES__MAX_IDLE_MS", "500"),
+            ("NAZER__HTTP__WORKERS", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let migrate = std::process::Command::new(binary("nazer")).arg("migrate").envs(&env).output().unwrap();
+        assert!(migrate.status.success(), "nazer migrate: {}", String::from_utf8_lossy(&migrate.stderr));
+        let spawn = |name: &str| Process::spawn(name, &binary(name), &[], &env, dir.path());
+        let mut stack = Self {
+            intake: spawn("intake"),
+            routing: spawn("routing"),
+            deadline_timer: spawn("deadline-timer"),
+            violation_referral: spawn("violation-referral"),
+            notification: spawn("notification"),
+            _database: database,
+            _dir: dir,
+        };
+        for process in stack.processes() {
+            process.wait_ready(Duration::from_secs(30)).await;
+        }
+        Some(stack)
+    }
+
+    fn dump_logs(&self) -> String {
+        [&self.intake, &self.routing, &self.deadline_timer, &self.violation_referral, &self.notification]
+            .iter()
+            .map(|p| format!("--- {} ---\n{}", p.name, p.output()))
+            .collect()
+    }
+}
+
+async fn wait_for_warning_webhooks(receiver: &WebhookReceiver, count: usize) {
+    eventually(Duration::from_secs(60), "a warning webhook per message", || async {
+        let received = receiver.received();
+        let warned = received.iter().filter(|r| r.header("x-nazer-event-type") == Some("warning.issued")).count();
+        (warned >= count).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_processes_route_warn_once_and_notify() {
+    let Some(mut stack) = Stack::start().await else { return };
+    let receiver = WebhookReceiver::start().await;
+    let endpoints = stack.endpoints();
+    configure(&endpoints, ADMIN_KEY, "PT3S", &format!("{}/agency", receiver.url)).await;
+    let codes = post_messages(&endpoints.intake, ADMIN_KEY, 20).await;
+    expect_assigned_and_warned_once(&endpoints.intake, ADMIN_KEY, &codes, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    expect_one_warning_per_message(&endpoints.deadline_timer, ADMIN_KEY, codes.len()).await;
+    wait_for_warning_webhooks(&receiver, codes.len()).await;
+    expect_signed_webhooks(&receiver.received(), codes.len());
+    for process in stack.processes() {
+        process.terminate();
+    }
+    receiver.stop().await;
+}
+
+fn rabbitmqctl(action: &str) {
+    let status =
+        std::process::Command::new("rabbitmqctl").arg(action).status().unwrap_or_else(|e| panic!("rabbitmqctl: {e}"));
+    assert!(status.success(), "rabbitmqctl {action} failed");
+}
+
+/// Stops the broker's application in the middle of the flow and starts it again: nothing is
+/// lost and no warning is doubled. It stops RabbitMQ for everyone, so it runs alone
+/// (`.ci/run` runs it after the rest): `cargo test -p nazer-e2e --test processes -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "stops RabbitMQ for the whole machine; run alone (see .ci/run)"]
+async fn five_processes_survive_a_broker_restart_mid_flow() {
+    let Some(mut stack) = Stack::start().await else { return };
+    let receiver = WebhookReceiver::start().await;
+    let endpoints = stack.endpoints();
+    configure(&endpoints, ADMIN_KEY, "PT3S", &format!("{}/agency", receiver.url)).await;
+
+    let mut codes = post_messages(&endpoints.intake, ADMIN_KEY, 10).await;
+    rabbitmqctl("stop_app");
+    // Intake keeps taking messages: they wait in its outbox.
+    codes.extend(post_messages(&endpoints.intake, ADMIN_KEY, 10).await);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    rabbitmqctl("start_app");
+
+    let flow = async {
+        expect_assigned_and_warned_once(&endpoints.intake, ADMIN_KEY, &codes, Duration::from_secs(120)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        expect_one_warning_per_message(&endpoints.deadline_timer, ADMIN_KEY, codes.len()).await;
+        wait_for_warning_webhooks(&receiver, codes.len()).await;
+    };
+    if tokio::time::timeout(Duration::from_secs(240), flow).await.is_err() {
+        panic!("the flow did not complete after the broker restart:\n{}", stack.dump_logs());
+    }
+    expect_signed_webhooks(&receiver.received(), codes.len());
+    for process in stack.processes() {
+        process.terminate();
+    }
+    receiver.stop().await;
+}
