@@ -18,6 +18,7 @@ use crate::db::{Db, DbError};
 use crate::http::auth::{AuthStore, BOOTSTRAP_KEY_ID, Scope, ensure_key};
 use crate::http::json::MAX_JSON_BODY;
 use crate::http::ops::{self, Readiness};
+use crate::http::problem;
 use crate::inbox::{EventHandler, InboxSink};
 use crate::outbox::OutboxRelay;
 use crate::topology;
@@ -222,6 +223,8 @@ pub async fn start(
         let mut app = App::new()
             .app_data(web::Data::new(auth.clone()))
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
+            .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+            .app_data(web::PathConfig::default().error_handler(problem::path_error))
             .wrap(middleware::from_fn(ops::observe))
             .configure(|cfg| ops::configure(cfg, readiness.clone()));
         for service in &app_services {

@@ -107,7 +107,8 @@ pub fn settings(database: &TestDatabase) -> Settings {
     settings.http.workers = 1;
     settings.broker.url = broker_url();
     settings.broker.namespace = format!("nazer-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    settings.broker.queue_expires_ms = Some(10 * 60 * 1000);
+    // Quorum queues are heavy for a broker: those a test leaves behind go after a minute.
+    settings.broker.queue_expires_ms = Some(60 * 1000);
     settings.outbox.poll_interval_ms = 100;
     settings.deadlines.max_idle_ms = 200;
     settings.webhooks.poll_interval_ms = 100;
@@ -133,6 +134,7 @@ pub const ADMIN_KEY: &str = "test-bootstrap-key-0123456789";
 /// A host started for a test on its own database, with a client to talk to it.
 pub struct TestApp {
     pub host: Option<crate::runtime::RunningHost>,
+    pub settings: Settings,
     pub base: String,
     pub client: reqwest::Client,
     pub database: TestDatabase,
@@ -150,12 +152,13 @@ impl TestApp {
         let mut settings = self::settings(&database);
         settings.auth.bootstrap_api_key = Some(ADMIN_KEY.into());
         tune(&mut settings);
+        let kept = settings.clone();
         let options = crate::runtime::HostOptions { migrate: true, in_process_bus: true, extra_routes: None };
         let host = crate::runtime::start(settings, entries, options, crate::clock::system_clock())
             .await
             .unwrap_or_else(|e| panic!("test host did not start: {e}"));
         let base = format!("http://{}", host.addr);
-        Self { host: Some(host), base, client: reqwest::Client::new(), database }
+        Self { host: Some(host), settings: kept, base, client: reqwest::Client::new(), database }
     }
 
     pub fn db(&self) -> &crate::db::Db {
@@ -199,9 +202,16 @@ impl TestApp {
         read(response).await
     }
 
+    /// Stops the host and deletes its broker queues.
     pub async fn stop(&mut self) {
         if let Some(host) = self.host.take() {
             host.stop().await;
+        }
+        if let Some(url) = &self.settings.broker.url {
+            let bus = crate::bus::RabbitBus::new(url, &self.settings.broker);
+            if let Err(error) = bus.delete_topology().await {
+                eprintln!("test queues not deleted (they expire): {error}");
+            }
         }
     }
 }
@@ -249,8 +259,8 @@ impl ReceivedWebhook {
     }
 }
 
-/// A local HTTP receiver for webhooks: records every request and answers with the status
-/// the test sets (204 by default).
+/// A local HTTP receiver for webhooks: answers with the status the test sets (204 by
+/// default) and records the requests it answered with a 2xx.
 pub struct WebhookReceiver {
     pub url: String,
     received: std::sync::Arc<std::sync::Mutex<Vec<ReceivedWebhook>>>,

@@ -12,6 +12,7 @@ use nazer_e2e::{
 use nazer_shared::testing::{self, ADMIN_KEY, TestDatabase, WebhookReceiver, eventually};
 
 struct Stack {
+    broker: std::sync::Arc<nazer_shared::bus::RabbitBus>,
     intake: Process,
     routing: Process,
     deadline_timer: Process,
@@ -54,7 +55,7 @@ impl Stack {
             ("NAZER__DATABASE__URL", database.url.as_str()),
             ("NAZER__BROKER__URL", broker_url.as_str()),
             ("NAZER__BROKER__NAMESPACE", namespace.as_str()),
-            ("NAZER__BROKER__QUEUE_EXPIRES_MS", "600000"),
+            ("NAZER__BROKER__QUEUE_EXPIRES_MS", "300000"),
             ("NAZER__AUTH__BOOTSTRAP_API_KEY", ADMIN_KEY),
             ("NAZER__OUTBOX__POLL_INTERVAL_MS", "100"),
             ("NAZER__WEBHOOKS__POLL_INTERVAL_MS", "100"),
@@ -69,7 +70,10 @@ impl Stack {
         let migrate = std::process::Command::new(binary("nazer")).arg("migrate").envs(&env).output().unwrap();
         assert!(migrate.status.success(), "nazer migrate: {}", String::from_utf8_lossy(&migrate.stderr));
         let spawn = |name: &str| Process::spawn(name, &binary(name), &[], &env, dir.path());
+        let broker_settings =
+            nazer_shared::config::BrokerSettings { namespace: namespace.clone(), ..Default::default() };
         let mut stack = Self {
+            broker: nazer_shared::bus::RabbitBus::new(&broker_url, &broker_settings),
             intake: spawn("intake"),
             routing: spawn("routing"),
             deadline_timer: spawn("deadline-timer"),
@@ -82,6 +86,16 @@ impl Stack {
             process.wait_ready(Duration::from_secs(30)).await;
         }
         Some(stack)
+    }
+
+    /// Stops the five processes and deletes the test's queues.
+    async fn stop(mut self) {
+        for process in self.processes() {
+            process.terminate();
+        }
+        if let Err(error) = self.broker.delete_topology().await {
+            eprintln!("test queues not deleted (they expire): {error}");
+        }
     }
 
     fn dump_logs(&self) -> String {
@@ -103,7 +117,7 @@ async fn wait_for_warning_webhooks(receiver: &WebhookReceiver, count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_processes_route_warn_once_and_notify() {
-    let Some(mut stack) = Stack::start().await else { return };
+    let Some(stack) = Stack::start().await else { return };
     let receiver = WebhookReceiver::start().await;
     let endpoints = stack.endpoints();
     configure(&endpoints, ADMIN_KEY, "PT3S", &format!("{}/agency", receiver.url)).await;
@@ -113,9 +127,7 @@ async fn five_processes_route_warn_once_and_notify() {
     expect_one_warning_per_message(&endpoints.deadline_timer, ADMIN_KEY, codes.len()).await;
     wait_for_warning_webhooks(&receiver, codes.len()).await;
     expect_signed_webhooks(&receiver.received(), codes.len());
-    for process in stack.processes() {
-        process.terminate();
-    }
+    stack.stop().await;
     receiver.stop().await;
 }
 
@@ -131,7 +143,7 @@ fn rabbitmqctl(action: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "stops RabbitMQ for the whole machine; run alone (see .ci/run)"]
 async fn five_processes_survive_a_broker_restart_mid_flow() {
-    let Some(mut stack) = Stack::start().await else { return };
+    let Some(stack) = Stack::start().await else { return };
     let receiver = WebhookReceiver::start().await;
     let endpoints = stack.endpoints();
     configure(&endpoints, ADMIN_KEY, "PT3S", &format!("{}/agency", receiver.url)).await;
@@ -153,8 +165,6 @@ async fn five_processes_survive_a_broker_restart_mid_flow() {
         panic!("the flow did not complete after the broker restart:\n{}", stack.dump_logs());
     }
     expect_signed_webhooks(&receiver.received(), codes.len());
-    for process in stack.processes() {
-        process.terminate();
-    }
+    stack.stop().await;
     receiver.stop().await;
 }

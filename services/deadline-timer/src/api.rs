@@ -1,7 +1,7 @@
 //! Deadline-timer's REST API: warnings, deadlines and stage budgets.
 
 use actix_web::{HttpResponse, web};
-use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, MAX_PAGE_SIZE, Scope, is_identifier};
+use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, Scope, is_identifier, page_limit};
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
 use serde_json::json;
@@ -37,10 +37,7 @@ async fn get_warnings(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
     let query = query.into_inner();
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_PAGE_SIZE}")));
-    }
+    let limit = page_limit(query.limit)?;
     if query.level.is_some_and(|l| !(1..=3).contains(&l)) {
         return Err(ApiError::invalid_field("level", "must be 1, 2 or 3"));
     }

@@ -218,6 +218,8 @@ async fn post_api_key(
     let agency_id = request.agency_id.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
     if scopes.contains(&Scope::Agency) != agency_id.is_some() {
         issues.push(FieldIssue::new("agency_id", "is required with the agency scope, and only with it"));
+    } else if agency_id.as_deref().is_some_and(|a| !is_identifier(a)) {
+        issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
     }
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));

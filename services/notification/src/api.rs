@@ -2,9 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use nazer_shared::http::auth::generate_secret;
-use nazer_shared::http::{
-    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, MAX_PAGE_SIZE, Scope, is_identifier,
-};
+use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, Scope, is_identifier, page_limit};
 use nazer_shared::runtime::ServiceContext;
 use nazer_shared::topology;
 use serde::Deserialize;
@@ -97,7 +95,8 @@ async fn delete_subscription(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
     let id = path.into_inner();
-    let changed = state.ctx.db.write(move |conn| store::deactivate_subscription(conn, &id)).await?;
+    let now = state.ctx.clock.now();
+    let changed = state.ctx.db.write(move |conn| store::deactivate_subscription(conn, &id, now)).await?;
     if changed {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -121,11 +120,8 @@ async fn get_deliveries(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
     let query = query.into_inner();
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_PAGE_SIZE}")));
-    }
-    let states = [store::state::PENDING, store::state::DELIVERED, store::state::FAILED];
+    let limit = page_limit(query.limit)?;
+    let states = [store::state::PENDING, store::state::DELIVERED, store::state::FAILED, store::state::CANCELLED];
     if query.state.as_deref().is_some_and(|s| !states.contains(&s)) {
         return Err(ApiError::invalid_field("state", format!("one of: {}", states.join(", "))));
     }

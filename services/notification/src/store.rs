@@ -18,6 +18,8 @@ pub mod state {
     pub const PENDING: &str = "pending";
     pub const DELIVERED: &str = "delivered";
     pub const FAILED: &str = "failed";
+    /// The subscription was removed before the delivery succeeded.
+    pub const CANCELLED: &str = "cancelled";
 }
 
 /// Subscribes to every event type the agency hears about.
@@ -93,10 +95,21 @@ pub fn list_subscriptions(conn: &mut DbConnection, agency_id: Option<&str>) -> R
         .collect())
 }
 
-pub fn deactivate_subscription(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+/// Stops a subscription and cancels what it still had to deliver.
+pub fn deactivate_subscription(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> Result<bool, DbError> {
     let changed = diesel::update(webhook_subscriptions::table.find(id).filter(webhook_subscriptions::active.eq(true)))
         .set(webhook_subscriptions::active.eq(false))
         .execute(conn)?;
+    let at = to_db_time(now);
+    diesel::update(
+        deliveries::table.filter(deliveries::subscription_id.eq(id)).filter(deliveries::state.eq(state::PENDING)),
+    )
+    .set((
+        deliveries::state.eq(state::CANCELLED),
+        deliveries::finished_at.eq(Some(at)),
+        deliveries::last_error.eq(Some("subscription removed")),
+    ))
+    .execute(conn)?;
     Ok(changed > 0)
 }
 

@@ -367,3 +367,43 @@ async fn a_receiver_that_recovers_gets_the_retry() {
     app.stop().await;
     receiver.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_subscription_cancels_its_pending_retries() {
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer_with(500);
+    let mut app = TestApp::start_with(&[nazer_notification::SERVICE], |settings| {
+        settings.webhooks.max_attempts = 5;
+        settings.webhooks.initial_backoff_ms = 2_000;
+    })
+    .await;
+    let subscription = subscribe(&app, "agency-a", &format!("{}/hooks", receiver.url), json!(["*"])).await;
+    let envelope = assigned("m-1", "agency-a");
+    assert_eq!(enqueue(&app, &envelope, "agency-a"), 1);
+    let path = format!("/api/v1/deliveries?event_id={}", envelope.event_id);
+    eventually(StdDuration::from_secs(10), "the first failed attempt", || async {
+        let (_, body) = app.get(&path, ADMIN_KEY).await;
+        (body["deliveries"][0]["attempts"] == 1).then_some(())
+    })
+    .await;
+
+    let id = subscription["id"].as_str().unwrap();
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/webhook-subscriptions/{id}")))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    receiver.answer_with(204);
+    // Past the retry's due time: nothing more is sent.
+    tokio::time::sleep(StdDuration::from_millis(2_500)).await;
+    let (_, body) = app.get(&path, ADMIN_KEY).await;
+    let delivery = &body["deliveries"][0];
+    assert_eq!(delivery["state"], "cancelled", "{delivery}");
+    assert_eq!(delivery["attempts"], 1, "{delivery}");
+    assert!(receiver.received().is_empty());
+    app.stop().await;
+    receiver.stop().await;
+}

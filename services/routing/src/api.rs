@@ -1,9 +1,7 @@
 //! Routing's REST API: agencies, rules, and the triage queue.
 
 use actix_web::{HttpResponse, web};
-use nazer_shared::http::{
-    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, MAX_PAGE_SIZE, Scope, is_identifier,
-};
+use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, Scope, is_identifier, page_limit};
 use nazer_shared::iran;
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
@@ -176,10 +174,7 @@ async fn get_triage(
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
-    let limit = page.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_PAGE_SIZE}")));
-    }
+    let limit = page_limit(page.limit)?;
     let entries = state.ctx.db.run(move |conn| store::triage_queue(conn, limit)).await?;
     Ok(HttpResponse::Ok().json(json!({ "triage": entries })))
 }

@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use nazer_shared::db::DbConnection;
 use nazer_shared::events::{Envelope, MessageAssigned};
-use nazer_shared::http::{ApiError, Caller, MAX_PAGE_SIZE, Scope};
+use nazer_shared::http::{ApiError, Caller, Scope, page_limit};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::VIOLATION_REFERRAL;
@@ -78,10 +78,7 @@ async fn get_cases(
 ) -> Result<HttpResponse, ApiError> {
     let confined = confined_to(&caller)?;
     let query = query.into_inner();
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_PAGE_SIZE}")));
-    }
+    let limit = page_limit(query.limit)?;
     let agency = confined.or(query.agency_id);
     let cases = state.ctx.db.run(move |conn| store::list_cases(conn, agency.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(json!({ "violation_cases": cases })))

@@ -14,7 +14,8 @@ use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
@@ -29,6 +30,7 @@ use crate::metrics;
 use crate::topology;
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Publisher {
     connection: Connection,
@@ -68,7 +70,10 @@ impl RabbitBus {
 
     async fn connect(&self, role: &str) -> Result<Connection, BusError> {
         let properties = ConnectionProperties::default().with_connection_name(format!("nazer-{role}").into());
-        Connection::connect(&self.url, properties).await.map_err(unavailable)
+        match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties)).await {
+            Ok(connected) => connected.map_err(unavailable),
+            Err(_) => Err(BusError::Unavailable(format!("no AMQP handshake within {CONNECT_TIMEOUT:?}"))),
+        }
     }
 
     /// Declares the exchanges and every consumer's queue, so that an event published before its
@@ -81,6 +86,22 @@ impl RabbitBus {
             self.declare_consumer_queues(&channel, &spec).await?;
         }
         let _ = connection.close(200, "topology declared".into()).await;
+        Ok(())
+    }
+
+    /// Deletes every queue and exchange of this namespace (tests clean up after themselves).
+    pub async fn delete_topology(&self) -> Result<(), BusError> {
+        let connection = self.connect("cleanup").await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        for spec in topology::consumers() {
+            for queue in [self.queue(spec.consumer), self.parking_queue(spec.consumer)] {
+                channel.queue_delete(queue.into(), QueueDeleteOptions::default()).await.map_err(unavailable)?;
+            }
+        }
+        for exchange in [self.exchange(), self.parking_exchange()] {
+            channel.exchange_delete(exchange.into(), ExchangeDeleteOptions::default()).await.map_err(unavailable)?;
+        }
+        let _ = connection.close(200, "topology deleted".into()).await;
         Ok(())
     }
 
@@ -169,20 +190,28 @@ impl RabbitBus {
         sink: &Arc<dyn DeliverySink>,
         shutdown: &CancellationToken,
     ) -> Result<(), BusError> {
-        let connection = self.connect(spec.consumer).await?;
-        let channel = connection.create_channel().await.map_err(unavailable)?;
-        self.declare_exchanges(&channel).await?;
-        self.declare_consumer_queues(&channel, spec).await?;
-        channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await.map_err(unavailable)?;
-        let mut deliveries = channel
-            .basic_consume(
-                self.queue(spec.consumer).into(),
-                format!("{}-{}", spec.consumer, uuid::Uuid::new_v4()).into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)?;
+        let setup = async {
+            let connection = self.connect(spec.consumer).await?;
+            let channel = connection.create_channel().await.map_err(unavailable)?;
+            self.declare_exchanges(&channel).await?;
+            self.declare_consumer_queues(&channel, spec).await?;
+            channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await.map_err(unavailable)?;
+            let deliveries = channel
+                .basic_consume(
+                    self.queue(spec.consumer).into(),
+                    format!("{}-{}", spec.consumer, uuid::Uuid::new_v4()).into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(unavailable)?;
+            Ok::<_, BusError>((connection, deliveries))
+        };
+        // Nothing is in flight while connecting, so a shutdown may simply abandon it.
+        let (connection, mut deliveries) = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            ready = setup => ready?,
+        };
         tracing::info!(consumer = spec.consumer, "consuming from RabbitMQ");
         loop {
             let next = tokio::select! {

@@ -9,8 +9,19 @@ pub use auth::{AuthStore, Caller, Scope};
 pub use json::JsonBody;
 pub use problem::{ApiError, FieldIssue};
 
-/// Path segment limits shared by list endpoints.
+/// The largest page a list endpoint returns.
 pub const MAX_PAGE_SIZE: i64 = 200;
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+
+/// The `limit` of a list request: the default when absent, refused outside 1..=MAX_PAGE_SIZE.
+pub fn page_limit(requested: Option<i64>) -> Result<i64, ApiError> {
+    let limit = requested.unwrap_or(DEFAULT_PAGE_SIZE);
+    if (1..=MAX_PAGE_SIZE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_PAGE_SIZE}")))
+    }
+}
 
 /// Ids and codes chosen by people (agency ids, category codes): 1–64 lowercase ASCII letters,
 /// digits, '.', '_' or '-', so they are safe in paths, logs and routing keys.
