@@ -223,7 +223,6 @@ pub async fn start(
         let mut app = App::new()
             .app_data(web::Data::new(auth.clone()))
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
-            .app_data(web::QueryConfig::default().error_handler(problem::query_error))
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
             .wrap(middleware::from_fn(ops::observe))
             .configure(|cfg| ops::configure(cfg, readiness.clone()));

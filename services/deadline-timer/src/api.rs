@@ -1,7 +1,7 @@
 //! Deadline-timer's REST API: warnings, deadlines and stage budgets.
 
 use actix_web::{HttpResponse, web};
-use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, Scope, is_identifier, page_limit};
+use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, is_identifier, page_limit};
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
 use serde_json::json;
@@ -33,10 +33,9 @@ struct WarningQuery {
 async fn get_warnings(
     state: web::Data<DeadlineState>,
     caller: Caller,
-    query: web::Query<WarningQuery>,
+    QueryParams(query): QueryParams<WarningQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
-    let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     if query.level.is_some_and(|l| !(1..=3).contains(&l)) {
         return Err(ApiError::invalid_field("level", "must be 1, 2 or 3"));
@@ -64,10 +63,10 @@ struct DeadlineQuery {
 async fn get_deadlines(
     state: web::Data<DeadlineState>,
     caller: Caller,
-    query: web::Query<DeadlineQuery>,
+    QueryParams(query): QueryParams<DeadlineQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
-    let Some(message_id) = query.into_inner().message_id else {
+    let Some(message_id) = query.message_id else {
         return Err(ApiError::invalid_field("message_id", "is required"));
     };
     let mut deadlines = state.ctx.db.run(move |conn| store::deadlines_of(conn, &message_id)).await?;

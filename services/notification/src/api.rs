@@ -2,7 +2,9 @@
 
 use actix_web::{HttpResponse, web};
 use nazer_shared::http::auth::generate_secret;
-use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, Scope, is_identifier, page_limit};
+use nazer_shared::http::{
+    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, QueryParams, Scope, is_identifier, page_limit,
+};
 use nazer_shared::runtime::ServiceContext;
 use nazer_shared::topology;
 use serde::Deserialize;
@@ -80,10 +82,10 @@ struct SubscriptionQuery {
 async fn get_subscriptions(
     state: web::Data<NotificationState>,
     caller: Caller,
-    query: web::Query<SubscriptionQuery>,
+    QueryParams(query): QueryParams<SubscriptionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
-    let agency = query.into_inner().agency_id;
+    let agency = query.agency_id;
     let subscriptions = state.ctx.db.run(move |conn| store::list_subscriptions(conn, agency.as_deref())).await?;
     Ok(HttpResponse::Ok().json(json!({ "webhook_subscriptions": subscriptions })))
 }
@@ -116,10 +118,9 @@ struct DeliveryQuery {
 async fn get_deliveries(
     state: web::Data<NotificationState>,
     caller: Caller,
-    query: web::Query<DeliveryQuery>,
+    QueryParams(query): QueryParams<DeliveryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
-    let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let states = [store::state::PENDING, store::state::DELIVERED, store::state::FAILED, store::state::CANCELLED];
     if query.state.as_deref().is_some_and(|s| !states.contains(&s)) {

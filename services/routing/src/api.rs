@@ -1,7 +1,9 @@
 //! Routing's REST API: agencies, rules, and the triage queue.
 
 use actix_web::{HttpResponse, web};
-use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, Scope, is_identifier, page_limit};
+use nazer_shared::http::{
+    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, QueryParams, Scope, is_identifier, page_limit,
+};
 use nazer_shared::iran;
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
@@ -89,10 +91,10 @@ struct RuleFilter {
 async fn get_rules(
     state: web::Data<RoutingState>,
     caller: Caller,
-    filter: web::Query<RuleFilter>,
+    QueryParams(filter): QueryParams<RuleFilter>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
-    let category = filter.into_inner().category;
+    let category = filter.category;
     let rules = state.ctx.db.run(move |conn| store::list_rules(conn, category.as_deref())).await?;
     Ok(HttpResponse::Ok().json(json!({ "routing_rules": rules })))
 }
@@ -171,7 +173,7 @@ struct Page {
 async fn get_triage(
     state: web::Data<RoutingState>,
     caller: Caller,
-    page: web::Query<Page>,
+    QueryParams(page): QueryParams<Page>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
     let limit = page_limit(page.limit)?;

@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use nazer_shared::db::DbConnection;
 use nazer_shared::events::{Envelope, MessageAssigned};
-use nazer_shared::http::{ApiError, Caller, Scope, page_limit};
+use nazer_shared::http::{ApiError, Caller, QueryParams, Scope, page_limit};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::VIOLATION_REFERRAL;
@@ -74,10 +74,9 @@ fn confined_to(caller: &Caller) -> Result<Option<String>, ApiError> {
 async fn get_cases(
     state: web::Data<State>,
     caller: Caller,
-    query: web::Query<CaseQuery>,
+    QueryParams(query): QueryParams<CaseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let confined = confined_to(&caller)?;
-    let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let agency = confined.or(query.agency_id);
     let cases = state.ctx.db.run(move |conn| store::list_cases(conn, agency.as_deref(), limit)).await?;

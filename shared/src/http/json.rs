@@ -82,6 +82,33 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// Like `web::Query`, but a refusal is a problem naming the parameter (`limit: invalid digit…`).
+pub struct QueryParams<T>(pub T);
+
+/// Parses a query string, naming the parameter on failure.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(pairs).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = match unknown_field_of(&message) {
+            Some(name) => name,
+            None if path != "." && !path.is_empty() => path,
+            None => "query".into(),
+        };
+        ApiError::invalid(vec![FieldIssue::new(field, message)])
+    })
+}
+
+impl<T: DeserializeOwned> FromRequest for QueryParams<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(parse_query(req.query_string()).map(QueryParams))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -126,6 +153,24 @@ mod tests {
     fn nested_unknown_fields_are_named_with_their_path() {
         let error = parse_json::<Outer>(br#"{"inner": {"cuont": 1}}"#).unwrap_err();
         assert_eq!(field_of(error), "inner.cuont");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Page {
+        limit: Option<i64>,
+        agency_id: Option<String>,
+    }
+
+    #[test]
+    fn query_parameters_are_named_when_refused() {
+        let error = parse_query::<Page>("agency_id=a&limit=abc").unwrap_err();
+        assert_eq!(field_of(error), "limit");
+        let error = parse_query::<Page>("limt=5").unwrap_err();
+        assert_eq!(field_of(error), "limt");
+        let page = parse_query::<Page>("limit=5&agency_id=x%20y").unwrap();
+        assert_eq!((page.limit, page.agency_id.as_deref()), (Some(5), Some("x y")));
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub mod ops;
 pub mod problem;
 
 pub use auth::{AuthStore, Caller, Scope};
-pub use json::JsonBody;
+pub use json::{JsonBody, QueryParams};
 pub use problem::{ApiError, FieldIssue};
 
 /// The largest page a list endpoint returns.

@@ -166,21 +166,6 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
-/// Query strings that do not parse: a problem naming the parameter, like a body field.
-pub fn query_error(error: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
-    let text = error.to_string();
-    let detail = text.strip_prefix("Query deserialize error: ").unwrap_or(&text).to_string();
-    let field = detail
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.find('`').map(|end| rest[..end].to_string()))
-        .unwrap_or_else(|| "query".into());
-    ApiError::BadRequest {
-        detail: format!("the query string is not accepted: {detail}"),
-        errors: vec![FieldIssue::new(field, detail)],
-    }
-    .into()
-}
-
 /// Path segments that do not parse.
 pub fn path_error(error: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
     ApiError::bad_request(Some("path"), format!("the path is not accepted: {error}")).into()
