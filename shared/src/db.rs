@@ -27,14 +27,15 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// Runs the same expression against whichever inner connection is live, so a query that the
-/// multi-connection cannot express (locking clauses, upserts) is still written once.
+/// The per-backend seam: selects ids with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas
+/// claim disjoint rows; SQLite has one writer at a time (write transactions begin IMMEDIATE),
+/// so the plain select is the same claim there. The query is written once for both.
 #[macro_export]
-macro_rules! per_backend {
-    ($conn:expr, |$inner:ident| $body:expr) => {
+macro_rules! select_skip_locked {
+    ($conn:expr, $query:expr) => {
         match $conn {
-            $crate::db::DbConnection::Pg($inner) => $body,
-            $crate::db::DbConnection::Sqlite($inner) => $body,
+            $crate::db::DbConnection::Pg(c) => $query.for_update().skip_locked().load(c),
+            $crate::db::DbConnection::Sqlite(c) => $query.load(c),
         }
     };
 }

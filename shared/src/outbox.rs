@@ -17,6 +17,7 @@ use crate::db::{Db, DbConnection, DbError, to_db_time, write_transaction};
 use crate::events::{Envelope, Event};
 use crate::metrics;
 use crate::schema::outbox;
+use crate::select_skip_locked;
 
 /// Writes `event` to the outbox inside the caller's transaction.
 pub fn enqueue<E: Event>(
@@ -39,18 +40,6 @@ pub fn enqueue<E: Event>(
         ))
         .execute(conn)?;
     Ok(envelope)
-}
-
-/// Selects ids with `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer at a time
-/// (write transactions begin IMMEDIATE), so a plain select is the same claim there.
-#[macro_export]
-macro_rules! select_skip_locked {
-    ($conn:expr, $query:expr) => {
-        match $conn {
-            $crate::db::DbConnection::Pg(c) => $query.for_update().skip_locked().load(c),
-            $crate::db::DbConnection::Sqlite(c) => $query.load(c),
-        }
-    };
 }
 
 /// Leases up to `limit` unpublished rows of `producer` until `lease_until`.
