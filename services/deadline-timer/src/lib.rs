@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod api;
 pub mod budget;
+pub mod calendar;
 pub mod firing;
 pub mod schema;
 pub mod store;

@@ -1,0 +1,567 @@
+//! Business calendars as data: weekly days off (configuration, never hard-coded), working
+//! windows, Solar Hijri holidays, and closures that may be limited to one province. Pure
+//! arithmetic over them turns a start instant and a budget into a due instant.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc, Weekday, WeekdaySet};
+use nazer_shared::http::FieldIssue;
+use nazer_shared::iran::{self, JalaliDate};
+use serde::{Deserialize, Serialize};
+
+/// The JSON form of a calendar, as imported and exported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarDocument {
+    pub id: String,
+    pub timezone: String,
+    pub weekly_days_off: Vec<String>,
+    pub working_hours: Vec<WindowDocument>,
+    #[serde(default)]
+    pub holidays: Vec<HolidayDocument>,
+    #[serde(default)]
+    pub closures: Vec<ClosureDocument>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowDocument {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolidayDocument {
+    pub date: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosureDocument {
+    pub date: String,
+    pub province: Option<String>,
+    pub reason: String,
+}
+
+/// A working window of a day, in local time; `from < to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: NaiveTime,
+    pub to: NaiveTime,
+}
+
+/// A validated calendar, ready for arithmetic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calendar {
+    pub id: String,
+    pub timezone: String,
+    pub offset: FixedOffset,
+    pub days_off: WeekdaySet,
+    /// Sorted and disjoint.
+    pub windows: Vec<Window>,
+    /// By Gregorian date (what the arithmetic walks), holding the holiday's name.
+    pub holidays: BTreeMap<NaiveDate, String>,
+    /// By Gregorian date: the provinces closed (`None` = everywhere).
+    pub closures: BTreeMap<NaiveDate, Vec<Option<String>>>,
+    document: CalendarDocument,
+}
+
+const WEEKDAYS: [(&str, Weekday); 7] = [
+    ("saturday", Weekday::Sat),
+    ("sunday", Weekday::Sun),
+    ("monday", Weekday::Mon),
+    ("tuesday", Weekday::Tue),
+    ("wednesday", Weekday::Wed),
+    ("thursday", Weekday::Thu),
+    ("friday", Weekday::Fri),
+];
+
+/// Iran has kept UTC+03:30 all year since daylight saving was abolished in 1401 (2022).
+fn offset_of(timezone: &str) -> Option<FixedOffset> {
+    if timezone == "Asia/Tehran" {
+        return Some(iran::tehran_offset());
+    }
+    let sign = match timezone.as_bytes().first() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = timezone[1..].split_once(':')?;
+    let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
+    if !(0..=14).contains(&hours) || !(0..60).contains(&minutes) {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+}
+
+fn parse_time(text: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(text, "%H:%M").ok().filter(|_| text.len() == 5)
+}
+
+impl Calendar {
+    /// Validates a document; every problem is named by its JSON path.
+    pub fn from_document(document: CalendarDocument) -> Result<Self, Vec<FieldIssue>> {
+        let mut issues = Vec::new();
+        if !nazer_shared::http::is_identifier(&document.id) {
+            issues.push(FieldIssue::new("id", nazer_shared::http::IDENTIFIER_RULE));
+        }
+        let offset = offset_of(&document.timezone);
+        if offset.is_none() {
+            issues.push(FieldIssue::new("timezone", "use Asia/Tehran or a fixed offset such as +03:30"));
+        }
+        let mut days_off = WeekdaySet::EMPTY;
+        for (i, name) in document.weekly_days_off.iter().enumerate() {
+            match WEEKDAYS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.trim())) {
+                Some((_, day)) if days_off.insert(*day) => {}
+                Some(_) => {
+                    issues.push(FieldIssue::new(format!("weekly_days_off[{i}]"), format!("`{name}` is listed twice")))
+                }
+                None => issues.push(FieldIssue::new(
+                    format!("weekly_days_off[{i}]"),
+                    format!("`{name}` is not a weekday; use saturday, sunday, … friday"),
+                )),
+            }
+        }
+        if days_off.len() == 7 {
+            issues.push(FieldIssue::new("weekly_days_off", "every day is off: nothing could ever be due"));
+        }
+        let mut windows = Vec::new();
+        for (i, window) in document.working_hours.iter().enumerate() {
+            let from = parse_time(&window.from);
+            let to = parse_time(&window.to);
+            if from.is_none() {
+                issues.push(FieldIssue::new(format!("working_hours[{i}].from"), "a time of day as HH:MM, 00:00–23:59"));
+            }
+            if to.is_none() {
+                issues.push(FieldIssue::new(format!("working_hours[{i}].to"), "a time of day as HH:MM, 00:00–23:59"));
+            }
+            if let (Some(from), Some(to)) = (from, to) {
+                if from >= to {
+                    issues.push(FieldIssue::new(format!("working_hours[{i}]"), "`from` must be before `to`"));
+                } else {
+                    windows.push((i, Window { from, to }));
+                }
+            }
+        }
+        if document.working_hours.is_empty() {
+            issues.push(FieldIssue::new("working_hours", "at least one working window is needed"));
+        }
+        windows.sort_by_key(|(_, w)| w.from);
+        for pair in windows.windows(2) {
+            let ((_, earlier), (j, later)) = (pair[0], pair[1]);
+            if later.from < earlier.to {
+                issues.push(FieldIssue::new(format!("working_hours[{j}]"), "overlaps another working window"));
+            }
+        }
+        let mut holidays = BTreeMap::new();
+        for (i, holiday) in document.holidays.iter().enumerate() {
+            match JalaliDate::parse(&holiday.date).and_then(JalaliDate::to_gregorian) {
+                Some(date) => {
+                    holidays.insert(date, holiday.name.clone());
+                }
+                None => issues.push(FieldIssue::new(
+                    format!("holidays[{i}].date"),
+                    format!("`{}` is not a Solar Hijri date YYYY-MM-DD", holiday.date),
+                )),
+            }
+            if holiday.name.trim().is_empty() {
+                issues.push(FieldIssue::new(format!("holidays[{i}].name"), "is required"));
+            }
+        }
+        let mut closures: BTreeMap<NaiveDate, Vec<Option<String>>> = BTreeMap::new();
+        for (i, closure) in document.closures.iter().enumerate() {
+            if let Some(province) = &closure.province
+                && !iran::is_province(province)
+            {
+                issues.push(FieldIssue::new(
+                    format!("closures[{i}].province"),
+                    format!(
+                        "`{province}` is not a province code; use null for everywhere or one of: {}",
+                        iran::province_codes()
+                    ),
+                ));
+            }
+            match JalaliDate::parse(&closure.date).and_then(JalaliDate::to_gregorian) {
+                Some(date) => closures.entry(date).or_default().push(closure.province.clone()),
+                None => issues.push(FieldIssue::new(
+                    format!("closures[{i}].date"),
+                    format!("`{}` is not a Solar Hijri date YYYY-MM-DD", closure.date),
+                )),
+            }
+        }
+        match offset {
+            Some(offset) if issues.is_empty() => Ok(Self {
+                id: document.id.clone(),
+                timezone: document.timezone.clone(),
+                offset,
+                days_off,
+                windows: windows.into_iter().map(|(_, w)| w).collect(),
+                holidays,
+                closures,
+                document,
+            }),
+            _ => Err(issues),
+        }
+    }
+
+    pub fn document(&self) -> &CalendarDocument {
+        &self.document
+    }
+
+    /// A working day: not a weekly day off, not a holiday, not closed for `province`.
+    pub fn is_working_day(&self, date: NaiveDate, province: Option<&str>) -> bool {
+        !self.days_off.contains(date.weekday())
+            && !self.holidays.contains_key(&date)
+            && !self
+                .closures
+                .get(&date)
+                .is_some_and(|closed| closed.iter().any(|p| p.is_none() || p.as_deref() == province))
+    }
+
+    fn instant(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+        // A fixed offset maps every local time to exactly one instant.
+        match self.offset.from_local_datetime(&date.and_time(time)) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+            chrono::LocalResult::None => date.and_time(time).and_utc(),
+        }
+    }
+
+    /// The working windows of `date` as instants (none on a day off).
+    pub fn windows_of(&self, date: NaiveDate, province: Option<&str>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        if !self.is_working_day(date, province) {
+            return Vec::new();
+        }
+        self.windows.iter().map(|w| (self.instant(date, w.from), self.instant(date, w.to))).collect()
+    }
+
+    pub fn local_date(&self, instant: DateTime<Utc>) -> NaiveDate {
+        instant.with_timezone(&self.offset).date_naive()
+    }
+
+    /// Working time of one full working day.
+    pub fn hours_per_day(&self) -> Duration {
+        self.windows.iter().map(|w| w.to - w.from).sum()
+    }
+
+    /// Due instant of `budget` started at `start`, for a message of `province`.
+    pub fn due(
+        &self,
+        start: DateTime<Utc>,
+        budget: Budget,
+        province: Option<&str>,
+    ) -> Result<DateTime<Utc>, CalendarError> {
+        match budget {
+            Budget::Plain(duration) => Ok(start + duration),
+            Budget::BusinessHours(hours) => self.add_working_time(start, Duration::hours(i64::from(hours)), province),
+            Budget::BusinessDays(days) => self.add_working_days(start, days, province),
+        }
+    }
+
+    /// Counts only time inside working windows; a start outside one counts from the next
+    /// opening; reaching the budget exactly at a close gives that close.
+    pub fn add_working_time(
+        &self,
+        start: DateTime<Utc>,
+        budget: Duration,
+        province: Option<&str>,
+    ) -> Result<DateTime<Utc>, CalendarError> {
+        let mut remaining = budget;
+        let mut date = self.local_date(start);
+        for _ in 0..MAX_DAYS_SEARCHED {
+            for (open, close) in self.windows_of(date, province) {
+                if close <= start {
+                    continue;
+                }
+                let from = open.max(start);
+                let available = close - from;
+                if remaining <= available {
+                    return Ok(from + remaining);
+                }
+                remaining -= available;
+            }
+            date = date.succ_opt().ok_or(CalendarError::NoWorkingTime)?;
+        }
+        Err(CalendarError::NoWorkingTime)
+    }
+
+    /// The close of the `days`-th working day strictly after the start's local date.
+    pub fn add_working_days(
+        &self,
+        start: DateTime<Utc>,
+        days: u32,
+        province: Option<&str>,
+    ) -> Result<DateTime<Utc>, CalendarError> {
+        let mut date = self.local_date(start);
+        let mut counted = 0;
+        for _ in 0..MAX_DAYS_SEARCHED {
+            date = date.succ_opt().ok_or(CalendarError::NoWorkingTime)?;
+            if self.is_working_day(date, province) {
+                counted += 1;
+                if counted == days {
+                    let close = self.windows.last().map(|w| w.to).ok_or(CalendarError::NoWorkingTime)?;
+                    return Ok(self.instant(date, close));
+                }
+            }
+        }
+        Err(CalendarError::NoWorkingTime)
+    }
+
+    /// An instant in the calendar's own offset, as people read it (RFC 3339).
+    pub fn local_rfc3339(&self, instant: DateTime<Utc>) -> String {
+        instant.with_timezone(&self.offset).to_rfc3339()
+    }
+}
+
+/// How far ahead the arithmetic looks before deciding a calendar has no working time left.
+const MAX_DAYS_SEARCHED: usize = 3 * 366;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    #[error("the calendar has no working time within three years of the start")]
+    NoWorkingTime,
+}
+
+/// A stage budget: business hours (`8h`), business days (`3d`) or a plain ISO 8601 duration
+/// (`PT30S`) for tests, demos and 24/7 stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    BusinessHours(u32),
+    BusinessDays(u32),
+    Plain(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a budget: use business hours (8h), business days (3d) or an ISO 8601 duration (PT30S)")]
+pub struct BudgetError(pub String);
+
+impl Budget {
+    pub fn parse(text: &str) -> Result<Self, BudgetError> {
+        let error = || BudgetError(text.to_string());
+        let count = |digits: &str| digits.parse::<u32>().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(error);
+        if let Some(digits) = text.strip_suffix('h').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Ok(Budget::BusinessHours(count(digits)?));
+        }
+        if let Some(digits) = text.strip_suffix('d').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Ok(Budget::BusinessDays(count(digits)?));
+        }
+        crate::budget::Budget::parse(text).map(|plain| Budget::Plain(plain.duration())).map_err(|_| error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn tehran() -> Calendar {
+        let document: CalendarDocument = serde_json::from_value(serde_json::json!({
+            "id": "iran-gov-1405", "timezone": "Asia/Tehran",
+            "weekly_days_off": ["thursday", "friday"],
+            "working_hours": [{"from": "07:30", "to": "14:30"}],
+            "holidays": [
+                {"date": "1405-01-01", "name": "نوروز"}, {"date": "1405-01-02", "name": "نوروز"},
+                {"date": "1405-01-03", "name": "نوروز"}, {"date": "1405-01-04", "name": "نوروز"}
+            ],
+            "closures": [
+                {"date": "1405-09-10", "province": "tehran", "reason": "آلودگی هوا"},
+                {"date": "1405-09-14", "province": null, "reason": "تعطیلی سراسری"}
+            ]
+        }))
+        .unwrap();
+        Calendar::from_document(document).unwrap()
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    fn due(calendar: &Calendar, start: &str, budget: &str, province: Option<&str>) -> String {
+        calendar.local_rfc3339(calendar.due(at(start), Budget::parse(budget).unwrap(), province).unwrap())
+    }
+
+    #[test]
+    fn budgets_parse() {
+        assert_eq!(Budget::parse("8h"), Ok(Budget::BusinessHours(8)));
+        assert_eq!(Budget::parse("3d"), Ok(Budget::BusinessDays(3)));
+        assert_eq!(Budget::parse("PT30S"), Ok(Budget::Plain(Duration::seconds(30))));
+        for bad in ["", "h", "0h", "3 d", "-1d", "3D", "d3", "PT"] {
+            assert!(Budget::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hours_count_inside_windows_only() {
+        let calendar = tehran();
+        // Sunday 1405-09-08 (2026-11-29) 10:00 Tehran: 4.5 h left that day, 3.5 h on Monday.
+        assert_eq!(due(&calendar, "2026-11-29T10:00:00+03:30", "8h", None), "2026-11-30T11:00:00+03:30");
+        // Reaching the budget exactly at the close gives the close.
+        assert_eq!(due(&calendar, "2026-11-29T07:30:00+03:30", "7h", None), "2026-11-29T14:30:00+03:30");
+        // A start after hours begins at the next opening.
+        assert_eq!(due(&calendar, "2026-11-29T20:00:00+03:30", "1h", None), "2026-11-30T08:30:00+03:30");
+    }
+
+    #[test]
+    fn the_weekend_is_skipped() {
+        let calendar = tehran();
+        // Wednesday 1405-09-11 (2026-12-02) 13:30: one hour that day; Thursday and Friday are
+        // off and Saturday 1405-09-14 is closed everywhere, so the next hour is on Sunday.
+        assert_eq!(due(&calendar, "2026-12-02T13:30:00+03:30", "2h", None), "2026-12-06T08:30:00+03:30");
+    }
+
+    #[test]
+    fn days_close_on_the_nth_working_day_after_arrival() {
+        let calendar = tehran();
+        // Arrival on Sunday 1405-09-08 never counts: Mon, Tue, Wed → Wednesday's close.
+        assert_eq!(due(&calendar, "2026-11-29T09:00:00+03:30", "3d", Some("isfahan")), "2026-12-02T14:30:00+03:30");
+        // Arrival on Wednesday: Thursday and Friday are off, Saturday is closed → Sunday's close.
+        assert_eq!(due(&calendar, "2026-12-02T23:59:00+03:30", "1d", None), "2026-12-06T14:30:00+03:30");
+    }
+
+    #[test]
+    fn provincial_closures_apply_to_their_province_only() {
+        let calendar = tehran();
+        // 1405-09-10 (2026-12-01, Tuesday) is closed in Tehran only.
+        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", Some("tehran")), "2026-12-02T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", Some("isfahan")), "2026-12-01T14:30:00+03:30");
+        // 1405-09-14 (2026-12-05, Saturday) is closed everywhere.
+        assert_eq!(due(&calendar, "2026-12-02T09:00:00+03:30", "1d", Some("isfahan")), "2026-12-06T14:30:00+03:30");
+    }
+
+    #[test]
+    fn nowruz_is_skipped() {
+        let calendar = tehran();
+        // Esfand 29, 1404 (2026-03-20) is a Friday; 1405-01-01..04 (March 21–24) are holidays;
+        // March 25 is a Wednesday.
+        assert_eq!(due(&calendar, "2026-03-19T12:00:00+03:30", "1d", None), "2026-03-25T14:30:00+03:30");
+    }
+
+    #[test]
+    fn tehran_keeps_one_offset_all_year() {
+        let calendar = tehran();
+        // Midsummer, when Iran once moved its clocks: still 07:30 Tehran = 04:00 UTC.
+        let due = calendar.due(at("2026-07-11T00:00:00Z"), Budget::BusinessHours(1), None).unwrap();
+        assert_eq!(due, at("2026-07-11T05:00:00Z"));
+    }
+
+    #[test]
+    fn invalid_documents_name_every_bad_field() {
+        let document: CalendarDocument = serde_json::from_value(serde_json::json!({
+            "id": "x", "timezone": "Mars/Olympus",
+            "weekly_days_off": ["caturday"],
+            "working_hours": [{"from": "08:00", "to": "12:00"}, {"from": "11:00", "to": "13:00"}, {"from": "25:00", "to": "26:00"}],
+            "holidays": [{"date": "1405-13-01", "name": "x"}],
+            "closures": [{"date": "1404-12-30", "province": "atlantis", "reason": "r"}]
+        }))
+        .unwrap();
+        let fields: Vec<String> = Calendar::from_document(document).unwrap_err().into_iter().map(|i| i.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "timezone",
+                "weekly_days_off[0]",
+                "working_hours[2].from",
+                "working_hours[2].to",
+                "working_hours[1]",
+                "holidays[0].date",
+                "closures[0].province",
+                "closures[0].date",
+            ]
+        );
+    }
+
+    /// Two windows a day with a lunch break, Friday only off: 7 working hours a day too.
+    fn split_day() -> Calendar {
+        let document: CalendarDocument = serde_json::from_value(serde_json::json!({
+            "id": "split", "timezone": "+03:30", "weekly_days_off": ["friday"],
+            "working_hours": [{"from": "13:00", "to": "16:00"}, {"from": "08:00", "to": "12:00"}],
+            "holidays": [{"date": "1405-01-01", "name": "نوروز"}]
+        }))
+        .unwrap();
+        Calendar::from_document(document).unwrap()
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        // 2026-03-01 .. 2027-03-01, in seconds.
+        const FROM: i64 = 1_772_323_200;
+        const TO: i64 = 1_803_859_200;
+
+        fn calendars() -> [Calendar; 2] {
+            [tehran(), split_day()]
+        }
+
+        fn instant(seconds: i64) -> DateTime<Utc> {
+            DateTime::from_timestamp(seconds, 0).unwrap()
+        }
+
+        fn inside_a_window(calendar: &Calendar, due: DateTime<Utc>, province: Option<&str>) -> bool {
+            calendar
+                .windows_of(calendar.local_date(due), province)
+                .iter()
+                .any(|(open, close)| *open < due && due <= *close)
+        }
+
+        proptest! {
+            #[test]
+            fn due_grows_with_the_budget(start in FROM..TO, a in 1u32..60, b in 1u32..60, which in 0usize..2) {
+                let calendar = &calendars()[which];
+                let (small, large) = (a.min(b), a.max(b));
+                let start = instant(start);
+                for (low, high) in [
+                    (Budget::BusinessHours(small), Budget::BusinessHours(large)),
+                    (Budget::BusinessDays(small), Budget::BusinessDays(large)),
+                ] {
+                    prop_assert!(calendar.due(start, low, Some("tehran")).unwrap() <= calendar.due(start, high, Some("tehran")).unwrap());
+                }
+            }
+
+            #[test]
+            fn a_due_instant_falls_inside_a_working_window(start in FROM..TO, n in 1u32..40, which in 0usize..2) {
+                let calendar = &calendars()[which];
+                let start = instant(start);
+                let hours = calendar.due(start, Budget::BusinessHours(n), Some("tehran")).unwrap();
+                prop_assert!(inside_a_window(calendar, hours, Some("tehran")), "{hours}");
+                let days = calendar.due(start, Budget::BusinessDays(n), Some("tehran")).unwrap();
+                prop_assert!(inside_a_window(calendar, days, Some("tehran")), "{days}");
+                prop_assert!(calendar.local_date(days) > calendar.local_date(start));
+            }
+
+            #[test]
+            fn days_and_hours_agree_on_whole_working_days(day in 0i64..365, n in 1u32..30, which in 0usize..2) {
+                let calendar = &calendars()[which];
+                let date = instant(FROM).date_naive() + Duration::days(day);
+                prop_assume!(calendar.is_working_day(date, None));
+                let close = calendar.windows_of(date, None).last().unwrap().1;
+                let per_day = calendar.hours_per_day().num_hours() as u32;
+                prop_assert_eq!(
+                    calendar.due(close, Budget::BusinessDays(n), None).unwrap(),
+                    calendar.due(close, Budget::BusinessHours(n * per_day), None).unwrap()
+                );
+            }
+
+            #[test]
+            fn the_same_instant_in_utc_or_tehran_time_gives_the_same_due(start in FROM..TO, n in 1u32..20) {
+                let calendar = tehran();
+                let moment = instant(start);
+                let in_utc = DateTime::parse_from_rfc3339(&moment.to_rfc3339()).unwrap().with_timezone(&Utc);
+                let in_tehran = DateTime::parse_from_rfc3339(&calendar.local_rfc3339(moment)).unwrap().with_timezone(&Utc);
+                for budget in [Budget::BusinessHours(n), Budget::BusinessDays(n)] {
+                    prop_assert_eq!(calendar.due(in_utc, budget, None).unwrap(), calendar.due(in_tehran, budget, None).unwrap());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_document_round_trips() {
+        let calendar = tehran();
+        let again = Calendar::from_document(calendar.document().clone()).unwrap();
+        assert_eq!(again, calendar);
+    }
+}
