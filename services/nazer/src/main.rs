@@ -11,6 +11,7 @@ use nazer_shared::config::Settings;
 use nazer_shared::db::Db;
 use nazer_shared::runtime::{self, HostOptions, ServiceEntry};
 
+mod calendar;
 mod demo;
 
 #[derive(Parser)]
@@ -42,6 +43,30 @@ enum Command {
         /// Demo agencies, rules, categories, keys, budgets and webhooks.
         #[arg(long)]
         demo: bool,
+    },
+    /// Business-calendar arithmetic, to check a deadline by hand.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Prints the due instant of a budget started at an instant (RFC 3339, calendar's offset).
+    Due {
+        /// A calendar JSON file.
+        #[arg(long)]
+        calendar: PathBuf,
+        /// The start, RFC 3339 (e.g. 2026-11-29T10:00:00+03:30).
+        #[arg(long)]
+        start: String,
+        /// `8h` business hours, `3d` business days, or an ISO 8601 duration such as PT30S.
+        #[arg(long)]
+        budget: String,
+        /// The message's province code, for provincial closures.
+        #[arg(long)]
+        province: Option<String>,
     },
 }
 
@@ -88,6 +113,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed { demo: false } => bail!("say what to seed: `nazer seed --demo`"),
+        Command::Calendar { command: CalendarCommand::Due { calendar, start, budget, province } } => {
+            println!("{}", calendar::due(&calendar, &start, &budget, province.as_deref())?);
+            Ok(())
+        }
     }
 }
 
