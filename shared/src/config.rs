@@ -47,13 +47,6 @@ impl Default for DatabaseSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueType {
-    Quorum,
-    Classic,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerSettings {
@@ -61,8 +54,8 @@ pub struct BrokerSettings {
     pub url: Option<String>,
     /// Prefix of the exchange and queue names, so several installations (or tests) share a vhost.
     pub namespace: String,
-    pub queue_type: QueueType,
-    /// Deliveries of one event to one consumer before it is parked.
+    /// Deliveries of one event to one consumer before it is parked. Fixed on each queue when
+    /// it is first declared: change it later with a RabbitMQ policy, not here.
     pub delivery_limit: u32,
     pub prefetch: u16,
     /// Let idle queues expire (milliseconds); meant for tests, never for production.
@@ -71,14 +64,7 @@ pub struct BrokerSettings {
 
 impl Default for BrokerSettings {
     fn default() -> Self {
-        Self {
-            url: None,
-            namespace: "nazer".into(),
-            queue_type: QueueType::Quorum,
-            delivery_limit: 5,
-            prefetch: 32,
-            queue_expires_ms: None,
-        }
+        Self { url: None, namespace: "nazer".into(), delivery_limit: 5, prefetch: 32, queue_expires_ms: None }
     }
 }
 
@@ -262,6 +248,21 @@ impl Settings {
         if self.deadlines.batch_size <= 0 {
             return Err(invalid("deadlines.batch_size", "must be positive".into()));
         }
+        if let Err(error) = crate::duration::parse_iso8601(&self.deadlines.default_budget) {
+            return Err(invalid("deadlines.default_budget", error.to_string()));
+        }
+        if self.webhooks.timeout_ms == 0 || self.webhooks.timeout_ms >= WEBHOOK_LEASE_SECS * 1_000 {
+            return Err(invalid(
+                "webhooks.timeout_ms",
+                format!("must be between 1 and {} (a delivery's lease)", WEBHOOK_LEASE_SECS * 1_000 - 1),
+            ));
+        }
+        if self.webhooks.initial_backoff_ms <= 0 || self.webhooks.max_backoff_ms < self.webhooks.initial_backoff_ms {
+            return Err(invalid(
+                "webhooks.initial_backoff_ms",
+                "must be positive and not above webhooks.max_backoff_ms".into(),
+            ));
+        }
         if self.webhooks.max_attempts <= 0 {
             return Err(invalid("webhooks.max_attempts", "must be at least 1".into()));
         }
@@ -273,6 +274,10 @@ impl Settings {
         Ok(())
     }
 }
+
+/// How long a webhook sender owns a delivery it is attempting; the timeout stays below it so
+/// no other replica sends the same delivery meanwhile.
+pub const WEBHOOK_LEASE_SECS: u64 = 120;
 
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -306,7 +311,6 @@ mod tests {
         assert_eq!(s.http.addr, "127.0.0.1:8080");
         assert!(s.database.url.is_none());
         assert!(s.broker.url.is_none());
-        assert_eq!(s.broker.queue_type, QueueType::Quorum);
     }
 
     #[test]
@@ -345,6 +349,9 @@ mod tests {
             ("NAZER__BROKER__PREFETCH", "many", "prefetch"),
             ("NAZER__HTTP__ADRR", "127.0.0.1:1", "adrr"),
             ("NAZER__AUTH__BOOTSTRAP_API_KEY", "short", "auth.bootstrap_api_key"),
+            ("NAZER__DEADLINES__DEFAULT_BUDGET", "P1M", "deadlines.default_budget"),
+            ("NAZER__WEBHOOKS__TIMEOUT_MS", "600000", "webhooks.timeout_ms"),
+            ("NAZER__BROKER__QUEUE_TYPE", "classic", "queue_type"),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, Some(env(&[(var, value)]))).unwrap_err();

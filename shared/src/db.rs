@@ -66,14 +66,24 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// True when an insert hit a unique key: the idempotency guard of inboxes and warnings.
     pub fn is_unique_violation(&self) -> bool {
-        is_unique_violation(self)
+        matches!(self, DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))
     }
-}
 
-/// True when an insert hit a unique key: the idempotency guard of inboxes and warnings.
-pub fn is_unique_violation(error: &DbError) -> bool {
-    matches!(error, DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))
+    /// True when the database is out of reach or busy rather than refusing the work: worth
+    /// waiting for, never a reason to give up on an event.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Pool(_) | DbError::Cancelled => true,
+            DbError::Query(DieselError::DatabaseError(kind, info)) => {
+                matches!(kind, DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand)
+                    || info.message().contains("database is locked")
+            }
+            DbError::Query(DieselError::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Opens connections of the configured backend directly (the derive's `establish` would try
@@ -245,6 +255,19 @@ where
             Err(error)
         }
     }
+}
+
+/// Serialises, until the end of the current transaction, every transaction that takes the same
+/// `key` (e.g. a message id), so two handlers reading and then writing the same facts cannot
+/// interleave. PostgreSQL: a transaction-scoped advisory lock. SQLite: write transactions
+/// already run one at a time.
+pub fn lock_key(conn: &mut DbConnection, key: &str) -> Result<(), DbError> {
+    if let DbConnection::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 /// The current instant as stored: UTC, without offset, at microsecond precision (what

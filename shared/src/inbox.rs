@@ -124,12 +124,16 @@ impl DeliverySink for InboxSink {
             Err(HandlerError::Invalid(reason)) => Err(DeliveryError::Permanent(reason)),
             Err(HandlerError::Db(error)) => {
                 metrics::events_consumed(self.consumer, &envelope.event_type, "retried");
-                Err(DeliveryError::Transient(error.to_string()))
+                if error.is_unavailable() {
+                    Err(DeliveryError::Unavailable(error.to_string()))
+                } else {
+                    Err(DeliveryError::Transient(error.to_string()))
+                }
             }
         }
     }
 
-    async fn park(&self, envelope: &Envelope, error: &str) {
+    async fn park(&self, envelope: &Envelope, error: &str) -> bool {
         metrics::events_consumed(self.consumer, &envelope.event_type, "parked");
         tracing::error!(consumer = self.consumer, event_id = %envelope.event_id, %error, "event parked");
         let consumer = self.consumer;
@@ -151,8 +155,12 @@ impl DeliverySink for InboxSink {
                 Ok(())
             })
             .await;
-        if let Err(error) = stored {
-            tracing::error!(consumer, %error, "parked event could not be stored");
+        match stored {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(consumer, %error, "parked event could not be stored; it stays unacknowledged");
+                false
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod duration;
 pub mod events;
 pub mod http;
 pub mod inbox;

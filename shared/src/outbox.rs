@@ -110,6 +110,7 @@ impl OutboxRelay {
                 }
                 Ok(_) => {
                     failures = 0;
+                    self.report_backlog().await;
                     poll
                 }
                 Err(error) => {
@@ -127,6 +128,13 @@ impl OutboxRelay {
         // Flush what was committed before the shutdown, while the bus is still there.
         if let Err(error) = self.relay_once().await {
             tracing::warn!(producer = self.producer, %error, "final outbox flush failed; rows stay for the next start");
+        }
+    }
+
+    async fn report_backlog(&self) {
+        let producer = self.producer;
+        if let Ok(rows) = self.db.run(move |conn| backlog(conn, producer)).await {
+            metrics::set_gauge("outbox_backlog", producer, rows);
         }
     }
 

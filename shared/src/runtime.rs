@@ -224,6 +224,7 @@ pub async fn start(
             .app_data(web::Data::new(auth.clone()))
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
+            .wrap(middleware::from_fn(ops::refuse_control_characters))
             .wrap(middleware::from_fn(ops::observe))
             .configure(|cfg| ops::configure(cfg, readiness.clone()));
         for service in &app_services {

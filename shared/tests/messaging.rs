@@ -228,3 +228,28 @@ async fn an_in_process_publish_returns_after_the_consumer_committed() {
     bus.publish(&envelope).await.unwrap();
     assert_eq!(handler.0.load(Ordering::SeqCst), 1, "a republished event is a duplicate");
 }
+
+#[test]
+fn a_revoked_configured_key_stays_revoked_until_its_secret_changes() {
+    use nazer_shared::http::Scope;
+    use nazer_shared::http::auth::{ensure_key, find_caller, revoke_key};
+    for database in databases() {
+        let db = open(&database);
+        let mut conn = db.get().unwrap();
+        let scopes = [Scope::CallCenter, Scope::Admin];
+        let ensure = |conn: &mut DbConnection, secret: &str| {
+            ensure_key(conn, "bootstrap", "bootstrap", secret, &scopes, None, Utc::now()).unwrap()
+        };
+        ensure(&mut conn, "first-secret-0123456789");
+        assert!(find_caller(&mut conn, "first-secret-0123456789").unwrap().is_some());
+        assert!(revoke_key(&mut conn, "bootstrap", Utc::now()).unwrap());
+        ensure(&mut conn, "first-secret-0123456789");
+        assert!(
+            find_caller(&mut conn, "first-secret-0123456789").unwrap().is_none(),
+            "a restart must not undo a revocation"
+        );
+        ensure(&mut conn, "second-secret-0123456789");
+        assert!(find_caller(&mut conn, "second-secret-0123456789").unwrap().is_some(), "a new secret is a rotation");
+        assert!(find_caller(&mut conn, "first-secret-0123456789").unwrap().is_none());
+    }
+}

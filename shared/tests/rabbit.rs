@@ -35,7 +35,9 @@ impl DeliverySink for Recorder {
         }
         Ok(())
     }
-    async fn park(&self, _: &Envelope, _: &str) {}
+    async fn park(&self, _: &Envelope, _: &str) -> bool {
+        true
+    }
 }
 
 fn settings() -> BrokerSettings {
@@ -89,7 +91,8 @@ async fn a_published_event_reaches_its_consumer_once_acknowledged() {
     let settings = settings();
     let sink = Arc::new(Recorder::default());
     let (bus, shutdown) = run_consumer(&url, &settings, sink.clone()).await;
-    assert!(bus.is_ready().await);
+    // Ready once the consumer is connected, not merely the publisher.
+    eventually(Duration::from_secs(10), "readiness", || async { bus.is_ready().await.then_some(()) }).await;
     bus.publish(&received()).await.unwrap();
     eventually(Duration::from_secs(10), "the delivery", || async {
         (!sink.attempts.lock().unwrap().is_empty()).then_some(())
@@ -140,6 +143,19 @@ async fn poison_and_exhausted_events_are_parked_not_lost() {
     })
     .await;
     assert_eq!(*failing.attempts.lock().unwrap(), vec![1, 2, 3], "bounded by the delivery limit");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn readiness_reports_a_consumer_that_cannot_connect() {
+    let settings = settings();
+    // A broker that is not there: the consumer keeps reconnecting, and readiness says so.
+    let bus = RabbitBus::new("amqp://guest:guest@127.0.0.1:1/%2f", &settings);
+    let shutdown = CancellationToken::new();
+    bus.consume(topology::consumer_spec(topology::ROUTING), Arc::new(Recorder::default()), shutdown.clone())
+        .await
+        .unwrap();
+    assert!(!bus.is_ready().await);
     shutdown.cancel();
 }
 

@@ -6,7 +6,7 @@ use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::budget::Budget;
+use crate::calendar::Budget;
 use crate::store::{self, ANY_CATEGORY, RESPOND, WarningFilter};
 
 pub struct DeadlineState {
@@ -107,8 +107,13 @@ async fn put_budget(
         issues.push(FieldIssue::new("stage", format!("the stages are: {RESPOND}")));
     }
     let budget = request.budget.unwrap_or_default().trim().to_string();
-    if let Err(error) = Budget::parse(&budget) {
-        issues.push(FieldIssue::new("budget", error.to_string()));
+    match Budget::parse(&budget) {
+        Ok(Budget::Plain(_)) => {}
+        Ok(_) => issues.push(FieldIssue::new(
+            "budget",
+            "business hours and days (8h, 3d) come with stored business calendars; use an ISO 8601 duration such as P3D",
+        )),
+        Err(error) => issues.push(FieldIssue::new("budget", error.to_string())),
     }
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));

@@ -348,7 +348,7 @@ impl Budget {
         {
             return Ok(Budget::BusinessDays(count(digits)?));
         }
-        crate::budget::Budget::parse(text).map(|plain| Budget::Plain(plain.duration())).map_err(|_| error())
+        nazer_shared::duration::parse_iso8601(text).map(Budget::Plain).map_err(|_| error())
     }
 }
 

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nazer_shared::db::DbError;
 use nazer_shared::metrics;
 use nazer_shared::runtime::ServiceContext;
 use tokio::sync::Notify;
@@ -63,6 +62,6 @@ async fn until_next_due(ctx: &ServiceContext, max_idle: Duration) -> Duration {
             Duration::from_millis(millis.max(0) as u64 + 1).min(max_idle)
         }
         Ok(None) => max_idle,
-        Err(DbError::Pool(_)) | Err(_) => max_idle,
+        Err(_) => max_idle,
     }
 }

@@ -16,7 +16,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod api;
-pub mod budget;
 pub mod calendar;
 pub mod firing;
 pub mod schema;

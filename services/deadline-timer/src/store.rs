@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, to_db_time};
 use nazer_shared::events::{DeadlineMet, DeadlineScheduled, MessageAssigned, MessageResponded, WarningIssued};
 use nazer_shared::iran::{persian_date_time, persian_digits};
 use nazer_shared::outbox;
@@ -14,7 +14,7 @@ use nazer_shared::topology::DEADLINE_TIMER;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::budget::Budget;
+use crate::calendar::Budget;
 use crate::schema::{deadlines, responded_messages, stage_budgets, warnings};
 
 pub const RESPOND: &str = "respond";
@@ -49,6 +49,16 @@ pub fn budget_for(
         .unwrap_or_else(|| fallback.to_string());
     let budget = Budget::parse(&chosen).map_err(|e| DbError::Refused(e.to_string()))?;
     Ok((chosen, budget))
+}
+
+/// What the deadline of `budget` started at `start` is. Business-hour and business-day budgets
+/// need the stored business calendars of the deadline engine; until a stage has one, only
+/// plain durations can be scheduled (the API refuses the others).
+pub fn due_of(budget: Budget, start: DateTime<Utc>) -> Result<DateTime<Utc>, DbError> {
+    match budget {
+        Budget::Plain(duration) => Ok(start + duration),
+        other => Err(DbError::Refused(format!("budget {other:?} needs a business calendar"))),
+    }
 }
 
 pub fn put_budget(conn: &mut DbConnection, category: &str, stage: &str, budget: &str) -> Result<(), DbError> {
@@ -92,6 +102,8 @@ pub fn schedule(
     fallback_budget: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, DbError> {
+    // A response handled at the same moment must see this deadline, or this must see it.
+    lock_key(conn, &assigned.message_id)?;
     let existing: i64 = deadlines::table
         .filter(deadlines::message_id.eq(&assigned.message_id))
         .filter(deadlines::stage.eq(RESPOND))
@@ -101,8 +113,9 @@ pub fn schedule(
         return Ok(None);
     }
     let (budget_text, budget) = budget_for(conn, &assigned.category, RESPOND, fallback_budget)?;
-    let started_at = to_db_time(now);
-    let due_at = to_db_time(budget.due_from(from_db_time(started_at)));
+    // The clock starts at the assignment, not when this service got round to it.
+    let started_at = to_db_time(assigned.assigned_at);
+    let due_at = to_db_time(due_of(budget, from_db_time(started_at))?);
     let responded: Option<NaiveDateTime> = responded_messages::table
         .find(&assigned.message_id)
         .select(responded_messages::responded_at)
@@ -153,6 +166,7 @@ pub fn schedule(
 
 /// A response meets the message's pending deadlines and stops their clocks.
 pub fn meet(conn: &mut DbConnection, responded: &MessageResponded, now: DateTime<Utc>) -> Result<usize, DbError> {
+    lock_key(conn, &responded.message_id)?;
     let seen: i64 = responded_messages::table.find(&responded.message_id).count().get_result(conn)?;
     if seen == 0 {
         diesel::insert_into(responded_messages::table)

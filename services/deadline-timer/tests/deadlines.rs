@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use nazer_deadline_timer::schema::{deadlines, warnings};
 use nazer_deadline_timer::store::{self, RESPOND, state};
-use nazer_shared::db::{DbConnection, DbError, from_db_time, is_unique_violation, to_db_time, write_transaction};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
 use nazer_shared::events::{
     DeadlineMet, DeadlineScheduled, Envelope, MessageAssigned, MessageResponded, WarningIssued,
 };
@@ -63,8 +63,10 @@ fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbE
     write_transaction(&mut conn, work).unwrap()
 }
 
+/// Schedules `event` as assigned at `now` and handled at once.
 fn schedule(app: &TestApp, event: &MessageAssigned, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    write(app, |conn| store::schedule(conn, event, FALLBACK, now))
+    let event = MessageAssigned { assigned_at: now, ..event.clone() };
+    write(app, |conn| store::schedule(conn, &event, FALLBACK, now))
 }
 
 fn fire(app: &TestApp, now: DateTime<Utc>) -> Vec<WarningIssued> {
@@ -198,8 +200,9 @@ async fn without_budgets_the_configured_default_applies() {
     assert_eq!(due - started, Duration::hours(2));
 
     // Directly, the fallback is what the store is given.
-    let direct = assigned("m-direct", "1234567890", "municipal.building", "agency-a");
     let now = Utc::now();
+    let direct =
+        MessageAssigned { assigned_at: now, ..assigned("m-direct", "1234567890", "municipal.building", "agency-a") };
     assert_eq!(write(&app, |conn| store::schedule(conn, &direct, "PT3H", now)), Some(stored(now) + Duration::hours(3)));
     app.stop().await;
 }
@@ -278,7 +281,7 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
             .map_err(DbError::from)
     });
     match duplicate {
-        Err(error) => assert!(is_unique_violation(&error), "not a unique violation: {error}"),
+        Err(error) => assert!(error.is_unique_violation(), "not a unique violation: {error}"),
         Ok(_) => panic!("a second level-1 warning for one deadline was accepted"),
     }
     assert_eq!(warning_count(&app), 2);
@@ -506,5 +509,28 @@ async fn the_api_validates_and_scopes_by_agency() {
     assert_eq!(status, 403, "{body}");
     let response = app.client.get(app.url("/api/v1/warnings")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_starts_at_the_assignment_not_when_the_event_is_handled() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    let assigned_at = Utc::now() - Duration::hours(2);
+    let late = MessageAssigned { assigned_at, ..assigned("m-late", "1234567890", "municipal.building", "agency-a") };
+    // Handled two hours late (a broker outage, a backlog): the one-hour budget is already spent.
+    let handled_at = Utc::now();
+    let due = write(&app, |conn| store::schedule(conn, &late, "PT1H", handled_at));
+    assert_eq!(due, Some(stored(assigned_at) + Duration::hours(1)));
+    // Overdue at once: this host's own firing loop or this call registers it, exactly once.
+    fire(&app, handled_at);
+    let warnings = eventually(std::time::Duration::from_secs(5), "the warning", || async {
+        let mut conn = app.db().get().ok()?;
+        let filter = store::WarningFilter { message_id: Some("m-late".into()), limit: 10, ..Default::default() };
+        let listed = store::list_warnings(&mut conn, &filter).ok()?;
+        (!listed.is_empty()).then_some(listed)
+    })
+    .await;
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].due_at, stored(assigned_at) + Duration::hours(1));
     app.stop().await;
 }

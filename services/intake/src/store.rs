@@ -382,6 +382,13 @@ pub fn respond(
         return Err(RespondError::NotAnswerable(current));
     }
     let at = to_db_time(now);
+    // Conditional, so of two answers posted at once only one gets through.
+    let claimed = diesel::update(messages::table.find(&message_id).filter(messages::status.eq(status::ASSIGNED)))
+        .set((messages::status.eq(status::RESPONDED), messages::updated_at.eq(at)))
+        .execute(conn)?;
+    if claimed == 0 {
+        return Err(RespondError::NotAnswerable(status::RESPONDED.into()));
+    }
     let response_id = Uuid::now_v7().to_string();
     diesel::insert_into(agency_responses::table)
         .values((
@@ -392,9 +399,6 @@ pub fn respond(
             agency_responses::body.eq(body),
             agency_responses::responded_at.eq(at),
         ))
-        .execute(conn)?;
-    diesel::update(messages::table.find(&message_id))
-        .set((messages::status.eq(status::RESPONDED), messages::updated_at.eq(at)))
         .execute(conn)?;
     let event = MessageResponded {
         message_id,

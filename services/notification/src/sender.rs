@@ -15,7 +15,6 @@ use crate::signature;
 use crate::store::{self, AttemptResult, DueDelivery, RetryPolicy};
 
 const BATCH: i64 = 16;
-const LEASE_SECS: i64 = 120;
 
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
@@ -46,7 +45,7 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
 /// Sends one batch; returns how many deliveries were attempted.
 pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
     let now = ctx.clock.now();
-    let lease_until = now + chrono::Duration::seconds(LEASE_SECS);
+    let lease_until = now + chrono::Duration::seconds(nazer_shared::config::WEBHOOK_LEASE_SECS as i64);
     let due = match ctx.db.run(move |conn| store::claim_due(conn, now, lease_until, BATCH)).await {
         Ok(due) => due,
         Err(error) => {

@@ -163,6 +163,8 @@ pub struct DueDelivery {
     pub event_type: String,
     pub payload: String,
     pub attempts: i32,
+    /// The lease this sender holds; recording the attempt needs it to be still ours.
+    pub lease_until: NaiveDateTime,
 }
 
 /// Leases up to `limit` due deliveries until `lease_until`, so that no other replica sends
@@ -188,13 +190,15 @@ pub fn claim_due(
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let lease = to_db_time(lease_until);
         diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
-            .set(deliveries::lease_until.eq(Some(to_db_time(lease_until))))
+            .set(deliveries::lease_until.eq(Some(lease)))
             .execute(conn)?;
         type Row = (String, String, String, String, String, String, String, String, i32);
         let rows: Vec<Row> = deliveries::table
             .inner_join(webhook_subscriptions::table)
             .filter(deliveries::id.eq_any(&ids))
+            .filter(webhook_subscriptions::active.eq(true))
             .select((
                 deliveries::id,
                 deliveries::subscription_id,
@@ -219,6 +223,7 @@ pub fn claim_due(
                 event_type,
                 payload,
                 attempts,
+                lease_until: lease,
             })
             .collect())
     })
@@ -280,17 +285,27 @@ pub fn record_attempt(
         None
     };
     let next_attempt = to_db_time(now + retry_delay(attempt, policy.initial_backoff_ms, policy.max_backoff_ms));
-    diesel::update(deliveries::table.find(&delivery.id))
-        .set((
-            deliveries::attempts.eq(attempt),
-            deliveries::state.eq(final_state.unwrap_or(state::PENDING)),
-            deliveries::next_attempt_at.eq(if final_state.is_some() { at } else { next_attempt }),
-            deliveries::lease_until.eq(None::<NaiveDateTime>),
-            deliveries::last_status.eq(result.status.map(i32::from)),
-            deliveries::last_error.eq(&result.error),
-            deliveries::finished_at.eq(final_state.map(|_| at)),
-        ))
-        .execute(conn)?;
+    // Only while the delivery is still pending under this sender's lease: a subscription
+    // removed meanwhile (cancelled) or a lease that ran out stays as it is.
+    let updated = diesel::update(
+        deliveries::table
+            .find(&delivery.id)
+            .filter(deliveries::state.eq(state::PENDING))
+            .filter(deliveries::lease_until.eq(Some(delivery.lease_until))),
+    )
+    .set((
+        deliveries::attempts.eq(attempt),
+        deliveries::state.eq(final_state.unwrap_or(state::PENDING)),
+        deliveries::next_attempt_at.eq(if final_state.is_some() { at } else { next_attempt }),
+        deliveries::lease_until.eq(None::<NaiveDateTime>),
+        deliveries::last_status.eq(result.status.map(i32::from)),
+        deliveries::last_error.eq(&result.error),
+        deliveries::finished_at.eq(final_state.map(|_| at)),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Ok(None);
+    }
     if let Some(outcome_state) = final_state {
         let outcome = NotificationOutcome {
             delivery_id: delivery.id.clone(),

@@ -407,3 +407,32 @@ async fn removing_a_subscription_cancels_its_pending_retries() {
     app.stop().await;
     receiver.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_in_flight_when_its_subscription_is_removed_does_not_revive_it() {
+    let receiver = WebhookReceiver::start().await;
+    let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
+    let subscription = subscribe(&app, "agency-a", &format!("{}/hooks", receiver.url), json!(["*"])).await;
+    // Due in an hour, so this host's own sender leaves it to the test.
+    let later = Utc::now() + Duration::hours(1);
+    let envelope = assigned("m-1", "agency-a");
+    assert_eq!(write(&app, |conn| store::enqueue_deliveries(conn, &envelope, "agency-a", later)), 1);
+    let claim = |at: chrono::DateTime<Utc>| {
+        store::claim_due(&mut app.db().get().unwrap(), at, at + Duration::minutes(2), 10).unwrap()
+    };
+    let claimed = claim(later);
+    assert_eq!(claimed.len(), 1);
+
+    let id = subscription["id"].as_str().unwrap().to_string();
+    assert!(write(&app, |conn| store::deactivate_subscription(conn, &id, later)));
+    let failed =
+        store::AttemptResult { status: Some(500), error: Some("receiver answered 500".into()), duration_ms: 3 };
+    let policy = store::RetryPolicy { max_attempts: 5, initial_backoff_ms: 100, max_backoff_ms: 1_000 };
+    let outcome = write(&app, |conn| store::record_attempt(conn, &claimed[0], &failed, policy, later));
+    assert_eq!(outcome, None);
+    let (_, body) = app.get(&format!("/api/v1/deliveries?event_id={}", envelope.event_id), ADMIN_KEY).await;
+    assert_eq!(body["deliveries"][0]["state"], "cancelled", "{body}");
+    assert!(claim(later + Duration::hours(1)).is_empty());
+    app.stop().await;
+    receiver.stop().await;
+}

@@ -319,7 +319,8 @@ pub fn assign_from_triage(
         return Err(TriageError::UnknownAgency(agency_id.into()));
     };
     let at = to_db_time(now);
-    diesel::update(assignments::table.find(message_id))
+    // Conditional, so of two supervisors deciding at once only one assignment is announced.
+    let claimed = diesel::update(assignments::table.find(message_id).filter(assignments::state.eq(TRIAGE)))
         .set((
             assignments::state.eq(ASSIGNED),
             assignments::agency_id.eq(Some(&agency.id)),
@@ -327,6 +328,9 @@ pub fn assign_from_triage(
             assignments::decided_at.eq(at),
         ))
         .execute(conn)?;
+    if claimed == 0 {
+        return Err(TriageError::NotInTriage);
+    }
     let event = MessageAssigned {
         message_id: message_id.into(),
         tracking_code,

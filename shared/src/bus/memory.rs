@@ -88,9 +88,11 @@ impl Bus for InProcessBus {
                         None => break,
                     },
                 };
-                deliver_with_retries(consumer, sink.as_ref(), &envelope, limit, &shutdown).await;
-                // The publisher may have given up waiting; the event is committed either way.
-                let _ = done.send(());
+                // Only a committed or parked event is confirmed; dropping `done` tells the
+                // publisher it was not sent, so its outbox row stays for the next attempt.
+                if deliver_with_retries(consumer, sink.as_ref(), &envelope, limit, &shutdown).await {
+                    let _ = done.send(());
+                }
             }
         }))
     }
@@ -100,34 +102,36 @@ impl Bus for InProcessBus {
     }
 }
 
+/// Delivers until the event is committed or parked; false when neither happened (shutdown,
+/// or the park itself failed), so the publisher keeps it unpublished.
 async fn deliver_with_retries(
     consumer: &str,
     sink: &dyn DeliverySink,
     envelope: &Envelope,
     limit: u32,
     shutdown: &CancellationToken,
-) {
+) -> bool {
     let mut attempt = 1;
+    let mut waits = 1;
     loop {
-        match sink.deliver(envelope, attempt).await {
-            Ok(()) => return,
-            Err(DeliveryError::Permanent(error)) => {
-                sink.park(envelope, &error).await;
-                return;
-            }
+        let failure = match sink.deliver(envelope, attempt).await {
+            Ok(()) => return true,
+            Err(DeliveryError::Permanent(error)) => return sink.park(envelope, &error).await,
             Err(DeliveryError::Transient(error)) if attempt >= limit => {
-                sink.park(envelope, &format!("gave up after {attempt} attempts: {error}")).await;
-                return;
+                return sink.park(envelope, &format!("gave up after {attempt} attempts: {error}")).await;
             }
             Err(DeliveryError::Transient(error)) => {
-                tracing::warn!(consumer, event_id = %envelope.event_id, attempt, %error, "delivery failed; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(retry_backoff(attempt)) => {}
-                }
                 attempt += 1;
+                error
             }
+            Err(DeliveryError::Unavailable(error)) => error,
+        };
+        tracing::warn!(consumer, event_id = %envelope.event_id, attempt, error = %failure, "delivery failed; retrying");
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(retry_backoff(waits)) => {}
         }
+        waits += 1;
     }
 }
 
@@ -146,6 +150,8 @@ mod tests {
         parked: Mutex<Vec<String>>,
         fail_first: u32,
         permanent: bool,
+        unavailable_first: u32,
+        park_fails: bool,
     }
 
     #[async_trait]
@@ -155,13 +161,17 @@ mod tests {
             if self.permanent {
                 return Err(DeliveryError::Permanent("bad".into()));
             }
+            if self.seen.lock().unwrap().len() as u32 <= self.unavailable_first {
+                return Err(DeliveryError::Unavailable("database down".into()));
+            }
             if attempt <= self.fail_first {
                 return Err(DeliveryError::Transient("not yet".into()));
             }
             Ok(())
         }
-        async fn park(&self, envelope: &Envelope, _error: &str) {
+        async fn park(&self, envelope: &Envelope, _error: &str) -> bool {
             self.parked.lock().unwrap().push(envelope.event_type.clone());
+            !self.park_fails
         }
     }
 
@@ -214,6 +224,24 @@ mod tests {
         bus.publish(&event()).await.unwrap();
         assert_eq!(poison.seen.lock().unwrap().len(), 1);
         assert_eq!(poison.parked.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unavailable_database_is_waited_for_without_counting_attempts() {
+        let bus = InProcessBus::new(2);
+        let patient = Arc::new(Recorder { unavailable_first: 6, ..Default::default() });
+        consumer(&bus, "patient", vec!["deadline.met"], patient.clone()).await;
+        bus.publish(&event()).await.unwrap();
+        assert_eq!(patient.seen.lock().unwrap().len(), 7);
+        assert!(patient.parked.lock().unwrap().is_empty(), "an outage is no reason to park");
+    }
+
+    #[tokio::test]
+    async fn an_event_that_could_not_be_parked_is_not_confirmed() {
+        let bus = InProcessBus::new(1);
+        let broken = Arc::new(Recorder { permanent: true, park_fails: true, ..Default::default() });
+        consumer(&bus, "broken", vec!["#"], broken.clone()).await;
+        assert!(bus.publish(&event()).await.is_err(), "the outbox must keep it");
     }
 
     #[tokio::test]

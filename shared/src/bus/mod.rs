@@ -42,7 +42,11 @@ pub struct ConsumerSpec {
 /// How one delivery went, as the consumer sees it.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
-    /// Worth another try later (database down, lock timeout).
+    /// A dependency is down (no database connection, the database busy): retried in place,
+    /// without counting towards the delivery limit, until it comes back or the process stops.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+    /// Failed for another reason that may pass: retried, at most up to the delivery limit.
     #[error("transient failure: {0}")]
     Transient(String),
     /// Will never succeed (undecodable, violates an invariant): park it at once.
@@ -55,9 +59,10 @@ pub trait DeliverySink: Send + Sync + 'static {
     /// Handles one delivery; `Ok` means committed (or already seen) and may be acknowledged.
     async fn deliver(&self, envelope: &Envelope, attempt: u32) -> Result<(), DeliveryError>;
 
-    /// Keeps an event the consumer gave up on, where an operator can find it. The in-process
-    /// bus calls it; RabbitMQ dead-letters to a parking queue instead.
-    async fn park(&self, envelope: &Envelope, error: &str);
+    /// Keeps an event the consumer gave up on, where an operator can find it; false when it
+    /// could not be kept (then it must not be acknowledged). The in-process bus calls it;
+    /// RabbitMQ dead-letters to a parking queue instead.
+    async fn park(&self, envelope: &Envelope, error: &str) -> bool;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 //! anyway): a failed publish drops the connection and reports "not sent", so the outbox
 //! publishes again; a consumer whose stream ends reconnects with backoff and redeclares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,9 @@ pub struct RabbitBus {
     url: String,
     settings: BrokerSettings,
     publisher: Mutex<Option<Publisher>>,
+    /// Whether each consumer of this process is connected (readiness tells the truth about
+    /// consumers stuck reconnecting, not only about publishing).
+    consumers: Arc<std::sync::Mutex<HashMap<&'static str, bool>>>,
 }
 
 fn unavailable(error: impl std::fmt::Display) -> BusError {
@@ -49,7 +53,12 @@ fn unavailable(error: impl std::fmt::Display) -> BusError {
 
 impl RabbitBus {
     pub fn new(url: &str, settings: &BrokerSettings) -> Arc<Self> {
-        Arc::new(Self { url: url.to_string(), settings: settings.clone(), publisher: Mutex::new(None) })
+        Arc::new(Self {
+            url: url.to_string(),
+            settings: settings.clone(),
+            publisher: Mutex::new(None),
+            consumers: Arc::default(),
+        })
     }
 
     fn exchange(&self) -> String {
@@ -87,6 +96,14 @@ impl RabbitBus {
         }
         let _ = connection.close(200, "topology declared".into()).await;
         Ok(())
+    }
+
+    fn set_connected(&self, consumer: &'static str, connected: bool) {
+        self.consumers.lock().unwrap_or_else(|p| p.into_inner()).insert(consumer, connected);
+    }
+
+    fn consumers_connected(&self) -> bool {
+        self.consumers.lock().unwrap_or_else(|p| p.into_inner()).values().all(|c| *c)
     }
 
     /// Deletes every queue and exchange of this namespace (tests clean up after themselves).
@@ -212,6 +229,7 @@ impl RabbitBus {
             _ = shutdown.cancelled() => return Ok(()),
             ready = setup => ready?,
         };
+        self.set_connected(spec.consumer, true);
         tracing::info!(consumer = spec.consumer, "consuming from RabbitMQ");
         loop {
             let next = tokio::select! {
@@ -246,7 +264,22 @@ impl RabbitBus {
                 return;
             }
         };
-        let outcome = sink.deliver(&envelope, attempt).await;
+        let mut waits = 1;
+        let outcome = loop {
+            match sink.deliver(&envelope, attempt).await {
+                // The database is down: hold the delivery and wait, without spending the
+                // delivery limit; on shutdown the broker gets it back with the channel.
+                Err(DeliveryError::Unavailable(error)) => {
+                    tracing::warn!(consumer, event_id = %envelope.event_id, %error, "dependency unavailable; waiting");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(retry_backoff(waits)) => {}
+                    }
+                    waits += 1;
+                }
+                other => break other,
+            }
+        };
         let acker = &delivery.acker;
         let sent = match outcome {
             Ok(()) => acker.ack(BasicAckOptions::default()).await,
@@ -354,13 +387,20 @@ impl Bus for RabbitBus {
         sink: Arc<dyn DeliverySink>,
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, BusError> {
-        let bus = Self::new(&self.url, &self.settings);
+        let bus = Self {
+            url: self.url.clone(),
+            settings: self.settings.clone(),
+            publisher: Mutex::new(None),
+            consumers: self.consumers.clone(),
+        };
+        bus.set_connected(spec.consumer, false);
         Ok(tokio::spawn(async move {
             let mut failures = 0u32;
             while !shutdown.is_cancelled() {
                 match bus.consume_once(&spec, &sink, &shutdown).await {
                     Ok(()) => break,
                     Err(error) => {
+                        bus.set_connected(spec.consumer, false);
                         failures += 1;
                         let wait = Duration::from_millis((250u64 << failures.min(5)).min(5_000));
                         tracing::warn!(consumer = spec.consumer, %error, ?wait, "consumer disconnected; reconnecting");
@@ -375,6 +415,9 @@ impl Bus for RabbitBus {
     }
 
     async fn is_ready(&self) -> bool {
+        if !self.consumers_connected() {
+            return false;
+        }
         let mut guard = self.publisher.lock().await;
         if guard.as_ref().is_some_and(|p| p.connection.status().connected() && p.channel.status().connected()) {
             return true;

@@ -14,7 +14,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::problem::ApiError;
-use crate::db::{Db, DbConnection, DbError, is_unique_violation, to_db_time, write_transaction};
+use crate::db::{Db, DbConnection, DbError, to_db_time, write_transaction};
 use crate::schema::api_keys;
 
 /// What a key may do.
@@ -94,8 +94,14 @@ pub fn ensure_key(
     let hash = hash_secret(secret);
     let scope_text = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
     let result = write_transaction(conn, |conn| {
-        let existing: Option<String> = api_keys::table.find(id).select(api_keys::secret_hash).first(conn).optional()?;
+        let existing: Option<(String, Option<chrono::NaiveDateTime>)> =
+            api_keys::table.find(id).select((api_keys::secret_hash, api_keys::revoked_at)).first(conn).optional()?;
         match existing {
+            // A revoked key stays revoked while its secret is unchanged: revoking it must not be
+            // undone by the next restart. A new secret is a rotation and is active.
+            Some((stored, Some(_))) if stored == hash => {
+                tracing::warn!(key_id = id, "the configured key was revoked and stays revoked; configure a new secret");
+            }
             Some(_) => {
                 diesel::update(api_keys::table.find(id))
                     .set((
@@ -123,7 +129,7 @@ pub fn ensure_key(
     });
     match result {
         // Another replica stored the same key at the same moment.
-        Err(error) if is_unique_violation(&error) => Ok(()),
+        Err(error) if error.is_unique_violation() => Ok(()),
         other => other,
     }
 }

@@ -18,13 +18,15 @@ pub struct JsonBody<T>(pub T);
 
 /// Parses `bytes`, naming the field on failure (`reporter.mobile: invalid type …`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(None, format!("body is not valid JSON: {}", strip_position(&e.to_string())))
+    })?;
+    if let Some(field) = field_with_control_character(&value, "") {
+        return Err(ApiError::invalid_field(&field, "contains a control character (such as NUL); send plain text"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::bad_request(None, format!("body is not valid JSON: {inner}"));
-        }
         let at_root = path == "." || path.is_empty();
         let field = match (at_root, unknown_field_of(&inner.to_string())) {
             (true, unknown) => unknown,
@@ -36,6 +38,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             None => ApiError::bad_request(None, strip_position(&inner.to_string())),
         }
     })
+}
+
+/// The path of the first string holding a control character other than tab or line breaks:
+/// PostgreSQL cannot store NUL, and none of them belongs in a citizen's text.
+fn field_with_control_character(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        serde_json::Value::String(text) => {
+            text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')).then(|| path.to_string())
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| field_with_control_character(item, &format!("{path}[{i}]")))
+        }
+        serde_json::Value::Object(map) => {
+            map.iter().find_map(|(key, item)| field_with_control_character(item, &join(key)))
+        }
+        _ => None,
+    }
 }
 
 fn unknown_field_of(message: &str) -> Option<String> {
@@ -87,6 +107,9 @@ pub struct QueryParams<T>(pub T);
 
 /// Parses a query string, naming the parameter on failure.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    if let Some((key, _)) = form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.chars().any(char::is_control)) {
+        return Err(ApiError::invalid_field(&key, "contains a control character (such as NUL)"));
+    }
     let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(pairs).map_err(|error| {
         let path = error.path().to_string();
@@ -169,8 +192,17 @@ mod tests {
         assert_eq!(field_of(error), "limit");
         let error = parse_query::<Page>("limt=5").unwrap_err();
         assert_eq!(field_of(error), "limt");
+        let error = parse_query::<Page>("agency_id=a%00b").unwrap_err();
+        assert_eq!(field_of(error), "agency_id");
         let page = parse_query::<Page>("limit=5&agency_id=x%20y").unwrap();
         assert_eq!((page.limit, page.agency_id.as_deref()), (Some(5), Some("x y")));
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_field() {
+        let error = parse_json::<Outer>(br#"{"name": "a\u0000b"}"#).unwrap_err();
+        assert_eq!(field_of(error), "name");
+        assert!(parse_json::<Outer>(br#"{"name": "line one\nline two"}"#).is_ok());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::problem::PROBLEM_JSON;
+use super::problem::{ApiError, PROBLEM_JSON};
 use crate::bus::Bus;
 use crate::db::Db;
 use crate::metrics;
@@ -64,4 +64,39 @@ pub async fn observe(
     let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
     metrics::http_request(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// True when the raw path carries a percent-escaped control character (`%00`–`%1F`, `%7F`).
+fn has_escaped_control(path: &str) -> bool {
+    path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && (matches!(w[1], b'0' | b'1') && w[2].is_ascii_hexdigit()
+                || (w[1] == b'7' && matches!(w[2], b'f' | b'F')))
+    })
+}
+
+/// Refuses paths with control characters before any handler sees them (PostgreSQL cannot
+/// store NUL, and no id or code holds one).
+pub async fn refuse_control_characters(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    if has_escaped_control(req.path()) {
+        let problem = ApiError::bad_request(Some("path"), "the path contains a control character");
+        return Ok(req.into_response(actix_web::ResponseError::error_response(&problem)));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_control_characters_are_spotted() {
+        assert!(has_escaped_control("/api/v1/agencies/a%00b"));
+        assert!(has_escaped_control("/api/v1/agencies/%1f"));
+        assert!(has_escaped_control("/x/%7F"));
+        assert!(!has_escaped_control("/api/v1/agencies/%20a%2Fb%E2%80%8C"));
+    }
 }

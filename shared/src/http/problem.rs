@@ -155,6 +155,10 @@ impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::Pool(e) => ApiError::Unavailable(format!("database unavailable: {e}")),
+            // Two writers raced on a unique key; the loser is told, not shown a 500.
+            unique if unique.is_unique_violation() => {
+                ApiError::Conflict("this was changed at the same moment by another request; read it again".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
