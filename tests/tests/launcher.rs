@@ -26,6 +26,21 @@ async fn nazer_up_demo_runs_the_whole_flow_with_nothing_configured() {
         .await
         .unwrap();
     assert_eq!(budget.status(), 200);
+    let due = client
+        .get(
+            nazer
+                .url("/api/v1/calendars/iran-gov-1405/due?start=2026-11-30T09:00:00%2B03:30&budget=1d&province=tehran"),
+        )
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, due) = testing::read(due).await;
+    assert_eq!(
+        (status, due["due_at"].as_str()),
+        (200, Some("2026-12-02T14:30:00+03:30")),
+        "the README's example: {due}"
+    );
 
     let body = json!({"kind": "violation_report", "channel": "call_center", "category": "municipal.building",
                       "body": "ساخت و ساز غیرمجاز", "province": "tehran"});
@@ -81,4 +96,23 @@ async fn a_service_binary_refuses_the_in_process_bus() {
     assert!(!output.status.success());
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(text.contains("NAZER__BROKER__URL"), "{text}");
+}
+
+#[tokio::test]
+async fn nazer_calendar_due_prints_the_due_instant_of_a_calendar_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("calendar.json");
+    let calendar = json!({"id": "iran-gov-1405", "timezone": "Asia/Tehran", "weekly_days_off": ["thursday", "friday"],
+        "working_hours": [{"from": "07:30", "to": "14:30"}],
+        "closures": [{"date": "1405-09-10", "province": "tehran", "reason": "آلودگی هوا"}]});
+    std::fs::write(&file, calendar.to_string()).unwrap();
+    let output = std::process::Command::new(binary("nazer"))
+        .args(["calendar", "due", "--calendar"])
+        .arg(&file)
+        .args(["--start", "2026-11-30T09:00:00+03:30", "--budget", "1d", "--province", "tehran"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2026-12-02T14:30:00+03:30");
 }

@@ -18,7 +18,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<DeadlineState>) {
         .route("/api/v1/warnings", web::get().to(get_warnings))
         .route("/api/v1/deadlines", web::get().to(get_deadlines))
         .route("/api/v1/stage-budgets", web::get().to(get_budgets))
-        .route("/api/v1/stage-budgets/{category}/{stage}", web::put().to(put_budget));
+        .route("/api/v1/stage-budgets/{category}/{stage}", web::put().to(put_budget))
+        .configure(crate::calendar_api::routes);
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 pub mod api;
 pub mod calendar;
+pub mod calendar_api;
+pub mod calendar_store;
 pub mod firing;
 pub mod schema;
 pub mod store;
@@ -72,9 +74,23 @@ impl Service for DeadlineTimer {
     }
 }
 
-/// Demo budgets: seconds instead of days, so a warning fires soon after a message.
-pub fn seed_demo(conn: &mut DbConnection) -> Result<(), DbError> {
+/// Demo budgets: seconds instead of days, so a warning fires soon after a message; and an
+/// example calendar (Nowruz and two closures, not the official list of holidays).
+pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
     store::put_budget(conn, store::ANY_CATEGORY, store::RESPOND, "PT30S")?;
     store::put_budget(conn, "health.pharmacy", store::RESPOND, "PT20S")?;
+    let document: calendar::CalendarDocument =
+        serde_json::from_str(DEMO_CALENDAR).map_err(|e| DbError::Refused(format!("demo calendar: {e}")))?;
+    let calendar = calendar::Calendar::from_document(document)
+        .map_err(|issues| DbError::Refused(format!("demo calendar: {issues:?}")))?;
+    calendar_store::put_calendar(conn, &calendar, now)?;
     Ok(())
 }
+
+const DEMO_CALENDAR: &str = r#"{"id": "iran-gov-1405", "timezone": "Asia/Tehran",
+ "weekly_days_off": ["thursday", "friday"],
+ "working_hours": [{"from": "07:30", "to": "14:30"}],
+ "holidays": [{"date": "1405-01-01", "name": "نوروز"}, {"date": "1405-01-02", "name": "نوروز"},
+              {"date": "1405-01-03", "name": "نوروز"}, {"date": "1405-01-04", "name": "نوروز"}],
+ "closures": [{"date": "1405-09-10", "province": "tehran", "reason": "آلودگی هوا"},
+              {"date": "1405-09-14", "province": null, "reason": "تعطیلی سراسری"}]}"#;

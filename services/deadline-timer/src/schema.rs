@@ -44,3 +44,11 @@ diesel::table! {
         responded_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    business_calendars (id) {
+        id -> Text,
+        document -> Text,
+        updated_at -> Timestamp,
+    }
+}

@@ -5,18 +5,35 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use nazer_deadline_timer::calendar::{Budget, Calendar, CalendarDocument};
+use nazer_shared::config::Settings;
+use nazer_shared::db::Db;
 
-pub fn due(file: &Path, start: &str, budget: &str, province: Option<&str>) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let document: CalendarDocument =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a calendar document", file.display()))?;
-    let calendar = match Calendar::from_document(document) {
-        Ok(calendar) => calendar,
-        Err(issues) => {
-            let lines: Vec<String> = issues.iter().map(|i| format!("  {}: {}", i.field, i.problem)).collect();
-            bail!("{} is not a valid calendar:\n{}", file.display(), lines.join("\n"));
-        }
-    };
+/// A calendar file, or else the id of a calendar stored in the configured database.
+fn load(source: &str, settings: &Settings) -> anyhow::Result<Calendar> {
+    let file = Path::new(source);
+    if file.is_file() {
+        return from_file(file);
+    }
+    if settings.database.url.is_none() && !Path::new(nazer_shared::db::EMBEDDED_DATABASE_PATH).exists() {
+        bail!("`{source}` is not a calendar file, and there is no database to look it up in (NAZER__DATABASE__URL)");
+    }
+    let db = Db::open(&settings.database)?;
+    if db.has_pending_migrations()? {
+        bail!("the database schema is behind this version: run `nazer migrate` first");
+    }
+    let mut conn = db.get()?;
+    nazer_deadline_timer::calendar_store::find_calendar(&mut conn, source)?
+        .with_context(|| format!("`{source}` is neither a calendar file nor the id of a stored calendar"))
+}
+
+pub fn due(
+    source: &str,
+    settings: &Settings,
+    start: &str,
+    budget: &str,
+    province: Option<&str>,
+) -> anyhow::Result<String> {
+    let calendar = load(source, settings)?;
     let start: DateTime<Utc> = DateTime::parse_from_rfc3339(start)
         .with_context(|| format!("--start `{start}` is not RFC 3339, e.g. 2026-11-29T10:00:00+03:30"))?
         .with_timezone(&Utc);
@@ -28,4 +45,14 @@ pub fn due(file: &Path, start: &str, budget: &str, province: Option<&str>) -> an
     }
     let due = calendar.due(start, budget, province)?;
     Ok(calendar.local_rfc3339(due))
+}
+
+fn from_file(file: &Path) -> anyhow::Result<Calendar> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let document: CalendarDocument =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a calendar document", file.display()))?;
+    Calendar::from_document(document).or_else(|issues| {
+        let lines: Vec<String> = issues.iter().map(|i| format!("  {}: {}", i.field, i.problem)).collect();
+        bail!("{} is not a valid calendar:\n{}", file.display(), lines.join("\n"))
+    })
 }

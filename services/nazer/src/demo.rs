@@ -29,7 +29,7 @@ pub async fn seed(db: &Db, receiver: &str, now: DateTime<Utc>) -> Result<(), DbE
         write_transaction(conn, |conn| {
             nazer_intake::seed_demo(conn)?;
             nazer_routing::seed_demo(conn, now)?;
-            nazer_deadline_timer::seed_demo(conn)?;
+            nazer_deadline_timer::seed_demo(conn, now)?;
             let agencies: Vec<&str> = nazer_routing::DEMO_AGENCIES.iter().map(|(id, _, _)| *id).collect();
             nazer_notification::seed_demo(conn, &agencies, &receiver, WEBHOOK_SECRET, now)
         })?;

@@ -55,9 +55,9 @@ enum Command {
 enum CalendarCommand {
     /// Prints the due instant of a budget started at an instant (RFC 3339, calendar's offset).
     Due {
-        /// A calendar JSON file.
+        /// A calendar JSON file, or the id of a calendar stored in the configured database.
         #[arg(long)]
-        calendar: PathBuf,
+        calendar: String,
         /// The start, RFC 3339 (e.g. 2026-11-29T10:00:00+03:30).
         #[arg(long)]
         start: String,
@@ -114,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Seed { demo: false } => bail!("say what to seed: `nazer seed --demo`"),
         Command::Calendar { command: CalendarCommand::Due { calendar, start, budget, province } } => {
-            println!("{}", calendar::due(&calendar, &start, &budget, province.as_deref())?);
+            println!("{}", calendar::due(&calendar, &settings, &start, &budget, province.as_deref())?);
             Ok(())
         }
     }

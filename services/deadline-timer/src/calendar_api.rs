@@ -1,0 +1,121 @@
+//! The calendars' REST API: import, export and list (admin), and the due instant of a budget,
+//! so anyone can check a deadline by hand.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope};
+use nazer_shared::iran::{self, persian_date_time};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::DeadlineState;
+use crate::calendar::{Budget, Calendar, CalendarDocument};
+use crate::calendar_store;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/calendars", web::get().to(get_calendars))
+        .route("/api/v1/calendars/{id}", web::put().to(put_calendar))
+        .route("/api/v1/calendars/{id}", web::get().to(get_calendar))
+        .route("/api/v1/calendars/{id}/due", web::get().to(get_due));
+}
+
+async fn get_calendars(state: web::Data<DeadlineState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
+    let calendars = state.ctx.db.run(calendar_store::list_calendars).await?;
+    Ok(HttpResponse::Ok().json(json!({ "calendars": calendars })))
+}
+
+async fn put_calendar(
+    state: web::Data<DeadlineState>,
+    caller: Caller,
+    path: web::Path<String>,
+    JsonBody(document): JsonBody<CalendarDocument>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin])?;
+    if document.id != *path {
+        return Err(ApiError::invalid_field("id", format!("the body's id must be the path's id `{path}`")));
+    }
+    let calendar = Calendar::from_document(document).map_err(ApiError::invalid)?;
+    let now = state.ctx.clock.now();
+    let stored = calendar.clone();
+    let created = state.ctx.db.write(move |conn| calendar_store::put_calendar(conn, &stored, now)).await?;
+    let mut response = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    Ok(response.json(calendar.document()))
+}
+
+async fn find(state: &DeadlineState, id: String) -> Result<Calendar, ApiError> {
+    let calendar = state.ctx.db.run(move |conn| calendar_store::find_calendar(conn, &id)).await?;
+    calendar.ok_or_else(|| ApiError::NotFound("no calendar has this id".into()))
+}
+
+async fn get_calendar(
+    state: web::Data<DeadlineState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
+    let calendar = find(&state, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(calendar.document()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DueQuery {
+    start: Option<String>,
+    budget: Option<String>,
+    province: Option<String>,
+}
+
+/// RFC 3339; a `+` left unescaped in a query string arrives as a space and is read back.
+fn parse_start(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_rfc3339(&text.replace(' ', "+")))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+async fn get_due(
+    state: web::Data<DeadlineState>,
+    caller: Caller,
+    path: web::Path<String>,
+    QueryParams(query): QueryParams<DueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
+    let mut issues = Vec::new();
+    let start = query.start.as_deref().and_then(parse_start);
+    if start.is_none() {
+        issues.push(FieldIssue::new(
+            "start",
+            "an RFC 3339 instant such as 2026-11-29T10:00:00%2B03:30 (escape + as %2B)",
+        ));
+    }
+    let budget = query.budget.as_deref().map(Budget::parse);
+    match &budget {
+        None => issues.push(FieldIssue::new("budget", "is required: 8h, 3d or an ISO 8601 duration such as PT30S")),
+        Some(Err(error)) => issues.push(FieldIssue::new("budget", error.to_string())),
+        Some(Ok(_)) => {}
+    }
+    if let Some(province) = &query.province
+        && !iran::is_province(province)
+    {
+        issues.push(FieldIssue::new("province", format!("one of: {}", iran::province_codes())));
+    }
+    let (Some(start), Some(Ok(budget))) = (start, budget) else {
+        return Err(ApiError::invalid(issues));
+    };
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let calendar = find(&state, path.into_inner()).await?;
+    let due = calendar
+        .due(start, budget, query.province.as_deref())
+        .map_err(|e| ApiError::invalid_field("budget", e.to_string()))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "calendar": calendar.id,
+        "start": calendar.local_rfc3339(start),
+        "budget": query.budget,
+        "province": query.province,
+        "due_at": calendar.local_rfc3339(due),
+        "due_at_jalali": persian_date_time(due),
+    })))
+}
