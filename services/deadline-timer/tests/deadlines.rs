@@ -21,7 +21,6 @@ use nazer_shared::events::{
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::iran::persian_digits;
-use nazer_shared::schema::outbox;
 use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
 use serde_json::{Value, json};
 
@@ -71,23 +70,6 @@ fn schedule(app: &TestApp, event: &MessageAssigned, now: DateTime<Utc>) -> Optio
 
 fn fire(app: &TestApp, now: DateTime<Utc>) -> Vec<WarningIssued> {
     write(app, |conn| store::fire_due(conn, now, 500))
-}
-
-/// Every event deadline-timer wrote to the outbox with this type, published or not.
-fn outbox_events(app: &TestApp, event_type: &str) -> Vec<Envelope> {
-    let mut conn = app.db().get().unwrap();
-    let rows: Vec<(String, String)> = outbox::table
-        .filter(outbox::event_type.eq(event_type))
-        .order(outbox::id)
-        .select((outbox::producer, outbox::envelope))
-        .load(&mut *conn)
-        .unwrap();
-    rows.into_iter()
-        .map(|(producer, text)| {
-            assert_eq!(producer, "deadline-timer");
-            serde_json::from_str(&text).unwrap()
-        })
-        .collect()
 }
 
 /// (deadline_id, state, due_at) of the message's deadlines.
@@ -150,7 +132,7 @@ async fn an_assignment_starts_one_respond_clock() {
     assert_eq!(views[0].tracking_code, "1234567890");
     assert_eq!(views[0].started_at, stored(now));
 
-    let scheduled = outbox_events(&app, "deadline.scheduled");
+    let scheduled = app.outbox_events("deadline-timer", "deadline.scheduled");
     assert_eq!(scheduled.len(), 2);
     let event: DeadlineScheduled = scheduled[0].decode().unwrap();
     assert_eq!(event.deadline_id, rows[0].0);
@@ -165,7 +147,7 @@ async fn an_assignment_starts_one_respond_clock() {
     assert_eq!(schedule(&app, &building, now + Duration::minutes(5)), None);
     assert_eq!(deadlines_of(&app, "m-building").len(), 1);
     assert_eq!(deadlines_of(&app, "m-building")[0].2, stored(now) + Duration::hours(1));
-    assert_eq!(outbox_events(&app, "deadline.scheduled").len(), 2, "no second deadline.scheduled");
+    assert_eq!(app.outbox_events("deadline-timer", "deadline.scheduled").len(), 2, "no second deadline.scheduled");
 
     // A changed budget applies to clocks started afterwards.
     put_budget(&app, "*", "P2D").await;
@@ -247,7 +229,7 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].id.as_str(), listed[0].level), (warning.warning_id.as_str(), 1));
     assert_eq!(listed[0].text_fa, warning.text_fa);
-    let events = outbox_events(&app, "warning.issued");
+    let events = app.outbox_events("deadline-timer", "warning.issued");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].aggregate_id, "m-first");
     assert_eq!(&events[0].decode::<WarningIssued>().unwrap(), warning);
@@ -260,7 +242,7 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
     assert!(issued[0].text_fa.contains("۹۸۷۶۵۴۳۲۱۰"));
     assert!(fire(&app, second_due + Duration::days(30)).is_empty());
     assert_eq!(warning_count(&app), 2);
-    assert_eq!(outbox_events(&app, "warning.issued").len(), 2);
+    assert_eq!(app.outbox_events("deadline-timer", "warning.issued").len(), 2);
 
     // The unique key itself refuses a second level-1 warning for the same deadline.
     let duplicate = write_transaction(&mut app.db().get().unwrap(), |conn: &mut DbConnection| {
@@ -301,7 +283,7 @@ async fn a_response_stops_the_clock() {
     assert_eq!(met, 1);
     let rows = deadlines_of(&app, "m-answered");
     assert_eq!(rows[0].1, state::MET);
-    let events = outbox_events(&app, "deadline.met");
+    let events = app.outbox_events("deadline-timer", "deadline.met");
     assert_eq!(events.len(), 1);
     let met_event: DeadlineMet = events[0].decode().unwrap();
     assert_eq!(met_event.deadline_id, rows[0].0);
@@ -313,7 +295,7 @@ async fn a_response_stops_the_clock() {
     // A second response event (another answer, or a redelivery) meets nothing more.
     let again = write(&app, |conn| store::meet(conn, &responded("m-answered", answer_at), answer_at));
     assert_eq!(again, 0);
-    assert_eq!(outbox_events(&app, "deadline.met").len(), 1);
+    assert_eq!(app.outbox_events("deadline-timer", "deadline.met").len(), 1);
 
     assert!(fire(&app, due + Duration::days(1)).is_empty(), "a met deadline never warns");
     assert_eq!(warning_count(&app), 0);
@@ -335,8 +317,8 @@ async fn a_response_that_overtook_the_assignment_means_no_clock() {
     let rows = deadlines_of(&app, "m-early");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].1, state::MET);
-    assert!(outbox_events(&app, "deadline.scheduled").is_empty());
-    let events = outbox_events(&app, "deadline.met");
+    assert!(app.outbox_events("deadline-timer", "deadline.scheduled").is_empty());
+    let events = app.outbox_events("deadline-timer", "deadline.met");
     assert_eq!(events.len(), 1);
     let met_event: DeadlineMet = events[0].decode().unwrap();
     assert_eq!((met_event.deadline_id.as_str(), met_event.met_at), (rows[0].0.as_str(), stored(t0)));
@@ -402,7 +384,7 @@ async fn racing_replicas_issue_each_warning_once() {
         deadlines::table.filter(deadlines::state.eq(state::PENDING)).count().get_result(&mut *conn).unwrap();
     assert_eq!(pending, 0);
     drop(conn);
-    let events = outbox_events(&app, "warning.issued");
+    let events = app.outbox_events("deadline-timer", "warning.issued");
     assert_eq!(events.len(), DEADLINES);
     let event_deadlines: HashSet<String> =
         events.iter().map(|e| e.decode::<WarningIssued>().unwrap().deadline_id).collect();
@@ -437,7 +419,7 @@ async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
     assert_eq!(body["warnings"][0]["id"], found[0]["id"]);
     let (_, body) = app.get("/api/v1/deadlines?message_id=m-loop", ADMIN_KEY).await;
     assert_eq!(body["deadlines"][0]["state"], state::BREACHED, "{body}");
-    assert_eq!(outbox_events(&app, "warning.issued").len(), 1);
+    assert_eq!(app.outbox_events("deadline-timer", "warning.issued").len(), 1);
     app.stop().await;
 }
 

@@ -132,23 +132,6 @@ async fn count_outbox(app: &TestApp) -> i64 {
     app.db().run(|conn| Ok(outbox::table.count().get_result(conn)?)).await.unwrap()
 }
 
-/// The envelopes of `event_type` intake wrote to its outbox, published or not, oldest first.
-async fn outbox_events(app: &TestApp, event_type: &'static str) -> Vec<Envelope> {
-    let rows: Vec<String> = app
-        .db()
-        .run(move |conn| {
-            Ok(outbox::table
-                .filter(outbox::producer.eq("intake"))
-                .filter(outbox::event_type.eq(event_type))
-                .order(outbox::id)
-                .select(outbox::envelope)
-                .load(conn)?)
-        })
-        .await
-        .unwrap();
-    rows.iter().map(|row| serde_json::from_str(row).unwrap_or_else(|e| panic!("{e}: {row}"))).collect()
-}
-
 /// Now, at the precision the database keeps, so times read back compare equal.
 fn now() -> DateTime<Utc> {
     to_db_time(Utc::now()).and_utc()
@@ -241,7 +224,7 @@ async fn posting_a_message_answers_201_with_a_tracking_code_and_announces_it() {
     assert_eq!((status, &view["id"]), (200, &json!(id)));
 
     // One message.received in the outbox (published or not), with no personal data in it.
-    let events = outbox_events(&app, "message.received").await;
+    let events = app.outbox_events("intake", "message.received");
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
     assert_eq!((event.producer.as_str(), event.aggregate_id.as_str()), ("intake", id.as_str()));
@@ -405,13 +388,13 @@ async fn an_idempotency_key_replays_the_first_receipt() {
     assert_eq!(second.body, first.body, "the replay returns the first receipt unchanged");
 
     assert_eq!(count_messages(&app).await, 1);
-    assert_eq!(outbox_events(&app, "message.received").await.len(), 1);
+    assert_eq!(app.outbox_events("intake", "message.received").len(), 1);
 
     let other = post("call-0043").await;
     assert_eq!(other.status, 201, "{}", other.body);
     assert_ne!(other.body["tracking_code"], first.body["tracking_code"]);
     assert_eq!(count_messages(&app).await, 2);
-    assert_eq!(outbox_events(&app, "message.received").await.len(), 2);
+    assert_eq!(app.outbox_events("intake", "message.received").len(), 2);
     app.stop().await;
 }
 
@@ -441,7 +424,7 @@ async fn concurrent_retries_with_one_idempotency_key_store_one_message() {
         assert_eq!(reply.body["tracking_code"], replies[0].body["tracking_code"], "{}", reply.body);
     }
     assert_eq!(count_messages(&app).await, 1);
-    assert_eq!(outbox_events(&app, "message.received").await.len(), 1);
+    assert_eq!(app.outbox_events("intake", "message.received").len(), 1);
     app.stop().await;
 }
 
@@ -646,7 +629,7 @@ async fn the_assigned_agency_answers_once() {
     assert_problem(&respond(&app, &code, &agency_a, &empty).await, 422, "validation", &["outcome", "body"]);
     let unknown_field = json!({ "outcome": "resolved", "body": "done", "score": 5 });
     assert_problem(&respond(&app, &code, &agency_a, &unknown_field).await, 422, "validation", &["score"]);
-    assert!(outbox_events(&app, "message.responded").await.is_empty());
+    assert!(app.outbox_events("intake", "message.responded").is_empty());
 
     let created = respond(&app, &code, &agency_a, &answer).await;
     assert_eq!(created.status, 201, "{}", created.body);
@@ -659,7 +642,7 @@ async fn the_assigned_agency_answers_once() {
     assert_eq!(view["status"], "responded");
     assert_eq!(view["responses"], json!([created.body]));
 
-    let events = outbox_events(&app, "message.responded").await;
+    let events = app.outbox_events("intake", "message.responded");
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         events[0].decode::<MessageResponded>().unwrap(),
@@ -682,7 +665,7 @@ async fn the_assigned_agency_answers_once() {
     assert_problem(&respond(&app, &not_yet, &agency_a, &answer).await, 404, "not-found", &[]);
     let misread = with_wrong_check_digit(&code);
     assert_problem(&respond(&app, &misread, &agency_a, &answer).await, 422, "validation", &["tracking_code"]);
-    assert_eq!(outbox_events(&app, "message.responded").await.len(), 1);
+    assert_eq!(app.outbox_events("intake", "message.responded").len(), 1);
     app.stop().await;
 }
 

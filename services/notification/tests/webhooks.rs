@@ -6,12 +6,10 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
-use diesel::prelude::*;
 use nazer_notification::signature;
 use nazer_notification::store;
 use nazer_shared::db::{DbConnection, DbError, write_transaction};
 use nazer_shared::events::{Envelope, MessageAssigned, NotificationDelivered, NotificationFailed, WarningIssued};
-use nazer_shared::schema::outbox;
 use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually};
 use serde_json::{Value, json};
 
@@ -41,23 +39,6 @@ fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbE
 /// What the consumer does with an event for `agency_id`; returns how many deliveries it queued.
 fn enqueue(app: &TestApp, envelope: &Envelope, agency_id: &str) -> usize {
     write(app, |conn| store::enqueue_deliveries(conn, envelope, agency_id, Utc::now()))
-}
-
-/// Every event notification wrote to the outbox with this type, published or not.
-fn outbox_events(app: &TestApp, event_type: &str) -> Vec<Envelope> {
-    let mut conn = app.db().get().unwrap();
-    let rows: Vec<(String, String)> = outbox::table
-        .filter(outbox::event_type.eq(event_type))
-        .order(outbox::id)
-        .select((outbox::producer, outbox::envelope))
-        .load(&mut *conn)
-        .unwrap();
-    rows.into_iter()
-        .map(|(producer, text)| {
-            assert_eq!(producer, "notification");
-            serde_json::from_str(&text).unwrap()
-        })
-        .collect()
 }
 
 fn fields(body: &Value) -> Vec<String> {
@@ -212,7 +193,7 @@ async fn an_event_is_delivered_signed_to_its_agency_only() {
     assert_eq!((log[0]["attempt"].clone(), log[0]["status_code"].clone()), (json!(1), json!(204)));
     assert!(delivery["finished_at"].is_string());
 
-    let delivered = outbox_events(&app, "notification.delivered");
+    let delivered = app.outbox_events("notification", "notification.delivered");
     assert_eq!(delivered.len(), 1);
     let NotificationDelivered(outcome) = delivered[0].decode().unwrap();
     assert_eq!(outcome.delivery_id, delivery_id);
@@ -221,7 +202,7 @@ async fn an_event_is_delivered_signed_to_its_agency_only() {
     assert_eq!(outcome.agency_id, "agency-a");
     assert_eq!(outcome.subscription_id, subscription["id"].as_str().unwrap());
     assert_eq!((outcome.attempts, outcome.last_status), (1, Some(204)));
-    assert!(outbox_events(&app, "notification.failed").is_empty());
+    assert!(app.outbox_events("notification", "notification.failed").is_empty());
 
     // An event for agency-c reaches no one; agency-a's next event is the next to arrive.
     let other = assigned("m-2", "agency-c");
@@ -310,14 +291,14 @@ async fn a_refusing_receiver_is_retried_until_the_delivery_fails() {
     assert!(at(1) - at(0) >= Duration::milliseconds(100), "{delivery}");
     assert!(at(2) - at(1) >= Duration::milliseconds(200), "{delivery}");
 
-    let failed = outbox_events(&app, "notification.failed");
+    let failed = app.outbox_events("notification", "notification.failed");
     assert_eq!(failed.len(), 1);
     let NotificationFailed(outcome) = failed[0].decode().unwrap();
     assert_eq!(outcome.delivery_id, delivery["id"].as_str().unwrap());
     assert_eq!(outcome.subscription_id, subscription["id"].as_str().unwrap());
     assert_eq!((outcome.attempts, outcome.last_status), (3, Some(500)));
     assert!(outcome.last_error.is_some());
-    assert!(outbox_events(&app, "notification.delivered").is_empty());
+    assert!(app.outbox_events("notification", "notification.delivered").is_empty());
 
     // A failed delivery stays failed.
     tokio::time::sleep(StdDuration::from_millis(600)).await;
@@ -359,11 +340,11 @@ async fn a_receiver_that_recovers_gets_the_retry() {
     let hooks = receiver.received();
     assert_eq!(hooks.len(), 1, "the receiver accepted one request: {hooks:?}");
     assert_eq!(hooks[0].header("X-Nazer-Delivery-Id"), delivery["id"].as_str());
-    let delivered = outbox_events(&app, "notification.delivered");
+    let delivered = app.outbox_events("notification", "notification.delivered");
     assert_eq!(delivered.len(), 1);
     let NotificationDelivered(outcome) = delivered[0].decode().unwrap();
     assert_eq!((outcome.attempts, outcome.last_status), (2, Some(204)));
-    assert!(outbox_events(&app, "notification.failed").is_empty());
+    assert!(app.outbox_events("notification", "notification.failed").is_empty());
     app.stop().await;
     receiver.stop().await;
 }

@@ -32,25 +32,6 @@ fn received(message_id: &str, category: &str, province: &str, city: Option<&str>
     }
 }
 
-/// Every event `producer` wrote to the outbox with this type, published or not.
-fn outbox_events(app: &TestApp, producer: &str, event_type: &str) -> Vec<Envelope> {
-    let mut conn = app.db().get().unwrap();
-    let rows: Vec<(String, String)> = outbox::table
-        .filter(outbox::event_type.eq(event_type))
-        .order(outbox::id)
-        .select((outbox::producer, outbox::envelope))
-        .load(&mut *conn)
-        .unwrap();
-    rows.into_iter()
-        .map(|(row_producer, text)| {
-            assert_eq!(row_producer, producer, "{event_type} written by an unexpected producer");
-            let envelope: Envelope = serde_json::from_str(&text).unwrap();
-            assert_eq!(envelope.producer, producer);
-            envelope
-        })
-        .collect()
-}
-
 fn outbox_count(app: &TestApp) -> i64 {
     let mut conn = app.db().get().unwrap();
     outbox::table.count().get_result(&mut *conn).unwrap()
@@ -280,7 +261,7 @@ async fn the_most_specific_rule_decides_once() {
     for (message, _, _) in &cases {
         route(&app, message, now);
     }
-    let assigned = outbox_events(&app, "routing", "message.assigned");
+    let assigned = app.outbox_events("routing", "message.assigned");
     assert_eq!(assigned.len(), cases.len(), "one message.assigned per routed message");
     assert_eq!(outbox_count(&app) - before, cases.len() as i64, "nothing else was written");
     for (message, rule, agency) in &cases {
@@ -309,7 +290,7 @@ async fn the_most_specific_rule_decides_once() {
             (&message.tracking_code, &message.kind, &message.category, &message.province, &message.city)
         );
     }
-    assert!(outbox_events(&app, "routing", "message.needs_triage").is_empty());
+    assert!(app.outbox_events("routing", "message.needs_triage").is_empty());
 
     // Routing the same message again (a redelivery that slipped past the inbox) adds nothing.
     let before = outbox_count(&app);
@@ -344,7 +325,7 @@ async fn no_matching_rule_sends_the_message_to_triage_once() {
     for message in &orphans {
         route(&app, message, Utc::now());
     }
-    let triaged = outbox_events(&app, "routing", "message.needs_triage");
+    let triaged = app.outbox_events("routing", "message.needs_triage");
     assert_eq!(triaged.len(), orphans.len());
     for message in &orphans {
         assert_eq!(decisions(&app, &message.message_id), vec![(store::TRIAGE.to_string(), None, None)]);
@@ -358,7 +339,7 @@ async fn no_matching_rule_sends_the_message_to_triage_once() {
         );
         assert!(!event.reason.is_empty());
     }
-    assert!(outbox_events(&app, "routing", "message.assigned").is_empty());
+    assert!(app.outbox_events("routing", "message.assigned").is_empty());
 
     let before = outbox_count(&app);
     for message in &orphans {
@@ -388,7 +369,7 @@ async fn a_received_event_on_the_bus_is_routed_once() {
     // Give a second delivery time to arrive; it must be recognised by the inbox.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(decisions(&app, &message.message_id).len(), 1);
-    let assigned = outbox_events(&app, "routing", "message.assigned");
+    let assigned = app.outbox_events("routing", "message.assigned");
     assert_eq!(assigned.len(), 1);
     assert_eq!(assigned[0].decode::<MessageAssigned>().unwrap().agency_id, "tehran-municipality");
     app.stop().await;
@@ -419,7 +400,7 @@ async fn a_supervisor_assigns_from_triage_once() {
     let path = "/api/v1/triage/m-triage/assignment";
     assert_invalid(app.post(path, ADMIN_KEY, &json!({ "agency_id": "nowhere" })).await, "agency_id");
     assert_invalid(app.post(path, ADMIN_KEY, &json!({})).await, "agency_id");
-    assert!(outbox_events(&app, "routing", "message.assigned").is_empty(), "refused assignments write nothing");
+    assert!(app.outbox_events("routing", "message.assigned").is_empty(), "refused assignments write nothing");
 
     let (status, body) = app.post(path, ADMIN_KEY, &json!({ "agency_id": "qom-municipality" })).await;
     assert_eq!(status, 200, "{body}");
@@ -428,7 +409,7 @@ async fn a_supervisor_assigns_from_triage_once() {
     assert_eq!(body["agency_name"], "شهرداری قم");
     assert_eq!(body["rule_id"], store::MANUAL_RULE);
 
-    let assigned = outbox_events(&app, "routing", "message.assigned");
+    let assigned = app.outbox_events("routing", "message.assigned");
     assert_eq!(assigned.len(), 1);
     let event: MessageAssigned = assigned[0].decode().unwrap();
     assert_eq!(event.message_id, "m-triage");
@@ -447,7 +428,7 @@ async fn a_supervisor_assigns_from_triage_once() {
     let (status, body) =
         app.post("/api/v1/triage/never-seen/assignment", ADMIN_KEY, &json!({ "agency_id": "qom-municipality" })).await;
     assert_eq!(status, 404, "{body}");
-    assert_eq!(outbox_events(&app, "routing", "message.assigned").len(), 1, "no second assignment");
+    assert_eq!(app.outbox_events("routing", "message.assigned").len(), 1, "no second assignment");
 
     let (_, body) = app.get("/api/v1/triage", ADMIN_KEY).await;
     let left: Vec<&str> =
