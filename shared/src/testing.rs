@@ -246,6 +246,16 @@ pub async fn read(response: reqwest::Response) -> (u16, serde_json::Value) {
     (status, body)
 }
 
+/// The fields a problem document names (`errors[].field`), in order.
+pub fn problem_fields(body: &serde_json::Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `errors` in {body}"))
+        .iter()
+        .map(|e| e["field"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// Polls `probe` every 50 ms until it yields a value or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: std::time::Duration, what: &str, mut probe: F) -> T
 where

@@ -3,7 +3,7 @@
 
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
-use nazer_shared::testing::{ADMIN_KEY, TestApp};
+use nazer_shared::testing::{ADMIN_KEY, TestApp, problem_fields};
 use serde_json::{Value, json};
 
 fn calendar() -> Value {
@@ -15,15 +15,6 @@ fn calendar() -> Value {
         "closures": [{"date": "1405-09-10", "province": "tehran", "reason": "آلودگی هوا"},
                      {"date": "1405-09-14", "province": null, "reason": "تعطیلی سراسری"}]
     })
-}
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors in {body}"))
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +53,7 @@ async fn calendars_are_imported_exported_and_answer_due_instants() {
     let (status, body) =
         app.get("/api/v1/calendars/iran-gov-1405/due?start=yesterday&budget=3x&province=mars", ADMIN_KEY).await;
     assert_eq!(status, 422);
-    assert_eq!(fields(&body), ["start", "budget", "province"]);
+    assert_eq!(problem_fields(&body), ["start", "budget", "province"]);
     let (status, _) = app.get("/api/v1/calendars/nope/due?start=2026-11-30T05:30:00Z&budget=8h", ADMIN_KEY).await;
     assert_eq!(status, 404);
     app.stop().await;
@@ -77,14 +68,14 @@ async fn invalid_calendars_are_refused_naming_each_field_and_not_stored() {
     bad["holidays"] = json!([{"date": "1404-12-30", "name": "no such day"}]);
     let (status, body) = app.put("/api/v1/calendars/iran-gov-1405", ADMIN_KEY, &bad).await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(fields(&body), ["weekly_days_off[1]", "working_hours[1]", "holidays[0].date"]);
+    assert_eq!(problem_fields(&body), ["weekly_days_off[1]", "working_hours[1]", "holidays[0].date"]);
 
     let (status, body) = app.put("/api/v1/calendars/other-id", ADMIN_KEY, &calendar()).await;
-    assert_eq!((status, fields(&body)), (422, vec!["id".to_string()]));
+    assert_eq!((status, problem_fields(&body)), (422, vec!["id".to_string()]));
     let mut unknown = calendar();
     unknown["weekends"] = json!([]);
     let (status, body) = app.put("/api/v1/calendars/iran-gov-1405", ADMIN_KEY, &unknown).await;
-    assert_eq!((status, fields(&body)), (422, vec!["weekends".to_string()]));
+    assert_eq!((status, problem_fields(&body)), (422, vec!["weekends".to_string()]));
 
     let (status, _) = app.get("/api/v1/calendars/iran-gov-1405", ADMIN_KEY).await;
     assert_eq!(status, 404, "nothing was stored");

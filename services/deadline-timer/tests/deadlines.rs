@@ -21,7 +21,7 @@ use nazer_shared::events::{
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::iran::persian_digits;
-use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
+use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually, problem_fields};
 use serde_json::{Value, json};
 
 const FALLBACK: &str = "P7D";
@@ -86,15 +86,6 @@ fn deadlines_of(app: &TestApp, message_id: &str) -> Vec<(String, String, DateTim
 fn warning_count(app: &TestApp) -> i64 {
     let mut conn = app.db().get().unwrap();
     warnings::table.count().get_result(&mut *conn).unwrap()
-}
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no `errors` in {body}"))
-        .iter()
-        .map(|e| e["field"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 async fn put_budget(app: &TestApp, category: &str, budget: &str) {
@@ -428,21 +419,21 @@ async fn the_api_validates_and_scopes_by_agency() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
 
     let (status, body) = app.put("/api/v1/stage-budgets/x/respond", ADMIN_KEY, &json!({ "budget": "3 days" })).await;
-    assert_eq!((status, fields(&body)), (422, vec!["budget".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["budget".to_string()]), "{body}");
     let (status, body) = app.put("/api/v1/stage-budgets/x/triage", ADMIN_KEY, &json!({ "budget": "P3D" })).await;
-    assert_eq!((status, fields(&body)), (422, vec!["stage".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["stage".to_string()]), "{body}");
     let (status, body) =
         app.put("/api/v1/stage-budgets/Not%20A%20Code/respond", ADMIN_KEY, &json!({ "budget": "P3D" })).await;
-    assert_eq!((status, fields(&body)), (422, vec!["category".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["category".to_string()]), "{body}");
     let (status, body) = app.put("/api/v1/stage-budgets/x/respond", ADMIN_KEY, &json!({})).await;
-    assert_eq!((status, fields(&body)), (422, vec!["budget".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["budget".to_string()]), "{body}");
     let (_, body) = app.get("/api/v1/stage-budgets", ADMIN_KEY).await;
     assert_eq!(body["stage_budgets"], json!([]), "refused budgets are not stored");
 
     let (status, body) = app.get("/api/v1/warnings?level=7", ADMIN_KEY).await;
-    assert_eq!((status, fields(&body)), (422, vec!["level".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["level".to_string()]), "{body}");
     let (status, body) = app.get("/api/v1/warnings?limit=0", ADMIN_KEY).await;
-    assert_eq!((status, fields(&body)), (422, vec!["limit".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["limit".to_string()]), "{body}");
 
     // Two agencies, one overdue message each.
     write(&app, |conn| store::put_budget(conn, "*", RESPOND, "PT1H"));

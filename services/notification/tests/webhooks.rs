@@ -10,7 +10,7 @@ use nazer_notification::signature;
 use nazer_notification::store;
 use nazer_shared::db::{DbConnection, DbError, write_transaction};
 use nazer_shared::events::{Envelope, MessageAssigned, NotificationDelivered, NotificationFailed, WarningIssued};
-use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually};
+use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually, problem_fields};
 use serde_json::{Value, json};
 
 const SECRET: &str = "a-known-webhook-secret-0123456789";
@@ -39,15 +39,6 @@ fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbE
 /// What the consumer does with an event for `agency_id`; returns how many deliveries it queued.
 fn enqueue(app: &TestApp, envelope: &Envelope, agency_id: &str) -> usize {
     write(app, |conn| store::enqueue_deliveries(conn, envelope, agency_id, Utc::now()))
-}
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no `errors` in {body}"))
-        .iter()
-        .map(|e| e["field"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 async fn subscribe(app: &TestApp, agency_id: &str, url: &str, event_types: Value) -> Value {
@@ -105,7 +96,7 @@ async fn subscriptions_are_validated_and_never_show_the_secret_again() {
     ];
     for (body, field) in cases {
         let (status, problem) = post(body.clone()).await;
-        assert_eq!((status, fields(&problem)), (422, vec![field.to_string()]), "{body} → {problem}");
+        assert_eq!((status, problem_fields(&problem)), (422, vec![field.to_string()]), "{body} → {problem}");
     }
     let (_, body) = app.get("/api/v1/webhook-subscriptions", ADMIN_KEY).await;
     assert_eq!(body["webhook_subscriptions"], json!([]), "refused subscriptions are not stored");

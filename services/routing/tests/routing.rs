@@ -14,7 +14,7 @@ use nazer_shared::events::{Envelope, MessageAssigned, MessageNeedsTriage, Messag
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::schema::outbox;
-use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
+use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually, problem_fields};
 use serde_json::{Value, json};
 
 const CATEGORY: &str = "municipal.building";
@@ -60,20 +60,10 @@ fn key_with(app: &TestApp, scopes: &[Scope], agency: Option<&str>) -> String {
     write(app, |conn| create_key(conn, "test key", scopes, agency, Utc::now())).1
 }
 
-/// The fields a 422 problem names.
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no `errors` in {body}"))
-        .iter()
-        .map(|e| e["field"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 fn assert_invalid(response: (u16, Value), field: &str) {
     let (status, body) = response;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(fields(&body), vec![field.to_string()], "{body}");
+    assert_eq!(problem_fields(&body), vec![field.to_string()], "{body}");
 }
 
 async fn create_agency(app: &TestApp, id: &str, name: &str, parent: Option<&str>) -> Value {
