@@ -207,6 +207,16 @@ impl Db {
         .map_err(|_| DbError::Cancelled)?
     }
 
+    /// Runs reads that must agree with each other (a view built from several queries) on one
+    /// snapshot, off the async runtime.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        self.run(|conn| read_snapshot(conn, work)).await
+    }
+
     /// Runs `work` in one write transaction off the async runtime.
     pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
@@ -255,6 +265,22 @@ where
             Err(error)
         }
     }
+}
+
+/// Runs `work` in a read-only transaction on one snapshot. PostgreSQL's default isolation takes
+/// a new snapshot per statement, so a view read in several queries could mix a state from
+/// before a commit with rows from after it; REPEATABLE READ keeps one. SQLite's deferred
+/// transaction keeps its first read's snapshot anyway.
+pub fn read_snapshot<T, F>(conn: &mut DbConnection, work: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+{
+    conn.transaction(|conn| {
+        if let DbConnection::Pg(c) = conn {
+            c.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        work(conn)
+    })
 }
 
 /// Serialises, until the end of the current transaction, every transaction that takes the same

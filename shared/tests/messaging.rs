@@ -253,3 +253,29 @@ fn a_revoked_configured_key_stays_revoked_until_its_secret_changes() {
         assert!(find_caller(&mut conn, "first-secret-0123456789").unwrap().is_none());
     }
 }
+
+#[test]
+fn a_snapshot_read_does_not_see_commits_made_while_it_runs() {
+    use nazer_shared::db::read_snapshot;
+    for database in databases() {
+        let db = open(&database);
+        enqueue(&db, "intake", 1);
+        let mut conn = db.get().unwrap();
+        let count = |conn: &mut DbConnection| outbox::backlog(conn, "intake").unwrap();
+        let commit_elsewhere = || {
+            let db = db.clone();
+            std::thread::spawn(move || enqueue(&db, "intake", 1)).join().unwrap();
+        };
+        let (before, after) = read_snapshot(&mut conn, |conn| {
+            let before = count(conn);
+            commit_elsewhere();
+            Ok((before, count(conn)))
+        })
+        .unwrap();
+        assert_eq!(before, after, "one snapshot for the whole read");
+        // Without it, the second statement sees the other commit.
+        let before = count(&mut conn);
+        commit_elsewhere();
+        assert_eq!(count(&mut conn), before + 1);
+    }
+}

@@ -84,7 +84,7 @@ async fn get_message(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::CallCenter, Scope::Admin, Scope::Agency])?;
     let code = parse_code(&path)?;
-    let view = state.ctx.db.run(move |conn| store::find_message(conn, &code)).await?;
+    let view = state.ctx.db.read(move |conn| store::find_message(conn, &code)).await?;
     let visible = view.filter(|v| {
         caller.has(Scope::CallCenter)
             || caller.has(Scope::Admin)
