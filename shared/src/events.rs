@@ -112,6 +112,73 @@ impl MessageKind {
     }
 }
 
+/// How a message reached Nazer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    CallCenter,
+    Web,
+    MobileApp,
+    Open311,
+    DirectMeeting,
+    Letter,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::CallCenter,
+        Channel::Web,
+        Channel::MobileApp,
+        Channel::Open311,
+        Channel::DirectMeeting,
+        Channel::Letter,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::CallCenter => "call_center",
+            Channel::Web => "web",
+            Channel::MobileApp => "mobile_app",
+            Channel::Open311 => "open311",
+            Channel::DirectMeeting => "direct_meeting",
+            Channel::Letter => "letter",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// How urgent a message is; SLA policies may give urgent messages shorter budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    #[default]
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 3] = [Priority::Normal, Priority::High, Priority::Urgent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+/// Events written before priorities existed carry none: they were normal.
+fn normal_priority() -> String {
+    Priority::Normal.as_str().to_string()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageReceived {
     pub message_id: String,
@@ -121,6 +188,8 @@ pub struct MessageReceived {
     pub category: String,
     pub province: String,
     pub city: Option<String>,
+    #[serde(default = "normal_priority")]
+    pub priority: String,
     pub received_at: DateTime<Utc>,
 }
 
@@ -141,7 +210,15 @@ pub struct MessageAssigned {
     pub city: Option<String>,
     pub agency_id: String,
     pub agency_name: String,
+    /// Where a level-2 warning goes: the agency's parent, when it has one.
+    #[serde(default)]
+    pub parent_agency_id: Option<String>,
     pub rule_id: String,
+    #[serde(default = "normal_priority")]
+    pub priority: String,
+    /// None on events written before the channel travelled with the assignment.
+    #[serde(default)]
+    pub channel: Option<String>,
     pub assigned_at: DateTime<Utc>,
 }
 
@@ -187,6 +264,22 @@ impl Event for MessageResponded {
     }
 }
 
+/// The assigned agency has confirmed it has the message (its acknowledge stage is met).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageAcknowledged {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub acknowledged_at: DateTime<Utc>,
+}
+
+impl Event for MessageAcknowledged {
+    const TYPE: &'static str = "message.acknowledged";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadlineScheduled {
     pub deadline_id: String,
@@ -221,6 +314,27 @@ impl Event for DeadlineMet {
     }
 }
 
+/// A pre-breach reminder: `fraction` of the stage's budget has been used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineReminderSent {
+    pub deadline_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub stage: String,
+    pub fraction: f64,
+    pub text_fa: String,
+    pub due_at: DateTime<Utc>,
+    pub sent_at: DateTime<Utc>,
+}
+
+impl Event for DeadlineReminderSent {
+    const TYPE: &'static str = "deadline.reminder";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WarningIssued {
     pub warning_id: String,
@@ -234,6 +348,9 @@ pub struct WarningIssued {
     pub text_fa: String,
     pub due_at: DateTime<Utc>,
     pub issued_at: DateTime<Utc>,
+    /// Who must act beside the agency: its parent at level 2, Special Follow-up at level 3.
+    #[serde(default)]
+    pub escalated_to: Option<String>,
 }
 
 impl Event for WarningIssued {

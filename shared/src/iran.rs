@@ -189,6 +189,23 @@ impl JalaliDate {
     }
 }
 
+/// A day written either way people write it: Solar Hijri (`1405-09-08`, `1405/09/08`) or
+/// Gregorian (`2026-11-29`); a year before 1700 is read as Solar Hijri.
+pub fn parse_either_date(text: &str) -> Option<NaiveDate> {
+    let year: i32 = text.split(['-', '/']).next()?.parse().ok()?;
+    if year < 1700 {
+        JalaliDate::parse(text)?.to_gregorian()
+    } else {
+        NaiveDate::parse_from_str(&text.replace('/', "-"), "%Y-%m-%d").ok()
+    }
+}
+
+/// The instant a Tehran day starts.
+pub fn tehran_day_start(date: NaiveDate) -> DateTime<Utc> {
+    (date.and_time(chrono::NaiveTime::MIN) - chrono::Duration::seconds(i64::from(tehran_offset().local_minus_utc())))
+        .and_utc()
+}
+
 /// ASCII digits as Persian digits (۰–۹); everything else unchanged.
 pub fn persian_digits(text: &str) -> String {
     text.chars()
@@ -246,6 +263,17 @@ mod tests {
             assert_eq!(jalali.to_gregorian(), Some(day));
             previous = jalali;
         }
+    }
+
+    #[test]
+    fn a_day_is_read_in_either_calendar() {
+        assert_eq!(parse_either_date("1405-09-08"), Some(g(2026, 11, 29)));
+        assert_eq!(parse_either_date("1405/09/08"), Some(g(2026, 11, 29)));
+        assert_eq!(parse_either_date("2026-11-29"), Some(g(2026, 11, 29)));
+        assert_eq!(parse_either_date("1405-12-30"), None, "1405 is not a leap year");
+        assert_eq!(parse_either_date("2026-02-30"), None);
+        assert_eq!(parse_either_date("yesterday"), None);
+        assert_eq!(tehran_day_start(g(2026, 11, 29)).to_rfc3339(), "2026-11-28T20:30:00+00:00");
     }
 
     #[test]

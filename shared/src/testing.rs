@@ -172,34 +172,36 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
-        let response =
-            self.client.get(self.url(path)).bearer_auth(key).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    /// Sends `method path` with `key` (and `body` as JSON); the status and the JSON answer.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.client.request(method.clone(), self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         read(response).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        self.request(reqwest::Method::GET, path, key, None).await
     }
 
     pub async fn post(&self, path: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
-        read(response).await
+        self.request(reqwest::Method::POST, path, key, Some(body)).await
     }
 
     pub async fn put(&self, path: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let response = self
-            .client
-            .put(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PUT {path}: {e}"));
-        read(response).await
+        self.request(reqwest::Method::PUT, path, key, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        self.request(reqwest::Method::DELETE, path, key, None).await
     }
 
     /// Stops the host and deletes its broker queues.

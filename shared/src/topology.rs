@@ -18,9 +18,9 @@ pub fn consumed_by(service: &str) -> &'static [&'static str] {
         // Intake keeps a read model of what happened to each message.
         INTAKE => &["message.assigned", "message.needs_triage", "deadline.scheduled", "deadline.met", "warning.issued"],
         ROUTING => &["message.received"],
-        DEADLINE_TIMER => &["message.assigned", "message.responded"],
+        DEADLINE_TIMER => &["message.assigned", "message.acknowledged", "message.responded"],
         VIOLATION_REFERRAL => &["message.assigned"],
-        NOTIFICATION => &["message.assigned", "warning.issued"],
+        NOTIFICATION => &["message.assigned", "deadline.reminder", "warning.issued"],
         _ => &[],
     }
 }

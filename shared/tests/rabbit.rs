@@ -58,6 +58,7 @@ fn received() -> Envelope {
         category: "c".into(),
         province: "tehran".into(),
         city: None,
+        priority: "normal".into(),
         received_at: Utc::now(),
     };
     Envelope::new("intake", &event, Utc::now()).unwrap()

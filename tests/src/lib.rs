@@ -158,7 +158,8 @@ async fn send(client: &reqwest::Client, method: reqwest::Method, url: String, ke
     testing::read(response).await
 }
 
-/// One agency, one rule, a respond budget and a webhook subscription to `receiver`.
+/// One agency, one rule, an SLA policy (a respond budget, level 1 only) and a webhook
+/// subscription to `receiver`.
 pub async fn configure(endpoints: &Endpoints, key: &str, budget: &str, receiver: &str) {
     let client = reqwest::Client::new();
     let put = reqwest::Method::PUT;
@@ -173,7 +174,12 @@ pub async fn configure(endpoints: &Endpoints, key: &str, budget: &str, receiver:
             json!({"category": CATEGORY, "province": "tehran", "agency_id": AGENCY}),
             201,
         ),
-        (put, format!("{}/api/v1/stage-budgets/*/respond", endpoints.deadline_timer), json!({"budget": budget}), 200),
+        (
+            put,
+            format!("{}/api/v1/sla-policies/e2e", endpoints.deadline_timer),
+            json!({"id": "e2e", "stages": [{"stage": "respond", "budget": budget, "reminders": []}]}),
+            201,
+        ),
         (
             post,
             format!("{}/api/v1/webhook-subscriptions", endpoints.notification),

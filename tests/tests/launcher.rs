@@ -18,14 +18,15 @@ async fn nazer_up_demo_runs_the_whole_flow_with_nothing_configured() {
     nazer.wait_ready(Duration::from_secs(30)).await;
     assert!(dir.path().join("nazer-data/nazer.db").exists(), "the embedded database lives in ./nazer-data");
     let client = reqwest::Client::new();
-    let budget = client
-        .put(nazer.url("/api/v1/stage-budgets/*/respond"))
+    // The demo's default policy, shortened and without levels 2 and 3.
+    let policy = client
+        .put(nazer.url("/api/v1/sla-policies/demo-default"))
         .bearer_auth(KEY)
-        .json(&json!({"budget": "PT2S"}))
+        .json(&json!({"id": "demo-default", "stages": [{"stage": "respond", "budget": "PT2S"}]}))
         .send()
         .await
         .unwrap();
-    assert_eq!(budget.status(), 200);
+    assert_eq!(policy.status(), 200);
     let due = client
         .get(
             nazer

@@ -1,24 +1,30 @@
-//! Deadline-timer's REST API: warnings, deadlines and stage budgets.
+//! Deadline-timer's REST API: warnings (list, export, acknowledge) and deadlines; policies and
+//! calendars have their own modules.
 
 use actix_web::{HttpResponse, web};
-use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, is_identifier, page_limit};
+use chrono::{DateTime, Duration, Utc};
+use nazer_shared::http::{ApiError, Caller, FieldIssue, QueryParams, Scope, page_limit};
+use nazer_shared::iran;
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::calendar::Budget;
-use crate::store::{self, ANY_CATEGORY, RESPOND, WarningFilter};
+use crate::store;
+use crate::warning_store::{self, AcknowledgeError, WarningFilter};
 
 pub struct DeadlineState {
     pub ctx: ServiceContext,
 }
 
+/// The most rows one CSV export carries; a larger period must be split.
+pub const MAX_EXPORT_ROWS: i64 = 50_000;
+
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<DeadlineState>) {
     cfg.app_data(state)
         .route("/api/v1/warnings", web::get().to(get_warnings))
+        .route("/api/v1/warnings/{id}/acknowledgement", web::post().to(post_acknowledgement))
         .route("/api/v1/deadlines", web::get().to(get_deadlines))
-        .route("/api/v1/stage-budgets", web::get().to(get_budgets))
-        .route("/api/v1/stage-budgets/{category}/{stage}", web::put().to(put_budget))
+        .configure(crate::policy_api::routes)
         .configure(crate::calendar_api::routes);
 }
 
@@ -28,7 +34,30 @@ struct WarningQuery {
     agency_id: Option<String>,
     message_id: Option<String>,
     level: Option<i32>,
+    from: Option<String>,
+    to: Option<String>,
+    acknowledged: Option<bool>,
+    format: Option<String>,
     limit: Option<i64>,
+}
+
+/// A period bound: a day (Solar Hijri or Gregorian, Tehran time) or an RFC 3339 instant. `to`
+/// includes its whole day.
+fn period_bound(field: &str, text: &str, end: bool, issues: &mut Vec<FieldIssue>) -> Option<DateTime<Utc>> {
+    if let Some(day) = iran::parse_either_date(text) {
+        let start = iran::tehran_day_start(day);
+        return Some(if end { start + Duration::days(1) } else { start });
+    }
+    match DateTime::parse_from_rfc3339(&text.replace(' ', "+")) {
+        Ok(instant) => Some(instant.with_timezone(&Utc)),
+        Err(_) => {
+            issues.push(FieldIssue::new(
+                field,
+                "a day such as 1405-09-08 (Solar Hijri) or 2026-11-29, or an RFC 3339 instant",
+            ));
+            None
+        }
+    }
 }
 
 async fn get_warnings(
@@ -37,22 +66,83 @@ async fn get_warnings(
     QueryParams(query): QueryParams<WarningQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
-    let limit = page_limit(query.limit)?;
+    let supervisor = caller.has(Scope::Admin) || caller.has(Scope::CallCenter);
+    let mut issues = Vec::new();
     if query.level.is_some_and(|l| !(1..=3).contains(&l)) {
-        return Err(ApiError::invalid_field("level", "must be 1, 2 or 3"));
+        issues.push(FieldIssue::new("level", "must be 1, 2 or 3"));
     }
-    // An agency sees its own warnings only, whatever it asks for.
-    let agency_id = if caller.has(Scope::Admin) || caller.has(Scope::CallCenter) {
-        query.agency_id
-    } else {
-        caller.agency_id.clone()
+    let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
+    let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
+    if let (Some(from), Some(until)) = (from, until)
+        && from >= until
+    {
+        issues.push(FieldIssue::new("to", "must not be before `from`"));
+    }
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            issues.push(FieldIssue::new("format", "json (the default) or csv"));
+            false
+        }
     };
-    if agency_id.is_none() && !(caller.has(Scope::Admin) || caller.has(Scope::CallCenter)) {
+    if csv && query.limit.is_some() {
+        issues.push(FieldIssue::new("limit", "an export carries the whole period; narrow it with `from` and `to`"));
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let limit = if csv { MAX_EXPORT_ROWS + 1 } else { page_limit(query.limit)? };
+    // An agency sees its own warnings only, whatever it asks for.
+    let agency_id = if supervisor { query.agency_id } else { caller.agency_id.clone() };
+    if agency_id.is_none() && !supervisor {
         return Err(ApiError::Forbidden("this key is not bound to an agency".into()));
     }
-    let filter = WarningFilter { agency_id, message_id: query.message_id, level: query.level, limit };
-    let warnings = state.ctx.db.run(move |conn| store::list_warnings(conn, &filter)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "warnings": warnings })))
+    let filter = WarningFilter {
+        agency_id,
+        message_id: query.message_id,
+        level: query.level,
+        from,
+        until,
+        acknowledged: query.acknowledged,
+        limit,
+        ..Default::default()
+    };
+    let warnings = state.ctx.db.run(move |conn| warning_store::list_warnings(conn, &filter)).await?;
+    if !csv {
+        return Ok(HttpResponse::Ok().json(json!({ "warnings": warnings })));
+    }
+    if warnings.len() as i64 > MAX_EXPORT_ROWS {
+        return Err(ApiError::invalid(vec![FieldIssue::new(
+            "from",
+            format!("more than {MAX_EXPORT_ROWS} warnings match: export a shorter period (`from`, `to`)"),
+        )]));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"warnings.csv\""))
+        .body(warning_store::to_csv(&warnings)))
+}
+
+async fn post_acknowledgement(
+    state: web::Data<DeadlineState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Agency])?;
+    let Some(agency_id) = caller.agency_id.clone() else {
+        return Err(ApiError::Forbidden("only the agency a warning was issued to acknowledges it".into()));
+    };
+    let warning_id = path.into_inner();
+    let now = state.ctx.clock.now();
+    let key_id = caller.key_id.clone();
+    let acknowledged =
+        state.ctx.db.write(move |conn| warning_store::acknowledge(conn, &warning_id, &agency_id, &key_id, now)).await;
+    match acknowledged {
+        Ok(view) => Ok(HttpResponse::Ok().json(view)),
+        Err(AcknowledgeError::NotFound) => Err(ApiError::NotFound("no warning of this agency has this id".into())),
+        Err(AcknowledgeError::Db(error)) => Err(error.into()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,51 +165,4 @@ async fn get_deadlines(
         deadlines.retain(|d| Some(&d.agency_id) == caller.agency_id.as_ref());
     }
     Ok(HttpResponse::Ok().json(json!({ "deadlines": deadlines })))
-}
-
-async fn get_budgets(state: web::Data<DeadlineState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin])?;
-    let budgets = state.ctx.db.run(store::list_budgets).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "stage_budgets": budgets,
-        "default_budget": state.ctx.settings.deadlines.default_budget,
-    })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BudgetRequest {
-    budget: Option<String>,
-}
-
-async fn put_budget(
-    state: web::Data<DeadlineState>,
-    caller: Caller,
-    path: web::Path<(String, String)>,
-    JsonBody(request): JsonBody<BudgetRequest>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin])?;
-    let (category, stage) = path.into_inner();
-    let mut issues = Vec::new();
-    if category != ANY_CATEGORY && !is_identifier(&category) {
-        issues.push(FieldIssue::new("category", "a category code, or `*` for every category without its own"));
-    }
-    if stage != RESPOND {
-        issues.push(FieldIssue::new("stage", format!("the stages are: {RESPOND}")));
-    }
-    let budget = request.budget.unwrap_or_default().trim().to_string();
-    match Budget::parse(&budget) {
-        Ok(Budget::Plain(_)) => {}
-        Ok(_) => issues.push(FieldIssue::new(
-            "budget",
-            "business hours and days (8h, 3d) come with stored business calendars; use an ISO 8601 duration such as P3D",
-        )),
-        Err(error) => issues.push(FieldIssue::new("budget", error.to_string())),
-    }
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
-    let view = store::BudgetView { category: category.clone(), stage: stage.clone(), budget: budget.clone() };
-    state.ctx.db.write(move |conn| store::put_budget(conn, &category, &stage, &budget)).await?;
-    Ok(HttpResponse::Ok().json(view))
 }

@@ -286,6 +286,24 @@ impl Calendar {
         Err(CalendarError::NoWorkingTime)
     }
 
+    /// Working time inside [from, to): what `add_working_time` from `from` would count up to `to`.
+    pub fn working_time_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, province: Option<&str>) -> Duration {
+        let mut total = Duration::zero();
+        let mut date = self.local_date(from);
+        let last = self.local_date(to);
+        while date <= last {
+            for (open, close) in self.windows_of(date, province) {
+                let (start, end) = (open.max(from), close.min(to));
+                if start < end {
+                    total += end - start;
+                }
+            }
+            let Some(next) = date.succ_opt() else { break };
+            date = next;
+        }
+        total
+    }
+
     /// The close of the `days`-th working day strictly after the start's local date.
     pub fn add_working_days(
         &self,
@@ -353,7 +371,7 @@ impl Budget {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn tehran() -> Calendar {

@@ -1,9 +1,9 @@
-//! The firing loop: sleeps until the earliest pending due instant (or until a newer, earlier
-//! deadline is committed here), turns what is due into warnings, and polls at most every
+//! The firing loop: sleeps until the earliest due step (or until a newer, earlier deadline is
+//! committed here), turns what is due into reminders and warnings, and polls at most every
 //! `max_idle_ms` for deadlines other replicas scheduled.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nazer_shared::metrics;
 use nazer_shared::runtime::ServiceContext;
@@ -16,22 +16,34 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
     let max_idle = Duration::from_millis(ctx.settings.deadlines.max_idle_ms);
     let batch = ctx.settings.deadlines.batch_size;
     let mut failures = 0u32;
+    let mut gauge_read: Option<Instant> = None;
     while !shutdown.is_cancelled() {
         let now = ctx.clock.now();
         let fired = ctx.db.write(move |conn| store::fire_due(conn, now, batch)).await;
         let wait = match fired {
-            Ok(warnings) => {
+            Ok(fired) => {
                 failures = 0;
-                if !warnings.is_empty() {
-                    metrics::warnings_issued(1, warnings.len() as u64);
-                    for warning in &warnings {
-                        tracing::info!(warning_id = %warning.warning_id, deadline_id = %warning.deadline_id,
-                            message_id = %warning.message_id, level = warning.level, "warning registered");
-                    }
+                for warning in &fired.warnings {
+                    metrics::warnings_issued(warning.level, 1);
+                    tracing::info!(warning_id = %warning.warning_id, deadline_id = %warning.deadline_id,
+                        message_id = %warning.message_id, level = warning.level, "warning registered");
+                }
+                for reminder in &fired.reminders {
+                    tracing::info!(deadline_id = %reminder.deadline_id, message_id = %reminder.message_id,
+                        fraction = reminder.fraction, "reminder sent");
+                }
+                if fired.deadlines > 0 {
                     ctx.committed();
                 }
-                if warnings.len() as i64 >= batch {
+                if fired.deadlines as i64 >= batch {
                     continue;
+                }
+                // Counting a million rows is not free: refresh the gauge now and then only.
+                if gauge_read.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
+                    gauge_read = Some(Instant::now());
+                    if let Ok(active) = ctx.db.run(store::active_count).await {
+                        metrics::set_gauge("deadlines_active", ctx.service, active);
+                    }
                 }
                 until_next_due(&ctx, max_idle).await
             }
@@ -49,12 +61,10 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
     }
 }
 
+const GAUGE_EVERY: Duration = Duration::from_secs(15);
+
 async fn until_next_due(ctx: &ServiceContext, max_idle: Duration) -> Duration {
     let next = ctx.db.run(store::next_due).await;
-    let pending = ctx.db.run(store::pending_count).await;
-    if let Ok(pending) = pending {
-        metrics::set_gauge("deadlines_pending", ctx.service, pending);
-    }
     match next {
         Ok(Some(due)) => {
             let millis = (due - ctx.clock.now()).num_milliseconds();

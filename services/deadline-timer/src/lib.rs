@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::{Envelope, MessageAssigned, MessageResponded};
+use nazer_shared::events::{Envelope, MessageAcknowledged, MessageAssigned, MessageResponded};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::DEADLINE_TIMER;
@@ -20,8 +20,13 @@ pub mod calendar;
 pub mod calendar_api;
 pub mod calendar_store;
 pub mod firing;
+pub mod firing_store;
+pub mod policy;
+pub mod policy_api;
+pub mod policy_store;
 pub mod schema;
 pub mod store;
+pub mod warning_store;
 
 pub const SERVICE: ServiceEntry =
     ServiceEntry { name: DEADLINE_TIMER, factory: |ctx| Arc::new(DeadlineTimer::new(ctx)) };
@@ -48,6 +53,9 @@ impl EventHandler for Clockwork {
         if envelope.is::<MessageAssigned>() {
             let assigned: MessageAssigned = envelope.decode()?;
             store::schedule(conn, &assigned, &self.fallback_budget, now)?;
+        } else if envelope.is::<MessageAcknowledged>() {
+            let acknowledged: MessageAcknowledged = envelope.decode()?;
+            store::acknowledge(conn, &acknowledged, now)?;
         } else if envelope.is::<MessageResponded>() {
             let responded: MessageResponded = envelope.decode()?;
             store::meet(conn, &responded, now)?;
@@ -74,18 +82,31 @@ impl Service for DeadlineTimer {
     }
 }
 
-/// Demo budgets: seconds instead of days, so a warning fires soon after a message; and an
-/// example calendar (Nowruz and two closures, not the official list of holidays).
+/// Demo policies: seconds instead of days, so the whole ladder (reminders, then warning levels
+/// 1–3) plays out within minutes of a message; and an example calendar (Nowruz and two
+/// closures, not the official list of holidays).
 pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
-    store::put_budget(conn, store::ANY_CATEGORY, store::RESPOND, "PT30S")?;
-    store::put_budget(conn, "health.pharmacy", store::RESPOND, "PT20S")?;
     let document: calendar::CalendarDocument =
         serde_json::from_str(DEMO_CALENDAR).map_err(|e| DbError::Refused(format!("demo calendar: {e}")))?;
     let calendar = calendar::Calendar::from_document(document)
         .map_err(|issues| DbError::Refused(format!("demo calendar: {issues:?}")))?;
     calendar_store::put_calendar(conn, &calendar, now)?;
+    for text in DEMO_POLICIES {
+        let document: policy::PolicyDocument =
+            serde_json::from_str(text).map_err(|e| DbError::Refused(format!("demo policy: {e}")))?;
+        let policy = policy::SlaPolicy::from_document(document)
+            .map_err(|issues| DbError::Refused(format!("demo policy: {issues:?}")))?;
+        policy_store::put_policy(conn, &policy, now).map_err(|e| DbError::Refused(format!("demo policy: {e}")))?;
+    }
     Ok(())
 }
+
+const DEMO_POLICIES: [&str; 2] = [
+    r#"{"id": "demo-default", "stages": [
+        {"stage": "respond", "budget": "PT30S", "level_2_after": "PT30S", "level_3_after": "PT30S"}]}"#,
+    r#"{"id": "demo-pharmacy", "category": "health.pharmacy", "stages": [
+        {"stage": "respond", "budget": "PT20S", "reminders": [], "level_2_after": "PT20S"}]}"#,
+];
 
 const DEMO_CALENDAR: &str = r#"{"id": "iran-gov-1405", "timezone": "Asia/Tehran",
  "weekly_days_off": ["thursday", "friday"],

@@ -1,10 +1,13 @@
 //! Deadline-timer's tables.
 
 diesel::table! {
-    stage_budgets (category, stage) {
+    sla_policies (id) {
+        id -> Text,
         category -> Text,
-        stage -> Text,
-        budget -> Text,
+        priority -> Text,
+        channel -> Text,
+        document -> Text,
+        updated_at -> Timestamp,
     }
 }
 
@@ -20,6 +23,14 @@ diesel::table! {
         due_at -> Timestamp,
         state -> Text,
         closed_at -> Nullable<Timestamp>,
+        policy_id -> Nullable<Text>,
+        calendar_id -> Nullable<Text>,
+        province -> Nullable<Text>,
+        escalation_agency_id -> Nullable<Text>,
+        stage_policy -> Text,
+        ladder -> Text,
+        next_step -> Integer,
+        next_fire_at -> Nullable<Timestamp>,
     }
 }
 
@@ -35,6 +46,17 @@ diesel::table! {
         text_fa -> Text,
         due_at -> Timestamp,
         issued_at -> Timestamp,
+        stage -> Text,
+        escalated_to -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    acknowledged_messages (message_id) {
+        message_id -> Text,
+        acknowledged_at -> Timestamp,
     }
 }
 

@@ -12,97 +12,31 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
+use nazer_deadline_timer::firing_store::{self, reason};
+use nazer_deadline_timer::policy::RESPOND;
 use nazer_deadline_timer::schema::{deadlines, warnings};
-use nazer_deadline_timer::store::{self, RESPOND, state};
-use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
-use nazer_shared::events::{
-    DeadlineMet, DeadlineScheduled, Envelope, MessageAssigned, MessageResponded, WarningIssued,
-};
+use nazer_deadline_timer::store::{self, state};
+use nazer_deadline_timer::warning_store::{self, WarningFilter};
+use nazer_shared::db::{DbConnection, DbError, to_db_time, write_transaction};
+use nazer_shared::events::{DeadlineMet, DeadlineScheduled, Envelope, MessageAssigned, WarningIssued};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::iran::persian_digits;
 use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually, problem_fields};
 use serde_json::{Value, json};
 
-const FALLBACK: &str = "P7D";
+mod support;
 
-fn assigned(message_id: &str, tracking_code: &str, category: &str, agency_id: &str) -> MessageAssigned {
-    MessageAssigned {
-        message_id: message_id.into(),
-        tracking_code: tracking_code.into(),
-        kind: "complaint".into(),
-        category: category.into(),
-        province: "tehran".into(),
-        city: None,
-        agency_id: agency_id.into(),
-        agency_name: "شهرداری تهران".into(),
-        rule_id: "rule-1".into(),
-        assigned_at: Utc::now(),
-    }
-}
-
-fn responded(message_id: &str, at: DateTime<Utc>) -> MessageResponded {
-    MessageResponded {
-        message_id: message_id.into(),
-        tracking_code: "1234567890".into(),
-        agency_id: "agency-a".into(),
-        response_id: format!("response-{message_id}"),
-        outcome: "resolved".into(),
-        responded_at: at,
-    }
-}
-
-/// An instant as the database keeps it (microseconds).
-fn stored(instant: DateTime<Utc>) -> DateTime<Utc> {
-    from_db_time(to_db_time(instant))
-}
-
-fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> T {
-    let mut conn = app.db().get().unwrap();
-    write_transaction(&mut conn, work).unwrap()
-}
-
-/// Schedules `event` as assigned at `now` and handled at once.
-fn schedule(app: &TestApp, event: &MessageAssigned, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let event = MessageAssigned { assigned_at: now, ..event.clone() };
-    write(app, |conn| store::schedule(conn, &event, FALLBACK, now))
-}
-
-fn fire(app: &TestApp, now: DateTime<Utc>) -> Vec<WarningIssued> {
-    write(app, |conn| store::fire_due(conn, now, 500))
-}
-
-/// (deadline_id, state, due_at) of the message's deadlines.
-fn deadlines_of(app: &TestApp, message_id: &str) -> Vec<(String, String, DateTime<Utc>)> {
-    let mut conn = app.db().get().unwrap();
-    let rows: Vec<(String, String, chrono::NaiveDateTime)> = deadlines::table
-        .filter(deadlines::message_id.eq(message_id))
-        .select((deadlines::id, deadlines::state, deadlines::due_at))
-        .load(&mut *conn)
-        .unwrap();
-    rows.into_iter().map(|(id, state, due)| (id, state, from_db_time(due))).collect()
-}
-
-fn warning_count(app: &TestApp) -> i64 {
-    let mut conn = app.db().get().unwrap();
-    warnings::table.count().get_result(&mut *conn).unwrap()
-}
-
-async fn put_budget(app: &TestApp, category: &str, budget: &str) {
-    let (status, body) =
-        app.put(&format!("/api/v1/stage-budgets/{category}/respond"), ADMIN_KEY, &json!({ "budget": budget })).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({ "category": category, "stage": "respond", "budget": budget }));
-}
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assignment_starts_one_respond_clock() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
-    put_budget(&app, "*", "PT1H").await;
-    put_budget(&app, "health.pharmacy", "PT20M").await;
-    let (status, body) = app.get("/api/v1/stage-budgets", ADMIN_KEY).await;
+    put_policy(&app, "*", "PT1H").await;
+    put_policy(&app, "health.pharmacy", "PT20M").await;
+    let (status, body) = app.get("/api/v1/sla-policies", ADMIN_KEY).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["stage_budgets"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["sla_policies"].as_array().unwrap().len(), 2, "{body}");
 
     let now = Utc::now();
     let building = assigned("m-building", "1234567890", "municipal.building", "agency-a");
@@ -141,7 +75,7 @@ async fn an_assignment_starts_one_respond_clock() {
     assert_eq!(app.outbox_events("deadline-timer", "deadline.scheduled").len(), 2, "no second deadline.scheduled");
 
     // A changed budget applies to clocks started afterwards.
-    put_budget(&app, "*", "P2D").await;
+    put_policy(&app, "*", "P2D").await;
     let later = assigned("m-later", "3234567890", "municipal.roads", "agency-a");
     assert_eq!(schedule(&app, &later, now), Some(stored(now) + Duration::days(2)));
     app.stop().await;
@@ -153,9 +87,9 @@ async fn without_budgets_the_configured_default_applies() {
         settings.deadlines.default_budget = "PT2H".into();
     })
     .await;
-    let (status, body) = app.get("/api/v1/stage-budgets", ADMIN_KEY).await;
+    let (status, body) = app.get("/api/v1/sla-policies", ADMIN_KEY).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((body["stage_budgets"].clone(), body["default_budget"].clone()), (json!([]), json!("PT2H")));
+    assert_eq!((body["sla_policies"].clone(), body["default_budget"].clone()), (json!([]), json!("PT2H")));
 
     // Through the bus and the consumer, which passes the configured default.
     let event = assigned("m-default", "1234567890", "municipal.building", "agency-a");
@@ -183,7 +117,7 @@ async fn without_budgets_the_configured_default_applies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overdue_deadline_gets_exactly_one_warning() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
-    write(&app, |conn| store::put_budget(conn, "*", RESPOND, "PT1H"));
+    write(&app, |conn| plain_policy(conn, "*", "PT1H"));
     let t0 = Utc::now() + Duration::hours(1);
     let first = assigned("m-first", "1234567890", "municipal.building", "agency-a");
     let second = assigned("m-second", "9876543210", "municipal.building", "agency-b");
@@ -204,18 +138,18 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
     assert_eq!(warning.agency_id, "agency-a");
     assert_eq!(warning.stage, RESPOND);
     assert_eq!(warning.level, 1);
-    assert_eq!(warning.reason, store::REASON_OVERDUE);
+    assert_eq!(warning.reason, reason::OVERDUE);
     assert_eq!(warning.due_at, first_due);
     assert_eq!(warning.issued_at, stored(first_due));
     assert!(warning.text_fa.contains(&persian_digits("1234567890")), "{}", warning.text_fa);
     assert!(warning.text_fa.contains("۱۲۳۴۵۶۷۸۹۰"), "{}", warning.text_fa);
     assert!(!warning.text_fa.contains("1234567890"), "no Latin digits: {}", warning.text_fa);
     assert!(warning.text_fa.starts_with("مهلت رسیدگی به پیام"), "{}", warning.text_fa);
-    assert_eq!(warning.text_fa, store::overdue_text("1234567890", first_due));
+    assert_eq!(warning.text_fa, firing_store::warning_text(RESPOND, 1, "1234567890", first_due));
     assert_eq!(deadline_state, state::BREACHED);
 
     let mut conn = app.db().get().unwrap();
-    let listed = store::list_warnings(&mut conn, &store::WarningFilter { limit: 50, ..Default::default() }).unwrap();
+    let listed = warning_store::list_warnings(&mut conn, &WarningFilter { limit: 50, ..Default::default() }).unwrap();
     drop(conn);
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].id.as_str(), listed[0].level), (warning.warning_id.as_str(), 1));
@@ -245,7 +179,7 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
                 warnings::tracking_code.eq("1234567890"),
                 warnings::agency_id.eq("agency-a"),
                 warnings::level.eq(1),
-                warnings::reason.eq(store::REASON_OVERDUE),
+                warnings::reason.eq(reason::OVERDUE),
                 warnings::text_fa.eq("تکراری"),
                 warnings::due_at.eq(to_db_time(first_due)),
                 warnings::issued_at.eq(to_db_time(first_due)),
@@ -264,7 +198,7 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_stops_the_clock() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
-    write(&app, |conn| store::put_budget(conn, "*", RESPOND, "PT1H"));
+    write(&app, |conn| plain_policy(conn, "*", "PT1H"));
     let t0 = Utc::now() + Duration::hours(1);
     let event = assigned("m-answered", "1234567890", "municipal.building", "agency-a");
     let due = schedule(&app, &event, t0).unwrap();
@@ -297,7 +231,7 @@ async fn a_response_stops_the_clock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_that_overtook_the_assignment_means_no_clock() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
-    write(&app, |conn| store::put_budget(conn, "*", RESPOND, "PT1H"));
+    write(&app, |conn| plain_policy(conn, "*", "PT1H"));
     let t0 = Utc::now() + Duration::hours(1);
 
     let met = write(&app, |conn| store::meet(conn, &responded("m-early", t0), t0));
@@ -332,7 +266,7 @@ async fn racing_replicas_issue_each_warning_once() {
     .await;
     let t0 = Utc::now() + Duration::hours(1);
     write(&app, |conn| {
-        store::put_budget(conn, "*", RESPOND, "PT1H")?;
+        plain_policy(conn, "*", "PT1H")?;
         for n in 0..DEADLINES {
             let event = assigned(&format!("m-{n:03}"), &format!("{:010}", n), "municipal.building", "agency-a");
             store::schedule(conn, &event, FALLBACK, t0)?;
@@ -351,10 +285,10 @@ async fn racing_replicas_issue_each_warning_once() {
                 start.wait();
                 loop {
                     let batch = write_transaction(&mut conn, |conn| store::fire_due(conn, fire_at, 7)).unwrap();
-                    if batch.is_empty() {
+                    if batch.deadlines == 0 {
                         break;
                     }
-                    issued.lock().unwrap().extend(batch.into_iter().map(|w| w.deadline_id));
+                    issued.lock().unwrap().extend(batch.warnings.into_iter().map(|w| w.deadline_id));
                 }
             })
         })
@@ -386,7 +320,7 @@ async fn racing_replicas_issue_each_warning_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
-    put_budget(&app, "*", "PT1S").await;
+    put_policy(&app, "*", "PT1S").await;
     let event = assigned("m-loop", "1234567890", "municipal.building", "agency-a");
     let envelope = Envelope::new("routing", &event, Utc::now()).unwrap();
     app.host.as_ref().unwrap().bus.publish(&envelope).await.unwrap();
@@ -418,25 +352,13 @@ async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
 async fn the_api_validates_and_scopes_by_agency() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
 
-    let (status, body) = app.put("/api/v1/stage-budgets/x/respond", ADMIN_KEY, &json!({ "budget": "3 days" })).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["budget".to_string()]), "{body}");
-    let (status, body) = app.put("/api/v1/stage-budgets/x/triage", ADMIN_KEY, &json!({ "budget": "P3D" })).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["stage".to_string()]), "{body}");
-    let (status, body) =
-        app.put("/api/v1/stage-budgets/Not%20A%20Code/respond", ADMIN_KEY, &json!({ "budget": "P3D" })).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["category".to_string()]), "{body}");
-    let (status, body) = app.put("/api/v1/stage-budgets/x/respond", ADMIN_KEY, &json!({})).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["budget".to_string()]), "{body}");
-    let (_, body) = app.get("/api/v1/stage-budgets", ADMIN_KEY).await;
-    assert_eq!(body["stage_budgets"], json!([]), "refused budgets are not stored");
-
     let (status, body) = app.get("/api/v1/warnings?level=7", ADMIN_KEY).await;
     assert_eq!((status, problem_fields(&body)), (422, vec!["level".to_string()]), "{body}");
     let (status, body) = app.get("/api/v1/warnings?limit=0", ADMIN_KEY).await;
     assert_eq!((status, problem_fields(&body)), (422, vec!["limit".to_string()]), "{body}");
 
     // Two agencies, one overdue message each.
-    write(&app, |conn| store::put_budget(conn, "*", RESPOND, "PT1H"));
+    write(&app, |conn| plain_policy(conn, "*", "PT1H"));
     let t0 = Utc::now() + Duration::hours(1);
     schedule(&app, &assigned("m-a", "1111111111", "municipal.building", "agency-a"), t0);
     schedule(&app, &assigned("m-b", "2222222222", "municipal.building", "agency-b"), t0);
@@ -478,7 +400,8 @@ async fn the_api_validates_and_scopes_by_agency() {
 
     let (status, body) = app.get("/api/v1/warnings", &unbound).await;
     assert_eq!(status, 403, "an agency key without an agency: {body}");
-    let (status, body) = app.put("/api/v1/stage-budgets/x/respond", &agency_a, &json!({ "budget": "PT1H" })).await;
+    let policy = json!({"id": "x", "stages": [{"stage": "respond", "budget": "PT1H"}]});
+    let (status, body) = app.put("/api/v1/sla-policies/x", &agency_a, &policy).await;
     assert_eq!(status, 403, "{body}");
     let response = app.client.get(app.url("/api/v1/warnings")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
@@ -498,8 +421,8 @@ async fn the_clock_starts_at_the_assignment_not_when_the_event_is_handled() {
     fire(&app, handled_at);
     let warnings = eventually(std::time::Duration::from_secs(5), "the warning", || async {
         let mut conn = app.db().get().ok()?;
-        let filter = store::WarningFilter { message_id: Some("m-late".into()), limit: 10, ..Default::default() };
-        let listed = store::list_warnings(&mut conn, &filter).ok()?;
+        let filter = WarningFilter { message_id: Some("m-late".into()), limit: 10, ..Default::default() };
+        let listed = warning_store::list_warnings(&mut conn, &filter).ok()?;
         (!listed.is_empty()).then_some(listed)
     })
     .await;

@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<IntakeState>) {
         .route("/api/v1/messages", web::post().to(post_message))
         .route("/api/v1/messages/{tracking_code}", web::get().to(get_message))
         .route("/api/v1/messages/{tracking_code}/responses", web::post().to(post_response))
+        .route("/api/v1/messages/{tracking_code}/acknowledgement", web::post().to(post_acknowledgement))
         .route("/api/v1/categories", web::get().to(get_categories))
         .route("/api/v1/categories/{code}", web::put().to(put_category))
         .route("/api/v1/api-keys", web::post().to(post_api_key))
@@ -134,6 +135,30 @@ async fn post_response(
         Ok(view) => {
             state.ctx.committed();
             Ok(HttpResponse::Created().json(view))
+        }
+        Err(RespondError::NotFound) => Err(ApiError::NotFound("no message has this tracking code".into())),
+        Err(error @ RespondError::NotAnswerable(_)) => Err(ApiError::Conflict(error.to_string())),
+        Err(RespondError::Db(error)) => Err(error.into()),
+    }
+}
+
+async fn post_acknowledgement(
+    state: web::Data<IntakeState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Agency])?;
+    let Some(agency_id) = caller.agency_id.clone() else {
+        return Err(ApiError::Forbidden("this key is not bound to an agency".into()));
+    };
+    let code = parse_code(&path)?;
+    let now = state.ctx.clock.now();
+    let acknowledged =
+        state.ctx.db.write(move |conn| crate::acknowledgement::acknowledge(conn, &code, &agency_id, now)).await;
+    match acknowledged {
+        Ok(at) => {
+            state.ctx.committed();
+            Ok(HttpResponse::Ok().json(json!({ "acknowledged_at": at })))
         }
         Err(RespondError::NotFound) => Err(ApiError::NotFound("no message has this tracking code".into())),
         Err(error @ RespondError::NotAnswerable(_)) => Err(ApiError::Conflict(error.to_string())),

@@ -10,6 +10,7 @@ use nazer_shared::inbox::EventHandler;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::INTAKE;
 
+pub mod acknowledgement;
 pub mod api;
 pub mod projection;
 pub mod schema;

@@ -28,6 +28,8 @@ diesel::table! {
         idempotency_key -> Nullable<Text>,
         received_at -> Timestamp,
         updated_at -> Timestamp,
+        priority -> Text,
+        acknowledged_at -> Nullable<Timestamp>,
     }
 }
 

@@ -138,6 +138,7 @@ pub fn post_message(
                 messages::body.eq(&submission.body),
                 messages::province.eq(&submission.province),
                 messages::city.eq(&submission.city),
+                messages::priority.eq(submission.priority.as_str()),
                 messages::status.eq(status::RECEIVED),
                 messages::submitted_by.eq(submitted_by),
                 messages::idempotency_key.eq(idempotency_key),
@@ -176,6 +177,7 @@ pub fn post_message(
         category: submission.category.clone(),
         province: submission.province.clone(),
         city: submission.city.clone(),
+        priority: submission.priority.as_str().into(),
         received_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
@@ -227,9 +229,11 @@ pub struct MessageView {
     pub body: String,
     pub province: String,
     pub city: Option<String>,
+    pub priority: String,
     pub status: String,
     pub received_at: DateTime<Utc>,
     pub assigned_agency: Option<AgencyRef>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
     pub deadlines: Vec<DeadlineView>,
     pub warnings: Vec<WarningView>,
     pub responses: Vec<ResponseView>,
@@ -246,9 +250,11 @@ type MessageRow = (
     String,
     Option<String>,
     String,
+    String,
     Option<String>,
     Option<String>,
     NaiveDateTime,
+    Option<NaiveDateTime>,
 );
 
 pub fn find_message(conn: &mut DbConnection, code: &TrackingCode) -> Result<Option<MessageView>, DbError> {
@@ -264,10 +270,12 @@ pub fn find_message(conn: &mut DbConnection, code: &TrackingCode) -> Result<Opti
             messages::body,
             messages::province,
             messages::city,
+            messages::priority,
             messages::status,
             messages::assigned_agency_id,
             messages::assigned_agency_name,
             messages::received_at,
+            messages::acknowledged_at,
         ))
         .first(conn)
         .optional()?;
@@ -281,10 +289,12 @@ pub fn find_message(conn: &mut DbConnection, code: &TrackingCode) -> Result<Opti
         body,
         province,
         city,
+        priority,
         status,
         agency_id,
         agency_name,
         received_at,
+        acknowledged_at,
     )) = row
     else {
         return Ok(None);
@@ -332,9 +342,11 @@ pub fn find_message(conn: &mut DbConnection, code: &TrackingCode) -> Result<Opti
         body,
         province,
         city,
+        priority,
         status,
         received_at: from_db_time(received_at),
         assigned_agency,
+        acknowledged_at: acknowledged_at.map(from_db_time),
         deadlines,
         warnings,
         responses,
@@ -347,7 +359,7 @@ pub enum RespondError {
     Db(#[from] DbError),
     #[error("message not found")]
     NotFound,
-    #[error("the message is `{0}`; only an assigned message can be answered")]
+    #[error("the message is `{0}`; only an assigned message can be answered or acknowledged")]
     NotAnswerable(String),
 }
 

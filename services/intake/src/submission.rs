@@ -2,6 +2,7 @@
 //! Every problem is collected, so one refusal names every bad field at once.
 
 use nazer_shared::events::MessageKind;
+pub use nazer_shared::events::{Channel, Priority};
 use nazer_shared::http::FieldIssue;
 use nazer_shared::iran;
 use serde::{Deserialize, Serialize};
@@ -9,43 +10,6 @@ use serde::{Deserialize, Serialize};
 pub const MAX_BODY_CHARS: usize = 10_000;
 pub const MAX_SUBJECT_CHARS: usize = 200;
 pub const MAX_NAME_CHARS: usize = 200;
-
-/// How a message reached Nazer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    CallCenter,
-    Web,
-    MobileApp,
-    Open311,
-    DirectMeeting,
-    Letter,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 6] = [
-        Channel::CallCenter,
-        Channel::Web,
-        Channel::MobileApp,
-        Channel::Open311,
-        Channel::DirectMeeting,
-        Channel::Letter,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::CallCenter => "call_center",
-            Channel::Web => "web",
-            Channel::MobileApp => "mobile_app",
-            Channel::Open311 => "open311",
-            Channel::DirectMeeting => "direct_meeting",
-            Channel::Letter => "letter",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == text)
-    }
-}
 
 /// A category as intake knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,6 +31,7 @@ pub struct SubmissionRequest {
     pub body: Option<String>,
     pub province: Option<String>,
     pub city: Option<String>,
+    pub priority: Option<String>,
     pub reporter: Option<ReporterRequest>,
 }
 
@@ -89,6 +54,7 @@ pub struct Submission {
     pub body: String,
     pub province: String,
     pub city: Option<String>,
+    pub priority: Priority,
     pub reporter: Option<Reporter>,
 }
 
@@ -236,11 +202,19 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
     }
     let city = trimmed(&request.city);
     check_length(&mut issues, "city", &city, 100);
+    let priority = match trimmed(&request.priority) {
+        None => Priority::Normal,
+        Some(text) => Priority::parse(&text).unwrap_or_else(|| {
+            let names = Priority::ALL.map(|p| p.as_str()).join(", ");
+            issues.push(FieldIssue::new("priority", format!("`{text}` is not a priority; use one of: {names}")));
+            Priority::Normal
+        }),
+    };
     let reporter = request.reporter.as_ref().map(|r| validate_reporter(r, &mut issues));
 
     match (kind, channel, category, body, province) {
         (Some(kind), Some(channel), Some(category), Some(body), Some(province)) if issues.is_empty() => {
-            Ok(Submission { kind, channel, category, subject, body, province, city, reporter })
+            Ok(Submission { kind, channel, category, subject, body, province, city, priority, reporter })
         }
         _ => Err(issues),
     }

@@ -11,8 +11,8 @@ use nazer_intake::schema::{message_warnings, messages, reporters};
 use nazer_intake::tracking_code::TrackingCode;
 use nazer_shared::db::to_db_time;
 use nazer_shared::events::{
-    DeadlineMet, DeadlineScheduled, Envelope, Event, MessageAssigned, MessageNeedsTriage, MessageReceived,
-    MessageResponded, WarningIssued,
+    DeadlineMet, DeadlineScheduled, Envelope, Event, MessageAcknowledged, MessageAssigned, MessageNeedsTriage,
+    MessageReceived, MessageResponded, WarningIssued,
 };
 use nazer_shared::inbox::{HandlerError, InboxOutcome, apply_once};
 use nazer_shared::schema::outbox;
@@ -167,6 +167,9 @@ fn assigned(receipt: &Value, agency: &str) -> MessageAssigned {
         agency_id: agency.into(),
         agency_name: agency_name(agency),
         rule_id: "rule-1".into(),
+        parent_agency_id: None,
+        priority: "normal".into(),
+        channel: Some("call_center".into()),
         assigned_at: now(),
     }
 }
@@ -196,6 +199,20 @@ fn unknown_code(taken: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Posting messages
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_urgent_message_carries_its_priority_to_routing() {
+    let mut app = start().await;
+    let mut urgent = a_message();
+    urgent["priority"] = json!("urgent");
+    let reply = post_message(&app, ADMIN_KEY, &urgent).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let view = get_message(&app, &text(&reply.body["tracking_code"]), ADMIN_KEY).await;
+    assert_eq!(view.body["priority"], "urgent");
+    let received: MessageReceived = app.outbox_events("intake", "message.received")[0].decode().unwrap();
+    assert_eq!(received.priority, "urgent");
+    app.stop().await;
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn posting_a_message_answers_201_with_a_tracking_code_and_announces_it() {
@@ -239,6 +256,7 @@ async fn posting_a_message_answers_201_with_a_tracking_code_and_announces_it() {
             category: CATEGORY.into(),
             province: "tehran".into(),
             city: Some("تهران".into()),
+            priority: "normal".into(),
             received_at,
         }
     );
@@ -298,8 +316,12 @@ async fn invalid_messages_are_refused_naming_each_field_and_nothing_is_stored() 
     );
 
     let mut unknown_field = a_message();
-    unknown_field["priority"] = json!("high");
-    assert_problem(&post_message(&app, ADMIN_KEY, &unknown_field).await, 422, "validation", &["priority"]);
+    unknown_field["urgency"] = json!("high");
+    assert_problem(&post_message(&app, ADMIN_KEY, &unknown_field).await, 422, "validation", &["urgency"]);
+
+    let mut unknown_priority = a_message();
+    unknown_priority["priority"] = json!("asap");
+    assert_problem(&post_message(&app, ADMIN_KEY, &unknown_priority).await, 422, "validation", &["priority"]);
 
     let mut unknown_nested = a_message();
     unknown_nested["reporter"] = json!({ "phone": "09121234567" });
@@ -449,9 +471,11 @@ async fn a_message_is_looked_up_by_its_tracking_code() {
         "body": "ساخت و ساز غیرمجاز در کوچهٔ شمارهٔ ۳",
         "province": "tehran",
         "city": "تهران",
+        "priority": "normal",
         "status": "received",
         "received_at": receipt["received_at"],
         "assigned_agency": null,
+        "acknowledged_at": null,
         "deadlines": [],
         "warnings": [],
         "responses": [],
@@ -518,6 +542,7 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
         text_fa: "مهلت پاسخ گذشته است".into(),
         due_at,
         issued_at,
+        escalated_to: None,
     };
     let warning_envelope = envelope("deadline-timer", &warning);
     assert_eq!(apply(&app, &warning_envelope).await, InboxOutcome::Applied);
@@ -795,5 +820,35 @@ async fn api_keys_are_created_listed_and_revoked() {
         let reply = send(app.client.post(app.url("/api/v1/api-keys")).bearer_auth(ADMIN_KEY).json(&request)).await;
         assert_problem(&reply, 422, "validation", &[field]);
     }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_assigned_agency_acknowledges_a_message_once() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let path = format!("{MESSAGES}/{code}/acknowledgement");
+    let (agency_a, agency_b) = (agency_key(&app, "agency-a").await, agency_key(&app, "agency-b").await);
+    let (status, body) = app.post(&path, &agency_a, &json!({})).await;
+    assert_eq!(status, 404, "not assigned yet, so not this agency's: {body}");
+
+    assign(&app, &receipt, "agency-a").await;
+    let (status, body) = app.post(&path, &agency_b, &json!({})).await;
+    assert_eq!(status, 404, "another agency's message does not exist for it: {body}");
+    let (status, body) = app.post(&path, ADMIN_KEY, &json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, first) = app.post(&path, &agency_a, &json!({})).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = app.post(&path, &agency_a, &json!({})).await;
+    assert_eq!((status, &again["acknowledged_at"]), (200, &first["acknowledged_at"]), "a repeat keeps the first");
+
+    let events = app.outbox_events("intake", "message.acknowledged");
+    assert_eq!(events.len(), 1, "announced once");
+    let event: MessageAcknowledged = events[0].decode().unwrap();
+    assert_eq!((event.tracking_code.as_str(), event.agency_id.as_str()), (code.as_str(), "agency-a"));
+    assert_eq!(json!(event.acknowledged_at), first["acknowledged_at"]);
+    let view = get_message(&app, &code, &agency_a).await;
+    assert_eq!(view.body["acknowledged_at"], first["acknowledged_at"]);
     app.stop().await;
 }

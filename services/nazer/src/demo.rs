@@ -1,5 +1,5 @@
-//! Demo data for `nazer up --demo`: categories, a small agency tree with its rules, budgets of
-//! seconds, API keys known in advance, and a built-in receiver for the agencies' webhooks that
+//! Demo data for `nazer up --demo`: categories, a small agency tree with its rules, SLA
+//! policies of seconds, API keys known in advance, and a built-in receiver for the agencies' webhooks that
 //! checks their signatures, so the whole path can be watched on one machine.
 
 use std::net::SocketAddr;
@@ -30,7 +30,9 @@ pub async fn seed(db: &Db, receiver: &str, now: DateTime<Utc>) -> Result<(), DbE
             nazer_intake::seed_demo(conn)?;
             nazer_routing::seed_demo(conn, now)?;
             nazer_deadline_timer::seed_demo(conn, now)?;
-            let agencies: Vec<&str> = nazer_routing::DEMO_AGENCIES.iter().map(|(id, _, _)| *id).collect();
+            // Special Follow-up hears level-3 warnings like an agency.
+            let mut agencies: Vec<&str> = nazer_routing::DEMO_AGENCIES.iter().map(|(id, _, _)| *id).collect();
+            agencies.push(nazer_deadline_timer::firing_store::SPECIAL_FOLLOW_UP);
             nazer_notification::seed_demo(conn, &agencies, &receiver, WEBHOOK_SECRET, now)
         })?;
         ensure_key(

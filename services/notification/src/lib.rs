@@ -1,5 +1,6 @@
 //! Notification: tells the agency concerned what happened — a message assigned to it, a
-//! warning registered against it — by HMAC-signed webhooks, retried with backoff, every
+//! reminder that a deadline nears, a warning registered against it (and, once escalated, its
+//! parent agency or Special Follow-up) — by HMAC-signed webhooks, retried with backoff, every
 //! attempt recorded. SMS and e-mail to people come later through the same deliveries.
 
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::{Envelope, MessageAssigned, WarningIssued};
+use nazer_shared::events::{DeadlineReminderSent, Envelope, MessageAssigned, WarningIssued};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::NOTIFICATION;
@@ -39,14 +40,22 @@ struct Dispatcher;
 
 impl EventHandler for Dispatcher {
     fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
-        let agency_id = if envelope.is::<MessageAssigned>() {
-            envelope.decode::<MessageAssigned>()?.agency_id
+        let mut recipients = if envelope.is::<MessageAssigned>() {
+            vec![envelope.decode::<MessageAssigned>()?.agency_id]
+        } else if envelope.is::<DeadlineReminderSent>() {
+            vec![envelope.decode::<DeadlineReminderSent>()?.agency_id]
         } else if envelope.is::<WarningIssued>() {
-            envelope.decode::<WarningIssued>()?.agency_id
+            // An escalated warning also goes to whoever must now act: the parent agency at
+            // level 2, Special Follow-up at level 3.
+            let warning: WarningIssued = envelope.decode()?;
+            [Some(warning.agency_id), warning.escalated_to].into_iter().flatten().collect()
         } else {
             return Ok(());
         };
-        store::enqueue_deliveries(conn, envelope, &agency_id, now)?;
+        recipients.dedup();
+        for agency_id in recipients {
+            store::enqueue_deliveries(conn, envelope, &agency_id, now)?;
+        }
         Ok(())
     }
 }

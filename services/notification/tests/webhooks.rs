@@ -9,7 +9,9 @@ use chrono::{Duration, Utc};
 use nazer_notification::signature;
 use nazer_notification::store;
 use nazer_shared::db::{DbConnection, DbError, write_transaction};
-use nazer_shared::events::{Envelope, MessageAssigned, NotificationDelivered, NotificationFailed, WarningIssued};
+use nazer_shared::events::{
+    DeadlineReminderSent, Envelope, MessageAssigned, NotificationDelivered, NotificationFailed, WarningIssued,
+};
 use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually, problem_fields};
 use serde_json::{Value, json};
 
@@ -26,6 +28,9 @@ fn assigned(message_id: &str, agency_id: &str) -> Envelope {
         agency_id: agency_id.into(),
         agency_name: "شهرداری".into(),
         rule_id: "rule-1".into(),
+        parent_agency_id: None,
+        priority: "normal".into(),
+        channel: Some("call_center".into()),
         assigned_at: Utc::now(),
     };
     Envelope::new("routing", &event, Utc::now()).unwrap()
@@ -234,6 +239,7 @@ async fn a_consumed_warning_is_delivered() {
         text_fa: "مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ به پایان رسید".into(),
         due_at: due,
         issued_at: Utc::now(),
+        escalated_to: None,
     };
     let envelope = Envelope::new("deadline-timer", &warning, Utc::now()).unwrap();
     // Through the bus and the consumer, delivered twice as a broker may.
@@ -249,6 +255,70 @@ async fn a_consumed_warning_is_delivered() {
     assert_eq!(delivery["state"], "delivered");
     tokio::time::sleep(StdDuration::from_millis(500)).await;
     assert_eq!(receiver.received().len(), 1, "a redelivered event is sent once");
+    app.stop().await;
+    receiver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalated_warnings_also_reach_the_parent_and_special_follow_up() {
+    let receiver = WebhookReceiver::start().await;
+    let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
+    for agency in ["agency-a", "ministry", "special-follow-up"] {
+        subscribe(&app, agency, &format!("{}/hooks/{agency}", receiver.url), json!(["*"])).await;
+    }
+    let bus = app.host.as_ref().unwrap().bus.clone();
+    let reminder = DeadlineReminderSent {
+        deadline_id: "d-1".into(),
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        fraction: 0.5,
+        text_fa: "یادآوری".into(),
+        due_at: Utc::now(),
+        sent_at: Utc::now(),
+    };
+    let level = |level: i32, escalated_to: &str| WarningIssued {
+        warning_id: format!("w-{level}"),
+        deadline_id: "d-1".into(),
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        level,
+        reason: "escalated".into(),
+        text_fa: "تذکر".into(),
+        due_at: Utc::now(),
+        issued_at: Utc::now(),
+        escalated_to: Some(escalated_to.into()),
+    };
+    let envelopes = [
+        Envelope::new("deadline-timer", &reminder, Utc::now()).unwrap(),
+        Envelope::new("deadline-timer", &level(2, "ministry"), Utc::now()).unwrap(),
+        Envelope::new("deadline-timer", &level(3, "special-follow-up"), Utc::now()).unwrap(),
+    ];
+    for envelope in &envelopes {
+        bus.publish(envelope).await.unwrap();
+    }
+    eventually(StdDuration::from_secs(20), "five webhooks", || async {
+        (receiver.received().len() >= 5).then_some(())
+    })
+    .await;
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    let mut seen: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|h| (h.path.clone(), h.header("X-Nazer-Event-Type").unwrap_or_default().to_string()))
+        .collect();
+    seen.sort();
+    let expected = [
+        ("/hooks/agency-a", "deadline.reminder"),
+        ("/hooks/agency-a", "warning.issued"),
+        ("/hooks/agency-a", "warning.issued"),
+        ("/hooks/ministry", "warning.issued"),
+        ("/hooks/special-follow-up", "warning.issued"),
+    ];
+    assert_eq!(seen, expected.map(|(p, t)| (p.to_string(), t.to_string())));
     app.stop().await;
     receiver.stop().await;
 }

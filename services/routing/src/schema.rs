@@ -32,5 +32,7 @@ diesel::table! {
         agency_id -> Nullable<Text>,
         rule_id -> Nullable<Text>,
         decided_at -> Timestamp,
+        priority -> Text,
+        channel -> Nullable<Text>,
     }
 }

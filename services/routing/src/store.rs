@@ -197,6 +197,8 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
             assignments::category.eq(&message.category),
             assignments::province.eq(&message.province),
             assignments::city.eq(&message.city),
+            assignments::priority.eq(&message.priority),
+            assignments::channel.eq(Some(&message.channel)),
             assignments::state.eq(if agency.is_some() { ASSIGNED } else { TRIAGE }),
             assignments::agency_id.eq(agency.as_ref().map(|(_, a)| a.id.clone())),
             assignments::rule_id.eq(agency.as_ref().map(|(rule, _)| rule.clone())),
@@ -214,7 +216,10 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
                 city: message.city.clone(),
                 agency_id: agency.id,
                 agency_name: agency.name,
+                parent_agency_id: agency.parent_id,
                 rule_id,
+                priority: message.priority.clone(),
+                channel: Some(message.channel.clone()),
                 assigned_at: from_db_time(at),
             };
             outbox::enqueue(conn, ROUTING, &event, now)?;
@@ -299,7 +304,7 @@ pub fn assign_from_triage(
     agency_id: &str,
     now: DateTime<Utc>,
 ) -> Result<MessageAssigned, TriageError> {
-    type Row = (String, String, String, String, Option<String>);
+    type Row = (String, String, String, String, Option<String>, String, Option<String>);
     let row: Option<Row> = assignments::table
         .find(message_id)
         .filter(assignments::state.eq(TRIAGE))
@@ -309,10 +314,12 @@ pub fn assign_from_triage(
             assignments::category,
             assignments::province,
             assignments::city,
+            assignments::priority,
+            assignments::channel,
         ))
         .first(conn)
         .optional()?;
-    let Some((tracking_code, kind, category, province, city)) = row else {
+    let Some((tracking_code, kind, category, province, city, priority, channel)) = row else {
         return Err(TriageError::NotInTriage);
     };
     let Some(agency) = find_agency(conn, agency_id)? else {
@@ -340,7 +347,10 @@ pub fn assign_from_triage(
         city,
         agency_id: agency.id,
         agency_name: agency.name,
+        parent_agency_id: agency.parent_id,
         rule_id: MANUAL_RULE.into(),
+        priority,
+        channel,
         assigned_at: from_db_time(at),
     };
     outbox::enqueue(conn, ROUTING, &event, now)?;

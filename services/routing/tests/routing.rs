@@ -28,6 +28,7 @@ fn received(message_id: &str, category: &str, province: &str, city: Option<&str>
         category: category.into(),
         province: province.into(),
         city: city.map(str::to_string),
+        priority: "normal".into(),
         received_at: Utc::now(),
     }
 }
@@ -275,6 +276,8 @@ async fn the_most_specific_rule_decides_once() {
         let name = names.iter().find(|(id, _)| id == agency).unwrap().1;
         assert_eq!(event.agency_name, name);
         assert_eq!(event.rule_id, rule_id);
+        assert_eq!((&event.priority, event.channel.as_ref()), (&message.priority, Some(&message.channel)));
+        assert_eq!(event.parent_agency_id, None);
         assert_eq!(
             (&event.tracking_code, &event.kind, &event.category, &event.province, &event.city),
             (&message.tracking_code, &message.kind, &message.category, &message.province, &message.city)
@@ -368,8 +371,13 @@ async fn a_received_event_on_the_bus_is_routed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_assigns_from_triage_once() {
     let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
-    create_agency(&app, "qom-municipality", "شهرداری قم", None).await;
-    let message = received("m-triage", CATEGORY, "qom", Some("qom"));
+    create_agency(&app, "qom-governorate", "استانداری قم", None).await;
+    create_agency(&app, "qom-municipality", "شهرداری قم", Some("qom-governorate")).await;
+    let message = MessageReceived {
+        priority: "urgent".into(),
+        channel: "web".into(),
+        ..received("m-triage", CATEGORY, "qom", Some("qom"))
+    };
     route(&app, &message, Utc::now());
     route(&app, &received("m-triage-2", "space.travel", "qom", None), Utc::now());
 
@@ -408,6 +416,9 @@ async fn a_supervisor_assigns_from_triage_once() {
     assert_eq!(event.agency_name, "شهرداری قم");
     assert_eq!(event.tracking_code, "1234567890");
     assert_eq!(event.city.as_deref(), Some("qom"));
+    // What the deadline engine needs travels with the assignment, also from triage.
+    assert_eq!((event.priority.as_str(), event.channel.as_deref()), ("urgent", Some("web")));
+    assert_eq!(event.parent_agency_id.as_deref(), Some("qom-governorate"), "where level-2 warnings go");
     assert_eq!(
         decisions(&app, "m-triage"),
         vec![(store::ASSIGNED.to_string(), Some("qom-municipality".into()), Some("manual".into()))]

@@ -128,6 +128,9 @@ mod tests {
             agency_id: "a".into(),
             agency_name: "A".into(),
             rule_id: "r".into(),
+            parent_agency_id: None,
+            priority: "normal".into(),
+            channel: Some("call_center".into()),
             assigned_at: Utc::now(),
         }
     }

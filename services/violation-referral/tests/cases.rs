@@ -41,6 +41,9 @@ fn assignment(n: u32, kind: &str, agency: &str) -> MessageAssigned {
         agency_id: agency.into(),
         agency_name: format!("شهرداری {agency}"),
         rule_id: "rule-1".into(),
+        parent_agency_id: None,
+        priority: "normal".into(),
+        channel: Some("call_center".into()),
         assigned_at: now(),
     }
 }

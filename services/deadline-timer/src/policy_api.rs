@@ -1,0 +1,79 @@
+//! SLA policies' REST API: admins write them; everyone who handles messages may read them.
+
+use actix_web::{HttpResponse, web};
+use nazer_shared::http::{ApiError, Caller, JsonBody, Scope};
+use serde_json::json;
+
+use crate::api::DeadlineState;
+use crate::policy::{PolicyDocument, SlaPolicy};
+use crate::policy_store::{self, PolicyError};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/sla-policies", web::get().to(get_policies))
+        .route("/api/v1/sla-policies/{id}", web::put().to(put_policy))
+        .route("/api/v1/sla-policies/{id}", web::get().to(get_policy))
+        .route("/api/v1/sla-policies/{id}", web::delete().to(delete_policy));
+}
+
+async fn get_policies(state: web::Data<DeadlineState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
+    let policies = state.ctx.db.run(policy_store::list_policies).await?;
+    let documents: Vec<&PolicyDocument> = policies.iter().map(SlaPolicy::document).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "sla_policies": documents,
+        "default_budget": state.ctx.settings.deadlines.default_budget,
+    })))
+}
+
+async fn put_policy(
+    state: web::Data<DeadlineState>,
+    caller: Caller,
+    path: web::Path<String>,
+    JsonBody(document): JsonBody<PolicyDocument>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin])?;
+    if document.id != *path {
+        return Err(ApiError::invalid_field("id", format!("the body's id must be the path's id `{path}`")));
+    }
+    let policy = SlaPolicy::from_document(document).map_err(ApiError::invalid)?;
+    let now = state.ctx.clock.now();
+    let stored = policy.clone();
+    match state.ctx.db.write(move |conn| policy_store::put_policy(conn, &stored, now)).await {
+        Ok(created) => {
+            let mut response = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
+            Ok(response.json(policy.document()))
+        }
+        Err(error @ PolicyError::UnknownCalendar(_)) => Err(ApiError::invalid_field("calendar", error.to_string())),
+        Err(error @ PolicyError::Overlaps(_)) => Err(ApiError::Conflict(error.to_string())),
+        Err(PolicyError::Db(error)) => Err(error.into()),
+    }
+}
+
+async fn get_policy(
+    state: web::Data<DeadlineState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
+    let id = path.into_inner();
+    let policy = state.ctx.db.run(move |conn| policy_store::find_policy(conn, &id)).await?;
+    match policy {
+        Some(policy) => Ok(HttpResponse::Ok().json(policy.document())),
+        None => Err(ApiError::NotFound("no SLA policy has this id".into())),
+    }
+}
+
+async fn delete_policy(
+    state: web::Data<DeadlineState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin])?;
+    let id = path.into_inner();
+    let deleted = state.ctx.db.write(move |conn| policy_store::delete_policy(conn, &id)).await?;
+    if deleted {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("no SLA policy has this id".into()))
+    }
+}

@@ -1,0 +1,192 @@
+//! Registered warnings: listed by agency, level and period, exported, and acknowledged by the
+//! agency they were issued to.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use serde::Serialize;
+
+use crate::schema::warnings;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WarningView {
+    pub id: String,
+    pub deadline_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub stage: String,
+    pub level: i32,
+    pub reason: String,
+    pub escalated_to: Option<String>,
+    pub text_fa: String,
+    pub due_at: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct WarningFilter {
+    pub id: Option<String>,
+    pub agency_id: Option<String>,
+    pub message_id: Option<String>,
+    pub level: Option<i32>,
+    /// Issued at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Issued before.
+    pub until: Option<DateTime<Utc>>,
+    pub acknowledged: Option<bool>,
+    pub limit: i64,
+}
+
+type Row = (
+    (String, String, String, String, String, String),
+    (i32, String, Option<String>, String),
+    (NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>),
+);
+
+/// Newest first, at most `filter.limit`.
+pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<Vec<WarningView>, DbError> {
+    let mut query = warnings::table.into_boxed();
+    if let Some(id) = &filter.id {
+        query = query.filter(warnings::id.eq(id.clone()));
+    }
+    if let Some(agency) = &filter.agency_id {
+        query = query.filter(warnings::agency_id.eq(agency.clone()));
+    }
+    if let Some(message) = &filter.message_id {
+        query = query.filter(warnings::message_id.eq(message.clone()));
+    }
+    if let Some(level) = filter.level {
+        query = query.filter(warnings::level.eq(level));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(warnings::issued_at.ge(to_db_time(from)));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(warnings::issued_at.lt(to_db_time(until)));
+    }
+    match filter.acknowledged {
+        Some(true) => query = query.filter(warnings::acknowledged_at.is_not_null()),
+        Some(false) => query = query.filter(warnings::acknowledged_at.is_null()),
+        None => {}
+    }
+    let rows: Vec<Row> = query
+        .order((warnings::issued_at.desc(), warnings::id.desc()))
+        .limit(filter.limit)
+        .select((
+            (
+                warnings::id,
+                warnings::deadline_id,
+                warnings::message_id,
+                warnings::tracking_code,
+                warnings::agency_id,
+                warnings::stage,
+            ),
+            (warnings::level, warnings::reason, warnings::escalated_to, warnings::text_fa),
+            (warnings::due_at, warnings::issued_at, warnings::acknowledged_at),
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(view).collect())
+}
+
+fn view(row: Row) -> WarningView {
+    let ((id, deadline_id, message_id, tracking_code, agency_id, stage), (level, reason, escalated_to, text_fa), times) =
+        row;
+    let (due_at, issued_at, acknowledged_at) = times;
+    WarningView {
+        id,
+        deadline_id,
+        message_id,
+        tracking_code,
+        agency_id,
+        stage,
+        level,
+        reason,
+        escalated_to,
+        text_fa,
+        due_at: from_db_time(due_at),
+        issued_at: from_db_time(issued_at),
+        acknowledged_at: acknowledged_at.map(from_db_time),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcknowledgeError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("no warning of this agency has this id")]
+    NotFound,
+}
+
+impl From<diesel::result::Error> for AcknowledgeError {
+    fn from(error: diesel::result::Error) -> Self {
+        AcknowledgeError::Db(error.into())
+    }
+}
+
+/// Records that `agency_id` has read the warning (once: a repeat keeps the first instant).
+pub fn acknowledge(
+    conn: &mut DbConnection,
+    warning_id: &str,
+    agency_id: &str,
+    key_id: &str,
+    now: DateTime<Utc>,
+) -> Result<WarningView, AcknowledgeError> {
+    let own = warnings::table.find(warning_id).filter(warnings::agency_id.eq(agency_id));
+    diesel::update(own.filter(warnings::acknowledged_at.is_null()))
+        .set((warnings::acknowledged_at.eq(Some(to_db_time(now))), warnings::acknowledged_by.eq(Some(key_id))))
+        .execute(conn)?;
+    let filter = WarningFilter {
+        id: Some(warning_id.into()),
+        agency_id: Some(agency_id.into()),
+        limit: 1,
+        ..Default::default()
+    };
+    list_warnings(conn, &filter)?.pop().ok_or(AcknowledgeError::NotFound)
+}
+
+/// Warnings as CSV for supervisors: one header line, then one line per warning.
+pub fn to_csv(warnings: &[WarningView]) -> String {
+    let mut out = String::from(
+        "id,tracking_code,agency_id,stage,level,reason,escalated_to,due_at,issued_at,acknowledged_at,text_fa\n",
+    );
+    for w in warnings {
+        let fields = [
+            w.id.clone(),
+            w.tracking_code.clone(),
+            w.agency_id.clone(),
+            w.stage.clone(),
+            w.level.to_string(),
+            w.reason.clone(),
+            w.escalated_to.clone().unwrap_or_default(),
+            w.due_at.to_rfc3339(),
+            w.issued_at.to_rfc3339(),
+            w.acknowledged_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            w.text_fa.clone(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// RFC 4180 quoting; a leading formula character is defused so a spreadsheet shows text.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+    }
+}

@@ -1,0 +1,259 @@
+//! SLA policies end to end in deadline-timer: the policy chosen for a message, reminders,
+//! warning levels 1–3 and whom they escalate to, a response stopping the ladder, business
+//! budgets on a stored calendar, and the policy and warning APIs. PostgreSQL and RabbitMQ when
+//! NAZER_TEST_DATABASE_URL and NAZER_TEST_BROKER_URL are set; SQLite and the in-process bus
+//! otherwise. Instants driven by hand lie an hour or more ahead, out of the host loop's reach.
+
+use chrono::{DateTime, Duration, Utc};
+use nazer_deadline_timer::firing_store::{Fired, SPECIAL_FOLLOW_UP, reason};
+use nazer_deadline_timer::store::{self, state};
+use nazer_shared::events::{DeadlineScheduled, MessageAcknowledged, MessageAssigned, WarningIssued};
+use nazer_shared::testing::{ADMIN_KEY, TestApp};
+use serde_json::{Value, json};
+
+mod support;
+
+use support::*;
+
+fn fire_all(app: &TestApp, at: DateTime<Utc>) -> Fired {
+    write(app, |conn| store::fire_due(conn, at, 500))
+}
+
+async fn put(app: &TestApp, path: &str, body: Value) {
+    let (status, response) = app.put(path, ADMIN_KEY, &body).await;
+    assert!(status == 201 || status == 200, "{path}: {status} {response}");
+}
+
+const LADDER: &str = "ladder";
+
+async fn ladder_policy(app: &TestApp) {
+    let policy = json!({"id": LADDER, "stages": [
+        {"stage": "respond", "budget": "PT1H", "level_2_after": "PT1H", "level_3_after": "PT2H"}]});
+    put(app, "/api/v1/sla-policies/ladder", policy).await;
+}
+
+fn escalating(message_id: &str) -> MessageAssigned {
+    MessageAssigned {
+        parent_agency_id: Some("ministry".into()),
+        ..assigned(message_id, "1234567890", "roads", "agency-a")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ladder_reminds_then_warns_level_by_level() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    ladder_policy(&app).await;
+    let t0 = stored(Utc::now() + Duration::hours(1));
+    assert_eq!(schedule(&app, &escalating("m-1"), t0), Some(t0 + Duration::minutes(30)), "first step: 50 %");
+
+    assert_eq!(fire_all(&app, t0 + Duration::minutes(29)).deadlines, 0);
+    let half = fire_all(&app, t0 + Duration::minutes(30));
+    assert_eq!((half.reminders.len(), half.warnings.len()), (1, 0));
+    let reminder = &half.reminders[0];
+    assert_eq!(
+        (reminder.fraction, reminder.due_at, reminder.agency_id.as_str()),
+        (0.5, t0 + Duration::hours(1), "agency-a")
+    );
+    assert!(reminder.text_fa.starts_with("یادآوری: مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰"), "{}", reminder.text_fa);
+    assert_eq!(fire_all(&app, t0 + Duration::minutes(47)).deadlines, 0);
+    assert_eq!(fire_all(&app, t0 + Duration::minutes(48)).reminders[0].fraction, 0.8);
+
+    let level_1 = fire_all(&app, t0 + Duration::hours(1)).warnings;
+    assert_eq!(level_1.len(), 1);
+    assert_eq!(
+        (level_1[0].level, level_1[0].reason.as_str(), level_1[0].escalated_to.clone()),
+        (1, reason::OVERDUE, None)
+    );
+    let view = deadline_view(&app, "m-1");
+    assert_eq!((view.state.as_str(), view.next_step_at), (state::BREACHED, Some(t0 + Duration::hours(2))));
+
+    let level_2 = fire_all(&app, t0 + Duration::hours(2)).warnings;
+    assert_eq!(level_2.len(), 1);
+    assert_eq!((level_2[0].level, level_2[0].reason.as_str()), (2, reason::ESCALATED));
+    assert_eq!(level_2[0].escalated_to.as_deref(), Some("ministry"), "level 2 goes to the parent agency");
+    assert!(level_2[0].text_fa.ends_with("تذکر مرحله دوم به مقام مافوق دستگاه"), "{}", level_2[0].text_fa);
+    assert_eq!(fire_all(&app, t0 + Duration::hours(4) - Duration::seconds(1)).deadlines, 0);
+    let level_3 = fire_all(&app, t0 + Duration::hours(4)).warnings;
+    assert_eq!((level_3[0].level, level_3[0].reason.as_str()), (3, reason::SPECIAL_FOLLOW_UP));
+    assert_eq!(level_3[0].escalated_to.as_deref(), Some(SPECIAL_FOLLOW_UP));
+    assert_eq!(level_3[0].due_at, t0 + Duration::hours(1), "every level names the stage's due instant");
+
+    // The ladder is spent: nothing more, ever.
+    assert_eq!(fire_all(&app, t0 + Duration::days(30)).deadlines, 0);
+    let view = deadline_view(&app, "m-1");
+    assert_eq!(view.next_step_at, None);
+    assert!(view.steps.iter().all(|s| s.done), "{:?}", view.steps);
+    assert_eq!(app.outbox_events("deadline-timer", "deadline.reminder").len(), 2);
+    let levels: Vec<i32> = app
+        .outbox_events("deadline-timer", "warning.issued")
+        .iter()
+        .map(|e| e.decode::<WarningIssued>().unwrap().level)
+        .collect();
+    assert_eq!(levels, [1, 2, 3]);
+    app.stop().await;
+}
+
+fn deadline_view(app: &TestApp, message_id: &str) -> store::DeadlineView {
+    let mut conn = app.db().get().unwrap();
+    store::deadlines_of(&mut conn, message_id).unwrap().remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_firing_skips_stale_reminders_but_registers_every_level() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    ladder_policy(&app).await;
+    let t0 = stored(Utc::now() + Duration::hours(1));
+    schedule(&app, &escalating("m-late"), t0);
+    // The service was down for a day: reminders are pointless now, warnings are not.
+    let fired = fire_all(&app, t0 + Duration::days(1));
+    assert_eq!(fired.reminders.len(), 0);
+    assert_eq!(fired.warnings.iter().map(|w| w.level).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(fire_all(&app, t0 + Duration::days(2)).deadlines, 0);
+    assert!(app.outbox_events("deadline-timer", "deadline.reminder").is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_stops_what_is_left_of_the_ladder() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    ladder_policy(&app).await;
+    let t0 = stored(Utc::now() + Duration::hours(1));
+    schedule(&app, &escalating("m-early"), t0);
+    schedule(&app, &escalating("m-late"), t0);
+    assert_eq!(fire_all(&app, t0 + Duration::minutes(30)).reminders.len(), 2);
+
+    // Answered in time: met, and the 80 % reminder never comes.
+    let at = t0 + Duration::minutes(40);
+    assert_eq!(write(&app, |conn| store::meet(conn, &responded("m-early", at), at)), 1);
+    // Answered after level 1: level 2 and 3 never come.
+    assert_eq!(fire_all(&app, t0 + Duration::hours(1)).warnings.len(), 1);
+    let at = t0 + Duration::minutes(90);
+    assert_eq!(write(&app, |conn| store::meet(conn, &responded("m-late", at), at)), 0, "nothing was still pending");
+    assert_eq!(fire_all(&app, t0 + Duration::days(1)).deadlines, 0);
+
+    let early = deadline_view(&app, "m-early");
+    assert_eq!((early.state.as_str(), early.next_step_at), (state::MET, None));
+    let late = deadline_view(&app, "m-late");
+    assert_eq!((late.state.as_str(), late.next_step_at), (state::ANSWERED_LATE, None));
+    assert_eq!(app.outbox_events("deadline-timer", "warning.issued").len(), 1);
+    assert_eq!(app.outbox_events("deadline-timer", "deadline.met").len(), 1);
+    app.stop().await;
+}
+
+const TEHRAN_CALENDAR: &str = r#"{"id": "iran-gov", "timezone": "Asia/Tehran",
+ "weekly_days_off": ["thursday", "friday"], "working_hours": [{"from": "07:30", "to": "14:30"}],
+ "holidays": [], "closures": [{"date": "1405-09-10", "province": "tehran", "reason": "آلودگی هوا"}]}"#;
+
+/// Worked by hand: from Monday 1405-09-09 07:30, 8 business hours are Monday's 7 and one more;
+/// Tuesday 1405-09-10 is closed in Tehran only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn business_budgets_count_on_the_policys_calendar_for_the_messages_province() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    put(&app, "/api/v1/calendars/iran-gov", serde_json::from_str(TEHRAN_CALENDAR).unwrap()).await;
+    put(
+        &app,
+        "/api/v1/sla-policies/office",
+        json!({"id": "office", "calendar": "iran-gov", "stages": [
+        {"stage": "acknowledge", "budget": "8h", "reminders": []},
+        {"stage": "respond", "budget": "3d", "reminders": [], "level_2_after": "1d"}]}),
+    )
+    .await;
+    put(
+        &app,
+        "/api/v1/sla-policies/urgent-by-phone",
+        json!({"id": "urgent-by-phone", "priority": "urgent",
+        "channel": "call_center", "stages": [{"stage": "respond", "budget": "PT4H"}]}),
+    )
+    .await;
+    let monday = DateTime::parse_from_rfc3339("2026-11-30T07:30:00+03:30").unwrap().with_timezone(&Utc);
+    let in_province = |message_id: &str, province: &str| MessageAssigned {
+        province: province.into(),
+        assigned_at: monday,
+        ..assigned(message_id, "1234567890", "roads", "agency-a")
+    };
+    for (message_id, province) in [("m-tehran", "tehran"), ("m-fars", "fars")] {
+        let event = in_province(message_id, province);
+        write(&app, |conn| store::schedule(conn, &event, "P7D", Utc::now()));
+    }
+    let due = |message_id: &str| -> Vec<(String, String)> {
+        let mut conn = app.db().get().unwrap();
+        let views = store::deadlines_of(&mut conn, message_id).unwrap();
+        views
+            .into_iter()
+            .map(|v| (v.stage, v.due_at.with_timezone(&nazer_shared::iran::tehran_offset()).to_rfc3339()))
+            .collect()
+    };
+    assert_eq!(
+        due("m-tehran"),
+        [
+            ("acknowledge".to_string(), "2026-12-02T08:30:00+03:30".to_string()),
+            ("respond".to_string(), "2026-12-06T14:30:00+03:30".to_string()),
+        ],
+        "Tuesday is closed in Tehran; Thursday and Friday are off: Wed, Sat, Sun are the 3 days"
+    );
+    assert_eq!(due("m-fars")[0].1, "2026-12-01T08:30:00+03:30");
+    assert_eq!(due("m-fars")[1].1, "2026-12-05T14:30:00+03:30", "Tuesday counts outside Tehran");
+    let scheduled = app.outbox_events("deadline-timer", "deadline.scheduled");
+    assert_eq!(scheduled.len(), 4, "one clock per stage");
+    let stages: Vec<String> = scheduled.iter().map(|e| e.decode::<DeadlineScheduled>().unwrap().stage).collect();
+    assert_eq!(stages.iter().filter(|s| *s == "acknowledge").count(), 2);
+
+    // An urgent call is held to its own, round-the-clock policy.
+    let urgent = MessageAssigned { priority: "urgent".into(), ..in_province("m-urgent", "tehran") };
+    let first = write(&app, |conn| store::schedule(conn, &urgent, "P7D", Utc::now()));
+    assert_eq!(first, Some(monday + Duration::hours(2)), "50 % of 4 hours");
+    let view = deadline_view(&app, "m-urgent");
+    assert_eq!((view.policy_id.as_deref(), view.due_at), (Some("urgent-by-phone"), monday + Duration::hours(4)));
+    let by_web = MessageAssigned { channel: Some("web".into()), ..urgent.clone() };
+    let by_web = MessageAssigned { message_id: "m-urgent-web".into(), ..by_web };
+    write(&app, |conn| store::schedule(conn, &by_web, "P7D", Utc::now()));
+    assert_eq!(deadline_view(&app, "m-urgent-web").policy_id.as_deref(), Some("office"));
+    app.stop().await;
+}
+
+fn acknowledged(message_id: &str, at: DateTime<Utc>) -> MessageAcknowledged {
+    MessageAcknowledged {
+        message_id: message_id.into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        acknowledged_at: at,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_meets_the_acknowledge_stage_only() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    put(
+        &app,
+        "/api/v1/sla-policies/two-stages",
+        json!({"id": "two-stages", "stages": [
+        {"stage": "acknowledge", "budget": "PT1H", "reminders": []},
+        {"stage": "respond", "budget": "PT5H", "reminders": []}]}),
+    )
+    .await;
+    let t0 = stored(Utc::now() + Duration::hours(1));
+    schedule(&app, &assigned("m-ack", "1234567890", "roads", "agency-a"), t0);
+    let at = t0 + Duration::minutes(10);
+    assert_eq!(write(&app, |conn| store::acknowledge(conn, &acknowledged("m-ack", at), at)), 1);
+    assert_eq!(write(&app, |conn| store::acknowledge(conn, &acknowledged("m-ack", at), at)), 0, "once");
+    let views = {
+        let mut conn = app.db().get().unwrap();
+        store::deadlines_of(&mut conn, "m-ack").unwrap()
+    };
+    let states: Vec<(&str, &str)> = views.iter().map(|v| (v.stage.as_str(), v.state.as_str())).collect();
+    assert_eq!(states, [("acknowledge", state::MET), ("respond", state::PENDING)]);
+    let warned = fire_all(&app, t0 + Duration::hours(6)).warnings;
+    assert_eq!(warned.iter().map(|w| w.stage.as_str()).collect::<Vec<_>>(), ["respond"]);
+    assert!(warned[0].text_fa.starts_with("مهلت رسیدگی به پیام"), "{}", warned[0].text_fa);
+
+    // Acknowledged before deadline-timer heard of the assignment: met from the start.
+    write(&app, |conn| store::acknowledge(conn, &acknowledged("m-early", t0), t0));
+    schedule(&app, &assigned("m-early", "1234567890", "roads", "agency-a"), t0);
+    let views = {
+        let mut conn = app.db().get().unwrap();
+        store::deadlines_of(&mut conn, "m-early").unwrap()
+    };
+    let states: Vec<(&str, &str)> = views.iter().map(|v| (v.stage.as_str(), v.state.as_str())).collect();
+    assert_eq!(states, [("acknowledge", state::MET), ("respond", state::PENDING)]);
+    app.stop().await;
+}

@@ -1,0 +1,101 @@
+//! Helpers shared by deadline-timer's integration tests.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use nazer_deadline_timer::policy::{PolicyDocument, SlaPolicy};
+use nazer_deadline_timer::policy_store;
+use nazer_deadline_timer::schema::{deadlines, warnings};
+use nazer_deadline_timer::store;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
+use nazer_shared::events::{MessageAssigned, MessageResponded, WarningIssued};
+use nazer_shared::testing::{ADMIN_KEY, TestApp};
+use serde_json::json;
+
+pub const FALLBACK: &str = "P7D";
+
+pub fn assigned(message_id: &str, tracking_code: &str, category: &str, agency_id: &str) -> MessageAssigned {
+    MessageAssigned {
+        message_id: message_id.into(),
+        tracking_code: tracking_code.into(),
+        kind: "complaint".into(),
+        category: category.into(),
+        province: "tehran".into(),
+        city: None,
+        agency_id: agency_id.into(),
+        agency_name: "شهرداری تهران".into(),
+        rule_id: "rule-1".into(),
+        parent_agency_id: None,
+        priority: "normal".into(),
+        channel: Some("call_center".into()),
+        assigned_at: Utc::now(),
+    }
+}
+
+pub fn responded(message_id: &str, at: DateTime<Utc>) -> MessageResponded {
+    MessageResponded {
+        message_id: message_id.into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        response_id: format!("response-{message_id}"),
+        outcome: "resolved".into(),
+        responded_at: at,
+    }
+}
+
+/// An instant as the database keeps it (microseconds).
+pub fn stored(instant: DateTime<Utc>) -> DateTime<Utc> {
+    from_db_time(to_db_time(instant))
+}
+
+pub fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> T {
+    let mut conn = app.db().get().unwrap();
+    write_transaction(&mut conn, work).unwrap()
+}
+
+/// Schedules `event` as assigned at `now` and handled at once.
+pub fn schedule(app: &TestApp, event: &MessageAssigned, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let event = MessageAssigned { assigned_at: now, ..event.clone() };
+    write(app, |conn| store::schedule(conn, &event, FALLBACK, now))
+}
+
+pub fn fire(app: &TestApp, now: DateTime<Utc>) -> Vec<WarningIssued> {
+    write(app, |conn| store::fire_due(conn, now, 500)).warnings
+}
+
+/// A policy of one respond stage with a plain budget, no reminders and no further levels.
+pub fn plain_policy(conn: &mut DbConnection, category: &str, budget: &str) -> Result<(), DbError> {
+    let id = if category == "*" { "default" } else { category };
+    let document: PolicyDocument = serde_json::from_value(json!({
+        "id": id, "category": category, "stages": [{"stage": "respond", "budget": budget, "reminders": []}]
+    }))
+    .map_err(|e| DbError::Refused(e.to_string()))?;
+    let policy = SlaPolicy::from_document(document).map_err(|e| DbError::Refused(format!("{e:?}")))?;
+    policy_store::put_policy(conn, &policy, Utc::now()).map_err(|e| DbError::Refused(e.to_string()))?;
+    Ok(())
+}
+
+/// (deadline_id, state, due_at) of the message's deadlines.
+pub fn deadlines_of(app: &TestApp, message_id: &str) -> Vec<(String, String, DateTime<Utc>)> {
+    let mut conn = app.db().get().unwrap();
+    let rows: Vec<(String, String, chrono::NaiveDateTime)> = deadlines::table
+        .filter(deadlines::message_id.eq(message_id))
+        .select((deadlines::id, deadlines::state, deadlines::due_at))
+        .load(&mut *conn)
+        .unwrap();
+    rows.into_iter().map(|(id, state, due)| (id, state, from_db_time(due))).collect()
+}
+
+pub fn warning_count(app: &TestApp) -> i64 {
+    let mut conn = app.db().get().unwrap();
+    warnings::table.count().get_result(&mut *conn).unwrap()
+}
+
+pub async fn put_policy(app: &TestApp, category: &str, budget: &str) {
+    let id = if category == "*" { "default" } else { category };
+    let document =
+        json!({"id": id, "category": category, "stages": [{"stage": "respond", "budget": budget, "reminders": []}]});
+    let (status, body) = app.put(&format!("/api/v1/sla-policies/{id}"), ADMIN_KEY, &document).await;
+    assert!(status == 201 || status == 200, "{status} {body}");
+    assert_eq!(body["stages"][0]["budget"], budget, "{body}");
+}
