@@ -40,6 +40,18 @@ macro_rules! select_skip_locked {
     };
 }
 
+/// Loads `query` locking its rows until the transaction ends, waiting for rows others hold
+/// (PostgreSQL `FOR UPDATE`); on SQLite the write transaction is the lock.
+#[macro_export]
+macro_rules! select_for_update {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg(c) => $query.for_update().load(c),
+            $crate::db::DbConnection::Sqlite(c) => $query.load(c),
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
@@ -290,6 +302,17 @@ where
 pub fn lock_key(conn: &mut DbConnection, key: &str) -> Result<(), DbError> {
     if let DbConnection::Pg(c) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+/// Like `lock_key`, but shared: holders of the shared lock run together and exclude only the
+/// holder of the exclusive one (clocks started on a calendar, against a change of it).
+pub fn lock_key_shared(conn: &mut DbConnection, key: &str) -> Result<(), DbError> {
+    if let DbConnection::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
             .bind::<diesel::sql_types::Text, _>(key)
             .execute(c)?;
     }

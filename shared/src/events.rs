@@ -298,6 +298,29 @@ impl Event for DeadlineScheduled {
     }
 }
 
+/// A calendar change moved a pending stage's due instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineMoved {
+    pub deadline_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub stage: String,
+    pub previous_due_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    /// What changed, e.g. `closure 1405-09-10 (tehran) added`.
+    pub reason: String,
+    pub text_fa: String,
+    pub moved_at: DateTime<Utc>,
+}
+
+impl Event for DeadlineMoved {
+    const TYPE: &'static str = "deadline.moved";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadlineMet {
     pub deadline_id: String,

@@ -16,11 +16,18 @@ pub const SERVICES: [&str; 5] = [INTAKE, ROUTING, DEADLINE_TIMER, VIOLATION_REFE
 pub fn consumed_by(service: &str) -> &'static [&'static str] {
     match service {
         // Intake keeps a read model of what happened to each message.
-        INTAKE => &["message.assigned", "message.needs_triage", "deadline.scheduled", "deadline.met", "warning.issued"],
+        INTAKE => &[
+            "message.assigned",
+            "message.needs_triage",
+            "deadline.scheduled",
+            "deadline.moved",
+            "deadline.met",
+            "warning.issued",
+        ],
         ROUTING => &["message.received"],
         DEADLINE_TIMER => &["message.assigned", "message.acknowledged", "message.responded"],
         VIOLATION_REFERRAL => &["message.assigned"],
-        NOTIFICATION => &["message.assigned", "deadline.reminder", "warning.issued"],
+        NOTIFICATION => &["message.assigned", "deadline.reminder", "deadline.moved", "warning.issued"],
         _ => &[],
     }
 }

@@ -220,6 +220,11 @@ impl Calendar {
                 .is_some_and(|closed| closed.iter().any(|p| p.is_none() || p.as_deref() == province))
     }
 
+    /// The instant the local day `date` begins.
+    pub fn day_start(&self, date: NaiveDate) -> DateTime<Utc> {
+        self.instant(date, NaiveTime::MIN)
+    }
+
     fn instant(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
         // A fixed offset maps every local time to exactly one instant.
         match self.offset.from_local_datetime(&date.and_time(time)) {

@@ -239,6 +239,18 @@ pub fn ladder(
     province: Option<&str>,
 ) -> Result<(DateTime<Utc>, Vec<Step>), LadderError> {
     let due = due_after(&stage.budget, calendar, start, province)?;
+    Ok((due, ladder_from(stage, calendar, start, due, province)?))
+}
+
+/// The steps of a stage whose due instant is already fixed (a level-1 warning was registered
+/// on it): the reminders before it, the warning at it, then the escalation levels.
+pub fn ladder_from(
+    stage: &StagePolicy,
+    calendar: Option<&Calendar>,
+    start: DateTime<Utc>,
+    due: DateTime<Utc>,
+    province: Option<&str>,
+) -> Result<Vec<Step>, LadderError> {
     let business = !matches!(Budget::parse(&stage.budget), Ok(Budget::Plain(_)));
     let mut steps = Vec::new();
     for fraction in stage.reminders() {
@@ -263,7 +275,7 @@ pub fn ladder(
             steps.push(Step::Warning { level: 3, at: due_after(after, calendar, level_2, province)? });
         }
     }
-    Ok((due, steps))
+    Ok(steps)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, to_db_time};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, lock_key_shared, to_db_time};
 use nazer_shared::events::{DeadlineMet, DeadlineScheduled, MessageAcknowledged, MessageAssigned, MessageResponded};
 use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
@@ -14,6 +14,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::calendar::Calendar;
+use crate::calendar_change::calendar_lock;
 use crate::calendar_store;
 use crate::policy::{self, ACKNOWLEDGE, RESPOND, StagePolicy, Step};
 use crate::policy_store;
@@ -65,10 +66,12 @@ pub fn schedule(
         None => (None, None, vec![fallback_stage(fallback_budget)]),
     };
     let calendar: Option<Calendar> = match &calendar_id {
-        Some(id) => Some(
+        Some(id) => Some({
+            // A change of this calendar either sees this clock or waits for it.
+            lock_key_shared(conn, &calendar_lock(id))?;
             calendar_store::find_calendar(conn, id)?
-                .ok_or_else(|| DbError::Refused(format!("policy's calendar `{id}` is not stored")))?,
-        ),
+                .ok_or_else(|| DbError::Refused(format!("policy's calendar `{id}` is not stored")))?
+        }),
         None => None,
     };
     let responded: Option<NaiveDateTime> = responded_messages::table

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, to_db_time};
 use nazer_shared::events::{
-    DeadlineMet, DeadlineScheduled, Envelope, MessageAssigned, MessageNeedsTriage, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlineScheduled, Envelope, MessageAssigned, MessageNeedsTriage, WarningIssued,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError};
 
@@ -48,39 +48,12 @@ impl EventHandler for Projection {
             )
             .set((messages::status.eq(status::TRIAGE), messages::updated_at.eq(at)))
             .execute(conn)?;
-        } else if envelope.is::<DeadlineScheduled>() {
-            let event: DeadlineScheduled = envelope.decode()?;
-            upsert_deadline(
-                conn,
-                &event.deadline_id,
-                &event.message_id,
-                &event.stage,
-                event.due_at,
-                deadline_state::PENDING,
-                now,
-            )?;
-        } else if envelope.is::<DeadlineMet>() {
-            let event: DeadlineMet = envelope.decode()?;
-            upsert_deadline(
-                conn,
-                &event.deadline_id,
-                &event.message_id,
-                &event.stage,
-                event.due_at,
-                deadline_state::MET,
-                now,
-            )?;
+        } else if let Some((deadline, state)) = deadline_change(envelope)? {
+            upsert_deadline(conn, &deadline, state, now)?;
         } else if envelope.is::<WarningIssued>() {
             let event: WarningIssued = envelope.decode()?;
-            upsert_deadline(
-                conn,
-                &event.deadline_id,
-                &event.message_id,
-                &event.stage,
-                event.due_at,
-                deadline_state::BREACHED,
-                now,
-            )?;
+            let deadline = (event.deadline_id.clone(), event.message_id.clone(), event.stage.clone(), event.due_at);
+            upsert_deadline(conn, &deadline, deadline_state::BREACHED, now)?;
             let known: i64 = message_warnings::table.find(&event.warning_id).count().get_result(conn)?;
             if known == 0 {
                 diesel::insert_into(message_warnings::table)
@@ -99,13 +72,30 @@ impl EventHandler for Projection {
     }
 }
 
-/// Records a deadline's state; `pending` never overwrites `met` or `breached`.
+/// (deadline id, message id, stage, due instant) as an event tells them.
+type DeadlineFacts = (String, String, String, DateTime<Utc>);
+
+/// A deadline event other than a warning, and the state it reports: scheduled and moved
+/// report pending (which never overwrites a later state), met reports met.
+fn deadline_change(envelope: &Envelope) -> Result<Option<(DeadlineFacts, &'static str)>, HandlerError> {
+    Ok(if envelope.is::<DeadlineScheduled>() {
+        let e: DeadlineScheduled = envelope.decode()?;
+        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PENDING))
+    } else if envelope.is::<DeadlineMoved>() {
+        let e: DeadlineMoved = envelope.decode()?;
+        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PENDING))
+    } else if envelope.is::<DeadlineMet>() {
+        let e: DeadlineMet = envelope.decode()?;
+        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::MET))
+    } else {
+        None
+    })
+}
+
+/// Records a deadline's state and due instant; `pending` never overwrites `met` or `breached`.
 fn upsert_deadline(
     conn: &mut DbConnection,
-    deadline_id: &str,
-    message_id: &str,
-    stage: &str,
-    due_at: DateTime<Utc>,
+    (deadline_id, message_id, stage, due_at): &DeadlineFacts,
     state: &str,
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
@@ -118,7 +108,7 @@ fn upsert_deadline(
                     message_deadlines::deadline_id.eq(deadline_id),
                     message_deadlines::message_id.eq(message_id),
                     message_deadlines::stage.eq(stage),
-                    message_deadlines::due_at.eq(to_db_time(due_at)),
+                    message_deadlines::due_at.eq(to_db_time(*due_at)),
                     message_deadlines::state.eq(state),
                     message_deadlines::updated_at.eq(to_db_time(now)),
                 ))
@@ -128,7 +118,7 @@ fn upsert_deadline(
             let next = if state == deadline_state::PENDING { current.as_str() } else { state };
             diesel::update(message_deadlines::table.find(deadline_id))
                 .set((
-                    message_deadlines::due_at.eq(to_db_time(due_at)),
+                    message_deadlines::due_at.eq(to_db_time(*due_at)),
                     message_deadlines::state.eq(next),
                     message_deadlines::updated_at.eq(to_db_time(now)),
                 ))

@@ -11,8 +11,8 @@ use nazer_intake::schema::{message_warnings, messages, reporters};
 use nazer_intake::tracking_code::TrackingCode;
 use nazer_shared::db::to_db_time;
 use nazer_shared::events::{
-    DeadlineMet, DeadlineScheduled, Envelope, Event, MessageAcknowledged, MessageAssigned, MessageNeedsTriage,
-    MessageReceived, MessageResponded, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlineScheduled, Envelope, Event, MessageAcknowledged, MessageAssigned,
+    MessageNeedsTriage, MessageReceived, MessageResponded, WarningIssued,
 };
 use nazer_shared::inbox::{HandlerError, InboxOutcome, apply_once};
 use nazer_shared::schema::outbox;
@@ -528,6 +528,25 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
     let view = get_message(&app, &code, ADMIN_KEY).await.body;
     assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": due_at, "state": "pending" }]));
     assert_eq!(view["warnings"], json!([]));
+
+    // A closure moved it a day later, and back.
+    let moved = |from: DateTime<Utc>, to: DateTime<Utc>| DeadlineMoved {
+        deadline_id: "deadline-1".into(),
+        message_id: id.clone(),
+        tracking_code: code.clone(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        previous_due_at: from,
+        due_at: to,
+        reason: "closure added".into(),
+        text_fa: "مهلت تغییر کرد".into(),
+        moved_at: Utc::now(),
+    };
+    let later = due_at + chrono::Duration::days(1);
+    assert_eq!(apply(&app, &envelope("deadline-timer", &moved(due_at, later))).await, InboxOutcome::Applied);
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": later, "state": "pending" }]));
+    assert_eq!(apply(&app, &envelope("deadline-timer", &moved(later, due_at))).await, InboxOutcome::Applied);
 
     let issued_at = due_at + chrono::Duration::minutes(1);
     let warning = WarningIssued {

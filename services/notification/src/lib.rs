@@ -1,14 +1,14 @@
 //! Notification: tells the agency concerned what happened — a message assigned to it, a
-//! reminder that a deadline nears, a warning registered against it (and, once escalated, its
-//! parent agency or Special Follow-up) — by HMAC-signed webhooks, retried with backoff, every
-//! attempt recorded. SMS and e-mail to people come later through the same deliveries.
+//! reminder that a deadline nears, a deadline moved by a calendar change, a warning registered
+//! against it (and, once escalated, its parent agency or Special Follow-up) — by HMAC-signed
+//! webhooks, retried with backoff, every attempt recorded. SMS and e-mail to people come later through the same deliveries.
 
 use std::sync::Arc;
 
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::{DeadlineReminderSent, Envelope, MessageAssigned, WarningIssued};
+use nazer_shared::events::{DeadlineMoved, DeadlineReminderSent, Envelope, MessageAssigned, WarningIssued};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::NOTIFICATION;
@@ -44,6 +44,8 @@ impl EventHandler for Dispatcher {
             vec![envelope.decode::<MessageAssigned>()?.agency_id]
         } else if envelope.is::<DeadlineReminderSent>() {
             vec![envelope.decode::<DeadlineReminderSent>()?.agency_id]
+        } else if envelope.is::<DeadlineMoved>() {
+            vec![envelope.decode::<DeadlineMoved>()?.agency_id]
         } else if envelope.is::<WarningIssued>() {
             // An escalated warning also goes to whoever must now act: the parent agency at
             // level 2, Special Follow-up at level 3.

@@ -10,7 +10,8 @@ use nazer_notification::signature;
 use nazer_notification::store;
 use nazer_shared::db::{DbConnection, DbError, write_transaction};
 use nazer_shared::events::{
-    DeadlineReminderSent, Envelope, MessageAssigned, NotificationDelivered, NotificationFailed, WarningIssued,
+    DeadlineMoved, DeadlineReminderSent, Envelope, MessageAssigned, NotificationDelivered, NotificationFailed,
+    WarningIssued,
 };
 use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually, problem_fields};
 use serde_json::{Value, json};
@@ -260,7 +261,7 @@ async fn a_consumed_warning_is_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn escalated_warnings_also_reach_the_parent_and_special_follow_up() {
+async fn reminders_moves_and_escalated_warnings_reach_whoever_must_act() {
     let receiver = WebhookReceiver::start().await;
     let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
     for agency in ["agency-a", "ministry", "special-follow-up"] {
@@ -292,8 +293,21 @@ async fn escalated_warnings_also_reach_the_parent_and_special_follow_up() {
         issued_at: Utc::now(),
         escalated_to: Some(escalated_to.into()),
     };
+    let moved = DeadlineMoved {
+        deadline_id: "d-1".into(),
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        previous_due_at: Utc::now(),
+        due_at: Utc::now() + Duration::days(1),
+        reason: "closure added".into(),
+        text_fa: "مهلت تغییر کرد".into(),
+        moved_at: Utc::now(),
+    };
     let envelopes = [
         Envelope::new("deadline-timer", &reminder, Utc::now()).unwrap(),
+        Envelope::new("deadline-timer", &moved, Utc::now()).unwrap(),
         Envelope::new("deadline-timer", &level(2, "ministry"), Utc::now()).unwrap(),
         Envelope::new("deadline-timer", &level(3, "special-follow-up"), Utc::now()).unwrap(),
     ];
@@ -312,6 +326,7 @@ async fn escalated_warnings_also_reach_the_parent_and_special_follow_up() {
         .collect();
     seen.sort();
     let expected = [
+        ("/hooks/agency-a", "deadline.moved"),
         ("/hooks/agency-a", "deadline.reminder"),
         ("/hooks/agency-a", "warning.issued"),
         ("/hooks/agency-a", "warning.issued"),

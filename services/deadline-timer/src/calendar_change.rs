@@ -1,0 +1,149 @@
+//! Changing a stored calendar: replacing it, or adding and removing one holiday or closure.
+//! The change and the deadlines it moves commit together; changes to one calendar are
+//! serialised, and clocks being started on it wait for the change (or it for them).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use nazer_shared::db::{DbConnection, DbError, lock_key};
+use nazer_shared::http::FieldIssue;
+use nazer_shared::iran::{self, JalaliDate};
+
+use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument};
+use crate::calendar_store;
+use crate::moving::{self, Touched};
+
+/// The advisory lock that orders changes of a calendar against clocks started on it.
+pub fn calendar_lock(id: &str) -> String {
+    format!("calendar:{id}")
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CalendarEdit {
+    Replace(CalendarDocument),
+    AddHoliday(HolidayDocument),
+    RemoveHoliday { date: String },
+    AddClosure(ClosureDocument),
+    RemoveClosure { date: String, province: Option<String> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("no calendar has this id")]
+    NoCalendar,
+    #[error("invalid fields")]
+    Invalid(Vec<FieldIssue>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Missing(String),
+}
+
+#[derive(Debug)]
+pub struct Changed {
+    pub calendar: Calendar,
+    pub created: bool,
+    pub deadlines_moved: usize,
+}
+
+/// A Solar Hijri date from a request, or the issue naming `field`.
+fn jalali_day(field: &str, text: &str) -> Result<NaiveDate, FieldIssue> {
+    JalaliDate::parse(text)
+        .and_then(JalaliDate::to_gregorian)
+        .ok_or_else(|| FieldIssue::new(field, format!("`{text}` is not a Solar Hijri date YYYY-MM-DD")))
+}
+
+fn check_province(province: &Option<String>) -> Result<(), FieldIssue> {
+    match province {
+        Some(code) if !iran::is_province(code) => Err(FieldIssue::new(
+            "province",
+            format!("`{code}` is not a province code; use null for everywhere or one of: {}", iran::province_codes()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Applies `edit` to the document: the new document, what it touches and why.
+fn apply(
+    document: Option<CalendarDocument>,
+    edit: CalendarEdit,
+) -> Result<(CalendarDocument, Touched, String), ChangeError> {
+    let same_day = |a: &str, b: NaiveDate| jalali_day("date", a).is_ok_and(|d| d == b);
+    if let CalendarEdit::Replace(new) = edit {
+        return Ok((new, Touched::default(), "calendar replaced".into()));
+    }
+    let mut document = document.ok_or(ChangeError::NoCalendar)?;
+    match edit {
+        CalendarEdit::Replace(_) => Err(ChangeError::NoCalendar),
+        CalendarEdit::AddHoliday(holiday) => {
+            let mut issues = Vec::new();
+            let day = jalali_day("date", &holiday.date).map_err(|i| issues.push(i)).ok();
+            if holiday.name.trim().is_empty() {
+                issues.push(FieldIssue::new("name", "is required, e.g. «عید سعید فطر»"));
+            }
+            let Some(day) = day.filter(|_| issues.is_empty()) else { return Err(ChangeError::Invalid(issues)) };
+            if document.holidays.iter().any(|h| same_day(&h.date, day)) {
+                return Err(ChangeError::Conflict(format!("{} is already a holiday", holiday.date)));
+            }
+            let reason = format!("holiday {} added", holiday.date);
+            document.holidays.push(holiday);
+            Ok((document, Touched { day: Some(day), province: None }, reason))
+        }
+        CalendarEdit::RemoveHoliday { date } => {
+            let day = jalali_day("date", &date).map_err(|i| ChangeError::Invalid(vec![i]))?;
+            let before = document.holidays.len();
+            document.holidays.retain(|h| !same_day(&h.date, day));
+            if document.holidays.len() == before {
+                return Err(ChangeError::Missing(format!("{date} is not a holiday of this calendar")));
+            }
+            Ok((document, Touched { day: Some(day), province: None }, format!("holiday {date} removed")))
+        }
+        CalendarEdit::AddClosure(closure) => {
+            let mut issues = Vec::new();
+            let day = jalali_day("date", &closure.date).map_err(|i| issues.push(i)).ok();
+            if let Err(issue) = check_province(&closure.province) {
+                issues.push(issue);
+            }
+            if closure.reason.trim().is_empty() {
+                issues.push(FieldIssue::new("reason", "is required, e.g. «آلودگی هوا»"));
+            }
+            let Some(day) = day.filter(|_| issues.is_empty()) else { return Err(ChangeError::Invalid(issues)) };
+            if document.closures.iter().any(|c| same_day(&c.date, day) && c.province == closure.province) {
+                return Err(ChangeError::Conflict(format!("this closure of {} already exists", closure.date)));
+            }
+            let reason = format!("closure {} ({}) added", closure.date, closure.province.as_deref().unwrap_or("all"));
+            let province = closure.province.clone();
+            document.closures.push(closure);
+            Ok((document, Touched { day: Some(day), province }, reason))
+        }
+        CalendarEdit::RemoveClosure { date, province } => {
+            let day = jalali_day("date", &date).map_err(|i| ChangeError::Invalid(vec![i]))?;
+            check_province(&province).map_err(|i| ChangeError::Invalid(vec![i]))?;
+            let before = document.closures.len();
+            document.closures.retain(|c| !(same_day(&c.date, day) && c.province == province));
+            if document.closures.len() == before {
+                return Err(ChangeError::Missing(format!("no such closure of {date} in this calendar")));
+            }
+            let reason = format!("closure {date} ({}) removed", province.as_deref().unwrap_or("all"));
+            Ok((document, Touched { day: Some(day), province }, reason))
+        }
+    }
+}
+
+/// Changes calendar `id` and moves the deadlines the change touches. Call it in a write
+/// transaction.
+pub fn change_calendar(
+    conn: &mut DbConnection,
+    id: &str,
+    edit: CalendarEdit,
+    now: DateTime<Utc>,
+) -> Result<Changed, ChangeError> {
+    lock_key(conn, &calendar_lock(id))?;
+    let existing = calendar_store::find_calendar(conn, id)?;
+    let created = existing.is_none();
+    let (document, touched, reason) = apply(existing.map(|c| c.document().clone()), edit)?;
+    let calendar = Calendar::from_document(document).map_err(ChangeError::Invalid)?;
+    calendar_store::put_calendar(conn, &calendar, now)?;
+    let deadlines_moved = if created { 0 } else { moving::move_deadlines(conn, &calendar, &touched, &reason, now)? };
+    Ok(Changed { calendar, created, deadlines_moved })
+}

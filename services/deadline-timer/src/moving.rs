@@ -1,0 +1,215 @@
+//! Calendar changes move deadlines. Every clock still running on a changed calendar, and that
+//! the change can touch (started before the changed day, in the closed province), gets its
+//! ladder recomputed; a pending stage whose due instant moved is announced (`deadline.moved`)
+//! so the agency hears the new due time. A stage already warned about keeps its due instant
+//! (the warning was registered on it); only its later levels move.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::events::DeadlineMoved;
+use nazer_shared::iran::{persian_date_time, persian_digits};
+use nazer_shared::outbox;
+use nazer_shared::select_for_update;
+use nazer_shared::topology::DEADLINE_TIMER;
+
+use crate::calendar::Calendar;
+use crate::policy::{self, ACKNOWLEDGE, StagePolicy, Step};
+use crate::schema::deadlines;
+use crate::store::state;
+
+/// Which running clocks a change can touch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// The changed day; None when the whole calendar changed.
+    pub day: Option<NaiveDate>,
+    /// The closed province; None when the change applies everywhere.
+    pub province: Option<String>,
+}
+
+/// How many steps of `new` have already happened: those `old[..done]` had, matched by kind
+/// (a reminder by its fraction, a warning by its level).
+pub fn steps_done(old: &[Step], done: usize, new: &[Step]) -> usize {
+    let happened = &old[..done.min(old.len())];
+    let same = |a: &Step, b: &Step| match (a, b) {
+        (Step::Reminder { fraction: x, .. }, Step::Reminder { fraction: y, .. }) => x == y,
+        (Step::Warning { level: x, .. }, Step::Warning { level: y, .. }) => x == y,
+        _ => false,
+    };
+    new.iter().take_while(|step| happened.iter().any(|h| same(h, step))).count()
+}
+
+/// «مهلت رسیدگی به پیام … به ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ تغییر کرد».
+pub fn moved_text(stage: &str, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+    let what = if stage == ACKNOWLEDGE {
+        "مهلت اعلام وصول پیام"
+    } else {
+        "مهلت رسیدگی به پیام"
+    };
+    format!("{what} {} به {} تغییر کرد", persian_digits(tracking_code), persian_date_time(due_at))
+}
+
+type Row = (
+    (String, String, String, String, String, Option<String>),
+    (NaiveDateTime, NaiveDateTime, String, String, String, i32),
+);
+
+const BATCH: i64 = 500;
+
+/// Recomputes the running clocks of `calendar` that `touched` covers, in the caller's
+/// transaction; the rows are locked while they move, so a firing replica waits or skips them.
+/// Returns how many due instants moved.
+pub fn move_deadlines(
+    conn: &mut DbConnection,
+    calendar: &Calendar,
+    touched: &Touched,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    let started_before = touched.day.and_then(|day| day.succ_opt()).map(|next| to_db_time(calendar.day_start(next)));
+    let mut after = String::new();
+    let mut moved = 0;
+    loop {
+        let mut query = deadlines::table
+            .filter(deadlines::calendar_id.eq(calendar.id.clone()))
+            .filter(deadlines::next_fire_at.is_not_null())
+            .filter(deadlines::id.gt(after.clone()))
+            .order(deadlines::id)
+            .limit(BATCH)
+            .into_boxed();
+        if let Some(bound) = started_before {
+            query = query.filter(deadlines::started_at.lt(bound));
+        }
+        if let Some(province) = &touched.province {
+            query = query.filter(deadlines::province.eq(province.clone()));
+        }
+        let ids: Vec<String> = query.select(deadlines::id).load(conn)?;
+        let rows: Vec<Row> = select_for_update!(
+            conn,
+            // Under the lock, a clock that stopped meanwhile (met, or its last step fired) drops out.
+            deadlines::table
+                .filter(deadlines::id.eq_any(&ids))
+                .filter(deadlines::next_fire_at.is_not_null())
+                .order(deadlines::id)
+                .select((
+                    (
+                        deadlines::id,
+                        deadlines::message_id,
+                        deadlines::tracking_code,
+                        deadlines::agency_id,
+                        deadlines::stage,
+                        deadlines::province,
+                    ),
+                    (
+                        deadlines::started_at,
+                        deadlines::due_at,
+                        deadlines::state,
+                        deadlines::stage_policy,
+                        deadlines::ladder,
+                        deadlines::next_step,
+                    ),
+                ))
+        )?;
+        let full = ids.len() as i64 == BATCH;
+        if let Some(last) = ids.last() {
+            after = last.clone();
+        }
+        for row in rows {
+            if let Some(event) = move_one(conn, calendar, row, reason, now)? {
+                outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
+                moved += 1;
+            }
+        }
+        if !full {
+            return Ok(moved);
+        }
+    }
+}
+
+fn move_one(
+    conn: &mut DbConnection,
+    calendar: &Calendar,
+    row: Row,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DeadlineMoved>, DbError> {
+    let ((id, message_id, tracking_code, agency_id, stage, province), rest) = row;
+    let (started_at, due_at, current, stage_policy, ladder, next_step) = rest;
+    let unreadable = |what: &str, e: serde_json::Error| DbError::Refused(format!("deadline `{id}` {what}: {e}"));
+    let policy: StagePolicy = serde_json::from_str(&stage_policy).map_err(|e| unreadable("policy", e))?;
+    let old: Vec<Step> = serde_json::from_str(&ladder).map_err(|e| unreadable("ladder", e))?;
+    let (start, old_due) = (from_db_time(started_at), from_db_time(due_at));
+    let recomputed = if current == state::PENDING {
+        policy::ladder(&policy, Some(calendar), start, province.as_deref())
+    } else {
+        policy::ladder_from(&policy, Some(calendar), start, old_due, province.as_deref()).map(|steps| (old_due, steps))
+    };
+    let (due, steps) = recomputed.map_err(|e| DbError::Refused(format!("deadline `{id}`: {e}")))?;
+    if steps == old {
+        return Ok(None);
+    }
+    let done = steps_done(&old, next_step.max(0) as usize, &steps);
+    let text = serde_json::to_string(&steps).map_err(|e| DbError::Encode(e.to_string()))?;
+    diesel::update(deadlines::table.find(&id))
+        .set((
+            deadlines::due_at.eq(to_db_time(due)),
+            deadlines::ladder.eq(text),
+            deadlines::next_step.eq(done as i32),
+            deadlines::next_fire_at.eq(steps.get(done).map(|s| to_db_time(s.at()))),
+        ))
+        .execute(conn)?;
+    if due == old_due {
+        return Ok(None);
+    }
+    tracing::info!(deadline_id = %id, message_id = %message_id, "deadline moved by a calendar change");
+    Ok(Some(DeadlineMoved {
+        deadline_id: id,
+        message_id,
+        text_fa: moved_text(&stage, &tracking_code, due),
+        tracking_code,
+        agency_id,
+        stage,
+        previous_due_at: old_due,
+        due_at: due,
+        reason: reason.to_string(),
+        moved_at: now,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn fired_steps_stay_fired_when_the_ladder_moves() {
+        let old = [
+            Step::Reminder { fraction: 0.5, at: at(50) },
+            Step::Reminder { fraction: 0.8, at: at(80) },
+            Step::Warning { level: 1, at: at(100) },
+        ];
+        let later = [
+            Step::Reminder { fraction: 0.5, at: at(60) },
+            Step::Reminder { fraction: 0.8, at: at(96) },
+            Step::Warning { level: 1, at: at(120) },
+        ];
+        assert_eq!(steps_done(&old, 0, &later), 0);
+        assert_eq!(steps_done(&old, 1, &later), 1, "the 50 % reminder was sent: not again");
+        assert_eq!(steps_done(&old, 3, &later), 3);
+        // A reminder that no longer fits (the budget shrank to nothing before it) is not counted.
+        let shorter = [Step::Reminder { fraction: 0.5, at: at(55) }, Step::Warning { level: 1, at: at(70) }];
+        assert_eq!(steps_done(&old, 2, &shorter), 1);
+    }
+
+    #[test]
+    fn the_moved_text_names_the_new_due_instant() {
+        let due = DateTime::parse_from_rfc3339("2026-12-02T14:30:00+03:30").unwrap().with_timezone(&Utc);
+        assert_eq!(
+            moved_text("respond", "1234567890", due),
+            "مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ به ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ تغییر کرد"
+        );
+    }
+}
