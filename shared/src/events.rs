@@ -321,6 +321,46 @@ impl Event for DeadlineMoved {
     }
 }
 
+/// A stage's clock stopped while it waits for the citizen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadlinePaused {
+    pub deadline_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub stage: String,
+    pub reason: String,
+    /// The due instant when the clock stopped (it moves on resumption).
+    pub due_at: DateTime<Utc>,
+    pub paused_at: DateTime<Utc>,
+}
+
+impl Event for DeadlinePaused {
+    const TYPE: &'static str = "deadline.paused";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+/// A paused stage's clock runs again, with the budget it had left: its new due instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineResumed {
+    pub deadline_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub stage: String,
+    pub due_at: DateTime<Utc>,
+    pub resumed_at: DateTime<Utc>,
+}
+
+impl Event for DeadlineResumed {
+    const TYPE: &'static str = "deadline.resumed";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadlineMet {
     pub deadline_id: String,

@@ -21,13 +21,22 @@ pub fn consumed_by(service: &str) -> &'static [&'static str] {
             "message.needs_triage",
             "deadline.scheduled",
             "deadline.moved",
+            "deadline.paused",
+            "deadline.resumed",
             "deadline.met",
             "warning.issued",
         ],
         ROUTING => &["message.received"],
         DEADLINE_TIMER => &["message.assigned", "message.acknowledged", "message.responded"],
         VIOLATION_REFERRAL => &["message.assigned"],
-        NOTIFICATION => &["message.assigned", "deadline.reminder", "deadline.moved", "warning.issued"],
+        NOTIFICATION => &[
+            "message.assigned",
+            "deadline.reminder",
+            "deadline.moved",
+            "deadline.paused",
+            "deadline.resumed",
+            "warning.issued",
+        ],
         _ => &[],
     }
 }

@@ -6,6 +6,7 @@ ALTER TABLE warnings DROP COLUMN escalated_to;
 ALTER TABLE warnings DROP COLUMN stage;
 DROP INDEX deadlines_next_fire;
 CREATE INDEX deadlines_pending_due ON deadlines (due_at) WHERE state = 'pending';
+ALTER TABLE deadlines DROP COLUMN paused_at;
 ALTER TABLE deadlines DROP COLUMN next_fire_at;
 ALTER TABLE deadlines DROP COLUMN next_step;
 ALTER TABLE deadlines DROP COLUMN ladder;

@@ -31,6 +31,8 @@ ALTER TABLE deadlines ADD COLUMN stage_policy TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE deadlines ADD COLUMN ladder TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE deadlines ADD COLUMN next_step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deadlines ADD COLUMN next_fire_at TIMESTAMP;
+-- Set while the stage waits for the citizen: its clock and its ladder stand still.
+ALTER TABLE deadlines ADD COLUMN paused_at TIMESTAMP;
 UPDATE deadlines
 SET next_fire_at = due_at,
     stage_policy = '{"stage":"' || stage || '","budget":"' || budget || '","reminders":[]}',

@@ -1,19 +1,33 @@
-//! Deadline-timer's REST API: warnings (list, export, acknowledge) and deadlines; policies and
-//! calendars have their own modules.
+//! Deadline-timer's REST API: warnings (list, export, acknowledge) and deadlines (list, pause,
+//! resume); policies and calendars have their own modules.
+
+use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration, Utc};
-use nazer_shared::http::{ApiError, Caller, FieldIssue, QueryParams, Scope, page_limit};
+use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, page_limit};
 use nazer_shared::iran;
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::Notify;
 
+use crate::pausing::{self, PauseError};
 use crate::store;
 use crate::warning_store::{self, AcknowledgeError, WarningFilter};
 
 pub struct DeadlineState {
     pub ctx: ServiceContext,
+    /// The firing loop's wake-up, for requests that may bring a step forward.
+    pub wake: Arc<Notify>,
+}
+
+impl DeadlineState {
+    /// After a commit that wrote events and may have moved a step earlier.
+    pub fn changed(&self) {
+        self.ctx.committed();
+        self.wake.notify_one();
+    }
 }
 
 /// The most rows one CSV export carries; a larger period must be split.
@@ -24,6 +38,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<DeadlineState>) {
         .route("/api/v1/warnings", web::get().to(get_warnings))
         .route("/api/v1/warnings/{id}/acknowledgement", web::post().to(post_acknowledgement))
         .route("/api/v1/deadlines", web::get().to(get_deadlines))
+        .route("/api/v1/deadlines/{id}/pause", web::post().to(post_pause))
+        .route("/api/v1/deadlines/{id}/resume", web::post().to(post_resume))
         .configure(crate::policy_api::routes)
         .configure(crate::calendar_api::routes);
 }
@@ -165,4 +181,61 @@ async fn get_deadlines(
         deadlines.retain(|d| Some(&d.agency_id) == caller.agency_id.as_ref());
     }
     Ok(HttpResponse::Ok().json(json!({ "deadlines": deadlines })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseRequest {
+    reason: Option<String>,
+}
+
+/// Whose deadlines the caller may pause: an agency its own, an admin any.
+fn pausing_agency(caller: &Caller) -> Result<Option<String>, ApiError> {
+    caller.require_any(&[Scope::Admin, Scope::Agency])?;
+    if caller.has(Scope::Admin) {
+        return Ok(None);
+    }
+    caller.agency_id.clone().map(Some).ok_or_else(|| ApiError::Forbidden("this key is not bound to an agency".into()))
+}
+
+fn paused_answer(result: Result<store::DeadlineView, PauseError>) -> Result<HttpResponse, ApiError> {
+    match result {
+        Ok(view) => Ok(HttpResponse::Ok().json(view)),
+        Err(PauseError::NotFound) => Err(ApiError::NotFound("no deadline of this agency has this id".into())),
+        Err(error @ PauseError::WrongState(..)) => Err(ApiError::Conflict(error.to_string())),
+        Err(PauseError::Db(error)) => Err(error.into()),
+    }
+}
+
+async fn post_pause(
+    state: web::Data<DeadlineState>,
+    caller: Caller,
+    path: web::Path<String>,
+    JsonBody(request): JsonBody<PauseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let agency = pausing_agency(&caller)?;
+    let reason = request.reason.as_deref().map(str::trim).unwrap_or_default().to_string();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(ApiError::invalid_field("reason", "is required (up to 200 characters), e.g. waiting_for_citizen"));
+    }
+    let (id, now) = (path.into_inner(), state.ctx.clock.now());
+    let paused = state.ctx.db.write(move |conn| pausing::pause(conn, &id, agency.as_deref(), &reason, now)).await;
+    if paused.is_ok() {
+        state.ctx.committed();
+    }
+    paused_answer(paused)
+}
+
+async fn post_resume(
+    state: web::Data<DeadlineState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let agency = pausing_agency(&caller)?;
+    let (id, now) = (path.into_inner(), state.ctx.clock.now());
+    let resumed = state.ctx.db.write(move |conn| pausing::resume(conn, &id, agency.as_deref(), now)).await;
+    if resumed.is_ok() {
+        state.changed();
+    }
+    paused_answer(resumed)
 }

@@ -31,9 +31,8 @@ async fn change(state: &DeadlineState, id: String, edit: CalendarEdit) -> Result
     let changed = state.ctx.db.write(move |conn| change_calendar(conn, &id, edit, now)).await;
     match changed {
         Ok(changed) => {
-            if changed.deadlines_moved > 0 {
-                state.ctx.committed();
-            }
+            // Moved deadlines wrote events, and a removed holiday can bring a step forward.
+            state.changed();
             Ok(changed)
         }
         Err(ChangeError::NoCalendar) => Err(ApiError::NotFound("no calendar has this id".into())),

@@ -23,6 +23,7 @@ pub mod calendar_store;
 pub mod firing;
 pub mod firing_store;
 pub mod moving;
+pub mod pausing;
 pub mod policy;
 pub mod policy_api;
 pub mod policy_store;
@@ -36,13 +37,14 @@ pub const SERVICE: ServiceEntry =
 pub struct DeadlineTimer {
     ctx: ServiceContext,
     state: web::Data<api::DeadlineState>,
-    /// Wakes the firing loop when a consumed event scheduled a deadline.
+    /// Wakes the firing loop when a consumed event or a request changed what is due.
     wake: Arc<Notify>,
 }
 
 impl DeadlineTimer {
     pub fn new(ctx: ServiceContext) -> Self {
-        Self { state: web::Data::new(api::DeadlineState { ctx: ctx.clone() }), ctx, wake: Arc::new(Notify::new()) }
+        let wake = Arc::new(Notify::new());
+        Self { state: web::Data::new(api::DeadlineState { ctx: ctx.clone(), wake: wake.clone() }), ctx, wake }
     }
 }
 

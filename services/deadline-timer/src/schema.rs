@@ -31,6 +31,7 @@ diesel::table! {
         ladder -> Text,
         next_step -> Integer,
         next_fire_at -> Nullable<Timestamp>,
+        paused_at -> Nullable<Timestamp>,
     }
 }
 

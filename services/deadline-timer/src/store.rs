@@ -24,6 +24,8 @@ pub use crate::firing_store::{Fired, fire_due, next_due};
 
 pub mod state {
     pub const PENDING: &str = "pending";
+    /// Waiting for the citizen: the clock and the ladder stand still.
+    pub const PAUSED: &str = "paused";
     pub const MET: &str = "met";
     /// Level 1 has been registered; the ladder may still climb.
     pub const BREACHED: &str = "breached";
@@ -210,17 +212,21 @@ fn close_stages(
         }
         query
     };
-    let pending: Vec<String> =
-        of_message().filter(deadlines::state.eq(state::PENDING)).select(deadlines::id).load(conn)?;
+    let open = [state::PENDING, state::PAUSED];
+    let pending: Vec<String> = of_message().filter(deadlines::state.eq_any(open)).select(deadlines::id).load(conn)?;
     let late: Vec<String> =
         of_message().filter(deadlines::state.eq(state::BREACHED)).select(deadlines::id).load(conn)?;
     let stop = deadlines::next_fire_at.eq(None::<NaiveDateTime>);
-    let closed: Vec<(String, String, NaiveDateTime)> = diesel::update(
-        deadlines::table.filter(deadlines::id.eq_any(&pending)).filter(deadlines::state.eq(state::PENDING)),
-    )
-    .set((deadlines::state.eq(state::MET), deadlines::closed_at.eq(Some(met_at)), stop))
-    .returning((deadlines::id, deadlines::stage, deadlines::due_at))
-    .get_results(conn)?;
+    let closed: Vec<(String, String, NaiveDateTime)> =
+        diesel::update(deadlines::table.filter(deadlines::id.eq_any(&pending)).filter(deadlines::state.eq_any(open)))
+            .set((
+                deadlines::state.eq(state::MET),
+                deadlines::closed_at.eq(Some(met_at)),
+                stop,
+                deadlines::paused_at.eq(None::<NaiveDateTime>),
+            ))
+            .returning((deadlines::id, deadlines::stage, deadlines::due_at))
+            .get_results(conn)?;
     diesel::update(deadlines::table.filter(deadlines::id.eq_any(&late)).filter(deadlines::state.eq(state::BREACHED)))
         .set((deadlines::state.eq(state::ANSWERED_LATE), deadlines::closed_at.eq(Some(met_at)), stop))
         .execute(conn)?;
@@ -263,6 +269,7 @@ pub struct DeadlineView {
     pub started_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     pub state: String,
+    pub paused_at: Option<DateTime<Utc>>,
     pub next_step_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepView>,
 }
@@ -270,7 +277,7 @@ pub struct DeadlineView {
 type DeadlineRow = (
     (String, String, String, String, String, String),
     (Option<String>, Option<String>, NaiveDateTime, NaiveDateTime, String),
-    (Option<NaiveDateTime>, String, i32),
+    (Option<NaiveDateTime>, String, i32, Option<NaiveDateTime>),
 );
 
 pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<DeadlineView>, DbError> {
@@ -287,34 +294,41 @@ pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Dea
                 deadlines::budget,
             ),
             (deadlines::policy_id, deadlines::calendar_id, deadlines::started_at, deadlines::due_at, deadlines::state),
-            (deadlines::next_fire_at, deadlines::ladder, deadlines::next_step),
+            (deadlines::next_fire_at, deadlines::ladder, deadlines::next_step, deadlines::paused_at),
         ))
         .load(conn)?;
     rows.into_iter()
-        .map(|(ids, (policy_id, calendar_id, started_at, due_at, state), (next_fire_at, ladder, next_step))| {
-            let (id, message_id, tracking_code, agency_id, stage, budget) = ids;
-            let steps: Vec<Step> = serde_json::from_str(&ladder)
-                .map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable ladder: {e}")))?;
-            let steps = steps
-                .into_iter()
-                .enumerate()
-                .map(|(i, step)| StepView { step, done: (i as i32) < next_step })
-                .collect();
-            Ok(DeadlineView {
-                id,
-                message_id,
-                tracking_code,
-                agency_id,
-                stage,
-                budget,
-                policy_id,
-                calendar_id,
-                started_at: from_db_time(started_at),
-                due_at: from_db_time(due_at),
-                state,
-                next_step_at: next_fire_at.map(from_db_time),
-                steps,
-            })
-        })
+        .map(
+            |(
+                ids,
+                (policy_id, calendar_id, started_at, due_at, state),
+                (next_fire_at, ladder, next_step, paused_at),
+            )| {
+                let (id, message_id, tracking_code, agency_id, stage, budget) = ids;
+                let steps: Vec<Step> = serde_json::from_str(&ladder)
+                    .map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable ladder: {e}")))?;
+                let steps = steps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, step)| StepView { step, done: (i as i32) < next_step })
+                    .collect();
+                Ok(DeadlineView {
+                    id,
+                    message_id,
+                    tracking_code,
+                    agency_id,
+                    stage,
+                    budget,
+                    policy_id,
+                    calendar_id,
+                    started_at: from_db_time(started_at),
+                    due_at: from_db_time(due_at),
+                    state,
+                    paused_at: paused_at.map(from_db_time),
+                    next_step_at: next_fire_at.map(from_db_time),
+                    steps,
+                })
+            },
+        )
         .collect()
 }

@@ -4,54 +4,17 @@
 //! are set; SQLite and the in-process bus otherwise. The week used lies a month ahead, out of
 //! the host loop's reach.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
+use chrono::{DateTime, Utc};
 use nazer_deadline_timer::store::{self, state};
 use nazer_shared::events::{DeadlineMoved, MessageAssigned};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
-use nazer_shared::iran::{JalaliDate, tehran_offset};
 use nazer_shared::testing::{ADMIN_KEY, TestApp, problem_fields};
 use serde_json::json;
 
 mod support;
 
 use support::*;
-
-/// A Saturday a month or more ahead, and its days as Solar Hijri dates.
-struct Week {
-    saturday: NaiveDate,
-}
-
-impl Week {
-    fn ahead() -> Self {
-        let mut day = (Utc::now() + Duration::days(30)).with_timezone(&tehran_offset()).date_naive();
-        while day.weekday() != Weekday::Sat {
-            day = day.succ_opt().unwrap();
-        }
-        Self { saturday: day }
-    }
-
-    fn day(&self, offset: i64) -> NaiveDate {
-        self.saturday + Duration::days(offset)
-    }
-
-    fn jalali(&self, offset: i64) -> String {
-        let j = JalaliDate::from_gregorian(self.day(offset));
-        format!("{}-{:02}-{:02}", j.year, j.month, j.day)
-    }
-
-    /// `hh:mm` Tehran time on day `offset`.
-    fn at(&self, offset: i64, time: &str) -> DateTime<Utc> {
-        let local = self.day(offset).and_time(NaiveTime::parse_from_str(time, "%H:%M").unwrap());
-        local.and_local_timezone(tehran_offset()).unwrap().with_timezone(&Utc)
-    }
-}
-
-const SAT: i64 = 0;
-const SUN: i64 = 1;
-const MON: i64 = 2;
-const TUE: i64 = 3;
-const WED: i64 = 4;
 
 async fn setup(app: &TestApp) {
     let calendar = json!({"id": "cal", "timezone": "Asia/Tehran", "weekly_days_off": ["thursday", "friday"],

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, to_db_time};
 use nazer_shared::events::{
-    DeadlineMet, DeadlineMoved, DeadlineScheduled, Envelope, MessageAssigned, MessageNeedsTriage, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, MessageAssigned,
+    MessageNeedsTriage, WarningIssued,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError};
 
@@ -17,8 +18,14 @@ pub struct Projection;
 /// States a deadline moves through as intake shows it; a later state never goes back.
 mod deadline_state {
     pub const PENDING: &str = "pending";
+    pub const PAUSED: &str = "paused";
     pub const MET: &str = "met";
     pub const BREACHED: &str = "breached";
+
+    /// Pending and paused give way to each other; met and breached are never undone.
+    pub fn is_open(state: &str) -> bool {
+        state == PENDING || state == PAUSED
+    }
 }
 
 impl EventHandler for Projection {
@@ -75,14 +82,21 @@ impl EventHandler for Projection {
 /// (deadline id, message id, stage, due instant) as an event tells them.
 type DeadlineFacts = (String, String, String, DateTime<Utc>);
 
-/// A deadline event other than a warning, and the state it reports: scheduled and moved
-/// report pending (which never overwrites a later state), met reports met.
+/// A deadline event other than a warning, and the state it reports: scheduled, moved and
+/// resumed report pending, paused reports paused (neither overwrites met or breached), met
+/// reports met.
 fn deadline_change(envelope: &Envelope) -> Result<Option<(DeadlineFacts, &'static str)>, HandlerError> {
     Ok(if envelope.is::<DeadlineScheduled>() {
         let e: DeadlineScheduled = envelope.decode()?;
         Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PENDING))
     } else if envelope.is::<DeadlineMoved>() {
         let e: DeadlineMoved = envelope.decode()?;
+        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PENDING))
+    } else if envelope.is::<DeadlinePaused>() {
+        let e: DeadlinePaused = envelope.decode()?;
+        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PAUSED))
+    } else if envelope.is::<DeadlineResumed>() {
+        let e: DeadlineResumed = envelope.decode()?;
         Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PENDING))
     } else if envelope.is::<DeadlineMet>() {
         let e: DeadlineMet = envelope.decode()?;
@@ -92,7 +106,8 @@ fn deadline_change(envelope: &Envelope) -> Result<Option<(DeadlineFacts, &'stati
     })
 }
 
-/// Records a deadline's state and due instant; `pending` never overwrites `met` or `breached`.
+/// Records a deadline's state and due instant; `pending` or `paused` never overwrites `met` or
+/// `breached`.
 fn upsert_deadline(
     conn: &mut DbConnection,
     (deadline_id, message_id, stage, due_at): &DeadlineFacts,
@@ -115,7 +130,11 @@ fn upsert_deadline(
                 .execute(conn)?;
         }
         Some(current) => {
-            let next = if state == deadline_state::PENDING { current.as_str() } else { state };
+            let next = if deadline_state::is_open(state) && !deadline_state::is_open(&current) {
+                current.as_str()
+            } else {
+                state
+            };
             diesel::update(message_deadlines::table.find(deadline_id))
                 .set((
                     message_deadlines::due_at.eq(to_db_time(*due_at)),

@@ -11,8 +11,8 @@ use nazer_intake::schema::{message_warnings, messages, reporters};
 use nazer_intake::tracking_code::TrackingCode;
 use nazer_shared::db::to_db_time;
 use nazer_shared::events::{
-    DeadlineMet, DeadlineMoved, DeadlineScheduled, Envelope, Event, MessageAcknowledged, MessageAssigned,
-    MessageNeedsTriage, MessageReceived, MessageResponded, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, Event,
+    MessageAcknowledged, MessageAssigned, MessageNeedsTriage, MessageReceived, MessageResponded, WarningIssued,
 };
 use nazer_shared::inbox::{HandlerError, InboxOutcome, apply_once};
 use nazer_shared::schema::outbox;
@@ -547,6 +547,32 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
     let view = get_message(&app, &code, ADMIN_KEY).await.body;
     assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": later, "state": "pending" }]));
     assert_eq!(apply(&app, &envelope("deadline-timer", &moved(later, due_at))).await, InboxOutcome::Applied);
+    // Paused while the agency waits for the citizen, then resumed.
+    let paused = DeadlinePaused {
+        deadline_id: "deadline-1".into(),
+        message_id: id.clone(),
+        tracking_code: code.clone(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        reason: "waiting_for_citizen".into(),
+        due_at,
+        paused_at: Utc::now(),
+    };
+    assert_eq!(apply(&app, &envelope("deadline-timer", &paused)).await, InboxOutcome::Applied);
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["deadlines"][0]["state"], "paused");
+    let resumed = DeadlineResumed {
+        deadline_id: "deadline-1".into(),
+        message_id: id.clone(),
+        tracking_code: code.clone(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        due_at,
+        resumed_at: Utc::now(),
+    };
+    assert_eq!(apply(&app, &envelope("deadline-timer", &resumed)).await, InboxOutcome::Applied);
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": due_at, "state": "pending" }]));
 
     let issued_at = due_at + chrono::Duration::minutes(1);
     let warning = WarningIssued {

@@ -1,5 +1,5 @@
 //! Notification: tells the agency concerned what happened — a message assigned to it, a
-//! reminder that a deadline nears, a deadline moved by a calendar change, a warning registered
+//! reminder that a deadline nears, a deadline moved by a calendar change, paused or resumed, a warning registered
 //! against it (and, once escalated, its parent agency or Special Follow-up) — by HMAC-signed
 //! webhooks, retried with backoff, every attempt recorded. SMS and e-mail to people come later through the same deliveries.
 
@@ -8,7 +8,9 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::{DeadlineMoved, DeadlineReminderSent, Envelope, MessageAssigned, WarningIssued};
+use nazer_shared::events::{
+    DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, MessageAssigned, WarningIssued,
+};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::NOTIFICATION;
@@ -46,6 +48,10 @@ impl EventHandler for Dispatcher {
             vec![envelope.decode::<DeadlineReminderSent>()?.agency_id]
         } else if envelope.is::<DeadlineMoved>() {
             vec![envelope.decode::<DeadlineMoved>()?.agency_id]
+        } else if envelope.is::<DeadlinePaused>() {
+            vec![envelope.decode::<DeadlinePaused>()?.agency_id]
+        } else if envelope.is::<DeadlineResumed>() {
+            vec![envelope.decode::<DeadlineResumed>()?.agency_id]
         } else if envelope.is::<WarningIssued>() {
             // An escalated warning also goes to whoever must now act: the parent agency at
             // level 2, Special Follow-up at level 3.

@@ -1,7 +1,7 @@
 //! Helpers shared by deadline-timer's integration tests.
 #![allow(dead_code)]
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use diesel::prelude::*;
 use nazer_deadline_timer::policy::{PolicyDocument, SlaPolicy};
 use nazer_deadline_timer::policy_store;
@@ -9,6 +9,7 @@ use nazer_deadline_timer::schema::{deadlines, warnings};
 use nazer_deadline_timer::store;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
 use nazer_shared::events::{MessageAssigned, MessageResponded, WarningIssued};
+use nazer_shared::iran::{JalaliDate, tehran_offset};
 use nazer_shared::testing::{ADMIN_KEY, TestApp};
 use serde_json::json;
 
@@ -99,3 +100,39 @@ pub async fn put_policy(app: &TestApp, category: &str, budget: &str) {
     assert!(status == 201 || status == 200, "{status} {body}");
     assert_eq!(body["stages"][0]["budget"], budget, "{body}");
 }
+
+/// A Saturday a month or more ahead, and its days as Solar Hijri dates.
+pub struct Week {
+    pub saturday: NaiveDate,
+}
+
+impl Week {
+    pub fn ahead() -> Self {
+        let mut day = (Utc::now() + Duration::days(30)).with_timezone(&tehran_offset()).date_naive();
+        while day.weekday() != Weekday::Sat {
+            day = day.succ_opt().unwrap();
+        }
+        Self { saturday: day }
+    }
+
+    pub fn day(&self, offset: i64) -> NaiveDate {
+        self.saturday + Duration::days(offset)
+    }
+
+    pub fn jalali(&self, offset: i64) -> String {
+        let j = JalaliDate::from_gregorian(self.day(offset));
+        format!("{}-{:02}-{:02}", j.year, j.month, j.day)
+    }
+
+    /// `hh:mm` Tehran time on day `offset`.
+    pub fn at(&self, offset: i64, time: &str) -> DateTime<Utc> {
+        let local = self.day(offset).and_time(NaiveTime::parse_from_str(time, "%H:%M").unwrap());
+        local.and_local_timezone(tehran_offset()).unwrap().with_timezone(&Utc)
+    }
+}
+
+pub const SAT: i64 = 0;
+pub const SUN: i64 = 1;
+pub const MON: i64 = 2;
+pub const TUE: i64 = 3;
+pub const WED: i64 = 4;
