@@ -52,6 +52,28 @@ macro_rules! select_for_update {
     };
 }
 
+/// Inserts `rows` (a `Vec` of value tuples) into `table`: one multi-row statement on
+/// PostgreSQL, a statement per row on SQLite (one local writer, where a round trip is cheap).
+/// Keep a batch under PostgreSQL's 65,535 bind parameters.
+#[macro_export]
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg(c) => diesel::insert_into($table).values($rows).execute(c).map(|_| ()),
+            $crate::db::DbConnection::Sqlite(c) => {
+                let mut outcome = Ok(());
+                for row in $rows {
+                    if let Err(error) = diesel::insert_into($table).values(row).execute(c) {
+                        outcome = Err(error);
+                        break;
+                    }
+                }
+                outcome
+            }
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
@@ -319,6 +341,23 @@ pub fn lock_key_shared(conn: &mut DbConnection, key: &str) -> Result<(), DbError
     Ok(())
 }
 
+/// `postgres://u@h:p/old?x` with its database replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
 /// The current instant as stored: UTC, without offset, at microsecond precision (what
 /// PostgreSQL keeps), so a value read back equals the value written.
 pub fn to_db_time(instant: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
@@ -329,4 +368,16 @@ pub fn to_db_time(instant: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTi
 
 pub fn from_db_time(stored: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
     stored.and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced_keeping_the_query() {
+        assert_eq!(with_database("postgres://p@h:5432/test", "x"), "postgres://p@h:5432/x");
+        assert_eq!(with_database("postgres://p@h/test?sslmode=disable", "x"), "postgres://p@h/x?sslmode=disable");
+        assert_eq!(with_database("postgres://p@h", "x"), "postgres://p@h/x");
+    }
 }

@@ -17,7 +17,7 @@ use crate::db::{Db, DbConnection, DbError, to_db_time, write_transaction};
 use crate::events::{Envelope, Event};
 use crate::metrics;
 use crate::schema::outbox;
-use crate::select_skip_locked;
+use crate::{insert_rows, select_skip_locked};
 
 /// Writes `event` to the outbox inside the caller's transaction.
 pub fn enqueue<E: Event>(
@@ -26,20 +26,45 @@ pub fn enqueue<E: Event>(
     event: &E,
     now: DateTime<Utc>,
 ) -> Result<Envelope, DbError> {
-    let envelope = Envelope::new(producer, event, now).map_err(|e| DbError::Encode(e.to_string()))?;
-    let text = serde_json::to_string(&envelope).map_err(|e| DbError::Encode(e.to_string()))?;
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::event_id.eq(envelope.event_id.to_string()),
-            outbox::producer.eq(producer),
-            outbox::event_type.eq(&envelope.event_type),
-            outbox::aggregate_id.eq(&envelope.aggregate_id),
-            outbox::envelope.eq(text),
-            outbox::created_at.eq(to_db_time(now)),
-            outbox::publish_attempts.eq(0),
-        ))
-        .execute(conn)?;
-    Ok(envelope)
+    let mut written = enqueue_all(conn, producer, std::slice::from_ref(event), now)?;
+    written.pop().ok_or_else(|| DbError::Refused("the outbox wrote nothing".into()))
+}
+
+/// Rows per multi-row insert: well under PostgreSQL's 65,535 bind parameters.
+const INSERT_CHUNK: usize = 1_000;
+
+/// Writes `events` to the outbox inside the caller's transaction, in order, with as few
+/// statements as the database allows (a burst of warnings is thousands of events).
+pub fn enqueue_all<E: Event>(
+    conn: &mut DbConnection,
+    producer: &str,
+    events: &[E],
+    now: DateTime<Utc>,
+) -> Result<Vec<Envelope>, DbError> {
+    let envelopes = events
+        .iter()
+        .map(|event| Envelope::new(producer, event, now).map_err(|e| DbError::Encode(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let at = to_db_time(now);
+    for chunk in envelopes.chunks(INSERT_CHUNK) {
+        let rows = chunk
+            .iter()
+            .map(|envelope| {
+                let text = serde_json::to_string(envelope).map_err(|e| DbError::Encode(e.to_string()))?;
+                Ok((
+                    outbox::event_id.eq(envelope.event_id.to_string()),
+                    outbox::producer.eq(producer),
+                    outbox::event_type.eq(envelope.event_type.clone()),
+                    outbox::aggregate_id.eq(envelope.aggregate_id.clone()),
+                    outbox::envelope.eq(text),
+                    outbox::created_at.eq(at),
+                    outbox::publish_attempts.eq(0),
+                ))
+            })
+            .collect::<Result<Vec<_>, DbError>>()?;
+        insert_rows!(conn, outbox::table, rows)?;
+    }
+    Ok(envelopes)
 }
 
 /// Leases up to `limit` unpublished rows of `producer` until `lease_until`.

@@ -62,7 +62,7 @@ impl TestDatabase {
         sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
-        Self { url: with_database(admin_url, &name), admin: Some((admin_url.to_string(), name)), _dir: None }
+        Self { url: crate::db::with_database(admin_url, &name), admin: Some((admin_url.to_string(), name)), _dir: None }
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -77,23 +77,6 @@ impl Drop for TestDatabase {
         {
             let _ = sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
         }
-    }
-}
-
-/// `postgres://u@h:p/old?x` with its database replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
     }
 }
 
@@ -114,18 +97,6 @@ pub fn settings(database: &TestDatabase) -> Settings {
     settings.webhooks.poll_interval_ms = 100;
     settings.webhooks.initial_backoff_ms = 100;
     settings
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_name_is_replaced_keeping_the_query() {
-        assert_eq!(with_database("postgres://p@h:5432/test", "x"), "postgres://p@h:5432/x");
-        assert_eq!(with_database("postgres://p@h/test?sslmode=disable", "x"), "postgres://p@h/x?sslmode=disable");
-        assert_eq!(with_database("postgres://p@h", "x"), "postgres://p@h/x");
-    }
 }
 
 /// The bootstrap key every test host accepts (call centre and admin).

@@ -6,8 +6,8 @@ use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{DeadlineReminderSent, WarningIssued};
 use nazer_shared::iran::{persian_date_time, persian_digits};
 use nazer_shared::outbox;
-use nazer_shared::select_skip_locked;
 use nazer_shared::topology::DEADLINE_TIMER;
+use nazer_shared::{insert_rows, select_skip_locked};
 use uuid::Uuid;
 
 use crate::policy::{ACKNOWLEDGE, Step};
@@ -66,133 +66,184 @@ pub struct Fired {
 
 type DueRow = (String, String, String, String, Option<String>, String, NaiveDateTime, String, i32, String);
 
+/// Where one claimed deadline's ladder stands after firing.
+struct Advance {
+    id: String,
+    next_step: i32,
+    next_fire_at: Option<NaiveDateTime>,
+    state: String,
+    /// Set when the stage was breached just now.
+    closed_at: Option<NaiveDateTime>,
+}
+
 /// Claims up to `limit` deadlines with a step due at `now` and fires their due steps. Call it in
 /// a write transaction: the claim, the warnings and their events commit together or not at all.
 /// A reminder already overtaken by a later due step is skipped, not sent late; every warning
-/// level is registered, however late.
+/// level is registered, however late. A burst (the morning after a long holiday) is written
+/// with a few statements per batch, not a few per deadline.
 pub fn fire_due(conn: &mut DbConnection, now: DateTime<Utc>, limit: i64) -> Result<Fired, DbError> {
     let cutoff = to_db_time(now);
-    let ids: Vec<String> = select_skip_locked!(
+    let rows: Vec<DueRow> = select_skip_locked!(
         conn,
-        deadlines::table
-            .filter(deadlines::next_fire_at.le(cutoff))
-            .order(deadlines::next_fire_at)
-            .limit(limit)
-            .select(deadlines::id)
+        deadlines::table.filter(deadlines::next_fire_at.le(cutoff)).order(deadlines::next_fire_at).limit(limit).select(
+            (
+                deadlines::id,
+                deadlines::message_id,
+                deadlines::tracking_code,
+                deadlines::agency_id,
+                deadlines::escalation_agency_id,
+                deadlines::stage,
+                deadlines::due_at,
+                deadlines::ladder,
+                deadlines::next_step,
+                deadlines::state,
+            )
+        )
     )?;
-    let mut fired = Fired::default();
-    if ids.is_empty() {
-        return Ok(fired);
+    let mut fired = Fired { deadlines: rows.len(), ..Fired::default() };
+    let mut advances = Vec::with_capacity(rows.len());
+    for row in rows {
+        advances.push(fire_one(row, now, &mut fired)?);
     }
-    let rows: Vec<DueRow> = deadlines::table
-        .filter(deadlines::id.eq_any(&ids))
-        .filter(deadlines::next_fire_at.le(cutoff))
-        .select((
-            deadlines::id,
-            deadlines::message_id,
-            deadlines::tracking_code,
-            deadlines::agency_id,
-            deadlines::escalation_agency_id,
-            deadlines::stage,
-            deadlines::due_at,
-            deadlines::ladder,
-            deadlines::next_step,
-            deadlines::state,
-        ))
-        .load(conn)?;
-    fired.deadlines = rows.len();
-    for (id, message_id, tracking_code, agency_id, escalation_agency_id, stage, due_at, ladder, next_step, current) in
-        rows
-    {
-        let steps: Vec<Step> = serde_json::from_str(&ladder)
-            .map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable ladder: {e}")))?;
-        let due_at = from_db_time(due_at);
-        let mut step_index = next_step.max(0) as usize;
-        let mut breached = current == state::BREACHED;
-        while let Some(step) = steps.get(step_index).filter(|s| s.at() <= now) {
-            step_index += 1;
-            let overtaken = steps.get(step_index).is_some_and(|next| next.at() <= now);
-            match *step {
-                Step::Reminder { .. } if overtaken => {}
-                Step::Reminder { fraction, .. } => {
-                    let reminder = DeadlineReminderSent {
-                        deadline_id: id.clone(),
-                        message_id: message_id.clone(),
-                        tracking_code: tracking_code.clone(),
-                        agency_id: agency_id.clone(),
-                        stage: stage.clone(),
-                        fraction,
-                        text_fa: reminder_text(&stage, &tracking_code, due_at),
-                        due_at,
-                        sent_at: now,
-                    };
-                    outbox::enqueue(conn, DEADLINE_TIMER, &reminder, now)?;
-                    fired.reminders.push(reminder);
-                }
-                Step::Warning { level, .. } => {
-                    breached = true;
-                    let (reason, escalated_to) = match level {
-                        1 => (reason::OVERDUE, None),
-                        2 => (reason::ESCALATED, escalation_agency_id.clone()),
-                        _ => (reason::SPECIAL_FOLLOW_UP, Some(SPECIAL_FOLLOW_UP.to_string())),
-                    };
-                    let warning = WarningIssued {
-                        warning_id: Uuid::now_v7().to_string(),
-                        deadline_id: id.clone(),
-                        message_id: message_id.clone(),
-                        tracking_code: tracking_code.clone(),
-                        agency_id: agency_id.clone(),
-                        stage: stage.clone(),
-                        level,
-                        reason: reason.into(),
-                        text_fa: warning_text(&stage, level, &tracking_code, due_at),
-                        due_at,
-                        issued_at: now,
-                        escalated_to,
-                    };
-                    insert_warning(conn, &warning)?;
-                    outbox::enqueue(conn, DEADLINE_TIMER, &warning, now)?;
-                    fired.warnings.push(warning);
-                }
-            }
-        }
-        let next_fire_at = steps.get(step_index).map(|s| to_db_time(s.at()));
-        let (new_state, closed_at) = if breached && current == state::PENDING {
-            (state::BREACHED, Some(cutoff))
-        } else {
-            (current.as_str(), None)
-        };
-        let target = deadlines::table.find(&id).filter(deadlines::next_step.eq(next_step));
-        let changes = (
-            deadlines::next_step.eq(step_index as i32),
-            deadlines::next_fire_at.eq(next_fire_at),
-            deadlines::state.eq(new_state),
-        );
-        match closed_at {
-            Some(at) => diesel::update(target).set((changes, deadlines::closed_at.eq(Some(at)))).execute(conn)?,
-            None => diesel::update(target).set(changes).execute(conn)?,
-        };
-    }
+    insert_warnings(conn, &fired.warnings)?;
+    outbox::enqueue_all(conn, DEADLINE_TIMER, &fired.reminders, now)?;
+    outbox::enqueue_all(conn, DEADLINE_TIMER, &fired.warnings, now)?;
+    advance(conn, advances)?;
     Ok(fired)
 }
 
-fn insert_warning(conn: &mut DbConnection, warning: &WarningIssued) -> Result<(), DbError> {
-    diesel::insert_into(warnings::table)
-        .values((
-            warnings::id.eq(&warning.warning_id),
-            warnings::deadline_id.eq(&warning.deadline_id),
-            warnings::message_id.eq(&warning.message_id),
-            warnings::tracking_code.eq(&warning.tracking_code),
-            warnings::agency_id.eq(&warning.agency_id),
-            warnings::stage.eq(&warning.stage),
-            warnings::level.eq(warning.level),
-            warnings::reason.eq(&warning.reason),
-            warnings::text_fa.eq(&warning.text_fa),
-            warnings::due_at.eq(to_db_time(warning.due_at)),
-            warnings::issued_at.eq(to_db_time(warning.issued_at)),
-            warnings::escalated_to.eq(&warning.escalated_to),
-        ))
-        .execute(conn)?;
+/// Fires the due steps of one claimed deadline into `fired`; where its ladder stands after.
+fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advance, DbError> {
+    let (id, message_id, tracking_code, agency_id, escalation_agency_id, stage, due_at, ladder, next_step, current) =
+        row;
+    let steps: Vec<Step> = serde_json::from_str(&ladder)
+        .map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable ladder: {e}")))?;
+    let due_at = from_db_time(due_at);
+    let mut step_index = next_step.max(0) as usize;
+    let mut breached = false;
+    while let Some(step) = steps.get(step_index).filter(|s| s.at() <= now) {
+        step_index += 1;
+        let overtaken = steps.get(step_index).is_some_and(|next| next.at() <= now);
+        match *step {
+            Step::Reminder { .. } if overtaken => {}
+            Step::Reminder { fraction, .. } => fired.reminders.push(DeadlineReminderSent {
+                deadline_id: id.clone(),
+                message_id: message_id.clone(),
+                tracking_code: tracking_code.clone(),
+                agency_id: agency_id.clone(),
+                stage: stage.clone(),
+                fraction,
+                text_fa: reminder_text(&stage, &tracking_code, due_at),
+                due_at,
+                sent_at: now,
+            }),
+            Step::Warning { level, .. } => {
+                breached = true;
+                let (reason, escalated_to) = match level {
+                    1 => (reason::OVERDUE, None),
+                    2 => (reason::ESCALATED, escalation_agency_id.clone()),
+                    _ => (reason::SPECIAL_FOLLOW_UP, Some(SPECIAL_FOLLOW_UP.to_string())),
+                };
+                fired.warnings.push(WarningIssued {
+                    warning_id: Uuid::now_v7().to_string(),
+                    deadline_id: id.clone(),
+                    message_id: message_id.clone(),
+                    tracking_code: tracking_code.clone(),
+                    agency_id: agency_id.clone(),
+                    stage: stage.clone(),
+                    level,
+                    reason: reason.into(),
+                    text_fa: warning_text(&stage, level, &tracking_code, due_at),
+                    due_at,
+                    issued_at: now,
+                    escalated_to,
+                });
+            }
+        }
+    }
+    let newly_breached = breached && current == state::PENDING;
+    Ok(Advance {
+        id,
+        next_step: step_index as i32,
+        next_fire_at: steps.get(step_index).map(|s| to_db_time(s.at())),
+        state: if newly_breached { state::BREACHED.to_string() } else { current },
+        closed_at: newly_breached.then(|| to_db_time(now)),
+    })
+}
+
+/// Rows per multi-row warning insert (13 parameters each).
+const WARNING_CHUNK: usize = 2_000;
+
+fn insert_warnings(conn: &mut DbConnection, issued: &[WarningIssued]) -> Result<(), DbError> {
+    for chunk in issued.chunks(WARNING_CHUNK) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|w| {
+                (
+                    warnings::id.eq(w.warning_id.clone()),
+                    warnings::deadline_id.eq(w.deadline_id.clone()),
+                    warnings::message_id.eq(w.message_id.clone()),
+                    warnings::tracking_code.eq(w.tracking_code.clone()),
+                    warnings::agency_id.eq(w.agency_id.clone()),
+                    warnings::stage.eq(w.stage.clone()),
+                    warnings::level.eq(w.level),
+                    warnings::reason.eq(w.reason.clone()),
+                    warnings::text_fa.eq(w.text_fa.clone()),
+                    warnings::due_at.eq(to_db_time(w.due_at)),
+                    warnings::issued_at.eq(to_db_time(w.issued_at)),
+                    warnings::escalated_to.eq(w.escalated_to.clone()),
+                )
+            })
+            .collect();
+        insert_rows!(conn, warnings::table, rows)?;
+    }
+    Ok(())
+}
+
+/// Writes where each claimed ladder stands: one statement on PostgreSQL, one per row on SQLite.
+fn advance(conn: &mut DbConnection, advances: Vec<Advance>) -> Result<(), DbError> {
+    use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamp};
+    match conn {
+        DbConnection::Pg(c) => {
+            if advances.is_empty() {
+                return Ok(());
+            }
+            let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for a in advances {
+                columns.0.push(a.id);
+                columns.1.push(a.next_step);
+                columns.2.push(a.next_fire_at);
+                columns.3.push(a.state);
+                columns.4.push(a.closed_at);
+            }
+            diesel::sql_query(
+                "UPDATE deadlines AS d SET next_step = v.next_step, next_fire_at = v.next_fire_at, \
+                 state = v.state, closed_at = COALESCE(v.closed_at, d.closed_at) \
+                 FROM unnest($1::text[], $2::int4[], $3::timestamp[], $4::text[], $5::timestamp[]) \
+                 AS v(id, next_step, next_fire_at, state, closed_at) WHERE d.id = v.id",
+            )
+            .bind::<Array<Text>, _>(columns.0)
+            .bind::<Array<Integer>, _>(columns.1)
+            .bind::<Array<Nullable<Timestamp>>, _>(columns.2)
+            .bind::<Array<Text>, _>(columns.3)
+            .bind::<Array<Nullable<Timestamp>>, _>(columns.4)
+            .execute(c)?;
+        }
+        DbConnection::Sqlite(c) => {
+            for a in advances {
+                let target = deadlines::table.find(&a.id);
+                let changes = (
+                    deadlines::next_step.eq(a.next_step),
+                    deadlines::next_fire_at.eq(a.next_fire_at),
+                    deadlines::state.eq(&a.state),
+                );
+                match a.closed_at {
+                    Some(at) => diesel::update(target).set((changes, deadlines::closed_at.eq(Some(at)))).execute(c)?,
+                    None => diesel::update(target).set(changes).execute(c)?,
+                };
+            }
+        }
+    }
     Ok(())
 }
 

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod policy_api;
 pub mod policy_store;
 pub mod schema;
+pub mod seeding;
 pub mod store;
 pub mod warning_store;
 

@@ -11,6 +11,7 @@ use nazer_shared::config::Settings;
 use nazer_shared::db::Db;
 use nazer_shared::runtime::{self, HostOptions, ServiceEntry};
 
+mod bench;
 mod calendar;
 mod demo;
 
@@ -48,6 +49,41 @@ enum Command {
     Calendar {
         #[command(subcommand)]
         command: CalendarCommand,
+    },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The deadline engine on PostgreSQL: burst warnings/s beside the raw SKIP LOCKED claim
+    /// rate, fire lag p50/p99, intake with a million pending deadlines. Works in a database of
+    /// its own, created beside the given one and dropped at the end.
+    Deadlines {
+        /// A PostgreSQL URL whose user may create databases (default: NAZER__DATABASE__URL).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Deadlines due at once.
+        #[arg(long, default_value_t = 100_000)]
+        burst: i64,
+        /// Pending deadlines held while intake is measured.
+        #[arg(long, default_value_t = 1_000_000)]
+        pending: i64,
+        /// Deadlines whose fire lag is measured.
+        #[arg(long, default_value_t = 2_000)]
+        lag_samples: u32,
+        /// Messages posted for each intake measurement.
+        #[arg(long, default_value_t = 5_000)]
+        messages: u32,
+        /// Firing replicas (threads, each with its own connection).
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Deadlines claimed per firing transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
     },
 }
 
@@ -99,7 +135,11 @@ fn select(names: Option<Vec<String>>) -> anyhow::Result<Vec<ServiceEntry>> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref()).context("configuration")?;
+    let mut settings = Settings::load(cli.config.as_deref()).context("configuration")?;
+    if matches!(cli.command, Command::Bench { .. }) {
+        // Figures, not a log of every warning the benchmark registers.
+        settings.log.level = "warn".into();
+    }
     nazer_shared::telemetry::init(&settings.log);
     match cli.command {
         Command::Up { services, demo } => up(settings, select(services)?, demo).await,
@@ -116,6 +156,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Calendar { command: CalendarCommand::Due { calendar, start, budget, province } } => {
             println!("{}", calendar::due(&calendar, &settings, &start, &budget, province.as_deref())?);
             Ok(())
+        }
+        Command::Bench {
+            command: BenchCommand::Deadlines { database_url, burst, pending, lag_samples, messages, workers, batch },
+        } => {
+            let Some(database_url) = database_url.or(settings.database.url) else {
+                bail!("give --database-url postgres://… (or NAZER__DATABASE__URL)");
+            };
+            let options = bench::Options { database_url, burst, pending, lag_samples, messages, workers, batch };
+            bench::deadlines(options).await
         }
     }
 }
