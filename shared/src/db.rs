@@ -358,6 +358,21 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// The number a counting query written as SQL answers (`SELECT count(*) AS n …`): for
+/// benchmarks, tests and operators' checks, never with input from a request.
+pub fn count_rows(conn: &mut DbConnection, query: &str) -> Result<i64, DbError> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let counted: Count = match conn {
+        DbConnection::Pg(c) => diesel::sql_query(query).get_result(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(query).get_result(c)?,
+    };
+    Ok(counted.n)
+}
+
 /// The current instant as stored: UTC, without offset, at microsecond precision (what
 /// PostgreSQL keeps), so a value read back equals the value written.
 pub fn to_db_time(instant: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {

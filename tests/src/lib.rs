@@ -113,6 +113,12 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGKILL, as a crash or an OOM kill would: no draining, no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(&mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
@@ -131,6 +137,56 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A fresh PostgreSQL database and RabbitMQ namespace, migrated, and the environment service
+/// processes run with there. None (the test skips) without the test servers, which
+/// `testing::postgres_url` turns into a failure with CI=true.
+pub struct World {
+    pub database: testing::TestDatabase,
+    pub env: HashMap<String, String>,
+    pub namespace: String,
+    pub broker_url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    /// `extra` settings on top of the database, the broker and the bootstrap key.
+    pub fn prepare(extra: &[(&str, &str)]) -> Option<Self> {
+        let (Some(database_url), Some(broker_url)) = (testing::postgres_url(), testing::broker_url()) else {
+            eprintln!("skipped: set NAZER_TEST_DATABASE_URL and NAZER_TEST_BROKER_URL");
+            return None;
+        };
+        let database = testing::TestDatabase::postgres(&database_url);
+        let namespace = format!("nazer-e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let base = [
+            ("NAZER__DATABASE__URL", database.url.as_str()),
+            ("NAZER__BROKER__URL", broker_url.as_str()),
+            ("NAZER__BROKER__NAMESPACE", namespace.as_str()),
+            ("NAZER__BROKER__QUEUE_EXPIRES_MS", "300000"),
+            ("NAZER__AUTH__BOOTSTRAP_API_KEY", testing::ADMIN_KEY),
+            ("NAZER__HTTP__WORKERS", "1"),
+        ];
+        let env: HashMap<String, String> =
+            base.iter().chain(extra).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let migrate = Command::new(binary("nazer")).arg("migrate").envs(&env).output().unwrap();
+        assert!(migrate.status.success(), "nazer migrate: {}", String::from_utf8_lossy(&migrate.stderr));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        Some(Self { database, env, namespace, broker_url, dir })
+    }
+
+    /// Starts the binary `program` as `name` in this world.
+    pub fn spawn(&self, name: &str, program: &str) -> Process {
+        Process::spawn(name, &binary(program), &[], &self.env, self.dir.path())
+    }
+
+    /// Deletes this world's queues (they would expire anyway).
+    pub async fn delete_queues(&self) {
+        let settings = nazer_shared::config::BrokerSettings { namespace: self.namespace.clone(), ..Default::default() };
+        if let Err(error) = nazer_shared::bus::RabbitBus::new(&self.broker_url, &settings).delete_topology().await {
+            eprintln!("test queues not deleted (they expire): {error}");
+        }
     }
 }
 

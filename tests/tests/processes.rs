@@ -2,24 +2,21 @@
 //! RabbitMQ (NAZER_TEST_DATABASE_URL, NAZER_TEST_BROKER_URL). Skipped without them, except
 //! with CI=true, where their absence fails the run.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use nazer_e2e::{
-    Endpoints, Process, binary, configure, expect_assigned_and_warned_once, expect_one_warning_per_message,
+    Endpoints, Process, World, configure, expect_assigned_and_warned_once, expect_one_warning_per_message,
     expect_signed_webhooks, post_messages,
 };
-use nazer_shared::testing::{self, ADMIN_KEY, TestDatabase, WebhookReceiver, eventually};
+use nazer_shared::testing::{ADMIN_KEY, WebhookReceiver, eventually};
 
 struct Stack {
-    broker: std::sync::Arc<nazer_shared::bus::RabbitBus>,
+    world: World,
     intake: Process,
     routing: Process,
     deadline_timer: Process,
     violation_referral: Process,
     notification: Process,
-    _database: TestDatabase,
-    _dir: tempfile::TempDir,
 }
 
 impl Stack {
@@ -44,44 +41,17 @@ impl Stack {
 
     /// Migrates, then starts the five binaries and waits until each is ready.
     async fn start() -> Option<Self> {
-        let (Some(database_url), Some(broker_url)) = (testing::postgres_url(), testing::broker_url()) else {
-            eprintln!("skipped: set NAZER_TEST_DATABASE_URL and NAZER_TEST_BROKER_URL");
-            return None;
-        };
-        let database = TestDatabase::postgres(&database_url);
-        let dir = tempfile::tempdir().unwrap();
-        let namespace = format!("nazer-e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let env: HashMap<String, String> = [
-            ("NAZER__DATABASE__URL", database.url.as_str()),
-            ("NAZER__BROKER__URL", broker_url.as_str()),
-            ("NAZER__BROKER__NAMESPACE", namespace.as_str()),
-            ("NAZER__BROKER__QUEUE_EXPIRES_MS", "300000"),
-            ("NAZER__AUTH__BOOTSTRAP_API_KEY", ADMIN_KEY),
+        let world = World::prepare(&[
             ("NAZER__OUTBOX__POLL_INTERVAL_MS", "100"),
             ("NAZER__WEBHOOKS__POLL_INTERVAL_MS", "100"),
             ("NAZER__WEBHOOKS__INITIAL_BACKOFF_MS", "200"),
             ("NAZER__WEBHOOKS__MAX_BACKOFF_MS", "2000"),
             ("NAZER__DEADLINES__MAX_IDLE_MS", "500"),
-            ("NAZER__HTTP__WORKERS", "1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let migrate = std::process::Command::new(binary("nazer")).arg("migrate").envs(&env).output().unwrap();
-        assert!(migrate.status.success(), "nazer migrate: {}", String::from_utf8_lossy(&migrate.stderr));
-        let spawn = |name: &str| Process::spawn(name, &binary(name), &[], &env, dir.path());
-        let broker_settings =
-            nazer_shared::config::BrokerSettings { namespace: namespace.clone(), ..Default::default() };
-        let mut stack = Self {
-            broker: nazer_shared::bus::RabbitBus::new(&broker_url, &broker_settings),
-            intake: spawn("intake"),
-            routing: spawn("routing"),
-            deadline_timer: spawn("deadline-timer"),
-            violation_referral: spawn("violation-referral"),
-            notification: spawn("notification"),
-            _database: database,
-            _dir: dir,
-        };
+        ])?;
+        let spawn = |name: &str| world.spawn(name, name);
+        let (intake, routing, deadline_timer) = (spawn("intake"), spawn("routing"), spawn("deadline-timer"));
+        let (violation_referral, notification) = (spawn("violation-referral"), spawn("notification"));
+        let mut stack = Self { intake, routing, deadline_timer, violation_referral, notification, world };
         for process in stack.processes() {
             process.wait_ready(Duration::from_secs(30)).await;
         }
@@ -93,9 +63,7 @@ impl Stack {
         for process in self.processes() {
             process.terminate();
         }
-        if let Err(error) = self.broker.delete_topology().await {
-            eprintln!("test queues not deleted (they expire): {error}");
-        }
+        self.world.delete_queues().await;
     }
 
     fn dump_logs(&self) -> String {

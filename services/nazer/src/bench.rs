@@ -21,7 +21,7 @@ use nazer_deadline_timer::{policy_store, seeding, store};
 use nazer_intake::submission::{Channel, Priority, Submission};
 use nazer_shared::clock::system_clock;
 use nazer_shared::config::{DatabaseSettings, Settings};
-use nazer_shared::db::{Db, DbConnection, DbError, to_db_time, with_database, write_transaction};
+use nazer_shared::db::{Db, DbConnection, DbError, count_rows, to_db_time, with_database, write_transaction};
 use nazer_shared::events::{Envelope, MessageAssigned, MessageKind};
 use nazer_shared::runtime::{self, HostOptions};
 
@@ -63,13 +63,7 @@ fn sql(db: &Db, statement: &str) -> anyhow::Result<usize> {
 }
 
 fn count(db: &Db, statement: &str) -> anyhow::Result<i64> {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = db.get()?;
-    Ok(diesel::sql_query(statement).get_result::<Count>(&mut *conn)?.n)
+    Ok(count_rows(&mut *db.get()?, statement)?)
 }
 
 async fn run(url: &str, options: &Options) -> anyhow::Result<()> {
