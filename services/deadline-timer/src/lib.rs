@@ -32,6 +32,9 @@ pub mod seeding;
 pub mod store;
 pub mod warning_store;
 
+#[cfg(test)]
+mod default_calendar_tests;
+
 pub const SERVICE: ServiceEntry =
     ServiceEntry { name: DEADLINE_TIMER, factory: |ctx| Arc::new(DeadlineTimer::new(ctx)) };
 
@@ -87,15 +90,36 @@ impl Service for DeadlineTimer {
     }
 }
 
-/// Demo policies: seconds instead of days, so the whole ladder (reminders, then warning levels
-/// 1–3) plays out within minutes of a message; and an example calendar (Nowruz and two
-/// closures, not the official list of holidays).
-pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
-    let document: calendar::CalendarDocument =
-        serde_json::from_str(DEMO_CALENDAR).map_err(|e| DbError::Refused(format!("demo calendar: {e}")))?;
+/// The calendar Nazer ships: Thursday and Friday off, 07:30–14:30, and the official holidays
+/// of 1405 (the fixed Solar Hijri ones and that year's lunar ones), as data.
+pub const DEFAULT_CALENDAR: &str = include_str!("../calendars/iran-gov-1405.json");
+
+fn default_calendar() -> Result<calendar::CalendarDocument, DbError> {
+    serde_json::from_str(DEFAULT_CALENDAR).map_err(|e| DbError::Refused(format!("default calendar: {e}")))
+}
+
+/// Reference data every installation starts with: the default calendar, stored when absent
+/// (an administrator's later edits are never overwritten). True when it was stored now.
+pub fn seed_reference(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<bool, DbError> {
+    let document = default_calendar()?;
+    if calendar_store::find_calendar(conn, &document.id)?.is_some() {
+        return Ok(false);
+    }
     let calendar = calendar::Calendar::from_document(document)
-        .map_err(|issues| DbError::Refused(format!("demo calendar: {issues:?}")))?;
+        .map_err(|issues| DbError::Refused(format!("default calendar: {issues:?}")))?;
     calendar_store::put_calendar(conn, &calendar, now)?;
+    Ok(true)
+}
+
+/// Demo policies: seconds instead of days, so the whole ladder (reminders, then warning levels
+/// 1–3) plays out within minutes of a message; and the default calendar with two example
+/// closures (invented, to show a provincial and a nationwide one).
+pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
+    let mut document = default_calendar()?;
+    document.closures = serde_json::from_str(DEMO_CLOSURES).map_err(|e| DbError::Refused(format!("demo: {e}")))?;
+    let edit = calendar_change::CalendarEdit::Replace(document);
+    calendar_change::change_calendar(conn, "iran-gov-1405", edit, now)
+        .map_err(|e| DbError::Refused(format!("demo calendar: {e}")))?;
     for text in DEMO_POLICIES {
         let document: policy::PolicyDocument =
             serde_json::from_str(text).map_err(|e| DbError::Refused(format!("demo policy: {e}")))?;
@@ -113,10 +137,5 @@ const DEMO_POLICIES: [&str; 2] = [
         {"stage": "respond", "budget": "PT20S", "reminders": [], "level_2_after": "PT20S"}]}"#,
 ];
 
-const DEMO_CALENDAR: &str = r#"{"id": "iran-gov-1405", "timezone": "Asia/Tehran",
- "weekly_days_off": ["thursday", "friday"],
- "working_hours": [{"from": "07:30", "to": "14:30"}],
- "holidays": [{"date": "1405-01-01", "name": "نوروز"}, {"date": "1405-01-02", "name": "نوروز"},
-              {"date": "1405-01-03", "name": "نوروز"}, {"date": "1405-01-04", "name": "نوروز"}],
- "closures": [{"date": "1405-09-10", "province": "tehran", "reason": "آلودگی هوا"},
-              {"date": "1405-09-14", "province": null, "reason": "تعطیلی سراسری"}]}"#;
+const DEMO_CLOSURES: &str = r#"[{"date": "1405-09-10", "province": "tehran", "reason": "آلودگی هوا"},
+ {"date": "1405-09-14", "province": null, "reason": "تعطیلی سراسری"}]"#;

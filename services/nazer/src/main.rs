@@ -182,6 +182,9 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
     let options =
         HostOptions { migrate: true, in_process_bus: all, extra_routes: demo.then_some(demo::receiver_routes) };
     let host = runtime::start(settings, &entries, options, system_clock()).await?;
+    if entries.iter().any(|e| e.name == nazer_deadline_timer::SERVICE.name) {
+        seed_reference(&host.db).await?;
+    }
     if demo {
         let receiver = demo::receiver_base(&host.addr.to_string());
         demo::seed(&host.db, &receiver, chrono::Utc::now()).await?;
@@ -191,10 +194,19 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
     Ok(())
 }
 
+/// The reference data every installation starts with (the default business calendar).
+async fn seed_reference(db: &Db) -> anyhow::Result<bool> {
+    let now = chrono::Utc::now();
+    Ok(db.write(move |conn| nazer_deadline_timer::seed_reference(conn, now)).await?)
+}
+
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let db = Db::open(&settings.database)?;
     let applied = db.migrate()?;
     println!("database: {applied} migration(s) applied");
+    if seed_reference(&db).await? {
+        println!("database: the default business calendar stored");
+    }
     if let Some(url) = &settings.broker.url {
         RabbitBus::new(url, &settings.broker).declare_topology().await?;
         println!("broker: exchanges and queues declared under `{}`", settings.broker.namespace);
