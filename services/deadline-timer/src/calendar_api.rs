@@ -3,16 +3,16 @@
 //! budget, so anyone can check a deadline by hand.
 
 use actix_web::{HttpResponse, HttpResponseBuilder, web};
-use chrono::{DateTime, Utc};
-use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope};
-use nazer_shared::iran::{self, persian_date_time};
+use nazer_shared::http::{ApiError, Caller, JsonBody, QueryParams, Scope};
+use nazer_shared::iran::persian_date_time;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::DeadlineState;
-use crate::calendar::{Budget, Calendar, CalendarDocument, ClosureDocument, HolidayDocument};
+use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument};
 use crate::calendar_change::{CalendarEdit, ChangeError, Changed, change_calendar};
 use crate::calendar_store;
+use crate::due_question::DueQuestion;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/calendars", web::get().to(get_calendars))
@@ -151,14 +151,6 @@ struct DueQuery {
     province: Option<String>,
 }
 
-/// RFC 3339; a `+` left unescaped in a query string arrives as a space and is read back.
-fn parse_start(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|_| DateTime::parse_from_rfc3339(&text.replace(' ', "+")))
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 async fn get_due(
     state: web::Data<DeadlineState>,
     caller: Caller,
@@ -166,38 +158,15 @@ async fn get_due(
     QueryParams(query): QueryParams<DueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
-    let mut issues = Vec::new();
-    let start = query.start.as_deref().and_then(parse_start);
-    if start.is_none() {
-        issues.push(FieldIssue::new(
-            "start",
-            "an RFC 3339 instant such as 2026-11-29T10:00:00%2B03:30 (escape + as %2B)",
-        ));
-    }
-    let budget = query.budget.as_deref().map(Budget::parse);
-    match &budget {
-        None => issues.push(FieldIssue::new("budget", "is required: 8h, 3d or an ISO 8601 duration such as PT30S")),
-        Some(Err(error)) => issues.push(FieldIssue::new("budget", error.to_string())),
-        Some(Ok(_)) => {}
-    }
-    if let Some(province) = &query.province
-        && !iran::is_province(province)
-    {
-        issues.push(FieldIssue::new("province", format!("one of: {}", iran::province_codes())));
-    }
-    let (Some(start), Some(Ok(budget))) = (start, budget) else {
-        return Err(ApiError::invalid(issues));
-    };
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
+    let question = DueQuestion::parse(query.start.as_deref(), query.budget.as_deref(), query.province.as_deref())
+        .map_err(ApiError::invalid)?;
     let calendar = find(&state, path.into_inner()).await?;
     let due = calendar
-        .due(start, budget, query.province.as_deref())
+        .due(question.start, question.budget, question.province.as_deref())
         .map_err(|e| ApiError::invalid_field("budget", e.to_string()))?;
     Ok(HttpResponse::Ok().json(json!({
         "calendar": calendar.id,
-        "start": calendar.local_rfc3339(start),
+        "start": calendar.local_rfc3339(question.start),
         "budget": query.budget,
         "province": query.province,
         "due_at": calendar.local_rfc3339(due),

@@ -20,6 +20,7 @@ pub mod calendar;
 pub mod calendar_api;
 pub mod calendar_change;
 pub mod calendar_store;
+pub mod due_question;
 pub mod firing;
 pub mod firing_store;
 pub mod moving;

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, Utc};
-use nazer_deadline_timer::calendar::{Budget, Calendar, CalendarDocument};
+use nazer_deadline_timer::calendar::{Calendar, CalendarDocument};
+use nazer_deadline_timer::due_question::DueQuestion;
 use nazer_shared::config::Settings;
 use nazer_shared::db::Db;
 
@@ -33,17 +33,12 @@ pub fn due(
     budget: &str,
     province: Option<&str>,
 ) -> anyhow::Result<String> {
+    let question = DueQuestion::parse(Some(start), Some(budget), province).map_err(|issues| {
+        let lines: Vec<String> = issues.iter().map(|i| format!("  --{}: {}", i.field, i.problem)).collect();
+        anyhow::anyhow!("cannot answer:\n{}", lines.join("\n"))
+    })?;
     let calendar = load(source, settings)?;
-    let start: DateTime<Utc> = DateTime::parse_from_rfc3339(start)
-        .with_context(|| format!("--start `{start}` is not RFC 3339, e.g. 2026-11-29T10:00:00+03:30"))?
-        .with_timezone(&Utc);
-    let budget = Budget::parse(budget).context("--budget")?;
-    if let Some(code) = province
-        && !nazer_shared::iran::is_province(code)
-    {
-        bail!("--province `{code}` is not a province code; use one of: {}", nazer_shared::iran::province_codes());
-    }
-    let due = calendar.due(start, budget, province)?;
+    let due = calendar.due(question.start, question.budget, question.province.as_deref())?;
     Ok(calendar.local_rfc3339(due))
 }
 
