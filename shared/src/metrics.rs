@@ -14,7 +14,10 @@ struct Metrics {
     acks_lost: IntCounterVec,
     warnings_issued: IntCounterVec,
     webhook_attempts: IntCounterVec,
-    gauges: IntGaugeVec,
+    reminders_sent: IntCounterVec,
+    outbox_backlog: IntGaugeVec,
+    deadlines_running: IntGaugeVec,
+    fire_lag: HistogramVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -33,12 +36,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     )
     .unwrap_or_else(|e| panic!("histogram: {e}"));
     let _ = registry.register(Box::new(http_duration.clone()));
-    let gauges = IntGaugeVec::new(
-        Opts::new("nazer_gauge", "Point-in-time levels (outbox backlog, pending deadlines)"),
-        &["name", "service"],
+    let gauge = |name: &str, help: &str, labels: &[&str]| {
+        let metric = IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("gauge {name}: {e}"));
+        let _ = registry.register(Box::new(metric.clone()));
+        metric
+    };
+    let outbox_backlog = gauge("nazer_outbox_backlog", "Events written but not yet published", &["producer"]);
+    let deadlines_running =
+        gauge("nazer_deadlines_running", "Deadlines with a reminder or warning still to come", &["service"]);
+    let fire_lag = HistogramVec::new(
+        HistogramOpts::new(
+            "nazer_deadline_fire_lag_seconds",
+            "From a reminder's or warning's instant to its registration",
+        )
+        .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0]),
+        &["kind"],
     )
-    .unwrap_or_else(|e| panic!("gauge: {e}"));
-    let _ = registry.register(Box::new(gauges.clone()));
+    .unwrap_or_else(|e| panic!("histogram: {e}"));
+    let _ = registry.register(Box::new(fire_lag.clone()));
     Metrics {
         http_requests: counter(
             &registry,
@@ -78,7 +93,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Webhook delivery attempts by outcome",
             &["outcome"],
         ),
-        gauges,
+        reminders_sent: counter(&registry, "nazer_reminders_sent_total", "Pre-breach reminders sent", &["stage"]),
+        outbox_backlog,
+        deadlines_running,
+        fire_lag,
         registry,
     }
 });
@@ -113,8 +131,21 @@ pub fn webhook_attempt(outcome: &str) {
     METRICS.webhook_attempts.with_label_values(&[outcome]).inc();
 }
 
-pub fn set_gauge(name: &str, service: &str, value: i64) {
-    METRICS.gauges.with_label_values(&[name, service]).set(value);
+pub fn reminder_sent(stage: &str) {
+    METRICS.reminders_sent.with_label_values(&[stage]).inc();
+}
+
+/// How late a step was registered after its instant (`reminder` or `warning`).
+pub fn fire_lag(kind: &str, seconds: f64) {
+    METRICS.fire_lag.with_label_values(&[kind]).observe(seconds.max(0.0));
+}
+
+pub fn outbox_backlog(producer: &str, rows: i64) {
+    METRICS.outbox_backlog.with_label_values(&[producer]).set(rows);
+}
+
+pub fn deadlines_running(service: &str, count: i64) {
+    METRICS.deadlines_running.with_label_values(&[service]).set(count);
 }
 
 /// The Prometheus text exposition of every metric of this process.

@@ -159,7 +159,7 @@ impl OutboxRelay {
     async fn report_backlog(&self) {
         let producer = self.producer;
         if let Ok(rows) = self.db.run(move |conn| backlog(conn, producer)).await {
-            metrics::set_gauge("outbox_backlog", producer, rows);
+            metrics::outbox_backlog(producer, rows);
         }
     }
 

@@ -23,12 +23,16 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
         let wait = match fired {
             Ok(fired) => {
                 failures = 0;
+                for (kind, seconds) in &fired.lags {
+                    metrics::fire_lag(kind, *seconds);
+                }
                 for warning in &fired.warnings {
                     metrics::warnings_issued(warning.level, 1);
                     tracing::info!(warning_id = %warning.warning_id, deadline_id = %warning.deadline_id,
                         message_id = %warning.message_id, level = warning.level, "warning registered");
                 }
                 for reminder in &fired.reminders {
+                    metrics::reminder_sent(&reminder.stage);
                     tracing::info!(deadline_id = %reminder.deadline_id, message_id = %reminder.message_id,
                         fraction = reminder.fraction, "reminder sent");
                 }
@@ -42,7 +46,7 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
                 if gauge_read.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
                     gauge_read = Some(Instant::now());
                     if let Ok(active) = ctx.db.run(store::active_count).await {
-                        metrics::set_gauge("deadlines_active", ctx.service, active);
+                        metrics::deadlines_running(ctx.service, active);
                     }
                 }
                 until_next_due(&ctx, max_idle).await

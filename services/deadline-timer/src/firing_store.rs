@@ -62,6 +62,8 @@ pub struct Fired {
     pub reminders: Vec<DeadlineReminderSent>,
     /// Deadlines claimed (each may have fired several steps, or only skipped stale reminders).
     pub deadlines: usize,
+    /// How late each fired step was registered: (`reminder` or `warning`, seconds).
+    pub lags: Vec<(&'static str, f64)>,
 }
 
 type DueRow = (String, String, String, String, Option<String>, String, NaiveDateTime, String, i32, String);
@@ -124,6 +126,12 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
     while let Some(step) = steps.get(step_index).filter(|s| s.at() <= now) {
         step_index += 1;
         let overtaken = steps.get(step_index).is_some_and(|next| next.at() <= now);
+        let lag = (now - step.at()).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+        match *step {
+            Step::Reminder { .. } if !overtaken => fired.lags.push(("reminder", lag)),
+            Step::Warning { .. } => fired.lags.push(("warning", lag)),
+            Step::Reminder { .. } => {}
+        }
         match *step {
             Step::Reminder { .. } if overtaken => {}
             Step::Reminder { fraction, .. } => fired.reminders.push(DeadlineReminderSent {

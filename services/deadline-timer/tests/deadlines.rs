@@ -345,6 +345,10 @@ async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
     let (_, body) = app.get("/api/v1/deadlines?message_id=m-loop", ADMIN_KEY).await;
     assert_eq!(body["deadlines"][0]["state"], state::BREACHED, "{body}");
     assert_eq!(app.outbox_events("deadline-timer", "warning.issued").len(), 1);
+    // Operators see how late the loop registers what is due.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("nazer_deadline_fire_lag_seconds_count{kind=\"warning\"}"), "{metrics}");
+    assert!(metrics.contains("nazer_deadlines_running{service=\"deadline-timer\"}"), "{metrics}");
     app.stop().await;
 }
 
