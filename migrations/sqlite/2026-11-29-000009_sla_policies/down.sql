@@ -1,3 +1,6 @@
+-- Back to flat stage budgets: a paused clock runs again, and each policy for every priority
+-- and channel gives back its respond budget when it is a plain duration (all the old code knew).
+UPDATE deadlines SET state = 'pending' WHERE state = 'paused';
 DROP TABLE acknowledged_messages;
 DROP INDEX warnings_issued;
 ALTER TABLE warnings DROP COLUMN acknowledged_by;
@@ -6,6 +9,7 @@ ALTER TABLE warnings DROP COLUMN escalated_to;
 ALTER TABLE warnings DROP COLUMN stage;
 DROP INDEX deadlines_next_fire;
 CREATE INDEX deadlines_pending_due ON deadlines (due_at) WHERE state = 'pending';
+ALTER TABLE deadlines DROP COLUMN pauses;
 ALTER TABLE deadlines DROP COLUMN paused_at;
 ALTER TABLE deadlines DROP COLUMN next_fire_at;
 ALTER TABLE deadlines DROP COLUMN next_step;
@@ -21,4 +25,10 @@ CREATE TABLE stage_budgets (
     budget TEXT NOT NULL,
     PRIMARY KEY (category, stage)
 );
+INSERT INTO stage_budgets (category, stage, budget)
+SELECT category, 'respond', budget FROM (
+    SELECT category, (SELECT json_extract(s.value, '$.budget') FROM json_each(document, '$.stages') AS s WHERE json_extract(s.value, '$.stage') = 'respond' LIMIT 1) AS budget
+    FROM sla_policies WHERE priority = '*' AND channel = '*'
+) AS respond_budgets
+WHERE budget LIKE 'P%';
 DROP TABLE sla_policies;

@@ -11,10 +11,16 @@ CREATE TABLE sla_policies (
     UNIQUE (category, priority, channel)
 );
 -- Each stage budget becomes a policy with its respond stage, without reminders or further
--- levels: deadlines keep behaving as they did.
+-- levels: deadlines keep behaving as they did. The `*` budget becomes policy `default`
+-- (`all-categories` if a category is itself called `default`).
 INSERT INTO sla_policies (id, category, priority, channel, document, updated_at)
-SELECT CASE WHEN category = '*' THEN 'default' ELSE category END, category, '*', '*',
-       '{"id":"' || (CASE WHEN category = '*' THEN 'default' ELSE category END) || '","category":"'
+SELECT CASE WHEN category <> '*' THEN category
+            WHEN EXISTS (SELECT 1 FROM stage_budgets WHERE category = 'default') THEN 'all-categories'
+            ELSE 'default' END,
+       category, '*', '*',
+       '{"id":"' || (CASE WHEN category <> '*' THEN category
+                WHEN EXISTS (SELECT 1 FROM stage_budgets WHERE category = 'default') THEN 'all-categories'
+                ELSE 'default' END) || '","category":"'
        || category || '","priority":"*","channel":"*","calendar":null,"stages":[{"stage":"respond","budget":"'
        || budget || '","reminders":[],"level_2_after":null,"level_3_after":null}]}',
        CURRENT_TIMESTAMP
@@ -31,8 +37,10 @@ ALTER TABLE deadlines ADD COLUMN stage_policy TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE deadlines ADD COLUMN ladder TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE deadlines ADD COLUMN next_step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deadlines ADD COLUMN next_fire_at TIMESTAMP;
--- Set while the stage waits for the citizen: its clock and its ladder stand still.
+-- Set while the stage waits for the citizen: its clock and its ladder stand still. Past
+-- pauses are kept, so a ladder can be recomputed on a changed calendar.
 ALTER TABLE deadlines ADD COLUMN paused_at TIMESTAMP;
+ALTER TABLE deadlines ADD COLUMN pauses TEXT NOT NULL DEFAULT '[]';
 UPDATE deadlines
 SET next_fire_at = due_at,
     stage_policy = '{"stage":"' || stage || '","budget":"' || budget || '","reminders":[]}',

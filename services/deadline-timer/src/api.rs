@@ -109,13 +109,14 @@ async fn get_warnings(
         return Err(ApiError::invalid(issues));
     }
     let limit = if csv { MAX_EXPORT_ROWS + 1 } else { page_limit(query.limit)? };
-    // An agency sees its own warnings only, whatever it asks for.
-    let agency_id = if supervisor { query.agency_id } else { caller.agency_id.clone() };
-    if agency_id.is_none() && !supervisor {
+    // An agency sees the warnings issued or escalated to it only, whatever it asks for.
+    let (agency_id, visible_to) = if supervisor { (query.agency_id, None) } else { (None, caller.agency_id.clone()) };
+    if visible_to.is_none() && !supervisor {
         return Err(ApiError::Forbidden("this key is not bound to an agency".into()));
     }
     let filter = WarningFilter {
         agency_id,
+        visible_to,
         message_id: query.message_id,
         level: query.level,
         from,

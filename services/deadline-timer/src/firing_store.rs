@@ -105,7 +105,15 @@ pub fn fire_due(conn: &mut DbConnection, now: DateTime<Utc>, limit: i64) -> Resu
     let mut fired = Fired { deadlines: rows.len(), ..Fired::default() };
     let mut advances = Vec::with_capacity(rows.len());
     for row in rows {
-        advances.push(fire_one(row, now, &mut fired)?);
+        let (id, next_step, current) = (row.0.clone(), row.8, row.9.clone());
+        match fire_one(row, now, &mut fired) {
+            Ok(advance) => advances.push(advance),
+            // One broken row must not stop every other deadline: it is parked, loudly.
+            Err(error) => {
+                tracing::error!(deadline_id = %id, %error, "deadline parked: its ladder cannot be read");
+                advances.push(Advance { id, next_step, next_fire_at: None, state: current, closed_at: None });
+            }
+        }
     }
     insert_warnings(conn, &fired.warnings)?;
     outbox::enqueue_all(conn, DEADLINE_TIMER, &fired.reminders, now)?;

@@ -2,7 +2,8 @@
 //! the change can touch (started before the changed day, in the closed province), gets its
 //! ladder recomputed; a pending stage whose due instant moved is announced (`deadline.moved`)
 //! so the agency hears the new due time. A stage already warned about keeps its due instant
-//! (the warning was registered on it); only its later levels move.
+//! (the warning was registered on it); only its later levels move. Past pauses count again; a
+//! stage paused now is recomputed when it resumes.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -14,6 +15,7 @@ use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::Calendar;
+use crate::pausing::{Pause, recompute};
 use crate::policy::{self, ACKNOWLEDGE, StagePolicy, Step};
 use crate::schema::deadlines;
 use crate::store::state;
@@ -51,7 +53,7 @@ pub fn moved_text(stage: &str, tracking_code: &str, due_at: DateTime<Utc>) -> St
 
 type Row = (
     (String, String, String, String, String, Option<String>),
-    (NaiveDateTime, NaiveDateTime, String, String, String, i32),
+    (NaiveDateTime, NaiveDateTime, String, String, String, i32, String),
 );
 
 const BATCH: i64 = 500;
@@ -107,6 +109,7 @@ pub fn move_deadlines(
                         deadlines::stage_policy,
                         deadlines::ladder,
                         deadlines::next_step,
+                        deadlines::pauses,
                     ),
                 ))
         )?;
@@ -134,13 +137,14 @@ fn move_one(
     now: DateTime<Utc>,
 ) -> Result<Option<DeadlineMoved>, DbError> {
     let ((id, message_id, tracking_code, agency_id, stage, province), rest) = row;
-    let (started_at, due_at, current, stage_policy, ladder, next_step) = rest;
+    let (started_at, due_at, current, stage_policy, ladder, next_step, pauses) = rest;
     let unreadable = |what: &str, e: serde_json::Error| DbError::Refused(format!("deadline `{id}` {what}: {e}"));
     let policy: StagePolicy = serde_json::from_str(&stage_policy).map_err(|e| unreadable("policy", e))?;
     let old: Vec<Step> = serde_json::from_str(&ladder).map_err(|e| unreadable("ladder", e))?;
     let (start, old_due) = (from_db_time(started_at), from_db_time(due_at));
+    let pauses: Vec<Pause> = serde_json::from_str(&pauses).map_err(|e| unreadable("pauses", e))?;
     let recomputed = if current == state::PENDING {
-        policy::ladder(&policy, Some(calendar), start, province.as_deref())
+        recompute(&policy, Some(calendar), start, province.as_deref(), &pauses)
     } else {
         policy::ladder_from(&policy, Some(calendar), start, old_due, province.as_deref()).map(|steps| (old_due, steps))
     };

@@ -4,15 +4,18 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key_shared, to_db_time};
 use nazer_shared::events::{DeadlinePaused, DeadlineResumed};
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
+use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Budget, Calendar, CalendarError};
+use crate::calendar_change::calendar_lock;
 use crate::calendar_store;
-use crate::policy::{StagePolicy, Step};
+use crate::moving::steps_done;
+use crate::policy::{self, LadderError, StagePolicy, Step};
 use crate::schema::deadlines;
 use crate::store::{self, DeadlineView, state};
 
@@ -51,8 +54,8 @@ pub fn shift(
 }
 
 type Row = (
-    (String, String, String, String, String),
-    (Option<String>, Option<String>, String, String, String, i32, Option<NaiveDateTime>),
+    (String, String, String, String, String, NaiveDateTime),
+    (Option<String>, Option<String>, String, String, String, i32, Option<NaiveDateTime>, String),
 );
 
 /// The deadline, locked; only the agency's own when `agency` is given.
@@ -60,7 +63,14 @@ fn locked(conn: &mut DbConnection, id: &str, agency: Option<&str>) -> Result<Row
     let rows: Vec<Row> = select_for_update!(
         conn,
         deadlines::table.filter(deadlines::id.eq(id)).select((
-            (deadlines::id, deadlines::message_id, deadlines::tracking_code, deadlines::agency_id, deadlines::stage),
+            (
+                deadlines::id,
+                deadlines::message_id,
+                deadlines::tracking_code,
+                deadlines::agency_id,
+                deadlines::stage,
+                deadlines::started_at,
+            ),
             (
                 deadlines::calendar_id,
                 deadlines::province,
@@ -69,10 +79,11 @@ fn locked(conn: &mut DbConnection, id: &str, agency: Option<&str>) -> Result<Row
                 deadlines::ladder,
                 deadlines::next_step,
                 deadlines::paused_at,
+                deadlines::pauses,
             ),
         ))
     )?;
-    let found = rows.into_iter().next().filter(|((_, _, _, agency_id, _), _)| agency.is_none_or(|a| a == agency_id));
+    let found = rows.into_iter().next().filter(|((_, _, _, agency_id, ..), _)| agency.is_none_or(|a| a == agency_id));
     found.ok_or(PauseError::NotFound)
 }
 
@@ -101,9 +112,16 @@ pub fn pause(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<DeadlineView, PauseError> {
-    let ((id, message_id, tracking_code, agency_id, stage), (_, _, current, _, ladder, ..)) = locked(conn, id, agency)?;
+    let ((id, message_id, tracking_code, agency_id, stage, _), rest) = locked(conn, id, agency)?;
+    let (_, _, current, _, ladder, next_step, ..) = rest;
     if current != state::PENDING {
         return Err(PauseError::WrongState(current, "only a pending stage can pause"));
+    }
+    // A warning already due (not yet registered by a busy firing loop) cannot be paused away.
+    let steps: Vec<Step> = serde_json::from_str(&ladder)
+        .map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable ladder: {e}")))?;
+    if steps.get(next_step.max(0) as usize).is_some_and(|s| matches!(s, Step::Warning { .. }) && s.at() <= now) {
+        return Err(PauseError::WrongState(current, "its warning is already due"));
     }
     diesel::update(deadlines::table.find(&id))
         .set((
@@ -133,41 +151,39 @@ pub fn resume(
     agency: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeadlineView, PauseError> {
-    let ((id, message_id, tracking_code, agency_id, stage), rest) = locked(conn, id, agency)?;
-    let (calendar_id, province, current, stage_policy, ladder, next_step, paused_at) = rest;
+    let ((id, message_id, tracking_code, agency_id, stage, started_at), rest) = locked(conn, id, agency)?;
+    let (calendar_id, province, current, stage_policy, ladder, next_step, paused_at, pauses) = rest;
     let Some(paused_at) = paused_at.filter(|_| current == state::PAUSED).map(from_db_time) else {
         return Err(PauseError::WrongState(current, "only a paused stage can resume"));
     };
     let unreadable = |what: &str, e: serde_json::Error| DbError::Refused(format!("deadline `{id}` {what}: {e}"));
-    let mut steps: Vec<Step> = serde_json::from_str(&ladder).map_err(|e| unreadable("ladder", e))?;
+    let old: Vec<Step> = serde_json::from_str(&ladder).map_err(|e| unreadable("ladder", e))?;
     let stage_policy: StagePolicy = serde_json::from_str(&stage_policy).map_err(|e| unreadable("policy", e))?;
-    // Plain budgets run round the clock even on a policy with a calendar.
-    let plain = matches!(Budget::parse(&stage_policy.budget), Ok(Budget::Plain(_)));
-    let calendar = match (&calendar_id, plain) {
-        (Some(calendar), false) => calendar_store::find_calendar(conn, calendar)?,
-        _ => None,
+    let mut pauses: Vec<Pause> = serde_json::from_str(&pauses).map_err(|e| unreadable("pauses", e))?;
+    let calendar = match &calendar_id {
+        Some(calendar) => {
+            // A change of the calendar either sees this clock running again or waits for it.
+            lock_key_shared(conn, &calendar_lock(calendar))?;
+            calendar_store::find_calendar(conn, calendar)?
+        }
+        None => None,
     };
-    let resumed_at = from_db_time(to_db_time(now));
-    let moved = |at| {
-        shift(at, paused_at, resumed_at, calendar.as_ref(), province.as_deref())
-            .map_err(|e| DbError::Refused(format!("deadline `{id}`: {e}")))
-    };
-    let first = next_step.max(0) as usize;
-    for step in steps.iter_mut().skip(first) {
-        *step = match *step {
-            Step::Reminder { fraction, at } => Step::Reminder { fraction, at: moved(at)? },
-            Step::Warning { level, at } => Step::Warning { level, at: moved(at)? },
-        };
-    }
-    let text = serde_json::to_string(&steps).map_err(|e| DbError::Encode(e.to_string()))?;
-    let due = level_one(&id, &text)?;
+    pauses.push(Pause { paused_at, resumed_at: from_db_time(to_db_time(now)) });
+    // Recomputed from the start on today's calendar, every pause put back in: a calendar edited
+    // during the pause counts, and nothing of the budget is lost.
+    let (due, steps) =
+        recompute(&stage_policy, calendar.as_ref(), from_db_time(started_at), province.as_deref(), &pauses)
+            .map_err(|e| DbError::Refused(format!("deadline `{id}`: {e}")))?;
+    let done = steps_done(&old, next_step.max(0) as usize, &steps);
     diesel::update(deadlines::table.find(&id))
         .set((
             deadlines::state.eq(state::PENDING),
             deadlines::paused_at.eq(None::<NaiveDateTime>),
+            deadlines::pauses.eq(to_json(&pauses)?),
             deadlines::due_at.eq(to_db_time(due)),
-            deadlines::ladder.eq(text),
-            deadlines::next_fire_at.eq(steps.get(first).map(|s| to_db_time(s.at()))),
+            deadlines::ladder.eq(to_json(&steps)?),
+            deadlines::next_step.eq(done as i32),
+            deadlines::next_fire_at.eq(steps.get(done).map(|s| to_db_time(s.at()))),
         ))
         .execute(conn)?;
     let event = DeadlineResumed {
@@ -177,10 +193,49 @@ pub fn resume(
         agency_id,
         stage,
         due_at: due,
-        resumed_at,
+        resumed_at: from_db_time(to_db_time(now)),
     };
     outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
     view(conn, &message_id, &id)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| DbError::Encode(e.to_string()))
+}
+
+/// One past pause of a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pause {
+    pub paused_at: DateTime<Utc>,
+    pub resumed_at: DateTime<Utc>,
+}
+
+/// A stage's due instant and ladder counted from its start on `calendar`, with each past pause
+/// put back in: every step not yet reached when the clock stopped moves on by the pause.
+pub fn recompute(
+    stage: &StagePolicy,
+    calendar: Option<&Calendar>,
+    start: DateTime<Utc>,
+    province: Option<&str>,
+    pauses: &[Pause],
+) -> Result<(DateTime<Utc>, Vec<Step>), LadderError> {
+    let (mut due, mut steps) = policy::ladder(stage, calendar, start, province)?;
+    // Plain budgets run round the clock even on a policy with a calendar.
+    let plain = matches!(Budget::parse(&stage.budget), Ok(Budget::Plain(_)));
+    let shift_on = calendar.filter(|_| !plain);
+    for pause in pauses {
+        let moved = |at: DateTime<Utc>| -> Result<DateTime<Utc>, CalendarError> {
+            if at < pause.paused_at { Ok(at) } else { shift(at, pause.paused_at, pause.resumed_at, shift_on, province) }
+        };
+        for step in &mut steps {
+            *step = match *step {
+                Step::Reminder { fraction, at } => Step::Reminder { fraction, at: moved(at)? },
+                Step::Warning { level, at } => Step::Warning { level, at: moved(at)? },
+            };
+        }
+        due = moved(due)?;
+    }
+    Ok((due, steps))
 }
 
 #[cfg(test)]

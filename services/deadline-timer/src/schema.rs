@@ -32,6 +32,7 @@ diesel::table! {
         next_step -> Integer,
         next_fire_at -> Nullable<Timestamp>,
         paused_at -> Nullable<Timestamp>,
+        pauses -> Text,
     }
 }
 

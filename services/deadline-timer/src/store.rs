@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, lock_key_shared, to_db_time};
 use nazer_shared::events::{DeadlineMet, DeadlineScheduled, MessageAcknowledged, MessageAssigned, MessageResponded};
 use nazer_shared::outbox;
+use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
 use serde::Serialize;
 use uuid::Uuid;
@@ -173,7 +174,7 @@ pub fn meet(conn: &mut DbConnection, responded: &MessageResponded, now: DateTime
             ))
             .execute(conn)?;
     }
-    close_stages(conn, &responded.message_id, None, responded.responded_at, now)
+    close_stages(conn, &responded.message_id, &policy::STAGES, responded.responded_at, now)
 }
 
 /// An acknowledgement meets the message's acknowledge stage (and stops its ladder).
@@ -192,7 +193,7 @@ pub fn acknowledge(
             ))
             .execute(conn)?;
     }
-    close_stages(conn, &acknowledged.message_id, Some(ACKNOWLEDGE), acknowledged.acknowledged_at, now)
+    close_stages(conn, &acknowledged.message_id, &[ACKNOWLEDGE], acknowledged.acknowledged_at, now)
 }
 
 /// Closes the message's clocks (one stage, or all): pending ones are met (`deadline.met`),
@@ -200,47 +201,50 @@ pub fn acknowledge(
 fn close_stages(
     conn: &mut DbConnection,
     message_id: &str,
-    stage: Option<&str>,
+    stages: &[&str],
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     let met_at = to_db_time(at);
-    let of_message = || {
-        let mut query = deadlines::table.filter(deadlines::message_id.eq(message_id.to_string())).into_boxed();
-        if let Some(stage) = stage {
-            query = query.filter(deadlines::stage.eq(stage.to_string()));
-        }
-        query
-    };
-    let open = [state::PENDING, state::PAUSED];
-    let pending: Vec<String> = of_message().filter(deadlines::state.eq_any(open)).select(deadlines::id).load(conn)?;
-    let late: Vec<String> =
-        of_message().filter(deadlines::state.eq(state::BREACHED)).select(deadlines::id).load(conn)?;
+    // Locked and read first, in id order (as calendar changes lock them): a firing replica
+    // holding a row makes this wait and then see the state it committed, never a stale one.
+    let rows: Vec<(String, String, NaiveDateTime, String)> = select_for_update!(
+        conn,
+        deadlines::table
+            .filter(deadlines::message_id.eq(message_id))
+            .filter(deadlines::stage.eq_any(stages))
+            .order(deadlines::id)
+            .select((deadlines::id, deadlines::stage, deadlines::due_at, deadlines::state))
+    )?;
     let stop = deadlines::next_fire_at.eq(None::<NaiveDateTime>);
-    let closed: Vec<(String, String, NaiveDateTime)> =
-        diesel::update(deadlines::table.filter(deadlines::id.eq_any(&pending)).filter(deadlines::state.eq_any(open)))
-            .set((
-                deadlines::state.eq(state::MET),
-                deadlines::closed_at.eq(Some(met_at)),
-                stop,
-                deadlines::paused_at.eq(None::<NaiveDateTime>),
-            ))
-            .returning((deadlines::id, deadlines::stage, deadlines::due_at))
-            .get_results(conn)?;
-    diesel::update(deadlines::table.filter(deadlines::id.eq_any(&late)).filter(deadlines::state.eq(state::BREACHED)))
-        .set((deadlines::state.eq(state::ANSWERED_LATE), deadlines::closed_at.eq(Some(met_at)), stop))
-        .execute(conn)?;
-    for (deadline_id, stage, due_at) in &closed {
-        let event = DeadlineMet {
-            deadline_id: deadline_id.clone(),
-            message_id: message_id.to_string(),
-            stage: stage.clone(),
-            due_at: from_db_time(*due_at),
-            met_at: from_db_time(met_at),
-        };
-        outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
+    let mut met = 0;
+    for (deadline_id, stage, due_at, current) in rows {
+        let target = deadlines::table.find(&deadline_id);
+        if current == state::PENDING || current == state::PAUSED {
+            diesel::update(target)
+                .set((
+                    deadlines::state.eq(state::MET),
+                    deadlines::closed_at.eq(Some(met_at)),
+                    stop,
+                    deadlines::paused_at.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            let event = DeadlineMet {
+                deadline_id,
+                message_id: message_id.to_string(),
+                stage,
+                due_at: from_db_time(due_at),
+                met_at: from_db_time(met_at),
+            };
+            outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
+            met += 1;
+        } else if current == state::BREACHED {
+            diesel::update(target)
+                .set((deadlines::state.eq(state::ANSWERED_LATE), deadlines::closed_at.eq(Some(met_at)), stop))
+                .execute(conn)?;
+        }
     }
-    Ok(closed.len())
+    Ok(met)
 }
 
 /// Deadlines whose ladder still has steps to come.

@@ -29,6 +29,8 @@ pub struct WarningView {
 pub struct WarningFilter {
     pub id: Option<String>,
     pub agency_id: Option<String>,
+    /// Warnings issued to this agency or escalated to it (a parent at level 2).
+    pub visible_to: Option<String>,
     pub message_id: Option<String>,
     pub level: Option<i32>,
     /// Issued at or after.
@@ -53,6 +55,9 @@ pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<
     }
     if let Some(agency) = &filter.agency_id {
         query = query.filter(warnings::agency_id.eq(agency.clone()));
+    }
+    if let Some(agency) = &filter.visible_to {
+        query = query.filter(warnings::agency_id.eq(agency.clone()).or(warnings::escalated_to.eq(agency.clone())));
     }
     if let Some(message) = &filter.message_id {
         query = query.filter(warnings::message_id.eq(message.clone()));
@@ -125,7 +130,8 @@ impl From<diesel::result::Error> for AcknowledgeError {
     }
 }
 
-/// Records that `agency_id` has read the warning (once: a repeat keeps the first instant).
+/// Records that `agency_id` — the agency warned, or the one it was escalated to — has read the
+/// warning (once: a repeat keeps the first instant).
 pub fn acknowledge(
     conn: &mut DbConnection,
     warning_id: &str,
@@ -133,13 +139,15 @@ pub fn acknowledge(
     key_id: &str,
     now: DateTime<Utc>,
 ) -> Result<WarningView, AcknowledgeError> {
-    let own = warnings::table.find(warning_id).filter(warnings::agency_id.eq(agency_id));
+    let own = warnings::table
+        .find(warning_id)
+        .filter(warnings::agency_id.eq(agency_id).or(warnings::escalated_to.eq(agency_id)));
     diesel::update(own.filter(warnings::acknowledged_at.is_null()))
         .set((warnings::acknowledged_at.eq(Some(to_db_time(now))), warnings::acknowledged_by.eq(Some(key_id))))
         .execute(conn)?;
     let filter = WarningFilter {
         id: Some(warning_id.into()),
-        agency_id: Some(agency_id.into()),
+        visible_to: Some(agency_id.into()),
         limit: 1,
         ..Default::default()
     };

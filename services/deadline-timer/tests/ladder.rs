@@ -8,6 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use nazer_deadline_timer::firing_store::{Fired, SPECIAL_FOLLOW_UP, reason};
 use nazer_deadline_timer::store::{self, state};
 use nazer_shared::events::{DeadlineScheduled, MessageAcknowledged, MessageAssigned, WarningIssued};
+use nazer_shared::http::Scope;
+use nazer_shared::http::auth::create_key;
 use nazer_shared::testing::{ADMIN_KEY, TestApp};
 use serde_json::{Value, json};
 
@@ -255,5 +257,86 @@ async fn an_acknowledgement_meets_the_acknowledge_stage_only() {
     };
     let states: Vec<(&str, &str)> = views.iter().map(|v| (v.stage.as_str(), v.state.as_str())).collect();
     assert_eq!(states, [("acknowledge", state::MET), ("respond", state::PENDING)]);
+    app.stop().await;
+}
+
+/// A response arriving while a replica is registering the level-1 warning of the same stage
+/// (its batch not yet committed) must still stop the rest of the ladder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_racing_the_firing_of_level_one_still_stops_the_ladder() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    ladder_policy(&app).await;
+    let t0 = stored(Utc::now() + Duration::hours(1));
+    schedule(&app, &escalating("m-race"), t0);
+    let due = t0 + Duration::hours(1);
+    let (claimed_tx, claimed_rx) = std::sync::mpsc::channel();
+    let db = app.db().clone();
+    let firing = std::thread::spawn(move || {
+        let mut conn = db.get().unwrap();
+        nazer_shared::db::write_transaction(&mut conn, |conn| {
+            let fired = store::fire_due(conn, due, 500)?;
+            claimed_tx.send(()).unwrap();
+            // Hold the claim while the response comes in.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            Ok::<_, nazer_shared::db::DbError>(fired.warnings.len())
+        })
+        .unwrap()
+    });
+    claimed_rx.recv().unwrap();
+    let answered_at = due + Duration::seconds(1);
+    write(&app, |conn| store::meet(conn, &responded("m-race", answered_at), answered_at));
+    assert_eq!(firing.join().unwrap(), 1, "level 1 was registered");
+    let view = deadline_view(&app, "m-race");
+    assert_eq!((view.state.as_str(), view.next_step_at), (state::ANSWERED_LATE, None));
+    assert!(fire_all(&app, t0 + Duration::days(1)).warnings.is_empty(), "no level 2 or 3 after the answer");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parent_agency_sees_and_acknowledges_the_warning_escalated_to_it() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    ladder_policy(&app).await;
+    let t0 = stored(Utc::now() + Duration::hours(1));
+    schedule(&app, &escalating("m-up"), t0);
+    let fired = fire_all(&app, t0 + Duration::hours(2)).warnings;
+    assert_eq!(fired.iter().map(|w| w.level).collect::<Vec<_>>(), [1, 2]);
+    let (ministry, stranger) = write(&app, |conn| {
+        let now = Utc::now();
+        Ok((
+            create_key(conn, "ministry", &[Scope::Agency], Some("ministry"), now)?.1,
+            create_key(conn, "stranger", &[Scope::Agency], Some("stranger"), now)?.1,
+        ))
+    });
+    let (_, body) = app.get("/api/v1/warnings", &ministry).await;
+    let levels: Vec<i64> = body["warnings"].as_array().unwrap().iter().map(|w| w["level"].as_i64().unwrap()).collect();
+    assert_eq!(levels, [2], "only what was escalated to it: {body}");
+    let level_2 = &fired[1].warning_id;
+    let path = format!("/api/v1/warnings/{level_2}/acknowledgement");
+    assert_eq!(app.post(&path, &stranger, &json!({})).await.0, 404);
+    let (status, body) = app.post(&path, &ministry, &json!({})).await;
+    assert_eq!((status, body["acknowledged_at"].is_string()), (200, true), "{body}");
+    let (_, body) = app.get("/api/v1/warnings", &stranger).await;
+    assert_eq!(body["warnings"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_ladder_is_parked_and_the_others_still_fire() {
+    use diesel::prelude::*;
+    use nazer_deadline_timer::schema::deadlines;
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    write(&app, |conn| plain_policy(conn, "*", "PT1H"));
+    let t0 = stored(Utc::now() + Duration::hours(1));
+    schedule(&app, &assigned("m-broken", "1", "roads", "agency-a"), t0);
+    schedule(&app, &assigned("m-fine", "2", "roads", "agency-a"), t0 + Duration::seconds(1));
+    write(&app, |conn| {
+        diesel::update(deadlines::table.filter(deadlines::message_id.eq("m-broken")))
+            .set(deadlines::ladder.eq("not json"))
+            .execute(conn)
+            .map_err(nazer_shared::db::DbError::from)
+    });
+    let fired = fire_all(&app, t0 + Duration::hours(2));
+    assert_eq!(fired.warnings.iter().map(|w| w.message_id.as_str()).collect::<Vec<_>>(), ["m-fine"]);
+    assert_eq!(fire_all(&app, t0 + Duration::hours(3)).deadlines, 0, "the broken one does not block the queue");
     app.stop().await;
 }

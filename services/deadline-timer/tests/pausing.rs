@@ -77,16 +77,9 @@ fn fire_all(app: &TestApp, at: chrono::DateTime<Utc>) -> nazer_deadline_timer::f
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_clock_resumes_with_its_working_time() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
-    let calendar = json!({"id": "cal", "timezone": "Asia/Tehran", "weekly_days_off": ["thursday", "friday"],
-        "working_hours": [{"from": "07:30", "to": "14:30"}], "holidays": [], "closures": []});
-    assert_eq!(app.put("/api/v1/calendars/cal", ADMIN_KEY, &calendar).await.0, 201);
-    let policy = json!({"id": "office", "calendar": "cal", "stages": [
-        {"stage": "respond", "budget": "8h", "reminders": []}]});
-    assert_eq!(app.put("/api/v1/sla-policies/office", ADMIN_KEY, &policy).await.0, 201);
+    office(&app).await;
     let week = Week::ahead();
-    let event = MessageAssigned { assigned_at: week.at(SAT, "07:30"), ..assigned("m-1", "1", "roads", "agency-a") };
-    write(&app, |conn| store::schedule(conn, &event, "P7D", Utc::now()));
-    let id = only_deadline(&app, "m-1").id;
+    let id = start_saturday(&app, &week);
     assert_eq!(only_deadline(&app, "m-1").due_at, week.at(SUN, "08:30"));
 
     // Paused at 10:00 after 2.5 working hours; resumed on Monday morning with 5.5 left.
@@ -125,5 +118,72 @@ async fn agencies_pause_their_own_stages_through_the_api() {
     let (status, body) = app.post(&resume, ADMIN_KEY, &json!({})).await;
     assert_eq!((status, body["state"].clone()), (200, json!("pending")), "{body}");
     assert_eq!(app.post("/api/v1/deadlines/nope/pause", ADMIN_KEY, &reason).await.0, 404);
+    app.stop().await;
+}
+
+async fn office(app: &TestApp) {
+    let calendar = json!({"id": "cal", "timezone": "Asia/Tehran", "weekly_days_off": ["thursday", "friday"],
+        "working_hours": [{"from": "07:30", "to": "14:30"}], "holidays": [], "closures": []});
+    assert_eq!(app.put("/api/v1/calendars/cal", ADMIN_KEY, &calendar).await.0, 201);
+    let policy = json!({"id": "office", "calendar": "cal", "stages": [
+        {"stage": "respond", "budget": "8h", "reminders": []}]});
+    assert_eq!(app.put("/api/v1/sla-policies/office", ADMIN_KEY, &policy).await.0, 201);
+}
+
+fn start_saturday(app: &TestApp, week: &Week) -> String {
+    let event = MessageAssigned { assigned_at: week.at(SAT, "07:30"), ..assigned("m-1", "1", "roads", "agency-a") };
+    write(app, |conn| store::schedule(conn, &event, "P7D", Utc::now()));
+    only_deadline(app, "m-1").id
+}
+
+/// Worked by hand: 8 h from Saturday 07:30, paused at 10:00 (5.5 h left) and resumed on Monday
+/// 07:30. A holiday added afterwards on that Monday recomputes the clock with the pause kept:
+/// the 5.5 h now start on Tuesday.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calendar_change_after_a_pause_keeps_the_time_the_pause_took() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    office(&app).await;
+    let week = Week::ahead();
+    let id = start_saturday(&app, &week);
+    write(&app, |conn| pausing::pause(conn, &id, None, "waiting_for_citizen", week.at(SAT, "10:00")).map_err(into_db));
+    write(&app, |conn| pausing::resume(conn, &id, None, week.at(MON, "07:30")).map_err(into_db));
+    assert_eq!(only_deadline(&app, "m-1").due_at, week.at(MON, "13:00"));
+    let holiday = json!({"date": week.jalali(MON), "name": "تعطیل"});
+    let (status, body) = app.post("/api/v1/calendars/cal/holidays", ADMIN_KEY, &holiday).await;
+    assert_eq!((status, body["deadlines_moved"].clone()), (201, json!(1)), "{body}");
+    assert_eq!(only_deadline(&app, "m-1").due_at, week.at(TUE, "13:00"));
+    app.stop().await;
+}
+
+/// Paused on Saturday at 10:00 with the clock due Sunday 08:30; Sunday becomes a holiday
+/// during the pause. On Monday's resumption the 5.5 h left are counted on the new calendar:
+/// due Monday 13:00, with nothing of the budget lost to the holiday.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calendar_edited_during_a_pause_counts_when_the_clock_resumes() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    office(&app).await;
+    let week = Week::ahead();
+    let id = start_saturday(&app, &week);
+    assert_eq!(only_deadline(&app, "m-1").due_at, week.at(SUN, "08:30"));
+    write(&app, |conn| pausing::pause(conn, &id, None, "waiting_for_citizen", week.at(SAT, "10:00")).map_err(into_db));
+    let holiday = json!({"date": week.jalali(SUN), "name": "تعطیل"});
+    let (status, body) = app.post("/api/v1/calendars/cal/holidays", ADMIN_KEY, &holiday).await;
+    assert_eq!((status, body["deadlines_moved"].clone()), (201, json!(0)), "a paused clock waits: {body}");
+    let resumed = write(&app, |conn| pausing::resume(conn, &id, None, week.at(MON, "07:30")).map_err(into_db));
+    assert_eq!(resumed.due_at, week.at(MON, "13:00"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_whose_warning_is_due_cannot_be_paused_away() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    write(&app, |conn| plain_policy(conn, "*", "PT1H"));
+    let t0 = stored(Utc::now() + Duration::hours(1));
+    schedule(&app, &assigned("m-1", "1", "roads", "agency-a"), t0);
+    let id = only_deadline(&app, "m-1").id;
+    // Due at t0 + 1 h; the firing loop has not got to it yet.
+    let error = write(&app, |conn| Ok(pausing::pause(conn, &id, None, "late", t0 + Duration::hours(2)).err()));
+    assert!(matches!(error, Some(PauseError::WrongState(..))), "{error:?}");
+    assert_eq!(fire_all(&app, t0 + Duration::hours(2)).warnings.len(), 1);
     app.stop().await;
 }

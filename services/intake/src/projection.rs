@@ -1,7 +1,7 @@
 //! Intake's read model: what routing and deadline-timer publish about a message, kept beside
 //! it so that a lookup by tracking code needs no other service.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, to_db_time};
 use nazer_shared::events::{
@@ -56,11 +56,11 @@ impl EventHandler for Projection {
             .set((messages::status.eq(status::TRIAGE), messages::updated_at.eq(at)))
             .execute(conn)?;
         } else if let Some((deadline, state)) = deadline_change(envelope)? {
-            upsert_deadline(conn, &deadline, state, now)?;
+            upsert_deadline(conn, &deadline, state, envelope.occurred_at)?;
         } else if envelope.is::<WarningIssued>() {
             let event: WarningIssued = envelope.decode()?;
             let deadline = (event.deadline_id.clone(), event.message_id.clone(), event.stage.clone(), event.due_at);
-            upsert_deadline(conn, &deadline, deadline_state::BREACHED, now)?;
+            upsert_deadline(conn, &deadline, deadline_state::BREACHED, envelope.occurred_at)?;
             let known: i64 = message_warnings::table.find(&event.warning_id).count().get_result(conn)?;
             if known == 0 {
                 diesel::insert_into(message_warnings::table)
@@ -112,10 +112,16 @@ fn upsert_deadline(
     conn: &mut DbConnection,
     (deadline_id, message_id, stage, due_at): &DeadlineFacts,
     state: &str,
-    now: DateTime<Utc>,
+    occurred_at: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    let current: Option<String> =
-        message_deadlines::table.find(deadline_id).select(message_deadlines::state).first(conn).optional()?;
+    // `updated_at` holds when the fact shown happened, so an event overtaken on the bus by a
+    // later one (a pause delivered after its resumption) changes nothing.
+    let current: Option<(String, NaiveDateTime)> = message_deadlines::table
+        .find(deadline_id)
+        .select((message_deadlines::state, message_deadlines::updated_at))
+        .first(conn)
+        .optional()?;
+    let as_of = to_db_time(occurred_at);
     match current {
         None => {
             diesel::insert_into(message_deadlines::table)
@@ -125,11 +131,12 @@ fn upsert_deadline(
                     message_deadlines::stage.eq(stage),
                     message_deadlines::due_at.eq(to_db_time(*due_at)),
                     message_deadlines::state.eq(state),
-                    message_deadlines::updated_at.eq(to_db_time(now)),
+                    message_deadlines::updated_at.eq(as_of),
                 ))
                 .execute(conn)?;
         }
-        Some(current) => {
+        Some((_, shown_as_of)) if shown_as_of > as_of => {}
+        Some((current, _)) => {
             let next = if deadline_state::is_open(state) && !deadline_state::is_open(&current) {
                 current.as_str()
             } else {
@@ -139,7 +146,7 @@ fn upsert_deadline(
                 .set((
                     message_deadlines::due_at.eq(to_db_time(*due_at)),
                     message_deadlines::state.eq(next),
-                    message_deadlines::updated_at.eq(to_db_time(now)),
+                    message_deadlines::updated_at.eq(as_of),
                 ))
                 .execute(conn)?;
         }

@@ -573,6 +573,11 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
     assert_eq!(apply(&app, &envelope("deadline-timer", &resumed)).await, InboxOutcome::Applied);
     let view = get_message(&app, &code, ADMIN_KEY).await.body;
     assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": due_at, "state": "pending" }]));
+    // A pause overtaken on the bus by its resumption changes nothing when it arrives.
+    let stale = Envelope::new("deadline-timer", &paused, Utc::now() - chrono::Duration::minutes(5)).unwrap();
+    assert_eq!(apply(&app, &stale).await, InboxOutcome::Applied);
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["deadlines"][0]["state"], "pending");
 
     let issued_at = due_at + chrono::Duration::minutes(1);
     let warning = WarningIssued {
