@@ -1,12 +1,13 @@
 //! `nazer bench deadlines`: the deadline engine's speed on PostgreSQL, printed as figures. It
-//! works in a database of its own (created beside the one given, dropped at the end) and
+//! works in two databases of its own (created beside the one given, dropped at the end) and
 //! measures, in one run:
 //! - a burst: N deadlines due at once turned into warnings by `workers` firing replicas, beside
 //!   the raw rate at which PostgreSQL claims the same due rows (`UPDATE … WHERE id IN (SELECT …
 //!   FOR UPDATE SKIP LOCKED LIMIT n)`), as a ratio;
 //! - fire lag: deadlines scheduled through the real consumer and fired by the real loop, lag =
 //!   registration instant − due instant, p50/p99;
-//! - intake's write rate with no pending deadline and with a million, the engine running.
+//! - intake's write rate with the engine running, with no pending deadline and with a million
+//!   (the second database), in alternating rounds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,14 +41,21 @@ pub async fn deadlines(options: Options) -> anyhow::Result<()> {
         bail!("the benchmark runs on PostgreSQL: give --database-url postgres://…");
     }
     let name = format!("nazer_bench_{}", std::process::id());
+    // A second database holds the million pending deadlines, so intake is measured on both in
+    // alternating rounds and drift (tables growing, checkpoints) falls on both alike.
+    let loaded = format!("{name}_loaded");
     let admin =
         Db::open(&DatabaseSettings { url: Some(options.database_url.clone()), pool_size: 1, ..Default::default() })
             .context("cannot reach PostgreSQL")?;
-    sql(&admin, &format!("DROP DATABASE IF EXISTS {name}"))?;
-    sql(&admin, &format!("CREATE DATABASE {name}"))?;
-    let url = with_database(&options.database_url, &name);
-    let outcome = run(&url, &options).await;
-    sql(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    for database in [&name, &loaded] {
+        sql(&admin, &format!("DROP DATABASE IF EXISTS {database}"))?;
+        sql(&admin, &format!("CREATE DATABASE {database}"))?;
+    }
+    let urls = (with_database(&options.database_url, &name), with_database(&options.database_url, &loaded));
+    let outcome = run(&urls.0, &urls.1, &options).await;
+    for database in [&name, &loaded] {
+        sql(&admin, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
+    }
     outcome
 }
 
@@ -66,7 +74,7 @@ fn count(db: &Db, statement: &str) -> anyhow::Result<i64> {
     Ok(count_rows(&mut *db.get()?, statement)?)
 }
 
-async fn run(url: &str, options: &Options) -> anyhow::Result<()> {
+async fn run(url: &str, loaded_url: &str, options: &Options) -> anyhow::Result<()> {
     let pool_size = options.workers as u32 * 2 + 4;
     let db = Db::open(&DatabaseSettings { url: Some(url.into()), pool_size, ..Default::default() })?;
     db.migrate()?;
@@ -105,7 +113,7 @@ async fn run(url: &str, options: &Options) -> anyhow::Result<()> {
 
     fire_lag(url, &db, options.lag_samples).await?;
     sql(&db, "TRUNCATE deadlines, warnings, outbox CASCADE")?;
-    intake_with_pending(url, &db, options).await
+    intake_with_pending((url, &db), loaded_url, options).await
 }
 
 /// Runs `work` on `workers` threads until each reports nothing left; the total and seconds.
@@ -228,44 +236,49 @@ async fn fire_lag(url: &str, db: &Db, samples: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Intake's write rate with the engine running: no pending deadline, then `pending` of them.
-async fn intake_with_pending(url: &str, db: &Db, options: &Options) -> anyhow::Result<()> {
-    write_transaction(&mut *db.get()?, nazer_intake::seed_demo)?;
-    let entries = [nazer_intake::SERVICE, nazer_deadline_timer::SERVICE];
-    let host_options = HostOptions { migrate: false, in_process_bus: true, extra_routes: None };
-    let host = runtime::start(host_settings(url), &entries, host_options, system_clock()).await?;
-    post_messages(&host.db, options.messages / 5, options.workers * 2).await?; // warm-up
-    let empty = rounds(&host.db, db, options).await?;
+/// Intake's write rate with the engine running, on a database without pending deadlines and
+/// on one holding `pending` of them, measured in alternating rounds.
+async fn intake_with_pending(empty: (&str, &Db), loaded_url: &str, options: &Options) -> anyhow::Result<()> {
+    let pool_size = options.workers as u32 * 2 + 4;
+    let loaded_db = Db::open(&DatabaseSettings { url: Some(loaded_url.into()), pool_size, ..Default::default() })?;
+    loaded_db.migrate()?;
     let far = Utc::now() + chrono::Duration::days(30);
-    insert_due(db, "pending", options.pending, far)?;
-    let loaded = rounds(&host.db, db, options).await?;
-    host.stop().await;
-    let (empty_median, loaded_median) = (median(&empty), median(&loaded));
+    insert_due(&loaded_db, "pending", options.pending, far)?;
+    let entries = [nazer_intake::SERVICE, nazer_deadline_timer::SERVICE];
+    let mut hosts = Vec::new();
+    for (url, db) in [(empty.0, empty.1), (loaded_url, &loaded_db)] {
+        write_transaction(&mut *db.get()?, nazer_intake::seed_demo)?;
+        let host_options = HostOptions { migrate: false, in_process_bus: true, extra_routes: None };
+        let host = runtime::start(host_settings(url), &entries, host_options, system_clock()).await?;
+        post_messages(&host.db, options.messages / 5, options.workers * 2).await?; // warm-up
+        hosts.push((host, db.clone()));
+    }
+    let mut rates = [Vec::new(), Vec::new()];
+    for _ in 0..ROUNDS {
+        for (which, (host, db)) in hosts.iter().enumerate() {
+            settle(db)?;
+            rates[which].push(post_messages(&host.db, options.messages, options.workers * 2).await?);
+        }
+    }
+    for (host, _) in hosts {
+        host.stop().await;
+    }
+    let (empty_median, loaded_median) = (median(&rates[0]), median(&rates[1]));
     println!(
-        "intake with the engine running (median of {ROUNDS} rounds of {} messages): {empty_median:.0} messages/s with \
-         no pending deadline {}, {loaded_median:.0} messages/s with {} pending {}; {:.2} x ({:+.1} %)",
+        "intake with the engine running (median of {ROUNDS} alternating rounds of {} messages): {empty_median:.0} \
+         messages/s with no pending deadline {}, {loaded_median:.0} messages/s with {} pending {}; {:.2} x ({:+.1} %)",
         options.messages,
-        spread(&empty),
+        spread(&rates[0]),
         options.pending,
-        spread(&loaded),
+        spread(&rates[1]),
         loaded_median / empty_median,
         (loaded_median / empty_median - 1.0) * 100.0
     );
     Ok(())
 }
 
-/// Intake measurements, each after the database has settled: a median evens out the noise
-/// of one run.
-const ROUNDS: usize = 3;
-
-async fn rounds(host_db: &Db, db: &Db, options: &Options) -> anyhow::Result<Vec<f64>> {
-    let mut rates = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
-        settle(db)?;
-        rates.push(post_messages(host_db, options.messages, options.workers * 2).await?);
-    }
-    Ok(rates)
-}
+/// Intake measurements per database: a median evens out the noise of one round.
+const ROUNDS: usize = 5;
 
 fn median(rates: &[f64]) -> f64 {
     let mut sorted = rates.to_vec();
