@@ -206,6 +206,20 @@ pub fn tehran_day_start(date: NaiveDate) -> DateTime<Utc> {
         .and_utc()
 }
 
+/// Persian text as Persian keyboards write it: Arabic yeh (ي, ى) and kaf (ك), which Arabic
+/// layouts and older systems produce, become Persian ی and ک, so a search or a comparison does
+/// not miss a word for a look-alike letter. The zero-width non-joiner (نیم‌فاصله) is kept; digits
+/// are left as typed (fields that hold numbers convert them themselves).
+pub fn normalize_persian(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{064A}' | '\u{0649}' => '\u{06CC}',
+            '\u{0643}' => '\u{06A9}',
+            other => other,
+        })
+        .collect()
+}
+
 /// ASCII digits as Persian digits (۰–۹); everything else unchanged.
 pub fn persian_digits(text: &str) -> String {
     text.chars()
@@ -274,6 +288,13 @@ mod tests {
         assert_eq!(parse_either_date("2026-02-30"), None);
         assert_eq!(parse_either_date("yesterday"), None);
         assert_eq!(tehran_day_start(g(2026, 11, 29)).to_rfc3339(), "2026-11-28T20:30:00+00:00");
+    }
+
+    #[test]
+    fn arabic_letters_become_persian_and_the_half_space_stays() {
+        assert_eq!(normalize_persian("كيف"), "کیف");
+        assert_eq!(normalize_persian("مصطفى"), "مصطفی");
+        assert_eq!(normalize_persian("می\u{200C}خواهم ۱۲۳"), "می\u{200C}خواهم ۱۲۳");
     }
 
     #[test]

@@ -122,7 +122,7 @@ async fn post_response(
     if !OUTCOMES.contains(&outcome.as_str()) {
         issues.push(FieldIssue::new("outcome", format!("is required; one of: {}", OUTCOMES.join(", "))));
     }
-    let body = request.body.as_deref().map(str::trim).unwrap_or_default().to_string();
+    let body = nazer_shared::iran::normalize_persian(request.body.as_deref().map(str::trim).unwrap_or_default());
     if body.is_empty() || body.chars().count() > submission::MAX_BODY_CHARS {
         issues.push(FieldIssue::new("body", format!("is required, up to {} characters", submission::MAX_BODY_CHARS)));
     }

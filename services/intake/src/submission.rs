@@ -78,6 +78,11 @@ fn trimmed(value: &Option<String>) -> Option<String> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
 }
 
+/// Free text people read: trimmed, with Persian letters normalised.
+fn text(value: &Option<String>) -> Option<String> {
+    trimmed(value).map(|v| iran::normalize_persian(&v))
+}
+
 /// Persian and Arabic-Indic digits as ASCII, for fields that hold numbers.
 pub fn ascii_digits(text: &str) -> String {
     text.chars()
@@ -181,7 +186,7 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
             }
         },
     }
-    let body = trimmed(&request.body);
+    let body = text(&request.body);
     match &body {
         None => issues.push(FieldIssue::new("body", "is required: the text of the message")),
         Some(text) if text.chars().count() > MAX_BODY_CHARS => {
@@ -189,7 +194,7 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
         }
         Some(_) => {}
     }
-    let subject = trimmed(&request.subject);
+    let subject = text(&request.subject);
     check_length(&mut issues, "subject", &subject, MAX_SUBJECT_CHARS);
     let province = trimmed(&request.province).map(|p| p.to_ascii_lowercase());
     match &province {
@@ -200,7 +205,7 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
         )),
         Some(_) => {}
     }
-    let city = trimmed(&request.city);
+    let city = text(&request.city);
     check_length(&mut issues, "city", &city, 100);
     let priority = match trimmed(&request.priority) {
         None => Priority::Normal,
@@ -221,7 +226,7 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
 }
 
 fn validate_reporter(request: &ReporterRequest, issues: &mut Vec<FieldIssue>) -> Reporter {
-    let full_name = trimmed(&request.full_name);
+    let full_name = text(&request.full_name);
     check_length(issues, "reporter.full_name", &full_name, MAX_NAME_CHARS);
     let national_id = trimmed(&request.national_id).map(|v| ascii_digits(&v));
     if let Some(id) = &national_id

@@ -902,3 +902,17 @@ async fn the_assigned_agency_acknowledges_a_message_once() {
     assert_eq!(view.body["acknowledged_at"], first["acknowledged_at"]);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persian_text_is_stored_with_persian_letters() {
+    let mut app = start().await;
+    let mut message = a_message();
+    // Typed on an Arabic layout: Arabic yeh and kaf; the half-space is meant.
+    message["body"] = json!("ساختمان يك طبقه اضافه كرده\u{200C}اند");
+    message["city"] = json!("تهران");
+    let reply = post_message(&app, ADMIN_KEY, &message).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let view = get_message(&app, &text(&reply.body["tracking_code"]), ADMIN_KEY).await;
+    assert_eq!(view.body["body"], "ساختمان یک طبقه اضافه کرده\u{200C}اند");
+    app.stop().await;
+}
