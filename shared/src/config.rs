@@ -29,6 +29,38 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub deadlines: DeadlineSettings,
     pub webhooks: WebhookSettings,
+    pub privacy: PrivacySettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Keys that seal reporters' identities at rest: `id:hex` pairs (32 bytes as 64 hex digits),
+    /// comma-separated; the first seals, every one opens, so a key is rotated by putting a new
+    /// one first (then `nazer migrate` reseals). Unset: the embedded default keeps a generated
+    /// key beside its database file; a PostgreSQL deployment must set it.
+    pub reporter_keys: Option<String>,
+}
+
+/// `(id, 32-byte key)` pairs of a `privacy.reporter_keys` value, or what is wrong with it.
+pub fn parse_reporter_keys(text: &str) -> Result<Vec<(String, [u8; 32])>, String> {
+    let mut keys: Vec<(String, [u8; 32])> = Vec::new();
+    for (i, entry) in text.split(',').map(str::trim).enumerate() {
+        let Some((id, hex_key)) = entry.split_once(':') else {
+            return Err(format!("entry {} is not `id:hex`", i + 1));
+        };
+        if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(format!("key id `{id}`: use 1–32 letters, digits, '-' or '_'"));
+        }
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(hex_key, &mut key)
+            .map_err(|_| format!("key `{id}` must be 32 bytes as 64 hex digits (e.g. `openssl rand -hex 32`)"))?;
+        if keys.iter().any(|(known, _)| known == id) {
+            return Err(format!("key id `{id}` is listed twice"));
+        }
+        keys.push((id.to_string(), key));
+    }
+    Ok(keys)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -271,6 +303,9 @@ impl Settings {
         {
             return Err(invalid("auth.bootstrap_api_key", "is too short; use at least 16 random characters".into()));
         }
+        if let Some(keys) = &self.privacy.reporter_keys {
+            parse_reporter_keys(keys).map_err(|problem| invalid("privacy.reporter_keys", problem))?;
+        }
         Ok(())
     }
 }
@@ -350,6 +385,7 @@ mod tests {
             ("NAZER__HTTP__ADRR", "127.0.0.1:1", "adrr"),
             ("NAZER__AUTH__BOOTSTRAP_API_KEY", "short", "auth.bootstrap_api_key"),
             ("NAZER__DEADLINES__DEFAULT_BUDGET", "P1M", "deadlines.default_budget"),
+            ("NAZER__PRIVACY__REPORTER_KEYS", "k1:abcd", "privacy.reporter_keys"),
             ("NAZER__WEBHOOKS__TIMEOUT_MS", "600000", "webhooks.timeout_ms"),
             ("NAZER__BROKER__QUEUE_TYPE", "classic", "queue_type"),
         ];

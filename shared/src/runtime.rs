@@ -61,7 +61,8 @@ pub trait Service: Send + Sync + 'static {
     }
 }
 
-pub type ServiceFactory = fn(ServiceContext) -> Arc<dyn Service>;
+/// Builds a service, or says why it cannot start (a missing key, say).
+pub type ServiceFactory = fn(ServiceContext) -> Result<Arc<dyn Service>, String>;
 
 /// A service a host can start: its name (queue, outbox producer, logs) and its constructor.
 #[derive(Clone, Copy)]
@@ -181,7 +182,8 @@ pub async fn start(
             clock: clock.clone(),
             outbox_wake: Arc::new(Notify::new()),
         };
-        let service = (entry.factory)(context.clone());
+        let service =
+            (entry.factory)(context.clone()).map_err(|e| HostError::Refused(format!("{}: {e}", entry.name)))?;
         if let Some(handler) = service.handler() {
             let mut after_commit = vec![context.outbox_wake.clone()];
             after_commit.extend(service.after_commit());

@@ -96,8 +96,12 @@ pub fn settings(database: &TestDatabase) -> Settings {
     settings.deadlines.max_idle_ms = 200;
     settings.webhooks.poll_interval_ms = 100;
     settings.webhooks.initial_backoff_ms = 100;
+    settings.privacy.reporter_keys = Some(REPORTER_KEYS.into());
     settings
 }
+
+/// The reporter-sealing key of test hosts.
+pub const REPORTER_KEYS: &str = "test:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 /// The bootstrap key every test host accepts (call centre and admin).
 pub const ADMIN_KEY: &str = "test-bootstrap-key-0123456789";

@@ -166,6 +166,7 @@ impl World {
             ("NAZER__BROKER__NAMESPACE", namespace.as_str()),
             ("NAZER__BROKER__QUEUE_EXPIRES_MS", "300000"),
             ("NAZER__AUTH__BOOTSTRAP_API_KEY", testing::ADMIN_KEY),
+            ("NAZER__PRIVACY__REPORTER_KEYS", testing::REPORTER_KEYS),
             ("NAZER__HTTP__WORKERS", "1"),
         ];
         let env: HashMap<String, String> =

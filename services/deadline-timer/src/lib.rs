@@ -37,7 +37,7 @@ pub mod warning_store;
 mod default_calendar_tests;
 
 pub const SERVICE: ServiceEntry =
-    ServiceEntry { name: DEADLINE_TIMER, factory: |ctx| Arc::new(DeadlineTimer::new(ctx)) };
+    ServiceEntry { name: DEADLINE_TIMER, factory: |ctx| Ok(Arc::new(DeadlineTimer::new(ctx))) };
 
 pub struct DeadlineTimer {
     ctx: ServiceContext,

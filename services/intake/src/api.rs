@@ -14,6 +14,7 @@ use crate::tracking_code::TrackingCode;
 
 pub struct IntakeState {
     pub ctx: ServiceContext,
+    pub keys: crate::sealing::ReporterKeys,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<IntakeState>) {
@@ -57,13 +58,14 @@ async fn post_message(
     let key = idempotency_key(&req)?;
     let now = state.ctx.clock.now();
     let submitted_by = caller.key_id.clone();
+    let keys = state.keys.clone();
     let posted = state
         .ctx
         .db
         .write(move |conn| {
             let categories = store::load_categories(conn)?;
             let submission = submission::validate(&request, &categories).map_err(ApiError::invalid)?;
-            store::post_message(conn, &submission, &submitted_by, key.as_deref(), now).map_err(ApiError::from)
+            store::post_message(conn, &keys, &submission, &submitted_by, key.as_deref(), now).map_err(ApiError::from)
         })
         .await?;
     state.ctx.committed();

@@ -14,19 +14,23 @@ pub mod acknowledgement;
 pub mod api;
 pub mod projection;
 pub mod schema;
+pub mod sealing;
 pub mod store;
 pub mod submission;
 pub mod tracking_code;
 
-pub const SERVICE: ServiceEntry = ServiceEntry { name: INTAKE, factory: |ctx| Arc::new(Intake::new(ctx)) };
+pub const SERVICE: ServiceEntry =
+    ServiceEntry { name: INTAKE, factory: |ctx| Intake::new(ctx).map(|s| Arc::new(s) as Arc<dyn Service>) };
 
 pub struct Intake {
     state: web::Data<api::IntakeState>,
 }
 
 impl Intake {
-    pub fn new(ctx: ServiceContext) -> Self {
-        Self { state: web::Data::new(api::IntakeState { ctx }) }
+    /// Refuses to start without the keys that seal reporters' identities.
+    pub fn new(ctx: ServiceContext) -> Result<Self, String> {
+        let keys = sealing::ReporterKeys::from_settings(&ctx.settings).map_err(|e| e.to_string())?;
+        Ok(Self { state: web::Data::new(api::IntakeState { ctx, keys }) })
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::schema::{agency_responses, categories, message_deadlines, message_warnings, messages, reporters};
+use crate::sealing::ReporterKeys;
 use crate::submission::{Category, Submission};
 use crate::tracking_code::TrackingCode;
 
@@ -110,6 +111,7 @@ fn unused_tracking_code(conn: &mut DbConnection) -> Result<TrackingCode, DbError
 /// transaction.
 pub fn post_message(
     conn: &mut DbConnection,
+    keys: &ReporterKeys,
     submission: &Submission,
     submitted_by: &str,
     idempotency_key: Option<&str>,
@@ -158,13 +160,15 @@ pub fn post_message(
         return Err(error);
     }
     if let Some(reporter) = &submission.reporter {
+        // Identity is sealed before it reaches the database, bound to this message.
+        let seal = |field: &str, value: &Option<String>| value.as_ref().map(|v| keys.seal(&id, field, v));
         diesel::insert_into(reporters::table)
             .values((
                 reporters::message_id.eq(&id),
-                reporters::full_name.eq(&reporter.full_name),
-                reporters::national_id.eq(&reporter.national_id),
-                reporters::mobile.eq(&reporter.mobile),
-                reporters::email.eq(&reporter.email),
+                reporters::full_name.eq(seal("full_name", &reporter.full_name)),
+                reporters::national_id.eq(seal("national_id", &reporter.national_id)),
+                reporters::mobile.eq(seal("mobile", &reporter.mobile)),
+                reporters::email.eq(seal("email", &reporter.email)),
                 reporters::confidential.eq(reporter.confidential),
             ))
             .execute(conn)?;

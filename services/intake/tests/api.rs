@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_intake::projection::Projection;
 use nazer_intake::schema::{message_warnings, messages, reporters};
+use nazer_intake::sealing::ReporterKeys;
 use nazer_intake::tracking_code::TrackingCode;
 use nazer_shared::db::to_db_time;
 use nazer_shared::events::{
@@ -265,18 +266,27 @@ async fn posting_a_message_answers_201_with_a_tracking_code_and_announces_it() {
         assert!(!raw.contains(personal), "personal data ({personal}) leaked into the event: {raw}");
     }
 
-    // The reporter is kept apart, the mobile in its national form.
-    let reporter: (Option<String>, Option<String>, bool) = app
+    // The reporter is kept apart and sealed at rest; opened, the mobile is in its national form.
+    let message_id = id.clone();
+    let (full_name, mobile, confidential): (Option<String>, Option<String>, bool) = app
         .db()
         .run(move |conn| {
             Ok(reporters::table
-                .find(&id)
+                .find(&message_id)
                 .select((reporters::full_name, reporters::mobile, reporters::confidential))
                 .first(conn)?)
         })
         .await
         .unwrap();
-    assert_eq!(reporter, (Some("Reza Citizen".into()), Some("09121234567".into()), true));
+    let (full_name, mobile) = (full_name.unwrap(), mobile.unwrap());
+    for stored in [&full_name, &mobile] {
+        assert!(stored.starts_with("v1:test:"), "sealed: {stored}");
+        assert!(!stored.contains("Reza") && !stored.contains("0912"), "no plaintext at rest: {stored}");
+    }
+    let keys = ReporterKeys::parse(nazer_shared::testing::REPORTER_KEYS).unwrap();
+    assert_eq!(keys.open(&id, "full_name", &full_name).unwrap(), "Reza Citizen");
+    assert_eq!(keys.open(&id, "mobile", &mobile).unwrap(), "09121234567");
+    assert!(confidential);
     app.stop().await;
 }
 
@@ -914,5 +924,58 @@ async fn persian_text_is_stored_with_persian_letters() {
     assert_eq!(reply.status, 201, "{}", reply.body);
     let view = get_message(&app, &text(&reply.body["tracking_code"]), ADMIN_KEY).await;
     assert_eq!(view.body["body"], "ساختمان یک طبقه اضافه کرده\u{200C}اند");
+    app.stop().await;
+}
+
+/// Rows written before identities were sealed are sealed by `reseal_all` (run by `nazer
+/// migrate` and `nazer up`); after a rotation it reseals under the new key, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn reporter_identities_are_sealed_and_resealed_after_a_rotation() {
+    use nazer_intake::sealing::reseal_all;
+    use nazer_shared::db::write_transaction;
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let id = text(&receipt["id"]);
+    let plain = id.clone();
+    // As an older version stored it: in plaintext.
+    app.db()
+        .run(move |conn| {
+            diesel::update(reporters::table.find(&plain))
+                .set((reporters::full_name.eq(Some("Reza Citizen")), reporters::mobile.eq(Some("09121234567"))))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let stored = |app: &TestApp| {
+        let mut conn = app.db().get().unwrap();
+        reporters::table
+            .find(&id)
+            .select((reporters::full_name, reporters::mobile))
+            .first::<(Option<String>, Option<String>)>(&mut *conn)
+            .unwrap()
+    };
+    let old = ReporterKeys::parse(nazer_shared::testing::REPORTER_KEYS).unwrap();
+    let reseal = |app: &TestApp, keys: &ReporterKeys| {
+        let mut conn = app.db().get().unwrap();
+        write_transaction(&mut conn, |conn| reseal_all(conn, keys)).unwrap()
+    };
+    assert_eq!(reseal(&app, &old), 1);
+    let (name, mobile) = stored(&app);
+    assert_eq!(old.open(&id, "full_name", name.as_deref().unwrap()).unwrap(), "Reza Citizen");
+    assert_eq!(old.open(&id, "mobile", mobile.as_deref().unwrap()).unwrap(), "09121234567");
+    assert_eq!(reseal(&app, &old), 0, "nothing left to seal");
+
+    let rotated =
+        ReporterKeys::parse(&format!("next:{},{}", "ff".repeat(32), nazer_shared::testing::REPORTER_KEYS)).unwrap();
+    assert_eq!(reseal(&app, &rotated), 1);
+    let (name, _) = stored(&app);
+    assert!(name.as_deref().unwrap().starts_with("v1:next:"));
+    let only_new = ReporterKeys::parse(&format!("next:{}", "ff".repeat(32))).unwrap();
+    assert_eq!(
+        only_new.open(&id, "full_name", name.as_deref().unwrap()).unwrap(),
+        "Reza Citizen",
+        "the old key can go"
+    );
     app.stop().await;
 }

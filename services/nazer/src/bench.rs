@@ -19,6 +19,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use nazer_deadline_timer::policy::{PolicyDocument, SlaPolicy};
 use nazer_deadline_timer::{policy_store, seeding, store};
+use nazer_intake::sealing::ReporterKeys;
 use nazer_intake::submission::{Channel, Priority, Submission};
 use nazer_shared::clock::system_clock;
 use nazer_shared::config::{DatabaseSettings, Settings};
@@ -311,16 +312,21 @@ async fn post_messages(db: &Db, messages: u32, concurrency: usize) -> anyhow::Re
         priority: Priority::Normal,
         reporter: None,
     });
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    let keys = ReporterKeys::parse(&format!("bench:{}", hex::encode(key)))?;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
-        let (db, submission) = (db.clone(), submission.clone());
+        let (db, submission, keys) = (db.clone(), submission.clone(), keys.clone());
         let share = messages / concurrency as u32 + u32::from((worker as u32) < messages % concurrency as u32);
         tasks.spawn(async move {
             for _ in 0..share {
-                let submission = submission.clone();
-                db.write(move |conn| nazer_intake::store::post_message(conn, &submission, "bench", None, Utc::now()))
-                    .await?;
+                let (submission, keys) = (submission.clone(), keys.clone());
+                db.write(move |conn| {
+                    nazer_intake::store::post_message(conn, &keys, &submission, "bench", None, Utc::now())
+                })
+                .await?;
             }
             Ok::<_, DbError>(())
         });

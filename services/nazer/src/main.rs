@@ -181,9 +181,13 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
     }
     let options =
         HostOptions { migrate: true, in_process_bus: all, extra_routes: demo.then_some(demo::receiver_routes) };
+    let settings_for_keys = settings.clone();
     let host = runtime::start(settings, &entries, options, system_clock()).await?;
     if entries.iter().any(|e| e.name == nazer_deadline_timer::SERVICE.name) {
         seed_reference(&host.db).await?;
+    }
+    if entries.iter().any(|e| e.name == nazer_intake::SERVICE.name) {
+        reseal_reporters(&host.db, &settings_for_keys).await?;
     }
     if demo {
         let receiver = demo::receiver_base(&host.addr.to_string());
@@ -191,6 +195,16 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
         demo::print_banner(host.addr);
     }
     host.wait().await?;
+    Ok(())
+}
+
+/// Seals reporter identities still in plaintext, and reseals those of a retired key.
+async fn reseal_reporters(db: &Db, settings: &Settings) -> anyhow::Result<()> {
+    let keys = nazer_intake::sealing::ReporterKeys::from_settings(settings)?;
+    let rewritten = db.write(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?;
+    if rewritten > 0 {
+        tracing::info!(rewritten, "reporter identities sealed under the active key");
+    }
     Ok(())
 }
 
@@ -206,6 +220,13 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     println!("database: {applied} migration(s) applied");
     if seed_reference(&db).await? {
         println!("database: the default business calendar stored");
+    }
+    match nazer_intake::sealing::ReporterKeys::from_settings(settings) {
+        Ok(keys) => {
+            let rewritten = db.write(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?;
+            println!("database: {rewritten} reporter row(s) sealed under the active key");
+        }
+        Err(error) => println!("database: reporter identities not resealed ({error})"),
     }
     if let Some(url) = &settings.broker.url {
         RabbitBus::new(url, &settings.broker).declare_topology().await?;

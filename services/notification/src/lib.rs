@@ -24,7 +24,8 @@ pub mod sender;
 pub mod signature;
 pub mod store;
 
-pub const SERVICE: ServiceEntry = ServiceEntry { name: NOTIFICATION, factory: |ctx| Arc::new(Notification::new(ctx)) };
+pub const SERVICE: ServiceEntry =
+    ServiceEntry { name: NOTIFICATION, factory: |ctx| Ok(Arc::new(Notification::new(ctx))) };
 
 pub struct Notification {
     ctx: ServiceContext,

@@ -16,7 +16,7 @@ pub mod rules;
 pub mod schema;
 pub mod store;
 
-pub const SERVICE: ServiceEntry = ServiceEntry { name: ROUTING, factory: |ctx| Arc::new(Routing::new(ctx)) };
+pub const SERVICE: ServiceEntry = ServiceEntry { name: ROUTING, factory: |ctx| Ok(Arc::new(Routing::new(ctx))) };
 
 pub struct Routing {
     state: web::Data<api::RoutingState>,

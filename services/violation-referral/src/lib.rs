@@ -20,7 +20,7 @@ pub mod store;
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: VIOLATION_REFERRAL,
-    factory: |ctx| Arc::new(ViolationReferral { state: web::Data::new(State { ctx }) }),
+    factory: |ctx| Ok(Arc::new(ViolationReferral { state: web::Data::new(State { ctx }) })),
 };
 
 pub struct State {

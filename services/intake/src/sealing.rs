@@ -1,0 +1,246 @@
+//! Reporters' identities sealed at rest. Each field is encrypted on its own with
+//! XChaCha20-Poly1305 under the active key, bound to its message and field (so a value copied
+//! to another row or column does not open), and stored as `v1:<key id>:<hex nonce+ciphertext>`.
+//! Older keys still open what they sealed; resealing moves everything to the active key.
+
+use std::path::Path;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use diesel::prelude::*;
+use nazer_shared::config::{Settings, parse_reporter_keys};
+use nazer_shared::db::{DbConnection, DbError};
+use rand::RngCore;
+
+use crate::schema::reporters;
+
+const VERSION: &str = "v1";
+const NONCE_LEN: usize = 24;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("privacy.reporter_keys: {0}")]
+    Keys(String),
+    #[error("a reporter field was sealed with key `{0}`, which is not configured")]
+    UnknownKey(String),
+    #[error("a reporter field does not open: wrong key, or it was altered or moved")]
+    Tampered,
+}
+
+/// The configured keys: the first seals, all open.
+#[derive(Clone)]
+pub struct ReporterKeys {
+    keys: Vec<(String, XChaCha20Poly1305)>,
+}
+
+impl std::fmt::Debug for ReporterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
+        f.debug_struct("ReporterKeys").field("ids", &ids).finish_non_exhaustive()
+    }
+}
+
+/// Where the embedded default keeps the key it generated: beside its database file.
+pub const EMBEDDED_KEY_FILE: &str = "reporter-keys";
+
+impl ReporterKeys {
+    pub fn parse(text: &str) -> Result<Self, SealError> {
+        let keys = parse_reporter_keys(text).map_err(SealError::Keys)?;
+        if keys.is_empty() {
+            return Err(SealError::Keys("no key".into()));
+        }
+        let keys = keys.into_iter().map(|(id, key)| (id, XChaCha20Poly1305::new(Key::from_slice(&key)))).collect();
+        Ok(Self { keys })
+    }
+
+    /// The configured keys; without any, the embedded default (a SQLite file) generates one and
+    /// keeps it beside the database, while a PostgreSQL deployment is refused.
+    pub fn from_settings(settings: &Settings) -> Result<Self, SealError> {
+        if let Some(text) = &settings.privacy.reporter_keys {
+            return Self::parse(text);
+        }
+        let url = settings.database.url.clone().unwrap_or_else(|| nazer_shared::db::EMBEDDED_DATABASE_PATH.into());
+        if url.contains("://") && !url.starts_with("sqlite://") {
+            return Err(SealError::Keys(
+                "required with PostgreSQL: set NAZER__PRIVACY__REPORTER_KEYS=<id>:<64 hex digits>".into(),
+            ));
+        }
+        let database = Path::new(url.trim_start_matches("sqlite://"));
+        let file = database.parent().unwrap_or(Path::new(".")).join(EMBEDDED_KEY_FILE);
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            return Self::parse(text.trim());
+        }
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        let text = format!("embedded:{}", hex::encode(key));
+        write_private(&file, &text)
+            .map_err(|e| SealError::Keys(format!("cannot keep a key in {}: {e}", file.display())))?;
+        Self::parse(&text)
+    }
+
+    fn active(&self) -> &(String, XChaCha20Poly1305) {
+        &self.keys[0]
+    }
+
+    /// `plaintext` sealed for `field` of the reporter of `message_id`.
+    pub fn seal(&self, message_id: &str, field: &str, plaintext: &str) -> String {
+        let (id, cipher) = self.active();
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let aad = format!("{message_id}/{field}");
+        let payload = Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() };
+        // Encryption into a Vec only fails on absurd lengths, which a validated field never has.
+        let sealed = cipher.encrypt(XNonce::from_slice(&nonce), payload).unwrap_or_default();
+        format!("{VERSION}:{id}:{}{}", hex::encode(nonce), hex::encode(sealed))
+    }
+
+    pub fn open(&self, message_id: &str, field: &str, stored: &str) -> Result<String, SealError> {
+        let mut parts = stored.splitn(3, ':');
+        let (Some(VERSION), Some(id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(SealError::Tampered);
+        };
+        let (_, cipher) =
+            self.keys.iter().find(|(known, _)| known == id).ok_or_else(|| SealError::UnknownKey(id.into()))?;
+        let bytes = hex::decode(body).map_err(|_| SealError::Tampered)?;
+        if bytes.len() < NONCE_LEN {
+            return Err(SealError::Tampered);
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        let aad = format!("{message_id}/{field}");
+        let opened = cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: aad.as_bytes() })
+            .map_err(|_| SealError::Tampered)?;
+        String::from_utf8(opened).map_err(|_| SealError::Tampered)
+    }
+
+    /// Whether `stored` is sealed under the active key already.
+    fn is_current(&self, stored: &str) -> bool {
+        stored.strip_prefix(&format!("{VERSION}:{}:", self.active().0)).is_some()
+    }
+
+    fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(&format!("{VERSION}:"))
+    }
+}
+
+#[cfg(unix)]
+fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file)?;
+    out.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(file, text)
+}
+
+/// The reporter columns that hold identity.
+const FIELDS: [&str; 4] = ["full_name", "national_id", "mobile", "email"];
+
+type ReporterRow = (String, Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// Seals what is still plaintext (rows from before sealing) and reseals what an older key
+/// sealed, so a retired key can be dropped. Call it in a write transaction; it is idempotent.
+/// Returns the number of rows rewritten.
+pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<usize, DbError> {
+    let rows: Vec<ReporterRow> = reporters::table
+        .select((
+            reporters::message_id,
+            reporters::full_name,
+            reporters::national_id,
+            reporters::mobile,
+            reporters::email,
+        ))
+        .load(conn)?;
+    let mut rewritten = 0;
+    for (message_id, full_name, national_id, mobile, email) in rows {
+        let values = [full_name, national_id, mobile, email];
+        if values.iter().flatten().all(|v| keys.is_current(v)) {
+            continue;
+        }
+        let mut resealed = Vec::with_capacity(FIELDS.len());
+        for (field, value) in FIELDS.iter().zip(values) {
+            resealed.push(match value {
+                None => None,
+                Some(v) if ReporterKeys::is_sealed(&v) => {
+                    let plain = keys.open(&message_id, field, &v).map_err(|e| DbError::Refused(e.to_string()))?;
+                    Some(keys.seal(&message_id, field, &plain))
+                }
+                Some(plain) => Some(keys.seal(&message_id, field, &plain)),
+            });
+        }
+        diesel::update(reporters::table.find(&message_id))
+            .set((
+                reporters::full_name.eq(&resealed[0]),
+                reporters::national_id.eq(&resealed[1]),
+                reporters::mobile.eq(&resealed[2]),
+                reporters::email.eq(&resealed[3]),
+            ))
+            .execute(conn)?;
+        rewritten += 1;
+    }
+    Ok(rewritten)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    const K2: &str = "k2:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+
+    #[test]
+    fn a_sealed_field_opens_only_where_it_was_sealed() {
+        let keys = ReporterKeys::parse(K1).unwrap();
+        let sealed = keys.seal("m-1", "mobile", "09121234567");
+        assert!(sealed.starts_with("v1:k1:"), "{sealed}");
+        assert!(!sealed.contains("0912"), "{sealed}");
+        assert_ne!(sealed, keys.seal("m-1", "mobile", "09121234567"), "a fresh nonce each time");
+        assert_eq!(keys.open("m-1", "mobile", &sealed).unwrap(), "09121234567");
+        assert!(matches!(keys.open("m-2", "mobile", &sealed), Err(SealError::Tampered)), "moved to another message");
+        assert!(matches!(keys.open("m-1", "email", &sealed), Err(SealError::Tampered)), "moved to another field");
+        let mut altered = sealed.clone();
+        altered.pop();
+        altered.push('0');
+        assert!(keys.open("m-1", "mobile", &altered).is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_old_values_readable_and_seals_with_the_new_key() {
+        let old = ReporterKeys::parse(K1).unwrap();
+        let sealed = old.seal("m-1", "full_name", "رضا");
+        let rotated = ReporterKeys::parse(&format!("{K2},{K1}")).unwrap();
+        assert_eq!(rotated.open("m-1", "full_name", &sealed).unwrap(), "رضا");
+        assert!(rotated.seal("m-1", "full_name", "رضا").starts_with("v1:k2:"));
+        assert!(!rotated.is_current(&sealed));
+        let only_new = ReporterKeys::parse(K2).unwrap();
+        assert!(matches!(only_new.open("m-1", "full_name", &sealed), Err(SealError::UnknownKey(id)) if id == "k1"));
+    }
+
+    #[test]
+    fn bad_key_settings_are_named() {
+        assert!(ReporterKeys::parse("k1:abcd").is_err());
+        assert!(ReporterKeys::parse(&format!("{K1},{K1}")).is_err());
+        let mut settings = Settings::default();
+        settings.database.url = Some("postgres://x@h/db".into());
+        let error = ReporterKeys::from_settings(&settings).unwrap_err().to_string();
+        assert!(error.contains("NAZER__PRIVACY__REPORTER_KEYS"), "{error}");
+    }
+
+    #[test]
+    fn the_embedded_default_keeps_one_generated_key_beside_its_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.database.url = Some(dir.path().join("nazer.db").display().to_string());
+        let first = ReporterKeys::from_settings(&settings).unwrap();
+        let sealed = first.seal("m-1", "email", "a@b.ir");
+        let again = ReporterKeys::from_settings(&settings).unwrap();
+        assert_eq!(again.open("m-1", "email", &sealed).unwrap(), "a@b.ir", "the same key after a restart");
+        assert!(dir.path().join(EMBEDDED_KEY_FILE).exists());
+    }
+}
