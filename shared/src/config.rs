@@ -32,7 +32,7 @@ pub struct Settings {
     pub privacy: PrivacySettings,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrivacySettings {
     /// Keys that seal reporters' identities at rest: `id:hex` pairs (32 bytes as 64 hex digits),
@@ -40,6 +40,14 @@ pub struct PrivacySettings {
     /// one first (then `nazer migrate` reseals). Unset: the embedded default keeps a generated
     /// key beside its database file; a PostgreSQL deployment must set it.
     pub reporter_keys: Option<String>,
+}
+
+/// Key material never reaches a log, even through a debug print of the settings.
+impl std::fmt::Debug for PrivacySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = self.reporter_keys.as_ref().map(|_| "<redacted>");
+        f.debug_struct("PrivacySettings").field("reporter_keys", &keys).finish()
+    }
 }
 
 /// `(id, 32-byte key)` pairs of a `privacy.reporter_keys` value, or what is wrong with it.
@@ -113,11 +121,18 @@ impl Default for HttpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// A call-centre key accepted from start-up; stored hashed like any other key.
     pub bootstrap_api_key: Option<String>,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = self.bootstrap_api_key.as_ref().map(|_| "<redacted>");
+        f.debug_struct("AuthSettings").field("bootstrap_api_key", &key).finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -335,6 +350,16 @@ fn key_of(error: &config::ConfigError) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug_prints() {
+        let mut settings = Settings::default();
+        settings.auth.bootstrap_api_key = Some("bootstrap-secret-123456".into());
+        settings.privacy.reporter_keys = Some(format!("k1:{}", "ab".repeat(32)));
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("bootstrap-secret") && !printed.contains("abab"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+    }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
