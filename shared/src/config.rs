@@ -58,7 +58,8 @@ pub fn parse_reporter_keys(text: &str) -> Result<Vec<(String, [u8; 32])>, String
             return Err(format!("entry {} is not `id:hex`", i + 1));
         };
         if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(format!("key id `{id}`: use 1–32 letters, digits, '-' or '_'"));
+            // Not echoed: a key written where its id belongs would land in a log.
+            return Err(format!("entry {}: the key id must be 1–32 letters, digits, '-' or '_' (id:hex)", i + 1));
         }
         let mut key = [0u8; 32];
         hex::decode_to_slice(hex_key, &mut key)

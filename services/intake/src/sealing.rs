@@ -9,7 +9,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use diesel::prelude::*;
 use nazer_shared::config::{Settings, parse_reporter_keys};
-use nazer_shared::db::{DbConnection, DbError};
+use nazer_shared::db::{DbConnection, DbError, write_transaction};
+use nazer_shared::select_for_update;
 use rand::RngCore;
 
 use crate::schema::reporters;
@@ -25,6 +26,8 @@ pub enum SealError {
     UnknownKey(String),
     #[error("a reporter field does not open: wrong key, or it was altered or moved")]
     Tampered,
+    #[error("a reporter field could not be sealed")]
+    Seal,
 }
 
 /// The configured keys: the first seals, all open.
@@ -70,12 +73,22 @@ impl ReporterKeys {
         if let Ok(text) = std::fs::read_to_string(&file) {
             return Self::parse(text.trim());
         }
-        let mut key = [0u8; 32];
+        // A fresh id with every generated key: should the file be lost, values sealed under the
+        // old key are reported as unopenable, never mistaken for the new key's.
+        let (mut id, mut key) = ([0u8; 4], [0u8; 32]);
+        rand::rng().fill_bytes(&mut id);
         rand::rng().fill_bytes(&mut key);
-        let text = format!("embedded:{}", hex::encode(key));
-        write_private(&file, &text)
-            .map_err(|e| SealError::Keys(format!("cannot keep a key in {}: {e}", file.display())))?;
-        Self::parse(&text)
+        let text = format!("embedded-{}:{}", hex::encode(id), hex::encode(key));
+        match write_private(&file, &text) {
+            Ok(()) => Self::parse(&text),
+            // Another process of this installation made it first: use theirs.
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                let text =
+                    std::fs::read_to_string(&file).map_err(|e| SealError::Keys(format!("{}: {e}", file.display())))?;
+                Self::parse(text.trim())
+            }
+            Err(error) => Err(SealError::Keys(format!("cannot keep a key in {}: {error}", file.display()))),
+        }
     }
 
     fn active(&self) -> &(String, XChaCha20Poly1305) {
@@ -83,15 +96,14 @@ impl ReporterKeys {
     }
 
     /// `plaintext` sealed for `field` of the reporter of `message_id`.
-    pub fn seal(&self, message_id: &str, field: &str, plaintext: &str) -> String {
+    pub fn seal(&self, message_id: &str, field: &str, plaintext: &str) -> Result<String, SealError> {
         let (id, cipher) = self.active();
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let aad = format!("{message_id}/{field}");
         let payload = Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() };
-        // Encryption into a Vec only fails on absurd lengths, which a validated field never has.
-        let sealed = cipher.encrypt(XNonce::from_slice(&nonce), payload).unwrap_or_default();
-        format!("{VERSION}:{id}:{}{}", hex::encode(nonce), hex::encode(sealed))
+        let sealed = cipher.encrypt(XNonce::from_slice(&nonce), payload).map_err(|_| SealError::Seal)?;
+        Ok(format!("{VERSION}:{id}:{}{}", hex::encode(nonce), hex::encode(sealed)))
     }
 
     pub fn open(&self, message_id: &str, field: &str, stored: &str) -> Result<String, SealError> {
@@ -118,11 +130,20 @@ impl ReporterKeys {
         stored.strip_prefix(&format!("{VERSION}:{}:", self.active().0)).is_some()
     }
 
+    /// Whether `stored` has the sealed form (a value typed as `v1:…` before sealing existed
+    /// does not: it lacks the key id or the hex body of a nonce and a tag).
     fn is_sealed(stored: &str) -> bool {
-        stored.starts_with(&format!("{VERSION}:"))
+        let mut parts = stored.splitn(3, ':');
+        let (Some(VERSION), Some(id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
+        let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        id_ok && body.len() >= 2 * (NONCE_LEN + 16) && body.bytes().all(|b| b.is_ascii_hexdigit())
     }
 }
 
+/// Writes `text` to a new `file` readable by its owner only, all at once: written and synced
+/// under a temporary name, then linked into place (`AlreadyExists` if another process won).
 #[cfg(unix)]
 fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -130,13 +151,20 @@ fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file)?;
-    out.write_all(text.as_bytes())
+    let temporary = file.with_extension(format!("tmp-{}", std::process::id()));
+    let mut out = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
+    out.write_all(text.as_bytes())?;
+    out.sync_all()?;
+    let linked = std::fs::hard_link(&temporary, file);
+    let _ = std::fs::remove_file(&temporary);
+    linked
 }
 
 #[cfg(not(unix))]
 fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(file, text)
+    use std::io::Write;
+    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).open(file)?;
+    out.write_all(text.as_bytes())
 }
 
 /// The reporter columns that hold identity.
@@ -144,47 +172,98 @@ const FIELDS: [&str; 4] = ["full_name", "national_id", "mobile", "email"];
 
 type ReporterRow = (String, Option<String>, Option<String>, Option<String>, Option<String>);
 
+/// What a reseal did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Resealed {
+    pub rewritten: usize,
+    /// Rows with a value no configured key opens (a key dropped too early, or a lost key
+    /// file): left as they are, by message id.
+    pub unreadable: Vec<String>,
+}
+
+const RESEAL_BATCH: i64 = 500;
+
 /// Seals what is still plaintext (rows from before sealing) and reseals what an older key
-/// sealed, so a retired key can be dropped. Call it in a write transaction; it is idempotent.
-/// Returns the number of rows rewritten.
-pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<usize, DbError> {
-    let rows: Vec<ReporterRow> = reporters::table
-        .select((
-            reporters::message_id,
-            reporters::full_name,
-            reporters::national_id,
-            reporters::mobile,
-            reporters::email,
-        ))
-        .load(conn)?;
-    let mut rewritten = 0;
-    for (message_id, full_name, national_id, mobile, email) in rows {
-        let values = [full_name, national_id, mobile, email];
-        if values.iter().flatten().all(|v| keys.is_current(v)) {
-            continue;
-        }
-        let mut resealed = Vec::with_capacity(FIELDS.len());
-        for (field, value) in FIELDS.iter().zip(values) {
-            resealed.push(match value {
-                None => None,
-                Some(v) if ReporterKeys::is_sealed(&v) => {
-                    let plain = keys.open(&message_id, field, &v).map_err(|e| DbError::Refused(e.to_string()))?;
-                    Some(keys.seal(&message_id, field, &plain))
+/// sealed, so a retired key can be dropped. Works in batches, each its own transaction, in
+/// message-id order (so two reseals at once neither deadlock nor undo each other); only rows
+/// that need it are read. Idempotent.
+pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<Resealed, DbError> {
+    let current = format!("{VERSION}:{}:%", keys.active().0);
+    let mut done = Resealed::default();
+    let mut after = String::new();
+    loop {
+        let batch = write_transaction(conn, |conn| {
+            let rows: Vec<ReporterRow> = select_for_update!(
+                conn,
+                reporters::table
+                    .filter(reporters::message_id.gt(&after))
+                    .filter(
+                        reporters::full_name
+                            .not_like(&current)
+                            .or(reporters::national_id.not_like(&current))
+                            .or(reporters::mobile.not_like(&current))
+                            .or(reporters::email.not_like(&current)),
+                    )
+                    .order(reporters::message_id)
+                    .limit(RESEAL_BATCH)
+                    .select((
+                        reporters::message_id,
+                        reporters::full_name,
+                        reporters::national_id,
+                        reporters::mobile,
+                        reporters::email,
+                    ))
+            )?;
+            let mut rewritten = 0;
+            let mut unreadable = Vec::new();
+            let last = rows.last().map(|row| row.0.clone());
+            for (message_id, full_name, national_id, mobile, email) in rows {
+                match reseal_row(keys, &message_id, [full_name, national_id, mobile, email]) {
+                    Ok(values) => {
+                        diesel::update(reporters::table.find(&message_id))
+                            .set((
+                                reporters::full_name.eq(&values[0]),
+                                reporters::national_id.eq(&values[1]),
+                                reporters::mobile.eq(&values[2]),
+                                reporters::email.eq(&values[3]),
+                            ))
+                            .execute(conn)?;
+                        rewritten += 1;
+                    }
+                    Err(_) => unreadable.push(message_id),
                 }
-                Some(plain) => Some(keys.seal(&message_id, field, &plain)),
-            });
+            }
+            Ok::<_, DbError>((rewritten, unreadable, last))
+        })?;
+        let (rewritten, unreadable, last) = batch;
+        done.rewritten += rewritten;
+        done.unreadable.extend(unreadable);
+        match last {
+            Some(last) => after = last,
+            None => return Ok(done),
         }
-        diesel::update(reporters::table.find(&message_id))
-            .set((
-                reporters::full_name.eq(&resealed[0]),
-                reporters::national_id.eq(&resealed[1]),
-                reporters::mobile.eq(&resealed[2]),
-                reporters::email.eq(&resealed[3]),
-            ))
-            .execute(conn)?;
-        rewritten += 1;
     }
-    Ok(rewritten)
+}
+
+/// A row's values, each sealed under the active key.
+fn reseal_row(
+    keys: &ReporterKeys,
+    message_id: &str,
+    values: [Option<String>; 4],
+) -> Result<Vec<Option<String>>, SealError> {
+    FIELDS
+        .iter()
+        .zip(values)
+        .map(|(field, value)| match value {
+            None => Ok(None),
+            Some(v) if keys.is_current(&v) => Ok(Some(v)),
+            Some(v) if ReporterKeys::is_sealed(&v) => {
+                let plain = keys.open(message_id, field, &v)?;
+                keys.seal(message_id, field, &plain).map(Some)
+            }
+            Some(plain) => keys.seal(message_id, field, &plain).map(Some),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -197,10 +276,10 @@ mod tests {
     #[test]
     fn a_sealed_field_opens_only_where_it_was_sealed() {
         let keys = ReporterKeys::parse(K1).unwrap();
-        let sealed = keys.seal("m-1", "mobile", "09121234567");
+        let sealed = keys.seal("m-1", "mobile", "09121234567").unwrap();
         assert!(sealed.starts_with("v1:k1:"), "{sealed}");
         assert!(!sealed.contains("09121234567"), "{sealed}");
-        assert_ne!(sealed, keys.seal("m-1", "mobile", "09121234567"), "a fresh nonce each time");
+        assert_ne!(sealed, keys.seal("m-1", "mobile", "09121234567").unwrap(), "a fresh nonce each time");
         assert_eq!(keys.open("m-1", "mobile", &sealed).unwrap(), "09121234567");
         assert!(matches!(keys.open("m-2", "mobile", &sealed), Err(SealError::Tampered)), "moved to another message");
         assert!(matches!(keys.open("m-1", "email", &sealed), Err(SealError::Tampered)), "moved to another field");
@@ -214,13 +293,24 @@ mod tests {
     #[test]
     fn rotation_keeps_old_values_readable_and_seals_with_the_new_key() {
         let old = ReporterKeys::parse(K1).unwrap();
-        let sealed = old.seal("m-1", "full_name", "رضا");
+        let sealed = old.seal("m-1", "full_name", "رضا").unwrap();
         let rotated = ReporterKeys::parse(&format!("{K2},{K1}")).unwrap();
         assert_eq!(rotated.open("m-1", "full_name", &sealed).unwrap(), "رضا");
-        assert!(rotated.seal("m-1", "full_name", "رضا").starts_with("v1:k2:"));
+        assert!(rotated.seal("m-1", "full_name", "رضا").unwrap().starts_with("v1:k2:"));
         assert!(!rotated.is_current(&sealed));
         let only_new = ReporterKeys::parse(K2).unwrap();
         assert!(matches!(only_new.open("m-1", "full_name", &sealed), Err(SealError::UnknownKey(id)) if id == "k1"));
+    }
+
+    #[test]
+    fn a_plaintext_that_starts_like_a_sealed_value_is_still_plaintext() {
+        let keys = ReporterKeys::parse(K1).unwrap();
+        assert!(!ReporterKeys::is_sealed("v1:x@y.ir"));
+        assert!(!ReporterKeys::is_sealed("v1:k1:not hex at all, and long enough to pass a length check ......"));
+        assert!(ReporterKeys::is_sealed(&keys.seal("m-1", "email", "x@y.ir").unwrap()));
+        let values = [None, None, None, Some("v1:x@y.ir".to_string())];
+        let resealed = reseal_row(&keys, "m-1", values).unwrap();
+        assert_eq!(keys.open("m-1", "email", resealed[3].as_deref().unwrap()).unwrap(), "v1:x@y.ir");
     }
 
     #[test]
@@ -231,6 +321,10 @@ mod tests {
         settings.database.url = Some("postgres://x@h/db".into());
         let error = ReporterKeys::from_settings(&settings).unwrap_err().to_string();
         assert!(error.contains("NAZER__PRIVACY__REPORTER_KEYS"), "{error}");
+        // A key written where its id belongs is not echoed back.
+        let swapped = format!("{}:k1", "ab".repeat(32));
+        let error = ReporterKeys::parse(&swapped).unwrap_err().to_string();
+        assert!(!error.contains("abab"), "{error}");
     }
 
     #[test]
@@ -239,7 +333,7 @@ mod tests {
         let mut settings = Settings::default();
         settings.database.url = Some(dir.path().join("nazer.db").display().to_string());
         let first = ReporterKeys::from_settings(&settings).unwrap();
-        let sealed = first.seal("m-1", "email", "a@b.ir");
+        let sealed = first.seal("m-1", "email", "a@b.ir").unwrap();
         let again = ReporterKeys::from_settings(&settings).unwrap();
         assert_eq!(again.open("m-1", "email", &sealed).unwrap(), "a@b.ir", "the same key after a restart");
         assert!(dir.path().join(EMBEDDED_KEY_FILE).exists());

@@ -161,14 +161,16 @@ pub fn post_message(
     }
     if let Some(reporter) = &submission.reporter {
         // Identity is sealed before it reaches the database, bound to this message.
-        let seal = |field: &str, value: &Option<String>| value.as_ref().map(|v| keys.seal(&id, field, v));
+        let seal = |field: &str, value: &Option<String>| -> Result<Option<String>, DbError> {
+            value.as_ref().map(|v| keys.seal(&id, field, v)).transpose().map_err(|e| DbError::Refused(e.to_string()))
+        };
         diesel::insert_into(reporters::table)
             .values((
                 reporters::message_id.eq(&id),
-                reporters::full_name.eq(seal("full_name", &reporter.full_name)),
-                reporters::national_id.eq(seal("national_id", &reporter.national_id)),
-                reporters::mobile.eq(seal("mobile", &reporter.mobile)),
-                reporters::email.eq(seal("email", &reporter.email)),
+                reporters::full_name.eq(seal("full_name", &reporter.full_name)?),
+                reporters::national_id.eq(seal("national_id", &reporter.national_id)?),
+                reporters::mobile.eq(seal("mobile", &reporter.mobile)?),
+                reporters::email.eq(seal("email", &reporter.email)?),
                 reporters::confidential.eq(reporter.confidential),
             ))
             .execute(conn)?;

@@ -20,7 +20,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 use nazer_deadline_timer::policy::{PolicyDocument, SlaPolicy};
 use nazer_deadline_timer::{policy_store, seeding, store};
 use nazer_intake::sealing::ReporterKeys;
-use nazer_intake::submission::{Channel, Priority, Submission};
+use nazer_intake::submission::{Channel, Priority, Reporter, Submission};
 use nazer_shared::clock::system_clock;
 use nazer_shared::config::{DatabaseSettings, Settings};
 use nazer_shared::db::{Db, DbConnection, DbError, count_rows, to_db_time, with_database, write_transaction};
@@ -173,11 +173,19 @@ fn fire_burst(db: &Db, workers: usize, batch: i64) -> anyhow::Result<(i64, f64)>
     in_parallel(workers, fire, db)
 }
 
-fn host_settings(url: &str) -> Settings {
+fn host_settings(url: &str, reporter_keys: &str) -> Settings {
     let mut settings = Settings::default();
     settings.database.url = Some(url.into());
     settings.http.addr = "127.0.0.1:0".into();
+    settings.privacy.reporter_keys = Some(reporter_keys.into());
     settings
+}
+
+/// A fresh reporter-sealing key for this run.
+fn bench_keys() -> String {
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    format!("bench:{}", hex::encode(key))
 }
 
 /// Deadlines scheduled through the consumer (a plain 2-second budget), fired by the real loop.
@@ -189,7 +197,8 @@ async fn fire_lag(url: &str, db: &Db, samples: u32) -> anyhow::Result<()> {
         policy_store::put_policy(conn, &policy, Utc::now()).map_err(|e| DbError::Refused(e.to_string()))
     })?;
     let options = HostOptions { migrate: false, in_process_bus: true, extra_routes: None };
-    let host = runtime::start(host_settings(url), &[nazer_deadline_timer::SERVICE], options, system_clock()).await?;
+    let settings = host_settings(url, &bench_keys());
+    let host = runtime::start(settings, &[nazer_deadline_timer::SERVICE], options, system_clock()).await?;
     // Spread over about ten seconds, as assignments arrive.
     let spacing = Duration::from_micros(10_000_000 / u64::from(samples.max(1)));
     for n in 0..samples {
@@ -246,19 +255,21 @@ async fn intake_with_pending(empty: (&str, &Db), loaded_url: &str, options: &Opt
     let far = Utc::now() + chrono::Duration::days(30);
     insert_due(&loaded_db, "pending", options.pending, far)?;
     let entries = [nazer_intake::SERVICE, nazer_deadline_timer::SERVICE];
+    let keys_text = bench_keys();
+    let keys = ReporterKeys::parse(&keys_text)?;
     let mut hosts = Vec::new();
     for (url, db) in [(empty.0, empty.1), (loaded_url, &loaded_db)] {
         write_transaction(&mut *db.get()?, nazer_intake::seed_demo)?;
         let host_options = HostOptions { migrate: false, in_process_bus: true, extra_routes: None };
-        let host = runtime::start(host_settings(url), &entries, host_options, system_clock()).await?;
-        post_messages(&host.db, options.messages / 5, options.workers * 2).await?; // warm-up
+        let host = runtime::start(host_settings(url, &keys_text), &entries, host_options, system_clock()).await?;
+        post_messages(&host.db, &keys, options.messages / 5, options.workers * 2).await?; // warm-up
         hosts.push((host, db.clone()));
     }
     let mut rates = [Vec::new(), Vec::new()];
     for _ in 0..ROUNDS {
         for (which, (host, db)) in hosts.iter().enumerate() {
             settle(db)?;
-            rates[which].push(post_messages(&host.db, options.messages, options.workers * 2).await?);
+            rates[which].push(post_messages(&host.db, &keys, options.messages, options.workers * 2).await?);
         }
     }
     for (host, _) in hosts {
@@ -300,7 +311,8 @@ fn settle(db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn post_messages(db: &Db, messages: u32, concurrency: usize) -> anyhow::Result<f64> {
+/// Posts `messages` as the call centre would, each with a reporter whose identity is sealed.
+async fn post_messages(db: &Db, keys: &ReporterKeys, messages: u32, concurrency: usize) -> anyhow::Result<f64> {
     let submission = Arc::new(Submission {
         kind: MessageKind::Complaint,
         channel: Channel::CallCenter,
@@ -310,11 +322,14 @@ async fn post_messages(db: &Db, messages: u32, concurrency: usize) -> anyhow::Re
         province: "tehran".into(),
         city: None,
         priority: Priority::Normal,
-        reporter: None,
+        reporter: Some(Reporter {
+            full_name: Some("شهروند نمونه".into()),
+            national_id: Some("0013542419".into()),
+            mobile: Some("09121234567".into()),
+            email: None,
+            confidential: false,
+        }),
     });
-    let mut key = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-    let keys = ReporterKeys::parse(&format!("bench:{}", hex::encode(key)))?;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency {

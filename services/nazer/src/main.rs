@@ -201,9 +201,13 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
 /// Seals reporter identities still in plaintext, and reseals those of a retired key.
 async fn reseal_reporters(db: &Db, settings: &Settings) -> anyhow::Result<()> {
     let keys = nazer_intake::sealing::ReporterKeys::from_settings(settings)?;
-    let rewritten = db.write(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?;
-    if rewritten > 0 {
-        tracing::info!(rewritten, "reporter identities sealed under the active key");
+    let done = db.run(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?;
+    if done.rewritten > 0 {
+        tracing::info!(rewritten = done.rewritten, "reporter identities sealed under the active key");
+    }
+    if !done.unreadable.is_empty() {
+        tracing::error!(rows = done.unreadable.len(), first = %done.unreadable[0],
+            "reporter identities no configured key opens; restore the key that sealed them");
     }
     Ok(())
 }
@@ -223,8 +227,16 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     }
     match nazer_intake::sealing::ReporterKeys::from_settings(settings) {
         Ok(keys) => {
-            let rewritten = db.write(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?;
-            println!("database: {rewritten} reporter row(s) sealed under the active key");
+            let done = db.run(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?;
+            println!("database: {} reporter row(s) sealed under the active key", done.rewritten);
+            if !done.unreadable.is_empty() {
+                println!(
+                    "database: {} reporter row(s) open with no configured key (messages {}); keep the key that \
+                     sealed them until they are resealed",
+                    done.unreadable.len(),
+                    done.unreadable.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
         }
         Err(error) => println!("database: reporter identities not resealed ({error})"),
     }

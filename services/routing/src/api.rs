@@ -126,7 +126,7 @@ async fn post_rule(
     }
     let city = request
         .city
-        .map(|c| c.trim().to_ascii_lowercase())
+        .map(|c| iran::normalize_persian(&c.trim().to_ascii_lowercase()))
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| ANY.to_string());
     if city != ANY && province == ANY {

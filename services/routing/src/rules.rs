@@ -19,7 +19,7 @@ impl Rule {
     fn matches(&self, category: &str, province: &str, city: Option<&str>) -> bool {
         self.category == category
             && (self.province == ANY || self.province == province)
-            && (self.city == ANY || city.is_some_and(|c| c.eq_ignore_ascii_case(&self.city)))
+            && (self.city == ANY || city.is_some_and(|c| same_city(c, &self.city)))
     }
 
     /// A city rule is more specific than a province rule, which is more specific than a
@@ -27,6 +27,12 @@ impl Rule {
     fn specificity(&self) -> u8 {
         u8::from(self.province != ANY) * 2 + u8::from(self.city != ANY)
     }
+}
+
+/// Cities compare as people mean them: case aside, and Arabic ي/ك the same as Persian ی/ک (a
+/// rule stored before normalisation still matches).
+fn same_city(a: &str, b: &str) -> bool {
+    nazer_shared::iran::normalize_persian(a).to_lowercase() == nazer_shared::iran::normalize_persian(b).to_lowercase()
 }
 
 /// The rule that decides, if any.
@@ -55,6 +61,14 @@ mod tests {
             rule("shemiranat", "municipal.building", "tehran", "shemiranat"),
             rule("national-building", "municipal.building", ANY, ANY),
         ]
+    }
+
+    #[test]
+    fn a_city_typed_with_arabic_letters_matches_its_rule() {
+        // A rule stored with Arabic kaf and yeh, a message normalised to Persian (and the reverse).
+        let rules = [rule("karaj", "municipal.building", "alborz", "كرج"), rule("kish", "x", "hormozgan", "کیش")];
+        assert_eq!(resolve(&rules, "municipal.building", "alborz", Some("کرج")).map(|r| r.id.as_str()), Some("karaj"));
+        assert_eq!(resolve(&rules, "x", "hormozgan", Some("كيش")).map(|r| r.id.as_str()), Some("kish"));
     }
 
     #[test]
