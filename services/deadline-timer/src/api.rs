@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Duration, Utc};
-use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, page_limit};
+use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, page_limit, query_instant};
 use nazer_shared::iran;
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
@@ -64,16 +64,14 @@ fn period_bound(field: &str, text: &str, end: bool, issues: &mut Vec<FieldIssue>
         let start = iran::tehran_day_start(day);
         return Some(if end { start + Duration::days(1) } else { start });
     }
-    match DateTime::parse_from_rfc3339(&text.replace(' ', "+")) {
-        Ok(instant) => Some(instant.with_timezone(&Utc)),
-        Err(_) => {
-            issues.push(FieldIssue::new(
-                field,
-                "a day such as 1405-09-08 (Solar Hijri) or 2026-11-29, or an RFC 3339 instant",
-            ));
-            None
-        }
+    let instant = query_instant(text);
+    if instant.is_none() {
+        issues.push(FieldIssue::new(
+            field,
+            "a day such as 1405-09-08 (Solar Hijri) or 2026-11-29, or an RFC 3339 instant",
+        ));
     }
+    instant
 }
 
 async fn get_warnings(

@@ -2,7 +2,7 @@
 //! budget and perhaps a province, each checked and, when wrong, named with what is accepted.
 
 use chrono::{DateTime, Utc};
-use nazer_shared::http::FieldIssue;
+use nazer_shared::http::{FieldIssue, query_instant};
 use nazer_shared::iran;
 
 use crate::calendar::Budget;
@@ -14,19 +14,11 @@ pub struct DueQuestion {
     pub province: Option<String>,
 }
 
-/// RFC 3339; a `+` left unescaped in a query string arrives as a space and is read back.
-fn parse_start(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|_| DateTime::parse_from_rfc3339(&text.replace(' ', "+")))
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 impl DueQuestion {
     /// Every problem at once, named `start`, `budget` and `province`.
     pub fn parse(start: Option<&str>, budget: Option<&str>, province: Option<&str>) -> Result<Self, Vec<FieldIssue>> {
         let mut issues = Vec::new();
-        let start = start.and_then(parse_start);
+        let start = start.and_then(query_instant);
         if start.is_none() {
             issues.push(FieldIssue::new(
                 "start",

@@ -118,8 +118,8 @@ pub fn seed_reference(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<boo
 pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
     let mut document = default_calendar()?;
     document.closures = serde_json::from_str(DEMO_CLOSURES).map_err(|e| DbError::Refused(format!("demo: {e}")))?;
-    let edit = calendar_change::CalendarEdit::Replace(document);
-    calendar_change::change_calendar(conn, "iran-gov-1405", edit, now)
+    let id = document.id.clone();
+    calendar_change::change_calendar(conn, &id, calendar_change::CalendarEdit::Replace(document), now)
         .map_err(|e| DbError::Refused(format!("demo calendar: {e}")))?;
     for text in DEMO_POLICIES {
         let document: policy::PolicyDocument =

@@ -88,9 +88,7 @@ fn locked(conn: &mut DbConnection, id: &str, agency: Option<&str>) -> Result<Row
 }
 
 /// The due instant of a ladder: its level-1 step.
-fn level_one(id: &str, ladder: &str) -> Result<DateTime<Utc>, DbError> {
-    let steps: Vec<Step> = serde_json::from_str(ladder)
-        .map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable ladder: {e}")))?;
+fn level_one(id: &str, steps: &[Step]) -> Result<DateTime<Utc>, DbError> {
     steps
         .iter()
         .find_map(|s| match s {
@@ -137,7 +135,7 @@ pub fn pause(
         agency_id,
         stage,
         reason: reason.into(),
-        due_at: level_one(&id, &ladder)?,
+        due_at: level_one(&id, &steps)?,
         paused_at: from_db_time(to_db_time(now)),
     };
     outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;

@@ -32,3 +32,11 @@ pub fn is_identifier(text: &str) -> bool {
 }
 
 pub const IDENTIFIER_RULE: &str = "use 1–64 lowercase letters, digits, '.', '_' or '-'";
+
+/// An RFC 3339 instant from a query string, where a `+` left unescaped arrives as a space.
+pub fn query_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(&text.replace(' ', "+")))
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
