@@ -10,8 +10,8 @@ use nazer_notification::signature;
 use nazer_notification::store;
 use nazer_shared::db::{DbConnection, DbError, write_transaction};
 use nazer_shared::events::{
-    DeadlineMoved, DeadlineReminderSent, Envelope, MessageAssigned, NotificationDelivered, NotificationFailed,
-    WarningIssued,
+    DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, MessageAssigned,
+    NotificationDelivered, NotificationFailed, WarningIssued,
 };
 use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually, problem_fields};
 use serde_json::{Value, json};
@@ -305,9 +305,30 @@ async fn reminders_moves_and_escalated_warnings_reach_whoever_must_act() {
         text_fa: "مهلت تغییر کرد".into(),
         moved_at: Utc::now(),
     };
+    let paused = DeadlinePaused {
+        deadline_id: "d-1".into(),
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        reason: "waiting_for_citizen".into(),
+        due_at: Utc::now(),
+        paused_at: Utc::now(),
+    };
+    let resumed = DeadlineResumed {
+        deadline_id: "d-1".into(),
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        due_at: Utc::now() + Duration::days(1),
+        resumed_at: Utc::now(),
+    };
     let envelopes = [
         Envelope::new("deadline-timer", &reminder, Utc::now()).unwrap(),
         Envelope::new("deadline-timer", &moved, Utc::now()).unwrap(),
+        Envelope::new("deadline-timer", &paused, Utc::now()).unwrap(),
+        Envelope::new("deadline-timer", &resumed, Utc::now()).unwrap(),
         Envelope::new("deadline-timer", &level(2, "ministry"), Utc::now()).unwrap(),
         Envelope::new("deadline-timer", &level(3, "special-follow-up"), Utc::now()).unwrap(),
     ];
@@ -327,7 +348,9 @@ async fn reminders_moves_and_escalated_warnings_reach_whoever_must_act() {
     seen.sort();
     let expected = [
         ("/hooks/agency-a", "deadline.moved"),
+        ("/hooks/agency-a", "deadline.paused"),
         ("/hooks/agency-a", "deadline.reminder"),
+        ("/hooks/agency-a", "deadline.resumed"),
         ("/hooks/agency-a", "warning.issued"),
         ("/hooks/agency-a", "warning.issued"),
         ("/hooks/ministry", "warning.issued"),
