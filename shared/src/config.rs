@@ -127,12 +127,72 @@ impl Default for HttpSettings {
 pub struct AuthSettings {
     /// A call-centre key accepted from start-up; stored hashed like any other key.
     pub bootstrap_api_key: Option<String>,
+    /// Sign-in of people (officers, heads, supervisors, admins) by JWT.
+    pub jwt: JwtSettings,
 }
 
 impl std::fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let key = self.bootstrap_api_key.as_ref().map(|_| "<redacted>");
-        f.debug_struct("AuthSettings").field("bootstrap_api_key", &key).finish()
+        f.debug_struct("AuthSettings").field("bootstrap_api_key", &key).field("jwt", &self.jwt).finish()
+    }
+}
+
+/// JWTs from an OpenID Connect provider (RS256, keys from its JWKS), or, for local development
+/// only, HS256 with a shared secret. Off while neither `jwks_url` nor `hs256_secret` is set.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtSettings {
+    /// The provider's JWKS document, e.g. `https://sso.example.ir/realms/nazer/protocol/openid-connect/certs`.
+    pub jwks_url: Option<String>,
+    /// The `iss` every token must carry.
+    pub issuer: Option<String>,
+    /// An `aud` every token must carry (this API's client id).
+    pub audience: Option<String>,
+    /// Local development only: accept HS256 tokens signed with this secret (32+ bytes).
+    pub hs256_secret: Option<String>,
+    /// Where the roles are: a claim name or a dotted path such as `realm_access.roles`.
+    pub roles_claim: String,
+    /// The claim holding the agency id of an agency officer or head.
+    pub agency_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// How long fetched keys are trusted before the JWKS is read again.
+    pub jwks_refresh_secs: u64,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            hs256_secret: None,
+            roles_claim: "roles".into(),
+            agency_claim: "agency_id".into(),
+            leeway_secs: 30,
+            jwks_refresh_secs: 300,
+        }
+    }
+}
+
+impl JwtSettings {
+    pub fn enabled(&self) -> bool {
+        self.jwks_url.is_some() || self.hs256_secret.is_some()
+    }
+}
+
+impl std::fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("jwks_url", &self.jwks_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "<redacted>"))
+            .field("roles_claim", &self.roles_claim)
+            .field("agency_claim", &self.agency_claim)
+            .field("leeway_secs", &self.leeway_secs)
+            .finish()
     }
 }
 
@@ -319,8 +379,43 @@ impl Settings {
         {
             return Err(invalid("auth.bootstrap_api_key", "is too short; use at least 16 random characters".into()));
         }
+        self.validate_jwt()?;
         if let Some(keys) = &self.privacy.reporter_keys {
             parse_reporter_keys(keys).map_err(|problem| invalid("privacy.reporter_keys", problem))?;
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    fn validate_jwt(&self) -> Result<(), ConfigError> {
+        let jwt = &self.auth.jwt;
+        let invalid = |key: &str, problem: &str| ConfigError::Invalid { key: key.into(), problem: problem.into() };
+        if !jwt.enabled() {
+            return Ok(());
+        }
+        if let Some(url) = &jwt.jwks_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid("auth.jwt.jwks_url", "must be an http(s):// URL of the provider's JWKS"));
+        }
+        if jwt.issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            return Err(invalid("auth.jwt.issuer", "is required with JWT sign-in: the `iss` tokens must carry"));
+        }
+        if jwt.audience.as_deref().is_none_or(|a| a.trim().is_empty()) {
+            return Err(invalid("auth.jwt.audience", "is required with JWT sign-in: the `aud` tokens must carry"));
+        }
+        if jwt.hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(invalid("auth.jwt.hs256_secret", "is too short; use at least 32 random bytes"));
+        }
+        if jwt.roles_claim.trim().is_empty() || jwt.agency_claim.trim().is_empty() {
+            return Err(invalid("auth.jwt.roles_claim", "roles_claim and agency_claim must name a claim"));
+        }
+        if jwt.leeway_secs > 300 {
+            return Err(invalid("auth.jwt.leeway_secs", "must be at most 300 seconds"));
+        }
+        if jwt.jwks_refresh_secs < 10 {
+            return Err(invalid("auth.jwt.jwks_refresh_secs", "must be at least 10 seconds"));
         }
         Ok(())
     }

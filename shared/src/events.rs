@@ -213,6 +213,9 @@ pub struct MessageAssigned {
     /// Where a level-2 warning goes: the agency's parent, when it has one.
     #[serde(default)]
     pub parent_agency_id: Option<String>,
+    /// The agency's ancestors, parent first: each of them sees this message.
+    #[serde(default)]
+    pub agency_ancestors: Vec<String>,
     pub rule_id: String,
     #[serde(default = "normal_priority")]
     pub priority: String,
@@ -238,10 +241,49 @@ pub struct MessageNeedsTriage {
     pub city: Option<String>,
     pub reason: String,
     pub queued_at: DateTime<Utc>,
+    /// Set on the third decline: a supervisor, not the triage desk alone, must decide.
+    #[serde(default)]
+    pub needs_supervisor: bool,
 }
 
 impl Event for MessageNeedsTriage {
     const TYPE: &'static str = "message.needs_triage";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+/// The assigned agency says the message is outside its jurisdiction; routing tries another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageDeclined {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub reason: String,
+    /// How many times this message has been declined, this one included.
+    pub decline_count: i32,
+    pub declined_at: DateTime<Utc>,
+}
+
+impl Event for MessageDeclined {
+    const TYPE: &'static str = "message.declined";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+/// Handling of the message is over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageClosed {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: Option<String>,
+    pub reason: String,
+    pub closed_at: DateTime<Utc>,
+}
+
+impl Event for MessageClosed {
+    const TYPE: &'static str = "message.closed";
     fn aggregate_id(&self) -> String {
         self.message_id.clone()
     }

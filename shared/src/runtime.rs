@@ -218,7 +218,8 @@ pub async fn start(
     }
 
     let readiness = Readiness { db: db.clone(), bus: bus.clone() };
-    let auth = AuthStore { db: db.clone() };
+    let jwt = crate::http::jwt::JwtVerifier::from_settings(&settings.auth.jwt).map(Arc::new);
+    let auth = AuthStore { db: db.clone(), jwt };
     let app_services = services.clone();
     let extra_routes = options.extra_routes;
     let server = HttpServer::new(move || {

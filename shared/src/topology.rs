@@ -26,8 +26,8 @@ pub fn consumed_by(service: &str) -> &'static [&'static str] {
             "deadline.met",
             "warning.issued",
         ],
-        ROUTING => &["message.received"],
-        DEADLINE_TIMER => &["message.assigned", "message.acknowledged", "message.responded"],
+        ROUTING => &["message.received", "message.declined"],
+        DEADLINE_TIMER => &["message.assigned", "message.acknowledged", "message.responded", "message.declined"],
         VIOLATION_REFERRAL => &["message.assigned"],
         NOTIFICATION => &[
             "message.assigned",

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Duration, Utc};
-use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, page_limit, query_instant};
-use nazer_shared::iran;
+use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, page_limit, period_bound};
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
 use serde_json::json;
@@ -57,30 +55,13 @@ struct WarningQuery {
     limit: Option<i64>,
 }
 
-/// A period bound: a day (Solar Hijri or Gregorian, Tehran time) or an RFC 3339 instant. `to`
-/// includes its whole day.
-fn period_bound(field: &str, text: &str, end: bool, issues: &mut Vec<FieldIssue>) -> Option<DateTime<Utc>> {
-    if let Some(day) = iran::parse_either_date(text) {
-        let start = iran::tehran_day_start(day);
-        return Some(if end { start + Duration::days(1) } else { start });
-    }
-    let instant = query_instant(text);
-    if instant.is_none() {
-        issues.push(FieldIssue::new(
-            field,
-            "a day such as 1405-09-08 (Solar Hijri) or 2026-11-29, or an RFC 3339 instant",
-        ));
-    }
-    instant
-}
-
 async fn get_warnings(
     state: web::Data<DeadlineState>,
     caller: Caller,
     QueryParams(query): QueryParams<WarningQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
-    let supervisor = caller.has(Scope::Admin) || caller.has(Scope::CallCenter);
+    caller.require_any(&[Scope::Admin, Scope::Supervisor, Scope::SpecialFollowUp, Scope::CallCenter, Scope::Agency])?;
+    let supervisor = caller.oversees_all();
     let mut issues = Vec::new();
     if query.level.is_some_and(|l| !(1..=3).contains(&l)) {
         issues.push(FieldIssue::new("level", "must be 1, 2 or 3"));
@@ -171,14 +152,12 @@ async fn get_deadlines(
     caller: Caller,
     QueryParams(query): QueryParams<DeadlineQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
+    caller.require_any(&[Scope::Admin, Scope::Supervisor, Scope::SpecialFollowUp, Scope::CallCenter, Scope::Agency])?;
     let Some(message_id) = query.message_id else {
         return Err(ApiError::invalid_field("message_id", "is required"));
     };
     let mut deadlines = state.ctx.db.run(move |conn| store::deadlines_of(conn, &message_id)).await?;
-    if !(caller.has(Scope::Admin) || caller.has(Scope::CallCenter)) {
-        deadlines.retain(|d| Some(&d.agency_id) == caller.agency_id.as_ref());
-    }
+    deadlines.retain(|d| caller.may_see_agency(Some(&d.agency_id), &d.agency_ancestors));
     Ok(HttpResponse::Ok().json(json!({ "deadlines": deadlines })))
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::{Envelope, MessageAcknowledged, MessageAssigned, MessageResponded};
+use nazer_shared::events::{Envelope, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageResponded};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::DEADLINE_TIMER;
@@ -68,6 +68,9 @@ impl EventHandler for Clockwork {
         } else if envelope.is::<MessageResponded>() {
             let responded: MessageResponded = envelope.decode()?;
             store::meet(conn, &responded, now)?;
+        } else if envelope.is::<MessageDeclined>() {
+            let declined: MessageDeclined = envelope.decode()?;
+            store::stop_declined(conn, &declined)?;
         }
         Ok(())
     }

@@ -33,6 +33,7 @@ diesel::table! {
         next_fire_at -> Nullable<Timestamp>,
         paused_at -> Nullable<Timestamp>,
         pauses -> Text,
+        agency_ancestors -> Nullable<Text>,
     }
 }
 
@@ -76,3 +77,4 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+diesel::allow_tables_to_appear_in_same_query!(deadlines, warnings);

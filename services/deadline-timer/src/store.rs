@@ -6,8 +6,11 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use nazer_shared::agency::{decode_ancestors, encode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, lock_key_shared, to_db_time};
-use nazer_shared::events::{DeadlineMet, DeadlineScheduled, MessageAcknowledged, MessageAssigned, MessageResponded};
+use nazer_shared::events::{
+    DeadlineMet, DeadlineScheduled, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageResponded,
+};
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
@@ -32,6 +35,8 @@ pub mod state {
     pub const BREACHED: &str = "breached";
     /// Answered after the level-1 warning: the rest of the ladder was stopped.
     pub const ANSWERED_LATE: &str = "answered_late";
+    /// The agency declined the message: its clocks stop; the next agency gets its own.
+    pub const DECLINED: &str = "declined";
 }
 
 /// The stage every message gets when no policy applies: the configured budget, a level-1
@@ -57,8 +62,12 @@ pub fn schedule(
 ) -> Result<Option<DateTime<Utc>>, DbError> {
     // A response handled at the same moment must see these deadlines, or they must see it.
     lock_key(conn, &assigned.message_id)?;
-    let existing: i64 =
-        deadlines::table.filter(deadlines::message_id.eq(&assigned.message_id)).count().get_result(conn)?;
+    // Once per assignment: only a message declined (its clocks stopped) gets fresh ones.
+    let existing: i64 = deadlines::table
+        .filter(deadlines::message_id.eq(&assigned.message_id))
+        .filter(deadlines::state.ne(state::DECLINED))
+        .count()
+        .get_result(conn)?;
     if existing > 0 {
         return Ok(None);
     }
@@ -118,6 +127,7 @@ pub fn schedule(
                 deadlines::calendar_id.eq(&calendar_id),
                 deadlines::province.eq(&assigned.province),
                 deadlines::escalation_agency_id.eq(&assigned.parent_agency_id),
+                deadlines::agency_ancestors.eq(encode_ancestors(&assigned.agency_ancestors)),
                 deadlines::stage_policy.eq(encode(stage)?),
                 deadlines::ladder.eq(encode(&steps)?),
                 deadlines::next_step.eq(0),
@@ -194,6 +204,31 @@ pub fn acknowledge(
             .execute(conn)?;
     }
     close_stages(conn, &acknowledged.message_id, &[ACKNOWLEDGE], acknowledged.acknowledged_at, now)
+}
+
+/// A decline stops the declining agency's clocks of the message, without warnings, and forgets
+/// its acknowledgement: the next agency must acknowledge for itself.
+pub fn stop_declined(conn: &mut DbConnection, declined: &MessageDeclined) -> Result<usize, DbError> {
+    lock_key(conn, &declined.message_id)?;
+    let running: Vec<String> = select_for_update!(
+        conn,
+        deadlines::table
+            .filter(deadlines::message_id.eq(&declined.message_id))
+            .filter(deadlines::agency_id.eq(&declined.agency_id))
+            .filter(deadlines::next_fire_at.is_not_null().or(deadlines::state.eq_any([state::PENDING, state::PAUSED])))
+            .order(deadlines::id)
+            .select(deadlines::id)
+    )?;
+    let stopped = diesel::update(deadlines::table.filter(deadlines::id.eq_any(&running)))
+        .set((
+            deadlines::state.eq(state::DECLINED),
+            deadlines::closed_at.eq(Some(to_db_time(declined.declined_at))),
+            deadlines::next_fire_at.eq(None::<NaiveDateTime>),
+            deadlines::paused_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    diesel::delete(acknowledged_messages::table.find(&declined.message_id)).execute(conn)?;
+    Ok(stopped)
 }
 
 /// Closes the message's clocks (one stage, or all): pending ones are met (`deadline.met`),
@@ -276,12 +311,15 @@ pub struct DeadlineView {
     pub paused_at: Option<DateTime<Utc>>,
     pub next_step_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepView>,
+    /// Who else may see this clock (the agency's ancestors); not shown.
+    #[serde(skip)]
+    pub agency_ancestors: Vec<String>,
 }
 
 type DeadlineRow = (
     (String, String, String, String, String, String),
     (Option<String>, Option<String>, NaiveDateTime, NaiveDateTime, String),
-    (Option<NaiveDateTime>, String, i32, Option<NaiveDateTime>),
+    (Option<NaiveDateTime>, String, i32, Option<NaiveDateTime>, Option<String>),
 );
 
 pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<DeadlineView>, DbError> {
@@ -298,7 +336,13 @@ pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Dea
                 deadlines::budget,
             ),
             (deadlines::policy_id, deadlines::calendar_id, deadlines::started_at, deadlines::due_at, deadlines::state),
-            (deadlines::next_fire_at, deadlines::ladder, deadlines::next_step, deadlines::paused_at),
+            (
+                deadlines::next_fire_at,
+                deadlines::ladder,
+                deadlines::next_step,
+                deadlines::paused_at,
+                deadlines::agency_ancestors,
+            ),
         ))
         .load(conn)?;
     rows.into_iter()
@@ -306,7 +350,7 @@ pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Dea
             |(
                 ids,
                 (policy_id, calendar_id, started_at, due_at, state),
-                (next_fire_at, ladder, next_step, paused_at),
+                (next_fire_at, ladder, next_step, paused_at, ancestors),
             )| {
                 let (id, message_id, tracking_code, agency_id, stage, budget) = ids;
                 let steps: Vec<Step> = serde_json::from_str(&ladder)
@@ -331,6 +375,7 @@ pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Dea
                     paused_at: paused_at.map(from_db_time),
                     next_step_at: next_fire_at.map(from_db_time),
                     steps,
+                    agency_ancestors: decode_ancestors(ancestors.as_deref()),
                 })
             },
         )

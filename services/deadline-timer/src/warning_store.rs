@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use nazer_shared::agency::ancestor_pattern;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use serde::Serialize;
 
-use crate::schema::warnings;
+use crate::schema::{deadlines, warnings};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WarningView {
@@ -57,7 +58,16 @@ pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<
         query = query.filter(warnings::agency_id.eq(agency.clone()));
     }
     if let Some(agency) = &filter.visible_to {
-        query = query.filter(warnings::agency_id.eq(agency.clone()).or(warnings::escalated_to.eq(agency.clone())));
+        // Its own, those escalated to it, and those of its sub-agencies' clocks.
+        let of_sub_agencies = deadlines::table
+            .filter(deadlines::agency_ancestors.like(ancestor_pattern(agency)).escape('\\'))
+            .select(deadlines::id);
+        query = query.filter(
+            warnings::agency_id
+                .eq(agency.clone())
+                .or(warnings::escalated_to.eq(agency.clone()))
+                .or(warnings::deadline_id.eq_any(of_sub_agencies)),
+        );
     }
     if let Some(message) = &filter.message_id {
         query = query.filter(warnings::message_id.eq(message.clone()));
@@ -130,7 +140,7 @@ impl From<diesel::result::Error> for AcknowledgeError {
     }
 }
 
-/// Records that `agency_id` — the agency warned, or the one it was escalated to — has read the
+/// Records that `agency_id` — the agency warned, one it was escalated to, or an ancestor — has read the
 /// warning (once: a repeat keeps the first instant).
 pub fn acknowledge(
     conn: &mut DbConnection,
@@ -139,18 +149,19 @@ pub fn acknowledge(
     key_id: &str,
     now: DateTime<Utc>,
 ) -> Result<WarningView, AcknowledgeError> {
-    let own = warnings::table
-        .find(warning_id)
-        .filter(warnings::agency_id.eq(agency_id).or(warnings::escalated_to.eq(agency_id)));
-    diesel::update(own.filter(warnings::acknowledged_at.is_null()))
-        .set((warnings::acknowledged_at.eq(Some(to_db_time(now))), warnings::acknowledged_by.eq(Some(key_id))))
-        .execute(conn)?;
     let filter = WarningFilter {
         id: Some(warning_id.into()),
         visible_to: Some(agency_id.into()),
         limit: 1,
         ..Default::default()
     };
+    // What the agency may see it may acknowledge; anything else does not exist for it.
+    if list_warnings(conn, &filter)?.is_empty() {
+        return Err(AcknowledgeError::NotFound);
+    }
+    diesel::update(warnings::table.find(warning_id).filter(warnings::acknowledged_at.is_null()))
+        .set((warnings::acknowledged_at.eq(Some(to_db_time(now))), warnings::acknowledged_by.eq(Some(key_id))))
+        .execute(conn)?;
     list_warnings(conn, &filter)?.pop().ok_or(AcknowledgeError::NotFound)
 }
 

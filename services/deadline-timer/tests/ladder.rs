@@ -37,6 +37,7 @@ async fn ladder_policy(app: &TestApp) {
 fn escalating(message_id: &str) -> MessageAssigned {
     MessageAssigned {
         parent_agency_id: Some("ministry".into()),
+        agency_ancestors: vec![],
         ..assigned(message_id, "1234567890", "roads", "agency-a")
     }
 }

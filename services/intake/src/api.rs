@@ -1,16 +1,21 @@
-//! Intake's REST API: messages for the call centre and agencies, categories, API keys.
+//! Intake's REST API for messages: posting and reading them (call centre, supervisors,
+//! agencies), lists, and the agency's steps of the lifecycle.
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use nazer_shared::http::auth::{create_key, list_keys, revoke_key};
-use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, Scope, is_identifier};
+use nazer_shared::agency::Viewer;
+use nazer_shared::http::{
+    ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, is_identifier, page_limit, period_bound,
+};
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::store::{self, Posted, RespondError};
-use crate::submission::{self, Category, SubmissionRequest};
+use crate::lifecycle::{self, Answer, LifecycleError};
+use crate::store::{self, Posted, status};
+use crate::submission::{self, SubmissionRequest};
 use crate::tracking_code::TrackingCode;
+use crate::view::{self, Cursor, MessageFilter, ReporterAccess};
 
 pub struct IntakeState {
     pub ctx: ServiceContext,
@@ -20,17 +25,17 @@ pub struct IntakeState {
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<IntakeState>) {
     cfg.app_data(state)
         .route("/api/v1/messages", web::post().to(post_message))
+        .route("/api/v1/messages", web::get().to(get_messages))
         .route("/api/v1/messages/{tracking_code}", web::get().to(get_message))
         .route("/api/v1/messages/{tracking_code}/responses", web::post().to(post_response))
         .route("/api/v1/messages/{tracking_code}/acknowledgement", web::post().to(post_acknowledgement))
-        .route("/api/v1/categories", web::get().to(get_categories))
-        .route("/api/v1/categories/{code}", web::put().to(put_category))
-        .route("/api/v1/api-keys", web::post().to(post_api_key))
-        .route("/api/v1/api-keys", web::get().to(get_api_keys))
-        .route("/api/v1/api-keys/{id}", web::delete().to(delete_api_key));
+        .route("/api/v1/messages/{tracking_code}/decline", web::post().to(post_decline))
+        .route("/api/v1/messages/{tracking_code}/close", web::post().to(post_close))
+        .configure(crate::admin_api::routes);
 }
 
 const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+const NOT_FOUND: &str = "no message has this tracking code";
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(IDEMPOTENCY_HEADER) else { return Ok(None) };
@@ -46,6 +51,19 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 fn parse_code(text: &str) -> Result<TrackingCode, ApiError> {
     TrackingCode::parse(text).map_err(|e| ApiError::invalid_field("tracking_code", e.to_string()))
+}
+
+fn lifecycle_error(error: LifecycleError) -> ApiError {
+    match error {
+        LifecycleError::NotFound => ApiError::NotFound(NOT_FOUND.into()),
+        LifecycleError::NotAllowed(why) => ApiError::Conflict(why),
+        LifecycleError::Db(error) => error.into(),
+    }
+}
+
+/// An agency acting on its messages: the agency's own, or its sub-agencies'.
+fn acting_agency(caller: &Caller) -> Result<Viewer, ApiError> {
+    Ok(Viewer::Agency(caller.own_agency()?))
 }
 
 async fn post_message(
@@ -80,23 +98,109 @@ async fn post_message(
     })
 }
 
+/// Who reads reporters: the call centre and supervisors always, agencies unless protected,
+/// admins (who run the system, not the cases) never.
+fn reporter_access(caller: &Caller) -> ReporterAccess {
+    if [Scope::CallCenter, Scope::Supervisor, Scope::SpecialFollowUp].iter().any(|s| caller.has(*s)) {
+        ReporterAccess::Always
+    } else if caller.has(Scope::Agency) && !caller.has(Scope::Admin) {
+        ReporterAccess::UnlessProtected
+    } else {
+        ReporterAccess::Never
+    }
+}
+
 async fn get_message(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::CallCenter, Scope::Admin, Scope::Agency])?;
+    caller.require_any(&[Scope::CallCenter, Scope::Admin, Scope::Supervisor, Scope::SpecialFollowUp, Scope::Agency])?;
     let code = parse_code(&path)?;
-    let view = state.ctx.db.read(move |conn| store::find_message(conn, &code)).await?;
-    let visible = view.filter(|v| {
-        caller.has(Scope::CallCenter)
-            || caller.has(Scope::Admin)
-            || (caller.agency_id.is_some() && v.assigned_agency.as_ref().map(|a| &a.id) == caller.agency_id.as_ref())
-    });
+    let (viewer, access, keys) = (caller.viewer(), reporter_access(&caller), state.keys.clone());
+    let view = state.ctx.db.read(move |conn| view::find_message(conn, &code, &viewer, access, &keys)).await?;
     // Another agency's message answers exactly like a missing one.
-    visible
-        .map(|v| HttpResponse::Ok().json(v))
-        .ok_or_else(|| ApiError::NotFound("no message has this tracking code".into()))
+    view.map(|v| HttpResponse::Ok().json(v)).ok_or_else(|| ApiError::NotFound(NOT_FOUND.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    agency_id: Option<String>,
+    category: Option<String>,
+    province: Option<String>,
+    priority: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    sort: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn get_messages(
+    state: web::Data<IntakeState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::CallCenter, Scope::Admin, Scope::Supervisor, Scope::SpecialFollowUp, Scope::Agency])?;
+    let mut issues = Vec::new();
+    if query.status.as_deref().is_some_and(|s| !status::ALL.contains(&s)) {
+        issues.push(FieldIssue::new("status", format!("one of: {}", status::ALL.join(", "))));
+    }
+    for (field, value) in [("agency_id", &query.agency_id), ("category", &query.category)] {
+        if value.as_deref().is_some_and(|v| !is_identifier(v)) {
+            issues.push(FieldIssue::new(field, nazer_shared::http::IDENTIFIER_RULE));
+        }
+    }
+    if query.province.as_deref().is_some_and(|p| !nazer_shared::iran::is_province(p)) {
+        issues.push(FieldIssue::new("province", format!("one of: {}", nazer_shared::iran::province_codes())));
+    }
+    let priorities = nazer_shared::events::Priority::ALL.map(|p| p.as_str());
+    if query.priority.as_deref().is_some_and(|p| !priorities.contains(&p)) {
+        issues.push(FieldIssue::new("priority", format!("one of: {}", priorities.join(", "))));
+    }
+    let kinds = nazer_shared::events::MessageKind::ALL.map(|k| k.as_str());
+    if query.kind.as_deref().is_some_and(|k| !kinds.contains(&k)) {
+        issues.push(FieldIssue::new("kind", format!("one of: {}", kinds.join(", "))));
+    }
+    let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
+    let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
+    let newest_first = match query.sort.as_deref() {
+        None | Some("-received_at") => true,
+        Some("received_at") => false,
+        Some(_) => {
+            issues.push(FieldIssue::new(
+                "sort",
+                "received_at (oldest first) or -received_at (newest first, the default)",
+            ));
+            true
+        }
+    };
+    let after = query.cursor.as_deref().map(Cursor::parse);
+    if after.as_ref().is_some_and(Option::is_none) {
+        issues.push(FieldIssue::new("cursor", "pass back the `next_cursor` of the previous page unchanged"));
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let filter = MessageFilter {
+        status: query.status,
+        agency_id: query.agency_id,
+        category: query.category,
+        province: query.province,
+        priority: query.priority,
+        kind: query.kind,
+        from,
+        until,
+        newest_first,
+        after: after.flatten(),
+        limit: page_limit(query.limit)?,
+    };
+    let viewer = caller.viewer();
+    let (messages, next_cursor) = state.ctx.db.read(move |conn| view::list_messages(conn, &viewer, &filter)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "messages": messages, "next_cursor": next_cursor })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,9 +208,11 @@ async fn get_message(
 struct ResponseRequest {
     outcome: Option<String>,
     body: Option<String>,
+    attachments: Option<Vec<String>>,
 }
 
 const OUTCOMES: [&str; 3] = ["resolved", "partially_resolved", "rejected"];
+const MAX_ATTACHMENTS: usize = 10;
 
 async fn post_response(
     state: web::Data<IntakeState>,
@@ -114,10 +220,7 @@ async fn post_response(
     path: web::Path<String>,
     JsonBody(request): JsonBody<ResponseRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Agency])?;
-    let Some(agency_id) = caller.agency_id.clone() else {
-        return Err(ApiError::Forbidden("this key is not bound to an agency".into()));
-    };
+    let viewer = acting_agency(&caller)?;
     let code = parse_code(&path)?;
     let mut issues = Vec::new();
     let outcome = request.outcome.as_deref().map(str::trim).unwrap_or_default().to_string();
@@ -128,20 +231,25 @@ async fn post_response(
     if body.is_empty() || body.chars().count() > submission::MAX_BODY_CHARS {
         issues.push(FieldIssue::new("body", format!("is required, up to {} characters", submission::MAX_BODY_CHARS)));
     }
+    let attachments: Vec<String> =
+        request.attachments.unwrap_or_default().iter().map(|a| a.trim().to_string()).collect();
+    if attachments.len() > MAX_ATTACHMENTS
+        || attachments.iter().any(|a| a.is_empty() || a.chars().count() > 500 || a.chars().any(char::is_control))
+    {
+        issues.push(FieldIssue::new(
+            "attachments",
+            format!("up to {MAX_ATTACHMENTS} references (document ids or URLs), each 1–500 characters"),
+        ));
+    }
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
     let now = state.ctx.clock.now();
-    let answered = state.ctx.db.write(move |conn| store::respond(conn, &code, &agency_id, &outcome, &body, now)).await;
-    match answered {
-        Ok(view) => {
-            state.ctx.committed();
-            Ok(HttpResponse::Created().json(view))
-        }
-        Err(RespondError::NotFound) => Err(ApiError::NotFound("no message has this tracking code".into())),
-        Err(error @ RespondError::NotAnswerable(_)) => Err(ApiError::Conflict(error.to_string())),
-        Err(RespondError::Db(error)) => Err(error.into()),
-    }
+    let answer = Answer { outcome, body, attachments };
+    let answered = state.ctx.db.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, now)).await;
+    let view = answered.map_err(lifecycle_error)?;
+    state.ctx.committed();
+    Ok(HttpResponse::Created().json(view))
 }
 
 async fn post_acknowledgement(
@@ -149,139 +257,59 @@ async fn post_acknowledgement(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Agency])?;
-    let Some(agency_id) = caller.agency_id.clone() else {
-        return Err(ApiError::Forbidden("this key is not bound to an agency".into()));
-    };
+    let viewer = acting_agency(&caller)?;
     let code = parse_code(&path)?;
     let now = state.ctx.clock.now();
-    let acknowledged =
-        state.ctx.db.write(move |conn| crate::acknowledgement::acknowledge(conn, &code, &agency_id, now)).await;
-    match acknowledged {
-        Ok(at) => {
-            state.ctx.committed();
-            Ok(HttpResponse::Ok().json(json!({ "acknowledged_at": at })))
-        }
-        Err(RespondError::NotFound) => Err(ApiError::NotFound("no message has this tracking code".into())),
-        Err(error @ RespondError::NotAnswerable(_)) => Err(ApiError::Conflict(error.to_string())),
-        Err(RespondError::Db(error)) => Err(error.into()),
-    }
-}
-
-async fn get_categories(state: web::Data<IntakeState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::CallCenter, Scope::Admin, Scope::Agency])?;
-    let categories = state.ctx.db.run(store::load_categories).await?;
-    let active: Vec<Category> = categories.into_iter().filter(|c| c.active).collect();
-    Ok(HttpResponse::Ok().json(json!({ "categories": active })))
+    let acknowledged = state.ctx.db.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, now)).await;
+    let at = acknowledged.map_err(lifecycle_error)?;
+    state.ctx.committed();
+    Ok(HttpResponse::Ok().json(json!({ "acknowledged_at": at })))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CategoryRequest {
-    name_fa: Option<String>,
-    name_en: Option<String>,
-    kinds: Option<Vec<String>>,
-    active: Option<bool>,
+struct ReasonRequest {
+    reason: Option<String>,
 }
 
-async fn put_category(
+fn reason_of(request: ReasonRequest, required: bool) -> Result<String, ApiError> {
+    let reason = nazer_shared::iran::normalize_persian(request.reason.as_deref().map(str::trim).unwrap_or_default());
+    if (required && reason.is_empty()) || reason.chars().count() > 1_000 {
+        let need = if required { "is required, " } else { "" };
+        return Err(ApiError::invalid_field("reason", format!("{need}up to 1000 characters")));
+    }
+    Ok(reason)
+}
+
+async fn post_decline(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
-    JsonBody(request): JsonBody<CategoryRequest>,
+    JsonBody(request): JsonBody<ReasonRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin])?;
-    let code = path.into_inner();
-    let mut issues = Vec::new();
-    if !is_identifier(&code) {
-        issues.push(FieldIssue::new("code", IDENTIFIER_RULE));
-    }
-    let name_fa = request.name_fa.unwrap_or_default().trim().to_string();
-    let name_en = request.name_en.unwrap_or_default().trim().to_string();
-    if name_fa.is_empty() {
-        issues.push(FieldIssue::new("name_fa", "is required: the Persian name"));
-    }
-    if name_en.is_empty() {
-        issues.push(FieldIssue::new("name_en", "is required: the English name"));
-    }
-    let kinds = request.kinds.unwrap_or_default();
-    let known = nazer_shared::events::MessageKind::ALL.map(|k| k.as_str());
-    if kinds.is_empty() || kinds.iter().any(|k| !known.contains(&k.as_str())) {
-        issues.push(FieldIssue::new("kinds", format!("list one or more of: {}", known.join(", "))));
-    }
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
-    let category = Category { code, name_fa, name_en, kinds, active: request.active.unwrap_or(true) };
-    let stored = category.clone();
-    state.ctx.db.write(move |conn| store::put_category(conn, &stored)).await?;
-    Ok(HttpResponse::Ok().json(category))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApiKeyRequest {
-    name: Option<String>,
-    scopes: Option<Vec<String>>,
-    agency_id: Option<String>,
-}
-
-async fn post_api_key(
-    state: web::Data<IntakeState>,
-    caller: Caller,
-    JsonBody(request): JsonBody<ApiKeyRequest>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin])?;
-    let mut issues = Vec::new();
-    let name = request.name.unwrap_or_default().trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        issues.push(FieldIssue::new("name", "is required, up to 100 characters"));
-    }
-    let texts = request.scopes.unwrap_or_default();
-    let scopes: Vec<Scope> = texts.iter().filter_map(|s| Scope::parse(s)).collect();
-    if texts.is_empty() || scopes.len() != texts.len() {
-        issues.push(FieldIssue::new("scopes", "list one or more of: call_center, agency, admin"));
-    }
-    let agency_id = request.agency_id.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
-    if scopes.contains(&Scope::Agency) != agency_id.is_some() {
-        issues.push(FieldIssue::new("agency_id", "is required with the agency scope, and only with it"));
-    } else if agency_id.as_deref().is_some_and(|a| !is_identifier(a)) {
-        issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
-    }
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
+    let viewer = acting_agency(&caller)?;
+    let code = parse_code(&path)?;
+    let reason = reason_of(request, true)?;
     let now = state.ctx.clock.now();
-    let (names, agency) = (scopes.clone(), agency_id.clone());
-    let (id, secret) = state.ctx.db.write(move |conn| create_key(conn, &name, &names, agency.as_deref(), now)).await?;
-    let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    Ok(HttpResponse::Created().json(json!({
-        "id": id,
-        "secret": secret,
-        "scopes": scope_names,
-        "agency_id": agency_id,
-        "note": "the secret is shown once; store it now",
-    })))
+    let declined = state.ctx.db.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await;
+    let count = declined.map_err(lifecycle_error)?;
+    state.ctx.committed();
+    Ok(HttpResponse::Ok().json(json!({ "status": status::DECLINED, "decline_count": count })))
 }
 
-async fn get_api_keys(state: web::Data<IntakeState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin])?;
-    let keys = state.ctx.db.run(list_keys).await?;
-    Ok(HttpResponse::Ok().json(json!({ "api_keys": keys })))
-}
-
-async fn delete_api_key(
+async fn post_close(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
+    JsonBody(request): JsonBody<ReasonRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin])?;
-    let id = path.into_inner();
+    caller.require_any(&[Scope::CallCenter, Scope::Supervisor, Scope::Admin])?;
+    let code = parse_code(&path)?;
+    let reason = reason_of(request, false)?;
+    let reason = if reason.is_empty() { "handled".to_string() } else { reason };
     let now = state.ctx.clock.now();
-    let revoked = state.ctx.db.write(move |conn| revoke_key(conn, &id, now)).await?;
-    if revoked {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::NotFound("no active key has this id".into()))
-    }
+    let closed = state.ctx.db.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await;
+    let at = closed.map_err(lifecycle_error)?;
+    state.ctx.committed();
+    Ok(HttpResponse::Ok().json(json!({ "status": status::CLOSED, "closed_at": at })))
 }

@@ -10,14 +10,17 @@ use nazer_shared::inbox::EventHandler;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::INTAKE;
 
-pub mod acknowledgement;
+pub mod admin_api;
 pub mod api;
+pub mod lifecycle;
 pub mod projection;
 pub mod schema;
 pub mod sealing;
 pub mod store;
 pub mod submission;
+pub mod timeline;
 pub mod tracking_code;
+pub mod view;
 
 pub const SERVICE: ServiceEntry =
     ServiceEntry { name: INTAKE, factory: |ctx| Intake::new(ctx).map(|s| Arc::new(s) as Arc<dyn Service>) };

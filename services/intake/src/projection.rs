@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use nazer_shared::agency::encode_ancestors;
 use nazer_shared::db::{DbConnection, to_db_time};
 use nazer_shared::events::{
     DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, MessageAssigned,
@@ -12,6 +13,8 @@ use nazer_shared::inbox::{EventHandler, HandlerError};
 
 use crate::schema::{message_deadlines, message_warnings, messages};
 use crate::store::status;
+use crate::timeline::{self, transition};
+use serde_json::json;
 
 pub struct Projection;
 
@@ -34,27 +37,45 @@ impl EventHandler for Projection {
         if envelope.is::<MessageAssigned>() {
             let event: MessageAssigned = envelope.decode()?;
             // Events can overtake each other: never move a message back from a later status.
-            diesel::update(
-                messages::table
-                    .filter(messages::id.eq(&event.message_id))
-                    .filter(messages::status.eq_any([status::RECEIVED, status::TRIAGE])),
+            let applied = diesel::update(
+                messages::table.filter(messages::id.eq(&event.message_id)).filter(messages::status.eq_any([
+                    status::RECEIVED,
+                    status::TRIAGE,
+                    status::DECLINED,
+                ])),
             )
             .set((
                 messages::status.eq(status::ASSIGNED),
                 messages::assigned_agency_id.eq(&event.agency_id),
                 messages::assigned_agency_name.eq(&event.agency_name),
+                messages::agency_ancestors.eq(encode_ancestors(&event.agency_ancestors)),
+                messages::acknowledged_at.eq(None::<NaiveDateTime>),
+                messages::needs_supervisor.eq(false),
                 messages::updated_at.eq(at),
             ))
             .execute(conn)?;
+            if applied > 0 {
+                let detail = json!({ "agency_name": event.agency_name });
+                let agency = Some(event.agency_id.as_str());
+                timeline::append(conn, &event.message_id, event.assigned_at, transition::ASSIGNED, agency, detail)?;
+            }
         } else if envelope.is::<MessageNeedsTriage>() {
             let event: MessageNeedsTriage = envelope.decode()?;
-            diesel::update(
+            let applied = diesel::update(
                 messages::table
                     .filter(messages::id.eq(&event.message_id))
-                    .filter(messages::status.eq(status::RECEIVED)),
+                    .filter(messages::status.eq_any([status::RECEIVED, status::DECLINED])),
             )
-            .set((messages::status.eq(status::TRIAGE), messages::updated_at.eq(at)))
+            .set((
+                messages::status.eq(status::TRIAGE),
+                messages::needs_supervisor.eq(event.needs_supervisor),
+                messages::updated_at.eq(at),
+            ))
             .execute(conn)?;
+            if applied > 0 {
+                let detail = json!({ "reason": event.reason, "needs_supervisor": event.needs_supervisor });
+                timeline::append(conn, &event.message_id, event.queued_at, transition::TRIAGE, None, detail)?;
+            }
         } else if let Some((deadline, state)) = deadline_change(envelope)? {
             upsert_deadline(conn, &deadline, state, envelope.occurred_at)?;
         } else if envelope.is::<WarningIssued>() {
@@ -73,6 +94,9 @@ impl EventHandler for Projection {
                         message_warnings::issued_at.eq(to_db_time(event.issued_at)),
                     ))
                     .execute(conn)?;
+                let detail = json!({ "level": event.level, "stage": event.stage });
+                let agency = Some(event.agency_id.as_str());
+                timeline::append(conn, &event.message_id, event.issued_at, transition::WARNING, agency, detail)?;
             }
         }
         Ok(())

@@ -30,6 +30,10 @@ diesel::table! {
         updated_at -> Timestamp,
         priority -> Text,
         acknowledged_at -> Nullable<Timestamp>,
+        agency_ancestors -> Nullable<Text>,
+        decline_count -> Integer,
+        needs_supervisor -> Bool,
+        closed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -52,6 +56,7 @@ diesel::table! {
         outcome -> Text,
         body -> Text,
         responded_at -> Timestamp,
+        attachments -> Text,
     }
 }
 
@@ -74,5 +79,16 @@ diesel::table! {
         level -> Integer,
         reason -> Text,
         issued_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    message_timeline (id) {
+        id -> Text,
+        message_id -> Text,
+        happened_at -> Timestamp,
+        transition -> Text,
+        agency_id -> Nullable<Text>,
+        detail -> Text,
     }
 }

@@ -3,23 +3,30 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{MessageReceived, MessageResponded};
+use nazer_shared::events::MessageReceived;
 use nazer_shared::outbox;
 use nazer_shared::topology::INTAKE;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::schema::{agency_responses, categories, message_deadlines, message_warnings, messages, reporters};
+use crate::schema::{categories, messages, reporters};
 use crate::sealing::ReporterKeys;
 use crate::submission::{Category, Submission};
+use crate::timeline::{self, transition};
 use crate::tracking_code::TrackingCode;
 
 /// Where a message stands, as intake tells it.
 pub mod status {
     pub const RECEIVED: &str = "received";
     pub const ASSIGNED: &str = "assigned";
+    pub const ACKNOWLEDGED: &str = "acknowledged";
     pub const TRIAGE: &str = "triage";
+    /// Declined by its agency, waiting for routing to decide again.
+    pub const DECLINED: &str = "declined";
     pub const RESPONDED: &str = "responded";
+    pub const CLOSED: &str = "closed";
+
+    pub const ALL: [&str; 7] = [RECEIVED, ASSIGNED, ACKNOWLEDGED, TRIAGE, DECLINED, RESPONDED, CLOSED];
 }
 
 pub fn load_categories(conn: &mut DbConnection) -> Result<Vec<Category>, DbError> {
@@ -187,245 +194,12 @@ pub fn post_message(
         received_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
+    let detail = serde_json::json!({ "channel": submission.channel.as_str() });
+    timeline::append(conn, &id, from_db_time(at), transition::RECEIVED, None, detail)?;
     Ok(Posted::Created(Receipt {
         id,
         tracking_code: code.to_string(),
         status: status::RECEIVED.into(),
         received_at: from_db_time(at),
     }))
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct AgencyRef {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct DeadlineView {
-    pub stage: String,
-    pub due_at: DateTime<Utc>,
-    pub state: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct WarningView {
-    pub level: i32,
-    pub issued_at: DateTime<Utc>,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ResponseView {
-    pub id: String,
-    pub outcome: String,
-    pub body: String,
-    pub responded_at: DateTime<Utc>,
-}
-
-/// A message with everything known about it, for the call centre and the agency.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct MessageView {
-    pub id: String,
-    pub tracking_code: String,
-    pub kind: String,
-    pub channel: String,
-    pub category: String,
-    pub subject: Option<String>,
-    pub body: String,
-    pub province: String,
-    pub city: Option<String>,
-    pub priority: String,
-    pub status: String,
-    pub received_at: DateTime<Utc>,
-    pub assigned_agency: Option<AgencyRef>,
-    pub acknowledged_at: Option<DateTime<Utc>>,
-    pub deadlines: Vec<DeadlineView>,
-    pub warnings: Vec<WarningView>,
-    pub responses: Vec<ResponseView>,
-}
-
-type MessageRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    NaiveDateTime,
-    Option<NaiveDateTime>,
-);
-
-pub fn find_message(conn: &mut DbConnection, code: &TrackingCode) -> Result<Option<MessageView>, DbError> {
-    let row: Option<MessageRow> = messages::table
-        .filter(messages::tracking_code.eq(code.as_str()))
-        .select((
-            messages::id,
-            messages::tracking_code,
-            messages::kind,
-            messages::channel,
-            messages::category,
-            messages::subject,
-            messages::body,
-            messages::province,
-            messages::city,
-            messages::priority,
-            messages::status,
-            messages::assigned_agency_id,
-            messages::assigned_agency_name,
-            messages::received_at,
-            messages::acknowledged_at,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((
-        id,
-        tracking_code,
-        kind,
-        channel,
-        category,
-        subject,
-        body,
-        province,
-        city,
-        priority,
-        status,
-        agency_id,
-        agency_name,
-        received_at,
-        acknowledged_at,
-    )) = row
-    else {
-        return Ok(None);
-    };
-    let deadlines = message_deadlines::table
-        .filter(message_deadlines::message_id.eq(&id))
-        .order((message_deadlines::due_at, message_deadlines::deadline_id))
-        .select((message_deadlines::stage, message_deadlines::due_at, message_deadlines::state))
-        .load::<(String, NaiveDateTime, String)>(conn)?
-        .into_iter()
-        .map(|(stage, due_at, state)| DeadlineView { stage, due_at: from_db_time(due_at), state })
-        .collect();
-    let warnings = message_warnings::table
-        .filter(message_warnings::message_id.eq(&id))
-        .order((message_warnings::issued_at, message_warnings::level))
-        .select((message_warnings::level, message_warnings::issued_at, message_warnings::reason))
-        .load::<(i32, NaiveDateTime, String)>(conn)?
-        .into_iter()
-        .map(|(level, issued_at, reason)| WarningView { level, issued_at: from_db_time(issued_at), reason })
-        .collect();
-    let responses = agency_responses::table
-        .filter(agency_responses::message_id.eq(&id))
-        .order(agency_responses::responded_at)
-        .select((
-            agency_responses::id,
-            agency_responses::outcome,
-            agency_responses::body,
-            agency_responses::responded_at,
-        ))
-        .load::<(String, String, String, NaiveDateTime)>(conn)?
-        .into_iter()
-        .map(|(id, outcome, body, at)| ResponseView { id, outcome, body, responded_at: from_db_time(at) })
-        .collect();
-    let assigned_agency = match (agency_id, agency_name) {
-        (Some(id), Some(name)) => Some(AgencyRef { id, name }),
-        _ => None,
-    };
-    Ok(Some(MessageView {
-        id,
-        tracking_code,
-        kind,
-        channel,
-        category,
-        subject,
-        body,
-        province,
-        city,
-        priority,
-        status,
-        received_at: from_db_time(received_at),
-        assigned_agency,
-        acknowledged_at: acknowledged_at.map(from_db_time),
-        deadlines,
-        warnings,
-        responses,
-    }))
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RespondError {
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("message not found")]
-    NotFound,
-    #[error("the message is `{0}`; only an assigned message can be answered or acknowledged")]
-    NotAnswerable(String),
-}
-
-impl From<diesel::result::Error> for RespondError {
-    fn from(error: diesel::result::Error) -> Self {
-        RespondError::Db(DbError::from(error))
-    }
-}
-
-/// Records an agency's answer and `message.responded`. Only the assigned agency may answer;
-/// anyone else is told the message does not exist.
-pub fn respond(
-    conn: &mut DbConnection,
-    code: &TrackingCode,
-    agency_id: &str,
-    outcome: &str,
-    body: &str,
-    now: DateTime<Utc>,
-) -> Result<ResponseView, RespondError> {
-    let row: Option<(String, String, Option<String>)> = messages::table
-        .filter(messages::tracking_code.eq(code.as_str()))
-        .select((messages::id, messages::status, messages::assigned_agency_id))
-        .first(conn)
-        .optional()?;
-    let Some((message_id, current, assigned)) = row else {
-        return Err(RespondError::NotFound);
-    };
-    if assigned.as_deref() != Some(agency_id) {
-        return Err(RespondError::NotFound);
-    }
-    if current != status::ASSIGNED {
-        return Err(RespondError::NotAnswerable(current));
-    }
-    let at = to_db_time(now);
-    // Conditional, so of two answers posted at once only one gets through.
-    let claimed = diesel::update(messages::table.find(&message_id).filter(messages::status.eq(status::ASSIGNED)))
-        .set((messages::status.eq(status::RESPONDED), messages::updated_at.eq(at)))
-        .execute(conn)?;
-    if claimed == 0 {
-        return Err(RespondError::NotAnswerable(status::RESPONDED.into()));
-    }
-    let response_id = Uuid::now_v7().to_string();
-    diesel::insert_into(agency_responses::table)
-        .values((
-            agency_responses::id.eq(&response_id),
-            agency_responses::message_id.eq(&message_id),
-            agency_responses::agency_id.eq(agency_id),
-            agency_responses::outcome.eq(outcome),
-            agency_responses::body.eq(body),
-            agency_responses::responded_at.eq(at),
-        ))
-        .execute(conn)?;
-    let event = MessageResponded {
-        message_id,
-        tracking_code: code.to_string(),
-        agency_id: agency_id.to_string(),
-        response_id: response_id.clone(),
-        outcome: outcome.to_string(),
-        responded_at: from_db_time(at),
-    };
-    outbox::enqueue(conn, INTAKE, &event, now)?;
-    Ok(ResponseView { id: response_id, outcome: outcome.into(), body: body.into(), responded_at: from_db_time(at) })
 }

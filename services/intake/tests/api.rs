@@ -169,6 +169,7 @@ fn assigned(receipt: &Value, agency: &str) -> MessageAssigned {
         agency_name: agency_name(agency),
         rule_id: "rule-1".into(),
         parent_agency_id: None,
+        agency_ancestors: vec![],
         priority: "normal".into(),
         channel: Some("call_center".into()),
         assigned_at: now(),
@@ -486,9 +487,17 @@ async fn a_message_is_looked_up_by_its_tracking_code() {
         "received_at": receipt["received_at"],
         "assigned_agency": null,
         "acknowledged_at": null,
+        "decline_count": 0,
+        "needs_supervisor": false,
+        "closed_at": null,
         "deadlines": [],
         "warnings": [],
         "responses": [],
+        "timeline": [{ "at": receipt["received_at"], "transition": "received", "agency_id": null,
+                       "detail": { "channel": "call_center" } }],
+        // The call centre reads the reporter, opened (normalised, sealed at rest).
+        "reporter": { "full_name": "Reza Citizen", "national_id": null, "mobile": "09121234567", "email": null,
+                      "confidential": true },
     });
     assert_eq!(reply.body, expected);
 
@@ -647,6 +656,7 @@ async fn triage_and_met_deadlines_show_in_the_read_model() {
         city: None,
         reason: "no_rule_matched".into(),
         queued_at: now(),
+        needs_supervisor: false,
     };
     assert_eq!(apply(&app, &envelope("routing", &triage)).await, InboxOutcome::Applied);
     assert_eq!(get_message(&app, &code, ADMIN_KEY).await.body["status"], "triage");
@@ -685,7 +695,10 @@ async fn only_the_assigned_agency_sees_a_message() {
     assign(&app, &receipt, "agency-a").await;
     let mine = get_message(&app, &code, &agency_a).await;
     assert_eq!(mine.status, 200, "{}", mine.body);
-    assert_eq!(mine.body, get_message(&app, &code, ADMIN_KEY).await.body, "the agency sees what the call centre sees");
+    let mut call_center_view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert!(call_center_view["reporter"].is_object() && mine.body.get("reporter").is_none(), "{}", mine.body);
+    call_center_view.as_object_mut().map(|v| v.remove("reporter"));
+    assert_eq!(mine.body, call_center_view, "the agency sees what the call centre sees, but a confidential reporter");
     assert_eq!(mine.body["assigned_agency"]["id"], "agency-a");
 
     // Another agency's message answers exactly like a missing one.

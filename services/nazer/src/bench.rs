@@ -212,6 +212,7 @@ async fn fire_lag(url: &str, db: &Db, samples: u32) -> anyhow::Result<()> {
             agency_id: "agency-a".into(),
             agency_name: "agency a".into(),
             parent_agency_id: None,
+            agency_ancestors: vec![],
             rule_id: "bench".into(),
             priority: "normal".into(),
             channel: Some("call_center".into()),

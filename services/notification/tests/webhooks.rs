@@ -30,6 +30,7 @@ fn assigned(message_id: &str, agency_id: &str) -> Envelope {
         agency_name: "شهرداری".into(),
         rule_id: "rule-1".into(),
         parent_agency_id: None,
+        agency_ancestors: vec![],
         priority: "normal".into(),
         channel: Some("call_center".into()),
         assigned_at: Utc::now(),

@@ -175,7 +175,7 @@ async fn get_triage(
     caller: Caller,
     QueryParams(page): QueryParams<Page>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin])?;
+    caller.require_any(&[Scope::Admin, Scope::Supervisor, Scope::CallCenter])?;
     let limit = page_limit(page.limit)?;
     let entries = state.ctx.db.run(move |conn| store::triage_queue(conn, limit)).await?;
     Ok(HttpResponse::Ok().json(json!({ "triage": entries })))
@@ -193,13 +193,18 @@ async fn post_triage_assignment(
     path: web::Path<String>,
     JsonBody(request): JsonBody<AssignmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin])?;
+    caller.require_any(&[Scope::Admin, Scope::Supervisor, Scope::CallCenter])?;
+    let may_decide_flagged = caller.has(Scope::Supervisor) || caller.has(Scope::Admin);
     let message_id = path.into_inner();
     let Some(agency_id) = request.agency_id.map(|a| a.trim().to_string()).filter(|a| !a.is_empty()) else {
         return Err(ApiError::invalid_field("agency_id", "is required"));
     };
     let now = state.ctx.clock.now();
-    let assigned = state.ctx.db.write(move |conn| store::assign_from_triage(conn, &message_id, &agency_id, now)).await;
+    let assigned = state
+        .ctx
+        .db
+        .write(move |conn| store::assign_from_triage(conn, &message_id, &agency_id, may_decide_flagged, now))
+        .await;
     match assigned {
         Ok(event) => {
             state.ctx.committed();
@@ -207,6 +212,7 @@ async fn post_triage_assignment(
         }
         Err(TriageError::NotInTriage) => Err(ApiError::NotFound("no message with this id waits in triage".into())),
         Err(error @ TriageError::UnknownAgency(_)) => Err(ApiError::invalid_field("agency_id", error.to_string())),
+        Err(error @ TriageError::NeedsSupervisor) => Err(ApiError::Forbidden(error.to_string())),
         Err(TriageError::Db(error)) => Err(error.into()),
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::{Envelope, MessageReceived};
+use nazer_shared::events::{Envelope, MessageDeclined, MessageReceived};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::ROUTING;
@@ -35,6 +35,9 @@ impl EventHandler for Router {
         if envelope.is::<MessageReceived>() {
             let message: MessageReceived = envelope.decode()?;
             store::route(conn, &message, now)?;
+        } else if envelope.is::<MessageDeclined>() {
+            let declined: MessageDeclined = envelope.decode()?;
+            store::reroute_declined(conn, &declined, now)?;
         }
         Ok(())
     }

@@ -40,6 +40,36 @@ pub fn resolve<'a>(rules: &'a [Rule], category: &str, province: &str, city: Opti
     rules.iter().filter(|r| r.matches(category, province, city)).max_by_key(|r| r.specificity())
 }
 
+/// The decline that sends a message to a supervisor instead of to another agency.
+pub const SUPERVISOR_AFTER_DECLINES: usize = 3;
+
+/// Where a declined message goes next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AfterDecline<'a> {
+    /// The most specific rule whose agency has not declined it.
+    Reassign(&'a Rule),
+    /// To 1888 triage; flagged for a supervisor from the third decline on.
+    Triage { needs_supervisor: bool },
+}
+
+pub fn after_decline<'a>(
+    rules: &'a [Rule],
+    category: &str,
+    province: &str,
+    city: Option<&str>,
+    declined_by: &[String],
+    decline_count: usize,
+) -> AfterDecline<'a> {
+    if decline_count >= SUPERVISOR_AFTER_DECLINES {
+        return AfterDecline::Triage { needs_supervisor: true };
+    }
+    let open: Vec<&Rule> = rules.iter().filter(|r| !declined_by.contains(&r.agency_id)).collect();
+    open.into_iter()
+        .filter(|r| r.matches(category, province, city))
+        .max_by_key(|r| r.specificity())
+        .map_or(AfterDecline::Triage { needs_supervisor: false }, AfterDecline::Reassign)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +129,31 @@ mod tests {
     fn a_city_rule_needs_a_city() {
         let only_city = vec![rule("shemiranat", "municipal.building", "tehran", "shemiranat")];
         assert_eq!(resolve(&only_city, "municipal.building", "tehran", None), None);
+    }
+
+    #[test]
+    fn a_declined_message_goes_to_the_next_rule_then_triage_then_a_supervisor() {
+        let rules = rules();
+        let declined = |ids: &[&str]| ids.iter().map(|i| format!("agency-{i}")).collect::<Vec<_>>();
+        // Shemiranat declines: the province rule is next, then the national one.
+        let next =
+            after_decline(&rules, "municipal.building", "tehran", Some("shemiranat"), &declined(&["shemiranat"]), 1);
+        assert_eq!(next, AfterDecline::Reassign(&rules[1]));
+        let next = after_decline(
+            &rules,
+            "municipal.building",
+            "tehran",
+            Some("shemiranat"),
+            &declined(&["shemiranat", "tehran"]),
+            2,
+        );
+        assert_eq!(next, AfterDecline::Reassign(&rules[3]));
+        // Nobody else is responsible: the triage desk decides.
+        let next = after_decline(&rules, "health.pharmacy", "qom", None, &declined(&["national"]), 1);
+        assert_eq!(next, AfterDecline::Triage { needs_supervisor: false });
+        // The third decline goes to a supervisor even while a rule is left.
+        let all = declined(&["shemiranat", "tehran", "national-building"]);
+        let next = after_decline(&rules, "municipal.building", "tehran", Some("shemiranat"), &all[..2], 3);
+        assert_eq!(next, AfterDecline::Triage { needs_supervisor: true });
     }
 }

@@ -34,5 +34,15 @@ diesel::table! {
         decided_at -> Timestamp,
         priority -> Text,
         channel -> Nullable<Text>,
+        needs_supervisor -> Bool,
+    }
+}
+
+diesel::table! {
+    declines (message_id, agency_id, declined_at) {
+        message_id -> Text,
+        agency_id -> Text,
+        reason -> Text,
+        declined_at -> Timestamp,
     }
 }

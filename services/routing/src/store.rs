@@ -3,14 +3,14 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{MessageAssigned, MessageNeedsTriage, MessageReceived};
+use nazer_shared::events::{MessageAssigned, MessageDeclined, MessageNeedsTriage, MessageReceived};
 use nazer_shared::outbox;
 use nazer_shared::topology::ROUTING;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::rules::{self, Rule};
-use crate::schema::{agencies, assignments, routing_rules};
+use crate::schema::{agencies, assignments, declines, routing_rules};
 
 pub const ASSIGNED: &str = "assigned";
 pub const TRIAGE: &str = "triage";
@@ -43,6 +43,19 @@ pub fn find_agency(conn: &mut DbConnection, id: &str) -> Result<Option<Agency>, 
         .first(conn)
         .optional()?;
     Ok(row.map(|(id, name, parent_id, at)| Agency { id, name, parent_id, created_at: from_db_time(at) }))
+}
+
+/// An agency's ancestors, parent first. The tree cannot hold a cycle (parents exist before
+/// their children); the bound only guards against a hand-edited table.
+pub fn ancestors_of(conn: &mut DbConnection, agency: &Agency) -> Result<Vec<String>, DbError> {
+    let mut chain: Vec<String> = Vec::new();
+    let mut next = agency.parent_id.clone();
+    while let Some(id) = next.filter(|id| chain.len() < 32 && !chain.contains(id) && *id != agency.id) {
+        next =
+            agencies::table.find(&id).select(agencies::parent_id).first::<Option<String>>(conn).optional()?.flatten();
+        chain.push(id);
+    }
+    Ok(chain)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +220,7 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
         .execute(conn)?;
     match agency {
         Some((rule_id, agency)) => {
+            let agency_ancestors = ancestors_of(conn, &agency)?;
             let event = MessageAssigned {
                 message_id: message.message_id.clone(),
                 tracking_code: message.tracking_code.clone(),
@@ -217,6 +231,7 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
                 agency_id: agency.id,
                 agency_name: agency.name,
                 parent_agency_id: agency.parent_id,
+                agency_ancestors,
                 rule_id,
                 priority: message.priority.clone(),
                 channel: Some(message.channel.clone()),
@@ -233,6 +248,7 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
                 city: message.city.clone(),
                 reason: "no routing rule matches this category and province".into(),
                 queued_at: from_db_time(at),
+                needs_supervisor: false,
             };
             outbox::enqueue(conn, ROUTING, &event, now)?;
         }
@@ -249,10 +265,12 @@ pub struct TriageEntry {
     pub province: String,
     pub city: Option<String>,
     pub queued_at: DateTime<Utc>,
+    /// Declined three times: for a supervisor to decide.
+    pub needs_supervisor: bool,
 }
 
 pub fn triage_queue(conn: &mut DbConnection, limit: i64) -> Result<Vec<TriageEntry>, DbError> {
-    type Row = (String, String, String, String, String, Option<String>, NaiveDateTime);
+    type Row = (String, String, String, String, String, Option<String>, NaiveDateTime, bool);
     let rows: Vec<Row> = assignments::table
         .filter(assignments::state.eq(TRIAGE))
         .order((assignments::decided_at, assignments::message_id))
@@ -265,11 +283,12 @@ pub fn triage_queue(conn: &mut DbConnection, limit: i64) -> Result<Vec<TriageEnt
             assignments::province,
             assignments::city,
             assignments::decided_at,
+            assignments::needs_supervisor,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(message_id, tracking_code, kind, category, province, city, at)| TriageEntry {
+        .map(|(message_id, tracking_code, kind, category, province, city, at, needs_supervisor)| TriageEntry {
             message_id,
             tracking_code,
             kind,
@@ -277,6 +296,7 @@ pub fn triage_queue(conn: &mut DbConnection, limit: i64) -> Result<Vec<TriageEnt
             province,
             city,
             queued_at: from_db_time(at),
+            needs_supervisor,
         })
         .collect())
 }
@@ -289,6 +309,8 @@ pub enum TriageError {
     NotInTriage,
     #[error("agency `{0}` does not exist")]
     UnknownAgency(String),
+    #[error("this message was declined three times: a supervisor decides where it goes")]
+    NeedsSupervisor,
 }
 
 impl From<diesel::result::Error> for TriageError {
@@ -302,9 +324,10 @@ pub fn assign_from_triage(
     conn: &mut DbConnection,
     message_id: &str,
     agency_id: &str,
+    may_decide_flagged: bool,
     now: DateTime<Utc>,
 ) -> Result<MessageAssigned, TriageError> {
-    type Row = (String, String, String, String, Option<String>, String, Option<String>);
+    type Row = (String, String, String, String, Option<String>, String, Option<String>, bool);
     let row: Option<Row> = assignments::table
         .find(message_id)
         .filter(assignments::state.eq(TRIAGE))
@@ -316,15 +339,20 @@ pub fn assign_from_triage(
             assignments::city,
             assignments::priority,
             assignments::channel,
+            assignments::needs_supervisor,
         ))
         .first(conn)
         .optional()?;
-    let Some((tracking_code, kind, category, province, city, priority, channel)) = row else {
+    let Some((tracking_code, kind, category, province, city, priority, channel, needs_supervisor)) = row else {
         return Err(TriageError::NotInTriage);
     };
+    if needs_supervisor && !may_decide_flagged {
+        return Err(TriageError::NeedsSupervisor);
+    }
     let Some(agency) = find_agency(conn, agency_id)? else {
         return Err(TriageError::UnknownAgency(agency_id.into()));
     };
+    let agency_ancestors = ancestors_of(conn, &agency)?;
     let at = to_db_time(now);
     // Conditional, so of two supervisors deciding at once only one assignment is announced.
     let claimed = diesel::update(assignments::table.find(message_id).filter(assignments::state.eq(TRIAGE)))
@@ -333,6 +361,7 @@ pub fn assign_from_triage(
             assignments::agency_id.eq(Some(&agency.id)),
             assignments::rule_id.eq(Some(MANUAL_RULE)),
             assignments::decided_at.eq(at),
+            assignments::needs_supervisor.eq(false),
         ))
         .execute(conn)?;
     if claimed == 0 {
@@ -348,6 +377,7 @@ pub fn assign_from_triage(
         agency_id: agency.id,
         agency_name: agency.name,
         parent_agency_id: agency.parent_id,
+        agency_ancestors,
         rule_id: MANUAL_RULE.into(),
         priority,
         channel,
@@ -355,4 +385,106 @@ pub fn assign_from_triage(
     };
     outbox::enqueue(conn, ROUTING, &event, now)?;
     Ok(event)
+}
+
+/// A decline: recorded once, then the message goes to the next agency whose rule matches and
+/// that has not declined it, or to triage (flagged for a supervisor from the third decline).
+pub fn reroute_declined(
+    conn: &mut DbConnection,
+    declined: &MessageDeclined,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    type Row = (String, String, String, String, Option<String>, String, Option<String>, String, Option<String>);
+    let row: Option<Row> = assignments::table
+        .find(&declined.message_id)
+        .select((
+            assignments::tracking_code,
+            assignments::kind,
+            assignments::category,
+            assignments::province,
+            assignments::city,
+            assignments::priority,
+            assignments::channel,
+            assignments::state,
+            assignments::agency_id,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((tracking_code, kind, category, province, city, priority, channel, state, agency_id)) = row else {
+        return Err(DbError::Refused(format!("message {} was declined but never routed here", declined.message_id)));
+    };
+    if state != ASSIGNED || agency_id.as_deref() != Some(declined.agency_id.as_str()) {
+        // A decline of an assignment already superseded changes nothing.
+        tracing::warn!(message_id = %declined.message_id, "decline of a superseded assignment ignored");
+        return Ok(());
+    }
+    diesel::insert_into(declines::table)
+        .values((
+            declines::message_id.eq(&declined.message_id),
+            declines::agency_id.eq(&declined.agency_id),
+            declines::reason.eq(&declined.reason),
+            declines::declined_at.eq(to_db_time(declined.declined_at)),
+        ))
+        .execute(conn)?;
+    let declined_by: Vec<String> =
+        declines::table.filter(declines::message_id.eq(&declined.message_id)).select(declines::agency_id).load(conn)?;
+    let candidates = list_rules(conn, Some(&category))?;
+    let next =
+        rules::after_decline(&candidates, &category, &province, city.as_deref(), &declined_by, declined_by.len());
+    let chosen = match next {
+        rules::AfterDecline::Reassign(rule) => find_agency(conn, &rule.agency_id)?.map(|a| (rule.id.clone(), a)),
+        rules::AfterDecline::Triage { .. } => None,
+    };
+    let needs_supervisor = matches!(next, rules::AfterDecline::Triage { needs_supervisor: true });
+    let at = to_db_time(now);
+    diesel::update(assignments::table.find(&declined.message_id))
+        .set((
+            assignments::state.eq(if chosen.is_some() { ASSIGNED } else { TRIAGE }),
+            assignments::agency_id.eq(chosen.as_ref().map(|(_, a)| a.id.clone())),
+            assignments::rule_id.eq(chosen.as_ref().map(|(rule, _)| rule.clone())),
+            assignments::decided_at.eq(at),
+            assignments::needs_supervisor.eq(needs_supervisor),
+        ))
+        .execute(conn)?;
+    match chosen {
+        Some((rule_id, agency)) => {
+            let agency_ancestors = ancestors_of(conn, &agency)?;
+            let event = MessageAssigned {
+                message_id: declined.message_id.clone(),
+                tracking_code,
+                kind,
+                category,
+                province,
+                city,
+                agency_id: agency.id,
+                agency_name: agency.name,
+                parent_agency_id: agency.parent_id,
+                agency_ancestors,
+                rule_id,
+                priority,
+                channel,
+                assigned_at: from_db_time(at),
+            };
+            outbox::enqueue(conn, ROUTING, &event, now)?;
+        }
+        None => {
+            let reason = if needs_supervisor {
+                format!("declined {} times; a supervisor decides", declined_by.len())
+            } else {
+                "declined; no other routing rule matches".to_string()
+            };
+            let event = MessageNeedsTriage {
+                message_id: declined.message_id.clone(),
+                tracking_code,
+                category,
+                province,
+                city,
+                reason,
+                queued_at: from_db_time(at),
+                needs_supervisor,
+            };
+            outbox::enqueue(conn, ROUTING, &event, now)?;
+        }
+    }
+    Ok(())
 }

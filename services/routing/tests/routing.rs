@@ -205,9 +205,12 @@ async fn the_admin_api_needs_an_admin_key() {
         assert_eq!(status, 403, "{body}");
         let (status, body) = app.post("/api/v1/routing-rules", key, &rule).await;
         assert_eq!(status, 403, "{body}");
-        let (status, body) = app.get("/api/v1/triage", key).await;
-        assert_eq!(status, 403, "{body}");
     }
+    // The triage queue is the 1888 desk's: open to the call centre, closed to agencies.
+    let (status, body) = app.get("/api/v1/triage", &agency_key).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = app.get("/api/v1/triage", &call_center).await;
+    assert_eq!(status, 200, "{body}");
     // Reading the agency list is open to every scope.
     let (status, body) = app.get("/api/v1/agencies", &call_center).await;
     assert_eq!(status, 200, "{body}");

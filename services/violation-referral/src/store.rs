@@ -129,6 +129,7 @@ mod tests {
             agency_name: "A".into(),
             rule_id: "r".into(),
             parent_agency_id: None,
+            agency_ancestors: vec![],
             priority: "normal".into(),
             channel: Some("call_center".into()),
             assigned_at: Utc::now(),

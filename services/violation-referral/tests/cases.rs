@@ -42,6 +42,7 @@ fn assignment(n: u32, kind: &str, agency: &str) -> MessageAssigned {
         agency_name: format!("شهرداری {agency}"),
         rule_id: "rule-1".into(),
         parent_agency_id: None,
+        agency_ancestors: vec![],
         priority: "normal".into(),
         channel: Some("call_center".into()),
         assigned_at: now(),

@@ -17,34 +17,52 @@ use super::problem::ApiError;
 use crate::db::{Db, DbConnection, DbError, to_db_time, write_transaction};
 use crate::schema::api_keys;
 
-/// What a key may do.
+/// What a caller may do: the scopes of an API key, or the roles of a signed-in person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// Post and look up messages, read categories (the 1888 call centre, web forms).
     CallCenter,
-    /// Read and answer the messages of the key's own agency.
+    /// Read and act on the messages of the caller's agency and its sub-agencies.
     Agency,
+    /// Inspection Organization supervisors: read everything, triage, review quality.
+    Supervisor,
+    /// The special follow-up unit, where level-3 warnings go: reads like a supervisor.
+    SpecialFollowUp,
     /// Manage agencies, rules, budgets, subscriptions and keys; read everything.
     Admin,
+    /// Open311 GeoReport v2 clients: post and read requests there only.
+    Open311,
 }
 
 impl Scope {
+    pub const ALL: [Scope; 6] =
+        [Scope::CallCenter, Scope::Agency, Scope::Supervisor, Scope::SpecialFollowUp, Scope::Admin, Scope::Open311];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::CallCenter => "call_center",
             Scope::Agency => "agency",
+            Scope::Supervisor => "supervisor",
+            Scope::SpecialFollowUp => "special_follow_up",
             Scope::Admin => "admin",
+            Scope::Open311 => "open311",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Scope::CallCenter, Scope::Agency, Scope::Admin].into_iter().find(|s| s.as_str() == text)
+        Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn names() -> String {
+        Scope::ALL.map(|s| s.as_str()).join(", ")
     }
 }
 
-/// The authenticated client of a request.
+/// The authenticated client of a request: an API key or a person signed in by JWT.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The key's id, or `user:` and a digest of the token's issuer and subject (never the
+    /// subject itself, which may be a national ID).
     pub key_id: String,
     pub scopes: Vec<Scope>,
     pub agency_id: Option<String>,
@@ -62,9 +80,38 @@ impl Caller {
         }
         let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
         Err(ApiError::Forbidden(format!(
-            "this API key lacks the scope for this action; it needs one of: {}",
+            "this caller lacks the scope or role for this action; it needs one of: {}",
             names.join(", ")
         )))
+    }
+
+    /// Roles that read every agency's messages and warnings.
+    pub fn oversees_all(&self) -> bool {
+        [Scope::CallCenter, Scope::Supervisor, Scope::SpecialFollowUp, Scope::Admin].iter().any(|s| self.has(*s))
+    }
+
+    /// Whose objects the caller sees.
+    pub fn viewer(&self) -> crate::agency::Viewer {
+        use crate::agency::Viewer;
+        if self.oversees_all() {
+            return Viewer::All;
+        }
+        match &self.agency_id {
+            Some(agency) if self.has(Scope::Agency) => Viewer::Agency(agency.clone()),
+            _ => Viewer::Nobody,
+        }
+    }
+
+    /// Whether the caller may see what belongs to `agency_id`, whose ancestors (parent first)
+    /// are `ancestors`: everything for overseers, an agency its own and its sub-agencies'.
+    pub fn may_see_agency(&self, agency_id: Option<&str>, ancestors: &[String]) -> bool {
+        self.viewer().sees(agency_id, ancestors)
+    }
+
+    /// The caller's agency, required of agency callers.
+    pub fn own_agency(&self) -> Result<String, ApiError> {
+        self.require_any(&[Scope::Agency])?;
+        self.agency_id.clone().ok_or_else(|| ApiError::Forbidden("this caller is not bound to an agency".into()))
     }
 }
 
@@ -153,6 +200,8 @@ pub fn find_caller(conn: &mut DbConnection, secret: &str) -> Result<Option<Calle
 #[derive(Clone)]
 pub struct AuthStore {
     pub db: Db,
+    /// Present when JWT sign-in is configured.
+    pub jwt: Option<std::sync::Arc<super::jwt::JwtVerifier>>,
 }
 
 impl FromRequest for Caller {
@@ -172,8 +221,16 @@ impl FromRequest for Caller {
                 return Err(ApiError::Internal("authentication is not configured for this app".into()));
             };
             let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-                return Err(ApiError::Unauthorized("send an API key as `Authorization: Bearer <key>`".into()));
+                return Err(ApiError::Unauthorized(
+                    "send an API key or a sign-in token as `Authorization: Bearer <credential>`".into(),
+                ));
             };
+            if super::jwt::looks_like_jwt(&secret) {
+                let Some(verifier) = store.jwt.clone() else {
+                    return Err(ApiError::Unauthorized("sign-in tokens are not accepted here; use an API key".into()));
+                };
+                return verifier.caller(&secret).await;
+            }
             let caller = store.db.run(move |conn| find_caller(conn, &secret)).await?;
             caller.ok_or_else(|| ApiError::Unauthorized("the API key is unknown or revoked".into()))
         })

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod json;
+pub mod jwt;
 pub mod ops;
 pub mod problem;
 
@@ -39,4 +40,26 @@ pub fn query_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .or_else(|_| chrono::DateTime::parse_from_rfc3339(&text.replace(' ', "+")))
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// A period bound from a query string: a day (Solar Hijri or Gregorian, Tehran time) or an
+/// RFC 3339 instant. An `end` bound includes its whole day. A bad value is added to `issues`.
+pub fn period_bound(
+    field: &str,
+    text: &str,
+    end: bool,
+    issues: &mut Vec<FieldIssue>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Some(day) = crate::iran::parse_either_date(text) {
+        let start = crate::iran::tehran_day_start(day);
+        return Some(if end { start + chrono::Duration::days(1) } else { start });
+    }
+    let instant = query_instant(text);
+    if instant.is_none() {
+        issues.push(FieldIssue::new(
+            field,
+            "a day such as 1405-09-08 (Solar Hijri) or 2026-11-29, or an RFC 3339 instant",
+        ));
+    }
+    instant
 }

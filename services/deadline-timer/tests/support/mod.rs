@@ -27,6 +27,7 @@ pub fn assigned(message_id: &str, tracking_code: &str, category: &str, agency_id
         agency_name: "شهرداری تهران".into(),
         rule_id: "rule-1".into(),
         parent_agency_id: None,
+        agency_ancestors: vec![],
         priority: "normal".into(),
         channel: Some("call_center".into()),
         assigned_at: Utc::now(),

@@ -1,0 +1,279 @@
+//! The lifecycle of a message: received → assigned → acknowledged → responded → closed, with
+//! declines sending it back to routing. The rules are pure; the writes below apply them, each
+//! with its event and timeline entry in one transaction.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::agency::{Viewer, decode_ancestors};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::events::{MessageAcknowledged, MessageClosed, MessageDeclined, MessageResponded};
+use nazer_shared::outbox;
+use nazer_shared::topology::INTAKE;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::schema::{agency_responses, message_deadlines, messages};
+use crate::store::status;
+use crate::timeline::{self, transition};
+use crate::tracking_code::TrackingCode;
+use crate::view::ResponseView;
+
+/// What someone does to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Acknowledge,
+    Respond,
+    Decline,
+    Close,
+}
+
+/// Whether `action` may happen to a message in `current`; the refusal says what would allow it.
+pub fn check(current: &str, action: Action) -> Result<(), String> {
+    let allowed: &[&str] = match action {
+        Action::Acknowledge => &[status::ASSIGNED],
+        Action::Respond | Action::Decline => &[status::ASSIGNED, status::ACKNOWLEDGED],
+        Action::Close => &[status::RESPONDED],
+    };
+    if allowed.contains(&current) {
+        Ok(())
+    } else {
+        Err(format!("the message is `{current}`; this needs it to be {}", allowed.join(" or ")))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("message not found")]
+    NotFound,
+    #[error("{0}")]
+    NotAllowed(String),
+}
+
+impl From<diesel::result::Error> for LifecycleError {
+    fn from(error: diesel::result::Error) -> Self {
+        LifecycleError::Db(DbError::from(error))
+    }
+}
+
+/// The facts of a message an action needs.
+pub struct Head {
+    pub id: String,
+    pub tracking_code: String,
+    pub status: String,
+    pub agency_id: Option<String>,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub decline_count: i32,
+}
+
+/// The message, when `viewer` may see it; another agency's answers exactly like a missing one.
+pub fn head(conn: &mut DbConnection, code: &TrackingCode, viewer: &Viewer) -> Result<Head, LifecycleError> {
+    type Row = (String, String, Option<String>, Option<String>, Option<NaiveDateTime>, i32);
+    let row: Option<Row> = messages::table
+        .filter(messages::tracking_code.eq(code.as_str()))
+        .select((
+            messages::id,
+            messages::status,
+            messages::assigned_agency_id,
+            messages::agency_ancestors,
+            messages::acknowledged_at,
+            messages::decline_count,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((id, status, agency_id, ancestors, acknowledged_at, decline_count)) = row else {
+        return Err(LifecycleError::NotFound);
+    };
+    if !viewer.sees(agency_id.as_deref(), &decode_ancestors(ancestors.as_deref())) {
+        return Err(LifecycleError::NotFound);
+    }
+    Ok(Head { id, tracking_code: code.to_string(), status, agency_id, acknowledged_at, decline_count })
+}
+
+/// Moves the message from `from` to `to`, only if no one else moved it first.
+fn claim(conn: &mut DbConnection, head: &Head, to: &str, at: NaiveDateTime) -> Result<(), LifecycleError> {
+    let claimed = diesel::update(messages::table.find(&head.id).filter(messages::status.eq(&head.status)))
+        .set((messages::status.eq(to), messages::updated_at.eq(at)))
+        .execute(conn)?;
+    if claimed == 0 {
+        return Err(LifecycleError::NotAllowed("the message changed meanwhile; read it again".into()));
+    }
+    Ok(())
+}
+
+/// The agency confirms it has the message: recorded and announced once; a repeat answers the
+/// first instant.
+pub fn acknowledge(
+    conn: &mut DbConnection,
+    code: &TrackingCode,
+    viewer: &Viewer,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, LifecycleError> {
+    let head = head(conn, code, viewer)?;
+    if let Some(at) = head.acknowledged_at {
+        return Ok(from_db_time(at));
+    }
+    check(&head.status, Action::Acknowledge).map_err(LifecycleError::NotAllowed)?;
+    let at = to_db_time(now);
+    claim(conn, &head, status::ACKNOWLEDGED, at)?;
+    diesel::update(messages::table.find(&head.id)).set(messages::acknowledged_at.eq(Some(at))).execute(conn)?;
+    let agency_id = head.agency_id.clone().unwrap_or_default();
+    let event = MessageAcknowledged {
+        message_id: head.id.clone(),
+        tracking_code: head.tracking_code.clone(),
+        agency_id: agency_id.clone(),
+        acknowledged_at: from_db_time(at),
+    };
+    outbox::enqueue(conn, INTAKE, &event, now)?;
+    timeline::append(conn, &head.id, from_db_time(at), transition::ACKNOWLEDGED, Some(&agency_id), json!({}))?;
+    Ok(from_db_time(at))
+}
+
+/// What an agency answers.
+pub struct Answer {
+    pub outcome: String,
+    pub body: String,
+    pub attachments: Vec<String>,
+}
+
+/// Records an agency's answer and `message.responded`.
+pub fn respond(
+    conn: &mut DbConnection,
+    code: &TrackingCode,
+    viewer: &Viewer,
+    answer: &Answer,
+    now: DateTime<Utc>,
+) -> Result<ResponseView, LifecycleError> {
+    let head = head(conn, code, viewer)?;
+    check(&head.status, Action::Respond).map_err(LifecycleError::NotAllowed)?;
+    let at = to_db_time(now);
+    claim(conn, &head, status::RESPONDED, at)?;
+    let agency_id = head.agency_id.clone().unwrap_or_default();
+    let response_id = Uuid::now_v7().to_string();
+    let attachments = serde_json::to_string(&answer.attachments).map_err(|e| DbError::Encode(e.to_string()))?;
+    diesel::insert_into(agency_responses::table)
+        .values((
+            agency_responses::id.eq(&response_id),
+            agency_responses::message_id.eq(&head.id),
+            agency_responses::agency_id.eq(&agency_id),
+            agency_responses::outcome.eq(&answer.outcome),
+            agency_responses::body.eq(&answer.body),
+            agency_responses::responded_at.eq(at),
+            agency_responses::attachments.eq(attachments),
+        ))
+        .execute(conn)?;
+    let event = MessageResponded {
+        message_id: head.id.clone(),
+        tracking_code: head.tracking_code.clone(),
+        agency_id: agency_id.clone(),
+        response_id: response_id.clone(),
+        outcome: answer.outcome.clone(),
+        responded_at: from_db_time(at),
+    };
+    outbox::enqueue(conn, INTAKE, &event, now)?;
+    let detail = json!({ "response_id": response_id, "outcome": answer.outcome });
+    timeline::append(conn, &head.id, from_db_time(at), transition::RESPONDED, Some(&agency_id), detail)?;
+    Ok(ResponseView {
+        id: response_id,
+        outcome: answer.outcome.clone(),
+        body: answer.body.clone(),
+        attachments: answer.attachments.clone(),
+        responded_at: from_db_time(at),
+    })
+}
+
+/// The agency says the message is outside its jurisdiction: it leaves the agency's view and
+/// goes back to routing (`message.declined`), which picks another agency or triage.
+pub fn decline(
+    conn: &mut DbConnection,
+    code: &TrackingCode,
+    viewer: &Viewer,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<i32, LifecycleError> {
+    let head = head(conn, code, viewer)?;
+    check(&head.status, Action::Decline).map_err(LifecycleError::NotAllowed)?;
+    let at = to_db_time(now);
+    claim(conn, &head, status::DECLINED, at)?;
+    let count = head.decline_count + 1;
+    diesel::update(messages::table.find(&head.id))
+        .set((
+            messages::decline_count.eq(count),
+            messages::assigned_agency_id.eq(None::<String>),
+            messages::assigned_agency_name.eq(None::<String>),
+            messages::agency_ancestors.eq(None::<String>),
+            messages::acknowledged_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    // The declining agency's clocks stop (deadline-timer does the same on the event).
+    diesel::update(
+        message_deadlines::table
+            .filter(message_deadlines::message_id.eq(&head.id))
+            .filter(message_deadlines::state.eq_any(["pending", "paused"])),
+    )
+    .set(message_deadlines::state.eq("declined"))
+    .execute(conn)?;
+    let agency_id = head.agency_id.clone().unwrap_or_default();
+    let event = MessageDeclined {
+        message_id: head.id.clone(),
+        tracking_code: head.tracking_code.clone(),
+        agency_id: agency_id.clone(),
+        reason: reason.to_string(),
+        decline_count: count,
+        declined_at: from_db_time(at),
+    };
+    outbox::enqueue(conn, INTAKE, &event, now)?;
+    let detail = json!({ "reason": reason, "decline_count": count });
+    timeline::append(conn, &head.id, from_db_time(at), transition::DECLINED, Some(&agency_id), detail)?;
+    Ok(count)
+}
+
+/// Handling is over: the call centre or a supervisor closes an answered message.
+pub fn close(
+    conn: &mut DbConnection,
+    code: &TrackingCode,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, LifecycleError> {
+    let head = head(conn, code, &Viewer::All)?;
+    check(&head.status, Action::Close).map_err(LifecycleError::NotAllowed)?;
+    let at = to_db_time(now);
+    claim(conn, &head, status::CLOSED, at)?;
+    diesel::update(messages::table.find(&head.id)).set(messages::closed_at.eq(Some(at))).execute(conn)?;
+    let event = MessageClosed {
+        message_id: head.id.clone(),
+        tracking_code: head.tracking_code.clone(),
+        agency_id: head.agency_id.clone(),
+        reason: reason.to_string(),
+        closed_at: from_db_time(at),
+    };
+    outbox::enqueue(conn, INTAKE, &event, now)?;
+    timeline::append(conn, &head.id, from_db_time(at), transition::CLOSED, None, json!({ "reason": reason }))?;
+    Ok(from_db_time(at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_action_needs_its_status() {
+        use Action::*;
+        let table = [
+            (status::ASSIGNED, [true, true, true, false]),
+            (status::ACKNOWLEDGED, [false, true, true, false]),
+            (status::RESPONDED, [false, false, false, true]),
+            (status::RECEIVED, [false, false, false, false]),
+            (status::TRIAGE, [false, false, false, false]),
+            (status::DECLINED, [false, false, false, false]),
+            (status::CLOSED, [false, false, false, false]),
+        ];
+        for (current, expected) in table {
+            let got = [Acknowledge, Respond, Decline, Close].map(|a| check(current, a).is_ok());
+            assert_eq!(got, expected, "{current}");
+        }
+        let refusal = check(status::CLOSED, Respond).unwrap_err();
+        assert!(refusal.contains("`closed`") && refusal.contains("assigned or acknowledged"), "{refusal}");
+    }
+}

@@ -1,0 +1,74 @@
+//! Every transition of a message, in order, as the call centre, the agency and the citizen see
+//! it. Written in the same transaction as the transition itself.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::schema::message_timeline;
+
+/// The transitions a timeline shows.
+pub mod transition {
+    pub const RECEIVED: &str = "received";
+    pub const ASSIGNED: &str = "assigned";
+    pub const TRIAGE: &str = "triage";
+    pub const ACKNOWLEDGED: &str = "acknowledged";
+    pub const DECLINED: &str = "declined";
+    pub const RESPONDED: &str = "responded";
+    pub const CLOSED: &str = "closed";
+    pub const WARNING: &str = "warning";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub transition: String,
+    pub agency_id: Option<String>,
+    pub detail: Value,
+}
+
+pub fn append(
+    conn: &mut DbConnection,
+    message_id: &str,
+    at: DateTime<Utc>,
+    transition: &str,
+    agency_id: Option<&str>,
+    detail: Value,
+) -> Result<(), DbError> {
+    diesel::insert_into(message_timeline::table)
+        .values((
+            message_timeline::id.eq(Uuid::now_v7().to_string()),
+            message_timeline::message_id.eq(message_id),
+            message_timeline::happened_at.eq(to_db_time(at)),
+            message_timeline::transition.eq(transition),
+            message_timeline::agency_id.eq(agency_id),
+            message_timeline::detail.eq(detail.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn of_message(conn: &mut DbConnection, message_id: &str) -> Result<Vec<TimelineEntry>, DbError> {
+    let rows: Vec<(NaiveDateTime, String, Option<String>, String)> = message_timeline::table
+        .filter(message_timeline::message_id.eq(message_id))
+        .order((message_timeline::happened_at, message_timeline::id))
+        .select((
+            message_timeline::happened_at,
+            message_timeline::transition,
+            message_timeline::agency_id,
+            message_timeline::detail,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, transition, agency_id, detail)| TimelineEntry {
+            at: from_db_time(at),
+            transition,
+            agency_id,
+            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+        })
+        .collect())
+}

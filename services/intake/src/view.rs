@@ -1,0 +1,371 @@
+//! Reading messages: one with everything known about it, and lists with filters and cursors.
+//! Both show an agency its own and its sub-agencies' messages only.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::agency::{Viewer, ancestor_pattern, decode_ancestors};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::events::MessageKind;
+use serde::Serialize;
+
+use crate::schema::{agency_responses, message_deadlines, message_warnings, messages, reporters};
+use crate::sealing::ReporterKeys;
+use crate::timeline::{self, TimelineEntry};
+use crate::tracking_code::TrackingCode;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AgencyRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeadlineView {
+    pub stage: String,
+    pub due_at: DateTime<Utc>,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WarningView {
+    pub level: i32,
+    pub issued_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResponseView {
+    pub id: String,
+    pub outcome: String,
+    pub body: String,
+    pub attachments: Vec<String>,
+    pub responded_at: DateTime<Utc>,
+}
+
+/// Who reported, opened for those entitled to it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReporterView {
+    pub full_name: Option<String>,
+    pub national_id: Option<String>,
+    pub mobile: Option<String>,
+    pub email: Option<String>,
+    pub confidential: bool,
+}
+
+/// Who may read a reporter's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReporterAccess {
+    /// The call centre, supervisors, special follow-up.
+    Always,
+    /// Agencies: never for confidential reports or violation reports.
+    UnlessProtected,
+    Never,
+}
+
+/// A message with everything known about it, for the call centre and the agency.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MessageView {
+    #[serde(flatten)]
+    pub summary: MessageSummary,
+    pub body: String,
+    pub deadlines: Vec<DeadlineView>,
+    pub warnings: Vec<WarningView>,
+    pub responses: Vec<ResponseView>,
+    pub timeline: Vec<TimelineEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<ReporterView>,
+}
+
+/// A message as a list shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub id: String,
+    pub tracking_code: String,
+    pub kind: String,
+    pub channel: String,
+    pub category: String,
+    pub subject: Option<String>,
+    pub province: String,
+    pub city: Option<String>,
+    pub priority: String,
+    pub status: String,
+    pub received_at: DateTime<Utc>,
+    pub assigned_agency: Option<AgencyRef>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub decline_count: i32,
+    pub needs_supervisor: bool,
+    pub closed_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    agency_ancestors: Vec<String>,
+}
+
+type SummaryRow = (
+    (String, String, String, String, String, Option<String>, String, Option<String>),
+    (String, String, NaiveDateTime, Option<String>, Option<String>, Option<NaiveDateTime>),
+    (i32, bool, Option<NaiveDateTime>, Option<String>),
+);
+
+macro_rules! summary_columns {
+    () => {
+        (
+            (
+                messages::id,
+                messages::tracking_code,
+                messages::kind,
+                messages::channel,
+                messages::category,
+                messages::subject,
+                messages::province,
+                messages::city,
+            ),
+            (
+                messages::priority,
+                messages::status,
+                messages::received_at,
+                messages::assigned_agency_id,
+                messages::assigned_agency_name,
+                messages::acknowledged_at,
+            ),
+            (messages::decline_count, messages::needs_supervisor, messages::closed_at, messages::agency_ancestors),
+        )
+    };
+}
+
+fn summary(row: SummaryRow) -> MessageSummary {
+    let ((id, tracking_code, kind, channel, category, subject, province, city), rest, more) = row;
+    let (priority, status, received_at, agency_id, agency_name, acknowledged_at) = rest;
+    let (decline_count, needs_supervisor, closed_at, ancestors) = more;
+    let assigned_agency = match (agency_id, agency_name) {
+        (Some(id), Some(name)) => Some(AgencyRef { id, name }),
+        _ => None,
+    };
+    MessageSummary {
+        id,
+        tracking_code,
+        kind,
+        channel,
+        category,
+        subject,
+        province,
+        city,
+        priority,
+        status,
+        received_at: from_db_time(received_at),
+        assigned_agency,
+        acknowledged_at: acknowledged_at.map(from_db_time),
+        decline_count,
+        needs_supervisor,
+        closed_at: closed_at.map(from_db_time),
+        agency_ancestors: decode_ancestors(ancestors.as_deref()),
+    }
+}
+
+/// The message behind `code` when `viewer` may see it; another agency's is reported missing.
+pub fn find_message(
+    conn: &mut DbConnection,
+    code: &TrackingCode,
+    viewer: &Viewer,
+    reporter_access: ReporterAccess,
+    keys: &ReporterKeys,
+) -> Result<Option<MessageView>, DbError> {
+    let row: Option<(SummaryRow, String)> = messages::table
+        .filter(messages::tracking_code.eq(code.as_str()))
+        .select((summary_columns!(), messages::body))
+        .first(conn)
+        .optional()?;
+    let Some((row, body)) = row else { return Ok(None) };
+    let summary = summary(row);
+    if !viewer.sees(summary.assigned_agency.as_ref().map(|a| a.id.as_str()), &summary.agency_ancestors) {
+        return Ok(None);
+    }
+    let id = summary.id.clone();
+    let deadlines = message_deadlines::table
+        .filter(message_deadlines::message_id.eq(&id))
+        .order((message_deadlines::due_at, message_deadlines::deadline_id))
+        .select((message_deadlines::stage, message_deadlines::due_at, message_deadlines::state))
+        .load::<(String, NaiveDateTime, String)>(conn)?
+        .into_iter()
+        .map(|(stage, due_at, state)| DeadlineView { stage, due_at: from_db_time(due_at), state })
+        .collect();
+    let warnings = message_warnings::table
+        .filter(message_warnings::message_id.eq(&id))
+        .order((message_warnings::issued_at, message_warnings::level))
+        .select((message_warnings::level, message_warnings::issued_at, message_warnings::reason))
+        .load::<(i32, NaiveDateTime, String)>(conn)?
+        .into_iter()
+        .map(|(level, issued_at, reason)| WarningView { level, issued_at: from_db_time(issued_at), reason })
+        .collect();
+    let responses = agency_responses::table
+        .filter(agency_responses::message_id.eq(&id))
+        .order(agency_responses::responded_at)
+        .select((
+            agency_responses::id,
+            agency_responses::outcome,
+            agency_responses::body,
+            agency_responses::attachments,
+            agency_responses::responded_at,
+        ))
+        .load::<(String, String, String, String, NaiveDateTime)>(conn)?
+        .into_iter()
+        .map(|(id, outcome, body, attachments, at)| ResponseView {
+            id,
+            outcome,
+            body,
+            attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+            responded_at: from_db_time(at),
+        })
+        .collect();
+    let timeline = timeline::of_message(conn, &id)?;
+    let reporter = match reporter_access {
+        ReporterAccess::Never => None,
+        access => reporter_of(conn, &id, &summary.kind, access, keys)?,
+    };
+    Ok(Some(MessageView { summary, body, deadlines, warnings, responses, timeline, reporter }))
+}
+
+fn reporter_of(
+    conn: &mut DbConnection,
+    message_id: &str,
+    kind: &str,
+    access: ReporterAccess,
+    keys: &ReporterKeys,
+) -> Result<Option<ReporterView>, DbError> {
+    type Row = (Option<String>, Option<String>, Option<String>, Option<String>, bool);
+    let row: Option<Row> = reporters::table
+        .find(message_id)
+        .select((
+            reporters::full_name,
+            reporters::national_id,
+            reporters::mobile,
+            reporters::email,
+            reporters::confidential,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((full_name, national_id, mobile, email, confidential)) = row else { return Ok(None) };
+    let protected = confidential || kind == MessageKind::ViolationReport.as_str();
+    if access == ReporterAccess::UnlessProtected && protected {
+        return Ok(None);
+    }
+    let open = |field: &str, value: Option<String>| -> Result<Option<String>, DbError> {
+        value
+            .map(|v| keys.open(message_id, field, &v))
+            .transpose()
+            .map_err(|e| DbError::Refused(format!("reporter of message {message_id}: {e}")))
+    };
+    Ok(Some(ReporterView {
+        full_name: open("full_name", full_name)?,
+        national_id: open("national_id", national_id)?,
+        mobile: open("mobile", mobile)?,
+        email: open("email", email)?,
+        confidential,
+    }))
+}
+
+/// Filters of a message list; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub status: Option<String>,
+    pub agency_id: Option<String>,
+    pub category: Option<String>,
+    pub province: Option<String>,
+    pub priority: Option<String>,
+    pub kind: Option<String>,
+    /// Received at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Received before.
+    pub until: Option<DateTime<Utc>>,
+    pub newest_first: bool,
+    pub after: Option<Cursor>,
+    pub limit: i64,
+}
+
+/// Where a page ended: the last message's reception instant and id, which order the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub received_at: NaiveDateTime,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.received_at.and_utc().timestamp_micros(), self.id)
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let (micros, id) = text.split_once('_')?;
+        let received_at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+        uuid::Uuid::parse_str(id).ok()?;
+        Some(Self { received_at, id: id.to_string() })
+    }
+}
+
+/// One page of messages `viewer` may see, and the cursor of the next page when there is one.
+pub fn list_messages(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &MessageFilter,
+) -> Result<(Vec<MessageSummary>, Option<String>), DbError> {
+    let mut query = messages::table.into_boxed();
+    match viewer {
+        Viewer::All => {}
+        Viewer::Agency(agency) => {
+            let sub_agencies = messages::agency_ancestors.like(ancestor_pattern(agency)).escape('\\');
+            query = query.filter(messages::assigned_agency_id.eq(agency.clone()).or(sub_agencies));
+        }
+        Viewer::Nobody => return Ok((Vec::new(), None)),
+    }
+    if let Some(value) = &filter.status {
+        query = query.filter(messages::status.eq(value.clone()));
+    }
+    if let Some(value) = &filter.agency_id {
+        query = query.filter(messages::assigned_agency_id.eq(value.clone()));
+    }
+    if let Some(value) = &filter.category {
+        query = query.filter(messages::category.eq(value.clone()));
+    }
+    if let Some(value) = &filter.province {
+        query = query.filter(messages::province.eq(value.clone()));
+    }
+    if let Some(value) = &filter.priority {
+        query = query.filter(messages::priority.eq(value.clone()));
+    }
+    if let Some(value) = &filter.kind {
+        query = query.filter(messages::kind.eq(value.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(messages::received_at.ge(to_db_time(from)));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(messages::received_at.lt(to_db_time(until)));
+    }
+    if let Some(Cursor { received_at, id }) = filter.after.clone() {
+        query = if filter.newest_first {
+            query.filter(
+                messages::received_at
+                    .lt(received_at)
+                    .or(messages::received_at.eq(received_at).and(messages::id.lt(id))),
+            )
+        } else {
+            query.filter(
+                messages::received_at
+                    .gt(received_at)
+                    .or(messages::received_at.eq(received_at).and(messages::id.gt(id))),
+            )
+        };
+    }
+    query = if filter.newest_first {
+        query.order((messages::received_at.desc(), messages::id.desc()))
+    } else {
+        query.order((messages::received_at.asc(), messages::id.asc()))
+    };
+    let rows: Vec<SummaryRow> = query.limit(filter.limit + 1).select(summary_columns!()).load(conn)?;
+    let mut page: Vec<MessageSummary> = rows.into_iter().map(summary).collect();
+    let next = if page.len() as i64 > filter.limit {
+        page.truncate(filter.limit as usize);
+        page.last().map(|m| Cursor { received_at: to_db_time(m.received_at), id: m.id.clone() }.encode())
+    } else {
+        None
+    };
+    Ok((page, next))
+}

@@ -1,0 +1,267 @@
+//! People sign in by JWT. Everything is set explicitly: RS256 with keys from the provider's
+//! JWKS (by `kid`, never from `jku`/`x5u`/`jwk` headers), or HS256 with a configured secret for
+//! local development; issuer, audience, `exp` and `nbf` with a small leeway.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, errors::ErrorKind};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use super::auth::{Caller, Scope};
+use super::problem::ApiError;
+use crate::config::JwtSettings;
+
+/// A fresh JWKS is asked for at most this often when a token names an unknown key, so a
+/// flood of made-up `kid`s cannot hammer the provider.
+const MIN_REFETCH: Duration = Duration::from_secs(10);
+
+/// Role names as they appear in the roles claim, and what each may do here.
+pub const ROLES: [(&str, Scope); 7] = [
+    ("call_center", Scope::CallCenter),
+    ("agency_officer", Scope::Agency),
+    ("agency_head", Scope::Agency),
+    ("agency", Scope::Agency),
+    ("supervisor", Scope::Supervisor),
+    ("special_follow_up", Scope::SpecialFollowUp),
+    ("admin", Scope::Admin),
+];
+
+/// Why a token was refused; each is a 401 naming the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtRefusal {
+    #[error("the token cannot be read, or its algorithm is not accepted (accepted: {0})")]
+    Header(String),
+    #[error("the token's algorithm `{0}` is not accepted here")]
+    Algorithm(String),
+    #[error("the token names no key (`kid`) or one the sign-in provider does not publish")]
+    UnknownKey,
+    #[error("the token's signature does not verify")]
+    Signature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet (`nbf`)")]
+    NotYetValid,
+    #[error("the token was issued by another issuer")]
+    Issuer,
+    #[error("the token is meant for another audience")]
+    Audience,
+    #[error("the token lacks the `{0}` claim")]
+    MissingClaim(String),
+    #[error("the token cannot be read: {0}")]
+    Malformed(String),
+}
+
+/// What went wrong with a token or with the keys to check it.
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    #[error(transparent)]
+    Refused(#[from] JwtRefusal),
+    #[error("the sign-in provider's keys cannot be fetched: {0}")]
+    KeysUnavailable(String),
+}
+
+/// A JWT has three base64url parts, the first a JSON object (`eyJ`); API keys never look so.
+pub fn looks_like_jwt(credential: &str) -> bool {
+    credential.starts_with("eyJ") && credential.split('.').count() == 3
+}
+
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+}
+
+pub struct JwtVerifier {
+    settings: JwtSettings,
+    hs256: Option<DecodingKey>,
+    cache: Mutex<KeyCache>,
+    client: reqwest::Client,
+}
+
+impl JwtVerifier {
+    /// None while JWT sign-in is not configured.
+    pub fn from_settings(settings: &JwtSettings) -> Option<Self> {
+        if !settings.enabled() {
+            return None;
+        }
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        Some(Self {
+            settings: settings.clone(),
+            hs256: settings.hs256_secret.as_ref().map(|s| DecodingKey::from_secret(s.as_bytes())),
+            cache: Mutex::new(KeyCache::default()),
+            client,
+        })
+    }
+
+    fn accepted(&self) -> String {
+        let mut names = Vec::new();
+        if self.settings.jwks_url.is_some() {
+            names.push("RS256");
+        }
+        if self.hs256.is_some() {
+            names.push("HS256");
+        }
+        names.join(", ")
+    }
+
+    /// The caller a token stands for, or a 401 naming why it is refused.
+    pub async fn caller(&self, token: &str) -> Result<Caller, ApiError> {
+        match self.verify(token).await {
+            Ok(claims) => caller_from_claims(&self.settings, &claims),
+            Err(JwtError::Refused(refusal)) => Err(ApiError::Unauthorized(refusal.to_string())),
+            Err(error @ JwtError::KeysUnavailable(_)) => {
+                tracing::warn!(%error, "JWT keys unavailable");
+                Err(ApiError::Unavailable("the sign-in provider cannot be reached; try again shortly".into()))
+            }
+        }
+    }
+
+    /// The verified claims of a token.
+    pub async fn verify(&self, token: &str) -> Result<Value, JwtError> {
+        let header = decode_header(token).map_err(|_| JwtRefusal::Header(self.accepted()))?;
+        // The header's `jku`, `x5u`, `jwk` and `x5c` are never used: keys come from configuration.
+        let key = match header.alg {
+            Algorithm::RS256 if self.settings.jwks_url.is_some() => {
+                let kid = header.kid.ok_or(JwtRefusal::UnknownKey)?;
+                self.rsa_key(&kid).await?
+            }
+            Algorithm::HS256 if self.hs256.is_some() => self.hs256.clone().ok_or(JwtRefusal::Signature)?,
+            other => return Err(JwtRefusal::Algorithm(format!("{other:?}")).into()),
+        };
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        validation.leeway = self.settings.leeway_secs;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_issuer(&[self.settings.issuer.as_deref().unwrap_or_default()]);
+        validation.set_audience(&[self.settings.audience.as_deref().unwrap_or_default()]);
+        let data = decode::<Value>(token, &key, &validation).map_err(|e| refusal_of(e.kind()))?;
+        Ok(data.claims)
+    }
+
+    async fn rsa_key(&self, kid: &str) -> Result<DecodingKey, JwtError> {
+        let mut cache = self.cache.lock().await;
+        let fresh =
+            cache.fetched_at.is_some_and(|t| t.elapsed() < Duration::from_secs(self.settings.jwks_refresh_secs));
+        if fresh && let Some(key) = cache.keys.get(kid) {
+            return Ok(key.clone());
+        }
+        let may_fetch = !fresh || cache.attempted_at.is_none_or(|t| t.elapsed() >= MIN_REFETCH);
+        if may_fetch {
+            cache.attempted_at = Some(Instant::now());
+            match self.fetch_keys().await {
+                Ok(keys) => {
+                    cache.keys = keys;
+                    cache.fetched_at = Some(Instant::now());
+                }
+                // Keys fetched before still verify while the provider is down.
+                Err(error) if cache.keys.contains_key(kid) => {
+                    tracing::warn!(%error, "JWKS refresh failed; using the keys fetched before");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        cache.keys.get(kid).cloned().ok_or(JwtError::Refused(JwtRefusal::UnknownKey))
+    }
+
+    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, JwtError> {
+        let url = self.settings.jwks_url.as_deref().unwrap_or_default();
+        let unavailable = |e: reqwest::Error| JwtError::KeysUnavailable(e.without_url().to_string());
+        let document: Value = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)?;
+        Ok(rsa_keys_of(&document))
+    }
+}
+
+/// The RS256 signing keys of a JWKS document by `kid`; other keys are skipped.
+fn rsa_keys_of(document: &Value) -> HashMap<String, DecodingKey> {
+    let mut keys = HashMap::new();
+    for jwk in document.get("keys").and_then(Value::as_array).into_iter().flatten() {
+        let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+        let signing = text("use").is_none_or(|u| u == "sig");
+        let rs256 = text("alg").is_none_or(|a| a == "RS256");
+        if text("kty") != Some("RSA") || !signing || !rs256 {
+            continue;
+        }
+        if let (Some(kid), Some(n), Some(e)) = (text("kid"), text("n"), text("e"))
+            && let Ok(key) = DecodingKey::from_rsa_components(n, e)
+        {
+            keys.insert(kid.to_string(), key);
+        }
+    }
+    keys
+}
+
+fn refusal_of(kind: &ErrorKind) -> JwtRefusal {
+    match kind {
+        ErrorKind::ExpiredSignature => JwtRefusal::Expired,
+        ErrorKind::ImmatureSignature => JwtRefusal::NotYetValid,
+        ErrorKind::InvalidIssuer => JwtRefusal::Issuer,
+        ErrorKind::InvalidAudience => JwtRefusal::Audience,
+        ErrorKind::MissingRequiredClaim(claim) => JwtRefusal::MissingClaim(claim.clone()),
+        ErrorKind::InvalidSignature => JwtRefusal::Signature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName | ErrorKind::MissingAlgorithm => {
+            JwtRefusal::Algorithm("(mismatched)".into())
+        }
+        other => JwtRefusal::Malformed(format!("{other:?}")),
+    }
+}
+
+/// A claim by name or dotted path (`realm_access.roles`).
+fn claim<'a>(claims: &'a Value, path: &str) -> Option<&'a Value> {
+    if let Some(value) = claims.get(path) {
+        return Some(value);
+    }
+    path.split('.').try_fold(claims, |value, part| value.get(part))
+}
+
+/// The caller of verified claims: scopes from the roles claim, the agency from its claim.
+pub fn caller_from_claims(settings: &JwtSettings, claims: &Value) -> Result<Caller, ApiError> {
+    let roles: Vec<String> = match claim(claims, &settings.roles_claim) {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::String(text)) => text.split([' ', ',']).filter(|r| !r.is_empty()).map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    let mut scopes: Vec<Scope> = Vec::new();
+    for (name, scope) in ROLES {
+        if roles.iter().any(|r| r == name) && !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    if scopes.is_empty() {
+        let names: Vec<&str> = ROLES.iter().map(|(n, _)| *n).collect();
+        return Err(ApiError::Forbidden(format!(
+            "the token carries none of Nazer's roles in `{}`; expected one of: {}",
+            settings.roles_claim,
+            names.join(", ")
+        )));
+    }
+    let agency_id = claim(claims, &settings.agency_claim).and_then(Value::as_str).map(str::to_string);
+    if scopes.contains(&Scope::Agency) && !agency_id.as_deref().is_some_and(super::is_identifier) {
+        return Err(ApiError::Forbidden(format!(
+            "an agency role needs the agency's id in the `{}` claim ({})",
+            settings.agency_claim,
+            super::IDENTIFIER_RULE
+        )));
+    }
+    let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+    let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+    // Pseudonymous and stable: the subject may be a national ID and must not reach logs.
+    let digest = hex::encode(Sha256::digest(format!("{issuer}\u{0}{subject}").as_bytes()));
+    let agency_id = agency_id.filter(|_| scopes.contains(&Scope::Agency));
+    Ok(Caller { key_id: format!("user:{}", &digest[..20]), scopes, agency_id })
+}

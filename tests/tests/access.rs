@@ -1,0 +1,147 @@
+//! Broken object-level authorisation (OWASP API1): every object endpoint walked by officers of
+//! agencies that must not see each other's messages. Another agency's object answers 404,
+//! exactly like a missing one, and never shows up in a list; a parent agency sees its
+//! sub-agencies' objects; positive controls keep the test from passing by refusing everything.
+
+mod portal;
+
+use std::time::Duration;
+
+use nazer_shared::testing::eventually;
+use portal::{Portal, officer, supervisor};
+use serde_json::{Value, json};
+
+/// One message and the objects other services keep of it.
+struct Owned {
+    agency: &'static str,
+    code: String,
+    message_id: String,
+    deadline_id: String,
+    warning_id: String,
+}
+
+async fn owned_by(portal: &Portal, agency: &'static str, province: &str, city: Option<&str>) -> Owned {
+    let (code, message_id) = portal.post_message(province, city).await;
+    portal.wait_for(&code, "assigned", Some(agency)).await;
+    // A one-second budget: the level-1 warning follows at once.
+    let path = format!("/api/v1/warnings?message_id={message_id}");
+    let warning = eventually(Duration::from_secs(20), "a warning", || async {
+        let body = portal.expect(portal.app.get(&path, &supervisor()).await, 200);
+        body["warnings"].as_array().and_then(|w| w.first()).cloned()
+    })
+    .await;
+    Owned {
+        agency,
+        code,
+        message_id,
+        deadline_id: warning["deadline_id"].as_str().unwrap_or_default().into(),
+        warning_id: warning["id"].as_str().unwrap_or_default().into(),
+    }
+}
+
+/// (method, path, body) of every object endpoint, for one message.
+fn object_endpoints(o: &Owned) -> Vec<(&'static str, String, Option<Value>)> {
+    let m = format!("/api/v1/messages/{}", o.code);
+    vec![
+        ("GET", m.clone(), None),
+        ("POST", format!("{m}/acknowledgement"), Some(json!({}))),
+        ("POST", format!("{m}/responses"), Some(json!({ "outcome": "resolved", "body": "پاسخ" }))),
+        ("POST", format!("{m}/decline"), Some(json!({ "reason": "خارج از حوزه" }))),
+        ("POST", format!("/api/v1/warnings/{}/acknowledgement", o.warning_id), Some(json!({}))),
+        ("POST", format!("/api/v1/deadlines/{}/pause", o.deadline_id), Some(json!({ "reason": "waiting" }))),
+        ("POST", format!("/api/v1/deadlines/{}/resume", o.deadline_id), Some(json!({}))),
+    ]
+}
+
+/// List endpoints and whether their answer names the message.
+fn list_endpoints(o: &Owned) -> Vec<String> {
+    vec![
+        "/api/v1/messages".into(),
+        format!("/api/v1/messages?agency_id={}", o.agency),
+        "/api/v1/messages?status=assigned".into(),
+        "/api/v1/warnings".into(),
+        format!("/api/v1/warnings?message_id={}", o.message_id),
+        format!("/api/v1/deadlines?message_id={}", o.message_id),
+    ]
+}
+
+fn mentions(body: &Value, o: &Owned) -> bool {
+    let text = body.to_string();
+    text.contains(&o.message_id) || text.contains(&o.code) || text.contains(&o.warning_id)
+}
+
+async fn call(portal: &Portal, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    portal.app.request(method, path, token, body).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_agency_reads_lists_or_acts_on_another_agencys_objects() {
+    let mut portal = Portal::start("PT1S").await;
+    let district = owned_by(&portal, "district-3", "tehran", Some("تهران")).await;
+    let isfahan = owned_by(&portal, "isfahan-municipality", "isfahan", None).await;
+    let missing = Owned {
+        agency: "nowhere",
+        code: "1000000009".into(),
+        message_id: uuid::Uuid::now_v7().to_string(),
+        deadline_id: uuid::Uuid::now_v7().to_string(),
+        warning_id: uuid::Uuid::now_v7().to_string(),
+    };
+
+    // Who must not see whose: both directions, and the parent of one never the other's.
+    let strangers = [
+        ("isfahan-municipality", &district),
+        ("national-housing", &district),
+        ("district-3", &isfahan),
+        ("tehran-municipality", &isfahan),
+        ("tehran-governorate", &isfahan),
+    ];
+    let mut checks = 0;
+    for (agency, object) in strangers {
+        let token = officer(agency);
+        for ((method, path, body), (_, missing_path, _)) in
+            object_endpoints(object).into_iter().zip(object_endpoints(&missing))
+        {
+            let (status, answer) = call(&portal, method, &path, &token, body.as_ref()).await;
+            let (missing_status, missing_answer) = call(&portal, method, &missing_path, &token, body.as_ref()).await;
+            assert_eq!(status, 404, "{agency} {method} {path}: {answer}");
+            assert_eq!(missing_status, 404, "{agency} {method} {missing_path}: {missing_answer}");
+            assert_eq!(answer["type"], missing_answer["type"], "{agency} {method} {path}");
+            assert_eq!(
+                answer["detail"], missing_answer["detail"],
+                "{agency} {method} {path}: same words as a missing one"
+            );
+            assert!(!mentions(&answer, object), "{agency} {method} {path}: {answer}");
+            checks += 1;
+        }
+        for path in list_endpoints(object) {
+            let (status, answer) = call(&portal, "GET", &path, &token, None).await;
+            assert_eq!(status, 200, "{agency} GET {path}: {answer}");
+            assert!(!mentions(&answer, object), "{agency} GET {path} lists another agency's object: {answer}");
+            checks += 1;
+        }
+    }
+
+    // Positive controls: the owner, and every ancestor, reads and lists it.
+    let mut controls = 0;
+    for agency in ["district-3", "tehran-municipality", "tehran-governorate"] {
+        let token = officer(agency);
+        let (status, body) = call(&portal, "GET", &format!("/api/v1/messages/{}", district.code), &token, None).await;
+        assert_eq!(status, 200, "{agency}: {body}");
+        for path in list_endpoints(&district).into_iter().filter(|p| !p.contains("agency_id")) {
+            let (status, answer) = call(&portal, "GET", &path, &token, None).await;
+            assert!(status == 200 && mentions(&answer, &district), "{agency} GET {path} misses its own: {answer}");
+            controls += 1;
+        }
+    }
+    // The warning is acknowledged by its agency's parent, once visible to it.
+    let ack = format!("/api/v1/warnings/{}/acknowledgement", district.warning_id);
+    let (status, body) = call(&portal, "POST", &ack, &officer("tehran-governorate"), Some(&json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(&portal, "POST", &ack, &officer("isfahan-municipality"), Some(&json!({}))).await;
+    assert_eq!(status, 404, "{body}");
+    println!(
+        "access matrix: {checks} cross-agency checks (5 pairs × (7 object endpoints + 6 lists)), {controls} positive controls"
+    );
+    portal.app.stop().await;
+}
