@@ -169,7 +169,8 @@ async fn issuer_audience_and_subject_are_required_and_checked() {
 async fn an_unreachable_provider_answers_503_until_keys_were_fetched_once() {
     let jwks = JwksServer::start().await;
     let settings = jwks.settings();
-    let verifier = verifier(&settings);
+    // Keys go stale at once, so the second token asks the provider again.
+    let verifier = verifier(&JwtSettings { jwks_refresh_secs: 0, ..settings.clone() });
     let token = tokens::person("a", &["admin"], None);
     verifier.caller(&token).await.expect("keys fetched");
     jwks.stop().await;

@@ -156,13 +156,20 @@ pub fn acknowledge(
         ..Default::default()
     };
     // What the agency may see it may acknowledge; anything else does not exist for it.
-    if list_warnings(conn, &filter)?.is_empty() {
-        return Err(AcknowledgeError::NotFound);
+    let mut warning = list_warnings(conn, &filter)?.pop().ok_or(AcknowledgeError::NotFound)?;
+    if warning.acknowledged_at.is_some() {
+        return Ok(warning);
     }
-    diesel::update(warnings::table.find(warning_id).filter(warnings::acknowledged_at.is_null()))
-        .set((warnings::acknowledged_at.eq(Some(to_db_time(now))), warnings::acknowledged_by.eq(Some(key_id))))
+    let at = to_db_time(now);
+    let marked = diesel::update(warnings::table.find(warning_id).filter(warnings::acknowledged_at.is_null()))
+        .set((warnings::acknowledged_at.eq(Some(at)), warnings::acknowledged_by.eq(Some(key_id))))
         .execute(conn)?;
-    list_warnings(conn, &filter)?.pop().ok_or(AcknowledgeError::NotFound)
+    if marked == 0 {
+        // Acknowledged meanwhile: show the first instant.
+        return list_warnings(conn, &filter)?.pop().ok_or(AcknowledgeError::NotFound);
+    }
+    warning.acknowledged_at = Some(from_db_time(at));
+    Ok(warning)
 }
 
 /// Warnings as CSV for supervisors: one header line, then one line per warning.

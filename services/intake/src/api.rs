@@ -4,6 +4,7 @@
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use nazer_shared::agency::Viewer;
+use nazer_shared::events::{MessageKind, Priority};
 use nazer_shared::http::{
     ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, is_identifier, page_limit, period_bound,
 };
@@ -157,13 +158,11 @@ async fn get_messages(
     if query.province.as_deref().is_some_and(|p| !nazer_shared::iran::is_province(p)) {
         issues.push(FieldIssue::new("province", format!("one of: {}", nazer_shared::iran::province_codes())));
     }
-    let priorities = nazer_shared::events::Priority::ALL.map(|p| p.as_str());
-    if query.priority.as_deref().is_some_and(|p| !priorities.contains(&p)) {
-        issues.push(FieldIssue::new("priority", format!("one of: {}", priorities.join(", "))));
+    if query.priority.as_deref().is_some_and(|p| Priority::parse(p).is_none()) {
+        issues.push(FieldIssue::new("priority", format!("one of: {}", Priority::ALL.map(|p| p.as_str()).join(", "))));
     }
-    let kinds = nazer_shared::events::MessageKind::ALL.map(|k| k.as_str());
-    if query.kind.as_deref().is_some_and(|k| !kinds.contains(&k)) {
-        issues.push(FieldIssue::new("kind", format!("one of: {}", kinds.join(", "))));
+    if query.kind.as_deref().is_some_and(|k| MessageKind::parse(k).is_none()) {
+        issues.push(FieldIssue::new("kind", format!("one of: {}", MessageKind::ALL.map(|k| k.as_str()).join(", "))));
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));

@@ -12,6 +12,7 @@ use nazer_shared::topology::INTAKE;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::projection::deadline_state;
 use crate::schema::{agency_responses, message_deadlines, messages};
 use crate::store::status;
 use crate::timeline::{self, transition};
@@ -91,12 +92,16 @@ pub fn head(conn: &mut DbConnection, code: &TrackingCode, viewer: &Viewer) -> Re
     Ok(Head { id, tracking_code: code.to_string(), status, agency_id, acknowledged_at, decline_count })
 }
 
-/// Moves the message from `from` to `to`, only if no one else moved it first.
-fn claim(conn: &mut DbConnection, head: &Head, to: &str, at: NaiveDateTime) -> Result<(), LifecycleError> {
-    let claimed = diesel::update(messages::table.find(&head.id).filter(messages::status.eq(&head.status)))
-        .set((messages::status.eq(to), messages::updated_at.eq(at)))
-        .execute(conn)?;
-    if claimed == 0 {
+type Unchanged<'a> =
+    diesel::dsl::Filter<diesel::dsl::Find<messages::table, &'a String>, diesel::dsl::Eq<messages::status, &'a String>>;
+
+/// The message as `head` read it, so a transition applies only if no one else moved it first.
+fn unchanged(head: &Head) -> Unchanged<'_> {
+    messages::table.find(&head.id).filter(messages::status.eq(&head.status))
+}
+
+fn claimed(rows: usize) -> Result<(), LifecycleError> {
+    if rows == 0 {
         return Err(LifecycleError::NotAllowed("the message changed meanwhile; read it again".into()));
     }
     Ok(())
@@ -116,8 +121,14 @@ pub fn acknowledge(
     }
     check(&head.status, Action::Acknowledge).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
-    claim(conn, &head, status::ACKNOWLEDGED, at)?;
-    diesel::update(messages::table.find(&head.id)).set(messages::acknowledged_at.eq(Some(at))).execute(conn)?;
+    let rows = diesel::update(unchanged(&head))
+        .set((
+            messages::status.eq(status::ACKNOWLEDGED),
+            messages::acknowledged_at.eq(Some(at)),
+            messages::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    claimed(rows)?;
     let agency_id = head.agency_id.clone().unwrap_or_default();
     let event = MessageAcknowledged {
         message_id: head.id.clone(),
@@ -148,7 +159,10 @@ pub fn respond(
     let head = head(conn, code, viewer)?;
     check(&head.status, Action::Respond).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
-    claim(conn, &head, status::RESPONDED, at)?;
+    let rows = diesel::update(unchanged(&head))
+        .set((messages::status.eq(status::RESPONDED), messages::updated_at.eq(at)))
+        .execute(conn)?;
+    claimed(rows)?;
     let agency_id = head.agency_id.clone().unwrap_or_default();
     let response_id = Uuid::now_v7().to_string();
     let attachments = serde_json::to_string(&answer.attachments).map_err(|e| DbError::Encode(e.to_string()))?;
@@ -195,10 +209,11 @@ pub fn decline(
     let head = head(conn, code, viewer)?;
     check(&head.status, Action::Decline).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
-    claim(conn, &head, status::DECLINED, at)?;
     let count = head.decline_count + 1;
-    diesel::update(messages::table.find(&head.id))
+    let rows = diesel::update(unchanged(&head))
         .set((
+            messages::status.eq(status::DECLINED),
+            messages::updated_at.eq(at),
             messages::decline_count.eq(count),
             messages::assigned_agency_id.eq(None::<String>),
             messages::assigned_agency_name.eq(None::<String>),
@@ -206,13 +221,14 @@ pub fn decline(
             messages::acknowledged_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
+    claimed(rows)?;
     // The declining agency's clocks stop (deadline-timer does the same on the event).
     diesel::update(
         message_deadlines::table
             .filter(message_deadlines::message_id.eq(&head.id))
-            .filter(message_deadlines::state.eq_any(["pending", "paused"])),
+            .filter(message_deadlines::state.eq_any([deadline_state::PENDING, deadline_state::PAUSED])),
     )
-    .set(message_deadlines::state.eq("declined"))
+    .set(message_deadlines::state.eq(deadline_state::DECLINED))
     .execute(conn)?;
     let agency_id = head.agency_id.clone().unwrap_or_default();
     let event = MessageDeclined {
@@ -239,8 +255,10 @@ pub fn close(
     let head = head(conn, code, &Viewer::All)?;
     check(&head.status, Action::Close).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
-    claim(conn, &head, status::CLOSED, at)?;
-    diesel::update(messages::table.find(&head.id)).set(messages::closed_at.eq(Some(at))).execute(conn)?;
+    let rows = diesel::update(unchanged(&head))
+        .set((messages::status.eq(status::CLOSED), messages::closed_at.eq(Some(at)), messages::updated_at.eq(at)))
+        .execute(conn)?;
+    claimed(rows)?;
     let event = MessageClosed {
         message_id: head.id.clone(),
         tracking_code: head.tracking_code.clone(),

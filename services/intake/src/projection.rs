@@ -19,11 +19,13 @@ use serde_json::json;
 pub struct Projection;
 
 /// States a deadline moves through as intake shows it; a later state never goes back.
-mod deadline_state {
+pub(crate) mod deadline_state {
     pub const PENDING: &str = "pending";
     pub const PAUSED: &str = "paused";
     pub const MET: &str = "met";
     pub const BREACHED: &str = "breached";
+    /// Its agency declined the message (intake sets it; no event reports it).
+    pub const DECLINED: &str = "declined";
 
     /// Pending and paused give way to each other; met and breached are never undone.
     pub fn is_open(state: &str) -> bool {

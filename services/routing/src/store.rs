@@ -189,6 +189,117 @@ pub fn delete_rule(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
     Ok(diesel::delete(routing_rules::table.find(id)).execute(conn)? > 0)
 }
 
+/// What routing keeps of a message it routed: enough to announce where it went.
+struct Routed {
+    message_id: String,
+    tracking_code: String,
+    kind: String,
+    category: String,
+    province: String,
+    city: Option<String>,
+    priority: String,
+    channel: Option<String>,
+}
+
+/// Where an assignment stands: its state, agency and supervisor flag.
+type Standing = (String, Option<String>, bool);
+
+impl Routed {
+    fn of_received(message: &MessageReceived) -> Self {
+        Self {
+            message_id: message.message_id.clone(),
+            tracking_code: message.tracking_code.clone(),
+            kind: message.kind.clone(),
+            category: message.category.clone(),
+            province: message.province.clone(),
+            city: message.city.clone(),
+            priority: message.priority.clone(),
+            channel: Some(message.channel.clone()),
+        }
+    }
+
+    fn load(conn: &mut DbConnection, message_id: &str) -> Result<Option<(Self, Standing)>, DbError> {
+        type Row = ((String, String, String, String, Option<String>, String, Option<String>), Standing);
+        let row: Option<Row> = assignments::table
+            .find(message_id)
+            .select((
+                (
+                    assignments::tracking_code,
+                    assignments::kind,
+                    assignments::category,
+                    assignments::province,
+                    assignments::city,
+                    assignments::priority,
+                    assignments::channel,
+                ),
+                (assignments::state, assignments::agency_id, assignments::needs_supervisor),
+            ))
+            .first(conn)
+            .optional()?;
+        Ok(row.map(|((tracking_code, kind, category, province, city, priority, channel), standing)| {
+            let message_id = message_id.to_string();
+            (Self { message_id, tracking_code, kind, category, province, city, priority, channel }, standing)
+        }))
+    }
+
+    /// Announces the decision: `message.assigned` to the agency of the rule, or
+    /// `message.needs_triage` with `reason`.
+    fn announce(
+        self,
+        conn: &mut DbConnection,
+        decision: Option<(String, Agency)>,
+        reason: &str,
+        needs_supervisor: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        match decision {
+            Some((rule_id, agency)) => self.assign(conn, rule_id, agency, now).map(|_| ()),
+            None => {
+                let event = MessageNeedsTriage {
+                    message_id: self.message_id,
+                    tracking_code: self.tracking_code,
+                    category: self.category,
+                    province: self.province,
+                    city: self.city,
+                    reason: reason.into(),
+                    queued_at: from_db_time(to_db_time(now)),
+                    needs_supervisor,
+                };
+                outbox::enqueue(conn, ROUTING, &event, now).map(|_| ())
+            }
+        }
+    }
+
+    /// `message.assigned` to `agency`, with its ancestors (who see the message too).
+    fn assign(
+        self,
+        conn: &mut DbConnection,
+        rule_id: String,
+        agency: Agency,
+        now: DateTime<Utc>,
+    ) -> Result<MessageAssigned, DbError> {
+        let agency_ancestors = ancestors_of(conn, &agency)?;
+        let event = MessageAssigned {
+            message_id: self.message_id,
+            tracking_code: self.tracking_code,
+            kind: self.kind,
+            category: self.category,
+            province: self.province,
+            city: self.city,
+            agency_id: agency.id,
+            agency_name: agency.name,
+            parent_agency_id: agency.parent_id,
+            agency_ancestors,
+            rule_id,
+            priority: self.priority,
+            channel: self.channel,
+            assigned_at: from_db_time(to_db_time(now)),
+        };
+        outbox::enqueue(conn, ROUTING, &event, now)?;
+        Ok(event)
+    }
+}
+
 /// Routes a received message once: to the agency of the most specific rule, or to triage.
 pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<Utc>) -> Result<(), DbError> {
     let decided: i64 = assignments::table.find(&message.message_id).count().get_result(conn)?;
@@ -218,41 +329,8 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
             assignments::decided_at.eq(at),
         ))
         .execute(conn)?;
-    match agency {
-        Some((rule_id, agency)) => {
-            let agency_ancestors = ancestors_of(conn, &agency)?;
-            let event = MessageAssigned {
-                message_id: message.message_id.clone(),
-                tracking_code: message.tracking_code.clone(),
-                kind: message.kind.clone(),
-                category: message.category.clone(),
-                province: message.province.clone(),
-                city: message.city.clone(),
-                agency_id: agency.id,
-                agency_name: agency.name,
-                parent_agency_id: agency.parent_id,
-                agency_ancestors,
-                rule_id,
-                priority: message.priority.clone(),
-                channel: Some(message.channel.clone()),
-                assigned_at: from_db_time(at),
-            };
-            outbox::enqueue(conn, ROUTING, &event, now)?;
-        }
-        None => {
-            let event = MessageNeedsTriage {
-                message_id: message.message_id.clone(),
-                tracking_code: message.tracking_code.clone(),
-                category: message.category.clone(),
-                province: message.province.clone(),
-                city: message.city.clone(),
-                reason: "no routing rule matches this category and province".into(),
-                queued_at: from_db_time(at),
-                needs_supervisor: false,
-            };
-            outbox::enqueue(conn, ROUTING, &event, now)?;
-        }
-    }
+    let reason = "no routing rule matches this category and province";
+    Routed::of_received(message).announce(conn, agency, reason, false, now)?;
     Ok(())
 }
 
@@ -327,32 +405,18 @@ pub fn assign_from_triage(
     may_decide_flagged: bool,
     now: DateTime<Utc>,
 ) -> Result<MessageAssigned, TriageError> {
-    type Row = (String, String, String, String, Option<String>, String, Option<String>, bool);
-    let row: Option<Row> = assignments::table
-        .find(message_id)
-        .filter(assignments::state.eq(TRIAGE))
-        .select((
-            assignments::tracking_code,
-            assignments::kind,
-            assignments::category,
-            assignments::province,
-            assignments::city,
-            assignments::priority,
-            assignments::channel,
-            assignments::needs_supervisor,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((tracking_code, kind, category, province, city, priority, channel, needs_supervisor)) = row else {
+    let Some((routed, (state, _, needs_supervisor))) = Routed::load(conn, message_id)? else {
         return Err(TriageError::NotInTriage);
     };
+    if state != TRIAGE {
+        return Err(TriageError::NotInTriage);
+    }
     if needs_supervisor && !may_decide_flagged {
         return Err(TriageError::NeedsSupervisor);
     }
     let Some(agency) = find_agency(conn, agency_id)? else {
         return Err(TriageError::UnknownAgency(agency_id.into()));
     };
-    let agency_ancestors = ancestors_of(conn, &agency)?;
     let at = to_db_time(now);
     // Conditional, so of two supervisors deciding at once only one assignment is announced.
     let claimed = diesel::update(assignments::table.find(message_id).filter(assignments::state.eq(TRIAGE)))
@@ -367,24 +431,7 @@ pub fn assign_from_triage(
     if claimed == 0 {
         return Err(TriageError::NotInTriage);
     }
-    let event = MessageAssigned {
-        message_id: message_id.into(),
-        tracking_code,
-        kind,
-        category,
-        province,
-        city,
-        agency_id: agency.id,
-        agency_name: agency.name,
-        parent_agency_id: agency.parent_id,
-        agency_ancestors,
-        rule_id: MANUAL_RULE.into(),
-        priority,
-        channel,
-        assigned_at: from_db_time(at),
-    };
-    outbox::enqueue(conn, ROUTING, &event, now)?;
-    Ok(event)
+    Ok(routed.assign(conn, MANUAL_RULE.into(), agency, now)?)
 }
 
 /// A decline: recorded once, then the message goes to the next agency whose rule matches and
@@ -394,23 +441,7 @@ pub fn reroute_declined(
     declined: &MessageDeclined,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    type Row = (String, String, String, String, Option<String>, String, Option<String>, String, Option<String>);
-    let row: Option<Row> = assignments::table
-        .find(&declined.message_id)
-        .select((
-            assignments::tracking_code,
-            assignments::kind,
-            assignments::category,
-            assignments::province,
-            assignments::city,
-            assignments::priority,
-            assignments::channel,
-            assignments::state,
-            assignments::agency_id,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((tracking_code, kind, category, province, city, priority, channel, state, agency_id)) = row else {
+    let Some((routed, (state, agency_id, _))) = Routed::load(conn, &declined.message_id)? else {
         return Err(DbError::Refused(format!("message {} was declined but never routed here", declined.message_id)));
     };
     if state != ASSIGNED || agency_id.as_deref() != Some(declined.agency_id.as_str()) {
@@ -428,9 +459,9 @@ pub fn reroute_declined(
         .execute(conn)?;
     let declined_by: Vec<String> =
         declines::table.filter(declines::message_id.eq(&declined.message_id)).select(declines::agency_id).load(conn)?;
-    let candidates = list_rules(conn, Some(&category))?;
-    let next =
-        rules::after_decline(&candidates, &category, &province, city.as_deref(), &declined_by, declined_by.len());
+    let candidates = list_rules(conn, Some(&routed.category))?;
+    let (category, province, city) = (&routed.category, &routed.province, routed.city.as_deref());
+    let next = rules::after_decline(&candidates, category, province, city, &declined_by, declined_by.len());
     let chosen = match next {
         rules::AfterDecline::Reassign(rule) => find_agency(conn, &rule.agency_id)?.map(|a| (rule.id.clone(), a)),
         rules::AfterDecline::Triage { .. } => None,
@@ -446,45 +477,11 @@ pub fn reroute_declined(
             assignments::needs_supervisor.eq(needs_supervisor),
         ))
         .execute(conn)?;
-    match chosen {
-        Some((rule_id, agency)) => {
-            let agency_ancestors = ancestors_of(conn, &agency)?;
-            let event = MessageAssigned {
-                message_id: declined.message_id.clone(),
-                tracking_code,
-                kind,
-                category,
-                province,
-                city,
-                agency_id: agency.id,
-                agency_name: agency.name,
-                parent_agency_id: agency.parent_id,
-                agency_ancestors,
-                rule_id,
-                priority,
-                channel,
-                assigned_at: from_db_time(at),
-            };
-            outbox::enqueue(conn, ROUTING, &event, now)?;
-        }
-        None => {
-            let reason = if needs_supervisor {
-                format!("declined {} times; a supervisor decides", declined_by.len())
-            } else {
-                "declined; no other routing rule matches".to_string()
-            };
-            let event = MessageNeedsTriage {
-                message_id: declined.message_id.clone(),
-                tracking_code,
-                category,
-                province,
-                city,
-                reason,
-                queued_at: from_db_time(at),
-                needs_supervisor,
-            };
-            outbox::enqueue(conn, ROUTING, &event, now)?;
-        }
-    }
+    let reason = if needs_supervisor {
+        format!("declined {} times; a supervisor decides", declined_by.len())
+    } else {
+        "declined; no other routing rule matches".to_string()
+    };
+    routed.announce(conn, chosen, &reason, needs_supervisor, now)?;
     Ok(())
 }

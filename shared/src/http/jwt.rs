@@ -124,13 +124,13 @@ impl JwtVerifier {
     pub async fn verify(&self, token: &str) -> Result<Value, JwtError> {
         let header = decode_header(token).map_err(|_| JwtRefusal::Header(self.accepted()))?;
         // The header's `jku`, `x5u`, `jwk` and `x5c` are never used: keys come from configuration.
-        let key = match header.alg {
-            Algorithm::RS256 if self.settings.jwks_url.is_some() => {
+        let key = match (header.alg, &self.hs256) {
+            (Algorithm::RS256, _) if self.settings.jwks_url.is_some() => {
                 let kid = header.kid.ok_or(JwtRefusal::UnknownKey)?;
                 self.rsa_key(&kid).await?
             }
-            Algorithm::HS256 if self.hs256.is_some() => self.hs256.clone().ok_or(JwtRefusal::Signature)?,
-            other => return Err(JwtRefusal::Algorithm(format!("{other:?}")).into()),
+            (Algorithm::HS256, Some(secret)) => secret.clone(),
+            (other, _) => return Err(JwtRefusal::Algorithm(format!("{other:?}")).into()),
         };
         let mut validation = Validation::new(header.alg);
         validation.algorithms = vec![header.alg];
