@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
+use nazer_shared::agency::Viewer;
 use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, page_limit, period_bound};
 use nazer_shared::runtime::ServiceContext;
 use serde::Deserialize;
@@ -16,7 +17,7 @@ use crate::warning_store::{self, AcknowledgeError, WarningFilter};
 
 pub struct DeadlineState {
     pub ctx: ServiceContext,
-    /// The firing loop's wake-up, for requests that may bring a step forward.
+    /// Wakes the firing loop when a consumed event or a request changed what is due.
     pub wake: Arc<Notify>,
 }
 
@@ -61,7 +62,6 @@ async fn get_warnings(
     QueryParams(query): QueryParams<WarningQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::Supervisor, Scope::SpecialFollowUp, Scope::CallCenter, Scope::Agency])?;
-    let supervisor = caller.oversees_all();
     let mut issues = Vec::new();
     if query.level.is_some_and(|l| !(1..=3).contains(&l)) {
         issues.push(FieldIssue::new("level", "must be 1, 2 or 3"));
@@ -88,11 +88,13 @@ async fn get_warnings(
         return Err(ApiError::invalid(issues));
     }
     let limit = if csv { MAX_EXPORT_ROWS + 1 } else { page_limit(query.limit)? };
-    // An agency sees the warnings issued or escalated to it only, whatever it asks for.
-    let (agency_id, visible_to) = if supervisor { (query.agency_id, None) } else { (None, caller.agency_id.clone()) };
-    if visible_to.is_none() && !supervisor {
-        return Err(ApiError::Forbidden("this key is not bound to an agency".into()));
-    }
+    // An agency sees the warnings issued or escalated to it, or of its sub-agencies, only,
+    // whatever it asks for.
+    let (agency_id, visible_to) = match caller.viewer() {
+        Viewer::All => (query.agency_id, None),
+        Viewer::Agency(agency) => (None, Some(agency)),
+        Viewer::Nobody => return Err(ApiError::Forbidden("this caller is not bound to an agency".into())),
+    };
     let filter = WarningFilter {
         agency_id,
         visible_to,
@@ -125,10 +127,7 @@ async fn post_acknowledgement(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Agency])?;
-    let Some(agency_id) = caller.agency_id.clone() else {
-        return Err(ApiError::Forbidden("only the agency a warning was issued to acknowledges it".into()));
-    };
+    let agency_id = caller.own_agency()?;
     let warning_id = path.into_inner();
     let now = state.ctx.clock.now();
     let key_id = caller.key_id.clone();
@@ -157,7 +156,8 @@ async fn get_deadlines(
         return Err(ApiError::invalid_field("message_id", "is required"));
     };
     let mut deadlines = state.ctx.db.run(move |conn| store::deadlines_of(conn, &message_id)).await?;
-    deadlines.retain(|d| caller.may_see_agency(Some(&d.agency_id), &d.agency_ancestors));
+    let viewer = caller.viewer();
+    deadlines.retain(|d| viewer.sees(Some(&d.agency_id), &d.agency_ancestors));
     Ok(HttpResponse::Ok().json(json!({ "deadlines": deadlines })))
 }
 
@@ -170,10 +170,7 @@ struct PauseRequest {
 /// Whose deadlines the caller may pause: an agency its own, an admin any.
 fn pausing_agency(caller: &Caller) -> Result<Option<String>, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::Agency])?;
-    if caller.has(Scope::Admin) {
-        return Ok(None);
-    }
-    caller.agency_id.clone().map(Some).ok_or_else(|| ApiError::Forbidden("this key is not bound to an agency".into()))
+    if caller.has(Scope::Admin) { Ok(None) } else { caller.own_agency().map(Some) }
 }
 
 fn paused_answer(result: Result<store::DeadlineView, PauseError>) -> Result<HttpResponse, ApiError> {

@@ -157,14 +157,11 @@ impl Calendar {
         }
         let mut holidays = BTreeMap::new();
         for (i, holiday) in document.holidays.iter().enumerate() {
-            match JalaliDate::parse(&holiday.date).and_then(JalaliDate::to_gregorian) {
-                Some(date) => {
+            match solar_hijri_day(format!("holidays[{i}].date"), &holiday.date) {
+                Ok(date) => {
                     holidays.insert(date, holiday.name.clone());
                 }
-                None => issues.push(FieldIssue::new(
-                    format!("holidays[{i}].date"),
-                    format!("`{}` is not a Solar Hijri date YYYY-MM-DD", holiday.date),
-                )),
+                Err(issue) => issues.push(issue),
             }
             if holiday.name.trim().is_empty() {
                 issues.push(FieldIssue::new(format!("holidays[{i}].name"), "is required"));
@@ -172,23 +169,12 @@ impl Calendar {
         }
         let mut closures: BTreeMap<NaiveDate, Vec<Option<String>>> = BTreeMap::new();
         for (i, closure) in document.closures.iter().enumerate() {
-            if let Some(province) = &closure.province
-                && !iran::is_province(province)
-            {
-                issues.push(FieldIssue::new(
-                    format!("closures[{i}].province"),
-                    format!(
-                        "`{province}` is not a province code; use null for everywhere or one of: {}",
-                        iran::province_codes()
-                    ),
-                ));
+            if let Err(issue) = province_code(format!("closures[{i}].province"), &closure.province) {
+                issues.push(issue);
             }
-            match JalaliDate::parse(&closure.date).and_then(JalaliDate::to_gregorian) {
-                Some(date) => closures.entry(date).or_default().push(closure.province.clone()),
-                None => issues.push(FieldIssue::new(
-                    format!("closures[{i}].date"),
-                    format!("`{}` is not a Solar Hijri date YYYY-MM-DD", closure.date),
-                )),
+            match solar_hijri_day(format!("closures[{i}].date"), &closure.date) {
+                Ok(date) => closures.entry(date).or_default().push(closure.province.clone()),
+                Err(issue) => issues.push(issue),
             }
         }
         match offset {
@@ -372,6 +358,24 @@ impl Budget {
             return Ok(Budget::BusinessDays(count(digits)?));
         }
         nazer_shared::duration::parse_iso8601(text).map(Budget::Plain).map_err(|_| error())
+    }
+}
+
+/// A Solar Hijri day as a request or document writes it, or the issue naming `field`.
+pub(crate) fn solar_hijri_day(field: impl Into<String>, text: &str) -> Result<NaiveDate, FieldIssue> {
+    JalaliDate::parse(text)
+        .and_then(JalaliDate::to_gregorian)
+        .ok_or_else(|| FieldIssue::new(field, format!("`{text}` is not a Solar Hijri date YYYY-MM-DD")))
+}
+
+/// A closure's province: absent for everywhere, else a known province code.
+pub(crate) fn province_code(field: impl Into<String>, province: &Option<String>) -> Result<(), FieldIssue> {
+    match province {
+        Some(code) if !iran::is_province(code) => Err(FieldIssue::new(
+            field,
+            format!("`{code}` is not a province code; use null for everywhere or one of: {}", iran::province_codes()),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -121,7 +121,7 @@ async fn put_calendar(
     if document.id != *path {
         return Err(ApiError::invalid_field("id", format!("the body's id must be the path's id `{path}`")));
     }
-    // Validated before anything is locked or read, so every bad field is named at once.
+    // Validated before anything is locked or read.
     Calendar::from_document(document.clone()).map_err(ApiError::invalid)?;
     let changed = change(&state, path.into_inner(), CalendarEdit::Replace(document)).await?;
     let mut response = if changed.created { HttpResponse::Created() } else { HttpResponse::Ok() };

@@ -5,9 +5,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use nazer_shared::db::{DbConnection, DbError, lock_key};
 use nazer_shared::http::FieldIssue;
-use nazer_shared::iran::{self, JalaliDate};
 
-use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument};
+use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument, province_code, solar_hijri_day};
 use crate::calendar_store;
 use crate::moving::{self, Touched};
 
@@ -46,29 +45,12 @@ pub struct Changed {
     pub deadlines_moved: usize,
 }
 
-/// A Solar Hijri date from a request, or the issue naming `field`.
-fn jalali_day(field: &str, text: &str) -> Result<NaiveDate, FieldIssue> {
-    JalaliDate::parse(text)
-        .and_then(JalaliDate::to_gregorian)
-        .ok_or_else(|| FieldIssue::new(field, format!("`{text}` is not a Solar Hijri date YYYY-MM-DD")))
-}
-
-fn check_province(province: &Option<String>) -> Result<(), FieldIssue> {
-    match province {
-        Some(code) if !iran::is_province(code) => Err(FieldIssue::new(
-            "province",
-            format!("`{code}` is not a province code; use null for everywhere or one of: {}", iran::province_codes()),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Applies `edit` to the document: the new document, what it touches and why.
 fn apply(
     document: Option<CalendarDocument>,
     edit: CalendarEdit,
 ) -> Result<(CalendarDocument, Touched, String), ChangeError> {
-    let same_day = |a: &str, b: NaiveDate| jalali_day("date", a).is_ok_and(|d| d == b);
+    let same_day = |a: &str, b: NaiveDate| solar_hijri_day("date", a).is_ok_and(|d| d == b);
     if let CalendarEdit::Replace(new) = edit {
         return Ok((new, Touched::default(), "calendar replaced".into()));
     }
@@ -77,7 +59,7 @@ fn apply(
         CalendarEdit::Replace(_) => Err(ChangeError::NoCalendar),
         CalendarEdit::AddHoliday(holiday) => {
             let mut issues = Vec::new();
-            let day = jalali_day("date", &holiday.date).map_err(|i| issues.push(i)).ok();
+            let day = solar_hijri_day("date", &holiday.date).map_err(|i| issues.push(i)).ok();
             if holiday.name.trim().is_empty() {
                 issues.push(FieldIssue::new("name", "is required, e.g. «عید سعید فطر»"));
             }
@@ -90,7 +72,7 @@ fn apply(
             Ok((document, Touched { day: Some(day), province: None }, reason))
         }
         CalendarEdit::RemoveHoliday { date } => {
-            let day = jalali_day("date", &date).map_err(|i| ChangeError::Invalid(vec![i]))?;
+            let day = solar_hijri_day("date", &date).map_err(|i| ChangeError::Invalid(vec![i]))?;
             let before = document.holidays.len();
             document.holidays.retain(|h| !same_day(&h.date, day));
             if document.holidays.len() == before {
@@ -100,8 +82,8 @@ fn apply(
         }
         CalendarEdit::AddClosure(closure) => {
             let mut issues = Vec::new();
-            let day = jalali_day("date", &closure.date).map_err(|i| issues.push(i)).ok();
-            if let Err(issue) = check_province(&closure.province) {
+            let day = solar_hijri_day("date", &closure.date).map_err(|i| issues.push(i)).ok();
+            if let Err(issue) = province_code("province", &closure.province) {
                 issues.push(issue);
             }
             if closure.reason.trim().is_empty() {
@@ -117,8 +99,8 @@ fn apply(
             Ok((document, Touched { day: Some(day), province }, reason))
         }
         CalendarEdit::RemoveClosure { date, province } => {
-            let day = jalali_day("date", &date).map_err(|i| ChangeError::Invalid(vec![i]))?;
-            check_province(&province).map_err(|i| ChangeError::Invalid(vec![i]))?;
+            let day = solar_hijri_day("date", &date).map_err(|i| ChangeError::Invalid(vec![i]))?;
+            province_code("province", &province).map_err(|i| ChangeError::Invalid(vec![i]))?;
             let before = document.closures.len();
             document.closures.retain(|c| !(same_day(&c.date, day) && c.province == province));
             if document.closures.len() == before {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::policy::{ACKNOWLEDGE, Step};
 use crate::schema::{deadlines, warnings};
-use crate::store::state;
+use crate::store::{decode, state};
 
 /// Who takes a message over after the last warning (پیگیری ویژه); webhook subscriptions
 /// for this id receive level-3 warnings.
@@ -25,7 +25,7 @@ pub mod reason {
 }
 
 /// What the stage asks of the agency, as the warning texts name it.
-fn stage_fa(stage: &str) -> &'static str {
+pub(crate) fn stage_fa(stage: &str) -> &'static str {
     if stage == ACKNOWLEDGE { "مهلت اعلام وصول پیام" } else { "مهلت رسیدگی به پیام" }
 }
 
@@ -126,8 +126,7 @@ pub fn fire_due(conn: &mut DbConnection, now: DateTime<Utc>, limit: i64) -> Resu
 fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advance, DbError> {
     let (id, message_id, tracking_code, agency_id, escalation_agency_id, stage, due_at, ladder, next_step, current) =
         row;
-    let steps: Vec<Step> = serde_json::from_str(&ladder)
-        .map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable ladder: {e}")))?;
+    let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let due_at = from_db_time(due_at);
     let mut step_index = next_step.max(0) as usize;
     let mut breached = false;
@@ -136,24 +135,23 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
         let overtaken = steps.get(step_index).is_some_and(|next| next.at() <= now);
         let lag = (now - step.at()).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
         match *step {
-            Step::Reminder { .. } if !overtaken => fired.lags.push(("reminder", lag)),
-            Step::Warning { .. } => fired.lags.push(("warning", lag)),
-            Step::Reminder { .. } => {}
-        }
-        match *step {
             Step::Reminder { .. } if overtaken => {}
-            Step::Reminder { fraction, .. } => fired.reminders.push(DeadlineReminderSent {
-                deadline_id: id.clone(),
-                message_id: message_id.clone(),
-                tracking_code: tracking_code.clone(),
-                agency_id: agency_id.clone(),
-                stage: stage.clone(),
-                fraction,
-                text_fa: reminder_text(&stage, &tracking_code, due_at),
-                due_at,
-                sent_at: now,
-            }),
+            Step::Reminder { fraction, .. } => {
+                fired.lags.push(("reminder", lag));
+                fired.reminders.push(DeadlineReminderSent {
+                    deadline_id: id.clone(),
+                    message_id: message_id.clone(),
+                    tracking_code: tracking_code.clone(),
+                    agency_id: agency_id.clone(),
+                    stage: stage.clone(),
+                    fraction,
+                    text_fa: reminder_text(&stage, &tracking_code, due_at),
+                    due_at,
+                    sent_at: now,
+                });
+            }
             Step::Warning { level, .. } => {
+                fired.lags.push(("warning", lag));
                 breached = true;
                 let (reason, escalated_to) = match level {
                     1 => (reason::OVERDUE, None),
@@ -187,7 +185,7 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
     })
 }
 
-/// Rows per multi-row warning insert (13 parameters each).
+/// Rows per multi-row warning insert (12 parameters each).
 const WARNING_CHUNK: usize = 2_000;
 
 fn insert_warnings(conn: &mut DbConnection, issued: &[WarningIssued]) -> Result<(), DbError> {

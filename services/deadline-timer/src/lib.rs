@@ -40,16 +40,12 @@ pub const SERVICE: ServiceEntry =
     ServiceEntry { name: DEADLINE_TIMER, factory: |ctx| Ok(Arc::new(DeadlineTimer::new(ctx))) };
 
 pub struct DeadlineTimer {
-    ctx: ServiceContext,
     state: web::Data<api::DeadlineState>,
-    /// Wakes the firing loop when a consumed event or a request changed what is due.
-    wake: Arc<Notify>,
 }
 
 impl DeadlineTimer {
     pub fn new(ctx: ServiceContext) -> Self {
-        let wake = Arc::new(Notify::new());
-        Self { state: web::Data::new(api::DeadlineState { ctx: ctx.clone(), wake: wake.clone() }), ctx, wake }
+        Self { state: web::Data::new(api::DeadlineState { ctx, wake: Arc::new(Notify::new()) }) }
     }
 }
 
@@ -78,7 +74,7 @@ impl EventHandler for Clockwork {
 
 impl Service for DeadlineTimer {
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
-        Some(Arc::new(Clockwork { fallback_budget: self.ctx.settings.deadlines.default_budget.clone() }))
+        Some(Arc::new(Clockwork { fallback_budget: self.state.ctx.settings.deadlines.default_budget.clone() }))
     }
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {
@@ -86,11 +82,11 @@ impl Service for DeadlineTimer {
     }
 
     fn workers(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
-        vec![tokio::spawn(firing::run(self.ctx.clone(), self.wake.clone(), shutdown))]
+        vec![tokio::spawn(firing::run(self.state.ctx.clone(), self.state.wake.clone(), shutdown))]
     }
 
     fn after_commit(&self) -> Vec<Arc<Notify>> {
-        vec![self.wake.clone()]
+        vec![self.state.wake.clone()]
     }
 }
 

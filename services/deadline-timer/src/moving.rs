@@ -15,10 +15,11 @@ use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::Calendar;
+use crate::firing_store::stage_fa;
 use crate::pausing::{Pause, recompute};
-use crate::policy::{self, ACKNOWLEDGE, StagePolicy, Step};
+use crate::policy::{self, StagePolicy, Step};
 use crate::schema::deadlines;
-use crate::store::state;
+use crate::store::{decode, encode, state};
 
 /// Which running clocks a change can touch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,12 +44,7 @@ pub fn steps_done(old: &[Step], done: usize, new: &[Step]) -> usize {
 
 /// «مهلت رسیدگی به پیام … به ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ تغییر کرد».
 pub fn moved_text(stage: &str, tracking_code: &str, due_at: DateTime<Utc>) -> String {
-    let what = if stage == ACKNOWLEDGE {
-        "مهلت اعلام وصول پیام"
-    } else {
-        "مهلت رسیدگی به پیام"
-    };
-    format!("{what} {} به {} تغییر کرد", persian_digits(tracking_code), persian_date_time(due_at))
+    format!("{} {} به {} تغییر کرد", stage_fa(stage), persian_digits(tracking_code), persian_date_time(due_at))
 }
 
 type Row = (
@@ -117,12 +113,12 @@ pub fn move_deadlines(
         if let Some(last) = ids.last() {
             after = last.clone();
         }
+        let mut events = Vec::new();
         for row in rows {
-            if let Some(event) = move_one(conn, calendar, row, reason, now)? {
-                outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
-                moved += 1;
-            }
+            events.extend(move_one(conn, calendar, row, reason, now)?);
         }
+        outbox::enqueue_all(conn, DEADLINE_TIMER, &events, now)?;
+        moved += events.len();
         if !full {
             return Ok(moved);
         }
@@ -138,11 +134,10 @@ fn move_one(
 ) -> Result<Option<DeadlineMoved>, DbError> {
     let ((id, message_id, tracking_code, agency_id, stage, province), rest) = row;
     let (started_at, due_at, current, stage_policy, ladder, next_step, pauses) = rest;
-    let unreadable = |what: &str, e: serde_json::Error| DbError::Refused(format!("deadline `{id}` {what}: {e}"));
-    let policy: StagePolicy = serde_json::from_str(&stage_policy).map_err(|e| unreadable("policy", e))?;
-    let old: Vec<Step> = serde_json::from_str(&ladder).map_err(|e| unreadable("ladder", e))?;
+    let policy: StagePolicy = decode(&id, "policy", &stage_policy)?;
+    let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let (start, old_due) = (from_db_time(started_at), from_db_time(due_at));
-    let pauses: Vec<Pause> = serde_json::from_str(&pauses).map_err(|e| unreadable("pauses", e))?;
+    let pauses: Vec<Pause> = decode(&id, "pauses", &pauses)?;
     let recomputed = if current == state::PENDING {
         recompute(&policy, Some(calendar), start, province.as_deref(), &pauses)
     } else {
@@ -153,7 +148,7 @@ fn move_one(
         return Ok(None);
     }
     let done = steps_done(&old, next_step.max(0) as usize, &steps);
-    let text = serde_json::to_string(&steps).map_err(|e| DbError::Encode(e.to_string()))?;
+    let text = encode(&steps)?;
     diesel::update(deadlines::table.find(&id))
         .set((
             deadlines::due_at.eq(to_db_time(due)),

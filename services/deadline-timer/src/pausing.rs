@@ -11,13 +11,13 @@ use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{Budget, Calendar, CalendarError};
+use crate::calendar::{Calendar, CalendarError};
 use crate::calendar_change::calendar_lock;
 use crate::calendar_store;
 use crate::moving::steps_done;
 use crate::policy::{self, LadderError, StagePolicy, Step};
 use crate::schema::deadlines;
-use crate::store::{self, DeadlineView, state};
+use crate::store::{self, DeadlineView, decode, encode, state};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PauseError {
@@ -116,8 +116,7 @@ pub fn pause(
         return Err(PauseError::WrongState(current, "only a pending stage can pause"));
     }
     // A warning already due (not yet registered by a busy firing loop) cannot be paused away.
-    let steps: Vec<Step> = serde_json::from_str(&ladder)
-        .map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable ladder: {e}")))?;
+    let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
     if steps.get(next_step.max(0) as usize).is_some_and(|s| matches!(s, Step::Warning { .. }) && s.at() <= now) {
         return Err(PauseError::WrongState(current, "its warning is already due"));
     }
@@ -154,10 +153,9 @@ pub fn resume(
     let Some(paused_at) = paused_at.filter(|_| current == state::PAUSED).map(from_db_time) else {
         return Err(PauseError::WrongState(current, "only a paused stage can resume"));
     };
-    let unreadable = |what: &str, e: serde_json::Error| DbError::Refused(format!("deadline `{id}` {what}: {e}"));
-    let old: Vec<Step> = serde_json::from_str(&ladder).map_err(|e| unreadable("ladder", e))?;
-    let stage_policy: StagePolicy = serde_json::from_str(&stage_policy).map_err(|e| unreadable("policy", e))?;
-    let mut pauses: Vec<Pause> = serde_json::from_str(&pauses).map_err(|e| unreadable("pauses", e))?;
+    let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
+    let stage_policy: StagePolicy = decode(&id, "policy", &stage_policy)?;
+    let mut pauses: Vec<Pause> = decode(&id, "pauses", &pauses)?;
     let calendar = match &calendar_id {
         Some(calendar) => {
             // A change of the calendar either sees this clock running again or waits for it.
@@ -177,9 +175,9 @@ pub fn resume(
         .set((
             deadlines::state.eq(state::PENDING),
             deadlines::paused_at.eq(None::<NaiveDateTime>),
-            deadlines::pauses.eq(to_json(&pauses)?),
+            deadlines::pauses.eq(encode(&pauses)?),
             deadlines::due_at.eq(to_db_time(due)),
-            deadlines::ladder.eq(to_json(&steps)?),
+            deadlines::ladder.eq(encode(&steps)?),
             deadlines::next_step.eq(done as i32),
             deadlines::next_fire_at.eq(steps.get(done).map(|s| to_db_time(s.at()))),
         ))
@@ -195,10 +193,6 @@ pub fn resume(
     };
     outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
     view(conn, &message_id, &id)
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<String, DbError> {
-    serde_json::to_string(value).map_err(|e| DbError::Encode(e.to_string()))
 }
 
 /// One past pause of a stage.
@@ -218,9 +212,7 @@ pub fn recompute(
     pauses: &[Pause],
 ) -> Result<(DateTime<Utc>, Vec<Step>), LadderError> {
     let (mut due, mut steps) = policy::ladder(stage, calendar, start, province)?;
-    // Plain budgets run round the clock even on a policy with a calendar.
-    let plain = matches!(Budget::parse(&stage.budget), Ok(Budget::Plain(_)));
-    let shift_on = calendar.filter(|_| !plain);
+    let shift_on = stage.clock(calendar);
     for pause in pauses {
         let moved = |at: DateTime<Utc>| -> Result<DateTime<Utc>, CalendarError> {
             if at < pause.paused_at { Ok(at) } else { shift(at, pause.paused_at, pause.resumed_at, shift_on, province) }

@@ -61,6 +61,12 @@ impl StagePolicy {
     pub fn reminders(&self) -> Vec<f64> {
         self.reminders.clone().unwrap_or_else(|| DEFAULT_REMINDERS.to_vec())
     }
+
+    /// The calendar this stage's own budget counts on: none for a plain duration, which runs
+    /// round the clock even on a policy with a calendar.
+    pub fn clock<'a>(&self, calendar: Option<&'a Calendar>) -> Option<&'a Calendar> {
+        calendar.filter(|_| !matches!(Budget::parse(&self.budget), Ok(Budget::Plain(_))))
+    }
 }
 
 /// A validated policy.
@@ -251,17 +257,15 @@ pub fn ladder_from(
     due: DateTime<Utc>,
     province: Option<&str>,
 ) -> Result<Vec<Step>, LadderError> {
-    let business = !matches!(Budget::parse(&stage.budget), Ok(Budget::Plain(_)));
+    // A fraction of the working time, so a reminder never falls on a night or a holiday.
+    let working = stage.clock(calendar).map(|c| (c, c.working_time_between(start, due, province)));
     let mut steps = Vec::new();
     for fraction in stage.reminders() {
-        let at = match calendar.filter(|_| business) {
-            // A fraction of the working time, so a reminder never falls on a night or a holiday.
-            Some(calendar) => {
-                let working = calendar.working_time_between(start, due, province);
-                let part = chrono::Duration::milliseconds((working.num_milliseconds() as f64 * fraction) as i64);
-                calendar.add_working_time(start, part, province)?
-            }
-            None => start + chrono::Duration::milliseconds(((due - start).num_milliseconds() as f64 * fraction) as i64),
+        let part =
+            |span: chrono::Duration| chrono::Duration::milliseconds((span.num_milliseconds() as f64 * fraction) as i64);
+        let at = match working {
+            Some((calendar, working)) => calendar.add_working_time(start, part(working), province)?,
+            None => start + part(due - start),
         };
         if at > start && at < due {
             steps.push(Step::Reminder { fraction, at });

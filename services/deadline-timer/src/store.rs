@@ -53,7 +53,7 @@ pub fn fallback_stage(budget: &str) -> StagePolicy {
 
 /// Starts the clocks of an assigned message (once, however often the event arrives), one per
 /// stage of the most specific policy. A response that overtook the assignment leaves them met
-/// from the start. Returns the earliest step scheduled, to wake the firing loop.
+/// from the start. Returns the earliest step scheduled (the firing loop is woken by the commit).
 pub fn schedule(
     conn: &mut DbConnection,
     assigned: &MessageAssigned,
@@ -167,8 +167,14 @@ pub fn schedule(
     Ok(earliest)
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<String, DbError> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(|e| DbError::Encode(e.to_string()))
+}
+
+/// A JSON column (`what`: ladder, policy, pauses) of deadline `id`; unreadable, the row is
+/// broken and said so by id.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(id: &str, what: &str, text: &str) -> Result<T, DbError> {
+    serde_json::from_str(text).map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable {what}: {e}")))
 }
 
 /// A response meets the message's pending stages and stops the rest of every ladder,
@@ -353,8 +359,7 @@ pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Dea
                 (next_fire_at, ladder, next_step, paused_at, ancestors),
             )| {
                 let (id, message_id, tracking_code, agency_id, stage, budget) = ids;
-                let steps: Vec<Step> = serde_json::from_str(&ladder)
-                    .map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable ladder: {e}")))?;
+                let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
                 let steps = steps
                     .into_iter()
                     .enumerate()

@@ -30,7 +30,7 @@ pub struct WarningView {
 pub struct WarningFilter {
     pub id: Option<String>,
     pub agency_id: Option<String>,
-    /// Warnings issued to this agency or escalated to it (a parent at level 2).
+    /// Warnings issued to this agency, escalated to it, or of its sub-agencies' clocks.
     pub visible_to: Option<String>,
     pub message_id: Option<String>,
     pub level: Option<i32>,

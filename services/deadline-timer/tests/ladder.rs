@@ -5,7 +5,7 @@
 //! otherwise. Instants driven by hand lie an hour or more ahead, out of the host loop's reach.
 
 use chrono::{DateTime, Duration, Utc};
-use nazer_deadline_timer::firing_store::{Fired, SPECIAL_FOLLOW_UP, reason};
+use nazer_deadline_timer::firing_store::{SPECIAL_FOLLOW_UP, reason};
 use nazer_deadline_timer::store::{self, state};
 use nazer_shared::events::{DeadlineScheduled, MessageAcknowledged, MessageAssigned, WarningIssued};
 use nazer_shared::http::Scope;
@@ -16,10 +16,6 @@ use serde_json::{Value, json};
 mod support;
 
 use support::*;
-
-fn fire_all(app: &TestApp, at: DateTime<Utc>) -> Fired {
-    write(app, |conn| store::fire_due(conn, at, 500))
-}
 
 async fn put(app: &TestApp, path: &str, body: Value) {
     let (status, response) = app.put(path, ADMIN_KEY, &body).await;
@@ -67,7 +63,7 @@ async fn the_ladder_reminds_then_warns_level_by_level() {
         (level_1[0].level, level_1[0].reason.as_str(), level_1[0].escalated_to.clone()),
         (1, reason::OVERDUE, None)
     );
-    let view = deadline_view(&app, "m-1");
+    let view = only_deadline(&app, "m-1");
     assert_eq!((view.state.as_str(), view.next_step_at), (state::BREACHED, Some(t0 + Duration::hours(2))));
 
     let level_2 = fire_all(&app, t0 + Duration::hours(2)).warnings;
@@ -83,7 +79,7 @@ async fn the_ladder_reminds_then_warns_level_by_level() {
 
     // The ladder is spent: nothing more, ever.
     assert_eq!(fire_all(&app, t0 + Duration::days(30)).deadlines, 0);
-    let view = deadline_view(&app, "m-1");
+    let view = only_deadline(&app, "m-1");
     assert_eq!(view.next_step_at, None);
     assert!(view.steps.iter().all(|s| s.done), "{:?}", view.steps);
     assert_eq!(app.outbox_events("deadline-timer", "deadline.reminder").len(), 2);
@@ -94,11 +90,6 @@ async fn the_ladder_reminds_then_warns_level_by_level() {
         .collect();
     assert_eq!(levels, [1, 2, 3]);
     app.stop().await;
-}
-
-fn deadline_view(app: &TestApp, message_id: &str) -> store::DeadlineView {
-    let mut conn = app.db().get().unwrap();
-    store::deadlines_of(&mut conn, message_id).unwrap().remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,9 +125,9 @@ async fn a_response_stops_what_is_left_of_the_ladder() {
     assert_eq!(write(&app, |conn| store::meet(conn, &responded("m-late", at), at)), 0, "nothing was still pending");
     assert_eq!(fire_all(&app, t0 + Duration::days(1)).deadlines, 0);
 
-    let early = deadline_view(&app, "m-early");
+    let early = only_deadline(&app, "m-early");
     assert_eq!((early.state.as_str(), early.next_step_at), (state::MET, None));
-    let late = deadline_view(&app, "m-late");
+    let late = only_deadline(&app, "m-late");
     assert_eq!((late.state.as_str(), late.next_step_at), (state::ANSWERED_LATE, None));
     assert_eq!(app.outbox_events("deadline-timer", "warning.issued").len(), 1);
     assert_eq!(app.outbox_events("deadline-timer", "deadline.met").len(), 1);
@@ -205,12 +196,12 @@ async fn business_budgets_count_on_the_policys_calendar_for_the_messages_provinc
     let urgent = MessageAssigned { priority: "urgent".into(), ..in_province("m-urgent", "tehran") };
     let first = write(&app, |conn| store::schedule(conn, &urgent, "P7D", Utc::now()));
     assert_eq!(first, Some(monday + Duration::hours(2)), "50 % of 4 hours");
-    let view = deadline_view(&app, "m-urgent");
+    let view = only_deadline(&app, "m-urgent");
     assert_eq!((view.policy_id.as_deref(), view.due_at), (Some("urgent-by-phone"), monday + Duration::hours(4)));
     let by_web = MessageAssigned { channel: Some("web".into()), ..urgent.clone() };
     let by_web = MessageAssigned { message_id: "m-urgent-web".into(), ..by_web };
     write(&app, |conn| store::schedule(conn, &by_web, "P7D", Utc::now()));
-    assert_eq!(deadline_view(&app, "m-urgent-web").policy_id.as_deref(), Some("office"));
+    assert_eq!(only_deadline(&app, "m-urgent-web").policy_id.as_deref(), Some("office"));
     app.stop().await;
 }
 
@@ -287,7 +278,7 @@ async fn a_response_racing_the_firing_of_level_one_still_stops_the_ladder() {
     let answered_at = due + Duration::seconds(1);
     write(&app, |conn| store::meet(conn, &responded("m-race", answered_at), answered_at));
     assert_eq!(firing.join().unwrap(), 1, "level 1 was registered");
-    let view = deadline_view(&app, "m-race");
+    let view = only_deadline(&app, "m-race");
     assert_eq!((view.state.as_str(), view.next_step_at), (state::ANSWERED_LATE, None));
     assert!(fire_all(&app, t0 + Duration::days(1)).warnings.is_empty(), "no level 2 or 3 after the answer");
     app.stop().await;

@@ -16,11 +16,6 @@ mod support;
 
 use support::*;
 
-fn only_deadline(app: &TestApp, message_id: &str) -> DeadlineView {
-    let mut conn = app.db().get().unwrap();
-    store::deadlines_of(&mut conn, message_id).unwrap().remove(0)
-}
-
 fn instants(view: &DeadlineView) -> Vec<chrono::DateTime<Utc>> {
     view.steps.iter().map(|s| s.step.at()).collect()
 }
@@ -68,10 +63,6 @@ async fn a_paused_clock_stands_still_and_resumes_with_what_it_had_left() {
 
 fn into_db(error: PauseError) -> nazer_shared::db::DbError {
     nazer_shared::db::DbError::Refused(error.to_string())
-}
-
-fn fire_all(app: &TestApp, at: chrono::DateTime<Utc>) -> nazer_deadline_timer::firing_store::Fired {
-    write(app, |conn| store::fire_due(conn, at, 500))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,10 +14,6 @@ mod support;
 
 use support::*;
 
-fn fields(body: &Value) -> Vec<String> {
-    problem_fields(body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_are_validated_unique_per_scope_and_written_by_admins_only() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
@@ -28,12 +24,12 @@ async fn policies_are_validated_unique_per_scope_and_written_by_admins_only() {
         {"stage": "respond", "budget": "3d", "reminders": [0.9, 0.1]}]});
     let (status, body) = app.put("/api/v1/sla-policies/bad", ADMIN_KEY, &bad).await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(fields(&body), ["priority", "stages[0].budget", "stages[0].reminders"]);
+    assert_eq!(problem_fields(&body), ["priority", "stages[0].budget", "stages[0].reminders"]);
     let (status, body) = app.put("/api/v1/sla-policies/other", ADMIN_KEY, &json!({"id": "x", "stages": []})).await;
-    assert_eq!((status, fields(&body)), (422, vec!["id".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["id".to_string()]), "{body}");
     let unknown_calendar = json!({"id": "c", "calendar": "nowhere", "stages": [{"stage": "respond", "budget": "3d"}]});
     let (status, body) = app.put("/api/v1/sla-policies/c", ADMIN_KEY, &unknown_calendar).await;
-    assert_eq!((status, fields(&body)), (422, vec!["calendar".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["calendar".to_string()]), "{body}");
     let (status, body) = app.put("/api/v1/sla-policies/c", ADMIN_KEY, &json!({"id": "c", "stagez": []})).await;
     assert_eq!(status, 422, "an unknown field is named: {body}");
     assert!(body.to_string().contains("stagez"), "{body}");
@@ -114,9 +110,9 @@ async fn agencies_acknowledge_their_warnings_and_supervisors_filter_and_export_t
     let (_, body) = app.get(&format!("/api/v1/warnings?from={next_day}"), ADMIN_KEY).await;
     assert_eq!(ids(&body).len(), 0);
     let (status, body) = app.get("/api/v1/warnings?from=1405-13-01&to=soon&level=4", ADMIN_KEY).await;
-    assert_eq!((status, fields(&body)), (422, vec!["level".to_string(), "from".into(), "to".into()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["level".to_string(), "from".into(), "to".into()]), "{body}");
     let (status, body) = app.get(&format!("/api/v1/warnings?from={next_day}&to={issued}"), ADMIN_KEY).await;
-    assert_eq!((status, fields(&body)), (422, vec!["to".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["to".to_string()]), "{body}");
 
     let response = app
         .client
@@ -134,8 +130,8 @@ async fn agencies_acknowledge_their_warnings_and_supervisors_filter_and_export_t
     assert!(lines[1].starts_with(&format!("{of_a},1111111111,agency-a,respond,1,deadline_passed")), "{csv}");
     assert!(lines[1].ends_with("به پایان رسید"), "{csv}");
     let (status, body) = app.get("/api/v1/warnings?format=xml", ADMIN_KEY).await;
-    assert_eq!((status, fields(&body)), (422, vec!["format".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["format".to_string()]), "{body}");
     let (status, body) = app.get("/api/v1/warnings?format=csv&limit=5", ADMIN_KEY).await;
-    assert_eq!((status, fields(&body)), (422, vec!["limit".to_string()]), "{body}");
+    assert_eq!((status, problem_fields(&body)), (422, vec!["limit".to_string()]), "{body}");
     app.stop().await;
 }

@@ -102,12 +102,6 @@ impl Caller {
         }
     }
 
-    /// Whether the caller may see what belongs to `agency_id`, whose ancestors (parent first)
-    /// are `ancestors`: everything for overseers, an agency its own and its sub-agencies'.
-    pub fn may_see_agency(&self, agency_id: Option<&str>, ancestors: &[String]) -> bool {
-        self.viewer().sees(agency_id, ancestors)
-    }
-
     /// The caller's agency, required of agency callers.
     pub fn own_agency(&self) -> Result<String, ApiError> {
         self.require_any(&[Scope::Agency])?;

@@ -61,8 +61,19 @@ pub fn schedule(app: &TestApp, event: &MessageAssigned, now: DateTime<Utc>) -> O
     write(app, |conn| store::schedule(conn, &event, FALLBACK, now))
 }
 
+/// Fires everything due at `at`, reminders included.
+pub fn fire_all(app: &TestApp, at: DateTime<Utc>) -> nazer_deadline_timer::firing_store::Fired {
+    write(app, |conn| store::fire_due(conn, at, 500))
+}
+
+/// The message's one deadline, as the API shows it.
+pub fn only_deadline(app: &TestApp, message_id: &str) -> store::DeadlineView {
+    let mut conn = app.db().get().unwrap();
+    store::deadlines_of(&mut conn, message_id).unwrap().remove(0)
+}
+
 pub fn fire(app: &TestApp, now: DateTime<Utc>) -> Vec<WarningIssued> {
-    write(app, |conn| store::fire_due(conn, now, 500)).warnings
+    fire_all(app, now).warnings
 }
 
 /// A policy of one respond stage with a plain budget, no reminders and no further levels.
