@@ -180,6 +180,38 @@ impl JwtSettings {
     pub fn enabled(&self) -> bool {
         self.jwks_url.is_some() || self.hs256_secret.is_some()
     }
+
+    /// What serde cannot check: required companions, sane numbers.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, problem: &str| ConfigError::Invalid { key: key.into(), problem: problem.into() };
+        if !self.enabled() {
+            return Ok(());
+        }
+        if let Some(url) = &self.jwks_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid("auth.self.jwks_url", "must be an http(s):// URL of the provider's JWKS"));
+        }
+        if self.issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            return Err(invalid("auth.self.issuer", "is required with JWT sign-in: the `iss` tokens must carry"));
+        }
+        if self.audience.as_deref().is_none_or(|a| a.trim().is_empty()) {
+            return Err(invalid("auth.self.audience", "is required with JWT sign-in: the `aud` tokens must carry"));
+        }
+        if self.hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(invalid("auth.self.hs256_secret", "is too short; use at least 32 random bytes"));
+        }
+        if self.roles_claim.trim().is_empty() || self.agency_claim.trim().is_empty() {
+            return Err(invalid("auth.self.roles_claim", "roles_claim and agency_claim must name a claim"));
+        }
+        if self.leeway_secs > 300 {
+            return Err(invalid("auth.self.leeway_secs", "must be at most 300 seconds"));
+        }
+        if self.jwks_refresh_secs < 10 {
+            return Err(invalid("auth.self.jwks_refresh_secs", "must be at least 10 seconds"));
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for JwtSettings {
@@ -192,6 +224,7 @@ impl std::fmt::Debug for JwtSettings {
             .field("roles_claim", &self.roles_claim)
             .field("agency_claim", &self.agency_claim)
             .field("leeway_secs", &self.leeway_secs)
+            .field("jwks_refresh_secs", &self.jwks_refresh_secs)
             .finish()
     }
 }
@@ -379,43 +412,9 @@ impl Settings {
         {
             return Err(invalid("auth.bootstrap_api_key", "is too short; use at least 16 random characters".into()));
         }
-        self.validate_jwt()?;
+        self.auth.jwt.validate()?;
         if let Some(keys) = &self.privacy.reporter_keys {
             parse_reporter_keys(keys).map_err(|problem| invalid("privacy.reporter_keys", problem))?;
-        }
-        Ok(())
-    }
-}
-
-impl Settings {
-    fn validate_jwt(&self) -> Result<(), ConfigError> {
-        let jwt = &self.auth.jwt;
-        let invalid = |key: &str, problem: &str| ConfigError::Invalid { key: key.into(), problem: problem.into() };
-        if !jwt.enabled() {
-            return Ok(());
-        }
-        if let Some(url) = &jwt.jwks_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(invalid("auth.jwt.jwks_url", "must be an http(s):// URL of the provider's JWKS"));
-        }
-        if jwt.issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
-            return Err(invalid("auth.jwt.issuer", "is required with JWT sign-in: the `iss` tokens must carry"));
-        }
-        if jwt.audience.as_deref().is_none_or(|a| a.trim().is_empty()) {
-            return Err(invalid("auth.jwt.audience", "is required with JWT sign-in: the `aud` tokens must carry"));
-        }
-        if jwt.hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
-            return Err(invalid("auth.jwt.hs256_secret", "is too short; use at least 32 random bytes"));
-        }
-        if jwt.roles_claim.trim().is_empty() || jwt.agency_claim.trim().is_empty() {
-            return Err(invalid("auth.jwt.roles_claim", "roles_claim and agency_claim must name a claim"));
-        }
-        if jwt.leeway_secs > 300 {
-            return Err(invalid("auth.jwt.leeway_secs", "must be at most 300 seconds"));
-        }
-        if jwt.jwks_refresh_secs < 10 {
-            return Err(invalid("auth.jwt.jwks_refresh_secs", "must be at least 10 seconds"));
         }
         Ok(())
     }
@@ -452,8 +451,10 @@ mod tests {
         let mut settings = Settings::default();
         settings.auth.bootstrap_api_key = Some("bootstrap-secret-123456".into());
         settings.privacy.reporter_keys = Some(format!("k1:{}", "ab".repeat(32)));
+        settings.auth.jwt.hs256_secret = Some("hs256-development-secret-0123456789".into());
         let printed = format!("{settings:?}");
         assert!(!printed.contains("bootstrap-secret") && !printed.contains("abab"), "{printed}");
+        assert!(!printed.contains("hs256-development"), "{printed}");
         assert!(printed.contains("<redacted>"), "{printed}");
     }
 

@@ -61,14 +61,7 @@ macro_rules! insert_rows {
         match $conn {
             $crate::db::DbConnection::Pg(c) => diesel::insert_into($table).values($rows).execute(c).map(|_| ()),
             $crate::db::DbConnection::Sqlite(c) => {
-                let mut outcome = Ok(());
-                for row in $rows {
-                    if let Err(error) = diesel::insert_into($table).values(row).execute(c) {
-                        outcome = Err(error);
-                        break;
-                    }
-                }
-                outcome
+                $rows.into_iter().try_for_each(|row| diesel::insert_into($table).values(row).execute(c).map(|_| ()))
             }
         }
     };

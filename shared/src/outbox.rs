@@ -30,8 +30,9 @@ pub fn enqueue<E: Event>(
     written.pop().ok_or_else(|| DbError::Refused("the outbox wrote nothing".into()))
 }
 
-/// Rows per multi-row insert: well under PostgreSQL's 65,535 bind parameters.
-const INSERT_CHUNK: usize = 1_000;
+/// Rows per multi-row insert: 7 parameters each, under PostgreSQL's 65,535 bind parameters,
+/// so a firing batch's events (at most a few thousand) take one statement.
+const INSERT_CHUNK: usize = 9_000;
 
 /// Writes `events` to the outbox inside the caller's transaction, in order, with as few
 /// statements as the database allows (a burst of warnings is thousands of events).

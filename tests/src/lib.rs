@@ -145,10 +145,10 @@ impl Drop for Process {
 /// `testing::postgres_url` turns into a failure with CI=true.
 pub struct World {
     pub database: testing::TestDatabase,
-    pub env: HashMap<String, String>,
-    pub namespace: String,
-    pub broker_url: String,
-    pub dir: tempfile::TempDir,
+    env: HashMap<String, String>,
+    namespace: String,
+    broker_url: String,
+    dir: tempfile::TempDir,
 }
 
 impl World {

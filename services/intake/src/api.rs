@@ -198,7 +198,7 @@ async fn get_messages(
         limit: page_limit(query.limit)?,
     };
     let viewer = caller.viewer();
-    let (messages, next_cursor) = state.ctx.db.read(move |conn| view::list_messages(conn, &viewer, &filter)).await?;
+    let (messages, next_cursor) = state.ctx.db.run(move |conn| view::list_messages(conn, &viewer, &filter)).await?;
     Ok(HttpResponse::Ok().json(json!({ "messages": messages, "next_cursor": next_cursor })))
 }
 

@@ -75,10 +75,19 @@ fn count(db: &Db, statement: &str) -> anyhow::Result<i64> {
     Ok(count_rows(&mut *db.get()?, statement)?)
 }
 
-async fn run(url: &str, loaded_url: &str, options: &Options) -> anyhow::Result<()> {
+/// Hosts of the benchmark: on a migrated database, one process, no broker.
+const HOST: HostOptions = HostOptions { migrate: false, in_process_bus: true, extra_routes: None };
+
+/// A migrated database with a pool wide enough for the benchmark's workers.
+fn open_migrated(url: &str, options: &Options) -> anyhow::Result<Db> {
     let pool_size = options.workers as u32 * 2 + 4;
     let db = Db::open(&DatabaseSettings { url: Some(url.into()), pool_size, ..Default::default() })?;
     db.migrate()?;
+    Ok(db)
+}
+
+async fn run(url: &str, loaded_url: &str, options: &Options) -> anyhow::Result<()> {
+    let db = open_migrated(url, options)?;
     #[derive(QueryableByName)]
     struct Version {
         #[diesel(sql_type = Text)]
@@ -196,9 +205,8 @@ async fn fire_lag(url: &str, db: &Db, samples: u32) -> anyhow::Result<()> {
     write_transaction(&mut *db.get()?, |conn| {
         policy_store::put_policy(conn, &policy, Utc::now()).map_err(|e| DbError::Refused(e.to_string()))
     })?;
-    let options = HostOptions { migrate: false, in_process_bus: true, extra_routes: None };
     let settings = host_settings(url, &bench_keys());
-    let host = runtime::start(settings, &[nazer_deadline_timer::SERVICE], options, system_clock()).await?;
+    let host = runtime::start(settings, &[nazer_deadline_timer::SERVICE], HOST, system_clock()).await?;
     // Spread over about ten seconds, as assignments arrive.
     let spacing = Duration::from_micros(10_000_000 / u64::from(samples.max(1)));
     for n in 0..samples {
@@ -250,9 +258,7 @@ async fn fire_lag(url: &str, db: &Db, samples: u32) -> anyhow::Result<()> {
 /// Intake's write rate with the engine running, on a database without pending deadlines and
 /// on one holding `pending` of them, measured in alternating rounds.
 async fn intake_with_pending(empty: (&str, &Db), loaded_url: &str, options: &Options) -> anyhow::Result<()> {
-    let pool_size = options.workers as u32 * 2 + 4;
-    let loaded_db = Db::open(&DatabaseSettings { url: Some(loaded_url.into()), pool_size, ..Default::default() })?;
-    loaded_db.migrate()?;
+    let loaded_db = open_migrated(loaded_url, options)?;
     let far = Utc::now() + chrono::Duration::days(30);
     insert_due(&loaded_db, "pending", options.pending, far)?;
     let entries = [nazer_intake::SERVICE, nazer_deadline_timer::SERVICE];
@@ -261,8 +267,7 @@ async fn intake_with_pending(empty: (&str, &Db), loaded_url: &str, options: &Opt
     let mut hosts = Vec::new();
     for (url, db) in [(empty.0, empty.1), (loaded_url, &loaded_db)] {
         write_transaction(&mut *db.get()?, nazer_intake::seed_demo)?;
-        let host_options = HostOptions { migrate: false, in_process_bus: true, extra_routes: None };
-        let host = runtime::start(host_settings(url, &keys_text), &entries, host_options, system_clock()).await?;
+        let host = runtime::start(host_settings(url, &keys_text), &entries, HOST, system_clock()).await?;
         post_messages(&host.db, &keys, options.messages / 5, options.workers * 2).await?; // warm-up
         hosts.push((host, db.clone()));
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use nazer_intake::sealing::ReporterKeys;
 use nazer_shared::bus::RabbitBus;
 use nazer_shared::clock::system_clock;
 use nazer_shared::config::Settings;
@@ -199,9 +200,13 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
 }
 
 /// Seals reporter identities still in plaintext, and reseals those of a retired key.
+async fn reseal(db: &Db, keys: ReporterKeys) -> anyhow::Result<nazer_intake::sealing::Resealed> {
+    Ok(db.run(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?)
+}
+
+/// `nazer up`'s reseal: reported in the log.
 async fn reseal_reporters(db: &Db, settings: &Settings) -> anyhow::Result<()> {
-    let keys = nazer_intake::sealing::ReporterKeys::from_settings(settings)?;
-    let done = db.run(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?;
+    let done = reseal(db, ReporterKeys::from_settings(settings)?).await?;
     if done.rewritten > 0 {
         tracing::info!(rewritten = done.rewritten, "reporter identities sealed under the active key");
     }
@@ -225,9 +230,9 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     if seed_reference(&db).await? {
         println!("database: the default business calendar stored");
     }
-    match nazer_intake::sealing::ReporterKeys::from_settings(settings) {
+    match ReporterKeys::from_settings(settings) {
         Ok(keys) => {
-            let done = db.run(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?;
+            let done = reseal(&db, keys).await?;
             println!("database: {} reporter row(s) sealed under the active key", done.rewritten);
             if !done.unreadable.is_empty() {
                 println!(

@@ -128,6 +128,6 @@ async fn get_deliveries(
     }
     let filter =
         DeliveryFilter { event_id: query.event_id, subscription_id: query.subscription_id, state: query.state, limit };
-    let deliveries = state.ctx.db.read(move |conn| store::list_deliveries(conn, &filter)).await?;
+    let deliveries = state.ctx.db.run(move |conn| store::list_deliveries(conn, &filter)).await?;
     Ok(HttpResponse::Ok().json(json!({ "deliveries": deliveries })))
 }

@@ -8,12 +8,10 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::{
-    DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, MessageAssigned, WarningIssued,
-};
+use nazer_shared::events::Envelope;
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
-use nazer_shared::topology::NOTIFICATION;
+use nazer_shared::topology::{NOTIFICATION, consumed_by};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -28,39 +26,37 @@ pub const SERVICE: ServiceEntry =
     ServiceEntry { name: NOTIFICATION, factory: |ctx| Ok(Arc::new(Notification::new(ctx))) };
 
 pub struct Notification {
-    ctx: ServiceContext,
     state: web::Data<api::NotificationState>,
+    /// Wakes the sender when a consumed event queued deliveries.
     wake: Arc<Notify>,
 }
 
 impl Notification {
     pub fn new(ctx: ServiceContext) -> Self {
-        Self { state: web::Data::new(api::NotificationState { ctx: ctx.clone() }), ctx, wake: Arc::new(Notify::new()) }
+        Self { state: web::Data::new(api::NotificationState { ctx }), wake: Arc::new(Notify::new()) }
     }
 }
 
 struct Dispatcher;
 
+/// Whom an event addresses. Every event this service consumes names its agency; an escalated
+/// warning also whoever must now act: the parent agency at level 2, Special Follow-up at 3.
+#[derive(serde::Deserialize)]
+struct Addressed {
+    agency_id: String,
+    #[serde(default)]
+    escalated_to: Option<String>,
+}
+
 impl EventHandler for Dispatcher {
     fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
-        let mut recipients = if envelope.is::<MessageAssigned>() {
-            vec![envelope.decode::<MessageAssigned>()?.agency_id]
-        } else if envelope.is::<DeadlineReminderSent>() {
-            vec![envelope.decode::<DeadlineReminderSent>()?.agency_id]
-        } else if envelope.is::<DeadlineMoved>() {
-            vec![envelope.decode::<DeadlineMoved>()?.agency_id]
-        } else if envelope.is::<DeadlinePaused>() {
-            vec![envelope.decode::<DeadlinePaused>()?.agency_id]
-        } else if envelope.is::<DeadlineResumed>() {
-            vec![envelope.decode::<DeadlineResumed>()?.agency_id]
-        } else if envelope.is::<WarningIssued>() {
-            // An escalated warning also goes to whoever must now act: the parent agency at
-            // level 2, Special Follow-up at level 3.
-            let warning: WarningIssued = envelope.decode()?;
-            [Some(warning.agency_id), warning.escalated_to].into_iter().flatten().collect()
-        } else {
+        if !consumed_by(NOTIFICATION).contains(&envelope.event_type.as_str()) {
             return Ok(());
-        };
+        }
+        let addressed: Addressed = serde_json::from_value(envelope.payload.clone())
+            .map_err(|e| HandlerError::Invalid(format!("{} names no agency: {e}", envelope.event_type)))?;
+        let mut recipients: Vec<String> =
+            [Some(addressed.agency_id), addressed.escalated_to].into_iter().flatten().collect();
         recipients.dedup();
         for agency_id in recipients {
             store::enqueue_deliveries(conn, envelope, &agency_id, now)?;
@@ -79,7 +75,7 @@ impl Service for Notification {
     }
 
     fn workers(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
-        vec![tokio::spawn(sender::run(self.ctx.clone(), self.wake.clone(), shutdown))]
+        vec![tokio::spawn(sender::run(self.state.ctx.clone(), self.wake.clone(), shutdown))]
     }
 
     fn after_commit(&self) -> Vec<Arc<Notify>> {

@@ -175,10 +175,8 @@ async fn routing_rules_are_validated_and_unique() {
     assert_eq!(body["routing_rules"].as_array().unwrap().len(), 2, "{body}");
 
     let path = format!("/api/v1/routing-rules/{}", city_rule["id"].as_str().unwrap());
-    let response = app.client.delete(app.url(&path)).bearer_auth(ADMIN_KEY).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 204);
-    let response = app.client.delete(app.url(&path)).bearer_auth(ADMIN_KEY).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(app.delete(&path, ADMIN_KEY).await.0, 204);
+    assert_eq!(app.delete(&path, ADMIN_KEY).await.0, 404);
     let (_, body) = app.get(&format!("/api/v1/routing-rules?category={CATEGORY}"), ADMIN_KEY).await;
     assert_eq!(body["routing_rules"].as_array().unwrap().len(), 1, "{body}");
     app.stop().await;
