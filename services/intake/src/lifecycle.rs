@@ -128,7 +128,14 @@ pub fn acknowledge(
             messages::updated_at.eq(at),
         ))
         .execute(conn)?;
-    claimed(rows)?;
+    if rows == 0 {
+        // Another acknowledgement got there first: answer its instant, as a repeat does.
+        let first: Option<NaiveDateTime> =
+            messages::table.find(&head.id).select(messages::acknowledged_at).first(conn)?;
+        return first
+            .map(from_db_time)
+            .ok_or_else(|| LifecycleError::NotAllowed("the message changed meanwhile; read it again".into()));
+    }
     let agency_id = head.agency_id.clone().unwrap_or_default();
     let event = MessageAcknowledged {
         message_id: head.id.clone(),

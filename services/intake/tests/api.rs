@@ -927,6 +927,26 @@ async fn the_assigned_agency_acknowledges_a_message_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn acknowledgements_sent_at_once_all_answer_the_first_instant() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let path = format!("{MESSAGES}/{code}/acknowledgement");
+    let agency_a = agency_key(&app, "agency-a").await;
+    assign(&app, &receipt, "agency-a").await;
+    let empty = json!({});
+    let attempts = (0..8).map(|_| app.post(&path, &agency_a, &empty));
+    let answers = futures_util::future::join_all(attempts).await;
+    let events = app.outbox_events("intake", "message.acknowledged");
+    assert_eq!(events.len(), 1, "announced once");
+    let event: MessageAcknowledged = events[0].decode().unwrap();
+    for (status, body) in answers {
+        assert_eq!((status, &body["acknowledged_at"]), (200, &json!(event.acknowledged_at)), "{body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn persian_text_is_stored_with_persian_letters() {
     let mut app = start().await;
     let mut message = a_message();
