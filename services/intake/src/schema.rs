@@ -34,6 +34,12 @@ diesel::table! {
         decline_count -> Integer,
         needs_supervisor -> Bool,
         closed_at -> Nullable<Timestamp>,
+        reopen_count -> Integer,
+        reopen_until -> Nullable<Timestamp>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        address -> Nullable<Text>,
+        media_url -> Nullable<Text>,
     }
 }
 
@@ -45,6 +51,7 @@ diesel::table! {
         mobile -> Nullable<Text>,
         email -> Nullable<Text>,
         confidential -> Bool,
+        tracking_pin -> Nullable<Text>,
     }
 }
 
@@ -90,5 +97,40 @@ diesel::table! {
         transition -> Text,
         agency_id -> Nullable<Text>,
         detail -> Text,
+    }
+}
+
+diesel::table! {
+    response_ratings (response_id) {
+        response_id -> Text,
+        message_id -> Text,
+        rating -> Integer,
+        comment -> Nullable<Text>,
+        rated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    response_reviews (response_id) {
+        response_id -> Text,
+        message_id -> Text,
+        agency_id -> Text,
+        reviewer -> Text,
+        relevant -> Integer,
+        complete -> Integer,
+        lawful -> Integer,
+        respectful -> Integer,
+        score -> Double,
+        below_standard -> Bool,
+        comment -> Nullable<Text>,
+        reviewed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rate_limits (bucket) {
+        bucket -> Text,
+        window_start -> Timestamp,
+        hits -> Integer,
     }
 }
