@@ -30,6 +30,43 @@ pub struct Settings {
     pub deadlines: DeadlineSettings,
     pub webhooks: WebhookSettings,
     pub privacy: PrivacySettings,
+    pub quality: QualitySettings,
+    pub tracking: TrackingSettings,
+}
+
+/// The quality of handling: reopening answered messages and supervisors' reviews.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QualitySettings {
+    /// How many working days after an answer the citizen may reopen the message.
+    pub reopen_working_days: u32,
+    /// A reviewed answer scoring below this (the rubric's mean, 1–5) registers a quality warning.
+    pub warning_below_score: f64,
+}
+
+impl Default for QualitySettings {
+    fn default() -> Self {
+        Self { reopen_working_days: 10, warning_below_score: 3.0 }
+    }
+}
+
+/// Citizens' tracking API: its limits, counted in the database so every replica agrees.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackingSettings {
+    /// Requests one client may make per minute.
+    pub client_requests_per_minute: u32,
+    /// Wrong second factors one tracking code takes per hour before it is locked for the hour.
+    pub code_failures_per_hour: u32,
+    /// The header naming the client's address when behind a proxy that sets it (e.g.
+    /// `X-Real-IP`); unset, the connection's peer address is the client.
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        Self { client_requests_per_minute: 30, code_failures_per_hour: 5, client_ip_header: None }
+    }
 }
 
 #[derive(Clone, Deserialize, Default)]
@@ -413,6 +450,26 @@ impl Settings {
             return Err(invalid("auth.bootstrap_api_key", "is too short; use at least 16 random characters".into()));
         }
         self.auth.jwt.validate()?;
+        if !(1..=60).contains(&self.quality.reopen_working_days) {
+            return Err(invalid("quality.reopen_working_days", "must be between 1 and 60".into()));
+        }
+        if !(1.0..=5.0).contains(&self.quality.warning_below_score) {
+            return Err(invalid("quality.warning_below_score", "must be between 1 and 5 (the rubric's scale)".into()));
+        }
+        if self.tracking.client_requests_per_minute == 0 || self.tracking.code_failures_per_hour == 0 {
+            return Err(invalid(
+                "tracking.client_requests_per_minute",
+                "tracking.client_requests_per_minute and tracking.code_failures_per_hour must be at least 1".into(),
+            ));
+        }
+        if self
+            .tracking
+            .client_ip_header
+            .as_deref()
+            .is_some_and(|h| h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(invalid("tracking.client_ip_header", "must be a header name such as X-Real-IP".into()));
+        }
         if let Some(keys) = &self.privacy.reporter_keys {
             parse_reporter_keys(keys).map_err(|problem| invalid("privacy.reporter_keys", problem))?;
         }

@@ -289,6 +289,80 @@ impl Event for MessageClosed {
     }
 }
 
+/// A dissatisfied citizen (or the call centre on their behalf) reopened an answered message
+/// within the reopening period: the same agency must answer again, on a fresh clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageReopened {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub reason: String,
+    pub reopen_count: i32,
+    pub reopened_at: DateTime<Utc>,
+}
+
+impl Event for MessageReopened {
+    const TYPE: &'static str = "message.reopened";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+/// Until when the citizen may reopen an answered message: the configured number of working
+/// days after the answer, on the business calendar of the message's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReopenWindowSet {
+    pub message_id: String,
+    pub response_id: String,
+    pub reopen_until: DateTime<Utc>,
+}
+
+impl Event for ReopenWindowSet {
+    const TYPE: &'static str = "message.reopen_window_set";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+/// The citizen rated an agency's answer (1–5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseRated {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub response_id: String,
+    pub rating: i32,
+    pub rated_at: DateTime<Utc>,
+}
+
+impl Event for ResponseRated {
+    const TYPE: &'static str = "response.rated";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
+/// A supervisor scored an agency's answer on the quality rubric; below the standard, the
+/// deadline-timer registers a quality warning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseReviewed {
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub response_id: String,
+    /// The mean of the rubric's criteria, 1–5.
+    pub score: f64,
+    pub below_standard: bool,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+impl Event for ResponseReviewed {
+    const TYPE: &'static str = "response.reviewed";
+    fn aggregate_id(&self) -> String {
+        self.message_id.clone()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageResponded {
     pub message_id: String,
@@ -439,6 +513,9 @@ impl Event for DeadlineReminderSent {
         self.message_id.clone()
     }
 }
+
+/// The stage of a quality warning (a supervisor's low review), beside a clock's overdue stages.
+pub const QUALITY_STAGE: &str = "quality";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WarningIssued {

@@ -231,6 +231,14 @@ pub fn persian_digits(text: &str) -> String {
 }
 
 /// An instant as people in Iran read it: `۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰` (Tehran time).
+/// An instant as a Tehran wall-clock Solar Hijri date and time in ASCII digits:
+/// `1405/09/08 14:30`.
+pub fn jalali_date_time(instant: DateTime<Utc>) -> String {
+    let local = instant.with_timezone(&tehran_offset());
+    let date = JalaliDate::from_gregorian(local.date_naive());
+    format!("{date} {:02}:{:02}", local.hour(), local.minute())
+}
+
 pub fn persian_date_time(instant: DateTime<Utc>) -> String {
     let local = instant.with_timezone(&tehran_offset());
     let date = JalaliDate::from_gregorian(local.date_naive());

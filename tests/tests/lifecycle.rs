@@ -4,7 +4,9 @@
 
 mod portal;
 
-use nazer_shared::testing::ADMIN_KEY;
+use std::time::Duration;
+
+use nazer_shared::testing::{ADMIN_KEY, eventually};
 use portal::{Portal, officer, supervisor};
 use serde_json::{Value, json};
 
@@ -91,16 +93,21 @@ async fn a_message_is_declined_to_a_supervisor_then_answered_and_closed() {
         "{view}"
     );
 
-    // Each assignment got its own clock; the declined ones stopped without a warning.
-    let deadlines = portal.expect(app.get(&format!("/api/v1/deadlines?message_id={id}"), &supervisor()).await, 200);
-    let states: Vec<(String, String)> = deadlines["deadlines"]
-        .as_array()
-        .map(|all| {
-            all.iter()
-                .map(|d| (d["agency_id"].as_str().unwrap_or("?").into(), d["state"].as_str().unwrap_or("?").into()))
-                .collect()
-        })
-        .unwrap_or_default();
+    // Each assignment got its own clock; the declined ones stopped without a warning, the
+    // answered one is met (once deadline-timer has heard of the answer).
+    let states = eventually(Duration::from_secs(20), "the answered clock to be met", || async {
+        let deadlines = portal.expect(app.get(&format!("/api/v1/deadlines?message_id={id}"), &supervisor()).await, 200);
+        let states: Vec<(String, String)> = deadlines["deadlines"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|d| (d["agency_id"].as_str().unwrap_or("?").into(), d["state"].as_str().unwrap_or("?").into()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        states.iter().any(|(_, s)| s != "declined" && s != "pending").then_some(states)
+    })
+    .await;
     let declined_clocks = states.iter().filter(|(_, s)| s == "declined").count();
     assert_eq!(declined_clocks, 3, "{states:?}");
     assert!(states.contains(&("tehran-municipality".into(), "met".into())), "{states:?}");

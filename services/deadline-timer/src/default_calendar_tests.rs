@@ -19,7 +19,7 @@ fn due(start: &str, budget: &str) -> String {
 #[test]
 fn the_shipped_calendar_is_valid_and_holds_the_25_holidays_of_1405() {
     let calendar = shipped();
-    assert_eq!(calendar.id, "iran-gov-1405");
+    assert_eq!(calendar.id, crate::DEFAULT_CALENDAR_ID);
     assert_eq!(calendar.holidays.len(), 25);
     let first = calendar.holidays.keys().next().unwrap().to_string();
     let last = calendar.holidays.keys().last().unwrap().to_string();

@@ -188,7 +188,7 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
 /// Rows per multi-row warning insert (12 parameters each).
 const WARNING_CHUNK: usize = 2_000;
 
-fn insert_warnings(conn: &mut DbConnection, issued: &[WarningIssued]) -> Result<(), DbError> {
+pub(crate) fn insert_warnings(conn: &mut DbConnection, issued: &[WarningIssued]) -> Result<(), DbError> {
     for chunk in issued.chunks(WARNING_CHUNK) {
         let rows: Vec<_> = chunk
             .iter()

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::{Envelope, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageResponded};
+use nazer_shared::events::{
+    Envelope, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageReopened, MessageResponded,
+    ResponseReviewed,
+};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::DEADLINE_TIMER;
@@ -28,6 +31,8 @@ pub mod pausing;
 pub mod policy;
 pub mod policy_api;
 pub mod policy_store;
+pub mod quality;
+pub mod reopening;
 pub mod schema;
 pub mod seeding;
 pub mod store;
@@ -51,6 +56,7 @@ impl DeadlineTimer {
 
 struct Clockwork {
     fallback_budget: String,
+    reopen_working_days: u32,
 }
 
 impl EventHandler for Clockwork {
@@ -64,9 +70,16 @@ impl EventHandler for Clockwork {
         } else if envelope.is::<MessageResponded>() {
             let responded: MessageResponded = envelope.decode()?;
             store::meet(conn, &responded, now)?;
+            reopening::announce_window(conn, &responded, self.reopen_working_days, now)?;
         } else if envelope.is::<MessageDeclined>() {
             let declined: MessageDeclined = envelope.decode()?;
             store::stop_declined(conn, &declined)?;
+        } else if envelope.is::<MessageReopened>() {
+            let reopened: MessageReopened = envelope.decode()?;
+            reopening::restart(conn, &reopened, &self.fallback_budget, now)?;
+        } else if envelope.is::<ResponseReviewed>() {
+            let reviewed: ResponseReviewed = envelope.decode()?;
+            quality::register(conn, &reviewed, now)?;
         }
         Ok(())
     }
@@ -74,7 +87,11 @@ impl EventHandler for Clockwork {
 
 impl Service for DeadlineTimer {
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
-        Some(Arc::new(Clockwork { fallback_budget: self.state.ctx.settings.deadlines.default_budget.clone() }))
+        let settings = &self.state.ctx.settings;
+        Some(Arc::new(Clockwork {
+            fallback_budget: settings.deadlines.default_budget.clone(),
+            reopen_working_days: settings.quality.reopen_working_days,
+        }))
     }
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {
@@ -93,6 +110,9 @@ impl Service for DeadlineTimer {
 /// The calendar Nazer ships: Thursday and Friday off, 07:30–14:30, and the official holidays
 /// of 1405 (the fixed Solar Hijri ones and that year's lunar ones), as data.
 pub const DEFAULT_CALENDAR: &str = include_str!("../calendars/iran-gov-1405.json");
+/// The id of [`DEFAULT_CALENDAR`]: the calendar of clocks whose policy names none, where
+/// working days are counted anyway (the reopening period).
+pub const DEFAULT_CALENDAR_ID: &str = "iran-gov-1405";
 
 fn default_calendar() -> Result<calendar::CalendarDocument, DbError> {
     serde_json::from_str(DEFAULT_CALENDAR).map_err(|e| DbError::Refused(format!("default calendar: {e}")))

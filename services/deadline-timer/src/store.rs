@@ -62,9 +62,11 @@ pub fn schedule(
 ) -> Result<Option<DateTime<Utc>>, DbError> {
     // A response handled at the same moment must see these deadlines, or they must see it.
     lock_key(conn, &assigned.message_id)?;
-    // Once per assignment: only a message declined (its clocks stopped) gets fresh ones.
+    // Once per agency: the agency's clocks of the message, running or met, stand; another
+    // agency (after a decline) gets fresh ones, whatever became of the declining agency's.
     let existing: i64 = deadlines::table
         .filter(deadlines::message_id.eq(&assigned.message_id))
+        .filter(deadlines::agency_id.eq(&assigned.agency_id))
         .filter(deadlines::state.ne(state::DECLINED))
         .count()
         .get_result(conn)?;
@@ -106,34 +108,23 @@ pub fn schedule(
         let due_at = to_db_time(due);
         // An answer or acknowledgement that overtook the assignment has met the stage already.
         let met = responded.or(acknowledged.filter(|_| stage.stage == ACKNOWLEDGE));
-        let next_fire_at = match met {
-            Some(_) => None,
-            None => steps.first().map(|s| to_db_time(s.at())),
+        let clock = NewClock {
+            message_id: &assigned.message_id,
+            tracking_code: &assigned.tracking_code,
+            agency_id: &assigned.agency_id,
+            stage,
+            steps: &steps,
+            started_at,
+            due_at,
+            met_at: met,
+            policy_id: policy_id.as_deref(),
+            calendar_id: calendar_id.as_deref(),
+            province: Some(&assigned.province),
+            escalation_agency_id: assigned.parent_agency_id.as_deref(),
+            agency_ancestors: encode_ancestors(&assigned.agency_ancestors),
         };
-        let id = Uuid::now_v7().to_string();
-        diesel::insert_into(deadlines::table)
-            .values((
-                deadlines::id.eq(&id),
-                deadlines::message_id.eq(&assigned.message_id),
-                deadlines::tracking_code.eq(&assigned.tracking_code),
-                deadlines::agency_id.eq(&assigned.agency_id),
-                deadlines::stage.eq(&stage.stage),
-                deadlines::budget.eq(&stage.budget),
-                deadlines::started_at.eq(started_at),
-                deadlines::due_at.eq(due_at),
-                deadlines::state.eq(if met.is_some() { state::MET } else { state::PENDING }),
-                deadlines::closed_at.eq(met),
-                deadlines::policy_id.eq(&policy_id),
-                deadlines::calendar_id.eq(&calendar_id),
-                deadlines::province.eq(&assigned.province),
-                deadlines::escalation_agency_id.eq(&assigned.parent_agency_id),
-                deadlines::agency_ancestors.eq(encode_ancestors(&assigned.agency_ancestors)),
-                deadlines::stage_policy.eq(encode(stage)?),
-                deadlines::ladder.eq(encode(&steps)?),
-                deadlines::next_step.eq(0),
-                deadlines::next_fire_at.eq(next_fire_at),
-            ))
-            .execute(conn)?;
+        let id = insert_clock(conn, &clock)?;
+        let next_fire_at = clock.next_fire_at();
         match met {
             Some(met_at) => {
                 let event = DeadlineMet {
@@ -165,6 +156,62 @@ pub fn schedule(
         }
     }
     Ok(earliest)
+}
+
+/// One stage's clock as it starts: for an assignment, or again for a reopened message.
+pub(crate) struct NewClock<'a> {
+    pub message_id: &'a str,
+    pub tracking_code: &'a str,
+    pub agency_id: &'a str,
+    pub stage: &'a StagePolicy,
+    pub steps: &'a [Step],
+    pub started_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    /// Set when an answer overtook the assignment: the clock starts met.
+    pub met_at: Option<NaiveDateTime>,
+    pub policy_id: Option<&'a str>,
+    pub calendar_id: Option<&'a str>,
+    pub province: Option<&'a str>,
+    pub escalation_agency_id: Option<&'a str>,
+    pub agency_ancestors: Option<String>,
+}
+
+impl NewClock<'_> {
+    fn next_fire_at(&self) -> Option<NaiveDateTime> {
+        match self.met_at {
+            Some(_) => None,
+            None => self.steps.first().map(|s| to_db_time(s.at())),
+        }
+    }
+}
+
+/// Stores a clock; its id.
+pub(crate) fn insert_clock(conn: &mut DbConnection, clock: &NewClock) -> Result<String, DbError> {
+    let id = Uuid::now_v7().to_string();
+    diesel::insert_into(deadlines::table)
+        .values((
+            deadlines::id.eq(&id),
+            deadlines::message_id.eq(clock.message_id),
+            deadlines::tracking_code.eq(clock.tracking_code),
+            deadlines::agency_id.eq(clock.agency_id),
+            deadlines::stage.eq(&clock.stage.stage),
+            deadlines::budget.eq(&clock.stage.budget),
+            deadlines::started_at.eq(clock.started_at),
+            deadlines::due_at.eq(clock.due_at),
+            deadlines::state.eq(if clock.met_at.is_some() { state::MET } else { state::PENDING }),
+            deadlines::closed_at.eq(clock.met_at),
+            deadlines::policy_id.eq(clock.policy_id),
+            deadlines::calendar_id.eq(clock.calendar_id),
+            deadlines::province.eq(clock.province),
+            deadlines::escalation_agency_id.eq(clock.escalation_agency_id),
+            deadlines::agency_ancestors.eq(&clock.agency_ancestors),
+            deadlines::stage_policy.eq(encode(clock.stage)?),
+            deadlines::ladder.eq(encode(&clock.steps)?),
+            deadlines::next_step.eq(0),
+            deadlines::next_fire_at.eq(clock.next_fire_at()),
+        ))
+        .execute(conn)?;
+    Ok(id)
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<String, DbError> {

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use nazer_deadline_timer::firing_store::{SPECIAL_FOLLOW_UP, reason};
 use nazer_deadline_timer::store::{self, state};
-use nazer_shared::events::{DeadlineScheduled, MessageAcknowledged, MessageAssigned, WarningIssued};
+use nazer_shared::events::{DeadlineScheduled, MessageAcknowledged, MessageAssigned, MessageDeclined, WarningIssued};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::testing::{ADMIN_KEY, TestApp};
@@ -205,6 +205,17 @@ async fn business_budgets_count_on_the_policys_calendar_for_the_messages_provinc
     app.stop().await;
 }
 
+async fn two_stages_policy(app: &TestApp) {
+    put(
+        app,
+        "/api/v1/sla-policies/two-stages",
+        json!({"id": "two-stages", "stages": [
+        {"stage": "acknowledge", "budget": "PT1H", "reminders": []},
+        {"stage": "respond", "budget": "PT5H", "reminders": []}]}),
+    )
+    .await;
+}
+
 fn acknowledged(message_id: &str, at: DateTime<Utc>) -> MessageAcknowledged {
     MessageAcknowledged {
         message_id: message_id.into(),
@@ -217,14 +228,7 @@ fn acknowledged(message_id: &str, at: DateTime<Utc>) -> MessageAcknowledged {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledgement_meets_the_acknowledge_stage_only() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
-    put(
-        &app,
-        "/api/v1/sla-policies/two-stages",
-        json!({"id": "two-stages", "stages": [
-        {"stage": "acknowledge", "budget": "PT1H", "reminders": []},
-        {"stage": "respond", "budget": "PT5H", "reminders": []}]}),
-    )
-    .await;
+    two_stages_policy(&app).await;
     let t0 = stored(Utc::now() + Duration::hours(1));
     schedule(&app, &assigned("m-ack", "1234567890", "roads", "agency-a"), t0);
     let at = t0 + Duration::minutes(10);
@@ -249,6 +253,48 @@ async fn an_acknowledgement_meets_the_acknowledge_stage_only() {
     };
     let states: Vec<(&str, &str)> = views.iter().map(|v| (v.stage.as_str(), v.state.as_str())).collect();
     assert_eq!(states, [("acknowledge", state::MET), ("respond", state::PENDING)]);
+    app.stop().await;
+}
+
+/// An agency that acknowledged (its acknowledge stage met) and then declined: the next agency
+/// still gets clocks of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_agency_gets_clocks_after_an_acknowledged_decline() {
+    let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    two_stages_policy(&app).await;
+    let t0 = stored(Utc::now() + Duration::hours(1));
+    schedule(&app, &assigned("m-passed", "1234567890", "roads", "agency-a"), t0);
+    let at = t0 + Duration::minutes(10);
+    write(&app, |conn| store::acknowledge(conn, &acknowledged("m-passed", at), at));
+    let declined = MessageDeclined {
+        message_id: "m-passed".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "agency-a".into(),
+        reason: "خارج از حوزه".into(),
+        decline_count: 1,
+        declined_at: at + Duration::minutes(1),
+    };
+    assert_eq!(write(&app, |conn| store::stop_declined(conn, &declined)), 1, "the running respond clock");
+    let next = assigned("m-passed", "1234567890", "roads", "agency-b");
+    assert!(schedule(&app, &next, at + Duration::minutes(2)).is_some(), "agency-b's clocks start");
+    let views = {
+        let mut conn = app.db().get().unwrap();
+        store::deadlines_of(&mut conn, "m-passed").unwrap()
+    };
+    let mut clocks: Vec<(&str, &str, &str)> =
+        views.iter().map(|v| (v.agency_id.as_str(), v.stage.as_str(), v.state.as_str())).collect();
+    clocks.sort();
+    assert_eq!(
+        clocks,
+        [
+            ("agency-a", "acknowledge", state::MET),
+            ("agency-a", "respond", state::DECLINED),
+            ("agency-b", "acknowledge", state::PENDING),
+            ("agency-b", "respond", state::PENDING),
+        ]
+    );
+    // The same assignment arriving again changes nothing.
+    assert_eq!(schedule(&app, &next, at + Duration::minutes(3)), None);
     app.stop().await;
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::lifecycle::{self, Answer, LifecycleError};
+use crate::quality::{Review, ReviewRequest, Rubric};
 use crate::store::{self, Posted, status};
 use crate::submission::{self, SubmissionRequest};
 use crate::tracking_code::TrackingCode;
@@ -32,7 +33,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<IntakeState>) {
         .route("/api/v1/messages/{tracking_code}/acknowledgement", web::post().to(post_acknowledgement))
         .route("/api/v1/messages/{tracking_code}/decline", web::post().to(post_decline))
         .route("/api/v1/messages/{tracking_code}/close", web::post().to(post_close))
-        .configure(crate::admin_api::routes);
+        .route("/api/v1/messages/{tracking_code}/reopen", web::post().to(post_reopen))
+        .route("/api/v1/messages/{tracking_code}/responses/{response_id}/review", web::post().to(post_review))
+        .configure(crate::admin_api::routes)
+        .configure(crate::tracking_api::routes);
 }
 
 const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
@@ -50,11 +54,11 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(text.to_string()))
 }
 
-fn parse_code(text: &str) -> Result<TrackingCode, ApiError> {
+pub(crate) fn parse_code(text: &str) -> Result<TrackingCode, ApiError> {
     TrackingCode::parse(text).map_err(|e| ApiError::invalid_field("tracking_code", e.to_string()))
 }
 
-fn lifecycle_error(error: LifecycleError) -> ApiError {
+pub(crate) fn lifecycle_error(error: LifecycleError) -> ApiError {
     match error {
         LifecycleError::NotFound => ApiError::NotFound(NOT_FOUND.into()),
         LifecycleError::NotAllowed(why) => ApiError::Conflict(why),
@@ -267,11 +271,11 @@ async fn post_acknowledgement(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReasonRequest {
+pub(crate) struct ReasonRequest {
     reason: Option<String>,
 }
 
-fn reason_of(request: ReasonRequest, required: bool) -> Result<String, ApiError> {
+pub(crate) fn reason_of(request: ReasonRequest, required: bool) -> Result<String, ApiError> {
     let reason = nazer_shared::iran::normalize_persian(request.reason.as_deref().map(str::trim).unwrap_or_default());
     if (required && reason.is_empty()) || reason.chars().count() > 1_000 {
         let need = if required { "is required, " } else { "" };
@@ -311,4 +315,58 @@ async fn post_close(
     let at = closed.map_err(lifecycle_error)?;
     state.ctx.committed();
     Ok(HttpResponse::Ok().json(json!({ "status": status::CLOSED, "closed_at": at })))
+}
+
+/// The call centre reopens for a citizen who phoned in, within the same period.
+async fn post_reopen(
+    state: web::Data<IntakeState>,
+    caller: Caller,
+    path: web::Path<String>,
+    JsonBody(request): JsonBody<ReasonRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::CallCenter, Scope::Admin])?;
+    let code = parse_code(&path)?;
+    let reason = reason_of(request, true)?;
+    let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
+    let reopened = state.ctx.db.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await;
+    let at = reopened.map_err(lifecycle_error)?;
+    state.ctx.committed();
+    Ok(HttpResponse::Ok().json(json!({ "status": status::REOPENED, "reopened_at": at })))
+}
+
+/// A supervisor scores an answer on the quality rubric.
+async fn post_review(
+    state: web::Data<IntakeState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    JsonBody(request): JsonBody<ReviewRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Supervisor])?;
+    let (code, response_id) = path.into_inner();
+    let code = parse_code(&code)?;
+    if uuid::Uuid::parse_str(&response_id).is_err() {
+        return Err(ApiError::NotFound("no answer of this message has this id".into()));
+    }
+    let rubric = Rubric::from_request(&request).map_err(ApiError::invalid)?;
+    let comment = nazer_shared::iran::normalize_persian(request.comment.as_deref().map(str::trim).unwrap_or_default());
+    if comment.chars().count() > 2_000 {
+        return Err(ApiError::invalid_field("comment", "is up to 2000 characters"));
+    }
+    let comment = Some(comment).filter(|c| !c.is_empty());
+    let threshold = state.ctx.settings.quality.warning_below_score;
+    let (reviewer, now) = (caller.key_id.clone(), state.ctx.clock.now());
+    let reviewed = state
+        .ctx
+        .db
+        .write(move |conn| {
+            let review = Review { response_id: &response_id, rubric, comment: comment.as_deref(), reviewer: &reviewer };
+            crate::quality::review(conn, &code, &review, threshold, now)
+        })
+        .await;
+    let view = reviewed.map_err(|error| match error {
+        LifecycleError::NotFound => ApiError::NotFound("no answer of this message has this id".into()),
+        other => lifecycle_error(other),
+    })?;
+    state.ctx.committed();
+    Ok(HttpResponse::Created().json(view))
 }

@@ -9,16 +9,22 @@ use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::inbox::EventHandler;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::INTAKE;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 pub mod admin_api;
 pub mod api;
 pub mod lifecycle;
 pub mod projection;
+pub mod quality;
+pub mod rate_limit;
 pub mod schema;
 pub mod sealing;
 pub mod store;
 pub mod submission;
 pub mod timeline;
+pub mod tracking;
+pub mod tracking_api;
 pub mod tracking_code;
 pub mod view;
 
@@ -44,6 +50,24 @@ impl Service for Intake {
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {
         api::routes(cfg, self.state.clone());
+    }
+
+    fn workers(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![tokio::spawn(forget_ended_windows(self.state.ctx.clone(), shutdown))]
+    }
+}
+
+/// Drops tracking counters whose windows ended long ago (any replica may; it is idempotent).
+async fn forget_ended_windows(ctx: ServiceContext, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+        }
+        let before = ctx.clock.now() - chrono::Duration::hours(2);
+        if let Err(error) = ctx.db.write(move |conn| rate_limit::forget_before(conn, before)).await {
+            tracing::warn!(%error, "old tracking counters could not be dropped; retrying later");
+        }
     }
 }
 

@@ -1,12 +1,12 @@
 //! The lifecycle of a message: received → assigned → acknowledged → responded → closed, with
-//! declines sending it back to routing. The rules are pure; the writes below apply them, each
+//! declines sending it back to routing and a citizen's reopening sending it back to its agency. The rules are pure; the writes below apply them, each
 //! with its event and timeline entry in one transaction.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::{Viewer, decode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{MessageAcknowledged, MessageClosed, MessageDeclined, MessageResponded};
+use nazer_shared::events::{MessageAcknowledged, MessageClosed, MessageDeclined, MessageReopened, MessageResponded};
 use nazer_shared::outbox;
 use nazer_shared::topology::INTAKE;
 use serde_json::json;
@@ -26,14 +26,16 @@ pub enum Action {
     Respond,
     Decline,
     Close,
+    Reopen,
 }
 
 /// Whether `action` may happen to a message in `current`; the refusal says what would allow it.
 pub fn check(current: &str, action: Action) -> Result<(), String> {
     let allowed: &[&str] = match action {
         Action::Acknowledge => &[status::ASSIGNED],
-        Action::Respond | Action::Decline => &[status::ASSIGNED, status::ACKNOWLEDGED],
+        Action::Respond | Action::Decline => &[status::ASSIGNED, status::ACKNOWLEDGED, status::REOPENED],
         Action::Close => &[status::RESPONDED],
+        Action::Reopen => &[status::RESPONDED, status::CLOSED],
     };
     if allowed.contains(&current) {
         Ok(())
@@ -201,6 +203,8 @@ pub fn respond(
         body: answer.body.clone(),
         attachments: answer.attachments.clone(),
         responded_at: from_db_time(at),
+        rating: None,
+        review: None,
     })
 }
 
@@ -278,6 +282,49 @@ pub fn close(
     Ok(from_db_time(at))
 }
 
+/// The citizen is not satisfied with the answer: within the reopening period the message goes
+/// back to the agency that answered (`message.reopened`), which answers again on a fresh clock.
+pub fn reopen(
+    conn: &mut DbConnection,
+    code: &TrackingCode,
+    reason: &str,
+    working_days: u32,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, LifecycleError> {
+    let head = head(conn, code, &Viewer::All)?;
+    check(&head.status, Action::Reopen).map_err(LifecycleError::NotAllowed)?;
+    let (reopen_until, reopen_count): (Option<NaiveDateTime>, i32) =
+        messages::table.find(&head.id).select((messages::reopen_until, messages::reopen_count)).first(conn)?;
+    let answered = crate::quality::latest_response(conn, &head.id)?
+        .ok_or_else(|| LifecycleError::NotAllowed("the message has no answer to reopen".into()))?;
+    crate::quality::may_reopen(reopen_until.map(from_db_time), answered.responded_at, working_days, now)
+        .map_err(LifecycleError::NotAllowed)?;
+    let at = to_db_time(now);
+    let count = reopen_count + 1;
+    let rows = diesel::update(unchanged(&head))
+        .set((
+            messages::status.eq(status::REOPENED),
+            messages::reopen_count.eq(count),
+            messages::reopen_until.eq(None::<NaiveDateTime>),
+            messages::closed_at.eq(None::<NaiveDateTime>),
+            messages::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    claimed(rows)?;
+    let event = MessageReopened {
+        message_id: head.id.clone(),
+        tracking_code: head.tracking_code.clone(),
+        agency_id: answered.agency_id.clone(),
+        reason: reason.to_string(),
+        reopen_count: count,
+        reopened_at: from_db_time(at),
+    };
+    outbox::enqueue(conn, INTAKE, &event, now)?;
+    let detail = json!({ "reason": reason, "reopen_count": count });
+    timeline::append(conn, &head.id, from_db_time(at), transition::REOPENED, Some(&answered.agency_id), detail)?;
+    Ok(from_db_time(at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,19 +333,20 @@ mod tests {
     fn each_action_needs_its_status() {
         use Action::*;
         let table = [
-            (status::ASSIGNED, [true, true, true, false]),
-            (status::ACKNOWLEDGED, [false, true, true, false]),
-            (status::RESPONDED, [false, false, false, true]),
-            (status::RECEIVED, [false, false, false, false]),
-            (status::TRIAGE, [false, false, false, false]),
-            (status::DECLINED, [false, false, false, false]),
-            (status::CLOSED, [false, false, false, false]),
+            (status::ASSIGNED, [true, true, true, false, false]),
+            (status::ACKNOWLEDGED, [false, true, true, false, false]),
+            (status::RESPONDED, [false, false, false, true, true]),
+            (status::REOPENED, [false, true, true, false, false]),
+            (status::RECEIVED, [false, false, false, false, false]),
+            (status::TRIAGE, [false, false, false, false, false]),
+            (status::DECLINED, [false, false, false, false, false]),
+            (status::CLOSED, [false, false, false, false, true]),
         ];
         for (current, expected) in table {
-            let got = [Acknowledge, Respond, Decline, Close].map(|a| check(current, a).is_ok());
+            let got = [Acknowledge, Respond, Decline, Close, Reopen].map(|a| check(current, a).is_ok());
             assert_eq!(got, expected, "{current}");
         }
         let refusal = check(status::CLOSED, Respond).unwrap_err();
-        assert!(refusal.contains("`closed`") && refusal.contains("assigned or acknowledged"), "{refusal}");
+        assert!(refusal.contains("`closed`") && refusal.contains("assigned or acknowledged or reopened"), "{refusal}");
     }
 }

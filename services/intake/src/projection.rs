@@ -7,7 +7,7 @@ use nazer_shared::agency::encode_ancestors;
 use nazer_shared::db::{DbConnection, to_db_time};
 use nazer_shared::events::{
     DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, MessageAssigned,
-    MessageNeedsTriage, WarningIssued,
+    MessageNeedsTriage, QUALITY_STAGE, ReopenWindowSet, WarningIssued,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError};
 
@@ -78,12 +78,29 @@ impl EventHandler for Projection {
                 let detail = json!({ "reason": event.reason, "needs_supervisor": event.needs_supervisor });
                 timeline::append(conn, &event.message_id, event.queued_at, transition::TRIAGE, None, detail)?;
             }
+        } else if envelope.is::<ReopenWindowSet>() {
+            let event: ReopenWindowSet = envelope.decode()?;
+            // Only for the answer still standing: once reopened and answered again, the later
+            // answer's window applies.
+            let latest = crate::quality::latest_response(conn, &event.message_id)?;
+            if latest.is_some_and(|answer| answer.id == event.response_id) {
+                diesel::update(
+                    messages::table
+                        .filter(messages::id.eq(&event.message_id))
+                        .filter(messages::status.eq_any([status::RESPONDED, status::CLOSED])),
+                )
+                .set(messages::reopen_until.eq(Some(to_db_time(event.reopen_until))))
+                .execute(conn)?;
+            }
         } else if let Some((deadline, state)) = deadline_change(envelope)? {
             upsert_deadline(conn, &deadline, state, envelope.occurred_at)?;
         } else if envelope.is::<WarningIssued>() {
             let event: WarningIssued = envelope.decode()?;
-            let deadline = (event.deadline_id.clone(), event.message_id.clone(), event.stage.clone(), event.due_at);
-            upsert_deadline(conn, &deadline, deadline_state::BREACHED, envelope.occurred_at)?;
+            // A quality warning judges an answer, not the clock it answered: that stays met.
+            if event.stage != QUALITY_STAGE {
+                let deadline = (event.deadline_id.clone(), event.message_id.clone(), event.stage.clone(), event.due_at);
+                upsert_deadline(conn, &deadline, deadline_state::BREACHED, envelope.occurred_at)?;
+            }
             let known: i64 = message_warnings::table.find(&event.warning_id).count().get_result(conn)?;
             if known == 0 {
                 diesel::insert_into(message_warnings::table)

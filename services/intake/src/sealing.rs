@@ -168,9 +168,9 @@ fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The reporter columns that hold identity.
-const FIELDS: [&str; 4] = ["full_name", "national_id", "mobile", "email"];
+const FIELDS: [&str; 5] = ["full_name", "national_id", "mobile", "email", "tracking_pin"];
 
-type ReporterRow = (String, Option<String>, Option<String>, Option<String>, Option<String>);
+type ReporterRow = (String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
 
 /// What a reseal did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -202,7 +202,8 @@ pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<Reseal
                             .not_like(&current)
                             .or(reporters::national_id.not_like(&current))
                             .or(reporters::mobile.not_like(&current))
-                            .or(reporters::email.not_like(&current)),
+                            .or(reporters::email.not_like(&current))
+                            .or(reporters::tracking_pin.not_like(&current)),
                     )
                     .order(reporters::message_id)
                     .limit(RESEAL_BATCH)
@@ -212,13 +213,14 @@ pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<Reseal
                         reporters::national_id,
                         reporters::mobile,
                         reporters::email,
+                        reporters::tracking_pin,
                     ))
             )?;
             let mut rewritten = 0;
             let mut unreadable = Vec::new();
             let last = rows.last().map(|row| row.0.clone());
-            for (message_id, full_name, national_id, mobile, email) in rows {
-                match reseal_row(keys, &message_id, [full_name, national_id, mobile, email]) {
+            for (message_id, full_name, national_id, mobile, email, tracking_pin) in rows {
+                match reseal_row(keys, &message_id, [full_name, national_id, mobile, email, tracking_pin]) {
                     Ok(values) => {
                         diesel::update(reporters::table.find(&message_id))
                             .set((
@@ -226,6 +228,7 @@ pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<Reseal
                                 reporters::national_id.eq(&values[1]),
                                 reporters::mobile.eq(&values[2]),
                                 reporters::email.eq(&values[3]),
+                                reporters::tracking_pin.eq(&values[4]),
                             ))
                             .execute(conn)?;
                         rewritten += 1;
@@ -249,7 +252,7 @@ pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<Reseal
 fn reseal_row(
     keys: &ReporterKeys,
     message_id: &str,
-    values: [Option<String>; 4],
+    values: [Option<String>; 5],
 ) -> Result<Vec<Option<String>>, SealError> {
     FIELDS
         .iter()
@@ -308,7 +311,7 @@ mod tests {
         assert!(!ReporterKeys::is_sealed("v1:x@y.ir"));
         assert!(!ReporterKeys::is_sealed("v1:k1:not hex at all, and long enough to pass a length check ......"));
         assert!(ReporterKeys::is_sealed(&keys.seal("m-1", "email", "x@y.ir").unwrap()));
-        let values = [None, None, None, Some("v1:x@y.ir".to_string())];
+        let values = [None, None, None, Some("v1:x@y.ir".to_string()), None];
         let resealed = reseal_row(&keys, "m-1", values).unwrap();
         assert_eq!(keys.open("m-1", "email", resealed[3].as_deref().unwrap()).unwrap(), "v1:x@y.ir");
     }

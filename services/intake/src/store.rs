@@ -25,8 +25,10 @@ pub mod status {
     pub const DECLINED: &str = "declined";
     pub const RESPONDED: &str = "responded";
     pub const CLOSED: &str = "closed";
+    /// The citizen reopened the answer: the same agency answers again, on a fresh clock.
+    pub const REOPENED: &str = "reopened";
 
-    pub const ALL: [&str; 7] = [RECEIVED, ASSIGNED, ACKNOWLEDGED, TRIAGE, DECLINED, RESPONDED, CLOSED];
+    pub const ALL: [&str; 8] = [RECEIVED, ASSIGNED, ACKNOWLEDGED, TRIAGE, DECLINED, RESPONDED, CLOSED, REOPENED];
 }
 
 pub fn load_categories(conn: &mut DbConnection) -> Result<Vec<Category>, DbError> {
@@ -179,6 +181,7 @@ pub fn post_message(
                 reporters::mobile.eq(seal("mobile", &reporter.mobile)?),
                 reporters::email.eq(seal("email", &reporter.email)?),
                 reporters::confidential.eq(reporter.confidential),
+                reporters::tracking_pin.eq(seal("tracking_pin", &reporter.tracking_pin)?),
             ))
             .execute(conn)?;
     }

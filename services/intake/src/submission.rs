@@ -43,6 +43,8 @@ pub struct ReporterRequest {
     pub mobile: Option<String>,
     pub email: Option<String>,
     pub confidential: Option<bool>,
+    /// A PIN the citizen chooses to follow the message online (4–8 digits).
+    pub tracking_pin: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +68,7 @@ pub struct Reporter {
     pub mobile: Option<String>,
     pub email: Option<String>,
     pub confidential: bool,
+    pub tracking_pin: Option<String>,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -260,7 +263,23 @@ fn validate_reporter(request: &ReporterRequest, issues: &mut Vec<FieldIssue>) ->
     {
         issues.push(FieldIssue::new("reporter.email", "is not an e-mail address"));
     }
-    Reporter { full_name, national_id, mobile, email, confidential: request.confidential.unwrap_or(false) }
+    let tracking_pin = trimmed(&request.tracking_pin).map(|v| ascii_digits(&v));
+    if tracking_pin.as_deref().is_some_and(|pin| !is_tracking_pin(pin)) {
+        issues.push(FieldIssue::new("reporter.tracking_pin", "is 4 to 8 digits"));
+    }
+    Reporter {
+        full_name,
+        national_id,
+        mobile,
+        email,
+        confidential: request.confidential.unwrap_or(false),
+        tracking_pin,
+    }
+}
+
+/// A tracking PIN: 4 to 8 ASCII digits.
+pub fn is_tracking_pin(pin: &str) -> bool {
+    (4..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -339,14 +358,21 @@ mod tests {
                 national_id: Some("0012345678".into()),
                 mobile: Some("12345".into()),
                 email: Some("nobody".into()),
+                tracking_pin: Some("12a4".into()),
                 ..Default::default()
             }),
             ..good()
         };
         assert_eq!(
             fields(validate(&request, &categories())),
-            ["reporter.national_id", "reporter.mobile", "reporter.email"]
+            ["reporter.national_id", "reporter.mobile", "reporter.email", "reporter.tracking_pin"]
         );
+        let persian_pin = SubmissionRequest {
+            reporter: Some(ReporterRequest { tracking_pin: Some("۱۲۳۴".into()), ..Default::default() }),
+            ..good()
+        };
+        let reporter = validate(&persian_pin, &categories()).unwrap().reporter.unwrap();
+        assert_eq!(reporter.tracking_pin.as_deref(), Some("1234"));
     }
 
     #[test]
@@ -381,8 +407,9 @@ mod tests {
             mobile: Some("09121234567".into()),
             email: None,
             confidential: true,
+            tracking_pin: Some("4321".into()),
         };
         let shown = format!("{reporter:?}");
-        assert!(!shown.contains("Secret") && !shown.contains("0912"));
+        assert!(!shown.contains("Secret") && !shown.contains("0912") && !shown.contains("4321"));
     }
 }

@@ -20,6 +20,9 @@ pub mod transition {
     pub const RESPONDED: &str = "responded";
     pub const CLOSED: &str = "closed";
     pub const WARNING: &str = "warning";
+    pub const REOPENED: &str = "reopened";
+    pub const RATED: &str = "rated";
+    pub const REVIEWED: &str = "reviewed";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

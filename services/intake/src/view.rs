@@ -8,7 +8,12 @@ use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::MessageKind;
 use serde::Serialize;
 
-use crate::schema::{agency_responses, message_deadlines, message_warnings, messages, reporters};
+use std::collections::HashMap;
+
+use crate::quality::{ReviewView, Rubric};
+use crate::schema::{
+    agency_responses, message_deadlines, message_warnings, messages, reporters, response_ratings, response_reviews,
+};
 use crate::sealing::ReporterKeys;
 use crate::timeline::{self, TimelineEntry};
 use crate::tracking_code::TrackingCode;
@@ -33,13 +38,17 @@ pub struct WarningView {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ResponseView {
     pub id: String,
     pub outcome: String,
     pub body: String,
     pub attachments: Vec<String>,
     pub responded_at: DateTime<Utc>,
+    /// The citizen's rating, 1–5.
+    pub rating: Option<i32>,
+    /// The supervisor's review, for those who see the message (never the citizen).
+    pub review: Option<ReviewView>,
 }
 
 /// Who reported, opened for those entitled to it.
@@ -95,6 +104,9 @@ pub struct MessageSummary {
     pub decline_count: i32,
     pub needs_supervisor: bool,
     pub closed_at: Option<DateTime<Utc>>,
+    pub reopen_count: i32,
+    /// Until when the citizen may reopen the latest answer.
+    pub reopen_until: Option<DateTime<Utc>>,
     #[serde(skip)]
     agency_ancestors: Vec<String>,
 }
@@ -102,7 +114,7 @@ pub struct MessageSummary {
 type SummaryRow = (
     (String, String, String, String, String, Option<String>, String, Option<String>),
     (String, String, NaiveDateTime, Option<String>, Option<String>, Option<NaiveDateTime>),
-    (i32, bool, Option<NaiveDateTime>, Option<String>),
+    (i32, bool, Option<NaiveDateTime>, Option<String>, i32, Option<NaiveDateTime>),
 );
 
 macro_rules! summary_columns {
@@ -126,7 +138,14 @@ macro_rules! summary_columns {
                 messages::assigned_agency_name,
                 messages::acknowledged_at,
             ),
-            (messages::decline_count, messages::needs_supervisor, messages::closed_at, messages::agency_ancestors),
+            (
+                messages::decline_count,
+                messages::needs_supervisor,
+                messages::closed_at,
+                messages::agency_ancestors,
+                messages::reopen_count,
+                messages::reopen_until,
+            ),
         )
     };
 }
@@ -134,7 +153,7 @@ macro_rules! summary_columns {
 fn summary(row: SummaryRow) -> MessageSummary {
     let ((id, tracking_code, kind, channel, category, subject, province, city), rest, more) = row;
     let (priority, status, received_at, agency_id, agency_name, acknowledged_at) = rest;
-    let (decline_count, needs_supervisor, closed_at, ancestors) = more;
+    let (decline_count, needs_supervisor, closed_at, ancestors, reopen_count, reopen_until) = more;
     let assigned_agency = match (agency_id, agency_name) {
         (Some(id), Some(name)) => Some(AgencyRef { id, name }),
         _ => None,
@@ -156,6 +175,8 @@ fn summary(row: SummaryRow) -> MessageSummary {
         decline_count,
         needs_supervisor,
         closed_at: closed_at.map(from_db_time),
+        reopen_count,
+        reopen_until: reopen_until.map(from_db_time),
         agency_ancestors: decode_ancestors(ancestors.as_deref()),
     }
 }
@@ -195,9 +216,20 @@ pub fn find_message(
         .into_iter()
         .map(|(level, issued_at, reason)| WarningView { level, issued_at: from_db_time(issued_at), reason })
         .collect();
-    let responses = agency_responses::table
-        .filter(agency_responses::message_id.eq(&id))
-        .order(agency_responses::responded_at)
+    let responses = responses_of(conn, &id)?;
+    let timeline = timeline::of_message(conn, &id)?;
+    let reporter = match reporter_access {
+        ReporterAccess::Never => None,
+        access => reporter_of(conn, &id, &summary.kind, access, keys)?,
+    };
+    Ok(Some(MessageView { summary, body, deadlines, warnings, responses, timeline, reporter }))
+}
+
+/// A message's answers, oldest first, each with its rating and review.
+pub fn responses_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<ResponseView>, DbError> {
+    let rows = agency_responses::table
+        .filter(agency_responses::message_id.eq(message_id))
+        .order((agency_responses::responded_at, agency_responses::id))
         .select((
             agency_responses::id,
             agency_responses::outcome,
@@ -205,22 +237,56 @@ pub fn find_message(
             agency_responses::attachments,
             agency_responses::responded_at,
         ))
-        .load::<(String, String, String, String, NaiveDateTime)>(conn)?
+        .load::<(String, String, String, String, NaiveDateTime)>(conn)?;
+    let ratings: HashMap<String, i32> = response_ratings::table
+        .filter(response_ratings::message_id.eq(message_id))
+        .select((response_ratings::response_id, response_ratings::rating))
+        .load::<(String, i32)>(conn)?
+        .into_iter()
+        .collect();
+    type ReviewRow = (String, (i32, i32, i32, i32), f64, bool, Option<String>, NaiveDateTime);
+    let mut reviews: HashMap<String, ReviewView> = response_reviews::table
+        .filter(response_reviews::message_id.eq(message_id))
+        .select((
+            response_reviews::response_id,
+            (
+                response_reviews::relevant,
+                response_reviews::complete,
+                response_reviews::lawful,
+                response_reviews::respectful,
+            ),
+            response_reviews::score,
+            response_reviews::below_standard,
+            response_reviews::comment,
+            response_reviews::reviewed_at,
+        ))
+        .load::<ReviewRow>(conn)?
+        .into_iter()
+        .map(|(response_id, (relevant, complete, lawful, respectful), score, below_standard, comment, at)| {
+            let rubric = Rubric { relevant, complete, lawful, respectful };
+            let review = ReviewView {
+                response_id: response_id.clone(),
+                rubric,
+                score,
+                below_standard,
+                comment,
+                reviewed_at: from_db_time(at),
+            };
+            (response_id, review)
+        })
+        .collect();
+    Ok(rows
         .into_iter()
         .map(|(id, outcome, body, attachments, at)| ResponseView {
+            rating: ratings.get(&id).copied(),
+            review: reviews.remove(&id),
             id,
             outcome,
             body,
             attachments: serde_json::from_str(&attachments).unwrap_or_default(),
             responded_at: from_db_time(at),
         })
-        .collect();
-    let timeline = timeline::of_message(conn, &id)?;
-    let reporter = match reporter_access {
-        ReporterAccess::Never => None,
-        access => reporter_of(conn, &id, &summary.kind, access, keys)?,
-    };
-    Ok(Some(MessageView { summary, body, deadlines, warnings, responses, timeline, reporter }))
+        .collect())
 }
 
 fn reporter_of(

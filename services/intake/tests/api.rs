@@ -492,6 +492,8 @@ async fn a_message_is_looked_up_by_its_tracking_code() {
         "closed_at": null,
         "deadlines": [],
         "warnings": [],
+        "reopen_count": 0,
+        "reopen_until": null,
         "responses": [],
         "timeline": [{ "at": receipt["received_at"], "transition": "received", "agency_id": null,
                        "detail": { "channel": "call_center" } }],

@@ -334,6 +334,7 @@ async fn post_messages(db: &Db, keys: &ReporterKeys, messages: u32, concurrency:
             mobile: Some("09121234567".into()),
             email: None,
             confidential: false,
+            tracking_pin: None,
         }),
     });
     let started = Instant::now();

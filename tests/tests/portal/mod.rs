@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use nazer_shared::config::Settings;
 use nazer_shared::testing::tokens::{self, JwksServer};
 use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
 use serde_json::{Value, json};
@@ -34,6 +35,11 @@ pub fn supervisor() -> String {
 impl Portal {
     /// `budget` is the respond budget of every message (warnings follow it).
     pub async fn start(budget: &str) -> Self {
+        Self::start_tuned(budget, |_| {}).await
+    }
+
+    /// As `start`, with further settings.
+    pub async fn start_tuned(budget: &str, tune: impl FnOnce(&mut Settings)) -> Self {
         let jwks = JwksServer::start().await;
         let jwt = jwks.settings();
         let budget = budget.to_string();
@@ -42,6 +48,7 @@ impl Portal {
             move |settings| {
                 settings.auth.jwt = jwt;
                 settings.deadlines.default_budget = budget;
+                tune(settings);
             },
         )
         .await;
@@ -51,6 +58,10 @@ impl Portal {
     }
 
     async fn seed(&self) {
+        // The reference data `nazer migrate` stores: the shipped business calendar.
+        let mut conn = self.app.db().get().unwrap_or_else(|e| panic!("{e}"));
+        nazer_deadline_timer::seed_reference(&mut conn, chrono::Utc::now()).unwrap_or_else(|e| panic!("{e}"));
+        drop(conn);
         let category = json!({ "name_fa": "تخلفات ساختمانی", "name_en": "Building violations",
                                "kinds": ["complaint", "violation_report"] });
         self.expect(self.app.put(&format!("/api/v1/categories/{CATEGORY}"), ADMIN_KEY, &category).await, 200);

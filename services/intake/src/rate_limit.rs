@@ -1,0 +1,92 @@
+//! Fixed-window counters in the database, so every replica counts the same attempts.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, to_db_time};
+
+use crate::schema::rate_limits;
+
+/// Where a window stands after one more hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub hits: i32,
+    pub window_ends: DateTime<Utc>,
+}
+
+impl Count {
+    /// Whole seconds until the window ends (at least 1), for `Retry-After`.
+    pub fn retry_after_secs(&self, now: DateTime<Utc>) -> u64 {
+        u64::try_from((self.window_ends - now).num_seconds()).unwrap_or(0).max(1)
+    }
+}
+
+/// The window a hit at `now` counts in: the stored one while it lasts, else a new one.
+pub fn next_count(stored: Option<(NaiveDateTime, i32)>, window: Duration, now: DateTime<Utc>) -> (NaiveDateTime, i32) {
+    match stored {
+        Some((start, hits)) if from_db_time(start) + window > now => (start, hits.saturating_add(1)),
+        _ => (to_db_time(now), 1),
+    }
+}
+
+/// Counts one hit on `bucket`; call it in a write transaction of its own, so the count stands
+/// whatever the request then does.
+pub fn hit(conn: &mut DbConnection, bucket: &str, window: Duration, now: DateTime<Utc>) -> Result<Count, DbError> {
+    // Two replicas counting the same bucket take turns (PostgreSQL; SQLite writes one at a time).
+    lock_key(conn, bucket)?;
+    let stored: Option<(NaiveDateTime, i32)> = rate_limits::table
+        .find(bucket)
+        .select((rate_limits::window_start, rate_limits::hits))
+        .first(conn)
+        .optional()?;
+    let (start, hits) = next_count(stored, window, now);
+    if stored.is_some() {
+        diesel::update(rate_limits::table.find(bucket))
+            .set((rate_limits::window_start.eq(start), rate_limits::hits.eq(hits)))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(rate_limits::table)
+            .values((rate_limits::bucket.eq(bucket), rate_limits::window_start.eq(start), rate_limits::hits.eq(hits)))
+            .execute(conn)?;
+    }
+    Ok(Count { hits, window_ends: from_db_time(start) + window })
+}
+
+/// Takes one hit back (an attempt that turned out to be legitimate).
+pub fn refund(conn: &mut DbConnection, bucket: &str) -> Result<(), DbError> {
+    diesel::update(rate_limits::table.find(bucket).filter(rate_limits::hits.gt(0)))
+        .set(rate_limits::hits.eq(rate_limits::hits - 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets windows that ended before `before`.
+pub fn forget_before(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, DbError> {
+    Ok(diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(to_db_time(before)))).execute(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn hits_count_within_the_window_and_start_over_after_it() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 29, 8, 0, 0).unwrap();
+        let minute = Duration::minutes(1);
+        let first = next_count(None, minute, start);
+        assert_eq!(first, (to_db_time(start), 1));
+        let second = next_count(Some(first), minute, start + Duration::seconds(59));
+        assert_eq!(second, (to_db_time(start), 2));
+        let later = start + Duration::seconds(60);
+        assert_eq!(next_count(Some(second), minute, later), (to_db_time(later), 1));
+    }
+
+    #[test]
+    fn retry_after_is_the_rest_of_the_window_and_never_zero() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 29, 8, 0, 0).unwrap();
+        let count = Count { hits: 9, window_ends: now + Duration::milliseconds(42_500) };
+        assert_eq!(count.retry_after_secs(now), 42);
+        assert_eq!(Count { hits: 9, window_ends: now }.retry_after_secs(now), 1);
+    }
+}

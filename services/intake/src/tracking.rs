@@ -1,0 +1,245 @@
+//! What a citizen sees when following a message with its tracking code: where it stands and
+//! every step, in Persian with Solar Hijri dates, proven by a second factor (the last four
+//! digits of the mobile given with the message, or the PIN chosen at intake).
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time};
+use nazer_shared::iran::{jalali_date_time, persian_date_time};
+use serde::Serialize;
+
+use crate::quality::may_reopen;
+use crate::schema::{categories, messages, reporters};
+use crate::sealing::ReporterKeys;
+use crate::store::status;
+use crate::timeline::{self, transition};
+use crate::tracking_code::TrackingCode;
+use crate::view::responses_of;
+
+/// Equal in time independent of where the two differ, so a guess learns nothing from timing.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// Whether `given` (ASCII digits) is the PIN, or the last four digits of the mobile.
+pub fn verifier_matches(given: &str, mobile: Option<&str>, pin: Option<&str>) -> bool {
+    if given.is_empty() {
+        return false;
+    }
+    let by_pin = pin.is_some_and(|pin| same(given, pin));
+    let by_mobile = mobile.is_some_and(|m| given.len() == 4 && m.len() >= 4 && same(given, &m[m.len() - 4..]));
+    by_pin | by_mobile
+}
+
+/// The message behind `code` when `given` proves the citizen; `None` for an unknown code, a
+/// message without mobile or PIN, or a wrong verifier alike.
+pub fn verified_message(
+    conn: &mut DbConnection,
+    code: &TrackingCode,
+    given: &str,
+    keys: &ReporterKeys,
+) -> Result<Option<String>, DbError> {
+    let message_id: Option<String> = messages::table
+        .filter(messages::tracking_code.eq(code.as_str()))
+        .select(messages::id)
+        .first(conn)
+        .optional()?;
+    let Some(message_id) = message_id else { return Ok(None) };
+    let sealed: Option<(Option<String>, Option<String>)> = reporters::table
+        .find(&message_id)
+        .select((reporters::mobile, reporters::tracking_pin))
+        .first(conn)
+        .optional()?;
+    let Some((mobile, pin)) = sealed else { return Ok(None) };
+    let open = |field: &str, value: Option<String>| match value.map(|v| keys.open(&message_id, field, &v)) {
+        Some(Ok(plain)) => Some(plain),
+        Some(Err(error)) => {
+            tracing::error!(message_id = %message_id, field, %error, "a sealed reporter field does not open");
+            None
+        }
+        None => None,
+    };
+    let (mobile, pin) = (open("mobile", mobile), open("tracking_pin", pin));
+    let matches = verifier_matches(given, mobile.as_deref(), pin.as_deref());
+    Ok(matches.then_some(message_id))
+}
+
+/// An instant three ways: RFC 3339, Solar Hijri in ASCII digits, and in Persian.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct When {
+    pub at: DateTime<Utc>,
+    /// `1405/09/08 14:30`, Tehran time.
+    pub jalali: String,
+    /// `۱۴۰۵/۰۹/۰۸ ساعت ۱۴:۳۰`.
+    pub fa: String,
+}
+
+impl When {
+    pub fn of(at: DateTime<Utc>) -> Self {
+        Self { at, jalali: jalali_date_time(at), fa: persian_date_time(at) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CitizenStep {
+    pub transition: String,
+    pub title_fa: String,
+    pub when: When,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CitizenAnswer {
+    pub id: String,
+    pub outcome: String,
+    pub outcome_fa: String,
+    pub body: String,
+    pub attachments: Vec<String>,
+    pub when: When,
+    pub rating: Option<i32>,
+}
+
+/// A message as its citizen follows it: no reporter data, no internal notes (decline reasons,
+/// supervisors' reviews), no other agency's details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CitizenView {
+    pub tracking_code: String,
+    pub status: String,
+    pub status_fa: String,
+    pub category_fa: Option<String>,
+    pub agency_name: Option<String>,
+    pub received: When,
+    pub steps: Vec<CitizenStep>,
+    pub answers: Vec<CitizenAnswer>,
+    /// The latest answer is not rated yet.
+    pub can_rate: bool,
+    pub can_reopen: bool,
+    pub reopen_until: Option<When>,
+}
+
+pub fn status_fa(status: &str) -> &'static str {
+    match status {
+        status::RECEIVED => "دریافت شد",
+        status::ASSIGNED => "به دستگاه مسئول ارجاع شد",
+        status::ACKNOWLEDGED => "دستگاه دریافت پیام را اعلام کرد",
+        status::TRIAGE | status::DECLINED => "در حال بررسی در سامانه ۱۸۸۸",
+        status::RESPONDED => "پاسخ داده شد",
+        status::CLOSED => "مختومه شد",
+        status::REOPENED => "بازگشایی شد و در انتظار پاسخ دوباره است",
+        _ => "در حال رسیدگی",
+    }
+}
+
+pub fn outcome_fa(outcome: &str) -> &'static str {
+    match outcome {
+        "resolved" => "رفع شد",
+        "partially_resolved" => "بخشی از موضوع رفع شد",
+        "rejected" => "درخواست پذیرفته نشد",
+        _ => "پاسخ داده شد",
+    }
+}
+
+/// The steps a citizen sees, with their Persian titles; internal ones (reviews) are hidden.
+pub fn step_title_fa(transition: &str) -> Option<&'static str> {
+    Some(match transition {
+        transition::RECEIVED => "پیام ثبت شد",
+        transition::ASSIGNED => "به دستگاه مسئول ارجاع شد",
+        transition::TRIAGE => "برای تعیین دستگاه مسئول در سامانه ۱۸۸۸ بررسی می‌شود",
+        transition::ACKNOWLEDGED => "دستگاه دریافت پیام را اعلام کرد",
+        transition::DECLINED => "دستگاه موضوع را خارج از حوزه خود دانست؛ ارجاع دوباره",
+        transition::RESPONDED => "دستگاه پاسخ داد",
+        transition::CLOSED => "پیام مختومه شد",
+        transition::WARNING => "برای دستگاه تذکر ثبت شد",
+        transition::REOPENED => "پیام بازگشایی شد",
+        transition::RATED => "به پاسخ امتیاز دادید",
+        _ => return None,
+    })
+}
+
+type Head = (String, String, String, Option<String>, NaiveDateTime, Option<NaiveDateTime>);
+
+pub fn citizen_view(
+    conn: &mut DbConnection,
+    message_id: &str,
+    reopen_working_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Option<CitizenView>, DbError> {
+    let head: Option<Head> = messages::table
+        .find(message_id)
+        .select((
+            messages::tracking_code,
+            messages::status,
+            messages::category,
+            messages::assigned_agency_name,
+            messages::received_at,
+            messages::reopen_until,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((tracking_code, status, category, agency_name, received_at, reopen_until)) = head else {
+        return Ok(None);
+    };
+    let category_fa: Option<String> =
+        categories::table.find(&category).select(categories::name_fa).first(conn).optional()?;
+    let steps = timeline::of_message(conn, message_id)?
+        .into_iter()
+        .filter_map(|entry| {
+            let title = step_title_fa(&entry.transition)?;
+            Some(CitizenStep { title_fa: title.into(), when: When::of(entry.at), transition: entry.transition })
+        })
+        .collect();
+    let answers: Vec<CitizenAnswer> = responses_of(conn, message_id)?
+        .into_iter()
+        .map(|r| CitizenAnswer {
+            outcome_fa: outcome_fa(&r.outcome).into(),
+            id: r.id,
+            outcome: r.outcome,
+            body: r.body,
+            attachments: r.attachments,
+            when: When::of(r.responded_at),
+            rating: r.rating,
+        })
+        .collect();
+    let latest = answers.last();
+    let reopen_until = reopen_until.map(from_db_time);
+    let can_reopen = (status == status::RESPONDED || status == status::CLOSED)
+        && latest.is_some_and(|a| may_reopen(reopen_until, a.when.at, reopen_working_days, now).is_ok());
+    Ok(Some(CitizenView {
+        status_fa: status_fa(&status).into(),
+        can_rate: latest.is_some_and(|a| a.rating.is_none()),
+        can_reopen,
+        reopen_until: reopen_until.filter(|_| can_reopen).map(When::of),
+        tracking_code,
+        status,
+        category_fa,
+        agency_name,
+        received: When::of(from_db_time(received_at)),
+        steps,
+        answers,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pin_or_the_last_four_digits_of_the_mobile_prove_the_citizen() {
+        assert!(verifier_matches("4567", Some("09121234567"), None));
+        assert!(verifier_matches("808080", Some("09121234567"), Some("808080")));
+        assert!(verifier_matches("4567", Some("09121234567"), Some("808080")));
+        assert!(!verifier_matches("4568", Some("09121234567"), None));
+        assert!(!verifier_matches("234567", Some("09121234567"), None), "only the last four digits");
+        assert!(!verifier_matches("8080", None, Some("808080")), "the whole PIN");
+        assert!(!verifier_matches("4567", None, None), "nothing to prove against");
+        assert!(!verifier_matches("", Some("09121234567"), Some("")));
+    }
+
+    #[test]
+    fn every_status_and_every_visible_step_has_a_persian_title() {
+        for status in status::ALL {
+            assert_ne!(status_fa(status), "در حال رسیدگی", "{status}");
+        }
+        assert_eq!(step_title_fa(transition::REVIEWED), None, "supervisors' reviews stay internal");
+        assert!(step_title_fa(transition::WARNING).is_some());
+    }
+}
