@@ -13,6 +13,7 @@ use nazer_shared::topology::INTAKE;
 pub mod admin_api;
 pub mod api;
 pub mod lifecycle;
+pub mod open311;
 pub mod projection;
 pub mod schema;
 pub mod sealing;
@@ -44,6 +45,7 @@ impl Service for Intake {
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {
         api::routes(cfg, self.state.clone());
+        cfg.configure(open311::routes);
     }
 }
 
