@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub mod admin_api;
 pub mod api;
 pub mod lifecycle;
+pub mod open311;
 pub mod projection;
 pub mod quality;
 pub mod rate_limit;
@@ -50,6 +51,7 @@ impl Service for Intake {
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {
         api::routes(cfg, self.state.clone());
+        cfg.configure(open311::routes);
     }
 
     fn workers(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {

@@ -134,3 +134,6 @@ diesel::table! {
         hits -> Integer,
     }
 }
+
+// Open311 reads leave out messages whose reporter asked for confidentiality (a subquery).
+diesel::allow_tables_to_appear_in_same_query!(messages, reporters);

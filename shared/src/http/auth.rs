@@ -30,7 +30,7 @@ pub enum Scope {
     SpecialFollowUp,
     /// Manage agencies, rules, budgets, subscriptions and keys; read everything.
     Admin,
-    /// Open311 GeoReport v2 clients; reserved: the Open311 endpoints do not exist yet.
+    /// Open311 GeoReport v2 clients: post and read service requests under `/open311/v2`.
     Open311,
 }
 

@@ -1,0 +1,175 @@
+//! What GeoReport v2 reads and writes beyond intake's own store: the location of a report, and
+//! service requests as the public may see them — never confidential reports or violation
+//! reports, which are whistle-blowers' material.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::events::MessageKind;
+
+use super::posting::Location;
+use crate::projection::deadline_state;
+use crate::schema::{agency_responses, message_deadlines, messages, reporters};
+use crate::store::status;
+
+/// The most service requests one answer holds (the spec's default query limit).
+pub const MAX_REQUESTS: i64 = 1000;
+/// The stage whose due instant a citizen can expect an answer by (deadline-timer's name).
+const RESPOND_STAGE: &str = "respond";
+
+/// Records where a report was made, on the message just stored in the same transaction.
+pub fn record_location(conn: &mut DbConnection, message_id: &str, location: &Location) -> Result<(), DbError> {
+    diesel::update(messages::table.find(message_id))
+        .set((
+            messages::latitude.eq(location.latitude),
+            messages::longitude.eq(location.longitude),
+            messages::address.eq(&location.address),
+            messages::media_url.eq(&location.media_url),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Which service requests to read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    /// These tracking codes, whatever else is asked.
+    Codes(Vec<String>),
+    Search(Search),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    /// Any service when empty.
+    pub service_codes: Vec<String>,
+    /// Received at or after.
+    pub from: DateTime<Utc>,
+    /// Received at or before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only closed (true) or only open (false) requests; both when `None`.
+    pub closed: Option<bool>,
+}
+
+/// A message as GeoReport shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRequestRow {
+    pub tracking_code: String,
+    pub status: String,
+    pub category: String,
+    pub body: String,
+    pub agency_name: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub address: Option<String>,
+    pub media_url: Option<String>,
+    /// The outcome of the agency's latest answer.
+    pub outcome: Option<String>,
+    /// When the pending (or paused) respond stage is due.
+    pub expected_at: Option<DateTime<Utc>>,
+}
+
+type Row = (
+    (String, String, String, String, Option<String>),
+    (NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>),
+    (Option<f64>, Option<f64>, Option<String>, Option<String>),
+);
+
+/// The service requests `selection` names that the public may see, newest first, at most
+/// [`MAX_REQUESTS`].
+pub fn service_requests(conn: &mut DbConnection, selection: &Selection) -> Result<Vec<ServiceRequestRow>, DbError> {
+    let confidential = reporters::table.filter(reporters::confidential.eq(true)).select(reporters::message_id);
+    let mut query = messages::table
+        .into_boxed()
+        .filter(messages::kind.ne(MessageKind::ViolationReport.as_str()))
+        .filter(messages::id.ne_all(confidential));
+    match selection {
+        Selection::Codes(codes) => query = query.filter(messages::tracking_code.eq_any(codes.clone())),
+        Selection::Search(search) => {
+            if !search.service_codes.is_empty() {
+                query = query.filter(messages::category.eq_any(search.service_codes.clone()));
+            }
+            query = query.filter(messages::received_at.ge(to_db_time(search.from)));
+            if let Some(until) = search.until {
+                query = query.filter(messages::received_at.le(to_db_time(until)));
+            }
+            query = match search.closed {
+                Some(true) => query.filter(messages::status.eq(status::CLOSED)),
+                Some(false) => query.filter(messages::status.ne(status::CLOSED)),
+                None => query,
+            };
+        }
+    }
+    let rows: Vec<(String, Row)> = query
+        .order((messages::received_at.desc(), messages::id.desc()))
+        .limit(MAX_REQUESTS)
+        .select((
+            messages::id,
+            (
+                (
+                    messages::tracking_code,
+                    messages::status,
+                    messages::category,
+                    messages::body,
+                    messages::assigned_agency_name,
+                ),
+                (messages::received_at, messages::updated_at, messages::closed_at),
+                (messages::latitude, messages::longitude, messages::address, messages::media_url),
+            ),
+        ))
+        .load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    let mut outcomes = latest_outcomes(conn, &ids)?;
+    let mut expected = expected_answers(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, ((tracking_code, status, category, body, agency_name), times, place))| {
+            let (received_at, updated_at, closed_at) = times;
+            let (latitude, longitude, address, media_url) = place;
+            ServiceRequestRow {
+                tracking_code,
+                status,
+                category,
+                body,
+                agency_name,
+                received_at: from_db_time(received_at),
+                updated_at: from_db_time(updated_at),
+                closed_at: closed_at.map(from_db_time),
+                latitude,
+                longitude,
+                address,
+                media_url,
+                outcome: outcomes.remove(&id),
+                expected_at: expected.remove(&id),
+            }
+        })
+        .collect())
+}
+
+/// The outcome of each message's latest agency answer.
+fn latest_outcomes(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, String>, DbError> {
+    let rows: Vec<(String, String)> = agency_responses::table
+        .filter(agency_responses::message_id.eq_any(ids))
+        .order(agency_responses::responded_at.asc())
+        .select((agency_responses::message_id, agency_responses::outcome))
+        .load(conn)?;
+    // Later answers overwrite earlier ones.
+    Ok(rows.into_iter().collect())
+}
+
+/// When each message's open respond stage is due; the most recently changed one when a
+/// decline left an older stage behind.
+fn expected_answers(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, DateTime<Utc>>, DbError> {
+    let rows: Vec<(String, NaiveDateTime)> = message_deadlines::table
+        .filter(message_deadlines::message_id.eq_any(ids))
+        .filter(message_deadlines::stage.eq(RESPOND_STAGE))
+        .filter(message_deadlines::state.eq_any([deadline_state::PENDING, deadline_state::PAUSED]))
+        .order((message_deadlines::updated_at.asc(), message_deadlines::due_at.asc()))
+        .select((message_deadlines::message_id, message_deadlines::due_at))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(id, due_at)| (id, from_db_time(due_at))).collect())
+}
