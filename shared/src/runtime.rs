@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::db::{Db, DbError};
 use crate::http::auth::{AuthStore, BOOTSTRAP_KEY_ID, Scope, ensure_key};
 use crate::http::json::MAX_JSON_BODY;
+use crate::http::openapi::{self, ApiDocs};
 use crate::http::ops::{self, Readiness};
 use crate::http::problem;
 use crate::inbox::{EventHandler, InboxSink};
@@ -54,6 +55,9 @@ pub trait Service: Send + Sync + 'static {
     fn workers(&self, _shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         Vec::new()
     }
+
+    /// This service's operations, described (served at `/api/v1/openapi.json`).
+    fn openapi(&self) -> utoipa::openapi::OpenApi;
 
     /// Notified after each consumed event commits, besides the outbox relay.
     fn after_commit(&self) -> Vec<Arc<Notify>> {
@@ -217,6 +221,9 @@ pub async fn start(
         tracing::info!("events travel on the in-process bus");
     }
 
+    let described: Vec<(&'static str, utoipa::openapi::OpenApi)> =
+        entries.iter().zip(&services).map(|(entry, service)| (entry.name, service.openapi())).collect();
+    let docs = Arc::new(ApiDocs::new(&described).map_err(|e| HostError::Refused(format!("API document: {e}")))?);
     let readiness = Readiness { db: db.clone(), bus: bus.clone() };
     let jwt = crate::http::jwt::JwtVerifier::from_settings(&settings.auth.jwt).map(Arc::new);
     let auth = AuthStore { db: db.clone(), jwt };
@@ -229,7 +236,8 @@ pub async fn start(
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
             .wrap(middleware::from_fn(ops::refuse_control_characters))
             .wrap(middleware::from_fn(ops::observe))
-            .configure(|cfg| ops::configure(cfg, readiness.clone()));
+            .configure(|cfg| ops::configure(cfg, readiness.clone()))
+            .configure(|cfg| openapi::configure(cfg, docs.clone()));
         for service in &app_services {
             app = app.configure(|cfg| service.routes(cfg));
         }

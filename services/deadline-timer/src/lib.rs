@@ -27,6 +27,7 @@ pub mod due_question;
 pub mod firing;
 pub mod firing_store;
 pub mod moving;
+pub mod openapi;
 pub mod pausing;
 pub mod policy;
 pub mod policy_api;
@@ -86,6 +87,10 @@ impl EventHandler for Clockwork {
 }
 
 impl Service for DeadlineTimer {
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <openapi::ApiDoc as utoipa::OpenApi>::openapi()
+    }
+
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
         let settings = &self.state.ctx.settings;
         Some(Arc::new(Clockwork {

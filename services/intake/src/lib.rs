@@ -16,6 +16,7 @@ pub mod admin_api;
 pub mod api;
 pub mod lifecycle;
 pub mod open311;
+pub mod openapi;
 pub mod projection;
 pub mod quality;
 pub mod rate_limit;
@@ -45,6 +46,10 @@ impl Intake {
 }
 
 impl Service for Intake {
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <openapi::ApiDoc as utoipa::OpenApi>::openapi()
+    }
+
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
         Some(Arc::new(projection::Projection))
     }

@@ -15,6 +15,10 @@ use nazer_shared::http::auth::ensure_key;
 pub const CALL_CENTRE_KEY: &str = "demo-call-centre-key-1888";
 /// The demo agency key of Tehran municipality.
 pub const TEHRAN_MUNICIPALITY_KEY: &str = "demo-agency-key-tehran-municipality";
+/// The demo key of a supervisor of the Inspection Organization (reviews answers).
+pub const SUPERVISOR_KEY: &str = "demo-supervisor-key-1888";
+/// The demo key of an Open311 app.
+pub const OPEN311_KEY: &str = "demo-open311-key-1888";
 /// Signs the demo webhooks; the built-in receiver checks it.
 pub const WEBHOOK_SECRET: &str = "demo-webhook-secret-1888";
 
@@ -44,6 +48,8 @@ pub async fn seed(db: &Db, receiver: &str, now: DateTime<Utc>) -> Result<(), DbE
             None,
             now,
         )?;
+        ensure_key(conn, "demo-supervisor", "demo supervisor", SUPERVISOR_KEY, &[Scope::Supervisor], None, now)?;
+        ensure_key(conn, "demo-open311", "demo Open311 app", OPEN311_KEY, &[Scope::Open311], None, now)?;
         for (agency, _, _) in nazer_routing::DEMO_AGENCIES {
             ensure_key(
                 conn,

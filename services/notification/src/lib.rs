@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod api;
+pub mod openapi;
 pub mod schema;
 pub mod sender;
 pub mod signature;
@@ -66,6 +67,10 @@ impl EventHandler for Dispatcher {
 }
 
 impl Service for Notification {
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <openapi::ApiDoc as utoipa::OpenApi>::openapi()
+    }
+
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
         Some(Arc::new(Dispatcher))
     }

@@ -12,6 +12,7 @@ use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::ROUTING;
 
 pub mod api;
+pub mod openapi;
 pub mod rules;
 pub mod schema;
 pub mod store;
@@ -44,6 +45,10 @@ impl EventHandler for Router {
 }
 
 impl Service for Routing {
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <openapi::ApiDoc as utoipa::OpenApi>::openapi()
+    }
+
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
         Some(Arc::new(Router))
     }

@@ -15,6 +15,7 @@ use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::Deserialize;
 use serde_json::json;
 
+pub mod openapi;
 pub mod schema;
 pub mod store;
 
@@ -44,6 +45,10 @@ impl EventHandler for CaseOpener {
 }
 
 impl Service for ViolationReferral {
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <openapi::ApiDoc as utoipa::OpenApi>::openapi()
+    }
+
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
         Some(Arc::new(CaseOpener))
     }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod json;
 pub mod jwt;
+pub mod openapi;
 pub mod ops;
 pub mod problem;
 

@@ -7,7 +7,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
 use super::problem::{ApiError, PROBLEM_JSON};
 use crate::bus::Bus;
@@ -28,28 +28,68 @@ pub fn configure(cfg: &mut web::ServiceConfig, readiness: Readiness) {
         .route("/metrics", web::get().to(metrics_text));
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process is alive", body = Health)))]
+pub(crate) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
-async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+/// Ready: the database and the broker are reachable.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "A dependency is unreachable", content_type = "application/problem+json", body = NotReady)))]
+pub(crate) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     let (database, broker) = tokio::join!(readiness.db.is_reachable(), readiness.bus.is_ready());
-    let checks = json!({ "database": database, "broker": broker });
+    let checks = Checks { database, broker };
     if database && broker {
-        HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }))
+        HttpResponse::Ok().json(Ready { status: "ready".into(), checks })
     } else {
-        HttpResponse::ServiceUnavailable().content_type(PROBLEM_JSON).json(json!({
-            "type": "urn:nazer:problem:not-ready",
-            "title": "Not ready",
-            "status": 503,
-            "detail": "a dependency is unreachable; see checks",
-            "checks": checks,
-        }))
+        HttpResponse::ServiceUnavailable().content_type(PROBLEM_JSON).json(NotReady {
+            problem_type: "urn:nazer:problem:not-ready".into(),
+            title: "Not ready".into(),
+            status: 503,
+            detail: "a dependency is unreachable; see checks".into(),
+            checks,
+        })
     }
 }
 
-async fn metrics_text() -> HttpResponse {
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Metrics in the Prometheus text format", content_type = "text/plain", body = String)))]
+pub(crate) async fn metrics_text() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics::render())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// `ok`.
+    status: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Checks {
+    database: bool,
+    broker: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Ready {
+    /// `ready`.
+    status: String,
+    checks: Checks,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct NotReady {
+    #[serde(rename = "type")]
+    problem_type: String,
+    title: String,
+    status: u16,
+    detail: String,
+    checks: Checks,
 }
 
 /// Counts and times every request by its route pattern (never by its concrete path, which

@@ -1,5 +1,6 @@
 //! What GeoReport v2 reads and writes beyond intake's own store: the location of a report, and
-//! service requests as the public may see them — never confidential reports or violation
+//! service requests as Open311 apps may see them — only those reported through Open311 (what
+//! citizens told the call centre stays with it), never confidential reports or violation
 //! reports, which are whistle-blowers' material.
 
 use std::collections::HashMap;
@@ -7,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::MessageKind;
+use nazer_shared::events::{Channel, MessageKind};
 
 use super::posting::Location;
 use crate::projection::deadline_state;
@@ -85,6 +86,7 @@ pub fn service_requests(conn: &mut DbConnection, selection: &Selection) -> Resul
     let confidential = reporters::table.filter(reporters::confidential.eq(true)).select(reporters::message_id);
     let mut query = messages::table
         .into_boxed()
+        .filter(messages::channel.eq(Channel::Open311.as_str()))
         .filter(messages::kind.ne(MessageKind::ViolationReport.as_str()))
         .filter(messages::id.ne_all(confidential));
     match selection {
