@@ -58,6 +58,8 @@ pub struct TrackingSettings {
     pub client_requests_per_minute: u32,
     /// Wrong second factors one tracking code takes per hour before it is locked for the hour.
     pub code_failures_per_hour: u32,
+    /// Wrong second factors one client may send per hour, across codes.
+    pub client_failures_per_hour: u32,
     /// The header naming the client's address when behind a proxy that sets it (e.g.
     /// `X-Real-IP`); unset, the connection's peer address is the client.
     pub client_ip_header: Option<String>,
@@ -65,7 +67,12 @@ pub struct TrackingSettings {
 
 impl Default for TrackingSettings {
     fn default() -> Self {
-        Self { client_requests_per_minute: 30, code_failures_per_hour: 5, client_ip_header: None }
+        Self {
+            client_requests_per_minute: 30,
+            code_failures_per_hour: 5,
+            client_failures_per_hour: 20,
+            client_ip_header: None,
+        }
     }
 }
 
@@ -456,11 +463,14 @@ impl Settings {
         if !(1.0..=5.0).contains(&self.quality.warning_below_score) {
             return Err(invalid("quality.warning_below_score", "must be between 1 and 5 (the rubric's scale)".into()));
         }
-        if self.tracking.client_requests_per_minute == 0 || self.tracking.code_failures_per_hour == 0 {
-            return Err(invalid(
-                "tracking.client_requests_per_minute",
-                "tracking.client_requests_per_minute and tracking.code_failures_per_hour must be at least 1".into(),
-            ));
+        for (key, value) in [
+            ("tracking.client_requests_per_minute", self.tracking.client_requests_per_minute),
+            ("tracking.code_failures_per_hour", self.tracking.code_failures_per_hour),
+            ("tracking.client_failures_per_hour", self.tracking.client_failures_per_hour),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
         }
         if self
             .tracking

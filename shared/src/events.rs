@@ -200,27 +200,35 @@ impl Event for MessageReceived {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A message placed with an agency (also the answer of a triage decision).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessageAssigned {
     pub message_id: String,
     pub tracking_code: String,
+    /// complaint, violation_report, criticism, suggestion or appreciation.
     pub kind: String,
     pub category: String,
     pub province: String,
+    #[schema(required = true)]
     pub city: Option<String>,
     pub agency_id: String,
     pub agency_name: String,
     /// Where a level-2 warning goes: the agency's parent, when it has one.
     #[serde(default)]
+    #[schema(required = true)]
     pub parent_agency_id: Option<String>,
     /// The agency's ancestors, parent first: each of them sees this message.
     #[serde(default)]
     pub agency_ancestors: Vec<String>,
+    /// The routing rule that chose the agency; `manual` for an assignment from triage.
     pub rule_id: String,
+    /// normal, high or urgent.
     #[serde(default = "normal_priority")]
     pub priority: String,
-    /// None on events written before the channel travelled with the assignment.
+    /// How the message arrived; None on events written before the channel travelled with the
+    /// assignment.
     #[serde(default)]
+    #[schema(required = true)]
     pub channel: Option<String>,
     pub assigned_at: DateTime<Utc>,
 }
@@ -350,6 +358,8 @@ pub struct ResponseReviewed {
     pub tracking_code: String,
     pub agency_id: String,
     pub response_id: String,
+    /// When the reviewed answer was given: it names the clock the answer met.
+    pub responded_at: DateTime<Utc>,
     /// The mean of the rubric's criteria, 1–5.
     pub score: f64,
     pub below_standard: bool,

@@ -230,7 +230,18 @@ pub fn persian_digits(text: &str) -> String {
         .collect()
 }
 
-/// An instant as people in Iran read it: `۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰` (Tehran time).
+/// Persian (۰–۹) and Arabic-Indic (٠–٩) digits as ASCII, for text where a number is expected;
+/// everything else unchanged.
+pub fn ascii_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '۰'..='۹' => char::from_u32('0' as u32 + (c as u32 - '۰' as u32)).unwrap_or(c),
+            '٠'..='٩' => char::from_u32('0' as u32 + (c as u32 - '٠' as u32)).unwrap_or(c),
+            other => other,
+        })
+        .collect()
+}
+
 /// An instant as a Tehran wall-clock Solar Hijri date and time in ASCII digits:
 /// `1405/09/08 14:30`.
 pub fn jalali_date_time(instant: DateTime<Utc>) -> String {
@@ -239,6 +250,7 @@ pub fn jalali_date_time(instant: DateTime<Utc>) -> String {
     format!("{date} {:02}:{:02}", local.hour(), local.minute())
 }
 
+/// An instant as people in Iran read it: `۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰` (Tehran time).
 pub fn persian_date_time(instant: DateTime<Utc>) -> String {
     let local = instant.with_timezone(&tehran_offset());
     let date = JalaliDate::from_gregorian(local.date_naive());
@@ -320,6 +332,8 @@ mod tests {
     fn persian_text_carries_tehran_time_and_jalali_date() {
         let instant = Utc.with_ymd_and_hms(2026, 12, 2, 11, 0, 0).unwrap();
         assert_eq!(persian_date_time(instant), "۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰");
+        assert_eq!(jalali_date_time(instant), "1405/09/11 14:30");
+        assert_eq!(ascii_digits("۱۴۰۵-٠٩-۱۱ ok"), "1405-09-11 ok");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod portal;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -45,6 +46,7 @@ async fn start() -> Portal {
     Portal::start_tuned("P7D", |settings| {
         settings.tracking.client_ip_header = Some("X-Real-IP".into());
         settings.tracking.code_failures_per_hour = 3;
+        settings.tracking.client_failures_per_hour = 4;
         settings.tracking.client_requests_per_minute = 40;
     })
     .await
@@ -147,6 +149,12 @@ async fn a_citizen_rates_and_reopens_the_agency_answers_again_and_a_low_review_w
     let review = portal.expect(app.post(&review_path, &supervisor(), &low).await, 201);
     assert_eq!((review["score"].clone(), review["below_standard"].clone()), (json!(2.5), json!(true)));
     portal.expect(app.post(&review_path, &supervisor(), &low).await, 409);
+    // The first answer, reviewed afterwards, warns on the clock it met, not the later one.
+    let first_id = first["id"].as_str().unwrap_or_default();
+    let first_review = format!("/api/v1/messages/{code}/responses/{first_id}/review");
+    let poor = json!({ "relevant": 4, "complete": 4, "lawful": 4, "respectful": 1 });
+    let review = portal.expect(app.post(&first_review, &supervisor(), &poor).await, 201);
+    assert_eq!((review["score"].clone(), review["below_standard"].clone()), (json!(3.25), json!(true)));
 
     // The low review registers a quality warning through the warning machinery: listed with
     // the agency's warnings, on the message, on the timeline.
@@ -156,31 +164,32 @@ async fn a_citizen_rates_and_reopens_the_agency_answers_again_and_a_low_review_w
             .as_array()
             .map(|w| w.iter().filter(|w| w["stage"] == "quality").cloned().collect())
             .unwrap_or_default();
-        (!found.is_empty()).then_some(found)
+        (found.len() == 2).then_some(found)
     })
     .await;
-    assert_eq!(warnings.len(), 1);
-    assert_eq!(
-        (warnings[0]["reason"].clone(), warnings[0]["level"].clone()),
-        (json!("quality_below_standard"), json!(1))
-    );
-    assert!(warnings[0]["text_fa"].as_str().is_some_and(|t| t.contains("۲٫۵")), "{}", warnings[0]);
-    let view = eventually(Duration::from_secs(20), "the warning on the message", || async {
+    assert!(warnings.iter().all(|w| w["reason"] == "quality_below_standard" && w["level"] == 1), "{warnings:?}");
+    let texts: Vec<&str> = warnings.iter().filter_map(|w| w["text_fa"].as_str()).collect();
+    assert!(texts.iter().any(|t| t.contains("۲٫۵")) && texts.iter().any(|t| t.contains("۳٫۲")), "{texts:?}");
+    let clocks: HashSet<&str> = warnings.iter().filter_map(|w| w["deadline_id"].as_str()).collect();
+    assert_eq!(clocks.len(), 2, "each answer's warning on its own clock: {warnings:?}");
+    let view = eventually(Duration::from_secs(20), "both warnings on the message", || async {
         let view = portal.message(&code).await;
-        let warned =
-            view["warnings"].as_array().is_some_and(|w| w.iter().any(|w| w["reason"] == "quality_below_standard"));
+        let warned = view["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().filter(|w| w["reason"] == "quality_below_standard").count() == 2);
         warned.then_some(view)
     })
     .await;
     let answers = view["responses"].as_array().cloned().unwrap_or_default();
     assert_eq!(answers.iter().map(|r| r["rating"].clone()).collect::<Vec<_>>(), [json!(2), Value::Null]);
-    assert_eq!(answers[1]["review"]["below_standard"], true);
+    let scores = (answers[0]["review"]["score"].clone(), answers[1]["review"]["score"].clone());
+    assert_eq!(scores, (json!(3.25), json!(2.5)));
 
     // The citizen sees the steps, not the supervisor's review.
     let (_, view) = track(&portal, &code, Some("4567"), "10.0.0.1").await;
     assert_eq!(
         titles(&view),
-        ["received", "assigned", "responded", "rated", "reopened", "responded", "warning"],
+        ["received", "assigned", "responded", "rated", "reopened", "responded", "warning", "warning"],
         "{view}"
     );
     assert!(view["answers"][1].get("review").is_none(), "{view}");
@@ -241,5 +250,15 @@ async fn tracking_is_limited_per_code_and_per_client_and_a_pin_works_without_a_m
     }
     assert_eq!(track(&portal, &pin_code, Some("808080"), "10.0.0.5").await.0, 429);
     assert_eq!(track(&portal, &pin_code, Some("808080"), "10.0.0.6").await.0, 200);
+
+    // Wrong verifiers spread over codes: four an hour per client, then even a right one waits;
+    // the code itself stays open to others.
+    let (third, _) = portal.post_message("isfahan", None).await;
+    let (fourth, _) = portal.post_message("isfahan", None).await;
+    for guessed in [&third, &third, &fourth, &fourth] {
+        assert_eq!(track(&portal, guessed, Some("1111"), "10.0.0.8").await.0, 404);
+    }
+    assert_eq!(track(&portal, &third, Some("4567"), "10.0.0.8").await.0, 429);
+    assert_eq!(track(&portal, &third, Some("4567"), "10.0.0.9").await.0, 200);
     portal.app.stop().await;
 }

@@ -1,3 +1,7 @@
+-- What the newer code wrote that the older one does not know.
+UPDATE messages SET status = 'responded' WHERE status = 'reopened';
+DELETE FROM message_timeline WHERE transition IN ('reopened', 'rated', 'reviewed');
+DELETE FROM message_warnings WHERE reason = 'quality_below_standard';
 DELETE FROM warnings WHERE stage = 'quality';
 DROP INDEX warnings_per_stage_level;
 ALTER TABLE warnings ADD CONSTRAINT warnings_deadline_id_level_key UNIQUE (deadline_id, level);

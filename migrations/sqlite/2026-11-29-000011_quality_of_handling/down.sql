@@ -1,5 +1,9 @@
 PRAGMA foreign_keys = OFF;
 BEGIN;
+-- What the newer code wrote that the older one does not know.
+UPDATE messages SET status = 'responded' WHERE status = 'reopened';
+DELETE FROM message_timeline WHERE transition IN ('reopened', 'rated', 'reviewed');
+DELETE FROM message_warnings WHERE reason = 'quality_below_standard';
 CREATE TABLE warnings_rebuilt (
     id TEXT PRIMARY KEY,
     deadline_id TEXT NOT NULL REFERENCES deadlines (id),
@@ -34,5 +38,6 @@ ALTER TABLE messages DROP COLUMN longitude;
 ALTER TABLE messages DROP COLUMN latitude;
 ALTER TABLE messages DROP COLUMN reopen_until;
 ALTER TABLE messages DROP COLUMN reopen_count;
+PRAGMA foreign_key_check;
 COMMIT;
 PRAGMA foreign_keys = ON;

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use nazer_shared::agency::Viewer;
+use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, page_limit, period_bound};
 use nazer_shared::runtime::ServiceContext;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::pausing::{self, PauseError};
-use crate::store;
-use crate::warning_store::{self, AcknowledgeError, WarningFilter};
+use crate::store::{self, DeadlineView};
+use crate::warning_store::{self, AcknowledgeError, WarningFilter, WarningView};
 
 pub struct DeadlineState {
     pub ctx: ServiceContext,
@@ -43,19 +43,49 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<DeadlineState>) {
         .configure(crate::calendar_api::routes);
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct WarningQuery {
+    /// Only the warnings issued to this agency (ignored for an agency caller, who sees its own,
+    /// those escalated to it and its sub-agencies').
     agency_id: Option<String>,
+    /// Only the warnings of this message (its id).
     message_id: Option<String>,
+    /// Only this warning level: 1, 2 or 3.
+    #[param(minimum = 1, maximum = 3)]
     level: Option<i32>,
+    /// Issued at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
+    /// 2026-11-29, Tehran time) or an RFC 3339 instant.
     from: Option<String>,
+    /// Issued before: a day (Solar Hijri or Gregorian, the whole day included) or an RFC 3339
+    /// instant; after `from`.
     to: Option<String>,
+    /// `true`: only the acknowledged warnings; `false`: only those not yet acknowledged.
     acknowledged: Option<bool>,
+    /// `json` (the default) or `csv` (an export of the whole period, at most 50,000 warnings).
+    #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
+    /// Page size, 1–200 (default 50); not with `format=csv`.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
+/// The warnings listed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WarningList {
+    /// Newest first.
+    pub warnings: Vec<WarningView>,
+}
+
+/// The warnings (تذکر) registered, newest first, as JSON or a CSV export.
+///
+/// Admins, supervisors, Special Follow-up, the call centre and agencies; an agency sees only the
+/// warnings issued or escalated to it and those of its sub-agencies.
+#[utoipa::path(get, path = "/api/v1/warnings", tag = "deadline-timer", params(WarningQuery),
+    responses((status = 200, description = "The warnings (`format=csv`: an attachment `warnings.csv`)",
+        headers(("Content-Disposition" = String, description = "With `format=csv`: `attachment; filename=\"warnings.csv\"`")),
+        content((WarningList = "application/json"), (String = "text/csv")))))]
 async fn get_warnings(
     state: web::Data<DeadlineState>,
     caller: Caller,
@@ -108,7 +138,7 @@ async fn get_warnings(
     };
     let warnings = state.ctx.db.run(move |conn| warning_store::list_warnings(conn, &filter)).await?;
     if !csv {
-        return Ok(HttpResponse::Ok().json(json!({ "warnings": warnings })));
+        return Ok(HttpResponse::Ok().json(WarningList { warnings }));
     }
     if warnings.len() as i64 > MAX_EXPORT_ROWS {
         return Err(ApiError::invalid(vec![FieldIssue::new(
@@ -122,6 +152,13 @@ async fn get_warnings(
         .body(warning_store::to_csv(&warnings)))
 }
 
+/// Acknowledges a warning: the agency has read it (a repeat keeps the first instant).
+///
+/// Agencies only: the agency warned, one it was escalated to, or an ancestor.
+#[utoipa::path(post, path = "/api/v1/warnings/{id}/acknowledgement", tag = "deadline-timer",
+    operation_id = "acknowledge_warning",
+    params(("id" = String, Path, description = "The warning's id")),
+    responses((status = 200, description = "The warning, acknowledged", body = WarningView)))]
 async fn post_acknowledgement(
     state: web::Data<DeadlineState>,
     caller: Caller,
@@ -140,11 +177,28 @@ async fn post_acknowledgement(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DeadlineQuery {
+    /// The message's id (required).
+    #[param(required = true, value_type = String)]
     message_id: Option<String>,
 }
+
+/// The deadlines listed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeadlineList {
+    /// By due instant, then stage.
+    pub deadlines: Vec<DeadlineView>,
+}
+
+/// The deadlines (clocks) of a message, each with its ladder of reminders and warnings.
+///
+/// Admins, supervisors, Special Follow-up, the call centre and agencies; an agency sees only
+/// its own clocks and its sub-agencies'.
+#[utoipa::path(get, path = "/api/v1/deadlines", tag = "deadline-timer", params(DeadlineQuery),
+    responses((status = 200, description = "The message's deadlines", body = DeadlineList)))]
 
 async fn get_deadlines(
     state: web::Data<DeadlineState>,
@@ -158,12 +212,14 @@ async fn get_deadlines(
     let mut deadlines = state.ctx.db.run(move |conn| store::deadlines_of(conn, &message_id)).await?;
     let viewer = caller.viewer();
     deadlines.retain(|d| viewer.sees(Some(&d.agency_id), &d.agency_ancestors));
-    Ok(HttpResponse::Ok().json(json!({ "deadlines": deadlines })))
+    Ok(HttpResponse::Ok().json(DeadlineList { deadlines }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PauseRequest {
+pub struct PauseRequest {
+    /// Why the clock stops, up to 200 characters, e.g. `waiting_for_citizen`.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200)]
     reason: Option<String>,
 }
 
@@ -182,6 +238,16 @@ fn paused_answer(result: Result<store::DeadlineView, PauseError>) -> Result<Http
     }
 }
 
+/// Pauses a pending deadline while the agency waits for the citizen: its clock and ladder stand still.
+///
+/// Agencies (their own deadlines) and admins (any).
+#[utoipa::path(post, path = "/api/v1/deadlines/{id}/pause", tag = "deadline-timer",
+    params(("id" = String, Path, description = "The deadline's id")),
+    request_body(content = PauseRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The deadline, paused", body = DeadlineView),
+        (status = 409, description = "The deadline is not pending, or its warning is already due",
+            content_type = "application/problem+json", body = ProblemSchema)))]
 async fn post_pause(
     state: web::Data<DeadlineState>,
     caller: Caller,
@@ -201,6 +267,15 @@ async fn post_pause(
     paused_answer(paused)
 }
 
+/// Resumes a paused deadline: its due instant and ladder move by the time it stood still.
+///
+/// Agencies (their own deadlines) and admins (any).
+#[utoipa::path(post, path = "/api/v1/deadlines/{id}/resume", tag = "deadline-timer",
+    params(("id" = String, Path, description = "The deadline's id")),
+    responses(
+        (status = 200, description = "The deadline, running again", body = DeadlineView),
+        (status = 409, description = "The deadline is not paused",
+            content_type = "application/problem+json", body = ProblemSchema)))]
 async fn post_resume(
     state: web::Data<DeadlineState>,
     caller: Caller,

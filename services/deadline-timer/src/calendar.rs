@@ -10,12 +10,18 @@ use nazer_shared::iran::{self, JalaliDate};
 use serde::{Deserialize, Serialize};
 
 /// The JSON form of a calendar, as imported and exported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarDocument {
+    /// 1–64 lowercase letters, digits, '.', '_' or '-'; the same as the path's.
+    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
     pub id: String,
+    /// `Asia/Tehran` or a fixed offset such as `+03:30`.
+    #[schema(pattern = "^(Asia/Tehran|[+-][0-9]+:[0-9]+)$")]
     pub timezone: String,
+    /// Weekdays off, each at most once and not all seven: `saturday`, `sunday`, … `friday`.
     pub weekly_days_off: Vec<String>,
+    /// At least one working window; windows may not overlap.
     pub working_hours: Vec<WindowDocument>,
     #[serde(default)]
     pub holidays: Vec<HolidayDocument>,
@@ -23,24 +29,37 @@ pub struct CalendarDocument {
     pub closures: Vec<ClosureDocument>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A working window of every working day, in local time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowDocument {
+    /// HH:MM, before `to`.
+    #[schema(pattern = "^[0-9]{2}:[0-9]{2}$")]
     pub from: String,
+    /// HH:MM.
+    #[schema(pattern = "^[0-9]{2}:[0-9]{2}$")]
     pub to: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An official holiday.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HolidayDocument {
+    /// A Solar Hijri date, YYYY-MM-DD (e.g. 1405-01-01).
+    #[schema(pattern = "^[0-9]+[-/][0-9]+[-/][0-9]+$")]
     pub date: String,
+    /// The holiday's name; not blank.
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A day offices are closed (air pollution, a national event), in one province or everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClosureDocument {
+    /// A Solar Hijri date, YYYY-MM-DD.
+    #[schema(pattern = "^[0-9]+[-/][0-9]+[-/][0-9]+$")]
     pub date: String,
+    /// A province code such as `tehran`, or null for every province.
     pub province: Option<String>,
     pub reason: String,
 }

@@ -3,15 +3,15 @@
 //! budget, so anyone can check a deadline by hand.
 
 use actix_web::{HttpResponse, HttpResponseBuilder, web};
+use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{ApiError, Caller, JsonBody, QueryParams, Scope};
 use nazer_shared::iran::persian_date_time;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::api::DeadlineState;
 use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument};
 use crate::calendar_change::{CalendarEdit, ChangeError, Changed, change_calendar};
-use crate::calendar_store;
+use crate::calendar_store::{self, CalendarSummary};
 use crate::due_question::DueQuestion;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -46,13 +46,31 @@ async fn change(state: &DeadlineState, id: String, edit: CalendarEdit) -> Result
 /// How many pending deadlines a change moved, beside the calendar itself.
 const DEADLINES_MOVED: &str = "Nazer-Deadlines-Moved";
 
-fn changed_response(mut response: HttpResponseBuilder, changed: &Changed) -> HttpResponse {
-    response.insert_header((DEADLINES_MOVED, changed.deadlines_moved.to_string())).json(json!({
-        "calendar": changed.calendar.document(),
-        "deadlines_moved": changed.deadlines_moved,
-    }))
+/// A calendar after a holiday or closure was added or removed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CalendarChanged<'a> {
+    pub calendar: &'a CalendarDocument,
+    /// How many pending deadlines the change moved.
+    pub deadlines_moved: usize,
 }
 
+fn changed_response(mut response: HttpResponseBuilder, changed: &Changed) -> HttpResponse {
+    response
+        .insert_header((DEADLINES_MOVED, changed.deadlines_moved.to_string()))
+        .json(CalendarChanged { calendar: changed.calendar.document(), deadlines_moved: changed.deadlines_moved })
+}
+
+/// Adds a holiday to a calendar; the pending deadlines it touches move.
+///
+/// Admins only.
+#[utoipa::path(post, path = "/api/v1/calendars/{id}/holidays", tag = "deadline-timer",
+    params(("id" = String, Path, description = "The calendar's id", pattern = "^[a-z0-9._-]{1,64}$")),
+    request_body(content = HolidayDocument, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The holiday was added", body = CalendarChanged,
+            headers(("Nazer-Deadlines-Moved" = usize, description = "How many pending deadlines moved"))),
+        (status = 409, description = "The date is already a holiday",
+            content_type = "application/problem+json", body = ProblemSchema)))]
 async fn post_holiday(
     state: web::Data<DeadlineState>,
     caller: Caller,
@@ -64,6 +82,15 @@ async fn post_holiday(
     Ok(changed_response(HttpResponse::Created(), &changed))
 }
 
+/// Removes a holiday from a calendar; the pending deadlines it touches move (perhaps earlier).
+///
+/// Admins only.
+#[utoipa::path(delete, path = "/api/v1/calendars/{id}/holidays/{date}", tag = "deadline-timer",
+    params(
+        ("id" = String, Path, description = "The calendar's id", pattern = "^[a-z0-9._-]{1,64}$"),
+        ("date" = String, Path, description = "The holiday's Solar Hijri date, YYYY-MM-DD", pattern = "^[0-9]+[-/][0-9]+[-/][0-9]+$")),
+    responses((status = 200, description = "The holiday was removed", body = CalendarChanged,
+        headers(("Nazer-Deadlines-Moved" = usize, description = "How many pending deadlines moved")))))]
 async fn delete_holiday(
     state: web::Data<DeadlineState>,
     caller: Caller,
@@ -75,6 +102,17 @@ async fn delete_holiday(
     Ok(changed_response(HttpResponse::Ok(), &changed))
 }
 
+/// Adds a closure (one province or every province) to a calendar; the pending deadlines it touches move.
+///
+/// Admins only.
+#[utoipa::path(post, path = "/api/v1/calendars/{id}/closures", tag = "deadline-timer",
+    params(("id" = String, Path, description = "The calendar's id", pattern = "^[a-z0-9._-]{1,64}$")),
+    request_body(content = ClosureDocument, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The closure was added", body = CalendarChanged,
+            headers(("Nazer-Deadlines-Moved" = usize, description = "How many pending deadlines moved"))),
+        (status = 409, description = "This closure already exists",
+            content_type = "application/problem+json", body = ProblemSchema)))]
 async fn post_closure(
     state: web::Data<DeadlineState>,
     caller: Caller,
@@ -86,12 +124,24 @@ async fn post_closure(
     Ok(changed_response(HttpResponse::Created(), &changed))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ClosureQuery {
-    /// The closed province; absent for a closure of every province.
+    /// The closed province's code (e.g. `tehran`); absent for a closure of every province.
     province: Option<String>,
 }
+
+/// Removes a closure from a calendar; the pending deadlines it touches move (perhaps earlier).
+///
+/// Admins only.
+#[utoipa::path(delete, path = "/api/v1/calendars/{id}/closures/{date}", tag = "deadline-timer",
+    params(
+        ("id" = String, Path, description = "The calendar's id", pattern = "^[a-z0-9._-]{1,64}$"),
+        ("date" = String, Path, description = "The closure's Solar Hijri date, YYYY-MM-DD", pattern = "^[0-9]+[-/][0-9]+[-/][0-9]+$"),
+        ClosureQuery),
+    responses((status = 200, description = "The closure was removed", body = CalendarChanged,
+        headers(("Nazer-Deadlines-Moved" = usize, description = "How many pending deadlines moved")))))]
 
 async fn delete_closure(
     state: web::Data<DeadlineState>,
@@ -105,12 +155,35 @@ async fn delete_closure(
     Ok(changed_response(HttpResponse::Ok(), &changed))
 }
 
+/// The calendars listed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CalendarList {
+    /// By id.
+    pub calendars: Vec<CalendarSummary>,
+}
+
+/// The stored business calendars.
+///
+/// Admins, the call centre and agencies.
+#[utoipa::path(get, path = "/api/v1/calendars", tag = "deadline-timer",
+    responses((status = 200, description = "The calendars", body = CalendarList)))]
 async fn get_calendars(state: web::Data<DeadlineState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
     let calendars = state.ctx.db.run(calendar_store::list_calendars).await?;
-    Ok(HttpResponse::Ok().json(json!({ "calendars": calendars })))
+    Ok(HttpResponse::Ok().json(CalendarList { calendars }))
 }
 
+/// Imports a calendar, creating or replacing it; the pending deadlines counted on it move.
+///
+/// Admins only.
+#[utoipa::path(put, path = "/api/v1/calendars/{id}", tag = "deadline-timer",
+    params(("id" = String, Path, description = "The calendar's id (1–64 lowercase letters, digits, '.', '_' or '-')", pattern = "^[a-z0-9._-]{1,64}$")),
+    request_body(content = CalendarDocument, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The calendar was replaced", body = CalendarDocument,
+            headers(("Nazer-Deadlines-Moved" = usize, description = "How many pending deadlines moved"))),
+        (status = 201, description = "The calendar was created", body = CalendarDocument,
+            headers(("Nazer-Deadlines-Moved" = usize, description = "How many pending deadlines moved")))))]
 async fn put_calendar(
     state: web::Data<DeadlineState>,
     caller: Caller,
@@ -133,6 +206,12 @@ async fn find(state: &DeadlineState, id: String) -> Result<Calendar, ApiError> {
     calendar.ok_or_else(|| ApiError::NotFound("no calendar has this id".into()))
 }
 
+/// Exports a calendar.
+///
+/// Admins, the call centre and agencies.
+#[utoipa::path(get, path = "/api/v1/calendars/{id}", tag = "deadline-timer",
+    params(("id" = String, Path, description = "The calendar's id", pattern = "^[a-z0-9._-]{1,64}$")),
+    responses((status = 200, description = "The calendar", body = CalendarDocument)))]
 async fn get_calendar(
     state: web::Data<DeadlineState>,
     caller: Caller,
@@ -143,13 +222,46 @@ async fn get_calendar(
     Ok(HttpResponse::Ok().json(calendar.document()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DueQuery {
+    /// The start, an RFC 3339 instant such as `2026-11-29T10:00:00+03:30` (escape `+` as `%2B`).
+    #[param(required = true, value_type = String, format = DateTime)]
     start: Option<String>,
+    /// Business hours (`8h`), business days (`3d`) or an ISO 8601 duration (`PT30S`).
+    #[param(required = true, value_type = String, pattern = "^([0-9]+[hd]|P[0-9WDTHMS]+)$")]
     budget: Option<String>,
+    /// The message's province code (e.g. `tehran`), for its closures.
     province: Option<String>,
 }
+
+/// When a budget started at an instant is due on a calendar.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DueAnswer {
+    /// The calendar's id.
+    pub calendar: String,
+    /// The start, in the calendar's offset.
+    #[schema(format = DateTime)]
+    pub start: String,
+    /// The budget, as asked.
+    #[schema(value_type = String)]
+    pub budget: Option<String>,
+    /// The province, as asked.
+    pub province: Option<String>,
+    /// The due instant, in the calendar's offset.
+    #[schema(format = DateTime)]
+    pub due_at: String,
+    /// The due instant as people in Iran read it, e.g. `۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰` (Tehran time).
+    pub due_at_jalali: String,
+}
+
+/// The due instant of a budget started at an instant, on a calendar: check a deadline by hand.
+///
+/// Admins, the call centre and agencies.
+#[utoipa::path(get, path = "/api/v1/calendars/{id}/due", tag = "deadline-timer",
+    params(("id" = String, Path, description = "The calendar's id", pattern = "^[a-z0-9._-]{1,64}$"), DueQuery),
+    responses((status = 200, description = "The due instant", body = DueAnswer)))]
 
 async fn get_due(
     state: web::Data<DeadlineState>,
@@ -164,12 +276,12 @@ async fn get_due(
     let due = calendar
         .due(question.start, question.budget, question.province.as_deref())
         .map_err(|e| ApiError::invalid_field("budget", e.to_string()))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "calendar": calendar.id,
-        "start": calendar.local_rfc3339(question.start),
-        "budget": query.budget,
-        "province": query.province,
-        "due_at": calendar.local_rfc3339(due),
-        "due_at_jalali": persian_date_time(due),
-    })))
+    Ok(HttpResponse::Ok().json(DueAnswer {
+        start: calendar.local_rfc3339(question.start),
+        due_at: calendar.local_rfc3339(due),
+        due_at_jalali: persian_date_time(due),
+        calendar: calendar.id,
+        budget: query.budget,
+        province: query.province,
+    }))
 }

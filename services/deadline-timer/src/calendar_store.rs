@@ -40,7 +40,8 @@ pub fn find_calendar(conn: &mut DbConnection, id: &str) -> Result<Option<Calenda
         .map_err(|issues| DbError::Refused(format!("stored calendar `{id}` is invalid: {issues:?}")))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A stored calendar, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CalendarSummary {
     pub id: String,
     pub updated_at: DateTime<Utc>,

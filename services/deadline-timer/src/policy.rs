@@ -23,31 +23,44 @@ fn any() -> String {
 }
 
 /// The JSON form of a policy, as the admin API takes and gives it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDocument {
+    /// 1–64 lowercase letters, digits, '.', '_' or '-'; the same as the path's.
+    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
     pub id: String,
+    /// A category code, or `*` (the default) for every category.
     #[serde(default = "any")]
     pub category: String,
+    /// `normal`, `high` or `urgent`, or `*` (the default) for every priority.
     #[serde(default = "any")]
     pub priority: String,
+    /// `call_center`, `web`, `mobile_app`, `open311`, `direct_meeting` or `letter`, or `*` (the
+    /// default) for every channel.
     #[serde(default = "any")]
     pub channel: String,
     /// The business calendar business-hour and business-day budgets are counted on.
     #[serde(default)]
     pub calendar: Option<String>,
+    /// At least one of `acknowledge` and `respond`, each at most once.
     pub stages: Vec<StagePolicy>,
 }
 
 /// One stage of a policy. A copy travels with every deadline it starts, so changing a policy
 /// later never rewrites a clock already running.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StagePolicy {
+    /// `acknowledge` or `respond`.
+    #[schema(pattern = "^(acknowledge|respond)$")]
     pub stage: String,
+    /// Business hours (`8h`), business days (`3d`) — both need the policy's `calendar` — or an
+    /// ISO 8601 duration (`PT30S`), which runs round the clock.
     pub budget: String,
-    /// Fractions of the budget at which the agency is reminded; absent means 50 % and 80 %.
+    /// Fractions of the budget at which the agency is reminded, between 0 and 1 in ascending
+    /// order, at most 5; absent means 50 % and 80 %.
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub reminders: Option<Vec<f64>>,
     /// After the level-1 warning, how long until level 2 (the agency's head or parent).
     #[serde(default)]
@@ -195,7 +208,7 @@ pub fn choose<'a>(
 }
 
 /// One timed step of a stage's ladder.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
     Reminder { fraction: f64, at: DateTime<Utc> },

@@ -2,7 +2,7 @@
 //! (تذکر کیفیت) on the clock it answered, through the same table, event and notifications as
 //! an overdue warning.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{ResponseReviewed, WarningIssued};
@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::firing_store::insert_warnings;
 use crate::policy::RESPOND;
 use crate::schema::{deadlines, warnings};
+use crate::store::state;
 
 pub use nazer_shared::events::QUALITY_STAGE as QUALITY;
 pub const REASON: &str = "quality_below_standard";
@@ -29,8 +30,8 @@ pub fn warning_text(tracking_code: &str, score: f64) -> String {
 }
 
 /// Registers the quality warning of a review below the standard, once; `None` when the review
-/// met the standard or the warning exists already. The clock is the agency's latest answered
-/// respond clock of the message; with none, the event cannot be applied (it is parked).
+/// met the standard or the warning exists already. The clock is the respond clock the reviewed
+/// answer met; with none (not yet heard of the answer), the event is retried, then parked.
 pub fn register(
     conn: &mut DbConnection,
     reviewed: &ResponseReviewed,
@@ -39,19 +40,21 @@ pub fn register(
     if !reviewed.below_standard {
         return Ok(None);
     }
-    let clock: Option<(String, NaiveDateTime)> = deadlines::table
+    // The clock this answer met: the answer closed it at the instant it was given.
+    let clock: Option<String> = deadlines::table
         .filter(deadlines::message_id.eq(&reviewed.message_id))
         .filter(deadlines::agency_id.eq(&reviewed.agency_id))
         .filter(deadlines::stage.eq(RESPOND))
-        .filter(deadlines::closed_at.is_not_null())
+        .filter(deadlines::state.eq_any([state::MET, state::ANSWERED_LATE]))
+        .filter(deadlines::closed_at.eq(to_db_time(reviewed.responded_at)))
         .order((deadlines::started_at.desc(), deadlines::id.desc()))
-        .select((deadlines::id, deadlines::due_at))
+        .select(deadlines::id)
         .first(conn)
         .optional()?;
-    let Some((deadline_id, _)) = clock else {
+    let Some(deadline_id) = clock else {
         return Err(DbError::Refused(format!(
-            "no answered respond clock of message {} for agency {} to register a quality warning on",
-            reviewed.message_id, reviewed.agency_id
+            "no respond clock of message {} that agency {} met at {} to register a quality warning on",
+            reviewed.message_id, reviewed.agency_id, reviewed.responded_at
         )));
     };
     let existing: i64 = warnings::table

@@ -1,17 +1,18 @@
 //! After an answer: until when the citizen may reopen the message (working days on the
 //! message's business calendar), and a fresh respond clock when they do.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, to_db_time};
-use nazer_shared::events::{DeadlineScheduled, MessageReopened, MessageResponded, ReopenWindowSet};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, lock_key_shared, to_db_time};
+use nazer_shared::events::{DeadlineMet, DeadlineScheduled, MessageReopened, MessageResponded, ReopenWindowSet};
 use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::Calendar;
+use crate::calendar_change::calendar_lock;
 use crate::calendar_store;
 use crate::policy::{self, RESPOND, StagePolicy};
-use crate::schema::{deadlines, responded_messages};
+use crate::schema::deadlines;
 use crate::store::{self, NewClock, decode, fallback_stage};
 
 /// The end of the reopening period: `days` working days after the answer on `calendar`; plain
@@ -102,8 +103,8 @@ pub fn announce_window(
 }
 
 /// A reopened message gets a fresh respond clock for the same agency, on the policy and
-/// calendar of its last one (once, however often the event arrives). The answer that was
-/// reopened no longer counts: the next one meets the new clock.
+/// calendar of its last one (once, however often the event arrives). Only an answer given
+/// after the reopening meets it — already met, when that answer overtook the reopening.
 pub fn restart(
     conn: &mut DbConnection,
     reopened: &MessageReopened,
@@ -121,20 +122,26 @@ pub fn restart(
     if existing > 0 {
         return Ok(None);
     }
-    diesel::delete(responded_messages::table.find(&reopened.message_id)).execute(conn)?;
     let last = last_respond_clock(conn, &reopened.message_id)?.filter(|c| c.agency_id == reopened.agency_id);
     let stage: StagePolicy = match &last {
         Some(clock) => decode(&clock.deadline_id, "policy", &clock.stage_policy)?,
         None => fallback_stage(fallback_budget),
     };
-    let calendar = match last.as_ref().and_then(|c| c.calendar_id.as_deref()) {
-        Some(id) => calendar_store::find_calendar(conn, id)?,
+    let calendar_id = last.as_ref().and_then(|c| c.calendar_id.as_deref());
+    let calendar = match calendar_id {
+        Some(id) => Some({
+            // A change of this calendar either sees this clock or waits for it (as `schedule`).
+            lock_key_shared(conn, &calendar_lock(id))?;
+            calendar_store::find_calendar(conn, id)?
+                .ok_or_else(|| DbError::Refused(format!("the clock's calendar `{id}` is not stored")))?
+        }),
         None => None,
     };
     let province = last.as_ref().and_then(|c| c.province.as_deref());
     let start = from_db_time(started_at);
     let (due, steps) = policy::ladder(&stage, calendar.as_ref(), start, province)
         .map_err(|e| DbError::Refused(format!("stage `{}`: {e}", stage.stage)))?;
+    let met_at = store::answered_since(conn, &reopened.message_id, started_at)?;
     let clock = NewClock {
         message_id: &reopened.message_id,
         tracking_code: &reopened.tracking_code,
@@ -143,14 +150,25 @@ pub fn restart(
         steps: &steps,
         started_at,
         due_at: to_db_time(due),
-        met_at: None::<NaiveDateTime>,
+        met_at,
         policy_id: last.as_ref().and_then(|c| c.policy_id.as_deref()),
-        calendar_id: last.as_ref().and_then(|c| c.calendar_id.as_deref()),
+        calendar_id,
         province,
         escalation_agency_id: last.as_ref().and_then(|c| c.escalation_agency_id.as_deref()),
         agency_ancestors: last.as_ref().and_then(|c| c.agency_ancestors.clone()),
     };
     let deadline_id = store::insert_clock(conn, &clock)?;
+    if let Some(met_at) = met_at {
+        let event = DeadlineMet {
+            deadline_id,
+            message_id: reopened.message_id.clone(),
+            stage: stage.stage.clone(),
+            due_at: due,
+            met_at: from_db_time(met_at),
+        };
+        outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
+        return Ok(None);
+    }
     let event = DeadlineScheduled {
         deadline_id,
         message_id: reopened.message_id.clone(),

@@ -62,12 +62,13 @@ pub fn schedule(
 ) -> Result<Option<DateTime<Utc>>, DbError> {
     // A response handled at the same moment must see these deadlines, or they must see it.
     lock_key(conn, &assigned.message_id)?;
-    // Once per agency: the agency's clocks of the message, running or met, stand; another
-    // agency (after a decline) gets fresh ones, whatever became of the declining agency's.
+    // Once per assignment (its instant is its clocks' start, as the unique index says): a
+    // message declined and assigned again — to another agency or, by a supervisor, back to the
+    // same one — gets fresh clocks, whatever became of the earlier ones.
+    let started_at = to_db_time(assigned.assigned_at);
     let existing: i64 = deadlines::table
         .filter(deadlines::message_id.eq(&assigned.message_id))
-        .filter(deadlines::agency_id.eq(&assigned.agency_id))
-        .filter(deadlines::state.ne(state::DECLINED))
+        .filter(deadlines::started_at.eq(started_at))
         .count()
         .get_result(conn)?;
     if existing > 0 {
@@ -88,18 +89,16 @@ pub fn schedule(
         }),
         None => None,
     };
-    let responded: Option<NaiveDateTime> = responded_messages::table
-        .find(&assigned.message_id)
-        .select(responded_messages::responded_at)
-        .first(conn)
-        .optional()?;
+    // An answer or acknowledgement overtook the assignment on the bus only if it came after it;
+    // an older one answered an earlier assignment (or an answer since reopened).
+    let responded = answered_since(conn, &assigned.message_id, started_at)?;
     let acknowledged: Option<NaiveDateTime> = acknowledged_messages::table
         .find(&assigned.message_id)
         .select(acknowledged_messages::acknowledged_at)
         .first(conn)
-        .optional()?;
+        .optional()?
+        .filter(|at| *at >= started_at);
     // The clock starts at the assignment, not when this service got round to it.
-    let started_at = to_db_time(assigned.assigned_at);
     let start = from_db_time(started_at);
     let mut earliest: Option<DateTime<Utc>> = None;
     for stage in &stages {
@@ -228,16 +227,41 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(id: &str, what: &str, text:
 /// including the levels still to come on a stage already warned about.
 pub fn meet(conn: &mut DbConnection, responded: &MessageResponded, now: DateTime<Utc>) -> Result<usize, DbError> {
     lock_key(conn, &responded.message_id)?;
-    let seen: i64 = responded_messages::table.find(&responded.message_id).count().get_result(conn)?;
-    if seen == 0 {
-        diesel::insert_into(responded_messages::table)
-            .values((
-                responded_messages::message_id.eq(&responded.message_id),
-                responded_messages::responded_at.eq(to_db_time(responded.responded_at)),
-            ))
-            .execute(conn)?;
+    // The latest answer is kept: a clock started later (a reopening) is met by a later answer only.
+    let at = to_db_time(responded.responded_at);
+    let seen: Option<NaiveDateTime> = responded_messages::table
+        .find(&responded.message_id)
+        .select(responded_messages::responded_at)
+        .first(conn)
+        .optional()?;
+    match seen {
+        None => {
+            diesel::insert_into(responded_messages::table)
+                .values((
+                    responded_messages::message_id.eq(&responded.message_id),
+                    responded_messages::responded_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        Some(earlier) if earlier < at => {
+            diesel::update(responded_messages::table.find(&responded.message_id))
+                .set(responded_messages::responded_at.eq(at))
+                .execute(conn)?;
+        }
+        Some(_) => {}
     }
     close_stages(conn, &responded.message_id, &policy::STAGES, responded.responded_at, now)
+}
+
+/// The latest answer of the message given at or after `since`, if deadline-timer has heard of one.
+pub(crate) fn answered_since(
+    conn: &mut DbConnection,
+    message_id: &str,
+    since: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>, DbError> {
+    let latest: Option<NaiveDateTime> =
+        responded_messages::table.find(message_id).select(responded_messages::responded_at).first(conn).optional()?;
+    Ok(latest.filter(|at| *at >= since))
 }
 
 /// An acknowledgement meets the message's acknowledge stage (and stops its ladder).
@@ -301,6 +325,8 @@ fn close_stages(
         deadlines::table
             .filter(deadlines::message_id.eq(message_id))
             .filter(deadlines::stage.eq_any(stages))
+            // A clock started after the answer (a reopening) waits for an answer of its own.
+            .filter(deadlines::started_at.le(met_at))
             .order(deadlines::id)
             .select((deadlines::id, deadlines::stage, deadlines::due_at, deadlines::state))
     )?;
@@ -341,25 +367,28 @@ pub fn active_count(conn: &mut DbConnection) -> Result<i64, DbError> {
 }
 
 /// A step of a deadline's ladder as supervisors read it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StepView {
     #[serde(flatten)]
     pub step: Step,
     pub done: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeadlineView {
     pub id: String,
     pub message_id: String,
     pub tracking_code: String,
     pub agency_id: String,
+    /// `acknowledge` or `respond`.
     pub stage: String,
+    /// Business hours (`8h`), business days (`3d`) or an ISO 8601 duration (`PT30S`).
     pub budget: String,
     pub policy_id: Option<String>,
     pub calendar_id: Option<String>,
     pub started_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+    /// `pending`, `paused`, `met`, `breached`, `answered_late` or `declined`.
     pub state: String,
     pub paused_at: Option<DateTime<Utc>>,
     pub next_step_at: Option<DateTime<Utc>>,

@@ -9,20 +9,28 @@ use serde::Serialize;
 
 use crate::schema::{deadlines, warnings};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A registered warning (تذکر).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WarningView {
     pub id: String,
     pub deadline_id: String,
     pub message_id: String,
     pub tracking_code: String,
     pub agency_id: String,
+    /// The stage that ran out: `acknowledge` or `respond`, or `quality` (a low review).
     pub stage: String,
+    /// 1 (the agency), 2 (escalated to its parent) or 3 (referred to Special Follow-up).
     pub level: i32,
+    /// `deadline_passed`, `escalated_to_parent`, `referred_to_special_follow_up` or
+    /// `quality_below_standard`.
     pub reason: String,
+    /// The agency the warning was escalated to (levels 2 and 3).
     pub escalated_to: Option<String>,
+    /// The warning's text, in Persian.
     pub text_fa: String,
     pub due_at: DateTime<Utc>,
     pub issued_at: DateTime<Utc>,
+    /// When the agency acknowledged it; null until then.
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 

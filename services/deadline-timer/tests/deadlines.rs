@@ -68,8 +68,9 @@ async fn an_assignment_starts_one_respond_clock() {
     assert_eq!(event.started_at, stored(now));
     assert_eq!(event.due_at, stored(now) + Duration::hours(1));
 
-    // The same assignment again (or a re-assignment) does not restart the clock.
-    assert_eq!(schedule(&app, &building, now + Duration::minutes(5)), None);
+    // The same assignment delivered again (handled later) does not restart the clock.
+    let again = MessageAssigned { assigned_at: now, ..building.clone() };
+    assert_eq!(write(&app, |conn| store::schedule(conn, &again, FALLBACK, now + Duration::minutes(5))), None);
     assert_eq!(deadlines_of(&app, "m-building").len(), 1);
     assert_eq!(deadlines_of(&app, "m-building")[0].2, stored(now) + Duration::hours(1));
     assert_eq!(app.outbox_events("deadline-timer", "deadline.scheduled").len(), 2, "no second deadline.scheduled");
@@ -234,10 +235,14 @@ async fn a_response_that_overtook_the_assignment_means_no_clock() {
     write(&app, |conn| plain_policy(conn, "*", "PT1H"));
     let t0 = Utc::now() + Duration::hours(1);
 
-    let met = write(&app, |conn| store::meet(conn, &responded("m-early", t0), t0));
+    // Assigned at t0, answered at t0+5s, and the answer heard first.
+    let answered = t0 + Duration::seconds(5);
+    let met = write(&app, |conn| store::meet(conn, &responded("m-early", answered), answered));
     assert_eq!(met, 0, "no deadline exists yet");
-    let event = assigned("m-early", "1234567890", "municipal.building", "agency-a");
-    assert_eq!(schedule(&app, &event, t0 + Duration::seconds(5)), None, "nothing left to time");
+    let event =
+        MessageAssigned { assigned_at: t0, ..assigned("m-early", "1234567890", "municipal.building", "agency-a") };
+    let scheduled = write(&app, |conn| store::schedule(conn, &event, FALLBACK, t0 + Duration::seconds(10)));
+    assert_eq!(scheduled, None, "nothing left to time");
 
     let rows = deadlines_of(&app, "m-early");
     assert_eq!(rows.len(), 1);
@@ -246,12 +251,12 @@ async fn a_response_that_overtook_the_assignment_means_no_clock() {
     let events = app.outbox_events("deadline-timer", "deadline.met");
     assert_eq!(events.len(), 1);
     let met_event: DeadlineMet = events[0].decode().unwrap();
-    assert_eq!((met_event.deadline_id.as_str(), met_event.met_at), (rows[0].0.as_str(), stored(t0)));
+    assert_eq!((met_event.deadline_id.as_str(), met_event.met_at), (rows[0].0.as_str(), stored(answered)));
 
     assert!(fire(&app, t0 + Duration::days(30)).is_empty());
     assert_eq!(warning_count(&app), 0);
     // And the assignment arriving again changes nothing.
-    assert_eq!(schedule(&app, &event, t0 + Duration::minutes(1)), None);
+    assert_eq!(write(&app, |conn| store::schedule(conn, &event, FALLBACK, t0 + Duration::minutes(1))), None);
     assert_eq!(deadlines_of(&app, "m-early").len(), 1);
     app.stop().await;
 }

@@ -294,7 +294,27 @@ async fn the_next_agency_gets_clocks_after_an_acknowledged_decline() {
         ]
     );
     // The same assignment arriving again changes nothing.
-    assert_eq!(schedule(&app, &next, at + Duration::minutes(3)), None);
+    let again = MessageAssigned { assigned_at: at + Duration::minutes(2), ..next.clone() };
+    assert_eq!(write(&app, |conn| store::schedule(conn, &again, "P7D", at + Duration::minutes(3))), None);
+
+    // Declined by agency-b too, a supervisor sends it back to agency-a: fresh clocks again,
+    // though agency-a's met acknowledge clock of the first assignment stays.
+    let declined_again = MessageDeclined {
+        agency_id: "agency-b".into(),
+        decline_count: 2,
+        declined_at: at + Duration::minutes(5),
+        ..declined
+    };
+    write(&app, |conn| store::stop_declined(conn, &declined_again));
+    let back = assigned("m-passed", "1234567890", "roads", "agency-a");
+    assert!(schedule(&app, &back, at + Duration::minutes(10)).is_some(), "agency-a's second clocks start");
+    let running = {
+        let mut conn = app.db().get().unwrap();
+        store::deadlines_of(&mut conn, "m-passed").unwrap()
+    };
+    let pending: Vec<&str> =
+        running.iter().filter(|v| v.state == state::PENDING).map(|v| v.agency_id.as_str()).collect();
+    assert_eq!(pending, ["agency-a", "agency-a"]);
     app.stop().await;
 }
 

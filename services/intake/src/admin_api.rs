@@ -1,12 +1,12 @@
 //! Intake's admin REST API: categories and API keys.
 
 use actix_web::{HttpResponse, web};
-use nazer_shared::http::auth::{create_key, list_keys, revoke_key};
+use chrono::{DateTime, Utc};
+use nazer_shared::http::auth::{ApiKeyInfo, create_key, list_keys, revoke_key};
 use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, Scope, is_identifier};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use crate::api::IntakeState;
+use crate::api::{IntakeState, TAG};
 use crate::store;
 use crate::submission::Category;
 
@@ -18,23 +18,53 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/api-keys/{id}", web::delete().to(delete_api_key));
 }
 
-async fn get_categories(state: web::Data<IntakeState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+/// The active categories.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CategoryList {
+    /// By code.
+    pub categories: Vec<Category>,
+}
+
+/// The active categories messages are filed under, with the kinds each takes.
+///
+/// Any authenticated client.
+#[utoipa::path(get, path = "/api/v1/categories", tag = TAG,
+    responses((status = 200, description = "The active categories", body = CategoryList)))]
+pub(crate) async fn get_categories(state: web::Data<IntakeState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_any(&Scope::ALL)?;
     let categories = state.ctx.db.run(store::load_categories).await?;
     let active: Vec<Category> = categories.into_iter().filter(|c| c.active).collect();
-    Ok(HttpResponse::Ok().json(json!({ "categories": active })))
+    Ok(HttpResponse::Ok().json(CategoryList { categories: active }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A category as an admin sets it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CategoryRequest {
+#[schema(as = CategoryDocument)]
+pub(crate) struct CategoryRequest {
+    /// The Persian name.
+    #[schema(required = true, min_length = 1)]
     name_fa: Option<String>,
+    /// The English name.
+    #[schema(required = true, min_length = 1)]
     name_en: Option<String>,
+    /// One or more of: `complaint`, `violation_report`, `criticism`, `suggestion`,
+    /// `appreciation`.
+    #[schema(required = true, min_items = 1)]
     kinds: Option<Vec<String>>,
+    /// False retires the category: it takes no new messages (true by default).
     active: Option<bool>,
 }
 
-async fn put_category(
+/// Creates or replaces a category.
+///
+/// Admins only.
+#[utoipa::path(put, path = "/api/v1/categories/{code}", tag = TAG,
+    params(("code" = String, Path, pattern = "^[a-z0-9._-]{1,64}$",
+        description = "The category's code: 1–64 lowercase letters, digits, '.', '_' or '-'")),
+    request_body(content = CategoryRequest, content_type = "application/json"),
+    responses((status = 200, description = "The category as stored", body = Category)))]
+pub(crate) async fn put_category(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
@@ -68,15 +98,71 @@ async fn put_category(
     Ok(HttpResponse::Ok().json(category))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new API key.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ApiKeyRequest {
+#[schema(as = NewApiKey)]
+pub(crate) struct ApiKeyRequest {
+    /// Who holds it, up to 100 characters.
+    #[schema(required = true, min_length = 1, max_length = 100)]
     name: Option<String>,
+    /// One or more of: `call_center`, `agency`, `supervisor`, `special_follow_up`, `admin`,
+    /// `open311`.
+    #[schema(required = true, min_items = 1)]
     scopes: Option<Vec<String>>,
+    /// The agency the key acts for: required with the `agency` scope, and only with it.
     agency_id: Option<String>,
 }
 
-async fn post_api_key(
+/// A key just created, with its secret (shown this once).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedApiKey {
+    pub id: String,
+    /// The key, sent as the bearer token (`Authorization: Bearer …`); it cannot be read again.
+    pub secret: String,
+    pub scopes: Vec<String>,
+    #[schema(required = true)]
+    pub agency_id: Option<String>,
+    /// `the secret is shown once; store it now`.
+    pub note: String,
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    #[schema(required = true)]
+    pub agency_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Null while the key is active.
+    #[schema(required = true)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKeyInfo> for ApiKey {
+    fn from(info: ApiKeyInfo) -> Self {
+        // Every field named: a field added to the shared type must be added here too.
+        let ApiKeyInfo { id, name, scopes, agency_id, created_at, revoked_at } = info;
+        Self { id, name, scopes, agency_id, created_at, revoked_at }
+    }
+}
+
+/// The API keys.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiKeyList {
+    /// Oldest first, revoked ones included.
+    pub api_keys: Vec<ApiKey>,
+}
+
+/// Creates an API key; its secret is answered this once.
+///
+/// Admins only.
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = TAG,
+    request_body(content = ApiKeyRequest, content_type = "application/json"),
+    responses((status = 201, description = "The key, with its secret", body = CreatedApiKey)))]
+pub(crate) async fn post_api_key(
     state: web::Data<IntakeState>,
     caller: Caller,
     JsonBody(request): JsonBody<ApiKeyRequest>,
@@ -104,23 +190,29 @@ async fn post_api_key(
     let now = state.ctx.clock.now();
     let (names, agency) = (scopes.clone(), agency_id.clone());
     let (id, secret) = state.ctx.db.write(move |conn| create_key(conn, &name, &names, agency.as_deref(), now)).await?;
-    let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    Ok(HttpResponse::Created().json(json!({
-        "id": id,
-        "secret": secret,
-        "scopes": scope_names,
-        "agency_id": agency_id,
-        "note": "the secret is shown once; store it now",
-    })))
+    let scopes = scopes.iter().map(|s| s.as_str().to_string()).collect();
+    let note = "the secret is shown once; store it now".into();
+    Ok(HttpResponse::Created().json(CreatedApiKey { id, secret, scopes, agency_id, note }))
 }
 
-async fn get_api_keys(state: web::Data<IntakeState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+/// Lists the API keys, never their secrets.
+///
+/// Admins only.
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = TAG,
+    responses((status = 200, description = "The keys", body = ApiKeyList)))]
+pub(crate) async fn get_api_keys(state: web::Data<IntakeState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
     let keys = state.ctx.db.run(list_keys).await?;
-    Ok(HttpResponse::Ok().json(json!({ "api_keys": keys })))
+    Ok(HttpResponse::Ok().json(ApiKeyList { api_keys: keys.into_iter().map(ApiKey::from).collect() }))
 }
 
-async fn delete_api_key(
+/// Revokes an API key at once.
+///
+/// Admins only.
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = TAG,
+    params(("id" = String, Path, description = "The key's id, such as `key_0123456789abcdef`")),
+    responses((status = 204, description = "Revoked; no body")))]
+pub(crate) async fn delete_api_key(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,

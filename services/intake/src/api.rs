@@ -3,21 +3,22 @@
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
 use nazer_shared::agency::Viewer;
 use nazer_shared::events::{MessageKind, Priority};
+use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{
     ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, is_identifier, page_limit, period_bound,
 };
 use nazer_shared::runtime::ServiceContext;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::{self, Answer, LifecycleError};
-use crate::quality::{Review, ReviewRequest, Rubric};
-use crate::store::{self, Posted, status};
+use crate::quality::{Review, ReviewRequest, ReviewView, Rubric};
+use crate::store::{self, Posted, Receipt, status};
 use crate::submission::{self, SubmissionRequest};
 use crate::tracking_code::TrackingCode;
-use crate::view::{self, Cursor, MessageFilter, ReporterAccess};
+use crate::view::{self, Cursor, MessageFilter, MessageSummary, MessageView, ReporterAccess, ResponseView};
 
 pub struct IntakeState {
     pub ctx: ServiceContext,
@@ -41,6 +42,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<IntakeState>) {
 
 const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 const NOT_FOUND: &str = "no message has this tracking code";
+/// The OpenAPI tag of intake's operations.
+pub(crate) const TAG: &str = "intake";
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(IDEMPOTENCY_HEADER) else { return Ok(None) };
@@ -71,7 +74,21 @@ fn acting_agency(caller: &Caller) -> Result<Viewer, ApiError> {
     Ok(Viewer::Agency(caller.own_agency()?))
 }
 
-async fn post_message(
+/// Posts a citizen's message and gives it a tracking code.
+///
+/// The call centre and admins. The message is routed to the agency responsible and put on the
+/// clock. With an `Idempotency-Key`, a repeat by the same client answers the first post's
+/// receipt (200) instead of storing the message twice.
+#[utoipa::path(post, path = "/api/v1/messages", tag = TAG,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+        description = "Any 1 to 200 visible ASCII characters, unique per message, to retry a post safely")),
+    request_body(content = SubmissionRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Stored: its receipt, with the tracking code to tell the citizen", body = Receipt,
+            headers(("Location" = String, description = "The message: `/api/v1/messages/{tracking_code}`"))),
+        (status = 200, description = "A repeat of an `Idempotency-Key`: the first post's receipt", body = Receipt,
+            headers(("Idempotent-Replayed" = String, description = "`true`")))))]
+pub(crate) async fn post_message(
     state: web::Data<IntakeState>,
     caller: Caller,
     req: HttpRequest,
@@ -115,7 +132,17 @@ fn reporter_access(caller: &Caller) -> ReporterAccess {
     }
 }
 
-async fn get_message(
+/// One message with everything known about it.
+///
+/// Its deadlines, warnings, answers, timeline and, for those entitled, the reporter. The call
+/// centre, admins, supervisors, Special Follow-up and agencies. An agency reads its own and its
+/// sub-agencies' messages only (another's answers 404), and never the reporter of a
+/// confidential report or a violation report; admins never read reporters.
+#[utoipa::path(get, path = "/api/v1/messages/{tracking_code}", tag = TAG,
+    params(("tracking_code" = String, Path,
+        description = "The message's tracking code: ten digits (Persian digits are accepted)")),
+    responses((status = 200, description = "The message", body = MessageView)))]
+pub(crate) async fn get_message(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
@@ -128,23 +155,65 @@ async fn get_message(
     view.map(|v| HttpResponse::Ok().json(v)).ok_or_else(|| ApiError::NotFound(NOT_FOUND.into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Only messages in this status: `received`, `assigned`, `acknowledged`, `triage`,
+    /// `declined`, `responded`, `closed` or `reopened`.
+    #[param(pattern = "^(received|assigned|acknowledged|triage|declined|responded|closed|reopened)$")]
     status: Option<String>,
+    /// Only messages assigned to this agency (its id).
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     agency_id: Option<String>,
+    /// Only messages of this category (its code).
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     category: Option<String>,
+    /// Only messages about this province (its code, such as `tehran`; the 31 codes the pattern
+    /// lists).
+    #[param(
+        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
+    )]
     province: Option<String>,
+    /// Only messages of this priority: `normal`, `high` or `urgent`.
+    #[param(pattern = "^(normal|high|urgent)$")]
     priority: Option<String>,
+    /// Only messages of this kind: `complaint`, `violation_report`, `criticism`, `suggestion`
+    /// or `appreciation`.
+    #[param(pattern = "^(complaint|violation_report|criticism|suggestion|appreciation)$")]
     kind: Option<String>,
+    /// Received at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
+    /// 2026-11-29, Tehran time) or an RFC 3339 instant.
     from: Option<String>,
+    /// Received before: a day (Solar Hijri or Gregorian, the whole day included) or an RFC 3339
+    /// instant.
     to: Option<String>,
+    /// `-received_at` (newest first, the default) or `received_at` (oldest first).
+    #[param(pattern = "^-?received_at$")]
     sort: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged.
     cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
-async fn get_messages(
+/// A page of messages.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessageList {
+    pub messages: Vec<MessageSummary>,
+    /// Pass it as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// Lists messages, newest first, with filters and a cursor.
+///
+/// The call centre, admins, supervisors, Special Follow-up and agencies; an agency lists its own
+/// and its sub-agencies' messages only.
+#[utoipa::path(get, path = "/api/v1/messages", tag = TAG, params(ListQuery),
+    responses((status = 200, description = "A page of messages", body = MessageList)))]
+pub(crate) async fn get_messages(
     state: web::Data<IntakeState>,
     caller: Caller,
     QueryParams(query): QueryParams<ListQuery>,
@@ -203,21 +272,40 @@ async fn get_messages(
     };
     let viewer = caller.viewer();
     let (messages, next_cursor) = state.ctx.db.run(move |conn| view::list_messages(conn, &viewer, &filter)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "messages": messages, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(MessageList { messages, next_cursor }))
 }
 
-#[derive(Debug, Deserialize)]
+/// An agency's answer.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ResponseRequest {
+#[schema(as = NewResponse)]
+pub(crate) struct ResponseRequest {
+    /// `resolved`, `partially_resolved` or `rejected`.
+    #[schema(required = true, pattern = "^(resolved|partially_resolved|rejected)$")]
     outcome: Option<String>,
+    /// The answer, for the citizen, up to 10,000 characters.
+    #[schema(required = true, min_length = 1, max_length = 10000)]
     body: Option<String>,
+    /// Up to 10 references (document ids or URLs), each 1–500 characters.
+    #[schema(max_items = 10)]
     attachments: Option<Vec<String>>,
 }
 
 const OUTCOMES: [&str; 3] = ["resolved", "partially_resolved", "rejected"];
 const MAX_ATTACHMENTS: usize = 10;
 
-async fn post_response(
+/// The agency answers the message.
+///
+/// Agencies only, on their own and their sub-agencies' messages, when the message is assigned,
+/// acknowledged or reopened. Its clock stops; the citizen may rate the answer and reopen it.
+#[utoipa::path(post, path = "/api/v1/messages/{tracking_code}/responses", tag = TAG,
+    params(("tracking_code" = String, Path, description = "The message's tracking code")),
+    request_body(content = ResponseRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The answer, recorded", body = ResponseView),
+        (status = 409, description = "The message's status does not take an answer",
+            content_type = "application/problem+json", body = ProblemSchema)))]
+pub(crate) async fn post_response(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
@@ -255,7 +343,23 @@ async fn post_response(
     Ok(HttpResponse::Created().json(view))
 }
 
-async fn post_acknowledgement(
+/// When the agency confirmed it has the message.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Acknowledgement {
+    pub acknowledged_at: DateTime<Utc>,
+}
+
+/// The agency confirms it has the message (its acknowledge stage is met).
+///
+/// Agencies only, on their own and their sub-agencies' assigned messages. A repeat answers the
+/// first instant.
+#[utoipa::path(post, path = "/api/v1/messages/{tracking_code}/acknowledgement", tag = TAG,
+    params(("tracking_code" = String, Path, description = "The message's tracking code")),
+    responses(
+        (status = 200, description = "Acknowledged (now or earlier)", body = Acknowledgement),
+        (status = 409, description = "The message is not assigned",
+            content_type = "application/problem+json", body = ProblemSchema)))]
+pub(crate) async fn post_acknowledgement(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
@@ -266,13 +370,42 @@ async fn post_acknowledgement(
     let acknowledged = state.ctx.db.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, now)).await;
     let at = acknowledged.map_err(lifecycle_error)?;
     state.ctx.committed();
-    Ok(HttpResponse::Ok().json(json!({ "acknowledged_at": at })))
+    Ok(HttpResponse::Ok().json(Acknowledgement { acknowledged_at: at }))
 }
 
-#[derive(Debug, Deserialize)]
+/// Why: up to 1000 characters.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Reason)]
 pub(crate) struct ReasonRequest {
+    /// Up to 1000 characters; required to decline and to reopen, optional to close.
+    #[schema(max_length = 1000)]
     reason: Option<String>,
+}
+
+/// A message declined by its agency.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeclinedMessage {
+    /// `declined`.
+    pub status: String,
+    /// How many agencies have declined it.
+    pub decline_count: i32,
+}
+
+/// A message closed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClosedMessage {
+    /// `closed`.
+    pub status: String,
+    pub closed_at: DateTime<Utc>,
+}
+
+/// A message reopened: its agency answers again, on a fresh clock.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReopenedMessage {
+    /// `reopened`.
+    pub status: String,
+    pub reopened_at: DateTime<Utc>,
 }
 
 pub(crate) fn reason_of(request: ReasonRequest, required: bool) -> Result<String, ApiError> {
@@ -284,7 +417,18 @@ pub(crate) fn reason_of(request: ReasonRequest, required: bool) -> Result<String
     Ok(reason)
 }
 
-async fn post_decline(
+/// The agency declines the message as outside its jurisdiction; routing places it again.
+///
+/// Agencies only, on their own and their sub-agencies' messages, when assigned, acknowledged or
+/// reopened; a reason is required.
+#[utoipa::path(post, path = "/api/v1/messages/{tracking_code}/decline", tag = TAG,
+    params(("tracking_code" = String, Path, description = "The message's tracking code")),
+    request_body(content = ReasonRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Declined", body = DeclinedMessage),
+        (status = 409, description = "The message's status does not allow declining it",
+            content_type = "application/problem+json", body = ProblemSchema)))]
+pub(crate) async fn post_decline(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
@@ -297,10 +441,21 @@ async fn post_decline(
     let declined = state.ctx.db.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await;
     let count = declined.map_err(lifecycle_error)?;
     state.ctx.committed();
-    Ok(HttpResponse::Ok().json(json!({ "status": status::DECLINED, "decline_count": count })))
+    Ok(HttpResponse::Ok().json(DeclinedMessage { status: status::DECLINED.into(), decline_count: count }))
 }
 
-async fn post_close(
+/// Closes an answered message: handling is over.
+///
+/// The call centre, supervisors and admins, when the message is `responded`; the reason is
+/// optional (`handled` by default).
+#[utoipa::path(post, path = "/api/v1/messages/{tracking_code}/close", tag = TAG,
+    params(("tracking_code" = String, Path, description = "The message's tracking code")),
+    request_body(content = ReasonRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Closed", body = ClosedMessage),
+        (status = 409, description = "The message is not `responded`",
+            content_type = "application/problem+json", body = ProblemSchema)))]
+pub(crate) async fn post_close(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
@@ -314,11 +469,21 @@ async fn post_close(
     let closed = state.ctx.db.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await;
     let at = closed.map_err(lifecycle_error)?;
     state.ctx.committed();
-    Ok(HttpResponse::Ok().json(json!({ "status": status::CLOSED, "closed_at": at })))
+    Ok(HttpResponse::Ok().json(ClosedMessage { status: status::CLOSED.into(), closed_at: at }))
 }
 
-/// The call centre reopens for a citizen who phoned in, within the same period.
-async fn post_reopen(
+/// Reopens the latest answer for a citizen who phoned in, within the reopening period.
+///
+/// The call centre and admins, when the message is `responded` or `closed`; a reason is
+/// required. The same agency answers again, on a fresh clock.
+#[utoipa::path(post, path = "/api/v1/messages/{tracking_code}/reopen", tag = TAG,
+    params(("tracking_code" = String, Path, description = "The message's tracking code")),
+    request_body(content = ReasonRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Reopened", body = ReopenedMessage),
+        (status = 409, description = "The message is not answered, or the reopening period is over",
+            content_type = "application/problem+json", body = ProblemSchema)))]
+pub(crate) async fn post_reopen(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<String>,
@@ -331,11 +496,23 @@ async fn post_reopen(
     let reopened = state.ctx.db.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await;
     let at = reopened.map_err(lifecycle_error)?;
     state.ctx.committed();
-    Ok(HttpResponse::Ok().json(json!({ "status": status::REOPENED, "reopened_at": at })))
+    Ok(HttpResponse::Ok().json(ReopenedMessage { status: status::REOPENED.into(), reopened_at: at }))
 }
 
 /// A supervisor scores an answer on the quality rubric.
-async fn post_review(
+///
+/// Supervisors only; each answer is reviewed once. A score below the standard registers a
+/// quality warning against the agency.
+#[utoipa::path(post, path = "/api/v1/messages/{tracking_code}/responses/{response_id}/review", tag = TAG,
+    params(
+        ("tracking_code" = String, Path, description = "The message's tracking code"),
+        ("response_id" = String, Path, description = "The answer's id (a UUID)")),
+    request_body(content = ReviewRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The review", body = ReviewView),
+        (status = 409, description = "This answer is reviewed already",
+            content_type = "application/problem+json", body = ProblemSchema)))]
+pub(crate) async fn post_review(
     state: web::Data<IntakeState>,
     caller: Caller,
     path: web::Path<(String, String)>,

@@ -1,5 +1,88 @@
 //! This service's operations, described (OpenAPI 3.1, from the handlers).
 
+use crate::{admin_api, api, open311, tracking_api};
+
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(), components(schemas()))]
+#[openapi(
+    paths(
+        api::post_message,
+        api::get_messages,
+        api::get_message,
+        api::post_response,
+        api::post_acknowledgement,
+        api::post_decline,
+        api::post_close,
+        api::post_reopen,
+        api::post_review,
+        admin_api::get_categories,
+        admin_api::put_category,
+        admin_api::post_api_key,
+        admin_api::get_api_keys,
+        admin_api::delete_api_key,
+        tracking_api::track,
+        tracking_api::rate,
+        tracking_api::reopen,
+        open311::get_services,
+        open311::get_service_definition,
+        open311::post_request,
+        open311::get_requests,
+        open311::get_request
+    ),
+    components(schemas())
+)]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use nazer_shared::events::{Channel, MessageKind, Priority};
+    use nazer_shared::iran::PROVINCES;
+    use serde_json::Value;
+    use utoipa::{IntoParams, OpenApi, PartialSchema};
+
+    use super::*;
+    use crate::store::status;
+    use crate::submission::SubmissionRequest;
+
+    /// The values a `^(a|b|c)$` pattern accepts.
+    fn alternatives(pattern: &str) -> Vec<String> {
+        let inner = pattern.strip_prefix("^(").and_then(|p| p.strip_suffix(")$"));
+        inner.unwrap_or_else(|| panic!("not a list of values: {pattern}")).split('|').map(str::to_string).collect()
+    }
+
+    fn strings(values: impl IntoIterator<Item = &'static str>) -> Vec<String> {
+        values.into_iter().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_values_the_document_lists_are_the_ones_accepted() {
+        let message = serde_json::to_value(SubmissionRequest::schema()).unwrap();
+        let pattern = |field: &str| alternatives(message["properties"][field]["pattern"].as_str().unwrap_or_default());
+        assert_eq!(pattern("kind"), strings(MessageKind::ALL.map(|k| k.as_str())));
+        assert_eq!(pattern("channel"), strings(Channel::ALL.map(|c| c.as_str())));
+        assert_eq!(pattern("priority"), strings(Priority::ALL.map(|p| p.as_str())));
+        assert_eq!(pattern("province"), strings(PROVINCES.map(|(code, _, _)| code)));
+
+        let query: Vec<Value> =
+            api::ListQuery::into_params(|| None).iter().map(|p| serde_json::to_value(p).unwrap()).collect();
+        let param = |name: &str| {
+            let found = query.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no {name}"));
+            alternatives(found["schema"]["pattern"].as_str().unwrap_or_default())
+        };
+        assert_eq!(param("status"), strings(status::ALL));
+        assert_eq!(param("kind"), strings(MessageKind::ALL.map(|k| k.as_str())));
+        assert_eq!(param("priority"), strings(Priority::ALL.map(|p| p.as_str())));
+        assert_eq!(param("province"), strings(PROVINCES.map(|(code, _, _)| code)));
+    }
+
+    #[test]
+    fn every_operation_is_tagged_and_summarised_in_one_line() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                assert_eq!(operation["tags"], serde_json::json!([api::TAG]), "{method} {path}");
+                let summary = operation["summary"].as_str().unwrap_or_default();
+                assert!(!summary.is_empty() && !summary.contains('\n'), "{method} {path}: {summary:?}");
+            }
+        }
+    }
+}

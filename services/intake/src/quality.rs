@@ -36,7 +36,8 @@ pub fn may_reopen(
 }
 
 /// The four criteria a supervisor scores, each 1 (poor) to 5 (excellent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ReviewRubric)]
 pub struct Rubric {
     /// The answer addresses what the citizen reported.
     pub relevant: i32,
@@ -48,13 +49,25 @@ pub struct Rubric {
     pub respectful: i32,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A supervisor's review: each criterion from 1 (poor) to 5 (excellent), all four required.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewReview)]
 pub struct ReviewRequest {
+    /// The answer addresses what the citizen reported: 1–5.
+    #[schema(required = true, minimum = 1, maximum = 5)]
     pub relevant: Option<i32>,
+    /// It covers every point and says what was done: 1–5.
+    #[schema(required = true, minimum = 1, maximum = 5)]
     pub complete: Option<i32>,
+    /// It follows the law and the agency's regulations: 1–5.
+    #[schema(required = true, minimum = 1, maximum = 5)]
     pub lawful: Option<i32>,
+    /// It is courteous and in plain language: 1–5.
+    #[schema(required = true, minimum = 1, maximum = 5)]
     pub respectful: Option<i32>,
+    /// The supervisor's remarks, up to 2000 characters.
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
 }
 
@@ -159,12 +172,16 @@ pub fn rate(
 }
 
 /// What a supervisor's review decided.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ResponseReview)]
 pub struct ReviewView {
+    /// The answer reviewed.
     pub response_id: String,
     #[serde(flatten)]
     pub rubric: Rubric,
+    /// The mean of the four criteria.
     pub score: f64,
+    /// The score is under the standard, or a criterion is 1: a quality warning is registered.
     pub below_standard: bool,
     pub comment: Option<String>,
     pub reviewed_at: DateTime<Utc>,
@@ -190,13 +207,13 @@ pub fn review(
 ) -> Result<ReviewView, LifecycleError> {
     let Review { response_id, rubric, comment, reviewer } = *review;
     let head = head(conn, code, &Viewer::All)?;
-    let agency_id: Option<String> = agency_responses::table
+    let answer: Option<(String, NaiveDateTime)> = agency_responses::table
         .filter(agency_responses::id.eq(response_id))
         .filter(agency_responses::message_id.eq(&head.id))
-        .select(agency_responses::agency_id)
+        .select((agency_responses::agency_id, agency_responses::responded_at))
         .first(conn)
         .optional()?;
-    let agency_id = agency_id.ok_or(LifecycleError::NotFound)?;
+    let (agency_id, responded_at) = answer.ok_or(LifecycleError::NotFound)?;
     let at = to_db_time(now);
     let (score, below_standard) = (rubric.score(), rubric.below_standard(threshold));
     once(conn, "this answer is reviewed already", |conn| {
@@ -222,6 +239,7 @@ pub fn review(
         tracking_code: head.tracking_code.clone(),
         agency_id: agency_id.clone(),
         response_id: response_id.to_string(),
+        responded_at: from_db_time(responded_at),
         score,
         below_standard,
         reviewed_at: from_db_time(at),

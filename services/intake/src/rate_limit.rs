@@ -14,9 +14,11 @@ pub struct Count {
 }
 
 impl Count {
-    /// Whole seconds until the window ends (at least 1), for `Retry-After`.
+    /// Seconds until the window ends, rounded up (at least 1), for `Retry-After`: a client
+    /// waiting exactly that long finds a new window.
     pub fn retry_after_secs(&self, now: DateTime<Utc>) -> u64 {
-        u64::try_from((self.window_ends - now).num_seconds()).unwrap_or(0).max(1)
+        let millis = u64::try_from((self.window_ends - now).num_milliseconds()).unwrap_or(0);
+        millis.div_ceil(1_000).max(1)
     }
 }
 
@@ -86,7 +88,7 @@ mod tests {
     fn retry_after_is_the_rest_of_the_window_and_never_zero() {
         let now = Utc.with_ymd_and_hms(2026, 11, 29, 8, 0, 0).unwrap();
         let count = Count { hits: 9, window_ends: now + Duration::milliseconds(42_500) };
-        assert_eq!(count.retry_after_secs(now), 42);
+        assert_eq!(count.retry_after_secs(now), 43);
         assert_eq!(Count { hits: 9, window_ends: now }.retry_after_secs(now), 1);
     }
 }

@@ -12,6 +12,7 @@ use nazer_shared::config::{Settings, parse_reporter_keys};
 use nazer_shared::db::{DbConnection, DbError, write_transaction};
 use nazer_shared::select_for_update;
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 use crate::schema::reporters;
 
@@ -34,6 +35,8 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct ReporterKeys {
     keys: Vec<(String, XChaCha20Poly1305)>,
+    /// Derived from the active key: names things (a client's address) without revealing them.
+    pseudonym_key: [u8; 32],
 }
 
 impl std::fmt::Debug for ReporterKeys {
@@ -52,8 +55,10 @@ impl ReporterKeys {
         if keys.is_empty() {
             return Err(SealError::Keys("no key".into()));
         }
+        let pseudonym_key: [u8; 32] =
+            Sha256::new().chain_update(b"nazer/pseudonym/").chain_update(keys[0].1).finalize().into();
         let keys = keys.into_iter().map(|(id, key)| (id, XChaCha20Poly1305::new(Key::from_slice(&key)))).collect();
-        Ok(Self { keys })
+        Ok(Self { keys, pseudonym_key })
     }
 
     /// The configured keys; without any, the embedded default (a SQLite file) generates one and
@@ -93,6 +98,14 @@ impl ReporterKeys {
 
     fn active(&self) -> &(String, XChaCha20Poly1305) {
         &self.keys[0]
+    }
+
+    /// A stable, keyed name for `text` (32 hex digits of SHA-256 over a secret key and the
+    /// text): the same on every replica, and not reversed by trying every possible `text`
+    /// without the key.
+    pub fn pseudonym(&self, text: &str) -> String {
+        let digest = Sha256::new().chain_update(self.pseudonym_key).chain_update(text.as_bytes()).finalize();
+        hex::encode(&digest[..16])
     }
 
     /// `plaintext` sealed for `field` of the reporter of `message_id`.

@@ -75,10 +75,14 @@ pub fn put_category(conn: &mut DbConnection, category: &Category) -> Result<(), 
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// A message as stored: its id and the tracking code to tell the citizen.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = MessageReceipt)]
 pub struct Receipt {
     pub id: String,
+    /// Ten digits, the last a check digit.
     pub tracking_code: String,
+    /// `received` when new; where it stands now when replayed.
     pub status: String,
     pub received_at: DateTime<Utc>,
 }

@@ -12,36 +12,82 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 pub const MAX_NAME_CHARS: usize = 200;
 
 /// A category as intake knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Category {
+    /// Lowercase letters, digits, '.', '_' or '-', such as `municipal.building`.
     pub code: String,
+    /// The Persian name.
     pub name_fa: String,
+    /// The English name.
     pub name_en: String,
+    /// The kinds of message it takes: `complaint`, `violation_report`, `criticism`,
+    /// `suggestion`, `appreciation`.
     pub kinds: Vec<String>,
+    /// Inactive categories take no new messages.
     pub active: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A message as posted. Every bad field is named at once.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "complaint",
+    "channel": "call_center",
+    "category": "municipal.services",
+    "body": "چراغ‌های کوچه یک هفته است خاموش است",
+    "province": "tehran",
+    "reporter": { "full_name": "مریم رضایی", "mobile": "09121234567", "tracking_pin": "2580" }
+}))]
+#[schema(as = NewMessage)]
 pub struct SubmissionRequest {
+    /// `complaint`, `violation_report`, `criticism`, `suggestion` or `appreciation`; the
+    /// category must take it.
+    #[schema(required = true, pattern = "^(complaint|violation_report|criticism|suggestion|appreciation)$")]
     pub kind: Option<String>,
+    /// How it reached Nazer: `call_center`, `web`, `mobile_app`, `open311`, `direct_meeting` or
+    /// `letter`.
+    #[schema(required = true, pattern = "^(call_center|web|mobile_app|open311|direct_meeting|letter)$")]
     pub channel: Option<String>,
+    /// An active category's code (`GET /api/v1/categories`).
+    #[schema(required = true, pattern = "^[a-z0-9._-]{1,64}$")]
     pub category: Option<String>,
+    /// Up to 200 characters.
+    #[schema(max_length = 200)]
     pub subject: Option<String>,
+    /// The citizen's account, up to 10,000 characters.
+    #[schema(required = true, min_length = 1, max_length = 10000)]
     pub body: Option<String>,
+    /// The province's code, such as `tehran` (the 31 codes the pattern lists).
+    #[schema(
+        required = true,
+        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
+    )]
     pub province: Option<String>,
+    /// Up to 100 characters.
+    #[schema(max_length = 100)]
     pub city: Option<String>,
+    /// `normal` (the default), `high` or `urgent`.
+    #[schema(pattern = "^(normal|high|urgent)$")]
     pub priority: Option<String>,
+    /// Who reported, if they gave their identity: sealed, and shown only to those entitled.
     pub reporter: Option<ReporterRequest>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Who reported; every field optional.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewReporter)]
 pub struct ReporterRequest {
+    /// Up to 200 characters.
+    #[schema(max_length = 200)]
     pub full_name: Option<String>,
+    /// Ten digits with a correct check digit.
     pub national_id: Option<String>,
+    /// An Iranian mobile number: `09xxxxxxxxx` or `+989xxxxxxxxx`. Its last four digits let the
+    /// citizen follow the message (`Tracking-Verifier`).
     pub mobile: Option<String>,
     pub email: Option<String>,
+    /// Keep the reporter's identity from the agency (false by default).
     pub confidential: Option<bool>,
     /// A PIN the citizen chooses to follow the message online (4–8 digits).
     pub tracking_pin: Option<String>,
@@ -86,16 +132,7 @@ fn text(value: &Option<String>) -> Option<String> {
     trimmed(value).map(|v| iran::normalize_persian(&v))
 }
 
-/// Persian and Arabic-Indic digits as ASCII, for fields that hold numbers.
-pub fn ascii_digits(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '۰'..='۹' => char::from_u32('0' as u32 + (c as u32 - '۰' as u32)).unwrap_or(c),
-            '٠'..='٩' => char::from_u32('0' as u32 + (c as u32 - '٠' as u32)).unwrap_or(c),
-            other => other,
-        })
-        .collect()
-}
+pub use nazer_shared::iran::ascii_digits;
 
 /// An Iranian national ID: ten digits whose last is a mod-11 check digit.
 pub fn is_valid_national_id(id: &str) -> bool {

@@ -25,11 +25,17 @@ pub mod transition {
     pub const REVIEWED: &str = "reviewed";
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A transition of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
+    /// `received`, `assigned`, `triage`, `acknowledged`, `declined`, `responded`, `closed`,
+    /// `warning`, `reopened`, `rated` or `reviewed`.
     pub transition: String,
+    /// The agency concerned, if any.
     pub agency_id: Option<String>,
+    /// What the transition carried (a reason, an outcome, a warning level…), by transition.
+    #[schema(value_type = Object)]
     pub detail: Value,
 }
 

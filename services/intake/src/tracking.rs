@@ -27,7 +27,8 @@ pub fn verifier_matches(given: &str, mobile: Option<&str>, pin: Option<&str>) ->
         return false;
     }
     let by_pin = pin.is_some_and(|pin| same(given, pin));
-    let by_mobile = mobile.is_some_and(|m| given.len() == 4 && m.len() >= 4 && same(given, &m[m.len() - 4..]));
+    let last_four = |m: &str| m.get(m.len().saturating_sub(4)..).filter(|tail| tail.len() == 4).map(str::to_string);
+    let by_mobile = mobile.and_then(last_four).is_some_and(|tail| same(given, &tail));
     by_pin | by_mobile
 }
 
@@ -39,18 +40,19 @@ pub fn verified_message(
     given: &str,
     keys: &ReporterKeys,
 ) -> Result<Option<String>, DbError> {
-    let message_id: Option<String> = messages::table
+    // One query, and the same opening work, whether or not the code exists or has a reporter:
+    // how long a wrong guess takes tells nothing.
+    let row: Option<(String, Option<String>, Option<String>)> = messages::table
+        .left_join(reporters::table.on(reporters::message_id.eq(messages::id)))
         .filter(messages::tracking_code.eq(code.as_str()))
-        .select(messages::id)
+        .select((messages::id, reporters::mobile.nullable(), reporters::tracking_pin.nullable()))
         .first(conn)
         .optional()?;
-    let Some(message_id) = message_id else { return Ok(None) };
-    let sealed: Option<(Option<String>, Option<String>)> = reporters::table
-        .find(&message_id)
-        .select((reporters::mobile, reporters::tracking_pin))
-        .first(conn)
-        .optional()?;
-    let Some((mobile, pin)) = sealed else { return Ok(None) };
+    let (message_id, mobile, pin) = row.unwrap_or_default();
+    let (mobile, pin) = (
+        mobile.or_else(|| keys.seal(&message_id, "mobile", "").ok()),
+        pin.or_else(|| keys.seal(&message_id, "tracking_pin", "").ok()),
+    );
     let open = |field: &str, value: Option<String>| match value.map(|v| keys.open(&message_id, field, &v)) {
         Some(Ok(plain)) => Some(plain),
         Some(Err(error)) => {
@@ -60,12 +62,14 @@ pub fn verified_message(
         None => None,
     };
     let (mobile, pin) = (open("mobile", mobile), open("tracking_pin", pin));
+    // A field sealed above for timing opens as "" and matches nothing.
     let matches = verifier_matches(given, mobile.as_deref(), pin.as_deref());
-    Ok(matches.then_some(message_id))
+    Ok(matches.then_some(message_id).filter(|id| !id.is_empty()))
 }
 
 /// An instant three ways: RFC 3339, Solar Hijri in ASCII digits, and in Persian.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = PersianInstant)]
 pub struct When {
     pub at: DateTime<Utc>,
     /// `1405/09/08 14:30`, Tehran time.
@@ -80,39 +84,60 @@ impl When {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A step of the message's handling, as the citizen sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = TrackedStep)]
 pub struct CitizenStep {
+    /// `received`, `assigned`, `triage`, `acknowledged`, `declined`, `responded`, `closed`,
+    /// `warning`, `reopened` or `rated`.
     pub transition: String,
+    /// The step in Persian.
     pub title_fa: String,
     pub when: When,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An agency's answer, as the citizen sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = TrackedAnswer)]
 pub struct CitizenAnswer {
     pub id: String,
+    /// `resolved`, `partially_resolved` or `rejected`.
     pub outcome: String,
+    /// The outcome in Persian.
     pub outcome_fa: String,
     pub body: String,
+    /// References to documents (document ids or URLs).
     pub attachments: Vec<String>,
     pub when: When,
+    /// The citizen's rating, 1–5, once given.
     pub rating: Option<i32>,
 }
 
 /// A message as its citizen follows it: no reporter data, no internal notes (decline reasons,
 /// supervisors' reviews), no other agency's details.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = TrackedMessage)]
 pub struct CitizenView {
     pub tracking_code: String,
+    /// `received`, `assigned`, `acknowledged`, `triage`, `declined`, `responded`, `closed` or
+    /// `reopened`.
     pub status: String,
+    /// Where the message stands, in Persian.
     pub status_fa: String,
+    /// The category's Persian name.
     pub category_fa: Option<String>,
+    /// The agency handling it.
     pub agency_name: Option<String>,
     pub received: When,
+    /// Oldest first.
     pub steps: Vec<CitizenStep>,
+    /// The agencies' answers, oldest first.
     pub answers: Vec<CitizenAnswer>,
     /// The latest answer is not rated yet.
     pub can_rate: bool,
+    /// The citizen may still reopen the latest answer.
     pub can_reopen: bool,
+    /// Until when, when the period is known and reopening is possible.
     pub reopen_until: Option<When>,
 }
 

@@ -4,15 +4,16 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Duration;
+use nazer_shared::db::DbError;
+use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{ApiError, FieldIssue, JsonBody};
-use serde::Deserialize;
-use serde_json::json;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 
-use crate::api::{IntakeState, lifecycle_error, parse_code, reason_of};
+use crate::api::{IntakeState, ReasonRequest, ReopenedMessage, TAG, lifecycle_error, parse_code, reason_of};
 use crate::rate_limit;
+use crate::sealing::ReporterKeys;
 use crate::submission::ascii_digits;
-use crate::tracking::{citizen_view, verified_message};
+use crate::tracking::{CitizenView, citizen_view, verified_message};
 use crate::tracking_code::TrackingCode;
 
 pub const VERIFIER_HEADER: &str = "Tracking-Verifier";
@@ -24,19 +25,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/track/{tracking_code}/reopen", web::post().to(reopen));
 }
 
-/// Who is asking, for the per-client limit: the configured proxy header, else the peer
-/// address. Kept as a digest: addresses are not stored.
-fn client_bucket(req: &HttpRequest, header: Option<&str>) -> String {
+/// Who is asking, for the per-client limits: the configured proxy header (its last entry, the
+/// one the proxy itself wrote), else the peer address; kept only as a keyed pseudonym.
+fn client_pseudonym(req: &HttpRequest, header: Option<&str>, keys: &ReporterKeys) -> String {
     let forwarded = header
         .and_then(|name| req.headers().get(name))
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .map(str::trim)
         .filter(|v| !v.is_empty());
     let peer = req.peer_addr().map(|a| a.ip().to_string());
     let client = forwarded.map(str::to_string).or(peer).unwrap_or_else(|| "unknown".into());
-    let digest = Sha256::digest(client.as_bytes());
-    format!("track:client:{}", &hex::encode(digest)[..32])
+    keys.pseudonym(&client)
+}
+
+fn limited(detail: &str, count: rate_limit::Count, now: chrono::DateTime<chrono::Utc>) -> ApiError {
+    ApiError::TooManyRequests { detail: detail.into(), retry_after_secs: count.retry_after_secs(now) }
 }
 
 fn verifier(req: &HttpRequest) -> Result<String, ApiError> {
@@ -55,39 +59,73 @@ fn verifier(req: &HttpRequest) -> Result<String, ApiError> {
 }
 
 /// Counts the attempt, checks the second factor, and answers the message's id. A wrong factor
-/// answers exactly like an unknown code; a right one does not count against the code.
+/// answers exactly like an unknown code; a right one counts against neither the code nor the
+/// client's failures.
 async fn admit(state: &IntakeState, req: &HttpRequest, code_text: &str) -> Result<(TrackingCode, String), ApiError> {
-    let settings = &state.ctx.settings.tracking;
-    let client = client_bucket(req, settings.client_ip_header.as_deref());
+    let limits = &state.ctx.settings.tracking;
+    let client = client_pseudonym(req, limits.client_ip_header.as_deref(), &state.keys);
     let now = state.ctx.clock.now();
-    let per_minute = i32::try_from(settings.client_requests_per_minute).unwrap_or(i32::MAX);
-    let counted = state.ctx.db.write(move |conn| rate_limit::hit(conn, &client, Duration::minutes(1), now)).await?;
-    if counted.hits > per_minute {
-        return Err(ApiError::TooManyRequests {
-            detail: "too many tracking requests from this client; try again shortly".into(),
-            retry_after_secs: counted.retry_after_secs(now),
-        });
+    let requests = format!("track:client:{client}");
+    let counted = state.ctx.db.write(move |conn| rate_limit::hit(conn, &requests, Duration::minutes(1), now)).await?;
+    if counted.hits > cap(limits.client_requests_per_minute) {
+        return Err(limited("too many tracking requests from this client; try again shortly", counted, now));
     }
     let code = parse_code(code_text)?;
     let given = verifier(req)?;
-    let code_bucket = format!("track:code:{code}");
-    let per_hour = i32::try_from(settings.code_failures_per_hour).unwrap_or(i32::MAX);
-    let bucket = code_bucket.clone();
-    let attempts = state.ctx.db.write(move |conn| rate_limit::hit(conn, &bucket, Duration::hours(1), now)).await?;
-    if attempts.hits > per_hour {
-        return Err(ApiError::TooManyRequests {
-            detail: "too many wrong verifiers for this tracking code; try again later or call 1888".into(),
-            retry_after_secs: attempts.retry_after_secs(now),
-        });
+    // The failure counters are hit before the check and refunded after a right answer, so
+    // attempts in flight count too; a client over its limit does not touch the code's.
+    let buckets = [format!("track:client-failures:{client}"), format!("track:code:{code}")];
+    let (client_cap, code_cap) = (cap(limits.client_failures_per_hour), cap(limits.code_failures_per_hour));
+    let attempt = buckets.clone();
+    let (by_client, by_code) = state
+        .ctx
+        .db
+        .write(move |conn| {
+            let by_client = rate_limit::hit(conn, &attempt[0], Duration::hours(1), now)?;
+            let by_code = match by_client.hits > client_cap {
+                true => None,
+                false => Some(rate_limit::hit(conn, &attempt[1], Duration::hours(1), now)?),
+            };
+            Ok::<_, DbError>((by_client, by_code))
+        })
+        .await?;
+    if by_client.hits > client_cap {
+        return Err(limited("too many wrong verifiers from this client; try again later or call 1888", by_client, now));
+    }
+    if let Some(by_code) = by_code.filter(|c| c.hits > code_cap) {
+        return Err(limited(
+            "too many wrong verifiers for this tracking code; try again later or call 1888",
+            by_code,
+            now,
+        ));
     }
     let (keys, lookup) = (state.keys.clone(), code.clone());
     let found = state.ctx.db.read(move |conn| verified_message(conn, &lookup, &given, &keys)).await?;
     let message_id = found.ok_or_else(|| ApiError::NotFound(NO_MATCH.into()))?;
-    state.ctx.db.write(move |conn| rate_limit::refund(conn, &code_bucket)).await?;
+    state.ctx.db.write(move |conn| buckets.iter().try_for_each(|bucket| rate_limit::refund(conn, bucket))).await?;
     Ok((code, message_id))
 }
 
-async fn track(
+fn cap(limit: u32) -> i32 {
+    i32::try_from(limit).unwrap_or(i32::MAX)
+}
+
+/// Follows a message with its tracking code, as its citizen sees it.
+///
+/// Where it stands, every step and the answers, in Persian with Solar Hijri dates. Citizens,
+/// without an account: the `Tracking-Verifier` header proves them. A wrong verifier answers
+/// exactly like an unknown code (404); attempts are limited per client and per code.
+#[utoipa::path(get, path = "/api/v1/track/{tracking_code}", tag = TAG, security(()),
+    params(
+        ("tracking_code" = String, Path,
+            description = "The tracking code the citizen was given: ten digits (Persian digits are accepted)"),
+        ("Tracking-Verifier" = String, Header, description = VERIFIER_DESCRIPTION)),
+    responses(
+        (status = 200, description = "The message as its citizen follows it", body = CitizenView),
+        (status = 429, description = LIMITED_DESCRIPTION,
+            content_type = "application/problem+json", body = ProblemSchema,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
+pub(crate) async fn track(
     state: web::Data<IntakeState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -98,14 +136,48 @@ async fn track(
     view.map(|v| HttpResponse::Ok().json(v)).ok_or_else(|| ApiError::NotFound(NO_MATCH.into()))
 }
 
-#[derive(Debug, Deserialize)]
+const VERIFIER_DESCRIPTION: &str = "The last four digits of the mobile number given with the message, or the \
+     tracking PIN chosen then (4–8 digits; Persian digits are accepted)";
+const LIMITED_DESCRIPTION: &str = "Too many attempts from this client, or too many wrong verifiers for this code";
+
+/// The citizen's rating of the latest answer.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RatingRequest {
+#[schema(as = NewRating)]
+pub(crate) struct RatingRequest {
+    /// From 1 (very dissatisfied) to 5 (very satisfied).
+    #[schema(required = true, minimum = 1, maximum = 5)]
     rating: Option<i32>,
+    /// Up to 1000 characters.
+    #[schema(max_length = 1000)]
     comment: Option<String>,
 }
 
-async fn rate(
+/// A rating recorded.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Rating {
+    /// The answer rated: the latest.
+    pub response_id: String,
+    pub rating: i32,
+}
+
+/// The citizen rates the latest answer, once, from 1 to 5.
+///
+/// Citizens, without an account: the `Tracking-Verifier` header proves them; attempts are
+/// limited per client and per code.
+#[utoipa::path(post, path = "/api/v1/track/{tracking_code}/rating", tag = TAG, security(()),
+    params(
+        ("tracking_code" = String, Path, description = "The message's tracking code"),
+        ("Tracking-Verifier" = String, Header, description = VERIFIER_DESCRIPTION)),
+    request_body(content = RatingRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Rated", body = Rating),
+        (status = 409, description = "There is no answer to rate yet, or it is rated already",
+            content_type = "application/problem+json", body = ProblemSchema),
+        (status = 429, description = LIMITED_DESCRIPTION,
+            content_type = "application/problem+json", body = ProblemSchema,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
+pub(crate) async fn rate(
     state: web::Data<IntakeState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -131,14 +203,31 @@ async fn rate(
         state.ctx.db.write(move |conn| crate::quality::rate(conn, &code, rating, comment.as_deref(), now)).await;
     let response_id = rated.map_err(lifecycle_error)?;
     state.ctx.committed();
-    Ok(HttpResponse::Created().json(json!({ "response_id": response_id, "rating": rating })))
+    Ok(HttpResponse::Created().json(Rating { response_id, rating }))
 }
 
-async fn reopen(
+/// The citizen reopens the latest answer, within the reopening period.
+///
+/// Citizens, without an account: the `Tracking-Verifier` header proves them; attempts are
+/// limited per client and per code. A reason is required. The period is ten working days by
+/// default; the same agency answers again, on a fresh clock.
+#[utoipa::path(post, path = "/api/v1/track/{tracking_code}/reopen", tag = TAG, security(()),
+    params(
+        ("tracking_code" = String, Path, description = "The message's tracking code"),
+        ("Tracking-Verifier" = String, Header, description = VERIFIER_DESCRIPTION)),
+    request_body(content = ReasonRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Reopened", body = ReopenedMessage),
+        (status = 409, description = "The message is not answered, or the reopening period is over",
+            content_type = "application/problem+json", body = ProblemSchema),
+        (status = 429, description = LIMITED_DESCRIPTION,
+            content_type = "application/problem+json", body = ProblemSchema,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
+pub(crate) async fn reopen(
     state: web::Data<IntakeState>,
     req: HttpRequest,
     path: web::Path<String>,
-    JsonBody(request): JsonBody<crate::api::ReasonRequest>,
+    JsonBody(request): JsonBody<ReasonRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = reason_of(request, true)?;
     let (code, _) = admit(&state, &req, &path).await?;
@@ -146,5 +235,5 @@ async fn reopen(
     let reopened = state.ctx.db.write(move |conn| crate::lifecycle::reopen(conn, &code, &reason, days, now)).await;
     let at = reopened.map_err(lifecycle_error)?;
     state.ctx.committed();
-    Ok(HttpResponse::Ok().json(json!({ "status": crate::store::status::REOPENED, "reopened_at": at })))
+    Ok(HttpResponse::Ok().json(ReopenedMessage { status: crate::store::status::REOPENED.into(), reopened_at: at }))
 }

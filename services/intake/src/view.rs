@@ -18,31 +18,43 @@ use crate::sealing::ReporterKeys;
 use crate::timeline::{self, TimelineEntry};
 use crate::tracking_code::TrackingCode;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// An agency, by id and name.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AgencyRef {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// A stage of the message's clock, as deadline-timer reported it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = MessageDeadline)]
 pub struct DeadlineView {
+    /// The stage of the SLA policy, such as `acknowledge` or `respond`.
     pub stage: String,
     pub due_at: DateTime<Utc>,
+    /// `pending`, `paused`, `met`, `breached` or `declined` (its agency declined the message).
     pub state: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// A warning (تذکر) registered against the agency for this message.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = MessageWarning)]
 pub struct WarningView {
+    /// 1 (the agency), 2 (its parent) or 3 (Special Follow-up).
     pub level: i32,
     pub issued_at: DateTime<Utc>,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// An agency's answer to the message.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = MessageResponse)]
 pub struct ResponseView {
     pub id: String,
+    /// `resolved`, `partially_resolved` or `rejected`.
     pub outcome: String,
     pub body: String,
+    /// References to documents (document ids or URLs).
     pub attachments: Vec<String>,
     pub responded_at: DateTime<Utc>,
     /// The citizen's rating, 1–5.
@@ -52,12 +64,14 @@ pub struct ResponseView {
 }
 
 /// Who reported, opened for those entitled to it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Reporter)]
 pub struct ReporterView {
     pub full_name: Option<String>,
     pub national_id: Option<String>,
     pub mobile: Option<String>,
     pub email: Option<String>,
+    /// The citizen asked that their identity be kept from the agency.
     pub confidential: bool,
 }
 
@@ -72,42 +86,62 @@ pub enum ReporterAccess {
 }
 
 /// A message with everything known about it, for the call centre and the agency.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = Message)]
 pub struct MessageView {
     #[serde(flatten)]
     pub summary: MessageSummary,
+    /// The citizen's account.
     pub body: String,
+    /// The stages of its clock, soonest first.
     pub deadlines: Vec<DeadlineView>,
+    /// Oldest first.
     pub warnings: Vec<WarningView>,
+    /// The agencies' answers, oldest first.
     pub responses: Vec<ResponseView>,
+    /// Every transition, oldest first.
     pub timeline: Vec<TimelineEntry>,
+    /// Who reported: absent for admins, for a message without a reporter, and for an agency
+    /// reading a confidential report or a violation report.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub reporter: Option<ReporterView>,
 }
 
 /// A message as a list shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MessageSummary {
     pub id: String,
+    /// Ten digits, the last a check digit: what the citizen is told.
     pub tracking_code: String,
+    /// `complaint`, `violation_report`, `criticism`, `suggestion` or `appreciation`.
     pub kind: String,
+    /// `call_center`, `web`, `mobile_app`, `open311`, `direct_meeting` or `letter`.
     pub channel: String,
+    /// The category's code.
     pub category: String,
     pub subject: Option<String>,
+    /// The province's code, such as `tehran`.
     pub province: String,
     pub city: Option<String>,
+    /// `normal`, `high` or `urgent`.
     pub priority: String,
+    /// `received`, `assigned`, `acknowledged`, `triage`, `declined`, `responded`, `closed` or
+    /// `reopened`.
     pub status: String,
     pub received_at: DateTime<Utc>,
     pub assigned_agency: Option<AgencyRef>,
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// How many agencies declined it.
     pub decline_count: i32,
+    /// Routing could not place it: a supervisor assigns it by hand.
     pub needs_supervisor: bool,
     pub closed_at: Option<DateTime<Utc>>,
     pub reopen_count: i32,
     /// Until when the citizen may reopen the latest answer.
     pub reopen_until: Option<DateTime<Utc>>,
     #[serde(skip)]
+    #[schema(ignore)]
     agency_ancestors: Vec<String>,
 }
 

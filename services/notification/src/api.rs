@@ -7,10 +7,9 @@ use nazer_shared::http::{
 };
 use nazer_shared::runtime::ServiceContext;
 use nazer_shared::topology;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use crate::store::{self, ALL_EVENTS, DeliveryFilter};
+use crate::store::{self, ALL_EVENTS, DeliveryFilter, DeliveryState, DeliveryView, Subscription};
 
 pub struct NotificationState {
     pub ctx: ServiceContext,
@@ -24,16 +23,45 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<NotificationState>)
         .route("/api/v1/deliveries", web::get().to(get_deliveries));
 }
 
-#[derive(Debug, Deserialize)]
+/// A new webhook subscription: where an agency receives the events that concern it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SubscriptionRequest {
+#[schema(as = NewWebhookSubscription)]
+pub(crate) struct SubscriptionRequest {
+    /// The agency's id: 1–64 lowercase letters, digits, '.', '_' or '-'.
+    #[schema(required = true, value_type = String, pattern = "^[a-z0-9._-]{1,64}$")]
     agency_id: Option<String>,
+    /// The absolute http:// or https:// URL of the agency's receiver.
+    #[schema(required = true, value_type = String, format = "uri")]
     url: Option<String>,
+    /// The HMAC-SHA256 key that signs each delivery, at least 16 characters; absent or null,
+    /// one is generated. Shown once, in the answer.
+    #[schema(min_length = 16)]
     secret: Option<String>,
+    /// The event types to deliver, at least one: `*` (all, the default when absent or null) or
+    /// any of message.assigned, message.reopened, deadline.reminder, deadline.moved,
+    /// deadline.paused, deadline.resumed, warning.issued.
+    #[schema(min_items = 1)]
     event_types: Option<Vec<String>>,
 }
 
-async fn post_subscription(
+/// A subscription just created, with its signing secret (never shown again).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CreatedWebhookSubscription {
+    #[serde(flatten)]
+    subscription: Subscription,
+    /// The HMAC-SHA256 key that signs each delivery.
+    secret: String,
+}
+
+/// Subscribes an agency's receiver to its events. Admins only.
+///
+/// Each delivery is a signed POST of the event's envelope; failed deliveries are retried with
+/// a growing delay.
+#[utoipa::path(post, path = "/api/v1/webhook-subscriptions", tag = "notification",
+    request_body(content = SubscriptionRequest, content_type = "application/json"),
+    responses((status = 201, description = "The subscription, with its secret", body = CreatedWebhookSubscription)))]
+pub(crate) async fn post_subscription(
     state: web::Data<NotificationState>,
     caller: Caller,
     JsonBody(request): JsonBody<SubscriptionRequest>,
@@ -68,18 +96,29 @@ async fn post_subscription(
         .db
         .write(move |conn| store::create_subscription(conn, &agency_id, &url, &secret, &event_types, now))
         .await?;
-    let mut body = serde_json::to_value(&subscription).map_err(|e| ApiError::Internal(e.to_string()))?;
-    body["secret"] = json!(shown_secret);
-    Ok(HttpResponse::Created().json(body))
+    Ok(HttpResponse::Created().json(CreatedWebhookSubscription { subscription, secret: shown_secret }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct SubscriptionQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct SubscriptionQuery {
+    /// Only this agency's subscriptions (its id, exact match).
+    #[param(required = false, value_type = String)]
     agency_id: Option<String>,
 }
 
-async fn get_subscriptions(
+/// The webhook subscriptions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct WebhookSubscriptionList {
+    webhook_subscriptions: Vec<Subscription>,
+}
+
+/// Lists the webhook subscriptions, removed ones included. Admins only.
+#[utoipa::path(get, path = "/api/v1/webhook-subscriptions", tag = "notification",
+    params(SubscriptionQuery),
+    responses((status = 200, description = "The subscriptions (secrets are never shown)", body = WebhookSubscriptionList)))]
+pub(crate) async fn get_subscriptions(
     state: web::Data<NotificationState>,
     caller: Caller,
     QueryParams(query): QueryParams<SubscriptionQuery>,
@@ -87,10 +126,14 @@ async fn get_subscriptions(
     caller.require_any(&[Scope::Admin])?;
     let agency = query.agency_id;
     let subscriptions = state.ctx.db.run(move |conn| store::list_subscriptions(conn, agency.as_deref())).await?;
-    Ok(HttpResponse::Ok().json(json!({ "webhook_subscriptions": subscriptions })))
+    Ok(HttpResponse::Ok().json(WebhookSubscriptionList { webhook_subscriptions: subscriptions }))
 }
 
-async fn delete_subscription(
+/// Removes a webhook subscription; its pending deliveries are cancelled. Admins only.
+#[utoipa::path(delete, path = "/api/v1/webhook-subscriptions/{id}", tag = "notification",
+    params(("id" = String, Path, description = "The subscription's id")),
+    responses((status = 204, description = "The subscription is removed")))]
+pub(crate) async fn delete_subscription(
     state: web::Data<NotificationState>,
     caller: Caller,
     path: web::Path<String>,
@@ -106,16 +149,35 @@ async fn delete_subscription(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct DeliveryQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeliveryQuery {
+    /// Only the deliveries of this event (its id).
+    #[param(required = false, value_type = String)]
     event_id: Option<String>,
+    /// Only the deliveries to this subscription (its id).
+    #[param(required = false, value_type = String)]
     subscription_id: Option<String>,
+    /// Only deliveries in this state: pending, delivered, failed or cancelled.
+    #[param(required = false, value_type = DeliveryState)]
     state: Option<String>,
+    /// How many deliveries at most: 1–200, 50 when absent.
+    #[param(required = false, value_type = i64, minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
-async fn get_deliveries(
+/// The deliveries, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DeliveryList {
+    deliveries: Vec<DeliveryView>,
+}
+
+/// Lists webhook deliveries with every attempt, newest first. Admins only.
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "notification",
+    params(DeliveryQuery),
+    responses((status = 200, description = "The deliveries, newest first", body = DeliveryList)))]
+pub(crate) async fn get_deliveries(
     state: web::Data<NotificationState>,
     caller: Caller,
     QueryParams(query): QueryParams<DeliveryQuery>,
@@ -129,5 +191,19 @@ async fn get_deliveries(
     let filter =
         DeliveryFilter { event_id: query.event_id, subscription_id: query.subscription_id, state: query.state, limit };
     let deliveries = state.ctx.db.run(move |conn| store::list_deliveries(conn, &filter)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "deliveries": deliveries })))
+    Ok(HttpResponse::Ok().json(DeliveryList { deliveries }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_subscription_request_names_every_event_type_heard() {
+        let schema = serde_json::to_value(<SubscriptionRequest as utoipa::PartialSchema>::schema()).unwrap();
+        let described = schema["properties"]["event_types"]["description"].as_str().unwrap().replace('\n', " ");
+        for event_type in topology::consumed_by(topology::NOTIFICATION) {
+            assert!(described.contains(&format!(" {event_type},")) || described.contains(&format!(" {event_type}.")));
+        }
+    }
 }

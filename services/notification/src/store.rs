@@ -22,15 +22,31 @@ pub mod state {
     pub const CANCELLED: &str = "cancelled";
 }
 
+/// A delivery's state.
+// The constants of `state`, as the API shows them (a test compares them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+    /// The subscription was removed before the delivery succeeded.
+    Cancelled,
+}
+
 /// Subscribes to every event type the agency hears about.
 pub const ALL_EVENTS: &str = "*";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Where an agency receives the events that concern it (its secret is never shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookSubscription)]
 pub struct Subscription {
     pub id: String,
     pub agency_id: String,
     pub url: String,
+    /// `*` (all) or the event types delivered.
     pub event_types: Vec<String>,
+    /// False once removed.
     pub active: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -327,28 +343,48 @@ pub fn record_attempt(
     Ok(final_state)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One attempt to deliver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryAttempt)]
 pub struct AttemptView {
+    /// 1 for the first attempt.
     pub attempt: i32,
     pub attempted_at: DateTime<Utc>,
+    /// The receiver's HTTP status; null when no answer came.
+    #[schema(required = true)]
     pub status_code: Option<i32>,
+    /// Why the attempt failed; null when it succeeded.
+    #[schema(required = true)]
     pub error: Option<String>,
     pub duration_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One event on its way to one subscription, with every attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Delivery)]
 pub struct DeliveryView {
     pub id: String,
     pub subscription_id: String,
     pub event_id: String,
+    /// The event's type, e.g. `warning.issued`.
     pub event_type: String,
+    #[schema(value_type = DeliveryState)]
     pub state: String,
+    /// Attempts made so far.
     pub attempts: i32,
+    /// When the next attempt is due (while pending).
     pub next_attempt_at: DateTime<Utc>,
+    /// The HTTP status of the last attempt; null before any, or when no answer came.
+    #[schema(required = true)]
     pub last_status: Option<i32>,
+    /// Why the last attempt failed; null otherwise.
+    #[schema(required = true)]
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When it was delivered, failed for good or cancelled; null while pending.
+    #[schema(required = true)]
     pub finished_at: Option<DateTime<Utc>>,
+    /// Every attempt, first first.
     pub attempt_log: Vec<AttemptView>,
 }
 
@@ -464,6 +500,13 @@ pub fn list_deliveries(conn: &mut DbConnection, filter: &DeliveryFilter) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_states_are_the_states() {
+        let schema = serde_json::to_value(<DeliveryState as utoipa::PartialSchema>::schema()).unwrap();
+        let documented: Vec<&str> = schema["enum"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+        assert_eq!(documented, [state::PENDING, state::DELIVERED, state::FAILED, state::CANCELLED]);
+    }
 
     #[test]
     fn retries_double_and_cap() {

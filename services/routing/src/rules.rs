@@ -6,11 +6,15 @@ use serde::Serialize;
 /// Matches any province or city.
 pub const ANY: &str = "*";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A routing rule: messages of `category` from `province` (and `city`) go to `agency_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = RoutingRule)]
 pub struct Rule {
     pub id: String,
     pub category: String,
+    /// A province code, or `*` for every province.
     pub province: String,
+    /// A city, or `*` for every city.
     pub city: String,
     pub agency_id: String,
 }

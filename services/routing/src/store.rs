@@ -17,10 +17,13 @@ pub const TRIAGE: &str = "triage";
 /// The rule id recorded when a supervisor assigns by hand from triage.
 pub const MANUAL_RULE: &str = "manual";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An agency that receives messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Agency {
     pub id: String,
     pub name: String,
+    /// The agency it belongs to; null for a top-level agency.
+    #[schema(required = true)]
     pub parent_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -334,14 +337,18 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
     Ok(())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A message waiting in 1888 triage for someone to choose its agency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TriageEntry {
     pub message_id: String,
     pub tracking_code: String,
+    /// complaint, violation_report, criticism, suggestion or appreciation.
     pub kind: String,
     pub category: String,
     pub province: String,
+    #[schema(required = true)]
     pub city: Option<String>,
+    /// Since when it waits.
     pub queued_at: DateTime<Utc>,
     /// Declined three times: for a supervisor to decide.
     pub needs_supervisor: bool,

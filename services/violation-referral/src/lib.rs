@@ -12,8 +12,7 @@ use nazer_shared::http::{ApiError, Caller, QueryParams, Scope, page_limit};
 use nazer_shared::inbox::{EventHandler, HandlerError};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::VIOLATION_REFERRAL;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 pub mod openapi;
 pub mod schema;
@@ -60,19 +59,38 @@ impl Service for ViolationReferral {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct CaseQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct CaseQuery {
+    /// Only this agency's cases (its id); ignored for agencies, who see only their own.
+    #[param(required = false, value_type = String)]
     agency_id: Option<String>,
+    /// How many cases at most: 1–200, 50 when absent.
+    #[param(required = false, value_type = i64, minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
-/// The agency a caller is confined to, or `None` for supervisors who see every agency.
-fn confined_to(caller: &Caller) -> Result<Option<String>, ApiError> {
-    if caller.has(Scope::Admin) { Ok(None) } else { caller.own_agency().map(Some) }
+/// Violation cases, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ViolationCaseList {
+    violation_cases: Vec<store::CaseView>,
 }
 
-async fn get_cases(
+/// Who follows violation reports across agencies: supervisors of the Inspection Organization,
+/// special follow-up, admins. The call centre takes reports but does not follow cases.
+const OVERSEERS: [Scope; 3] = [Scope::Supervisor, Scope::SpecialFollowUp, Scope::Admin];
+
+/// The agency a caller is confined to, or `None` for those who see every agency's cases.
+fn confined_to(caller: &Caller) -> Result<Option<String>, ApiError> {
+    if OVERSEERS.iter().any(|s| caller.has(*s)) { Ok(None) } else { caller.own_agency().map(Some) }
+}
+
+/// Lists violation cases, newest first. Supervisors, special follow-up and admins (every agency), agencies (their own).
+#[utoipa::path(get, path = "/api/v1/violation-cases", tag = "violation-referral",
+    params(CaseQuery),
+    responses((status = 200, description = "The cases, newest first", body = ViolationCaseList)))]
+pub(crate) async fn get_cases(
     state: web::Data<State>,
     caller: Caller,
     QueryParams(query): QueryParams<CaseQuery>,
@@ -81,10 +99,18 @@ async fn get_cases(
     let limit = page_limit(query.limit)?;
     let agency = confined.or(query.agency_id);
     let cases = state.ctx.db.run(move |conn| store::list_cases(conn, agency.as_deref(), limit)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "violation_cases": cases })))
+    Ok(HttpResponse::Ok().json(ViolationCaseList { violation_cases: cases }))
 }
 
-async fn get_case(state: web::Data<State>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// Reads one violation case. Supervisors, special follow-up and admins, and the agency the case belongs to.
+#[utoipa::path(get, path = "/api/v1/violation-cases/{id}", tag = "violation-referral",
+    params(("id" = String, Path, description = "The case's id")),
+    responses((status = 200, description = "The case", body = store::CaseView)))]
+pub(crate) async fn get_case(
+    state: web::Data<State>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let confined = confined_to(&caller)?;
     let id = path.into_inner();
     let case = state.ctx.db.run(move |conn| store::find_case(conn, &id)).await?;

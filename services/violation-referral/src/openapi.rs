@@ -1,5 +1,5 @@
 //! This service's operations, described (OpenAPI 3.1, from the handlers).
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(), components(schemas()))]
+#[openapi(paths(crate::get_cases, crate::get_case), components(schemas()))]
 pub struct ApiDoc;

@@ -59,14 +59,19 @@ pub fn open_case(
     Ok(Some(id))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The case a violation report opens when it is assigned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ViolationCase)]
 pub struct CaseView {
     pub id: String,
+    /// The violation report's id.
     pub message_id: String,
     pub tracking_code: String,
+    /// The agency the report is assigned to.
     pub agency_id: String,
     pub category: String,
     pub province: String,
+    /// `open`.
     pub status: String,
     pub opened_at: DateTime<Utc>,
 }

@@ -289,9 +289,16 @@ async fn an_agency_sees_only_its_own_cases() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn cases_need_an_admin_or_agency_key() {
+async fn cases_need_an_overseer_or_agency_key() {
     let mut app = start().await;
     let id = open(&app, &assignment(1, "violation_report", "agency-a"), now()).await.unwrap();
+    // Supervisors and special follow-up follow every agency's cases.
+    for scopes in [&[Scope::Supervisor][..], &[Scope::SpecialFollowUp]] {
+        let overseer = key(&app, scopes, None).await;
+        let (status, _, body) = get(&app, CASES, Some(&overseer)).await;
+        assert_eq!((status, listed(&body).len()), (200, 1), "{scopes:?}");
+        assert_eq!(get(&app, &format!("{CASES}/{id}"), Some(&overseer)).await.0, 200, "{scopes:?}");
+    }
     let call_center = key(&app, &[Scope::CallCenter], None).await;
     let unbound_agency = key(&app, &[Scope::Agency], None).await;
 

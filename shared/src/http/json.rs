@@ -110,7 +110,11 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     if let Some((key, _)) = form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.chars().any(char::is_control)) {
         return Err(ApiError::invalid_field(&key, "contains a control character (such as NUL)"));
     }
-    let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    // Numbers and dates may be typed in Persian or Arabic-Indic digits.
+    let normalized = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k, crate::iran::ascii_digits(&v))))
+        .finish();
+    let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(normalized.as_bytes()));
     serde_path_to_error::deserialize(pairs).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
@@ -194,6 +198,15 @@ mod tests {
         assert_eq!(field_of(error), "limt");
         let error = parse_query::<Page>("agency_id=a%00b").unwrap_err();
         assert_eq!(field_of(error), "agency_id");
+    }
+
+    #[test]
+    fn numbers_in_a_query_may_be_typed_in_persian_digits() {
+        // `limit=۲۰` and `limit=٢٠`, percent-encoded as a browser sends them.
+        let page: Page = parse_query("limit=%DB%B2%DB%B0&agency_id=a").unwrap();
+        assert_eq!(page.limit, Some(20));
+        let page: Page = parse_query("limit=%D9%A2%D9%A0").unwrap();
+        assert_eq!(page.limit, Some(20));
         let page = parse_query::<Page>("limit=5&agency_id=x%20y").unwrap();
         assert_eq!((page.limit, page.agency_id.as_deref()), (Some(5), Some("x y")));
     }

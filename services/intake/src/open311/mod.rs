@@ -10,6 +10,7 @@ mod document;
 mod filters;
 mod form;
 mod model;
+pub mod openapi;
 mod posting;
 mod reply;
 mod store;
@@ -19,16 +20,26 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::find_caller;
+use nazer_shared::http::openapi::ProblemSchema;
 
 use self::form::{Fields, attribute_code, issue, shown};
+use self::openapi::{
+    CommonQuery, CreatedRequest, ErrorItem, KeyQuery, RequestForm, SearchQuery, Service, ServiceDefinition,
+    ServiceRequest,
+};
 use self::reply::{Format, Open311Error, Reply, respond};
-use crate::api::IntakeState;
+use crate::api::{IntakeState, TAG};
 use crate::store::Posted;
 use crate::submission::Category;
 
 pub const ROOT: &str = "/open311/v2";
 /// The largest form a client may post.
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
+/// What a GeoReport refusal answers.
+const ERRORS: &str = "Refused or failed: the spec's error list (`[{\"code\": 400, \"description\": \"…\"}]`; \
+                      `<errors><error>…</error></errors>` in XML), each description naming its field, with the \
+                      HTTP status equal to the code. A path holding an escaped control character is refused \
+                      before it reaches GeoReport, as a problem document (`application/problem+json`)";
 /// What resources without filters accept: the spec's common arguments.
 const COMMON_FIELDS: [&str; 2] = ["jurisdiction_id", "api_key"];
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -59,23 +70,94 @@ fn path_part(req: &HttpRequest, name: &str) -> String {
     req.match_info().get(name).unwrap_or_default().to_string()
 }
 
-async fn get_services(state: web::Data<IntakeState>, req: HttpRequest) -> HttpResponse {
+/// GeoReport v2: the services (categories) a request may be filed under.
+///
+/// Public. Refusals answer the spec's error list, in the format asked for.
+#[utoipa::path(get, path = "/open311/v2/services.{format}", tag = TAG, security(()),
+    params(("format" = inline(Format), Path, description = "`json` or `xml`"), CommonQuery),
+    responses(
+        (status = 200, description = "The services",
+            content((Vec<Service> = "application/json"), (String = "text/xml"))),
+        (status = "default", description = ERRORS, content(
+            (Vec<ErrorItem> = "application/json"),
+            (String = "text/xml"),
+            (ProblemSchema = "application/problem+json")))))]
+pub(crate) async fn get_services(state: web::Data<IntakeState>, req: HttpRequest) -> HttpResponse {
     in_format(&req, || services(&state, &req)).await
 }
 
-async fn get_service_definition(state: web::Data<IntakeState>, req: HttpRequest) -> HttpResponse {
+/// GeoReport v2: a service's attributes (the province, required, and the kind of message).
+///
+/// Public; an unknown or inactive service answers 404.
+#[utoipa::path(get, path = "/open311/v2/services/{service_code}.{format}", tag = TAG, security(()),
+    params(
+        ("service_code" = String, Path, description = "The service's code"),
+        ("format" = inline(Format), Path, description = "`json` or `xml`"),
+        CommonQuery),
+    responses(
+        (status = 200, description = "The service's definition",
+            content((ServiceDefinition = "application/json"), (String = "text/xml"))),
+        (status = "default", description = ERRORS, content(
+            (Vec<ErrorItem> = "application/json"),
+            (String = "text/xml"),
+            (ProblemSchema = "application/problem+json")))))]
+pub(crate) async fn get_service_definition(state: web::Data<IntakeState>, req: HttpRequest) -> HttpResponse {
     in_format(&req, || service_definition(&state, &req)).await
 }
 
-async fn post_request(state: web::Data<IntakeState>, req: HttpRequest, body: web::Payload) -> HttpResponse {
+/// GeoReport v2: reports a service request.
+///
+/// Open311 clients: the `api_key` form field must be a key with the `open311` scope (403
+/// otherwise). It becomes a message like the call centre's; its id is the tracking code. Every
+/// bad field is named at once.
+#[utoipa::path(post, path = "/open311/v2/requests.{format}", tag = TAG, security(()),
+    params(("format" = inline(Format), Path, description = "`json` or `xml`")),
+    request_body(content = RequestForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Stored: its id (the tracking code) and what happens next",
+            content((Vec<CreatedRequest> = "application/json"), (String = "text/xml"))),
+        (status = "default", description = ERRORS, content(
+            (Vec<ErrorItem> = "application/json"),
+            (String = "text/xml"),
+            (ProblemSchema = "application/problem+json")))))]
+pub(crate) async fn post_request(state: web::Data<IntakeState>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     in_format(&req, || create_request(&state, &req, body)).await
 }
 
-async fn get_requests(state: web::Data<IntakeState>, req: HttpRequest) -> HttpResponse {
+/// GeoReport v2: searches the service requests reported through Open311.
+///
+/// Open311 clients: `api_key` must be a key with the `open311` scope (403 otherwise). Newest
+/// first, at most 1000; confidential reports and violation reports are never shown.
+#[utoipa::path(get, path = "/open311/v2/requests.{format}", tag = TAG, security(()),
+    params(("format" = inline(Format), Path, description = "`json` or `xml`"), SearchQuery),
+    responses(
+        (status = 200, description = "The service requests",
+            content((Vec<ServiceRequest> = "application/json"), (String = "text/xml"))),
+        (status = "default", description = ERRORS, content(
+            (Vec<ErrorItem> = "application/json"),
+            (String = "text/xml"),
+            (ProblemSchema = "application/problem+json")))))]
+pub(crate) async fn get_requests(state: web::Data<IntakeState>, req: HttpRequest) -> HttpResponse {
     in_format(&req, || search_requests(&state, &req)).await
 }
 
-async fn get_request(state: web::Data<IntakeState>, req: HttpRequest) -> HttpResponse {
+/// GeoReport v2: one service request reported through Open311.
+///
+/// Open311 clients: `api_key` must be a key with the `open311` scope (403 otherwise). A hidden
+/// one answers 404 like a missing one.
+#[utoipa::path(get, path = "/open311/v2/requests/{service_request_id}.{format}", tag = TAG, security(()),
+    params(
+        ("service_request_id" = String, Path, description = "The request's id: its tracking code"),
+        ("format" = inline(Format), Path, description = "`json` or `xml`"),
+        KeyQuery),
+    responses(
+        (status = 200, description = "A list holding the request",
+            content((Vec<ServiceRequest> = "application/json"), (String = "text/xml"))),
+        (status = "default", description = ERRORS, content(
+            (Vec<ErrorItem> = "application/json"),
+            (String = "text/xml"),
+            (ProblemSchema = "application/problem+json")))))]
+pub(crate) async fn get_request(state: web::Data<IntakeState>, req: HttpRequest) -> HttpResponse {
     in_format(&req, || one_request(&state, &req)).await
 }
 

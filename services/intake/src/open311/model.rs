@@ -153,6 +153,7 @@ fn status_notes(status: &str, outcome: Option<&str>) -> String {
         (status::RESPONDED, None) => "دستگاه مسئول پاسخ داد".into(),
         (status::CLOSED, Some(words)) => format!("بسته شد؛ نتیجهٔ پاسخ: {words}"),
         (status::CLOSED, None) => "بسته شد".into(),
+        (status::REOPENED, _) => "شهروند پاسخ را نپذیرفت و پیام بازگشایی شد؛ دستگاه دوباره پاسخ می‌دهد".into(),
         (other, _) => other.to_string(),
     }
 }

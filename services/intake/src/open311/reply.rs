@@ -12,7 +12,9 @@ use super::xml;
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 pub const XML_CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The format of an answer: the resource's suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Open311Format, rename_all = "lowercase")]
 pub enum Format {
     Json,
     Xml,
