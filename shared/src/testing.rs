@@ -235,6 +235,45 @@ pub fn problem_fields(body: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Follows `next_cursor` from `path` (whose query carries `limit=2`), starting at `cursor`, to
+/// the last page: the `id_field` of each item of the `list` array, page by page. Every page but
+/// the last is full and `next_cursor` is always sent (a string, null on the last page).
+pub async fn page_through(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    (list, id_field): (&str, &str),
+    mut cursor: Option<String>,
+) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    for _ in 0..20 {
+        let url = match &cursor {
+            Some(cursor) => format!("{path}&cursor={cursor}"),
+            None => path.to_string(),
+        };
+        let (status, body) = app.get(&url, key).await;
+        assert_eq!(status, 200, "{url}: {body}");
+        let items = body[list].as_array().cloned().unwrap_or_else(|| panic!("no `{list}` in {body}"));
+        let ids: Vec<String> = items
+            .iter()
+            .map(|item| item[id_field].as_str().unwrap_or_else(|| panic!("no `{id_field}` in {body}")).to_string())
+            .collect();
+        pages.push(ids);
+        match &body["next_cursor"] {
+            serde_json::Value::String(next) => {
+                assert_eq!(items.len(), 2, "a page followed by another is full: {body}");
+                cursor = Some(next.clone());
+            }
+            serde_json::Value::Null if body.get("next_cursor").is_some() => {
+                assert!(items.len() <= 2, "{body}");
+                return pages;
+            }
+            other => panic!("next_cursor is always sent, a string or null, not {other}: {body}"),
+        }
+    }
+    panic!("{path}: more than 20 pages")
+}
+
 /// Polls `probe` every 50 ms until it yields a value or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: std::time::Duration, what: &str, mut probe: F) -> T
 where

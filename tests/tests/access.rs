@@ -53,6 +53,17 @@ fn object_endpoints(o: &Owned) -> Vec<(&'static str, String, Option<Value>)> {
     ]
 }
 
+/// Endpoints no agency may call at all (the call centre's reopening, a supervisor's review):
+/// refused for the role before the object is looked at, so they reveal nothing either.
+fn role_endpoints(o: &Owned) -> Vec<(&'static str, String, Option<Value>)> {
+    let m = format!("/api/v1/messages/{}", o.code);
+    let rubric = json!({ "relevant": 1, "complete": 1, "lawful": 1, "respectful": 1 });
+    vec![
+        ("POST", format!("{m}/reopen"), Some(json!({ "reason": "ناراضی" }))),
+        ("POST", format!("{m}/responses/{}/review", o.warning_id), Some(rubric)),
+    ]
+}
+
 /// List endpoints and whether their answer names the message.
 fn list_endpoints(o: &Owned) -> Vec<String> {
     vec![
@@ -114,6 +125,15 @@ async fn no_agency_reads_lists_or_acts_on_another_agencys_objects() {
             assert!(!mentions(&answer, object), "{agency} {method} {path}: {answer}");
             checks += 1;
         }
+        for ((method, path, body), (_, missing_path, _)) in
+            role_endpoints(object).into_iter().zip(role_endpoints(&missing))
+        {
+            let (status, answer) = call(&portal, method, &path, &token, body.as_ref()).await;
+            let (missing_status, missing_answer) = call(&portal, method, &missing_path, &token, body.as_ref()).await;
+            assert_eq!((status, missing_status), (403, 403), "{agency} {method} {path}: {answer}");
+            assert_eq!(answer["detail"], missing_answer["detail"], "{agency} {method} {path}");
+            checks += 1;
+        }
         for path in list_endpoints(object) {
             let (status, answer) = call(&portal, "GET", &path, &token, None).await;
             assert_eq!(status, 200, "{agency} GET {path}: {answer}");
@@ -141,7 +161,7 @@ async fn no_agency_reads_lists_or_acts_on_another_agencys_objects() {
     let (status, body) = call(&portal, "POST", &ack, &officer("isfahan-municipality"), Some(&json!({}))).await;
     assert_eq!(status, 404, "{body}");
     println!(
-        "access matrix: {checks} cross-agency checks (5 pairs × (7 object endpoints + 6 lists)), {controls} positive controls"
+        "access matrix: {checks} cross-agency checks (5 pairs × (7 object endpoints + 2 role-only endpoints + 6 lists)), {controls} positive controls"
     );
     portal.app.stop().await;
 }

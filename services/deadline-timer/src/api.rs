@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use nazer_shared::agency::Viewer;
 use nazer_shared::http::openapi::ProblemSchema;
+use nazer_shared::http::paging::{self, Order};
 use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, page_limit, period_bound};
 use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
@@ -66,24 +67,33 @@ struct WarningQuery {
     /// `json` (the default) or `csv` (an export of the whole period, at most 50,000 warnings).
     #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
+    /// `-issued_at` (newest first, the default) or `issued_at` (oldest first); ties by id. Also
+    /// orders a CSV export.
+    #[param(pattern = "^-?issued_at$")]
+    sort: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged; not with `format=csv`.
+    cursor: Option<String>,
     /// Page size, 1–200 (default 50); not with `format=csv`.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
-/// The warnings listed.
+/// A page of warnings.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct WarningList {
-    /// Newest first.
+    /// In the order of `sort`: newest first by default.
     pub warnings: Vec<WarningView>,
+    /// Pass it as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
 }
 
-/// The warnings (تذکر) registered, newest first, as JSON or a CSV export.
+/// The warnings (تذکر) registered, newest first by default, as JSON pages or a CSV export.
 ///
 /// Admins, supervisors, Special Follow-up, the call centre and agencies; an agency sees only the
 /// warnings issued or escalated to it and those of its sub-agencies.
 #[utoipa::path(get, path = "/api/v1/warnings", tag = "deadline-timer", params(WarningQuery),
-    responses((status = 200, description = "The warnings (`format=csv`: an attachment `warnings.csv`)",
+    responses((status = 200, description = "A page of warnings (`format=csv`: all of them, an attachment `warnings.csv`)",
         headers(("Content-Disposition" = String, description = "With `format=csv`: `attachment; filename=\"warnings.csv\"`")),
         content((WarningList = "application/json"), (String = "text/csv")))))]
 async fn get_warnings(
@@ -111,9 +121,17 @@ async fn get_warnings(
             false
         }
     };
+    const WHOLE_PERIOD: &str = "an export carries the whole period; narrow it with `from` and `to`";
     if csv && query.limit.is_some() {
-        issues.push(FieldIssue::new("limit", "an export carries the whole period; narrow it with `from` and `to`"));
+        issues.push(FieldIssue::new("limit", WHOLE_PERIOD));
     }
+    let newest_first = paging::newest_first("issued_at", query.sort.as_deref(), Order::NewestFirst, &mut issues);
+    let after = if csv && query.cursor.is_some() {
+        issues.push(FieldIssue::new("cursor", WHOLE_PERIOD));
+        None
+    } else {
+        paging::cursor_param(query.cursor.as_deref(), &mut issues)
+    };
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
@@ -133,13 +151,16 @@ async fn get_warnings(
         from,
         until,
         acknowledged: query.acknowledged,
+        oldest_first: !newest_first,
+        after,
         limit,
         ..Default::default()
     };
-    let warnings = state.ctx.db.run(move |conn| warning_store::list_warnings(conn, &filter)).await?;
     if !csv {
-        return Ok(HttpResponse::Ok().json(WarningList { warnings }));
+        let (warnings, next_cursor) = state.ctx.db.run(move |conn| warning_store::warning_page(conn, &filter)).await?;
+        return Ok(HttpResponse::Ok().json(WarningList { warnings, next_cursor }));
     }
+    let warnings = state.ctx.db.run(move |conn| warning_store::list_warnings(conn, &filter)).await?;
     if warnings.len() as i64 > MAX_EXPORT_ROWS {
         return Err(ApiError::invalid(vec![FieldIssue::new(
             "from",

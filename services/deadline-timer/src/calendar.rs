@@ -108,6 +108,11 @@ fn offset_of(timezone: &str) -> Option<FixedOffset> {
         _ => return None,
     };
     let (hours, minutes) = timezone[1..].split_once(':')?;
+    // Digits only: `parse` alone would take `++3:30`.
+    let digits = |part: &str| !part.is_empty() && part.len() <= 2 && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(hours) || !digits(minutes) {
+        return None;
+    }
     let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
     if !(0..=14).contains(&hours) || !(0..60).contains(&minutes) {
         return None;
@@ -426,6 +431,16 @@ pub(crate) mod tests {
 
     fn due(calendar: &Calendar, start: &str, budget: &str, province: Option<&str>) -> String {
         calendar.local_rfc3339(calendar.due(at(start), Budget::parse(budget).unwrap(), province).unwrap())
+    }
+
+    #[test]
+    fn timezones_are_tehran_or_a_plain_offset() {
+        assert_eq!(offset_of("Asia/Tehran"), Some(iran::tehran_offset()));
+        assert_eq!(offset_of("+03:30").map(|o| o.local_minus_utc()), Some(12_600));
+        assert_eq!(offset_of("-05:00").map(|o| o.local_minus_utc()), Some(-18_000));
+        for bad in ["++3:30", "+-3:30", "+3:+30", "+03", "+003:30", "+15:00", "03:30", ""] {
+            assert_eq!(offset_of(bad), None, "{bad}");
+        }
     }
 
     #[test]

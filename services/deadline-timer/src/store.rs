@@ -223,34 +223,35 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(id: &str, what: &str, text:
     serde_json::from_str(text).map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable {what}: {e}")))
 }
 
-/// A response meets the message's pending stages and stops the rest of every ladder,
-/// including the levels still to come on a stage already warned about.
+/// Records the instant of an answer or acknowledgement unless a later one is known already
+/// (events may arrive out of order).
+macro_rules! keep_latest {
+    ($conn:expr, $table:ident, $column:ident, $message_id:expr, $at:expr) => {{
+        let at = $at;
+        let seen: Option<NaiveDateTime> =
+            $table::table.find($message_id).select($table::$column).first($conn).optional()?;
+        match seen {
+            None => {
+                diesel::insert_into($table::table)
+                    .values(($table::message_id.eq($message_id), $table::$column.eq(at)))
+                    .execute($conn)?;
+            }
+            Some(earlier) if earlier < at => {
+                diesel::update($table::table.find($message_id)).set($table::$column.eq(at)).execute($conn)?;
+            }
+            Some(_) => {}
+        }
+    }};
+}
+
+/// A response meets the answering agency's pending stages of the message and stops the rest of
+/// every ladder, including the levels still to come on a stage already warned about.
 pub fn meet(conn: &mut DbConnection, responded: &MessageResponded, now: DateTime<Utc>) -> Result<usize, DbError> {
     lock_key(conn, &responded.message_id)?;
     // The latest answer is kept: a clock started later (a reopening) is met by a later answer only.
-    let at = to_db_time(responded.responded_at);
-    let seen: Option<NaiveDateTime> = responded_messages::table
-        .find(&responded.message_id)
-        .select(responded_messages::responded_at)
-        .first(conn)
-        .optional()?;
-    match seen {
-        None => {
-            diesel::insert_into(responded_messages::table)
-                .values((
-                    responded_messages::message_id.eq(&responded.message_id),
-                    responded_messages::responded_at.eq(at),
-                ))
-                .execute(conn)?;
-        }
-        Some(earlier) if earlier < at => {
-            diesel::update(responded_messages::table.find(&responded.message_id))
-                .set(responded_messages::responded_at.eq(at))
-                .execute(conn)?;
-        }
-        Some(_) => {}
-    }
-    close_stages(conn, &responded.message_id, &policy::STAGES, responded.responded_at, now)
+    keep_latest!(conn, responded_messages, responded_at, &responded.message_id, to_db_time(responded.responded_at));
+    let (message, agency) = (&responded.message_id, &responded.agency_id);
+    close_stages(conn, message, agency, &policy::STAGES, responded.responded_at, now)
 }
 
 /// The latest answer of the message given at or after `since`, if deadline-timer has heard of one.
@@ -271,16 +272,10 @@ pub fn acknowledge(
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     lock_key(conn, &acknowledged.message_id)?;
-    let seen: i64 = acknowledged_messages::table.find(&acknowledged.message_id).count().get_result(conn)?;
-    if seen == 0 {
-        diesel::insert_into(acknowledged_messages::table)
-            .values((
-                acknowledged_messages::message_id.eq(&acknowledged.message_id),
-                acknowledged_messages::acknowledged_at.eq(to_db_time(acknowledged.acknowledged_at)),
-            ))
-            .execute(conn)?;
-    }
-    close_stages(conn, &acknowledged.message_id, &[ACKNOWLEDGE], acknowledged.acknowledged_at, now)
+    let at = to_db_time(acknowledged.acknowledged_at);
+    keep_latest!(conn, acknowledged_messages, acknowledged_at, &acknowledged.message_id, at);
+    let (message, agency) = (&acknowledged.message_id, &acknowledged.agency_id);
+    close_stages(conn, message, agency, &[ACKNOWLEDGE], acknowledged.acknowledged_at, now)
 }
 
 /// A decline stops the declining agency's clocks of the message, without warnings, and forgets
@@ -292,6 +287,8 @@ pub fn stop_declined(conn: &mut DbConnection, declined: &MessageDeclined) -> Res
         deadlines::table
             .filter(deadlines::message_id.eq(&declined.message_id))
             .filter(deadlines::agency_id.eq(&declined.agency_id))
+            // Not the clocks of a later assignment back to the same agency, if that came first.
+            .filter(deadlines::started_at.le(to_db_time(declined.declined_at)))
             .filter(deadlines::next_fire_at.is_not_null().or(deadlines::state.eq_any([state::PENDING, state::PAUSED])))
             .order(deadlines::id)
             .select(deadlines::id)
@@ -304,7 +301,9 @@ pub fn stop_declined(conn: &mut DbConnection, declined: &MessageDeclined) -> Res
             deadlines::paused_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
-    diesel::delete(acknowledged_messages::table.find(&declined.message_id)).execute(conn)?;
+    let acknowledged_before = acknowledged_messages::acknowledged_at.le(to_db_time(declined.declined_at));
+    diesel::delete(acknowledged_messages::table.find(&declined.message_id).filter(acknowledged_before))
+        .execute(conn)?;
     Ok(stopped)
 }
 
@@ -313,6 +312,7 @@ pub fn stop_declined(conn: &mut DbConnection, declined: &MessageDeclined) -> Res
 fn close_stages(
     conn: &mut DbConnection,
     message_id: &str,
+    agency_id: &str,
     stages: &[&str],
     at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -324,6 +324,8 @@ fn close_stages(
         conn,
         deadlines::table
             .filter(deadlines::message_id.eq(message_id))
+            // An agency's answer meets its own clocks, never those of one it followed.
+            .filter(deadlines::agency_id.eq(agency_id))
             .filter(deadlines::stage.eq_any(stages))
             // A clock started after the answer (a reopening) waits for an answer of its own.
             .filter(deadlines::started_at.le(met_at))

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::ancestor_pattern;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::http::paging::{self, Cursor};
 use serde::Serialize;
 
 use crate::schema::{deadlines, warnings};
@@ -47,6 +48,10 @@ pub struct WarningFilter {
     /// Issued before.
     pub until: Option<DateTime<Utc>>,
     pub acknowledged: Option<bool>,
+    /// Oldest first; newest first (the default) otherwise.
+    pub oldest_first: bool,
+    /// Only the warnings after this one in the order (`issued_at`, then `id`).
+    pub after: Option<Cursor>,
     pub limit: i64,
 }
 
@@ -56,7 +61,16 @@ type Row = (
     (NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>),
 );
 
-/// Newest first, at most `filter.limit`.
+/// One page of at most `filter.limit` warnings, and the cursor of the next page when there is one.
+pub fn warning_page(
+    conn: &mut DbConnection,
+    filter: &WarningFilter,
+) -> Result<(Vec<WarningView>, Option<String>), DbError> {
+    let rows = list_warnings(conn, &WarningFilter { limit: filter.limit + 1, ..filter.clone() })?;
+    Ok(paging::page(rows, filter.limit, |w: &WarningView| Cursor { at: to_db_time(w.issued_at), id: w.id.clone() }))
+}
+
+/// By `issued_at`, then `id` (newest first unless `filter.oldest_first`), at most `filter.limit`.
 pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<Vec<WarningView>, DbError> {
     let mut query = warnings::table.into_boxed();
     if let Some(id) = &filter.id {
@@ -94,8 +108,9 @@ pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<
         Some(false) => query = query.filter(warnings::acknowledged_at.is_null()),
         None => {}
     }
+    let query =
+        nazer_shared::keyset!(query, warnings::issued_at, warnings::id, filter.after.clone(), !filter.oldest_first);
     let rows: Vec<Row> = query
-        .order((warnings::issued_at.desc(), warnings::id.desc()))
         .limit(filter.limit)
         .select((
             (

@@ -303,7 +303,7 @@ async fn the_next_agency_gets_clocks_after_an_acknowledged_decline() {
         agency_id: "agency-b".into(),
         decline_count: 2,
         declined_at: at + Duration::minutes(5),
-        ..declined
+        ..declined.clone()
     };
     write(&app, |conn| store::stop_declined(conn, &declined_again));
     let back = assigned("m-passed", "1234567890", "roads", "agency-a");
@@ -315,6 +315,9 @@ async fn the_next_agency_gets_clocks_after_an_acknowledged_decline() {
     let pending: Vec<&str> =
         running.iter().filter(|v| v.state == state::PENDING).map(|v| v.agency_id.as_str()).collect();
     assert_eq!(pending, ["agency-a", "agency-a"]);
+    // A late copy of agency-a's first decline (retried, or replayed from parking) stops nothing
+    // of the later assignment.
+    assert_eq!(write(&app, |conn| store::stop_declined(conn, &declined)), 0);
     app.stop().await;
 }
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use nazer_shared::agency::Viewer;
 use nazer_shared::events::{MessageKind, Priority};
 use nazer_shared::http::openapi::ProblemSchema;
+use nazer_shared::http::paging::{self, Order};
 use nazer_shared::http::{
     ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, is_identifier, page_limit, period_bound,
 };
@@ -18,7 +19,7 @@ use crate::quality::{Review, ReviewRequest, ReviewView, Rubric};
 use crate::store::{self, Posted, Receipt, status};
 use crate::submission::{self, SubmissionRequest};
 use crate::tracking_code::TrackingCode;
-use crate::view::{self, Cursor, MessageFilter, MessageSummary, MessageView, ReporterAccess, ResponseView};
+use crate::view::{self, MessageFilter, MessageSummary, MessageView, ReporterAccess, ResponseView};
 
 pub struct IntakeState {
     pub ctx: ServiceContext,
@@ -239,21 +240,8 @@ pub(crate) async fn get_messages(
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
-    let newest_first = match query.sort.as_deref() {
-        None | Some("-received_at") => true,
-        Some("received_at") => false,
-        Some(_) => {
-            issues.push(FieldIssue::new(
-                "sort",
-                "received_at (oldest first) or -received_at (newest first, the default)",
-            ));
-            true
-        }
-    };
-    let after = query.cursor.as_deref().map(Cursor::parse);
-    if after.as_ref().is_some_and(Option::is_none) {
-        issues.push(FieldIssue::new("cursor", "pass back the `next_cursor` of the previous page unchanged"));
-    }
+    let newest_first = paging::newest_first("received_at", query.sort.as_deref(), Order::NewestFirst, &mut issues);
+    let after = paging::cursor_param(query.cursor.as_deref(), &mut issues);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
@@ -267,7 +255,7 @@ pub(crate) async fn get_messages(
         from,
         until,
         newest_first,
-        after: after.flatten(),
+        after,
         limit: page_limit(query.limit)?,
     };
     let viewer = caller.viewer();

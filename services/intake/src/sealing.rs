@@ -31,12 +31,17 @@ pub enum SealError {
     Seal,
 }
 
+const DECOY: &str = "decoy";
+
 /// The configured keys: the first seals, all open.
 #[derive(Clone)]
 pub struct ReporterKeys {
     keys: Vec<(String, XChaCha20Poly1305)>,
     /// Derived from the active key: names things (a client's address) without revealing them.
     pseudonym_key: [u8; 32],
+    /// A value sealed once, opened where there is nothing to open, so the work done does not
+    /// tell whether there was.
+    decoy: String,
 }
 
 impl std::fmt::Debug for ReporterKeys {
@@ -58,7 +63,9 @@ impl ReporterKeys {
         let pseudonym_key: [u8; 32] =
             Sha256::new().chain_update(b"nazer/pseudonym/").chain_update(keys[0].1).finalize().into();
         let keys = keys.into_iter().map(|(id, key)| (id, XChaCha20Poly1305::new(Key::from_slice(&key)))).collect();
-        Ok(Self { keys, pseudonym_key })
+        let mut keys = Self { keys, pseudonym_key, decoy: String::new() };
+        keys.decoy = keys.seal("", DECOY, "")?;
+        Ok(keys)
     }
 
     /// The configured keys; without any, the embedded default (a SQLite file) generates one and
@@ -106,6 +113,11 @@ impl ReporterKeys {
     pub fn pseudonym(&self, text: &str) -> String {
         let digest = Sha256::new().chain_update(self.pseudonym_key).chain_update(text.as_bytes()).finalize();
         hex::encode(&digest[..16])
+    }
+
+    /// Opens the decoy: the work of opening a field, where there is none.
+    pub fn open_decoy(&self) {
+        let _ = self.open("", DECOY, &self.decoy);
     }
 
     /// `plaintext` sealed for `field` of the reporter of `message_id`.

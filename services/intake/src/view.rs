@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use nazer_shared::agency::{Viewer, ancestor_pattern, decode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::MessageKind;
+use nazer_shared::http::paging::{self, Cursor};
 use serde::Serialize;
 
 use std::collections::HashMap;
@@ -380,26 +381,6 @@ pub struct MessageFilter {
     pub limit: i64,
 }
 
-/// Where a page ended: the last message's reception instant and id, which order the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub received_at: NaiveDateTime,
-    pub id: String,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        format!("{}_{}", self.received_at.and_utc().timestamp_micros(), self.id)
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        let (micros, id) = text.split_once('_')?;
-        let received_at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
-        uuid::Uuid::parse_str(id).ok()?;
-        Some(Self { received_at, id: id.to_string() })
-    }
-}
-
 /// One page of messages `viewer` may see, and the cursor of the next page when there is one.
 pub fn list_messages(
     conn: &mut DbConnection,
@@ -439,33 +420,11 @@ pub fn list_messages(
     if let Some(until) = filter.until {
         query = query.filter(messages::received_at.lt(to_db_time(until)));
     }
-    if let Some(Cursor { received_at, id }) = filter.after.clone() {
-        query = if filter.newest_first {
-            query.filter(
-                messages::received_at
-                    .lt(received_at)
-                    .or(messages::received_at.eq(received_at).and(messages::id.lt(id))),
-            )
-        } else {
-            query.filter(
-                messages::received_at
-                    .gt(received_at)
-                    .or(messages::received_at.eq(received_at).and(messages::id.gt(id))),
-            )
-        };
-    }
-    query = if filter.newest_first {
-        query.order((messages::received_at.desc(), messages::id.desc()))
-    } else {
-        query.order((messages::received_at.asc(), messages::id.asc()))
-    };
+    let query =
+        nazer_shared::keyset!(query, messages::received_at, messages::id, filter.after.clone(), filter.newest_first);
     let rows: Vec<SummaryRow> = query.limit(filter.limit + 1).select(summary_columns!()).load(conn)?;
-    let mut page: Vec<MessageSummary> = rows.into_iter().map(summary).collect();
-    let next = if page.len() as i64 > filter.limit {
-        page.truncate(filter.limit as usize);
-        page.last().map(|m| Cursor { received_at: to_db_time(m.received_at), id: m.id.clone() }.encode())
-    } else {
-        None
-    };
+    let (page, next) = paging::page(rows.into_iter().map(summary).collect(), filter.limit, |m: &MessageSummary| {
+        Cursor { at: to_db_time(m.received_at), id: m.id.clone() }
+    });
     Ok((page, next))
 }

@@ -2,8 +2,10 @@
 
 use actix_web::{HttpResponse, web};
 use nazer_shared::http::auth::generate_secret;
+use nazer_shared::http::paging::{self, Order};
 use nazer_shared::http::{
     ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, QueryParams, Scope, is_identifier, page_limit,
+    period_bound,
 };
 use nazer_shared::runtime::ServiceContext;
 use nazer_shared::topology;
@@ -159,24 +161,45 @@ pub(crate) struct DeliveryQuery {
     /// Only the deliveries to this subscription (its id).
     #[param(required = false, value_type = String)]
     subscription_id: Option<String>,
+    /// Only the deliveries to this agency's subscriptions (its id).
+    #[param(required = false, value_type = String, pattern = "^[a-z0-9._-]{1,64}$")]
+    agency_id: Option<String>,
     /// Only deliveries in this state: pending, delivered, failed or cancelled.
     #[param(required = false, value_type = DeliveryState)]
     state: Option<String>,
+    /// Created at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
+    /// 2026-11-29, Tehran time) or an RFC 3339 instant.
+    #[param(required = false, value_type = String)]
+    from: Option<String>,
+    /// Created before: a day (Solar Hijri or Gregorian, the whole day included) or an RFC 3339
+    /// instant; after `from`.
+    #[param(required = false, value_type = String)]
+    to: Option<String>,
+    /// `-created_at` (newest first, the default) or `created_at` (oldest first); ties by id.
+    #[param(required = false, value_type = String, pattern = "^-?created_at$")]
+    sort: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged.
+    #[param(required = false, value_type = String)]
+    cursor: Option<String>,
     /// How many deliveries at most: 1–200, 50 when absent.
     #[param(required = false, value_type = i64, minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
-/// The deliveries, newest first.
+/// A page of deliveries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct DeliveryList {
+    /// In the order of `sort`: newest first by default.
     deliveries: Vec<DeliveryView>,
+    /// Pass it as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }
 
-/// Lists webhook deliveries with every attempt, newest first. Admins only.
+/// Lists webhook deliveries with every attempt, a page at a time, newest first by default. Admins only.
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "notification",
     params(DeliveryQuery),
-    responses((status = 200, description = "The deliveries, newest first", body = DeliveryList)))]
+    responses((status = 200, description = "A page of deliveries", body = DeliveryList)))]
 pub(crate) async fn get_deliveries(
     state: web::Data<NotificationState>,
     caller: Caller,
@@ -184,14 +207,39 @@ pub(crate) async fn get_deliveries(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
     let limit = page_limit(query.limit)?;
+    let mut issues = Vec::new();
+    if query.agency_id.as_deref().is_some_and(|a| !is_identifier(a)) {
+        issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
+    }
     let states = [store::state::PENDING, store::state::DELIVERED, store::state::FAILED, store::state::CANCELLED];
     if query.state.as_deref().is_some_and(|s| !states.contains(&s)) {
-        return Err(ApiError::invalid_field("state", format!("one of: {}", states.join(", "))));
+        issues.push(FieldIssue::new("state", format!("one of: {}", states.join(", "))));
     }
-    let filter =
-        DeliveryFilter { event_id: query.event_id, subscription_id: query.subscription_id, state: query.state, limit };
-    let deliveries = state.ctx.db.run(move |conn| store::list_deliveries(conn, &filter)).await?;
-    Ok(HttpResponse::Ok().json(DeliveryList { deliveries }))
+    let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
+    let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
+    if let (Some(from), Some(until)) = (from, until)
+        && from >= until
+    {
+        issues.push(FieldIssue::new("to", "must not be before `from`"));
+    }
+    let newest_first = paging::newest_first("created_at", query.sort.as_deref(), Order::NewestFirst, &mut issues);
+    let after = paging::cursor_param(query.cursor.as_deref(), &mut issues);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let filter = DeliveryFilter {
+        event_id: query.event_id,
+        subscription_id: query.subscription_id,
+        agency_id: query.agency_id,
+        state: query.state,
+        from,
+        until,
+        oldest_first: !newest_first,
+        after,
+        limit,
+    };
+    let (deliveries, next_cursor) = state.ctx.db.run(move |conn| store::list_deliveries(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(DeliveryList { deliveries, next_cursor }))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
 use nazer_shared::events::{Envelope, NotificationDelivered, NotificationFailed, NotificationOutcome};
+use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::outbox;
 use nazer_shared::select_skip_locked;
 use nazer_shared::topology::NOTIFICATION;
@@ -392,11 +393,27 @@ pub struct DeliveryView {
 pub struct DeliveryFilter {
     pub event_id: Option<String>,
     pub subscription_id: Option<String>,
+    /// Only the deliveries to this agency's subscriptions.
+    pub agency_id: Option<String>,
     pub state: Option<String>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+    /// Oldest first; newest first (the default) otherwise.
+    pub oldest_first: bool,
+    /// Only the deliveries after this one in the order (`created_at`, then `id`).
+    pub after: Option<Cursor>,
     pub limit: i64,
 }
 
-pub fn list_deliveries(conn: &mut DbConnection, filter: &DeliveryFilter) -> Result<Vec<DeliveryView>, DbError> {
+/// One page of at most `filter.limit` deliveries, ordered by `created_at` then `id` (newest first
+/// unless `filter.oldest_first`), each with every attempt; and the cursor of the next page when
+/// there is one.
+pub fn list_deliveries(
+    conn: &mut DbConnection,
+    filter: &DeliveryFilter,
+) -> Result<(Vec<DeliveryView>, Option<String>), DbError> {
     let mut query = deliveries::table.into_boxed();
     if let Some(event_id) = &filter.event_id {
         query = query.filter(deliveries::event_id.eq(event_id.clone()));
@@ -404,9 +421,28 @@ pub fn list_deliveries(conn: &mut DbConnection, filter: &DeliveryFilter) -> Resu
     if let Some(subscription) = &filter.subscription_id {
         query = query.filter(deliveries::subscription_id.eq(subscription.clone()));
     }
+    if let Some(agency) = &filter.agency_id {
+        let of_agency = webhook_subscriptions::table
+            .filter(webhook_subscriptions::agency_id.eq(agency.clone()))
+            .select(webhook_subscriptions::id);
+        query = query.filter(deliveries::subscription_id.eq_any(of_agency));
+    }
     if let Some(state) = &filter.state {
         query = query.filter(deliveries::state.eq(state.clone()));
     }
+    if let Some(from) = filter.from {
+        query = query.filter(deliveries::created_at.ge(to_db_time(from)));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(deliveries::created_at.lt(to_db_time(until)));
+    }
+    let query = nazer_shared::keyset!(
+        query,
+        deliveries::created_at,
+        deliveries::id,
+        filter.after.clone(),
+        !filter.oldest_first
+    );
     type Row = (
         String,
         String,
@@ -421,8 +457,7 @@ pub fn list_deliveries(conn: &mut DbConnection, filter: &DeliveryFilter) -> Resu
         Option<NaiveDateTime>,
     );
     let rows: Vec<Row> = query
-        .order((deliveries::created_at.desc(), deliveries::id.desc()))
-        .limit(filter.limit)
+        .limit(filter.limit + 1)
         .select((
             deliveries::id,
             deliveries::subscription_id,
@@ -437,6 +472,7 @@ pub fn list_deliveries(conn: &mut DbConnection, filter: &DeliveryFilter) -> Resu
             deliveries::finished_at,
         ))
         .load(conn)?;
+    let (rows, next_cursor) = paging::page(rows, filter.limit, |r: &Row| Cursor { at: r.9, id: r.0.clone() });
     let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
     type AttemptRow = (String, i32, NaiveDateTime, Option<i32>, Option<String>, i64);
     let attempts: Vec<AttemptRow> = delivery_attempts::table
@@ -451,7 +487,7 @@ pub fn list_deliveries(conn: &mut DbConnection, filter: &DeliveryFilter) -> Resu
             delivery_attempts::duration_ms,
         ))
         .load(conn)?;
-    Ok(rows
+    let page = rows
         .into_iter()
         .map(
             |(
@@ -494,7 +530,8 @@ pub fn list_deliveries(conn: &mut DbConnection, filter: &DeliveryFilter) -> Resu
                 }
             },
         )
-        .collect())
+        .collect();
+    Ok((page, next_cursor))
 }
 
 #[cfg(test)]

@@ -8,40 +8,18 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use nazer_notification::signature;
 use nazer_notification::store;
-use nazer_shared::db::{DbConnection, DbError, write_transaction};
 use nazer_shared::events::{
-    DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, MessageAssigned,
-    NotificationDelivered, NotificationFailed, WarningIssued,
+    DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, NotificationDelivered,
+    NotificationFailed, WarningIssued,
 };
 use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually, problem_fields};
 use serde_json::{Value, json};
 
+mod support;
+
+use support::{assigned, write};
+
 const SECRET: &str = "a-known-webhook-secret-0123456789";
-
-fn assigned(message_id: &str, agency_id: &str) -> Envelope {
-    let event = MessageAssigned {
-        message_id: message_id.into(),
-        tracking_code: "1234567890".into(),
-        kind: "complaint".into(),
-        category: "municipal.building".into(),
-        province: "tehran".into(),
-        city: Some("tehran".into()),
-        agency_id: agency_id.into(),
-        agency_name: "شهرداری".into(),
-        rule_id: "rule-1".into(),
-        parent_agency_id: None,
-        agency_ancestors: vec![],
-        priority: "normal".into(),
-        channel: Some("call_center".into()),
-        assigned_at: Utc::now(),
-    };
-    Envelope::new("routing", &event, Utc::now()).unwrap()
-}
-
-fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> T {
-    let mut conn = app.db().get().unwrap();
-    write_transaction(&mut conn, work).unwrap()
-}
 
 /// What the consumer does with an event for `agency_id`; returns how many deliveries it queued.
 fn enqueue(app: &TestApp, envelope: &Envelope, agency_id: &str) -> usize {

@@ -4,14 +4,15 @@ use actix_web::{HttpResponse, web};
 use nazer_shared::events::MessageAssigned;
 use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{
-    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, QueryParams, Scope, is_identifier, page_limit,
+    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, QueryParams, Scope, is_identifier, page_limit, paging,
+    period_bound,
 };
 use nazer_shared::iran;
 use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::{ANY, Rule};
-use crate::store::{self, Agency, AgencyError, RuleError, TriageEntry, TriageError};
+use crate::store::{self, Agency, AgencyError, AgencyFilter, RuleError, TriageEntry, TriageError, TriageFilter};
 
 pub struct RoutingState {
     pub ctx: ServiceContext,
@@ -29,19 +30,66 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<RoutingState>) {
         .route("/api/v1/triage/{message_id}/assignment", web::post().to(post_triage_assignment));
 }
 
-/// Every agency, by id.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AgencyQuery {
+    /// Only the agencies directly under this one (their `parent_id`), e.g. `tehran-governorate`.
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    parent_id: Option<String>,
+    /// `id` (ascending, the default) or `-id` (descending).
+    #[param(pattern = "^-?id$")]
+    sort: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged (the last agency id it listed).
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    cursor: Option<String>,
+    /// How many agencies at most: 1–200, 50 when absent.
+    #[param(required = false, value_type = i64, minimum = 1, maximum = 200, default = 50)]
+    limit: Option<i64>,
+}
+
+/// A page of agencies, by id.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AgencyList {
     agencies: Vec<Agency>,
+    /// Pass it as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }
 
-/// Lists the agencies. Admins, the call centre and agencies.
+/// Lists the agencies, by id, in pages. Admins, the call centre and agencies.
 #[utoipa::path(get, path = "/api/v1/agencies", tag = "routing",
-    responses((status = 200, description = "Every agency, ordered by id", body = AgencyList)))]
-pub(crate) async fn get_agencies(state: web::Data<RoutingState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    params(AgencyQuery),
+    responses((status = 200, description = "A page of agencies, ordered by id (ascending unless sorted otherwise)", body = AgencyList)))]
+pub(crate) async fn get_agencies(
+    state: web::Data<RoutingState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<AgencyQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
-    let agencies = state.ctx.db.run(store::list_agencies).await?;
-    Ok(HttpResponse::Ok().json(AgencyList { agencies }))
+    let mut issues = Vec::new();
+    if query.parent_id.as_deref().is_some_and(|p| !is_identifier(p)) {
+        issues.push(FieldIssue::new("parent_id", IDENTIFIER_RULE));
+    }
+    // Ids are not instants: the order is ascending or descending, not oldest or newest first.
+    let descending = match query.sort.as_deref() {
+        None | Some("id") => false,
+        Some("-id") => true,
+        Some(_) => {
+            issues.push(FieldIssue::new("sort", "id (ascending, the default) or -id (descending)"));
+            false
+        }
+    };
+    if query.cursor.as_deref().is_some_and(|c| !is_identifier(c)) {
+        issues.push(FieldIssue::new("cursor", "pass back the `next_cursor` of the previous page unchanged"));
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let filter =
+        AgencyFilter { parent_id: query.parent_id, descending, after: query.cursor, limit: page_limit(query.limit)? };
+    let (agencies, next_cursor) = state.ctx.db.run(move |conn| store::list_agencies(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(AgencyList { agencies, next_cursor }))
 }
 
 /// Reads one agency. Admins, the call centre and agencies.
@@ -113,31 +161,83 @@ pub(crate) async fn post_agency(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(crate) struct RuleFilter {
+pub(crate) struct RuleQuery {
     /// Only the rules of this category code (exact match), e.g. `municipal.building`.
     #[param(required = false, value_type = String)]
     category: Option<String>,
+    /// Only the rules that send messages to this agency (its id).
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    agency_id: Option<String>,
+    /// Only the rules of this province: a province code such as `tehran` (case aside), or `*`
+    /// for the nationwide rules. Matched exactly: `tehran` does not list the `*` rules.
+    province: Option<String>,
+    /// Created at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
+    /// 2026-11-29, Tehran time) or an RFC 3339 instant.
+    from: Option<String>,
+    /// Created before: a day (Solar Hijri or Gregorian, the whole day included) or an RFC 3339
+    /// instant.
+    to: Option<String>,
+    /// `created_at` (oldest first, the default) or `-created_at` (newest first).
+    #[param(pattern = "^-?created_at$")]
+    sort: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged.
+    cursor: Option<String>,
+    /// How many rules at most: 1–200, 50 when absent.
+    #[param(required = false, value_type = i64, minimum = 1, maximum = 200, default = 50)]
+    limit: Option<i64>,
 }
 
-/// Every routing rule, by category, province and city.
+/// A page of routing rules.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RoutingRuleList {
     routing_rules: Vec<Rule>,
+    /// Pass it as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }
 
-/// Lists the routing rules. Admins only.
+/// Lists the routing rules in the order they were created, with filters and a cursor. Admins
+/// only.
+///
+/// Ordered by `created_at`, then rule id.
 #[utoipa::path(get, path = "/api/v1/routing-rules", tag = "routing",
-    params(RuleFilter),
-    responses((status = 200, description = "The rules, ordered by category, province and city", body = RoutingRuleList)))]
+    params(RuleQuery),
+    responses((status = 200, description = "A page of rules, oldest first unless sorted otherwise", body = RoutingRuleList)))]
 pub(crate) async fn get_rules(
     state: web::Data<RoutingState>,
     caller: Caller,
-    QueryParams(filter): QueryParams<RuleFilter>,
+    QueryParams(query): QueryParams<RuleQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
-    let category = filter.category;
-    let rules = state.ctx.db.run(move |conn| store::list_rules(conn, category.as_deref())).await?;
-    Ok(HttpResponse::Ok().json(RoutingRuleList { routing_rules: rules }))
+    let mut issues = Vec::new();
+    if query.agency_id.as_deref().is_some_and(|a| !is_identifier(a)) {
+        issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
+    }
+    let province = query.province.map(|p| p.trim().to_ascii_lowercase());
+    if province.as_deref().is_some_and(|p| p != ANY && !iran::is_province(p)) {
+        issues
+            .push(FieldIssue::new("province", format!("`*` (nationwide rules) or one of: {}", iran::province_codes())));
+    }
+    let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
+    let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
+    let newest_first =
+        paging::newest_first("created_at", query.sort.as_deref(), paging::Order::OldestFirst, &mut issues);
+    let after = paging::cursor_param(query.cursor.as_deref(), &mut issues);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let filter = store::RuleFilter {
+        category: query.category,
+        agency_id: query.agency_id,
+        province,
+        from,
+        until,
+        newest_first,
+        after,
+        limit: page_limit(query.limit)?,
+    };
+    let (routing_rules, next_cursor) = state.ctx.db.run(move |conn| store::rules_page(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(RoutingRuleList { routing_rules, next_cursor }))
 }
 
 /// A new routing rule: messages of `category` from `province` (and `city`) go to `agency_id`.
@@ -232,33 +332,85 @@ pub(crate) async fn delete_rule(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(crate) struct Page {
+pub(crate) struct TriageQuery {
+    /// `true` for only the messages declined three times (for a supervisor to place), `false`
+    /// for only the others.
+    needs_supervisor: Option<bool>,
+    /// Only messages of this category (its code).
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    category: Option<String>,
+    /// Only messages about this province (its code, such as `tehran`; the 31 codes the pattern
+    /// lists).
+    #[param(
+        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
+    )]
+    province: Option<String>,
+    /// Queued at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
+    /// 2026-11-29, Tehran time) or an RFC 3339 instant.
+    from: Option<String>,
+    /// Queued before: a day (Solar Hijri or Gregorian, the whole day included) or an RFC 3339
+    /// instant.
+    to: Option<String>,
+    /// `queued_at` (oldest first, the default: a work queue) or `-queued_at` (newest first).
+    #[param(pattern = "^-?queued_at$")]
+    sort: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged.
+    cursor: Option<String>,
     /// How many entries at most: 1–200, 50 when absent.
     #[param(required = false, value_type = i64, minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
-/// The 1888 triage queue, oldest first.
+/// A page of the 1888 triage queue.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TriageQueue {
     triage: Vec<TriageEntry>,
+    /// Pass it as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }
 
-/// Lists the 1888 triage queue. Admins, supervisors and the call centre.
+/// Lists the 1888 triage queue, oldest first, with filters and a cursor. Admins, supervisors
+/// and the call centre.
 ///
-/// The messages no rule could route, or that every matching agency declined, oldest first.
+/// The messages no rule could route, or that every matching agency declined, ordered by
+/// `queued_at`, then message id.
 #[utoipa::path(get, path = "/api/v1/triage", tag = "routing",
-    params(Page),
-    responses((status = 200, description = "The queue, oldest first", body = TriageQueue)))]
+    params(TriageQuery),
+    responses((status = 200, description = "A page of the queue, oldest first unless sorted otherwise", body = TriageQueue)))]
 pub(crate) async fn get_triage(
     state: web::Data<RoutingState>,
     caller: Caller,
-    QueryParams(page): QueryParams<Page>,
+    QueryParams(query): QueryParams<TriageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::Supervisor, Scope::CallCenter])?;
-    let limit = page_limit(page.limit)?;
-    let entries = state.ctx.db.run(move |conn| store::triage_queue(conn, limit)).await?;
-    Ok(HttpResponse::Ok().json(TriageQueue { triage: entries }))
+    let mut issues = Vec::new();
+    if query.category.as_deref().is_some_and(|c| !is_identifier(c)) {
+        issues.push(FieldIssue::new("category", IDENTIFIER_RULE));
+    }
+    if query.province.as_deref().is_some_and(|p| !iran::is_province(p)) {
+        issues.push(FieldIssue::new("province", format!("one of: {}", iran::province_codes())));
+    }
+    let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
+    let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
+    let newest_first =
+        paging::newest_first("queued_at", query.sort.as_deref(), paging::Order::OldestFirst, &mut issues);
+    let after = paging::cursor_param(query.cursor.as_deref(), &mut issues);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let filter = TriageFilter {
+        needs_supervisor: query.needs_supervisor,
+        category: query.category,
+        province: query.province,
+        from,
+        until,
+        newest_first,
+        after,
+        limit: page_limit(query.limit)?,
+    };
+    let (triage, next_cursor) = state.ctx.db.run(move |conn| store::triage_queue(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(TriageQueue { triage, next_cursor }))
 }
 
 /// The agency a message in triage goes to.

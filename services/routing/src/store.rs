@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{MessageAssigned, MessageDeclined, MessageNeedsTriage, MessageReceived};
+use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::outbox;
 use nazer_shared::topology::ROUTING;
 use serde::Serialize;
@@ -28,15 +29,42 @@ pub struct Agency {
     pub created_at: DateTime<Utc>,
 }
 
-pub fn list_agencies(conn: &mut DbConnection) -> Result<Vec<Agency>, DbError> {
-    let rows: Vec<(String, String, Option<String>, NaiveDateTime)> = agencies::table
-        .order(agencies::id)
-        .select((agencies::id, agencies::name, agencies::parent_id, agencies::created_at))
-        .load(conn)?;
-    Ok(rows
+/// A page of the agency list: optionally only the children of `parent_id`, ordered by id,
+/// starting just after the id `after`.
+#[derive(Debug, Clone, Default)]
+pub struct AgencyFilter {
+    pub parent_id: Option<String>,
+    pub descending: bool,
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+/// One page of agencies ordered by id (unique, chosen by people), and the next page's cursor:
+/// the last id of this one.
+pub fn list_agencies(conn: &mut DbConnection, filter: &AgencyFilter) -> Result<(Vec<Agency>, Option<String>), DbError> {
+    let mut query =
+        agencies::table.select((agencies::id, agencies::name, agencies::parent_id, agencies::created_at)).into_boxed();
+    if let Some(parent) = &filter.parent_id {
+        query = query.filter(agencies::parent_id.eq(parent.clone()));
+    }
+    query = match (&filter.after, filter.descending) {
+        (Some(after), true) => query.filter(agencies::id.lt(after.clone())),
+        (Some(after), false) => query.filter(agencies::id.gt(after.clone())),
+        (None, _) => query,
+    };
+    query = if filter.descending { query.order(agencies::id.desc()) } else { query.order(agencies::id.asc()) };
+    let rows: Vec<(String, String, Option<String>, NaiveDateTime)> = query.limit(filter.limit + 1).load(conn)?;
+    let mut agencies: Vec<Agency> = rows
         .into_iter()
         .map(|(id, name, parent_id, at)| Agency { id, name, parent_id, created_at: from_db_time(at) })
-        .collect())
+        .collect();
+    let limit = usize::try_from(filter.limit).unwrap_or(0);
+    if agencies.len() <= limit {
+        return Ok((agencies, None));
+    }
+    agencies.truncate(limit);
+    let next = agencies.last().map(|a| a.id.clone());
+    Ok((agencies, next))
 }
 
 pub fn find_agency(conn: &mut DbConnection, id: &str) -> Result<Option<Agency>, DbError> {
@@ -129,6 +157,66 @@ pub fn list_rules(conn: &mut DbConnection, category: Option<&str>) -> Result<Vec
         .into_iter()
         .map(|(id, category, province, city, agency_id)| Rule { id, category, province, city, agency_id })
         .collect())
+}
+
+/// Filters of the routing-rule list; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct RuleFilter {
+    pub category: Option<String>,
+    pub agency_id: Option<String>,
+    /// A province code or `*`, matched exactly.
+    pub province: Option<String>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+    pub newest_first: bool,
+    pub after: Option<Cursor>,
+    pub limit: i64,
+}
+
+/// One page of routing rules in the order `(created_at, id)`, and the next page's cursor.
+pub fn rules_page(conn: &mut DbConnection, filter: &RuleFilter) -> Result<(Vec<Rule>, Option<String>), DbError> {
+    let mut query = routing_rules::table
+        .select((
+            routing_rules::id,
+            routing_rules::category,
+            routing_rules::province,
+            routing_rules::city,
+            routing_rules::agency_id,
+            routing_rules::created_at,
+        ))
+        .into_boxed();
+    if let Some(value) = &filter.category {
+        query = query.filter(routing_rules::category.eq(value.clone()));
+    }
+    if let Some(value) = &filter.agency_id {
+        query = query.filter(routing_rules::agency_id.eq(value.clone()));
+    }
+    if let Some(value) = &filter.province {
+        query = query.filter(routing_rules::province.eq(value.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(routing_rules::created_at.ge(to_db_time(from)));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(routing_rules::created_at.lt(to_db_time(until)));
+    }
+    let query = nazer_shared::keyset!(
+        query,
+        routing_rules::created_at,
+        routing_rules::id,
+        filter.after.clone(),
+        filter.newest_first
+    );
+    let rows: Vec<(String, String, String, String, String, NaiveDateTime)> =
+        query.limit(filter.limit + 1).load(conn)?;
+    let (rows, next) = paging::page(rows, filter.limit, |row| Cursor { at: row.5, id: row.0.clone() });
+    let rules = rows
+        .into_iter()
+        .map(|(id, category, province, city, agency_id, _)| Rule { id, category, province, city, agency_id })
+        .collect();
+    Ok((rules, next))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -354,12 +442,30 @@ pub struct TriageEntry {
     pub needs_supervisor: bool,
 }
 
-pub fn triage_queue(conn: &mut DbConnection, limit: i64) -> Result<Vec<TriageEntry>, DbError> {
+/// Filters of the triage queue; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct TriageFilter {
+    pub needs_supervisor: Option<bool>,
+    pub category: Option<String>,
+    pub province: Option<String>,
+    /// Queued at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Queued before.
+    pub until: Option<DateTime<Utc>>,
+    pub newest_first: bool,
+    pub after: Option<Cursor>,
+    pub limit: i64,
+}
+
+/// One page of the triage queue in the order `(queued_at, message_id)`, and the cursor of the
+/// next page when there is one.
+pub fn triage_queue(
+    conn: &mut DbConnection,
+    filter: &TriageFilter,
+) -> Result<(Vec<TriageEntry>, Option<String>), DbError> {
     type Row = (String, String, String, String, String, Option<String>, NaiveDateTime, bool);
-    let rows: Vec<Row> = assignments::table
+    let mut query = assignments::table
         .filter(assignments::state.eq(TRIAGE))
-        .order((assignments::decided_at, assignments::message_id))
-        .limit(limit)
         .select((
             assignments::message_id,
             assignments::tracking_code,
@@ -370,8 +476,31 @@ pub fn triage_queue(conn: &mut DbConnection, limit: i64) -> Result<Vec<TriageEnt
             assignments::decided_at,
             assignments::needs_supervisor,
         ))
-        .load(conn)?;
-    Ok(rows
+        .into_boxed();
+    if let Some(value) = filter.needs_supervisor {
+        query = query.filter(assignments::needs_supervisor.eq(value));
+    }
+    if let Some(value) = &filter.category {
+        query = query.filter(assignments::category.eq(value.clone()));
+    }
+    if let Some(value) = &filter.province {
+        query = query.filter(assignments::province.eq(value.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(assignments::decided_at.ge(to_db_time(from)));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(assignments::decided_at.lt(to_db_time(until)));
+    }
+    let query = nazer_shared::keyset!(
+        query,
+        assignments::decided_at,
+        assignments::message_id,
+        filter.after.clone(),
+        filter.newest_first
+    );
+    let rows: Vec<Row> = query.limit(filter.limit + 1).load(conn)?;
+    let entries = rows
         .into_iter()
         .map(|(message_id, tracking_code, kind, category, province, city, at, needs_supervisor)| TriageEntry {
             message_id,
@@ -383,7 +512,11 @@ pub fn triage_queue(conn: &mut DbConnection, limit: i64) -> Result<Vec<TriageEnt
             queued_at: from_db_time(at),
             needs_supervisor,
         })
-        .collect())
+        .collect();
+    Ok(paging::page(entries, filter.limit, |e: &TriageEntry| Cursor {
+        at: to_db_time(e.queued_at),
+        id: e.message_id.clone(),
+    }))
 }
 
 #[derive(Debug, thiserror::Error)]

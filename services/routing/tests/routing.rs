@@ -14,7 +14,7 @@ use nazer_shared::events::{Envelope, MessageAssigned, MessageNeedsTriage, Messag
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::schema::outbox;
-use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually, problem_fields};
+use nazer_shared::testing::{self, ADMIN_KEY, TestApp, eventually, problem_fields};
 use serde_json::{Value, json};
 
 const CATEGORY: &str = "municipal.building";
@@ -436,5 +436,140 @@ async fn a_supervisor_assigns_from_triage_once() {
     let left: Vec<&str> =
         body["triage"].as_array().unwrap().iter().map(|e| e["message_id"].as_str().unwrap()).collect();
     assert_eq!(left, vec!["m-triage-2"]);
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The triage queue in pages
+
+const TRIAGE: &str = "/api/v1/triage";
+
+/// Follows `next_cursor` from `path` (which carries `limit=2`) to the last page: the message
+/// ids, page after page.
+async fn page_through(app: &TestApp, path: &str, key: &str) -> Vec<String> {
+    testing::page_through(app, path, key, ("triage", "message_id"), None).await.concat()
+}
+
+/// A message waiting in triage: when it was queued, its id, category, province and flag.
+type Queued = (DateTime<Utc>, String, &'static str, &'static str, bool);
+
+fn ids_of(queue: &[Queued], keep: impl Fn(&Queued) -> bool) -> Vec<String> {
+    queue.iter().filter(|q| keep(q)).map(|q| q.1.clone()).collect()
+}
+
+/// Seven messages no rule routes, some queued at the same instant (the id breaks the tie), two
+/// flagged for a supervisor; oldest first.
+fn queue_many(app: &TestApp, base: DateTime<Utc>) -> Vec<Queued> {
+    let plan: [(i64, &str, &str, bool); 7] = [
+        (0, CATEGORY, "tehran", false),
+        (10, "space.travel", "qom", true),
+        (10, CATEGORY, "qom", false),
+        (10, CATEGORY, "tehran", false),
+        (20, "space.travel", "tehran", false),
+        (30, CATEGORY, "tehran", true),
+        (40, CATEGORY, "qom", false),
+    ];
+    let mut queued = Vec::new();
+    for (seconds, category, province, flagged) in plan {
+        let id = uuid::Uuid::now_v7().to_string();
+        let at = base + chrono::Duration::seconds(seconds);
+        route(app, &received(&id, category, province, None), at);
+        if flagged {
+            let target = assignments::table.find(id.clone());
+            write(app, |conn| Ok(diesel::update(target).set(assignments::needs_supervisor.eq(true)).execute(conn)?));
+        }
+        queued.push((at, id, category, province, flagged));
+    }
+    queued.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
+    queued
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_triage_queue_pages_through_a_stable_order_in_either_direction() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    let base = DateTime::parse_from_rfc3339("2026-11-29T10:00:00.123456Z").unwrap().with_timezone(&Utc);
+    let queue = queue_many(&app, base);
+    let oldest_first = ids_of(&queue, |_| true);
+    let newest_first: Vec<String> = oldest_first.iter().rev().cloned().collect();
+    let call_center = key_with(&app, &[Scope::CallCenter], None);
+
+    // Oldest first by default (a work queue), two at a time: every message once, none twice.
+    assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2"), ADMIN_KEY).await, oldest_first);
+    assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2&sort=queued_at"), &call_center).await, oldest_first);
+    assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2&sort=-queued_at"), ADMIN_KEY).await, newest_first);
+    let (status, body) = app.get(&format!("{TRIAGE}?limit=7"), ADMIN_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["triage"].as_array().map(Vec::len), &body["next_cursor"]), (Some(7), &Value::Null), "{body}");
+
+    // Filters page too.
+    for (query, expected) in [
+        ("needs_supervisor=true", ids_of(&queue, |q| q.4)),
+        ("needs_supervisor=false", ids_of(&queue, |q| !q.4)),
+        ("province=tehran", ids_of(&queue, |q| q.3 == "tehran")),
+        ("category=municipal.building&province=qom", ids_of(&queue, |q| q.2 == CATEGORY && q.3 == "qom")),
+    ] {
+        assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2&{query}"), ADMIN_KEY).await, expected, "{query}");
+    }
+    let (from, to) = (base + chrono::Duration::seconds(10), base + chrono::Duration::seconds(30));
+    assert_eq!(
+        page_through(
+            &app,
+            &format!("{TRIAGE}?limit=2&sort=-queued_at&from={}&to={}", rfc3339(from), rfc3339(to)),
+            ADMIN_KEY
+        )
+        .await,
+        ids_of(&queue, |q| q.0 >= from && q.0 < to).into_iter().rev().collect::<Vec<_>>(),
+        "from is inclusive, to exclusive"
+    );
+    // 2026-11-29 is 1405-09-08 in Tehran: the whole day, in either calendar.
+    for (from, to) in [("1405-09-08", "1405-09-08"), ("2026-11-29", "2026-11-29")] {
+        let (status, body) = app.get(&format!("{TRIAGE}?from={from}&to={to}"), ADMIN_KEY).await;
+        assert_eq!((status, body["triage"].as_array().map(Vec::len)), (200, Some(7)), "{from}..{to}: {body}");
+    }
+    for query in ["from=1405-09-09", "to=1405-09-07", "category=utilities.water", "province=isfahan"] {
+        let (status, body) = app.get(&format!("{TRIAGE}?{query}"), ADMIN_KEY).await;
+        assert_eq!((status, body["triage"].as_array().map(Vec::len)), (200, Some(0)), "{query}: {body}");
+    }
+
+    // A message placed from triage leaves the queue; paging goes on over the rest.
+    let placed = &queue[2].1;
+    write(&app, |conn| {
+        Ok(diesel::update(assignments::table.find(placed.clone()))
+            .set(assignments::state.eq(store::ASSIGNED))
+            .execute(conn)?)
+    });
+    let rest: Vec<String> = oldest_first.iter().filter(|id| *id != placed).cloned().collect();
+    assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2"), ADMIN_KEY).await, rest);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_triage_paging_and_filters_are_refused_naming_the_field() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    for (query, field) in [
+        ("cursor=abc", "cursor"),
+        ("cursor=1764400000123456_not-a-uuid", "cursor"),
+        ("sort=size", "sort"),
+        ("sort=-received_at", "sort"),
+        ("from=yesterday", "from"),
+        ("to=1405-13-01", "to"),
+        ("needs_supervisor=maybe", "needs_supervisor"),
+        ("province=atlantis", "province"),
+        ("category=Not%20A%20Code", "category"),
+        ("limit=0", "limit"),
+        ("page=2", "page"),
+    ] {
+        assert_invalid(app.get(&format!("{TRIAGE}?{query}"), ADMIN_KEY).await, field);
+    }
+    let (status, body) = app.get(&format!("{TRIAGE}?sort=size"), ADMIN_KEY).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["errors"][0]["problem"].as_str().is_some_and(|p| p.contains("oldest first, the default")), "{body}");
+    // Every bad field is named at once.
+    let (status, body) = app.get(&format!("{TRIAGE}?cursor=abc&sort=size"), ADMIN_KEY).await;
+    assert_eq!((status, problem_fields(&body)), (422, vec!["sort".to_string(), "cursor".to_string()]), "{body}");
     app.stop().await;
 }

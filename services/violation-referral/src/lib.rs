@@ -8,8 +8,12 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use nazer_shared::db::DbConnection;
 use nazer_shared::events::{Envelope, MessageAssigned};
-use nazer_shared::http::{ApiError, Caller, QueryParams, Scope, page_limit};
+use nazer_shared::http::paging::{self, Order};
+use nazer_shared::http::{
+    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, QueryParams, Scope, is_identifier, page_limit, period_bound,
+};
 use nazer_shared::inbox::{EventHandler, HandlerError};
+use nazer_shared::iran;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::{Deserialize, Serialize};
@@ -66,15 +70,41 @@ pub(crate) struct CaseQuery {
     /// Only this agency's cases (its id); ignored for agencies, who see only their own.
     #[param(required = false, value_type = String)]
     agency_id: Option<String>,
+    /// Only cases in this status: `open` (the only status so far).
+    #[param(pattern = "^(open)$")]
+    status: Option<String>,
+    /// Only cases of this category (its code).
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    category: Option<String>,
+    /// Only cases about this province (its code, such as `tehran`; the 31 codes the pattern
+    /// lists).
+    #[param(
+        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
+    )]
+    province: Option<String>,
+    /// Opened at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
+    /// 2026-11-29, Tehran time) or an RFC 3339 instant.
+    from: Option<String>,
+    /// Opened before: a day (Solar Hijri or Gregorian, the whole day included) or an RFC 3339
+    /// instant.
+    to: Option<String>,
+    /// `-opened_at` (newest first, the default) or `opened_at` (oldest first).
+    #[param(pattern = "^-?opened_at$")]
+    sort: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged.
+    cursor: Option<String>,
     /// How many cases at most: 1–200, 50 when absent.
     #[param(required = false, value_type = i64, minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
-/// Violation cases, newest first.
+/// A page of violation cases.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ViolationCaseList {
     violation_cases: Vec<store::CaseView>,
+    /// Pass it as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }
 
 /// Who follows violation reports across agencies: supervisors of the Inspection Organization,
@@ -86,20 +116,50 @@ fn confined_to(caller: &Caller) -> Result<Option<String>, ApiError> {
     if OVERSEERS.iter().any(|s| caller.has(*s)) { Ok(None) } else { caller.own_agency().map(Some) }
 }
 
-/// Lists violation cases, newest first. Supervisors, special follow-up and admins (every agency), agencies (their own).
+/// Lists violation cases, newest first, with filters and a cursor.
+///
+/// Supervisors, special follow-up and admins (every agency), agencies (their own). Ordered by
+/// `opened_at`, then id.
 #[utoipa::path(get, path = "/api/v1/violation-cases", tag = "violation-referral",
     params(CaseQuery),
-    responses((status = 200, description = "The cases, newest first", body = ViolationCaseList)))]
+    responses((status = 200, description = "A page of cases", body = ViolationCaseList)))]
 pub(crate) async fn get_cases(
     state: web::Data<State>,
     caller: Caller,
     QueryParams(query): QueryParams<CaseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let confined = confined_to(&caller)?;
-    let limit = page_limit(query.limit)?;
-    let agency = confined.or(query.agency_id);
-    let cases = state.ctx.db.run(move |conn| store::list_cases(conn, agency.as_deref(), limit)).await?;
-    Ok(HttpResponse::Ok().json(ViolationCaseList { violation_cases: cases }))
+    let mut issues = Vec::new();
+    if query.status.as_deref().is_some_and(|s| !store::STATUSES.contains(&s)) {
+        issues.push(FieldIssue::new("status", format!("one of: {}", store::STATUSES.join(", "))));
+    }
+    if query.category.as_deref().is_some_and(|c| !is_identifier(c)) {
+        issues.push(FieldIssue::new("category", IDENTIFIER_RULE));
+    }
+    if query.province.as_deref().is_some_and(|p| !iran::is_province(p)) {
+        issues.push(FieldIssue::new("province", format!("one of: {}", iran::province_codes())));
+    }
+    let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
+    let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
+    let newest_first = paging::newest_first("opened_at", query.sort.as_deref(), Order::NewestFirst, &mut issues);
+    let after = paging::cursor_param(query.cursor.as_deref(), &mut issues);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let filter = store::CaseFilter {
+        // An agency stays confined to its own cases, whatever it asks for.
+        agency_id: confined.or(query.agency_id),
+        status: query.status,
+        category: query.category,
+        province: query.province,
+        from,
+        until,
+        newest_first,
+        after,
+        limit: page_limit(query.limit)?,
+    };
+    let (cases, next_cursor) = state.ctx.db.run(move |conn| store::list_cases(conn, &filter)).await?;
+    Ok(HttpResponse::Ok().json(ViolationCaseList { violation_cases: cases, next_cursor }))
 }
 
 /// Reads one violation case. Supervisors, special follow-up and admins, and the agency the case belongs to.

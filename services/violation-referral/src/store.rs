@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{MessageAssigned, MessageKind, ViolationCaseOpened};
+use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::outbox;
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::Serialize;
@@ -12,6 +13,8 @@ use uuid::Uuid;
 use crate::schema::violation_cases;
 
 pub const OPEN: &str = "open";
+/// Every status a case may be in.
+pub const STATUSES: [&str; 1] = [OPEN];
 
 /// True for the messages that open a case.
 pub fn opens_case(assigned: &MessageAssigned) -> bool {
@@ -102,16 +105,57 @@ const COLUMNS: (
     violation_cases::opened_at,
 );
 
-pub fn list_cases(conn: &mut DbConnection, agency_id: Option<&str>, limit: i64) -> Result<Vec<CaseView>, DbError> {
-    let mut query = violation_cases::table
-        .select(COLUMNS)
-        .order((violation_cases::opened_at.desc(), violation_cases::id))
-        .limit(limit)
-        .into_boxed();
-    if let Some(agency) = agency_id {
-        query = query.filter(violation_cases::agency_id.eq(agency.to_string()));
+/// Filters of a case list; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only this agency's cases (the caller's own agency for an agency).
+    pub agency_id: Option<String>,
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub province: Option<String>,
+    /// Opened at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Opened before.
+    pub until: Option<DateTime<Utc>>,
+    pub newest_first: bool,
+    pub after: Option<Cursor>,
+    pub limit: i64,
+}
+
+/// One page of cases in the order `(opened_at, id)`, and the cursor of the next page when there
+/// is one.
+pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<CaseView>, Option<String>), DbError> {
+    let mut query = violation_cases::table.select(COLUMNS).into_boxed();
+    if let Some(value) = &filter.agency_id {
+        query = query.filter(violation_cases::agency_id.eq(value.clone()));
     }
-    Ok(query.load::<Row>(conn)?.into_iter().map(view).collect())
+    if let Some(value) = &filter.status {
+        query = query.filter(violation_cases::status.eq(value.clone()));
+    }
+    if let Some(value) = &filter.category {
+        query = query.filter(violation_cases::category.eq(value.clone()));
+    }
+    if let Some(value) = &filter.province {
+        query = query.filter(violation_cases::province.eq(value.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(violation_cases::opened_at.ge(to_db_time(from)));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(violation_cases::opened_at.lt(to_db_time(until)));
+    }
+    let query = nazer_shared::keyset!(
+        query,
+        violation_cases::opened_at,
+        violation_cases::id,
+        filter.after.clone(),
+        filter.newest_first
+    );
+    let rows: Vec<Row> = query.limit(filter.limit + 1).load(conn)?;
+    Ok(paging::page(rows.into_iter().map(view).collect(), filter.limit, |c: &CaseView| Cursor {
+        at: to_db_time(c.opened_at),
+        id: c.id.clone(),
+    }))
 }
 
 pub fn find_case(conn: &mut DbConnection, id: &str) -> Result<Option<CaseView>, DbError> {

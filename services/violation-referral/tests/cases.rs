@@ -10,7 +10,7 @@ use nazer_shared::events::{Envelope, MessageAssigned, ViolationCaseOpened};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::schema::{inbox, outbox};
-use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
+use nazer_shared::testing::{self, ADMIN_KEY, TestApp, eventually};
 use nazer_violation_referral::schema::violation_cases;
 use nazer_violation_referral::store;
 use serde_json::{Value, json};
@@ -177,7 +177,7 @@ async fn other_kinds_of_message_open_no_case() {
     assert_eq!(count_cases(&app).await, 0);
     assert!(cases_announced(&app).await.is_empty());
     let (status, _, body) = get(&app, CASES, Some(ADMIN_KEY)).await;
-    assert_eq!((status, body), (200, json!({ "violation_cases": [] })));
+    assert_eq!((status, body), (200, json!({ "violation_cases": [], "next_cursor": null })));
     app.stop().await;
 }
 
@@ -308,5 +308,156 @@ async fn cases_need_an_overseer_or_agency_key() {
         assert_problem(get(&app, &path, Some(&call_center)).await, 403, "forbidden");
         assert_problem(get(&app, &path, Some(&unbound_agency)).await, 403, "forbidden");
     }
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paging, sorting and filters
+
+/// Follows `next_cursor` from `path` (which carries `limit=2`) to the last page; the ids of
+/// the cases, page after page. Every page but the last is full; the last says no more follow.
+async fn page_through(app: &TestApp, path: &str, key: &str) -> Vec<String> {
+    page_through_from(app, path, None, key).await
+}
+
+/// `page_through`, starting at `cursor`.
+async fn page_through_from(app: &TestApp, path: &str, cursor: Option<String>, key: &str) -> Vec<String> {
+    testing::page_through(app, path, key, ("violation_cases", "id"), cursor).await.concat()
+}
+
+/// The cases, as (opened_at, id, agency, province), in the stable order oldest first.
+type Opened = Vec<(DateTime<Utc>, String, &'static str, &'static str)>;
+
+fn ids_of(cases: &Opened, keep: impl Fn(&(DateTime<Utc>, String, &'static str, &'static str)) -> bool) -> Vec<String> {
+    cases.iter().filter(|c| keep(c)).map(|c| c.1.clone()).collect()
+}
+
+/// Eight cases: six of agency-a, two of agency-b, some opened at the same instant (the id
+/// breaks the tie) and the others of agency-b between those of agency-a.
+async fn open_many(app: &TestApp, base: DateTime<Utc>) -> Opened {
+    let plan: [(u32, i64, &str, &str); 8] = [
+        (1, 0, "agency-a", "tehran"),
+        (2, 10, "agency-a", "qom"),
+        (3, 10, "agency-b", "tehran"),
+        (4, 10, "agency-a", "tehran"),
+        (5, 20, "agency-a", "tehran"),
+        (6, 30, "agency-b", "qom"),
+        (7, 40, "agency-a", "qom"),
+        (8, 40, "agency-a", "tehran"),
+    ];
+    let mut opened = Vec::new();
+    for (n, seconds, agency, province) in plan {
+        let assigned = MessageAssigned { province: province.into(), ..assignment(n, "violation_report", agency) };
+        let at = base + chrono::Duration::seconds(seconds);
+        let id = open(app, &assigned, at).await.expect("a violation report opens a case");
+        opened.push((at, id, agency, province));
+    }
+    opened.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
+    opened
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cases_page_through_a_stable_order_in_either_direction() {
+    let mut app = start().await;
+    let base = DateTime::parse_from_rfc3339("2026-11-29T10:00:00.123456Z").unwrap().with_timezone(&Utc);
+    let cases = open_many(&app, base).await;
+    let oldest_first = ids_of(&cases, |_| true);
+    let newest_first: Vec<String> = oldest_first.iter().rev().cloned().collect();
+
+    // Newest first by default, two at a time: every case once, none twice.
+    assert_eq!(page_through(&app, &format!("{CASES}?limit=2"), ADMIN_KEY).await, newest_first);
+    assert_eq!(page_through(&app, &format!("{CASES}?limit=2&sort=-opened_at"), ADMIN_KEY).await, newest_first);
+    assert_eq!(page_through(&app, &format!("{CASES}?limit=2&sort=opened_at"), ADMIN_KEY).await, oldest_first);
+    // One page holding everything says no page follows.
+    let (status, _, body) = get(&app, &format!("{CASES}?limit=8"), Some(ADMIN_KEY)).await;
+    assert_eq!((status, listed(&body).len(), &body["next_cursor"]), (200, 8, &Value::Null), "{body}");
+
+    // Filters page too: an agency, a province, a period.
+    let of_a = |c: &(DateTime<Utc>, String, &str, &str)| c.2 == "agency-a";
+    assert_eq!(
+        page_through(&app, &format!("{CASES}?limit=2&sort=opened_at&agency_id=agency-a"), ADMIN_KEY).await,
+        ids_of(&cases, of_a)
+    );
+    assert_eq!(
+        page_through(&app, &format!("{CASES}?limit=2&sort=opened_at&province=tehran&status=open"), ADMIN_KEY).await,
+        ids_of(&cases, |c| c.3 == "tehran")
+    );
+    let (from, to) = (base + chrono::Duration::seconds(10), base + chrono::Duration::seconds(30));
+    assert_eq!(
+        page_through(
+            &app,
+            &format!("{CASES}?limit=2&sort=opened_at&from={}&to={}", rfc3339(from), rfc3339(to)),
+            ADMIN_KEY
+        )
+        .await,
+        ids_of(&cases, |c| c.0 >= from && c.0 < to),
+        "from is inclusive, to exclusive"
+    );
+    // 2026-11-29 is 1405-09-08 in Tehran: the whole day, in either calendar.
+    for (from, to) in [("1405-09-08", "1405-09-08"), ("2026-11-29", "2026-11-29")] {
+        let (status, _, body) = get(&app, &format!("{CASES}?from={from}&to={to}"), Some(ADMIN_KEY)).await;
+        assert_eq!((status, listed(&body).len()), (200, 8), "{from}..{to}: {body}");
+    }
+    for query in ["from=1405-09-09", "to=1405-09-07", "category=utilities.water", "province=isfahan"] {
+        let (status, _, body) = get(&app, &format!("{CASES}?{query}"), Some(ADMIN_KEY)).await;
+        assert_eq!((status, listed(&body).len()), (200, 0), "{query}: {body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agency_pages_through_its_own_cases_only() {
+    let mut app = start().await;
+    let base = now();
+    let cases = open_many(&app, base).await;
+    let own = ids_of(&cases, |c| c.2 == "agency-a");
+    let agency_a = key(&app, &[Scope::Agency], Some("agency-a")).await;
+
+    let newest_first: Vec<String> = own.iter().rev().cloned().collect();
+    assert_eq!(page_through(&app, &format!("{CASES}?limit=2"), &agency_a).await, newest_first);
+    assert_eq!(page_through(&app, &format!("{CASES}?limit=2&sort=opened_at"), &agency_a).await, own);
+    // Asking for another agency's cases, or resuming from a cursor taken on a page that showed
+    // them, still shows nothing but its own.
+    assert_eq!(page_through(&app, &format!("{CASES}?limit=2&sort=opened_at&agency_id=agency-b"), &agency_a).await, own);
+    let (_, _, body) = get(&app, &format!("{CASES}?limit=2&sort=opened_at"), Some(ADMIN_KEY)).await;
+    let cursor = body["next_cursor"].as_str().map(str::to_string);
+    assert!(cursor.is_some(), "{body}");
+    let after: Vec<String> = cases.iter().skip(2).filter(|c| c.2 == "agency-a").map(|c| c.1.clone()).collect();
+    assert_eq!(page_through_from(&app, &format!("{CASES}?sort=opened_at&limit=2"), cursor, &agency_a).await, after);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_paging_and_filters_are_refused_naming_the_field() {
+    let mut app = start().await;
+    open(&app, &assignment(1, "violation_report", "agency-a"), now()).await.unwrap();
+    let agency_a = key(&app, &[Scope::Agency], Some("agency-a")).await;
+    for (query, field) in [
+        ("cursor=abc", "cursor"),
+        ("cursor=1764400000123456_not-a-uuid", "cursor"),
+        ("sort=size", "sort"),
+        ("sort=-received_at", "sort"),
+        ("from=yesterday", "from"),
+        ("to=1405-13-01", "to"),
+        ("status=closed", "status"),
+        ("province=atlantis", "province"),
+        ("category=Not%20A%20Code", "category"),
+        ("limit=many", "limit"),
+        ("page=2", "page"),
+    ] {
+        for key in [ADMIN_KEY, agency_a.as_str()] {
+            let body = assert_problem(get(&app, &format!("{CASES}?{query}"), Some(key)).await, 422, "validation");
+            assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+        }
+    }
+    // Every bad field is named at once.
+    let body =
+        assert_problem(get(&app, &format!("{CASES}?cursor=abc&sort=size"), Some(ADMIN_KEY)).await, 422, "validation");
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["sort", "cursor"], "{body}");
     app.stop().await;
 }

@@ -5,6 +5,7 @@ pub mod json;
 pub mod jwt;
 pub mod openapi;
 pub mod ops;
+pub mod paging;
 pub mod problem;
 
 pub use auth::{AuthStore, Caller, Scope};
