@@ -158,11 +158,15 @@ impl Default for BrokerSettings {
 pub struct HttpSettings {
     pub addr: String,
     pub workers: usize,
+    /// After SIGTERM or SIGINT: how long the process may take to finish requests and deliveries
+    /// in flight and flush its outbox before it exits (keep it below Kubernetes'
+    /// `terminationGracePeriodSeconds`, 30 by default).
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:8080".into(), workers: 2 }
+        Self { addr: "127.0.0.1:8080".into(), workers: 2, shutdown_grace_secs: 25 }
     }
 }
 
@@ -423,6 +427,9 @@ impl Settings {
         }
         if self.http.workers == 0 {
             return Err(invalid("http.workers", "must be at least 1".into()));
+        }
+        if !(1..=3_600).contains(&self.http.shutdown_grace_secs) {
+            return Err(invalid("http.shutdown_grace_secs", "must be between 1 and 3600".into()));
         }
         if self.outbox.batch_size <= 0 || self.outbox.lease_secs <= 0 {
             return Err(invalid(

@@ -151,9 +151,17 @@ impl OutboxRelay {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-        // Flush what was committed before the shutdown, while the bus is still there.
-        if let Err(error) = self.relay_once().await {
-            tracing::warn!(producer = self.producer, %error, "final outbox flush failed; rows stay for the next start");
+        // Flush everything committed before the shutdown, while the bus is still there (the
+        // host stops waiting at the end of its grace period; what is left waits for the next start).
+        loop {
+            match self.relay_once().await {
+                Ok(report) if report.published > 0 && report.failed == 0 => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(producer = self.producer, %error, "final outbox flush failed; rows stay for the next start");
+                    break;
+                }
+            }
         }
     }
 

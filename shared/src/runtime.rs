@@ -18,7 +18,7 @@ use crate::db::{Db, DbError};
 use crate::http::auth::{AuthStore, BOOTSTRAP_KEY_ID, Scope, ensure_key};
 use crate::http::json::MAX_JSON_BODY;
 use crate::http::openapi::{self, ApiDocs};
-use crate::http::ops::{self, Readiness};
+use crate::http::ops::{self, Readiness, Stopping};
 use crate::http::problem;
 use crate::inbox::{EventHandler, InboxSink};
 use crate::outbox::OutboxRelay;
@@ -107,30 +107,67 @@ pub struct RunningHost {
     server: actix_web::dev::ServerHandle,
     server_task: JoinHandle<std::io::Result<()>>,
     tasks: Vec<JoinHandle<()>>,
+    /// How long stopping may take, from the signal to the exit.
+    grace: Duration,
+    stopping: Stopping,
 }
 
 impl RunningHost {
-    /// Runs until SIGTERM/SIGINT (the server handles both), then drains.
+    /// Runs until SIGTERM or SIGINT, then stops within the grace period: no new requests or
+    /// deliveries, those in flight finished, the outbox flushed.
     pub async fn wait(self) -> Result<(), HostError> {
-        let RunningHost { shutdown, server_task, tasks, .. } = self;
+        let RunningHost { shutdown, server, mut server_task, tasks, grace, stopping, .. } = self;
+        tokio::select! {
+            served = &mut server_task => {
+                drain(shutdown, tasks, grace).await;
+                return served.map_err(|e| HostError::Refused(e.to_string()))?.map_err(HostError::from);
+            }
+            signal = termination() => tracing::info!(signal, grace_secs = grace.as_secs(), "stopping"),
+        }
+        // Half a second is kept for leaving the process once the waiting is over.
+        let deadline = tokio::time::Instant::now() + grace.saturating_sub(Duration::from_millis(500));
+        // No new requests (503, connection closed) nor connections; those in flight finish.
+        stopping.begin();
+        server.stop(true).await;
         let served = server_task.await.map_err(|e| HostError::Refused(e.to_string()))?;
-        drain(shutdown, tasks).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(200));
+        drain(shutdown, tasks, left).await;
+        tracing::info!("stopped");
         served.map_err(HostError::from)
     }
 
     /// Stops taking requests, then stops consumers and workers and flushes the outboxes.
     pub async fn stop(self) {
+        self.stopping.begin();
         self.server.stop(true).await;
         let _ = self.server_task.await;
-        drain(self.shutdown, self.tasks).await;
+        drain(self.shutdown, self.tasks, self.grace).await;
     }
 }
 
-async fn drain(shutdown: CancellationToken, tasks: Vec<JoinHandle<()>>) {
+/// SIGTERM (Kubernetes, `docker stop`) or SIGINT (Ctrl-C); its name.
+async fn termination() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
+}
+
+/// Stops consumers (a delivery in flight is committed and acknowledged, or handed back to the
+/// broker) and workers, and lets each outbox relay flush what was committed.
+async fn drain(shutdown: CancellationToken, tasks: Vec<JoinHandle<()>>, within: Duration) {
     shutdown.cancel();
     let all = futures_util::future::join_all(tasks);
-    if tokio::time::timeout(Duration::from_secs(20), all).await.is_err() {
-        tracing::warn!("background tasks did not stop within 20 s");
+    if tokio::time::timeout(within, all).await.is_err() {
+        tracing::warn!(secs = within.as_secs(), "background tasks did not stop within the grace period");
     }
 }
 
@@ -224,7 +261,8 @@ pub async fn start(
     let described: Vec<(&'static str, utoipa::openapi::OpenApi)> =
         entries.iter().zip(&services).map(|(entry, service)| (entry.name, service.openapi())).collect();
     let docs = Arc::new(ApiDocs::new(&described).map_err(|e| HostError::Refused(format!("API document: {e}")))?);
-    let readiness = Readiness { db: db.clone(), bus: bus.clone() };
+    let stopping = Stopping::default();
+    let readiness = Readiness { db: db.clone(), bus: bus.clone(), stopping: stopping.clone() };
     let jwt = crate::http::jwt::JwtVerifier::from_settings(&settings.auth.jwt).map(Arc::new);
     let auth = AuthStore { db: db.clone(), jwt };
     let app_services = services.clone();
@@ -235,6 +273,7 @@ pub async fn start(
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
             .wrap(middleware::from_fn(ops::refuse_control_characters))
+            .wrap(middleware::from_fn(ops::refuse_when_stopping))
             .wrap(middleware::from_fn(ops::observe))
             .configure(|cfg| ops::configure(cfg, readiness.clone()))
             .configure(|cfg| openapi::configure(cfg, docs.clone()));
@@ -247,7 +286,9 @@ pub async fn start(
         app
     })
     .workers(settings.http.workers)
-    .shutdown_timeout(15)
+    // Signals are this host's to handle (`RunningHost::wait`): one grace period for everything.
+    .disable_signals()
+    .shutdown_timeout(settings.http.shutdown_grace_secs)
     .bind(settings.http.addr.as_str())?;
     let addr = server
         .addrs()
@@ -258,7 +299,8 @@ pub async fn start(
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     tracing::info!(%addr, services = ?names, "nazer is listening");
-    Ok(RunningHost { addr, db, bus, shutdown, server: handle, server_task, tasks })
+    let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
+    Ok(RunningHost { addr, db, bus, shutdown, server: handle, server_task, tasks, grace, stopping })
 }
 
 /// The `main` of a service binary: one service, configured from `nazer.toml` and the

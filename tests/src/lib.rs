@@ -119,6 +119,22 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM; the exit status when the process exits by itself within `timeout` (then
+    /// it is killed, and None).
+    pub async fn terminate_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(&mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();

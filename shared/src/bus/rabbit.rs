@@ -234,7 +234,10 @@ impl RabbitBus {
         loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => {
-                    let _ = connection.close(200, "shutting down".into()).await;
+                    // Unacknowledged deliveries go back to the queue with the channel; a broker
+                    // slow to confirm the close does not hold the shutdown.
+                    let closing = connection.close(200, "shutting down".into());
+                    let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
                     return Ok(());
                 }
                 next = deliveries.next() => next,

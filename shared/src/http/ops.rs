@@ -19,6 +19,22 @@ use crate::metrics;
 pub struct Readiness {
     pub db: Db,
     pub bus: Arc<dyn Bus>,
+    pub stopping: Stopping,
+}
+
+/// Set once the process has been told to stop: from then on it takes no new requests, even on
+/// connections already open, and reports itself not ready (so Kubernetes stops routing to it).
+#[derive(Clone, Default)]
+pub struct Stopping(Arc<std::sync::atomic::AtomicBool>);
+
+impl Stopping {
+    pub fn begin(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, readiness: Readiness) {
@@ -42,6 +58,7 @@ pub(crate) async fn healthz() -> HttpResponse {
         (status = 503, description = "A dependency is unreachable", content_type = "application/problem+json", body = NotReady)))]
 pub(crate) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     let (database, broker) = tokio::join!(readiness.db.is_reachable(), readiness.bus.is_ready());
+    let (database, broker) = if readiness.stopping.is_set() { (false, false) } else { (database, broker) };
     let checks = Checks { database, broker };
     if database && broker {
         HttpResponse::Ok().json(Ready { status: "ready".into(), checks })
@@ -113,6 +130,25 @@ fn has_escaped_control(path: &str) -> bool {
             && (matches!(w[1], b'0' | b'1') && w[2].is_ascii_hexdigit()
                 || (w[1] == b'7' && matches!(w[2], b'f' | b'F')))
     })
+}
+
+/// Once stopping, answers every new request 503 and closes its connection, so the requests in
+/// flight finish and keep-alive connections end instead of holding the process open.
+pub async fn refuse_when_stopping(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let stopping = req.app_data::<web::Data<Readiness>>().is_some_and(|r| r.stopping.is_set());
+    if stopping && req.path() != "/healthz" {
+        let problem = ApiError::Unavailable("this instance is stopping; send the request again".into());
+        let mut response = actix_web::ResponseError::error_response(&problem);
+        response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// Refuses paths with control characters before any handler sees them (PostgreSQL cannot
