@@ -97,12 +97,7 @@ pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<
     if let Some(level) = filter.level {
         query = query.filter(warnings::level.eq(level));
     }
-    if let Some(from) = filter.from {
-        query = query.filter(warnings::issued_at.ge(to_db_time(from)));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(warnings::issued_at.lt(to_db_time(until)));
-    }
+    query = nazer_shared::period!(query, warnings::issued_at, filter.from, filter.until);
     match filter.acknowledged {
         Some(true) => query = query.filter(warnings::acknowledged_at.is_not_null()),
         Some(false) => query = query.filter(warnings::acknowledged_at.is_null()),

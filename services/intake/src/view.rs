@@ -414,12 +414,7 @@ pub fn list_messages(
     if let Some(value) = &filter.kind {
         query = query.filter(messages::kind.eq(value.clone()));
     }
-    if let Some(from) = filter.from {
-        query = query.filter(messages::received_at.ge(to_db_time(from)));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(messages::received_at.lt(to_db_time(until)));
-    }
+    query = nazer_shared::period!(query, messages::received_at, filter.from, filter.until);
     let query =
         nazer_shared::keyset!(query, messages::received_at, messages::id, filter.after.clone(), filter.newest_first);
     let rows: Vec<SummaryRow> = query.limit(filter.limit + 1).select(summary_columns!()).load(conn)?;

@@ -430,12 +430,7 @@ pub fn list_deliveries(
     if let Some(state) = &filter.state {
         query = query.filter(deliveries::state.eq(state.clone()));
     }
-    if let Some(from) = filter.from {
-        query = query.filter(deliveries::created_at.ge(to_db_time(from)));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(deliveries::created_at.lt(to_db_time(until)));
-    }
+    query = nazer_shared::period!(query, deliveries::created_at, filter.from, filter.until);
     let query = nazer_shared::keyset!(
         query,
         deliveries::created_at,

@@ -196,12 +196,7 @@ pub fn rules_page(conn: &mut DbConnection, filter: &RuleFilter) -> Result<(Vec<R
     if let Some(value) = &filter.province {
         query = query.filter(routing_rules::province.eq(value.clone()));
     }
-    if let Some(from) = filter.from {
-        query = query.filter(routing_rules::created_at.ge(to_db_time(from)));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(routing_rules::created_at.lt(to_db_time(until)));
-    }
+    query = nazer_shared::period!(query, routing_rules::created_at, filter.from, filter.until);
     let query = nazer_shared::keyset!(
         query,
         routing_rules::created_at,
@@ -486,12 +481,7 @@ pub fn triage_queue(
     if let Some(value) = &filter.province {
         query = query.filter(assignments::province.eq(value.clone()));
     }
-    if let Some(from) = filter.from {
-        query = query.filter(assignments::decided_at.ge(to_db_time(from)));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(assignments::decided_at.lt(to_db_time(until)));
-    }
+    query = nazer_shared::period!(query, assignments::decided_at, filter.from, filter.until);
     let query = nazer_shared::keyset!(
         query,
         assignments::decided_at,

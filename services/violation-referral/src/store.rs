@@ -138,12 +138,7 @@ pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<C
     if let Some(value) = &filter.province {
         query = query.filter(violation_cases::province.eq(value.clone()));
     }
-    if let Some(from) = filter.from {
-        query = query.filter(violation_cases::opened_at.ge(to_db_time(from)));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(violation_cases::opened_at.lt(to_db_time(until)));
-    }
+    query = nazer_shared::period!(query, violation_cases::opened_at, filter.from, filter.until);
     let query = nazer_shared::keyset!(
         query,
         violation_cases::opened_at,

@@ -82,6 +82,22 @@ macro_rules! keyset {
     }};
 }
 
+/// Keeps the rows of a boxed Diesel query whose `at` lies in the period [`from`, `until`) (each
+/// bound optional), as every list's `from`/`to` filter reads.
+#[macro_export]
+macro_rules! period {
+    ($query:expr, $at:expr, $from:expr, $until:expr) => {{
+        let mut query = $query;
+        if let Some(from) = $from {
+            query = query.filter($at.ge($crate::db::to_db_time(from)));
+        }
+        if let Some(until) = $until {
+            query = query.filter($at.lt($crate::db::to_db_time(until)));
+        }
+        query
+    }};
+}
+
 /// One page of `rows` fetched with `limit + 1` (the extra row says another page follows), and
 /// the cursor of that next page.
 pub fn page<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> (Vec<T>, Option<String>) {
