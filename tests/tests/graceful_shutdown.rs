@@ -20,10 +20,10 @@ const GRACE_SECS: u64 = 10;
 const CLIENTS: usize = 8;
 
 /// Posts messages one after another until `stop`; the tracking codes answered 201, and how
-/// many attempts were refused (503, or no connection).
-async fn post_until(intake: String, stop: Arc<AtomicBool>) -> (Vec<String>, usize) {
+/// many attempts were refused with 503 and how many found no connection.
+async fn post_until(intake: String, stop: Arc<AtomicBool>) -> (Vec<String>, usize, usize) {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-    let (mut codes, mut refused) = (Vec::new(), 0);
+    let (mut codes, mut unavailable, mut unconnected) = (Vec::new(), 0, 0);
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
@@ -41,17 +41,17 @@ async fn post_until(intake: String, stop: Arc<AtomicBool>) -> (Vec<String>, usiz
             // stops listening: either way the client knows to send it again.
             Ok(response) if response.status().as_u16() == 503 => {
                 assert_eq!(response.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]));
-                refused += 1;
+                unavailable += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Ok(response) => panic!("an answer other than 201 or 503: {}", response.status()),
             Err(_) => {
-                refused += 1;
+                unconnected += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     }
-    (codes, refused)
+    (codes, unavailable, unconnected)
 }
 
 fn connect(world: &World) -> diesel::PgConnection {
@@ -134,15 +134,15 @@ async fn sigterm_under_load_loses_nothing() {
     );
     let ((intake_exit, took), (routing_exit, routing_took)) = (intake_exit, routing_exit);
     stop.store(true, Ordering::Relaxed);
-    let (mut answered, mut refused) = (Vec::new(), 0);
+    let (mut answered, mut unavailable, mut unconnected) = (Vec::new(), 0, 0);
     for client in clients {
-        let (codes, failed) = client.await.unwrap_or_else(|e| panic!("{e}"));
+        let (codes, refused, closed) = client.await.unwrap_or_else(|e| panic!("{e}"));
         answered.extend(codes);
-        refused += failed;
+        (unavailable, unconnected) = (unavailable + refused, unconnected + closed);
     }
     println!(
         "intake stopped in {took:?}, routing in {routing_took:?} (grace {GRACE_SECS} s) under {CLIENTS} clients: \
-         {} messages answered 201, {refused} attempts refused after the stop",
+         {} messages answered 201; after the stop {unavailable} answered 503, {unconnected} found no connection",
         answered.len()
     );
     assert!(
