@@ -32,6 +32,26 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     pub quality: QualitySettings,
     pub tracking: TrackingSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// Traces over OTLP: off while no endpoint is set (trace ids still travel and reach the logs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// Base URL of an OTLP/HTTP receiver (a collector), e.g. `http://otel-collector:4318`;
+    /// spans are posted to `<base>/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces kept (0.0–1.0); a trace begun elsewhere keeps its caller's decision.
+    pub sampling_ratio: f64,
+    /// Longest wait of one export, in milliseconds.
+    pub export_timeout_ms: u64,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self { otlp_endpoint: None, sampling_ratio: 1.0, export_timeout_ms: 10_000 }
+    }
 }
 
 /// The quality of handling: reopening answered messages and supervisors' reviews.
@@ -422,6 +442,20 @@ impl Settings {
         if self.broker.prefetch == 0 {
             return Err(invalid("broker.prefetch", "must be at least 1".into()));
         }
+        if let Some(url) = &self.telemetry.otlp_endpoint
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "telemetry.otlp_endpoint",
+                "must be the http(s):// base URL of an OTLP/HTTP receiver, such as http://otel-collector:4318".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.sampling_ratio) {
+            return Err(invalid("telemetry.sampling_ratio", "must be between 0.0 and 1.0".into()));
+        }
+        if !(100..=120_000).contains(&self.telemetry.export_timeout_ms) {
+            return Err(invalid("telemetry.export_timeout_ms", "must be between 100 and 120000 milliseconds".into()));
+        }
         if self.database.pool_size == 0 {
             return Err(invalid("database.pool_size", "must be at least 1".into()));
         }
@@ -584,6 +618,9 @@ mod tests {
             ("NAZER__PRIVACY__REPORTER_KEYS", "k1:abcd", "privacy.reporter_keys"),
             ("NAZER__WEBHOOKS__TIMEOUT_MS", "600000", "webhooks.timeout_ms"),
             ("NAZER__BROKER__QUEUE_TYPE", "classic", "queue_type"),
+            ("NAZER__TELEMETRY__OTLP_ENDPOINT", "otel-collector:4318", "telemetry.otlp_endpoint"),
+            ("NAZER__TELEMETRY__SAMPLING_RATIO", "1.5", "telemetry.sampling_ratio"),
+            ("NAZER__TELEMETRY__EXPORT_TIMEOUT_MS", "0", "telemetry.export_timeout_ms"),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, Some(env(&[(var, value)]))).unwrap_err();

@@ -18,6 +18,10 @@ pub struct Envelope {
     pub aggregate_id: String,
     pub producer: String,
     pub payload: serde_json::Value,
+    /// The W3C `traceparent` of the span that published it: not part of the event, it travels
+    /// beside it (an AMQP header, a column of the outbox) so the consumer continues the trace.
+    #[serde(skip)]
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,7 @@ impl Envelope {
             aggregate_id: event.aggregate_id(),
             producer: producer.to_string(),
             payload: serde_json::to_value(event)?,
+            trace_parent: None,
         })
     }
 

@@ -15,6 +15,7 @@ use crate::db::{Db, DbConnection, DbError, to_db_time};
 use crate::events::{Envelope, EventError};
 use crate::metrics;
 use crate::schema::{inbox, parked_events};
+use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -93,13 +94,19 @@ pub struct InboxSink {
 impl DeliverySink for InboxSink {
     async fn deliver(&self, envelope: &Envelope, attempt: u32) -> Result<(), DeliveryError> {
         let span = tracing::info_span!(
+            parent: None,
             "consume",
+            otel.name = format!("consume {}", envelope.event_type),
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
             consumer = self.consumer,
             event_id = %envelope.event_id,
             event_type = %envelope.event_type,
             aggregate_id = %envelope.aggregate_id,
             attempt
         );
+        // A child of the publisher's span: one message, one trace across the services.
+        telemetry::context::adopt_traceparent(&span, envelope.trace_parent.as_deref());
         let (consumer, handler, now) = (self.consumer, self.handler.clone(), self.clock.now());
         let owned = envelope.clone();
         let outcome = self

@@ -2,7 +2,9 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 struct Metrics {
     registry: Registry,
@@ -16,7 +18,10 @@ struct Metrics {
     webhook_attempts: IntCounterVec,
     reminders_sent: IntCounterVec,
     outbox_backlog: IntGaugeVec,
+    outbox_oldest_age: GaugeVec,
     deadlines_running: IntGaugeVec,
+    deadlines_due: IntGaugeVec,
+    deliveries_finished: IntCounterVec,
     fire_lag: HistogramVec,
 }
 
@@ -44,6 +49,17 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let outbox_backlog = gauge("nazer_outbox_backlog", "Events written but not yet published", &["producer"]);
     let deadlines_running =
         gauge("nazer_deadlines_running", "Deadlines with a reminder or warning still to come", &["service"]);
+    let deadlines_due = gauge(
+        "nazer_deadlines_due",
+        "Deadlines whose next reminder or warning is due and not yet registered",
+        &["service"],
+    );
+    let outbox_oldest_age = GaugeVec::new(
+        Opts::new("nazer_outbox_oldest_age_seconds", "Age of the oldest event written but not yet published"),
+        &["producer"],
+    )
+    .unwrap_or_else(|e| panic!("gauge: {e}"));
+    let _ = registry.register(Box::new(outbox_oldest_age.clone()));
     let fire_lag = HistogramVec::new(
         HistogramOpts::new(
             "nazer_deadline_fire_lag_seconds",
@@ -95,7 +111,15 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         ),
         reminders_sent: counter(&registry, "nazer_reminders_sent_total", "Pre-breach reminders sent", &["stage"]),
         outbox_backlog,
+        outbox_oldest_age,
         deadlines_running,
+        deadlines_due,
+        deliveries_finished: counter(
+            &registry,
+            "nazer_webhook_deliveries_total",
+            "Webhook deliveries by final state (delivered, failed after every attempt)",
+            &["state"],
+        ),
         fire_lag,
         registry,
     }
@@ -144,8 +168,22 @@ pub fn outbox_backlog(producer: &str, rows: i64) {
     METRICS.outbox_backlog.with_label_values(&[producer]).set(rows);
 }
 
+/// How long the oldest unpublished event has waited (0 when none waits).
+pub fn outbox_oldest_age(producer: &str, seconds: f64) {
+    METRICS.outbox_oldest_age.with_label_values(&[producer]).set(seconds.max(0.0));
+}
+
 pub fn deadlines_running(service: &str, count: i64) {
     METRICS.deadlines_running.with_label_values(&[service]).set(count);
+}
+
+pub fn deadlines_due(service: &str, count: i64) {
+    METRICS.deadlines_due.with_label_values(&[service]).set(count);
+}
+
+/// A webhook delivery reached its final state (`delivered` or `failed`).
+pub fn delivery_finished(state: &str) {
+    METRICS.deliveries_finished.with_label_values(&[state]).inc();
 }
 
 /// The Prometheus text exposition of every metric of this process.

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::bus::Bus;
 use crate::clock::SharedClock;
@@ -17,6 +18,7 @@ use crate::db::{Db, DbConnection, DbError, to_db_time, write_transaction};
 use crate::events::{Envelope, Event};
 use crate::metrics;
 use crate::schema::outbox;
+use crate::telemetry;
 use crate::{insert_rows, select_skip_locked};
 
 /// Writes `event` to the outbox inside the caller's transaction.
@@ -30,9 +32,9 @@ pub fn enqueue<E: Event>(
     written.pop().ok_or_else(|| DbError::Refused("the outbox wrote nothing".into()))
 }
 
-/// Rows per multi-row insert: 7 parameters each, under PostgreSQL's 65,535 bind parameters,
+/// Rows per multi-row insert: 8 parameters each, under PostgreSQL's 65,535 bind parameters,
 /// so a firing batch's events (at most a few thousand) take one statement.
-const INSERT_CHUNK: usize = 9_000;
+const INSERT_CHUNK: usize = 8_000;
 
 /// Writes `events` to the outbox inside the caller's transaction, in order, with as few
 /// statements as the database allows (a burst of warnings is thousands of events).
@@ -47,6 +49,8 @@ pub fn enqueue_all<E: Event>(
         .map(|event| Envelope::new(producer, event, now).map_err(|e| DbError::Encode(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let at = to_db_time(now);
+    // Every event of one change continues the trace of the request or delivery that made it.
+    let trace_context = telemetry::context::current_traceparent();
     for chunk in envelopes.chunks(INSERT_CHUNK) {
         let rows = chunk
             .iter()
@@ -60,6 +64,7 @@ pub fn enqueue_all<E: Event>(
                     outbox::envelope.eq(text),
                     outbox::created_at.eq(at),
                     outbox::publish_attempts.eq(0),
+                    outbox::trace_context.eq(trace_context.clone()),
                 ))
             })
             .collect::<Result<Vec<_>, DbError>>()?;
@@ -68,6 +73,9 @@ pub fn enqueue_all<E: Event>(
     Ok(envelopes)
 }
 
+/// One leased outbox row: its id, the envelope as stored, and the trace it continues.
+pub type ClaimedRow = (i64, String, Option<String>);
+
 /// Leases up to `limit` unpublished rows of `producer` until `lease_until`.
 pub fn claim_batch(
     conn: &mut DbConnection,
@@ -75,7 +83,7 @@ pub fn claim_batch(
     limit: i64,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-) -> Result<Vec<(i64, String)>, DbError> {
+) -> Result<Vec<ClaimedRow>, DbError> {
     let now = to_db_time(now);
     write_transaction(conn, |conn| {
         let ids: Vec<i64> = select_skip_locked!(
@@ -91,14 +99,14 @@ pub fn claim_batch(
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut rows: Vec<(i64, String)> = diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+        let mut rows: Vec<ClaimedRow> = diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
             .set((
                 outbox::lease_until.eq(Some(to_db_time(lease_until))),
                 outbox::publish_attempts.eq(outbox::publish_attempts + 1),
             ))
-            .returning((outbox::id, outbox::envelope))
+            .returning((outbox::id, outbox::envelope, outbox::trace_context))
             .get_results(conn)?;
-        rows.sort_by_key(|(id, _)| *id);
+        rows.sort_by_key(|(id, _, _)| *id);
         Ok(rows)
     })
 }
@@ -123,19 +131,25 @@ impl OutboxRelay {
     pub async fn run(self, shutdown: CancellationToken) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let mut failures = 0u32;
+        let mut reported = std::time::Instant::now();
         while !shutdown.is_cancelled() {
             let wait = match self.relay_once().await {
                 Ok(report) if report.failed > 0 => {
                     failures += 1;
                     Duration::from_millis((200u64 << failures.min(5)).min(5_000))
                 }
-                // A full batch suggests more is waiting.
+                // A full batch suggests more is waiting; the gauges still move while it drains.
                 Ok(report) if report.published as i64 >= self.settings.batch_size => {
                     failures = 0;
+                    if reported.elapsed() >= BACKLOG_REPORT_EVERY {
+                        reported = std::time::Instant::now();
+                        self.report_backlog().await;
+                    }
                     continue;
                 }
                 Ok(_) => {
                     failures = 0;
+                    reported = std::time::Instant::now();
                     self.report_backlog().await;
                     poll
                 }
@@ -167,8 +181,11 @@ impl OutboxRelay {
 
     async fn report_backlog(&self) {
         let producer = self.producer;
-        if let Ok(rows) = self.db.run(move |conn| backlog(conn, producer)).await {
+        let read = self.db.run(move |conn| Ok((backlog(conn, producer)?, oldest_unpublished(conn, producer)?))).await;
+        if let Ok((rows, oldest)) = read {
             metrics::outbox_backlog(producer, rows);
+            let age = oldest.map(|at| (self.clock.now().naive_utc() - at).num_milliseconds() as f64 / 1000.0);
+            metrics::outbox_oldest_age(producer, age.unwrap_or(0.0));
         }
     }
 
@@ -185,13 +202,18 @@ impl OutboxRelay {
         let mut published = Vec::with_capacity(rows.len());
         let mut unpublished = Vec::new();
         let mut last_error = None;
-        for (id, text) in rows {
+        for (id, text, trace_context) in rows {
             if last_error.is_some() {
                 unpublished.push(id);
                 continue;
             }
             let outcome = match serde_json::from_str::<Envelope>(&text) {
-                Ok(envelope) => self.bus.publish(&envelope).await.map(|()| envelope.event_type),
+                Ok(envelope) => {
+                    let span = publish_span(&envelope, trace_context.as_deref());
+                    let envelope =
+                        Envelope { trace_parent: span.in_scope(telemetry::context::current_traceparent), ..envelope };
+                    self.bus.publish(&envelope).instrument(span).await.map(|()| envelope.event_type)
+                }
                 Err(error) => Err(crate::bus::BusError::Encode(error.to_string())),
             };
             match outcome {
@@ -229,6 +251,35 @@ impl OutboxRelay {
             .await?;
         Ok(report)
     }
+}
+
+/// The producer span of one event, a child of the work that wrote it; the consumer's span
+/// will be its child in turn.
+fn publish_span(envelope: &Envelope, trace_context: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "publish",
+        otel.name = format!("publish {}", envelope.event_type),
+        otel.kind = "producer",
+        messaging.system = "rabbitmq",
+        event_type = %envelope.event_type,
+        event_id = %envelope.event_id,
+        aggregate_id = %envelope.aggregate_id,
+    );
+    telemetry::context::adopt_traceparent(&span, trace_context);
+    span
+}
+
+/// How often a relay busy with a backlog refreshes the backlog gauges.
+const BACKLOG_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// When the oldest row not yet published for `producer` was written.
+pub fn oldest_unpublished(conn: &mut DbConnection, producer: &str) -> Result<Option<chrono::NaiveDateTime>, DbError> {
+    Ok(outbox::table
+        .filter(outbox::producer.eq(producer))
+        .filter(outbox::published_at.is_null())
+        .select(diesel::dsl::min(outbox::created_at))
+        .first(conn)?)
 }
 
 /// Rows not yet published for `producer` (the backlog an operator watches).

@@ -307,14 +307,18 @@ pub async fn start(
 /// environment, on RabbitMQ, until SIGTERM.
 pub async fn serve_alone(entry: ServiceEntry) -> Result<(), HostError> {
     let settings = Settings::load(None).map_err(|e| HostError::Refused(e.to_string()))?;
-    crate::telemetry::init(&settings.log);
+    let telemetry = crate::telemetry::init(&settings, &format!("nazer-{}", entry.name));
     let options = HostOptions { migrate: false, in_process_bus: false, extra_routes: None };
-    let host = match start(settings, &[entry], options, crate::clock::system_clock()).await {
-        Ok(host) => host,
+    let stopped = match start(settings, &[entry], options, crate::clock::system_clock()).await {
+        Ok(host) => host.wait().await,
         Err(error) => {
             tracing::error!(%error, service = entry.name, "cannot start");
-            return Err(error);
+            Err(error)
         }
     };
-    host.wait().await
+    telemetry.shutdown(TELEMETRY_FLUSH).await;
+    stopped
 }
+
+/// The last spans' export, inside the half second [`RunningHost::wait`] keeps for leaving.
+pub const TELEMETRY_FLUSH: Duration = Duration::from_millis(400);

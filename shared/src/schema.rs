@@ -14,6 +14,7 @@ diesel::table! {
         publish_attempts -> Integer,
         last_error -> Nullable<Text>,
         published_at -> Nullable<Timestamp>,
+        trace_context -> Nullable<Text>,
     }
 }
 

@@ -39,15 +39,19 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
                 if fired.deadlines > 0 {
                     ctx.committed();
                 }
-                if fired.deadlines as i64 >= batch {
-                    continue;
-                }
-                // Counting a million rows is not free: refresh the gauge now and then only.
+                // Counting a million rows is not free: refresh the gauges now and then only,
+                // but also while a burst keeps the loop busy.
                 if gauge_read.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
                     gauge_read = Some(Instant::now());
-                    if let Ok(active) = ctx.db.run(store::active_count).await {
+                    let counted =
+                        ctx.db.run(move |conn| Ok((store::active_count(conn)?, store::due_count(conn, now)?)));
+                    if let Ok((active, due)) = counted.await {
                         metrics::deadlines_running(ctx.service, active);
+                        metrics::deadlines_due(ctx.service, due);
                     }
+                }
+                if fired.deadlines as i64 >= batch {
+                    continue;
                 }
                 until_next_due(&ctx, max_idle).await
             }

@@ -368,6 +368,11 @@ pub fn active_count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(deadlines::table.filter(deadlines::next_fire_at.is_not_null()).count().get_result(conn)?)
 }
 
+/// Deadlines whose next step is due at `now` and not yet registered (a backlog of firing).
+pub fn due_count(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<i64, DbError> {
+    Ok(deadlines::table.filter(deadlines::next_fire_at.le(to_db_time(now))).count().get_result(conn)?)
+}
+
 /// A step of a deadline's ladder as supervisors read it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StepView {

@@ -141,8 +141,14 @@ async fn main() -> anyhow::Result<()> {
         // Figures, not a log of every warning the benchmark registers.
         settings.log.level = "warn".into();
     }
-    nazer_shared::telemetry::init(&settings.log);
-    match cli.command {
+    let telemetry = nazer_shared::telemetry::init(&settings, "nazer");
+    let done = run(cli.command, settings).await;
+    telemetry.shutdown(runtime::TELEMETRY_FLUSH).await;
+    done
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
         Command::Up { services, demo } => up(settings, select(services)?, demo).await,
         Command::Migrate => migrate(&settings).await,
         Command::Seed { demo: true } => {

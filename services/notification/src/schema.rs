@@ -27,6 +27,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         finished_at -> Nullable<Timestamp>,
+        trace_context -> Nullable<Text>,
     }
 }
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use nazer_shared::metrics;
 use nazer_shared::runtime::ServiceContext;
+use nazer_shared::{metrics, telemetry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::signature;
 use crate::store::{self, AttemptResult, DueDelivery, RetryPolicy};
@@ -72,6 +73,7 @@ pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
         match recorded {
             Ok(Some(state)) => {
                 finished = true;
+                metrics::delivery_finished(state);
                 tracing::info!(delivery_id, state, "webhook delivery final");
             }
             Ok(None) => tracing::info!(delivery_id, "webhook attempt failed; will retry"),
@@ -87,10 +89,38 @@ pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
 }
 
 async fn attempt(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i64) -> AttemptResult {
+    let span = tracing::info_span!(
+        parent: None,
+        "webhook",
+        otel.name = format!("POST webhook {}", delivery.event_type),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = "POST",
+        http.response.status_code = tracing::field::Empty,
+        delivery_id = %delivery.id,
+        event_id = %delivery.event_id,
+        attempt = delivery.attempts + 1,
+    );
+    telemetry::context::adopt_traceparent(&span, delivery.trace_context.as_deref());
+    let result = send(client, delivery, timestamp).instrument(span.clone()).await;
+    if let Some(status) = result.status {
+        span.record("http.response.status_code", status);
+    }
+    if result.error.is_some() {
+        span.record("otel.status_code", "ERROR");
+    }
+    result
+}
+
+/// One signed POST, carrying the trace context so the receiver may join the trace.
+async fn send(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i64) -> AttemptResult {
     let started = Instant::now();
     let body = delivery.payload.clone().into_bytes();
-    let response = client
-        .post(&delivery.url)
+    let mut request = client.post(&delivery.url);
+    for (name, value) in telemetry::context::current_headers() {
+        request = request.header(name, value);
+    }
+    let response = request
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("X-Nazer-Event-Id", &delivery.event_id)
         .header("X-Nazer-Event-Type", &delivery.event_type)

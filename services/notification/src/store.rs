@@ -148,6 +148,8 @@ pub fn enqueue_deliveries(
         .load(conn)?;
     let payload = serde_json::to_string(envelope).map_err(|e| DbError::Encode(e.to_string()))?;
     let at = to_db_time(now);
+    // The webhook call, however much later, continues the trace of the event that caused it.
+    let trace_context = nazer_shared::telemetry::context::current_traceparent();
     let mut queued = 0;
     for (subscription_id, _) in subscriptions.iter().filter(|(_, types)| wants(types, &envelope.event_type)) {
         diesel::insert_into(deliveries::table)
@@ -161,6 +163,7 @@ pub fn enqueue_deliveries(
                 deliveries::attempts.eq(0),
                 deliveries::next_attempt_at.eq(at),
                 deliveries::created_at.eq(at),
+                deliveries::trace_context.eq(&trace_context),
             ))
             .execute(conn)?;
         queued += 1;
@@ -168,8 +171,8 @@ pub fn enqueue_deliveries(
     Ok(queued)
 }
 
-/// A delivery leased for one attempt.
-#[derive(Debug, Clone)]
+/// A delivery leased for one attempt (fields in the order `claim_due` selects them).
+#[derive(Debug, Clone, Queryable)]
 pub struct DueDelivery {
     pub id: String,
     pub subscription_id: String,
@@ -180,6 +183,8 @@ pub struct DueDelivery {
     pub event_type: String,
     pub payload: String,
     pub attempts: i32,
+    /// The `traceparent` of the work that queued it.
+    pub trace_context: Option<String>,
     /// The lease this sender holds; recording the attempt needs it to be still ours.
     pub lease_until: NaiveDateTime,
 }
@@ -211,8 +216,8 @@ pub fn claim_due(
         diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
             .set(deliveries::lease_until.eq(Some(lease)))
             .execute(conn)?;
-        type Row = (String, String, String, String, String, String, String, String, i32);
-        let rows: Vec<Row> = deliveries::table
+        // The lease just written, read back: recording the attempt compares it as stored.
+        Ok(deliveries::table
             .inner_join(webhook_subscriptions::table)
             .filter(deliveries::id.eq_any(&ids))
             .filter(webhook_subscriptions::active.eq(true))
@@ -226,23 +231,10 @@ pub fn claim_due(
                 deliveries::event_type,
                 deliveries::payload,
                 deliveries::attempts,
+                deliveries::trace_context,
+                deliveries::lease_until.assume_not_null(),
             ))
-            .load(conn)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, subscription_id, agency_id, url, secret, event_id, event_type, payload, attempts)| DueDelivery {
-                id,
-                subscription_id,
-                agency_id,
-                url,
-                secret,
-                event_id,
-                event_type,
-                payload,
-                attempts,
-                lease_until: lease,
-            })
-            .collect())
+            .load::<DueDelivery>(conn)?)
     })
 }
 

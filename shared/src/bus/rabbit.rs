@@ -28,6 +28,7 @@ use super::{Bus, BusError, BusKind, ConsumerSpec, DeliveryError, DeliverySink, r
 use crate::config::BrokerSettings;
 use crate::events::Envelope;
 use crate::metrics;
+use crate::telemetry::context::TRACEPARENT;
 use crate::topology;
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -259,7 +260,7 @@ impl RabbitBus {
     ) {
         let attempt = delivery_count(&delivery.properties) + 1;
         let envelope = match Envelope::from_bytes(&delivery.data) {
-            Ok(envelope) => envelope,
+            Ok(envelope) => Envelope { trace_parent: traceparent(&delivery.properties), ..envelope },
             Err(error) => {
                 tracing::error!(consumer, %error, "undecodable event; parking it");
                 metrics::events_consumed(consumer, "undecodable", "parked");
@@ -316,6 +317,14 @@ impl RabbitBus {
     }
 }
 
+/// The W3C trace context the publisher put beside the event, if any.
+fn traceparent(properties: &BasicProperties) -> Option<String> {
+    match properties.headers().as_ref()?.inner().get(TRACEPARENT)? {
+        AMQPValue::LongString(value) => Some(value.to_string()),
+        _ => None,
+    }
+}
+
 /// Quorum queues count deliveries in `x-delivery-count` (absent on the first delivery).
 fn delivery_count(properties: &BasicProperties) -> u32 {
     let Some(headers) = properties.headers() else { return 0 };
@@ -345,6 +354,9 @@ impl Bus for RabbitBus {
         };
         let mut headers = FieldTable::default();
         headers.insert("producer".into(), AMQPValue::LongString(LongString::from(envelope.producer.as_str())));
+        if let Some(traceparent) = &envelope.trace_parent {
+            headers.insert(TRACEPARENT.into(), AMQPValue::LongString(LongString::from(traceparent.as_str())));
+        }
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(ShortString::from("application/json"))

@@ -1,5 +1,6 @@
 //! What operators and Kubernetes touch: `/healthz`, `/readyz`, `/metrics`, and request metrics.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,11 +9,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::problem::{ApiError, PROBLEM_JSON};
 use crate::bus::Bus;
 use crate::db::Db;
 use crate::metrics;
+use crate::telemetry::context;
 
 /// What readiness depends on.
 #[derive(Clone)]
@@ -117,10 +120,40 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
-    let response = next.call(req).await?;
-    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
-    metrics::http_request(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    // The route pattern is known before routing (the resource map matches the path).
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let span = request_span(&req, &method, &route);
+    let response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
+    metrics::http_request(&method, &route, status, started.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// The server span of one request, continuing the caller's trace when it sent a
+/// `traceparent`. Probes and scrapes get none: they would bury the traces that matter.
+fn request_span(req: &ServiceRequest, method: &str, route: &str) -> tracing::Span {
+    if matches!(req.path(), "/healthz" | "/readyz" | "/metrics") {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "request",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let headers: HashMap<String, String> = [context::TRACEPARENT, context::TRACESTATE]
+        .into_iter()
+        .filter_map(|name| Some((name.to_string(), req.headers().get(name)?.to_str().ok()?.to_string())))
+        .collect();
+    context::adopt_parent(&span, &headers);
+    span
 }
 
 /// True when the raw path carries a percent-escaped control character (`%00`–`%1F`, `%7F`).
