@@ -443,11 +443,14 @@ impl Settings {
             return Err(invalid("broker.prefetch", "must be at least 1".into()));
         }
         if let Some(url) = &self.telemetry.otlp_endpoint
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || url.trim_end_matches('/').ends_with("/v1/traces"))
         {
             return Err(invalid(
                 "telemetry.otlp_endpoint",
-                "must be the http(s):// base URL of an OTLP/HTTP receiver, such as http://otel-collector:4318".into(),
+                "must be the http(s):// base URL of an OTLP/HTTP receiver, such as http://otel-collector:4318 \
+                 (without /v1/traces, which is added)"
+                    .into(),
             ));
         }
         if !(0.0..=1.0).contains(&self.telemetry.sampling_ratio) {
@@ -619,6 +622,7 @@ mod tests {
             ("NAZER__WEBHOOKS__TIMEOUT_MS", "600000", "webhooks.timeout_ms"),
             ("NAZER__BROKER__QUEUE_TYPE", "classic", "queue_type"),
             ("NAZER__TELEMETRY__OTLP_ENDPOINT", "otel-collector:4318", "telemetry.otlp_endpoint"),
+            ("NAZER__TELEMETRY__OTLP_ENDPOINT", "http://otel-collector:4318/v1/traces", "telemetry.otlp_endpoint"),
             ("NAZER__TELEMETRY__SAMPLING_RATIO", "1.5", "telemetry.sampling_ratio"),
             ("NAZER__TELEMETRY__EXPORT_TIMEOUT_MS", "0", "telemetry.export_timeout_ms"),
         ];

@@ -98,7 +98,7 @@ impl DeliverySink for InboxSink {
             "consume",
             otel.name = format!("consume {}", envelope.event_type),
             otel.kind = "consumer",
-            messaging.system = "rabbitmq",
+            otel.status_code = tracing::field::Empty,
             consumer = self.consumer,
             event_id = %envelope.event_id,
             event_type = %envelope.event_type,
@@ -128,8 +128,12 @@ impl DeliverySink for InboxSink {
                 tracing::debug!("duplicate delivery acknowledged");
                 Ok(())
             }
-            Err(HandlerError::Invalid(reason)) => Err(DeliveryError::Permanent(reason)),
+            Err(HandlerError::Invalid(reason)) => {
+                span.record("otel.status_code", "ERROR");
+                Err(DeliveryError::Permanent(reason))
+            }
             Err(HandlerError::Db(error)) => {
+                span.record("otel.status_code", "ERROR");
                 metrics::events_consumed(self.consumer, &envelope.event_type, "retried");
                 if error.is_unavailable() {
                     Err(DeliveryError::Unavailable(error.to_string()))

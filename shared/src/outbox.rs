@@ -133,24 +133,25 @@ impl OutboxRelay {
         let mut failures = 0u32;
         let mut reported = std::time::Instant::now();
         while !shutdown.is_cancelled() {
-            let wait = match self.relay_once().await {
+            let outcome = self.relay_once().await;
+            // The gauges move while a backlog drains or the broker is away, not only when idle.
+            let idle = matches!(&outcome, Ok(report) if report.failed == 0 && (report.published as i64) < self.settings.batch_size);
+            if idle || reported.elapsed() >= BACKLOG_REPORT_EVERY {
+                reported = std::time::Instant::now();
+                self.report_backlog().await;
+            }
+            let wait = match outcome {
                 Ok(report) if report.failed > 0 => {
                     failures += 1;
                     Duration::from_millis((200u64 << failures.min(5)).min(5_000))
                 }
-                // A full batch suggests more is waiting; the gauges still move while it drains.
+                // A full batch suggests more is waiting.
                 Ok(report) if report.published as i64 >= self.settings.batch_size => {
                     failures = 0;
-                    if reported.elapsed() >= BACKLOG_REPORT_EVERY {
-                        reported = std::time::Instant::now();
-                        self.report_backlog().await;
-                    }
                     continue;
                 }
                 Ok(_) => {
                     failures = 0;
-                    reported = std::time::Instant::now();
-                    self.report_backlog().await;
                     poll
                 }
                 Err(error) => {
@@ -212,7 +213,11 @@ impl OutboxRelay {
                     let span = publish_span(&envelope, trace_context.as_deref());
                     let envelope =
                         Envelope { trace_parent: span.in_scope(telemetry::context::current_traceparent), ..envelope };
-                    self.bus.publish(&envelope).instrument(span).await.map(|()| envelope.event_type)
+                    let published = self.bus.publish(&envelope).instrument(span.clone()).await;
+                    if published.is_err() {
+                        span.record("otel.status_code", "ERROR");
+                    }
+                    published.map(|()| envelope.event_type)
                 }
                 Err(error) => Err(crate::bus::BusError::Encode(error.to_string())),
             };
@@ -261,7 +266,7 @@ fn publish_span(envelope: &Envelope, trace_context: Option<&str>) -> tracing::Sp
         "publish",
         otel.name = format!("publish {}", envelope.event_type),
         otel.kind = "producer",
-        messaging.system = "rabbitmq",
+        otel.status_code = tracing::field::Empty,
         event_type = %envelope.event_type,
         event_id = %envelope.event_id,
         aggregate_id = %envelope.aggregate_id,

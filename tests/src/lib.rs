@@ -73,8 +73,11 @@ impl Process {
         let errors = file.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
         let mut command = Command::new(program);
         command.args(args).current_dir(dir).stdout(Stdio::from(file)).stderr(Stdio::from(errors));
-        // Only what the test gives: never the developer's own NAZER__ settings.
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("NAZER__")) {
+        // Only what the test gives: never the developer's own settings, log filter or
+        // OpenTelemetry variables.
+        for (key, _) in
+            std::env::vars().filter(|(k, _)| k.starts_with("NAZER__") || k == "NAZER_LOG" || k.starts_with("OTEL_"))
+        {
             command.env_remove(key);
         }
         command.envs(env).env("NAZER__HTTP__ADDR", format!("127.0.0.1:{port}"));

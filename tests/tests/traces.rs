@@ -182,6 +182,7 @@ async fn one_message_is_one_trace_across_the_services_and_the_broker() {
         ("nazer-deadline-timer", "publish deadline.scheduled"),
         ("nazer-notification", "consume message.assigned"),
         ("nazer-notification", "POST webhook message.assigned"),
+        ("nazer-notification", "publish notification.delivered"),
         ("nazer-intake", "consume message.assigned"),
         ("nazer-intake", "consume deadline.scheduled"),
     ];
@@ -223,6 +224,7 @@ async fn one_message_is_one_trace_across_the_services_and_the_broker() {
     assert_child(notified, assigned, CONSUMER);
     let webhook = one(&spans, "nazer-notification", "POST webhook message.assigned");
     assert_child(webhook, notified, CLIENT);
+    assert_child(one(&spans, "nazer-notification", "publish notification.delivered"), webhook, PRODUCER);
     assert_child(one(&spans, "nazer-intake", "consume message.assigned"), assigned, CONSUMER);
     // Every span's parent is in the trace, but the caller's own.
     for span in &spans {

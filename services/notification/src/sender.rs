@@ -56,8 +56,8 @@ pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
     };
     let count = due.len();
     let attempts = due.into_iter().map(|delivery| async move {
-        let result = attempt(client, &delivery, ctx.clock.now().timestamp()).await;
-        (delivery, result)
+        let (result, span) = attempt(client, &delivery, ctx.clock.now().timestamp()).await;
+        (delivery, result, span)
     });
     let policy = RetryPolicy {
         max_attempts: ctx.settings.webhooks.max_attempts,
@@ -65,11 +65,16 @@ pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
         max_backoff_ms: ctx.settings.webhooks.max_backoff_ms,
     };
     let mut finished = false;
-    for (delivery, result) in join_all(attempts).await {
+    for (delivery, result, span) in join_all(attempts).await {
         metrics::webhook_attempt(if result.succeeded() { "delivered" } else { "failed" });
         let now = ctx.clock.now();
         let delivery_id = delivery.id.clone();
-        let recorded = ctx.db.write(move |conn| store::record_attempt(conn, &delivery, &result, policy, now)).await;
+        // Under the attempt's span: the outcome event it may publish stays in the trace.
+        let recorded = ctx
+            .db
+            .write(move |conn| store::record_attempt(conn, &delivery, &result, policy, now))
+            .instrument(span)
+            .await;
         match recorded {
             Ok(Some(state)) => {
                 finished = true;
@@ -88,7 +93,9 @@ pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
     count
 }
 
-async fn attempt(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i64) -> AttemptResult {
+/// One attempt, in a client span of the trace that queued the delivery; the span is returned
+/// so that recording the attempt stays in it.
+async fn attempt(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i64) -> (AttemptResult, tracing::Span) {
     let span = tracing::info_span!(
         parent: None,
         "webhook",
@@ -109,7 +116,7 @@ async fn attempt(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i6
     if result.error.is_some() {
         span.record("otel.status_code", "ERROR");
     }
-    result
+    (result, span)
 }
 
 /// One signed POST, carrying the trace context so the receiver may join the trace.

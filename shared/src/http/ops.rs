@@ -152,8 +152,19 @@ fn request_span(req: &ServiceRequest, method: &str, route: &str) -> tracing::Spa
         .into_iter()
         .filter_map(|name| Some((name.to_string(), req.headers().get(name)?.to_str().ok()?.to_string())))
         .collect();
-    context::adopt_parent(&span, &headers);
+    if is_public(req.path()) {
+        // Anyone may call these: their trace context is remembered, never obeyed (it would
+        // choose the trace id and force sampling).
+        context::link_to(&span, &headers);
+    } else {
+        context::adopt_parent(&span, &headers);
+    }
     span
+}
+
+/// Routes open to citizens and Open311 clients rather than to the organisation's systems.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/api/v1/track/") || path.starts_with("/open311/")
 }
 
 /// True when the raw path carries a percent-escaped control character (`%00`–`%1F`, `%7F`).

@@ -45,6 +45,15 @@ pub fn adopt_parent(span: &Span, headers: &HashMap<String, String>) {
     }
 }
 
+/// Starts `span` a trace of its own, linked to the remote span the headers name (if any).
+pub fn link_to(span: &Span, headers: &HashMap<String, String>) {
+    let context = TraceContextPropagator::new().extract(headers);
+    let remote = context.span().span_context().clone();
+    if remote.is_valid() {
+        span.add_link(remote);
+    }
+}
+
 /// [`adopt_parent`] from a stored `traceparent` alone.
 pub fn adopt_traceparent(span: &Span, traceparent: Option<&str>) {
     if let Some(value) = traceparent {
@@ -86,6 +95,17 @@ mod tests {
             assert_eq!(child.in_scope(current_trace_id), Some(trace_id.clone()));
             let child_parent = child.in_scope(current_traceparent).expect("child traceparent");
             assert_ne!(child_parent, parent, "the child is a span of its own");
+        });
+    }
+
+    #[test]
+    fn a_linked_span_keeps_its_own_trace() {
+        traced(|| {
+            let remote = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+            let span = tracing::info_span!(parent: None, "request");
+            link_to(&span, &HashMap::from([(TRACEPARENT.to_string(), remote.to_string())]));
+            let trace_id = span.in_scope(current_trace_id).expect("a trace");
+            assert_ne!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         });
     }
 

@@ -26,11 +26,8 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         let mut line = Map::new();
-        line.insert("timestamp".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into());
-        line.insert("level".into(), meta.level().as_str().into());
-        line.insert("target".into(), meta.target().into());
+        let (mut span_name, mut ids) = (None, None);
         if let Some(scope) = ctx.event_scope() {
-            let mut leaf = None;
             for span in scope.from_root() {
                 let extensions = span.extensions();
                 // Outer spans first, so an inner span's field of the same name wins.
@@ -40,20 +37,27 @@ where
                     line.extend(fields);
                 }
                 if let Some(otel) = extensions.get::<OtelData>() {
-                    leaf = Some((otel.trace_id(), otel.span_id()));
+                    ids = Some((otel.trace_id(), otel.span_id()));
                 }
-                line.insert("span".into(), span.name().into());
-            }
-            if let Some((trace_id, span_id)) = leaf {
-                if let Some(trace_id) = trace_id {
-                    line.insert("trace_id".into(), trace_id.to_string().into());
-                }
-                if let Some(span_id) = span_id {
-                    line.insert("span_id".into(), span_id.to_string().into());
-                }
+                span_name = Some(span.name());
             }
         }
         event.record(&mut FieldsInto(&mut line));
+        // The fixed keys last: no field of a span or an event can overwrite them.
+        line.insert("timestamp".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into());
+        line.insert("level".into(), meta.level().as_str().into());
+        line.insert("target".into(), meta.target().into());
+        if let Some(name) = span_name {
+            line.insert("span".into(), name.into());
+        }
+        if let Some((trace_id, span_id)) = ids {
+            if let Some(trace_id) = trace_id {
+                line.insert("trace_id".into(), trace_id.to_string().into());
+            }
+            if let Some(span_id) = span_id {
+                line.insert("span_id".into(), span_id.to_string().into());
+            }
+        }
         writeln!(writer, "{}", Value::Object(line))
     }
 }

@@ -13,6 +13,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -79,18 +81,23 @@ pub fn init(settings: &Settings, service_name: &str) -> Telemetry {
             SdkTracerProvider::builder().build()
         }
     };
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("nazer"));
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    // The log filter decides what is written, never what is traced: a service logging at
+    // `warn` must still carry the trace on to the next one.
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("nazer"))
+        .with_filter(Targets::new().with_target("nazer", LevelFilter::INFO));
+    let registry = tracing_subscriber::registry().with(otel);
     let installed = match settings.log.format {
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .fmt_fields(JsonFields::new())
                     .event_format(JsonLines)
-                    .with_writer(std::io::stdout),
+                    .with_writer(std::io::stdout)
+                    .with_filter(filter),
             )
             .try_init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().compact()).try_init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().compact().with_filter(filter)).try_init(),
     };
     let exporting = settings.telemetry.otlp_endpoint.is_some();
     if installed.is_ok() && exporting {
