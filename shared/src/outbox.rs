@@ -153,10 +153,22 @@ impl OutboxRelay {
         }
         // Flush everything committed before the shutdown, while the bus is still there (the
         // host stops waiting at the end of its grace period; what is left waits for the next start).
+        let started = std::time::Instant::now();
+        let mut flushed = 0;
         loop {
             match self.relay_once().await {
-                Ok(report) if report.published > 0 && report.failed == 0 => continue,
-                Ok(_) => break,
+                Ok(report) if report.published > 0 && report.failed == 0 => flushed += report.published,
+                Ok(report) => {
+                    let ms = started.elapsed().as_millis() as u64;
+                    tracing::debug!(
+                        producer = self.producer,
+                        flushed,
+                        failed = report.failed,
+                        ms,
+                        "final outbox flush ended"
+                    );
+                    break;
+                }
                 Err(error) => {
                     tracing::warn!(producer = self.producer, %error, "final outbox flush failed; rows stay for the next start");
                     break;
@@ -178,10 +190,12 @@ impl OutboxRelay {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::seconds(self.settings.lease_secs);
         let (producer, limit) = (self.producer, self.settings.batch_size);
+        let started = std::time::Instant::now();
         let rows = self.db.run(move |conn| claim_batch(conn, producer, limit, now, lease_until)).await?;
         if rows.is_empty() {
             return Ok(RelayReport::default());
         }
+        let claimed_ms = started.elapsed().as_millis() as u64;
         let mut published = Vec::with_capacity(rows.len());
         let mut unpublished = Vec::new();
         let mut last_error = None;
@@ -208,6 +222,7 @@ impl OutboxRelay {
             }
         }
         let report = RelayReport { published: published.len(), failed: unpublished.len() };
+        let published_ms = started.elapsed().as_millis() as u64;
         let done_at = to_db_time(self.clock.now());
         self.db
             .run(move |conn| {
@@ -227,6 +242,9 @@ impl OutboxRelay {
                 Ok(())
             })
             .await?;
+        let ms = started.elapsed().as_millis() as u64;
+        let (published, failed) = (report.published, report.failed);
+        tracing::debug!(producer, published, failed, claimed_ms, published_ms, ms, "outbox batch relayed");
         Ok(report)
     }
 }

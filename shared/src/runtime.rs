@@ -106,7 +106,7 @@ pub struct RunningHost {
     shutdown: CancellationToken,
     server: actix_web::dev::ServerHandle,
     server_task: JoinHandle<std::io::Result<()>>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<Task>,
     /// How long stopping may take, from the signal to the exit.
     grace: Duration,
     stopping: Stopping,
@@ -124,15 +124,17 @@ impl RunningHost {
             }
             signal = termination() => tracing::info!(signal, grace_secs = grace.as_secs(), "stopping"),
         }
+        let signalled = std::time::Instant::now();
         // Half a second is kept for leaving the process once the waiting is over.
         let deadline = tokio::time::Instant::now() + grace.saturating_sub(Duration::from_millis(500));
         // No new requests (503, connection closed) nor connections; those in flight finish.
         stopping.begin();
         server.stop(true).await;
         let served = server_task.await.map_err(|e| HostError::Refused(e.to_string()))?;
+        tracing::debug!(ms = signalled.elapsed().as_millis() as u64, "HTTP server stopped");
         let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(200));
         drain(shutdown, tasks, left).await;
-        tracing::info!("stopped");
+        tracing::info!(ms = signalled.elapsed().as_millis() as u64, "stopped");
         served.map_err(HostError::from)
     }
 
@@ -163,11 +165,34 @@ async fn termination() -> &'static str {
 
 /// Stops consumers (a delivery in flight is committed and acknowledged, or handed back to the
 /// broker) and workers, and lets each outbox relay flush what was committed.
-async fn drain(shutdown: CancellationToken, tasks: Vec<JoinHandle<()>>, within: Duration) {
+async fn drain(shutdown: CancellationToken, tasks: Vec<Task>, within: Duration) {
+    use futures_util::StreamExt;
+    let started = std::time::Instant::now();
     shutdown.cancel();
-    let all = futures_util::future::join_all(tasks);
+    let mut left: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+    let mut running: futures_util::stream::FuturesUnordered<_> =
+        tasks.into_iter().map(|t| async move { (t.handle.await, t.name) }).collect();
+    let all = async {
+        while let Some((joined, name)) = running.next().await {
+            left.retain(|n| *n != name);
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(task = %name, ms, panicked = joined.is_err(), "background task stopped");
+        }
+    };
     if tokio::time::timeout(within, all).await.is_err() {
-        tracing::warn!(secs = within.as_secs(), "background tasks did not stop within the grace period");
+        tracing::warn!(secs = within.as_secs(), still_running = ?left, "background tasks did not stop within the grace period");
+    }
+}
+
+/// A background loop of the host, named in the logs of a shutdown.
+struct Task {
+    name: String,
+    handle: JoinHandle<()>,
+}
+
+impl Task {
+    fn new(service: &str, role: &str, handle: JoinHandle<()>) -> Self {
+        Self { name: format!("{service}.{role}"), handle }
     }
 }
 
@@ -236,7 +261,7 @@ pub async fn start(
                 after_commit,
             });
             let spec = topology::consumer_spec(entry.name);
-            tasks.push(bus.consume(spec, sink, shutdown.child_token()).await?);
+            tasks.push(Task::new(entry.name, "consumer", bus.consume(spec, sink, shutdown.child_token()).await?));
         }
         relays.push(OutboxRelay {
             db: db.clone(),
@@ -246,13 +271,14 @@ pub async fn start(
             clock: clock.clone(),
             wake: context.outbox_wake.clone(),
         });
-        tasks.extend(service.workers(shutdown.child_token()));
+        tasks.extend(service.workers(shutdown.child_token()).into_iter().map(|h| Task::new(entry.name, "worker", h)));
         services.push(service);
     }
     // Relays start once every local consumer is registered, so the in-process bus has
     // somewhere to deliver from the first event on.
     for relay in relays {
-        tasks.push(tokio::spawn(relay.run(shutdown.child_token())));
+        let producer = relay.producer;
+        tasks.push(Task::new(producer, "outbox", tokio::spawn(relay.run(shutdown.child_token()))));
     }
     if bus.kind() == BusKind::InProcess {
         tracing::info!("events travel on the in-process bus");

@@ -198,6 +198,7 @@ impl RabbitBus {
             self.declare_consumer_queues(&channel, &spec).await?;
         }
         channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+        tracing::debug!(thread = ?std::thread::current().name(), "publisher connection opened");
         Ok(Publisher { connection, channel })
     }
 
@@ -236,14 +237,24 @@ impl RabbitBus {
                 _ = shutdown.cancelled() => {
                     // Unacknowledged deliveries go back to the queue with the channel; a broker
                     // slow to confirm the close does not hold the shutdown.
+                    let started = std::time::Instant::now();
                     let closing = connection.close(200, "shutting down".into());
-                    let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
+                    let timed_out = tokio::time::timeout(Duration::from_secs(2), closing).await.is_err();
+                    let ms = started.elapsed().as_millis() as u64;
+                    tracing::debug!(consumer = spec.consumer, ms, timed_out, "consumer connection closed");
                     return Ok(());
                 }
                 next = deliveries.next() => next,
             };
             match next {
-                Some(Ok(delivery)) => self.handle_delivery(spec.consumer, sink.as_ref(), delivery, shutdown).await,
+                Some(Ok(delivery)) => {
+                    let started = std::time::Instant::now();
+                    self.handle_delivery(spec.consumer, sink.as_ref(), delivery, shutdown).await;
+                    if shutdown.is_cancelled() {
+                        let ms = started.elapsed().as_millis() as u64;
+                        tracing::debug!(consumer = spec.consumer, ms, "delivery handled while stopping");
+                    }
+                }
                 Some(Err(error)) => return Err(unavailable(error)),
                 None => return Err(BusError::Unavailable("consumer stream ended".into())),
             }
