@@ -182,6 +182,27 @@ async fn an_event_published_before_its_consumer_starts_waits_for_it() {
     shutdown.cancel();
 }
 
+/// The publisher first opened on another runtime, as `/readyz` does on an HTTP worker, keeps
+/// working once that runtime is gone (the HTTP server stopped, the outbox still flushing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publisher_outlives_the_runtime_that_first_opened_it() {
+    let Some(url) = broker_url() else { return };
+    let settings = settings();
+    let bus = RabbitBus::new(&url, &settings);
+    let probe = bus.clone();
+    std::thread::spawn(move || {
+        let worker = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert!(worker.block_on(probe.is_ready()), "the publisher opens");
+    })
+    .join()
+    .unwrap();
+    for _ in 0..3 {
+        let published = tokio::time::timeout(Duration::from_secs(5), bus.publish(&received())).await;
+        assert!(matches!(published, Ok(Ok(()))), "published and confirmed: {published:?}");
+    }
+    bus.delete_topology().await.unwrap();
+}
+
 /// The relay empties a backlog into RabbitMQ: every row is marked published (each only once the
 /// broker confirmed it) and reaches its consumer's queue exactly once. Prints the relay's rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
