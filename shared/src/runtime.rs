@@ -103,10 +103,15 @@ pub struct RunningHost {
     pub addr: SocketAddr,
     pub db: Db,
     pub bus: Arc<dyn Bus>,
-    shutdown: CancellationToken,
     server: actix_web::dev::ServerHandle,
     server_task: JoinHandle<std::io::Result<()>>,
-    tasks: Vec<Task>,
+    /// Consumers and workers, stopped first.
+    loops: Vec<Task>,
+    stop_loops: CancellationToken,
+    /// The outbox relays, stopped once nothing else can commit an event, each flushing its
+    /// outbox on the way out.
+    relays: Vec<Task>,
+    stop_relays: CancellationToken,
     /// How long stopping may take, from the signal to the exit.
     grace: Duration,
     stopping: Stopping,
@@ -115,35 +120,43 @@ pub struct RunningHost {
 impl RunningHost {
     /// Runs until SIGTERM or SIGINT, then stops within the grace period: no new requests or
     /// deliveries, those in flight finished, the outbox flushed.
-    pub async fn wait(self) -> Result<(), HostError> {
-        let RunningHost { shutdown, server, mut server_task, tasks, grace, stopping, .. } = self;
+    pub async fn wait(mut self) -> Result<(), HostError> {
         tokio::select! {
-            served = &mut server_task => {
-                drain(shutdown, tasks, grace).await;
+            served = &mut self.server_task => {
+                let deadline = tokio::time::Instant::now() + self.grace;
+                stop_tasks(&self.stop_loops, self.loops, deadline).await;
+                stop_tasks(&self.stop_relays, self.relays, deadline).await;
                 return served.map_err(|e| HostError::Refused(e.to_string()))?.map_err(HostError::from);
             }
-            signal = termination() => tracing::info!(signal, grace_secs = grace.as_secs(), "stopping"),
+            signal = termination() => tracing::info!(signal, grace_secs = self.grace.as_secs(), "stopping"),
         }
-        let signalled = std::time::Instant::now();
-        // Half a second is kept for leaving the process once the waiting is over.
-        let deadline = tokio::time::Instant::now() + grace.saturating_sub(Duration::from_millis(500));
-        // No new requests (503, connection closed) nor connections; those in flight finish.
-        stopping.begin();
-        server.stop(true).await;
-        let served = server_task.await.map_err(|e| HostError::Refused(e.to_string()))?;
-        tracing::debug!(ms = signalled.elapsed().as_millis() as u64, "HTTP server stopped");
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(200));
-        drain(shutdown, tasks, left).await;
-        tracing::info!(ms = signalled.elapsed().as_millis() as u64, "stopped");
-        served.map_err(HostError::from)
+        self.shut_down().await
     }
 
-    /// Stops taking requests, then stops consumers and workers and flushes the outboxes.
+    /// Stops as on SIGTERM and waits until it is done.
     pub async fn stop(self) {
+        let _ = self.shut_down().await;
+    }
+
+    async fn shut_down(self) -> Result<(), HostError> {
+        let started = tokio::time::Instant::now();
+        // Half a second is kept for leaving the process once the waiting is over.
+        let deadline = started + self.grace.saturating_sub(Duration::from_millis(500));
+        // No new requests (503, connection closed) nor connections; those in flight finish.
+        // Meanwhile consumers take no new deliveries and workers stop.
         self.stopping.begin();
-        self.server.stop(true).await;
-        let _ = self.server_task.await;
-        drain(self.shutdown, self.tasks, self.grace).await;
+        let (server, server_task) = (self.server, self.server_task);
+        let http = async {
+            server.stop(true).await;
+            let served = server_task.await;
+            tracing::debug!(ms = started.elapsed().as_millis() as u64, "HTTP server stopped");
+            served
+        };
+        let (served, ()) = tokio::join!(http, stop_tasks(&self.stop_loops, self.loops, deadline));
+        // Only now can nothing add to the outbox: the relays' final flush sees every commit.
+        stop_tasks(&self.stop_relays, self.relays, deadline).await;
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped");
+        served.map_err(|e| HostError::Refused(e.to_string()))?.map_err(HostError::from)
     }
 }
 
@@ -163,12 +176,13 @@ async fn termination() -> &'static str {
     "SIGINT"
 }
 
-/// Stops consumers (a delivery in flight is committed and acknowledged, or handed back to the
-/// broker) and workers, and lets each outbox relay flush what was committed.
-async fn drain(shutdown: CancellationToken, tasks: Vec<Task>, within: Duration) {
+/// Tells `tasks` to stop and waits for them until `deadline` (at least a moment): a consumer
+/// commits and acknowledges the delivery in flight or hands it back to the broker; a relay
+/// flushes its outbox.
+async fn stop_tasks(stop: &CancellationToken, tasks: Vec<Task>, deadline: tokio::time::Instant) {
     use futures_util::StreamExt;
-    let started = std::time::Instant::now();
-    shutdown.cancel();
+    let started = tokio::time::Instant::now();
+    stop.cancel();
     let mut left: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
     let mut running: futures_util::stream::FuturesUnordered<_> =
         tasks.into_iter().map(|t| async move { (t.handle.await, t.name) }).collect();
@@ -179,8 +193,9 @@ async fn drain(shutdown: CancellationToken, tasks: Vec<Task>, within: Duration) 
             tracing::debug!(task = %name, ms, panicked = joined.is_err(), "background task stopped");
         }
     };
-    if tokio::time::timeout(within, all).await.is_err() {
-        tracing::warn!(secs = within.as_secs(), still_running = ?left, "background tasks did not stop within the grace period");
+    let until = deadline.max(started + Duration::from_millis(200));
+    if tokio::time::timeout_at(until, all).await.is_err() {
+        tracing::warn!(still_running = ?left, "background tasks did not stop within the grace period");
     }
 }
 
@@ -236,9 +251,9 @@ pub async fn start(
         })
         .await?;
     }
-    let shutdown = CancellationToken::new();
-    let mut tasks = Vec::new();
-    let mut relays = Vec::new();
+    let (stop_loops, stop_relays) = (CancellationToken::new(), CancellationToken::new());
+    let mut loops = Vec::new();
+    let mut outboxes = Vec::new();
     for entry in entries {
         let context = ServiceContext {
             service: entry.name,
@@ -261,9 +276,9 @@ pub async fn start(
                 after_commit,
             });
             let spec = topology::consumer_spec(entry.name);
-            tasks.push(Task::new(entry.name, "consumer", bus.consume(spec, sink, shutdown.child_token()).await?));
+            loops.push(Task::new(entry.name, "consumer", bus.consume(spec, sink, stop_loops.child_token()).await?));
         }
-        relays.push(OutboxRelay {
+        outboxes.push(OutboxRelay {
             db: db.clone(),
             bus: bus.clone(),
             producer: entry.name,
@@ -271,14 +286,15 @@ pub async fn start(
             clock: clock.clone(),
             wake: context.outbox_wake.clone(),
         });
-        tasks.extend(service.workers(shutdown.child_token()).into_iter().map(|h| Task::new(entry.name, "worker", h)));
+        loops.extend(service.workers(stop_loops.child_token()).into_iter().map(|h| Task::new(entry.name, "worker", h)));
         services.push(service);
     }
     // Relays start once every local consumer is registered, so the in-process bus has
     // somewhere to deliver from the first event on.
-    for relay in relays {
+    let mut relays = Vec::new();
+    for relay in outboxes {
         let producer = relay.producer;
-        tasks.push(Task::new(producer, "outbox", tokio::spawn(relay.run(shutdown.child_token()))));
+        relays.push(Task::new(producer, "outbox", tokio::spawn(relay.run(stop_relays.child_token()))));
     }
     if bus.kind() == BusKind::InProcess {
         tracing::info!("events travel on the in-process bus");
@@ -326,7 +342,19 @@ pub async fn start(
     let server_task = tokio::spawn(server);
     tracing::info!(%addr, services = ?names, "nazer is listening");
     let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
-    Ok(RunningHost { addr, db, bus, shutdown, server: handle, server_task, tasks, grace, stopping })
+    Ok(RunningHost {
+        addr,
+        db,
+        bus,
+        server: handle,
+        server_task,
+        loops,
+        stop_loops,
+        relays,
+        stop_relays,
+        grace,
+        stopping,
+    })
 }
 
 /// The `main` of a service binary: one service, configured from `nazer.toml` and the
