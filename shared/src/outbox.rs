@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, BusError};
 use crate::clock::SharedClock;
 use crate::config::OutboxSettings;
 use crate::db::{Db, DbConnection, DbError, to_db_time, write_transaction};
@@ -184,8 +184,9 @@ impl OutboxRelay {
         }
     }
 
-    /// Claims one batch and publishes it in order; stops at the first failure so that the
-    /// remaining rows keep their order for the next attempt.
+    /// Claims one batch and publishes it in one go (see [`Bus::publish_batch`]); a row is marked
+    /// published once its event was confirmed, and every other row is released for a later
+    /// attempt, as is one whose envelope no longer decodes.
     pub async fn relay_once(&self) -> Result<RelayReport, DbError> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::seconds(self.settings.lease_secs);
@@ -199,23 +200,35 @@ impl OutboxRelay {
         let mut published = Vec::with_capacity(rows.len());
         let mut unpublished = Vec::new();
         let mut last_error = None;
+        let (mut ids, mut envelopes) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
         for (id, text) in rows {
-            if last_error.is_some() {
-                unpublished.push(id);
-                continue;
+            match serde_json::from_str::<Envelope>(&text) {
+                Ok(envelope) => {
+                    ids.push(id);
+                    envelopes.push(envelope);
+                }
+                Err(error) => {
+                    let error = BusError::Encode(error.to_string());
+                    tracing::error!(producer, outbox_id = id, %error, "outbox row cannot be decoded; kept back");
+                    last_error = Some(error.to_string());
+                    unpublished.push(id);
+                }
             }
-            let outcome = match serde_json::from_str::<Envelope>(&text) {
-                Ok(envelope) => self.bus.publish(&envelope).await.map(|()| envelope.event_type),
-                Err(error) => Err(crate::bus::BusError::Encode(error.to_string())),
-            };
-            match outcome {
-                Ok(event_type) => {
-                    metrics::event_published(self.producer, &event_type);
+        }
+        let mut outcomes = self.bus.publish_batch(&envelopes).await.into_iter();
+        let mut first_failure = true;
+        for (id, envelope) in ids.into_iter().zip(&envelopes) {
+            match outcomes.next().unwrap_or_else(|| Err(BusError::Unavailable("the bus reported no outcome".into()))) {
+                Ok(()) => {
+                    metrics::event_published(producer, &envelope.event_type);
                     published.push(id);
                 }
                 Err(error) => {
-                    metrics::publish_failed(self.producer);
-                    tracing::warn!(producer = self.producer, outbox_id = id, %error, "publish failed; will retry");
+                    metrics::publish_failed(producer);
+                    if first_failure {
+                        tracing::warn!(producer, outbox_id = id, %error, "publish failed; will retry");
+                        first_failure = false;
+                    }
                     last_error = Some(error.to_string());
                     unpublished.push(id);
                 }
