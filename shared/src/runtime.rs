@@ -114,41 +114,72 @@ pub struct RunningHost {
     stop_relays: CancellationToken,
     /// How long stopping may take, from the signal to the exit.
     grace: Duration,
+    /// How long, within the grace period, the process stays not ready but serving after SIGTERM.
+    delay: Duration,
     stopping: Stopping,
 }
 
 impl RunningHost {
-    /// Runs until SIGTERM or SIGINT, then stops within the grace period: no new requests or
-    /// deliveries, those in flight finished, the outbox flushed.
-    pub async fn wait(mut self) -> Result<(), HostError> {
-        tokio::select! {
+    /// Runs until SIGTERM or SIGINT, then stops within the grace period: not ready but still
+    /// serving for the pre-stop delay (after SIGTERM only: Ctrl-C has no load balancer to
+    /// leave), then no new requests or deliveries, those in flight finished, the outbox flushed.
+    pub async fn wait(self) -> Result<(), HostError> {
+        self.run_until(termination()).await
+    }
+
+    /// Serves until `signal` resolves to its name, then stops as [`RunningHost::wait`] does.
+    pub async fn run_until(mut self, signal: impl Future<Output = &'static str>) -> Result<(), HostError> {
+        let delay = tokio::select! {
             served = &mut self.server_task => {
                 let deadline = tokio::time::Instant::now() + self.grace;
                 stop_tasks(&self.stop_loops, self.loops, deadline).await;
                 stop_tasks(&self.stop_relays, self.relays, deadline).await;
                 return served.map_err(|e| HostError::Refused(e.to_string()))?.map_err(HostError::from);
             }
-            signal = termination() => tracing::info!(signal, grace_secs = self.grace.as_secs(), "stopping"),
-        }
-        self.shut_down().await
+            signal = signal => {
+                tracing::info!(signal, grace_secs = self.grace.as_secs(), "stopping");
+                if signal == SIGINT { Duration::ZERO } else { self.delay }
+            }
+        };
+        self.shut_down(delay).await
     }
 
-    /// Stops as on SIGTERM and waits until it is done.
+    /// Stops at once (no pre-stop delay: nothing routes to this host through a load balancer)
+    /// and waits until it is done.
     pub async fn stop(self) {
-        let _ = self.shut_down().await;
+        let _ = self.shut_down(Duration::ZERO).await;
     }
 
-    async fn shut_down(self) -> Result<(), HostError> {
+    async fn shut_down(self, delay: Duration) -> Result<(), HostError> {
         let started = tokio::time::Instant::now();
         // Half a second is kept for leaving the process once the waiting is over.
         let deadline = started + self.grace.saturating_sub(Duration::from_millis(500));
-        // No new requests (503, connection closed) nor connections; those in flight finish.
-        // Meanwhile consumers take no new deliveries and workers stop.
+        // Not ready from now on, still serving for the delay. Meanwhile consumers take no new
+        // deliveries (the one in flight is committed and acknowledged, or handed back) and
+        // workers stop.
         self.stopping.begin();
-        let (server, server_task) = (self.server, self.server_task);
+        let (stopping, server, server_task) = (self.stopping.clone(), self.server, self.server_task);
         let http = async {
-            server.stop(true).await;
-            let served = server_task.await;
+            if !delay.is_zero() {
+                tracing::debug!(
+                    delay_ms = delay.as_millis() as u64,
+                    "not ready; serving until the pre-stop delay is over"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            // No new requests (503, connection closed) nor connections; those in flight finish.
+            stopping.refuse();
+            let stopped = async {
+                server.stop(true).await;
+                server_task.await
+            };
+            let served = match tokio::time::timeout_at(deadline, stopped).await {
+                Ok(served) => served.map_err(|e| HostError::Refused(e.to_string()))?.map_err(HostError::from),
+                Err(_) => {
+                    tracing::warn!("requests still in flight at the end of the grace period");
+                    Ok(())
+                }
+            };
             tracing::debug!(ms = started.elapsed().as_millis() as u64, "HTTP server stopped");
             served
         };
@@ -156,9 +187,11 @@ impl RunningHost {
         // Only now can nothing add to the outbox: the relays' final flush sees every commit.
         stop_tasks(&self.stop_relays, self.relays, deadline).await;
         tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped");
-        served.map_err(|e| HostError::Refused(e.to_string()))?.map_err(HostError::from)
+        served
     }
 }
+
+const SIGINT: &str = "SIGINT";
 
 /// SIGTERM (Kubernetes, `docker stop`) or SIGINT (Ctrl-C); its name.
 async fn termination() -> &'static str {
@@ -168,12 +201,12 @@ async fn termination() -> &'static str {
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             return tokio::select! {
                 _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = tokio::signal::ctrl_c() => SIGINT,
             };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-    "SIGINT"
+    SIGINT
 }
 
 /// Tells `tasks` to stop and waits for them until `deadline` (at least a moment): a consumer
@@ -315,7 +348,7 @@ pub async fn start(
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
             .wrap(middleware::from_fn(ops::refuse_control_characters))
-            .wrap(middleware::from_fn(ops::refuse_when_stopping))
+            .wrap(middleware::from_fn(ops::when_stopping))
             .wrap(middleware::from_fn(ops::observe))
             .configure(|cfg| ops::configure(cfg, readiness.clone()))
             .configure(|cfg| openapi::configure(cfg, docs.clone()));
@@ -342,6 +375,7 @@ pub async fn start(
     let server_task = tokio::spawn(server);
     tracing::info!(%addr, services = ?names, "nazer is listening");
     let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
+    let delay = Duration::from_secs(settings.http.shutdown_delay_secs);
     Ok(RunningHost {
         addr,
         db,
@@ -353,6 +387,7 @@ pub async fn start(
         relays,
         stop_relays,
         grace,
+        delay,
         stopping,
     })
 }
