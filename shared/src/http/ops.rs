@@ -76,9 +76,10 @@ pub(crate) async fn healthz() -> HttpResponse {
         (status = 200, description = "Ready", body = Ready),
         (status = 503, description = "A dependency is unreachable, or the process is stopping", content_type = "application/problem+json", body = NotReady)))]
 pub(crate) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
-    let (database, broker) = tokio::join!(readiness.db.is_reachable(), readiness.bus.is_ready());
+    // Stopping, the answer is known: no probe (one could reopen a publisher on the way out).
     let stopping = readiness.stopping.is_set();
-    let (database, broker) = if stopping { (false, false) } else { (database, broker) };
+    let (database, broker) =
+        if stopping { (false, false) } else { tokio::join!(readiness.db.is_reachable(), readiness.bus.is_ready()) };
     let checks = Checks { database, broker };
     if database && broker {
         HttpResponse::Ok().json(Ready { status: "ready".into(), checks })
