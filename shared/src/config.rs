@@ -182,11 +182,15 @@ pub struct HttpSettings {
     /// in flight and flush its outbox before it exits (keep it below Kubernetes'
     /// `terminationGracePeriodSeconds`, 30 by default).
     pub shutdown_grace_secs: u64,
+    /// After SIGTERM, how long (within the grace period) the process reports itself not ready
+    /// but still serves, so that Kubernetes has taken it out of its endpoints before it stops
+    /// listening.
+    pub shutdown_delay_secs: u64,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:8080".into(), workers: 2, shutdown_grace_secs: 25 }
+        Self { addr: "127.0.0.1:8080".into(), workers: 2, shutdown_grace_secs: 25, shutdown_delay_secs: 3 }
     }
 }
 
@@ -468,6 +472,15 @@ impl Settings {
         if !(1..=3_600).contains(&self.http.shutdown_grace_secs) {
             return Err(invalid("http.shutdown_grace_secs", "must be between 1 and 3600".into()));
         }
+        if self.http.shutdown_delay_secs >= self.http.shutdown_grace_secs {
+            return Err(invalid(
+                "http.shutdown_delay_secs",
+                format!(
+                    "must be below http.shutdown_grace_secs ({}), which counts it and must leave time to finish",
+                    self.http.shutdown_grace_secs
+                ),
+            ));
+        }
         if self.outbox.batch_size <= 0 || self.outbox.lease_secs <= 0 {
             return Err(invalid(
                 "outbox.batch_size",
@@ -625,6 +638,7 @@ mod tests {
             ("NAZER__TELEMETRY__OTLP_ENDPOINT", "http://otel-collector:4318/v1/traces", "telemetry.otlp_endpoint"),
             ("NAZER__TELEMETRY__SAMPLING_RATIO", "1.5", "telemetry.sampling_ratio"),
             ("NAZER__TELEMETRY__EXPORT_TIMEOUT_MS", "0", "telemetry.export_timeout_ms"),
+            ("NAZER__HTTP__SHUTDOWN_DELAY_SECS", "25", "http.shutdown_delay_secs"),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, Some(env(&[(var, value)]))).unwrap_err();

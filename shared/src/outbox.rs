@@ -9,9 +9,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, BusError};
 use crate::clock::SharedClock;
 use crate::config::OutboxSettings;
 use crate::db::{Db, DbConnection, DbError, to_db_time, write_transaction};
@@ -168,10 +167,22 @@ impl OutboxRelay {
         }
         // Flush everything committed before the shutdown, while the bus is still there (the
         // host stops waiting at the end of its grace period; what is left waits for the next start).
+        let started = std::time::Instant::now();
+        let mut flushed = 0;
         loop {
             match self.relay_once().await {
-                Ok(report) if report.published > 0 && report.failed == 0 => continue,
-                Ok(_) => break,
+                Ok(report) if report.published > 0 && report.failed == 0 => flushed += report.published,
+                Ok(report) => {
+                    let ms = started.elapsed().as_millis() as u64;
+                    tracing::debug!(
+                        producer = self.producer,
+                        flushed,
+                        failed = report.failed,
+                        ms,
+                        "final outbox flush ended"
+                    );
+                    break;
+                }
                 Err(error) => {
                     tracing::warn!(producer = self.producer, %error, "final outbox flush failed; rows stay for the next start");
                     break;
@@ -190,51 +201,65 @@ impl OutboxRelay {
         }
     }
 
-    /// Claims one batch and publishes it in order; stops at the first failure so that the
-    /// remaining rows keep their order for the next attempt.
+    /// Claims one batch and publishes it in one go (see [`Bus::publish_batch`]); a row is marked
+    /// published once its event was confirmed, and every other row is released for a later
+    /// attempt, as is one whose envelope no longer decodes.
     pub async fn relay_once(&self) -> Result<RelayReport, DbError> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::seconds(self.settings.lease_secs);
         let (producer, limit) = (self.producer, self.settings.batch_size);
+        let started = std::time::Instant::now();
         let rows = self.db.run(move |conn| claim_batch(conn, producer, limit, now, lease_until)).await?;
         if rows.is_empty() {
             return Ok(RelayReport::default());
         }
+        let claimed_ms = started.elapsed().as_millis() as u64;
         let mut published = Vec::with_capacity(rows.len());
         let mut unpublished = Vec::new();
         let mut last_error = None;
+        let (mut ids, mut envelopes) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+        // One producer span per event, a child of the work that wrote it, open until its
+        // confirm (or failure) is known; the consumer's span becomes its child.
+        let mut spans = Vec::with_capacity(rows.len());
         for (id, text, trace_context) in rows {
-            if last_error.is_some() {
-                unpublished.push(id);
-                continue;
-            }
-            let outcome = match serde_json::from_str::<Envelope>(&text) {
+            match serde_json::from_str::<Envelope>(&text) {
                 Ok(envelope) => {
                     let span = publish_span(&envelope, trace_context.as_deref());
-                    let envelope =
-                        Envelope { trace_parent: span.in_scope(telemetry::context::current_traceparent), ..envelope };
-                    let published = self.bus.publish(&envelope).instrument(span.clone()).await;
-                    if published.is_err() {
-                        span.record("otel.status_code", "ERROR");
-                    }
-                    published.map(|()| envelope.event_type)
+                    let trace_parent = span.in_scope(telemetry::context::current_traceparent);
+                    ids.push(id);
+                    envelopes.push(Envelope { trace_parent, ..envelope });
+                    spans.push(span);
                 }
-                Err(error) => Err(crate::bus::BusError::Encode(error.to_string())),
-            };
-            match outcome {
-                Ok(event_type) => {
-                    metrics::event_published(self.producer, &event_type);
+                Err(error) => {
+                    let error = BusError::Encode(error.to_string());
+                    tracing::error!(producer, outbox_id = id, %error, "outbox row cannot be decoded; kept back");
+                    last_error = Some(error.to_string());
+                    unpublished.push(id);
+                }
+            }
+        }
+        let mut outcomes = self.bus.publish_batch(&envelopes).await.into_iter();
+        let mut first_failure = true;
+        for ((id, envelope), span) in ids.into_iter().zip(&envelopes).zip(&spans) {
+            match outcomes.next().unwrap_or_else(|| Err(BusError::Unavailable("the bus reported no outcome".into()))) {
+                Ok(()) => {
+                    metrics::event_published(producer, &envelope.event_type);
                     published.push(id);
                 }
                 Err(error) => {
-                    metrics::publish_failed(self.producer);
-                    tracing::warn!(producer = self.producer, outbox_id = id, %error, "publish failed; will retry");
+                    span.record("otel.status_code", "ERROR");
+                    metrics::publish_failed(producer);
+                    if first_failure {
+                        tracing::warn!(producer, outbox_id = id, %error, "publish failed; will retry");
+                        first_failure = false;
+                    }
                     last_error = Some(error.to_string());
                     unpublished.push(id);
                 }
             }
         }
         let report = RelayReport { published: published.len(), failed: unpublished.len() };
+        let published_ms = started.elapsed().as_millis() as u64;
         let done_at = to_db_time(self.clock.now());
         self.db
             .run(move |conn| {
@@ -254,6 +279,9 @@ impl OutboxRelay {
                 Ok(())
             })
             .await?;
+        let ms = started.elapsed().as_millis() as u64;
+        let (published, failed) = (report.published, report.failed);
+        tracing::debug!(producer, published, failed, claimed_ms, published_ms, ms, "outbox batch relayed");
         Ok(report)
     }
 }

@@ -96,6 +96,9 @@ pub struct HostOptions {
     pub in_process_bus: bool,
     /// Routes that belong to no service (the demo webhook receiver of `nazer up --demo`).
     pub extra_routes: Option<fn(&mut web::ServiceConfig)>,
+    /// The caller seeds data once the host runs: `/readyz` says not ready until it calls
+    /// [`RunningHost::seeded`], so nobody is let in before the keys it seeds exist.
+    pub seeding: bool,
 }
 
 /// A started host; dropping it does not stop it, call [`RunningHost::stop`].
@@ -103,47 +106,101 @@ pub struct RunningHost {
     pub addr: SocketAddr,
     pub db: Db,
     pub bus: Arc<dyn Bus>,
-    shutdown: CancellationToken,
     server: actix_web::dev::ServerHandle,
     server_task: JoinHandle<std::io::Result<()>>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Consumers and workers, stopped first.
+    loops: Vec<Task>,
+    stop_loops: CancellationToken,
+    /// The outbox relays, stopped once nothing else can commit an event, each flushing its
+    /// outbox on the way out.
+    relays: Vec<Task>,
+    stop_relays: CancellationToken,
     /// How long stopping may take, from the signal to the exit.
     grace: Duration,
+    /// How long, within the grace period, the process stays not ready but serving after SIGTERM.
+    delay: Duration,
     stopping: Stopping,
+    seeding: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RunningHost {
-    /// Runs until SIGTERM or SIGINT, then stops within the grace period: no new requests or
-    /// deliveries, those in flight finished, the outbox flushed.
-    pub async fn wait(self) -> Result<(), HostError> {
-        let RunningHost { shutdown, server, mut server_task, tasks, grace, stopping, .. } = self;
-        tokio::select! {
-            served = &mut server_task => {
-                drain(shutdown, tasks, grace).await;
-                return served.map_err(|e| HostError::Refused(e.to_string()))?.map_err(HostError::from);
-            }
-            signal = termination() => tracing::info!(signal, grace_secs = grace.as_secs(), "stopping"),
-        }
-        // Half a second is kept for leaving the process once the waiting is over.
-        let deadline = tokio::time::Instant::now() + grace.saturating_sub(Duration::from_millis(500));
-        // No new requests (503, connection closed) nor connections; those in flight finish.
-        stopping.begin();
-        server.stop(true).await;
-        let served = server_task.await.map_err(|e| HostError::Refused(e.to_string()))?;
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(200));
-        drain(shutdown, tasks, left).await;
-        tracing::info!("stopped");
-        served.map_err(HostError::from)
+    /// The caller's seeding is done: ready from now on (see [`HostOptions::seeding`]).
+    pub fn seeded(&self) {
+        self.seeding.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Stops taking requests, then stops consumers and workers and flushes the outboxes.
+    /// Runs until SIGTERM or SIGINT, then stops within the grace period: not ready but still
+    /// serving for the pre-stop delay (after SIGTERM only: Ctrl-C has no load balancer to
+    /// leave), then no new requests or deliveries, those in flight finished, the outbox flushed.
+    pub async fn wait(self) -> Result<(), HostError> {
+        self.run_until(termination()).await
+    }
+
+    /// Serves until `signal` resolves to its name, then stops as [`RunningHost::wait`] does.
+    pub async fn run_until(mut self, signal: impl Future<Output = &'static str>) -> Result<(), HostError> {
+        let delay = tokio::select! {
+            served = &mut self.server_task => {
+                let deadline = tokio::time::Instant::now() + self.grace;
+                stop_tasks(&self.stop_loops, self.loops, deadline).await;
+                stop_tasks(&self.stop_relays, self.relays, deadline).await;
+                return served.map_err(|e| HostError::Refused(e.to_string()))?.map_err(HostError::from);
+            }
+            signal = signal => {
+                tracing::info!(signal, grace_secs = self.grace.as_secs(), "stopping");
+                if signal == SIGINT { Duration::ZERO } else { self.delay }
+            }
+        };
+        self.shut_down(delay).await
+    }
+
+    /// Stops at once (no pre-stop delay: nothing routes to this host through a load balancer)
+    /// and waits until it is done.
     pub async fn stop(self) {
+        let _ = self.shut_down(Duration::ZERO).await;
+    }
+
+    async fn shut_down(self, delay: Duration) -> Result<(), HostError> {
+        let started = tokio::time::Instant::now();
+        // Half a second is kept for leaving the process once the waiting is over.
+        let deadline = started + self.grace.saturating_sub(Duration::from_millis(500));
+        // Not ready from now on, still serving for the delay. Meanwhile consumers take no new
+        // deliveries (the one in flight is committed and acknowledged, or handed back) and
+        // workers stop.
         self.stopping.begin();
-        self.server.stop(true).await;
-        let _ = self.server_task.await;
-        drain(self.shutdown, self.tasks, self.grace).await;
+        let (stopping, server, server_task) = (self.stopping.clone(), self.server, self.server_task);
+        let http = async {
+            if !delay.is_zero() {
+                tracing::debug!(
+                    delay_ms = delay.as_millis() as u64,
+                    "not ready; serving until the pre-stop delay is over"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            // No new requests (503, connection closed) nor connections; those in flight finish.
+            stopping.refuse();
+            let stopped = async {
+                server.stop(true).await;
+                server_task.await
+            };
+            let served = match tokio::time::timeout_at(deadline, stopped).await {
+                Ok(served) => served.map_err(|e| HostError::Refused(e.to_string()))?.map_err(HostError::from),
+                Err(_) => {
+                    tracing::warn!("requests still in flight at the end of the grace period");
+                    Ok(())
+                }
+            };
+            tracing::debug!(ms = started.elapsed().as_millis() as u64, "HTTP server stopped");
+            served
+        };
+        let (served, ()) = tokio::join!(http, stop_tasks(&self.stop_loops, self.loops, deadline));
+        // Only now can nothing add to the outbox: the relays' final flush sees every commit.
+        stop_tasks(&self.stop_relays, self.relays, deadline).await;
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped");
+        served
     }
 }
+
+const SIGINT: &str = "SIGINT";
 
 /// SIGTERM (Kubernetes, `docker stop`) or SIGINT (Ctrl-C); its name.
 async fn termination() -> &'static str {
@@ -153,21 +210,46 @@ async fn termination() -> &'static str {
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             return tokio::select! {
                 _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = tokio::signal::ctrl_c() => SIGINT,
             };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-    "SIGINT"
+    SIGINT
 }
 
-/// Stops consumers (a delivery in flight is committed and acknowledged, or handed back to the
-/// broker) and workers, and lets each outbox relay flush what was committed.
-async fn drain(shutdown: CancellationToken, tasks: Vec<JoinHandle<()>>, within: Duration) {
-    shutdown.cancel();
-    let all = futures_util::future::join_all(tasks);
-    if tokio::time::timeout(within, all).await.is_err() {
-        tracing::warn!(secs = within.as_secs(), "background tasks did not stop within the grace period");
+/// Tells `tasks` to stop and waits for them until `deadline` (at least a moment): a consumer
+/// commits and acknowledges the delivery in flight or hands it back to the broker; a relay
+/// flushes its outbox.
+async fn stop_tasks(stop: &CancellationToken, tasks: Vec<Task>, deadline: tokio::time::Instant) {
+    use futures_util::StreamExt;
+    let started = tokio::time::Instant::now();
+    stop.cancel();
+    let mut left: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+    let mut running: futures_util::stream::FuturesUnordered<_> =
+        tasks.into_iter().map(|t| async move { (t.handle.await, t.name) }).collect();
+    let all = async {
+        while let Some((joined, name)) = running.next().await {
+            left.retain(|n| *n != name);
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(task = %name, ms, panicked = joined.is_err(), "background task stopped");
+        }
+    };
+    let until = deadline.max(started + Duration::from_millis(200));
+    if tokio::time::timeout_at(until, all).await.is_err() {
+        tracing::warn!(still_running = ?left, "background tasks did not stop within the grace period");
+    }
+}
+
+/// A background loop of the host, named in the logs of a shutdown.
+struct Task {
+    name: String,
+    handle: JoinHandle<()>,
+}
+
+impl Task {
+    fn new(service: &str, role: &str, handle: JoinHandle<()>) -> Self {
+        Self { name: format!("{service}.{role}"), handle }
     }
 }
 
@@ -211,9 +293,9 @@ pub async fn start(
         })
         .await?;
     }
-    let shutdown = CancellationToken::new();
-    let mut tasks = Vec::new();
-    let mut relays = Vec::new();
+    let (stop_loops, stop_relays) = (CancellationToken::new(), CancellationToken::new());
+    let mut loops = Vec::new();
+    let mut outboxes = Vec::new();
     for entry in entries {
         let context = ServiceContext {
             service: entry.name,
@@ -236,9 +318,9 @@ pub async fn start(
                 after_commit,
             });
             let spec = topology::consumer_spec(entry.name);
-            tasks.push(bus.consume(spec, sink, shutdown.child_token()).await?);
+            loops.push(Task::new(entry.name, "consumer", bus.consume(spec, sink, stop_loops.child_token()).await?));
         }
-        relays.push(OutboxRelay {
+        outboxes.push(OutboxRelay {
             db: db.clone(),
             bus: bus.clone(),
             producer: entry.name,
@@ -246,13 +328,15 @@ pub async fn start(
             clock: clock.clone(),
             wake: context.outbox_wake.clone(),
         });
-        tasks.extend(service.workers(shutdown.child_token()));
+        loops.extend(service.workers(stop_loops.child_token()).into_iter().map(|h| Task::new(entry.name, "worker", h)));
         services.push(service);
     }
     // Relays start once every local consumer is registered, so the in-process bus has
     // somewhere to deliver from the first event on.
-    for relay in relays {
-        tasks.push(tokio::spawn(relay.run(shutdown.child_token())));
+    let mut relays = Vec::new();
+    for relay in outboxes {
+        let producer = relay.producer;
+        relays.push(Task::new(producer, "outbox", tokio::spawn(relay.run(stop_relays.child_token()))));
     }
     if bus.kind() == BusKind::InProcess {
         tracing::info!("events travel on the in-process bus");
@@ -262,7 +346,9 @@ pub async fn start(
         entries.iter().zip(&services).map(|(entry, service)| (entry.name, service.openapi())).collect();
     let docs = Arc::new(ApiDocs::new(&described).map_err(|e| HostError::Refused(format!("API document: {e}")))?);
     let stopping = Stopping::default();
-    let readiness = Readiness { db: db.clone(), bus: bus.clone(), stopping: stopping.clone() };
+    let seeding = Arc::new(std::sync::atomic::AtomicBool::new(options.seeding));
+    let readiness =
+        Readiness { db: db.clone(), bus: bus.clone(), stopping: stopping.clone(), seeding: seeding.clone() };
     let jwt = crate::http::jwt::JwtVerifier::from_settings(&settings.auth.jwt).map(Arc::new);
     let auth = AuthStore { db: db.clone(), jwt };
     let app_services = services.clone();
@@ -273,7 +359,7 @@ pub async fn start(
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
             .wrap(middleware::from_fn(ops::refuse_control_characters))
-            .wrap(middleware::from_fn(ops::refuse_when_stopping))
+            .wrap(middleware::from_fn(ops::when_stopping))
             .wrap(middleware::from_fn(ops::observe))
             .configure(|cfg| ops::configure(cfg, readiness.clone()))
             .configure(|cfg| openapi::configure(cfg, docs.clone()));
@@ -300,7 +386,22 @@ pub async fn start(
     let server_task = tokio::spawn(server);
     tracing::info!(%addr, services = ?names, "nazer is listening");
     let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
-    Ok(RunningHost { addr, db, bus, shutdown, server: handle, server_task, tasks, grace, stopping })
+    let delay = Duration::from_secs(settings.http.shutdown_delay_secs);
+    Ok(RunningHost {
+        addr,
+        db,
+        bus,
+        server: handle,
+        server_task,
+        loops,
+        stop_loops,
+        relays,
+        stop_relays,
+        grace,
+        delay,
+        stopping,
+        seeding,
+    })
 }
 
 /// The `main` of a service binary: one service, configured from `nazer.toml` and the
@@ -308,7 +409,7 @@ pub async fn start(
 pub async fn serve_alone(entry: ServiceEntry) -> Result<(), HostError> {
     let settings = Settings::load(None).map_err(|e| HostError::Refused(e.to_string()))?;
     let telemetry = crate::telemetry::init(&settings, &format!("nazer-{}", entry.name));
-    let options = HostOptions { migrate: false, in_process_bus: false, extra_routes: None };
+    let options = HostOptions { migrate: false, in_process_bus: false, extra_routes: None, seeding: false };
     let stopped = match start(settings, &[entry], options, crate::clock::system_clock()).await {
         Ok(host) => host.wait().await,
         Err(error) => {

@@ -206,6 +206,74 @@ async fn the_relay_keeps_what_the_bus_refused_and_publishes_it_in_order_later() 
     }
 }
 
+/// A bus whose first batch has every other event unconfirmed (as when the broker nacks some of
+/// a batch's events), and whose later batches are all confirmed.
+#[derive(Default)]
+struct HalfConfirmingBus {
+    batches: AtomicUsize,
+    confirmed: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Bus for HalfConfirmingBus {
+    fn kind(&self) -> BusKind {
+        BusKind::RabbitMq
+    }
+    async fn publish(&self, _: &Envelope) -> Result<(), BusError> {
+        Err(BusError::Unavailable("only batches here".into()))
+    }
+    async fn publish_batch(&self, envelopes: &[Envelope]) -> Vec<Result<(), BusError>> {
+        let first = self.batches.fetch_add(1, Ordering::SeqCst) == 0;
+        let mut confirmed = self.confirmed.lock().unwrap();
+        (0..envelopes.len())
+            .map(|n| {
+                if first && n % 2 == 0 {
+                    return Err(BusError::Rejected("nacked".into()));
+                }
+                confirmed.push(envelopes[n].aggregate_id.clone());
+                Ok(())
+            })
+            .collect()
+    }
+    async fn consume(
+        &self,
+        _: ConsumerSpec,
+        _: Arc<dyn DeliverySink>,
+        _: CancellationToken,
+    ) -> Result<tokio::task::JoinHandle<()>, BusError> {
+        Err(BusError::Topology("publish only".into()))
+    }
+    async fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn the_relay_marks_only_confirmed_events_of_a_batch_and_publishes_the_rest_again() {
+    for database in databases() {
+        let db = open(&database);
+        enqueue(&db, "intake", 6);
+        let bus = Arc::new(HalfConfirmingBus::default());
+        let relay = OutboxRelay {
+            db: db.clone(),
+            bus: bus.clone(),
+            producer: "intake",
+            settings: OutboxSettings { poll_interval_ms: 10, batch_size: 10, lease_secs: 30 },
+            clock: ManualClock::new(Utc::now()),
+            wake: Arc::new(Notify::new()),
+        };
+        let first = relay.relay_once().await.unwrap();
+        assert_eq!((first.published, first.failed), (3, 3));
+        assert_eq!(outbox::backlog(&mut db.get().unwrap(), "intake").unwrap(), 3, "the unconfirmed rows wait");
+        let second = relay.relay_once().await.unwrap();
+        assert_eq!((second.published, second.failed), (3, 0), "only the unconfirmed rows again");
+        assert_eq!(outbox::backlog(&mut db.get().unwrap(), "intake").unwrap(), 0);
+        let confirmed = bus.confirmed.lock().unwrap().clone();
+        let expected: Vec<String> = ["m1", "m3", "m5", "m0", "m2", "m4"].map(String::from).to_vec();
+        assert_eq!(confirmed, expected, "each event confirmed once");
+    }
+}
+
 #[tokio::test]
 async fn an_in_process_publish_returns_after_the_consumer_committed() {
     let database = TestDatabase::sqlite();

@@ -3,17 +3,21 @@
 //! with CI=true, where a missing broker fails the run.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use lapin::options::BasicGetOptions;
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use nazer_shared::bus::{Bus, DeliveryError, DeliverySink, RabbitBus};
-use nazer_shared::config::BrokerSettings;
+use nazer_shared::config::{BrokerSettings, DatabaseSettings, OutboxSettings};
+use nazer_shared::db::{Db, write_transaction};
 use nazer_shared::events::{Envelope, MessageReceived};
-use nazer_shared::testing::{broker_url, eventually};
+use nazer_shared::outbox::{self, OutboxRelay};
+use nazer_shared::testing::{TestDatabase, broker_url, eventually};
 use nazer_shared::topology;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
@@ -49,8 +53,8 @@ fn settings() -> BrokerSettings {
     }
 }
 
-fn received() -> Envelope {
-    let event = MessageReceived {
+fn message_received() -> MessageReceived {
+    MessageReceived {
         message_id: uuid::Uuid::now_v7().to_string(),
         tracking_code: "1234567890".into(),
         kind: "complaint".into(),
@@ -60,8 +64,11 @@ fn received() -> Envelope {
         city: None,
         priority: "normal".into(),
         received_at: Utc::now(),
-    };
-    Envelope::new("intake", &event, Utc::now()).unwrap()
+    }
+}
+
+fn received() -> Envelope {
+    Envelope::new("intake", &message_received(), Utc::now()).unwrap()
 }
 
 async fn parked_count(url: &str, settings: &BrokerSettings, consumer: &str) -> usize {
@@ -173,4 +180,83 @@ async fn an_event_published_before_its_consumer_starts_waits_for_it() {
     })
     .await;
     shutdown.cancel();
+}
+
+/// The publisher first opened on another runtime, as `/readyz` does on an HTTP worker, keeps
+/// working once that runtime is gone (the HTTP server stopped, the outbox still flushing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publisher_outlives_the_runtime_that_first_opened_it() {
+    let Some(url) = broker_url() else { return };
+    let settings = settings();
+    let bus = RabbitBus::new(&url, &settings);
+    let probe = bus.clone();
+    std::thread::spawn(move || {
+        let worker = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert!(worker.block_on(probe.is_ready()), "the publisher opens");
+    })
+    .join()
+    .unwrap();
+    for _ in 0..3 {
+        let published = tokio::time::timeout(Duration::from_secs(5), bus.publish(&received())).await;
+        assert!(matches!(published, Ok(Ok(()))), "published and confirmed: {published:?}");
+    }
+    bus.delete_topology().await.unwrap();
+}
+
+/// The relay empties a backlog into RabbitMQ: every row is marked published (each only once the
+/// broker confirmed it) and reaches its consumer's queue exactly once. Prints the relay's rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_flushes_a_backlog_into_rabbitmq_once() {
+    let Some(url) = broker_url() else { return };
+    const EVENTS: usize = 2_000;
+    let database = TestDatabase::create();
+    let db = Db::open(&DatabaseSettings { url: Some(database.url.clone()), pool_size: 4, connect_timeout_secs: 10 })
+        .unwrap();
+    db.migrate().unwrap();
+    let events: Vec<MessageReceived> = (0..EVENTS).map(|_| message_received()).collect();
+    db.run(move |conn| write_transaction(conn, |conn| outbox::enqueue_all(conn, "intake", &events, Utc::now())))
+        .await
+        .unwrap();
+    let settings = settings();
+    let bus = RabbitBus::new(&url, &settings);
+    let relay = OutboxRelay {
+        db: db.clone(),
+        bus: bus.clone(),
+        producer: "intake",
+        settings: OutboxSettings::default(),
+        clock: nazer_shared::clock::system_clock(),
+        wake: Arc::new(Notify::new()),
+    };
+    // The publisher connection is opened before the clock starts.
+    assert!(bus.is_ready().await);
+    let started = Instant::now();
+    let mut published = 0;
+    loop {
+        let report = relay.relay_once().await.unwrap();
+        assert_eq!(report.failed, 0);
+        if report.published == 0 {
+            break;
+        }
+        published += report.published;
+    }
+    let took = started.elapsed();
+    println!(
+        "outbox relay to RabbitMQ ({:?}): {published} events in {took:?}, {:.0} events/s",
+        db.backend(),
+        published as f64 / took.as_secs_f64()
+    );
+    assert_eq!(published, EVENTS);
+    assert_eq!(outbox::backlog(&mut db.get().unwrap(), "intake").unwrap(), 0);
+    let queue = format!("{}.{}", settings.namespace, topology::ROUTING);
+    let connection = Connection::connect(&url, ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+    let waiting = eventually(Duration::from_secs(10), "every event in the queue", || async {
+        let declared = channel.queue_declare(queue.clone().into(), passive, FieldTable::default()).await.ok()?;
+        (declared.message_count() as usize >= EVENTS).then_some(declared.message_count() as usize)
+    })
+    .await;
+    assert_eq!(waiting, EVENTS, "each event published once");
+    let _ = connection.close(200, "done".into()).await;
+    bus.delete_topology().await.unwrap();
 }

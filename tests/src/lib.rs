@@ -171,7 +171,8 @@ pub struct World {
 }
 
 impl World {
-    /// `extra` settings on top of the database, the broker and the bootstrap key.
+    /// `extra` settings on top of the database, the broker and the bootstrap key (an `extra`
+    /// key wins over the same key of the base).
     pub fn prepare(extra: &[(&str, &str)]) -> Option<Self> {
         let (Some(database_url), Some(broker_url)) = (testing::postgres_url(), testing::broker_url()) else {
             eprintln!("skipped: set NAZER_TEST_DATABASE_URL and NAZER_TEST_BROKER_URL");
@@ -187,6 +188,8 @@ impl World {
             ("NAZER__AUTH__BOOTSTRAP_API_KEY", testing::ADMIN_KEY),
             ("NAZER__PRIVACY__REPORTER_KEYS", testing::REPORTER_KEYS),
             ("NAZER__HTTP__WORKERS", "1"),
+            // No load balancer to leave: a terminated test process stops at once.
+            ("NAZER__HTTP__SHUTDOWN_DELAY_SECS", "0"),
         ];
         let env: HashMap<String, String> =
             base.iter().chain(extra).map(|(k, v)| (k.to_string(), v.to_string())).collect();

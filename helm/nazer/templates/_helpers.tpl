@@ -90,6 +90,7 @@ defaults apply. Numbers go through int64 so that large ones are not printed as 1
   "NAZER__HTTP__ADDR" "0.0.0.0:8080"
   "NAZER__HTTP__WORKERS" ($v.http.workers | int64 | toString)
   "NAZER__HTTP__SHUTDOWN_GRACE_SECS" ($v.http.shutdownGraceSecs | int64 | toString)
+  "NAZER__HTTP__SHUTDOWN_DELAY_SECS" ($v.http.shutdownDelaySecs | int64 | toString)
   "NAZER__DATABASE__POOL_SIZE" ($v.database.poolSize | int64 | toString)
   "NAZER__DATABASE__CONNECT_TIMEOUT_SECS" ($v.database.connectTimeoutSecs | int64 | toString)
   "NAZER__BROKER__NAMESPACE" $v.broker.namespace
@@ -256,6 +257,9 @@ An existingSecret wins over a value; a setting with neither is left out. */}}
 {{- fail "nazer: JWT sign-in needs auth.jwt.issuer and auth.jwt.audience (the iss and aud every token carries)" }}
 {{- end }}
 {{- $grace := int64 $v.http.shutdownGraceSecs }}
+{{- if ge (int64 $v.http.shutdownDelaySecs) $grace }}
+{{- fail (printf "nazer: http.shutdownDelaySecs (%d) must be below http.shutdownGraceSecs (%d), which counts it" (int64 $v.http.shutdownDelaySecs) $grace) }}
+{{- end }}
 {{- $sleep := int64 $v.preStopSleepSeconds }}
 {{- if not (kindIs "invalid" $v.terminationGracePeriodSeconds) }}
 {{- if le (int64 $v.terminationGracePeriodSeconds) (add $grace $sleep) }}

@@ -186,8 +186,12 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
             names.join(", ")
         );
     }
-    let options =
-        HostOptions { migrate: true, in_process_bus: all, extra_routes: demo.then_some(demo::receiver_routes) };
+    let options = HostOptions {
+        migrate: true,
+        in_process_bus: all,
+        extra_routes: demo.then_some(demo::receiver_routes),
+        seeding: true,
+    };
     let settings_for_keys = settings.clone();
     let host = runtime::start(settings, &entries, options, system_clock()).await?;
     if entries.iter().any(|e| e.name == nazer_deadline_timer::SERVICE.name) {
@@ -201,6 +205,7 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
         demo::seed(&host.db, &receiver, chrono::Utc::now()).await?;
         demo::print_banner(host.addr);
     }
+    host.seeded();
     host.wait().await?;
     Ok(())
 }

@@ -79,6 +79,26 @@ pub trait Bus: Send + Sync + 'static {
     /// caller (the outbox relay) must publish it again.
     async fn publish(&self, envelope: &Envelope) -> Result<(), BusError>;
 
+    /// Publishes `envelopes` and waits until each is safe or not sent: one outcome per
+    /// envelope, in order, each meaning what [`Bus::publish`]'s does. An event may be confirmed
+    /// while one before it is not (the caller publishes that one again later; consumers are
+    /// idempotent by event id). This default publishes one at a time and reports everything
+    /// after the first failure as not sent.
+    async fn publish_batch(&self, envelopes: &[Envelope]) -> Vec<Result<(), BusError>> {
+        let mut outcomes = Vec::with_capacity(envelopes.len());
+        let mut failed = false;
+        for envelope in envelopes {
+            let outcome = if failed {
+                Err(BusError::Unavailable("not sent: an earlier event of the batch was not".into()))
+            } else {
+                self.publish(envelope).await
+            };
+            failed |= outcome.is_err();
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
     /// Declares what the consumer needs and delivers into `sink` until `shutdown`.
     async fn consume(
         &self,

@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{ConnectionType, header};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -23,20 +25,39 @@ pub struct Readiness {
     pub db: Db,
     pub bus: Arc<dyn Bus>,
     pub stopping: Stopping,
+    /// True while the launcher still seeds what callers need (keys, reference data).
+    pub seeding: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// Set once the process has been told to stop: from then on it takes no new requests, even on
-/// connections already open, and reports itself not ready (so Kubernetes stops routing to it).
+/// How far a process is in stopping. Told to stop, it first reports itself not ready (so
+/// Kubernetes takes it out of its Service's endpoints) but still serves for the pre-stop delay,
+/// since proxies and kube-proxy learn of the change a moment later; each answer then closes its
+/// connection, so clients come back on a fresh one, by then to another replica. After the delay
+/// it takes no new requests: one still arriving on an open connection is answered 503.
 #[derive(Clone, Default)]
-pub struct Stopping(Arc<std::sync::atomic::AtomicBool>);
+pub struct Stopping(Arc<AtomicU8>);
+
+const SERVING: u8 = 0;
+const LEAVING: u8 = 1;
+const REFUSING: u8 = 2;
 
 impl Stopping {
+    /// Not ready from now on; requests are still served, each connection closed after its answer.
     pub fn begin(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.fetch_max(LEAVING, Ordering::SeqCst);
+    }
+
+    /// No new requests from now on (503 with Retry-After, connection closed).
+    pub fn refuse(&self) {
+        self.0.store(REFUSING, Ordering::SeqCst);
     }
 
     pub fn is_set(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) > SERVING
+    }
+
+    pub fn is_refusing(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == REFUSING
     }
 }
 
@@ -54,23 +75,33 @@ pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
-/// Ready: the database and the broker are reachable.
+/// Ready: the database and the broker are reachable, and the process is not stopping.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Ready", body = Ready),
-        (status = 503, description = "A dependency is unreachable", content_type = "application/problem+json", body = NotReady)))]
+        (status = 503, description = "A dependency is unreachable, or the process is stopping", content_type = "application/problem+json", body = NotReady)))]
 pub(crate) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
-    let (database, broker) = tokio::join!(readiness.db.is_reachable(), readiness.bus.is_ready());
-    let (database, broker) = if readiness.stopping.is_set() { (false, false) } else { (database, broker) };
+    // Stopping, the answer is known: no probe (one could reopen a publisher on the way out).
+    let stopping = readiness.stopping.is_set();
+    let seeding = readiness.seeding.load(Ordering::SeqCst);
+    let (database, broker) =
+        if stopping { (false, false) } else { tokio::join!(readiness.db.is_reachable(), readiness.bus.is_ready()) };
     let checks = Checks { database, broker };
-    if database && broker {
+    if database && broker && !seeding {
         HttpResponse::Ok().json(Ready { status: "ready".into(), checks })
     } else {
         HttpResponse::ServiceUnavailable().content_type(PROBLEM_JSON).json(NotReady {
             problem_type: "urn:nazer:problem:not-ready".into(),
             title: "Not ready".into(),
             status: 503,
-            detail: "a dependency is unreachable; see checks".into(),
+            detail: if stopping {
+                "this instance is stopping"
+            } else if seeding {
+                "this instance is still seeding its data"
+            } else {
+                "a dependency is unreachable; see checks"
+            }
+            .into(),
             checks,
         })
     }
@@ -176,23 +207,26 @@ fn has_escaped_control(path: &str) -> bool {
     })
 }
 
-/// Once stopping, answers every new request 503 and closes its connection, so the requests in
-/// flight finish and keep-alive connections end instead of holding the process open.
-pub async fn refuse_when_stopping(
+/// Once stopping: while leaving, serves and closes each connection after its answer; once
+/// refusing, answers 503 with Retry-After and closes the connection, so the requests in flight
+/// finish and no keep-alive connection holds the process open. `/healthz` is always answered.
+pub async fn when_stopping(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let stopping = req.app_data::<web::Data<Readiness>>().is_some_and(|r| r.stopping.is_set());
-    if stopping && req.path() != "/healthz" {
+    let stopping = req.app_data::<web::Data<Readiness>>().map(|r| r.stopping.clone()).unwrap_or_default();
+    if stopping.is_refusing() && req.path() != "/healthz" {
         let problem = ApiError::Unavailable("this instance is stopping; send the request again".into());
         let mut response = actix_web::ResponseError::error_response(&problem);
-        response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
-        response
-            .headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+        response.head_mut().set_connection_type(ConnectionType::Close);
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return Ok(req.into_response(response));
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    if stopping.is_set() {
+        response.response_mut().head_mut().set_connection_type(ConnectionType::Close);
+    }
+    Ok(response)
 }
 
 /// Refuses paths with control characters before any handler sees them (PostgreSQL cannot
@@ -210,7 +244,52 @@ pub async fn refuse_control_characters(
 
 #[cfg(test)]
 mod tests {
+    use actix_web::test::{TestRequest, call_service, init_service};
+    use actix_web::{App, middleware};
+
     use super::*;
+    use crate::bus::InProcessBus;
+    use crate::config::DatabaseSettings;
+
+    /// Serving, leaving (served, connection closed after the answer), then refusing (503 with
+    /// Retry-After, connection closed; `/healthz` still answered).
+    #[actix_web::test]
+    async fn a_stopping_process_serves_on_closing_connections_then_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("ops.db").display().to_string();
+        let db = Db::open(&DatabaseSettings { url: Some(url), ..Default::default() }).unwrap();
+        let stopping = Stopping::default();
+        let readiness =
+            Readiness { db, bus: InProcessBus::new(3), stopping: stopping.clone(), seeding: Default::default() };
+        let app = init_service(
+            App::new()
+                .wrap(middleware::from_fn(when_stopping))
+                .configure(|cfg| configure(cfg, readiness))
+                // A resource, not a route: the API document test reads routes here as the host's.
+                .service(web::resource("/work").to(|| async { HttpResponse::Ok().body("done") })),
+        )
+        .await;
+        let call = |path: &'static str| call_service(&app, TestRequest::get().uri(path).to_request());
+        let closes = |response: &ServiceResponse| response.response().head().connection_type() == ConnectionType::Close;
+
+        let serving = call("/work").await;
+        assert_eq!(serving.status(), 200);
+        assert!(!closes(&serving), "keep-alive while serving");
+
+        stopping.begin();
+        let leaving = call("/work").await;
+        assert_eq!(leaving.status(), 200, "still served while leaving");
+        assert!(closes(&leaving), "the connection closes after the answer");
+        let ready = call("/readyz").await;
+        assert_eq!(ready.status(), 503, "not ready while leaving");
+
+        stopping.refuse();
+        let refused = call("/work").await;
+        assert_eq!(refused.status(), 503);
+        assert_eq!(refused.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert!(closes(&refused));
+        assert_eq!(call("/healthz").await.status(), 200, "liveness is still answered");
+    }
 
     #[test]
     fn escaped_control_characters_are_spotted() {
