@@ -185,12 +185,20 @@ pub struct HttpSettings {
     /// After SIGTERM, how long (within the grace period) the process reports itself not ready
     /// but still serves, so that Kubernetes has taken it out of its endpoints before it stops
     /// listening.
-    pub shutdown_delay_secs: u64,
+    /// Unset: 3 seconds, or half the grace period when that is shorter.
+    pub shutdown_delay_secs: Option<u64>,
+}
+
+impl HttpSettings {
+    /// The pre-stop delay in effect (see `shutdown_delay_secs`).
+    pub fn shutdown_delay(&self) -> u64 {
+        self.shutdown_delay_secs.unwrap_or((self.shutdown_grace_secs / 2).min(3))
+    }
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:8080".into(), workers: 2, shutdown_grace_secs: 25, shutdown_delay_secs: 3 }
+        Self { addr: "127.0.0.1:8080".into(), workers: 2, shutdown_grace_secs: 25, shutdown_delay_secs: None }
     }
 }
 
@@ -472,7 +480,7 @@ impl Settings {
         if !(1..=3_600).contains(&self.http.shutdown_grace_secs) {
             return Err(invalid("http.shutdown_grace_secs", "must be between 1 and 3600".into()));
         }
-        if self.http.shutdown_delay_secs >= self.http.shutdown_grace_secs {
+        if self.http.shutdown_delay() >= self.http.shutdown_grace_secs {
             return Err(invalid(
                 "http.shutdown_delay_secs",
                 format!(
@@ -592,6 +600,15 @@ mod tests {
         assert_eq!(s.http.addr, "127.0.0.1:8080");
         assert!(s.database.url.is_none());
         assert!(s.broker.url.is_none());
+        assert_eq!(s.http.shutdown_delay(), 3);
+    }
+
+    #[test]
+    fn a_short_grace_period_shortens_the_default_delay() {
+        let s = Settings::load_from(None, Some(env(&[("NAZER__HTTP__SHUTDOWN_GRACE_SECS", "2")]))).unwrap();
+        assert_eq!(s.http.shutdown_delay(), 1);
+        let s = Settings::load_from(None, Some(env(&[("NAZER__HTTP__SHUTDOWN_GRACE_SECS", "1")]))).unwrap();
+        assert_eq!(s.http.shutdown_delay(), 0);
     }
 
     #[test]

@@ -96,7 +96,7 @@ async fn sigterm_leaves_the_endpoints_serving_then_stops_listening_and_finishes_
         // The HTTP side is what is tested; the in-process bus keeps the broker out of it.
         settings.broker.url = None;
         settings.http.shutdown_grace_secs = GRACE_SECS;
-        settings.http.shutdown_delay_secs = DELAY_SECS;
+        settings.http.shutdown_delay_secs = Some(DELAY_SECS);
     })
     .await;
     let host = app.host.take().unwrap_or_else(|| panic!("no host"));
@@ -149,4 +149,26 @@ async fn sigterm_leaves_the_endpoints_serving_then_stops_listening_and_finishes_
     assert!(took < Duration::from_secs(GRACE_SECS), "within the grace period: {took:?}");
     println!("stopped {took:?} after the signal (delay {DELAY_SECS} s, a {SLOW:?} request in flight)");
     app.stop().await;
+}
+
+/// A host whose launcher still seeds (the demo's keys, say) is not ready until it is done, so no
+/// caller meets a 401 for a key about to exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_is_not_ready_until_its_launcher_has_seeded() {
+    let database = nazer_shared::testing::TestDatabase::create();
+    let mut settings = nazer_shared::testing::settings(&database);
+    settings.broker.url = None;
+    let options =
+        nazer_shared::runtime::HostOptions { migrate: true, in_process_bus: true, extra_routes: None, seeding: true };
+    let host = nazer_shared::runtime::start(settings, &[SLOW_SERVICE], options, nazer_shared::clock::system_clock())
+        .await
+        .unwrap_or_else(|e| panic!("host: {e}"));
+    let mut stream = TcpStream::connect(host.addr).await.unwrap_or_else(|e| panic!("connect: {e}"));
+    let seeding = exchange(&mut stream, "/readyz").await;
+    assert_eq!(seeding.status, 503, "{}", seeding.body);
+    assert!(seeding.body.contains("seeding"), "{}", seeding.body);
+    host.seeded();
+    let ready = exchange(&mut stream, "/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    host.stop().await;
 }

@@ -175,6 +175,8 @@ async fn sigterm_under_load_loses_nothing() {
     );
     assert!(routing_exit.is_some_and(|s| s.success()), "routing exits cleanly: {routing_exit:?}\n{}", routing.output());
     assert!(took < STOP_WITHIN, "well within the grace period: {took:?}");
+    // The pre-stop delay was kept: Kubernetes needs it to take the pod out of its endpoints.
+    assert!(took >= Duration::from_secs(DELAY_SECS), "intake stopped before its pre-stop delay: {took:?}");
     assert!(routing_took < STOP_WITHIN, "routing well within the grace period: {routing_took:?}");
     assert!(answered.len() > CLIENTS, "the load was real: {} messages", answered.len());
     assert!(after_signal > 0, "intake still served during its pre-stop delay");

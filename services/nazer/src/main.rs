@@ -194,19 +194,34 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
     };
     let settings_for_keys = settings.clone();
     let host = runtime::start(settings, &entries, options, system_clock()).await?;
+    // Not ready until this is done (the demo's keys, the default calendar, resealed reporters);
+    // if it fails, the host is stopped properly before the error is reported.
+    if let Err(error) = seed_after_start(&host, &entries, &settings_for_keys, demo).await {
+        host.stop().await;
+        return Err(error);
+    }
+    host.seeded();
+    host.wait().await?;
+    Ok(())
+}
+
+async fn seed_after_start(
+    host: &runtime::RunningHost,
+    entries: &[ServiceEntry],
+    settings: &Settings,
+    demo: bool,
+) -> anyhow::Result<()> {
     if entries.iter().any(|e| e.name == nazer_deadline_timer::SERVICE.name) {
         seed_reference(&host.db).await?;
     }
     if entries.iter().any(|e| e.name == nazer_intake::SERVICE.name) {
-        reseal_reporters(&host.db, &settings_for_keys).await?;
+        reseal_reporters(&host.db, settings).await?;
     }
     if demo {
         let receiver = demo::receiver_base(&host.addr.to_string());
         demo::seed(&host.db, &receiver, chrono::Utc::now()).await?;
         demo::print_banner(host.addr);
     }
-    host.seeded();
-    host.wait().await?;
     Ok(())
 }
 

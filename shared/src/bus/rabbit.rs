@@ -90,19 +90,19 @@ impl RabbitBus {
     async fn connect(&self, role: &str) -> Result<Connection, BusError> {
         let properties = ConnectionProperties::default().with_connection_name(format!("nazer-{role}").into());
         let url = self.url.clone();
-        let connecting = async move { Connection::connect(&url, properties).await };
+        // The time limit lives inside the task: a caller that gives up first (a probe's own
+        // timeout, a shutdown) must not leave a handshake pending for ever.
+        let connecting =
+            async move { tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&url, properties)).await };
         let task = match &self.runtime {
             Some(runtime) => runtime.spawn(connecting),
             None => tokio::spawn(connecting),
         };
-        let abort = task.abort_handle();
-        match tokio::time::timeout(CONNECT_TIMEOUT, task).await {
+        let _abort_when_dropped = AbortOnDrop(task.abort_handle());
+        match task.await {
             Ok(Ok(connected)) => connected.map_err(unavailable),
-            Ok(Err(stopped)) => Err(unavailable(stopped)),
-            Err(_) => {
-                abort.abort();
-                Err(BusError::Unavailable(format!("no AMQP handshake within {CONNECT_TIMEOUT:?}")))
-            }
+            Ok(Err(_)) => Err(BusError::Unavailable(format!("no AMQP handshake within {CONNECT_TIMEOUT:?}"))),
+            Err(stopped) => Err(unavailable(stopped)),
         }
     }
 
@@ -378,6 +378,15 @@ impl RabbitBus {
     }
 }
 
+/// Aborts a spawned task when its waiter goes away.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The W3C trace context the publisher put beside the event, if any.
 fn traceparent(properties: &BasicProperties) -> Option<String> {
     match properties.headers().as_ref()?.inner().get(TRACEPARENT)? {
@@ -422,28 +431,30 @@ impl Bus for RabbitBus {
         let Some(publisher) = guard.as_ref() else {
             return envelopes.iter().map(|_| Err(BusError::Unavailable("no publisher channel".into()))).collect();
         };
-        let confirmed = async {
-            let mut confirms = Vec::with_capacity(envelopes.len());
-            for envelope in envelopes {
-                confirms.push(self.send(&publisher.channel, envelope).await);
+        // A half-open connection would leave the confirms pending until the heartbeat notices:
+        // one deadline for the batch, applied to each event, so a confirm that did arrive counts.
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
+        let late = || BusError::Unavailable(format!("no confirm within {CONFIRM_TIMEOUT:?}"));
+        let mut confirms = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let sent = match tokio::time::timeout_at(deadline, self.send(&publisher.channel, envelope)).await {
+                Ok(sent) => sent,
+                Err(_) => Err(late()),
+            };
+            confirms.push(sent);
+        }
+        let waiting = confirms.into_iter().map(|sent| async move {
+            let confirmation = match tokio::time::timeout_at(deadline, sent?).await {
+                Ok(confirmation) => confirmation.map_err(unavailable)?,
+                Err(_) => return Err(late()),
+            };
+            match confirmation {
+                Confirmation::Ack(_) => Ok(()),
+                Confirmation::Nack(_) => Err(BusError::Rejected("broker nacked the event".into())),
+                Confirmation::NotRequested => Err(BusError::Rejected("publisher confirms are off".into())),
             }
-            let waiting = confirms.into_iter().map(|sent| async move {
-                match sent?.await.map_err(unavailable)? {
-                    Confirmation::Ack(_) => Ok(()),
-                    Confirmation::Nack(_) => Err(BusError::Rejected("broker nacked the event".into())),
-                    Confirmation::NotRequested => Err(BusError::Rejected("publisher confirms are off".into())),
-                }
-            });
-            futures_util::future::join_all(waiting).await
-        };
-        // A half-open connection would leave the confirms pending until the heartbeat notices.
-        let outcomes = match tokio::time::timeout(CONFIRM_TIMEOUT, confirmed).await {
-            Ok(outcomes) => outcomes,
-            Err(_) => envelopes
-                .iter()
-                .map(|_| Err(BusError::Unavailable(format!("no confirm within {CONFIRM_TIMEOUT:?}"))))
-                .collect(),
-        };
+        });
+        let outcomes = futures_util::future::join_all(waiting).await;
         // Whatever the cause, a channel that lost an event can no longer be trusted.
         if outcomes.iter().any(|o| matches!(o, Err(BusError::Unavailable(_)))) {
             *guard = None;
@@ -489,7 +500,11 @@ impl Bus for RabbitBus {
         if !self.consumers_connected() {
             return false;
         }
-        let mut guard = self.publisher.lock().await;
+        // A batch in flight holds the publisher for up to its confirm timeout: the probe does not
+        // wait that long, the consumers' live connections already say the broker is there.
+        let Ok(mut guard) = tokio::time::timeout(Duration::from_millis(500), self.publisher.lock()).await else {
+            return true;
+        };
         if guard.as_ref().is_some_and(|p| p.connection.status().connected() && p.channel.status().connected()) {
             return true;
         }
