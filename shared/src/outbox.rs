@@ -193,7 +193,7 @@ impl OutboxRelay {
 
     async fn report_backlog(&self) {
         let producer = self.producer;
-        let read = self.db.run(move |conn| Ok((backlog(conn, producer)?, oldest_unpublished(conn, producer)?))).await;
+        let read = self.db.run(move |conn| backlog_and_oldest(conn, producer)).await;
         if let Ok((rows, oldest)) = read {
             metrics::outbox_backlog(producer, rows);
             let age = oldest.map(|at| (self.clock.now().naive_utc() - at).num_milliseconds() as f64 / 1000.0);
@@ -306,20 +306,19 @@ fn publish_span(envelope: &Envelope, trace_context: Option<&str>) -> tracing::Sp
 /// How often a relay busy with a backlog refreshes the backlog gauges.
 const BACKLOG_REPORT_EVERY: Duration = Duration::from_secs(5);
 
-/// When the oldest row not yet published for `producer` was written.
-pub fn oldest_unpublished(conn: &mut DbConnection, producer: &str) -> Result<Option<chrono::NaiveDateTime>, DbError> {
-    Ok(outbox::table
-        .filter(outbox::producer.eq(producer))
-        .filter(outbox::published_at.is_null())
-        .select(diesel::dsl::min(outbox::created_at))
-        .first(conn)?)
-}
-
 /// Rows not yet published for `producer` (the backlog an operator watches).
 pub fn backlog(conn: &mut DbConnection, producer: &str) -> Result<i64, DbError> {
+    Ok(backlog_and_oldest(conn, producer)?.0)
+}
+
+/// The backlog of `producer` and when its oldest row was written, in one query.
+pub fn backlog_and_oldest(
+    conn: &mut DbConnection,
+    producer: &str,
+) -> Result<(i64, Option<chrono::NaiveDateTime>), DbError> {
     Ok(outbox::table
         .filter(outbox::producer.eq(producer))
         .filter(outbox::published_at.is_null())
-        .count()
-        .get_result(conn)?)
+        .select((diesel::dsl::count_star(), diesel::dsl::min(outbox::created_at)))
+        .first(conn)?)
 }

@@ -192,18 +192,19 @@ impl RunningHost {
             tracing::debug!(ms = started.elapsed().as_millis() as u64, "HTTP server stopped");
             served
         };
-        if self.bus.kind() == BusKind::InProcess {
+        let served = if self.bus.kind() == BusKind::InProcess {
             // In one process the consumers are the bus's only way out: the relays flush to them
             // before they stop (what they commit meanwhile waits for the next start).
             let served = http.await;
             stop_tasks(&self.stop_relays, self.relays, deadline).await;
             stop_tasks(&self.stop_loops, self.loops, deadline).await;
-            tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped");
-            return served;
-        }
-        let (served, ()) = tokio::join!(http, stop_tasks(&self.stop_loops, self.loops, deadline));
-        // Only now can nothing add to the outbox: the relays' final flush sees every commit.
-        stop_tasks(&self.stop_relays, self.relays, deadline).await;
+            served
+        } else {
+            let (served, ()) = tokio::join!(http, stop_tasks(&self.stop_loops, self.loops, deadline));
+            // Only now can nothing add to the outbox: the relays' final flush sees every commit.
+            stop_tasks(&self.stop_relays, self.relays, deadline).await;
+            served
+        };
         tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped");
         served
     }

@@ -293,6 +293,32 @@ where
     }
 }
 
+/// A local HTTP server for a test (a webhook receiver, a JWKS endpoint, an OTLP receiver): the
+/// routes `configure` gives, one worker, an ephemeral port on 127.0.0.1.
+pub struct LocalServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl LocalServer {
+    pub fn start(configure: impl Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static) -> Self {
+        let server = actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("test server bind: {e}"));
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self { url: format!("http://{addr}"), handle }
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
 /// One request a [`WebhookReceiver`] got.
 #[derive(Debug, Clone)]
 pub struct ReceivedWebhook {
@@ -313,18 +339,18 @@ pub struct WebhookReceiver {
     pub url: String,
     received: std::sync::Arc<std::sync::Mutex<Vec<ReceivedWebhook>>>,
     status: std::sync::Arc<std::sync::atomic::AtomicU16>,
-    server: actix_web::dev::ServerHandle,
+    server: LocalServer,
 }
 
 impl WebhookReceiver {
     pub async fn start() -> Self {
-        use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+        use actix_web::{HttpRequest, HttpResponse, web};
         let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(204));
         let (store, answer) = (received.clone(), status.clone());
-        let server = HttpServer::new(move || {
+        let server = LocalServer::start(move |cfg| {
             let (store, answer) = (store.clone(), answer.clone());
-            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            cfg.default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
                 let (store, answer) = (store.clone(), answer.clone());
                 async move {
                     let headers = req
@@ -345,16 +371,9 @@ impl WebhookReceiver {
                     )
                     .finish()
                 }
-            }))
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("receiver bind: {e}"));
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { url: format!("http://{addr}"), received, status, server: handle }
+            }));
+        });
+        Self { url: server.url.clone(), received, status, server }
     }
 
     /// Every request answered with a 2xx so far.
@@ -367,6 +386,6 @@ impl WebhookReceiver {
     }
 
     pub async fn stop(self) {
-        self.server.stop(false).await;
+        self.server.stop().await;
     }
 }

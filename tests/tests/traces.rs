@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{HttpResponse, web};
 use nazer_e2e::{CATEGORY, Endpoints, Process, World, configure};
-use nazer_shared::testing::{ADMIN_KEY, WebhookReceiver};
+use nazer_shared::testing::{ADMIN_KEY, LocalServer, WebhookReceiver};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message as _;
@@ -31,18 +31,17 @@ struct ReceivedSpan {
 
 /// An OTLP/HTTP trace receiver: `POST /v1/traces` with an `ExportTraceServiceRequest`.
 struct OtlpReceiver {
-    url: String,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
-    server: actix_web::dev::ServerHandle,
+    server: LocalServer,
 }
 
 impl OtlpReceiver {
-    async fn start() -> Self {
+    fn start() -> Self {
         let spans = Arc::new(Mutex::new(Vec::new()));
         let store = spans.clone();
-        let server = HttpServer::new(move || {
+        let server = LocalServer::start(move |cfg| {
             let store = store.clone();
-            App::new().route(
+            cfg.route(
                 "/v1/traces",
                 web::post().to(move |body: web::Bytes| {
                     let store = store.clone();
@@ -56,16 +55,9 @@ impl OtlpReceiver {
                             .body(ExportTraceServiceResponse::default().encode_to_vec())
                     }
                 }),
-            )
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("OTLP receiver bind: {e}"));
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { url: format!("http://{addr}"), spans, server: handle }
+            );
+        });
+        Self { spans, server }
     }
 
     fn spans_of(&self, trace_id: &str) -> Vec<ReceivedSpan> {
@@ -133,9 +125,9 @@ fn assert_child(child: &ReceivedSpan, parent: &ReceivedSpan, kind: i32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_message_is_one_trace_across_the_services_and_the_broker() {
-    let otlp = OtlpReceiver::start().await;
+    let otlp = OtlpReceiver::start();
     let Some(world) = World::prepare(&[
-        ("NAZER__TELEMETRY__OTLP_ENDPOINT", otlp.url.as_str()),
+        ("NAZER__TELEMETRY__OTLP_ENDPOINT", otlp.server.url.as_str()),
         ("NAZER__OUTBOX__POLL_INTERVAL_MS", "100"),
         ("NAZER__WEBHOOKS__POLL_INTERVAL_MS", "100"),
         // The SDK's batch processor exports every half second instead of every five.
@@ -266,5 +258,5 @@ async fn one_message_is_one_trace_across_the_services_and_the_broker() {
     }
     world.delete_queues().await;
     webhooks.stop().await;
-    otlp.server.stop(false).await;
+    otlp.server.stop().await;
 }

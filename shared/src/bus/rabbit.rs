@@ -98,8 +98,7 @@ impl RabbitBus {
             Some(runtime) => runtime.spawn(connecting),
             None => tokio::spawn(connecting),
         };
-        let _abort_when_dropped = AbortOnDrop(task.abort_handle());
-        match task.await {
+        match tokio_util::task::AbortOnDropHandle::new(task).await {
             Ok(Ok(connected)) => connected.map_err(unavailable),
             Ok(Err(_)) => Err(BusError::Unavailable(format!("no AMQP handshake within {CONNECT_TIMEOUT:?}"))),
             Err(stopped) => Err(unavailable(stopped)),
@@ -375,15 +374,6 @@ impl RabbitBus {
                 tracing::warn!(consumer, event_id = %envelope.event_id, %error, "acknowledgement failed; broker will redeliver");
             }
         }
-    }
-}
-
-/// Aborts a spawned task when its waiter goes away.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

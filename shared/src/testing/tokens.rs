@@ -91,32 +91,25 @@ mod base64_url {
 pub struct JwksServer {
     pub url: String,
     fetches: Arc<AtomicUsize>,
-    server: actix_web::dev::ServerHandle,
+    server: super::LocalServer,
 }
 
 impl JwksServer {
     pub async fn start() -> Self {
-        use actix_web::{App, HttpResponse, HttpServer, web};
+        use actix_web::{HttpResponse, web};
         let fetches = Arc::new(AtomicUsize::new(0));
         let counter = fetches.clone();
-        let server = HttpServer::new(move || {
+        let server = super::LocalServer::start(move |cfg| {
             let counter = counter.clone();
-            App::new().route(
+            cfg.route(
                 "/certs",
                 web::get().to(move || {
                     counter.fetch_add(1, Ordering::SeqCst);
                     async { HttpResponse::Ok().json(jwks()) }
                 }),
-            )
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("JWKS bind: {e}"));
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { url: format!("http://{addr}/certs"), fetches, server: handle }
+            );
+        });
+        Self { url: format!("{}/certs", server.url), fetches, server }
     }
 
     pub fn fetches(&self) -> usize {
@@ -134,6 +127,6 @@ impl JwksServer {
     }
 
     pub async fn stop(self) {
-        self.server.stop(false).await;
+        self.server.stop().await;
     }
 }
