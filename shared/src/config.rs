@@ -165,11 +165,22 @@ pub struct BrokerSettings {
     pub prefetch: u16,
     /// Let idle queues expire (milliseconds); meant for tests, never for production.
     pub queue_expires_ms: Option<u64>,
+    /// The AMQP heartbeat proposed to the broker, in seconds, unless the URL sets `heartbeat`:
+    /// a connection silent for two of them (a partition, a half-open socket) is given up and
+    /// opened again.
+    pub heartbeat_secs: u16,
 }
 
 impl Default for BrokerSettings {
     fn default() -> Self {
-        Self { url: None, namespace: "nazer".into(), delivery_limit: 5, prefetch: 32, queue_expires_ms: None }
+        Self {
+            url: None,
+            namespace: "nazer".into(),
+            delivery_limit: 5,
+            prefetch: 32,
+            queue_expires_ms: None,
+            heartbeat_secs: 10,
+        }
     }
 }
 
@@ -454,6 +465,12 @@ impl Settings {
         if self.broker.prefetch == 0 {
             return Err(invalid("broker.prefetch", "must be at least 1".into()));
         }
+        if !(1..=300).contains(&self.broker.heartbeat_secs) {
+            return Err(invalid(
+                "broker.heartbeat_secs",
+                "must be between 1 and 300: without heartbeats a silent connection is never noticed".into(),
+            ));
+        }
         if let Some(url) = &self.telemetry.otlp_endpoint
             && (!(url.starts_with("http://") || url.starts_with("https://"))
                 || url.trim_end_matches('/').ends_with("/v1/traces"))
@@ -656,6 +673,7 @@ mod tests {
             ("NAZER__TELEMETRY__SAMPLING_RATIO", "1.5", "telemetry.sampling_ratio"),
             ("NAZER__TELEMETRY__EXPORT_TIMEOUT_MS", "0", "telemetry.export_timeout_ms"),
             ("NAZER__HTTP__SHUTDOWN_DELAY_SECS", "25", "http.shutdown_delay_secs"),
+            ("NAZER__BROKER__HEARTBEAT_SECS", "0", "broker.heartbeat_secs"),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, Some(env(&[(var, value)]))).unwrap_err();

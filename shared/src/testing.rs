@@ -8,6 +8,8 @@ use diesel::sql_query;
 
 use crate::config::Settings;
 
+pub mod fault_proxy;
+pub mod fixtures;
 pub mod tokens;
 
 pub const DATABASE_VAR: &str = "NAZER_TEST_DATABASE_URL";

@@ -15,7 +15,7 @@ use nazer_shared::config::{BrokerSettings, DatabaseSettings, OutboxSettings};
 use nazer_shared::db::{Db, write_transaction};
 use nazer_shared::events::{Envelope, MessageReceived};
 use nazer_shared::outbox::{self, OutboxRelay};
-use nazer_shared::testing::{TestDatabase, broker_url, eventually};
+use nazer_shared::testing::{TestDatabase, broker_url, eventually, fixtures};
 use nazer_shared::topology;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -53,22 +53,8 @@ fn settings() -> BrokerSettings {
     }
 }
 
-fn message_received() -> MessageReceived {
-    MessageReceived {
-        message_id: uuid::Uuid::now_v7().to_string(),
-        tracking_code: "1234567890".into(),
-        kind: "complaint".into(),
-        channel: "web".into(),
-        category: "c".into(),
-        province: "tehran".into(),
-        city: None,
-        priority: "normal".into(),
-        received_at: Utc::now(),
-    }
-}
-
 fn received() -> Envelope {
-    Envelope::new("intake", &message_received(), Utc::now()).unwrap()
+    fixtures::envelope("intake", &fixtures::message_received())
 }
 
 async fn parked_count(url: &str, settings: &BrokerSettings, consumer: &str) -> usize {
@@ -213,7 +199,7 @@ async fn the_relay_flushes_a_backlog_into_rabbitmq_once() {
     let db = Db::open(&DatabaseSettings { url: Some(database.url.clone()), pool_size: 4, connect_timeout_secs: 10 })
         .unwrap();
     db.migrate().unwrap();
-    let events: Vec<MessageReceived> = (0..EVENTS).map(|_| message_received()).collect();
+    let events: Vec<MessageReceived> = (0..EVENTS).map(|_| fixtures::message_received()).collect();
     db.run(move |conn| write_transaction(conn, |conn| outbox::enqueue_all(conn, "intake", &events, Utc::now())))
         .await
         .unwrap();

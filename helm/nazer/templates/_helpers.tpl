@@ -96,6 +96,7 @@ defaults apply. Numbers go through int64 so that large ones are not printed as 1
   "NAZER__BROKER__NAMESPACE" $v.broker.namespace
   "NAZER__BROKER__DELIVERY_LIMIT" ($v.broker.deliveryLimit | int64 | toString)
   "NAZER__BROKER__PREFETCH" ($v.broker.prefetch | int64 | toString)
+  "NAZER__BROKER__HEARTBEAT_SECS" ($v.broker.heartbeatSecs | int64 | toString)
   "NAZER__LOG__LEVEL" $v.log.level
   "NAZER__LOG__FORMAT" $v.log.format
   "NAZER__OUTBOX__POLL_INTERVAL_MS" ($v.outbox.pollIntervalMs | int64 | toString)

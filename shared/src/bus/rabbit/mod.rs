@@ -4,35 +4,38 @@
 //!
 //! Connections are not recovered in place (an unconfirmed publish after a recovery fails
 //! anyway): a failed publish drops the connection and reports "not sent", so the outbox
-//! publishes again; a consumer whose stream ends reconnects with backoff and redeclares.
+//! publishes again; a consumer whose connection dies, however it dies, opens a new one with
+//! backoff and redeclares (see `consumer`). Every wait on the broker is bounded, and heartbeats
+//! (`broker.heartbeat_secs`) tell a silent connection from a quiet one.
 
-use std::collections::HashMap;
+mod consumer;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
-use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Bus, BusError, BusKind, ConsumerSpec, DeliveryError, DeliverySink, retry_backoff};
+use super::{Bus, BusError, BusKind, ConsumerSpec, DeliverySink};
 use crate::config::BrokerSettings;
 use crate::events::Envelope;
-use crate::metrics;
 use crate::telemetry::context::TRACEPARENT;
 use crate::topology;
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a connection to be opened and set up (channel, declarations, consume):
+/// a broker that stops answering halfway through does not hold anyone for ever.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 struct Publisher {
     connection: Connection,
@@ -43,9 +46,9 @@ pub struct RabbitBus {
     url: String,
     settings: BrokerSettings,
     publisher: Mutex<Option<Publisher>>,
-    /// Whether each consumer of this process is connected (readiness tells the truth about
-    /// consumers stuck reconnecting, not only about publishing).
-    consumers: Arc<std::sync::Mutex<HashMap<&'static str, bool>>>,
+    /// Each consumer's connection and channel (readiness tells the truth about consumers
+    /// stuck reconnecting, not only about publishing).
+    links: consumer::Links,
     /// The runtime every connection is opened on (see [`RabbitBus::connect`]).
     runtime: Option<tokio::runtime::Handle>,
 }
@@ -60,7 +63,7 @@ impl RabbitBus {
             url: url.to_string(),
             settings: settings.clone(),
             publisher: Mutex::new(None),
-            consumers: Arc::default(),
+            links: consumer::Links::default(),
             runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
@@ -89,11 +92,14 @@ impl RabbitBus {
     /// confirm waited for that busy worker thread.
     async fn connect(&self, role: &str) -> Result<Connection, BusError> {
         let properties = ConnectionProperties::default().with_connection_name(format!("nazer-{role}").into());
-        let url = self.url.clone();
+        let mut uri: AMQPUri = self.url.parse().map_err(|e| BusError::Unavailable(format!("broker URL: {e}")))?;
+        // Heartbeats are what tell a silent connection (a partition, a half-open socket) from an
+        // idle one; an explicit `heartbeat` in the URL wins.
+        uri.query.heartbeat.get_or_insert(self.settings.heartbeat_secs);
         // The time limit lives inside the task: a caller that gives up first (a probe's own
         // timeout, a shutdown) must not leave a handshake pending for ever.
         let connecting =
-            async move { tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&url, properties)).await };
+            async move { tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties)).await };
         let task = match &self.runtime {
             Some(runtime) => runtime.spawn(connecting),
             None => tokio::spawn(connecting),
@@ -108,6 +114,10 @@ impl RabbitBus {
     /// Declares the exchanges and every consumer's queue, so that an event published before its
     /// consumer first starts waits in that consumer's queue instead of being dropped.
     pub async fn declare_topology(&self) -> Result<(), BusError> {
+        bounded("declaring the topology", self.declare_all()).await
+    }
+
+    async fn declare_all(&self) -> Result<(), BusError> {
         let connection = self.connect("topology").await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
         self.declare_exchanges(&channel).await?;
@@ -118,16 +128,12 @@ impl RabbitBus {
         Ok(())
     }
 
-    fn set_connected(&self, consumer: &'static str, connected: bool) {
-        self.consumers.lock().unwrap_or_else(|p| p.into_inner()).insert(consumer, connected);
-    }
-
-    fn consumers_connected(&self) -> bool {
-        self.consumers.lock().unwrap_or_else(|p| p.into_inner()).values().all(|c| *c)
-    }
-
     /// Deletes every queue and exchange of this namespace (tests clean up after themselves).
     pub async fn delete_topology(&self) -> Result<(), BusError> {
+        bounded("deleting the topology", self.delete_all()).await
+    }
+
+    async fn delete_all(&self) -> Result<(), BusError> {
         let connection = self.connect("cleanup").await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
         for spec in topology::consumers() {
@@ -211,6 +217,10 @@ impl RabbitBus {
     }
 
     async fn open_publisher(&self) -> Result<Publisher, BusError> {
+        bounded("opening the publisher", self.open_publisher_unbounded()).await
+    }
+
+    async fn open_publisher_unbounded(&self) -> Result<Publisher, BusError> {
         let connection = self.connect("publisher").await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
         self.declare_exchanges(&channel).await?;
@@ -247,153 +257,6 @@ impl RabbitBus {
             )
             .await
             .map_err(unavailable)
-    }
-
-    async fn consume_once(
-        &self,
-        spec: &ConsumerSpec,
-        sink: &Arc<dyn DeliverySink>,
-        shutdown: &CancellationToken,
-    ) -> Result<(), BusError> {
-        let setup = async {
-            let connection = self.connect(spec.consumer).await?;
-            let channel = connection.create_channel().await.map_err(unavailable)?;
-            self.declare_exchanges(&channel).await?;
-            self.declare_consumer_queues(&channel, spec).await?;
-            channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await.map_err(unavailable)?;
-            let deliveries = channel
-                .basic_consume(
-                    self.queue(spec.consumer).into(),
-                    format!("{}-{}", spec.consumer, uuid::Uuid::new_v4()).into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(unavailable)?;
-            Ok::<_, BusError>((connection, deliveries))
-        };
-        // Nothing is in flight while connecting, so a shutdown may simply abandon it.
-        let (connection, mut deliveries) = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            ready = setup => ready?,
-        };
-        self.set_connected(spec.consumer, true);
-        tracing::info!(consumer = spec.consumer, "consuming from RabbitMQ");
-        loop {
-            let next = tokio::select! {
-                // With deliveries always waiting (prefetch), an unbiased select took more of
-                // them after the stop about half the time.
-                biased;
-                _ = shutdown.cancelled() => {
-                    // Unacknowledged deliveries go back to the queue with the channel; a broker
-                    // slow to confirm the close does not hold the shutdown.
-                    let started = std::time::Instant::now();
-                    let closing = connection.close(200, "shutting down".into());
-                    let timed_out = tokio::time::timeout(Duration::from_secs(2), closing).await.is_err();
-                    let ms = started.elapsed().as_millis() as u64;
-                    tracing::debug!(consumer = spec.consumer, ms, timed_out, "consumer connection closed");
-                    return Ok(());
-                }
-                next = deliveries.next() => next,
-            };
-            match next {
-                Some(Ok(delivery)) => {
-                    let started = std::time::Instant::now();
-                    self.handle_delivery(spec.consumer, sink.as_ref(), delivery, shutdown).await;
-                    if shutdown.is_cancelled() {
-                        let ms = started.elapsed().as_millis() as u64;
-                        tracing::debug!(consumer = spec.consumer, ms, "delivery handled while stopping");
-                    }
-                }
-                Some(Err(error)) => return Err(unavailable(error)),
-                None => return Err(BusError::Unavailable("consumer stream ended".into())),
-            }
-        }
-    }
-
-    async fn handle_delivery(
-        &self,
-        consumer: &str,
-        sink: &dyn DeliverySink,
-        delivery: Delivery,
-        shutdown: &CancellationToken,
-    ) {
-        let attempt = delivery_count(&delivery.properties) + 1;
-        let envelope = match Envelope::from_bytes(&delivery.data) {
-            Ok(envelope) => Envelope { trace_parent: traceparent(&delivery.properties), ..envelope },
-            Err(error) => {
-                tracing::error!(consumer, %error, "undecodable event; parking it");
-                metrics::events_consumed(consumer, "undecodable", "parked");
-                let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
-                return;
-            }
-        };
-        let mut waits = 1;
-        let outcome = loop {
-            match sink.deliver(&envelope, attempt).await {
-                // The database is down: hold the delivery and wait, without spending the
-                // delivery limit; on shutdown the broker gets it back with the channel.
-                Err(DeliveryError::Unavailable(error)) => {
-                    tracing::warn!(consumer, event_id = %envelope.event_id, %error, "dependency unavailable; waiting");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(retry_backoff(waits)) => {}
-                    }
-                    waits += 1;
-                }
-                other => break other,
-            }
-        };
-        let acker = &delivery.acker;
-        let sent = match outcome {
-            Ok(()) => acker.ack(BasicAckOptions::default()).await,
-            Err(DeliveryError::Transient(error)) if attempt < self.settings.delivery_limit => {
-                tracing::warn!(consumer, event_id = %envelope.event_id, attempt, %error, "delivery failed; will retry");
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = tokio::time::sleep(retry_backoff(attempt)) => {}
-                }
-                acker.nack(BasicNackOptions { requeue: true, multiple: false }).await
-            }
-            Err(error) => {
-                tracing::error!(consumer, event_id = %envelope.event_id, attempt, %error, "parking event");
-                metrics::events_consumed(consumer, &envelope.event_type, "parked");
-                acker.reject(BasicRejectOptions { requeue: false }).await
-            }
-        };
-        match sent {
-            Ok(true) => {}
-            // The channel is gone: the broker never got the answer and will redeliver; the
-            // inbox turns that redelivery into a duplicate that is only acknowledged.
-            Ok(false) => {
-                metrics::ack_lost(consumer);
-                tracing::warn!(consumer, event_id = %envelope.event_id, "acknowledgement not sent; broker will redeliver");
-            }
-            Err(error) => {
-                metrics::ack_lost(consumer);
-                tracing::warn!(consumer, event_id = %envelope.event_id, %error, "acknowledgement failed; broker will redeliver");
-            }
-        }
-    }
-}
-
-/// The W3C trace context the publisher put beside the event, if any.
-fn traceparent(properties: &BasicProperties) -> Option<String> {
-    match properties.headers().as_ref()?.inner().get(TRACEPARENT)? {
-        AMQPValue::LongString(value) => Some(value.to_string()),
-        _ => None,
-    }
-}
-
-/// Quorum queues count deliveries in `x-delivery-count` (absent on the first delivery).
-fn delivery_count(properties: &BasicProperties) -> u32 {
-    let Some(headers) = properties.headers() else { return 0 };
-    match headers.inner().get("x-delivery-count") {
-        Some(AMQPValue::LongLongInt(n)) => (*n).max(0) as u32,
-        Some(AMQPValue::LongInt(n)) => (*n).max(0) as u32,
-        Some(AMQPValue::LongUInt(n)) => *n,
-        Some(AMQPValue::ShortInt(n)) => (*n).max(0) as u32,
-        _ => 0,
     }
 }
 
@@ -462,32 +325,16 @@ impl Bus for RabbitBus {
             url: self.url.clone(),
             settings: self.settings.clone(),
             publisher: Mutex::new(None),
-            consumers: self.consumers.clone(),
+            links: self.links.clone(),
             runtime: self.runtime.clone(),
         };
-        bus.set_connected(spec.consumer, false);
-        Ok(tokio::spawn(async move {
-            let mut failures = 0u32;
-            while !shutdown.is_cancelled() {
-                match bus.consume_once(&spec, &sink, &shutdown).await {
-                    Ok(()) => break,
-                    Err(error) => {
-                        bus.set_connected(spec.consumer, false);
-                        failures += 1;
-                        let wait = Duration::from_millis((250u64 << failures.min(5)).min(5_000));
-                        tracing::warn!(consumer = spec.consumer, %error, ?wait, "consumer disconnected; reconnecting");
-                        tokio::select! {
-                            _ = shutdown.cancelled() => break,
-                            _ = tokio::time::sleep(wait) => {}
-                        }
-                    }
-                }
-            }
-        }))
+        // Known from now on, so readiness waits for its first connection.
+        self.links.set(spec.consumer, None);
+        Ok(tokio::spawn(consumer::run(bus, spec, sink, shutdown)))
     }
 
     async fn is_ready(&self) -> bool {
-        if !self.consumers_connected() {
+        if !self.links.all_alive() {
             return false;
         }
         // A batch in flight holds the publisher for up to its confirm timeout: the probe does not
@@ -506,4 +353,11 @@ impl Bus for RabbitBus {
             _ => false,
         }
     }
+}
+
+/// `work` within [`SETUP_TIMEOUT`], or "unavailable" naming what did not finish.
+async fn bounded<T>(what: &str, work: impl Future<Output = Result<T, BusError>>) -> Result<T, BusError> {
+    tokio::time::timeout(SETUP_TIMEOUT, work).await.unwrap_or_else(|_| {
+        Err(BusError::Unavailable(format!("{what}: no answer from the broker within {SETUP_TIMEOUT:?}")))
+    })
 }
