@@ -347,7 +347,11 @@ pub struct OutboxSettings {
     /// Fallback poll when no commit signalled new rows (other replicas, restarts).
     pub poll_interval_ms: u64,
     pub batch_size: i64,
-    /// How long a relay owns claimed rows before another replica may publish them.
+    /// How long a relay may hold a claimed batch. One process alone (SQLite, or the in-process
+    /// bus): the lease written with the claim, after which the rows may be claimed again
+    /// (a restarted process frees its leases at once). PostgreSQL with a broker: the rows are
+    /// held by the row locks of a transaction open for the publish, freed at once if the relay
+    /// dies, and the server ends that transaction if it sits idle this long.
     pub lease_secs: i64,
 }
 
@@ -569,8 +573,11 @@ impl Settings {
     }
 }
 
-/// How long a webhook sender owns a delivery it is attempting; the timeout stays below it so
-/// no other replica sends the same delivery meanwhile.
+/// How long a webhook sender may hold the deliveries it is attempting: on SQLite the lease
+/// written with the claim (a restarted process frees its leases at once); on PostgreSQL the
+/// deliveries are held by the row locks of a transaction open until their attempts are
+/// recorded, freed at once if the sender dies, and the server ends that transaction if it sits
+/// idle this long. The request timeout stays below it.
 pub const WEBHOOK_LEASE_SECS: u64 = 120;
 
 pub fn is_postgres_url(url: &str) -> bool {

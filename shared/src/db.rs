@@ -15,6 +15,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::{DatabaseSettings, is_postgres_url};
 
+pub mod claim;
+
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 
@@ -90,6 +92,43 @@ pub enum DbError {
     /// Data the database would accept but the service must not (a broken invariant).
     #[error("refused: {0}")]
     Refused(String),
+    /// COMMIT was sent but its answer never came: the change may or may not have been saved,
+    /// so it must not be run again blindly.
+    #[error("the connection was lost while committing; the change may or may not be saved: {0}")]
+    CommitUncertain(DieselError),
+}
+
+/// What libpq says when the server or the network dropped the connection, whatever diesel made
+/// of it: the kind is `ClosedConnection`/`UnableToSendCommand` for the shapes seen after
+/// `pg_terminate_backend` and a server restart, but a FATAL of SQLSTATE 57P01-57P05 or 25P03
+/// that arrives before the socket closes keeps its own text and the kind `Unknown`.
+const LOST_CONNECTION_MESSAGES: &[&str] = &[
+    "server closed the connection unexpectedly",
+    "SSL connection has been closed unexpectedly",
+    "SSL SYSCALL error",
+    "no connection to the server",
+    "could not receive data from server",
+    "could not send data to server",
+    "terminating connection",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+];
+
+fn is_lost_connection(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(kind, info) => {
+            matches!(kind, DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand)
+                || LOST_CONNECTION_MESSAGES.iter().any(|m| info.message().contains(m))
+        }
+        // The transaction manager gives up on a connection whose ROLLBACK or COMMIT failed.
+        DieselError::BrokenTransactionManager => true,
+        DieselError::RollbackErrorOnCommit { rollback_error, commit_error } => {
+            is_lost_connection(rollback_error) || is_lost_connection(commit_error)
+        }
+        _ => false,
+    }
 }
 
 impl DbError {
@@ -98,17 +137,24 @@ impl DbError {
         matches!(self, DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))
     }
 
+    /// True when the connection the work ran on was lost (terminated, server restarted, network
+    /// gone): nothing the work did is committed unless it was committing.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            DbError::Query(error) | DbError::CommitUncertain(error) => is_lost_connection(error),
+            _ => false,
+        }
+    }
+
     /// True when the database is out of reach or busy rather than refusing the work: worth
     /// waiting for, never a reason to give up on an event.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            DbError::Pool(_) | DbError::Cancelled => true,
-            DbError::Query(DieselError::DatabaseError(kind, info)) => {
-                matches!(kind, DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand)
-                    || info.message().contains("database is locked")
+            DbError::Pool(_) | DbError::Cancelled | DbError::CommitUncertain(_) => true,
+            DbError::Query(DieselError::DatabaseError(_, info)) if info.message().contains("database is locked") => {
+                true
             }
-            DbError::Query(DieselError::BrokenTransactionManager) => true,
-            _ => false,
+            other => other.is_connection_lost(),
         }
     }
 }
@@ -148,8 +194,11 @@ impl ManageConnection for DbManager {
         conn.ping().map_err(diesel::r2d2::Error::QueryError)
     }
 
+    /// A connection handed back with a transaction still open (its task was cancelled, or it
+    /// panicked) or whose transaction manager gave up is closed, not reused: closing it rolls
+    /// the transaction back and frees what it locked.
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+        std::thread::panicking() || conn.is_broken()
     }
 }
 
@@ -219,7 +268,8 @@ impl Db {
         pending.map_err(|e| DbError::Migration(e.to_string()))
     }
 
-    /// Runs blocking database work off the async runtime.
+    /// Runs blocking database work off the async runtime, in autocommit. Not run again when the
+    /// connection is lost: a lone statement may have been applied before its answer was lost.
     pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
     where
         T: Send + 'static,
@@ -239,28 +289,50 @@ impl Db {
     }
 
     /// Runs reads that must agree with each other (a view built from several queries) on one
-    /// snapshot, off the async runtime.
-    pub async fn read<T, F>(&self, work: F) -> Result<T, DbError>
+    /// snapshot, off the async runtime; run once more on a fresh connection if the first one
+    /// was lost (reads change nothing).
+    pub async fn read<T, F>(&self, mut work: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
-        self.run(|conn| read_snapshot(conn, work)).await
+        self.blocking(move |pool| {
+            retry_once_if_lost(pool, |conn| {
+                let outcome = read_snapshot(conn, &mut work);
+                match outcome {
+                    Err(error) if error.is_connection_lost() || conn.is_broken() => Attempt::Lost(error),
+                    done => Attempt::Done(done),
+                }
+            })
+        })
+        .await
     }
 
-    /// Runs `work` in one write transaction off the async runtime.
-    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    /// Runs `work` in one write transaction off the async runtime. If the connection is lost
+    /// before COMMIT was sent (terminated, a server restart), nothing was committed and `work`
+    /// runs once more on a fresh connection; a connection lost during COMMIT leaves the outcome
+    /// unknown, so that is never run again ([`DbError::CommitUncertain`]).
+    pub async fn write<T, E, F>(&self, mut work: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        self.blocking(move |pool| retry_once_if_lost(pool, |conn| write_attempt(conn, &mut work))).await
+    }
+
+    /// Runs `job` on a blocking thread with the pool, in the caller's span.
+    async fn blocking<T, E, J>(&self, job: J) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        J: FnOnce(&Pool<DbManager>) -> Result<T, E> + Send + 'static,
     {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut conn = pool.get().map_err(DbError::from)?;
-            write_transaction(&mut conn, work)
+            job(&pool)
         })
         .await
         .map_err(|_| E::from(DbError::Cancelled))?
@@ -272,6 +344,78 @@ impl Db {
     }
 }
 
+/// What one attempt at a transaction came to.
+enum Attempt<T, E> {
+    Done(Result<T, E>),
+    /// The connection was lost before anything was committed: safe to run again.
+    Lost(E),
+}
+
+/// Runs `attempt` on a pooled connection, and once more on a fresh one if that connection was
+/// lost; the lost one is discarded (the pool drops a broken connection).
+fn retry_once_if_lost<T, E, A>(pool: &Pool<DbManager>, mut attempt: A) -> Result<T, E>
+where
+    E: From<DbError>,
+    A: FnMut(&mut DbConnection) -> Attempt<T, E>,
+{
+    let mut conn = pool.get().map_err(DbError::from)?;
+    match attempt(&mut conn) {
+        Attempt::Done(outcome) => outcome,
+        Attempt::Lost(_) => {
+            drop(conn);
+            tracing::warn!("database connection lost before commit; running the transaction again on a fresh one");
+            let mut conn = pool.get().map_err(DbError::from)?;
+            match attempt(&mut conn) {
+                Attempt::Done(outcome) => outcome,
+                Attempt::Lost(error) => Err(error),
+            }
+        }
+    }
+}
+
+fn begin_write(conn: &mut DbConnection) -> Result<(), DbError> {
+    let begun = match conn {
+        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction(c),
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+    };
+    Ok(begun?)
+}
+
+type Manager = <DbConnection as Connection>::TransactionManager;
+
+/// Commits the open transaction; a connection lost during COMMIT leaves it unknown whether the
+/// server committed.
+fn commit(conn: &mut DbConnection) -> Result<(), DbError> {
+    Manager::commit_transaction(conn).map_err(|commit_error| {
+        let _ = Manager::rollback_transaction(conn);
+        if is_lost_connection(&commit_error) {
+            DbError::CommitUncertain(commit_error)
+        } else {
+            DbError::from(commit_error)
+        }
+    })
+}
+
+/// One write transaction; `Lost` when the connection went before COMMIT was sent. A failed
+/// work whose connection cannot even roll back has lost it, whatever error the work made of it.
+fn write_attempt<T, E, F>(conn: &mut DbConnection, work: &mut F) -> Attempt<T, E>
+where
+    E: From<DbError>,
+    F: FnMut(&mut DbConnection) -> Result<T, E>,
+{
+    if let Err(error) = begin_write(conn) {
+        let lost = error.is_connection_lost() || conn.is_broken();
+        return if lost { Attempt::Lost(error.into()) } else { Attempt::Done(Err(error.into())) };
+    }
+    match work(conn) {
+        Ok(value) => Attempt::Done(commit(conn).map(|()| value).map_err(E::from)),
+        Err(error) => {
+            let _ = Manager::rollback_transaction(conn);
+            if conn.is_broken() { Attempt::Lost(error) } else { Attempt::Done(Err(error)) }
+        }
+    }
+}
+
 /// One write transaction; on SQLite it starts with `BEGIN IMMEDIATE` so two writers queue on
 /// the busy timeout instead of one failing when it upgrades a read snapshot.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
@@ -279,18 +423,10 @@ where
     E: From<DbError>,
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
 {
-    let begun = match conn {
-        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction(c),
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
-    };
-    begun.map_err(DbError::from)?;
-    type Manager = <DbConnection as Connection>::TransactionManager;
+    begin_write(conn)?;
     match work(conn) {
         Ok(value) => {
-            if let Err(commit_error) = Manager::commit_transaction(conn) {
-                let _ = Manager::rollback_transaction(conn);
-                return Err(DbError::from(commit_error).into());
-            }
+            commit(conn)?;
             Ok(value)
         }
         Err(error) => {
@@ -387,6 +523,62 @@ pub fn from_db_time(stored: chrono::NaiveDateTime) -> chrono::DateTime<chrono::U
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> DbError {
+        DbError::Query(DieselError::DatabaseError(kind, Box::new(message.to_string())))
+    }
+
+    /// The shapes diesel 2.3 with the bundled libpq gave on PostgreSQL 15 after
+    /// `pg_terminate_backend` (idle, idle in a transaction, mid-query, at COMMIT, with and
+    /// without TLS), after `idle_in_transaction_session_timeout`, and across a server restart;
+    /// and the FATAL texts a server sends before it closes the socket.
+    #[test]
+    fn every_shape_of_a_lost_connection_is_recognised() {
+        use DatabaseErrorKind::{ClosedConnection, UnableToSendCommand, Unknown};
+        let lost = [
+            database_error(ClosedConnection, "SSL connection has been closed unexpectedly\n"),
+            database_error(
+                ClosedConnection,
+                "server closed the connection unexpectedly\n\tThis probably means the server terminated \
+                 abnormally\n\tbefore or while processing the request.\n",
+            ),
+            database_error(UnableToSendCommand, "no connection to the server\n"),
+            DbError::Query(DieselError::BrokenTransactionManager),
+            database_error(Unknown, "terminating connection due to administrator command"),
+            database_error(Unknown, "terminating connection due to idle-in-transaction timeout"),
+            database_error(Unknown, "the database system is shutting down"),
+            database_error(Unknown, "SSL SYSCALL error: EOF detected"),
+            database_error(Unknown, "could not receive data from server: Connection reset by peer"),
+            DbError::Query(DieselError::RollbackErrorOnCommit {
+                rollback_error: Box::new(DieselError::BrokenTransactionManager),
+                commit_error: Box::new(DieselError::DatabaseError(
+                    ClosedConnection,
+                    Box::new("server closed the connection unexpectedly".to_string()),
+                )),
+            }),
+        ];
+        for error in lost {
+            assert!(error.is_connection_lost(), "{error:?}");
+            assert!(error.is_unavailable(), "{error:?}");
+        }
+        let uncertain = DbError::CommitUncertain(DieselError::BrokenTransactionManager);
+        assert!(uncertain.is_unavailable());
+        assert!(database_error(Unknown, "database is locked").is_unavailable());
+    }
+
+    #[test]
+    fn refusals_are_not_taken_for_an_outage() {
+        for error in [
+            database_error(DatabaseErrorKind::UniqueViolation, "duplicate key value violates unique constraint"),
+            database_error(DatabaseErrorKind::Unknown, "relation \"x\" does not exist"),
+            database_error(DatabaseErrorKind::SerializationFailure, "could not serialize access"),
+            DbError::Query(DieselError::NotFound),
+            DbError::Refused("broken invariant".into()),
+        ] {
+            assert!(!error.is_connection_lost(), "{error:?}");
+            assert!(!error.is_unavailable(), "{error:?}");
+        }
+    }
 
     #[test]
     fn database_name_is_replaced_keeping_the_query() {

@@ -1,6 +1,9 @@
 //! The transactional outbox: a state change and the events it causes are written in one
 //! transaction; the relay publishes them afterwards and marks them published only once the bus
-//! confirmed them. Replicas share the work: rows are leased with `FOR UPDATE SKIP LOCKED`.
+//! confirmed them. Replicas share the work: a batch is claimed with `FOR UPDATE SKIP LOCKED` and
+//! held for its publish (see [`crate::db::claim`]): on PostgreSQL with a broker by the row locks of
+//! a transaction open until the batch is marked, so a relay killed mid-publish frees its rows at
+//! once; in one process alone by a lease, freed when the process starts again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +13,11 @@ use diesel::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusError};
+use crate::bus::{Bus, BusError, BusKind};
 use crate::clock::SharedClock;
 use crate::config::OutboxSettings;
-use crate::db::{Db, DbConnection, DbError, to_db_time, write_transaction};
+use crate::db::claim::{Claimed, Hold};
+use crate::db::{Db, DbConnection, DbError, to_db_time};
 use crate::events::{Envelope, Event};
 use crate::metrics;
 use crate::schema::outbox;
@@ -72,42 +76,54 @@ pub fn enqueue_all<E: Event>(
     Ok(envelopes)
 }
 
-/// One leased outbox row: its id, the envelope as stored, and the trace it continues.
+/// One claimed outbox row: its id, the envelope as stored, and the trace it continues.
 pub type ClaimedRow = (i64, String, Option<String>);
 
-/// Leases up to `limit` unpublished rows of `producer` until `lease_until`.
+/// Claims up to `limit` unpublished rows of `producer`, neither locked nor leased by another
+/// relay, leasing them until `lease_until` when given. Call it in a write transaction.
 pub fn claim_batch(
     conn: &mut DbConnection,
     producer: &str,
     limit: i64,
     now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
+    lease_until: Option<DateTime<Utc>>,
 ) -> Result<Vec<ClaimedRow>, DbError> {
     let now = to_db_time(now);
-    write_transaction(conn, |conn| {
-        let ids: Vec<i64> = select_skip_locked!(
-            conn,
-            outbox::table
-                .filter(outbox::producer.eq(producer))
-                .filter(outbox::published_at.is_null())
-                .filter(outbox::lease_until.is_null().or(outbox::lease_until.lt(now)))
-                .order(outbox::id)
-                .limit(limit)
-                .select(outbox::id)
-        )?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut rows: Vec<ClaimedRow> = diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
-            .set((
-                outbox::lease_until.eq(Some(to_db_time(lease_until))),
-                outbox::publish_attempts.eq(outbox::publish_attempts + 1),
-            ))
-            .returning((outbox::id, outbox::envelope, outbox::trace_context))
-            .get_results(conn)?;
-        rows.sort_by_key(|(id, _, _)| *id);
-        Ok(rows)
-    })
+    let ids: Vec<i64> = select_skip_locked!(
+        conn,
+        outbox::table
+            .filter(outbox::producer.eq(producer))
+            .filter(outbox::published_at.is_null())
+            .filter(outbox::lease_until.is_null().or(outbox::lease_until.lt(now)))
+            .order(outbox::id)
+            .limit(limit)
+            .select(outbox::id)
+    )?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows: Vec<ClaimedRow> = diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+        .set((
+            outbox::lease_until.eq(lease_until.map(to_db_time)),
+            outbox::publish_attempts.eq(outbox::publish_attempts + 1),
+        ))
+        .returning((outbox::id, outbox::envelope, outbox::trace_context))
+        .get_results(conn)?;
+    rows.sort_by_key(|(id, _, _)| *id);
+    Ok(rows)
+}
+
+/// Frees the leases of `producer`'s unpublished rows: for a relay that leases (one process
+/// alone) when it starts, as only an earlier run of the same process can have left them.
+pub fn release_leases(conn: &mut DbConnection, producer: &str) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        outbox::table
+            .filter(outbox::producer.eq(producer))
+            .filter(outbox::published_at.is_null())
+            .filter(outbox::lease_until.is_not_null()),
+    )
+    .set(outbox::lease_until.eq(None::<chrono::NaiveDateTime>))
+    .execute(conn)?)
 }
 
 pub struct OutboxRelay {
@@ -126,9 +142,24 @@ pub struct RelayReport {
 }
 
 impl OutboxRelay {
+    /// How this relay holds the rows it publishes: the in-process bus hands them to consumers
+    /// of this process, so it is one process alone.
+    fn hold(&self) -> Hold {
+        self.db.hold(self.bus.kind() == BusKind::InProcess)
+    }
+
     /// Publishes until `shutdown`, waking on commits of this process and polling for the rest.
     pub async fn run(self, shutdown: CancellationToken) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        if self.hold() == Hold::Lease {
+            // A crash-restart does not wait out the leases of its previous run.
+            let producer = self.producer;
+            match self.db.write(move |conn| release_leases(conn, producer)).await {
+                Ok(0) => {}
+                Ok(freed) => tracing::info!(producer, freed, "outbox leases of an earlier run freed"),
+                Err(error) => tracing::warn!(producer, %error, "outbox leases of an earlier run not freed"),
+            }
+        }
         let mut failures = 0u32;
         let mut reported = std::time::Instant::now();
         while !shutdown.is_cancelled() {
@@ -203,13 +234,17 @@ impl OutboxRelay {
 
     /// Claims one batch and publishes it in one go (see [`Bus::publish_batch`]); a row is marked
     /// published once its event was confirmed, and every other row is released for a later
-    /// attempt, as is one whose envelope no longer decodes.
+    /// attempt, as is one whose envelope no longer decodes. The claim holds the rows until they
+    /// are marked; `outbox.lease_secs` bounds how long.
     pub async fn relay_once(&self) -> Result<RelayReport, DbError> {
         let now = self.clock.now();
-        let lease_until = now + chrono::Duration::seconds(self.settings.lease_secs);
+        let hold = self.hold();
+        let lease_until = hold.lease(now + chrono::Duration::seconds(self.settings.lease_secs));
+        let at_most = Duration::from_secs(self.settings.lease_secs.unsigned_abs());
         let (producer, limit) = (self.producer, self.settings.batch_size);
         let started = std::time::Instant::now();
-        let rows = self.db.run(move |conn| claim_batch(conn, producer, limit, now, lease_until)).await?;
+        let Claimed { rows, held } =
+            self.db.claim(hold, at_most, move |conn| claim_batch(conn, producer, limit, now, lease_until)).await?;
         if rows.is_empty() {
             return Ok(RelayReport::default());
         }
@@ -262,7 +297,7 @@ impl OutboxRelay {
         let published_ms = started.elapsed().as_millis() as u64;
         let done_at = to_db_time(self.clock.now());
         self.db
-            .run(move |conn| {
+            .finish(held, move |conn| {
                 if !published.is_empty() {
                     diesel::update(outbox::table.filter(outbox::id.eq_any(&published)))
                         .set((

@@ -72,13 +72,16 @@ fn outbox_rows_are_leased_until_the_lease_runs_out() {
         let mut conn = db.get().unwrap();
         let now = Utc::now();
         let lease = now + Duration::seconds(30);
-        let first = outbox::claim_batch(&mut conn, "intake", 3, now, lease).unwrap();
-        let second = outbox::claim_batch(&mut conn, "intake", 3, now, lease).unwrap();
-        let third = outbox::claim_batch(&mut conn, "intake", 3, now, lease).unwrap();
+        let mut claim = |limit, now, lease| {
+            write_transaction(&mut conn, |conn| outbox::claim_batch(conn, "intake", limit, now, Some(lease))).unwrap()
+        };
+        let first = claim(3, now, lease);
+        let second = claim(3, now, lease);
+        let third = claim(3, now, lease);
         assert_eq!((first.len(), second.len(), third.len()), (3, 2, 0));
         assert!(first.iter().map(|r| r.0).max() < second.iter().map(|r| r.0).min(), "claims follow insertion order");
         let later = lease + Duration::seconds(1);
-        let again = outbox::claim_batch(&mut conn, "intake", 10, later, later + Duration::seconds(30)).unwrap();
+        let again = claim(10, later, later + Duration::seconds(30));
         assert_eq!(again.len(), 5, "expired leases are claimed again");
         assert_eq!(outbox::backlog(&mut conn, "routing").unwrap(), 2);
     }
@@ -97,8 +100,10 @@ fn concurrent_relays_never_claim_the_same_row() {
                     let mut conn = db.get().unwrap();
                     loop {
                         let now = Utc::now();
+                        let lease = Some(now + Duration::seconds(60));
                         let rows =
-                            outbox::claim_batch(&mut conn, "intake", 7, now, now + Duration::seconds(60)).unwrap();
+                            write_transaction(&mut conn, |conn| outbox::claim_batch(conn, "intake", 7, now, lease))
+                                .unwrap();
                         if rows.is_empty() {
                             break;
                         }

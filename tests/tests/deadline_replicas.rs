@@ -65,9 +65,17 @@ impl Replicas {
     }
 }
 
-/// How many warnings a replica's log says it registered.
+/// How many warnings a replica's log says it registered; each complete line names the
+/// warning's level (1 to 3) beside the line's own log level.
 fn registered_by(process: &Process) -> usize {
-    process.output().lines().filter(|line| line.contains("\"warning registered\"")).count()
+    let output = process.output();
+    let lines: Vec<&str> = output.lines().filter(|line| line.contains("\"warning registered\"")).collect();
+    // The last line may still be being written.
+    for line in lines.iter().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()) {
+        assert!(matches!(line["warning_level"].as_i64(), Some(1..=3)), "no warning level: {line}");
+        assert_eq!(line["level"], "INFO", "{line}");
+    }
+    lines.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

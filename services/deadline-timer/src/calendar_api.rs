@@ -28,7 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Applies `edit` to calendar `id`: the changed calendar and how many deadlines moved.
 async fn change(state: &DeadlineState, id: String, edit: CalendarEdit) -> Result<Changed, ApiError> {
     let now = state.ctx.clock.now();
-    let changed = state.ctx.db.write(move |conn| change_calendar(conn, &id, edit, now)).await;
+    let changed = state.ctx.db.write(move |conn| change_calendar(conn, &id, edit.clone(), now)).await;
     match changed {
         Ok(changed) => {
             // Moved deadlines wrote events, and a removed holiday can bring a step forward.

@@ -29,7 +29,7 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
                 for warning in &fired.warnings {
                     metrics::warnings_issued(warning.level, 1);
                     tracing::info!(warning_id = %warning.warning_id, deadline_id = %warning.deadline_id,
-                        message_id = %warning.message_id, level = warning.level, "warning registered");
+                        message_id = %warning.message_id, warning_level = warning.level, "warning registered");
                 }
                 for reminder in &fired.reminders {
                     metrics::reminder_sent(&reminder.stage);

@@ -1,11 +1,16 @@
-//! The sender: leases due deliveries, posts them signed, records each attempt. At-least-once:
+//! The sender: claims due deliveries, posts them signed, records each attempt. At-least-once:
 //! a receiver may see an event twice (after a crash between sending and recording) and
-//! recognises it by `X-Nazer-Event-Id`.
+//! recognises it by `X-Nazer-Event-Id`. On PostgreSQL a batch is held by the row locks of a
+//! transaction open from the claim until its attempts are recorded, so a sender killed mid-batch
+//! frees it at once; on SQLite by a lease, freed when the process starts again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use diesel::Connection;
 use futures_util::future::join_all;
+use nazer_shared::config::WEBHOOK_LEASE_SECS;
+use nazer_shared::db::claim::{Claimed, Hold};
 use nazer_shared::runtime::ServiceContext;
 use nazer_shared::{metrics, telemetry};
 use tokio::sync::Notify;
@@ -30,6 +35,14 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationToken) {
     let client = http_client(Duration::from_millis(ctx.settings.webhooks.timeout_ms));
     let poll = Duration::from_millis(ctx.settings.webhooks.poll_interval_ms);
+    if ctx.db.hold(false) == Hold::Lease {
+        // One process alone: a crash-restart does not wait out the leases of its previous run.
+        match ctx.db.write(store::release_leases).await {
+            Ok(0) => {}
+            Ok(freed) => tracing::info!(freed, "webhook delivery leases of an earlier run freed"),
+            Err(error) => tracing::warn!(%error, "webhook delivery leases of an earlier run not freed"),
+        }
+    }
     while !shutdown.is_cancelled() {
         let sent = send_due(&ctx, &client).await;
         if sent as i64 >= BATCH {
@@ -43,39 +56,70 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
     }
 }
 
-/// Sends one batch; returns how many deliveries were attempted.
+/// Sends one batch; returns how many deliveries were attempted. The batch stays claimed while
+/// its POSTs run (each bounded by `webhooks.timeout_ms`) and until their attempts are recorded.
 pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
     let now = ctx.clock.now();
-    let lease_until = now + chrono::Duration::seconds(nazer_shared::config::WEBHOOK_LEASE_SECS as i64);
-    let due = match ctx.db.run(move |conn| store::claim_due(conn, now, lease_until, BATCH)).await {
-        Ok(due) => due,
+    // The webhook sender posts to agencies, not to consumers of this process.
+    let hold = ctx.db.hold(false);
+    let lease_until = hold.lease(now + chrono::Duration::seconds(WEBHOOK_LEASE_SECS as i64));
+    let at_most = Duration::from_secs(WEBHOOK_LEASE_SECS);
+    let claimed = ctx.db.claim(hold, at_most, move |conn| store::claim_due(conn, now, lease_until, BATCH)).await;
+    let Claimed { rows: due, held } = match claimed {
+        Ok(claimed) => claimed,
         Err(error) => {
             tracing::warn!(%error, "could not claim due deliveries");
             return 0;
         }
     };
     let count = due.len();
+    if count == 0 {
+        return 0;
+    }
     let attempts = due.into_iter().map(|delivery| async move {
         let (result, span) = attempt(client, &delivery, ctx.clock.now().timestamp()).await;
         (delivery, result, span)
     });
+    let attempted = join_all(attempts).await;
+    for (_, result, _) in &attempted {
+        metrics::webhook_attempt(if result.succeeded() { "delivered" } else { "failed" });
+    }
     let policy = RetryPolicy {
         max_attempts: ctx.settings.webhooks.max_attempts,
         initial_backoff_ms: ctx.settings.webhooks.initial_backoff_ms,
         max_backoff_ms: ctx.settings.webhooks.max_backoff_ms,
     };
+    let ids: Vec<String> = attempted.iter().map(|(delivery, _, _)| delivery.id.clone()).collect();
+    let clock = ctx.clock.clone();
+    let recorded = ctx
+        .db
+        .finish(held, move |conn| {
+            Ok(attempted
+                .into_iter()
+                .map(|(delivery, result, span)| {
+                    // Under the attempt's span: the outcome event it may publish stays in the
+                    // trace. A savepoint each, so one attempt that cannot be recorded leaves the
+                    // others recorded.
+                    let _entered = span.enter();
+                    let now = clock.now();
+                    let outcome = conn.transaction(|conn| store::record_attempt(conn, &delivery, &result, policy, now));
+                    (delivery.id, outcome)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await;
+    let outcomes = match recorded {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            for delivery_id in ids {
+                tracing::warn!(delivery_id, %error, "attempt not recorded; the delivery is claimed and sent again");
+            }
+            return count;
+        }
+    };
     let mut finished = false;
-    for (delivery, result, span) in join_all(attempts).await {
-        metrics::webhook_attempt(if result.succeeded() { "delivered" } else { "failed" });
-        let now = ctx.clock.now();
-        let delivery_id = delivery.id.clone();
-        // Under the attempt's span: the outcome event it may publish stays in the trace.
-        let recorded = ctx
-            .db
-            .write(move |conn| store::record_attempt(conn, &delivery, &result, policy, now))
-            .instrument(span)
-            .await;
-        match recorded {
+    for (delivery_id, outcome) in outcomes {
+        match outcome {
             Ok(Some(state)) => {
                 finished = true;
                 metrics::delivery_finished(state);
@@ -83,7 +127,7 @@ pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
             }
             Ok(None) => tracing::info!(delivery_id, "webhook attempt failed; will retry"),
             Err(error) => {
-                tracing::warn!(delivery_id, %error, "attempt not recorded; the lease will expire and it is retried")
+                tracing::warn!(delivery_id, %error, "attempt not recorded; the delivery is claimed and sent again")
             }
         }
     }

@@ -1,10 +1,10 @@
 //! Subscriptions and deliveries. A consumed event becomes one delivery per matching
-//! subscription (in the inbox transaction); the sender leases due deliveries, records every
+//! subscription (in the inbox transaction); the sender claims due deliveries, records every
 //! attempt, and publishes the final outcome.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{Envelope, NotificationDelivered, NotificationFailed, NotificationOutcome};
 use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::outbox;
@@ -171,7 +171,7 @@ pub fn enqueue_deliveries(
     Ok(queued)
 }
 
-/// A delivery leased for one attempt (fields in the order `claim_due` selects them).
+/// A delivery claimed for one attempt (fields in the order `claim_due` selects them).
 #[derive(Debug, Clone, Queryable)]
 pub struct DueDelivery {
     pub id: String,
@@ -185,57 +185,64 @@ pub struct DueDelivery {
     pub attempts: i32,
     /// The `traceparent` of the work that queued it.
     pub trace_context: Option<String>,
-    /// The lease this sender holds; recording the attempt needs it to be still ours.
-    pub lease_until: NaiveDateTime,
+    /// The lease this sender holds, if it leases; recording the attempt needs it to be still ours.
+    pub lease_until: Option<NaiveDateTime>,
 }
 
-/// Leases up to `limit` due deliveries until `lease_until`, so that no other replica sends
-/// them meanwhile; a sender that dies lets the lease run out and the delivery is retried.
+/// Claims up to `limit` due deliveries that no other sender holds, leasing them until
+/// `lease_until` when given (see `nazer_shared::db::claim`). Call it in a write transaction.
 pub fn claim_due(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
+    lease_until: Option<DateTime<Utc>>,
     limit: i64,
 ) -> Result<Vec<DueDelivery>, DbError> {
     let now = to_db_time(now);
-    write_transaction(conn, |conn| {
-        let ids: Vec<String> = select_skip_locked!(
-            conn,
-            deliveries::table
-                .filter(deliveries::state.eq(state::PENDING))
-                .filter(deliveries::next_attempt_at.le(now))
-                .filter(deliveries::lease_until.is_null().or(deliveries::lease_until.lt(now)))
-                .order(deliveries::next_attempt_at)
-                .limit(limit)
-                .select(deliveries::id)
-        )?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let lease = to_db_time(lease_until);
-        diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
-            .set(deliveries::lease_until.eq(Some(lease)))
-            .execute(conn)?;
-        // The lease just written, read back: recording the attempt compares it as stored.
-        Ok(deliveries::table
-            .inner_join(webhook_subscriptions::table)
-            .filter(deliveries::id.eq_any(&ids))
-            .filter(webhook_subscriptions::active.eq(true))
-            .select((
-                deliveries::id,
-                deliveries::subscription_id,
-                webhook_subscriptions::agency_id,
-                webhook_subscriptions::url,
-                webhook_subscriptions::secret,
-                deliveries::event_id,
-                deliveries::event_type,
-                deliveries::payload,
-                deliveries::attempts,
-                deliveries::trace_context,
-                deliveries::lease_until.assume_not_null(),
-            ))
-            .load::<DueDelivery>(conn)?)
-    })
+    let ids: Vec<String> = select_skip_locked!(
+        conn,
+        deliveries::table
+            .filter(deliveries::state.eq(state::PENDING))
+            .filter(deliveries::next_attempt_at.le(now))
+            .filter(deliveries::lease_until.is_null().or(deliveries::lease_until.lt(now)))
+            .order(deliveries::next_attempt_at)
+            .limit(limit)
+            .select(deliveries::id)
+    )?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
+        .set(deliveries::lease_until.eq(lease_until.map(to_db_time)))
+        .execute(conn)?;
+    // The lease just written, read back: recording the attempt compares it as stored.
+    Ok(deliveries::table
+        .inner_join(webhook_subscriptions::table)
+        .filter(deliveries::id.eq_any(&ids))
+        .filter(webhook_subscriptions::active.eq(true))
+        .select((
+            deliveries::id,
+            deliveries::subscription_id,
+            webhook_subscriptions::agency_id,
+            webhook_subscriptions::url,
+            webhook_subscriptions::secret,
+            deliveries::event_id,
+            deliveries::event_type,
+            deliveries::payload,
+            deliveries::attempts,
+            deliveries::trace_context,
+            deliveries::lease_until,
+        ))
+        .load::<DueDelivery>(conn)?)
+}
+
+/// Frees the leases of pending deliveries: for a sender that leases (one process alone) when it
+/// starts, as only an earlier run of the same process can have left them.
+pub fn release_leases(conn: &mut DbConnection) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        deliveries::table.filter(deliveries::state.eq(state::PENDING)).filter(deliveries::lease_until.is_not_null()),
+    )
+    .set(deliveries::lease_until.eq(None::<NaiveDateTime>))
+    .execute(conn)?)
 }
 
 /// What one attempt came to.
@@ -294,24 +301,30 @@ pub fn record_attempt(
         None
     };
     let next_attempt = to_db_time(now + retry_delay(attempt, policy.initial_backoff_ms, policy.max_backoff_ms));
-    // Only while the delivery is still pending under this sender's lease: a subscription
-    // removed meanwhile (cancelled) or a lease that ran out stays as it is.
-    let updated = diesel::update(
-        deliveries::table
-            .find(&delivery.id)
-            .filter(deliveries::state.eq(state::PENDING))
-            .filter(deliveries::lease_until.eq(Some(delivery.lease_until))),
-    )
-    .set((
-        deliveries::attempts.eq(attempt),
-        deliveries::state.eq(final_state.unwrap_or(state::PENDING)),
-        deliveries::next_attempt_at.eq(if final_state.is_some() { at } else { next_attempt }),
-        deliveries::lease_until.eq(None::<NaiveDateTime>),
-        deliveries::last_status.eq(result.status.map(i32::from)),
-        deliveries::last_error.eq(&result.error),
-        deliveries::finished_at.eq(final_state.map(|_| at)),
-    ))
-    .execute(conn)?;
+    // Only while the delivery is still pending under this sender's claim: a subscription
+    // removed meanwhile (cancelled) or a lease that ran out stays as it is. Nobody changes the
+    // row between this read and the update: the claim's row lock (PostgreSQL) or the one
+    // writer (SQLite) holds it.
+    let held: Option<Option<NaiveDateTime>> = deliveries::table
+        .find(&delivery.id)
+        .filter(deliveries::state.eq(state::PENDING))
+        .select(deliveries::lease_until)
+        .first(conn)
+        .optional()?;
+    if held != Some(delivery.lease_until) {
+        return Ok(None);
+    }
+    let updated = diesel::update(deliveries::table.find(&delivery.id))
+        .set((
+            deliveries::attempts.eq(attempt),
+            deliveries::state.eq(final_state.unwrap_or(state::PENDING)),
+            deliveries::next_attempt_at.eq(if final_state.is_some() { at } else { next_attempt }),
+            deliveries::lease_until.eq(None::<NaiveDateTime>),
+            deliveries::last_status.eq(result.status.map(i32::from)),
+            deliveries::last_error.eq(&result.error),
+            deliveries::finished_at.eq(final_state.map(|_| at)),
+        ))
+        .execute(conn)?;
     if updated == 0 {
         return Ok(None);
     }

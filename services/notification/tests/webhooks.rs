@@ -468,9 +468,8 @@ async fn an_attempt_in_flight_when_its_subscription_is_removed_does_not_revive_i
     let later = Utc::now() + Duration::hours(1);
     let envelope = assigned("m-1", "agency-a");
     assert_eq!(write(&app, |conn| store::enqueue_deliveries(conn, &envelope, "agency-a", later)), 1);
-    let claim = |at: chrono::DateTime<Utc>| {
-        store::claim_due(&mut app.db().get().unwrap(), at, at + Duration::minutes(2), 10).unwrap()
-    };
+    let claim =
+        |at: chrono::DateTime<Utc>| write(&app, |conn| store::claim_due(conn, at, Some(at + Duration::minutes(2)), 10));
     let claimed = claim(later);
     assert_eq!(claimed.len(), 1);
 

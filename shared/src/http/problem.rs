@@ -153,17 +153,45 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if let ApiError::TooManyRequests { retry_after_secs, .. } = self {
-            response.insert_header(("Retry-After", retry_after_secs.to_string()));
+        match self {
+            ApiError::TooManyRequests { retry_after_secs, .. } => {
+                response.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header(("Retry-After", UNAVAILABLE_RETRY_AFTER_SECS.to_string()));
+            }
+            _ => {}
         }
         response.json(body)
     }
 }
 
+/// When a client may send again a request that met an unavailable dependency: long enough for
+/// a lost database connection to be replaced or a restarting server to accept connections.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Pool(e) => ApiError::Unavailable(format!("database unavailable: {e}")),
+            // Never a 500 for a dependency outage: the client is told what happened and that
+            // it may send the request again. The cause is logged, not sent.
+            DbError::CommitUncertain(cause) => {
+                tracing::warn!(%cause, "database connection lost while committing");
+                ApiError::Unavailable(
+                    "the database connection was lost while the change was being saved, so it may or may not \
+                     have been saved; read it back, or send the request again (with the same Idempotency-Key \
+                     where the endpoint takes one)"
+                        .into(),
+                )
+            }
+            unavailable if unavailable.is_unavailable() => {
+                tracing::warn!(cause = %unavailable, "database unavailable");
+                ApiError::Unavailable(
+                    "the database is unavailable for a moment (it is busy, or its connection was lost before \
+                     the change was committed); send the request again"
+                        .into(),
+                )
+            }
             // Two writers raced on a unique key; the loser is told, not shown a 500.
             unique if unique.is_unique_violation() => {
                 ApiError::Conflict("this was changed at the same moment by another request; read it again".into())
@@ -182,4 +210,52 @@ impl From<diesel::result::Error> for ApiError {
 /// Path segments that do not parse.
 pub fn path_error(error: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
     ApiError::bad_request(Some("path"), format!("the path is not accepted: {error}")).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    fn lost() -> DieselError {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection,
+            Box::new("server closed the connection".to_string()),
+        )
+    }
+
+    async fn problem(error: DbError) -> (u16, Option<String>, serde_json::Value) {
+        let response = ApiError::from(error).error_response();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("Retry-After").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap_or_default();
+        (status, retry_after, serde_json::from_slice(&body).unwrap_or_default())
+    }
+
+    #[actix_web::test]
+    async fn a_lost_connection_is_a_503_the_client_may_retry_after_a_while() {
+        let (status, retry_after, body) = problem(DbError::Query(lost())).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(retry_after.as_deref(), Some("5"));
+        assert_eq!(body["type"], "urn:nazer:problem:unavailable");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("connection was lost") && detail.contains("send the request again"), "{detail}");
+    }
+
+    #[actix_web::test]
+    async fn a_commit_whose_answer_was_lost_says_it_may_have_been_saved() {
+        let (status, retry_after, body) = problem(DbError::CommitUncertain(lost())).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(retry_after.as_deref(), Some("5"));
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("may or may not have been saved"), "{detail}");
+    }
+
+    #[actix_web::test]
+    async fn every_unavailable_answer_carries_retry_after() {
+        let response = ApiError::Unavailable("stopping".into()).error_response();
+        assert_eq!(response.headers().get("Retry-After").and_then(|v| v.to_str().ok()), Some("5"));
+        let (status, _, _) = problem(DbError::Refused("broken invariant".into())).await;
+        assert_eq!(status, 500);
+    }
 }

@@ -3,8 +3,10 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use nazer_shared::db::DbError;
 use nazer_shared::http::ApiError;
+use nazer_shared::http::problem::UNAVAILABLE_RETRY_AFTER_SECS;
 
 use super::document::Node;
 use super::xml;
@@ -97,7 +99,7 @@ impl From<DbError> for Open311Error {
         let status = actix_web::ResponseError::status_code(&api_error);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(cause = %api_error, "open311 request met an unavailable database");
-            return Self::new(status, vec!["the service is temporarily unavailable; try again shortly".into()]);
+            return Self::new(status, vec![api_error.to_string()]);
         }
         if status.is_server_error() {
             tracing::error!(cause = %api_error, "open311 request failed");
@@ -129,6 +131,33 @@ pub fn render(format: Format, status: StatusCode, root: &str, document: &Node) -
 pub fn respond(format: Format, outcome: Result<Reply, Open311Error>) -> HttpResponse {
     match outcome {
         Ok(reply) => render(format, reply.status, reply.root, &reply.document),
-        Err(error) => render(format, error.status, "errors", &error.document()),
+        Err(error) => {
+            let mut response = render(format, error.status, "errors", &error.document());
+            // As every 503 of the API: the client may send the request again after a while.
+            if error.status == StatusCode::SERVICE_UNAVAILABLE {
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
+            }
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    #[test]
+    fn a_lost_database_connection_is_a_503_with_retry_after() {
+        let lost = DieselError::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand,
+            Box::new("no connection to the server".to_string()),
+        );
+        let error = Open311Error::from(DbError::Query(lost));
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(error.descriptions[0].contains("send the request again"), "{error}");
+        let response = respond(Format::Json, Err(error));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("5"));
     }
 }
