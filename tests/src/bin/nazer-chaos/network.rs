@@ -152,7 +152,8 @@ impl Net {
         let relay = listener.local_addr()?;
         let host_forwarder = tokio::spawn(serve(listener, broker));
         let broker_addr = SocketAddr::from((ns_ip, broker.port()));
-        let exe = std::env::current_exe()?;
+        // This very binary, even if a build replaced its file since it started.
+        let exe = format!("/proc/{}/exe", std::process::id());
         let spawned = tokio::process::Command::new("ip")
             .args(["netns", "exec", ns])
             .arg(&exe)
@@ -200,6 +201,7 @@ impl Net {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        net.remove().await;
         bail!("RabbitMQ does not answer through the namespace at {broker_addr}")
     }
 

@@ -114,10 +114,8 @@ pub async fn network(c: &Campaign) -> Result<Row> {
     }
     let overrides = vec![("NAZER__BROKER__URL".to_string(), through.to_string())];
     let outcome = degraded(c, &net, overrides).await;
-    let dropped = net.dropped().await;
     net.remove().await;
     let mut row = outcome?;
-    row.notes.push(format!("shaping dropped {} packets (queue full) and {} at random", dropped.0, dropped.1));
     row.notes.push("only broker traffic crosses the pair; HTTP and PostgreSQL stay on loopback".into());
     Ok(row)
 }
@@ -140,10 +138,13 @@ async fn degraded(c: &Campaign, net: &Net, overrides: Vec<(String, String)>) -> 
         if shaped.is_ok() {
             tokio::time::sleep(Duration::from_secs_f64(lasting)).await;
         }
+        let (full, random) = net.dropped().await;
         net.restore().await;
         run.faults.end(fault);
         shaped?;
-        notes.push(format!("degraded {lasting:.0} s at {at:.0} s: {how}"));
+        notes.push(format!(
+            "degraded {lasting:.0} s at {at:.0} s: {how}; {full} packets dropped from a full queue, {random} at random"
+        ));
     }
     let mut row = run.finish().await?;
     row.notes.extend(notes);
