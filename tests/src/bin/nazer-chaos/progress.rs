@@ -74,6 +74,13 @@ pub struct Fault {
     pub recovery: Option<f64>,
 }
 
+impl Fault {
+    /// How long the fault lasted (so far).
+    pub fn lasted_secs(&self) -> f64 {
+        (self.ended.unwrap_or_else(Utc::now) - self.started).num_milliseconds() as f64 / 1000.0
+    }
+}
+
 /// The faults of a scenario, and a task that watches them recover.
 #[derive(Clone)]
 pub struct Faults {
