@@ -85,6 +85,11 @@ struct Cli {
     /// Longest recovery after a fault before it counts as a hang, in seconds.
     #[arg(long, default_value_t = 60.0)]
     recovery_limit_secs: f64,
+    /// How long to wait after the load for the flow to be quiet before it counts as a hang, in
+    /// seconds (default: the respond budget + 180, enough for a webhook's 120 s lease to end;
+    /// + 60 with --short).
+    #[arg(long)]
+    quiet_limit_secs: Option<u64>,
     /// A PostgreSQL server the campaign may create databases on.
     #[arg(long, env = "NAZER_TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
     database_url: String,
@@ -148,14 +153,16 @@ async fn campaign(cli: Cli) -> Result<bool> {
     tokio::task::spawn_blocking(|| nazer_e2e::binary("nazer")).await?;
     let (broker, _vhost) = faults::Broker::create(&vhost, &user).await.context("the campaign's vhost")?;
     let short = cli.short;
+    let sla_secs = cli.sla_secs.unwrap_or(if short { 8 } else { 20 });
     let c = Arc::new(Campaign {
         id,
         short,
         messages: cli.messages.unwrap_or(if short { 600 } else { 3000 }),
         rate: cli.rate.unwrap_or(if short { 20.0 } else { 50.0 }),
-        sla_secs: cli.sla_secs.unwrap_or(if short { 8 } else { 20 }),
+        sla_secs,
         max_delay: cli.max_delay_secs,
         recovery_limit: cli.recovery_limit_secs,
+        quiet_limit: Duration::from_secs(cli.quiet_limit_secs.unwrap_or(sla_secs + if short { 60 } else { 180 })),
         database_url: cli.database_url.clone(),
         broker_url: broker_url.to_string(),
         broker: Arc::new(broker),

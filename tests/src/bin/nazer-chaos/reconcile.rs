@@ -74,18 +74,23 @@ async fn delays(
 ) -> Result<Delays> {
     let window = |column: &str| format!("{column} >= {} AND {column} < {}", sql_time(from), sql_time(until));
     let lag = "EXTRACT(EPOCH FROM (i.processed_at - o.created_at))";
-    let published = stack
-        .count(max_ms(
-            "EXTRACT(EPOCH FROM (published_at - created_at))",
-            &format!("outbox WHERE {}", window("created_at")),
-        ))
-        .await?;
-    let consumed = stack
-        .count(max_ms(
-            lag,
-            &format!("outbox o JOIN inbox i ON i.event_id = o.event_id WHERE {}", window("o.created_at")),
-        ))
-        .await?;
+    // Per service, to name the one that held the work.
+    let (mut published, mut publisher, mut consumed, mut consumer) = (0, "", 0, "");
+    for service in topology::SERVICES {
+        let rows = format!("outbox WHERE producer = '{service}' AND {}", window("created_at"));
+        let ms = stack.count(max_ms("EXTRACT(EPOCH FROM (published_at - created_at))", &rows)).await?;
+        if ms > published {
+            (published, publisher) = (ms, service);
+        }
+        let rows = format!(
+            "outbox o JOIN inbox i ON i.event_id = o.event_id AND i.consumer = '{service}' WHERE {}",
+            window("o.created_at")
+        );
+        let ms = stack.count(max_ms(lag, &rows)).await?;
+        if ms > consumed {
+            (consumed, consumer) = (ms, service);
+        }
+    }
     // The clock starts when deadline-timer consumes the assignment (one database for all).
     let clock = stack
         .count(max_ms(
@@ -117,7 +122,9 @@ async fn delays(
     let seconds = |ms: i64| ms as f64 / 1000.0;
     Ok(Delays {
         published: seconds(published),
+        publisher,
         consumed: seconds(consumed),
+        consumer,
         clock: seconds(clock),
         fire: seconds(fire),
         webhook,

@@ -8,8 +8,12 @@ use std::fmt::Write;
 pub struct Delays {
     /// An event written to an outbox → published (the relay's lease held it).
     pub published: f64,
+    /// The service whose event waited longest to be published.
+    pub publisher: &'static str,
     /// An event written → consumed, by whichever consumer took longest.
     pub consumed: f64,
+    /// The consumer that took longest.
+    pub consumer: &'static str,
     /// message.assigned written → deadline-timer consumed it (the clock started).
     pub clock: f64,
     /// A warning's due instant → its registration.
@@ -22,17 +26,17 @@ pub struct Delays {
 
 impl Delays {
     /// The longest of them, and which.
-    pub fn longest(&self) -> (f64, &'static str) {
+    pub fn longest(&self) -> (f64, String) {
         [
-            (self.published, "publish"),
-            (self.consumed, "consume"),
-            (self.clock, "clock start"),
-            (self.fire, "warning fire"),
-            (self.webhook, "webhook"),
-            (self.resend, "webhook re-send"),
+            (self.published, format!("{} publish", self.publisher)),
+            (self.consumed, format!("{} consume", self.consumer)),
+            (self.clock, "clock start".into()),
+            (self.fire, "warning fire".into()),
+            (self.webhook, "webhook".into()),
+            (self.resend, "webhook re-send".into()),
         ]
         .into_iter()
-        .fold((0.0, "none"), |best, item| if item.0 > best.0 { item } else { best })
+        .fold((0.0, "none".into()), |best, item| if item.0 > best.0 { item } else { best })
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Campaign {
     pub max_delay: f64,
     /// Longest recovery after a fault, in seconds, before it counts as a hang.
     pub recovery_limit: f64,
+    /// How long to wait after the load for the flow to be quiet before it counts as a hang.
+    pub quiet_limit: Duration,
     pub database_url: String,
     /// The broker URL on the campaign's vhost.
     pub broker_url: String,
@@ -193,7 +195,7 @@ impl<'c> Run<'c> {
         } = self;
         let load = load.finish().await;
         let (mut failures, mut notes) = (failures, notes);
-        let quiet_within = Duration::from_secs(campaign.sla_secs + 180);
+        let quiet_within = campaign.quiet_limit;
         if let Some(backlog) = quiesce(&stack, &faults, &receiver, quiet_within).await? {
             failures.push(format!("hang: not quiet {} s after the load: {backlog}", quiet_within.as_secs()));
             notes.push("counted when the wait ran out: what is missing was not done within it".into());

@@ -1,6 +1,6 @@
 //! Watches for the hang the campaign found by hand: a service's queue holding ready messages
 //! with no consumer while that service answers ready. Polls every instance's `/readyz` and the
-//! vhost's queues (`rabbitmqctl list_queues`, about a second per call) until stopped.
+//! vhost's queues (`rabbitmqctl list_queues`, about a second per call) every few seconds until stopped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -88,7 +88,8 @@ impl Watch {
                 }
                 tokio::select! {
                     _ = stop.cancelled() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    // Each `rabbitmqctl` starts an Erlang VM: polling harder would load the machine.
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
             }
         })
