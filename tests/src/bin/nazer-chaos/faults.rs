@@ -101,6 +101,7 @@ impl Broker {
 /// The PostgreSQL server the campaign's databases live on.
 pub struct Postgres {
     admin: Db,
+    admin_url: String,
     /// `<version> <cluster>` for `pg_ctlcluster`, e.g. `15 main`.
     cluster: (String, String),
 }
@@ -108,7 +109,20 @@ pub struct Postgres {
 impl Postgres {
     pub fn new(admin_url: &str, cluster: (String, String)) -> Result<Self> {
         let settings = DatabaseSettings { url: Some(admin_url.to_string()), pool_size: 1, connect_timeout_secs: 5 };
-        Ok(Self { admin: Db::open(&settings).context("the PostgreSQL admin connection")?, cluster })
+        let admin = Db::open(&settings).context("the PostgreSQL admin connection")?;
+        Ok(Self { admin, admin_url: admin_url.to_string(), cluster })
+    }
+
+    /// Drops `database` at exit unless disarmed (a scenario's world drops its own database;
+    /// an interrupted campaign does not get that far).
+    pub fn drop_at_exit(&self, database: &str) -> Token {
+        let (url, name) = (self.admin_url.clone(), database.to_string());
+        cleanup::at_exit(&format!("drop database {database}"), move || {
+            use diesel::{Connection, RunQueryDsl};
+            if let Ok(mut admin) = diesel::PgConnection::establish(&url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+            }
+        })
     }
 
     /// Terminates every backend connected to `database` (the campaign's, never another's);

@@ -76,6 +76,7 @@ async fn delays(
     let lag = "EXTRACT(EPOCH FROM (i.processed_at - o.created_at))";
     // Per service, to name the one that held the work.
     let (mut published, mut publisher, mut consumed, mut consumer) = (0, "", 0, "");
+    let mut by_consumer = Vec::new();
     for service in topology::SERVICES {
         let rows = format!("outbox WHERE producer = '{service}' AND {}", window("created_at"));
         let ms = stack.count(max_ms("EXTRACT(EPOCH FROM (published_at - created_at))", &rows)).await?;
@@ -87,6 +88,7 @@ async fn delays(
             window("o.created_at")
         );
         let ms = stack.count(max_ms(lag, &rows)).await?;
+        by_consumer.push((service, ms as f64 / 1000.0));
         if ms > consumed {
             (consumed, consumer) = (ms, service);
         }
@@ -125,6 +127,7 @@ async fn delays(
         publisher,
         consumed: seconds(consumed),
         consumer,
+        by_consumer,
         clock: seconds(clock),
         fire: seconds(fire),
         webhook,

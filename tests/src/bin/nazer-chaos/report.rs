@@ -14,6 +14,8 @@ pub struct Delays {
     pub consumed: f64,
     /// The consumer that took longest.
     pub consumer: &'static str,
+    /// The longest each consumer took.
+    pub by_consumer: Vec<(&'static str, f64)>,
     /// message.assigned written → deadline-timer consumed it (the clock started).
     pub clock: f64,
     /// A warning's due instant → its registration.
@@ -26,6 +28,11 @@ pub struct Delays {
 
 impl Delays {
     /// The longest of them, and which.
+    /// The longest `consumer` took.
+    pub fn consumed_by(&self, consumer: &str) -> f64 {
+        self.by_consumer.iter().find(|(c, _)| *c == consumer).map(|(_, s)| *s).unwrap_or(0.0)
+    }
+
     pub fn longest(&self) -> (f64, String) {
         [
             (self.published, format!("{} publish", self.publisher)),

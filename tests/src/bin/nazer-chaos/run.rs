@@ -61,6 +61,17 @@ const PROCESS_SETTINGS: [(&str, &str); 7] = [
     ("NAZER__LOG__LEVEL", "info"),
 ];
 
+/// Disarms its undo when dropped: what it undoes went away by itself.
+struct Disarm(Option<crate::cleanup::Token>);
+
+impl Drop for Disarm {
+    fn drop(&mut self) {
+        if let Some(token) = self.0.take() {
+            token.disarm();
+        }
+    }
+}
+
 /// How a scenario's stack is made.
 #[derive(Default)]
 pub struct Shape {
@@ -85,6 +96,8 @@ pub struct Run<'c> {
     stop: CancellationToken,
     /// Stops the watchers however the run ends.
     _stop_on_drop: tokio_util::sync::DropGuard,
+    /// The world drops its database with it; this only covers an interrupted campaign.
+    _database: Disarm,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     load_started: DateTime<Utc>,
     started: tokio::time::Instant,
@@ -106,6 +119,7 @@ impl<'c> Run<'c> {
             World::create(&database_url, &broker_url, &pairs)
         })
         .await?;
+        let database = Disarm(Some(campaign.postgres.drop_at_exit(world.database_name())));
         let stack = Stack::start(world, shape.deadline_timers.max(1), shape.overrides.clone()).await?;
         let receiver = Receiver::start();
         let sla = campaign.sla_secs;
@@ -135,6 +149,7 @@ impl<'c> Run<'c> {
             watch,
             readiness,
             _stop_on_drop: stop.clone().drop_guard(),
+            _database: database,
             stop,
             tasks,
             load_started: Utc::now(),
