@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 /// The directory holding this build's binaries (`target/debug` or `target/release`).
 pub fn binary_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current exe: {e}"));
-    // target/<profile>/deps/<test> → target/<profile>
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("no target dir above {exe:?}"))
+    // A test runs from target/<profile>/deps/<test>, a binary of this crate from
+    // target/<profile>/<binary>.
+    let dir = exe.parent().unwrap_or_else(|| panic!("no target dir above {exe:?}"));
+    let dir = if dir.ends_with("deps") { dir.parent().unwrap_or(dir) } else { dir };
+    PathBuf::from(dir)
 }
 
 /// Builds the workspace's binaries once per test process, so a test never runs stale ones.
@@ -87,6 +87,11 @@ impl Process {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The operating system's id of the process.
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     pub async fn wait_ready(&mut self, timeout: Duration) {
@@ -178,7 +183,14 @@ impl World {
             eprintln!("skipped: set NAZER_TEST_DATABASE_URL and NAZER_TEST_BROKER_URL");
             return None;
         };
-        let database = testing::TestDatabase::postgres(&database_url);
+        Some(Self::create(&database_url, &broker_url, extra))
+    }
+
+    /// A world on the PostgreSQL server `database_url` (a database the user may create others
+    /// from) and the broker `broker_url`, with `extra` settings as for [`World::prepare`].
+    pub fn create(database_url: &str, broker_url: &str, extra: &[(&str, &str)]) -> Self {
+        let broker_url = broker_url.to_string();
+        let database = testing::TestDatabase::postgres(database_url);
         let namespace = format!("nazer-e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let base = [
             ("NAZER__DATABASE__URL", database.url.as_str()),
@@ -196,12 +208,36 @@ impl World {
         let migrate = Command::new(binary("nazer")).arg("migrate").envs(&env).output().unwrap();
         assert!(migrate.status.success(), "nazer migrate: {}", String::from_utf8_lossy(&migrate.stderr));
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-        Some(Self { database, env, namespace, broker_url, dir })
+        Self { database, env, namespace, broker_url, dir }
     }
 
     /// Starts the binary `program` as `name` in this world.
     pub fn spawn(&self, name: &str, program: &str) -> Process {
-        Process::spawn(name, &binary(program), &[], &self.env, self.dir.path())
+        self.spawn_with(name, program, &[])
+    }
+
+    /// Starts the binary `program` as `name` in this world, with `overrides` on top of its
+    /// settings.
+    pub fn spawn_with(&self, name: &str, program: &str, overrides: &[(&str, &str)]) -> Process {
+        let mut env = self.env.clone();
+        env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Process::spawn(name, &binary(program), &[], &env, self.dir.path())
+    }
+
+    /// The broker namespace: the prefix of this world's exchange and queues.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The name of this world's database on its server.
+    pub fn database_name(&self) -> &str {
+        let path = self.database.url.split('?').next().unwrap_or_default();
+        path.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// Where the processes of this world write their logs.
+    pub fn log_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Deletes this world's queues (they would expire anyway).
@@ -240,6 +276,11 @@ async fn send(client: &reqwest::Client, method: reqwest::Method, url: String, ke
 /// One agency, one rule, an SLA policy (a respond budget, level 1 only) and a webhook
 /// subscription to `receiver`.
 pub async fn configure(endpoints: &Endpoints, key: &str, budget: &str, receiver: &str) {
+    configure_stage(endpoints, key, json!({"stage": "respond", "budget": budget, "reminders": []}), receiver).await;
+}
+
+/// [`configure`] with the policy's one stage as given (its budget, reminders and levels).
+pub async fn configure_stage(endpoints: &Endpoints, key: &str, stage: Value, receiver: &str) {
     let client = reqwest::Client::new();
     let put = reqwest::Method::PUT;
     let post = reqwest::Method::POST;
@@ -256,7 +297,7 @@ pub async fn configure(endpoints: &Endpoints, key: &str, budget: &str, receiver:
         (
             put,
             format!("{}/api/v1/sla-policies/e2e", endpoints.deadline_timer),
-            json!({"id": "e2e", "stages": [{"stage": "respond", "budget": budget, "reminders": []}]}),
+            json!({"id": "e2e", "stages": [stage]}),
             201,
         ),
         (
