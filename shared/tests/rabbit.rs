@@ -71,7 +71,7 @@ async fn parked_count(url: &str, settings: &BrokerSettings, consumer: &str) -> u
 async fn run_consumer(
     url: &str,
     settings: &BrokerSettings,
-    sink: Arc<Recorder>,
+    sink: Arc<impl DeliverySink>,
 ) -> (Arc<RabbitBus>, CancellationToken) {
     let bus = RabbitBus::new(url, settings);
     let shutdown = CancellationToken::new();
@@ -111,6 +111,63 @@ async fn transient_failures_are_redelivered_with_their_count() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(*sink.attempts.lock().unwrap(), vec![1, 2, 3]);
     assert_eq!(parked_count(&url, &settings, topology::ROUTING).await, 0);
+    shutdown.cancel();
+}
+
+/// Fails every attempt at one event, and records when each other event arrived.
+struct FailsOne {
+    poison: uuid::Uuid,
+    poison_attempts: Mutex<Vec<(u32, Instant)>>,
+    others: Mutex<Vec<(uuid::Uuid, Instant)>>,
+}
+
+#[async_trait]
+impl DeliverySink for FailsOne {
+    async fn deliver(&self, envelope: &Envelope, attempt: u32) -> Result<(), DeliveryError> {
+        if envelope.event_id == self.poison {
+            self.poison_attempts.lock().unwrap().push((attempt, Instant::now()));
+            return Err(DeliveryError::Transient("always fails".into()));
+        }
+        self.others.lock().unwrap().push((envelope.event_id, Instant::now()));
+        Ok(())
+    }
+    async fn park(&self, _: &Envelope, _: &str) -> bool {
+        true
+    }
+}
+
+/// The wait before a failed event goes back to the queue (800 ms before its fifth attempt)
+/// does not hold up the events behind it.
+#[tokio::test]
+async fn an_event_waiting_to_be_retried_holds_nothing_up() {
+    let Some(url) = broker_url() else { return };
+    let settings = BrokerSettings { delivery_limit: 5, ..settings() };
+    let poison = received();
+    let sink = Arc::new(FailsOne {
+        poison: poison.event_id,
+        poison_attempts: Mutex::default(),
+        others: Mutex::default(),
+    });
+    let (bus, shutdown) = run_consumer(&url, &settings, sink.clone()).await;
+    bus.publish(&poison).await.unwrap();
+    let fourth = eventually(Duration::from_secs(15), "the poison's fourth attempt", || async {
+        sink.poison_attempts.lock().unwrap().iter().find(|(n, _)| *n == 4).map(|(_, at)| *at)
+    })
+    .await;
+    let behind = received();
+    bus.publish(&behind).await.unwrap();
+    let taken = eventually(Duration::from_secs(15), "the event behind the poison", || async {
+        sink.others.lock().unwrap().iter().find(|(id, _)| *id == behind.event_id).map(|(_, at)| *at)
+    })
+    .await;
+    let waited = taken - fourth;
+    assert!(waited < Duration::from_millis(500), "the event behind waited {waited:?} for the poison's retry");
+    eventually(Duration::from_secs(15), "the poison parked", || async {
+        (parked_count(&url, &settings, topology::ROUTING).await == 1).then_some(())
+    })
+    .await;
+    let attempts: Vec<u32> = sink.poison_attempts.lock().unwrap().iter().map(|(n, _)| *n).collect();
+    assert_eq!(attempts, vec![1, 2, 3, 4, 5]);
     shutdown.cancel();
 }
 

@@ -195,8 +195,7 @@ async fn handle_delivery(
         Err(error) => {
             tracing::error!(consumer, %error, "undecodable event; parking it");
             metrics::events_consumed(consumer, "undecodable", "parked");
-            let rejected = delivery.acker.reject(BasicRejectOptions { requeue: false });
-            let _ = tokio::time::timeout(ACK_TIMEOUT, rejected).await;
+            answer(consumer, None, delivery.acker, Answer::Park).await;
             return;
         }
     };
@@ -219,38 +218,60 @@ async fn handle_delivery(
             other => break other,
         }
     };
-    let acker = &delivery.acker;
-    let answer = async {
-        match outcome {
-            Ok(()) => acker.ack(BasicAckOptions::default()).await,
-            Err(DeliveryError::Transient(error)) if attempt < bus.settings.delivery_limit => {
-                tracing::warn!(consumer, event_id = %envelope.event_id, attempt, %error, "delivery failed; will retry");
+    let acker = delivery.acker;
+    let event_id = Some(envelope.event_id);
+    match outcome {
+        Ok(()) => answer(consumer, event_id, acker, Answer::Ack).await,
+        Err(DeliveryError::Transient(error)) if attempt < bus.settings.delivery_limit => {
+            tracing::warn!(consumer, event_id = %envelope.event_id, attempt, %error, "delivery failed; will retry");
+            // The wait before handing it back runs beside the consumer, so one failing event
+            // does not hold up the deliveries behind it (prefetch lets them come).
+            let (consumer, wait, shutdown) = (consumer.to_string(), retry_backoff(attempt), shutdown.clone());
+            tokio::spawn(async move {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
-                    _ = tokio::time::sleep(retry_backoff(attempt)) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                acker.nack(BasicNackOptions { requeue: true, multiple: false }).await
-            }
-            Err(error) => {
-                tracing::error!(consumer, event_id = %envelope.event_id, attempt, %error, "parking event");
-                metrics::events_consumed(consumer, &envelope.event_type, "parked");
-                acker.reject(BasicRejectOptions { requeue: false }).await
-            }
+                answer(&consumer, event_id, acker, Answer::Retry).await;
+            });
         }
-    };
-    // The retry's own wait comes before the answer, so the bound is on top of it.
-    let bound = ACK_TIMEOUT + retry_backoff(attempt);
-    let sent = tokio::time::timeout(bound, answer).await;
-    // The channel is gone or the broker did not take the answer: it will redeliver, and the
-    // inbox turns that redelivery into a duplicate that is only acknowledged.
+        Err(error) => {
+            tracing::error!(consumer, event_id = %envelope.event_id, attempt, %error, "parking event");
+            metrics::events_consumed(consumer, &envelope.event_type, "parked");
+            answer(consumer, event_id, acker, Answer::Park).await;
+        }
+    }
+}
+
+/// What the broker is told about a delivery.
+enum Answer {
+    Ack,
+    /// Back to the queue, for another attempt.
+    Retry,
+    /// Dead-lettered to the parking queue.
+    Park,
+}
+
+/// Tells the broker, within [`ACK_TIMEOUT`]. If the channel is gone or the broker does not take
+/// the answer, it redelivers, and the inbox turns that redelivery into a duplicate that is only
+/// acknowledged.
+async fn answer(consumer: &str, event_id: Option<uuid::Uuid>, acker: lapin::Acker, answer: Answer) {
+    let sent = tokio::time::timeout(ACK_TIMEOUT, async {
+        match answer {
+            Answer::Ack => acker.ack(BasicAckOptions::default()).await,
+            Answer::Retry => acker.nack(BasicNackOptions { requeue: true, multiple: false }).await,
+            Answer::Park => acker.reject(BasicRejectOptions { requeue: false }).await,
+        }
+    })
+    .await;
     let lost = match sent {
         Ok(Ok(true)) => return,
         Ok(Ok(false)) => "acknowledgement not sent".to_string(),
         Ok(Err(error)) => format!("acknowledgement failed: {error}"),
-        Err(_) => format!("acknowledgement not taken within {bound:?}"),
+        Err(_) => format!("acknowledgement not taken within {ACK_TIMEOUT:?}"),
     };
     metrics::ack_lost(consumer);
-    tracing::warn!(consumer, event_id = %envelope.event_id, problem = %lost, "broker will redeliver");
+    tracing::warn!(consumer, event_id = ?event_id, problem = %lost, "broker will redeliver");
 }
 
 /// The W3C trace context the publisher put beside the event, if any.
