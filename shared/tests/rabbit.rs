@@ -143,11 +143,8 @@ async fn an_event_waiting_to_be_retried_holds_nothing_up() {
     let Some(url) = broker_url() else { return };
     let settings = BrokerSettings { delivery_limit: 5, ..settings() };
     let poison = received();
-    let sink = Arc::new(FailsOne {
-        poison: poison.event_id,
-        poison_attempts: Mutex::default(),
-        others: Mutex::default(),
-    });
+    let sink =
+        Arc::new(FailsOne { poison: poison.event_id, poison_attempts: Mutex::default(), others: Mutex::default() });
     let (bus, shutdown) = run_consumer(&url, &settings, sink.clone()).await;
     bus.publish(&poison).await.unwrap();
     let fourth = eventually(Duration::from_secs(15), "the poison's fourth attempt", || async {

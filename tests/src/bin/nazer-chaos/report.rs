@@ -33,6 +33,20 @@ impl Delays {
         self.by_consumer.iter().find(|(c, _)| *c == consumer).map(|(_, s)| *s).unwrap_or(0.0)
     }
 
+    /// The longest delay of work a killed process held (an outbox row not published, a clock
+    /// not started, a warning not fired, a webhook sent again), and which. Consuming and first
+    /// deliveries also wait for the backlog the outage left, which recovery measures.
+    pub fn held(&self) -> (f64, String) {
+        [
+            (self.published, format!("{} publish", self.publisher)),
+            (self.clock, "clock start".into()),
+            (self.fire, "warning fire".into()),
+            (self.resend, "webhook re-send".into()),
+        ]
+        .into_iter()
+        .fold((0.0, "none".into()), |best, item| if item.0 > best.0 { item } else { best })
+    }
+
     pub fn longest(&self) -> (f64, String) {
         [
             (self.published, format!("{} publish", self.publisher)),
@@ -219,7 +233,7 @@ pub fn detail(row: &Row) -> String {
                     format!("{:.1}", f.lasted),
                     if f.label.starts_with('(') { "-".into() } else { seconds(f.recovery) },
                     format!("{:.1}", d.published),
-                    format!("{:.1}", d.consumed),
+                    if d.consumed > 0.0 { format!("{:.1} {}", d.consumed, d.consumer) } else { "0.0".into() },
                     format!("{:.1}", d.clock),
                     format!("{:.1}", d.fire),
                     format!("{:.1}", d.webhook),

@@ -252,7 +252,7 @@ fn judge(row: &mut Row, campaign: &Campaign, shape: &Shape, watch: &Watch) {
             )),
             Some(_) => {}
         }
-        let (longest, what) = fault.delays.longest();
+        let (longest, what) = fault.delays.held();
         if shape.held_work_limit && longest > campaign.max_delay {
             row.failures.push(format!(
                 "`{}` held work for {longest:.1} s ({what}; target {:.0} s)",
