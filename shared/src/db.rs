@@ -69,6 +69,19 @@ macro_rules! insert_rows {
     };
 }
 
+/// `impl From<diesel::result::Error>` for error enums with a `Db(DbError)` variant, so that `?`
+/// on a query works in the functions that return them.
+#[macro_export]
+macro_rules! from_diesel_error {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<$crate::diesel::result::Error> for $error {
+            fn from(error: $crate::diesel::result::Error) -> Self {
+                Self::Db($crate::db::DbError::from(error))
+            }
+        }
+    )+};
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,

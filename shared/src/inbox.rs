@@ -26,11 +26,7 @@ pub enum HandlerError {
     Invalid(String),
 }
 
-impl From<diesel::result::Error> for HandlerError {
-    fn from(error: diesel::result::Error) -> Self {
-        HandlerError::Db(DbError::Query(error))
-    }
-}
+crate::from_diesel_error!(HandlerError);
 
 impl From<EventError> for HandlerError {
     fn from(error: EventError) -> Self {
@@ -38,8 +34,16 @@ impl From<EventError> for HandlerError {
     }
 }
 
-/// A service's reaction to the events it consumes; runs inside the inbox transaction.
+mod handlers;
+
+pub use handlers::{Handle, Handlers};
+
+/// A service's reaction to the events it consumes; runs inside the inbox transaction. Built by
+/// [`Handlers`], which declares the event types the consumer is bound to.
 pub trait EventHandler: Send + Sync + 'static {
+    /// The event types handled: the consumer's queue is bound to exactly these.
+    fn event_types(&self) -> Vec<&'static str>;
+
     fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError>;
 }
 

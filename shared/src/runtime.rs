@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusError, BusKind, InProcessBus, RabbitBus};
+use crate::bus::{Bus, BusError, BusKind, ConsumerSpec, InProcessBus, RabbitBus};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{Db, DbError};
@@ -22,7 +22,6 @@ use crate::http::ops::{self, Readiness, Stopping};
 use crate::http::problem;
 use crate::inbox::{EventHandler, InboxSink};
 use crate::outbox::OutboxRelay;
-use crate::topology;
 
 /// Everything a service needs from its host.
 #[derive(Clone)]
@@ -40,11 +39,27 @@ impl ServiceContext {
     pub fn committed(&self) {
         self.outbox_wake.notify_one();
     }
+
+    /// Runs `work` in one write transaction (see [`Db::write`]) and, once it committed, wakes
+    /// the outbox relay to publish the events it wrote.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnMut(&mut crate::db::DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        let written = self.db.write(work).await;
+        if written.is_ok() {
+            self.committed();
+        }
+        written
+    }
 }
 
 /// One of the five services, as the host sees it.
 pub trait Service: Send + Sync + 'static {
-    /// Reacts to the events `topology::consumed_by(name)` lists.
+    /// Reacts to the events it consumes (built by [`crate::inbox::Handlers`]); the consumer's
+    /// queue is bound to exactly the types it handles.
     fn handler(&self) -> Option<Arc<dyn EventHandler>>;
 
     /// Registers this service's routes (full paths; never a shared scope such as `/api/v1`,
@@ -68,11 +83,14 @@ pub trait Service: Send + Sync + 'static {
 /// Builds a service, or says why it cannot start (a missing key, say).
 pub type ServiceFactory = fn(ServiceContext) -> Result<Arc<dyn Service>, String>;
 
-/// A service a host can start: its name (queue, outbox producer, logs) and its constructor.
+/// A service a host can start: its name (queue, outbox producer, logs), its constructor, and
+/// the event types it consumes, read off its handler registration without building it (so
+/// `nazer migrate` can declare every consumer's queue).
 #[derive(Clone, Copy)]
 pub struct ServiceEntry {
     pub name: &'static str,
     pub factory: ServiceFactory,
+    pub consumes: fn() -> Vec<&'static str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -306,6 +324,7 @@ pub async fn start(
     let (stop_loops, stop_relays) = (CancellationToken::new(), CancellationToken::new());
     let mut loops = Vec::new();
     let mut outboxes = Vec::new();
+    let mut specs = Vec::new();
     for entry in entries {
         let context = ServiceContext {
             service: entry.name,
@@ -318,6 +337,16 @@ pub async fn start(
         let service =
             (entry.factory)(context.clone()).map_err(|e| HostError::Refused(format!("{}: {e}", entry.name)))?;
         if let Some(handler) = service.handler() {
+            let event_types = handler.event_types();
+            if event_types != (entry.consumes)() {
+                return Err(HostError::Refused(format!(
+                    "{}: its handler consumes {event_types:?}, its entry declares {:?}",
+                    entry.name,
+                    (entry.consumes)()
+                )));
+            }
+            let spec = ConsumerSpec { consumer: entry.name, event_types };
+            specs.push(spec.clone());
             let mut after_commit = vec![context.outbox_wake.clone()];
             after_commit.extend(service.after_commit());
             let sink = Arc::new(InboxSink {
@@ -327,7 +356,6 @@ pub async fn start(
                 clock: clock.clone(),
                 after_commit,
             });
-            let spec = topology::consumer_spec(entry.name);
             loops.push(Task::new(entry.name, "consumer", bus.consume(spec, sink, stop_loops.child_token()).await?));
         }
         outboxes.push(OutboxRelay {
@@ -340,6 +368,12 @@ pub async fn start(
         });
         loops.extend(service.workers(stop_loops.child_token()).into_iter().map(|h| Task::new(entry.name, "worker", h)));
         services.push(service);
+    }
+    // The local consumers' queues exist before the first event is published (their sessions
+    // declare them too, but may connect after the relays publish); the others' are declared by
+    // `nazer migrate`.
+    if let Err(error) = bus.declare(&specs).await {
+        tracing::warn!(%error, "queues not declared at start; each consumer declares its own when it connects");
     }
     // Relays start once every local consumer is registered, so the in-process bus has
     // somewhere to deliver from the first event on.

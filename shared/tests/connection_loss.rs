@@ -167,6 +167,10 @@ struct KillingHandler {
 }
 
 impl EventHandler for KillingHandler {
+    fn event_types(&self) -> Vec<&'static str> {
+        vec!["message.received"]
+    }
+
     fn handle(&self, conn: &mut DbConnection, _: &Envelope, _: DateTime<Utc>) -> Result<(), HandlerError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) < self.kills {
             let conn = pg(conn);

@@ -125,6 +125,10 @@ fn concurrent_relays_never_claim_the_same_row() {
 struct Counting(AtomicUsize);
 
 impl EventHandler for Counting {
+    fn event_types(&self) -> Vec<&'static str> {
+        vec!["deadline.met"]
+    }
+
     fn handle(&self, _: &mut DbConnection, _: &Envelope, _: DateTime<Utc>) -> Result<(), HandlerError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(())

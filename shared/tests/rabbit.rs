@@ -10,7 +10,7 @@ use chrono::Utc;
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
-use nazer_shared::bus::{Bus, DeliveryError, DeliverySink, RabbitBus};
+use nazer_shared::bus::{Bus, ConsumerSpec, DeliveryError, DeliverySink, RabbitBus};
 use nazer_shared::config::{BrokerSettings, DatabaseSettings, OutboxSettings};
 use nazer_shared::db::{Db, write_transaction};
 use nazer_shared::events::{Envelope, MessageReceived};
@@ -53,6 +53,11 @@ fn settings() -> BrokerSettings {
     }
 }
 
+/// Routing's queue, as its handler registration binds it.
+fn routing() -> ConsumerSpec {
+    ConsumerSpec { consumer: topology::ROUTING, event_types: vec!["message.received", "message.declined"] }
+}
+
 fn received() -> Envelope {
     fixtures::envelope("intake", &fixtures::message_received())
 }
@@ -75,7 +80,7 @@ async fn run_consumer(
 ) -> (Arc<RabbitBus>, CancellationToken) {
     let bus = RabbitBus::new(url, settings);
     let shutdown = CancellationToken::new();
-    bus.consume(topology::consumer_spec(topology::ROUTING), sink, shutdown.clone()).await.unwrap();
+    bus.consume(routing(), sink, shutdown.clone()).await.unwrap();
     (bus, shutdown)
 }
 
@@ -200,18 +205,18 @@ async fn readiness_reports_a_consumer_that_cannot_connect() {
     // A broker that is not there: the consumer keeps reconnecting, and readiness says so.
     let bus = RabbitBus::new("amqp://guest:guest@127.0.0.1:1/%2f", &settings);
     let shutdown = CancellationToken::new();
-    bus.consume(topology::consumer_spec(topology::ROUTING), Arc::new(Recorder::default()), shutdown.clone())
-        .await
-        .unwrap();
+    bus.consume(routing(), Arc::new(Recorder::default()), shutdown.clone()).await.unwrap();
     assert!(!bus.is_ready().await);
     shutdown.cancel();
 }
 
+/// As after `nazer migrate`, which declares every consumer's queue.
 #[tokio::test]
 async fn an_event_published_before_its_consumer_starts_waits_for_it() {
     let Some(url) = broker_url() else { return };
     let settings = settings();
     let bus = RabbitBus::new(&url, &settings);
+    bus.declare_topology(&[routing()]).await.unwrap();
     bus.publish(&received()).await.unwrap();
     let sink = Arc::new(Recorder::default());
     let (_consumer, shutdown) = run_consumer(&url, &settings, sink.clone()).await;
@@ -267,7 +272,8 @@ async fn the_relay_flushes_a_backlog_into_rabbitmq_once() {
         clock: nazer_shared::clock::system_clock(),
         wake: Arc::new(Notify::new()),
     };
-    // The publisher connection is opened before the clock starts.
+    // The queue exists and the publisher connection is open before the clock starts.
+    bus.declare_topology(&[routing()]).await.unwrap();
     assert!(bus.is_ready().await);
     let started = Instant::now();
     let mut published = 0;

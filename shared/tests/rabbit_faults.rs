@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use nazer_shared::bus::{Bus, DeliveryError, DeliverySink, RabbitBus};
+use nazer_shared::bus::{Bus, ConsumerSpec, DeliveryError, DeliverySink, RabbitBus};
 use nazer_shared::config::BrokerSettings;
 use nazer_shared::events::Envelope;
 use nazer_shared::testing::fault_proxy::FaultProxy;
@@ -29,6 +29,10 @@ impl DeliverySink for Recorder {
     async fn park(&self, _: &Envelope, _: &str) -> bool {
         true
     }
+}
+
+fn routing() -> ConsumerSpec {
+    ConsumerSpec { consumer: topology::ROUTING, event_types: vec!["message.received", "message.declined"] }
 }
 
 fn received() -> Envelope {
@@ -56,11 +60,11 @@ impl Rig {
             ..BrokerSettings::default()
         };
         let publisher = RabbitBus::new(&url, &settings);
-        publisher.declare_topology().await.unwrap();
+        publisher.declare_topology(&[routing()]).await.unwrap();
         let consumer = RabbitBus::new(&proxy.url(&url), &settings);
         let sink = Arc::new(Recorder::default());
         let shutdown = CancellationToken::new();
-        consumer.consume(topology::consumer_spec(topology::ROUTING), sink.clone(), shutdown.clone()).await.unwrap();
+        consumer.consume(routing(), sink.clone(), shutdown.clone()).await.unwrap();
         let rig = Self { proxy, consumer, publisher, sink, shutdown };
         rig.wait_ready(true, Duration::from_secs(10)).await;
         rig.delivers_again().await;

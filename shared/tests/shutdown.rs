@@ -40,7 +40,7 @@ impl Service for Slow {
     }
 }
 
-const SLOW_SERVICE: ServiceEntry = ServiceEntry { name: "slow", factory: |_| Ok(Arc::new(Slow)) };
+const SLOW_SERVICE: ServiceEntry = ServiceEntry { name: "slow", factory: |_| Ok(Arc::new(Slow)), consumes: Vec::new };
 
 /// An answer read off the wire: status, head (lower-cased) and body.
 struct Answer {

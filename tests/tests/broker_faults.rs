@@ -4,14 +4,16 @@
 //! again only once it consumes — which an event published meanwhile then shows. Skipped without
 //! the servers, except with CI=true.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use nazer_e2e::World;
 use nazer_shared::bus::{Bus, RabbitBus};
 use nazer_shared::config::{BrokerSettings, DatabaseSettings};
 use nazer_shared::db::{Db, count_rows};
 use nazer_shared::testing::fault_proxy::FaultProxy;
 use nazer_shared::testing::{broker_url, eventually, fixtures, postgres_url};
+use support::World;
 
 async fn ready(client: &reqwest::Client, url: &str) -> bool {
     client.get(url).send().await.is_ok_and(|r| r.status().is_success())

@@ -3,12 +3,14 @@
 //! each warning exactly once, and one killed in the middle of a burst and started again loses
 //! nothing and doubles nothing. Skipped without them, except with CI=true.
 
+mod support;
+
 use std::time::Duration;
 
 use chrono::Utc;
-use nazer_e2e::{Process, World};
 use nazer_shared::config::DatabaseSettings;
 use nazer_shared::db::Db;
+use support::{Process, World};
 
 struct Replicas {
     world: World,

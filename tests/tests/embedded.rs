@@ -1,14 +1,16 @@
 //! The whole flow in one process, as `nazer up` runs it: the five services on one host (SQLite
 //! and the in-process bus, or PostgreSQL and RabbitMQ when their test URLs are set).
 
+mod support;
+
 use std::time::Duration;
 
-use nazer_e2e::{
+use nazer_shared::testing::{ADMIN_KEY, TestApp, WebhookReceiver, eventually};
+use serde_json::json;
+use support::{
     AGENCY, Endpoints, configure, expect_assigned_and_warned_once, expect_one_warning_per_message,
     expect_signed_webhooks, post_messages,
 };
-use nazer_shared::testing::{ADMIN_KEY, TestApp, WebhookReceiver, eventually};
-use serde_json::json;
 
 const ALL: [nazer_shared::runtime::ServiceEntry; 5] = [
     nazer_intake::SERVICE,

@@ -5,16 +5,18 @@
 //! (NAZER_TEST_DATABASE_URL, NAZER_TEST_BROKER_URL); skipped without them, except with CI=true,
 //! where their absence fails the run.
 
+mod support;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use nazer_e2e::{AGENCY, CATEGORY, World};
 use nazer_shared::schema::outbox;
 use nazer_shared::testing::{ADMIN_KEY, eventually};
 use serde_json::json;
+use support::{AGENCY, CATEGORY, World};
 
 const GRACE_SECS: u64 = 10;
 const DELAY_SECS: u64 = 1;

@@ -1,12 +1,14 @@
 //! `nazer up --demo` as a newcomer runs it: nothing configured, one process, SQLite in
 //! ./nazer-data and the in-process bus, demo data and the built-in webhook receiver.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
-use nazer_e2e::{Process, binary};
 use nazer_shared::testing::{self, eventually};
 use serde_json::json;
+use support::{Process, binary};
 
 const KEY: &str = "demo-call-centre-key-1888";
 const AGENCY_KEY: &str = "demo-agency-key-tehran-municipality";

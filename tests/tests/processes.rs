@@ -2,13 +2,15 @@
 //! RabbitMQ (NAZER_TEST_DATABASE_URL, NAZER_TEST_BROKER_URL). Skipped without them, except
 //! with CI=true, where their absence fails the run.
 
+mod support;
+
 use std::time::Duration;
 
-use nazer_e2e::{
+use nazer_shared::testing::{ADMIN_KEY, WebhookReceiver, eventually};
+use support::{
     Endpoints, Process, World, configure, expect_assigned_and_warned_once, expect_one_warning_per_message,
     expect_signed_webhooks, post_messages,
 };
-use nazer_shared::testing::{ADMIN_KEY, WebhookReceiver, eventually};
 
 struct Stack {
     world: World,

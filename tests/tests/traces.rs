@@ -5,17 +5,19 @@
 //! span that caused it. PostgreSQL and RabbitMQ (NAZER_TEST_DATABASE_URL,
 //! NAZER_TEST_BROKER_URL); skipped without them, except with CI=true.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use nazer_e2e::{CATEGORY, Endpoints, Process, World, configure};
 use nazer_shared::testing::{ADMIN_KEY, LocalServer, WebhookReceiver};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message as _;
 use serde_json::json;
+use support::{CATEGORY, Endpoints, Process, World, configure};
 
 /// One span as the receiver got it.
 #[derive(Debug, Clone)]

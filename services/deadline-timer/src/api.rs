@@ -281,10 +281,7 @@ async fn post_pause(
         return Err(ApiError::invalid_field("reason", "is required (up to 200 characters), e.g. waiting_for_citizen"));
     }
     let (id, now) = (path.into_inner(), state.ctx.clock.now());
-    let paused = state.ctx.db.write(move |conn| pausing::pause(conn, &id, agency.as_deref(), &reason, now)).await;
-    if paused.is_ok() {
-        state.ctx.committed();
-    }
+    let paused = state.ctx.write(move |conn| pausing::pause(conn, &id, agency.as_deref(), &reason, now)).await;
     paused_answer(paused)
 }
 

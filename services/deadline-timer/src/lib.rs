@@ -11,7 +11,7 @@ use nazer_shared::events::{
     Envelope, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageReopened, MessageResponded,
     ResponseReviewed,
 };
-use nazer_shared::inbox::{EventHandler, HandlerError};
+use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::DEADLINE_TIMER;
 use tokio::sync::Notify;
@@ -42,8 +42,11 @@ pub mod warning_store;
 #[cfg(test)]
 mod default_calendar_tests;
 
-pub const SERVICE: ServiceEntry =
-    ServiceEntry { name: DEADLINE_TIMER, factory: |ctx| Ok(Arc::new(DeadlineTimer::new(ctx))) };
+pub const SERVICE: ServiceEntry = ServiceEntry {
+    name: DEADLINE_TIMER,
+    factory: |ctx| Ok(Arc::new(DeadlineTimer::new(ctx))),
+    consumes: || handlers().event_types(),
+};
 
 pub struct DeadlineTimer {
     state: web::Data<api::DeadlineState>,
@@ -55,35 +58,88 @@ impl DeadlineTimer {
     }
 }
 
-struct Clockwork {
+/// What the clocks need from the settings.
+pub struct Clockwork {
     fallback_budget: String,
     reopen_working_days: u32,
 }
 
-impl EventHandler for Clockwork {
-    fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
-        if envelope.is::<MessageAssigned>() {
-            let assigned: MessageAssigned = envelope.decode()?;
-            store::schedule(conn, &assigned, &self.fallback_budget, now)?;
-        } else if envelope.is::<MessageAcknowledged>() {
-            let acknowledged: MessageAcknowledged = envelope.decode()?;
-            store::acknowledge(conn, &acknowledged, now)?;
-        } else if envelope.is::<MessageResponded>() {
-            let responded: MessageResponded = envelope.decode()?;
-            store::meet(conn, &responded, now)?;
-            reopening::announce_window(conn, &responded, self.reopen_working_days, now)?;
-        } else if envelope.is::<MessageDeclined>() {
-            let declined: MessageDeclined = envelope.decode()?;
-            store::stop_declined(conn, &declined)?;
-        } else if envelope.is::<MessageReopened>() {
-            let reopened: MessageReopened = envelope.decode()?;
-            reopening::restart(conn, &reopened, &self.fallback_budget, now)?;
-        } else if envelope.is::<ResponseReviewed>() {
-            let reviewed: ResponseReviewed = envelope.decode()?;
-            quality::register(conn, &reviewed, now)?;
-        }
-        Ok(())
-    }
+/// What deadline-timer does with the events it consumes.
+pub fn handlers() -> Handlers<Clockwork> {
+    Handlers::new()
+        .on::<MessageAssigned>(schedule)
+        .on::<MessageAcknowledged>(acknowledge)
+        .on::<MessageResponded>(meet)
+        .on::<MessageDeclined>(stop_declined)
+        .on::<MessageReopened>(restart)
+        .on::<ResponseReviewed>(review)
+}
+
+fn schedule(
+    clocks: &Clockwork,
+    conn: &mut DbConnection,
+    assigned: MessageAssigned,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    store::schedule(conn, &assigned, &clocks.fallback_budget, now)?;
+    Ok(())
+}
+
+fn acknowledge(
+    _: &Clockwork,
+    conn: &mut DbConnection,
+    acknowledged: MessageAcknowledged,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    store::acknowledge(conn, &acknowledged, now)?;
+    Ok(())
+}
+
+fn meet(
+    clocks: &Clockwork,
+    conn: &mut DbConnection,
+    responded: MessageResponded,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    store::meet(conn, &responded, now)?;
+    reopening::announce_window(conn, &responded, clocks.reopen_working_days, now)?;
+    Ok(())
+}
+
+fn stop_declined(
+    _: &Clockwork,
+    conn: &mut DbConnection,
+    declined: MessageDeclined,
+    _: &Envelope,
+    _: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    store::stop_declined(conn, &declined)?;
+    Ok(())
+}
+
+fn restart(
+    clocks: &Clockwork,
+    conn: &mut DbConnection,
+    reopened: MessageReopened,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    reopening::restart(conn, &reopened, &clocks.fallback_budget, now)?;
+    Ok(())
+}
+
+fn review(
+    _: &Clockwork,
+    conn: &mut DbConnection,
+    reviewed: ResponseReviewed,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    quality::register(conn, &reviewed, now)?;
+    Ok(())
 }
 
 impl Service for DeadlineTimer {
@@ -93,7 +149,7 @@ impl Service for DeadlineTimer {
 
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
         let settings = &self.state.ctx.settings;
-        Some(Arc::new(Clockwork {
+        Some(handlers().with_state(Clockwork {
             fallback_budget: settings.deadlines.default_budget.clone(),
             reopen_working_days: settings.quality.reopen_working_days,
         }))

@@ -29,11 +29,7 @@ pub enum PauseError {
     WrongState(String, &'static str),
 }
 
-impl From<diesel::result::Error> for PauseError {
-    fn from(error: diesel::result::Error) -> Self {
-        PauseError::Db(error.into())
-    }
-}
+nazer_shared::from_diesel_error!(PauseError);
 
 /// Moves `instant` (after `paused_at`) so that it lies as far after `resumed_at` as it lay
 /// after the pause: in working time on the calendar, or plainly for round-the-clock budgets.

@@ -19,11 +19,7 @@ pub enum PolicyError {
     Overlaps(String),
 }
 
-impl From<diesel::result::Error> for PolicyError {
-    fn from(error: diesel::result::Error) -> Self {
-        PolicyError::Db(error.into())
-    }
-}
+nazer_shared::from_diesel_error!(PolicyError);
 
 /// Stores `policy`, replacing one with the same id; true when it is new.
 pub fn put_policy(conn: &mut DbConnection, policy: &SlaPolicy, now: DateTime<Utc>) -> Result<bool, PolicyError> {

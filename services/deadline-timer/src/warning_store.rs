@@ -152,11 +152,7 @@ pub enum AcknowledgeError {
     NotFound,
 }
 
-impl From<diesel::result::Error> for AcknowledgeError {
-    fn from(error: diesel::result::Error) -> Self {
-        AcknowledgeError::Db(error.into())
-    }
-}
+nazer_shared::from_diesel_error!(AcknowledgeError);
 
 /// Records that `agency_id` — the agency warned, one it was escalated to, or an ancestor — has read the
 /// warning (once: a repeat keeps the first instant).

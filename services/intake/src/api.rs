@@ -102,14 +102,12 @@ pub(crate) async fn post_message(
     let keys = state.keys.clone();
     let posted = state
         .ctx
-        .db
         .write(move |conn| {
             let categories = store::load_categories(conn)?;
             let submission = submission::validate(&request, &categories).map_err(ApiError::invalid)?;
             store::post_message(conn, &keys, &submission, &submitted_by, key.as_deref(), now).map_err(ApiError::from)
         })
         .await?;
-    state.ctx.committed();
     Ok(match posted {
         Posted::Created(receipt) => {
             tracing::info!(message_id = %receipt.id, "message received");
@@ -325,9 +323,8 @@ pub(crate) async fn post_response(
     }
     let now = state.ctx.clock.now();
     let answer = Answer { outcome, body, attachments };
-    let answered = state.ctx.db.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, now)).await;
+    let answered = state.ctx.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, now)).await;
     let view = answered.map_err(lifecycle_error)?;
-    state.ctx.committed();
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -355,9 +352,8 @@ pub(crate) async fn post_acknowledgement(
     let viewer = acting_agency(&caller)?;
     let code = parse_code(&path)?;
     let now = state.ctx.clock.now();
-    let acknowledged = state.ctx.db.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, now)).await;
+    let acknowledged = state.ctx.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, now)).await;
     let at = acknowledged.map_err(lifecycle_error)?;
-    state.ctx.committed();
     Ok(HttpResponse::Ok().json(Acknowledgement { acknowledged_at: at }))
 }
 
@@ -426,9 +422,8 @@ pub(crate) async fn post_decline(
     let code = parse_code(&path)?;
     let reason = reason_of(request, true)?;
     let now = state.ctx.clock.now();
-    let declined = state.ctx.db.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await;
+    let declined = state.ctx.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await;
     let count = declined.map_err(lifecycle_error)?;
-    state.ctx.committed();
     Ok(HttpResponse::Ok().json(DeclinedMessage { status: status::DECLINED.into(), decline_count: count }))
 }
 
@@ -454,9 +449,8 @@ pub(crate) async fn post_close(
     let reason = reason_of(request, false)?;
     let reason = if reason.is_empty() { "handled".to_string() } else { reason };
     let now = state.ctx.clock.now();
-    let closed = state.ctx.db.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await;
+    let closed = state.ctx.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await;
     let at = closed.map_err(lifecycle_error)?;
-    state.ctx.committed();
     Ok(HttpResponse::Ok().json(ClosedMessage { status: status::CLOSED.into(), closed_at: at }))
 }
 
@@ -481,9 +475,8 @@ pub(crate) async fn post_reopen(
     let code = parse_code(&path)?;
     let reason = reason_of(request, true)?;
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
-    let reopened = state.ctx.db.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await;
+    let reopened = state.ctx.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await;
     let at = reopened.map_err(lifecycle_error)?;
-    state.ctx.committed();
     Ok(HttpResponse::Ok().json(ReopenedMessage { status: status::REOPENED.into(), reopened_at: at }))
 }
 
@@ -522,7 +515,6 @@ pub(crate) async fn post_review(
     let (reviewer, now) = (caller.key_id.clone(), state.ctx.clock.now());
     let reviewed = state
         .ctx
-        .db
         .write(move |conn| {
             let review = Review { response_id: &response_id, rubric, comment: comment.as_deref(), reviewer: &reviewer };
             crate::quality::review(conn, &code, &review, threshold, now)
@@ -532,6 +524,5 @@ pub(crate) async fn post_review(
         LifecycleError::NotFound => ApiError::NotFound("no answer of this message has this id".into()),
         other => lifecycle_error(other),
     })?;
-    state.ctx.committed();
     Ok(HttpResponse::Created().json(view))
 }

@@ -30,8 +30,11 @@ pub mod tracking_api;
 pub mod tracking_code;
 pub mod view;
 
-pub const SERVICE: ServiceEntry =
-    ServiceEntry { name: INTAKE, factory: |ctx| Intake::new(ctx).map(|s| Arc::new(s) as Arc<dyn Service>) };
+pub const SERVICE: ServiceEntry = ServiceEntry {
+    name: INTAKE,
+    factory: |ctx| Intake::new(ctx).map(|s| Arc::new(s) as Arc<dyn Service>),
+    consumes: || projection::handlers().event_types(),
+};
 
 pub struct Intake {
     state: web::Data<api::IntakeState>,
@@ -51,7 +54,7 @@ impl Service for Intake {
     }
 
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
-        Some(Arc::new(projection::Projection))
+        Some(projection::handlers().with_state(projection::Projection))
     }
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {

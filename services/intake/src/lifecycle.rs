@@ -54,11 +54,7 @@ pub enum LifecycleError {
     NotAllowed(String),
 }
 
-impl From<diesel::result::Error> for LifecycleError {
-    fn from(error: diesel::result::Error) -> Self {
-        LifecycleError::Db(DbError::from(error))
-    }
-}
+nazer_shared::from_diesel_error!(LifecycleError);
 
 /// The facts of a message an action needs.
 pub struct Head {

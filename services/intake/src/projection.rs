@@ -6,16 +6,17 @@ use diesel::prelude::*;
 use nazer_shared::agency::encode_ancestors;
 use nazer_shared::db::{DbConnection, to_db_time};
 use nazer_shared::events::{
-    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, MessageAssigned,
+    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, Event, MessageAssigned,
     MessageNeedsTriage, QUALITY_STAGE, ReopenWindowSet, WarningIssued,
 };
-use nazer_shared::inbox::{EventHandler, HandlerError};
+use nazer_shared::inbox::{HandlerError, Handlers};
 
 use crate::schema::{message_deadlines, message_warnings, messages};
 use crate::store::status;
 use crate::timeline::{self, transition};
 use serde_json::json;
 
+/// Intake's read model of what the other services report (no state of its own).
 pub struct Projection;
 
 /// States a deadline moves through as intake shows it; a later state never goes back.
@@ -33,127 +34,191 @@ pub(crate) mod deadline_state {
     }
 }
 
-impl EventHandler for Projection {
-    fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
-        let at = to_db_time(now);
-        if envelope.is::<MessageAssigned>() {
-            let event: MessageAssigned = envelope.decode()?;
-            // Events can overtake each other: never move a message back from a later status.
-            let applied = diesel::update(
-                messages::table.filter(messages::id.eq(&event.message_id)).filter(messages::status.eq_any([
-                    status::RECEIVED,
-                    status::TRIAGE,
-                    status::DECLINED,
-                ])),
-            )
-            .set((
-                messages::status.eq(status::ASSIGNED),
-                messages::assigned_agency_id.eq(&event.agency_id),
-                messages::assigned_agency_name.eq(&event.agency_name),
-                messages::agency_ancestors.eq(encode_ancestors(&event.agency_ancestors)),
-                messages::acknowledged_at.eq(None::<NaiveDateTime>),
-                messages::needs_supervisor.eq(false),
-                messages::updated_at.eq(at),
-            ))
-            .execute(conn)?;
-            if applied > 0 {
-                let detail = json!({ "agency_name": event.agency_name });
-                let agency = Some(event.agency_id.as_str());
-                timeline::append(conn, &event.message_id, event.assigned_at, transition::ASSIGNED, agency, detail)?;
-            }
-        } else if envelope.is::<MessageNeedsTriage>() {
-            let event: MessageNeedsTriage = envelope.decode()?;
-            let applied = diesel::update(
-                messages::table
-                    .filter(messages::id.eq(&event.message_id))
-                    .filter(messages::status.eq_any([status::RECEIVED, status::DECLINED])),
-            )
-            .set((
-                messages::status.eq(status::TRIAGE),
-                messages::needs_supervisor.eq(event.needs_supervisor),
-                messages::updated_at.eq(at),
-            ))
-            .execute(conn)?;
-            if applied > 0 {
-                let detail = json!({ "reason": event.reason, "needs_supervisor": event.needs_supervisor });
-                timeline::append(conn, &event.message_id, event.queued_at, transition::TRIAGE, None, detail)?;
-            }
-        } else if envelope.is::<ReopenWindowSet>() {
-            let event: ReopenWindowSet = envelope.decode()?;
-            // Only for the answer still standing: once reopened and answered again, the later
-            // answer's window applies.
-            let latest = crate::quality::latest_response(conn, &event.message_id)?;
-            if latest.is_some_and(|answer| answer.id == event.response_id) {
-                diesel::update(
-                    messages::table
-                        .filter(messages::id.eq(&event.message_id))
-                        .filter(messages::status.eq_any([status::RESPONDED, status::CLOSED])),
-                )
-                .set(messages::reopen_until.eq(Some(to_db_time(event.reopen_until))))
-                .execute(conn)?;
-            }
-        } else if let Some((deadline, state)) = deadline_change(envelope)? {
-            upsert_deadline(conn, &deadline, state, envelope.occurred_at)?;
-        } else if envelope.is::<WarningIssued>() {
-            let event: WarningIssued = envelope.decode()?;
-            // A quality warning judges an answer, not the clock it answered: that stays met.
-            if event.stage != QUALITY_STAGE {
-                let deadline = (event.deadline_id.clone(), event.message_id.clone(), event.stage.clone(), event.due_at);
-                upsert_deadline(conn, &deadline, deadline_state::BREACHED, envelope.occurred_at)?;
-            }
-            let known: i64 = message_warnings::table.find(&event.warning_id).count().get_result(conn)?;
-            if known == 0 {
-                diesel::insert_into(message_warnings::table)
-                    .values((
-                        message_warnings::warning_id.eq(&event.warning_id),
-                        message_warnings::message_id.eq(&event.message_id),
-                        message_warnings::deadline_id.eq(&event.deadline_id),
-                        message_warnings::level.eq(event.level),
-                        message_warnings::reason.eq(&event.reason),
-                        message_warnings::issued_at.eq(to_db_time(event.issued_at)),
-                    ))
-                    .execute(conn)?;
-                let detail = json!({ "level": event.level, "stage": event.stage });
-                let agency = Some(event.agency_id.as_str());
-                timeline::append(conn, &event.message_id, event.issued_at, transition::WARNING, agency, detail)?;
-            }
-        }
-        Ok(())
-    }
+/// What intake does with the events it consumes: keeps the message's status, its clocks and
+/// its warnings as the other services report them.
+pub fn handlers() -> Handlers<Projection> {
+    Handlers::new()
+        .on::<MessageAssigned>(assigned)
+        .on::<MessageNeedsTriage>(needs_triage)
+        .on::<DeadlineScheduled>(deadline_changed)
+        .on::<DeadlineMoved>(deadline_changed)
+        .on::<DeadlinePaused>(deadline_changed)
+        .on::<DeadlineResumed>(deadline_changed)
+        .on::<DeadlineMet>(deadline_changed)
+        .on::<WarningIssued>(warned)
+        .on::<ReopenWindowSet>(reopen_window_set)
 }
 
-/// (deadline id, message id, stage, due instant) as an event tells them.
-type DeadlineFacts = (String, String, String, DateTime<Utc>);
+fn assigned(
+    _: &Projection,
+    conn: &mut DbConnection,
+    event: MessageAssigned,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    // Events can overtake each other: never move a message back from a later status.
+    let applied =
+        diesel::update(messages::table.filter(messages::id.eq(&event.message_id)).filter(messages::status.eq_any([
+            status::RECEIVED,
+            status::TRIAGE,
+            status::DECLINED,
+        ])))
+        .set((
+            messages::status.eq(status::ASSIGNED),
+            messages::assigned_agency_id.eq(&event.agency_id),
+            messages::assigned_agency_name.eq(&event.agency_name),
+            messages::agency_ancestors.eq(encode_ancestors(&event.agency_ancestors)),
+            messages::acknowledged_at.eq(None::<NaiveDateTime>),
+            messages::needs_supervisor.eq(false),
+            messages::updated_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    if applied > 0 {
+        let detail = json!({ "agency_name": event.agency_name });
+        let agency = Some(event.agency_id.as_str());
+        timeline::append(conn, &event.message_id, event.assigned_at, transition::ASSIGNED, agency, detail)?;
+    }
+    Ok(())
+}
+
+fn needs_triage(
+    _: &Projection,
+    conn: &mut DbConnection,
+    event: MessageNeedsTriage,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    let applied = diesel::update(
+        messages::table
+            .filter(messages::id.eq(&event.message_id))
+            .filter(messages::status.eq_any([status::RECEIVED, status::DECLINED])),
+    )
+    .set((
+        messages::status.eq(status::TRIAGE),
+        messages::needs_supervisor.eq(event.needs_supervisor),
+        messages::updated_at.eq(to_db_time(now)),
+    ))
+    .execute(conn)?;
+    if applied > 0 {
+        let detail = json!({ "reason": event.reason, "needs_supervisor": event.needs_supervisor });
+        timeline::append(conn, &event.message_id, event.queued_at, transition::TRIAGE, None, detail)?;
+    }
+    Ok(())
+}
+
+fn reopen_window_set(
+    _: &Projection,
+    conn: &mut DbConnection,
+    event: ReopenWindowSet,
+    _: &Envelope,
+    _: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    // Only for the answer still standing: once reopened and answered again, the later
+    // answer's window applies.
+    let latest = crate::quality::latest_response(conn, &event.message_id)?;
+    if latest.is_some_and(|answer| answer.id == event.response_id) {
+        diesel::update(
+            messages::table
+                .filter(messages::id.eq(&event.message_id))
+                .filter(messages::status.eq_any([status::RESPONDED, status::CLOSED])),
+        )
+        .set(messages::reopen_until.eq(Some(to_db_time(event.reopen_until))))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn warned(
+    _: &Projection,
+    conn: &mut DbConnection,
+    event: WarningIssued,
+    envelope: &Envelope,
+    _: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    // A quality warning judges an answer, not the clock it answered: that stays met.
+    if event.stage != QUALITY_STAGE {
+        let deadline = DeadlineFacts {
+            deadline_id: event.deadline_id.clone(),
+            message_id: event.message_id.clone(),
+            stage: event.stage.clone(),
+            due_at: event.due_at,
+        };
+        upsert_deadline(conn, &deadline, deadline_state::BREACHED, envelope.occurred_at)?;
+    }
+    let known: i64 = message_warnings::table.find(&event.warning_id).count().get_result(conn)?;
+    if known == 0 {
+        diesel::insert_into(message_warnings::table)
+            .values((
+                message_warnings::warning_id.eq(&event.warning_id),
+                message_warnings::message_id.eq(&event.message_id),
+                message_warnings::deadline_id.eq(&event.deadline_id),
+                message_warnings::level.eq(event.level),
+                message_warnings::reason.eq(&event.reason),
+                message_warnings::issued_at.eq(to_db_time(event.issued_at)),
+            ))
+            .execute(conn)?;
+        let detail = json!({ "level": event.level, "stage": event.stage });
+        let agency = Some(event.agency_id.as_str());
+        timeline::append(conn, &event.message_id, event.issued_at, transition::WARNING, agency, detail)?;
+    }
+    Ok(())
+}
+
+/// A deadline as an event tells it.
+pub(crate) struct DeadlineFacts {
+    deadline_id: String,
+    message_id: String,
+    stage: String,
+    due_at: DateTime<Utc>,
+}
 
 /// A deadline event other than a warning, and the state it reports: scheduled, moved and
 /// resumed report pending, paused reports paused (neither overwrites met or breached), met
 /// reports met.
-fn deadline_change(envelope: &Envelope) -> Result<Option<(DeadlineFacts, &'static str)>, HandlerError> {
-    Ok(if envelope.is::<DeadlineScheduled>() {
-        let e: DeadlineScheduled = envelope.decode()?;
-        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PENDING))
-    } else if envelope.is::<DeadlineMoved>() {
-        let e: DeadlineMoved = envelope.decode()?;
-        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PENDING))
-    } else if envelope.is::<DeadlinePaused>() {
-        let e: DeadlinePaused = envelope.decode()?;
-        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PAUSED))
-    } else if envelope.is::<DeadlineResumed>() {
-        let e: DeadlineResumed = envelope.decode()?;
-        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::PENDING))
-    } else if envelope.is::<DeadlineMet>() {
-        let e: DeadlineMet = envelope.decode()?;
-        Some(((e.deadline_id, e.message_id, e.stage, e.due_at), deadline_state::MET))
-    } else {
-        None
-    })
+trait DeadlineChange: Event {
+    fn facts(self) -> (DeadlineFacts, &'static str);
+}
+
+macro_rules! deadline_change {
+    ($($event:ty => $state:expr),* $(,)?) => {$(
+        impl DeadlineChange for $event {
+            fn facts(self) -> (DeadlineFacts, &'static str) {
+                let facts = DeadlineFacts {
+                    deadline_id: self.deadline_id,
+                    message_id: self.message_id,
+                    stage: self.stage,
+                    due_at: self.due_at,
+                };
+                (facts, $state)
+            }
+        }
+    )*};
+}
+
+deadline_change! {
+    DeadlineScheduled => deadline_state::PENDING,
+    DeadlineMoved => deadline_state::PENDING,
+    DeadlinePaused => deadline_state::PAUSED,
+    DeadlineResumed => deadline_state::PENDING,
+    DeadlineMet => deadline_state::MET,
+}
+
+fn deadline_changed<E: DeadlineChange>(
+    _: &Projection,
+    conn: &mut DbConnection,
+    event: E,
+    envelope: &Envelope,
+    _: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    let (deadline, state) = event.facts();
+    upsert_deadline(conn, &deadline, state, envelope.occurred_at)
 }
 
 /// Records a deadline's state and due instant; `pending` or `paused` never overwrites `met` or
 /// `breached`.
 fn upsert_deadline(
     conn: &mut DbConnection,
-    (deadline_id, message_id, stage, due_at): &DeadlineFacts,
+    DeadlineFacts { deadline_id, message_id, stage, due_at }: &DeadlineFacts,
     state: &str,
     occurred_at: DateTime<Utc>,
 ) -> Result<(), HandlerError> {

@@ -199,10 +199,8 @@ pub(crate) async fn rate(
     let (Some(rating), true) = (rating, issues.is_empty()) else { return Err(ApiError::invalid(issues)) };
     let (code, _) = admit(&state, &req, &path).await?;
     let now = state.ctx.clock.now();
-    let rated =
-        state.ctx.db.write(move |conn| crate::quality::rate(conn, &code, rating, comment.as_deref(), now)).await;
+    let rated = state.ctx.write(move |conn| crate::quality::rate(conn, &code, rating, comment.as_deref(), now)).await;
     let response_id = rated.map_err(lifecycle_error)?;
-    state.ctx.committed();
     Ok(HttpResponse::Created().json(Rating { response_id, rating }))
 }
 
@@ -232,8 +230,7 @@ pub(crate) async fn reopen(
     let reason = reason_of(request, true)?;
     let (code, _) = admit(&state, &req, &path).await?;
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
-    let reopened = state.ctx.db.write(move |conn| crate::lifecycle::reopen(conn, &code, &reason, days, now)).await;
+    let reopened = state.ctx.write(move |conn| crate::lifecycle::reopen(conn, &code, &reason, days, now)).await;
     let at = reopened.map_err(lifecycle_error)?;
-    state.ctx.committed();
     Ok(HttpResponse::Ok().json(ReopenedMessage { status: crate::store::status::REOPENED.into(), reopened_at: at }))
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use nazer_intake::projection::Projection;
+use nazer_intake::projection::{self, Projection};
 use nazer_intake::schema::{message_warnings, messages, reporters};
 use nazer_intake::sealing::ReporterKeys;
 use nazer_intake::tracking_code::TrackingCode;
@@ -146,8 +146,9 @@ fn envelope<E: Event>(producer: &str, event: &E) -> Envelope {
 /// in one write transaction.
 async fn apply(app: &TestApp, envelope: &Envelope) -> InboxOutcome {
     let envelope = envelope.clone();
+    let handler = projection::handlers().with_state(Projection);
     app.db()
-        .write(move |conn| apply_once(conn, "intake", &envelope, Utc::now(), &Projection))
+        .write(move |conn| apply_once(conn, "intake", &envelope, Utc::now(), handler.as_ref()))
         .await
         .unwrap_or_else(|e: HandlerError| panic!("the projection refused the event: {e}"))
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use nazer_intake::sealing::ReporterKeys;
-use nazer_shared::bus::RabbitBus;
+use nazer_shared::bus::{ConsumerSpec, RabbitBus};
 use nazer_shared::clock::system_clock;
 use nazer_shared::config::Settings;
 use nazer_shared::db::Db;
@@ -105,6 +105,11 @@ enum CalendarCommand {
         #[arg(long)]
         province: Option<String>,
     },
+}
+
+/// Every service's queue and the event types bound to it, from their handler registrations.
+fn bindings() -> Vec<ConsumerSpec> {
+    ALL.iter().map(|entry| ConsumerSpec { consumer: entry.name, event_types: (entry.consumes)() }).collect()
 }
 
 const ALL: [ServiceEntry; 5] = [
@@ -272,7 +277,7 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         Err(error) => println!("database: reporter identities not resealed ({error})"),
     }
     if let Some(url) = &settings.broker.url {
-        RabbitBus::new(url, &settings.broker).declare_topology().await?;
+        RabbitBus::new(url, &settings.broker).declare_topology(&bindings()).await?;
         println!("broker: exchanges and queues declared under `{}`", settings.broker.namespace);
     }
     Ok(())

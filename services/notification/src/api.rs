@@ -8,7 +8,6 @@ use nazer_shared::http::{
     period_bound,
 };
 use nazer_shared::runtime::ServiceContext;
-use nazer_shared::topology;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{self, ALL_EVENTS, DeliveryFilter, DeliveryState, DeliveryView, Subscription};
@@ -83,7 +82,7 @@ pub(crate) async fn post_subscription(
     if secret.len() < 16 {
         issues.push(FieldIssue::new("secret", "at least 16 characters; leave it out to have one generated"));
     }
-    let heard = topology::consumed_by(topology::NOTIFICATION);
+    let heard = crate::heard();
     let event_types = request.event_types.unwrap_or_else(|| vec![ALL_EVENTS.to_string()]);
     if event_types.is_empty() || event_types.iter().any(|t| t != ALL_EVENTS && !heard.contains(&t.as_str())) {
         issues.push(FieldIssue::new("event_types", format!("list `*` or any of: {}", heard.join(", "))));
@@ -250,7 +249,7 @@ mod tests {
     fn the_subscription_request_names_every_event_type_heard() {
         let schema = serde_json::to_value(<SubscriptionRequest as utoipa::PartialSchema>::schema()).unwrap();
         let described = schema["properties"]["event_types"]["description"].as_str().unwrap().replace('\n', " ");
-        for event_type in topology::consumed_by(topology::NOTIFICATION) {
+        for event_type in crate::heard() {
             assert!(described.contains(&format!(" {event_type},")) || described.contains(&format!(" {event_type}.")));
         }
     }

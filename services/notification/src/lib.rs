@@ -8,10 +8,13 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::Envelope;
-use nazer_shared::inbox::{EventHandler, HandlerError};
+use nazer_shared::events::{
+    DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, Event, MessageAssigned,
+    MessageReopened, WarningIssued,
+};
+use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
-use nazer_shared::topology::{NOTIFICATION, consumed_by};
+use nazer_shared::topology::NOTIFICATION;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +27,7 @@ pub mod signature;
 pub mod store;
 
 pub const SERVICE: ServiceEntry =
-    ServiceEntry { name: NOTIFICATION, factory: |ctx| Ok(Arc::new(Notification::new(ctx))) };
+    ServiceEntry { name: NOTIFICATION, factory: |ctx| Ok(Arc::new(Notification::new(ctx))), consumes: heard };
 
 pub struct Notification {
     state: web::Data<api::NotificationState>,
@@ -38,7 +41,23 @@ impl Notification {
     }
 }
 
-struct Dispatcher;
+/// What notification does with the events it consumes: each is queued for the webhooks of the
+/// agencies it addresses.
+pub fn handlers() -> Handlers<()> {
+    Handlers::new()
+        .on::<MessageAssigned>(dispatch)
+        .on::<MessageReopened>(dispatch)
+        .on::<DeadlineReminderSent>(dispatch)
+        .on::<DeadlineMoved>(dispatch)
+        .on::<DeadlinePaused>(dispatch)
+        .on::<DeadlineResumed>(dispatch)
+        .on::<WarningIssued>(dispatch)
+}
+
+/// The event types agencies can subscribe to: those this service consumes.
+pub fn heard() -> Vec<&'static str> {
+    handlers().event_types()
+}
 
 /// Whom an event addresses. Every event this service consumes names its agency; an escalated
 /// warning also whoever must now act: the parent agency at level 2, Special Follow-up at 3.
@@ -49,21 +68,24 @@ struct Addressed {
     escalated_to: Option<String>,
 }
 
-impl EventHandler for Dispatcher {
-    fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
-        if !consumed_by(NOTIFICATION).contains(&envelope.event_type.as_str()) {
-            return Ok(());
-        }
-        let addressed: Addressed = serde_json::from_value(envelope.payload.clone())
-            .map_err(|e| HandlerError::Invalid(format!("{} names no agency: {e}", envelope.event_type)))?;
-        let mut recipients: Vec<String> =
-            [Some(addressed.agency_id), addressed.escalated_to].into_iter().flatten().collect();
-        recipients.dedup();
-        for agency_id in recipients {
-            store::enqueue_deliveries(conn, envelope, &agency_id, now)?;
-        }
-        Ok(())
+/// Queues the whole event for every agency it addresses (the decoded event only proves it is
+/// well formed).
+fn dispatch<E: Event>(
+    _: &(),
+    conn: &mut DbConnection,
+    _: E,
+    envelope: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    let addressed: Addressed = serde_json::from_value(envelope.payload.clone())
+        .map_err(|e| HandlerError::Invalid(format!("{} names no agency: {e}", envelope.event_type)))?;
+    let mut recipients: Vec<String> =
+        [Some(addressed.agency_id), addressed.escalated_to].into_iter().flatten().collect();
+    recipients.dedup();
+    for agency_id in recipients {
+        store::enqueue_deliveries(conn, envelope, &agency_id, now)?;
     }
+    Ok(())
 }
 
 impl Service for Notification {
@@ -72,7 +94,7 @@ impl Service for Notification {
     }
 
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
-        Some(Arc::new(Dispatcher))
+        Some(handlers().with_state(()))
     }
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {

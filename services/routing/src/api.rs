@@ -445,14 +445,10 @@ pub(crate) async fn post_triage_assignment(
     let now = state.ctx.clock.now();
     let assigned = state
         .ctx
-        .db
         .write(move |conn| store::assign_from_triage(conn, &message_id, &agency_id, may_decide_flagged, now))
         .await;
     match assigned {
-        Ok(event) => {
-            state.ctx.committed();
-            Ok(HttpResponse::Ok().json(event))
-        }
+        Ok(event) => Ok(HttpResponse::Ok().json(event)),
         Err(TriageError::NotInTriage) => Err(ApiError::NotFound("no message with this id waits in triage".into())),
         Err(error @ TriageError::UnknownAgency(_)) => Err(ApiError::invalid_field("agency_id", error.to_string())),
         Err(error @ TriageError::NeedsSupervisor) => Err(ApiError::Forbidden(error.to_string())),

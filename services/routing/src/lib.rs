@@ -7,7 +7,7 @@ use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::events::{Envelope, MessageDeclined, MessageReceived};
-use nazer_shared::inbox::{EventHandler, HandlerError};
+use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::ROUTING;
 
@@ -17,7 +17,11 @@ pub mod rules;
 pub mod schema;
 pub mod store;
 
-pub const SERVICE: ServiceEntry = ServiceEntry { name: ROUTING, factory: |ctx| Ok(Arc::new(Routing::new(ctx))) };
+pub const SERVICE: ServiceEntry = ServiceEntry {
+    name: ROUTING,
+    factory: |ctx| Ok(Arc::new(Routing::new(ctx))),
+    consumes: || handlers().event_types(),
+};
 
 pub struct Routing {
     state: web::Data<api::RoutingState>,
@@ -29,19 +33,29 @@ impl Routing {
     }
 }
 
-struct Router;
+/// What routing does with the events it consumes.
+pub fn handlers() -> Handlers<()> {
+    Handlers::new().on::<MessageReceived>(route).on::<MessageDeclined>(reroute)
+}
 
-impl EventHandler for Router {
-    fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
-        if envelope.is::<MessageReceived>() {
-            let message: MessageReceived = envelope.decode()?;
-            store::route(conn, &message, now)?;
-        } else if envelope.is::<MessageDeclined>() {
-            let declined: MessageDeclined = envelope.decode()?;
-            store::reroute_declined(conn, &declined, now)?;
-        }
-        Ok(())
-    }
+fn route(
+    _: &(),
+    conn: &mut DbConnection,
+    message: MessageReceived,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    Ok(store::route(conn, &message, now)?)
+}
+
+fn reroute(
+    _: &(),
+    conn: &mut DbConnection,
+    declined: MessageDeclined,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    Ok(store::reroute_declined(conn, &declined, now)?)
 }
 
 impl Service for Routing {
@@ -50,7 +64,7 @@ impl Service for Routing {
     }
 
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
-        Some(Arc::new(Router))
+        Some(handlers().with_state(()))
     }
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {

@@ -99,11 +99,7 @@ pub enum AgencyError {
     UnknownParent(String),
 }
 
-impl From<diesel::result::Error> for AgencyError {
-    fn from(error: diesel::result::Error) -> Self {
-        AgencyError::Db(error.into())
-    }
-}
+nazer_shared::from_diesel_error!(AgencyError);
 
 /// Adds an agency under an existing parent (so the tree can never hold a cycle).
 pub fn create_agency(
@@ -224,11 +220,7 @@ pub enum RuleError {
     Exists(String),
 }
 
-impl From<diesel::result::Error> for RuleError {
-    fn from(error: diesel::result::Error) -> Self {
-        RuleError::Db(error.into())
-    }
-}
+nazer_shared::from_diesel_error!(RuleError);
 
 pub fn create_rule(
     conn: &mut DbConnection,
@@ -521,11 +513,7 @@ pub enum TriageError {
     NeedsSupervisor,
 }
 
-impl From<diesel::result::Error> for TriageError {
-    fn from(error: diesel::result::Error) -> Self {
-        TriageError::Db(error.into())
-    }
-}
+nazer_shared::from_diesel_error!(TriageError);
 
 /// A supervisor's decision for a message in triage.
 pub fn assign_from_triage(

@@ -12,7 +12,7 @@ use nazer_shared::http::paging::{self, Order};
 use nazer_shared::http::{
     ApiError, Caller, FieldIssue, IDENTIFIER_RULE, QueryParams, Scope, is_identifier, page_limit, period_bound,
 };
-use nazer_shared::inbox::{EventHandler, HandlerError};
+use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::iran;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::VIOLATION_REFERRAL;
@@ -25,6 +25,7 @@ pub mod store;
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: VIOLATION_REFERRAL,
     factory: |ctx| Ok(Arc::new(ViolationReferral { state: web::Data::new(State { ctx }) })),
+    consumes: || handlers().event_types(),
 };
 
 pub struct State {
@@ -35,16 +36,20 @@ pub struct ViolationReferral {
     state: web::Data<State>,
 }
 
-struct CaseOpener;
+/// What violation-referral does with the events it consumes.
+pub fn handlers() -> Handlers<()> {
+    Handlers::new().on::<MessageAssigned>(open_case)
+}
 
-impl EventHandler for CaseOpener {
-    fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
-        if envelope.is::<MessageAssigned>() {
-            let assigned: MessageAssigned = envelope.decode()?;
-            store::open_case(conn, &assigned, now)?;
-        }
-        Ok(())
-    }
+fn open_case(
+    _: &(),
+    conn: &mut DbConnection,
+    assigned: MessageAssigned,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    store::open_case(conn, &assigned, now)?;
+    Ok(())
 }
 
 impl Service for ViolationReferral {
@@ -53,7 +58,7 @@ impl Service for ViolationReferral {
     }
 
     fn handler(&self) -> Option<Arc<dyn EventHandler>> {
-        Some(Arc::new(CaseOpener))
+        Some(handlers().with_state(()))
     }
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {

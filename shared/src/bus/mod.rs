@@ -99,6 +99,12 @@ pub trait Bus: Send + Sync + 'static {
         outcomes
     }
 
+    /// Declares the queues of `consumers` and their bindings ahead of their first start (nothing
+    /// to declare in one process).
+    async fn declare(&self, _consumers: &[ConsumerSpec]) -> Result<(), BusError> {
+        Ok(())
+    }
+
     /// Declares what the consumer needs and delivers into `sink` until `shutdown`.
     async fn consume(
         &self,

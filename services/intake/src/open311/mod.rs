@@ -257,7 +257,6 @@ async fn create_request(state: &IntakeState, req: &HttpRequest, body: web::Paylo
     let (now, keys, submitted_by) = (state.ctx.clock.now(), state.keys.clone(), key_id.clone());
     let (receipt, kind) = state
         .ctx
-        .db
         .write(move |conn| {
             let categories = crate::store::load_categories(conn)?;
             let category = active_category(&categories, &service_code)?;
@@ -269,7 +268,6 @@ async fn create_request(state: &IntakeState, req: &HttpRequest, body: web::Paylo
             Ok::<_, Open311Error>((receipt, submission.kind))
         })
         .await?;
-    state.ctx.committed();
     tracing::info!(message_id = %receipt.id, key_id = %key_id, "open311 service request received");
     Ok(Reply::ok("service_requests", posting::created(&receipt.tracking_code, kind)))
 }

@@ -111,18 +111,19 @@ impl RabbitBus {
         }
     }
 
-    /// Declares the exchanges and every consumer's queue, so that an event published before its
-    /// consumer first starts waits in that consumer's queue instead of being dropped.
-    pub async fn declare_topology(&self) -> Result<(), BusError> {
-        bounded("declaring the topology", self.declare_all()).await
+    /// Declares the exchanges and the queues of `consumers` with their bindings, so that an event
+    /// published before its consumer first starts waits in that consumer's queue instead of
+    /// being dropped (`nazer migrate` declares every service's).
+    pub async fn declare_topology(&self, consumers: &[ConsumerSpec]) -> Result<(), BusError> {
+        bounded("declaring the topology", self.declare_all(consumers)).await
     }
 
-    async fn declare_all(&self) -> Result<(), BusError> {
+    async fn declare_all(&self, consumers: &[ConsumerSpec]) -> Result<(), BusError> {
         let connection = self.connect("topology").await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
         self.declare_exchanges(&channel).await?;
-        for spec in topology::consumers() {
-            self.declare_consumer_queues(&channel, &spec).await?;
+        for spec in consumers {
+            self.declare_consumer_queues(&channel, spec).await?;
         }
         let _ = connection.close(200, "topology declared".into()).await;
         Ok(())
@@ -136,8 +137,8 @@ impl RabbitBus {
     async fn delete_all(&self) -> Result<(), BusError> {
         let connection = self.connect("cleanup").await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
-        for spec in topology::consumers() {
-            for queue in [self.queue(spec.consumer), self.parking_queue(spec.consumer)] {
+        for consumer in topology::SERVICES {
+            for queue in [self.queue(consumer), self.parking_queue(consumer)] {
                 channel.queue_delete(queue.into(), QueueDeleteOptions::default()).await.map_err(unavailable)?;
             }
         }
@@ -223,10 +224,9 @@ impl RabbitBus {
     async fn open_publisher_unbounded(&self) -> Result<Publisher, BusError> {
         let connection = self.connect("publisher").await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
+        // The consumers' queues are theirs to declare (and `nazer migrate`'s): the publisher
+        // only needs the exchange.
         self.declare_exchanges(&channel).await?;
-        for spec in topology::consumers() {
-            self.declare_consumer_queues(&channel, &spec).await?;
-        }
         channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
         tracing::debug!("publisher connection opened");
         Ok(Publisher { connection, channel })
@@ -313,6 +313,10 @@ impl Bus for RabbitBus {
             *guard = None;
         }
         outcomes
+    }
+
+    async fn declare(&self, consumers: &[ConsumerSpec]) -> Result<(), BusError> {
+        self.declare_topology(consumers).await
     }
 
     async fn consume(

@@ -13,12 +13,12 @@
 
 use std::time::Duration;
 
+use crate::support::AGENCY;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
-use nazer_e2e::AGENCY;
 use nazer_shared::events::{Envelope, MessageDeclined};
 use nazer_shared::topology;
 

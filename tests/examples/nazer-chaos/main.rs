@@ -20,6 +20,8 @@ mod report;
 mod run;
 mod scenarios;
 mod stack;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 mod watch;
 
 use std::net::SocketAddr;
@@ -150,7 +152,7 @@ async fn campaign(cli: Cli) -> Result<bool> {
     broker_url.set_path(&format!("/{vhost}"));
     let cluster = faults::local_cluster().unwrap_or_else(|| ("15".into(), "main".into()));
     // Built before anything is changed, so a failing build changes nothing.
-    tokio::task::spawn_blocking(|| nazer_e2e::binary("nazer")).await?;
+    tokio::task::spawn_blocking(|| crate::support::binary("nazer")).await?;
     let (broker, _vhost) = faults::Broker::create(&vhost, &user).await.context("the campaign's vhost")?;
     let short = cli.short;
     let sla_secs = cli.sla_secs.unwrap_or(if short { 8 } else { 20 });

@@ -27,7 +27,7 @@ struct Written {
 
 /// Every event notification turns into webhooks (one agency, subscribed to everything).
 pub fn webhook_events_query() -> String {
-    let types: Vec<String> = topology::consumed_by(topology::NOTIFICATION).iter().map(|t| format!("'{t}'")).collect();
+    let types: Vec<String> = nazer_notification::heard().iter().map(|t| format!("'{t}'")).collect();
     format!("SELECT event_id, created_at FROM outbox WHERE event_type IN ({})", types.join(", "))
 }
 

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use nazer_shared::topology;
 
 use crate::stack::Stack;
 
@@ -17,9 +16,9 @@ pub fn sql_time(at: NaiveDateTime) -> String {
 
 /// Every (consumer, event type) of the messaging contract, as a SQL `VALUES` list.
 fn contract() -> String {
-    topology::SERVICES
+    crate::support::SERVICES
         .iter()
-        .flat_map(|service| topology::consumed_by(service).iter().map(move |t| format!("('{service}', '{t}')")))
+        .flat_map(|service| (service.consumes)().into_iter().map(move |t| format!("('{}', '{t}')", service.name)))
         .collect::<Vec<_>>()
         .join(", ")
 }

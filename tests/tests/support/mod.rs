@@ -1,5 +1,9 @@
-//! Helpers of the end-to-end tests: the workspace's binaries as real processes, the demo
-//! configuration of one agency, and checks on the webhooks it receives.
+//! Helpers of the end-to-end tests and of the fault campaign (`examples/nazer-chaos`): the
+//! workspace's binaries as real processes, the demo configuration of one agency, and checks on
+//! the webhooks it receives. A module of each test rather than a library, so that the test
+//! helpers of `nazer-shared` (its `testing` feature) reach only test builds, never the binaries.
+// Each test uses a part of it.
+#![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
@@ -11,13 +15,22 @@ use std::time::Duration;
 use nazer_shared::testing::{self, ReceivedWebhook, eventually};
 use serde_json::{Value, json};
 
+/// The five services, each with the event types its queue is bound to.
+pub const SERVICES: [nazer_shared::runtime::ServiceEntry; 5] = [
+    nazer_intake::SERVICE,
+    nazer_routing::SERVICE,
+    nazer_deadline_timer::SERVICE,
+    nazer_violation_referral::SERVICE,
+    nazer_notification::SERVICE,
+];
+
 /// The directory holding this build's binaries (`target/debug` or `target/release`).
 pub fn binary_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current exe: {e}"));
-    // A test runs from target/<profile>/deps/<test>, a binary of this crate from
-    // target/<profile>/<binary>.
+    // A test runs from target/<profile>/deps/<test>, the campaign from
+    // target/<profile>/examples/<example>.
     let dir = exe.parent().unwrap_or_else(|| panic!("no target dir above {exe:?}"));
-    let dir = if dir.ends_with("deps") { dir.parent().unwrap_or(dir) } else { dir };
+    let dir = if dir.ends_with("deps") || dir.ends_with("examples") { dir.parent().unwrap_or(dir) } else { dir };
     PathBuf::from(dir)
 }
 

@@ -4,8 +4,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::support::{Endpoints, Process, World};
 use anyhow::{Context, Result, bail};
-use nazer_e2e::{Endpoints, Process, World};
 use nazer_shared::config::DatabaseSettings;
 use nazer_shared::db::{Db, count_rows};
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use nazer_e2e::CATEGORY;
+use crate::support::CATEGORY;
 use serde_json::json;
 use tokio::sync::Semaphore;
 

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::support::World;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use nazer_e2e::World;
 use nazer_shared::testing::ADMIN_KEY;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -124,7 +124,8 @@ impl<'c> Run<'c> {
         let receiver = Receiver::start();
         let sla = campaign.sla_secs;
         let stage = json!({"stage": "respond", "budget": format!("PT{sla}S"), "reminders": [0.5]});
-        nazer_e2e::configure_stage(&stack.endpoints()?, ADMIN_KEY, stage, &format!("{}/agency", receiver.url)).await;
+        crate::support::configure_stage(&stack.endpoints()?, ADMIN_KEY, stage, &format!("{}/agency", receiver.url))
+            .await;
 
         let stop = CancellationToken::new();
         let faults = Faults::default();

@@ -3,9 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::support::WEBHOOK_SECRET;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use nazer_e2e::WEBHOOK_SECRET;
 use nazer_notification::signature;
 use nazer_shared::testing::LocalServer;
 

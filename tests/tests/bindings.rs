@@ -1,0 +1,86 @@
+//! Each service's queue is bound to exactly the event types its handlers declare: an event of
+//! every known type is published to a host running one service on the in-process bus, and what
+//! reached the service (applied, or refused and parked) must be exactly its handled types. A
+//! binding without a handler would deliver an event nobody handles; it would be parked here, and
+//! the test names it. Runs on SQLite or PostgreSQL; the bus is always the in-process one, the
+//! only one whose deliveries can be read back.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use nazer_shared::db::count_rows;
+use nazer_shared::events::Envelope;
+use nazer_shared::testing::TestApp;
+
+/// Every event type the services publish (`shared/src/events.rs`).
+const EVENT_TYPES: [&str; 21] = [
+    "message.received",
+    "message.assigned",
+    "message.needs_triage",
+    "message.declined",
+    "message.closed",
+    "message.reopened",
+    "message.reopen_window_set",
+    "response.rated",
+    "response.reviewed",
+    "message.responded",
+    "message.acknowledged",
+    "deadline.scheduled",
+    "deadline.moved",
+    "deadline.paused",
+    "deadline.resumed",
+    "deadline.met",
+    "deadline.reminder",
+    "warning.issued",
+    "violation.case_opened",
+    "notification.delivered",
+    "notification.failed",
+];
+
+/// An event of `event_type` whose payload no handler can read: handled or not, a bound
+/// consumer refuses it and parks it, which tells which types reached the consumer.
+fn unreadable(event_type: &str) -> Envelope {
+    Envelope {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: event_type.into(),
+        version: 1,
+        occurred_at: Utc::now(),
+        aggregate_id: "bindings-test".into(),
+        producer: "bindings-test".into(),
+        payload: serde_json::json!({ "unreadable": true }),
+        trace_parent: None,
+    }
+}
+
+fn types_of(app: &TestApp, table: &str, consumer: &str) -> BTreeSet<String> {
+    let mut conn = app.db().get().unwrap();
+    EVENT_TYPES
+        .iter()
+        .filter(|t| {
+            let query =
+                format!("SELECT count(*) AS n FROM {table} WHERE consumer = '{consumer}' AND event_type = '{t}'");
+            count_rows(&mut conn, &query).unwrap() > 0
+        })
+        .map(|t| t.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_is_bound_to_exactly_the_events_it_handles() {
+    for entry in support::SERVICES {
+        let mut app = TestApp::start_with(&[entry], |settings| settings.broker.url = None).await;
+        let bus = app.host.as_ref().map(|host| host.bus.clone()).unwrap();
+        for event_type in EVENT_TYPES {
+            bus.publish(&unreadable(event_type)).await.unwrap();
+        }
+        let handled: BTreeSet<String> = (entry.consumes)().into_iter().map(String::from).collect();
+        assert!(!handled.is_empty(), "{} handles nothing", entry.name);
+        let reached = types_of(&app, "parked_events", entry.name);
+        assert_eq!(reached, handled, "{}: the event types bound to its queue are not the ones it handles", entry.name);
+        let acknowledged = types_of(&app, "inbox", entry.name);
+        assert!(acknowledged.is_empty(), "{}: unreadable events acknowledged: {acknowledged:?}", entry.name);
+        app.stop().await;
+    }
+}
