@@ -499,6 +499,10 @@ pub struct DeadlineMet {
     pub stage: String,
     pub due_at: DateTime<Utc>,
     pub met_at: DateTime<Utc>,
+    /// Answered after the clock ran out (its state is then `answered_late`, not `met`). Absent
+    /// on events written before late answers were announced.
+    #[serde(default)]
+    pub answered_late: bool,
 }
 
 impl Event for DeadlineMet {
@@ -530,7 +534,43 @@ impl Event for DeadlineReminderSent {
 }
 
 /// The stage of a quality warning (a supervisor's low review), beside a clock's overdue stages.
-pub const QUALITY_STAGE: &str = "quality";
+pub const QUALITY_STAGE: &str = Stage::Quality.as_str();
+
+crate::closed_set! {
+    /// What a clock (or a warning) is about: the agency acknowledging the message, answering
+    /// it, or — for a warning only — the quality of its answer.
+    pub enum Stage {
+        Acknowledge = "acknowledge",
+        Respond = "respond",
+        /// A supervisor found the answer below standard (warnings only; no clock runs).
+        Quality = "quality",
+    }
+}
+
+crate::closed_set! {
+    /// Where a clock stands, as deadline-timer keeps it and intake shows it.
+    pub enum DeadlineState {
+        /// Running.
+        Pending = "pending",
+        /// Stopped while waiting on the citizen; resumes where it stood.
+        Paused = "paused",
+        /// Answered (or acknowledged) in time.
+        Met = "met",
+        /// Ran out: a warning was registered, and no answer has come yet.
+        Breached = "breached",
+        /// Ran out, then answered.
+        AnsweredLate = "answered_late",
+        /// Its agency declined the message before the clock ran out.
+        Declined = "declined",
+    }
+}
+
+impl DeadlineState {
+    /// Pending and paused give way to each other; the others are final.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Paused)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WarningIssued {
@@ -622,6 +662,7 @@ mod tests {
             stage: "respond".into(),
             due_at: at,
             met_at: at,
+            answered_late: false,
         };
         let envelope = Envelope::new("deadline-timer", &event, at).unwrap();
         let back = Envelope::from_bytes(&envelope.to_bytes().unwrap()).unwrap();
@@ -641,6 +682,7 @@ mod tests {
                 stage: "s".into(),
                 due_at: Utc::now(),
                 met_at: Utc::now(),
+                answered_late: false,
             },
             Utc::now(),
         )

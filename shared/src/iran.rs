@@ -3,47 +3,60 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike, Utc};
 
-/// The 31 provinces: code used in the API, Persian name, English name.
-pub const PROVINCES: [(&str, &str, &str); 31] = [
-    ("alborz", "البرز", "Alborz"),
-    ("ardabil", "اردبیل", "Ardabil"),
-    ("bushehr", "بوشهر", "Bushehr"),
-    ("chaharmahal-bakhtiari", "چهارمحال و بختیاری", "Chaharmahal and Bakhtiari"),
-    ("east-azerbaijan", "آذربایجان شرقی", "East Azerbaijan"),
-    ("fars", "فارس", "Fars"),
-    ("gilan", "گیلان", "Gilan"),
-    ("golestan", "گلستان", "Golestan"),
-    ("hamadan", "همدان", "Hamadan"),
-    ("hormozgan", "هرمزگان", "Hormozgan"),
-    ("ilam", "ایلام", "Ilam"),
-    ("isfahan", "اصفهان", "Isfahan"),
-    ("kerman", "کرمان", "Kerman"),
-    ("kermanshah", "کرمانشاه", "Kermanshah"),
-    ("khorasan-north", "خراسان شمالی", "North Khorasan"),
-    ("khorasan-razavi", "خراسان رضوی", "Razavi Khorasan"),
-    ("khorasan-south", "خراسان جنوبی", "South Khorasan"),
-    ("khuzestan", "خوزستان", "Khuzestan"),
-    ("kohgiluyeh-boyerahmad", "کهگیلویه و بویراحمد", "Kohgiluyeh and Boyer-Ahmad"),
-    ("kurdistan", "کردستان", "Kurdistan"),
-    ("lorestan", "لرستان", "Lorestan"),
-    ("markazi", "مرکزی", "Markazi"),
-    ("mazandaran", "مازندران", "Mazandaran"),
-    ("qazvin", "قزوین", "Qazvin"),
-    ("qom", "قم", "Qom"),
-    ("semnan", "سمنان", "Semnan"),
-    ("sistan-baluchestan", "سیستان و بلوچستان", "Sistan and Baluchestan"),
-    ("tehran", "تهران", "Tehran"),
-    ("west-azerbaijan", "آذربایجان غربی", "West Azerbaijan"),
-    ("yazd", "یزد", "Yazd"),
-    ("zanjan", "زنجان", "Zanjan"),
-];
+/// Declares the provinces once: the [`Province`] enum (its code in the API) and [`PROVINCES`]
+/// with each one's Persian and English name.
+macro_rules! provinces {
+    ($($variant:ident = $code:literal, $fa:literal, $en:literal;)+) => {
+        crate::closed_set! {
+            /// A province of Iran, by the code the API uses.
+            pub enum Province { $($variant = $code),+ }
+        }
+
+        /// The 31 provinces: code used in the API, Persian name, English name.
+        pub const PROVINCES: [(&str, &str, &str); 31] = [$(($code, $fa, $en)),+];
+    };
+}
+
+provinces! {
+    Alborz = "alborz", "البرز", "Alborz";
+    Ardabil = "ardabil", "اردبیل", "Ardabil";
+    Bushehr = "bushehr", "بوشهر", "Bushehr";
+    ChaharmahalBakhtiari = "chaharmahal-bakhtiari", "چهارمحال و بختیاری", "Chaharmahal and Bakhtiari";
+    EastAzerbaijan = "east-azerbaijan", "آذربایجان شرقی", "East Azerbaijan";
+    Fars = "fars", "فارس", "Fars";
+    Gilan = "gilan", "گیلان", "Gilan";
+    Golestan = "golestan", "گلستان", "Golestan";
+    Hamadan = "hamadan", "همدان", "Hamadan";
+    Hormozgan = "hormozgan", "هرمزگان", "Hormozgan";
+    Ilam = "ilam", "ایلام", "Ilam";
+    Isfahan = "isfahan", "اصفهان", "Isfahan";
+    Kerman = "kerman", "کرمان", "Kerman";
+    Kermanshah = "kermanshah", "کرمانشاه", "Kermanshah";
+    KhorasanNorth = "khorasan-north", "خراسان شمالی", "North Khorasan";
+    KhorasanRazavi = "khorasan-razavi", "خراسان رضوی", "Razavi Khorasan";
+    KhorasanSouth = "khorasan-south", "خراسان جنوبی", "South Khorasan";
+    Khuzestan = "khuzestan", "خوزستان", "Khuzestan";
+    KohgiluyehBoyerahmad = "kohgiluyeh-boyerahmad", "کهگیلویه و بویراحمد", "Kohgiluyeh and Boyer-Ahmad";
+    Kurdistan = "kurdistan", "کردستان", "Kurdistan";
+    Lorestan = "lorestan", "لرستان", "Lorestan";
+    Markazi = "markazi", "مرکزی", "Markazi";
+    Mazandaran = "mazandaran", "مازندران", "Mazandaran";
+    Qazvin = "qazvin", "قزوین", "Qazvin";
+    Qom = "qom", "قم", "Qom";
+    Semnan = "semnan", "سمنان", "Semnan";
+    SistanBaluchestan = "sistan-baluchestan", "سیستان و بلوچستان", "Sistan and Baluchestan";
+    Tehran = "tehran", "تهران", "Tehran";
+    WestAzerbaijan = "west-azerbaijan", "آذربایجان غربی", "West Azerbaijan";
+    Yazd = "yazd", "یزد", "Yazd";
+    Zanjan = "zanjan", "زنجان", "Zanjan";
+}
 
 pub fn is_province(code: &str) -> bool {
-    PROVINCES.iter().any(|(c, _, _)| *c == code)
+    Province::parse(code).is_some()
 }
 
 pub fn province_codes() -> String {
-    PROVINCES.iter().map(|(c, _, _)| *c).collect::<Vec<_>>().join(", ")
+    Province::listed()
 }
 
 /// Asia/Tehran: UTC+03:30 all year.

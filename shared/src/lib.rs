@@ -4,6 +4,7 @@
 pub mod agency;
 pub mod bus;
 pub mod clock;
+pub mod closed_set;
 pub mod config;
 pub mod db;
 pub mod duration;

@@ -39,6 +39,7 @@ fn enqueue(db: &Db, count: usize) {
                 stage: "respond".into(),
                 due_at: Utc::now(),
                 met_at: Utc::now(),
+                answered_late: false,
             };
             outbox::enqueue(conn, "intake", &met, Utc::now())?;
         }
@@ -267,6 +268,7 @@ fn enqueue_in(conn: &mut DbConnection) {
         stage: "respond".into(),
         due_at: Utc::now(),
         met_at: Utc::now(),
+        answered_late: false,
     };
     outbox::enqueue(conn, "intake", &met, Utc::now()).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -209,6 +209,7 @@ async fn a_consumer_meeting_terminated_connections_waits_and_applies_never_parks
         stage: "respond".into(),
         due_at: Utc::now(),
         met_at: Utc::now(),
+        answered_late: false,
     };
     let envelope = Envelope::new("deadline-timer", &met, Utc::now()).unwrap_or_else(|e| panic!("{e}"));
     tokio::time::timeout(std::time::Duration::from_secs(20), bus.publish(&envelope))

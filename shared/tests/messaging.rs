@@ -40,6 +40,7 @@ fn event(n: usize) -> DeadlineMet {
         stage: "respond".into(),
         due_at: Utc::now(),
         met_at: Utc::now(),
+        answered_late: false,
     }
 }
 

@@ -165,6 +165,7 @@ pub fn restart(
             stage: stage.stage.clone(),
             due_at: due,
             met_at: from_db_time(met_at),
+            answered_late: false,
         };
         outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
         return Ok(None);

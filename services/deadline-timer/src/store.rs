@@ -132,6 +132,7 @@ pub fn schedule(
                     stage: stage.stage.clone(),
                     due_at: due,
                     met_at: from_db_time(met_at),
+                    answered_late: false,
                 };
                 outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
             }
@@ -351,6 +352,7 @@ fn close_stages(
                 stage,
                 due_at: from_db_time(due_at),
                 met_at: from_db_time(met_at),
+                answered_late: false,
             };
             outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
             met += 1;

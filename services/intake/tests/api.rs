@@ -677,6 +677,7 @@ async fn triage_and_met_deadlines_show_in_the_read_model() {
         stage: "acknowledge".into(),
         due_at,
         met_at: now(),
+        answered_late: false,
     };
     assert_eq!(apply(&app, &envelope("deadline-timer", &met)).await, InboxOutcome::Applied);
     let view = get_message(&app, &code, ADMIN_KEY).await.body;

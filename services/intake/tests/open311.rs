@@ -720,6 +720,7 @@ async fn the_expected_datetime_follows_the_respond_deadline() {
         stage: "respond".into(),
         due_at,
         met_at: Utc::now(),
+        answered_late: false,
     };
     publish(&app, "deadline-timer", &met).await;
     eventually(Duration::from_secs(60), "the met deadline", move || async move {

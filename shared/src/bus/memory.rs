@@ -182,6 +182,7 @@ mod tests {
             stage: "s".into(),
             due_at: Utc::now(),
             met_at: Utc::now(),
+            answered_late: false,
         };
         Envelope::new("test", &met, Utc::now()).unwrap()
     }
