@@ -10,6 +10,7 @@ use crate::config::Settings;
 
 pub mod fault_proxy;
 pub mod fixtures;
+pub mod list_contract;
 pub mod tokens;
 
 pub const DATABASE_VAR: &str = "NAZER_TEST_DATABASE_URL";
