@@ -54,6 +54,23 @@ macro_rules! select_for_update {
     };
 }
 
+/// Runs `statement` (an UPDATE or INSERT) and reads back the rows it touched as `$row`, a
+/// `Selectable` struct: a RETURNING clause is built per backend, which the two-backend
+/// connection needs.
+#[macro_export]
+macro_rules! returning_rows {
+    ($conn:expr, $statement:expr, $row:ty) => {
+        match $conn {
+            $crate::db::DbConnection::Pg(c) => $statement
+                .returning(<$row as diesel::SelectableHelper<diesel::pg::Pg>>::as_returning())
+                .get_results::<$row>(c),
+            $crate::db::DbConnection::Sqlite(c) => $statement
+                .returning(<$row as diesel::SelectableHelper<diesel::sqlite::Sqlite>>::as_returning())
+                .get_results::<$row>(c),
+        }
+    };
+}
+
 /// Inserts `rows` (a `Vec` of value tuples) into `table`: one multi-row statement on
 /// PostgreSQL, a statement per row on SQLite (one local writer, where a round trip is cheap).
 /// Keep a batch under PostgreSQL's 65,535 bind parameters.

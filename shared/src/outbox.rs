@@ -22,7 +22,7 @@ use crate::events::{Envelope, Event};
 use crate::metrics;
 use crate::schema::outbox;
 use crate::telemetry;
-use crate::{insert_rows, select_skip_locked};
+use crate::{insert_rows, returning_rows, select_skip_locked};
 
 /// Writes `event` to the outbox inside the caller's transaction.
 pub fn enqueue<E: Event>(
@@ -77,7 +77,16 @@ pub fn enqueue_all<E: Event>(
 }
 
 /// One claimed outbox row: its id, the envelope as stored, and the trace it continues.
-pub type ClaimedRow = (i64, String, Option<String>);
+/// One claimed outbox row: the event as stored and the trace it continues.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct ClaimedRow {
+    pub id: i64,
+    /// The envelope, as JSON.
+    pub envelope: String,
+    /// The `traceparent` of the work that wrote it.
+    pub trace_context: Option<String>,
+}
 
 /// Claims up to `limit` unpublished rows of `producer`, neither locked nor leased by another
 /// relay, leasing them until `lease_until` when given. Call it in a write transaction.
@@ -102,14 +111,12 @@ pub fn claim_batch(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut rows: Vec<ClaimedRow> = diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
-        .set((
-            outbox::lease_until.eq(lease_until.map(to_db_time)),
-            outbox::publish_attempts.eq(outbox::publish_attempts + 1),
-        ))
-        .returning((outbox::id, outbox::envelope, outbox::trace_context))
-        .get_results(conn)?;
-    rows.sort_by_key(|(id, _, _)| *id);
+    let claimed = diesel::update(outbox::table.filter(outbox::id.eq_any(&ids))).set((
+        outbox::lease_until.eq(lease_until.map(to_db_time)),
+        outbox::publish_attempts.eq(outbox::publish_attempts + 1),
+    ));
+    let mut rows = returning_rows!(conn, claimed, ClaimedRow)?;
+    rows.sort_by_key(|row| row.id);
     Ok(rows)
 }
 
@@ -256,7 +263,7 @@ impl OutboxRelay {
         // One producer span per event, a child of the work that wrote it, open until its
         // confirm (or failure) is known; the consumer's span becomes its child.
         let mut spans = Vec::with_capacity(rows.len());
-        for (id, text, trace_context) in rows {
+        for ClaimedRow { id, envelope: text, trace_context } in rows {
             match serde_json::from_str::<Envelope>(&text) {
                 Ok(envelope) => {
                     let span = publish_span(&envelope, trace_context.as_deref());

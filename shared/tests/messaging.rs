@@ -80,7 +80,7 @@ fn outbox_rows_are_leased_until_the_lease_runs_out() {
         let second = claim(3, now, lease);
         let third = claim(3, now, lease);
         assert_eq!((first.len(), second.len(), third.len()), (3, 2, 0));
-        assert!(first.iter().map(|r| r.0).max() < second.iter().map(|r| r.0).min(), "claims follow insertion order");
+        assert!(first.iter().map(|r| r.id).max() < second.iter().map(|r| r.id).min(), "claims follow insertion order");
         let later = lease + Duration::seconds(1);
         let again = claim(10, later, later + Duration::seconds(30));
         assert_eq!(again.len(), 5, "expired leases are claimed again");
@@ -108,7 +108,7 @@ fn concurrent_relays_never_claim_the_same_row() {
                         if rows.is_empty() {
                             break;
                         }
-                        seen.lock().unwrap().extend(rows.into_iter().map(|r| r.0));
+                        seen.lock().unwrap().extend(rows.into_iter().map(|r| r.id));
                     }
                 })
             })

@@ -265,28 +265,30 @@ pub fn create_key(
     Ok((id, secret))
 }
 
+/// An API key as stored, without its secret's hash.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_keys)]
+struct KeyRow {
+    id: String,
+    name: String,
+    /// Space-separated scope names.
+    scopes: String,
+    agency_id: Option<String>,
+    created_at: chrono::NaiveDateTime,
+    revoked_at: Option<chrono::NaiveDateTime>,
+}
+
 pub fn list_keys(conn: &mut DbConnection) -> Result<Vec<ApiKeyInfo>, DbError> {
-    type Row = (String, String, String, Option<String>, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>);
-    let rows: Vec<Row> = api_keys::table
-        .order(api_keys::created_at)
-        .select((
-            api_keys::id,
-            api_keys::name,
-            api_keys::scopes,
-            api_keys::agency_id,
-            api_keys::created_at,
-            api_keys::revoked_at,
-        ))
-        .load(conn)?;
+    let rows: Vec<KeyRow> = api_keys::table.order(api_keys::created_at).select(KeyRow::as_select()).load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, scopes, agency_id, created_at, revoked_at)| ApiKeyInfo {
-            id,
-            name,
-            scopes: scopes.split_whitespace().map(str::to_string).collect(),
-            agency_id,
-            created_at: created_at.and_utc(),
-            revoked_at: revoked_at.map(|r| r.and_utc()),
+        .map(|row| ApiKeyInfo {
+            id: row.id,
+            name: row.name,
+            scopes: row.scopes.split_whitespace().map(str::to_string).collect(),
+            agency_id: row.agency_id,
+            created_at: row.created_at.and_utc(),
+            revoked_at: row.revoked_at.map(|r| r.and_utc()),
         })
         .collect())
 }
