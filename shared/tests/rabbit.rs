@@ -79,6 +79,8 @@ async fn run_consumer(
     sink: Arc<impl DeliverySink>,
 ) -> (Arc<RabbitBus>, CancellationToken) {
     let bus = RabbitBus::new(url, settings);
+    // As the runtime does before anything publishes: the queue is bound before the first event.
+    bus.declare(&[routing()]).await.unwrap();
     let shutdown = CancellationToken::new();
     bus.consume(routing(), sink, shutdown.clone()).await.unwrap();
     (bus, shutdown)
