@@ -79,31 +79,34 @@ pub struct CaseView {
     pub opened_at: DateTime<Utc>,
 }
 
-type Row = (String, String, String, String, String, String, String, NaiveDateTime);
-
-fn view((id, message_id, tracking_code, agency_id, category, province, status, at): Row) -> CaseView {
-    CaseView { id, message_id, tracking_code, agency_id, category, province, status, opened_at: from_db_time(at) }
+/// A case as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = violation_cases)]
+struct CaseRow {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    category: String,
+    province: String,
+    status: String,
+    opened_at: NaiveDateTime,
 }
 
-const COLUMNS: (
-    violation_cases::id,
-    violation_cases::message_id,
-    violation_cases::tracking_code,
-    violation_cases::agency_id,
-    violation_cases::category,
-    violation_cases::province,
-    violation_cases::status,
-    violation_cases::opened_at,
-) = (
-    violation_cases::id,
-    violation_cases::message_id,
-    violation_cases::tracking_code,
-    violation_cases::agency_id,
-    violation_cases::category,
-    violation_cases::province,
-    violation_cases::status,
-    violation_cases::opened_at,
-);
+impl From<CaseRow> for CaseView {
+    fn from(row: CaseRow) -> Self {
+        Self {
+            id: row.id,
+            message_id: row.message_id,
+            tracking_code: row.tracking_code,
+            agency_id: row.agency_id,
+            category: row.category,
+            province: row.province,
+            status: row.status,
+            opened_at: from_db_time(row.opened_at),
+        }
+    }
+}
 
 /// Filters of a case list; all optional.
 #[derive(Debug, Clone, Default)]
@@ -125,7 +128,7 @@ pub struct CaseFilter {
 /// One page of cases in the order `(opened_at, id)`, and the cursor of the next page when there
 /// is one.
 pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<CaseView>, Option<String>), DbError> {
-    let mut query = violation_cases::table.select(COLUMNS).into_boxed();
+    let mut query = violation_cases::table.select(CaseRow::as_select()).into_boxed();
     if let Some(value) = &filter.agency_id {
         query = query.filter(violation_cases::agency_id.eq(value.clone()));
     }
@@ -146,15 +149,16 @@ pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<C
         filter.after.clone(),
         filter.newest_first
     );
-    let rows: Vec<Row> = query.limit(filter.limit + 1).load(conn)?;
-    Ok(paging::page(rows.into_iter().map(view).collect(), filter.limit, |c: &CaseView| Cursor {
+    let rows: Vec<CaseRow> = query.limit(filter.limit + 1).load(conn)?;
+    Ok(paging::page(rows.into_iter().map(CaseView::from).collect(), filter.limit, |c: &CaseView| Cursor {
         at: to_db_time(c.opened_at),
         id: c.id.clone(),
     }))
 }
 
 pub fn find_case(conn: &mut DbConnection, id: &str) -> Result<Option<CaseView>, DbError> {
-    Ok(violation_cases::table.find(id).select(COLUMNS).first::<Row>(conn).optional()?.map(view))
+    let row: Option<CaseRow> = violation_cases::table.find(id).select(CaseRow::as_select()).first(conn).optional()?;
+    Ok(row.map(CaseView::from))
 }
 
 #[cfg(test)]
