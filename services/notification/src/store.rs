@@ -83,33 +83,42 @@ pub fn create_subscription(
     })
 }
 
+/// A subscription as stored, without its secret.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_subscriptions)]
+struct SubscriptionRow {
+    id: String,
+    agency_id: String,
+    url: String,
+    /// Space-separated.
+    event_types: String,
+    active: bool,
+    created_at: NaiveDateTime,
+}
+
+impl From<SubscriptionRow> for Subscription {
+    fn from(row: SubscriptionRow) -> Self {
+        Self {
+            id: row.id,
+            agency_id: row.agency_id,
+            url: row.url,
+            event_types: row.event_types.split_whitespace().map(str::to_string).collect(),
+            active: row.active,
+            created_at: from_db_time(row.created_at),
+        }
+    }
+}
+
 pub fn list_subscriptions(conn: &mut DbConnection, agency_id: Option<&str>) -> Result<Vec<Subscription>, DbError> {
     let mut query = webhook_subscriptions::table
-        .select((
-            webhook_subscriptions::id,
-            webhook_subscriptions::agency_id,
-            webhook_subscriptions::url,
-            webhook_subscriptions::event_types,
-            webhook_subscriptions::active,
-            webhook_subscriptions::created_at,
-        ))
+        .select(SubscriptionRow::as_select())
         .order(webhook_subscriptions::created_at)
         .into_boxed();
     if let Some(agency) = agency_id {
         query = query.filter(webhook_subscriptions::agency_id.eq(agency.to_string()));
     }
-    let rows: Vec<(String, String, String, String, bool, NaiveDateTime)> = query.load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, agency_id, url, types, active, at)| Subscription {
-            id,
-            agency_id,
-            url,
-            event_types: types.split_whitespace().map(str::to_string).collect(),
-            active,
-            created_at: from_db_time(at),
-        })
-        .collect())
+    let rows: Vec<SubscriptionRow> = query.load(conn)?;
+    Ok(rows.into_iter().map(Subscription::from).collect())
 }
 
 /// Stops a subscription and cancels what it still had to deliver.
@@ -134,6 +143,15 @@ fn wants(event_types: &str, event_type: &str) -> bool {
     event_types.split_whitespace().any(|t| t == ALL_EVENTS || t == event_type)
 }
 
+/// What a subscription wants delivered.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_subscriptions)]
+struct Wanted {
+    id: String,
+    /// Space-separated.
+    event_types: String,
+}
+
 /// Queues `envelope` for every active subscription of `agency_id` that wants its type.
 pub fn enqueue_deliveries(
     conn: &mut DbConnection,
@@ -141,17 +159,19 @@ pub fn enqueue_deliveries(
     agency_id: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
-    let subscriptions: Vec<(String, String)> = webhook_subscriptions::table
+    let subscriptions: Vec<Wanted> = webhook_subscriptions::table
         .filter(webhook_subscriptions::agency_id.eq(agency_id))
         .filter(webhook_subscriptions::active.eq(true))
-        .select((webhook_subscriptions::id, webhook_subscriptions::event_types))
+        .select(Wanted::as_select())
         .load(conn)?;
     let payload = serde_json::to_string(envelope).map_err(|e| DbError::Encode(e.to_string()))?;
     let at = to_db_time(now);
     // The webhook call, however much later, continues the trace of the event that caused it.
     let trace_context = nazer_shared::telemetry::context::current_traceparent();
     let mut queued = 0;
-    for (subscription_id, _) in subscriptions.iter().filter(|(_, types)| wants(types, &envelope.event_type)) {
+    for Wanted { id: subscription_id, .. } in
+        subscriptions.iter().filter(|s| wants(&s.event_types, &envelope.event_type))
+    {
         diesel::insert_into(deliveries::table)
             .values((
                 deliveries::id.eq(Uuid::now_v7().to_string()),
@@ -171,13 +191,17 @@ pub fn enqueue_deliveries(
     Ok(queued)
 }
 
-/// A delivery claimed for one attempt (fields in the order `claim_due` selects them).
-#[derive(Debug, Clone, Queryable)]
+/// A delivery claimed for one attempt, with where and how to send it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = deliveries)]
 pub struct DueDelivery {
     pub id: String,
     pub subscription_id: String,
+    #[diesel(select_expression = webhook_subscriptions::agency_id)]
     pub agency_id: String,
+    #[diesel(select_expression = webhook_subscriptions::url)]
     pub url: String,
+    #[diesel(select_expression = webhook_subscriptions::secret)]
     pub secret: String,
     pub event_id: String,
     pub event_type: String,
@@ -219,19 +243,7 @@ pub fn claim_due(
         .inner_join(webhook_subscriptions::table)
         .filter(deliveries::id.eq_any(&ids))
         .filter(webhook_subscriptions::active.eq(true))
-        .select((
-            deliveries::id,
-            deliveries::subscription_id,
-            webhook_subscriptions::agency_id,
-            webhook_subscriptions::url,
-            webhook_subscriptions::secret,
-            deliveries::event_id,
-            deliveries::event_type,
-            deliveries::payload,
-            deliveries::attempts,
-            deliveries::trace_context,
-            deliveries::lease_until,
-        ))
+        .select(DueDelivery::as_select())
         .load::<DueDelivery>(conn)?)
 }
 
@@ -394,6 +406,47 @@ pub struct DeliveryView {
     pub attempt_log: Vec<AttemptView>,
 }
 
+/// A delivery as the log shows it, as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deliveries)]
+struct DeliveryRow {
+    id: String,
+    subscription_id: String,
+    event_id: String,
+    event_type: String,
+    state: String,
+    attempts: i32,
+    next_attempt_at: NaiveDateTime,
+    last_status: Option<i32>,
+    last_error: Option<String>,
+    created_at: NaiveDateTime,
+    finished_at: Option<NaiveDateTime>,
+}
+
+/// An attempt as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = delivery_attempts)]
+struct AttemptRow {
+    delivery_id: String,
+    attempt: i32,
+    attempted_at: NaiveDateTime,
+    status_code: Option<i32>,
+    error: Option<String>,
+    duration_ms: i64,
+}
+
+impl From<&AttemptRow> for AttemptView {
+    fn from(row: &AttemptRow) -> Self {
+        Self {
+            attempt: row.attempt,
+            attempted_at: from_db_time(row.attempted_at),
+            status_code: row.status_code,
+            error: row.error.clone(),
+            duration_ms: row.duration_ms,
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct DeliveryFilter {
     pub event_id: Option<String>,
@@ -443,93 +496,34 @@ pub fn list_deliveries(
         filter.after.clone(),
         !filter.oldest_first
     );
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        i32,
-        NaiveDateTime,
-        Option<i32>,
-        Option<String>,
-        NaiveDateTime,
-        Option<NaiveDateTime>,
-    );
-    let rows: Vec<Row> = query
-        .limit(filter.limit + 1)
-        .select((
-            deliveries::id,
-            deliveries::subscription_id,
-            deliveries::event_id,
-            deliveries::event_type,
-            deliveries::state,
-            deliveries::attempts,
-            deliveries::next_attempt_at,
-            deliveries::last_status,
-            deliveries::last_error,
-            deliveries::created_at,
-            deliveries::finished_at,
-        ))
-        .load(conn)?;
-    let (rows, next_cursor) = paging::page(rows, filter.limit, |r: &Row| Cursor { at: r.9, id: r.0.clone() });
-    let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
-    type AttemptRow = (String, i32, NaiveDateTime, Option<i32>, Option<String>, i64);
+    let rows: Vec<DeliveryRow> = query.limit(filter.limit + 1).select(DeliveryRow::as_select()).load(conn)?;
+    let (rows, next_cursor) =
+        paging::page(rows, filter.limit, |r: &DeliveryRow| Cursor { at: r.created_at, id: r.id.clone() });
+    let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
     let attempts: Vec<AttemptRow> = delivery_attempts::table
         .filter(delivery_attempts::delivery_id.eq_any(ids))
         .order((delivery_attempts::delivery_id, delivery_attempts::attempt))
-        .select((
-            delivery_attempts::delivery_id,
-            delivery_attempts::attempt,
-            delivery_attempts::attempted_at,
-            delivery_attempts::status_code,
-            delivery_attempts::error,
-            delivery_attempts::duration_ms,
-        ))
+        .select(AttemptRow::as_select())
         .load(conn)?;
     let page = rows
         .into_iter()
-        .map(
-            |(
-                id,
-                subscription_id,
-                event_id,
-                event_type,
-                state,
-                attempts_made,
-                next,
-                last_status,
-                last_error,
-                created,
-                finished,
-            )| {
-                let attempt_log = attempts
-                    .iter()
-                    .filter(|a| a.0 == id)
-                    .map(|(_, attempt, at, status_code, error, duration_ms)| AttemptView {
-                        attempt: *attempt,
-                        attempted_at: from_db_time(*at),
-                        status_code: *status_code,
-                        error: error.clone(),
-                        duration_ms: *duration_ms,
-                    })
-                    .collect();
-                DeliveryView {
-                    id,
-                    subscription_id,
-                    event_id,
-                    event_type,
-                    state,
-                    attempts: attempts_made,
-                    next_attempt_at: from_db_time(next),
-                    last_status,
-                    last_error,
-                    created_at: from_db_time(created),
-                    finished_at: finished.map(from_db_time),
-                    attempt_log,
-                }
-            },
-        )
+        .map(|row| {
+            let attempt_log = attempts.iter().filter(|a| a.delivery_id == row.id).map(AttemptView::from).collect();
+            DeliveryView {
+                id: row.id,
+                subscription_id: row.subscription_id,
+                event_id: row.event_id,
+                event_type: row.event_type,
+                state: row.state,
+                attempts: row.attempts,
+                next_attempt_at: from_db_time(row.next_attempt_at),
+                last_status: row.last_status,
+                last_error: row.last_error,
+                created_at: from_db_time(row.created_at),
+                finished_at: row.finished_at.map(from_db_time),
+                attempt_log,
+            }
+        })
         .collect();
     Ok((page, next_cursor))
 }
