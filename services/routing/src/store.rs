@@ -13,8 +13,22 @@ use uuid::Uuid;
 use crate::rules::{self, Rule};
 use crate::schema::{agencies, assignments, declines, routing_rules};
 
-pub const ASSIGNED: &str = "assigned";
-pub const TRIAGE: &str = "triage";
+nazer_shared::closed_set! {
+    /// Where routing left a message: with an agency, or waiting in 1888 triage.
+    pub enum AssignmentState { Assigned = "assigned", Triage = "triage" }
+}
+
+impl AssignmentState {
+    fn of(assigned: bool) -> Self {
+        if assigned { Self::Assigned } else { Self::Triage }
+    }
+
+    /// The state `text` stores; an unknown one is a broken row, not a panic.
+    fn stored(text: &str) -> Result<Self, DbError> {
+        Self::parse(text).ok_or_else(|| DbError::Refused(format!("unknown assignment state `{text}` stored")))
+    }
+}
+
 /// The rule id recorded when a supervisor assigns by hand from triage.
 pub const MANUAL_RULE: &str = "manual";
 
@@ -285,7 +299,7 @@ struct Routed {
 
 /// Where an assignment stands.
 struct Standing {
-    state: String,
+    state: AssignmentState,
     agency_id: Option<String>,
     /// Declined three times: for a supervisor to decide.
     needs_supervisor: bool,
@@ -309,7 +323,7 @@ struct AssignmentRow {
 }
 
 impl AssignmentRow {
-    fn split(self) -> (Routed, Standing) {
+    fn split(self) -> Result<(Routed, Standing), DbError> {
         let routed = Routed {
             message_id: self.message_id,
             tracking_code: self.tracking_code,
@@ -320,7 +334,8 @@ impl AssignmentRow {
             priority: self.priority,
             channel: self.channel,
         };
-        (routed, Standing { state: self.state, agency_id: self.agency_id, needs_supervisor: self.needs_supervisor })
+        let state = AssignmentState::stored(&self.state)?;
+        Ok((routed, Standing { state, agency_id: self.agency_id, needs_supervisor: self.needs_supervisor }))
     }
 }
 
@@ -341,7 +356,7 @@ impl Routed {
     fn load(conn: &mut DbConnection, message_id: &str) -> Result<Option<(Self, Standing)>, DbError> {
         let row: Option<AssignmentRow> =
             assignments::table.find(message_id).select(AssignmentRow::as_select()).first(conn).optional()?;
-        Ok(row.map(AssignmentRow::split))
+        row.map(AssignmentRow::split).transpose()
     }
 
     /// Announces the decision: `message.assigned` to the agency of the rule, or
@@ -425,7 +440,7 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
             assignments::city.eq(&message.city),
             assignments::priority.eq(&message.priority),
             assignments::channel.eq(Some(&message.channel)),
-            assignments::state.eq(if agency.is_some() { ASSIGNED } else { TRIAGE }),
+            assignments::state.eq(AssignmentState::of(agency.is_some()).as_str()),
             assignments::agency_id.eq(agency.as_ref().map(|(_, a)| a.id.clone())),
             assignments::rule_id.eq(agency.as_ref().map(|(rule, _)| rule.clone())),
             assignments::decided_at.eq(at),
@@ -503,8 +518,10 @@ pub fn triage_queue(
     conn: &mut DbConnection,
     filter: &TriageFilter,
 ) -> Result<(Vec<TriageEntry>, Option<String>), DbError> {
-    let mut query =
-        assignments::table.filter(assignments::state.eq(TRIAGE)).select(TriageRow::as_select()).into_boxed();
+    let mut query = assignments::table
+        .filter(assignments::state.eq(AssignmentState::Triage.as_str()))
+        .select(TriageRow::as_select())
+        .into_boxed();
     if let Some(value) = filter.needs_supervisor {
         query = query.filter(assignments::needs_supervisor.eq(value));
     }
@@ -555,7 +572,7 @@ pub fn assign_from_triage(
     let Some((routed, standing)) = Routed::load(conn, message_id)? else {
         return Err(TriageError::NotInTriage);
     };
-    if standing.state != TRIAGE {
+    if standing.state != AssignmentState::Triage {
         return Err(TriageError::NotInTriage);
     }
     if standing.needs_supervisor && !may_decide_flagged {
@@ -566,15 +583,17 @@ pub fn assign_from_triage(
     };
     let at = to_db_time(now);
     // Conditional, so of two supervisors deciding at once only one assignment is announced.
-    let claimed = diesel::update(assignments::table.find(message_id).filter(assignments::state.eq(TRIAGE)))
-        .set((
-            assignments::state.eq(ASSIGNED),
-            assignments::agency_id.eq(Some(&agency.id)),
-            assignments::rule_id.eq(Some(MANUAL_RULE)),
-            assignments::decided_at.eq(at),
-            assignments::needs_supervisor.eq(false),
-        ))
-        .execute(conn)?;
+    let claimed = diesel::update(
+        assignments::table.find(message_id).filter(assignments::state.eq(AssignmentState::Triage.as_str())),
+    )
+    .set((
+        assignments::state.eq(AssignmentState::Assigned.as_str()),
+        assignments::agency_id.eq(Some(&agency.id)),
+        assignments::rule_id.eq(Some(MANUAL_RULE)),
+        assignments::decided_at.eq(at),
+        assignments::needs_supervisor.eq(false),
+    ))
+    .execute(conn)?;
     if claimed == 0 {
         return Err(TriageError::NotInTriage);
     }
@@ -591,7 +610,8 @@ pub fn reroute_declined(
     let Some((routed, standing)) = Routed::load(conn, &declined.message_id)? else {
         return Err(DbError::Refused(format!("message {} was declined but never routed here", declined.message_id)));
     };
-    if standing.state != ASSIGNED || standing.agency_id.as_deref() != Some(declined.agency_id.as_str()) {
+    if standing.state != AssignmentState::Assigned || standing.agency_id.as_deref() != Some(declined.agency_id.as_str())
+    {
         // A decline of an assignment already superseded changes nothing.
         tracing::warn!(message_id = %declined.message_id, "decline of a superseded assignment ignored");
         return Ok(());
@@ -617,7 +637,7 @@ pub fn reroute_declined(
     let at = to_db_time(now);
     diesel::update(assignments::table.find(&declined.message_id))
         .set((
-            assignments::state.eq(if chosen.is_some() { ASSIGNED } else { TRIAGE }),
+            assignments::state.eq(AssignmentState::of(chosen.is_some()).as_str()),
             assignments::agency_id.eq(chosen.as_ref().map(|(_, a)| a.id.clone())),
             assignments::rule_id.eq(chosen.as_ref().map(|(rule, _)| rule.clone())),
             assignments::decided_at.eq(at),

@@ -260,7 +260,7 @@ async fn the_most_specific_rule_decides_once() {
         let rule_id = rule["id"].as_str().unwrap();
         assert_eq!(
             decisions(&app, &message.message_id),
-            vec![(store::ASSIGNED.to_string(), Some(agency.to_string()), Some(rule_id.to_string()))],
+            vec![(store::AssignmentState::Assigned.to_string(), Some(agency.to_string()), Some(rule_id.to_string()))],
             "{}",
             message.message_id
         );
@@ -322,7 +322,10 @@ async fn no_matching_rule_sends_the_message_to_triage_once() {
     let triaged = app.outbox_events("routing", "message.needs_triage");
     assert_eq!(triaged.len(), orphans.len());
     for message in &orphans {
-        assert_eq!(decisions(&app, &message.message_id), vec![(store::TRIAGE.to_string(), None, None)]);
+        assert_eq!(
+            decisions(&app, &message.message_id),
+            vec![(store::AssignmentState::Triage.to_string(), None, None)]
+        );
         let envelope = triaged.iter().find(|e| e.aggregate_id == message.message_id).unwrap();
         let event: MessageNeedsTriage = envelope.decode().unwrap();
         assert_eq!(event.message_id, message.message_id);
@@ -422,7 +425,7 @@ async fn a_supervisor_assigns_from_triage_once() {
     assert_eq!(event.parent_agency_id.as_deref(), Some("qom-governorate"), "where level-2 warnings go");
     assert_eq!(
         decisions(&app, "m-triage"),
-        vec![(store::ASSIGNED.to_string(), Some("qom-municipality".into()), Some("manual".into()))]
+        vec![(store::AssignmentState::Assigned.to_string(), Some("qom-municipality".into()), Some("manual".into()))]
     );
 
     let (status, body) = app.post(path, ADMIN_KEY, &json!({ "agency_id": "qom-municipality" })).await;
@@ -539,7 +542,7 @@ async fn the_triage_queue_pages_through_a_stable_order_in_either_direction() {
     let placed = &queue[2].1;
     write(&app, |conn| {
         Ok(diesel::update(assignments::table.find(placed.clone()))
-            .set(assignments::state.eq(store::ASSIGNED))
+            .set(assignments::state.eq(store::AssignmentState::Assigned.as_str()))
             .execute(conn)?)
     });
     let rest: Vec<String> = oldest_first.iter().filter(|id| *id != placed).cloned().collect();
