@@ -135,8 +135,9 @@ pub(crate) async fn get_cases(
 ) -> Result<HttpResponse, ApiError> {
     let confined = confined_to(&caller)?;
     let mut issues = Vec::new();
-    if query.status.as_deref().is_some_and(|s| !store::STATUSES.contains(&s)) {
-        issues.push(FieldIssue::new("status", format!("one of: {}", store::STATUSES.join(", "))));
+    let status = query.status.as_deref().map(store::CaseStatus::parse);
+    if status.is_some_and(|s| s.is_none()) {
+        issues.push(FieldIssue::new("status", format!("one of: {}", store::CaseStatus::listed())));
     }
     if query.category.as_deref().is_some_and(|c| !is_identifier(c)) {
         issues.push(FieldIssue::new("category", IDENTIFIER_RULE));
@@ -154,7 +155,7 @@ pub(crate) async fn get_cases(
     let filter = store::CaseFilter {
         // An agency stays confined to its own cases, whatever it asks for.
         agency_id: confined.or(query.agency_id),
-        status: query.status,
+        status: status.flatten(),
         category: query.category,
         province: query.province,
         from,
