@@ -15,24 +15,15 @@ use uuid::Uuid;
 
 use crate::schema::{deliveries, delivery_attempts, webhook_subscriptions};
 
-pub mod state {
-    pub const PENDING: &str = "pending";
-    pub const DELIVERED: &str = "delivered";
-    pub const FAILED: &str = "failed";
-    /// The subscription was removed before the delivery succeeded.
-    pub const CANCELLED: &str = "cancelled";
-}
-
-/// A delivery's state.
-// The constants of `state`, as the API shows them (a test compares them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum DeliveryState {
-    Pending,
-    Delivered,
-    Failed,
-    /// The subscription was removed before the delivery succeeded.
-    Cancelled,
+nazer_shared::closed_set! {
+    /// A delivery's state.
+    pub enum DeliveryState {
+        Pending = "pending",
+        Delivered = "delivered",
+        Failed = "failed",
+        /// The subscription was removed before the delivery succeeded.
+        Cancelled = "cancelled",
+    }
 }
 
 /// Subscribes to every event type the agency hears about.
@@ -128,10 +119,12 @@ pub fn deactivate_subscription(conn: &mut DbConnection, id: &str, now: DateTime<
         .execute(conn)?;
     let at = to_db_time(now);
     diesel::update(
-        deliveries::table.filter(deliveries::subscription_id.eq(id)).filter(deliveries::state.eq(state::PENDING)),
+        deliveries::table
+            .filter(deliveries::subscription_id.eq(id))
+            .filter(deliveries::state.eq(DeliveryState::Pending.as_str())),
     )
     .set((
-        deliveries::state.eq(state::CANCELLED),
+        deliveries::state.eq(DeliveryState::Cancelled.as_str()),
         deliveries::finished_at.eq(Some(at)),
         deliveries::last_error.eq(Some("subscription removed")),
     ))
@@ -179,7 +172,7 @@ pub fn enqueue_deliveries(
                 deliveries::event_id.eq(envelope.event_id.to_string()),
                 deliveries::event_type.eq(&envelope.event_type),
                 deliveries::payload.eq(&payload),
-                deliveries::state.eq(state::PENDING),
+                deliveries::state.eq(DeliveryState::Pending.as_str()),
                 deliveries::attempts.eq(0),
                 deliveries::next_attempt_at.eq(at),
                 deliveries::created_at.eq(at),
@@ -225,7 +218,7 @@ pub fn claim_due(
     let ids: Vec<String> = select_skip_locked!(
         conn,
         deliveries::table
-            .filter(deliveries::state.eq(state::PENDING))
+            .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
             .filter(deliveries::next_attempt_at.le(now))
             .filter(deliveries::lease_until.is_null().or(deliveries::lease_until.lt(now)))
             .order(deliveries::next_attempt_at)
@@ -251,7 +244,9 @@ pub fn claim_due(
 /// starts, as only an earlier run of the same process can have left them.
 pub fn release_leases(conn: &mut DbConnection) -> Result<usize, DbError> {
     Ok(diesel::update(
-        deliveries::table.filter(deliveries::state.eq(state::PENDING)).filter(deliveries::lease_until.is_not_null()),
+        deliveries::table
+            .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
+            .filter(deliveries::lease_until.is_not_null()),
     )
     .set(deliveries::lease_until.eq(None::<NaiveDateTime>))
     .execute(conn)?)
@@ -292,7 +287,7 @@ pub fn record_attempt(
     result: &AttemptResult,
     policy: RetryPolicy,
     now: DateTime<Utc>,
-) -> Result<Option<&'static str>, DbError> {
+) -> Result<Option<DeliveryState>, DbError> {
     let attempt = delivery.attempts + 1;
     let at = to_db_time(now);
     diesel::insert_into(delivery_attempts::table)
@@ -306,9 +301,9 @@ pub fn record_attempt(
         ))
         .execute(conn)?;
     let final_state = if result.succeeded() {
-        Some(state::DELIVERED)
+        Some(DeliveryState::Delivered)
     } else if attempt >= policy.max_attempts {
-        Some(state::FAILED)
+        Some(DeliveryState::Failed)
     } else {
         None
     };
@@ -319,7 +314,7 @@ pub fn record_attempt(
     // writer (SQLite) holds it.
     let held: Option<Option<NaiveDateTime>> = deliveries::table
         .find(&delivery.id)
-        .filter(deliveries::state.eq(state::PENDING))
+        .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
         .select(deliveries::lease_until)
         .first(conn)
         .optional()?;
@@ -329,7 +324,7 @@ pub fn record_attempt(
     let updated = diesel::update(deliveries::table.find(&delivery.id))
         .set((
             deliveries::attempts.eq(attempt),
-            deliveries::state.eq(final_state.unwrap_or(state::PENDING)),
+            deliveries::state.eq(final_state.unwrap_or(DeliveryState::Pending).as_str()),
             deliveries::next_attempt_at.eq(if final_state.is_some() { at } else { next_attempt }),
             deliveries::lease_until.eq(None::<NaiveDateTime>),
             deliveries::last_status.eq(result.status.map(i32::from)),
@@ -352,7 +347,7 @@ pub fn record_attempt(
             last_error: result.error.clone(),
             finished_at: from_db_time(at),
         };
-        if outcome_state == state::DELIVERED {
+        if outcome_state == DeliveryState::Delivered {
             outbox::enqueue(conn, NOTIFICATION, &NotificationDelivered(outcome), now)?;
         } else {
             outbox::enqueue(conn, NOTIFICATION, &NotificationFailed(outcome), now)?;
@@ -386,8 +381,7 @@ pub struct DeliveryView {
     pub event_id: String,
     /// The event's type, e.g. `warning.issued`.
     pub event_type: String,
-    #[schema(value_type = DeliveryState)]
-    pub state: String,
+    pub state: DeliveryState,
     /// Attempts made so far.
     pub attempts: i32,
     /// When the next attempt is due (while pending).
@@ -453,7 +447,7 @@ pub struct DeliveryFilter {
     pub subscription_id: Option<String>,
     /// Only the deliveries to this agency's subscriptions.
     pub agency_id: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<DeliveryState>,
     /// Created at or after.
     pub from: Option<DateTime<Utc>>,
     /// Created before.
@@ -486,7 +480,7 @@ pub fn list_deliveries(
         query = query.filter(deliveries::subscription_id.eq_any(of_agency));
     }
     if let Some(state) = &filter.state {
-        query = query.filter(deliveries::state.eq(state.clone()));
+        query = query.filter(deliveries::state.eq(state.as_str()));
     }
     query = nazer_shared::period!(query, deliveries::created_at, filter.from, filter.until);
     let query = nazer_shared::keyset!(
@@ -508,13 +502,15 @@ pub fn list_deliveries(
     let page = rows
         .into_iter()
         .map(|row| {
+            let state = DeliveryState::parse(&row.state)
+                .ok_or_else(|| DbError::Refused(format!("unknown delivery state `{}` stored", row.state)))?;
             let attempt_log = attempts.iter().filter(|a| a.delivery_id == row.id).map(AttemptView::from).collect();
-            DeliveryView {
+            Ok(DeliveryView {
                 id: row.id,
                 subscription_id: row.subscription_id,
                 event_id: row.event_id,
                 event_type: row.event_type,
-                state: row.state,
+                state,
                 attempts: row.attempts,
                 next_attempt_at: from_db_time(row.next_attempt_at),
                 last_status: row.last_status,
@@ -522,9 +518,9 @@ pub fn list_deliveries(
                 created_at: from_db_time(row.created_at),
                 finished_at: row.finished_at.map(from_db_time),
                 attempt_log,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, DbError>>()?;
     Ok((page, next_cursor))
 }
 
@@ -536,7 +532,8 @@ mod tests {
     fn the_documented_states_are_the_states() {
         let schema = serde_json::to_value(<DeliveryState as utoipa::PartialSchema>::schema()).unwrap();
         let documented: Vec<&str> = schema["enum"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-        assert_eq!(documented, [state::PENDING, state::DELIVERED, state::FAILED, state::CANCELLED]);
+        let states: Vec<&str> = DeliveryState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(documented, states);
     }
 
     #[test]
