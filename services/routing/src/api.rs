@@ -7,7 +7,7 @@ use nazer_shared::http::{
     ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, QueryParams, Scope, is_identifier, page_limit, paging,
     period_bound,
 };
-use nazer_shared::iran;
+use nazer_shared::iran::{self, Province};
 use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 
@@ -214,9 +214,8 @@ pub(crate) async fn get_rules(
         issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
     }
     let province = query.province.map(|p| p.trim().to_ascii_lowercase());
-    if province.as_deref().is_some_and(|p| p != ANY && !iran::is_province(p)) {
-        issues
-            .push(FieldIssue::new("province", format!("`*` (nationwide rules) or one of: {}", iran::province_codes())));
+    if province.as_deref().is_some_and(|p| p != ANY && Province::parse(p).is_none()) {
+        issues.push(FieldIssue::new("province", format!("`*` (nationwide rules) or one of: {}", Province::listed())));
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
@@ -282,8 +281,8 @@ pub(crate) async fn post_rule(
     }
     let province = request.province.map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty());
     let province = province.unwrap_or_else(|| ANY.to_string());
-    if province != ANY && !iran::is_province(&province) {
-        issues.push(FieldIssue::new("province", format!("use `*` (all) or one of: {}", iran::province_codes())));
+    if province != ANY && Province::parse(&province).is_none() {
+        issues.push(FieldIssue::new("province", format!("use `*` (all) or one of: {}", Province::listed())));
     }
     let city = request
         .city
@@ -339,11 +338,8 @@ pub(crate) struct TriageQuery {
     /// Only messages of this category (its code).
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     category: Option<String>,
-    /// Only messages about this province (its code, such as `tehran`; the 31 codes the pattern
-    /// lists).
-    #[param(
-        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
-    )]
+    /// Only messages about this province (its code, such as `tehran`).
+    #[param(required = false, value_type = Province)]
     province: Option<String>,
     /// Queued at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
     /// 2026-11-29, Tehran time) or an RFC 3339 instant.
@@ -388,8 +384,8 @@ pub(crate) async fn get_triage(
     if query.category.as_deref().is_some_and(|c| !is_identifier(c)) {
         issues.push(FieldIssue::new("category", IDENTIFIER_RULE));
     }
-    if query.province.as_deref().is_some_and(|p| !iran::is_province(p)) {
-        issues.push(FieldIssue::new("province", format!("one of: {}", iran::province_codes())));
+    if query.province.as_deref().is_some_and(|p| Province::parse(p).is_none()) {
+        issues.push(FieldIssue::new("province", format!("one of: {}", Province::listed())));
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));

@@ -13,7 +13,7 @@ use nazer_shared::http::{
     ApiError, Caller, FieldIssue, IDENTIFIER_RULE, QueryParams, Scope, is_identifier, page_limit, period_bound,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
-use nazer_shared::iran;
+use nazer_shared::iran::Province;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::{Deserialize, Serialize};
@@ -81,11 +81,8 @@ pub(crate) struct CaseQuery {
     /// Only cases of this category (its code).
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     category: Option<String>,
-    /// Only cases about this province (its code, such as `tehran`; the 31 codes the pattern
-    /// lists).
-    #[param(
-        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
-    )]
+    /// Only cases about this province (its code, such as `tehran`).
+    #[param(required = false, value_type = Province)]
     province: Option<String>,
     /// Opened at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
     /// 2026-11-29, Tehran time) or an RFC 3339 instant.
@@ -142,8 +139,8 @@ pub(crate) async fn get_cases(
     if query.category.as_deref().is_some_and(|c| !is_identifier(c)) {
         issues.push(FieldIssue::new("category", IDENTIFIER_RULE));
     }
-    if query.province.as_deref().is_some_and(|p| !iran::is_province(p)) {
-        issues.push(FieldIssue::new("province", format!("one of: {}", iran::province_codes())));
+    if query.province.as_deref().is_some_and(|p| Province::parse(p).is_none()) {
+        issues.push(FieldIssue::new("province", format!("one of: {}", Province::listed())));
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));

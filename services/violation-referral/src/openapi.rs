@@ -1,5 +1,20 @@
 //! This service's operations, described (OpenAPI 3.1, from the handlers).
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(crate::get_cases, crate::get_case), components(schemas(crate::store::CaseStatus)))]
+#[openapi(
+    paths(crate::get_cases, crate::get_case),
+    components(schemas(crate::store::CaseStatus, nazer_shared::iran::Province))
+)]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_province_filter_refers_to_the_registered_province_list() {
+        let doc = serde_json::to_value(<super::ApiDoc as utoipa::OpenApi>::openapi()).unwrap();
+        assert_eq!(doc["components"]["schemas"]["Province"]["enum"].as_array().unwrap().len(), 31);
+        let parameters = doc["paths"]["/api/v1/violation-cases"]["get"]["parameters"].as_array().unwrap();
+        let province = parameters.iter().find(|p| p["name"] == "province").unwrap();
+        assert_eq!(province["schema"]["$ref"], "#/components/schemas/Province", "{province}");
+    }
+}
