@@ -12,7 +12,7 @@ use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::{ANY, Rule};
-use crate::store::{self, Agency, AgencyError, AgencyFilter, RuleError, TriageEntry, TriageError, TriageFilter};
+use crate::store::{self, Agency, AgencyFilter, TriageEntry, TriageFilter};
 
 pub struct RoutingState {
     pub ctx: ServiceContext,
@@ -149,13 +149,8 @@ pub(crate) async fn post_agency(
         return Err(ApiError::invalid(issues));
     }
     let now = state.ctx.clock.now();
-    let created = state.ctx.db.write(move |conn| store::create_agency(conn, &id, &name, parent.as_deref(), now)).await;
-    match created {
-        Ok(agency) => Ok(HttpResponse::Created().json(agency)),
-        Err(error @ AgencyError::Exists(_)) => Err(ApiError::Conflict(error.to_string())),
-        Err(error @ AgencyError::UnknownParent(_)) => Err(ApiError::invalid_field("parent_id", error.to_string())),
-        Err(AgencyError::Db(error)) => Err(error.into()),
-    }
+    let agency = state.ctx.db.write(move |conn| store::create_agency(conn, &id, &name, parent.as_deref(), now)).await?;
+    Ok(HttpResponse::Created().json(agency))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -303,14 +298,9 @@ pub(crate) async fn post_rule(
         return Err(ApiError::invalid(issues));
     }
     let now = state.ctx.clock.now();
-    let created =
-        state.ctx.db.write(move |conn| store::create_rule(conn, &category, &province, &city, &agency_id, now)).await;
-    match created {
-        Ok(rule) => Ok(HttpResponse::Created().json(rule)),
-        Err(error @ RuleError::UnknownAgency(_)) => Err(ApiError::invalid_field("agency_id", error.to_string())),
-        Err(error @ RuleError::Exists(_)) => Err(ApiError::Conflict(error.to_string())),
-        Err(RuleError::Db(error)) => Err(error.into()),
-    }
+    let rule =
+        state.ctx.db.write(move |conn| store::create_rule(conn, &category, &province, &city, &agency_id, now)).await?;
+    Ok(HttpResponse::Created().json(rule))
 }
 
 /// Removes a routing rule; messages already routed stay where they are. Admins only.
@@ -439,17 +429,11 @@ pub(crate) async fn post_triage_assignment(
         return Err(ApiError::invalid_field("agency_id", "is required"));
     };
     let now = state.ctx.clock.now();
-    let assigned = state
+    let event = state
         .ctx
         .write(move |conn| store::assign_from_triage(conn, &message_id, &agency_id, may_decide_flagged, now))
-        .await;
-    match assigned {
-        Ok(event) => Ok(HttpResponse::Ok().json(event)),
-        Err(TriageError::NotInTriage) => Err(ApiError::NotFound("no message with this id waits in triage".into())),
-        Err(error @ TriageError::UnknownAgency(_)) => Err(ApiError::invalid_field("agency_id", error.to_string())),
-        Err(error @ TriageError::NeedsSupervisor) => Err(ApiError::Forbidden(error.to_string())),
-        Err(TriageError::Db(error)) => Err(error.into()),
-    }
+        .await?;
+    Ok(HttpResponse::Ok().json(event))
 }
 
 #[cfg(test)]

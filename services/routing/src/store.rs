@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{MessageAssigned, MessageDeclined, MessageNeedsTriage, MessageReceived};
+use nazer_shared::http::ApiError;
 use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::outbox;
 use nazer_shared::topology::ROUTING;
@@ -123,6 +124,16 @@ pub enum AgencyError {
 
 nazer_shared::from_diesel_error!(AgencyError);
 
+impl From<AgencyError> for ApiError {
+    fn from(error: AgencyError) -> Self {
+        match error {
+            AgencyError::Exists(_) => ApiError::Conflict(error.to_string()),
+            AgencyError::UnknownParent(_) => ApiError::invalid_field("parent_id", error.to_string()),
+            AgencyError::Db(error) => error.into(),
+        }
+    }
+}
+
 /// Adds an agency under an existing parent (so the tree can never hold a cycle).
 pub fn create_agency(
     conn: &mut DbConnection,
@@ -239,6 +250,16 @@ pub enum RuleError {
 }
 
 nazer_shared::from_diesel_error!(RuleError);
+
+impl From<RuleError> for ApiError {
+    fn from(error: RuleError) -> Self {
+        match error {
+            RuleError::UnknownAgency(_) => ApiError::invalid_field("agency_id", error.to_string()),
+            RuleError::Exists(_) => ApiError::Conflict(error.to_string()),
+            RuleError::Db(error) => error.into(),
+        }
+    }
+}
 
 pub fn create_rule(
     conn: &mut DbConnection,
@@ -560,6 +581,18 @@ pub enum TriageError {
 }
 
 nazer_shared::from_diesel_error!(TriageError);
+
+impl From<TriageError> for ApiError {
+    fn from(error: TriageError) -> Self {
+        match error {
+            // Said as the API's 404s say it: whether the id exists at all is not told apart.
+            TriageError::NotInTriage => ApiError::NotFound("no message with this id waits in triage".into()),
+            TriageError::UnknownAgency(_) => ApiError::invalid_field("agency_id", error.to_string()),
+            TriageError::NeedsSupervisor => ApiError::Forbidden(error.to_string()),
+            TriageError::Db(error) => error.into(),
+        }
+    }
+}
 
 /// A supervisor's decision for a message in triage.
 pub fn assign_from_triage(
