@@ -18,7 +18,7 @@ use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::{Deserialize, Serialize};
 
-pub mod openapi;
+pub(crate) mod openapi;
 pub mod schema;
 pub mod store;
 
