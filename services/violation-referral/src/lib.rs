@@ -76,7 +76,7 @@ pub(crate) struct CaseQuery {
     #[param(required = false, value_type = String)]
     agency_id: Option<String>,
     /// Only cases in this status: `open` (the only status so far).
-    #[param(pattern = "^(open)$")]
+    #[param(required = false, value_type = store::CaseStatus)]
     status: Option<String>,
     /// Only cases of this category (its code).
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
