@@ -210,9 +210,9 @@ pub(crate) async fn get_deliveries(
     if query.agency_id.as_deref().is_some_and(|a| !is_identifier(a)) {
         issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
     }
-    let states = [store::state::PENDING, store::state::DELIVERED, store::state::FAILED, store::state::CANCELLED];
-    if query.state.as_deref().is_some_and(|s| !states.contains(&s)) {
-        issues.push(FieldIssue::new("state", format!("one of: {}", states.join(", "))));
+    let delivery_state = query.state.as_deref().map(DeliveryState::parse);
+    if delivery_state.is_some_and(|s| s.is_none()) {
+        issues.push(FieldIssue::new("state", format!("one of: {}", DeliveryState::listed())));
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
@@ -230,7 +230,7 @@ pub(crate) async fn get_deliveries(
         event_id: query.event_id,
         subscription_id: query.subscription_id,
         agency_id: query.agency_id,
-        state: query.state,
+        state: delivery_state.flatten(),
         from,
         until,
         oldest_first: !newest_first,

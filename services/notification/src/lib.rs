@@ -19,9 +19,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub mod api;
-pub mod openapi;
-pub mod schema;
+pub(crate) mod api;
+pub(crate) mod openapi;
+pub(crate) mod schema;
 pub mod sender;
 pub mod signature;
 pub mod store;

@@ -122,8 +122,8 @@ pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
         match outcome {
             Ok(Some(state)) => {
                 finished = true;
-                metrics::delivery_finished(state);
-                tracing::info!(delivery_id, state, "webhook delivery final");
+                metrics::delivery_finished(state.as_str());
+                tracing::info!(delivery_id, state = state.as_str(), "webhook delivery final");
             }
             Ok(None) => tracing::info!(delivery_id, "webhook attempt failed; will retry"),
             Err(error) => {

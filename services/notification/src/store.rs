@@ -15,24 +15,15 @@ use uuid::Uuid;
 
 use crate::schema::{deliveries, delivery_attempts, webhook_subscriptions};
 
-pub mod state {
-    pub const PENDING: &str = "pending";
-    pub const DELIVERED: &str = "delivered";
-    pub const FAILED: &str = "failed";
-    /// The subscription was removed before the delivery succeeded.
-    pub const CANCELLED: &str = "cancelled";
-}
-
-/// A delivery's state.
-// The constants of `state`, as the API shows them (a test compares them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum DeliveryState {
-    Pending,
-    Delivered,
-    Failed,
-    /// The subscription was removed before the delivery succeeded.
-    Cancelled,
+nazer_shared::closed_set! {
+    /// A delivery's state.
+    pub enum DeliveryState {
+        Pending = "pending",
+        Delivered = "delivered",
+        Failed = "failed",
+        /// The subscription was removed before the delivery succeeded.
+        Cancelled = "cancelled",
+    }
 }
 
 /// Subscribes to every event type the agency hears about.
@@ -83,33 +74,42 @@ pub fn create_subscription(
     })
 }
 
+/// A subscription as stored, without its secret.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_subscriptions)]
+struct SubscriptionRow {
+    id: String,
+    agency_id: String,
+    url: String,
+    /// Space-separated.
+    event_types: String,
+    active: bool,
+    created_at: NaiveDateTime,
+}
+
+impl From<SubscriptionRow> for Subscription {
+    fn from(row: SubscriptionRow) -> Self {
+        Self {
+            id: row.id,
+            agency_id: row.agency_id,
+            url: row.url,
+            event_types: row.event_types.split_whitespace().map(str::to_string).collect(),
+            active: row.active,
+            created_at: from_db_time(row.created_at),
+        }
+    }
+}
+
 pub fn list_subscriptions(conn: &mut DbConnection, agency_id: Option<&str>) -> Result<Vec<Subscription>, DbError> {
     let mut query = webhook_subscriptions::table
-        .select((
-            webhook_subscriptions::id,
-            webhook_subscriptions::agency_id,
-            webhook_subscriptions::url,
-            webhook_subscriptions::event_types,
-            webhook_subscriptions::active,
-            webhook_subscriptions::created_at,
-        ))
+        .select(SubscriptionRow::as_select())
         .order(webhook_subscriptions::created_at)
         .into_boxed();
     if let Some(agency) = agency_id {
         query = query.filter(webhook_subscriptions::agency_id.eq(agency.to_string()));
     }
-    let rows: Vec<(String, String, String, String, bool, NaiveDateTime)> = query.load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, agency_id, url, types, active, at)| Subscription {
-            id,
-            agency_id,
-            url,
-            event_types: types.split_whitespace().map(str::to_string).collect(),
-            active,
-            created_at: from_db_time(at),
-        })
-        .collect())
+    let rows: Vec<SubscriptionRow> = query.load(conn)?;
+    Ok(rows.into_iter().map(Subscription::from).collect())
 }
 
 /// Stops a subscription and cancels what it still had to deliver.
@@ -119,10 +119,12 @@ pub fn deactivate_subscription(conn: &mut DbConnection, id: &str, now: DateTime<
         .execute(conn)?;
     let at = to_db_time(now);
     diesel::update(
-        deliveries::table.filter(deliveries::subscription_id.eq(id)).filter(deliveries::state.eq(state::PENDING)),
+        deliveries::table
+            .filter(deliveries::subscription_id.eq(id))
+            .filter(deliveries::state.eq(DeliveryState::Pending.as_str())),
     )
     .set((
-        deliveries::state.eq(state::CANCELLED),
+        deliveries::state.eq(DeliveryState::Cancelled.as_str()),
         deliveries::finished_at.eq(Some(at)),
         deliveries::last_error.eq(Some("subscription removed")),
     ))
@@ -134,6 +136,15 @@ fn wants(event_types: &str, event_type: &str) -> bool {
     event_types.split_whitespace().any(|t| t == ALL_EVENTS || t == event_type)
 }
 
+/// What a subscription wants delivered.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_subscriptions)]
+struct Wanted {
+    id: String,
+    /// Space-separated.
+    event_types: String,
+}
+
 /// Queues `envelope` for every active subscription of `agency_id` that wants its type.
 pub fn enqueue_deliveries(
     conn: &mut DbConnection,
@@ -141,17 +152,19 @@ pub fn enqueue_deliveries(
     agency_id: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
-    let subscriptions: Vec<(String, String)> = webhook_subscriptions::table
+    let subscriptions: Vec<Wanted> = webhook_subscriptions::table
         .filter(webhook_subscriptions::agency_id.eq(agency_id))
         .filter(webhook_subscriptions::active.eq(true))
-        .select((webhook_subscriptions::id, webhook_subscriptions::event_types))
+        .select(Wanted::as_select())
         .load(conn)?;
     let payload = serde_json::to_string(envelope).map_err(|e| DbError::Encode(e.to_string()))?;
     let at = to_db_time(now);
     // The webhook call, however much later, continues the trace of the event that caused it.
     let trace_context = nazer_shared::telemetry::context::current_traceparent();
     let mut queued = 0;
-    for (subscription_id, _) in subscriptions.iter().filter(|(_, types)| wants(types, &envelope.event_type)) {
+    for Wanted { id: subscription_id, .. } in
+        subscriptions.iter().filter(|s| wants(&s.event_types, &envelope.event_type))
+    {
         diesel::insert_into(deliveries::table)
             .values((
                 deliveries::id.eq(Uuid::now_v7().to_string()),
@@ -159,7 +172,7 @@ pub fn enqueue_deliveries(
                 deliveries::event_id.eq(envelope.event_id.to_string()),
                 deliveries::event_type.eq(&envelope.event_type),
                 deliveries::payload.eq(&payload),
-                deliveries::state.eq(state::PENDING),
+                deliveries::state.eq(DeliveryState::Pending.as_str()),
                 deliveries::attempts.eq(0),
                 deliveries::next_attempt_at.eq(at),
                 deliveries::created_at.eq(at),
@@ -171,13 +184,17 @@ pub fn enqueue_deliveries(
     Ok(queued)
 }
 
-/// A delivery claimed for one attempt (fields in the order `claim_due` selects them).
-#[derive(Debug, Clone, Queryable)]
+/// A delivery claimed for one attempt, with where and how to send it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = deliveries)]
 pub struct DueDelivery {
     pub id: String,
     pub subscription_id: String,
+    #[diesel(select_expression = webhook_subscriptions::agency_id)]
     pub agency_id: String,
+    #[diesel(select_expression = webhook_subscriptions::url)]
     pub url: String,
+    #[diesel(select_expression = webhook_subscriptions::secret)]
     pub secret: String,
     pub event_id: String,
     pub event_type: String,
@@ -201,7 +218,7 @@ pub fn claim_due(
     let ids: Vec<String> = select_skip_locked!(
         conn,
         deliveries::table
-            .filter(deliveries::state.eq(state::PENDING))
+            .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
             .filter(deliveries::next_attempt_at.le(now))
             .filter(deliveries::lease_until.is_null().or(deliveries::lease_until.lt(now)))
             .order(deliveries::next_attempt_at)
@@ -219,19 +236,7 @@ pub fn claim_due(
         .inner_join(webhook_subscriptions::table)
         .filter(deliveries::id.eq_any(&ids))
         .filter(webhook_subscriptions::active.eq(true))
-        .select((
-            deliveries::id,
-            deliveries::subscription_id,
-            webhook_subscriptions::agency_id,
-            webhook_subscriptions::url,
-            webhook_subscriptions::secret,
-            deliveries::event_id,
-            deliveries::event_type,
-            deliveries::payload,
-            deliveries::attempts,
-            deliveries::trace_context,
-            deliveries::lease_until,
-        ))
+        .select(DueDelivery::as_select())
         .load::<DueDelivery>(conn)?)
 }
 
@@ -239,7 +244,9 @@ pub fn claim_due(
 /// starts, as only an earlier run of the same process can have left them.
 pub fn release_leases(conn: &mut DbConnection) -> Result<usize, DbError> {
     Ok(diesel::update(
-        deliveries::table.filter(deliveries::state.eq(state::PENDING)).filter(deliveries::lease_until.is_not_null()),
+        deliveries::table
+            .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
+            .filter(deliveries::lease_until.is_not_null()),
     )
     .set(deliveries::lease_until.eq(None::<NaiveDateTime>))
     .execute(conn)?)
@@ -280,7 +287,7 @@ pub fn record_attempt(
     result: &AttemptResult,
     policy: RetryPolicy,
     now: DateTime<Utc>,
-) -> Result<Option<&'static str>, DbError> {
+) -> Result<Option<DeliveryState>, DbError> {
     let attempt = delivery.attempts + 1;
     let at = to_db_time(now);
     diesel::insert_into(delivery_attempts::table)
@@ -294,9 +301,9 @@ pub fn record_attempt(
         ))
         .execute(conn)?;
     let final_state = if result.succeeded() {
-        Some(state::DELIVERED)
+        Some(DeliveryState::Delivered)
     } else if attempt >= policy.max_attempts {
-        Some(state::FAILED)
+        Some(DeliveryState::Failed)
     } else {
         None
     };
@@ -307,7 +314,7 @@ pub fn record_attempt(
     // writer (SQLite) holds it.
     let held: Option<Option<NaiveDateTime>> = deliveries::table
         .find(&delivery.id)
-        .filter(deliveries::state.eq(state::PENDING))
+        .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
         .select(deliveries::lease_until)
         .first(conn)
         .optional()?;
@@ -317,7 +324,7 @@ pub fn record_attempt(
     let updated = diesel::update(deliveries::table.find(&delivery.id))
         .set((
             deliveries::attempts.eq(attempt),
-            deliveries::state.eq(final_state.unwrap_or(state::PENDING)),
+            deliveries::state.eq(final_state.unwrap_or(DeliveryState::Pending).as_str()),
             deliveries::next_attempt_at.eq(if final_state.is_some() { at } else { next_attempt }),
             deliveries::lease_until.eq(None::<NaiveDateTime>),
             deliveries::last_status.eq(result.status.map(i32::from)),
@@ -340,7 +347,7 @@ pub fn record_attempt(
             last_error: result.error.clone(),
             finished_at: from_db_time(at),
         };
-        if outcome_state == state::DELIVERED {
+        if outcome_state == DeliveryState::Delivered {
             outbox::enqueue(conn, NOTIFICATION, &NotificationDelivered(outcome), now)?;
         } else {
             outbox::enqueue(conn, NOTIFICATION, &NotificationFailed(outcome), now)?;
@@ -374,8 +381,7 @@ pub struct DeliveryView {
     pub event_id: String,
     /// The event's type, e.g. `warning.issued`.
     pub event_type: String,
-    #[schema(value_type = DeliveryState)]
-    pub state: String,
+    pub state: DeliveryState,
     /// Attempts made so far.
     pub attempts: i32,
     /// When the next attempt is due (while pending).
@@ -394,13 +400,54 @@ pub struct DeliveryView {
     pub attempt_log: Vec<AttemptView>,
 }
 
+/// A delivery as the log shows it, as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deliveries)]
+struct DeliveryRow {
+    id: String,
+    subscription_id: String,
+    event_id: String,
+    event_type: String,
+    state: String,
+    attempts: i32,
+    next_attempt_at: NaiveDateTime,
+    last_status: Option<i32>,
+    last_error: Option<String>,
+    created_at: NaiveDateTime,
+    finished_at: Option<NaiveDateTime>,
+}
+
+/// An attempt as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = delivery_attempts)]
+struct AttemptRow {
+    delivery_id: String,
+    attempt: i32,
+    attempted_at: NaiveDateTime,
+    status_code: Option<i32>,
+    error: Option<String>,
+    duration_ms: i64,
+}
+
+impl From<&AttemptRow> for AttemptView {
+    fn from(row: &AttemptRow) -> Self {
+        Self {
+            attempt: row.attempt,
+            attempted_at: from_db_time(row.attempted_at),
+            status_code: row.status_code,
+            error: row.error.clone(),
+            duration_ms: row.duration_ms,
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct DeliveryFilter {
     pub event_id: Option<String>,
     pub subscription_id: Option<String>,
     /// Only the deliveries to this agency's subscriptions.
     pub agency_id: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<DeliveryState>,
     /// Created at or after.
     pub from: Option<DateTime<Utc>>,
     /// Created before.
@@ -433,7 +480,7 @@ pub fn list_deliveries(
         query = query.filter(deliveries::subscription_id.eq_any(of_agency));
     }
     if let Some(state) = &filter.state {
-        query = query.filter(deliveries::state.eq(state.clone()));
+        query = query.filter(deliveries::state.eq(state.as_str()));
     }
     query = nazer_shared::period!(query, deliveries::created_at, filter.from, filter.until);
     let query = nazer_shared::keyset!(
@@ -443,94 +490,37 @@ pub fn list_deliveries(
         filter.after.clone(),
         !filter.oldest_first
     );
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        i32,
-        NaiveDateTime,
-        Option<i32>,
-        Option<String>,
-        NaiveDateTime,
-        Option<NaiveDateTime>,
-    );
-    let rows: Vec<Row> = query
-        .limit(filter.limit + 1)
-        .select((
-            deliveries::id,
-            deliveries::subscription_id,
-            deliveries::event_id,
-            deliveries::event_type,
-            deliveries::state,
-            deliveries::attempts,
-            deliveries::next_attempt_at,
-            deliveries::last_status,
-            deliveries::last_error,
-            deliveries::created_at,
-            deliveries::finished_at,
-        ))
-        .load(conn)?;
-    let (rows, next_cursor) = paging::page(rows, filter.limit, |r: &Row| Cursor { at: r.9, id: r.0.clone() });
-    let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
-    type AttemptRow = (String, i32, NaiveDateTime, Option<i32>, Option<String>, i64);
+    let rows: Vec<DeliveryRow> = query.limit(filter.limit + 1).select(DeliveryRow::as_select()).load(conn)?;
+    let (rows, next_cursor) =
+        paging::page(rows, filter.limit, |r: &DeliveryRow| Cursor { at: r.created_at, id: r.id.clone() });
+    let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
     let attempts: Vec<AttemptRow> = delivery_attempts::table
         .filter(delivery_attempts::delivery_id.eq_any(ids))
         .order((delivery_attempts::delivery_id, delivery_attempts::attempt))
-        .select((
-            delivery_attempts::delivery_id,
-            delivery_attempts::attempt,
-            delivery_attempts::attempted_at,
-            delivery_attempts::status_code,
-            delivery_attempts::error,
-            delivery_attempts::duration_ms,
-        ))
+        .select(AttemptRow::as_select())
         .load(conn)?;
     let page = rows
         .into_iter()
-        .map(
-            |(
-                id,
-                subscription_id,
-                event_id,
-                event_type,
+        .map(|row| {
+            let state = DeliveryState::parse(&row.state)
+                .ok_or_else(|| DbError::Refused(format!("unknown delivery state `{}` stored", row.state)))?;
+            let attempt_log = attempts.iter().filter(|a| a.delivery_id == row.id).map(AttemptView::from).collect();
+            Ok(DeliveryView {
+                id: row.id,
+                subscription_id: row.subscription_id,
+                event_id: row.event_id,
+                event_type: row.event_type,
                 state,
-                attempts_made,
-                next,
-                last_status,
-                last_error,
-                created,
-                finished,
-            )| {
-                let attempt_log = attempts
-                    .iter()
-                    .filter(|a| a.0 == id)
-                    .map(|(_, attempt, at, status_code, error, duration_ms)| AttemptView {
-                        attempt: *attempt,
-                        attempted_at: from_db_time(*at),
-                        status_code: *status_code,
-                        error: error.clone(),
-                        duration_ms: *duration_ms,
-                    })
-                    .collect();
-                DeliveryView {
-                    id,
-                    subscription_id,
-                    event_id,
-                    event_type,
-                    state,
-                    attempts: attempts_made,
-                    next_attempt_at: from_db_time(next),
-                    last_status,
-                    last_error,
-                    created_at: from_db_time(created),
-                    finished_at: finished.map(from_db_time),
-                    attempt_log,
-                }
-            },
-        )
-        .collect();
+                attempts: row.attempts,
+                next_attempt_at: from_db_time(row.next_attempt_at),
+                last_status: row.last_status,
+                last_error: row.last_error,
+                created_at: from_db_time(row.created_at),
+                finished_at: row.finished_at.map(from_db_time),
+                attempt_log,
+            })
+        })
+        .collect::<Result<_, DbError>>()?;
     Ok((page, next_cursor))
 }
 
@@ -542,7 +532,8 @@ mod tests {
     fn the_documented_states_are_the_states() {
         let schema = serde_json::to_value(<DeliveryState as utoipa::PartialSchema>::schema()).unwrap();
         let documented: Vec<&str> = schema["enum"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-        assert_eq!(documented, [state::PENDING, state::DELIVERED, state::FAILED, state::CANCELLED]);
+        let states: Vec<&str> = DeliveryState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(documented, states);
     }
 
     #[test]

@@ -3,31 +3,18 @@
 //! sorts. PostgreSQL and RabbitMQ when NAZER_TEST_DATABASE_URL and NAZER_TEST_BROKER_URL are
 //! set; SQLite and the in-process bus otherwise.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use nazer_notification::store;
-use nazer_shared::db::{from_db_time, to_db_time};
-use nazer_shared::testing::{ADMIN_KEY, TestApp, page_through, problem_fields};
+use nazer_shared::testing::fixtures::{self, message_assigned, rfc3339, stored, write};
+use nazer_shared::testing::list_contract::ListContract;
+use nazer_shared::testing::{ADMIN_KEY, TestApp, page_through};
 use serde_json::{Value, json};
-
-mod support;
-
-use support::{assigned, write};
 
 async fn subscribe(app: &TestApp, agency_id: &str, url: &str) -> String {
     let body = json!({ "agency_id": agency_id, "url": url, "event_types": ["*"] });
     let (status, body) = app.post("/api/v1/webhook-subscriptions", ADMIN_KEY, &body).await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().to_string()
-}
-
-/// Every page of `path` (which has a query) with `limit=2`, following `next_cursor`: the ids,
-/// page by page.
-async fn pages(app: &TestApp, path: &str) -> Vec<Vec<String>> {
-    page_through(app, &format!("{path}&limit=2"), ADMIN_KEY, ("deliveries", "id"), None).await
-}
-
-fn flat(pages: &[Vec<String>]) -> Vec<String> {
-    pages.concat()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,12 +25,13 @@ async fn deliveries_page_through_a_stable_order_in_both_directions() {
     let a_1 = subscribe(&app, "agency-a", "http://127.0.0.1:9/a-1").await;
     let a_2 = subscribe(&app, "agency-a", "http://127.0.0.1:9/a-2").await;
     subscribe(&app, "agency-b", "http://127.0.0.1:9/b").await;
-    let t0 = from_db_time(to_db_time(Utc::now() + Duration::days(1)));
+    let t0 = stored(Utc::now() + Duration::days(1));
     for (message, agency, seconds) in
         [("m-1", "agency-a", 0), ("m-2", "agency-a", 1), ("m-3", "agency-b", 1), ("m-4", "agency-a", 2)]
     {
         let at = t0 + Duration::seconds(seconds);
-        write(&app, |conn| store::enqueue_deliveries(conn, &assigned(message, agency), agency, at));
+        let envelope = fixtures::envelope("routing", &message_assigned(message, agency));
+        write(&app, |conn| store::enqueue_deliveries(conn, &envelope, agency, at));
     }
 
     // The order expected: by `created_at`, then id.
@@ -66,44 +54,42 @@ async fn deliveries_page_through_a_stable_order_in_both_directions() {
     let of_a: Vec<String> = listed.iter().filter(|d| d.2 == a_1 || d.2 == a_2).map(|d| d.1.clone()).collect();
     assert_eq!(of_a.len(), 6);
 
-    let walked = pages(&app, "/api/v1/deliveries?state=pending").await;
+    let deliveries =
+        ListContract { app: &app, path: "/api/v1/deliveries", key: ADMIN_KEY, items: ("deliveries", "id") };
+    let walked =
+        page_through(&app, "/api/v1/deliveries?state=pending&limit=2", ADMIN_KEY, deliveries.items, None).await;
     assert_eq!(walked.len(), 4, "{walked:?}");
-    assert_eq!(flat(&walked), newest_first, "no delivery lost, repeated or out of order");
-    assert_eq!(flat(&pages(&app, "/api/v1/deliveries?sort=-created_at").await), newest_first);
-    assert_eq!(flat(&pages(&app, "/api/v1/deliveries?sort=created_at").await), oldest_first);
+    assert_eq!(walked.concat(), newest_first, "no delivery lost, repeated or out of order");
+    deliveries.sorts_both_ways("created_at", &oldest_first).await;
     let (_, partial) = app.get("/api/v1/deliveries?limit=6", ADMIN_KEY).await;
     assert!(partial["next_cursor"].is_string(), "{partial}");
 
     // Filters hold on every page: the agency, the period, the subscription.
-    assert_eq!(flat(&pages(&app, "/api/v1/deliveries?agency_id=agency-a").await), of_a);
+    assert_eq!(deliveries.ids("agency_id=agency-a").await, of_a);
     let of_a_oldest_first: Vec<String> = of_a.iter().rev().cloned().collect();
-    assert_eq!(flat(&pages(&app, "/api/v1/deliveries?agency_id=agency-a&sort=created_at").await), of_a_oldest_first);
+    assert_eq!(deliveries.ids("agency_id=agency-a&sort=created_at").await, of_a_oldest_first);
     let (_, body) = app.get("/api/v1/deliveries?agency_id=agency-c", ADMIN_KEY).await;
     assert_eq!((body["deliveries"].clone(), body["next_cursor"].clone()), (json!([]), Value::Null));
-    let second = (t0 + Duration::seconds(1)).to_rfc3339_opts(SecondsFormat::Micros, true);
-    let third = (t0 + Duration::seconds(2)).to_rfc3339_opts(SecondsFormat::Micros, true);
-    let walked = flat(&pages(&app, &format!("/api/v1/deliveries?from={second}&to={third}")).await);
+    let second = rfc3339(t0 + Duration::seconds(1));
+    let third = rfc3339(t0 + Duration::seconds(2));
+    let walked = deliveries.ids(&format!("from={second}&to={third}")).await;
     assert_eq!(walked, newest_first[2..5], "the second instant only");
-    let walked = flat(&pages(&app, &format!("/api/v1/deliveries?subscription_id={a_1}&sort=created_at")).await);
+    let walked = deliveries.ids(&format!("subscription_id={a_1}&sort=created_at")).await;
     let of_a_1: Vec<String> = listed.iter().rev().filter(|d| d.2 == a_1).map(|d| d.1.clone()).collect();
     assert_eq!((walked.len(), walked), (3, of_a_1));
 
     // Refusals name the field.
-    for (query, field) in [
-        ("cursor=nope", "cursor"),
-        ("cursor=123_not-a-uuid", "cursor"),
-        ("sort=attempts", "sort"),
-        ("sort=-finished_at", "sort"),
-        ("from=someday", "from"),
-        ("agency_id=Agency%20A", "agency_id"),
-    ] {
-        let (status, body) = app.get(&format!("/api/v1/deliveries?{query}"), ADMIN_KEY).await;
-        assert_eq!((status, problem_fields(&body)), (422, vec![field.to_string()]), "{query}: {body}");
-    }
-    let (status, body) = app.get(&format!("/api/v1/deliveries?from={third}&to={second}"), ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["to".to_string()]), "{body}");
-    let (status, body) = app.get("/api/v1/deliveries?state=lost&sort=up&cursor=x", ADMIN_KEY).await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(problem_fields(&body), ["state", "sort", "cursor"], "{body}");
+    deliveries
+        .refuses_bad_paging(&[
+            ("cursor=nope", "cursor"),
+            ("cursor=123_not-a-uuid", "cursor"),
+            ("sort=attempts", "sort"),
+            ("sort=-finished_at", "sort"),
+            ("from=someday", "from"),
+            ("agency_id=Agency%20A", "agency_id"),
+        ])
+        .await;
+    deliveries.refuses(&format!("from={third}&to={second}"), &["to"]).await;
+    deliveries.refuses("state=lost&sort=up&cursor=x", &["state", "sort", "cursor"]).await;
     app.stop().await;
 }

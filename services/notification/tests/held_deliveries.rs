@@ -2,8 +2,6 @@
 //! transaction, are skipped by another sender while it lives and sent by that sender at once
 //! when its backend is terminated, not after a lease. PostgreSQL only (NAZER_TEST_DATABASE_URL).
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -17,9 +15,9 @@ use nazer_shared::clock::ManualClock;
 use nazer_shared::config::DatabaseSettings;
 use nazer_shared::db::Db;
 use nazer_shared::runtime::ServiceContext;
+use nazer_shared::testing::fixtures::{self, message_assigned, write};
 use nazer_shared::testing::{ADMIN_KEY, LocalServer, TestApp, eventually};
 use serde_json::json;
-use support::{assigned, write};
 use tokio::sync::Notify;
 
 /// A receiver that keeps its first request waiting until `release`, and answers 204 at once to
@@ -86,7 +84,7 @@ async fn deliveries_of_a_sender_killed_mid_batch_are_sent_by_another_at_once() {
     assert_eq!(status, 201, "{reply}");
     // Due in an hour, so this host's own sender leaves it to the two senders of the test.
     let later = Utc::now() + chrono::Duration::hours(1);
-    let envelope = assigned("m-1", "agency-a");
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", "agency-a"));
     assert_eq!(write(&app, |conn| store::enqueue_deliveries(conn, &envelope, "agency-a", later)), 1);
 
     let holder = another_sender(&app, later);
@@ -160,7 +158,7 @@ async fn a_restarted_sender_on_sqlite_frees_the_leases_of_its_earlier_run() {
     let receiver = Receiver::start();
     let first = context(open());
     let url = format!("{}/hooks", receiver.server.url);
-    let envelope = assigned("m-1", "agency-a");
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", "agency-a"));
     first
         .db
         .write(move |conn| {

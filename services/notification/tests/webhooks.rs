@@ -12,12 +12,9 @@ use nazer_shared::events::{
     DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, NotificationDelivered,
     NotificationFailed, WarningIssued,
 };
+use nazer_shared::testing::fixtures::{self, message_assigned, write};
 use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually, problem_fields};
 use serde_json::{Value, json};
-
-mod support;
-
-use support::{assigned, write};
 
 const SECRET: &str = "a-known-webhook-secret-0123456789";
 
@@ -123,7 +120,12 @@ async fn subscriptions_are_validated_and_never_show_the_secret_again() {
     assert_eq!(body["webhook_subscriptions"][0]["active"], false, "{body}");
     // An inactive subscription gets no new deliveries.
     assert_eq!(
-        write(&app, |conn| store::enqueue_deliveries(conn, &assigned("m-x", "agency-a"), "agency-a", Utc::now())),
+        write(&app, |conn| store::enqueue_deliveries(
+            conn,
+            &fixtures::envelope("routing", &message_assigned("m-x", "agency-a")),
+            "agency-a",
+            Utc::now()
+        )),
         0
     );
     app.stop().await;
@@ -139,7 +141,7 @@ async fn an_event_is_delivered_signed_to_its_agency_only() {
     subscribe(&app, "agency-a", &format!("{}/hooks/warnings-only", receiver.url), json!(["warning.issued"])).await;
     subscribe(&app, "agency-b", &format!("{}/hooks/agency-b", receiver.url), json!(["*"])).await;
 
-    let envelope = assigned("m-1", "agency-a");
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", "agency-a"));
     assert_eq!(enqueue(&app, &envelope, "agency-a"), 1, "one matching subscription");
     let event_id = envelope.event_id.to_string();
 
@@ -179,9 +181,9 @@ async fn an_event_is_delivered_signed_to_its_agency_only() {
     assert!(app.outbox_events("notification", "notification.failed").is_empty());
 
     // An event for agency-c reaches no one; agency-a's next event is the next to arrive.
-    let other = assigned("m-2", "agency-c");
+    let other = fixtures::envelope("routing", &message_assigned("m-2", "agency-c"));
     assert_eq!(enqueue(&app, &other, "agency-c"), 0);
-    let next = assigned("m-3", "agency-a");
+    let next = fixtures::envelope("routing", &message_assigned("m-3", "agency-a"));
     assert_eq!(enqueue(&app, &next, "agency-a"), 1);
     received_for(&receiver, &next.event_id.to_string()).await;
     final_delivery(&app, &next.event_id.to_string()).await;
@@ -219,7 +221,7 @@ async fn a_consumed_warning_is_delivered() {
         issued_at: Utc::now(),
         escalated_to: None,
     };
-    let envelope = Envelope::new("deadline-timer", &warning, Utc::now()).unwrap();
+    let envelope = fixtures::envelope("deadline-timer", &warning);
     // Through the bus and the consumer, delivered twice as a broker may.
     let bus = app.host.as_ref().unwrap().bus.clone();
     bus.publish(&envelope).await.unwrap();
@@ -302,12 +304,12 @@ async fn reminders_moves_and_escalated_warnings_reach_whoever_must_act() {
         resumed_at: Utc::now(),
     };
     let envelopes = [
-        Envelope::new("deadline-timer", &reminder, Utc::now()).unwrap(),
-        Envelope::new("deadline-timer", &moved, Utc::now()).unwrap(),
-        Envelope::new("deadline-timer", &paused, Utc::now()).unwrap(),
-        Envelope::new("deadline-timer", &resumed, Utc::now()).unwrap(),
-        Envelope::new("deadline-timer", &level(2, "ministry"), Utc::now()).unwrap(),
-        Envelope::new("deadline-timer", &level(3, "special-follow-up"), Utc::now()).unwrap(),
+        fixtures::envelope("deadline-timer", &reminder),
+        fixtures::envelope("deadline-timer", &moved),
+        fixtures::envelope("deadline-timer", &paused),
+        fixtures::envelope("deadline-timer", &resumed),
+        fixtures::envelope("deadline-timer", &level(2, "ministry")),
+        fixtures::envelope("deadline-timer", &level(3, "special-follow-up")),
     ];
     for envelope in &envelopes {
         bus.publish(envelope).await.unwrap();
@@ -349,7 +351,7 @@ async fn a_refusing_receiver_is_retried_until_the_delivery_fails() {
     })
     .await;
     let subscription = subscribe(&app, "agency-a", &format!("{}/hooks", receiver.url), json!(["*"])).await;
-    let envelope = assigned("m-1", "agency-a");
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", "agency-a"));
     assert_eq!(enqueue(&app, &envelope, "agency-a"), 1);
 
     let delivery = final_delivery(&app, &envelope.event_id.to_string()).await;
@@ -396,7 +398,7 @@ async fn a_receiver_that_recovers_gets_the_retry() {
     })
     .await;
     subscribe(&app, "agency-a", &format!("{}/hooks", receiver.url), json!(["message.assigned"])).await;
-    let envelope = assigned("m-1", "agency-a");
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", "agency-a"));
     assert_eq!(enqueue(&app, &envelope, "agency-a"), 1);
     let path = format!("/api/v1/deliveries?event_id={}", envelope.event_id);
 
@@ -436,7 +438,7 @@ async fn removing_a_subscription_cancels_its_pending_retries() {
     })
     .await;
     let subscription = subscribe(&app, "agency-a", &format!("{}/hooks", receiver.url), json!(["*"])).await;
-    let envelope = assigned("m-1", "agency-a");
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", "agency-a"));
     assert_eq!(enqueue(&app, &envelope, "agency-a"), 1);
     let path = format!("/api/v1/deliveries?event_id={}", envelope.event_id);
     eventually(StdDuration::from_secs(10), "the first failed attempt", || async {
@@ -466,7 +468,7 @@ async fn an_attempt_in_flight_when_its_subscription_is_removed_does_not_revive_i
     let subscription = subscribe(&app, "agency-a", &format!("{}/hooks", receiver.url), json!(["*"])).await;
     // Due in an hour, so this host's own sender leaves it to the test.
     let later = Utc::now() + Duration::hours(1);
-    let envelope = assigned("m-1", "agency-a");
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", "agency-a"));
     assert_eq!(write(&app, |conn| store::enqueue_deliveries(conn, &envelope, "agency-a", later)), 1);
     let claim =
         |at: chrono::DateTime<Utc>| write(&app, |conn| store::claim_due(conn, at, Some(at + Duration::minutes(2)), 10));

@@ -7,12 +7,12 @@ use nazer_shared::http::{
     ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, QueryParams, Scope, is_identifier, page_limit, paging,
     period_bound,
 };
-use nazer_shared::iran;
+use nazer_shared::iran::{self, Province};
 use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::{ANY, Rule};
-use crate::store::{self, Agency, AgencyError, AgencyFilter, RuleError, TriageEntry, TriageError, TriageFilter};
+use crate::store::{self, Agency, AgencyFilter, TriageEntry, TriageFilter};
 
 pub struct RoutingState {
     pub ctx: ServiceContext,
@@ -149,13 +149,8 @@ pub(crate) async fn post_agency(
         return Err(ApiError::invalid(issues));
     }
     let now = state.ctx.clock.now();
-    let created = state.ctx.db.write(move |conn| store::create_agency(conn, &id, &name, parent.as_deref(), now)).await;
-    match created {
-        Ok(agency) => Ok(HttpResponse::Created().json(agency)),
-        Err(error @ AgencyError::Exists(_)) => Err(ApiError::Conflict(error.to_string())),
-        Err(error @ AgencyError::UnknownParent(_)) => Err(ApiError::invalid_field("parent_id", error.to_string())),
-        Err(AgencyError::Db(error)) => Err(error.into()),
-    }
+    let agency = state.ctx.db.write(move |conn| store::create_agency(conn, &id, &name, parent.as_deref(), now)).await?;
+    Ok(HttpResponse::Created().json(agency))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -214,9 +209,8 @@ pub(crate) async fn get_rules(
         issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
     }
     let province = query.province.map(|p| p.trim().to_ascii_lowercase());
-    if province.as_deref().is_some_and(|p| p != ANY && !iran::is_province(p)) {
-        issues
-            .push(FieldIssue::new("province", format!("`*` (nationwide rules) or one of: {}", iran::province_codes())));
+    if province.as_deref().is_some_and(|p| p != ANY && Province::parse(p).is_none()) {
+        issues.push(FieldIssue::new("province", format!("`*` (nationwide rules) or one of: {}", Province::listed())));
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
@@ -282,8 +276,8 @@ pub(crate) async fn post_rule(
     }
     let province = request.province.map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty());
     let province = province.unwrap_or_else(|| ANY.to_string());
-    if province != ANY && !iran::is_province(&province) {
-        issues.push(FieldIssue::new("province", format!("use `*` (all) or one of: {}", iran::province_codes())));
+    if province != ANY && Province::parse(&province).is_none() {
+        issues.push(FieldIssue::new("province", format!("use `*` (all) or one of: {}", Province::listed())));
     }
     let city = request
         .city
@@ -304,14 +298,9 @@ pub(crate) async fn post_rule(
         return Err(ApiError::invalid(issues));
     }
     let now = state.ctx.clock.now();
-    let created =
-        state.ctx.db.write(move |conn| store::create_rule(conn, &category, &province, &city, &agency_id, now)).await;
-    match created {
-        Ok(rule) => Ok(HttpResponse::Created().json(rule)),
-        Err(error @ RuleError::UnknownAgency(_)) => Err(ApiError::invalid_field("agency_id", error.to_string())),
-        Err(error @ RuleError::Exists(_)) => Err(ApiError::Conflict(error.to_string())),
-        Err(RuleError::Db(error)) => Err(error.into()),
-    }
+    let rule =
+        state.ctx.db.write(move |conn| store::create_rule(conn, &category, &province, &city, &agency_id, now)).await?;
+    Ok(HttpResponse::Created().json(rule))
 }
 
 /// Removes a routing rule; messages already routed stay where they are. Admins only.
@@ -339,11 +328,8 @@ pub(crate) struct TriageQuery {
     /// Only messages of this category (its code).
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     category: Option<String>,
-    /// Only messages about this province (its code, such as `tehran`; the 31 codes the pattern
-    /// lists).
-    #[param(
-        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
-    )]
+    /// Only messages about this province (its code, such as `tehran`).
+    #[param(required = false, value_type = Province)]
     province: Option<String>,
     /// Queued at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
     /// 2026-11-29, Tehran time) or an RFC 3339 instant.
@@ -388,8 +374,8 @@ pub(crate) async fn get_triage(
     if query.category.as_deref().is_some_and(|c| !is_identifier(c)) {
         issues.push(FieldIssue::new("category", IDENTIFIER_RULE));
     }
-    if query.province.as_deref().is_some_and(|p| !iran::is_province(p)) {
-        issues.push(FieldIssue::new("province", format!("one of: {}", iran::province_codes())));
+    if query.province.as_deref().is_some_and(|p| Province::parse(p).is_none()) {
+        issues.push(FieldIssue::new("province", format!("one of: {}", Province::listed())));
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
@@ -443,17 +429,11 @@ pub(crate) async fn post_triage_assignment(
         return Err(ApiError::invalid_field("agency_id", "is required"));
     };
     let now = state.ctx.clock.now();
-    let assigned = state
+    let event = state
         .ctx
         .write(move |conn| store::assign_from_triage(conn, &message_id, &agency_id, may_decide_flagged, now))
-        .await;
-    match assigned {
-        Ok(event) => Ok(HttpResponse::Ok().json(event)),
-        Err(TriageError::NotInTriage) => Err(ApiError::NotFound("no message with this id waits in triage".into())),
-        Err(error @ TriageError::UnknownAgency(_)) => Err(ApiError::invalid_field("agency_id", error.to_string())),
-        Err(error @ TriageError::NeedsSupervisor) => Err(ApiError::Forbidden(error.to_string())),
-        Err(TriageError::Db(error)) => Err(error.into()),
-    }
+        .await?;
+    Ok(HttpResponse::Ok().json(event))
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::ROUTING;
 
-pub mod api;
-pub mod openapi;
-pub mod rules;
+pub(crate) mod api;
+pub(crate) mod openapi;
+pub(crate) mod rules;
 pub mod schema;
 pub mod store;
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{MessageAssigned, MessageDeclined, MessageNeedsTriage, MessageReceived};
+use nazer_shared::http::ApiError;
 use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::outbox;
 use nazer_shared::topology::ROUTING;
@@ -13,8 +14,22 @@ use uuid::Uuid;
 use crate::rules::{self, Rule};
 use crate::schema::{agencies, assignments, declines, routing_rules};
 
-pub const ASSIGNED: &str = "assigned";
-pub const TRIAGE: &str = "triage";
+nazer_shared::closed_set! {
+    /// Where routing left a message: with an agency, or waiting in 1888 triage.
+    pub enum AssignmentState { Assigned = "assigned", Triage = "triage" }
+}
+
+impl AssignmentState {
+    fn of(assigned: bool) -> Self {
+        if assigned { Self::Assigned } else { Self::Triage }
+    }
+
+    /// The state `text` stores; an unknown one is a broken row, not a panic.
+    fn stored(text: &str) -> Result<Self, DbError> {
+        Self::parse(text).ok_or_else(|| DbError::Refused(format!("unknown assignment state `{text}` stored")))
+    }
+}
+
 /// The rule id recorded when a supervisor assigns by hand from triage.
 pub const MANUAL_RULE: &str = "manual";
 
@@ -27,6 +42,22 @@ pub struct Agency {
     #[schema(required = true)]
     pub parent_id: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// An agency as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = agencies)]
+struct AgencyRow {
+    id: String,
+    name: String,
+    parent_id: Option<String>,
+    created_at: NaiveDateTime,
+}
+
+impl From<AgencyRow> for Agency {
+    fn from(row: AgencyRow) -> Self {
+        Self { id: row.id, name: row.name, parent_id: row.parent_id, created_at: from_db_time(row.created_at) }
+    }
 }
 
 /// A page of the agency list: optionally only the children of `parent_id`, ordered by id,
@@ -42,8 +73,7 @@ pub struct AgencyFilter {
 /// One page of agencies ordered by id (unique, chosen by people), and the next page's cursor:
 /// the last id of this one.
 pub fn list_agencies(conn: &mut DbConnection, filter: &AgencyFilter) -> Result<(Vec<Agency>, Option<String>), DbError> {
-    let mut query =
-        agencies::table.select((agencies::id, agencies::name, agencies::parent_id, agencies::created_at)).into_boxed();
+    let mut query = agencies::table.select(AgencyRow::as_select()).into_boxed();
     if let Some(parent) = &filter.parent_id {
         query = query.filter(agencies::parent_id.eq(parent.clone()));
     }
@@ -53,11 +83,8 @@ pub fn list_agencies(conn: &mut DbConnection, filter: &AgencyFilter) -> Result<(
         (None, _) => query,
     };
     query = if filter.descending { query.order(agencies::id.desc()) } else { query.order(agencies::id.asc()) };
-    let rows: Vec<(String, String, Option<String>, NaiveDateTime)> = query.limit(filter.limit + 1).load(conn)?;
-    let mut agencies: Vec<Agency> = rows
-        .into_iter()
-        .map(|(id, name, parent_id, at)| Agency { id, name, parent_id, created_at: from_db_time(at) })
-        .collect();
+    let rows: Vec<AgencyRow> = query.limit(filter.limit + 1).load(conn)?;
+    let mut agencies: Vec<Agency> = rows.into_iter().map(Agency::from).collect();
     let limit = usize::try_from(filter.limit).unwrap_or(0);
     if agencies.len() <= limit {
         return Ok((agencies, None));
@@ -68,12 +95,8 @@ pub fn list_agencies(conn: &mut DbConnection, filter: &AgencyFilter) -> Result<(
 }
 
 pub fn find_agency(conn: &mut DbConnection, id: &str) -> Result<Option<Agency>, DbError> {
-    let row: Option<(String, String, Option<String>, NaiveDateTime)> = agencies::table
-        .find(id)
-        .select((agencies::id, agencies::name, agencies::parent_id, agencies::created_at))
-        .first(conn)
-        .optional()?;
-    Ok(row.map(|(id, name, parent_id, at)| Agency { id, name, parent_id, created_at: from_db_time(at) }))
+    let row: Option<AgencyRow> = agencies::table.find(id).select(AgencyRow::as_select()).first(conn).optional()?;
+    Ok(row.map(Agency::from))
 }
 
 /// An agency's ancestors, parent first. The tree cannot hold a cycle (parents exist before
@@ -100,6 +123,16 @@ pub enum AgencyError {
 }
 
 nazer_shared::from_diesel_error!(AgencyError);
+
+impl From<AgencyError> for ApiError {
+    fn from(error: AgencyError) -> Self {
+        match error {
+            AgencyError::Exists(_) => ApiError::Conflict(error.to_string()),
+            AgencyError::UnknownParent(_) => ApiError::invalid_field("parent_id", error.to_string()),
+            AgencyError::Db(error) => error.into(),
+        }
+    }
+}
 
 /// Adds an agency under an existing parent (so the tree can never hold a cycle).
 pub fn create_agency(
@@ -134,25 +167,34 @@ pub fn create_agency(
     })
 }
 
+/// A routing rule as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = routing_rules)]
+struct RuleRow {
+    id: String,
+    category: String,
+    province: String,
+    city: String,
+    agency_id: String,
+    created_at: NaiveDateTime,
+}
+
+impl From<RuleRow> for Rule {
+    fn from(row: RuleRow) -> Self {
+        Self { id: row.id, category: row.category, province: row.province, city: row.city, agency_id: row.agency_id }
+    }
+}
+
 pub fn list_rules(conn: &mut DbConnection, category: Option<&str>) -> Result<Vec<Rule>, DbError> {
     let mut query = routing_rules::table
-        .select((
-            routing_rules::id,
-            routing_rules::category,
-            routing_rules::province,
-            routing_rules::city,
-            routing_rules::agency_id,
-        ))
+        .select(RuleRow::as_select())
         .order((routing_rules::category, routing_rules::province, routing_rules::city))
         .into_boxed();
     if let Some(category) = category {
         query = query.filter(routing_rules::category.eq(category.to_string()));
     }
-    let rows: Vec<(String, String, String, String, String)> = query.load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, category, province, city, agency_id)| Rule { id, category, province, city, agency_id })
-        .collect())
+    let rows: Vec<RuleRow> = query.load(conn)?;
+    Ok(rows.into_iter().map(Rule::from).collect())
 }
 
 /// Filters of the routing-rule list; all optional.
@@ -173,16 +215,7 @@ pub struct RuleFilter {
 
 /// One page of routing rules in the order `(created_at, id)`, and the next page's cursor.
 pub fn rules_page(conn: &mut DbConnection, filter: &RuleFilter) -> Result<(Vec<Rule>, Option<String>), DbError> {
-    let mut query = routing_rules::table
-        .select((
-            routing_rules::id,
-            routing_rules::category,
-            routing_rules::province,
-            routing_rules::city,
-            routing_rules::agency_id,
-            routing_rules::created_at,
-        ))
-        .into_boxed();
+    let mut query = routing_rules::table.select(RuleRow::as_select()).into_boxed();
     if let Some(value) = &filter.category {
         query = query.filter(routing_rules::category.eq(value.clone()));
     }
@@ -200,14 +233,10 @@ pub fn rules_page(conn: &mut DbConnection, filter: &RuleFilter) -> Result<(Vec<R
         filter.after.clone(),
         filter.newest_first
     );
-    let rows: Vec<(String, String, String, String, String, NaiveDateTime)> =
-        query.limit(filter.limit + 1).load(conn)?;
-    let (rows, next) = paging::page(rows, filter.limit, |row| Cursor { at: row.5, id: row.0.clone() });
-    let rules = rows
-        .into_iter()
-        .map(|(id, category, province, city, agency_id, _)| Rule { id, category, province, city, agency_id })
-        .collect();
-    Ok((rules, next))
+    let rows: Vec<RuleRow> = query.limit(filter.limit + 1).load(conn)?;
+    let (rows, next) =
+        paging::page(rows, filter.limit, |row: &RuleRow| Cursor { at: row.created_at, id: row.id.clone() });
+    Ok((rows.into_iter().map(Rule::from).collect(), next))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +250,16 @@ pub enum RuleError {
 }
 
 nazer_shared::from_diesel_error!(RuleError);
+
+impl From<RuleError> for ApiError {
+    fn from(error: RuleError) -> Self {
+        match error {
+            RuleError::UnknownAgency(_) => ApiError::invalid_field("agency_id", error.to_string()),
+            RuleError::Exists(_) => ApiError::Conflict(error.to_string()),
+            RuleError::Db(error) => error.into(),
+        }
+    }
+}
 
 pub fn create_rule(
     conn: &mut DbConnection,
@@ -279,8 +318,47 @@ struct Routed {
     channel: Option<String>,
 }
 
-/// Where an assignment stands: its state, agency and supervisor flag.
-type Standing = (String, Option<String>, bool);
+/// Where an assignment stands.
+struct Standing {
+    state: AssignmentState,
+    agency_id: Option<String>,
+    /// Declined three times: for a supervisor to decide.
+    needs_supervisor: bool,
+}
+
+/// An assignment as stored: the message routed and where it stands.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = assignments)]
+struct AssignmentRow {
+    message_id: String,
+    tracking_code: String,
+    kind: String,
+    category: String,
+    province: String,
+    city: Option<String>,
+    priority: String,
+    channel: Option<String>,
+    state: String,
+    agency_id: Option<String>,
+    needs_supervisor: bool,
+}
+
+impl AssignmentRow {
+    fn split(self) -> Result<(Routed, Standing), DbError> {
+        let routed = Routed {
+            message_id: self.message_id,
+            tracking_code: self.tracking_code,
+            kind: self.kind,
+            category: self.category,
+            province: self.province,
+            city: self.city,
+            priority: self.priority,
+            channel: self.channel,
+        };
+        let state = AssignmentState::stored(&self.state)?;
+        Ok((routed, Standing { state, agency_id: self.agency_id, needs_supervisor: self.needs_supervisor }))
+    }
+}
 
 impl Routed {
     fn of_received(message: &MessageReceived) -> Self {
@@ -297,27 +375,9 @@ impl Routed {
     }
 
     fn load(conn: &mut DbConnection, message_id: &str) -> Result<Option<(Self, Standing)>, DbError> {
-        type Row = ((String, String, String, String, Option<String>, String, Option<String>), Standing);
-        let row: Option<Row> = assignments::table
-            .find(message_id)
-            .select((
-                (
-                    assignments::tracking_code,
-                    assignments::kind,
-                    assignments::category,
-                    assignments::province,
-                    assignments::city,
-                    assignments::priority,
-                    assignments::channel,
-                ),
-                (assignments::state, assignments::agency_id, assignments::needs_supervisor),
-            ))
-            .first(conn)
-            .optional()?;
-        Ok(row.map(|((tracking_code, kind, category, province, city, priority, channel), standing)| {
-            let message_id = message_id.to_string();
-            (Self { message_id, tracking_code, kind, category, province, city, priority, channel }, standing)
-        }))
+        let row: Option<AssignmentRow> =
+            assignments::table.find(message_id).select(AssignmentRow::as_select()).first(conn).optional()?;
+        row.map(AssignmentRow::split).transpose()
     }
 
     /// Announces the decision: `message.assigned` to the agency of the rule, or
@@ -401,7 +461,7 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
             assignments::city.eq(&message.city),
             assignments::priority.eq(&message.priority),
             assignments::channel.eq(Some(&message.channel)),
-            assignments::state.eq(if agency.is_some() { ASSIGNED } else { TRIAGE }),
+            assignments::state.eq(AssignmentState::of(agency.is_some()).as_str()),
             assignments::agency_id.eq(agency.as_ref().map(|(_, a)| a.id.clone())),
             assignments::rule_id.eq(agency.as_ref().map(|(rule, _)| rule.clone())),
             assignments::decided_at.eq(at),
@@ -429,6 +489,35 @@ pub struct TriageEntry {
     pub needs_supervisor: bool,
 }
 
+/// A message in triage as stored; `decided_at` is when it was queued.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = assignments)]
+struct TriageRow {
+    message_id: String,
+    tracking_code: String,
+    kind: String,
+    category: String,
+    province: String,
+    city: Option<String>,
+    decided_at: NaiveDateTime,
+    needs_supervisor: bool,
+}
+
+impl From<TriageRow> for TriageEntry {
+    fn from(row: TriageRow) -> Self {
+        Self {
+            message_id: row.message_id,
+            tracking_code: row.tracking_code,
+            kind: row.kind,
+            category: row.category,
+            province: row.province,
+            city: row.city,
+            queued_at: from_db_time(row.decided_at),
+            needs_supervisor: row.needs_supervisor,
+        }
+    }
+}
+
 /// Filters of the triage queue; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct TriageFilter {
@@ -450,19 +539,9 @@ pub fn triage_queue(
     conn: &mut DbConnection,
     filter: &TriageFilter,
 ) -> Result<(Vec<TriageEntry>, Option<String>), DbError> {
-    type Row = (String, String, String, String, String, Option<String>, NaiveDateTime, bool);
     let mut query = assignments::table
-        .filter(assignments::state.eq(TRIAGE))
-        .select((
-            assignments::message_id,
-            assignments::tracking_code,
-            assignments::kind,
-            assignments::category,
-            assignments::province,
-            assignments::city,
-            assignments::decided_at,
-            assignments::needs_supervisor,
-        ))
+        .filter(assignments::state.eq(AssignmentState::Triage.as_str()))
+        .select(TriageRow::as_select())
         .into_boxed();
     if let Some(value) = filter.needs_supervisor {
         query = query.filter(assignments::needs_supervisor.eq(value));
@@ -481,20 +560,8 @@ pub fn triage_queue(
         filter.after.clone(),
         filter.newest_first
     );
-    let rows: Vec<Row> = query.limit(filter.limit + 1).load(conn)?;
-    let entries = rows
-        .into_iter()
-        .map(|(message_id, tracking_code, kind, category, province, city, at, needs_supervisor)| TriageEntry {
-            message_id,
-            tracking_code,
-            kind,
-            category,
-            province,
-            city,
-            queued_at: from_db_time(at),
-            needs_supervisor,
-        })
-        .collect();
+    let rows: Vec<TriageRow> = query.limit(filter.limit + 1).load(conn)?;
+    let entries = rows.into_iter().map(TriageEntry::from).collect();
     Ok(paging::page(entries, filter.limit, |e: &TriageEntry| Cursor {
         at: to_db_time(e.queued_at),
         id: e.message_id.clone(),
@@ -515,6 +582,18 @@ pub enum TriageError {
 
 nazer_shared::from_diesel_error!(TriageError);
 
+impl From<TriageError> for ApiError {
+    fn from(error: TriageError) -> Self {
+        match error {
+            // Said as the API's 404s say it: whether the id exists at all is not told apart.
+            TriageError::NotInTriage => ApiError::NotFound("no message with this id waits in triage".into()),
+            TriageError::UnknownAgency(_) => ApiError::invalid_field("agency_id", error.to_string()),
+            TriageError::NeedsSupervisor => ApiError::Forbidden(error.to_string()),
+            TriageError::Db(error) => error.into(),
+        }
+    }
+}
+
 /// A supervisor's decision for a message in triage.
 pub fn assign_from_triage(
     conn: &mut DbConnection,
@@ -523,13 +602,13 @@ pub fn assign_from_triage(
     may_decide_flagged: bool,
     now: DateTime<Utc>,
 ) -> Result<MessageAssigned, TriageError> {
-    let Some((routed, (state, _, needs_supervisor))) = Routed::load(conn, message_id)? else {
+    let Some((routed, standing)) = Routed::load(conn, message_id)? else {
         return Err(TriageError::NotInTriage);
     };
-    if state != TRIAGE {
+    if standing.state != AssignmentState::Triage {
         return Err(TriageError::NotInTriage);
     }
-    if needs_supervisor && !may_decide_flagged {
+    if standing.needs_supervisor && !may_decide_flagged {
         return Err(TriageError::NeedsSupervisor);
     }
     let Some(agency) = find_agency(conn, agency_id)? else {
@@ -537,15 +616,17 @@ pub fn assign_from_triage(
     };
     let at = to_db_time(now);
     // Conditional, so of two supervisors deciding at once only one assignment is announced.
-    let claimed = diesel::update(assignments::table.find(message_id).filter(assignments::state.eq(TRIAGE)))
-        .set((
-            assignments::state.eq(ASSIGNED),
-            assignments::agency_id.eq(Some(&agency.id)),
-            assignments::rule_id.eq(Some(MANUAL_RULE)),
-            assignments::decided_at.eq(at),
-            assignments::needs_supervisor.eq(false),
-        ))
-        .execute(conn)?;
+    let claimed = diesel::update(
+        assignments::table.find(message_id).filter(assignments::state.eq(AssignmentState::Triage.as_str())),
+    )
+    .set((
+        assignments::state.eq(AssignmentState::Assigned.as_str()),
+        assignments::agency_id.eq(Some(&agency.id)),
+        assignments::rule_id.eq(Some(MANUAL_RULE)),
+        assignments::decided_at.eq(at),
+        assignments::needs_supervisor.eq(false),
+    ))
+    .execute(conn)?;
     if claimed == 0 {
         return Err(TriageError::NotInTriage);
     }
@@ -559,10 +640,11 @@ pub fn reroute_declined(
     declined: &MessageDeclined,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    let Some((routed, (state, agency_id, _))) = Routed::load(conn, &declined.message_id)? else {
+    let Some((routed, standing)) = Routed::load(conn, &declined.message_id)? else {
         return Err(DbError::Refused(format!("message {} was declined but never routed here", declined.message_id)));
     };
-    if state != ASSIGNED || agency_id.as_deref() != Some(declined.agency_id.as_str()) {
+    if standing.state != AssignmentState::Assigned || standing.agency_id.as_deref() != Some(declined.agency_id.as_str())
+    {
         // A decline of an assignment already superseded changes nothing.
         tracing::warn!(message_id = %declined.message_id, "decline of a superseded assignment ignored");
         return Ok(());
@@ -588,7 +670,7 @@ pub fn reroute_declined(
     let at = to_db_time(now);
     diesel::update(assignments::table.find(&declined.message_id))
         .set((
-            assignments::state.eq(if chosen.is_some() { ASSIGNED } else { TRIAGE }),
+            assignments::state.eq(AssignmentState::of(chosen.is_some()).as_str()),
             assignments::agency_id.eq(chosen.as_ref().map(|(_, a)| a.id.clone())),
             assignments::rule_id.eq(chosen.as_ref().map(|(rule, _)| rule.clone())),
             assignments::decided_at.eq(at),

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Duration, Utc};
 use nazer_routing::store;
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
+use nazer_shared::testing::fixtures::{api_key, rfc3339};
 use nazer_shared::testing::list_contract::ListContract;
-use nazer_shared::testing::{self, ADMIN_KEY, TestApp, problem_fields};
+use nazer_shared::testing::{self, ADMIN_KEY, TestApp};
 use serde_json::Value;
 
 const AGENCIES: &str = "/api/v1/agencies";
@@ -18,18 +18,12 @@ fn agency(app: &TestApp, id: &str, parent: Option<&str>) {
     store::create_agency(&mut conn, id, id, parent, Utc::now()).unwrap();
 }
 
-fn assert_invalid(response: (u16, Value), field: &str) {
-    let (status, body) = response;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(problem_fields(&body), vec![field.to_string()], "{body}");
+fn agency_list<'a>(app: &'a TestApp, key: &'a str) -> ListContract<'a> {
+    ListContract { app, path: AGENCIES, key, items: ("agencies", "id") }
 }
 
-async fn agency_ids(app: &TestApp, path: &str, key: &str) -> Vec<String> {
-    testing::page_through(app, path, key, ("agencies", "id"), None).await.concat()
-}
-
-async fn rule_ids(app: &TestApp, path: &str) -> Vec<String> {
-    testing::page_through(app, path, ADMIN_KEY, ("routing_rules", "id"), None).await.concat()
+fn rule_list(app: &TestApp) -> ListContract<'_> {
+    ListContract { app, path: RULES, key: ADMIN_KEY, items: ("routing_rules", "id") }
 }
 
 /// Seven agencies, created out of id order: two top-level, five under them.
@@ -55,15 +49,12 @@ async fn the_agency_list_pages_by_id_in_either_direction() {
     let plan = seed_agencies(&app);
     let mut ascending: Vec<String> = plan.iter().map(|(id, _)| id.to_string()).collect();
     ascending.sort();
-    let descending: Vec<String> = ascending.iter().rev().cloned().collect();
-    let agency_key = {
-        let mut conn = app.db().get().unwrap();
-        create_key(&mut conn, "agency", &[Scope::Agency], Some("tehran-water"), Utc::now()).unwrap().1
-    };
+    let agency_key = api_key(&app, &[Scope::Agency], Some("tehran-water"));
+    let agencies = agency_list(&app, ADMIN_KEY);
 
-    assert_eq!(agency_ids(&app, &format!("{AGENCIES}?limit=2"), ADMIN_KEY).await, ascending);
-    assert_eq!(agency_ids(&app, &format!("{AGENCIES}?limit=2&sort=id"), &agency_key).await, ascending);
-    assert_eq!(agency_ids(&app, &format!("{AGENCIES}?limit=2&sort=-id"), ADMIN_KEY).await, descending);
+    assert_eq!(agencies.ids("").await, ascending);
+    assert_eq!(agency_list(&app, &agency_key).ids("sort=id").await, ascending);
+    agencies.sorts_both_ways("id", &ascending).await;
     let pages = testing::page_through(&app, &format!("{AGENCIES}?limit=2"), ADMIN_KEY, ("agencies", "id"), None).await;
     assert_eq!(pages.len(), 4, "7 agencies, 2 a page: {pages:?}");
 
@@ -77,21 +68,19 @@ async fn the_agency_list_pages_by_id_in_either_direction() {
         let mut children: Vec<String> =
             plan.iter().filter(|(_, p)| *p == Some(parent)).map(|(id, _)| id.to_string()).collect();
         children.sort();
-        let path = format!("{AGENCIES}?limit=2&parent_id={parent}");
-        assert_eq!(agency_ids(&app, &path, ADMIN_KEY).await, children, "{parent}");
+        let query = format!("parent_id={parent}");
+        assert_eq!(agencies.ids(&query).await, children, "{parent}");
         children.reverse();
-        assert_eq!(agency_ids(&app, &format!("{path}&sort=-id"), ADMIN_KEY).await, children, "{parent}");
+        assert_eq!(agencies.ids(&format!("{query}&sort=-id")).await, children, "{parent}");
     }
-    assert_eq!(
-        agency_ids(&app, &format!("{AGENCIES}?limit=2&parent_id=tehran-water"), ADMIN_KEY).await,
-        Vec::<String>::new()
-    );
+    assert_eq!(agencies.ids("parent_id=tehran-water").await, Vec::<String>::new());
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_agency_paging_is_refused_naming_the_field() {
     let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    let agencies = agency_list(&app, ADMIN_KEY);
     for (query, field) in [
         ("cursor=Not%20An%20Id", "cursor"),
         ("cursor=", "cursor"),
@@ -102,10 +91,9 @@ async fn bad_agency_paging_is_refused_naming_the_field() {
         ("limit=201", "limit"),
         ("q=tehran", "q"),
     ] {
-        assert_invalid(app.get(&format!("{AGENCIES}?{query}"), ADMIN_KEY).await, field);
+        agencies.refuses(query, &[field]).await;
     }
-    let (status, body) = app.get(&format!("{AGENCIES}?cursor=A&sort=name"), ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["sort".to_string(), "cursor".to_string()]), "{body}");
+    agencies.refuses("cursor=A&sort=name", &["sort", "cursor"]).await;
     app.stop().await;
 }
 
@@ -147,11 +135,10 @@ async fn the_rule_list_pages_by_creation_in_either_direction() {
     let base = DateTime::parse_from_rfc3339("2026-11-29T10:00:00.123456Z").unwrap().with_timezone(&Utc);
     let made = seed_rules(&app, base);
     let oldest_first = ids_of(&made, |_| true);
-    let newest_first: Vec<String> = oldest_first.iter().rev().cloned().collect();
+    let rules = rule_list(&app);
 
-    assert_eq!(rule_ids(&app, &format!("{RULES}?limit=2")).await, oldest_first);
-    assert_eq!(rule_ids(&app, &format!("{RULES}?limit=2&sort=created_at")).await, oldest_first);
-    assert_eq!(rule_ids(&app, &format!("{RULES}?limit=2&sort=-created_at")).await, newest_first);
+    assert_eq!(rules.ids("").await, oldest_first);
+    rules.sorts_both_ways("created_at", &oldest_first).await;
     let (status, body) = app.get(&format!("{RULES}?limit=7"), ADMIN_KEY).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["routing_rules"].as_array().map(Vec::len), &body["next_cursor"]), (Some(7), &Value::Null));
@@ -167,29 +154,23 @@ async fn the_rule_list_pages_by_creation_in_either_direction() {
             ids_of(&made, |m| m.2 == "municipal.roads" && m.4 == "tehran-municipality"),
         ),
     ] {
-        assert_eq!(rule_ids(&app, &format!("{RULES}?limit=2&{query}")).await, expected, "{query}");
+        assert_eq!(rules.ids(query).await, expected, "{query}");
     }
     let (from, to) = (base + Duration::seconds(10), base + Duration::seconds(30));
-    let rfc3339 = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     assert_eq!(
-        rule_ids(&app, &format!("{RULES}?limit=2&sort=-created_at&from={}&to={}", rfc3339(from), rfc3339(to))).await,
+        rules.ids(&format!("sort=-created_at&from={}&to={}", rfc3339(from), rfc3339(to))).await,
         ids_of(&made, |m| m.0 >= from && m.0 < to).into_iter().rev().collect::<Vec<_>>(),
         "from is inclusive, to exclusive"
     );
     // 2026-11-29 is 1405-09-08 in Tehran.
-    for (query, count) in
-        [("from=1405-09-08&to=1405-09-08", 7), ("from=2026-11-29&to=2026-11-29", 7), ("from=1405-09-09", 0)]
-    {
-        let (status, body) = app.get(&format!("{RULES}?{query}"), ADMIN_KEY).await;
-        assert_eq!((status, body["routing_rules"].as_array().map(Vec::len)), (200, Some(count)), "{query}: {body}");
-    }
+    rules.whole_days(("1405-09-08", "2026-11-29"), "1405-09-09", 7).await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_rule_paging_and_filters_are_refused_naming_the_field() {
     let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
-    let rules = ListContract { app: &app, path: RULES, key: ADMIN_KEY, items: ("routing_rules", "id") };
+    let rules = rule_list(&app);
     rules
         .refuses_bad_paging(&[
             ("sort=category", "sort"),

@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_routing::schema::assignments;
 use nazer_routing::store;
-use nazer_shared::db::{DbConnection, DbError, write_transaction};
+use nazer_shared::db::DbError;
 use nazer_shared::events::{Envelope, MessageAssigned, MessageNeedsTriage, MessageReceived};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
 use nazer_shared::schema::outbox;
-use nazer_shared::testing::{self, ADMIN_KEY, TestApp, eventually, problem_fields};
+use nazer_shared::testing::fixtures::{api_key, message_received, rfc3339, write};
+use nazer_shared::testing::list_contract::ListContract;
+use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually, problem_fields};
 use serde_json::{Value, json};
 
 const CATEGORY: &str = "municipal.building";
@@ -22,14 +23,10 @@ const CATEGORY: &str = "municipal.building";
 fn received(message_id: &str, category: &str, province: &str, city: Option<&str>) -> MessageReceived {
     MessageReceived {
         message_id: message_id.into(),
-        tracking_code: "1234567890".into(),
-        kind: "complaint".into(),
-        channel: "call_center".into(),
         category: category.into(),
         province: province.into(),
         city: city.map(str::to_string),
-        priority: "normal".into(),
-        received_at: Utc::now(),
+        ..message_received()
     }
 }
 
@@ -38,27 +35,35 @@ fn outbox_count(app: &TestApp) -> i64 {
     outbox::table.count().get_result(&mut *conn).unwrap()
 }
 
-/// (state, agency_id, rule_id) of every decision taken for `message_id`.
-fn decisions(app: &TestApp, message_id: &str) -> Vec<(String, Option<String>, Option<String>)> {
+/// A decision taken for a message, as stored.
+#[derive(Debug, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = assignments)]
+struct Decision {
+    state: String,
+    agency_id: Option<String>,
+    rule_id: Option<String>,
+}
+
+fn decision(state: store::AssignmentState, agency_id: Option<&str>, rule_id: Option<&str>) -> Decision {
+    Decision {
+        state: state.to_string(),
+        agency_id: agency_id.map(str::to_string),
+        rule_id: rule_id.map(str::to_string),
+    }
+}
+
+/// Every decision taken for `message_id`.
+fn decisions(app: &TestApp, message_id: &str) -> Vec<Decision> {
     let mut conn = app.db().get().unwrap();
     assignments::table
         .filter(assignments::message_id.eq(message_id))
-        .select((assignments::state, assignments::agency_id, assignments::rule_id))
+        .select(Decision::as_select())
         .load(&mut *conn)
         .unwrap()
 }
 
-fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> T {
-    let mut conn = app.db().get().unwrap();
-    write_transaction(&mut conn, work).unwrap()
-}
-
 fn route(app: &TestApp, message: &MessageReceived, now: DateTime<Utc>) {
     write(app, |conn| store::route(conn, message, now));
-}
-
-fn key_with(app: &TestApp, scopes: &[Scope], agency: Option<&str>) -> String {
-    write(app, |conn| create_key(conn, "test key", scopes, agency, Utc::now())).1
 }
 
 fn assert_invalid(response: (u16, Value), field: &str) {
@@ -196,8 +201,8 @@ async fn the_admin_api_needs_an_admin_key() {
         assert_eq!(response.unwrap().status().as_u16(), 401, "POST {path} with an unknown key");
     }
 
-    let call_center = key_with(&app, &[Scope::CallCenter], None);
-    let agency_key = key_with(&app, &[Scope::Agency], Some("tehran-municipality"));
+    let call_center = api_key(&app, &[Scope::CallCenter], None);
+    let agency_key = api_key(&app, &[Scope::Agency], Some("tehran-municipality"));
     for key in [&call_center, &agency_key] {
         let (status, body) = app.post("/api/v1/agencies", key, &agency).await;
         assert_eq!(status, 403, "{body}");
@@ -260,7 +265,7 @@ async fn the_most_specific_rule_decides_once() {
         let rule_id = rule["id"].as_str().unwrap();
         assert_eq!(
             decisions(&app, &message.message_id),
-            vec![(store::ASSIGNED.to_string(), Some(agency.to_string()), Some(rule_id.to_string()))],
+            vec![decision(store::AssignmentState::Assigned, Some(agency), Some(rule_id))],
             "{}",
             message.message_id
         );
@@ -322,7 +327,7 @@ async fn no_matching_rule_sends_the_message_to_triage_once() {
     let triaged = app.outbox_events("routing", "message.needs_triage");
     assert_eq!(triaged.len(), orphans.len());
     for message in &orphans {
-        assert_eq!(decisions(&app, &message.message_id), vec![(store::TRIAGE.to_string(), None, None)]);
+        assert_eq!(decisions(&app, &message.message_id), vec![decision(store::AssignmentState::Triage, None, None)]);
         let envelope = triaged.iter().find(|e| e.aggregate_id == message.message_id).unwrap();
         let event: MessageNeedsTriage = envelope.decode().unwrap();
         assert_eq!(event.message_id, message.message_id);
@@ -422,7 +427,7 @@ async fn a_supervisor_assigns_from_triage_once() {
     assert_eq!(event.parent_agency_id.as_deref(), Some("qom-governorate"), "where level-2 warnings go");
     assert_eq!(
         decisions(&app, "m-triage"),
-        vec![(store::ASSIGNED.to_string(), Some("qom-municipality".into()), Some("manual".into()))]
+        vec![decision(store::AssignmentState::Assigned, Some("qom-municipality"), Some("manual"))]
     );
 
     let (status, body) = app.post(path, ADMIN_KEY, &json!({ "agency_id": "qom-municipality" })).await;
@@ -444,10 +449,8 @@ async fn a_supervisor_assigns_from_triage_once() {
 
 const TRIAGE: &str = "/api/v1/triage";
 
-/// Follows `next_cursor` from `path` (which carries `limit=2`) to the last page: the message
-/// ids, page after page.
-async fn page_through(app: &TestApp, path: &str, key: &str) -> Vec<String> {
-    testing::page_through(app, path, key, ("triage", "message_id"), None).await.concat()
+fn triage_list<'a>(app: &'a TestApp, key: &'a str) -> ListContract<'a> {
+    ListContract { app, path: TRIAGE, key, items: ("triage", "message_id") }
 }
 
 /// A message waiting in triage: when it was queued, its id, category, province and flag.
@@ -476,16 +479,14 @@ fn queue_many(app: &TestApp, base: DateTime<Utc>) -> Vec<Queued> {
         route(app, &received(&id, category, province, None), at);
         if flagged {
             let target = assignments::table.find(id.clone());
-            write(app, |conn| Ok(diesel::update(target).set(assignments::needs_supervisor.eq(true)).execute(conn)?));
+            write(app, |conn| {
+                Ok::<_, DbError>(diesel::update(target).set(assignments::needs_supervisor.eq(true)).execute(conn)?)
+            });
         }
         queued.push((at, id, category, province, flagged));
     }
     queued.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
     queued
-}
-
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,13 +495,14 @@ async fn the_triage_queue_pages_through_a_stable_order_in_either_direction() {
     let base = DateTime::parse_from_rfc3339("2026-11-29T10:00:00.123456Z").unwrap().with_timezone(&Utc);
     let queue = queue_many(&app, base);
     let oldest_first = ids_of(&queue, |_| true);
-    let newest_first: Vec<String> = oldest_first.iter().rev().cloned().collect();
-    let call_center = key_with(&app, &[Scope::CallCenter], None);
+    let call_center = api_key(&app, &[Scope::CallCenter], None);
+
+    let triage = triage_list(&app, ADMIN_KEY);
 
     // Oldest first by default (a work queue), two at a time: every message once, none twice.
-    assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2"), ADMIN_KEY).await, oldest_first);
-    assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2&sort=queued_at"), &call_center).await, oldest_first);
-    assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2&sort=-queued_at"), ADMIN_KEY).await, newest_first);
+    assert_eq!(triage.ids("").await, oldest_first);
+    assert_eq!(triage_list(&app, &call_center).ids("sort=queued_at").await, oldest_first);
+    triage.sorts_both_ways("queued_at", &oldest_first).await;
     let (status, body) = app.get(&format!("{TRIAGE}?limit=7"), ADMIN_KEY).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["triage"].as_array().map(Vec::len), &body["next_cursor"]), (Some(7), &Value::Null), "{body}");
@@ -512,64 +514,50 @@ async fn the_triage_queue_pages_through_a_stable_order_in_either_direction() {
         ("province=tehran", ids_of(&queue, |q| q.3 == "tehran")),
         ("category=municipal.building&province=qom", ids_of(&queue, |q| q.2 == CATEGORY && q.3 == "qom")),
     ] {
-        assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2&{query}"), ADMIN_KEY).await, expected, "{query}");
+        assert_eq!(triage.ids(query).await, expected, "{query}");
     }
     let (from, to) = (base + chrono::Duration::seconds(10), base + chrono::Duration::seconds(30));
     assert_eq!(
-        page_through(
-            &app,
-            &format!("{TRIAGE}?limit=2&sort=-queued_at&from={}&to={}", rfc3339(from), rfc3339(to)),
-            ADMIN_KEY
-        )
-        .await,
+        triage.ids(&format!("sort=-queued_at&from={}&to={}", rfc3339(from), rfc3339(to))).await,
         ids_of(&queue, |q| q.0 >= from && q.0 < to).into_iter().rev().collect::<Vec<_>>(),
         "from is inclusive, to exclusive"
     );
     // 2026-11-29 is 1405-09-08 in Tehran: the whole day, in either calendar.
-    for (from, to) in [("1405-09-08", "1405-09-08"), ("2026-11-29", "2026-11-29")] {
-        let (status, body) = app.get(&format!("{TRIAGE}?from={from}&to={to}"), ADMIN_KEY).await;
-        assert_eq!((status, body["triage"].as_array().map(Vec::len)), (200, Some(7)), "{from}..{to}: {body}");
-    }
-    for query in ["from=1405-09-09", "to=1405-09-07", "category=utilities.water", "province=isfahan"] {
-        let (status, body) = app.get(&format!("{TRIAGE}?{query}"), ADMIN_KEY).await;
-        assert_eq!((status, body["triage"].as_array().map(Vec::len)), (200, Some(0)), "{query}: {body}");
+    triage.whole_days(("1405-09-08", "2026-11-29"), "1405-09-09", 7).await;
+    for query in ["to=1405-09-07", "category=utilities.water", "province=isfahan"] {
+        assert_eq!(triage.count(query).await, 0, "{query}");
     }
 
     // A message placed from triage leaves the queue; paging goes on over the rest.
     let placed = &queue[2].1;
     write(&app, |conn| {
-        Ok(diesel::update(assignments::table.find(placed.clone()))
-            .set(assignments::state.eq(store::ASSIGNED))
-            .execute(conn)?)
+        Ok::<_, DbError>(
+            diesel::update(assignments::table.find(placed.clone()))
+                .set(assignments::state.eq(store::AssignmentState::Assigned.as_str()))
+                .execute(conn)?,
+        )
     });
     let rest: Vec<String> = oldest_first.iter().filter(|id| *id != placed).cloned().collect();
-    assert_eq!(page_through(&app, &format!("{TRIAGE}?limit=2"), ADMIN_KEY).await, rest);
+    assert_eq!(triage.ids("").await, rest);
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_triage_paging_and_filters_are_refused_naming_the_field() {
     let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
-    for (query, field) in [
-        ("cursor=abc", "cursor"),
-        ("cursor=1764400000123456_not-a-uuid", "cursor"),
-        ("sort=size", "sort"),
-        ("sort=-received_at", "sort"),
-        ("from=yesterday", "from"),
-        ("to=1405-13-01", "to"),
-        ("needs_supervisor=maybe", "needs_supervisor"),
-        ("province=atlantis", "province"),
-        ("category=Not%20A%20Code", "category"),
-        ("limit=0", "limit"),
-        ("page=2", "page"),
-    ] {
-        assert_invalid(app.get(&format!("{TRIAGE}?{query}"), ADMIN_KEY).await, field);
-    }
-    let (status, body) = app.get(&format!("{TRIAGE}?sort=size"), ADMIN_KEY).await;
-    assert_eq!(status, 422, "{body}");
+    let triage = triage_list(&app, ADMIN_KEY);
+    triage
+        .refuses_bad_paging(&[
+            ("sort=-received_at", "sort"),
+            ("needs_supervisor=maybe", "needs_supervisor"),
+            ("province=atlantis", "province"),
+            ("category=Not%20A%20Code", "category"),
+            ("page=2", "page"),
+        ])
+        .await;
+    let body = triage.refuses("sort=size", &["sort"]).await;
     assert!(body["errors"][0]["problem"].as_str().is_some_and(|p| p.contains("oldest first, the default")), "{body}");
-    // Every bad field is named at once.
-    let (status, body) = app.get(&format!("{TRIAGE}?cursor=abc&sort=size"), ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["sort".to_string(), "cursor".to_string()]), "{body}");
+    // Every bad field is named at once, in the order the checks run.
+    triage.refuses("cursor=abc&sort=size", &["sort", "cursor"]).await;
     app.stop().await;
 }

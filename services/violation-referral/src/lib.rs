@@ -13,12 +13,12 @@ use nazer_shared::http::{
     ApiError, Caller, FieldIssue, IDENTIFIER_RULE, QueryParams, Scope, is_identifier, page_limit, period_bound,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
-use nazer_shared::iran;
+use nazer_shared::iran::Province;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::{Deserialize, Serialize};
 
-pub mod openapi;
+pub(crate) mod openapi;
 pub mod schema;
 pub mod store;
 
@@ -76,16 +76,13 @@ pub(crate) struct CaseQuery {
     #[param(required = false, value_type = String)]
     agency_id: Option<String>,
     /// Only cases in this status: `open` (the only status so far).
-    #[param(pattern = "^(open)$")]
+    #[param(required = false, value_type = store::CaseStatus)]
     status: Option<String>,
     /// Only cases of this category (its code).
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     category: Option<String>,
-    /// Only cases about this province (its code, such as `tehran`; the 31 codes the pattern
-    /// lists).
-    #[param(
-        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
-    )]
+    /// Only cases about this province (its code, such as `tehran`).
+    #[param(required = false, value_type = Province)]
     province: Option<String>,
     /// Opened at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
     /// 2026-11-29, Tehran time) or an RFC 3339 instant.
@@ -135,14 +132,15 @@ pub(crate) async fn get_cases(
 ) -> Result<HttpResponse, ApiError> {
     let confined = confined_to(&caller)?;
     let mut issues = Vec::new();
-    if query.status.as_deref().is_some_and(|s| !store::STATUSES.contains(&s)) {
-        issues.push(FieldIssue::new("status", format!("one of: {}", store::STATUSES.join(", "))));
+    let status = query.status.as_deref().map(store::CaseStatus::parse);
+    if status.is_some_and(|s| s.is_none()) {
+        issues.push(FieldIssue::new("status", format!("one of: {}", store::CaseStatus::listed())));
     }
     if query.category.as_deref().is_some_and(|c| !is_identifier(c)) {
         issues.push(FieldIssue::new("category", IDENTIFIER_RULE));
     }
-    if query.province.as_deref().is_some_and(|p| !iran::is_province(p)) {
-        issues.push(FieldIssue::new("province", format!("one of: {}", iran::province_codes())));
+    if query.province.as_deref().is_some_and(|p| Province::parse(p).is_none()) {
+        issues.push(FieldIssue::new("province", format!("one of: {}", Province::listed())));
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
@@ -154,7 +152,7 @@ pub(crate) async fn get_cases(
     let filter = store::CaseFilter {
         // An agency stays confined to its own cases, whatever it asks for.
         agency_id: confined.or(query.agency_id),
-        status: query.status,
+        status: status.flatten(),
         category: query.category,
         province: query.province,
         from,

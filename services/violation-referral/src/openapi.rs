@@ -1,5 +1,23 @@
 //! This service's operations, described (OpenAPI 3.1, from the handlers).
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(crate::get_cases, crate::get_case), components(schemas()))]
+#[openapi(
+    paths(crate::get_cases, crate::get_case),
+    components(schemas(crate::store::CaseStatus, nazer_shared::iran::Province))
+)]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_province_and_status_filters_refer_to_their_registered_schemas() {
+        let doc = serde_json::to_value(<super::ApiDoc as utoipa::OpenApi>::openapi()).unwrap();
+        assert_eq!(doc["components"]["schemas"]["Province"]["enum"].as_array().unwrap().len(), 31);
+        let parameters = doc["paths"]["/api/v1/violation-cases"]["get"]["parameters"].as_array().unwrap();
+        let province = parameters.iter().find(|p| p["name"] == "province").unwrap();
+        assert_eq!(province["schema"]["$ref"], "#/components/schemas/Province", "{province}");
+        let status = parameters.iter().find(|p| p["name"] == "status").unwrap();
+        assert_eq!(status["schema"]["$ref"], "#/components/schemas/CaseStatus", "{status}");
+        assert_eq!(doc["components"]["schemas"]["CaseStatus"]["enum"], serde_json::json!(["open"]));
+    }
+}

@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use crate::schema::violation_cases;
 
-pub const OPEN: &str = "open";
-/// Every status a case may be in.
-pub const STATUSES: [&str; 1] = [OPEN];
+nazer_shared::closed_set! {
+    /// Where a case stands.
+    pub enum CaseStatus { Open = "open" }
+}
 
 /// True for the messages that open a case.
 pub fn opens_case(assigned: &MessageAssigned) -> bool {
@@ -45,7 +46,7 @@ pub fn open_case(
             violation_cases::agency_id.eq(&assigned.agency_id),
             violation_cases::category.eq(&assigned.category),
             violation_cases::province.eq(&assigned.province),
-            violation_cases::status.eq(OPEN),
+            violation_cases::status.eq(CaseStatus::Open.as_str()),
             violation_cases::opened_at.eq(at),
         ))
         .execute(conn)?;
@@ -74,43 +75,49 @@ pub struct CaseView {
     pub agency_id: String,
     pub category: String,
     pub province: String,
-    /// `open`.
-    pub status: String,
+    pub status: CaseStatus,
     pub opened_at: DateTime<Utc>,
 }
 
-type Row = (String, String, String, String, String, String, String, NaiveDateTime);
-
-fn view((id, message_id, tracking_code, agency_id, category, province, status, at): Row) -> CaseView {
-    CaseView { id, message_id, tracking_code, agency_id, category, province, status, opened_at: from_db_time(at) }
+/// A case as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = violation_cases)]
+struct CaseRow {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    category: String,
+    province: String,
+    status: String,
+    opened_at: NaiveDateTime,
 }
 
-const COLUMNS: (
-    violation_cases::id,
-    violation_cases::message_id,
-    violation_cases::tracking_code,
-    violation_cases::agency_id,
-    violation_cases::category,
-    violation_cases::province,
-    violation_cases::status,
-    violation_cases::opened_at,
-) = (
-    violation_cases::id,
-    violation_cases::message_id,
-    violation_cases::tracking_code,
-    violation_cases::agency_id,
-    violation_cases::category,
-    violation_cases::province,
-    violation_cases::status,
-    violation_cases::opened_at,
-);
+impl TryFrom<CaseRow> for CaseView {
+    type Error = DbError;
+
+    fn try_from(row: CaseRow) -> Result<Self, DbError> {
+        let status = CaseStatus::parse(&row.status)
+            .ok_or_else(|| DbError::Refused(format!("unknown case status `{}` stored", row.status)))?;
+        Ok(Self {
+            id: row.id,
+            message_id: row.message_id,
+            tracking_code: row.tracking_code,
+            agency_id: row.agency_id,
+            category: row.category,
+            province: row.province,
+            status,
+            opened_at: from_db_time(row.opened_at),
+        })
+    }
+}
 
 /// Filters of a case list; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
     /// Only this agency's cases (the caller's own agency for an agency).
     pub agency_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<CaseStatus>,
     pub category: Option<String>,
     pub province: Option<String>,
     /// Opened at or after.
@@ -125,12 +132,12 @@ pub struct CaseFilter {
 /// One page of cases in the order `(opened_at, id)`, and the cursor of the next page when there
 /// is one.
 pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<CaseView>, Option<String>), DbError> {
-    let mut query = violation_cases::table.select(COLUMNS).into_boxed();
+    let mut query = violation_cases::table.select(CaseRow::as_select()).into_boxed();
     if let Some(value) = &filter.agency_id {
         query = query.filter(violation_cases::agency_id.eq(value.clone()));
     }
     if let Some(value) = &filter.status {
-        query = query.filter(violation_cases::status.eq(value.clone()));
+        query = query.filter(violation_cases::status.eq(value.as_str()));
     }
     if let Some(value) = &filter.category {
         query = query.filter(violation_cases::category.eq(value.clone()));
@@ -146,15 +153,14 @@ pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<C
         filter.after.clone(),
         filter.newest_first
     );
-    let rows: Vec<Row> = query.limit(filter.limit + 1).load(conn)?;
-    Ok(paging::page(rows.into_iter().map(view).collect(), filter.limit, |c: &CaseView| Cursor {
-        at: to_db_time(c.opened_at),
-        id: c.id.clone(),
-    }))
+    let rows: Vec<CaseRow> = query.limit(filter.limit + 1).load(conn)?;
+    let cases = rows.into_iter().map(CaseView::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(paging::page(cases, filter.limit, |c: &CaseView| Cursor { at: to_db_time(c.opened_at), id: c.id.clone() }))
 }
 
 pub fn find_case(conn: &mut DbConnection, id: &str) -> Result<Option<CaseView>, DbError> {
-    Ok(violation_cases::table.find(id).select(COLUMNS).first::<Row>(conn).optional()?.map(view))
+    let row: Option<CaseRow> = violation_cases::table.find(id).select(CaseRow::as_select()).first(conn).optional()?;
+    row.map(CaseView::try_from).transpose()
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use nazer_shared::db::{DbError, to_db_time};
 use nazer_shared::events::{Envelope, MessageAssigned, ViolationCaseOpened};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
 use nazer_shared::schema::{inbox, outbox};
+use nazer_shared::testing::fixtures::{api_key, assert_problem, envelope, message_assigned, rfc3339, stored};
+use nazer_shared::testing::list_contract::ListContract;
 use nazer_shared::testing::{self, ADMIN_KEY, TestApp, eventually};
 use nazer_violation_referral::schema::violation_cases;
 use nazer_violation_referral::store;
@@ -26,26 +26,16 @@ async fn start() -> TestApp {
 
 /// Now, at the precision the database keeps, so times read back compare equal.
 fn now() -> DateTime<Utc> {
-    to_db_time(Utc::now()).and_utc()
+    stored(Utc::now())
 }
 
 /// What routing publishes when it assigns message `n` of `kind` to `agency`.
 fn assignment(n: u32, kind: &str, agency: &str) -> MessageAssigned {
     MessageAssigned {
-        message_id: format!("message-{n}"),
         tracking_code: format!("{:010}", 1_000_000_000 + n),
         kind: kind.into(),
-        category: "municipal.building".into(),
-        province: "tehran".into(),
-        city: Some("تهران".into()),
-        agency_id: agency.into(),
-        agency_name: format!("شهرداری {agency}"),
-        rule_id: "rule-1".into(),
-        parent_agency_id: None,
-        agency_ancestors: vec![],
-        priority: "normal".into(),
-        channel: Some("call_center".into()),
         assigned_at: now(),
+        ..message_assigned(&format!("message-{n}"), agency)
     }
 }
 
@@ -90,17 +80,6 @@ async fn cases_announced(app: &TestApp) -> Vec<Envelope> {
     rows.iter().map(|row| serde_json::from_str(row).unwrap_or_else(|e| panic!("{e}: {row}"))).collect()
 }
 
-/// Stores an API key directly (this host does not serve `/api/v1/api-keys`); returns its secret.
-async fn key(app: &TestApp, scopes: &'static [Scope], agency: Option<&'static str>) -> String {
-    let now = Utc::now();
-    let (_, secret) = app
-        .db()
-        .write(move |conn| create_key(conn, "test key", scopes, agency, now))
-        .await
-        .unwrap_or_else(|e: DbError| panic!("{e}"));
-    secret
-}
-
 async fn get(app: &TestApp, path: &str, key: Option<&str>) -> (u16, Option<String>, Value) {
     let mut request = app.client.get(app.url(path));
     if let Some(key) = key {
@@ -112,14 +91,11 @@ async fn get(app: &TestApp, path: &str, key: Option<&str>) -> (u16, Option<Strin
     (status, content_type, body)
 }
 
-/// Checks a problem document's status, media type and slug; returns its body.
+/// Checks `reply` is a problem document of `status` and `slug` naming `fields`; its body.
 #[track_caller]
-fn assert_problem(reply: (u16, Option<String>, Value), status: u16, slug: &str) -> Value {
+fn problem(reply: (u16, Option<String>, Value), status: u16, slug: &str, fields: &[&str]) -> Value {
     let (got, content_type, body) = reply;
-    assert_eq!(got, status, "{body}");
-    assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{body}");
-    assert_eq!(body["type"], format!("urn:nazer:problem:{slug}"), "{body}");
-    assert_eq!(body["status"], status, "{body}");
+    assert_problem(got, content_type.as_deref(), &body, (status, slug, fields));
     body
 }
 
@@ -185,9 +161,9 @@ async fn other_kinds_of_message_open_no_case() {
 async fn an_assignment_from_the_bus_opens_its_case_once() {
     let mut app = start().await;
     let bus = app.host.as_ref().map(|h| h.bus.clone()).unwrap();
-    let complaint = Envelope::new("routing", &assignment(1, "complaint", "agency-a"), Utc::now()).unwrap();
-    let report = Envelope::new("routing", &assignment(2, "violation_report", "agency-a"), Utc::now()).unwrap();
-    let last = Envelope::new("routing", &assignment(3, "violation_report", "agency-b"), Utc::now()).unwrap();
+    let complaint = envelope("routing", &assignment(1, "complaint", "agency-a"));
+    let report = envelope("routing", &assignment(2, "violation_report", "agency-a"));
+    let last = envelope("routing", &assignment(3, "violation_report", "agency-b"));
     // The report is delivered twice; the last event, once consumed, shows the queue drained
     // (one consumer takes its queue in order).
     for envelope in [&complaint, &report, &report, &last] {
@@ -254,12 +230,10 @@ async fn admins_list_and_read_every_case() {
 
     let (status, _, body) = get(&app, &format!("{CASES}/{first_id}"), Some(ADMIN_KEY)).await;
     assert_eq!((status, body), (200, case_json(&first_id, &first, earlier)));
-    assert_problem(get(&app, &format!("{CASES}/no-such-case"), Some(ADMIN_KEY)).await, 404, "not-found");
+    problem(get(&app, &format!("{CASES}/no-such-case"), Some(ADMIN_KEY)).await, 404, "not-found", &[]);
 
     for limit in [0, 201] {
-        let body =
-            assert_problem(get(&app, &format!("{CASES}?limit={limit}"), Some(ADMIN_KEY)).await, 422, "validation");
-        assert_eq!(body["errors"][0]["field"], "limit", "{body}");
+        problem(get(&app, &format!("{CASES}?limit={limit}"), Some(ADMIN_KEY)).await, 422, "validation", &["limit"]);
     }
     app.stop().await;
 }
@@ -271,7 +245,7 @@ async fn an_agency_sees_only_its_own_cases() {
     let at = now();
     let own_id = open(&app, &own, at).await.unwrap();
     let other_id = open(&app, &other, at + chrono::Duration::seconds(1)).await.unwrap();
-    let agency_a = key(&app, &[Scope::Agency], Some("agency-a")).await;
+    let agency_a = api_key(&app, &[Scope::Agency], Some("agency-a"));
 
     let (status, _, body) = get(&app, CASES, Some(&agency_a)).await;
     assert_eq!((status, listed(&body)), (200, vec![case_json(&own_id, &own, at)]));
@@ -282,8 +256,8 @@ async fn an_agency_sees_only_its_own_cases() {
     let (status, _, body) = get(&app, &format!("{CASES}/{own_id}"), Some(&agency_a)).await;
     assert_eq!((status, body), (200, case_json(&own_id, &own, at)));
     // Another agency's case answers exactly like a missing one.
-    let theirs = assert_problem(get(&app, &format!("{CASES}/{other_id}"), Some(&agency_a)).await, 404, "not-found");
-    let missing = assert_problem(get(&app, &format!("{CASES}/no-such-case"), Some(&agency_a)).await, 404, "not-found");
+    let theirs = problem(get(&app, &format!("{CASES}/{other_id}"), Some(&agency_a)).await, 404, "not-found", &[]);
+    let missing = problem(get(&app, &format!("{CASES}/no-such-case"), Some(&agency_a)).await, 404, "not-found", &[]);
     assert_eq!(theirs, missing);
     app.stop().await;
 }
@@ -294,19 +268,19 @@ async fn cases_need_an_overseer_or_agency_key() {
     let id = open(&app, &assignment(1, "violation_report", "agency-a"), now()).await.unwrap();
     // Supervisors and special follow-up follow every agency's cases.
     for scopes in [&[Scope::Supervisor][..], &[Scope::SpecialFollowUp]] {
-        let overseer = key(&app, scopes, None).await;
+        let overseer = api_key(&app, scopes, None);
         let (status, _, body) = get(&app, CASES, Some(&overseer)).await;
         assert_eq!((status, listed(&body).len()), (200, 1), "{scopes:?}");
         assert_eq!(get(&app, &format!("{CASES}/{id}"), Some(&overseer)).await.0, 200, "{scopes:?}");
     }
-    let call_center = key(&app, &[Scope::CallCenter], None).await;
-    let unbound_agency = key(&app, &[Scope::Agency], None).await;
+    let call_center = api_key(&app, &[Scope::CallCenter], None);
+    let unbound_agency = api_key(&app, &[Scope::Agency], None);
 
     for path in [CASES.to_string(), format!("{CASES}/{id}")] {
-        assert_problem(get(&app, &path, None).await, 401, "unauthorized");
-        assert_problem(get(&app, &path, Some("nzr_neverIssued")).await, 401, "unauthorized");
-        assert_problem(get(&app, &path, Some(&call_center)).await, 403, "forbidden");
-        assert_problem(get(&app, &path, Some(&unbound_agency)).await, 403, "forbidden");
+        problem(get(&app, &path, None).await, 401, "unauthorized", &[]);
+        problem(get(&app, &path, Some("nzr_neverIssued")).await, 401, "unauthorized", &[]);
+        problem(get(&app, &path, Some(&call_center)).await, 403, "forbidden", &[]);
+        problem(get(&app, &path, Some(&unbound_agency)).await, 403, "forbidden", &[]);
     }
     app.stop().await;
 }
@@ -314,15 +288,8 @@ async fn cases_need_an_overseer_or_agency_key() {
 // ---------------------------------------------------------------------------------------------
 // Paging, sorting and filters
 
-/// Follows `next_cursor` from `path` (which carries `limit=2`) to the last page; the ids of
-/// the cases, page after page. Every page but the last is full; the last says no more follow.
-async fn page_through(app: &TestApp, path: &str, key: &str) -> Vec<String> {
-    page_through_from(app, path, None, key).await
-}
-
-/// `page_through`, starting at `cursor`.
-async fn page_through_from(app: &TestApp, path: &str, cursor: Option<String>, key: &str) -> Vec<String> {
-    testing::page_through(app, path, key, ("violation_cases", "id"), cursor).await.concat()
+fn case_list<'a>(app: &'a TestApp, key: &'a str) -> ListContract<'a> {
+    ListContract { app, path: CASES, key, items: ("violation_cases", "id") }
 }
 
 /// The cases, as (opened_at, id, agency, province), in the stable order oldest first.
@@ -356,10 +323,6 @@ async fn open_many(app: &TestApp, base: DateTime<Utc>) -> Opened {
     opened
 }
 
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn cases_page_through_a_stable_order_in_either_direction() {
     let mut app = start().await;
@@ -368,43 +331,29 @@ async fn cases_page_through_a_stable_order_in_either_direction() {
     let oldest_first = ids_of(&cases, |_| true);
     let newest_first: Vec<String> = oldest_first.iter().rev().cloned().collect();
 
+    let listing = case_list(&app, ADMIN_KEY);
+
     // Newest first by default, two at a time: every case once, none twice.
-    assert_eq!(page_through(&app, &format!("{CASES}?limit=2"), ADMIN_KEY).await, newest_first);
-    assert_eq!(page_through(&app, &format!("{CASES}?limit=2&sort=-opened_at"), ADMIN_KEY).await, newest_first);
-    assert_eq!(page_through(&app, &format!("{CASES}?limit=2&sort=opened_at"), ADMIN_KEY).await, oldest_first);
+    assert_eq!(listing.ids("").await, newest_first);
+    listing.sorts_both_ways("opened_at", &oldest_first).await;
     // One page holding everything says no page follows.
     let (status, _, body) = get(&app, &format!("{CASES}?limit=8"), Some(ADMIN_KEY)).await;
     assert_eq!((status, listed(&body).len(), &body["next_cursor"]), (200, 8, &Value::Null), "{body}");
 
     // Filters page too: an agency, a province, a period.
     let of_a = |c: &(DateTime<Utc>, String, &str, &str)| c.2 == "agency-a";
-    assert_eq!(
-        page_through(&app, &format!("{CASES}?limit=2&sort=opened_at&agency_id=agency-a"), ADMIN_KEY).await,
-        ids_of(&cases, of_a)
-    );
-    assert_eq!(
-        page_through(&app, &format!("{CASES}?limit=2&sort=opened_at&province=tehran&status=open"), ADMIN_KEY).await,
-        ids_of(&cases, |c| c.3 == "tehran")
-    );
+    assert_eq!(listing.ids("sort=opened_at&agency_id=agency-a").await, ids_of(&cases, of_a));
+    assert_eq!(listing.ids("sort=opened_at&province=tehran&status=open").await, ids_of(&cases, |c| c.3 == "tehran"));
     let (from, to) = (base + chrono::Duration::seconds(10), base + chrono::Duration::seconds(30));
     assert_eq!(
-        page_through(
-            &app,
-            &format!("{CASES}?limit=2&sort=opened_at&from={}&to={}", rfc3339(from), rfc3339(to)),
-            ADMIN_KEY
-        )
-        .await,
+        listing.ids(&format!("sort=opened_at&from={}&to={}", rfc3339(from), rfc3339(to))).await,
         ids_of(&cases, |c| c.0 >= from && c.0 < to),
         "from is inclusive, to exclusive"
     );
     // 2026-11-29 is 1405-09-08 in Tehran: the whole day, in either calendar.
-    for (from, to) in [("1405-09-08", "1405-09-08"), ("2026-11-29", "2026-11-29")] {
-        let (status, _, body) = get(&app, &format!("{CASES}?from={from}&to={to}"), Some(ADMIN_KEY)).await;
-        assert_eq!((status, listed(&body).len()), (200, 8), "{from}..{to}: {body}");
-    }
-    for query in ["from=1405-09-09", "to=1405-09-07", "category=utilities.water", "province=isfahan"] {
-        let (status, _, body) = get(&app, &format!("{CASES}?{query}"), Some(ADMIN_KEY)).await;
-        assert_eq!((status, listed(&body).len()), (200, 0), "{query}: {body}");
+    listing.whole_days(("1405-09-08", "2026-11-29"), "1405-09-09", 8).await;
+    for query in ["to=1405-09-07", "category=utilities.water", "province=isfahan"] {
+        assert_eq!(listing.count(query).await, 0, "{query}");
     }
     app.stop().await;
 }
@@ -415,19 +364,22 @@ async fn an_agency_pages_through_its_own_cases_only() {
     let base = now();
     let cases = open_many(&app, base).await;
     let own = ids_of(&cases, |c| c.2 == "agency-a");
-    let agency_a = key(&app, &[Scope::Agency], Some("agency-a")).await;
+    let agency_a = api_key(&app, &[Scope::Agency], Some("agency-a"));
+    let listing = case_list(&app, &agency_a);
 
     let newest_first: Vec<String> = own.iter().rev().cloned().collect();
-    assert_eq!(page_through(&app, &format!("{CASES}?limit=2"), &agency_a).await, newest_first);
-    assert_eq!(page_through(&app, &format!("{CASES}?limit=2&sort=opened_at"), &agency_a).await, own);
+    assert_eq!(listing.ids("").await, newest_first);
+    assert_eq!(listing.ids("sort=opened_at").await, own);
     // Asking for another agency's cases, or resuming from a cursor taken on a page that showed
     // them, still shows nothing but its own.
-    assert_eq!(page_through(&app, &format!("{CASES}?limit=2&sort=opened_at&agency_id=agency-b"), &agency_a).await, own);
+    assert_eq!(listing.ids("sort=opened_at&agency_id=agency-b").await, own);
     let (_, _, body) = get(&app, &format!("{CASES}?limit=2&sort=opened_at"), Some(ADMIN_KEY)).await;
     let cursor = body["next_cursor"].as_str().map(str::to_string);
     assert!(cursor.is_some(), "{body}");
     let after: Vec<String> = cases.iter().skip(2).filter(|c| c.2 == "agency-a").map(|c| c.1.clone()).collect();
-    assert_eq!(page_through_from(&app, &format!("{CASES}?sort=opened_at&limit=2"), cursor, &agency_a).await, after);
+    let path = format!("{CASES}?sort=opened_at&limit=2");
+    let resumed = testing::page_through(&app, &path, &agency_a, ("violation_cases", "id"), cursor).await.concat();
+    assert_eq!(resumed, after);
     app.stop().await;
 }
 
@@ -435,7 +387,7 @@ async fn an_agency_pages_through_its_own_cases_only() {
 async fn bad_paging_and_filters_are_refused_naming_the_field() {
     let mut app = start().await;
     open(&app, &assignment(1, "violation_report", "agency-a"), now()).await.unwrap();
-    let agency_a = key(&app, &[Scope::Agency], Some("agency-a")).await;
+    let agency_a = api_key(&app, &[Scope::Agency], Some("agency-a"));
     for (query, field) in [
         ("cursor=abc", "cursor"),
         ("cursor=1764400000123456_not-a-uuid", "cursor"),
@@ -450,14 +402,11 @@ async fn bad_paging_and_filters_are_refused_naming_the_field() {
         ("page=2", "page"),
     ] {
         for key in [ADMIN_KEY, agency_a.as_str()] {
-            let body = assert_problem(get(&app, &format!("{CASES}?{query}"), Some(key)).await, 422, "validation");
-            assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+            problem(get(&app, &format!("{CASES}?{query}"), Some(key)).await, 422, "validation", &[field]);
         }
     }
     // Every bad field is named at once.
-    let body =
-        assert_problem(get(&app, &format!("{CASES}?cursor=abc&sort=size"), Some(ADMIN_KEY)).await, 422, "validation");
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["sort", "cursor"], "{body}");
+    let reply = get(&app, &format!("{CASES}?cursor=abc&sort=size"), Some(ADMIN_KEY)).await;
+    problem(reply, 422, "validation", &["sort", "cursor"]);
     app.stop().await;
 }
