@@ -12,11 +12,11 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use nazer_deadline_timer::firing_store::{self, reason};
+use nazer_deadline_timer::deadlines::store::{self, state};
+use nazer_deadline_timer::firing::store::{self as firing_store, reason};
 use nazer_deadline_timer::policy::RESPOND;
 use nazer_deadline_timer::schema::{deadlines, warnings};
-use nazer_deadline_timer::store::{self, state};
-use nazer_deadline_timer::warning_store::{self, WarningFilter};
+use nazer_deadline_timer::warnings::store::{self as warning_store, WarningFilter};
 use nazer_shared::db::{DbConnection, DbError, to_db_time, write_transaction};
 use nazer_shared::events::{DeadlineMet, DeadlineScheduled, Envelope, MessageAssigned, WarningIssued};
 use nazer_shared::http::Scope;

@@ -5,8 +5,8 @@
 //! otherwise. Instants driven by hand lie an hour or more ahead, out of the host loop's reach.
 
 use chrono::{DateTime, Duration, Utc};
-use nazer_deadline_timer::firing_store::{SPECIAL_FOLLOW_UP, reason};
-use nazer_deadline_timer::store::{self, state};
+use nazer_deadline_timer::deadlines::store::{self, state};
+use nazer_deadline_timer::firing::store::{SPECIAL_FOLLOW_UP, reason};
 use nazer_shared::events::{DeadlineScheduled, MessageAcknowledged, MessageAssigned, MessageDeclined, WarningIssued};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;

@@ -5,7 +5,7 @@
 //! the host loop's reach.
 
 use chrono::{DateTime, Utc};
-use nazer_deadline_timer::store::{self, state};
+use nazer_deadline_timer::deadlines::store::{self, state};
 use nazer_shared::events::{DeadlineMoved, MessageAssigned};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;

@@ -3,9 +3,9 @@
 //! NAZER_TEST_BROKER_URL are set; SQLite and the in-process bus otherwise.
 
 use chrono::{Duration, Utc};
-use nazer_deadline_timer::pausing::{self, PauseError};
+use nazer_deadline_timer::deadlines::pausing::{self, PauseError};
+use nazer_deadline_timer::deadlines::store::{self, DeadlineView, state};
 use nazer_deadline_timer::policy::Step;
-use nazer_deadline_timer::store::{self, DeadlineView, state};
 use nazer_shared::events::{DeadlinePaused, DeadlineResumed, MessageAssigned};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;

@@ -4,7 +4,7 @@
 //! otherwise.
 
 use chrono::{Duration, Utc};
-use nazer_deadline_timer::store;
+use nazer_deadline_timer::deadlines::store;
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::testing::{ADMIN_KEY, TestApp, problem_fields};

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use diesel::prelude::*;
+use nazer_deadline_timer::deadlines::store;
+use nazer_deadline_timer::policy::store as policy_store;
 use nazer_deadline_timer::policy::{PolicyDocument, SlaPolicy};
-use nazer_deadline_timer::policy_store;
 use nazer_deadline_timer::schema::{deadlines, warnings};
-use nazer_deadline_timer::store;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
 use nazer_shared::events::{MessageAssigned, MessageResponded, WarningIssued};
 use nazer_shared::iran::{JalaliDate, tehran_offset};
@@ -62,7 +62,7 @@ pub fn schedule(app: &TestApp, event: &MessageAssigned, now: DateTime<Utc>) -> O
 }
 
 /// Fires everything due at `at`, reminders included.
-pub fn fire_all(app: &TestApp, at: DateTime<Utc>) -> nazer_deadline_timer::firing_store::Fired {
+pub fn fire_all(app: &TestApp, at: DateTime<Utc>) -> nazer_deadline_timer::firing::store::Fired {
     write(app, |conn| store::fire_due(conn, at, 500))
 }
 

@@ -11,10 +11,10 @@ use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
 use uuid::Uuid;
 
-use crate::firing_store::insert_warnings;
+use crate::deadlines::store::state;
+use crate::firing::store::insert_warnings;
 use crate::policy::RESPOND;
 use crate::schema::{deadlines, warnings};
-use crate::store::state;
 
 pub use nazer_shared::events::QUALITY_STAGE as QUALITY;
 pub const REASON: &str = "quality_below_standard";

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, to_db_time};
 
-use crate::calendar_store;
+use crate::calendar::store as calendar_store;
 use crate::policy::{ANY, PolicyDocument, SlaPolicy};
 use crate::schema::sla_policies;
 

@@ -18,13 +18,13 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::calendar::Calendar;
-use crate::calendar_change::calendar_lock;
-use crate::calendar_store;
+use crate::calendar::change::calendar_lock;
+use crate::calendar::store as calendar_store;
+use crate::policy::store as policy_store;
 use crate::policy::{self, ACKNOWLEDGE, RESPOND, StagePolicy, Step};
-use crate::policy_store;
 use crate::schema::{acknowledged_messages, deadlines, responded_messages};
 
-pub use crate::firing_store::{Fired, fire_due, next_due};
+pub use crate::firing::store::{Fired, fire_due, next_due};
 
 pub mod state {
     pub const PENDING: &str = "pending";

@@ -5,9 +5,9 @@ use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{ApiError, Caller, JsonBody, Scope};
 use serde::Serialize;
 
-use crate::api::DeadlineState;
+use crate::deadlines::api::DeadlineState;
+use crate::policy::store::{self as policy_store, PolicyError};
 use crate::policy::{PolicyDocument, SlaPolicy};
-use crate::policy_store::{self, PolicyError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/sla-policies", web::get().to(get_policies))

@@ -11,13 +11,13 @@ use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::change::calendar_lock;
+use crate::calendar::store as calendar_store;
 use crate::calendar::{Calendar, CalendarError};
-use crate::calendar_change::calendar_lock;
-use crate::calendar_store;
-use crate::moving::steps_done;
+use crate::deadlines::moving::steps_done;
+use crate::deadlines::store::{self, DeadlineView, decode, encode, state};
 use crate::policy::{self, LadderError, StagePolicy, Step};
 use crate::schema::deadlines;
-use crate::store::{self, DeadlineView, decode, encode, state};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PauseError {

@@ -8,11 +8,11 @@ use nazer_shared::http::{ApiError, Caller, JsonBody, QueryParams, Scope};
 use nazer_shared::iran::persian_date_time;
 use serde::{Deserialize, Serialize};
 
-use crate::api::DeadlineState;
+use crate::calendar::change::{CalendarEdit, ChangeError, Changed, change_calendar};
+use crate::calendar::store::{self as calendar_store, CalendarSummary};
 use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument};
-use crate::calendar_change::{CalendarEdit, ChangeError, Changed, change_calendar};
-use crate::calendar_store::{self, CalendarSummary};
-use crate::due_question::DueQuestion;
+use crate::deadlines::api::DeadlineState;
+use crate::deadlines::due_question::DueQuestion;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/calendars", web::get().to(get_calendars))

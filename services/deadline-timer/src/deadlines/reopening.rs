@@ -9,11 +9,11 @@ use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::Calendar;
-use crate::calendar_change::calendar_lock;
-use crate::calendar_store;
+use crate::calendar::change::calendar_lock;
+use crate::calendar::store as calendar_store;
+use crate::deadlines::store::{self, NewClock, decode, fallback_stage};
 use crate::policy::{self, RESPOND, StagePolicy};
 use crate::schema::deadlines;
-use crate::store::{self, NewClock, decode, fallback_stage};
 
 /// The end of the reopening period: `days` working days after the answer on `calendar`; plain
 /// days when the message has no calendar or the calendar has no working time left.

@@ -6,9 +6,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use nazer_shared::db::{DbConnection, DbError, lock_key};
 use nazer_shared::http::FieldIssue;
 
+use crate::calendar::store as calendar_store;
 use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument, province_code, solar_hijri_day};
-use crate::calendar_store;
-use crate::moving::{self, Touched};
+use crate::deadlines::moving::{self, Touched};
 
 /// The advisory lock that orders changes of a calendar against clocks started on it.
 pub fn calendar_lock(id: &str) -> String {

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Budget, Calendar, CalendarError};
 
+pub(crate) mod api;
+pub mod store;
+
 /// Matches every category, priority or channel.
 pub const ANY: &str = "*";
 pub const ACKNOWLEDGE: &str = "acknowledge";
@@ -296,5 +299,4 @@ pub fn ladder_from(
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 mod tests;

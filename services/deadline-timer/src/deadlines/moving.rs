@@ -15,11 +15,11 @@ use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::Calendar;
-use crate::firing_store::stage_fa;
-use crate::pausing::{Pause, recompute};
+use crate::deadlines::pausing::{Pause, recompute};
+use crate::deadlines::store::{decode, encode, state};
+use crate::firing::store::stage_fa;
 use crate::policy::{self, StagePolicy, Step};
 use crate::schema::deadlines;
-use crate::store::{decode, encode, state};
 
 /// Which running clocks a change can touch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -12,9 +12,9 @@ use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::pausing::{self, PauseError};
-use crate::store::{self, DeadlineView};
-use crate::warning_store::{self, AcknowledgeError, WarningFilter, WarningView};
+use crate::deadlines::pausing::{self, PauseError};
+use crate::deadlines::store::{self, DeadlineView};
+use crate::warnings::store::{self as warning_store, AcknowledgeError, WarningFilter, WarningView};
 
 pub struct DeadlineState {
     pub ctx: ServiceContext,
@@ -40,8 +40,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<DeadlineState>) {
         .route("/api/v1/deadlines", web::get().to(get_deadlines))
         .route("/api/v1/deadlines/{id}/pause", web::post().to(post_pause))
         .route("/api/v1/deadlines/{id}/resume", web::post().to(post_resume))
-        .configure(crate::policy_api::routes)
-        .configure(crate::calendar_api::routes);
+        .configure(crate::policy::api::routes)
+        .configure(crate::calendar::api::routes);
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -10,9 +10,9 @@ use nazer_shared::topology::DEADLINE_TIMER;
 use nazer_shared::{insert_rows, select_skip_locked};
 use uuid::Uuid;
 
+use crate::deadlines::store::{decode, state};
 use crate::policy::{ACKNOWLEDGE, Step};
 use crate::schema::{deadlines, warnings};
-use crate::store::{decode, state};
 
 /// Who takes a message over after the last warning (پیگیری ویژه); webhook subscriptions
 /// for this id receive level-3 warnings.
