@@ -47,10 +47,24 @@ pub fn moved_text(stage: &str, tracking_code: &str, due_at: DateTime<Utc>) -> St
     format!("{} {} به {} تغییر کرد", stage_fa(stage), persian_digits(tracking_code), persian_date_time(due_at))
 }
 
-type Row = (
-    (String, String, String, String, String, Option<String>),
-    (NaiveDateTime, NaiveDateTime, String, String, String, i32, String),
-);
+/// A running clock, as much of it as moving needs.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct Row {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    stage: String,
+    province: Option<String>,
+    started_at: NaiveDateTime,
+    due_at: NaiveDateTime,
+    state: String,
+    stage_policy: String,
+    ladder: String,
+    next_step: i32,
+    pauses: String,
+}
 
 const BATCH: i64 = 500;
 
@@ -89,25 +103,7 @@ pub fn move_deadlines(
                 .filter(deadlines::id.eq_any(&ids))
                 .filter(deadlines::next_fire_at.is_not_null())
                 .order(deadlines::id)
-                .select((
-                    (
-                        deadlines::id,
-                        deadlines::message_id,
-                        deadlines::tracking_code,
-                        deadlines::agency_id,
-                        deadlines::stage,
-                        deadlines::province,
-                    ),
-                    (
-                        deadlines::started_at,
-                        deadlines::due_at,
-                        deadlines::state,
-                        deadlines::stage_policy,
-                        deadlines::ladder,
-                        deadlines::next_step,
-                        deadlines::pauses,
-                    ),
-                ))
+                .select(Row::as_select())
         )?;
         let full = ids.len() as i64 == BATCH;
         if let Some(last) = ids.last() {
@@ -132,8 +128,21 @@ fn move_one(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DeadlineMoved>, DbError> {
-    let ((id, message_id, tracking_code, agency_id, stage, province), rest) = row;
-    let (started_at, due_at, current, stage_policy, ladder, next_step, pauses) = rest;
+    let Row {
+        id,
+        message_id,
+        tracking_code,
+        agency_id,
+        stage,
+        province,
+        started_at,
+        due_at,
+        state: current,
+        stage_policy,
+        ladder,
+        next_step,
+        pauses,
+    } = row;
     let policy: StagePolicy = decode(&id, "policy", &stage_policy)?;
     let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let (start, old_due) = (from_db_time(started_at), from_db_time(due_at));

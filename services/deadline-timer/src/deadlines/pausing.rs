@@ -49,37 +49,31 @@ pub fn shift(
     }
 }
 
-type Row = (
-    (String, String, String, String, String, NaiveDateTime),
-    (Option<String>, Option<String>, String, String, String, i32, Option<NaiveDateTime>, String),
-);
+/// A deadline, as much of it as pausing and resuming need.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct Row {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    stage: String,
+    started_at: NaiveDateTime,
+    calendar_id: Option<String>,
+    province: Option<String>,
+    state: String,
+    stage_policy: String,
+    ladder: String,
+    next_step: i32,
+    paused_at: Option<NaiveDateTime>,
+    pauses: String,
+}
 
 /// The deadline, locked; only the agency's own when `agency` is given.
 fn locked(conn: &mut DbConnection, id: &str, agency: Option<&str>) -> Result<Row, PauseError> {
-    let rows: Vec<Row> = select_for_update!(
-        conn,
-        deadlines::table.filter(deadlines::id.eq(id)).select((
-            (
-                deadlines::id,
-                deadlines::message_id,
-                deadlines::tracking_code,
-                deadlines::agency_id,
-                deadlines::stage,
-                deadlines::started_at,
-            ),
-            (
-                deadlines::calendar_id,
-                deadlines::province,
-                deadlines::state,
-                deadlines::stage_policy,
-                deadlines::ladder,
-                deadlines::next_step,
-                deadlines::paused_at,
-                deadlines::pauses,
-            ),
-        ))
-    )?;
-    let found = rows.into_iter().next().filter(|((_, _, _, agency_id, ..), _)| agency.is_none_or(|a| a == agency_id));
+    let rows: Vec<Row> =
+        select_for_update!(conn, deadlines::table.filter(deadlines::id.eq(id)).select(Row::as_select()))?;
+    let found = rows.into_iter().next().filter(|row| agency.is_none_or(|a| a == row.agency_id));
     found.ok_or(PauseError::NotFound)
 }
 
@@ -106,8 +100,8 @@ pub fn pause(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<DeadlineView, PauseError> {
-    let ((id, message_id, tracking_code, agency_id, stage, _), rest) = locked(conn, id, agency)?;
-    let (_, _, current, _, ladder, next_step, ..) = rest;
+    let Row { id, message_id, tracking_code, agency_id, stage, state: current, ladder, next_step, .. } =
+        locked(conn, id, agency)?;
     if current != state::PENDING {
         return Err(PauseError::WrongState(current, "only a pending stage can pause"));
     }
@@ -144,8 +138,22 @@ pub fn resume(
     agency: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeadlineView, PauseError> {
-    let ((id, message_id, tracking_code, agency_id, stage, started_at), rest) = locked(conn, id, agency)?;
-    let (calendar_id, province, current, stage_policy, ladder, next_step, paused_at, pauses) = rest;
+    let Row {
+        id,
+        message_id,
+        tracking_code,
+        agency_id,
+        stage,
+        started_at,
+        calendar_id,
+        province,
+        state: current,
+        stage_policy,
+        ladder,
+        next_step,
+        paused_at,
+        pauses,
+    } = locked(conn, id, agency)?;
     let Some(paused_at) = paused_at.filter(|_| current == state::PAUSED).map(from_db_time) else {
         return Err(PauseError::WrongState(current, "only a paused stage can resume"));
     };

@@ -29,9 +29,12 @@ pub fn reopen_until(
 }
 
 /// What the message's latest respond clock ran on, for the window and for a restart.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
 struct LastClock {
     agency_id: String,
     stage_policy: String,
+    #[diesel(column_name = id)]
     deadline_id: String,
     policy_id: Option<String>,
     calendar_id: Option<String>,
@@ -40,40 +43,14 @@ struct LastClock {
     agency_ancestors: Option<String>,
 }
 
-type LastClockRow =
-    (String, String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
-
 fn last_respond_clock(conn: &mut DbConnection, message_id: &str) -> Result<Option<LastClock>, DbError> {
-    let row: Option<LastClockRow> = deadlines::table
+    Ok(deadlines::table
         .filter(deadlines::message_id.eq(message_id))
         .filter(deadlines::stage.eq(RESPOND))
         .order((deadlines::started_at.desc(), deadlines::id.desc()))
-        .select((
-            deadlines::agency_id,
-            deadlines::stage_policy,
-            deadlines::id,
-            deadlines::policy_id,
-            deadlines::calendar_id,
-            deadlines::province,
-            deadlines::escalation_agency_id,
-            deadlines::agency_ancestors,
-        ))
+        .select(LastClock::as_select())
         .first(conn)
-        .optional()?;
-    Ok(row.map(
-        |(agency_id, stage_policy, deadline_id, policy_id, calendar_id, province, escalation_agency_id, ancestors)| {
-            LastClock {
-                agency_id,
-                stage_policy,
-                deadline_id,
-                policy_id,
-                calendar_id,
-                province,
-                escalation_agency_id,
-                agency_ancestors: ancestors,
-            }
-        },
-    ))
+        .optional()?)
 }
 
 /// The calendar a clock ran on, else the calendar Nazer ships (when stored).

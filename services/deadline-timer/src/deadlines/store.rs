@@ -308,6 +308,16 @@ pub fn stop_declined(conn: &mut DbConnection, declined: &MessageDeclined) -> Res
     Ok(stopped)
 }
 
+/// A clock an answer may close.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct Closing {
+    id: String,
+    stage: String,
+    due_at: NaiveDateTime,
+    state: String,
+}
+
 /// Closes the message's clocks (one stage, or all): pending ones are met (`deadline.met`),
 /// ones already warned about are answered late; either way nothing more fires. The number met.
 fn close_stages(
@@ -321,7 +331,7 @@ fn close_stages(
     let met_at = to_db_time(at);
     // Locked and read first, in id order (as calendar changes lock them): a firing replica
     // holding a row makes this wait and then see the state it committed, never a stale one.
-    let rows: Vec<(String, String, NaiveDateTime, String)> = select_for_update!(
+    let rows: Vec<Closing> = select_for_update!(
         conn,
         deadlines::table
             .filter(deadlines::message_id.eq(message_id))
@@ -331,11 +341,11 @@ fn close_stages(
             // A clock started after the answer (a reopening) waits for an answer of its own.
             .filter(deadlines::started_at.le(met_at))
             .order(deadlines::id)
-            .select((deadlines::id, deadlines::stage, deadlines::due_at, deadlines::state))
+            .select(Closing::as_select())
     )?;
     let stop = deadlines::next_fire_at.eq(None::<NaiveDateTime>);
     let mut met = 0;
-    for (deadline_id, stage, due_at, current) in rows {
+    for Closing { id: deadline_id, stage, due_at, state: current } in rows {
         let target = deadlines::table.find(&deadline_id);
         if current == state::PENDING || current == state::PAUSED {
             diesel::update(target)
@@ -407,43 +417,54 @@ pub struct DeadlineView {
     pub agency_ancestors: Vec<String>,
 }
 
-type DeadlineRow = (
-    (String, String, String, String, String, String),
-    (Option<String>, Option<String>, NaiveDateTime, NaiveDateTime, String),
-    (Option<NaiveDateTime>, String, i32, Option<NaiveDateTime>, Option<String>),
-);
+/// A deadline as supervisors read it, as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct DeadlineRow {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    stage: String,
+    budget: String,
+    policy_id: Option<String>,
+    calendar_id: Option<String>,
+    started_at: NaiveDateTime,
+    due_at: NaiveDateTime,
+    state: String,
+    next_fire_at: Option<NaiveDateTime>,
+    ladder: String,
+    next_step: i32,
+    paused_at: Option<NaiveDateTime>,
+    agency_ancestors: Option<String>,
+}
 
 pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<DeadlineView>, DbError> {
     let rows: Vec<DeadlineRow> = deadlines::table
         .filter(deadlines::message_id.eq(message_id))
         .order((deadlines::due_at, deadlines::stage))
-        .select((
-            (
-                deadlines::id,
-                deadlines::message_id,
-                deadlines::tracking_code,
-                deadlines::agency_id,
-                deadlines::stage,
-                deadlines::budget,
-            ),
-            (deadlines::policy_id, deadlines::calendar_id, deadlines::started_at, deadlines::due_at, deadlines::state),
-            (
-                deadlines::next_fire_at,
-                deadlines::ladder,
-                deadlines::next_step,
-                deadlines::paused_at,
-                deadlines::agency_ancestors,
-            ),
-        ))
+        .select(DeadlineRow::as_select())
         .load(conn)?;
     rows.into_iter()
         .map(
-            |(
-                ids,
-                (policy_id, calendar_id, started_at, due_at, state),
-                (next_fire_at, ladder, next_step, paused_at, ancestors),
-            )| {
-                let (id, message_id, tracking_code, agency_id, stage, budget) = ids;
+            |DeadlineRow {
+                 id,
+                 message_id,
+                 tracking_code,
+                 agency_id,
+                 stage,
+                 budget,
+                 policy_id,
+                 calendar_id,
+                 started_at,
+                 due_at,
+                 state,
+                 next_fire_at,
+                 ladder,
+                 next_step,
+                 paused_at,
+                 agency_ancestors: ancestors,
+             }| {
                 let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
                 let steps = steps
                     .into_iter()

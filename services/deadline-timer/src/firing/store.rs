@@ -66,7 +66,21 @@ pub struct Fired {
     pub lags: Vec<(&'static str, f64)>,
 }
 
-type DueRow = (String, String, String, String, Option<String>, String, NaiveDateTime, String, i32, String);
+/// A claimed deadline, as much of it as firing needs.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct DueRow {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    escalation_agency_id: Option<String>,
+    stage: String,
+    due_at: NaiveDateTime,
+    ladder: String,
+    next_step: i32,
+    state: String,
+}
 
 /// Where one claimed deadline's ladder stands after firing.
 struct Advance {
@@ -87,25 +101,16 @@ pub fn fire_due(conn: &mut DbConnection, now: DateTime<Utc>, limit: i64) -> Resu
     let cutoff = to_db_time(now);
     let rows: Vec<DueRow> = select_skip_locked!(
         conn,
-        deadlines::table.filter(deadlines::next_fire_at.le(cutoff)).order(deadlines::next_fire_at).limit(limit).select(
-            (
-                deadlines::id,
-                deadlines::message_id,
-                deadlines::tracking_code,
-                deadlines::agency_id,
-                deadlines::escalation_agency_id,
-                deadlines::stage,
-                deadlines::due_at,
-                deadlines::ladder,
-                deadlines::next_step,
-                deadlines::state,
-            )
-        )
+        deadlines::table
+            .filter(deadlines::next_fire_at.le(cutoff))
+            .order(deadlines::next_fire_at)
+            .limit(limit)
+            .select(DueRow::as_select())
     )?;
     let mut fired = Fired { deadlines: rows.len(), ..Fired::default() };
     let mut advances = Vec::with_capacity(rows.len());
     for row in rows {
-        let (id, next_step, current) = (row.0.clone(), row.8, row.9.clone());
+        let (id, next_step, current) = (row.id.clone(), row.next_step, row.state.clone());
         match fire_one(row, now, &mut fired) {
             Ok(advance) => advances.push(advance),
             // One broken row must not stop every other deadline: it is parked, loudly.
@@ -124,8 +129,18 @@ pub fn fire_due(conn: &mut DbConnection, now: DateTime<Utc>, limit: i64) -> Resu
 
 /// Fires the due steps of one claimed deadline into `fired`; where its ladder stands after.
 fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advance, DbError> {
-    let (id, message_id, tracking_code, agency_id, escalation_agency_id, stage, due_at, ladder, next_step, current) =
-        row;
+    let DueRow {
+        id,
+        message_id,
+        tracking_code,
+        agency_id,
+        escalation_agency_id,
+        stage,
+        due_at,
+        ladder,
+        next_step,
+        state: current,
+    } = row;
     let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let due_at = from_db_time(due_at);
     let mut step_index = next_step.max(0) as usize;

@@ -79,20 +79,28 @@ pub fn find_policy(conn: &mut DbConnection, id: &str) -> Result<Option<SlaPolicy
     stored.map(|text| decode(id, &text)).transpose()
 }
 
+/// A stored policy: its id and its document.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sla_policies)]
+struct StoredPolicy {
+    id: String,
+    document: String,
+}
+
 pub fn list_policies(conn: &mut DbConnection) -> Result<Vec<SlaPolicy>, DbError> {
-    let rows: Vec<(String, String)> =
-        sla_policies::table.order(sla_policies::id).select((sla_policies::id, sla_policies::document)).load(conn)?;
-    rows.iter().map(|(id, text)| decode(id, text)).collect()
+    let rows: Vec<StoredPolicy> =
+        sla_policies::table.order(sla_policies::id).select(StoredPolicy::as_select()).load(conn)?;
+    rows.iter().map(|row| decode(&row.id, &row.document)).collect()
 }
 
 /// The policies that could apply to a message of `category` and `priority`.
 pub fn candidates(conn: &mut DbConnection, category: &str, priority: &str) -> Result<Vec<SlaPolicy>, DbError> {
-    let rows: Vec<(String, String)> = sla_policies::table
+    let rows: Vec<StoredPolicy> = sla_policies::table
         .filter(sla_policies::category.eq_any([category, ANY]))
         .filter(sla_policies::priority.eq_any([priority, ANY]))
-        .select((sla_policies::id, sla_policies::document))
+        .select(StoredPolicy::as_select())
         .load(conn)?;
-    rows.iter().map(|(id, text)| decode(id, text)).collect()
+    rows.iter().map(|row| decode(&row.id, &row.document)).collect()
 }
 
 /// Removes a policy; clocks it already started keep running on their own copy.

@@ -55,11 +55,24 @@ pub struct WarningFilter {
     pub limit: i64,
 }
 
-type Row = (
-    (String, String, String, String, String, String),
-    (i32, String, Option<String>, String),
-    (NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>),
-);
+/// A warning as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = warnings)]
+struct Row {
+    id: String,
+    deadline_id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    stage: String,
+    level: i32,
+    reason: String,
+    escalated_to: Option<String>,
+    text_fa: String,
+    due_at: NaiveDateTime,
+    issued_at: NaiveDateTime,
+    acknowledged_at: Option<NaiveDateTime>,
+}
 
 /// One page of at most `filter.limit` warnings, and the cursor of the next page when there is one.
 pub fn warning_page(
@@ -105,28 +118,26 @@ pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<
     }
     let query =
         nazer_shared::keyset!(query, warnings::issued_at, warnings::id, filter.after.clone(), !filter.oldest_first);
-    let rows: Vec<Row> = query
-        .limit(filter.limit)
-        .select((
-            (
-                warnings::id,
-                warnings::deadline_id,
-                warnings::message_id,
-                warnings::tracking_code,
-                warnings::agency_id,
-                warnings::stage,
-            ),
-            (warnings::level, warnings::reason, warnings::escalated_to, warnings::text_fa),
-            (warnings::due_at, warnings::issued_at, warnings::acknowledged_at),
-        ))
-        .load(conn)?;
+    let rows: Vec<Row> = query.limit(filter.limit).select(Row::as_select()).load(conn)?;
     Ok(rows.into_iter().map(view).collect())
 }
 
 fn view(row: Row) -> WarningView {
-    let ((id, deadline_id, message_id, tracking_code, agency_id, stage), (level, reason, escalated_to, text_fa), times) =
-        row;
-    let (due_at, issued_at, acknowledged_at) = times;
+    let Row {
+        id,
+        deadline_id,
+        message_id,
+        tracking_code,
+        agency_id,
+        stage,
+        level,
+        reason,
+        escalated_to,
+        text_fa,
+        due_at,
+        issued_at,
+        acknowledged_at,
+    } = row;
     WarningView {
         id,
         deadline_id,
