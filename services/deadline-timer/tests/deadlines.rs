@@ -12,13 +12,15 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use nazer_deadline_timer::deadlines::store::{self, state};
-use nazer_deadline_timer::firing::store::{self as firing_store, reason};
-use nazer_deadline_timer::policy::RESPOND;
+use nazer_deadline_timer::deadlines::store;
+use nazer_deadline_timer::firing::store as firing_store;
 use nazer_deadline_timer::schema::{deadlines, warnings};
+use nazer_deadline_timer::warnings::WarningReason;
 use nazer_deadline_timer::warnings::store::{self as warning_store, WarningFilter};
 use nazer_shared::db::{DbConnection, DbError, to_db_time, write_transaction};
-use nazer_shared::events::{DeadlineMet, DeadlineScheduled, Envelope, MessageAssigned, WarningIssued};
+use nazer_shared::events::{
+    DeadlineMet, DeadlineScheduled, DeadlineState, Envelope, MessageAssigned, Stage, WarningIssued,
+};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::iran::persian_digits;
@@ -47,12 +49,12 @@ async fn an_assignment_starts_one_respond_clock() {
 
     let rows = deadlines_of(&app, "m-building");
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].1.as_str(), rows[0].2), (state::PENDING, stored(now) + Duration::hours(1)));
+    assert_eq!((rows[0].1.as_str(), rows[0].2), (DeadlineState::Pending.as_str(), stored(now) + Duration::hours(1)));
     let mut conn = app.db().get().unwrap();
     let views = store::deadlines_of(&mut conn, "m-building").unwrap();
     drop(conn);
     assert_eq!(views[0].budget, "PT1H");
-    assert_eq!(views[0].stage, RESPOND);
+    assert_eq!(views[0].stage, Stage::Respond);
     assert_eq!(views[0].agency_id, "agency-a");
     assert_eq!(views[0].tracking_code, "1234567890");
     assert_eq!(views[0].started_at, stored(now));
@@ -64,7 +66,7 @@ async fn an_assignment_starts_one_respond_clock() {
     assert_eq!(event.message_id, "m-building");
     assert_eq!(event.tracking_code, "1234567890");
     assert_eq!(event.agency_id, "agency-a");
-    assert_eq!(event.stage, RESPOND);
+    assert_eq!(event.stage, Stage::Respond.as_str());
     assert_eq!(event.started_at, stored(now));
     assert_eq!(event.due_at, stored(now) + Duration::hours(1));
 
@@ -137,17 +139,17 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
     assert_eq!(warning.message_id, "m-first");
     assert_eq!(warning.tracking_code, "1234567890");
     assert_eq!(warning.agency_id, "agency-a");
-    assert_eq!(warning.stage, RESPOND);
+    assert_eq!(warning.stage, Stage::Respond.as_str());
     assert_eq!(warning.level, 1);
-    assert_eq!(warning.reason, reason::OVERDUE);
+    assert_eq!(warning.reason, WarningReason::Overdue.as_str());
     assert_eq!(warning.due_at, first_due);
     assert_eq!(warning.issued_at, stored(first_due));
     assert!(warning.text_fa.contains(&persian_digits("1234567890")), "{}", warning.text_fa);
     assert!(warning.text_fa.contains("۱۲۳۴۵۶۷۸۹۰"), "{}", warning.text_fa);
     assert!(!warning.text_fa.contains("1234567890"), "no Latin digits: {}", warning.text_fa);
     assert!(warning.text_fa.starts_with("مهلت رسیدگی به پیام"), "{}", warning.text_fa);
-    assert_eq!(warning.text_fa, firing_store::warning_text(RESPOND, 1, "1234567890", first_due));
-    assert_eq!(deadline_state, state::BREACHED);
+    assert_eq!(warning.text_fa, firing_store::warning_text(Stage::Respond.as_str(), 1, "1234567890", first_due));
+    assert_eq!(deadline_state, DeadlineState::Breached.as_str());
 
     let mut conn = app.db().get().unwrap();
     let listed = warning_store::list_warnings(&mut conn, &WarningFilter { limit: 50, ..Default::default() }).unwrap();
@@ -180,7 +182,7 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
                 warnings::tracking_code.eq("1234567890"),
                 warnings::agency_id.eq("agency-a"),
                 warnings::level.eq(1),
-                warnings::reason.eq(reason::OVERDUE),
+                warnings::reason.eq(WarningReason::Overdue.as_str()),
                 warnings::text_fa.eq("تکراری"),
                 warnings::due_at.eq(to_db_time(first_due)),
                 warnings::issued_at.eq(to_db_time(first_due)),
@@ -208,15 +210,16 @@ async fn a_response_stops_the_clock() {
     let met = write(&app, |conn| store::meet(conn, &responded("m-answered", answer_at), answer_at));
     assert_eq!(met, 1);
     let rows = deadlines_of(&app, "m-answered");
-    assert_eq!(rows[0].1, state::MET);
+    assert_eq!(rows[0].1, DeadlineState::Met.as_str());
     let events = app.outbox_events("deadline-timer", "deadline.met");
     assert_eq!(events.len(), 1);
     let met_event: DeadlineMet = events[0].decode().unwrap();
     assert_eq!(met_event.deadline_id, rows[0].0);
     assert_eq!(met_event.message_id, "m-answered");
-    assert_eq!(met_event.stage, RESPOND);
+    assert_eq!(met_event.stage, Stage::Respond.as_str());
     assert_eq!(met_event.due_at, due);
     assert_eq!(met_event.met_at, stored(answer_at));
+    assert!(!met_event.answered_late, "answered in time");
 
     // A second response event (another answer, or a redelivery) meets nothing more.
     let again = write(&app, |conn| store::meet(conn, &responded("m-answered", answer_at), answer_at));
@@ -225,7 +228,7 @@ async fn a_response_stops_the_clock() {
 
     assert!(fire(&app, due + Duration::days(1)).is_empty(), "a met deadline never warns");
     assert_eq!(warning_count(&app), 0);
-    assert_eq!(deadlines_of(&app, "m-answered")[0].1, state::MET);
+    assert_eq!(deadlines_of(&app, "m-answered")[0].1, DeadlineState::Met.as_str());
     app.stop().await;
 }
 
@@ -246,7 +249,7 @@ async fn a_response_that_overtook_the_assignment_means_no_clock() {
 
     let rows = deadlines_of(&app, "m-early");
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].1, state::MET);
+    assert_eq!(rows[0].1, DeadlineState::Met.as_str());
     assert!(app.outbox_events("deadline-timer", "deadline.scheduled").is_empty());
     let events = app.outbox_events("deadline-timer", "deadline.met");
     assert_eq!(events.len(), 1);
@@ -310,8 +313,11 @@ async fn racing_replicas_issue_each_warning_once() {
     let mut conn = app.db().get().unwrap();
     let distinct: Vec<String> = warnings::table.select(warnings::deadline_id).distinct().load(&mut *conn).unwrap();
     assert_eq!(distinct.len(), DEADLINES);
-    let pending: i64 =
-        deadlines::table.filter(deadlines::state.eq(state::PENDING)).count().get_result(&mut *conn).unwrap();
+    let pending: i64 = deadlines::table
+        .filter(deadlines::state.eq(DeadlineState::Pending.as_str()))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap();
     assert_eq!(pending, 0);
     drop(conn);
     let events = app.outbox_events("deadline-timer", "warning.issued");
@@ -348,7 +354,7 @@ async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
     assert_eq!(body["warnings"].as_array().unwrap().len(), 1, "still exactly one: {body}");
     assert_eq!(body["warnings"][0]["id"], found[0]["id"]);
     let (_, body) = app.get("/api/v1/deadlines?message_id=m-loop", ADMIN_KEY).await;
-    assert_eq!(body["deadlines"][0]["state"], state::BREACHED, "{body}");
+    assert_eq!(body["deadlines"][0]["state"], DeadlineState::Breached.as_str(), "{body}");
     assert_eq!(app.outbox_events("deadline-timer", "warning.issued").len(), 1);
     // Operators see how late the loop registers what is due.
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();

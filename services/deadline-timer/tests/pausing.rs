@@ -4,9 +4,9 @@
 
 use chrono::{Duration, Utc};
 use nazer_deadline_timer::deadlines::pausing::{self, PauseError};
-use nazer_deadline_timer::deadlines::store::{self, DeadlineView, state};
+use nazer_deadline_timer::deadlines::store::{self, DeadlineView};
 use nazer_deadline_timer::policy::Step;
-use nazer_shared::events::{DeadlinePaused, DeadlineResumed, MessageAssigned};
+use nazer_shared::events::{DeadlinePaused, DeadlineResumed, DeadlineState, MessageAssigned};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::create_key;
 use nazer_shared::testing::{ADMIN_KEY, TestApp, problem_fields};
@@ -34,7 +34,10 @@ async fn a_paused_clock_stands_still_and_resumes_with_what_it_had_left() {
     let paused = write(&app, |conn| {
         pausing::pause(conn, &id, Some("agency-a"), "waiting_for_citizen", paused_at).map_err(into_db)
     });
-    assert_eq!((paused.state.as_str(), paused.paused_at, paused.next_step_at), (state::PAUSED, Some(paused_at), None));
+    assert_eq!(
+        (paused.state.as_str(), paused.paused_at, paused.next_step_at),
+        (DeadlineState::Paused.as_str(), Some(paused_at), None)
+    );
     assert_eq!(fire_all(&app, t0 + Duration::hours(5)).deadlines, 0, "nothing fires while paused");
     let event: DeadlinePaused = app.outbox_events("deadline-timer", "deadline.paused")[0].decode().unwrap();
     assert_eq!((event.reason.as_str(), event.due_at), ("waiting_for_citizen", t0 + Duration::hours(1)));
@@ -44,7 +47,10 @@ async fn a_paused_clock_stands_still_and_resumes_with_what_it_had_left() {
     let resumed = write(&app, |conn| pausing::resume(conn, &id, Some("agency-a"), resumed_at).map_err(into_db));
     let expected = [20, 50, 110].map(|m| resumed_at + Duration::minutes(m));
     assert_eq!(instants(&resumed), expected);
-    assert_eq!((resumed.state.as_str(), resumed.due_at, resumed.paused_at), (state::PENDING, expected[1], None));
+    assert_eq!(
+        (resumed.state.as_str(), resumed.due_at, resumed.paused_at),
+        (DeadlineState::Pending.as_str(), expected[1], None)
+    );
     let event: DeadlineResumed = app.outbox_events("deadline-timer", "deadline.resumed")[0].decode().unwrap();
     assert_eq!((event.due_at, event.resumed_at), (expected[1], resumed_at));
     assert_eq!(fire_all(&app, expected[0]).reminders.len(), 1);
@@ -57,7 +63,7 @@ async fn a_paused_clock_stands_still_and_resumes_with_what_it_had_left() {
     let second = only_deadline(&app, "m-2").id;
     write(&app, |conn| pausing::pause(conn, &second, None, "waiting_for_citizen", t0).map_err(into_db));
     assert_eq!(write(&app, |conn| store::meet(conn, &responded("m-2", t0), t0)), 1);
-    assert_eq!(only_deadline(&app, "m-2").state, state::MET);
+    assert_eq!(only_deadline(&app, "m-2").state, DeadlineState::Met);
     app.stop().await;
 }
 

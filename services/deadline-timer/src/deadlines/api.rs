@@ -44,6 +44,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<DeadlineState>) {
         .configure(crate::calendar::api::routes);
 }
 
+nazer_shared::closed_set! {
+    /// How the warnings are listed: JSON pages or a CSV export.
+    enum ListFormat { Json = "json", Csv = "csv" }
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -113,10 +118,10 @@ async fn get_warnings(
     {
         issues.push(FieldIssue::new("to", "must not be before `from`"));
     }
-    let csv = match query.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => {
+    let csv = match query.format.as_deref().map(ListFormat::parse) {
+        None | Some(Some(ListFormat::Json)) => false,
+        Some(Some(ListFormat::Csv)) => true,
+        Some(None) => {
             issues.push(FieldIssue::new("format", "json (the default) or csv"));
             false
         }

@@ -8,7 +8,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::DeadlineMoved;
+use nazer_shared::events::{DeadlineMoved, DeadlineState};
 use nazer_shared::iran::{persian_date_time, persian_digits};
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
@@ -16,7 +16,7 @@ use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::Calendar;
 use crate::deadlines::pausing::{Pause, recompute};
-use crate::deadlines::store::{decode, encode, state};
+use crate::deadlines::store::{decode, encode, state_of};
 use crate::firing::store::stage_fa;
 use crate::policy::{self, StagePolicy, Step};
 use crate::schema::deadlines;
@@ -137,7 +137,7 @@ fn move_one(
         province,
         started_at,
         due_at,
-        state: current,
+        state,
         stage_policy,
         ladder,
         next_step,
@@ -147,7 +147,7 @@ fn move_one(
     let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let (start, old_due) = (from_db_time(started_at), from_db_time(due_at));
     let pauses: Vec<Pause> = decode(&id, "pauses", &pauses)?;
-    let recomputed = if current == state::PENDING {
+    let recomputed = if state_of(&id, &state)? == DeadlineState::Pending {
         recompute(&policy, Some(calendar), start, province.as_deref(), &pauses)
     } else {
         policy::ladder_from(&policy, Some(calendar), start, old_due, province.as_deref()).map(|steps| (old_due, steps))

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key_shared, to_db_time};
-use nazer_shared::events::{DeadlinePaused, DeadlineResumed};
+use nazer_shared::events::{DeadlinePaused, DeadlineResumed, DeadlineState};
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
@@ -15,7 +15,7 @@ use crate::calendar::change::calendar_lock;
 use crate::calendar::store as calendar_store;
 use crate::calendar::{Calendar, CalendarError};
 use crate::deadlines::moving::steps_done;
-use crate::deadlines::store::{self, DeadlineView, decode, encode, state};
+use crate::deadlines::store::{self, DeadlineView, decode, encode, state_of};
 use crate::policy::{self, LadderError, StagePolicy, Step};
 use crate::schema::deadlines;
 
@@ -26,7 +26,7 @@ pub enum PauseError {
     #[error("no deadline of this agency has this id")]
     NotFound,
     #[error("the stage is `{0}`; {1}")]
-    WrongState(String, &'static str),
+    WrongState(DeadlineState, &'static str),
 }
 
 nazer_shared::from_diesel_error!(PauseError);
@@ -100,9 +100,10 @@ pub fn pause(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<DeadlineView, PauseError> {
-    let Row { id, message_id, tracking_code, agency_id, stage, state: current, ladder, next_step, .. } =
+    let Row { id, message_id, tracking_code, agency_id, stage, state, ladder, next_step, .. } =
         locked(conn, id, agency)?;
-    if current != state::PENDING {
+    let current = state_of(&id, &state)?;
+    if current != DeadlineState::Pending {
         return Err(PauseError::WrongState(current, "only a pending stage can pause"));
     }
     // A warning already due (not yet registered by a busy firing loop) cannot be paused away.
@@ -112,7 +113,7 @@ pub fn pause(
     }
     diesel::update(deadlines::table.find(&id))
         .set((
-            deadlines::state.eq(state::PAUSED),
+            deadlines::state.eq(DeadlineState::Paused.as_str()),
             deadlines::paused_at.eq(Some(to_db_time(now))),
             deadlines::next_fire_at.eq(None::<NaiveDateTime>),
         ))
@@ -147,14 +148,15 @@ pub fn resume(
         started_at,
         calendar_id,
         province,
-        state: current,
+        state,
         stage_policy,
         ladder,
         next_step,
         paused_at,
         pauses,
     } = locked(conn, id, agency)?;
-    let Some(paused_at) = paused_at.filter(|_| current == state::PAUSED).map(from_db_time) else {
+    let current = state_of(&id, &state)?;
+    let Some(paused_at) = paused_at.filter(|_| current == DeadlineState::Paused).map(from_db_time) else {
         return Err(PauseError::WrongState(current, "only a paused stage can resume"));
     };
     let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
@@ -177,7 +179,7 @@ pub fn resume(
     let done = steps_done(&old, next_step.max(0) as usize, &steps);
     diesel::update(deadlines::table.find(&id))
         .set((
-            deadlines::state.eq(state::PENDING),
+            deadlines::state.eq(DeadlineState::Pending.as_str()),
             deadlines::paused_at.eq(None::<NaiveDateTime>),
             deadlines::pauses.eq(encode(&pauses)?),
             deadlines::due_at.eq(to_db_time(due)),

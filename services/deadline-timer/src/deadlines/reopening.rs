@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, lock_key_shared, to_db_time};
-use nazer_shared::events::{DeadlineMet, DeadlineScheduled, MessageReopened, MessageResponded, ReopenWindowSet};
+use nazer_shared::events::{DeadlineMet, DeadlineScheduled, MessageReopened, MessageResponded, ReopenWindowSet, Stage};
 use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
 
@@ -12,7 +12,7 @@ use crate::calendar::Calendar;
 use crate::calendar::change::calendar_lock;
 use crate::calendar::store as calendar_store;
 use crate::deadlines::store::{self, NewClock, decode, fallback_stage};
-use crate::policy::{self, RESPOND, StagePolicy};
+use crate::policy::{self, StagePolicy};
 use crate::schema::deadlines;
 
 /// The end of the reopening period: `days` working days after the answer on `calendar`; plain
@@ -46,7 +46,7 @@ struct LastClock {
 fn last_respond_clock(conn: &mut DbConnection, message_id: &str) -> Result<Option<LastClock>, DbError> {
     Ok(deadlines::table
         .filter(deadlines::message_id.eq(message_id))
-        .filter(deadlines::stage.eq(RESPOND))
+        .filter(deadlines::stage.eq(Stage::Respond.as_str()))
         .order((deadlines::started_at.desc(), deadlines::id.desc()))
         .select(LastClock::as_select())
         .first(conn)
@@ -92,7 +92,7 @@ pub fn restart(
     let started_at = to_db_time(reopened.reopened_at);
     let existing: i64 = deadlines::table
         .filter(deadlines::message_id.eq(&reopened.message_id))
-        .filter(deadlines::stage.eq(RESPOND))
+        .filter(deadlines::stage.eq(Stage::Respond.as_str()))
         .filter(deadlines::started_at.eq(started_at))
         .count()
         .get_result(conn)?;

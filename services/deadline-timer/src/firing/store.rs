@@ -3,30 +3,29 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{DeadlineReminderSent, WarningIssued};
+use nazer_shared::events::{DeadlineReminderSent, DeadlineState, Stage, WarningIssued};
 use nazer_shared::iran::{persian_date_time, persian_digits};
 use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
 use nazer_shared::{insert_rows, select_skip_locked};
 use uuid::Uuid;
 
-use crate::deadlines::store::{decode, state};
-use crate::policy::{ACKNOWLEDGE, Step};
+use crate::deadlines::store::{decode, state_of};
+use crate::policy::Step;
 use crate::schema::{deadlines, warnings};
+use crate::warnings::WarningReason;
 
 /// Who takes a message over after the last warning (پیگیری ویژه); webhook subscriptions
 /// for this id receive level-3 warnings.
 pub const SPECIAL_FOLLOW_UP: &str = "special-follow-up";
 
-pub mod reason {
-    pub const OVERDUE: &str = "deadline_passed";
-    pub const ESCALATED: &str = "escalated_to_parent";
-    pub const SPECIAL_FOLLOW_UP: &str = "referred_to_special_follow_up";
-}
-
 /// What the stage asks of the agency, as the warning texts name it.
 pub(crate) fn stage_fa(stage: &str) -> &'static str {
-    if stage == ACKNOWLEDGE { "مهلت اعلام وصول پیام" } else { "مهلت رسیدگی به پیام" }
+    if stage == Stage::Acknowledge.as_str() {
+        "مهلت اعلام وصول پیام"
+    } else {
+        "مهلت رسیدگی به پیام"
+    }
 }
 
 /// The warning text agencies read, e.g. level 1:
@@ -169,9 +168,9 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
                 fired.lags.push(("warning", lag));
                 breached = true;
                 let (reason, escalated_to) = match level {
-                    1 => (reason::OVERDUE, None),
-                    2 => (reason::ESCALATED, escalation_agency_id.clone()),
-                    _ => (reason::SPECIAL_FOLLOW_UP, Some(SPECIAL_FOLLOW_UP.to_string())),
+                    1 => (WarningReason::Overdue, None),
+                    2 => (WarningReason::Escalated, escalation_agency_id.clone()),
+                    _ => (WarningReason::SpecialFollowUp, Some(SPECIAL_FOLLOW_UP.to_string())),
                 };
                 fired.warnings.push(WarningIssued {
                     warning_id: Uuid::now_v7().to_string(),
@@ -181,7 +180,7 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
                     agency_id: agency_id.clone(),
                     stage: stage.clone(),
                     level,
-                    reason: reason.into(),
+                    reason: reason.as_str().into(),
                     text_fa: warning_text(&stage, level, &tracking_code, due_at),
                     due_at,
                     issued_at: now,
@@ -190,12 +189,12 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
             }
         }
     }
-    let newly_breached = breached && current == state::PENDING;
+    let newly_breached = breached && state_of(&id, &current)? == DeadlineState::Pending;
     Ok(Advance {
         id,
         next_step: step_index as i32,
         next_fire_at: steps.get(step_index).map(|s| to_db_time(s.at())),
-        state: if newly_breached { state::BREACHED.to_string() } else { current },
+        state: if newly_breached { DeadlineState::Breached.as_str().to_string() } else { current },
         closed_at: newly_breached.then(|| to_db_time(now)),
     })
 }
