@@ -12,9 +12,9 @@ use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::deadlines::pausing::{self, PauseError};
+use crate::deadlines::pausing;
 use crate::deadlines::store::{self, DeadlineView};
-use crate::warnings::store::{self as warning_store, AcknowledgeError, WarningFilter, WarningView};
+use crate::warnings::store::{self as warning_store, WarningFilter, WarningView};
 
 pub struct DeadlineState {
     pub ctx: ServiceContext,
@@ -195,12 +195,8 @@ async fn post_acknowledgement(
     let now = state.ctx.clock.now();
     let key_id = caller.key_id.clone();
     let acknowledged =
-        state.ctx.db.write(move |conn| warning_store::acknowledge(conn, &warning_id, &agency_id, &key_id, now)).await;
-    match acknowledged {
-        Ok(view) => Ok(HttpResponse::Ok().json(view)),
-        Err(AcknowledgeError::NotFound) => Err(ApiError::NotFound("no warning of this agency has this id".into())),
-        Err(AcknowledgeError::Db(error)) => Err(error.into()),
-    }
+        state.ctx.db.write(move |conn| warning_store::acknowledge(conn, &warning_id, &agency_id, &key_id, now)).await?;
+    Ok(HttpResponse::Ok().json(acknowledged))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -255,15 +251,6 @@ fn pausing_agency(caller: &Caller) -> Result<Option<String>, ApiError> {
     if caller.has(Scope::Admin) { Ok(None) } else { caller.own_agency().map(Some) }
 }
 
-fn paused_answer(result: Result<store::DeadlineView, PauseError>) -> Result<HttpResponse, ApiError> {
-    match result {
-        Ok(view) => Ok(HttpResponse::Ok().json(view)),
-        Err(PauseError::NotFound) => Err(ApiError::NotFound("no deadline of this agency has this id".into())),
-        Err(error @ PauseError::WrongState(..)) => Err(ApiError::Conflict(error.to_string())),
-        Err(PauseError::Db(error)) => Err(error.into()),
-    }
-}
-
 /// Pauses a pending deadline while the agency waits for the citizen: its clock and ladder stand still.
 ///
 /// Agencies (their own deadlines) and admins (any).
@@ -286,8 +273,8 @@ async fn post_pause(
         return Err(ApiError::invalid_field("reason", "is required (up to 200 characters), e.g. waiting_for_citizen"));
     }
     let (id, now) = (path.into_inner(), state.ctx.clock.now());
-    let paused = state.ctx.write(move |conn| pausing::pause(conn, &id, agency.as_deref(), &reason, now)).await;
-    paused_answer(paused)
+    let paused = state.ctx.write(move |conn| pausing::pause(conn, &id, agency.as_deref(), &reason, now)).await?;
+    Ok(HttpResponse::Ok().json(paused))
 }
 
 /// Resumes a paused deadline: its due instant and ladder move by the time it stood still.
@@ -306,9 +293,7 @@ async fn post_resume(
 ) -> Result<HttpResponse, ApiError> {
     let agency = pausing_agency(&caller)?;
     let (id, now) = (path.into_inner(), state.ctx.clock.now());
-    let resumed = state.ctx.db.write(move |conn| pausing::resume(conn, &id, agency.as_deref(), now)).await;
-    if resumed.is_ok() {
-        state.changed();
-    }
-    paused_answer(resumed)
+    let resumed = state.ctx.db.write(move |conn| pausing::resume(conn, &id, agency.as_deref(), now)).await?;
+    state.changed();
+    Ok(HttpResponse::Ok().json(resumed))
 }

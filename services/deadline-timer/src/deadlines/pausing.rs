@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key_shared, to_db_time};
 use nazer_shared::events::{DeadlinePaused, DeadlineResumed, DeadlineState};
+use nazer_shared::http::ApiError;
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
@@ -30,6 +31,16 @@ pub enum PauseError {
 }
 
 nazer_shared::from_diesel_error!(PauseError);
+
+impl From<PauseError> for ApiError {
+    fn from(error: PauseError) -> Self {
+        match error {
+            PauseError::Db(error) => error.into(),
+            error @ PauseError::NotFound => ApiError::NotFound(error.to_string()),
+            error @ PauseError::WrongState(..) => ApiError::Conflict(error.to_string()),
+        }
+    }
+}
 
 /// Moves `instant` (after `paused_at`) so that it lies as far after `resumed_at` as it lay
 /// after the pause: in working time on the calendar, or plainly for round-the-clock budgets.

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, to_db_time};
+use nazer_shared::http::ApiError;
 
 use crate::calendar::store as calendar_store;
 use crate::policy::{ANY, PolicyDocument, SlaPolicy};
@@ -20,6 +21,16 @@ pub enum PolicyError {
 }
 
 nazer_shared::from_diesel_error!(PolicyError);
+
+impl From<PolicyError> for ApiError {
+    fn from(error: PolicyError) -> Self {
+        match error {
+            PolicyError::Db(error) => error.into(),
+            error @ PolicyError::UnknownCalendar(_) => ApiError::invalid_field("calendar", error.to_string()),
+            error @ PolicyError::Overlaps(_) => ApiError::Conflict(error.to_string()),
+        }
+    }
+}
 
 /// Stores `policy`, replacing one with the same id; true when it is new.
 pub fn put_policy(conn: &mut DbConnection, policy: &SlaPolicy, now: DateTime<Utc>) -> Result<bool, PolicyError> {

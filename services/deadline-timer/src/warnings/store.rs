@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use nazer_shared::agency::ancestor_pattern;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::Stage;
+use nazer_shared::http::ApiError;
 use nazer_shared::http::paging::{self, Cursor};
 use serde::Serialize;
 
@@ -168,6 +169,15 @@ pub enum AcknowledgeError {
 }
 
 nazer_shared::from_diesel_error!(AcknowledgeError);
+
+impl From<AcknowledgeError> for ApiError {
+    fn from(error: AcknowledgeError) -> Self {
+        match error {
+            AcknowledgeError::Db(error) => error.into(),
+            error @ AcknowledgeError::NotFound => ApiError::NotFound(error.to_string()),
+        }
+    }
+}
 
 /// Records that `agency_id` — the agency warned, one it was escalated to, or an ancestor — has read the
 /// warning (once: a repeat keeps the first instant).
