@@ -18,13 +18,12 @@ use nazer_deadline_timer::schema::{deadlines, warnings};
 use nazer_deadline_timer::warnings::WarningReason;
 use nazer_deadline_timer::warnings::store::{self as warning_store, WarningFilter};
 use nazer_shared::db::{DbConnection, DbError, to_db_time, write_transaction};
-use nazer_shared::events::{
-    DeadlineMet, DeadlineScheduled, DeadlineState, Envelope, MessageAssigned, Stage, WarningIssued,
-};
+use nazer_shared::events::{DeadlineMet, DeadlineScheduled, DeadlineState, MessageAssigned, Stage, WarningIssued};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
 use nazer_shared::iran::persian_digits;
-use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually, problem_fields};
+use nazer_shared::testing::fixtures::{api_key, envelope, message_responded, stored, write};
+use nazer_shared::testing::list_contract::ListContract;
+use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
 use serde_json::{Value, json};
 
 mod support;
@@ -96,7 +95,7 @@ async fn without_budgets_the_configured_default_applies() {
 
     // Through the bus and the consumer, which passes the configured default.
     let event = assigned("m-default", "1234567890", "municipal.building", "agency-a");
-    let envelope = Envelope::new("routing", &event, Utc::now()).unwrap();
+    let envelope = envelope("routing", &event);
     app.host.as_ref().unwrap().bus.publish(&envelope).await.unwrap();
     let deadline = eventually(StdDuration::from_secs(10), "the deadline to be scheduled", || async {
         let (_, body) = app.get("/api/v1/deadlines?message_id=m-default", ADMIN_KEY).await;
@@ -207,7 +206,7 @@ async fn a_response_stops_the_clock() {
     let due = schedule(&app, &event, t0).unwrap();
 
     let answer_at = t0 + Duration::minutes(10);
-    let met = write(&app, |conn| store::meet(conn, &responded("m-answered", answer_at), answer_at));
+    let met = write(&app, |conn| store::meet(conn, &message_responded("m-answered", "agency-a", answer_at), answer_at));
     assert_eq!(met, 1);
     let rows = deadlines_of(&app, "m-answered");
     assert_eq!(rows[0].1, DeadlineState::Met.as_str());
@@ -222,7 +221,8 @@ async fn a_response_stops_the_clock() {
     assert!(!met_event.answered_late, "answered in time");
 
     // A second response event (another answer, or a redelivery) meets nothing more.
-    let again = write(&app, |conn| store::meet(conn, &responded("m-answered", answer_at), answer_at));
+    let again =
+        write(&app, |conn| store::meet(conn, &message_responded("m-answered", "agency-a", answer_at), answer_at));
     assert_eq!(again, 0);
     assert_eq!(app.outbox_events("deadline-timer", "deadline.met").len(), 1);
 
@@ -240,7 +240,7 @@ async fn a_response_that_overtook_the_assignment_means_no_clock() {
 
     // Assigned at t0, answered at t0+5s, and the answer heard first.
     let answered = t0 + Duration::seconds(5);
-    let met = write(&app, |conn| store::meet(conn, &responded("m-early", answered), answered));
+    let met = write(&app, |conn| store::meet(conn, &message_responded("m-early", "agency-a", answered), answered));
     assert_eq!(met, 0, "no deadline exists yet");
     let event =
         MessageAssigned { assigned_at: t0, ..assigned("m-early", "1234567890", "municipal.building", "agency-a") };
@@ -279,7 +279,7 @@ async fn racing_replicas_issue_each_warning_once() {
             let event = assigned(&format!("m-{n:03}"), &format!("{:010}", n), "municipal.building", "agency-a");
             store::schedule(conn, &event, FALLBACK, t0)?;
         }
-        Ok(())
+        Ok::<_, DbError>(())
     });
     let fire_at = t0 + Duration::hours(2);
 
@@ -333,7 +333,7 @@ async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
     put_policy(&app, "*", "PT1S").await;
     let event = assigned("m-loop", "1234567890", "municipal.building", "agency-a");
-    let envelope = Envelope::new("routing", &event, Utc::now()).unwrap();
+    let envelope = envelope("routing", &event);
     app.host.as_ref().unwrap().bus.publish(&envelope).await.unwrap();
 
     let path = "/api/v1/warnings?message_id=m-loop";
@@ -367,10 +367,9 @@ async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
 async fn the_api_validates_and_scopes_by_agency() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
 
-    let (status, body) = app.get("/api/v1/warnings?level=7", ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["level".to_string()]), "{body}");
-    let (status, body) = app.get("/api/v1/warnings?limit=0", ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["limit".to_string()]), "{body}");
+    let warnings = ListContract { app: &app, path: "/api/v1/warnings", key: ADMIN_KEY, items: ("warnings", "id") };
+    warnings.refuses("level=7", &["level"]).await;
+    warnings.refuses("limit=0", &["limit"]).await;
 
     // Two agencies, one overdue message each.
     write(&app, |conn| plain_policy(conn, "*", "PT1H"));
@@ -379,14 +378,11 @@ async fn the_api_validates_and_scopes_by_agency() {
     schedule(&app, &assigned("m-b", "2222222222", "municipal.building", "agency-b"), t0);
     assert_eq!(fire(&app, t0 + Duration::hours(2)).len(), 2);
 
-    let (agency_a, call_center, unbound) = write(&app, |conn| {
-        let now = Utc::now();
-        Ok((
-            create_key(conn, "agency a", &[Scope::Agency], Some("agency-a"), now)?.1,
-            create_key(conn, "call centre", &[Scope::CallCenter], None, now)?.1,
-            create_key(conn, "no agency", &[Scope::Agency], None, now)?.1,
-        ))
-    });
+    let (agency_a, call_center, unbound) = (
+        api_key(&app, &[Scope::Agency], Some("agency-a")),
+        api_key(&app, &[Scope::CallCenter], None),
+        api_key(&app, &[Scope::Agency], None),
+    );
     let agencies_of = |body: &Value| -> Vec<String> {
         body["warnings"].as_array().unwrap().iter().map(|w| w["agency_id"].as_str().unwrap().to_string()).collect()
     };

@@ -12,7 +12,7 @@ use nazer_shared::events::{
     DeadlineMet, DeadlineScheduled, DeadlineState, MessageAcknowledged, MessageAssigned, MessageDeclined, WarningIssued,
 };
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
+use nazer_shared::testing::fixtures::{api_key, message_responded, stored, write};
 use nazer_shared::testing::{ADMIN_KEY, TestApp};
 use serde_json::{Value, json};
 
@@ -124,11 +124,15 @@ async fn a_response_stops_what_is_left_of_the_ladder() {
 
     // Answered in time: met, and the 80 % reminder never comes.
     let at = t0 + Duration::minutes(40);
-    assert_eq!(write(&app, |conn| store::meet(conn, &responded("m-early", at), at)), 1);
+    assert_eq!(write(&app, |conn| store::meet(conn, &message_responded("m-early", "agency-a", at), at)), 1);
     // Answered after level 1: level 2 and 3 never come.
     assert_eq!(fire_all(&app, t0 + Duration::hours(1)).warnings.len(), 1);
     let at = t0 + Duration::minutes(90);
-    assert_eq!(write(&app, |conn| store::meet(conn, &responded("m-late", at), at)), 0, "nothing was still pending");
+    assert_eq!(
+        write(&app, |conn| store::meet(conn, &message_responded("m-late", "agency-a", at), at)),
+        0,
+        "nothing was still pending"
+    );
     assert_eq!(fire_all(&app, t0 + Duration::days(1)).deadlines, 0);
 
     let early = only_deadline(&app, "m-early");
@@ -357,7 +361,7 @@ async fn a_response_racing_the_firing_of_level_one_still_stops_the_ladder() {
     });
     claimed_rx.recv().unwrap();
     let answered_at = due + Duration::seconds(1);
-    write(&app, |conn| store::meet(conn, &responded("m-race", answered_at), answered_at));
+    write(&app, |conn| store::meet(conn, &message_responded("m-race", "agency-a", answered_at), answered_at));
     assert_eq!(firing.join().unwrap(), 1, "level 1 was registered");
     let view = only_deadline(&app, "m-race");
     assert_eq!((view.state.as_str(), view.next_step_at), (DeadlineState::AnsweredLate.as_str(), None));
@@ -373,13 +377,8 @@ async fn the_parent_agency_sees_and_acknowledges_the_warning_escalated_to_it() {
     schedule(&app, &escalating("m-up"), t0);
     let fired = fire_all(&app, t0 + Duration::hours(2)).warnings;
     assert_eq!(fired.iter().map(|w| w.level).collect::<Vec<_>>(), [1, 2]);
-    let (ministry, stranger) = write(&app, |conn| {
-        let now = Utc::now();
-        Ok((
-            create_key(conn, "ministry", &[Scope::Agency], Some("ministry"), now)?.1,
-            create_key(conn, "stranger", &[Scope::Agency], Some("stranger"), now)?.1,
-        ))
-    });
+    let (ministry, stranger) =
+        (api_key(&app, &[Scope::Agency], Some("ministry")), api_key(&app, &[Scope::Agency], Some("stranger")));
     let (_, body) = app.get("/api/v1/warnings", &ministry).await;
     let levels: Vec<i64> = body["warnings"].as_array().unwrap().iter().map(|w| w["level"].as_i64().unwrap()).collect();
     assert_eq!(levels, [2], "only what was escalated to it: {body}");

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use nazer_deadline_timer::deadlines::store;
 use nazer_shared::events::{DeadlineMoved, DeadlineState, MessageAssigned};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
+use nazer_shared::testing::fixtures::{api_key, write};
 use nazer_shared::testing::{ADMIN_KEY, TestApp, problem_fields};
 use serde_json::json;
 
@@ -141,8 +141,7 @@ async fn calendar_edits_are_validated_and_for_admins_only() {
     let (status, _) = app.post("/api/v1/calendars/nowhere/holidays", ADMIN_KEY, &holiday).await;
     assert_eq!(status, 404);
 
-    let agency =
-        write(&app, |conn| Ok(create_key(conn, "agency a", &[Scope::Agency], Some("agency-a"), Utc::now())?.1));
+    let agency = api_key(&app, &[Scope::Agency], Some("agency-a"));
     let (status, _) = app.post("/api/v1/calendars/cal/holidays", &agency, &holiday).await;
     assert_eq!(status, 403);
     let (_, exported) = app.get("/api/v1/calendars/cal", ADMIN_KEY).await;

@@ -7,52 +7,22 @@ use nazer_deadline_timer::deadlines::store;
 use nazer_deadline_timer::policy::store as policy_store;
 use nazer_deadline_timer::policy::{PolicyDocument, SlaPolicy};
 use nazer_deadline_timer::schema::{deadlines, warnings};
-use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
-use nazer_shared::events::{MessageAssigned, MessageResponded, WarningIssued};
+use nazer_shared::db::{DbConnection, DbError, from_db_time};
+use nazer_shared::events::{MessageAssigned, WarningIssued};
 use nazer_shared::iran::{JalaliDate, tehran_offset};
+use nazer_shared::testing::fixtures::{message_assigned, write};
 use nazer_shared::testing::{ADMIN_KEY, TestApp};
 use serde_json::json;
 
 pub const FALLBACK: &str = "P7D";
 
+/// `message.assigned` of `message_id` to `agency_id`, with its tracking code and category.
 pub fn assigned(message_id: &str, tracking_code: &str, category: &str, agency_id: &str) -> MessageAssigned {
     MessageAssigned {
-        message_id: message_id.into(),
         tracking_code: tracking_code.into(),
-        kind: "complaint".into(),
         category: category.into(),
-        province: "tehran".into(),
-        city: None,
-        agency_id: agency_id.into(),
-        agency_name: "شهرداری تهران".into(),
-        rule_id: "rule-1".into(),
-        parent_agency_id: None,
-        agency_ancestors: vec![],
-        priority: "normal".into(),
-        channel: Some("call_center".into()),
-        assigned_at: Utc::now(),
+        ..message_assigned(message_id, agency_id)
     }
-}
-
-pub fn responded(message_id: &str, at: DateTime<Utc>) -> MessageResponded {
-    MessageResponded {
-        message_id: message_id.into(),
-        tracking_code: "1234567890".into(),
-        agency_id: "agency-a".into(),
-        response_id: format!("response-{message_id}"),
-        outcome: "resolved".into(),
-        responded_at: at,
-    }
-}
-
-/// An instant as the database keeps it (microseconds).
-pub fn stored(instant: DateTime<Utc>) -> DateTime<Utc> {
-    from_db_time(to_db_time(instant))
-}
-
-pub fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> T {
-    let mut conn = app.db().get().unwrap();
-    write_transaction(&mut conn, work).unwrap()
 }
 
 /// Schedules `event` as assigned at `now` and handled at once.
