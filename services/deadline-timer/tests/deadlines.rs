@@ -48,7 +48,10 @@ async fn an_assignment_starts_one_respond_clock() {
 
     let rows = deadlines_of(&app, "m-building");
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].1.as_str(), rows[0].2), (DeadlineState::Pending.as_str(), stored(now) + Duration::hours(1)));
+    assert_eq!(
+        (rows[0].state.as_str(), rows[0].due()),
+        (DeadlineState::Pending.as_str(), stored(now) + Duration::hours(1))
+    );
     let mut conn = app.db().get().unwrap();
     let views = store::deadlines_of(&mut conn, "m-building").unwrap();
     drop(conn);
@@ -61,7 +64,7 @@ async fn an_assignment_starts_one_respond_clock() {
     let scheduled = app.outbox_events("deadline-timer", "deadline.scheduled");
     assert_eq!(scheduled.len(), 2);
     let event: DeadlineScheduled = scheduled[0].decode().unwrap();
-    assert_eq!(event.deadline_id, rows[0].0);
+    assert_eq!(event.deadline_id, rows[0].id);
     assert_eq!(event.message_id, "m-building");
     assert_eq!(event.tracking_code, "1234567890");
     assert_eq!(event.agency_id, "agency-a");
@@ -73,7 +76,7 @@ async fn an_assignment_starts_one_respond_clock() {
     let again = MessageAssigned { assigned_at: now, ..building.clone() };
     assert_eq!(write(&app, |conn| store::schedule(conn, &again, FALLBACK, now + Duration::minutes(5))), None);
     assert_eq!(deadlines_of(&app, "m-building").len(), 1);
-    assert_eq!(deadlines_of(&app, "m-building")[0].2, stored(now) + Duration::hours(1));
+    assert_eq!(deadlines_of(&app, "m-building")[0].due(), stored(now) + Duration::hours(1));
     assert_eq!(app.outbox_events("deadline-timer", "deadline.scheduled").len(), 2, "no second deadline.scheduled");
 
     // A changed budget applies to clocks started afterwards.
@@ -133,7 +136,7 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
     let issued = fire(&app, first_due);
     assert_eq!(issued.len(), 1, "due exactly now fires");
     let warning = &issued[0];
-    let (deadline_id, deadline_state, _) = deadlines_of(&app, "m-first").remove(0);
+    let StoredClock { id: deadline_id, state: deadline_state, .. } = deadlines_of(&app, "m-first").remove(0);
     assert_eq!(warning.deadline_id, deadline_id);
     assert_eq!(warning.message_id, "m-first");
     assert_eq!(warning.tracking_code, "1234567890");
@@ -209,11 +212,11 @@ async fn a_response_stops_the_clock() {
     let met = write(&app, |conn| store::meet(conn, &message_responded("m-answered", "agency-a", answer_at), answer_at));
     assert_eq!(met, 1);
     let rows = deadlines_of(&app, "m-answered");
-    assert_eq!(rows[0].1, DeadlineState::Met.as_str());
+    assert_eq!(rows[0].state, DeadlineState::Met.as_str());
     let events = app.outbox_events("deadline-timer", "deadline.met");
     assert_eq!(events.len(), 1);
     let met_event: DeadlineMet = events[0].decode().unwrap();
-    assert_eq!(met_event.deadline_id, rows[0].0);
+    assert_eq!(met_event.deadline_id, rows[0].id);
     assert_eq!(met_event.message_id, "m-answered");
     assert_eq!(met_event.stage, Stage::Respond.as_str());
     assert_eq!(met_event.due_at, due);
@@ -228,7 +231,7 @@ async fn a_response_stops_the_clock() {
 
     assert!(fire(&app, due + Duration::days(1)).is_empty(), "a met deadline never warns");
     assert_eq!(warning_count(&app), 0);
-    assert_eq!(deadlines_of(&app, "m-answered")[0].1, DeadlineState::Met.as_str());
+    assert_eq!(deadlines_of(&app, "m-answered")[0].state, DeadlineState::Met.as_str());
     app.stop().await;
 }
 
@@ -249,12 +252,12 @@ async fn a_response_that_overtook_the_assignment_means_no_clock() {
 
     let rows = deadlines_of(&app, "m-early");
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].1, DeadlineState::Met.as_str());
+    assert_eq!(rows[0].state, DeadlineState::Met.as_str());
     assert!(app.outbox_events("deadline-timer", "deadline.scheduled").is_empty());
     let events = app.outbox_events("deadline-timer", "deadline.met");
     assert_eq!(events.len(), 1);
     let met_event: DeadlineMet = events[0].decode().unwrap();
-    assert_eq!((met_event.deadline_id.as_str(), met_event.met_at), (rows[0].0.as_str(), stored(answered)));
+    assert_eq!((met_event.deadline_id.as_str(), met_event.met_at), (rows[0].id.as_str(), stored(answered)));
 
     assert!(fire(&app, t0 + Duration::days(30)).is_empty());
     assert_eq!(warning_count(&app), 0);

@@ -58,15 +58,29 @@ pub fn plain_policy(conn: &mut DbConnection, category: &str, budget: &str) -> Re
     Ok(())
 }
 
-/// (deadline_id, state, due_at) of the message's deadlines.
-pub fn deadlines_of(app: &TestApp, message_id: &str) -> Vec<(String, String, DateTime<Utc>)> {
+/// A deadline as stored, as much of it as the tests check.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+pub struct StoredClock {
+    pub id: String,
+    pub state: String,
+    pub due_at: chrono::NaiveDateTime,
+}
+
+impl StoredClock {
+    pub fn due(&self) -> DateTime<Utc> {
+        from_db_time(self.due_at)
+    }
+}
+
+/// The message's deadlines, as stored.
+pub fn deadlines_of(app: &TestApp, message_id: &str) -> Vec<StoredClock> {
     let mut conn = app.db().get().unwrap();
-    let rows: Vec<(String, String, chrono::NaiveDateTime)> = deadlines::table
+    deadlines::table
         .filter(deadlines::message_id.eq(message_id))
-        .select((deadlines::id, deadlines::state, deadlines::due_at))
+        .select(StoredClock::as_select())
         .load(&mut *conn)
-        .unwrap();
-    rows.into_iter().map(|(id, state, due)| (id, state, from_db_time(due))).collect()
+        .unwrap()
 }
 
 pub fn warning_count(app: &TestApp) -> i64 {
