@@ -8,7 +8,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{DeadlineMoved, DeadlineState};
+use nazer_shared::events::{DeadlineMoved, DeadlineState, Stage};
 use nazer_shared::iran::{persian_date_time, persian_digits};
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
@@ -16,7 +16,7 @@ use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::Calendar;
 use crate::deadlines::pausing::{Pause, recompute};
-use crate::deadlines::store::{decode, encode, state_of};
+use crate::deadlines::store::{decode, encode, stage_of, state_of};
 use crate::firing::store::stage_fa;
 use crate::policy::{self, StagePolicy, Step};
 use crate::schema::deadlines;
@@ -43,7 +43,7 @@ pub fn steps_done(old: &[Step], done: usize, new: &[Step]) -> usize {
 }
 
 /// «مهلت رسیدگی به پیام … به ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ تغییر کرد».
-pub fn moved_text(stage: &str, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+pub fn moved_text(stage: Stage, tracking_code: &str, due_at: DateTime<Utc>) -> String {
     format!("{} {} به {} تغییر کرد", stage_fa(stage), persian_digits(tracking_code), persian_date_time(due_at))
 }
 
@@ -143,6 +143,7 @@ fn move_one(
         next_step,
         pauses,
     } = row;
+    let stage = stage_of(&id, &stage)?;
     let policy: StagePolicy = decode(&id, "policy", &stage_policy)?;
     let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let (start, old_due) = (from_db_time(started_at), from_db_time(due_at));
@@ -173,10 +174,10 @@ fn move_one(
     Ok(Some(DeadlineMoved {
         deadline_id: id,
         message_id,
-        text_fa: moved_text(&stage, &tracking_code, due),
+        text_fa: moved_text(stage, &tracking_code, due),
         tracking_code,
         agency_id,
-        stage,
+        stage: stage.as_str().into(),
         previous_due_at: old_due,
         due_at: due,
         reason: reason.to_string(),
@@ -216,7 +217,7 @@ mod tests {
     fn the_moved_text_names_the_new_due_instant() {
         let due = DateTime::parse_from_rfc3339("2026-12-02T14:30:00+03:30").unwrap().with_timezone(&Utc);
         assert_eq!(
-            moved_text("respond", "1234567890", due),
+            moved_text(Stage::Respond, "1234567890", due),
             "مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ به ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ تغییر کرد"
         );
     }

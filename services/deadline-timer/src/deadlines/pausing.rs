@@ -16,7 +16,7 @@ use crate::calendar::change::calendar_lock;
 use crate::calendar::store as calendar_store;
 use crate::calendar::{Calendar, CalendarError};
 use crate::deadlines::moving::steps_done;
-use crate::deadlines::store::{self, DeadlineView, decode, encode, state_of};
+use crate::deadlines::store::{self, DeadlineView, decode, encode, stage_of, state_of};
 use crate::policy::{self, LadderError, StagePolicy, Step};
 use crate::schema::deadlines;
 
@@ -113,6 +113,7 @@ pub fn pause(
 ) -> Result<DeadlineView, PauseError> {
     let Row { id, message_id, tracking_code, agency_id, stage, state, ladder, next_step, .. } =
         locked(conn, id, agency)?;
+    let stage = stage_of(&id, &stage)?;
     let current = state_of(&id, &state)?;
     if current != DeadlineState::Pending {
         return Err(PauseError::WrongState(current, "only a pending stage can pause"));
@@ -134,7 +135,7 @@ pub fn pause(
         message_id: message_id.clone(),
         tracking_code,
         agency_id,
-        stage,
+        stage: stage.as_str().into(),
         reason: reason.into(),
         due_at: level_one(&id, &steps)?,
         paused_at: from_db_time(to_db_time(now)),
@@ -167,6 +168,7 @@ pub fn resume(
         pauses,
     } = locked(conn, id, agency)?;
     let current = state_of(&id, &state)?;
+    let stage = stage_of(&id, &stage)?;
     let Some(paused_at) = paused_at.filter(|_| current == DeadlineState::Paused).map(from_db_time) else {
         return Err(PauseError::WrongState(current, "only a paused stage can resume"));
     };
@@ -204,7 +206,7 @@ pub fn resume(
         message_id: message_id.clone(),
         tracking_code,
         agency_id,
-        stage,
+        stage: stage.as_str().into(),
         due_at: due,
         resumed_at: from_db_time(to_db_time(now)),
     };

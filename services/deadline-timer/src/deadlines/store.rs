@@ -27,6 +27,11 @@ use crate::schema::{acknowledged_messages, deadlines, responded_messages};
 
 pub use crate::firing::store::{Fired, fire_due, next_due};
 
+/// The stage a stored clock is on; an unknown text is refused, never guessed.
+pub(crate) fn stage_of(id: &str, text: &str) -> Result<Stage, DbError> {
+    Stage::parse(text).ok_or_else(|| DbError::Refused(format!("deadline `{id}` has an unknown stage `{text}`")))
+}
+
 /// The states in which a clock still runs or may run again, as stored.
 const OPEN_STATES: [&str; 2] = [DeadlineState::Pending.as_str(), DeadlineState::Paused.as_str()];
 
@@ -345,45 +350,43 @@ fn close_stages(
     let mut met = 0;
     for Closing { id: deadline_id, stage, due_at, state } in rows {
         let target = deadlines::table.find(&deadline_id);
-        let current = state_of(&deadline_id, &state)?;
-        if current.is_open() {
-            diesel::update(target)
-                .set((
-                    deadlines::state.eq(DeadlineState::Met.as_str()),
-                    deadlines::closed_at.eq(Some(met_at)),
-                    stop,
-                    deadlines::paused_at.eq(None::<NaiveDateTime>),
-                ))
-                .execute(conn)?;
-            let event = DeadlineMet {
-                deadline_id,
-                message_id: message_id.to_string(),
-                stage,
-                due_at: from_db_time(due_at),
-                met_at: from_db_time(met_at),
-                answered_late: false,
-            };
-            outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
-            met += 1;
-        } else if current == DeadlineState::Breached {
-            diesel::update(target)
-                .set((
-                    deadlines::state.eq(DeadlineState::AnsweredLate.as_str()),
-                    deadlines::closed_at.eq(Some(met_at)),
-                    stop,
-                ))
-                .execute(conn)?;
-            // Announced too, so readers of the events learn the clock is closed, and how.
-            let event = DeadlineMet {
-                deadline_id,
-                message_id: message_id.to_string(),
-                stage,
-                due_at: from_db_time(due_at),
-                met_at: from_db_time(met_at),
-                answered_late: true,
-            };
-            outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
-        }
+        let stage = stage_of(&deadline_id, &stage)?;
+        let answered_late = match state_of(&deadline_id, &state)? {
+            DeadlineState::Pending | DeadlineState::Paused => {
+                diesel::update(target)
+                    .set((
+                        deadlines::state.eq(DeadlineState::Met.as_str()),
+                        deadlines::closed_at.eq(Some(met_at)),
+                        stop,
+                        deadlines::paused_at.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+                met += 1;
+                false
+            }
+            DeadlineState::Breached => {
+                diesel::update(target)
+                    .set((
+                        deadlines::state.eq(DeadlineState::AnsweredLate.as_str()),
+                        deadlines::closed_at.eq(Some(met_at)),
+                        stop,
+                    ))
+                    .execute(conn)?;
+                true
+            }
+            // Closed already: nothing more to stop or to announce.
+            DeadlineState::Met | DeadlineState::AnsweredLate | DeadlineState::Declined => continue,
+        };
+        // A late answer is announced too, so readers of the events learn how the clock closed.
+        let event = DeadlineMet {
+            deadline_id,
+            message_id: message_id.to_string(),
+            stage: stage.as_str().into(),
+            due_at: from_db_time(due_at),
+            met_at: from_db_time(met_at),
+            answered_late,
+        };
+        outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
     }
     Ok(met)
 }
@@ -477,8 +480,7 @@ pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Dea
                  agency_ancestors: ancestors,
              }| {
                 let state = state_of(&id, &state)?;
-                let stage = Stage::parse(&stage)
-                    .ok_or_else(|| DbError::Refused(format!("deadline `{id}` has an unknown stage `{stage}`")))?;
+                let stage = stage_of(&id, &stage)?;
                 let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
                 let steps = steps
                     .into_iter()
@@ -512,10 +514,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stored_states_parse_and_an_unknown_one_is_refused() {
+    fn stored_states_and_stages_parse_and_unknown_ones_are_refused() {
         for stored in DeadlineState::ALL {
             assert_eq!(state_of("d", stored.as_str()).unwrap(), *stored);
         }
         assert!(matches!(state_of("d", "finished"), Err(DbError::Refused(_))));
+        assert_eq!(stage_of("d", "acknowledge").unwrap(), Stage::Acknowledge);
+        assert!(matches!(stage_of("d", "Respond"), Err(DbError::Refused(_))));
     }
 }

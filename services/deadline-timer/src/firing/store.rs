@@ -10,7 +10,7 @@ use nazer_shared::topology::DEADLINE_TIMER;
 use nazer_shared::{insert_rows, select_skip_locked};
 use uuid::Uuid;
 
-use crate::deadlines::store::{decode, state_of};
+use crate::deadlines::store::{decode, stage_of, state_of};
 use crate::policy::Step;
 use crate::schema::{deadlines, warnings};
 use crate::warnings::WarningReason;
@@ -20,17 +20,16 @@ use crate::warnings::WarningReason;
 pub const SPECIAL_FOLLOW_UP: &str = "special-follow-up";
 
 /// What the stage asks of the agency, as the warning texts name it.
-pub(crate) fn stage_fa(stage: &str) -> &'static str {
-    if stage == Stage::Acknowledge.as_str() {
-        "مهلت اعلام وصول پیام"
-    } else {
-        "مهلت رسیدگی به پیام"
+pub(crate) fn stage_fa(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Acknowledge => "مهلت اعلام وصول پیام",
+        Stage::Respond | Stage::Quality => "مهلت رسیدگی به پیام",
     }
 }
 
 /// The warning text agencies read, e.g. level 1:
 /// «مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ به پایان رسید».
-pub fn warning_text(stage: &str, level: i32, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+pub fn warning_text(stage: Stage, level: i32, tracking_code: &str, due_at: DateTime<Utc>) -> String {
     let base = format!(
         "{} {} در تاریخ {} به پایان رسید",
         stage_fa(stage),
@@ -45,7 +44,7 @@ pub fn warning_text(stage: &str, level: i32, tracking_code: &str, due_at: DateTi
 }
 
 /// «یادآوری: مهلت رسیدگی به پیام … در تاریخ … به پایان می‌رسد».
-pub fn reminder_text(stage: &str, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+pub fn reminder_text(stage: Stage, tracking_code: &str, due_at: DateTime<Utc>) -> String {
     format!(
         "یادآوری: {} {} در تاریخ {} به پایان می‌رسد",
         stage_fa(stage),
@@ -140,6 +139,7 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
         next_step,
         state: current,
     } = row;
+    let stage = stage_of(&id, &stage)?;
     let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let due_at = from_db_time(due_at);
     let mut step_index = next_step.max(0) as usize;
@@ -157,9 +157,9 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
                     message_id: message_id.clone(),
                     tracking_code: tracking_code.clone(),
                     agency_id: agency_id.clone(),
-                    stage: stage.clone(),
+                    stage: stage.as_str().into(),
                     fraction,
-                    text_fa: reminder_text(&stage, &tracking_code, due_at),
+                    text_fa: reminder_text(stage, &tracking_code, due_at),
                     due_at,
                     sent_at: now,
                 });
@@ -178,10 +178,10 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
                     message_id: message_id.clone(),
                     tracking_code: tracking_code.clone(),
                     agency_id: agency_id.clone(),
-                    stage: stage.clone(),
+                    stage: stage.as_str().into(),
                     level,
                     reason: reason.as_str().into(),
-                    text_fa: warning_text(&stage, level, &tracking_code, due_at),
+                    text_fa: warning_text(stage, level, &tracking_code, due_at),
                     due_at,
                     issued_at: now,
                     escalated_to,
@@ -294,12 +294,12 @@ mod tests {
     fn texts_carry_the_code_and_the_jalali_due_date() {
         let due = Utc.with_ymd_and_hms(2026, 12, 2, 11, 0, 0).unwrap();
         assert_eq!(
-            warning_text("respond", 1, "1234567890", due),
+            warning_text(Stage::Respond, 1, "1234567890", due),
             "مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ به پایان رسید"
         );
-        assert!(warning_text("respond", 3, "1234567890", due).ends_with("پیام برای پیگیری ویژه ارجاع شد"));
+        assert!(warning_text(Stage::Respond, 3, "1234567890", due).ends_with("پیام برای پیگیری ویژه ارجاع شد"));
         assert_eq!(
-            reminder_text("acknowledge", "1234567890", due),
+            reminder_text(Stage::Acknowledge, "1234567890", due),
             "یادآوری: مهلت اعلام وصول پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ به پایان می‌رسد"
         );
     }
