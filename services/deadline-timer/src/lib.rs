@@ -18,29 +18,14 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub mod api;
 pub mod calendar;
-pub mod calendar_api;
-pub mod calendar_change;
-pub mod calendar_store;
-pub mod due_question;
+pub mod deadlines;
 pub mod firing;
-pub mod firing_store;
-pub mod moving;
-pub mod openapi;
-pub mod pausing;
+mod openapi;
 pub mod policy;
-pub mod policy_api;
-pub mod policy_store;
-pub mod quality;
-pub mod reopening;
 pub mod schema;
 pub mod seeding;
-pub mod store;
-pub mod warning_store;
-
-#[cfg(test)]
-mod default_calendar_tests;
+pub mod warnings;
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: DEADLINE_TIMER,
@@ -49,12 +34,12 @@ pub const SERVICE: ServiceEntry = ServiceEntry {
 };
 
 pub struct DeadlineTimer {
-    state: web::Data<api::DeadlineState>,
+    state: web::Data<deadlines::api::DeadlineState>,
 }
 
 impl DeadlineTimer {
     pub fn new(ctx: ServiceContext) -> Self {
-        Self { state: web::Data::new(api::DeadlineState { ctx, wake: Arc::new(Notify::new()) }) }
+        Self { state: web::Data::new(deadlines::api::DeadlineState { ctx, wake: Arc::new(Notify::new()) }) }
     }
 }
 
@@ -82,7 +67,7 @@ fn schedule(
     _: &Envelope,
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    store::schedule(conn, &assigned, &clocks.fallback_budget, now)?;
+    deadlines::store::schedule(conn, &assigned, &clocks.fallback_budget, now)?;
     Ok(())
 }
 
@@ -93,7 +78,7 @@ fn acknowledge(
     _: &Envelope,
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    store::acknowledge(conn, &acknowledged, now)?;
+    deadlines::store::acknowledge(conn, &acknowledged, now)?;
     Ok(())
 }
 
@@ -104,8 +89,8 @@ fn meet(
     _: &Envelope,
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    store::meet(conn, &responded, now)?;
-    reopening::announce_window(conn, &responded, clocks.reopen_working_days, now)?;
+    deadlines::store::meet(conn, &responded, now)?;
+    deadlines::reopening::announce_window(conn, &responded, clocks.reopen_working_days, now)?;
     Ok(())
 }
 
@@ -116,7 +101,7 @@ fn stop_declined(
     _: &Envelope,
     _: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    store::stop_declined(conn, &declined)?;
+    deadlines::store::stop_declined(conn, &declined)?;
     Ok(())
 }
 
@@ -127,7 +112,7 @@ fn restart(
     _: &Envelope,
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    reopening::restart(conn, &reopened, &clocks.fallback_budget, now)?;
+    deadlines::reopening::restart(conn, &reopened, &clocks.fallback_budget, now)?;
     Ok(())
 }
 
@@ -138,7 +123,7 @@ fn review(
     _: &Envelope,
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    quality::register(conn, &reviewed, now)?;
+    warnings::quality::register(conn, &reviewed, now)?;
     Ok(())
 }
 
@@ -156,7 +141,7 @@ impl Service for DeadlineTimer {
     }
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {
-        api::routes(cfg, self.state.clone());
+        deadlines::api::routes(cfg, self.state.clone());
     }
 
     fn workers(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
@@ -183,12 +168,12 @@ fn default_calendar() -> Result<calendar::CalendarDocument, DbError> {
 /// (an administrator's later edits are never overwritten). True when it was stored now.
 pub fn seed_reference(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<bool, DbError> {
     let document = default_calendar()?;
-    if calendar_store::find_calendar(conn, &document.id)?.is_some() {
+    if calendar::store::find_calendar(conn, &document.id)?.is_some() {
         return Ok(false);
     }
     let calendar = calendar::Calendar::from_document(document)
         .map_err(|issues| DbError::Refused(format!("default calendar: {issues:?}")))?;
-    calendar_store::put_calendar(conn, &calendar, now)?;
+    calendar::store::put_calendar(conn, &calendar, now)?;
     Ok(true)
 }
 
@@ -199,14 +184,14 @@ pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbEr
     let mut document = default_calendar()?;
     document.closures = serde_json::from_str(DEMO_CLOSURES).map_err(|e| DbError::Refused(format!("demo: {e}")))?;
     let id = document.id.clone();
-    calendar_change::change_calendar(conn, &id, calendar_change::CalendarEdit::Replace(document), now)
+    calendar::change::change_calendar(conn, &id, calendar::change::CalendarEdit::Replace(document), now)
         .map_err(|e| DbError::Refused(format!("demo calendar: {e}")))?;
     for text in DEMO_POLICIES {
         let document: policy::PolicyDocument =
             serde_json::from_str(text).map_err(|e| DbError::Refused(format!("demo policy: {e}")))?;
         let policy = policy::SlaPolicy::from_document(document)
             .map_err(|issues| DbError::Refused(format!("demo policy: {issues:?}")))?;
-        policy_store::put_policy(conn, &policy, now).map_err(|e| DbError::Refused(format!("demo policy: {e}")))?;
+        policy::store::put_policy(conn, &policy, now).map_err(|e| DbError::Refused(format!("demo policy: {e}")))?;
     }
     Ok(())
 }

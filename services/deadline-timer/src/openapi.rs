@@ -1,6 +1,8 @@
 //! This service's operations, described (OpenAPI 3.1, from the handlers).
 
-use crate::{api, calendar_api, policy_api};
+use crate::calendar::api as calendar_api;
+use crate::deadlines::api;
+use crate::policy::api as policy_api;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -27,9 +29,9 @@ use crate::{api, calendar_api, policy_api};
         api::WarningList,
         api::DeadlineList,
         api::PauseRequest,
-        crate::warning_store::WarningView,
-        crate::store::DeadlineView,
-        crate::store::StepView,
+        crate::warnings::store::WarningView,
+        crate::deadlines::store::DeadlineView,
+        crate::deadlines::store::StepView,
         crate::policy::Step,
         policy_api::PolicyList,
         crate::policy::PolicyDocument,
@@ -37,7 +39,7 @@ use crate::{api, calendar_api, policy_api};
         calendar_api::CalendarList,
         calendar_api::CalendarChanged,
         calendar_api::DueAnswer,
-        crate::calendar_store::CalendarSummary,
+        crate::calendar::store::CalendarSummary,
         crate::calendar::CalendarDocument,
         crate::calendar::WindowDocument,
         crate::calendar::HolidayDocument,

@@ -2,7 +2,7 @@
 //! export, and the due instant anyone can check by hand.
 
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
+use nazer_shared::testing::fixtures::api_key;
 use nazer_shared::testing::{ADMIN_KEY, TestApp, problem_fields};
 use serde_json::{Value, json};
 
@@ -80,10 +80,7 @@ async fn invalid_calendars_are_refused_naming_each_field_and_not_stored() {
     let (status, _) = app.get("/api/v1/calendars/iran-gov-1405", ADMIN_KEY).await;
     assert_eq!(status, 404, "nothing was stored");
 
-    let secret = {
-        let mut conn = app.db().get().unwrap();
-        create_key(&mut conn, "centre", &[Scope::CallCenter], None, chrono::Utc::now()).unwrap().1
-    };
+    let secret = api_key(&app, &[Scope::CallCenter], None);
     let (status, _) = app.put("/api/v1/calendars/iran-gov-1405", &secret, &calendar()).await;
     assert_eq!(status, 403, "only admins import calendars");
     app.stop().await;

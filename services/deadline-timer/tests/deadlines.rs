@@ -12,17 +12,18 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use nazer_deadline_timer::firing_store::{self, reason};
-use nazer_deadline_timer::policy::RESPOND;
+use nazer_deadline_timer::deadlines::store;
+use nazer_deadline_timer::firing::store as firing_store;
 use nazer_deadline_timer::schema::{deadlines, warnings};
-use nazer_deadline_timer::store::{self, state};
-use nazer_deadline_timer::warning_store::{self, WarningFilter};
+use nazer_deadline_timer::warnings::WarningReason;
+use nazer_deadline_timer::warnings::store::{self as warning_store, WarningFilter};
 use nazer_shared::db::{DbConnection, DbError, to_db_time, write_transaction};
-use nazer_shared::events::{DeadlineMet, DeadlineScheduled, Envelope, MessageAssigned, WarningIssued};
+use nazer_shared::events::{DeadlineMet, DeadlineScheduled, DeadlineState, MessageAssigned, Stage, WarningIssued};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
 use nazer_shared::iran::persian_digits;
-use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually, problem_fields};
+use nazer_shared::testing::fixtures::{api_key, envelope, message_responded, stored, write};
+use nazer_shared::testing::list_contract::ListContract;
+use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
 use serde_json::{Value, json};
 
 mod support;
@@ -47,12 +48,15 @@ async fn an_assignment_starts_one_respond_clock() {
 
     let rows = deadlines_of(&app, "m-building");
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].1.as_str(), rows[0].2), (state::PENDING, stored(now) + Duration::hours(1)));
+    assert_eq!(
+        (rows[0].state.as_str(), rows[0].due()),
+        (DeadlineState::Pending.as_str(), stored(now) + Duration::hours(1))
+    );
     let mut conn = app.db().get().unwrap();
     let views = store::deadlines_of(&mut conn, "m-building").unwrap();
     drop(conn);
     assert_eq!(views[0].budget, "PT1H");
-    assert_eq!(views[0].stage, RESPOND);
+    assert_eq!(views[0].stage, Stage::Respond);
     assert_eq!(views[0].agency_id, "agency-a");
     assert_eq!(views[0].tracking_code, "1234567890");
     assert_eq!(views[0].started_at, stored(now));
@@ -60,11 +64,11 @@ async fn an_assignment_starts_one_respond_clock() {
     let scheduled = app.outbox_events("deadline-timer", "deadline.scheduled");
     assert_eq!(scheduled.len(), 2);
     let event: DeadlineScheduled = scheduled[0].decode().unwrap();
-    assert_eq!(event.deadline_id, rows[0].0);
+    assert_eq!(event.deadline_id, rows[0].id);
     assert_eq!(event.message_id, "m-building");
     assert_eq!(event.tracking_code, "1234567890");
     assert_eq!(event.agency_id, "agency-a");
-    assert_eq!(event.stage, RESPOND);
+    assert_eq!(event.stage, Stage::Respond.as_str());
     assert_eq!(event.started_at, stored(now));
     assert_eq!(event.due_at, stored(now) + Duration::hours(1));
 
@@ -72,7 +76,7 @@ async fn an_assignment_starts_one_respond_clock() {
     let again = MessageAssigned { assigned_at: now, ..building.clone() };
     assert_eq!(write(&app, |conn| store::schedule(conn, &again, FALLBACK, now + Duration::minutes(5))), None);
     assert_eq!(deadlines_of(&app, "m-building").len(), 1);
-    assert_eq!(deadlines_of(&app, "m-building")[0].2, stored(now) + Duration::hours(1));
+    assert_eq!(deadlines_of(&app, "m-building")[0].due(), stored(now) + Duration::hours(1));
     assert_eq!(app.outbox_events("deadline-timer", "deadline.scheduled").len(), 2, "no second deadline.scheduled");
 
     // A changed budget applies to clocks started afterwards.
@@ -94,7 +98,7 @@ async fn without_budgets_the_configured_default_applies() {
 
     // Through the bus and the consumer, which passes the configured default.
     let event = assigned("m-default", "1234567890", "municipal.building", "agency-a");
-    let envelope = Envelope::new("routing", &event, Utc::now()).unwrap();
+    let envelope = envelope("routing", &event);
     app.host.as_ref().unwrap().bus.publish(&envelope).await.unwrap();
     let deadline = eventually(StdDuration::from_secs(10), "the deadline to be scheduled", || async {
         let (_, body) = app.get("/api/v1/deadlines?message_id=m-default", ADMIN_KEY).await;
@@ -132,22 +136,22 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
     let issued = fire(&app, first_due);
     assert_eq!(issued.len(), 1, "due exactly now fires");
     let warning = &issued[0];
-    let (deadline_id, deadline_state, _) = deadlines_of(&app, "m-first").remove(0);
+    let StoredClock { id: deadline_id, state: deadline_state, .. } = deadlines_of(&app, "m-first").remove(0);
     assert_eq!(warning.deadline_id, deadline_id);
     assert_eq!(warning.message_id, "m-first");
     assert_eq!(warning.tracking_code, "1234567890");
     assert_eq!(warning.agency_id, "agency-a");
-    assert_eq!(warning.stage, RESPOND);
+    assert_eq!(warning.stage, Stage::Respond.as_str());
     assert_eq!(warning.level, 1);
-    assert_eq!(warning.reason, reason::OVERDUE);
+    assert_eq!(warning.reason, WarningReason::Overdue.as_str());
     assert_eq!(warning.due_at, first_due);
     assert_eq!(warning.issued_at, stored(first_due));
     assert!(warning.text_fa.contains(&persian_digits("1234567890")), "{}", warning.text_fa);
     assert!(warning.text_fa.contains("۱۲۳۴۵۶۷۸۹۰"), "{}", warning.text_fa);
     assert!(!warning.text_fa.contains("1234567890"), "no Latin digits: {}", warning.text_fa);
     assert!(warning.text_fa.starts_with("مهلت رسیدگی به پیام"), "{}", warning.text_fa);
-    assert_eq!(warning.text_fa, firing_store::warning_text(RESPOND, 1, "1234567890", first_due));
-    assert_eq!(deadline_state, state::BREACHED);
+    assert_eq!(warning.text_fa, firing_store::warning_text(Stage::Respond, 1, "1234567890", first_due));
+    assert_eq!(deadline_state, DeadlineState::Breached.as_str());
 
     let mut conn = app.db().get().unwrap();
     let listed = warning_store::list_warnings(&mut conn, &WarningFilter { limit: 50, ..Default::default() }).unwrap();
@@ -180,7 +184,7 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
                 warnings::tracking_code.eq("1234567890"),
                 warnings::agency_id.eq("agency-a"),
                 warnings::level.eq(1),
-                warnings::reason.eq(reason::OVERDUE),
+                warnings::reason.eq(WarningReason::Overdue.as_str()),
                 warnings::text_fa.eq("تکراری"),
                 warnings::due_at.eq(to_db_time(first_due)),
                 warnings::issued_at.eq(to_db_time(first_due)),
@@ -205,27 +209,29 @@ async fn a_response_stops_the_clock() {
     let due = schedule(&app, &event, t0).unwrap();
 
     let answer_at = t0 + Duration::minutes(10);
-    let met = write(&app, |conn| store::meet(conn, &responded("m-answered", answer_at), answer_at));
+    let met = write(&app, |conn| store::meet(conn, &message_responded("m-answered", "agency-a", answer_at), answer_at));
     assert_eq!(met, 1);
     let rows = deadlines_of(&app, "m-answered");
-    assert_eq!(rows[0].1, state::MET);
+    assert_eq!(rows[0].state, DeadlineState::Met.as_str());
     let events = app.outbox_events("deadline-timer", "deadline.met");
     assert_eq!(events.len(), 1);
     let met_event: DeadlineMet = events[0].decode().unwrap();
-    assert_eq!(met_event.deadline_id, rows[0].0);
+    assert_eq!(met_event.deadline_id, rows[0].id);
     assert_eq!(met_event.message_id, "m-answered");
-    assert_eq!(met_event.stage, RESPOND);
+    assert_eq!(met_event.stage, Stage::Respond.as_str());
     assert_eq!(met_event.due_at, due);
     assert_eq!(met_event.met_at, stored(answer_at));
+    assert!(!met_event.answered_late, "answered in time");
 
     // A second response event (another answer, or a redelivery) meets nothing more.
-    let again = write(&app, |conn| store::meet(conn, &responded("m-answered", answer_at), answer_at));
+    let again =
+        write(&app, |conn| store::meet(conn, &message_responded("m-answered", "agency-a", answer_at), answer_at));
     assert_eq!(again, 0);
     assert_eq!(app.outbox_events("deadline-timer", "deadline.met").len(), 1);
 
     assert!(fire(&app, due + Duration::days(1)).is_empty(), "a met deadline never warns");
     assert_eq!(warning_count(&app), 0);
-    assert_eq!(deadlines_of(&app, "m-answered")[0].1, state::MET);
+    assert_eq!(deadlines_of(&app, "m-answered")[0].state, DeadlineState::Met.as_str());
     app.stop().await;
 }
 
@@ -237,7 +243,7 @@ async fn a_response_that_overtook_the_assignment_means_no_clock() {
 
     // Assigned at t0, answered at t0+5s, and the answer heard first.
     let answered = t0 + Duration::seconds(5);
-    let met = write(&app, |conn| store::meet(conn, &responded("m-early", answered), answered));
+    let met = write(&app, |conn| store::meet(conn, &message_responded("m-early", "agency-a", answered), answered));
     assert_eq!(met, 0, "no deadline exists yet");
     let event =
         MessageAssigned { assigned_at: t0, ..assigned("m-early", "1234567890", "municipal.building", "agency-a") };
@@ -246,12 +252,12 @@ async fn a_response_that_overtook_the_assignment_means_no_clock() {
 
     let rows = deadlines_of(&app, "m-early");
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].1, state::MET);
+    assert_eq!(rows[0].state, DeadlineState::Met.as_str());
     assert!(app.outbox_events("deadline-timer", "deadline.scheduled").is_empty());
     let events = app.outbox_events("deadline-timer", "deadline.met");
     assert_eq!(events.len(), 1);
     let met_event: DeadlineMet = events[0].decode().unwrap();
-    assert_eq!((met_event.deadline_id.as_str(), met_event.met_at), (rows[0].0.as_str(), stored(answered)));
+    assert_eq!((met_event.deadline_id.as_str(), met_event.met_at), (rows[0].id.as_str(), stored(answered)));
 
     assert!(fire(&app, t0 + Duration::days(30)).is_empty());
     assert_eq!(warning_count(&app), 0);
@@ -276,7 +282,7 @@ async fn racing_replicas_issue_each_warning_once() {
             let event = assigned(&format!("m-{n:03}"), &format!("{:010}", n), "municipal.building", "agency-a");
             store::schedule(conn, &event, FALLBACK, t0)?;
         }
-        Ok(())
+        Ok::<_, DbError>(())
     });
     let fire_at = t0 + Duration::hours(2);
 
@@ -310,8 +316,11 @@ async fn racing_replicas_issue_each_warning_once() {
     let mut conn = app.db().get().unwrap();
     let distinct: Vec<String> = warnings::table.select(warnings::deadline_id).distinct().load(&mut *conn).unwrap();
     assert_eq!(distinct.len(), DEADLINES);
-    let pending: i64 =
-        deadlines::table.filter(deadlines::state.eq(state::PENDING)).count().get_result(&mut *conn).unwrap();
+    let pending: i64 = deadlines::table
+        .filter(deadlines::state.eq(DeadlineState::Pending.as_str()))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap();
     assert_eq!(pending, 0);
     drop(conn);
     let events = app.outbox_events("deadline-timer", "warning.issued");
@@ -327,7 +336,7 @@ async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
     put_policy(&app, "*", "PT1S").await;
     let event = assigned("m-loop", "1234567890", "municipal.building", "agency-a");
-    let envelope = Envelope::new("routing", &event, Utc::now()).unwrap();
+    let envelope = envelope("routing", &event);
     app.host.as_ref().unwrap().bus.publish(&envelope).await.unwrap();
 
     let path = "/api/v1/warnings?message_id=m-loop";
@@ -348,7 +357,7 @@ async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
     assert_eq!(body["warnings"].as_array().unwrap().len(), 1, "still exactly one: {body}");
     assert_eq!(body["warnings"][0]["id"], found[0]["id"]);
     let (_, body) = app.get("/api/v1/deadlines?message_id=m-loop", ADMIN_KEY).await;
-    assert_eq!(body["deadlines"][0]["state"], state::BREACHED, "{body}");
+    assert_eq!(body["deadlines"][0]["state"], DeadlineState::Breached.as_str(), "{body}");
     assert_eq!(app.outbox_events("deadline-timer", "warning.issued").len(), 1);
     // Operators see how late the loop registers what is due.
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
@@ -361,10 +370,9 @@ async fn the_firing_loop_warns_once_when_the_budget_runs_out() {
 async fn the_api_validates_and_scopes_by_agency() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
 
-    let (status, body) = app.get("/api/v1/warnings?level=7", ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["level".to_string()]), "{body}");
-    let (status, body) = app.get("/api/v1/warnings?limit=0", ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["limit".to_string()]), "{body}");
+    let warnings = ListContract { app: &app, path: "/api/v1/warnings", key: ADMIN_KEY, items: ("warnings", "id") };
+    warnings.refuses("level=7", &["level"]).await;
+    warnings.refuses("limit=0", &["limit"]).await;
 
     // Two agencies, one overdue message each.
     write(&app, |conn| plain_policy(conn, "*", "PT1H"));
@@ -373,14 +381,11 @@ async fn the_api_validates_and_scopes_by_agency() {
     schedule(&app, &assigned("m-b", "2222222222", "municipal.building", "agency-b"), t0);
     assert_eq!(fire(&app, t0 + Duration::hours(2)).len(), 2);
 
-    let (agency_a, call_center, unbound) = write(&app, |conn| {
-        let now = Utc::now();
-        Ok((
-            create_key(conn, "agency a", &[Scope::Agency], Some("agency-a"), now)?.1,
-            create_key(conn, "call centre", &[Scope::CallCenter], None, now)?.1,
-            create_key(conn, "no agency", &[Scope::Agency], None, now)?.1,
-        ))
-    });
+    let (agency_a, call_center, unbound) = (
+        api_key(&app, &[Scope::Agency], Some("agency-a")),
+        api_key(&app, &[Scope::CallCenter], None),
+        api_key(&app, &[Scope::Agency], None),
+    );
     let agencies_of = |body: &Value| -> Vec<String> {
         body["warnings"].as_array().unwrap().iter().map(|w| w["agency_id"].as_str().unwrap().to_string()).collect()
     };

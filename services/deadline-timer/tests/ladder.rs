@@ -5,11 +5,14 @@
 //! otherwise. Instants driven by hand lie an hour or more ahead, out of the host loop's reach.
 
 use chrono::{DateTime, Duration, Utc};
-use nazer_deadline_timer::firing_store::{SPECIAL_FOLLOW_UP, reason};
-use nazer_deadline_timer::store::{self, state};
-use nazer_shared::events::{DeadlineScheduled, MessageAcknowledged, MessageAssigned, MessageDeclined, WarningIssued};
+use nazer_deadline_timer::deadlines::store;
+use nazer_deadline_timer::firing::store::SPECIAL_FOLLOW_UP;
+use nazer_deadline_timer::warnings::WarningReason;
+use nazer_shared::events::{
+    DeadlineMet, DeadlineScheduled, DeadlineState, MessageAcknowledged, MessageAssigned, MessageDeclined, WarningIssued,
+};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
+use nazer_shared::testing::fixtures::{api_key, message_responded, stored, write};
 use nazer_shared::testing::{ADMIN_KEY, TestApp};
 use serde_json::{Value, json};
 
@@ -61,19 +64,22 @@ async fn the_ladder_reminds_then_warns_level_by_level() {
     assert_eq!(level_1.len(), 1);
     assert_eq!(
         (level_1[0].level, level_1[0].reason.as_str(), level_1[0].escalated_to.clone()),
-        (1, reason::OVERDUE, None)
+        (1, WarningReason::Overdue.as_str(), None)
     );
     let view = only_deadline(&app, "m-1");
-    assert_eq!((view.state.as_str(), view.next_step_at), (state::BREACHED, Some(t0 + Duration::hours(2))));
+    assert_eq!(
+        (view.state.as_str(), view.next_step_at),
+        (DeadlineState::Breached.as_str(), Some(t0 + Duration::hours(2)))
+    );
 
     let level_2 = fire_all(&app, t0 + Duration::hours(2)).warnings;
     assert_eq!(level_2.len(), 1);
-    assert_eq!((level_2[0].level, level_2[0].reason.as_str()), (2, reason::ESCALATED));
+    assert_eq!((level_2[0].level, level_2[0].reason.as_str()), (2, WarningReason::Escalated.as_str()));
     assert_eq!(level_2[0].escalated_to.as_deref(), Some("ministry"), "level 2 goes to the parent agency");
     assert!(level_2[0].text_fa.ends_with("تذکر مرحله دوم به مقام مافوق دستگاه"), "{}", level_2[0].text_fa);
     assert_eq!(fire_all(&app, t0 + Duration::hours(4) - Duration::seconds(1)).deadlines, 0);
     let level_3 = fire_all(&app, t0 + Duration::hours(4)).warnings;
-    assert_eq!((level_3[0].level, level_3[0].reason.as_str()), (3, reason::SPECIAL_FOLLOW_UP));
+    assert_eq!((level_3[0].level, level_3[0].reason.as_str()), (3, WarningReason::SpecialFollowUp.as_str()));
     assert_eq!(level_3[0].escalated_to.as_deref(), Some(SPECIAL_FOLLOW_UP));
     assert_eq!(level_3[0].due_at, t0 + Duration::hours(1), "every level names the stage's due instant");
 
@@ -118,19 +124,29 @@ async fn a_response_stops_what_is_left_of_the_ladder() {
 
     // Answered in time: met, and the 80 % reminder never comes.
     let at = t0 + Duration::minutes(40);
-    assert_eq!(write(&app, |conn| store::meet(conn, &responded("m-early", at), at)), 1);
+    assert_eq!(write(&app, |conn| store::meet(conn, &message_responded("m-early", "agency-a", at), at)), 1);
     // Answered after level 1: level 2 and 3 never come.
     assert_eq!(fire_all(&app, t0 + Duration::hours(1)).warnings.len(), 1);
     let at = t0 + Duration::minutes(90);
-    assert_eq!(write(&app, |conn| store::meet(conn, &responded("m-late", at), at)), 0, "nothing was still pending");
+    assert_eq!(
+        write(&app, |conn| store::meet(conn, &message_responded("m-late", "agency-a", at), at)),
+        0,
+        "nothing was still pending"
+    );
     assert_eq!(fire_all(&app, t0 + Duration::days(1)).deadlines, 0);
 
     let early = only_deadline(&app, "m-early");
-    assert_eq!((early.state.as_str(), early.next_step_at), (state::MET, None));
+    assert_eq!((early.state.as_str(), early.next_step_at), (DeadlineState::Met.as_str(), None));
     let late = only_deadline(&app, "m-late");
-    assert_eq!((late.state.as_str(), late.next_step_at), (state::ANSWERED_LATE, None));
+    assert_eq!((late.state.as_str(), late.next_step_at), (DeadlineState::AnsweredLate.as_str(), None));
     assert_eq!(app.outbox_events("deadline-timer", "warning.issued").len(), 1);
-    assert_eq!(app.outbox_events("deadline-timer", "deadline.met").len(), 1);
+    // Both closings are announced, each saying whether the answer came in time.
+    let met: Vec<DeadlineMet> =
+        app.outbox_events("deadline-timer", "deadline.met").iter().map(|e| e.decode().unwrap()).collect();
+    let late_or_not: Vec<(&str, bool)> = met.iter().map(|m| (m.message_id.as_str(), m.answered_late)).collect();
+    assert_eq!(late_or_not, [("m-early", false), ("m-late", true)]);
+    assert_eq!((met[1].deadline_id.as_str(), met[1].met_at), (late.id.as_str(), t0 + Duration::minutes(90)));
+    assert_eq!(met[1].due_at, late.due_at);
     app.stop().await;
 }
 
@@ -174,7 +190,7 @@ async fn business_budgets_count_on_the_policys_calendar_for_the_messages_provinc
         let views = store::deadlines_of(&mut conn, message_id).unwrap();
         views
             .into_iter()
-            .map(|v| (v.stage, v.due_at.with_timezone(&nazer_shared::iran::tehran_offset()).to_rfc3339()))
+            .map(|v| (v.stage.to_string(), v.due_at.with_timezone(&nazer_shared::iran::tehran_offset()).to_rfc3339()))
             .collect()
     };
     assert_eq!(
@@ -239,7 +255,7 @@ async fn an_acknowledgement_meets_the_acknowledge_stage_only() {
         store::deadlines_of(&mut conn, "m-ack").unwrap()
     };
     let states: Vec<(&str, &str)> = views.iter().map(|v| (v.stage.as_str(), v.state.as_str())).collect();
-    assert_eq!(states, [("acknowledge", state::MET), ("respond", state::PENDING)]);
+    assert_eq!(states, [("acknowledge", DeadlineState::Met.as_str()), ("respond", DeadlineState::Pending.as_str())]);
     let warned = fire_all(&app, t0 + Duration::hours(6)).warnings;
     assert_eq!(warned.iter().map(|w| w.stage.as_str()).collect::<Vec<_>>(), ["respond"]);
     assert!(warned[0].text_fa.starts_with("مهلت رسیدگی به پیام"), "{}", warned[0].text_fa);
@@ -252,7 +268,7 @@ async fn an_acknowledgement_meets_the_acknowledge_stage_only() {
         store::deadlines_of(&mut conn, "m-early").unwrap()
     };
     let states: Vec<(&str, &str)> = views.iter().map(|v| (v.stage.as_str(), v.state.as_str())).collect();
-    assert_eq!(states, [("acknowledge", state::MET), ("respond", state::PENDING)]);
+    assert_eq!(states, [("acknowledge", DeadlineState::Met.as_str()), ("respond", DeadlineState::Pending.as_str())]);
     app.stop().await;
 }
 
@@ -287,10 +303,10 @@ async fn the_next_agency_gets_clocks_after_an_acknowledged_decline() {
     assert_eq!(
         clocks,
         [
-            ("agency-a", "acknowledge", state::MET),
-            ("agency-a", "respond", state::DECLINED),
-            ("agency-b", "acknowledge", state::PENDING),
-            ("agency-b", "respond", state::PENDING),
+            ("agency-a", "acknowledge", DeadlineState::Met.as_str()),
+            ("agency-a", "respond", DeadlineState::Declined.as_str()),
+            ("agency-b", "acknowledge", DeadlineState::Pending.as_str()),
+            ("agency-b", "respond", DeadlineState::Pending.as_str()),
         ]
     );
     // The same assignment arriving again changes nothing.
@@ -313,7 +329,7 @@ async fn the_next_agency_gets_clocks_after_an_acknowledged_decline() {
         store::deadlines_of(&mut conn, "m-passed").unwrap()
     };
     let pending: Vec<&str> =
-        running.iter().filter(|v| v.state == state::PENDING).map(|v| v.agency_id.as_str()).collect();
+        running.iter().filter(|v| v.state == DeadlineState::Pending).map(|v| v.agency_id.as_str()).collect();
     assert_eq!(pending, ["agency-a", "agency-a"]);
     // A late copy of agency-a's first decline (retried, or replayed from parking) stops nothing
     // of the later assignment.
@@ -345,10 +361,10 @@ async fn a_response_racing_the_firing_of_level_one_still_stops_the_ladder() {
     });
     claimed_rx.recv().unwrap();
     let answered_at = due + Duration::seconds(1);
-    write(&app, |conn| store::meet(conn, &responded("m-race", answered_at), answered_at));
+    write(&app, |conn| store::meet(conn, &message_responded("m-race", "agency-a", answered_at), answered_at));
     assert_eq!(firing.join().unwrap(), 1, "level 1 was registered");
     let view = only_deadline(&app, "m-race");
-    assert_eq!((view.state.as_str(), view.next_step_at), (state::ANSWERED_LATE, None));
+    assert_eq!((view.state.as_str(), view.next_step_at), (DeadlineState::AnsweredLate.as_str(), None));
     assert!(fire_all(&app, t0 + Duration::days(1)).warnings.is_empty(), "no level 2 or 3 after the answer");
     app.stop().await;
 }
@@ -361,13 +377,8 @@ async fn the_parent_agency_sees_and_acknowledges_the_warning_escalated_to_it() {
     schedule(&app, &escalating("m-up"), t0);
     let fired = fire_all(&app, t0 + Duration::hours(2)).warnings;
     assert_eq!(fired.iter().map(|w| w.level).collect::<Vec<_>>(), [1, 2]);
-    let (ministry, stranger) = write(&app, |conn| {
-        let now = Utc::now();
-        Ok((
-            create_key(conn, "ministry", &[Scope::Agency], Some("ministry"), now)?.1,
-            create_key(conn, "stranger", &[Scope::Agency], Some("stranger"), now)?.1,
-        ))
-    });
+    let (ministry, stranger) =
+        (api_key(&app, &[Scope::Agency], Some("ministry")), api_key(&app, &[Scope::Agency], Some("stranger")));
     let (_, body) = app.get("/api/v1/warnings", &ministry).await;
     let levels: Vec<i64> = body["warnings"].as_array().unwrap().iter().map(|w| w["level"].as_i64().unwrap()).collect();
     assert_eq!(levels, [2], "only what was escalated to it: {body}");

@@ -5,10 +5,10 @@
 //! the host loop's reach.
 
 use chrono::{DateTime, Utc};
-use nazer_deadline_timer::store::{self, state};
-use nazer_shared::events::{DeadlineMoved, MessageAssigned};
+use nazer_deadline_timer::deadlines::store;
+use nazer_shared::events::{DeadlineMoved, DeadlineState, MessageAssigned};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
+use nazer_shared::testing::fixtures::{api_key, write};
 use nazer_shared::testing::{ADMIN_KEY, TestApp, problem_fields};
 use serde_json::json;
 
@@ -37,7 +37,7 @@ fn start(app: &TestApp, message_id: &str, province: &str, at: DateTime<Utc>) {
 }
 
 /// (state, due instant, level-2 instant) of a message's respond stage.
-fn clock(app: &TestApp, message_id: &str) -> (String, DateTime<Utc>, DateTime<Utc>) {
+fn clock(app: &TestApp, message_id: &str) -> (DeadlineState, DateTime<Utc>, DateTime<Utc>) {
     let mut conn = app.db().get().unwrap();
     let view = store::deadlines_of(&mut conn, message_id).unwrap().remove(0);
     let level_2 = view.steps.last().unwrap().step.at();
@@ -53,14 +53,14 @@ async fn holidays_and_closures_move_the_deadlines_they_touch() {
     start(&app, "m-fars", "fars", week.at(SAT, "07:30"));
     start(&app, "m-next-week", "tehran", week.at(SAT + 7, "07:30"));
     // 2 business days after Saturday: Sunday and Monday; level 2 one day later.
-    let original = (state::PENDING.to_string(), week.at(MON, "14:30"), week.at(TUE, "14:30"));
+    let original = (DeadlineState::Pending, week.at(MON, "14:30"), week.at(TUE, "14:30"));
     assert_eq!(clock(&app, "m-tehran"), original);
     let next_week = clock(&app, "m-next-week");
 
     let closure = json!({"date": week.jalali(SUN), "province": "tehran", "reason": "آلودگی هوا"});
     let (status, body) = app.post("/api/v1/calendars/cal/closures", ADMIN_KEY, &closure).await;
     assert_eq!((status, body["deadlines_moved"].clone()), (201, json!(1)), "{body}");
-    assert_eq!(clock(&app, "m-tehran"), (state::PENDING.into(), week.at(TUE, "14:30"), week.at(WED, "14:30")));
+    assert_eq!(clock(&app, "m-tehran"), (DeadlineState::Pending, week.at(TUE, "14:30"), week.at(WED, "14:30")));
     assert_eq!(clock(&app, "m-fars"), original, "a Tehran closure does not touch Fars");
     assert_eq!(clock(&app, "m-next-week"), next_week, "nor a clock started after the closed day");
     let moved = app.outbox_events("deadline-timer", "deadline.moved");
@@ -111,7 +111,7 @@ async fn a_stage_already_warned_about_keeps_its_due_and_moves_its_later_levels()
     let (status, body) = app.post("/api/v1/calendars/cal/closures", ADMIN_KEY, &closure).await;
     assert_eq!((status, body["deadlines_moved"].clone()), (201, json!(0)), "no due instant moved: {body}");
     let (state_now, due, level_2) = clock(&app, "m-warned");
-    assert_eq!((state_now.as_str(), due), (state::BREACHED, week.at(MON, "14:30")));
+    assert_eq!((state_now.as_str(), due), (DeadlineState::Breached.as_str(), week.at(MON, "14:30")));
     assert_eq!(level_2, week.at(WED, "14:30"), "level 2 skips the closed Tuesday");
     assert!(app.outbox_events("deadline-timer", "deadline.moved").is_empty());
     assert!(write(&app, |conn| store::fire_due(conn, week.at(TUE, "14:30"), 10)).warnings.is_empty());
@@ -141,8 +141,7 @@ async fn calendar_edits_are_validated_and_for_admins_only() {
     let (status, _) = app.post("/api/v1/calendars/nowhere/holidays", ADMIN_KEY, &holiday).await;
     assert_eq!(status, 404);
 
-    let agency =
-        write(&app, |conn| Ok(create_key(conn, "agency a", &[Scope::Agency], Some("agency-a"), Utc::now())?.1));
+    let agency = api_key(&app, &[Scope::Agency], Some("agency-a"));
     let (status, _) = app.post("/api/v1/calendars/cal/holidays", &agency, &holiday).await;
     assert_eq!(status, 403);
     let (_, exported) = app.get("/api/v1/calendars/cal", ADMIN_KEY).await;

@@ -3,12 +3,12 @@
 //! NAZER_TEST_BROKER_URL are set; SQLite and the in-process bus otherwise.
 
 use chrono::{Duration, Utc};
-use nazer_deadline_timer::pausing::{self, PauseError};
+use nazer_deadline_timer::deadlines::pausing::{self, PauseError};
+use nazer_deadline_timer::deadlines::store::{self, DeadlineView};
 use nazer_deadline_timer::policy::Step;
-use nazer_deadline_timer::store::{self, DeadlineView, state};
-use nazer_shared::events::{DeadlinePaused, DeadlineResumed, MessageAssigned};
+use nazer_shared::events::{DeadlinePaused, DeadlineResumed, DeadlineState, MessageAssigned};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
+use nazer_shared::testing::fixtures::{api_key, message_responded, stored, write};
 use nazer_shared::testing::{ADMIN_KEY, TestApp, problem_fields};
 use serde_json::json;
 
@@ -34,7 +34,10 @@ async fn a_paused_clock_stands_still_and_resumes_with_what_it_had_left() {
     let paused = write(&app, |conn| {
         pausing::pause(conn, &id, Some("agency-a"), "waiting_for_citizen", paused_at).map_err(into_db)
     });
-    assert_eq!((paused.state.as_str(), paused.paused_at, paused.next_step_at), (state::PAUSED, Some(paused_at), None));
+    assert_eq!(
+        (paused.state.as_str(), paused.paused_at, paused.next_step_at),
+        (DeadlineState::Paused.as_str(), Some(paused_at), None)
+    );
     assert_eq!(fire_all(&app, t0 + Duration::hours(5)).deadlines, 0, "nothing fires while paused");
     let event: DeadlinePaused = app.outbox_events("deadline-timer", "deadline.paused")[0].decode().unwrap();
     assert_eq!((event.reason.as_str(), event.due_at), ("waiting_for_citizen", t0 + Duration::hours(1)));
@@ -44,20 +47,25 @@ async fn a_paused_clock_stands_still_and_resumes_with_what_it_had_left() {
     let resumed = write(&app, |conn| pausing::resume(conn, &id, Some("agency-a"), resumed_at).map_err(into_db));
     let expected = [20, 50, 110].map(|m| resumed_at + Duration::minutes(m));
     assert_eq!(instants(&resumed), expected);
-    assert_eq!((resumed.state.as_str(), resumed.due_at, resumed.paused_at), (state::PENDING, expected[1], None));
+    assert_eq!(
+        (resumed.state.as_str(), resumed.due_at, resumed.paused_at),
+        (DeadlineState::Pending.as_str(), expected[1], None)
+    );
     let event: DeadlineResumed = app.outbox_events("deadline-timer", "deadline.resumed")[0].decode().unwrap();
     assert_eq!((event.due_at, event.resumed_at), (expected[1], resumed_at));
     assert_eq!(fire_all(&app, expected[0]).reminders.len(), 1);
     assert_eq!(fire_all(&app, expected[1]).warnings[0].due_at, expected[1]);
 
     // A stage warned about cannot pause; one paused can still be answered.
-    let error = write(&app, |conn| Ok(pausing::pause(conn, &id, None, "late", expected[1]).err()));
+    let error = write(&app, |conn| {
+        Ok::<_, nazer_shared::db::DbError>(pausing::pause(conn, &id, None, "late", expected[1]).err())
+    });
     assert!(matches!(error, Some(PauseError::WrongState(..))), "{error:?}");
     schedule(&app, &assigned("m-2", "1234567890", "roads", "agency-a"), t0);
     let second = only_deadline(&app, "m-2").id;
     write(&app, |conn| pausing::pause(conn, &second, None, "waiting_for_citizen", t0).map_err(into_db));
-    assert_eq!(write(&app, |conn| store::meet(conn, &responded("m-2", t0), t0)), 1);
-    assert_eq!(only_deadline(&app, "m-2").state, state::MET);
+    assert_eq!(write(&app, |conn| store::meet(conn, &message_responded("m-2", "agency-a", t0), t0)), 1);
+    assert_eq!(only_deadline(&app, "m-2").state, DeadlineState::Met);
     app.stop().await;
 }
 
@@ -87,14 +95,11 @@ async fn agencies_pause_their_own_stages_through_the_api() {
     write(&app, |conn| plain_policy(conn, "*", "P3D"));
     schedule(&app, &assigned("m-a", "1111111111", "roads", "agency-a"), Utc::now());
     let id = only_deadline(&app, "m-a").id;
-    let (agency_a, agency_b, call_center) = write(&app, |conn| {
-        let now = Utc::now();
-        Ok((
-            create_key(conn, "a", &[Scope::Agency], Some("agency-a"), now)?.1,
-            create_key(conn, "b", &[Scope::Agency], Some("agency-b"), now)?.1,
-            create_key(conn, "cc", &[Scope::CallCenter], None, now)?.1,
-        ))
-    });
+    let (agency_a, agency_b, call_center) = (
+        api_key(&app, &[Scope::Agency], Some("agency-a")),
+        api_key(&app, &[Scope::Agency], Some("agency-b")),
+        api_key(&app, &[Scope::CallCenter], None),
+    );
     let pause = format!("/api/v1/deadlines/{id}/pause");
     let resume = format!("/api/v1/deadlines/{id}/resume");
     let reason = json!({"reason": "waiting_for_citizen"});
@@ -173,7 +178,9 @@ async fn a_stage_whose_warning_is_due_cannot_be_paused_away() {
     schedule(&app, &assigned("m-1", "1", "roads", "agency-a"), t0);
     let id = only_deadline(&app, "m-1").id;
     // Due at t0 + 1 h; the firing loop has not got to it yet.
-    let error = write(&app, |conn| Ok(pausing::pause(conn, &id, None, "late", t0 + Duration::hours(2)).err()));
+    let error = write(&app, |conn| {
+        Ok::<_, nazer_shared::db::DbError>(pausing::pause(conn, &id, None, "late", t0 + Duration::hours(2)).err())
+    });
     assert!(matches!(error, Some(PauseError::WrongState(..))), "{error:?}");
     assert_eq!(fire_all(&app, t0 + Duration::hours(2)).warnings.len(), 1);
     app.stop().await;

@@ -4,9 +4,10 @@
 //! otherwise.
 
 use chrono::{Duration, Utc};
-use nazer_deadline_timer::store;
+use nazer_deadline_timer::deadlines::store;
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
+use nazer_shared::testing::fixtures::{api_key, stored, write};
+use nazer_shared::testing::list_contract::ListContract;
 use nazer_shared::testing::{ADMIN_KEY, TestApp, problem_fields};
 use serde_json::{Value, json};
 
@@ -17,8 +18,7 @@ use support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_are_validated_unique_per_scope_and_written_by_admins_only() {
     let mut app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
-    let agency =
-        write(&app, |conn| Ok(create_key(conn, "agency a", &[Scope::Agency], Some("agency-a"), Utc::now())?.1));
+    let agency = api_key(&app, &[Scope::Agency], Some("agency-a"));
 
     let bad = json!({"id": "bad", "priority": "asap", "stages": [
         {"stage": "respond", "budget": "3d", "reminders": [0.9, 0.1]}]});
@@ -76,8 +76,7 @@ async fn agencies_acknowledge_their_warnings_and_supervisors_filter_and_export_t
     assert_eq!(warnings.len(), 2);
     let of_a = warnings.iter().find(|w| w.agency_id == "agency-a").unwrap().warning_id.clone();
     let of_b = warnings.iter().find(|w| w.agency_id == "agency-b").unwrap().warning_id.clone();
-    let agency_a =
-        write(&app, |conn| Ok(create_key(conn, "agency a", &[Scope::Agency], Some("agency-a"), Utc::now())?.1));
+    let agency_a = api_key(&app, &[Scope::Agency], Some("agency-a"));
 
     let path = format!("/api/v1/warnings/{of_a}/acknowledgement");
     let (status, first) = app.post(&path, &agency_a, &json!({})).await;
@@ -99,20 +98,17 @@ async fn agencies_acknowledge_their_warnings_and_supervisors_filter_and_export_t
     assert_eq!(ids(&body), vec![of_a.clone()]);
 
     // A period, as a Solar Hijri or a Gregorian day (Tehran time), or as instants.
+    let list = ListContract { app: &app, path: "/api/v1/warnings", key: ADMIN_KEY, items: ("warnings", "id") };
+    let day = |date: chrono::NaiveDate| {
+        let jalali = nazer_shared::iran::JalaliDate::from_gregorian(date);
+        format!("{}-{:02}-{:02}", jalali.year, jalali.month, jalali.day)
+    };
     let issued = warnings[0].issued_at.with_timezone(&nazer_shared::iran::tehran_offset()).date_naive();
-    let jalali = nazer_shared::iran::JalaliDate::from_gregorian(issued);
-    let jalali = format!("{}-{:02}-{:02}", jalali.year, jalali.month, jalali.day);
-    for query in [format!("from={jalali}&to={jalali}"), format!("from={issued}&to={issued}")] {
-        let (status, body) = app.get(&format!("/api/v1/warnings?{query}"), ADMIN_KEY).await;
-        assert_eq!((status, ids(&body).len()), (200, 2), "{query}: {body}");
-    }
     let next_day = issued + Duration::days(1);
-    let (_, body) = app.get(&format!("/api/v1/warnings?from={next_day}"), ADMIN_KEY).await;
-    assert_eq!(ids(&body).len(), 0);
-    let (status, body) = app.get("/api/v1/warnings?from=1405-13-01&to=soon&level=4", ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["level".to_string(), "from".into(), "to".into()]), "{body}");
-    let (status, body) = app.get(&format!("/api/v1/warnings?from={next_day}&to={issued}"), ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["to".to_string()]), "{body}");
+    list.whole_days((&day(issued), &issued.to_string()), &day(next_day), 2).await;
+    assert_eq!(list.count(&format!("from={next_day}")).await, 0);
+    list.refuses("from=1405-13-01&to=soon&level=4", &["level", "from", "to"]).await;
+    list.refuses(&format!("from={next_day}&to={issued}"), &["to"]).await;
 
     let response = app
         .client
@@ -129,9 +125,7 @@ async fn agencies_acknowledge_their_warnings_and_supervisors_filter_and_export_t
     assert!(lines[0].starts_with("id,tracking_code,agency_id,stage,level,reason"), "{csv}");
     assert!(lines[1].starts_with(&format!("{of_a},1111111111,agency-a,respond,1,deadline_passed")), "{csv}");
     assert!(lines[1].ends_with("به پایان رسید"), "{csv}");
-    let (status, body) = app.get("/api/v1/warnings?format=xml", ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["format".to_string()]), "{body}");
-    let (status, body) = app.get("/api/v1/warnings?format=csv&limit=5", ADMIN_KEY).await;
-    assert_eq!((status, problem_fields(&body)), (422, vec!["limit".to_string()]), "{body}");
+    list.refuses("format=xml", &["format"]).await;
+    list.refuses("format=csv&limit=5", &["limit"]).await;
     app.stop().await;
 }

@@ -3,25 +3,16 @@
 //! refused cursors and sorts. PostgreSQL and RabbitMQ when NAZER_TEST_DATABASE_URL and
 //! NAZER_TEST_BROKER_URL are set; SQLite and the in-process bus otherwise.
 
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::{Duration, Utc};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::create_key;
-use nazer_shared::testing::{ADMIN_KEY, TestApp, page_through, problem_fields};
+use nazer_shared::testing::fixtures::{api_key, rfc3339, stored, write};
+use nazer_shared::testing::list_contract::ListContract;
+use nazer_shared::testing::{ADMIN_KEY, TestApp, page_through};
 use serde_json::Value;
 
 mod support;
 
 use support::*;
-
-/// Every page of `path` (which has a query) with `limit=2`, following `next_cursor`: the ids,
-/// page by page.
-async fn pages(app: &TestApp, path: &str, key: &str) -> Vec<Vec<String>> {
-    page_through(app, &format!("{path}&limit=2"), key, ("warnings", "id"), None).await
-}
-
-fn flat(pages: &[Vec<String>]) -> Vec<String> {
-    pages.concat()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warnings_page_through_a_stable_order_in_both_directions() {
@@ -51,31 +42,30 @@ async fn warnings_page_through_a_stable_order_in_both_directions() {
     let oldest_first: Vec<String> = newest_first.iter().rev().cloned().collect();
 
     // Newest first by default and with `-issued_at`; oldest first with `issued_at`.
-    let walked = pages(&app, "/api/v1/warnings?level=1", ADMIN_KEY).await;
+    let warnings = ListContract { app: &app, path: "/api/v1/warnings", key: ADMIN_KEY, items: ("warnings", "id") };
+    let walked = page_through(&app, "/api/v1/warnings?level=1&limit=2", ADMIN_KEY, ("warnings", "id"), None).await;
     assert_eq!(walked.len(), 4, "{walked:?}");
-    assert_eq!(flat(&walked), newest_first, "no warning lost, repeated or out of order");
-    assert_eq!(flat(&pages(&app, "/api/v1/warnings?sort=-issued_at", ADMIN_KEY).await), newest_first);
-    assert_eq!(flat(&pages(&app, "/api/v1/warnings?sort=issued_at", ADMIN_KEY).await), oldest_first);
+    assert_eq!(walked.concat(), newest_first, "no warning lost, repeated or out of order");
+    warnings.sorts_both_ways("issued_at", &oldest_first).await;
     let (_, whole) = app.get("/api/v1/warnings?limit=7", ADMIN_KEY).await;
     assert_eq!(whole["next_cursor"], Value::Null, "a page holding the rest is the last: {whole}");
     let (_, partial) = app.get("/api/v1/warnings?limit=6", ADMIN_KEY).await;
     assert!(partial["next_cursor"].is_string(), "{partial}");
 
     // Filters hold on every page: the period, an agency.
-    let before_second = (t0 + Duration::hours(2)).to_rfc3339_opts(SecondsFormat::Micros, true);
-    let walked = flat(&pages(&app, &format!("/api/v1/warnings?to={before_second}"), ADMIN_KEY).await);
-    assert_eq!(walked, newest_first[4..], "the first firing only");
-    let walked = flat(&pages(&app, &format!("/api/v1/warnings?from={before_second}&sort=issued_at"), ADMIN_KEY).await);
+    let before_second = rfc3339(t0 + Duration::hours(2));
+    assert_eq!(warnings.ids(&format!("to={before_second}")).await, newest_first[4..], "the first firing only");
+    let walked = warnings.ids(&format!("from={before_second}&sort=issued_at")).await;
     assert_eq!(walked, oldest_first[3..], "the later firings, oldest first");
-    assert_eq!(flat(&pages(&app, "/api/v1/warnings?agency_id=agency-a", ADMIN_KEY).await), of_a);
+    assert_eq!(warnings.ids("agency_id=agency-a").await, of_a);
 
     // An agency pages through its own warnings only, whatever it asks for.
-    let agency_a =
-        write(&app, |conn| Ok(create_key(conn, "agency a", &[Scope::Agency], Some("agency-a"), Utc::now())?.1));
-    assert_eq!(flat(&pages(&app, "/api/v1/warnings?acknowledged=false", &agency_a).await), of_a);
-    assert_eq!(flat(&pages(&app, "/api/v1/warnings?agency_id=agency-b", &agency_a).await), of_a);
+    let agency_a = api_key(&app, &[Scope::Agency], Some("agency-a"));
+    let of_agency_a = ListContract { key: &agency_a, ..warnings };
+    assert_eq!(of_agency_a.ids("acknowledged=false").await, of_a);
+    assert_eq!(of_agency_a.ids("agency_id=agency-b").await, of_a);
     let of_a_oldest_first: Vec<String> = of_a.iter().rev().cloned().collect();
-    assert_eq!(flat(&pages(&app, "/api/v1/warnings?sort=issued_at", &agency_a).await), of_a_oldest_first);
+    of_agency_a.sorts_both_ways("issued_at", &of_a_oldest_first).await;
     // Another agency's cursor leads nowhere else.
     let (_, first) = app.get("/api/v1/warnings?limit=1", ADMIN_KEY).await;
     let cursor = first["next_cursor"].as_str().unwrap();
@@ -85,20 +75,17 @@ async fn warnings_page_through_a_stable_order_in_both_directions() {
 
     // Refusals name the field.
     let export_from_cursor = format!("format=csv&cursor={cursor}");
-    for (query, field) in [
-        ("cursor=nope", "cursor"),
-        ("cursor=123_not-a-uuid", "cursor"),
-        ("sort=level", "sort"),
-        ("sort=-due_at", "sort"),
-        ("format=csv&cursor=nope", "cursor"),
-        (export_from_cursor.as_str(), "cursor"),
-    ] {
-        let (status, body) = app.get(&format!("/api/v1/warnings?{query}"), ADMIN_KEY).await;
-        assert_eq!((status, problem_fields(&body)), (422, vec![field.to_string()]), "{query}: {body}");
-    }
-    let (status, body) = app.get("/api/v1/warnings?sort=soon&cursor=x&level=9", ADMIN_KEY).await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(problem_fields(&body), ["level", "sort", "cursor"], "{body}");
+    warnings
+        .refuses_bad_paging(&[
+            ("cursor=nope", "cursor"),
+            ("cursor=123_not-a-uuid", "cursor"),
+            ("sort=level", "sort"),
+            ("sort=-due_at", "sort"),
+            ("format=csv&cursor=nope", "cursor"),
+            (export_from_cursor.as_str(), "cursor"),
+        ])
+        .await;
+    warnings.refuses("sort=soon&cursor=x&level=9", &["level", "sort", "cursor"]).await;
 
     // The export stays whole and follows `sort`.
     let response = app

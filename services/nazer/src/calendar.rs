@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use nazer_deadline_timer::calendar::{Calendar, CalendarDocument};
-use nazer_deadline_timer::due_question::DueQuestion;
+use nazer_deadline_timer::deadlines::due_question::DueQuestion;
 use nazer_shared::config::Settings;
 use nazer_shared::db::Db;
 
@@ -22,7 +22,7 @@ fn load(source: &str, settings: &Settings) -> anyhow::Result<Calendar> {
         bail!("the database schema is behind this version: run `nazer migrate` first");
     }
     let mut conn = db.get()?;
-    nazer_deadline_timer::calendar_store::find_calendar(&mut conn, source)?
+    nazer_deadline_timer::calendar::store::find_calendar(&mut conn, source)?
         .with_context(|| format!("`{source}` is neither a calendar file nor the id of a stored calendar"))
 }
 

@@ -36,7 +36,7 @@ pub async fn seed(db: &Db, receiver: &str, now: DateTime<Utc>) -> Result<(), DbE
             nazer_deadline_timer::seed_demo(conn, now)?;
             // Special Follow-up hears level-3 warnings like an agency.
             let mut agencies: Vec<&str> = nazer_routing::DEMO_AGENCIES.iter().map(|(id, _, _)| *id).collect();
-            agencies.push(nazer_deadline_timer::firing_store::SPECIAL_FOLLOW_UP);
+            agencies.push(nazer_deadline_timer::firing::store::SPECIAL_FOLLOW_UP);
             nazer_notification::seed_demo(conn, &agencies, &receiver, WEBHOOK_SECRET, now)
         })?;
         ensure_key(

@@ -3,56 +3,26 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use diesel::prelude::*;
+use nazer_deadline_timer::deadlines::store;
+use nazer_deadline_timer::policy::store as policy_store;
 use nazer_deadline_timer::policy::{PolicyDocument, SlaPolicy};
-use nazer_deadline_timer::policy_store;
 use nazer_deadline_timer::schema::{deadlines, warnings};
-use nazer_deadline_timer::store;
-use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
-use nazer_shared::events::{MessageAssigned, MessageResponded, WarningIssued};
+use nazer_shared::db::{DbConnection, DbError, from_db_time};
+use nazer_shared::events::{MessageAssigned, WarningIssued};
 use nazer_shared::iran::{JalaliDate, tehran_offset};
+use nazer_shared::testing::fixtures::{message_assigned, write};
 use nazer_shared::testing::{ADMIN_KEY, TestApp};
 use serde_json::json;
 
 pub const FALLBACK: &str = "P7D";
 
+/// `message.assigned` of `message_id` to `agency_id`, with its tracking code and category.
 pub fn assigned(message_id: &str, tracking_code: &str, category: &str, agency_id: &str) -> MessageAssigned {
     MessageAssigned {
-        message_id: message_id.into(),
         tracking_code: tracking_code.into(),
-        kind: "complaint".into(),
         category: category.into(),
-        province: "tehran".into(),
-        city: None,
-        agency_id: agency_id.into(),
-        agency_name: "شهرداری تهران".into(),
-        rule_id: "rule-1".into(),
-        parent_agency_id: None,
-        agency_ancestors: vec![],
-        priority: "normal".into(),
-        channel: Some("call_center".into()),
-        assigned_at: Utc::now(),
+        ..message_assigned(message_id, agency_id)
     }
-}
-
-pub fn responded(message_id: &str, at: DateTime<Utc>) -> MessageResponded {
-    MessageResponded {
-        message_id: message_id.into(),
-        tracking_code: "1234567890".into(),
-        agency_id: "agency-a".into(),
-        response_id: format!("response-{message_id}"),
-        outcome: "resolved".into(),
-        responded_at: at,
-    }
-}
-
-/// An instant as the database keeps it (microseconds).
-pub fn stored(instant: DateTime<Utc>) -> DateTime<Utc> {
-    from_db_time(to_db_time(instant))
-}
-
-pub fn write<T>(app: &TestApp, work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>) -> T {
-    let mut conn = app.db().get().unwrap();
-    write_transaction(&mut conn, work).unwrap()
 }
 
 /// Schedules `event` as assigned at `now` and handled at once.
@@ -62,7 +32,7 @@ pub fn schedule(app: &TestApp, event: &MessageAssigned, now: DateTime<Utc>) -> O
 }
 
 /// Fires everything due at `at`, reminders included.
-pub fn fire_all(app: &TestApp, at: DateTime<Utc>) -> nazer_deadline_timer::firing_store::Fired {
+pub fn fire_all(app: &TestApp, at: DateTime<Utc>) -> nazer_deadline_timer::firing::store::Fired {
     write(app, |conn| store::fire_due(conn, at, 500))
 }
 
@@ -88,15 +58,29 @@ pub fn plain_policy(conn: &mut DbConnection, category: &str, budget: &str) -> Re
     Ok(())
 }
 
-/// (deadline_id, state, due_at) of the message's deadlines.
-pub fn deadlines_of(app: &TestApp, message_id: &str) -> Vec<(String, String, DateTime<Utc>)> {
+/// A deadline as stored, as much of it as the tests check.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+pub struct StoredClock {
+    pub id: String,
+    pub state: String,
+    pub due_at: chrono::NaiveDateTime,
+}
+
+impl StoredClock {
+    pub fn due(&self) -> DateTime<Utc> {
+        from_db_time(self.due_at)
+    }
+}
+
+/// The message's deadlines, as stored.
+pub fn deadlines_of(app: &TestApp, message_id: &str) -> Vec<StoredClock> {
     let mut conn = app.db().get().unwrap();
-    let rows: Vec<(String, String, chrono::NaiveDateTime)> = deadlines::table
+    deadlines::table
         .filter(deadlines::message_id.eq(message_id))
-        .select((deadlines::id, deadlines::state, deadlines::due_at))
+        .select(StoredClock::as_select())
         .load(&mut *conn)
-        .unwrap();
-    rows.into_iter().map(|(id, state, due)| (id, state, from_db_time(due))).collect()
+        .unwrap()
 }
 
 pub fn warning_count(app: &TestApp) -> i64 {

@@ -9,7 +9,8 @@ use diesel::prelude::*;
 use nazer_shared::agency::{decode_ancestors, encode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, lock_key_shared, to_db_time};
 use nazer_shared::events::{
-    DeadlineMet, DeadlineScheduled, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageResponded,
+    DeadlineMet, DeadlineScheduled, DeadlineState, MessageAcknowledged, MessageAssigned, MessageDeclined,
+    MessageResponded, Stage,
 };
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
@@ -18,32 +19,32 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::calendar::Calendar;
-use crate::calendar_change::calendar_lock;
-use crate::calendar_store;
-use crate::policy::{self, ACKNOWLEDGE, RESPOND, StagePolicy, Step};
-use crate::policy_store;
+use crate::calendar::change::calendar_lock;
+use crate::calendar::store as calendar_store;
+use crate::policy::store as policy_store;
+use crate::policy::{self, CLOCK_STAGES, StagePolicy, Step};
 use crate::schema::{acknowledged_messages, deadlines, responded_messages};
 
-pub use crate::firing_store::{Fired, fire_due, next_due};
+pub use crate::firing::store::{Fired, fire_due, next_due};
 
-pub mod state {
-    pub const PENDING: &str = "pending";
-    /// Waiting for the citizen: the clock and the ladder stand still.
-    pub const PAUSED: &str = "paused";
-    pub const MET: &str = "met";
-    /// Level 1 has been registered; the ladder may still climb.
-    pub const BREACHED: &str = "breached";
-    /// Answered after the level-1 warning: the rest of the ladder was stopped.
-    pub const ANSWERED_LATE: &str = "answered_late";
-    /// The agency declined the message: its clocks stop; the next agency gets its own.
-    pub const DECLINED: &str = "declined";
+/// The stage a stored clock is on; an unknown text is refused, never guessed.
+pub(crate) fn stage_of(id: &str, text: &str) -> Result<Stage, DbError> {
+    Stage::parse(text).ok_or_else(|| DbError::Refused(format!("deadline `{id}` has an unknown stage `{text}`")))
+}
+
+/// The states in which a clock still runs or may run again, as stored.
+const OPEN_STATES: [&str; 2] = [DeadlineState::Pending.as_str(), DeadlineState::Paused.as_str()];
+
+/// The state a stored clock is in; an unknown text is refused, never guessed.
+pub(crate) fn state_of(id: &str, text: &str) -> Result<DeadlineState, DbError> {
+    DeadlineState::parse(text).ok_or_else(|| DbError::Refused(format!("deadline `{id}` has an unknown state `{text}`")))
 }
 
 /// The stage every message gets when no policy applies: the configured budget, a level-1
 /// warning at due, no reminders and no further levels.
 pub fn fallback_stage(budget: &str) -> StagePolicy {
     StagePolicy {
-        stage: RESPOND.into(),
+        stage: Stage::Respond.as_str().into(),
         budget: budget.into(),
         reminders: Some(Vec::new()),
         level_2_after: None,
@@ -106,7 +107,7 @@ pub fn schedule(
             .map_err(|e| DbError::Refused(format!("stage `{}`: {e}", stage.stage)))?;
         let due_at = to_db_time(due);
         // An answer or acknowledgement that overtook the assignment has met the stage already.
-        let met = responded.or(acknowledged.filter(|_| stage.stage == ACKNOWLEDGE));
+        let met = responded.or(acknowledged.filter(|_| stage.stage == Stage::Acknowledge.as_str()));
         let clock = NewClock {
             message_id: &assigned.message_id,
             tracking_code: &assigned.tracking_code,
@@ -198,7 +199,8 @@ pub(crate) fn insert_clock(conn: &mut DbConnection, clock: &NewClock) -> Result<
             deadlines::budget.eq(&clock.stage.budget),
             deadlines::started_at.eq(clock.started_at),
             deadlines::due_at.eq(clock.due_at),
-            deadlines::state.eq(if clock.met_at.is_some() { state::MET } else { state::PENDING }),
+            deadlines::state
+                .eq(if clock.met_at.is_some() { DeadlineState::Met } else { DeadlineState::Pending }.as_str()),
             deadlines::closed_at.eq(clock.met_at),
             deadlines::policy_id.eq(clock.policy_id),
             deadlines::calendar_id.eq(clock.calendar_id),
@@ -252,7 +254,7 @@ pub fn meet(conn: &mut DbConnection, responded: &MessageResponded, now: DateTime
     // The latest answer is kept: a clock started later (a reopening) is met by a later answer only.
     keep_latest!(conn, responded_messages, responded_at, &responded.message_id, to_db_time(responded.responded_at));
     let (message, agency) = (&responded.message_id, &responded.agency_id);
-    close_stages(conn, message, agency, &policy::STAGES, responded.responded_at, now)
+    close_stages(conn, message, agency, &CLOCK_STAGES, responded.responded_at, now)
 }
 
 /// The latest answer of the message given at or after `since`, if deadline-timer has heard of one.
@@ -276,7 +278,7 @@ pub fn acknowledge(
     let at = to_db_time(acknowledged.acknowledged_at);
     keep_latest!(conn, acknowledged_messages, acknowledged_at, &acknowledged.message_id, at);
     let (message, agency) = (&acknowledged.message_id, &acknowledged.agency_id);
-    close_stages(conn, message, agency, &[ACKNOWLEDGE], acknowledged.acknowledged_at, now)
+    close_stages(conn, message, agency, &[Stage::Acknowledge], acknowledged.acknowledged_at, now)
 }
 
 /// A decline stops the declining agency's clocks of the message, without warnings, and forgets
@@ -290,13 +292,13 @@ pub fn stop_declined(conn: &mut DbConnection, declined: &MessageDeclined) -> Res
             .filter(deadlines::agency_id.eq(&declined.agency_id))
             // Not the clocks of a later assignment back to the same agency, if that came first.
             .filter(deadlines::started_at.le(to_db_time(declined.declined_at)))
-            .filter(deadlines::next_fire_at.is_not_null().or(deadlines::state.eq_any([state::PENDING, state::PAUSED])))
+            .filter(deadlines::next_fire_at.is_not_null().or(deadlines::state.eq_any(OPEN_STATES)))
             .order(deadlines::id)
             .select(deadlines::id)
     )?;
     let stopped = diesel::update(deadlines::table.filter(deadlines::id.eq_any(&running)))
         .set((
-            deadlines::state.eq(state::DECLINED),
+            deadlines::state.eq(DeadlineState::Declined.as_str()),
             deadlines::closed_at.eq(Some(to_db_time(declined.declined_at))),
             deadlines::next_fire_at.eq(None::<NaiveDateTime>),
             deadlines::paused_at.eq(None::<NaiveDateTime>),
@@ -308,20 +310,31 @@ pub fn stop_declined(conn: &mut DbConnection, declined: &MessageDeclined) -> Res
     Ok(stopped)
 }
 
+/// A clock an answer may close.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct Closing {
+    id: String,
+    stage: String,
+    due_at: NaiveDateTime,
+    state: String,
+}
+
 /// Closes the message's clocks (one stage, or all): pending ones are met (`deadline.met`),
 /// ones already warned about are answered late; either way nothing more fires. The number met.
 fn close_stages(
     conn: &mut DbConnection,
     message_id: &str,
     agency_id: &str,
-    stages: &[&str],
+    stages: &[Stage],
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     let met_at = to_db_time(at);
+    let stages: Vec<&str> = stages.iter().map(|s| s.as_str()).collect();
     // Locked and read first, in id order (as calendar changes lock them): a firing replica
     // holding a row makes this wait and then see the state it committed, never a stale one.
-    let rows: Vec<(String, String, NaiveDateTime, String)> = select_for_update!(
+    let rows: Vec<Closing> = select_for_update!(
         conn,
         deadlines::table
             .filter(deadlines::message_id.eq(message_id))
@@ -331,36 +344,49 @@ fn close_stages(
             // A clock started after the answer (a reopening) waits for an answer of its own.
             .filter(deadlines::started_at.le(met_at))
             .order(deadlines::id)
-            .select((deadlines::id, deadlines::stage, deadlines::due_at, deadlines::state))
+            .select(Closing::as_select())
     )?;
     let stop = deadlines::next_fire_at.eq(None::<NaiveDateTime>);
     let mut met = 0;
-    for (deadline_id, stage, due_at, current) in rows {
+    for Closing { id: deadline_id, stage, due_at, state } in rows {
         let target = deadlines::table.find(&deadline_id);
-        if current == state::PENDING || current == state::PAUSED {
-            diesel::update(target)
-                .set((
-                    deadlines::state.eq(state::MET),
-                    deadlines::closed_at.eq(Some(met_at)),
-                    stop,
-                    deadlines::paused_at.eq(None::<NaiveDateTime>),
-                ))
-                .execute(conn)?;
-            let event = DeadlineMet {
-                deadline_id,
-                message_id: message_id.to_string(),
-                stage,
-                due_at: from_db_time(due_at),
-                met_at: from_db_time(met_at),
-                answered_late: false,
-            };
-            outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
-            met += 1;
-        } else if current == state::BREACHED {
-            diesel::update(target)
-                .set((deadlines::state.eq(state::ANSWERED_LATE), deadlines::closed_at.eq(Some(met_at)), stop))
-                .execute(conn)?;
-        }
+        let stage = stage_of(&deadline_id, &stage)?;
+        let answered_late = match state_of(&deadline_id, &state)? {
+            DeadlineState::Pending | DeadlineState::Paused => {
+                diesel::update(target)
+                    .set((
+                        deadlines::state.eq(DeadlineState::Met.as_str()),
+                        deadlines::closed_at.eq(Some(met_at)),
+                        stop,
+                        deadlines::paused_at.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+                met += 1;
+                false
+            }
+            DeadlineState::Breached => {
+                diesel::update(target)
+                    .set((
+                        deadlines::state.eq(DeadlineState::AnsweredLate.as_str()),
+                        deadlines::closed_at.eq(Some(met_at)),
+                        stop,
+                    ))
+                    .execute(conn)?;
+                true
+            }
+            // Closed already: nothing more to stop or to announce.
+            DeadlineState::Met | DeadlineState::AnsweredLate | DeadlineState::Declined => continue,
+        };
+        // A late answer is announced too, so readers of the events learn how the clock closed.
+        let event = DeadlineMet {
+            deadline_id,
+            message_id: message_id.to_string(),
+            stage: stage.as_str().into(),
+            due_at: from_db_time(due_at),
+            met_at: from_db_time(met_at),
+            answered_late,
+        };
+        outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
     }
     Ok(met)
 }
@@ -389,16 +415,14 @@ pub struct DeadlineView {
     pub message_id: String,
     pub tracking_code: String,
     pub agency_id: String,
-    /// `acknowledge` or `respond`.
-    pub stage: String,
+    pub stage: Stage,
     /// Business hours (`8h`), business days (`3d`) or an ISO 8601 duration (`PT30S`).
     pub budget: String,
     pub policy_id: Option<String>,
     pub calendar_id: Option<String>,
     pub started_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
-    /// `pending`, `paused`, `met`, `breached`, `answered_late` or `declined`.
-    pub state: String,
+    pub state: DeadlineState,
     pub paused_at: Option<DateTime<Utc>>,
     pub next_step_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepView>,
@@ -407,43 +431,56 @@ pub struct DeadlineView {
     pub agency_ancestors: Vec<String>,
 }
 
-type DeadlineRow = (
-    (String, String, String, String, String, String),
-    (Option<String>, Option<String>, NaiveDateTime, NaiveDateTime, String),
-    (Option<NaiveDateTime>, String, i32, Option<NaiveDateTime>, Option<String>),
-);
+/// A deadline as supervisors read it, as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct DeadlineRow {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    stage: String,
+    budget: String,
+    policy_id: Option<String>,
+    calendar_id: Option<String>,
+    started_at: NaiveDateTime,
+    due_at: NaiveDateTime,
+    state: String,
+    next_fire_at: Option<NaiveDateTime>,
+    ladder: String,
+    next_step: i32,
+    paused_at: Option<NaiveDateTime>,
+    agency_ancestors: Option<String>,
+}
 
 pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<DeadlineView>, DbError> {
     let rows: Vec<DeadlineRow> = deadlines::table
         .filter(deadlines::message_id.eq(message_id))
         .order((deadlines::due_at, deadlines::stage))
-        .select((
-            (
-                deadlines::id,
-                deadlines::message_id,
-                deadlines::tracking_code,
-                deadlines::agency_id,
-                deadlines::stage,
-                deadlines::budget,
-            ),
-            (deadlines::policy_id, deadlines::calendar_id, deadlines::started_at, deadlines::due_at, deadlines::state),
-            (
-                deadlines::next_fire_at,
-                deadlines::ladder,
-                deadlines::next_step,
-                deadlines::paused_at,
-                deadlines::agency_ancestors,
-            ),
-        ))
+        .select(DeadlineRow::as_select())
         .load(conn)?;
     rows.into_iter()
         .map(
-            |(
-                ids,
-                (policy_id, calendar_id, started_at, due_at, state),
-                (next_fire_at, ladder, next_step, paused_at, ancestors),
-            )| {
-                let (id, message_id, tracking_code, agency_id, stage, budget) = ids;
+            |DeadlineRow {
+                 id,
+                 message_id,
+                 tracking_code,
+                 agency_id,
+                 stage,
+                 budget,
+                 policy_id,
+                 calendar_id,
+                 started_at,
+                 due_at,
+                 state,
+                 next_fire_at,
+                 ladder,
+                 next_step,
+                 paused_at,
+                 agency_ancestors: ancestors,
+             }| {
+                let state = state_of(&id, &state)?;
+                let stage = stage_of(&id, &stage)?;
                 let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
                 let steps = steps
                     .into_iter()
@@ -470,4 +507,19 @@ pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Dea
             },
         )
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_states_and_stages_parse_and_unknown_ones_are_refused() {
+        for stored in DeadlineState::ALL {
+            assert_eq!(state_of("d", stored.as_str()).unwrap(), *stored);
+        }
+        assert!(matches!(state_of("d", "finished"), Err(DbError::Refused(_))));
+        assert_eq!(stage_of("d", "acknowledge").unwrap(), Stage::Acknowledge);
+        assert!(matches!(stage_of("d", "Respond"), Err(DbError::Refused(_))));
+    }
 }

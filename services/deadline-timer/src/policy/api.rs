@@ -5,9 +5,9 @@ use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{ApiError, Caller, JsonBody, Scope};
 use serde::Serialize;
 
-use crate::api::DeadlineState;
+use crate::deadlines::api::DeadlineState;
+use crate::policy::store as policy_store;
 use crate::policy::{PolicyDocument, SlaPolicy};
-use crate::policy_store::{self, PolicyError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/sla-policies", web::get().to(get_policies))
@@ -64,15 +64,9 @@ async fn put_policy(
     let policy = SlaPolicy::from_document(document).map_err(ApiError::invalid)?;
     let now = state.ctx.clock.now();
     let stored = policy.clone();
-    match state.ctx.db.write(move |conn| policy_store::put_policy(conn, &stored, now)).await {
-        Ok(created) => {
-            let mut response = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
-            Ok(response.json(policy.document()))
-        }
-        Err(error @ PolicyError::UnknownCalendar(_)) => Err(ApiError::invalid_field("calendar", error.to_string())),
-        Err(error @ PolicyError::Overlaps(_)) => Err(ApiError::Conflict(error.to_string())),
-        Err(PolicyError::Db(error)) => Err(error.into()),
-    }
+    let created = state.ctx.db.write(move |conn| policy_store::put_policy(conn, &stored, now)).await?;
+    let mut response = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    Ok(response.json(policy.document()))
 }
 
 /// An SLA policy.

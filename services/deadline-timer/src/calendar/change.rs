@@ -4,11 +4,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use nazer_shared::db::{DbConnection, DbError, lock_key};
-use nazer_shared::http::FieldIssue;
+use nazer_shared::http::{ApiError, FieldIssue};
 
+use crate::calendar::store as calendar_store;
 use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument, province_code, solar_hijri_day};
-use crate::calendar_store;
-use crate::moving::{self, Touched};
+use crate::deadlines::moving::{self, Touched};
 
 /// The advisory lock that orders changes of a calendar against clocks started on it.
 pub fn calendar_lock(id: &str) -> String {
@@ -36,6 +36,18 @@ pub enum ChangeError {
     Conflict(String),
     #[error("{0}")]
     Missing(String),
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::Db(error) => error.into(),
+            error @ ChangeError::NoCalendar => ApiError::NotFound(error.to_string()),
+            ChangeError::Invalid(issues) => ApiError::invalid(issues),
+            ChangeError::Conflict(detail) => ApiError::Conflict(detail),
+            ChangeError::Missing(detail) => ApiError::NotFound(detail),
+        }
+    }
 }
 
 #[derive(Debug)]

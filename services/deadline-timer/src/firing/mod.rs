@@ -10,7 +10,9 @@ use nazer_shared::runtime::ServiceContext;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store;
+use crate::deadlines::store as clocks;
+
+pub mod store;
 
 pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationToken) {
     let max_idle = Duration::from_millis(ctx.settings.deadlines.max_idle_ms);
@@ -44,7 +46,7 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
                 if gauge_read.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
                     gauge_read = Some(Instant::now());
                     let counted =
-                        ctx.db.run(move |conn| Ok((store::active_count(conn)?, store::due_count(conn, now)?)));
+                        ctx.db.run(move |conn| Ok((clocks::active_count(conn)?, clocks::due_count(conn, now)?)));
                     if let Ok((active, due)) = counted.await {
                         metrics::deadlines_running(ctx.service, active);
                         metrics::deadlines_due(ctx.service, due);

@@ -5,19 +5,20 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key_shared, to_db_time};
-use nazer_shared::events::{DeadlinePaused, DeadlineResumed};
+use nazer_shared::events::{DeadlinePaused, DeadlineResumed, DeadlineState};
+use nazer_shared::http::ApiError;
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::change::calendar_lock;
+use crate::calendar::store as calendar_store;
 use crate::calendar::{Calendar, CalendarError};
-use crate::calendar_change::calendar_lock;
-use crate::calendar_store;
-use crate::moving::steps_done;
+use crate::deadlines::moving::steps_done;
+use crate::deadlines::store::{self, DeadlineView, decode, encode, stage_of, state_of};
 use crate::policy::{self, LadderError, StagePolicy, Step};
 use crate::schema::deadlines;
-use crate::store::{self, DeadlineView, decode, encode, state};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PauseError {
@@ -26,10 +27,20 @@ pub enum PauseError {
     #[error("no deadline of this agency has this id")]
     NotFound,
     #[error("the stage is `{0}`; {1}")]
-    WrongState(String, &'static str),
+    WrongState(DeadlineState, &'static str),
 }
 
 nazer_shared::from_diesel_error!(PauseError);
+
+impl From<PauseError> for ApiError {
+    fn from(error: PauseError) -> Self {
+        match error {
+            PauseError::Db(error) => error.into(),
+            error @ PauseError::NotFound => ApiError::NotFound(error.to_string()),
+            error @ PauseError::WrongState(..) => ApiError::Conflict(error.to_string()),
+        }
+    }
+}
 
 /// Moves `instant` (after `paused_at`) so that it lies as far after `resumed_at` as it lay
 /// after the pause: in working time on the calendar, or plainly for round-the-clock budgets.
@@ -49,37 +60,31 @@ pub fn shift(
     }
 }
 
-type Row = (
-    (String, String, String, String, String, NaiveDateTime),
-    (Option<String>, Option<String>, String, String, String, i32, Option<NaiveDateTime>, String),
-);
+/// A deadline, as much of it as pausing and resuming need.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct Row {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    stage: String,
+    started_at: NaiveDateTime,
+    calendar_id: Option<String>,
+    province: Option<String>,
+    state: String,
+    stage_policy: String,
+    ladder: String,
+    next_step: i32,
+    paused_at: Option<NaiveDateTime>,
+    pauses: String,
+}
 
 /// The deadline, locked; only the agency's own when `agency` is given.
 fn locked(conn: &mut DbConnection, id: &str, agency: Option<&str>) -> Result<Row, PauseError> {
-    let rows: Vec<Row> = select_for_update!(
-        conn,
-        deadlines::table.filter(deadlines::id.eq(id)).select((
-            (
-                deadlines::id,
-                deadlines::message_id,
-                deadlines::tracking_code,
-                deadlines::agency_id,
-                deadlines::stage,
-                deadlines::started_at,
-            ),
-            (
-                deadlines::calendar_id,
-                deadlines::province,
-                deadlines::state,
-                deadlines::stage_policy,
-                deadlines::ladder,
-                deadlines::next_step,
-                deadlines::paused_at,
-                deadlines::pauses,
-            ),
-        ))
-    )?;
-    let found = rows.into_iter().next().filter(|((_, _, _, agency_id, ..), _)| agency.is_none_or(|a| a == agency_id));
+    let rows: Vec<Row> =
+        select_for_update!(conn, deadlines::table.filter(deadlines::id.eq(id)).select(Row::as_select()))?;
+    let found = rows.into_iter().next().filter(|row| agency.is_none_or(|a| a == row.agency_id));
     found.ok_or(PauseError::NotFound)
 }
 
@@ -106,9 +111,11 @@ pub fn pause(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<DeadlineView, PauseError> {
-    let ((id, message_id, tracking_code, agency_id, stage, _), rest) = locked(conn, id, agency)?;
-    let (_, _, current, _, ladder, next_step, ..) = rest;
-    if current != state::PENDING {
+    let Row { id, message_id, tracking_code, agency_id, stage, state, ladder, next_step, .. } =
+        locked(conn, id, agency)?;
+    let stage = stage_of(&id, &stage)?;
+    let current = state_of(&id, &state)?;
+    if current != DeadlineState::Pending {
         return Err(PauseError::WrongState(current, "only a pending stage can pause"));
     }
     // A warning already due (not yet registered by a busy firing loop) cannot be paused away.
@@ -118,7 +125,7 @@ pub fn pause(
     }
     diesel::update(deadlines::table.find(&id))
         .set((
-            deadlines::state.eq(state::PAUSED),
+            deadlines::state.eq(DeadlineState::Paused.as_str()),
             deadlines::paused_at.eq(Some(to_db_time(now))),
             deadlines::next_fire_at.eq(None::<NaiveDateTime>),
         ))
@@ -128,7 +135,7 @@ pub fn pause(
         message_id: message_id.clone(),
         tracking_code,
         agency_id,
-        stage,
+        stage: stage.as_str().into(),
         reason: reason.into(),
         due_at: level_one(&id, &steps)?,
         paused_at: from_db_time(to_db_time(now)),
@@ -144,9 +151,25 @@ pub fn resume(
     agency: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeadlineView, PauseError> {
-    let ((id, message_id, tracking_code, agency_id, stage, started_at), rest) = locked(conn, id, agency)?;
-    let (calendar_id, province, current, stage_policy, ladder, next_step, paused_at, pauses) = rest;
-    let Some(paused_at) = paused_at.filter(|_| current == state::PAUSED).map(from_db_time) else {
+    let Row {
+        id,
+        message_id,
+        tracking_code,
+        agency_id,
+        stage,
+        started_at,
+        calendar_id,
+        province,
+        state,
+        stage_policy,
+        ladder,
+        next_step,
+        paused_at,
+        pauses,
+    } = locked(conn, id, agency)?;
+    let current = state_of(&id, &state)?;
+    let stage = stage_of(&id, &stage)?;
+    let Some(paused_at) = paused_at.filter(|_| current == DeadlineState::Paused).map(from_db_time) else {
         return Err(PauseError::WrongState(current, "only a paused stage can resume"));
     };
     let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
@@ -169,7 +192,7 @@ pub fn resume(
     let done = steps_done(&old, next_step.max(0) as usize, &steps);
     diesel::update(deadlines::table.find(&id))
         .set((
-            deadlines::state.eq(state::PENDING),
+            deadlines::state.eq(DeadlineState::Pending.as_str()),
             deadlines::paused_at.eq(None::<NaiveDateTime>),
             deadlines::pauses.eq(encode(&pauses)?),
             deadlines::due_at.eq(to_db_time(due)),
@@ -183,7 +206,7 @@ pub fn resume(
         message_id: message_id.clone(),
         tracking_code,
         agency_id,
-        stage,
+        stage: stage.as_str().into(),
         due_at: due,
         resumed_at: from_db_time(to_db_time(now)),
     };

@@ -8,11 +8,11 @@ use nazer_shared::http::{ApiError, Caller, JsonBody, QueryParams, Scope};
 use nazer_shared::iran::persian_date_time;
 use serde::{Deserialize, Serialize};
 
-use crate::api::DeadlineState;
+use crate::calendar::change::{CalendarEdit, Changed, change_calendar};
+use crate::calendar::store::{self as calendar_store, CalendarSummary};
 use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument};
-use crate::calendar_change::{CalendarEdit, ChangeError, Changed, change_calendar};
-use crate::calendar_store::{self, CalendarSummary};
-use crate::due_question::DueQuestion;
+use crate::deadlines::api::DeadlineState;
+use crate::deadlines::due_question::DueQuestion;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/calendars", web::get().to(get_calendars))
@@ -28,19 +28,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Applies `edit` to calendar `id`: the changed calendar and how many deadlines moved.
 async fn change(state: &DeadlineState, id: String, edit: CalendarEdit) -> Result<Changed, ApiError> {
     let now = state.ctx.clock.now();
-    let changed = state.ctx.db.write(move |conn| change_calendar(conn, &id, edit.clone(), now)).await;
-    match changed {
-        Ok(changed) => {
-            // Moved deadlines wrote events, and a removed holiday can bring a step forward.
-            state.changed();
-            Ok(changed)
-        }
-        Err(ChangeError::NoCalendar) => Err(ApiError::NotFound("no calendar has this id".into())),
-        Err(ChangeError::Invalid(issues)) => Err(ApiError::invalid(issues)),
-        Err(ChangeError::Conflict(detail)) => Err(ApiError::Conflict(detail)),
-        Err(ChangeError::Missing(detail)) => Err(ApiError::NotFound(detail)),
-        Err(ChangeError::Db(error)) => Err(error.into()),
-    }
+    let changed = state.ctx.db.write(move |conn| change_calendar(conn, &id, edit.clone(), now)).await?;
+    // Moved deadlines wrote events, and a removed holiday can bring a step forward.
+    state.changed();
+    Ok(changed)
 }
 
 /// How many pending deadlines a change moved, beside the calendar itself.

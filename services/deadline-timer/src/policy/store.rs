@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, to_db_time};
+use nazer_shared::http::ApiError;
 
-use crate::calendar_store;
+use crate::calendar::store as calendar_store;
 use crate::policy::{ANY, PolicyDocument, SlaPolicy};
 use crate::schema::sla_policies;
 
@@ -20,6 +21,16 @@ pub enum PolicyError {
 }
 
 nazer_shared::from_diesel_error!(PolicyError);
+
+impl From<PolicyError> for ApiError {
+    fn from(error: PolicyError) -> Self {
+        match error {
+            PolicyError::Db(error) => error.into(),
+            error @ PolicyError::UnknownCalendar(_) => ApiError::invalid_field("calendar", error.to_string()),
+            error @ PolicyError::Overlaps(_) => ApiError::Conflict(error.to_string()),
+        }
+    }
+}
 
 /// Stores `policy`, replacing one with the same id; true when it is new.
 pub fn put_policy(conn: &mut DbConnection, policy: &SlaPolicy, now: DateTime<Utc>) -> Result<bool, PolicyError> {
@@ -79,20 +90,28 @@ pub fn find_policy(conn: &mut DbConnection, id: &str) -> Result<Option<SlaPolicy
     stored.map(|text| decode(id, &text)).transpose()
 }
 
+/// A stored policy: its id and its document.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sla_policies)]
+struct StoredPolicy {
+    id: String,
+    document: String,
+}
+
 pub fn list_policies(conn: &mut DbConnection) -> Result<Vec<SlaPolicy>, DbError> {
-    let rows: Vec<(String, String)> =
-        sla_policies::table.order(sla_policies::id).select((sla_policies::id, sla_policies::document)).load(conn)?;
-    rows.iter().map(|(id, text)| decode(id, text)).collect()
+    let rows: Vec<StoredPolicy> =
+        sla_policies::table.order(sla_policies::id).select(StoredPolicy::as_select()).load(conn)?;
+    rows.iter().map(|row| decode(&row.id, &row.document)).collect()
 }
 
 /// The policies that could apply to a message of `category` and `priority`.
 pub fn candidates(conn: &mut DbConnection, category: &str, priority: &str) -> Result<Vec<SlaPolicy>, DbError> {
-    let rows: Vec<(String, String)> = sla_policies::table
+    let rows: Vec<StoredPolicy> = sla_policies::table
         .filter(sla_policies::category.eq_any([category, ANY]))
         .filter(sla_policies::priority.eq_any([priority, ANY]))
-        .select((sla_policies::id, sla_policies::document))
+        .select(StoredPolicy::as_select())
         .load(conn)?;
-    rows.iter().map(|(id, text)| decode(id, text)).collect()
+    rows.iter().map(|row| decode(&row.id, &row.document)).collect()
 }
 
 /// Removes a policy; clocks it already started keep running on their own copy.

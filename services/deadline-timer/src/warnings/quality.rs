@@ -5,19 +5,17 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{ResponseReviewed, WarningIssued};
+use nazer_shared::events::{DeadlineState, ResponseReviewed, Stage, WarningIssued};
 use nazer_shared::iran::persian_digits;
 use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
 use uuid::Uuid;
 
-use crate::firing_store::insert_warnings;
-use crate::policy::RESPOND;
+use crate::firing::store::insert_warnings;
 use crate::schema::{deadlines, warnings};
-use crate::store::state;
+use crate::warnings::WarningReason;
 
 pub use nazer_shared::events::QUALITY_STAGE as QUALITY;
-pub const REASON: &str = "quality_below_standard";
 
 /// «پاسخ دستگاه به پیام ۱۲۳۴۵۶۷۸۹۰ در ارزیابی کیفیت امتیاز ۲٫۵ از ۵ گرفت و کمتر از حد استاندارد است».
 pub fn warning_text(tracking_code: &str, score: f64) -> String {
@@ -44,8 +42,8 @@ pub fn register(
     let clock: Option<String> = deadlines::table
         .filter(deadlines::message_id.eq(&reviewed.message_id))
         .filter(deadlines::agency_id.eq(&reviewed.agency_id))
-        .filter(deadlines::stage.eq(RESPOND))
-        .filter(deadlines::state.eq_any([state::MET, state::ANSWERED_LATE]))
+        .filter(deadlines::stage.eq(Stage::Respond.as_str()))
+        .filter(deadlines::state.eq_any([DeadlineState::Met.as_str(), DeadlineState::AnsweredLate.as_str()]))
         .filter(deadlines::closed_at.eq(to_db_time(reviewed.responded_at)))
         .order((deadlines::started_at.desc(), deadlines::id.desc()))
         .select(deadlines::id)
@@ -74,7 +72,7 @@ pub fn register(
         agency_id: reviewed.agency_id.clone(),
         stage: QUALITY.into(),
         level: 1,
-        reason: REASON.into(),
+        reason: WarningReason::QualityBelowStandard.as_str().into(),
         text_fa: warning_text(&reviewed.tracking_code, reviewed.score),
         due_at: reviewed_at,
         issued_at: from_db_time(to_db_time(now)),

@@ -4,16 +4,16 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, lock_key_shared, to_db_time};
-use nazer_shared::events::{DeadlineMet, DeadlineScheduled, MessageReopened, MessageResponded, ReopenWindowSet};
+use nazer_shared::events::{DeadlineMet, DeadlineScheduled, MessageReopened, MessageResponded, ReopenWindowSet, Stage};
 use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::Calendar;
-use crate::calendar_change::calendar_lock;
-use crate::calendar_store;
-use crate::policy::{self, RESPOND, StagePolicy};
+use crate::calendar::change::calendar_lock;
+use crate::calendar::store as calendar_store;
+use crate::deadlines::store::{self, NewClock, decode, fallback_stage};
+use crate::policy::{self, StagePolicy};
 use crate::schema::deadlines;
-use crate::store::{self, NewClock, decode, fallback_stage};
 
 /// The end of the reopening period: `days` working days after the answer on `calendar`; plain
 /// days when the message has no calendar or the calendar has no working time left.
@@ -29,9 +29,12 @@ pub fn reopen_until(
 }
 
 /// What the message's latest respond clock ran on, for the window and for a restart.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
 struct LastClock {
     agency_id: String,
     stage_policy: String,
+    #[diesel(column_name = id)]
     deadline_id: String,
     policy_id: Option<String>,
     calendar_id: Option<String>,
@@ -40,40 +43,14 @@ struct LastClock {
     agency_ancestors: Option<String>,
 }
 
-type LastClockRow =
-    (String, String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
-
 fn last_respond_clock(conn: &mut DbConnection, message_id: &str) -> Result<Option<LastClock>, DbError> {
-    let row: Option<LastClockRow> = deadlines::table
+    Ok(deadlines::table
         .filter(deadlines::message_id.eq(message_id))
-        .filter(deadlines::stage.eq(RESPOND))
+        .filter(deadlines::stage.eq(Stage::Respond.as_str()))
         .order((deadlines::started_at.desc(), deadlines::id.desc()))
-        .select((
-            deadlines::agency_id,
-            deadlines::stage_policy,
-            deadlines::id,
-            deadlines::policy_id,
-            deadlines::calendar_id,
-            deadlines::province,
-            deadlines::escalation_agency_id,
-            deadlines::agency_ancestors,
-        ))
+        .select(LastClock::as_select())
         .first(conn)
-        .optional()?;
-    Ok(row.map(
-        |(agency_id, stage_policy, deadline_id, policy_id, calendar_id, province, escalation_agency_id, ancestors)| {
-            LastClock {
-                agency_id,
-                stage_policy,
-                deadline_id,
-                policy_id,
-                calendar_id,
-                province,
-                escalation_agency_id,
-                agency_ancestors: ancestors,
-            }
-        },
-    ))
+        .optional()?)
 }
 
 /// The calendar a clock ran on, else the calendar Nazer ships (when stored).
@@ -115,7 +92,7 @@ pub fn restart(
     let started_at = to_db_time(reopened.reopened_at);
     let existing: i64 = deadlines::table
         .filter(deadlines::message_id.eq(&reopened.message_id))
-        .filter(deadlines::stage.eq(RESPOND))
+        .filter(deadlines::stage.eq(Stage::Respond.as_str()))
         .filter(deadlines::started_at.eq(started_at))
         .count()
         .get_result(conn)?;

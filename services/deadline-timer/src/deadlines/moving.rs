@@ -8,18 +8,18 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::DeadlineMoved;
+use nazer_shared::events::{DeadlineMoved, DeadlineState, Stage};
 use nazer_shared::iran::{persian_date_time, persian_digits};
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::Calendar;
-use crate::firing_store::stage_fa;
-use crate::pausing::{Pause, recompute};
+use crate::deadlines::pausing::{Pause, recompute};
+use crate::deadlines::store::{decode, encode, stage_of, state_of};
+use crate::firing::store::stage_fa;
 use crate::policy::{self, StagePolicy, Step};
 use crate::schema::deadlines;
-use crate::store::{decode, encode, state};
 
 /// Which running clocks a change can touch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,14 +43,28 @@ pub fn steps_done(old: &[Step], done: usize, new: &[Step]) -> usize {
 }
 
 /// «مهلت رسیدگی به پیام … به ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ تغییر کرد».
-pub fn moved_text(stage: &str, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+pub fn moved_text(stage: Stage, tracking_code: &str, due_at: DateTime<Utc>) -> String {
     format!("{} {} به {} تغییر کرد", stage_fa(stage), persian_digits(tracking_code), persian_date_time(due_at))
 }
 
-type Row = (
-    (String, String, String, String, String, Option<String>),
-    (NaiveDateTime, NaiveDateTime, String, String, String, i32, String),
-);
+/// A running clock, as much of it as moving needs.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct Row {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    stage: String,
+    province: Option<String>,
+    started_at: NaiveDateTime,
+    due_at: NaiveDateTime,
+    state: String,
+    stage_policy: String,
+    ladder: String,
+    next_step: i32,
+    pauses: String,
+}
 
 const BATCH: i64 = 500;
 
@@ -89,25 +103,7 @@ pub fn move_deadlines(
                 .filter(deadlines::id.eq_any(&ids))
                 .filter(deadlines::next_fire_at.is_not_null())
                 .order(deadlines::id)
-                .select((
-                    (
-                        deadlines::id,
-                        deadlines::message_id,
-                        deadlines::tracking_code,
-                        deadlines::agency_id,
-                        deadlines::stage,
-                        deadlines::province,
-                    ),
-                    (
-                        deadlines::started_at,
-                        deadlines::due_at,
-                        deadlines::state,
-                        deadlines::stage_policy,
-                        deadlines::ladder,
-                        deadlines::next_step,
-                        deadlines::pauses,
-                    ),
-                ))
+                .select(Row::as_select())
         )?;
         let full = ids.len() as i64 == BATCH;
         if let Some(last) = ids.last() {
@@ -132,13 +128,27 @@ fn move_one(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DeadlineMoved>, DbError> {
-    let ((id, message_id, tracking_code, agency_id, stage, province), rest) = row;
-    let (started_at, due_at, current, stage_policy, ladder, next_step, pauses) = rest;
+    let Row {
+        id,
+        message_id,
+        tracking_code,
+        agency_id,
+        stage,
+        province,
+        started_at,
+        due_at,
+        state,
+        stage_policy,
+        ladder,
+        next_step,
+        pauses,
+    } = row;
+    let stage = stage_of(&id, &stage)?;
     let policy: StagePolicy = decode(&id, "policy", &stage_policy)?;
     let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let (start, old_due) = (from_db_time(started_at), from_db_time(due_at));
     let pauses: Vec<Pause> = decode(&id, "pauses", &pauses)?;
-    let recomputed = if current == state::PENDING {
+    let recomputed = if state_of(&id, &state)? == DeadlineState::Pending {
         recompute(&policy, Some(calendar), start, province.as_deref(), &pauses)
     } else {
         policy::ladder_from(&policy, Some(calendar), start, old_due, province.as_deref()).map(|steps| (old_due, steps))
@@ -164,10 +174,10 @@ fn move_one(
     Ok(Some(DeadlineMoved {
         deadline_id: id,
         message_id,
-        text_fa: moved_text(&stage, &tracking_code, due),
+        text_fa: moved_text(stage, &tracking_code, due),
         tracking_code,
         agency_id,
-        stage,
+        stage: stage.as_str().into(),
         previous_due_at: old_due,
         due_at: due,
         reason: reason.to_string(),
@@ -207,7 +217,7 @@ mod tests {
     fn the_moved_text_names_the_new_due_instant() {
         let due = DateTime::parse_from_rfc3339("2026-12-02T14:30:00+03:30").unwrap().with_timezone(&Utc);
         assert_eq!(
-            moved_text("respond", "1234567890", due),
+            moved_text(Stage::Respond, "1234567890", due),
             "مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ به ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ تغییر کرد"
         );
     }

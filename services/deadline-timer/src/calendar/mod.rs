@@ -9,6 +9,12 @@ use nazer_shared::http::FieldIssue;
 use nazer_shared::iran::{self, JalaliDate};
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod api;
+pub(crate) mod change;
+#[cfg(test)]
+mod default_calendar_tests;
+pub mod store;
+
 /// The JSON form of a calendar, as imported and exported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,7 @@ fn at(text: &str) -> DateTime<Utc> {
 
 fn stage(budget: &str, level_2: Option<&str>, level_3: Option<&str>) -> StagePolicy {
     StagePolicy {
-        stage: RESPOND.into(),
+        stage: Stage::Respond.as_str().into(),
         budget: budget.into(),
         reminders: None,
         level_2_after: level_2.map(Into::into),

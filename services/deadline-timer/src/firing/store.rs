@@ -3,35 +3,33 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{DeadlineReminderSent, WarningIssued};
+use nazer_shared::events::{DeadlineReminderSent, DeadlineState, Stage, WarningIssued};
 use nazer_shared::iran::{persian_date_time, persian_digits};
 use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
 use nazer_shared::{insert_rows, select_skip_locked};
 use uuid::Uuid;
 
-use crate::policy::{ACKNOWLEDGE, Step};
+use crate::deadlines::store::{decode, stage_of, state_of};
+use crate::policy::Step;
 use crate::schema::{deadlines, warnings};
-use crate::store::{decode, state};
+use crate::warnings::WarningReason;
 
 /// Who takes a message over after the last warning (پیگیری ویژه); webhook subscriptions
 /// for this id receive level-3 warnings.
 pub const SPECIAL_FOLLOW_UP: &str = "special-follow-up";
 
-pub mod reason {
-    pub const OVERDUE: &str = "deadline_passed";
-    pub const ESCALATED: &str = "escalated_to_parent";
-    pub const SPECIAL_FOLLOW_UP: &str = "referred_to_special_follow_up";
-}
-
 /// What the stage asks of the agency, as the warning texts name it.
-pub(crate) fn stage_fa(stage: &str) -> &'static str {
-    if stage == ACKNOWLEDGE { "مهلت اعلام وصول پیام" } else { "مهلت رسیدگی به پیام" }
+pub(crate) fn stage_fa(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Acknowledge => "مهلت اعلام وصول پیام",
+        Stage::Respond | Stage::Quality => "مهلت رسیدگی به پیام",
+    }
 }
 
 /// The warning text agencies read, e.g. level 1:
 /// «مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ به پایان رسید».
-pub fn warning_text(stage: &str, level: i32, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+pub fn warning_text(stage: Stage, level: i32, tracking_code: &str, due_at: DateTime<Utc>) -> String {
     let base = format!(
         "{} {} در تاریخ {} به پایان رسید",
         stage_fa(stage),
@@ -46,7 +44,7 @@ pub fn warning_text(stage: &str, level: i32, tracking_code: &str, due_at: DateTi
 }
 
 /// «یادآوری: مهلت رسیدگی به پیام … در تاریخ … به پایان می‌رسد».
-pub fn reminder_text(stage: &str, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+pub fn reminder_text(stage: Stage, tracking_code: &str, due_at: DateTime<Utc>) -> String {
     format!(
         "یادآوری: {} {} در تاریخ {} به پایان می‌رسد",
         stage_fa(stage),
@@ -66,7 +64,21 @@ pub struct Fired {
     pub lags: Vec<(&'static str, f64)>,
 }
 
-type DueRow = (String, String, String, String, Option<String>, String, NaiveDateTime, String, i32, String);
+/// A claimed deadline, as much of it as firing needs.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct DueRow {
+    id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    escalation_agency_id: Option<String>,
+    stage: String,
+    due_at: NaiveDateTime,
+    ladder: String,
+    next_step: i32,
+    state: String,
+}
 
 /// Where one claimed deadline's ladder stands after firing.
 struct Advance {
@@ -87,25 +99,16 @@ pub fn fire_due(conn: &mut DbConnection, now: DateTime<Utc>, limit: i64) -> Resu
     let cutoff = to_db_time(now);
     let rows: Vec<DueRow> = select_skip_locked!(
         conn,
-        deadlines::table.filter(deadlines::next_fire_at.le(cutoff)).order(deadlines::next_fire_at).limit(limit).select(
-            (
-                deadlines::id,
-                deadlines::message_id,
-                deadlines::tracking_code,
-                deadlines::agency_id,
-                deadlines::escalation_agency_id,
-                deadlines::stage,
-                deadlines::due_at,
-                deadlines::ladder,
-                deadlines::next_step,
-                deadlines::state,
-            )
-        )
+        deadlines::table
+            .filter(deadlines::next_fire_at.le(cutoff))
+            .order(deadlines::next_fire_at)
+            .limit(limit)
+            .select(DueRow::as_select())
     )?;
     let mut fired = Fired { deadlines: rows.len(), ..Fired::default() };
     let mut advances = Vec::with_capacity(rows.len());
     for row in rows {
-        let (id, next_step, current) = (row.0.clone(), row.8, row.9.clone());
+        let (id, next_step, current) = (row.id.clone(), row.next_step, row.state.clone());
         match fire_one(row, now, &mut fired) {
             Ok(advance) => advances.push(advance),
             // One broken row must not stop every other deadline: it is parked, loudly.
@@ -124,8 +127,19 @@ pub fn fire_due(conn: &mut DbConnection, now: DateTime<Utc>, limit: i64) -> Resu
 
 /// Fires the due steps of one claimed deadline into `fired`; where its ladder stands after.
 fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advance, DbError> {
-    let (id, message_id, tracking_code, agency_id, escalation_agency_id, stage, due_at, ladder, next_step, current) =
-        row;
+    let DueRow {
+        id,
+        message_id,
+        tracking_code,
+        agency_id,
+        escalation_agency_id,
+        stage,
+        due_at,
+        ladder,
+        next_step,
+        state: current,
+    } = row;
+    let stage = stage_of(&id, &stage)?;
     let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let due_at = from_db_time(due_at);
     let mut step_index = next_step.max(0) as usize;
@@ -143,9 +157,9 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
                     message_id: message_id.clone(),
                     tracking_code: tracking_code.clone(),
                     agency_id: agency_id.clone(),
-                    stage: stage.clone(),
+                    stage: stage.as_str().into(),
                     fraction,
-                    text_fa: reminder_text(&stage, &tracking_code, due_at),
+                    text_fa: reminder_text(stage, &tracking_code, due_at),
                     due_at,
                     sent_at: now,
                 });
@@ -154,9 +168,9 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
                 fired.lags.push(("warning", lag));
                 breached = true;
                 let (reason, escalated_to) = match level {
-                    1 => (reason::OVERDUE, None),
-                    2 => (reason::ESCALATED, escalation_agency_id.clone()),
-                    _ => (reason::SPECIAL_FOLLOW_UP, Some(SPECIAL_FOLLOW_UP.to_string())),
+                    1 => (WarningReason::Overdue, None),
+                    2 => (WarningReason::Escalated, escalation_agency_id.clone()),
+                    _ => (WarningReason::SpecialFollowUp, Some(SPECIAL_FOLLOW_UP.to_string())),
                 };
                 fired.warnings.push(WarningIssued {
                     warning_id: Uuid::now_v7().to_string(),
@@ -164,10 +178,10 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
                     message_id: message_id.clone(),
                     tracking_code: tracking_code.clone(),
                     agency_id: agency_id.clone(),
-                    stage: stage.clone(),
+                    stage: stage.as_str().into(),
                     level,
-                    reason: reason.into(),
-                    text_fa: warning_text(&stage, level, &tracking_code, due_at),
+                    reason: reason.as_str().into(),
+                    text_fa: warning_text(stage, level, &tracking_code, due_at),
                     due_at,
                     issued_at: now,
                     escalated_to,
@@ -175,12 +189,12 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
             }
         }
     }
-    let newly_breached = breached && current == state::PENDING;
+    let newly_breached = breached && state_of(&id, &current)? == DeadlineState::Pending;
     Ok(Advance {
         id,
         next_step: step_index as i32,
         next_fire_at: steps.get(step_index).map(|s| to_db_time(s.at())),
-        state: if newly_breached { state::BREACHED.to_string() } else { current },
+        state: if newly_breached { DeadlineState::Breached.as_str().to_string() } else { current },
         closed_at: newly_breached.then(|| to_db_time(now)),
     })
 }
@@ -280,12 +294,12 @@ mod tests {
     fn texts_carry_the_code_and_the_jalali_due_date() {
         let due = Utc.with_ymd_and_hms(2026, 12, 2, 11, 0, 0).unwrap();
         assert_eq!(
-            warning_text("respond", 1, "1234567890", due),
+            warning_text(Stage::Respond, 1, "1234567890", due),
             "مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ به پایان رسید"
         );
-        assert!(warning_text("respond", 3, "1234567890", due).ends_with("پیام برای پیگیری ویژه ارجاع شد"));
+        assert!(warning_text(Stage::Respond, 3, "1234567890", due).ends_with("پیام برای پیگیری ویژه ارجاع شد"));
         assert_eq!(
-            reminder_text("acknowledge", "1234567890", due),
+            reminder_text(Stage::Acknowledge, "1234567890", due),
             "یادآوری: مهلت اعلام وصول پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ به پایان می‌رسد"
         );
     }

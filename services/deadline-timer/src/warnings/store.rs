@@ -5,10 +5,13 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::ancestor_pattern;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::events::Stage;
+use nazer_shared::http::ApiError;
 use nazer_shared::http::paging::{self, Cursor};
 use serde::Serialize;
 
 use crate::schema::{deadlines, warnings};
+use crate::warnings::WarningReason;
 
 /// A registered warning (تذکر).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -19,12 +22,10 @@ pub struct WarningView {
     pub tracking_code: String,
     pub agency_id: String,
     /// The stage that ran out: `acknowledge` or `respond`, or `quality` (a low review).
-    pub stage: String,
+    pub stage: Stage,
     /// 1 (the agency), 2 (escalated to its parent) or 3 (referred to Special Follow-up).
     pub level: i32,
-    /// `deadline_passed`, `escalated_to_parent`, `referred_to_special_follow_up` or
-    /// `quality_below_standard`.
-    pub reason: String,
+    pub reason: WarningReason,
     /// The agency the warning was escalated to (levels 2 and 3).
     pub escalated_to: Option<String>,
     /// The warning's text, in Persian.
@@ -55,11 +56,24 @@ pub struct WarningFilter {
     pub limit: i64,
 }
 
-type Row = (
-    (String, String, String, String, String, String),
-    (i32, String, Option<String>, String),
-    (NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>),
-);
+/// A warning as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = warnings)]
+struct Row {
+    id: String,
+    deadline_id: String,
+    message_id: String,
+    tracking_code: String,
+    agency_id: String,
+    stage: String,
+    level: i32,
+    reason: String,
+    escalated_to: Option<String>,
+    text_fa: String,
+    due_at: NaiveDateTime,
+    issued_at: NaiveDateTime,
+    acknowledged_at: Option<NaiveDateTime>,
+}
 
 /// One page of at most `filter.limit` warnings, and the cursor of the next page when there is one.
 pub fn warning_page(
@@ -105,29 +119,31 @@ pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<
     }
     let query =
         nazer_shared::keyset!(query, warnings::issued_at, warnings::id, filter.after.clone(), !filter.oldest_first);
-    let rows: Vec<Row> = query
-        .limit(filter.limit)
-        .select((
-            (
-                warnings::id,
-                warnings::deadline_id,
-                warnings::message_id,
-                warnings::tracking_code,
-                warnings::agency_id,
-                warnings::stage,
-            ),
-            (warnings::level, warnings::reason, warnings::escalated_to, warnings::text_fa),
-            (warnings::due_at, warnings::issued_at, warnings::acknowledged_at),
-        ))
-        .load(conn)?;
-    Ok(rows.into_iter().map(view).collect())
+    let rows: Vec<Row> = query.limit(filter.limit).select(Row::as_select()).load(conn)?;
+    rows.into_iter().map(view).collect()
 }
 
-fn view(row: Row) -> WarningView {
-    let ((id, deadline_id, message_id, tracking_code, agency_id, stage), (level, reason, escalated_to, text_fa), times) =
-        row;
-    let (due_at, issued_at, acknowledged_at) = times;
-    WarningView {
+/// The stored texts parsed: an unknown stage or reason is refused, never guessed.
+fn view(row: Row) -> Result<WarningView, DbError> {
+    let Row {
+        id,
+        deadline_id,
+        message_id,
+        tracking_code,
+        agency_id,
+        stage,
+        level,
+        reason,
+        escalated_to,
+        text_fa,
+        due_at,
+        issued_at,
+        acknowledged_at,
+    } = row;
+    let unknown = |what: &str, text: &str| DbError::Refused(format!("warning `{id}` has an unknown {what} `{text}`"));
+    let stage = Stage::parse(&stage).ok_or_else(|| unknown("stage", &stage))?;
+    let reason = WarningReason::parse(&reason).ok_or_else(|| unknown("reason", &reason))?;
+    Ok(WarningView {
         id,
         deadline_id,
         message_id,
@@ -141,7 +157,7 @@ fn view(row: Row) -> WarningView {
         due_at: from_db_time(due_at),
         issued_at: from_db_time(issued_at),
         acknowledged_at: acknowledged_at.map(from_db_time),
-    }
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +169,15 @@ pub enum AcknowledgeError {
 }
 
 nazer_shared::from_diesel_error!(AcknowledgeError);
+
+impl From<AcknowledgeError> for ApiError {
+    fn from(error: AcknowledgeError) -> Self {
+        match error {
+            AcknowledgeError::Db(error) => error.into(),
+            error @ AcknowledgeError::NotFound => ApiError::NotFound(error.to_string()),
+        }
+    }
+}
 
 /// Records that `agency_id` — the agency warned, one it was escalated to, or an ancestor — has read the
 /// warning (once: a repeat keeps the first instant).
@@ -196,9 +221,9 @@ pub fn to_csv(warnings: &[WarningView]) -> String {
             w.id.clone(),
             w.tracking_code.clone(),
             w.agency_id.clone(),
-            w.stage.clone(),
+            w.stage.as_str().to_string(),
             w.level.to_string(),
-            w.reason.clone(),
+            w.reason.as_str().to_string(),
             w.escalated_to.clone().unwrap_or_default(),
             w.due_at.to_rfc3339(),
             w.issued_at.to_rfc3339(),

@@ -12,9 +12,9 @@ use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::pausing::{self, PauseError};
-use crate::store::{self, DeadlineView};
-use crate::warning_store::{self, AcknowledgeError, WarningFilter, WarningView};
+use crate::deadlines::pausing;
+use crate::deadlines::store::{self, DeadlineView};
+use crate::warnings::store::{self as warning_store, WarningFilter, WarningView};
 
 pub struct DeadlineState {
     pub ctx: ServiceContext,
@@ -40,8 +40,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<DeadlineState>) {
         .route("/api/v1/deadlines", web::get().to(get_deadlines))
         .route("/api/v1/deadlines/{id}/pause", web::post().to(post_pause))
         .route("/api/v1/deadlines/{id}/resume", web::post().to(post_resume))
-        .configure(crate::policy_api::routes)
-        .configure(crate::calendar_api::routes);
+        .configure(crate::policy::api::routes)
+        .configure(crate::calendar::api::routes);
+}
+
+nazer_shared::closed_set! {
+    /// How the warnings are listed: JSON pages or a CSV export.
+    enum ListFormat { Json = "json", Csv = "csv" }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -113,10 +118,10 @@ async fn get_warnings(
     {
         issues.push(FieldIssue::new("to", "must not be before `from`"));
     }
-    let csv = match query.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => {
+    let csv = match query.format.as_deref().map(ListFormat::parse) {
+        None | Some(Some(ListFormat::Json)) => false,
+        Some(Some(ListFormat::Csv)) => true,
+        Some(None) => {
             issues.push(FieldIssue::new("format", "json (the default) or csv"));
             false
         }
@@ -190,12 +195,8 @@ async fn post_acknowledgement(
     let now = state.ctx.clock.now();
     let key_id = caller.key_id.clone();
     let acknowledged =
-        state.ctx.db.write(move |conn| warning_store::acknowledge(conn, &warning_id, &agency_id, &key_id, now)).await;
-    match acknowledged {
-        Ok(view) => Ok(HttpResponse::Ok().json(view)),
-        Err(AcknowledgeError::NotFound) => Err(ApiError::NotFound("no warning of this agency has this id".into())),
-        Err(AcknowledgeError::Db(error)) => Err(error.into()),
-    }
+        state.ctx.db.write(move |conn| warning_store::acknowledge(conn, &warning_id, &agency_id, &key_id, now)).await?;
+    Ok(HttpResponse::Ok().json(acknowledged))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -250,15 +251,6 @@ fn pausing_agency(caller: &Caller) -> Result<Option<String>, ApiError> {
     if caller.has(Scope::Admin) { Ok(None) } else { caller.own_agency().map(Some) }
 }
 
-fn paused_answer(result: Result<store::DeadlineView, PauseError>) -> Result<HttpResponse, ApiError> {
-    match result {
-        Ok(view) => Ok(HttpResponse::Ok().json(view)),
-        Err(PauseError::NotFound) => Err(ApiError::NotFound("no deadline of this agency has this id".into())),
-        Err(error @ PauseError::WrongState(..)) => Err(ApiError::Conflict(error.to_string())),
-        Err(PauseError::Db(error)) => Err(error.into()),
-    }
-}
-
 /// Pauses a pending deadline while the agency waits for the citizen: its clock and ladder stand still.
 ///
 /// Agencies (their own deadlines) and admins (any).
@@ -281,8 +273,8 @@ async fn post_pause(
         return Err(ApiError::invalid_field("reason", "is required (up to 200 characters), e.g. waiting_for_citizen"));
     }
     let (id, now) = (path.into_inner(), state.ctx.clock.now());
-    let paused = state.ctx.write(move |conn| pausing::pause(conn, &id, agency.as_deref(), &reason, now)).await;
-    paused_answer(paused)
+    let paused = state.ctx.write(move |conn| pausing::pause(conn, &id, agency.as_deref(), &reason, now)).await?;
+    Ok(HttpResponse::Ok().json(paused))
 }
 
 /// Resumes a paused deadline: its due instant and ladder move by the time it stood still.
@@ -301,9 +293,7 @@ async fn post_resume(
 ) -> Result<HttpResponse, ApiError> {
     let agency = pausing_agency(&caller)?;
     let (id, now) = (path.into_inner(), state.ctx.clock.now());
-    let resumed = state.ctx.db.write(move |conn| pausing::resume(conn, &id, agency.as_deref(), now)).await;
-    if resumed.is_ok() {
-        state.changed();
-    }
-    paused_answer(resumed)
+    let resumed = state.ctx.db.write(move |conn| pausing::resume(conn, &id, agency.as_deref(), now)).await?;
+    state.changed();
+    Ok(HttpResponse::Ok().json(resumed))
 }

@@ -47,10 +47,15 @@ pub struct CalendarSummary {
     pub updated_at: DateTime<Utc>,
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = business_calendars)]
+struct SummaryRow {
+    id: String,
+    updated_at: NaiveDateTime,
+}
+
 pub fn list_calendars(conn: &mut DbConnection) -> Result<Vec<CalendarSummary>, DbError> {
-    let rows: Vec<(String, NaiveDateTime)> = business_calendars::table
-        .order(business_calendars::id)
-        .select((business_calendars::id, business_calendars::updated_at))
-        .load(conn)?;
-    Ok(rows.into_iter().map(|(id, at)| CalendarSummary { id, updated_at: from_db_time(at) }).collect())
+    let rows: Vec<SummaryRow> =
+        business_calendars::table.order(business_calendars::id).select(SummaryRow::as_select()).load(conn)?;
+    Ok(rows.into_iter().map(|row| CalendarSummary { id: row.id, updated_at: from_db_time(row.updated_at) }).collect())
 }

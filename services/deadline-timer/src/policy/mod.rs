@@ -3,17 +3,24 @@
 //! validation, choosing the most specific policy, and turning a stage into its timed steps.
 
 use chrono::{DateTime, Utc};
-use nazer_shared::events::{Channel, Priority};
+use nazer_shared::events::{Channel, Priority, Stage};
 use nazer_shared::http::{FieldIssue, IDENTIFIER_RULE, is_identifier};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Budget, Calendar, CalendarError};
 
+pub(crate) mod api;
+pub mod store;
+
 /// Matches every category, priority or channel.
 pub const ANY: &str = "*";
-pub const ACKNOWLEDGE: &str = "acknowledge";
-pub const RESPOND: &str = "respond";
-pub const STAGES: [&str; 2] = [ACKNOWLEDGE, RESPOND];
+/// The stages a policy may put on the clock (quality is a warning's stage, never a clock's).
+pub const CLOCK_STAGES: [Stage; 2] = [Stage::Acknowledge, Stage::Respond];
+
+/// The clock stages, comma-separated, for messages that say what is accepted.
+fn clock_stages_listed() -> String {
+    CLOCK_STAGES.map(Stage::as_str).join(", ")
+}
 /// Reminders when a stage does not name its own: at half and at four fifths of the budget.
 pub const DEFAULT_REMINDERS: [f64; 2] = [0.5, 0.8];
 const MAX_REMINDERS: usize = 5;
@@ -115,7 +122,7 @@ impl SlaPolicy {
             issues.push(FieldIssue::new("calendar", "the id of a stored business calendar"));
         }
         if document.stages.is_empty() {
-            issues.push(FieldIssue::new("stages", format!("at least one stage: {}", STAGES.join(", "))));
+            issues.push(FieldIssue::new("stages", format!("at least one stage: {}", clock_stages_listed())));
         }
         for (i, stage) in document.stages.iter().enumerate() {
             check_stage(&mut issues, i, stage, &document);
@@ -156,8 +163,8 @@ impl SlaPolicy {
 
 fn check_stage(issues: &mut Vec<FieldIssue>, i: usize, stage: &StagePolicy, document: &PolicyDocument) {
     let at = |field: &str| format!("stages[{i}].{field}");
-    if !STAGES.contains(&stage.stage.as_str()) {
-        issues.push(FieldIssue::new(at("stage"), format!("one of: {}", STAGES.join(", "))));
+    if !Stage::parse(&stage.stage).is_some_and(|s| CLOCK_STAGES.contains(&s)) {
+        issues.push(FieldIssue::new(at("stage"), format!("one of: {}", clock_stages_listed())));
     } else if document.stages[..i].iter().any(|s| s.stage == stage.stage) {
         issues.push(FieldIssue::new(at("stage"), format!("`{}` is listed twice", stage.stage)));
     }
@@ -296,5 +303,4 @@ pub fn ladder_from(
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 mod tests;
