@@ -240,11 +240,10 @@ async fn fire_lag(url: &str, db: &Db, samples: u32) -> anyhow::Result<()> {
     }
     host.stop().await;
     let mut conn = db.get()?;
-    let rows: Vec<(NaiveDateTime, NaiveDateTime)> = nazer_deadline_timer::schema::warnings::table
-        .select((nazer_deadline_timer::schema::warnings::due_at, nazer_deadline_timer::schema::warnings::issued_at))
-        .load(&mut *conn)?;
+    let rows: Vec<FireTimes> =
+        nazer_deadline_timer::schema::warnings::table.select(FireTimes::as_select()).load(&mut *conn)?;
     let mut lags: Vec<i64> =
-        rows.iter().map(|(due, issued)| (*issued - *due).num_microseconds().unwrap_or(i64::MAX)).collect();
+        rows.iter().map(|row| (row.issued_at - row.due_at).num_microseconds().unwrap_or(i64::MAX)).collect();
     lags.sort_unstable();
     let at = |q: f64| lags[((lags.len() as f64 * q).ceil() as usize).clamp(1, lags.len()) - 1] as f64 / 1000.0;
     println!(
@@ -359,4 +358,12 @@ async fn post_messages(db: &Db, keys: &ReporterKeys, messages: u32, concurrency:
         done??;
     }
     Ok(f64::from(messages) / started.elapsed().as_secs_f64())
+}
+
+/// When a warning was due and when it was registered.
+#[derive(diesel::Queryable, diesel::Selectable)]
+#[diesel(table_name = nazer_deadline_timer::schema::warnings)]
+struct FireTimes {
+    due_at: NaiveDateTime,
+    issued_at: NaiveDateTime,
 }
