@@ -185,26 +185,32 @@ impl TestApp {
         self.request(reqwest::Method::DELETE, path, key, None).await
     }
 
-    /// Stops the host and deletes its broker queues.
     /// Every event of `event_type` in the outbox, published or not, oldest first; each must
     /// have been written by `producer`.
     pub fn outbox_events(&self, producer: &str, event_type: &str) -> Vec<crate::events::Envelope> {
         use crate::schema::outbox;
+        #[derive(Queryable, Selectable)]
+        #[diesel(table_name = outbox)]
+        struct Written {
+            producer: String,
+            envelope: String,
+        }
         let mut conn = self.db().get().unwrap_or_else(|e| panic!("test database: {e}"));
-        let rows: Vec<(String, String)> = outbox::table
+        let rows: Vec<Written> = outbox::table
             .filter(outbox::event_type.eq(event_type))
             .order(outbox::id)
-            .select((outbox::producer, outbox::envelope))
+            .select(Written::as_select())
             .load(&mut *conn)
             .unwrap_or_else(|e| panic!("outbox: {e}"));
         rows.into_iter()
-            .map(|(written_by, text)| {
-                assert_eq!(written_by, producer, "{event_type} written by an unexpected producer");
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+            .map(|row| {
+                assert_eq!(row.producer, producer, "{event_type} written by an unexpected producer");
+                serde_json::from_str(&row.envelope).unwrap_or_else(|e| panic!("{e}: {}", row.envelope))
             })
             .collect()
     }
 
+    /// Stops the host and deletes its broker queues.
     pub async fn stop(&mut self) {
         if let Some(host) = self.host.take() {
             host.stop().await;
