@@ -66,28 +66,38 @@ pub struct Head {
     pub decline_count: i32,
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct HeadRow {
+    id: String,
+    status: String,
+    assigned_agency_id: Option<String>,
+    agency_ancestors: Option<String>,
+    acknowledged_at: Option<NaiveDateTime>,
+    decline_count: i32,
+}
+
 /// The message, when `viewer` may see it; another agency's answers exactly like a missing one.
 pub fn head(conn: &mut DbConnection, code: &TrackingCode, viewer: &Viewer) -> Result<Head, LifecycleError> {
-    type Row = (String, String, Option<String>, Option<String>, Option<NaiveDateTime>, i32);
-    let row: Option<Row> = messages::table
+    let row: Option<HeadRow> = messages::table
         .filter(messages::tracking_code.eq(code.as_str()))
-        .select((
-            messages::id,
-            messages::status,
-            messages::assigned_agency_id,
-            messages::agency_ancestors,
-            messages::acknowledged_at,
-            messages::decline_count,
-        ))
+        .select(HeadRow::as_select())
         .first(conn)
         .optional()?;
-    let Some((id, status, agency_id, ancestors, acknowledged_at, decline_count)) = row else {
+    let Some(row) = row else {
         return Err(LifecycleError::NotFound);
     };
-    if !viewer.sees(agency_id.as_deref(), &decode_ancestors(ancestors.as_deref())) {
+    if !viewer.sees(row.assigned_agency_id.as_deref(), &decode_ancestors(row.agency_ancestors.as_deref())) {
         return Err(LifecycleError::NotFound);
     }
-    Ok(Head { id, tracking_code: code.to_string(), status, agency_id, acknowledged_at, decline_count })
+    Ok(Head {
+        id: row.id,
+        tracking_code: code.to_string(),
+        status: row.status,
+        agency_id: row.assigned_agency_id,
+        acknowledged_at: row.acknowledged_at,
+        decline_count: row.decline_count,
+    })
 }
 
 type Unchanged<'a> =
@@ -278,6 +288,13 @@ pub fn close(
     Ok(from_db_time(at))
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct ReopenRow {
+    reopen_until: Option<NaiveDateTime>,
+    reopen_count: i32,
+}
+
 /// The citizen is not satisfied with the answer: within the reopening period the message goes
 /// back to the agency that answered (`message.reopened`), which answers again on a fresh clock.
 pub fn reopen(
@@ -289,8 +306,8 @@ pub fn reopen(
 ) -> Result<DateTime<Utc>, LifecycleError> {
     let head = head(conn, code, &Viewer::All)?;
     check(&head.status, Action::Reopen).map_err(LifecycleError::NotAllowed)?;
-    let (reopen_until, reopen_count): (Option<NaiveDateTime>, i32) =
-        messages::table.find(&head.id).select((messages::reopen_until, messages::reopen_count)).first(conn)?;
+    let ReopenRow { reopen_until, reopen_count } =
+        messages::table.find(&head.id).select(ReopenRow::as_select()).first(conn)?;
     let answered = crate::quality::latest_response(conn, &head.id)?
         .ok_or_else(|| LifecycleError::NotAllowed("the message has no answer to reopen".into()))?;
     crate::quality::may_reopen(reopen_until.map(from_db_time), answered.responded_at, working_days, now)

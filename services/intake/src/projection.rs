@@ -214,6 +214,14 @@ fn deadline_changed<E: DeadlineChange>(
     upsert_deadline(conn, &deadline, state, envelope.occurred_at)
 }
 
+/// A deadline's state as shown, and as of when.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_deadlines)]
+struct ShownRow {
+    state: String,
+    updated_at: NaiveDateTime,
+}
+
 /// Records a deadline's state and due instant; `pending` or `paused` never overwrites `met` or
 /// `breached`.
 fn upsert_deadline(
@@ -224,11 +232,8 @@ fn upsert_deadline(
 ) -> Result<(), HandlerError> {
     // `updated_at` holds when the fact shown happened, so an event overtaken on the bus by a
     // later one (a pause delivered after its resumption) changes nothing.
-    let current: Option<(String, NaiveDateTime)> = message_deadlines::table
-        .find(deadline_id)
-        .select((message_deadlines::state, message_deadlines::updated_at))
-        .first(conn)
-        .optional()?;
+    let current: Option<ShownRow> =
+        message_deadlines::table.find(deadline_id).select(ShownRow::as_select()).first(conn).optional()?;
     let as_of = to_db_time(occurred_at);
     match current {
         None => {
@@ -243,8 +248,8 @@ fn upsert_deadline(
                 ))
                 .execute(conn)?;
         }
-        Some((_, shown_as_of)) if shown_as_of > as_of => {}
-        Some((current, _)) => {
+        Some(shown) if shown.updated_at > as_of => {}
+        Some(ShownRow { state: current, .. }) => {
             let next = if deadline_state::is_open(state) && !deadline_state::is_open(&current) {
                 current.as_str()
             } else {

@@ -31,19 +31,28 @@ pub mod status {
     pub const ALL: [&str; 8] = [RECEIVED, ASSIGNED, ACKNOWLEDGED, TRIAGE, DECLINED, RESPONDED, CLOSED, REOPENED];
 }
 
+/// A category as stored: its kinds comma-separated.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = categories)]
+struct CategoryRow {
+    code: String,
+    name_fa: String,
+    name_en: String,
+    kinds: String,
+    active: bool,
+}
+
 pub fn load_categories(conn: &mut DbConnection) -> Result<Vec<Category>, DbError> {
-    let rows: Vec<(String, String, String, String, bool)> = categories::table
-        .order(categories::code)
-        .select((categories::code, categories::name_fa, categories::name_en, categories::kinds, categories::active))
-        .load(conn)?;
+    let rows: Vec<CategoryRow> =
+        categories::table.order(categories::code).select(CategoryRow::as_select()).load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(code, name_fa, name_en, kinds, active)| Category {
-            code,
-            name_fa,
-            name_en,
-            kinds: kinds.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect(),
-            active,
+        .map(|row| Category {
+            code: row.code,
+            name_fa: row.name_fa,
+            name_en: row.name_en,
+            kinds: row.kinds.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect(),
+            active: row.active,
         })
         .collect())
 }
@@ -94,18 +103,32 @@ pub enum Posted {
     Replayed(Receipt),
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct ReceiptRow {
+    id: String,
+    tracking_code: String,
+    status: String,
+    received_at: NaiveDateTime,
+}
+
 fn receipt_by_idempotency_key(
     conn: &mut DbConnection,
     submitted_by: &str,
     key: &str,
 ) -> Result<Option<Receipt>, DbError> {
-    let row: Option<(String, String, String, NaiveDateTime)> = messages::table
+    let row: Option<ReceiptRow> = messages::table
         .filter(messages::submitted_by.eq(submitted_by))
         .filter(messages::idempotency_key.eq(key))
-        .select((messages::id, messages::tracking_code, messages::status, messages::received_at))
+        .select(ReceiptRow::as_select())
         .first(conn)
         .optional()?;
-    Ok(row.map(|(id, tracking_code, status, at)| Receipt { id, tracking_code, status, received_at: from_db_time(at) }))
+    Ok(row.map(|row| Receipt {
+        id: row.id,
+        tracking_code: row.tracking_code,
+        status: row.status,
+        received_at: from_db_time(row.received_at),
+    }))
 }
 
 fn unused_tracking_code(conn: &mut DbConnection) -> Result<TrackingCode, DbError> {

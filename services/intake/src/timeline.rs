@@ -60,24 +60,28 @@ pub fn append(
     Ok(())
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_timeline)]
+struct EntryRow {
+    happened_at: NaiveDateTime,
+    transition: String,
+    agency_id: Option<String>,
+    detail: String,
+}
+
 pub fn of_message(conn: &mut DbConnection, message_id: &str) -> Result<Vec<TimelineEntry>, DbError> {
-    let rows: Vec<(NaiveDateTime, String, Option<String>, String)> = message_timeline::table
+    let rows: Vec<EntryRow> = message_timeline::table
         .filter(message_timeline::message_id.eq(message_id))
         .order((message_timeline::happened_at, message_timeline::id))
-        .select((
-            message_timeline::happened_at,
-            message_timeline::transition,
-            message_timeline::agency_id,
-            message_timeline::detail,
-        ))
+        .select(EntryRow::as_select())
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(at, transition, agency_id, detail)| TimelineEntry {
-            at: from_db_time(at),
-            transition,
-            agency_id,
-            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+        .map(|row| TimelineEntry {
+            at: from_db_time(row.happened_at),
+            transition: row.transition,
+            agency_id: row.agency_id,
+            detail: serde_json::from_str(&row.detail).unwrap_or(Value::Null),
         })
         .collect())
 }

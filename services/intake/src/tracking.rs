@@ -32,6 +32,22 @@ pub fn verifier_matches(given: &str, mobile: Option<&str>, pin: Option<&str>) ->
     by_pin | by_mobile
 }
 
+/// A message and, when it has a reporter, what can prove the citizen (sealed).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct VerifierRow {
+    id: String,
+    #[diesel(embed)]
+    reporter: Option<SecondFactors>,
+}
+
+#[derive(Queryable, Selectable, Default)]
+#[diesel(table_name = reporters)]
+struct SecondFactors {
+    mobile: Option<String>,
+    tracking_pin: Option<String>,
+}
+
 /// The message behind `code` when `given` proves the citizen; `None` for an unknown code, a
 /// message without mobile or PIN, or a wrong verifier alike.
 pub fn verified_message(
@@ -42,13 +58,14 @@ pub fn verified_message(
 ) -> Result<Option<String>, DbError> {
     // One query, and the same opening work, whether or not the code exists or has a reporter:
     // how long a wrong guess takes tells nothing.
-    let row: Option<(String, Option<String>, Option<String>)> = messages::table
+    let row: Option<VerifierRow> = messages::table
         .left_join(reporters::table.on(reporters::message_id.eq(messages::id)))
         .filter(messages::tracking_code.eq(code.as_str()))
-        .select((messages::id, reporters::mobile.nullable(), reporters::tracking_pin.nullable()))
+        .select(VerifierRow::as_select())
         .first(conn)
         .optional()?;
-    let (message_id, mobile, pin) = row.unwrap_or_default();
+    let (message_id, factors) = row.map(|row| (row.id, row.reporter)).unwrap_or_default();
+    let SecondFactors { mobile, tracking_pin: pin } = factors.unwrap_or_default();
     let open = |field: &str, value: Option<String>| match value.map(|v| keys.open(&message_id, field, &v)) {
         Some(Ok(plain)) => Some(plain),
         Some(Err(error)) => {
@@ -178,7 +195,17 @@ pub fn step_title_fa(transition: &str) -> Option<&'static str> {
     })
 }
 
-type Head = (String, String, String, Option<String>, NaiveDateTime, Option<NaiveDateTime>);
+/// What the citizen's page shows of the message itself.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct Head {
+    tracking_code: String,
+    status: String,
+    category: String,
+    assigned_agency_name: Option<String>,
+    received_at: NaiveDateTime,
+    reopen_until: Option<NaiveDateTime>,
+}
 
 pub fn citizen_view(
     conn: &mut DbConnection,
@@ -186,19 +213,10 @@ pub fn citizen_view(
     reopen_working_days: u32,
     now: DateTime<Utc>,
 ) -> Result<Option<CitizenView>, DbError> {
-    let head: Option<Head> = messages::table
-        .find(message_id)
-        .select((
-            messages::tracking_code,
-            messages::status,
-            messages::category,
-            messages::assigned_agency_name,
-            messages::received_at,
-            messages::reopen_until,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((tracking_code, status, category, agency_name, received_at, reopen_until)) = head else {
+    let head: Option<Head> = messages::table.find(message_id).select(Head::as_select()).first(conn).optional()?;
+    let Some(Head { tracking_code, status, category, assigned_agency_name: agency_name, received_at, reopen_until }) =
+        head
+    else {
         return Ok(None);
     };
     let category_fa: Option<String> =

@@ -74,11 +74,40 @@ pub struct ServiceRequestRow {
     pub expected_at: Option<DateTime<Utc>>,
 }
 
-type Row = (
-    (String, String, String, String, Option<String>),
-    (NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>),
-    (Option<f64>, Option<f64>, Option<String>, Option<String>),
-);
+/// The columns GeoReport shows of a message.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct Row {
+    id: String,
+    tracking_code: String,
+    status: String,
+    category: String,
+    body: String,
+    assigned_agency_name: Option<String>,
+    received_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    closed_at: Option<NaiveDateTime>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    address: Option<String>,
+    media_url: Option<String>,
+}
+
+/// The latest answer's outcome, by message.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = agency_responses)]
+struct OutcomeRow {
+    message_id: String,
+    outcome: String,
+}
+
+/// A respond stage's due instant, by message.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_deadlines)]
+struct DueRow {
+    message_id: String,
+    due_at: NaiveDateTime,
+}
 
 /// The service requests `selection` names that the public may see, newest first, at most
 /// [`MAX_REQUESTS`].
@@ -106,72 +135,55 @@ pub fn service_requests(conn: &mut DbConnection, selection: &Selection) -> Resul
             };
         }
     }
-    let rows: Vec<(String, Row)> = query
+    let rows: Vec<Row> = query
         .order((messages::received_at.desc(), messages::id.desc()))
         .limit(MAX_REQUESTS)
-        .select((
-            messages::id,
-            (
-                (
-                    messages::tracking_code,
-                    messages::status,
-                    messages::category,
-                    messages::body,
-                    messages::assigned_agency_name,
-                ),
-                (messages::received_at, messages::updated_at, messages::closed_at),
-                (messages::latitude, messages::longitude, messages::address, messages::media_url),
-            ),
-        ))
+        .select(Row::as_select())
         .load(conn)?;
-    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
     let mut outcomes = latest_outcomes(conn, &ids)?;
     let mut expected = expected_answers(conn, &ids)?;
     Ok(rows
         .into_iter()
-        .map(|(id, ((tracking_code, status, category, body, agency_name), times, place))| {
-            let (received_at, updated_at, closed_at) = times;
-            let (latitude, longitude, address, media_url) = place;
-            ServiceRequestRow {
-                tracking_code,
-                status,
-                category,
-                body,
-                agency_name,
-                received_at: from_db_time(received_at),
-                updated_at: from_db_time(updated_at),
-                closed_at: closed_at.map(from_db_time),
-                latitude,
-                longitude,
-                address,
-                media_url,
-                outcome: outcomes.remove(&id),
-                expected_at: expected.remove(&id),
-            }
+        .map(|row| ServiceRequestRow {
+            outcome: outcomes.remove(&row.id),
+            expected_at: expected.remove(&row.id),
+            tracking_code: row.tracking_code,
+            status: row.status,
+            category: row.category,
+            body: row.body,
+            agency_name: row.assigned_agency_name,
+            received_at: from_db_time(row.received_at),
+            updated_at: from_db_time(row.updated_at),
+            closed_at: row.closed_at.map(from_db_time),
+            latitude: row.latitude,
+            longitude: row.longitude,
+            address: row.address,
+            media_url: row.media_url,
         })
         .collect())
 }
 
 /// The outcome of each message's latest agency answer.
 fn latest_outcomes(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, String>, DbError> {
-    let rows: Vec<(String, String)> = agency_responses::table
+    let rows: Vec<OutcomeRow> = agency_responses::table
         .filter(agency_responses::message_id.eq_any(ids))
         .order(agency_responses::responded_at.asc())
-        .select((agency_responses::message_id, agency_responses::outcome))
+        .select(OutcomeRow::as_select())
         .load(conn)?;
     // Later answers overwrite earlier ones.
-    Ok(rows.into_iter().collect())
+    Ok(rows.into_iter().map(|row| (row.message_id, row.outcome)).collect())
 }
 
 /// When each message's open respond stage is due; the most recently changed one when a
 /// decline left an older stage behind.
 fn expected_answers(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, DateTime<Utc>>, DbError> {
-    let rows: Vec<(String, NaiveDateTime)> = message_deadlines::table
+    let rows: Vec<DueRow> = message_deadlines::table
         .filter(message_deadlines::message_id.eq_any(ids))
         .filter(message_deadlines::stage.eq(RESPOND_STAGE))
         .filter(message_deadlines::state.eq_any([deadline_state::PENDING, deadline_state::PAUSED]))
         .order((message_deadlines::updated_at.asc(), message_deadlines::due_at.asc()))
-        .select((message_deadlines::message_id, message_deadlines::due_at))
+        .select(DueRow::as_select())
         .load(conn)?;
-    Ok(rows.into_iter().map(|(id, due_at)| (id, from_db_time(due_at))).collect())
+    Ok(rows.into_iter().map(|row| (row.message_id, from_db_time(row.due_at))).collect())
 }
