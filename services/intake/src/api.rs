@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::{self, Answer, LifecycleError};
 use crate::quality::{Review, ReviewRequest, ReviewView, Rubric};
-use crate::store::{self, Posted, Receipt, status};
+use crate::store::{self, MessageStatus, Posted, Receipt};
 use crate::submission::{self, SubmissionRequest};
 use crate::tracking_code::TrackingCode;
 use crate::view::{self, MessageFilter, MessageSummary, MessageView, ReporterAccess, ResponseView};
@@ -219,8 +219,8 @@ pub(crate) async fn get_messages(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::CallCenter, Scope::Admin, Scope::Supervisor, Scope::SpecialFollowUp, Scope::Agency])?;
     let mut issues = Vec::new();
-    if query.status.as_deref().is_some_and(|s| !status::ALL.contains(&s)) {
-        issues.push(FieldIssue::new("status", format!("one of: {}", status::ALL.join(", "))));
+    if query.status.as_deref().is_some_and(|s| MessageStatus::parse(s).is_none()) {
+        issues.push(FieldIssue::new("status", format!("one of: {}", MessageStatus::listed())));
     }
     for (field, value) in [("agency_id", &query.agency_id), ("category", &query.category)] {
         if value.as_deref().is_some_and(|v| !is_identifier(v)) {
@@ -424,7 +424,8 @@ pub(crate) async fn post_decline(
     let now = state.ctx.clock.now();
     let declined = state.ctx.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await;
     let count = declined.map_err(lifecycle_error)?;
-    Ok(HttpResponse::Ok().json(DeclinedMessage { status: status::DECLINED.into(), decline_count: count }))
+    Ok(HttpResponse::Ok()
+        .json(DeclinedMessage { status: MessageStatus::Declined.as_str().into(), decline_count: count }))
 }
 
 /// Closes an answered message: handling is over.
@@ -451,7 +452,7 @@ pub(crate) async fn post_close(
     let now = state.ctx.clock.now();
     let closed = state.ctx.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await;
     let at = closed.map_err(lifecycle_error)?;
-    Ok(HttpResponse::Ok().json(ClosedMessage { status: status::CLOSED.into(), closed_at: at }))
+    Ok(HttpResponse::Ok().json(ClosedMessage { status: MessageStatus::Closed.as_str().into(), closed_at: at }))
 }
 
 /// Reopens the latest answer for a citizen who phoned in, within the reopening period.
@@ -477,7 +478,7 @@ pub(crate) async fn post_reopen(
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
     let reopened = state.ctx.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await;
     let at = reopened.map_err(lifecycle_error)?;
-    Ok(HttpResponse::Ok().json(ReopenedMessage { status: status::REOPENED.into(), reopened_at: at }))
+    Ok(HttpResponse::Ok().json(ReopenedMessage { status: MessageStatus::Reopened.as_str().into(), reopened_at: at }))
 }
 
 /// A supervisor scores an answer on the quality rubric.

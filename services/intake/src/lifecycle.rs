@@ -6,15 +6,17 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::{Viewer, decode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{MessageAcknowledged, MessageClosed, MessageDeclined, MessageReopened, MessageResponded};
+use nazer_shared::events::{
+    DeadlineState, MessageAcknowledged, MessageClosed, MessageDeclined, MessageReopened, MessageResponded,
+};
 use nazer_shared::outbox;
 use nazer_shared::topology::INTAKE;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::projection::deadline_state;
+use crate::projection::open_states;
 use crate::schema::{agency_responses, message_deadlines, messages};
-use crate::store::status;
+use crate::store::MessageStatus;
 use crate::timeline::{self, transition};
 use crate::tracking_code::TrackingCode;
 use crate::view::ResponseView;
@@ -29,19 +31,32 @@ pub enum Action {
     Reopen,
 }
 
-/// Whether `action` may happen to a message in `current`; the refusal says what would allow it.
-pub fn check(current: &str, action: Action) -> Result<(), String> {
-    let allowed: &[&str] = match action {
-        Action::Acknowledge => &[status::ASSIGNED],
-        Action::Respond | Action::Decline => &[status::ASSIGNED, status::ACKNOWLEDGED, status::REOPENED],
-        Action::Close => &[status::RESPONDED],
-        Action::Reopen => &[status::RESPONDED, status::CLOSED],
-    };
-    if allowed.contains(&current) {
-        Ok(())
-    } else {
-        Err(format!("the message is `{current}`; this needs it to be {}", allowed.join(" or ")))
+/// The transition rule: whether `action` may happen to a message in `current`. Every pair is
+/// named, so a new status or action does not compile until it is decided here.
+fn allows(current: MessageStatus, action: Action) -> bool {
+    use Action::*;
+    use MessageStatus::*;
+    match (current, action) {
+        (Assigned, Acknowledge) => true,
+        (Assigned | Acknowledged | Reopened, Respond | Decline) => true,
+        (Responded, Close) => true,
+        (Responded | Closed, Reopen) => true,
+        (Received | Triage | Declined, Acknowledge | Respond | Decline | Close | Reopen) => false,
+        (Assigned, Close | Reopen) => false,
+        (Acknowledged | Reopened, Acknowledge | Close | Reopen) => false,
+        (Responded, Acknowledge | Respond | Decline) => false,
+        (Closed, Acknowledge | Respond | Decline | Close) => false,
     }
+}
+
+/// Whether `action` may happen to a message in `current`; the refusal says what would allow it.
+pub fn check(current: MessageStatus, action: Action) -> Result<(), String> {
+    if allows(current, action) {
+        return Ok(());
+    }
+    let allowed: Vec<&str> =
+        MessageStatus::ALL.iter().filter(|status| allows(**status, action)).map(|status| status.as_str()).collect();
+    Err(format!("the message is `{current}`; this needs it to be {}", allowed.join(" or ")))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +75,7 @@ nazer_shared::from_diesel_error!(LifecycleError);
 pub struct Head {
     pub id: String,
     pub tracking_code: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub agency_id: Option<String>,
     pub acknowledged_at: Option<NaiveDateTime>,
     pub decline_count: i32,
@@ -93,19 +108,21 @@ pub fn head(conn: &mut DbConnection, code: &TrackingCode, viewer: &Viewer) -> Re
     Ok(Head {
         id: row.id,
         tracking_code: code.to_string(),
-        status: row.status,
+        status: MessageStatus::stored(&row.status)?,
         agency_id: row.assigned_agency_id,
         acknowledged_at: row.acknowledged_at,
         decline_count: row.decline_count,
     })
 }
 
-type Unchanged<'a> =
-    diesel::dsl::Filter<diesel::dsl::Find<messages::table, &'a String>, diesel::dsl::Eq<messages::status, &'a String>>;
+type Unchanged<'a> = diesel::dsl::Filter<
+    diesel::dsl::Find<messages::table, &'a String>,
+    diesel::dsl::Eq<messages::status, &'static str>,
+>;
 
 /// The message as `head` read it, so a transition applies only if no one else moved it first.
 fn unchanged(head: &Head) -> Unchanged<'_> {
-    messages::table.find(&head.id).filter(messages::status.eq(&head.status))
+    messages::table.find(&head.id).filter(messages::status.eq(head.status.as_str()))
 }
 
 fn claimed(rows: usize) -> Result<(), LifecycleError> {
@@ -127,11 +144,11 @@ pub fn acknowledge(
     if let Some(at) = head.acknowledged_at {
         return Ok(from_db_time(at));
     }
-    check(&head.status, Action::Acknowledge).map_err(LifecycleError::NotAllowed)?;
+    check(head.status, Action::Acknowledge).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
     let rows = diesel::update(unchanged(&head))
         .set((
-            messages::status.eq(status::ACKNOWLEDGED),
+            messages::status.eq(MessageStatus::Acknowledged.as_str()),
             messages::acknowledged_at.eq(Some(at)),
             messages::updated_at.eq(at),
         ))
@@ -172,10 +189,10 @@ pub fn respond(
     now: DateTime<Utc>,
 ) -> Result<ResponseView, LifecycleError> {
     let head = head(conn, code, viewer)?;
-    check(&head.status, Action::Respond).map_err(LifecycleError::NotAllowed)?;
+    check(head.status, Action::Respond).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
     let rows = diesel::update(unchanged(&head))
-        .set((messages::status.eq(status::RESPONDED), messages::updated_at.eq(at)))
+        .set((messages::status.eq(MessageStatus::Responded.as_str()), messages::updated_at.eq(at)))
         .execute(conn)?;
     claimed(rows)?;
     let agency_id = head.agency_id.clone().unwrap_or_default();
@@ -224,12 +241,12 @@ pub fn decline(
     now: DateTime<Utc>,
 ) -> Result<i32, LifecycleError> {
     let head = head(conn, code, viewer)?;
-    check(&head.status, Action::Decline).map_err(LifecycleError::NotAllowed)?;
+    check(head.status, Action::Decline).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
     let count = head.decline_count + 1;
     let rows = diesel::update(unchanged(&head))
         .set((
-            messages::status.eq(status::DECLINED),
+            messages::status.eq(MessageStatus::Declined.as_str()),
             messages::updated_at.eq(at),
             messages::decline_count.eq(count),
             messages::assigned_agency_id.eq(None::<String>),
@@ -243,9 +260,9 @@ pub fn decline(
     diesel::update(
         message_deadlines::table
             .filter(message_deadlines::message_id.eq(&head.id))
-            .filter(message_deadlines::state.eq_any([deadline_state::PENDING, deadline_state::PAUSED])),
+            .filter(message_deadlines::state.eq_any(open_states())),
     )
-    .set(message_deadlines::state.eq(deadline_state::DECLINED))
+    .set(message_deadlines::state.eq(DeadlineState::Declined.as_str()))
     .execute(conn)?;
     let agency_id = head.agency_id.clone().unwrap_or_default();
     let event = MessageDeclined {
@@ -270,10 +287,14 @@ pub fn close(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, LifecycleError> {
     let head = head(conn, code, &Viewer::All)?;
-    check(&head.status, Action::Close).map_err(LifecycleError::NotAllowed)?;
+    check(head.status, Action::Close).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
     let rows = diesel::update(unchanged(&head))
-        .set((messages::status.eq(status::CLOSED), messages::closed_at.eq(Some(at)), messages::updated_at.eq(at)))
+        .set((
+            messages::status.eq(MessageStatus::Closed.as_str()),
+            messages::closed_at.eq(Some(at)),
+            messages::updated_at.eq(at),
+        ))
         .execute(conn)?;
     claimed(rows)?;
     let event = MessageClosed {
@@ -305,7 +326,7 @@ pub fn reopen(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, LifecycleError> {
     let head = head(conn, code, &Viewer::All)?;
-    check(&head.status, Action::Reopen).map_err(LifecycleError::NotAllowed)?;
+    check(head.status, Action::Reopen).map_err(LifecycleError::NotAllowed)?;
     let ReopenRow { reopen_until, reopen_count } =
         messages::table.find(&head.id).select(ReopenRow::as_select()).first(conn)?;
     let answered = crate::quality::latest_response(conn, &head.id)?
@@ -316,7 +337,7 @@ pub fn reopen(
     let count = reopen_count + 1;
     let rows = diesel::update(unchanged(&head))
         .set((
-            messages::status.eq(status::REOPENED),
+            messages::status.eq(MessageStatus::Reopened.as_str()),
             messages::reopen_count.eq(count),
             messages::reopen_until.eq(None::<NaiveDateTime>),
             messages::closed_at.eq(None::<NaiveDateTime>),
@@ -346,20 +367,20 @@ mod tests {
     fn each_action_needs_its_status() {
         use Action::*;
         let table = [
-            (status::ASSIGNED, [true, true, true, false, false]),
-            (status::ACKNOWLEDGED, [false, true, true, false, false]),
-            (status::RESPONDED, [false, false, false, true, true]),
-            (status::REOPENED, [false, true, true, false, false]),
-            (status::RECEIVED, [false, false, false, false, false]),
-            (status::TRIAGE, [false, false, false, false, false]),
-            (status::DECLINED, [false, false, false, false, false]),
-            (status::CLOSED, [false, false, false, false, true]),
+            (MessageStatus::Assigned, [true, true, true, false, false]),
+            (MessageStatus::Acknowledged, [false, true, true, false, false]),
+            (MessageStatus::Responded, [false, false, false, true, true]),
+            (MessageStatus::Reopened, [false, true, true, false, false]),
+            (MessageStatus::Received, [false, false, false, false, false]),
+            (MessageStatus::Triage, [false, false, false, false, false]),
+            (MessageStatus::Declined, [false, false, false, false, false]),
+            (MessageStatus::Closed, [false, false, false, false, true]),
         ];
         for (current, expected) in table {
             let got = [Acknowledge, Respond, Decline, Close, Reopen].map(|a| check(current, a).is_ok());
             assert_eq!(got, expected, "{current}");
         }
-        let refusal = check(status::CLOSED, Respond).unwrap_err();
+        let refusal = check(MessageStatus::Closed, Respond).unwrap_err();
         assert!(refusal.contains("`closed`") && refusal.contains("assigned or acknowledged or reopened"), "{refusal}");
     }
 }

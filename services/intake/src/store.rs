@@ -15,20 +15,27 @@ use crate::submission::{Category, Submission};
 use crate::timeline::{self, transition};
 use crate::tracking_code::TrackingCode;
 
-/// Where a message stands, as intake tells it.
-pub mod status {
-    pub const RECEIVED: &str = "received";
-    pub const ASSIGNED: &str = "assigned";
-    pub const ACKNOWLEDGED: &str = "acknowledged";
-    pub const TRIAGE: &str = "triage";
-    /// Declined by its agency, waiting for routing to decide again.
-    pub const DECLINED: &str = "declined";
-    pub const RESPONDED: &str = "responded";
-    pub const CLOSED: &str = "closed";
-    /// The citizen reopened the answer: the same agency answers again, on a fresh clock.
-    pub const REOPENED: &str = "reopened";
+nazer_shared::closed_set! {
+    /// Where a message stands, as intake tells it.
+    pub enum MessageStatus {
+        Received = "received",
+        Assigned = "assigned",
+        Acknowledged = "acknowledged",
+        Triage = "triage",
+        /// Declined by its agency, waiting for routing to decide again.
+        Declined = "declined",
+        Responded = "responded",
+        Closed = "closed",
+        /// The citizen reopened the answer: the same agency answers again, on a fresh clock.
+        Reopened = "reopened",
+    }
+}
 
-    pub const ALL: [&str; 8] = [RECEIVED, ASSIGNED, ACKNOWLEDGED, TRIAGE, DECLINED, RESPONDED, CLOSED, REOPENED];
+impl MessageStatus {
+    /// The status a row holds; a text intake never writes is a broken invariant, not a panic.
+    pub fn stored(text: &str) -> Result<Self, DbError> {
+        Self::parse(text).ok_or_else(|| DbError::Refused(format!("unknown message status `{text}` in the database")))
+    }
 }
 
 /// A category as stored: its kinds comma-separated.
@@ -92,7 +99,7 @@ pub struct Receipt {
     /// Ten digits, the last a check digit.
     pub tracking_code: String,
     /// `received` when new; where it stands now when replayed.
-    pub status: String,
+    pub status: MessageStatus,
     pub received_at: DateTime<Utc>,
 }
 
@@ -123,10 +130,11 @@ fn receipt_by_idempotency_key(
         .select(ReceiptRow::as_select())
         .first(conn)
         .optional()?;
-    Ok(row.map(|row| Receipt {
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Receipt {
         id: row.id,
         tracking_code: row.tracking_code,
-        status: row.status,
+        status: MessageStatus::stored(&row.status)?,
         received_at: from_db_time(row.received_at),
     }))
 }
@@ -177,7 +185,7 @@ pub fn post_message(
                 messages::province.eq(&submission.province),
                 messages::city.eq(&submission.city),
                 messages::priority.eq(submission.priority.as_str()),
-                messages::status.eq(status::RECEIVED),
+                messages::status.eq(MessageStatus::Received.as_str()),
                 messages::submitted_by.eq(submitted_by),
                 messages::idempotency_key.eq(idempotency_key),
                 messages::received_at.eq(at),
@@ -229,7 +237,7 @@ pub fn post_message(
     Ok(Posted::Created(Receipt {
         id,
         tracking_code: code.to_string(),
-        status: status::RECEIVED.into(),
+        status: MessageStatus::Received,
         received_at: from_db_time(at),
     }))
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::quality::may_reopen;
 use crate::schema::{categories, messages, reporters};
 use crate::sealing::ReporterKeys;
-use crate::store::status;
+use crate::store::MessageStatus;
 use crate::timeline::{self, transition};
 use crate::tracking_code::TrackingCode;
 use crate::view::responses_of;
@@ -136,7 +136,7 @@ pub struct CitizenView {
     pub tracking_code: String,
     /// `received`, `assigned`, `acknowledged`, `triage`, `declined`, `responded`, `closed` or
     /// `reopened`.
-    pub status: String,
+    pub status: MessageStatus,
     /// Where the message stands, in Persian.
     pub status_fa: String,
     /// The category's Persian name.
@@ -156,16 +156,15 @@ pub struct CitizenView {
     pub reopen_until: Option<When>,
 }
 
-pub fn status_fa(status: &str) -> &'static str {
+pub fn status_fa(status: MessageStatus) -> &'static str {
     match status {
-        status::RECEIVED => "دریافت شد",
-        status::ASSIGNED => "به دستگاه مسئول ارجاع شد",
-        status::ACKNOWLEDGED => "دستگاه دریافت پیام را اعلام کرد",
-        status::TRIAGE | status::DECLINED => "در حال بررسی در سامانه ۱۸۸۸",
-        status::RESPONDED => "پاسخ داده شد",
-        status::CLOSED => "مختومه شد",
-        status::REOPENED => "بازگشایی شد و در انتظار پاسخ دوباره است",
-        _ => "در حال رسیدگی",
+        MessageStatus::Received => "دریافت شد",
+        MessageStatus::Assigned => "به دستگاه مسئول ارجاع شد",
+        MessageStatus::Acknowledged => "دستگاه دریافت پیام را اعلام کرد",
+        MessageStatus::Triage | MessageStatus::Declined => "در حال بررسی در سامانه ۱۸۸۸",
+        MessageStatus::Responded => "پاسخ داده شد",
+        MessageStatus::Closed => "مختومه شد",
+        MessageStatus::Reopened => "بازگشایی شد و در انتظار پاسخ دوباره است",
     }
 }
 
@@ -242,10 +241,11 @@ pub fn citizen_view(
         .collect();
     let latest = answers.last();
     let reopen_until = reopen_until.map(from_db_time);
-    let can_reopen = (status == status::RESPONDED || status == status::CLOSED)
+    let status = MessageStatus::stored(&status)?;
+    let can_reopen = matches!(status, MessageStatus::Responded | MessageStatus::Closed)
         && latest.is_some_and(|a| may_reopen(reopen_until, a.when.at, reopen_working_days, now).is_ok());
     Ok(Some(CitizenView {
-        status_fa: status_fa(&status).into(),
+        status_fa: status_fa(status).into(),
         can_rate: latest.is_some_and(|a| a.rating.is_none()),
         can_reopen,
         reopen_until: reopen_until.filter(|_| can_reopen).map(When::of),
@@ -277,8 +277,8 @@ mod tests {
 
     #[test]
     fn every_status_and_every_visible_step_has_a_persian_title() {
-        for status in status::ALL {
-            assert_ne!(status_fa(status), "در حال رسیدگی", "{status}");
+        for status in MessageStatus::ALL {
+            assert!(!status_fa(*status).is_empty(), "{status}");
         }
         assert_eq!(step_title_fa(transition::REVIEWED), None, "supervisors' reviews stay internal");
         assert!(step_title_fa(transition::WARNING).is_some());

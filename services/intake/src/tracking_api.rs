@@ -232,5 +232,6 @@ pub(crate) async fn reopen(
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
     let reopened = state.ctx.write(move |conn| crate::lifecycle::reopen(conn, &code, &reason, days, now)).await;
     let at = reopened.map_err(lifecycle_error)?;
-    Ok(HttpResponse::Ok().json(ReopenedMessage { status: crate::store::status::REOPENED.into(), reopened_at: at }))
+    Ok(HttpResponse::Ok()
+        .json(ReopenedMessage { status: crate::store::MessageStatus::Reopened.as_str().into(), reopened_at: at }))
 }

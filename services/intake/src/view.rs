@@ -5,17 +5,19 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::{Viewer, ancestor_pattern, decode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::MessageKind;
+use nazer_shared::events::{DeadlineState, MessageKind};
 use nazer_shared::http::paging::{self, Cursor};
 use serde::Serialize;
 
 use std::collections::HashMap;
 
+use crate::projection::stored_state;
 use crate::quality::{ReviewView, Rubric};
 use crate::schema::{
     agency_responses, message_deadlines, message_warnings, messages, reporters, response_ratings, response_reviews,
 };
 use crate::sealing::ReporterKeys;
+use crate::store::MessageStatus;
 use crate::timeline::{self, TimelineEntry};
 use crate::tracking_code::TrackingCode;
 
@@ -33,8 +35,9 @@ pub struct DeadlineView {
     /// The stage of the SLA policy, such as `acknowledge` or `respond`.
     pub stage: String,
     pub due_at: DateTime<Utc>,
-    /// `pending`, `paused`, `met`, `breached` or `declined` (its agency declined the message).
-    pub state: String,
+    /// `pending`, `paused` (waiting on the citizen), `met`, `breached` (ran out, no answer yet),
+    /// `answered_late` (ran out, then answered) or `declined` (its agency declined the message).
+    pub state: DeadlineState,
 }
 
 /// A warning (تذکر) registered against the agency for this message.
@@ -129,7 +132,7 @@ pub struct MessageSummary {
     pub priority: String,
     /// `received`, `assigned`, `acknowledged`, `triage`, `declined`, `responded`, `closed` or
     /// `reopened`.
-    pub status: String,
+    pub status: MessageStatus,
     pub received_at: DateTime<Utc>,
     pub assigned_agency: Option<AgencyRef>,
     pub acknowledged_at: Option<DateTime<Utc>>,
@@ -181,12 +184,12 @@ struct MessageRow {
     body: String,
 }
 
-fn summary(row: SummaryRow) -> MessageSummary {
+fn summary(row: SummaryRow) -> Result<MessageSummary, DbError> {
     let assigned_agency = match (row.assigned_agency_id, row.assigned_agency_name) {
         (Some(id), Some(name)) => Some(AgencyRef { id, name }),
         _ => None,
     };
-    MessageSummary {
+    Ok(MessageSummary {
         id: row.id,
         tracking_code: row.tracking_code,
         kind: row.kind,
@@ -196,7 +199,7 @@ fn summary(row: SummaryRow) -> MessageSummary {
         province: row.province,
         city: row.city,
         priority: row.priority,
-        status: row.status,
+        status: MessageStatus::stored(&row.status)?,
         received_at: from_db_time(row.received_at),
         assigned_agency,
         acknowledged_at: row.acknowledged_at.map(from_db_time),
@@ -206,7 +209,7 @@ fn summary(row: SummaryRow) -> MessageSummary {
         reopen_count: row.reopen_count,
         reopen_until: row.reopen_until.map(from_db_time),
         agency_ancestors: decode_ancestors(row.agency_ancestors.as_deref()),
-    }
+    })
 }
 
 #[derive(Queryable, Selectable)]
@@ -280,7 +283,7 @@ pub fn find_message(
         .first(conn)
         .optional()?;
     let Some(MessageRow { summary: row, body }) = row else { return Ok(None) };
-    let summary = summary(row);
+    let summary = summary(row)?;
     if !viewer.sees(summary.assigned_agency.as_ref().map(|a| a.id.as_str()), &summary.agency_ancestors) {
         return Ok(None);
     }
@@ -291,8 +294,10 @@ pub fn find_message(
         .select(DeadlineRow::as_select())
         .load(conn)?
         .into_iter()
-        .map(|row| DeadlineView { stage: row.stage, due_at: from_db_time(row.due_at), state: row.state })
-        .collect();
+        .map(|row| {
+            Ok(DeadlineView { state: stored_state(&row.state)?, stage: row.stage, due_at: from_db_time(row.due_at) })
+        })
+        .collect::<Result<_, DbError>>()?;
     let warnings = message_warnings::table
         .filter(message_warnings::message_id.eq(&id))
         .order((message_warnings::issued_at, message_warnings::level))
@@ -445,8 +450,10 @@ pub fn list_messages(
     let query =
         nazer_shared::keyset!(query, messages::received_at, messages::id, filter.after.clone(), filter.newest_first);
     let rows: Vec<SummaryRow> = query.limit(filter.limit + 1).select(SummaryRow::as_select()).load(conn)?;
-    let (page, next) = paging::page(rows.into_iter().map(summary).collect(), filter.limit, |m: &MessageSummary| {
-        Cursor { at: to_db_time(m.received_at), id: m.id.clone() }
+    let summaries = rows.into_iter().map(summary).collect::<Result<Vec<_>, _>>()?;
+    let (page, next) = paging::page(summaries, filter.limit, |m: &MessageSummary| Cursor {
+        at: to_db_time(m.received_at),
+        id: m.id.clone(),
     });
     Ok((page, next))
 }

@@ -638,6 +638,23 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
         .unwrap();
     assert_eq!(stored, 1);
 
+    // The agency answers after all: the clock that ran out shows `answered_late`, as
+    // deadline-timer's own list does, and stays so.
+    let answered_at = issued_at + chrono::Duration::hours(1);
+    let late = DeadlineMet {
+        deadline_id: "deadline-1".into(),
+        message_id: text(&receipt["id"]),
+        stage: "respond".into(),
+        due_at,
+        met_at: answered_at,
+        answered_late: true,
+    };
+    assert_eq!(apply(&app, &envelope("deadline-timer", &late)).await, InboxOutcome::Applied);
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": due_at, "state": "answered_late" }]));
+    assert_eq!(apply(&app, &envelope("deadline-timer", &resumed)).await, InboxOutcome::Applied);
+    assert_eq!(get_message(&app, &code, ADMIN_KEY).await.body["deadlines"][0]["state"], "answered_late");
+
     // Another assignment arriving later does not move an assigned message to another agency.
     assert_eq!(apply(&app, &envelope("routing", &assigned(&receipt, "agency-b"))).await, InboxOutcome::Applied);
     let view = get_message(&app, &code, ADMIN_KEY).await.body;

@@ -274,7 +274,7 @@ mod tests {
         let at = "2026-11-29T08:00:00Z".parse().unwrap();
         let row = ServiceRequestRow {
             tracking_code: "2379166660".into(),
-            status: "assigned".into(),
+            status: crate::store::MessageStatus::Assigned,
             category: "municipal.building".into(),
             body: "…".into(),
             agency_name: None,

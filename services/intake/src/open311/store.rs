@@ -8,17 +8,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{Channel, MessageKind};
+use nazer_shared::events::{Channel, MessageKind, Stage};
 
 use super::posting::Location;
-use crate::projection::deadline_state;
+use crate::projection::open_states;
 use crate::schema::{agency_responses, message_deadlines, messages, reporters};
-use crate::store::status;
+use crate::store::MessageStatus;
 
 /// The most service requests one answer holds (the spec's default query limit).
 pub const MAX_REQUESTS: i64 = 1000;
-/// The stage whose due instant a citizen can expect an answer by (deadline-timer's name).
-const RESPOND_STAGE: &str = "respond";
 
 /// Records where a report was made, on the message just stored in the same transaction.
 pub fn record_location(conn: &mut DbConnection, message_id: &str, location: &Location) -> Result<(), DbError> {
@@ -57,7 +55,7 @@ pub struct Search {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceRequestRow {
     pub tracking_code: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub category: String,
     pub body: String,
     pub agency_name: Option<String>,
@@ -129,8 +127,8 @@ pub fn service_requests(conn: &mut DbConnection, selection: &Selection) -> Resul
                 query = query.filter(messages::received_at.le(to_db_time(until)));
             }
             query = match search.closed {
-                Some(true) => query.filter(messages::status.eq(status::CLOSED)),
-                Some(false) => query.filter(messages::status.ne(status::CLOSED)),
+                Some(true) => query.filter(messages::status.eq(MessageStatus::Closed.as_str())),
+                Some(false) => query.filter(messages::status.ne(MessageStatus::Closed.as_str())),
                 None => query,
             };
         }
@@ -143,25 +141,26 @@ pub fn service_requests(conn: &mut DbConnection, selection: &Selection) -> Resul
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
     let mut outcomes = latest_outcomes(conn, &ids)?;
     let mut expected = expected_answers(conn, &ids)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| ServiceRequestRow {
-            outcome: outcomes.remove(&row.id),
-            expected_at: expected.remove(&row.id),
-            tracking_code: row.tracking_code,
-            status: row.status,
-            category: row.category,
-            body: row.body,
-            agency_name: row.assigned_agency_name,
-            received_at: from_db_time(row.received_at),
-            updated_at: from_db_time(row.updated_at),
-            closed_at: row.closed_at.map(from_db_time),
-            latitude: row.latitude,
-            longitude: row.longitude,
-            address: row.address,
-            media_url: row.media_url,
+    rows.into_iter()
+        .map(|row| {
+            Ok(ServiceRequestRow {
+                outcome: outcomes.remove(&row.id),
+                expected_at: expected.remove(&row.id),
+                tracking_code: row.tracking_code,
+                status: MessageStatus::stored(&row.status)?,
+                category: row.category,
+                body: row.body,
+                agency_name: row.assigned_agency_name,
+                received_at: from_db_time(row.received_at),
+                updated_at: from_db_time(row.updated_at),
+                closed_at: row.closed_at.map(from_db_time),
+                latitude: row.latitude,
+                longitude: row.longitude,
+                address: row.address,
+                media_url: row.media_url,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The outcome of each message's latest agency answer.
@@ -180,8 +179,8 @@ fn latest_outcomes(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<St
 fn expected_answers(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, DateTime<Utc>>, DbError> {
     let rows: Vec<DueRow> = message_deadlines::table
         .filter(message_deadlines::message_id.eq_any(ids))
-        .filter(message_deadlines::stage.eq(RESPOND_STAGE))
-        .filter(message_deadlines::state.eq_any([deadline_state::PENDING, deadline_state::PAUSED]))
+        .filter(message_deadlines::stage.eq(Stage::Respond.as_str()))
+        .filter(message_deadlines::state.eq_any(open_states()))
         .order((message_deadlines::updated_at.asc(), message_deadlines::due_at.asc()))
         .select(DueRow::as_select())
         .load(conn)?;
