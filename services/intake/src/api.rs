@@ -14,7 +14,7 @@ use nazer_shared::http::{
 use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::{self, Answer, LifecycleError};
+use crate::lifecycle::{self, Answer, LifecycleError, Outcome};
 use crate::quality::{Review, ReviewRequest, ReviewView, Rubric};
 use crate::store::{self, MessageStatus, Posted, Receipt};
 use crate::submission::{self, SubmissionRequest};
@@ -277,7 +277,6 @@ pub(crate) struct ResponseRequest {
     attachments: Option<Vec<String>>,
 }
 
-const OUTCOMES: [&str; 3] = ["resolved", "partially_resolved", "rejected"];
 const MAX_ATTACHMENTS: usize = 10;
 
 /// The agency answers the message.
@@ -300,9 +299,9 @@ pub(crate) async fn post_response(
     let viewer = acting_agency(&caller)?;
     let code = parse_code(&path)?;
     let mut issues = Vec::new();
-    let outcome = request.outcome.as_deref().map(str::trim).unwrap_or_default().to_string();
-    if !OUTCOMES.contains(&outcome.as_str()) {
-        issues.push(FieldIssue::new("outcome", format!("is required; one of: {}", OUTCOMES.join(", "))));
+    let outcome = Outcome::parse(request.outcome.as_deref().map(str::trim).unwrap_or_default());
+    if outcome.is_none() {
+        issues.push(FieldIssue::new("outcome", format!("is required; one of: {}", Outcome::listed())));
     }
     let body = nazer_shared::iran::normalize_persian(request.body.as_deref().map(str::trim).unwrap_or_default());
     if body.is_empty() || body.chars().count() > submission::MAX_BODY_CHARS {
@@ -318,9 +317,9 @@ pub(crate) async fn post_response(
             format!("up to {MAX_ATTACHMENTS} references (document ids or URLs), each 1–500 characters"),
         ));
     }
-    if !issues.is_empty() {
+    let Some(outcome) = outcome.filter(|_| issues.is_empty()) else {
         return Err(ApiError::invalid(issues));
-    }
+    };
     let now = state.ctx.clock.now();
     let answer = Answer { outcome, body, attachments };
     let answered = state.ctx.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, now)).await;

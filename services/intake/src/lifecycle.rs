@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::projection::open_states;
 use crate::schema::{agency_responses, message_deadlines, messages};
 use crate::store::MessageStatus;
-use crate::timeline::{self, transition};
+use crate::timeline::{self, Transition};
 use crate::tracking_code::TrackingCode;
 use crate::view::ResponseView;
 
@@ -169,13 +169,29 @@ pub fn acknowledge(
         acknowledged_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
-    timeline::append(conn, &head.id, from_db_time(at), transition::ACKNOWLEDGED, Some(&agency_id), json!({}))?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Acknowledged, Some(&agency_id), json!({}))?;
     Ok(from_db_time(at))
+}
+
+nazer_shared::closed_set! {
+    /// What an agency's answer did for the citizen.
+    pub enum Outcome {
+        Resolved = "resolved",
+        PartiallyResolved = "partially_resolved",
+        Rejected = "rejected",
+    }
+}
+
+impl Outcome {
+    /// The outcome a row holds; a text intake never writes is a broken invariant, not a panic.
+    pub fn stored(text: &str) -> Result<Self, DbError> {
+        Self::parse(text).ok_or_else(|| DbError::Refused(format!("unknown answer outcome `{text}` in the database")))
+    }
 }
 
 /// What an agency answers.
 pub struct Answer {
-    pub outcome: String,
+    pub outcome: Outcome,
     pub body: String,
     pub attachments: Vec<String>,
 }
@@ -203,7 +219,7 @@ pub fn respond(
             agency_responses::id.eq(&response_id),
             agency_responses::message_id.eq(&head.id),
             agency_responses::agency_id.eq(&agency_id),
-            agency_responses::outcome.eq(&answer.outcome),
+            agency_responses::outcome.eq(answer.outcome.as_str()),
             agency_responses::body.eq(&answer.body),
             agency_responses::responded_at.eq(at),
             agency_responses::attachments.eq(attachments),
@@ -214,15 +230,15 @@ pub fn respond(
         tracking_code: head.tracking_code.clone(),
         agency_id: agency_id.clone(),
         response_id: response_id.clone(),
-        outcome: answer.outcome.clone(),
+        outcome: answer.outcome.as_str().into(),
         responded_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "response_id": response_id, "outcome": answer.outcome });
-    timeline::append(conn, &head.id, from_db_time(at), transition::RESPONDED, Some(&agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Responded, Some(&agency_id), detail)?;
     Ok(ResponseView {
         id: response_id,
-        outcome: answer.outcome.clone(),
+        outcome: answer.outcome,
         body: answer.body.clone(),
         attachments: answer.attachments.clone(),
         responded_at: from_db_time(at),
@@ -275,7 +291,7 @@ pub fn decline(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "reason": reason, "decline_count": count });
-    timeline::append(conn, &head.id, from_db_time(at), transition::DECLINED, Some(&agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Declined, Some(&agency_id), detail)?;
     Ok(count)
 }
 
@@ -305,7 +321,7 @@ pub fn close(
         closed_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
-    timeline::append(conn, &head.id, from_db_time(at), transition::CLOSED, None, json!({ "reason": reason }))?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Closed, None, json!({ "reason": reason }))?;
     Ok(from_db_time(at))
 }
 
@@ -355,7 +371,7 @@ pub fn reopen(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "reason": reason, "reopen_count": count });
-    timeline::append(conn, &head.id, from_db_time(at), transition::REOPENED, Some(&answered.agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Reopened, Some(&answered.agency_id), detail)?;
     Ok(from_db_time(at))
 }
 

@@ -13,7 +13,7 @@ use nazer_shared::inbox::{HandlerError, Handlers};
 
 use crate::schema::{message_deadlines, message_warnings, messages};
 use crate::store::MessageStatus;
-use crate::timeline::{self, transition};
+use crate::timeline::{self, Transition};
 use serde_json::json;
 
 /// Intake's read model of what the other services report (no state of its own).
@@ -79,7 +79,7 @@ fn assigned(
     if applied > 0 {
         let detail = json!({ "agency_name": event.agency_name });
         let agency = Some(event.agency_id.as_str());
-        timeline::append(conn, &event.message_id, event.assigned_at, transition::ASSIGNED, agency, detail)?;
+        timeline::append(conn, &event.message_id, event.assigned_at, Transition::Assigned, agency, detail)?;
     }
     Ok(())
 }
@@ -104,7 +104,7 @@ fn needs_triage(
     .execute(conn)?;
     if applied > 0 {
         let detail = json!({ "reason": event.reason, "needs_supervisor": event.needs_supervisor });
-        timeline::append(conn, &event.message_id, event.queued_at, transition::TRIAGE, None, detail)?;
+        timeline::append(conn, &event.message_id, event.queued_at, Transition::Triage, None, detail)?;
     }
     Ok(())
 }
@@ -162,7 +162,7 @@ fn warned(
             .execute(conn)?;
         let detail = json!({ "level": event.level, "stage": event.stage });
         let agency = Some(event.agency_id.as_str());
-        timeline::append(conn, &event.message_id, event.issued_at, transition::WARNING, agency, detail)?;
+        timeline::append(conn, &event.message_id, event.issued_at, Transition::Warning, agency, detail)?;
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::lifecycle::{LifecycleError, head};
 use crate::schema::{agency_responses, response_ratings, response_reviews};
-use crate::timeline::{self, transition};
+use crate::timeline::{self, Transition};
 use crate::tracking_code::TrackingCode;
 
 /// Whether the citizen may still reopen an answer given at `responded_at`. Until deadline-timer
@@ -175,7 +175,7 @@ pub fn rate(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "response_id": answered.id, "rating": rating });
-    timeline::append(conn, &head.id, from_db_time(at), transition::RATED, Some(&answered.agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Rated, Some(&answered.agency_id), detail)?;
     Ok(answered.id)
 }
 
@@ -254,7 +254,7 @@ pub fn review(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "response_id": response_id, "score": score, "below_standard": below_standard });
-    timeline::append(conn, &head.id, from_db_time(at), transition::REVIEWED, Some(&agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Reviewed, Some(&agency_id), detail)?;
     Ok(ReviewView {
         response_id: response_id.to_string(),
         rubric,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::schema::{categories, messages, reporters};
 use crate::sealing::ReporterKeys;
 use crate::submission::{Category, Submission};
-use crate::timeline::{self, transition};
+use crate::timeline::{self, Transition};
 use crate::tracking_code::TrackingCode;
 
 nazer_shared::closed_set! {
@@ -233,7 +233,7 @@ pub fn post_message(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = serde_json::json!({ "channel": submission.channel.as_str() });
-    timeline::append(conn, &id, from_db_time(at), transition::RECEIVED, None, detail)?;
+    timeline::append(conn, &id, from_db_time(at), Transition::Received, None, detail)?;
     Ok(Posted::Created(Receipt {
         id,
         tracking_code: code.to_string(),

@@ -8,11 +8,12 @@ use nazer_shared::db::{DbConnection, DbError, from_db_time};
 use nazer_shared::iran::{jalali_date_time, persian_date_time};
 use serde::Serialize;
 
+use crate::lifecycle::Outcome;
 use crate::quality::may_reopen;
 use crate::schema::{categories, messages, reporters};
 use crate::sealing::ReporterKeys;
 use crate::store::MessageStatus;
-use crate::timeline::{self, transition};
+use crate::timeline::{self, Transition};
 use crate::tracking_code::TrackingCode;
 use crate::view::responses_of;
 
@@ -105,7 +106,7 @@ impl When {
 pub struct CitizenStep {
     /// `received`, `assigned`, `triage`, `acknowledged`, `declined`, `responded`, `closed`,
     /// `warning`, `reopened` or `rated`.
-    pub transition: String,
+    pub transition: Transition,
     /// The step in Persian.
     pub title_fa: String,
     pub when: When,
@@ -117,7 +118,7 @@ pub struct CitizenStep {
 pub struct CitizenAnswer {
     pub id: String,
     /// `resolved`, `partially_resolved` or `rejected`.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The outcome in Persian.
     pub outcome_fa: String,
     pub body: String,
@@ -168,29 +169,28 @@ pub fn status_fa(status: MessageStatus) -> &'static str {
     }
 }
 
-pub fn outcome_fa(outcome: &str) -> &'static str {
+pub fn outcome_fa(outcome: Outcome) -> &'static str {
     match outcome {
-        "resolved" => "رفع شد",
-        "partially_resolved" => "بخشی از موضوع رفع شد",
-        "rejected" => "درخواست پذیرفته نشد",
-        _ => "پاسخ داده شد",
+        Outcome::Resolved => "رفع شد",
+        Outcome::PartiallyResolved => "بخشی از موضوع رفع شد",
+        Outcome::Rejected => "درخواست پذیرفته نشد",
     }
 }
 
 /// The steps a citizen sees, with their Persian titles; internal ones (reviews) are hidden.
-pub fn step_title_fa(transition: &str) -> Option<&'static str> {
+pub fn step_title_fa(transition: Transition) -> Option<&'static str> {
     Some(match transition {
-        transition::RECEIVED => "پیام ثبت شد",
-        transition::ASSIGNED => "به دستگاه مسئول ارجاع شد",
-        transition::TRIAGE => "برای تعیین دستگاه مسئول در سامانه ۱۸۸۸ بررسی می‌شود",
-        transition::ACKNOWLEDGED => "دستگاه دریافت پیام را اعلام کرد",
-        transition::DECLINED => "دستگاه موضوع را خارج از حوزه خود دانست؛ ارجاع دوباره",
-        transition::RESPONDED => "دستگاه پاسخ داد",
-        transition::CLOSED => "پیام مختومه شد",
-        transition::WARNING => "برای دستگاه تذکر ثبت شد",
-        transition::REOPENED => "پیام بازگشایی شد",
-        transition::RATED => "به پاسخ امتیاز دادید",
-        _ => return None,
+        Transition::Received => "پیام ثبت شد",
+        Transition::Assigned => "به دستگاه مسئول ارجاع شد",
+        Transition::Triage => "برای تعیین دستگاه مسئول در سامانه ۱۸۸۸ بررسی می‌شود",
+        Transition::Acknowledged => "دستگاه دریافت پیام را اعلام کرد",
+        Transition::Declined => "دستگاه موضوع را خارج از حوزه خود دانست؛ ارجاع دوباره",
+        Transition::Responded => "دستگاه پاسخ داد",
+        Transition::Closed => "پیام مختومه شد",
+        Transition::Warning => "برای دستگاه تذکر ثبت شد",
+        Transition::Reopened => "پیام بازگشایی شد",
+        Transition::Rated => "به پاسخ امتیاز دادید",
+        Transition::Reviewed => return None,
     })
 }
 
@@ -223,14 +223,14 @@ pub fn citizen_view(
     let steps = timeline::of_message(conn, message_id)?
         .into_iter()
         .filter_map(|entry| {
-            let title = step_title_fa(&entry.transition)?;
+            let title = step_title_fa(entry.transition)?;
             Some(CitizenStep { title_fa: title.into(), when: When::of(entry.at), transition: entry.transition })
         })
         .collect();
     let answers: Vec<CitizenAnswer> = responses_of(conn, message_id)?
         .into_iter()
         .map(|r| CitizenAnswer {
-            outcome_fa: outcome_fa(&r.outcome).into(),
+            outcome_fa: outcome_fa(r.outcome).into(),
             id: r.id,
             outcome: r.outcome,
             body: r.body,
@@ -280,7 +280,7 @@ mod tests {
         for status in MessageStatus::ALL {
             assert!(!status_fa(*status).is_empty(), "{status}");
         }
-        assert_eq!(step_title_fa(transition::REVIEWED), None, "supervisors' reviews stay internal");
-        assert!(step_title_fa(transition::WARNING).is_some());
+        assert_eq!(step_title_fa(Transition::Reviewed), None, "supervisors' reviews stay internal");
+        assert!(step_title_fa(Transition::Warning).is_some());
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use std::collections::HashMap;
 
+use crate::lifecycle::Outcome;
 use crate::projection::stored_state;
 use crate::quality::{ReviewView, Rubric};
 use crate::schema::{
@@ -56,7 +57,7 @@ pub struct WarningView {
 pub struct ResponseView {
     pub id: String,
     /// `resolved`, `partially_resolved` or `rejected`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub body: String,
     /// References to documents (document ids or URLs).
     pub attachments: Vec<String>,
@@ -352,18 +353,19 @@ pub fn responses_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Res
             (row.response_id, review)
         })
         .collect();
-    Ok(rows
-        .into_iter()
-        .map(|row| ResponseView {
-            rating: ratings.get(&row.id).copied(),
-            review: reviews.remove(&row.id),
-            id: row.id,
-            outcome: row.outcome,
-            body: row.body,
-            attachments: serde_json::from_str(&row.attachments).unwrap_or_default(),
-            responded_at: from_db_time(row.responded_at),
+    rows.into_iter()
+        .map(|row| {
+            Ok(ResponseView {
+                rating: ratings.get(&row.id).copied(),
+                review: reviews.remove(&row.id),
+                outcome: Outcome::stored(&row.outcome)?,
+                id: row.id,
+                body: row.body,
+                attachments: serde_json::from_str(&row.attachments).unwrap_or_default(),
+                responded_at: from_db_time(row.responded_at),
+            })
         })
-        .collect())
+        .collect()
 }
 
 fn reporter_of(

@@ -8,6 +8,7 @@ use nazer_shared::iran::{PROVINCES, tehran_offset};
 
 use super::document::Node;
 use super::store::ServiceRequestRow;
+use crate::lifecycle::Outcome;
 use crate::store::MessageStatus;
 use crate::submission::Category;
 
@@ -115,7 +116,7 @@ fn service_request(row: ServiceRequestRow, categories: &[Category]) -> Node {
     Node::Object(vec![
         ("service_request_id", Node::Text(row.tracking_code)),
         ("status", Node::text(if closed { "closed" } else { "open" })),
-        ("status_notes", Node::Text(status_notes(row.status, row.outcome.as_deref()))),
+        ("status_notes", Node::Text(status_notes(row.status, row.outcome))),
         ("service_name", Node::maybe_text(service_name)),
         ("service_code", Node::Text(row.category)),
         ("description", Node::Text(row.body)),
@@ -136,12 +137,11 @@ fn service_request(row: ServiceRequestRow, categories: &[Category]) -> Node {
 
 /// Where a message stands, in Persian words; the agency's answer by its outcome only (its text
 /// may name people).
-fn status_notes(status: MessageStatus, outcome: Option<&str>) -> String {
+fn status_notes(status: MessageStatus, outcome: Option<Outcome>) -> String {
     let outcome_fa = outcome.map(|o| match o {
-        "resolved" => "رسیدگی شد",
-        "partially_resolved" => "بخشی از آن رسیدگی شد",
-        "rejected" => "پذیرفته نشد",
-        other => other,
+        Outcome::Resolved => "رسیدگی شد",
+        Outcome::PartiallyResolved => "بخشی از آن رسیدگی شد",
+        Outcome::Rejected => "پذیرفته نشد",
     });
     match (status, outcome_fa) {
         (MessageStatus::Received, _) => "ثبت شد و در انتظار ارجاع به دستگاه مسئول است".into(),

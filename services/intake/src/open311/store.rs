@@ -11,6 +11,7 @@ use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{Channel, MessageKind, Stage};
 
 use super::posting::Location;
+use crate::lifecycle::Outcome;
 use crate::projection::open_states;
 use crate::schema::{agency_responses, message_deadlines, messages, reporters};
 use crate::store::MessageStatus;
@@ -67,7 +68,7 @@ pub struct ServiceRequestRow {
     pub address: Option<String>,
     pub media_url: Option<String>,
     /// The outcome of the agency's latest answer.
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     /// When the pending (or paused) respond stage is due.
     pub expected_at: Option<DateTime<Utc>>,
 }
@@ -164,14 +165,14 @@ pub fn service_requests(conn: &mut DbConnection, selection: &Selection) -> Resul
 }
 
 /// The outcome of each message's latest agency answer.
-fn latest_outcomes(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, String>, DbError> {
+fn latest_outcomes(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, Outcome>, DbError> {
     let rows: Vec<OutcomeRow> = agency_responses::table
         .filter(agency_responses::message_id.eq_any(ids))
         .order(agency_responses::responded_at.asc())
         .select(OutcomeRow::as_select())
         .load(conn)?;
     // Later answers overwrite earlier ones.
-    Ok(rows.into_iter().map(|row| (row.message_id, row.outcome)).collect())
+    rows.into_iter().map(|row| Ok((row.message_id, Outcome::stored(&row.outcome)?))).collect()
 }
 
 /// When each message's open respond stage is due; the most recently changed one when a
