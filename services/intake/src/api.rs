@@ -11,6 +11,7 @@ use nazer_shared::http::paging::{self, Order};
 use nazer_shared::http::{
     ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, is_identifier, page_limit, period_bound,
 };
+use nazer_shared::iran::Province;
 use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 
@@ -168,11 +169,8 @@ pub(crate) struct ListQuery {
     /// Only messages of this category (its code).
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     category: Option<String>,
-    /// Only messages about this province (its code, such as `tehran`; the 31 codes the pattern
-    /// lists).
-    #[param(
-        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
-    )]
+    /// Only messages about this province (its code, such as `tehran`).
+    #[param(value_type = Option<Province>)]
     province: Option<String>,
     /// Only messages of this priority: `normal`, `high` or `urgent`.
     #[param(pattern = "^(normal|high|urgent)$")]
@@ -227,8 +225,8 @@ pub(crate) async fn get_messages(
             issues.push(FieldIssue::new(field, nazer_shared::http::IDENTIFIER_RULE));
         }
     }
-    if query.province.as_deref().is_some_and(|p| !nazer_shared::iran::is_province(p)) {
-        issues.push(FieldIssue::new("province", format!("one of: {}", nazer_shared::iran::province_codes())));
+    if query.province.as_deref().is_some_and(|p| Province::parse(p).is_none()) {
+        issues.push(FieldIssue::new("province", format!("one of: {}", Province::listed())));
     }
     if query.priority.as_deref().is_some_and(|p| Priority::parse(p).is_none()) {
         issues.push(FieldIssue::new("priority", format!("one of: {}", Priority::ALL.map(|p| p.as_str()).join(", "))));
