@@ -43,7 +43,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<IntakeState>) {
 }
 
 const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
-const NOT_FOUND: &str = "no message has this tracking code";
 /// The OpenAPI tag of intake's operations.
 pub(crate) const TAG: &str = "intake";
 
@@ -61,14 +60,6 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 pub(crate) fn parse_code(text: &str) -> Result<TrackingCode, ApiError> {
     TrackingCode::parse(text).map_err(|e| ApiError::invalid_field("tracking_code", e.to_string()))
-}
-
-pub(crate) fn lifecycle_error(error: LifecycleError) -> ApiError {
-    match error {
-        LifecycleError::NotFound => ApiError::NotFound(NOT_FOUND.into()),
-        LifecycleError::NotAllowed(why) => ApiError::Conflict(why),
-        LifecycleError::Db(error) => error.into(),
-    }
 }
 
 /// An agency acting on its messages: the agency's own, or its sub-agencies'.
@@ -152,7 +143,7 @@ pub(crate) async fn get_message(
     let (viewer, access, keys) = (caller.viewer(), reporter_access(&caller), state.keys.clone());
     let view = state.ctx.db.read(move |conn| view::find_message(conn, &code, &viewer, access, &keys)).await?;
     // Another agency's message answers exactly like a missing one.
-    view.map(|v| HttpResponse::Ok().json(v)).ok_or_else(|| ApiError::NotFound(NOT_FOUND.into()))
+    view.map(|v| HttpResponse::Ok().json(v)).ok_or_else(|| ApiError::NotFound(lifecycle::NOT_FOUND.into()))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -320,8 +311,7 @@ pub(crate) async fn post_response(
     };
     let now = state.ctx.clock.now();
     let answer = Answer { outcome, body, attachments };
-    let answered = state.ctx.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, now)).await;
-    let view = answered.map_err(lifecycle_error)?;
+    let view = state.ctx.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, now)).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -349,8 +339,7 @@ pub(crate) async fn post_acknowledgement(
     let viewer = acting_agency(&caller)?;
     let code = parse_code(&path)?;
     let now = state.ctx.clock.now();
-    let acknowledged = state.ctx.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, now)).await;
-    let at = acknowledged.map_err(lifecycle_error)?;
+    let at = state.ctx.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, now)).await?;
     Ok(HttpResponse::Ok().json(Acknowledgement { acknowledged_at: at }))
 }
 
@@ -419,8 +408,7 @@ pub(crate) async fn post_decline(
     let code = parse_code(&path)?;
     let reason = reason_of(request, true)?;
     let now = state.ctx.clock.now();
-    let declined = state.ctx.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await;
-    let count = declined.map_err(lifecycle_error)?;
+    let count = state.ctx.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await?;
     Ok(HttpResponse::Ok()
         .json(DeclinedMessage { status: MessageStatus::Declined.as_str().into(), decline_count: count }))
 }
@@ -447,8 +435,7 @@ pub(crate) async fn post_close(
     let reason = reason_of(request, false)?;
     let reason = if reason.is_empty() { "handled".to_string() } else { reason };
     let now = state.ctx.clock.now();
-    let closed = state.ctx.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await;
-    let at = closed.map_err(lifecycle_error)?;
+    let at = state.ctx.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await?;
     Ok(HttpResponse::Ok().json(ClosedMessage { status: MessageStatus::Closed.as_str().into(), closed_at: at }))
 }
 
@@ -473,8 +460,7 @@ pub(crate) async fn post_reopen(
     let code = parse_code(&path)?;
     let reason = reason_of(request, true)?;
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
-    let reopened = state.ctx.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await;
-    let at = reopened.map_err(lifecycle_error)?;
+    let at = state.ctx.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await?;
     Ok(HttpResponse::Ok().json(ReopenedMessage { status: MessageStatus::Reopened.as_str().into(), reopened_at: at }))
 }
 
@@ -520,7 +506,7 @@ pub(crate) async fn post_review(
         .await;
     let view = reviewed.map_err(|error| match error {
         LifecycleError::NotFound => ApiError::NotFound("no answer of this message has this id".into()),
-        other => lifecycle_error(other),
+        other => other.into(),
     })?;
     Ok(HttpResponse::Created().json(view))
 }

@@ -9,6 +9,7 @@ use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{
     DeadlineState, MessageAcknowledged, MessageClosed, MessageDeclined, MessageReopened, MessageResponded,
 };
+use nazer_shared::http::ApiError;
 use nazer_shared::outbox;
 use nazer_shared::topology::INTAKE;
 use serde_json::json;
@@ -70,6 +71,20 @@ pub enum LifecycleError {
 }
 
 nazer_shared::from_diesel_error!(LifecycleError);
+
+/// What a missing message (or another agency's) answers.
+pub(crate) const NOT_FOUND: &str = "no message has this tracking code";
+
+/// A missing message is a 404, a refused transition a 409 with its reason.
+impl From<LifecycleError> for ApiError {
+    fn from(error: LifecycleError) -> Self {
+        match error {
+            LifecycleError::NotFound => ApiError::NotFound(NOT_FOUND.into()),
+            LifecycleError::NotAllowed(why) => ApiError::Conflict(why),
+            LifecycleError::Db(error) => error.into(),
+        }
+    }
+}
 
 /// The facts of a message an action needs.
 pub struct Head {
