@@ -17,6 +17,21 @@ pub const KIND: &str = "kind";
 /// The kind of a request that names none, when its service takes it.
 pub const DEFAULT_KIND: MessageKind = MessageKind::Complaint;
 
+nazer_shared::closed_set! {
+    /// A service request's status as GeoReport tells it.
+    pub enum RequestStatus {
+        Open = "open",
+        Closed = "closed",
+    }
+}
+
+impl RequestStatus {
+    /// Open until the message is closed (a reopened message is open again).
+    pub fn of(status: MessageStatus) -> Self {
+        if status == MessageStatus::Closed { Self::Closed } else { Self::Open }
+    }
+}
+
 /// An instant in the W3C format the spec requires, in Tehran time.
 pub fn w3c(instant: DateTime<Utc>) -> String {
     instant.with_timezone(&tehran_offset()).format("%Y-%m-%dT%H:%M:%S%:z").to_string()
@@ -111,11 +126,12 @@ pub fn service_requests(rows: Vec<ServiceRequestRow>, categories: &[Category]) -
 
 fn service_request(row: ServiceRequestRow, categories: &[Category]) -> Node {
     let service_name = categories.iter().find(|c| c.code == row.category).map(|c| c.name_fa.clone());
-    let closed = row.status == MessageStatus::Closed;
+    let status = RequestStatus::of(row.status);
+    let closed = status == RequestStatus::Closed;
     let updated = if closed { row.closed_at.unwrap_or(row.updated_at) } else { row.updated_at };
     Node::Object(vec![
         ("service_request_id", Node::Text(row.tracking_code)),
-        ("status", Node::text(if closed { "closed" } else { "open" })),
+        ("status", Node::text(status.as_str())),
         ("status_notes", Node::Text(status_notes(row.status, row.outcome))),
         ("service_name", Node::maybe_text(service_name)),
         ("service_code", Node::Text(row.category)),
