@@ -12,8 +12,16 @@ use crate::lifecycle::Outcome;
 use crate::store::MessageStatus;
 use crate::submission::Category;
 
-pub const PROVINCE: &str = "province";
-pub const KIND: &str = "kind";
+nazer_shared::closed_set! {
+    /// The attributes every service takes (`attribute[code]` in a posted request).
+    pub enum AttributeCode {
+        Province = "province",
+        Kind = "kind",
+    }
+}
+
+pub const PROVINCE: &str = AttributeCode::Province.as_str();
+pub const KIND: &str = AttributeCode::Kind.as_str();
 /// The kind of a request that names none, when its service takes it.
 pub const DEFAULT_KIND: MessageKind = MessageKind::Complaint;
 
