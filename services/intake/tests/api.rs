@@ -229,16 +229,14 @@ async fn posting_a_message_answers_201_with_a_tracking_code_and_announces_it() {
     let received: MessageReceived = event.decode().unwrap();
     assert_eq!(
         received,
+        // By the call centre, in Tehran, under CATEGORY, of normal priority, as the fixture.
         MessageReceived {
             message_id: id.clone(),
             tracking_code: code.clone(),
             kind: "violation_report".into(),
-            channel: "call_center".into(),
-            category: CATEGORY.into(),
-            province: "tehran".into(),
             city: Some("تهران".into()),
-            priority: "normal".into(),
             received_at,
+            ..fixtures::message_received()
         }
     );
     let raw = serde_json::to_string(event).unwrap();
@@ -743,13 +741,11 @@ async fn the_assigned_agency_answers_once() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         events[0].decode::<MessageResponded>().unwrap(),
+        // Resolved, as the fixture.
         MessageResponded {
-            message_id: text(&receipt["id"]),
             tracking_code: code.clone(),
-            agency_id: "agency-a".into(),
             response_id,
-            outcome: "resolved".into(),
-            responded_at,
+            ..fixtures::message_responded(&text(&receipt["id"]), "agency-a", responded_at)
         }
     );
 
