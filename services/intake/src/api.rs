@@ -11,12 +11,13 @@ use nazer_shared::http::paging::{self, Order};
 use nazer_shared::http::{
     ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, is_identifier, page_limit, period_bound,
 };
+use nazer_shared::iran::Province;
 use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::{self, Answer, LifecycleError};
+use crate::lifecycle::{self, Answer, LifecycleError, Outcome};
 use crate::quality::{Review, ReviewRequest, ReviewView, Rubric};
-use crate::store::{self, Posted, Receipt, status};
+use crate::store::{self, MessageStatus, Posted, Receipt};
 use crate::submission::{self, SubmissionRequest};
 use crate::tracking_code::TrackingCode;
 use crate::view::{self, MessageFilter, MessageSummary, MessageView, ReporterAccess, ResponseView};
@@ -42,7 +43,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<IntakeState>) {
 }
 
 const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
-const NOT_FOUND: &str = "no message has this tracking code";
 /// The OpenAPI tag of intake's operations.
 pub(crate) const TAG: &str = "intake";
 
@@ -60,14 +60,6 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 pub(crate) fn parse_code(text: &str) -> Result<TrackingCode, ApiError> {
     TrackingCode::parse(text).map_err(|e| ApiError::invalid_field("tracking_code", e.to_string()))
-}
-
-pub(crate) fn lifecycle_error(error: LifecycleError) -> ApiError {
-    match error {
-        LifecycleError::NotFound => ApiError::NotFound(NOT_FOUND.into()),
-        LifecycleError::NotAllowed(why) => ApiError::Conflict(why),
-        LifecycleError::Db(error) => error.into(),
-    }
 }
 
 /// An agency acting on its messages: the agency's own, or its sub-agencies'.
@@ -151,7 +143,7 @@ pub(crate) async fn get_message(
     let (viewer, access, keys) = (caller.viewer(), reporter_access(&caller), state.keys.clone());
     let view = state.ctx.db.read(move |conn| view::find_message(conn, &code, &viewer, access, &keys)).await?;
     // Another agency's message answers exactly like a missing one.
-    view.map(|v| HttpResponse::Ok().json(v)).ok_or_else(|| ApiError::NotFound(NOT_FOUND.into()))
+    view.map(|v| HttpResponse::Ok().json(v)).ok_or_else(|| ApiError::NotFound(lifecycle::NOT_FOUND.into()))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -168,11 +160,8 @@ pub(crate) struct ListQuery {
     /// Only messages of this category (its code).
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     category: Option<String>,
-    /// Only messages about this province (its code, such as `tehran`; the 31 codes the pattern
-    /// lists).
-    #[param(
-        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
-    )]
+    /// Only messages about this province (its code, such as `tehran`).
+    #[param(value_type = Option<Province>)]
     province: Option<String>,
     /// Only messages of this priority: `normal`, `high` or `urgent`.
     #[param(pattern = "^(normal|high|urgent)$")]
@@ -219,16 +208,16 @@ pub(crate) async fn get_messages(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::CallCenter, Scope::Admin, Scope::Supervisor, Scope::SpecialFollowUp, Scope::Agency])?;
     let mut issues = Vec::new();
-    if query.status.as_deref().is_some_and(|s| !status::ALL.contains(&s)) {
-        issues.push(FieldIssue::new("status", format!("one of: {}", status::ALL.join(", "))));
+    if query.status.as_deref().is_some_and(|s| MessageStatus::parse(s).is_none()) {
+        issues.push(FieldIssue::new("status", format!("one of: {}", MessageStatus::listed())));
     }
     for (field, value) in [("agency_id", &query.agency_id), ("category", &query.category)] {
         if value.as_deref().is_some_and(|v| !is_identifier(v)) {
             issues.push(FieldIssue::new(field, nazer_shared::http::IDENTIFIER_RULE));
         }
     }
-    if query.province.as_deref().is_some_and(|p| !nazer_shared::iran::is_province(p)) {
-        issues.push(FieldIssue::new("province", format!("one of: {}", nazer_shared::iran::province_codes())));
+    if query.province.as_deref().is_some_and(|p| Province::parse(p).is_none()) {
+        issues.push(FieldIssue::new("province", format!("one of: {}", Province::listed())));
     }
     if query.priority.as_deref().is_some_and(|p| Priority::parse(p).is_none()) {
         issues.push(FieldIssue::new("priority", format!("one of: {}", Priority::ALL.map(|p| p.as_str()).join(", "))));
@@ -277,7 +266,6 @@ pub(crate) struct ResponseRequest {
     attachments: Option<Vec<String>>,
 }
 
-const OUTCOMES: [&str; 3] = ["resolved", "partially_resolved", "rejected"];
 const MAX_ATTACHMENTS: usize = 10;
 
 /// The agency answers the message.
@@ -300,9 +288,9 @@ pub(crate) async fn post_response(
     let viewer = acting_agency(&caller)?;
     let code = parse_code(&path)?;
     let mut issues = Vec::new();
-    let outcome = request.outcome.as_deref().map(str::trim).unwrap_or_default().to_string();
-    if !OUTCOMES.contains(&outcome.as_str()) {
-        issues.push(FieldIssue::new("outcome", format!("is required; one of: {}", OUTCOMES.join(", "))));
+    let outcome = Outcome::parse(request.outcome.as_deref().map(str::trim).unwrap_or_default());
+    if outcome.is_none() {
+        issues.push(FieldIssue::new("outcome", format!("is required; one of: {}", Outcome::listed())));
     }
     let body = nazer_shared::iran::normalize_persian(request.body.as_deref().map(str::trim).unwrap_or_default());
     if body.is_empty() || body.chars().count() > submission::MAX_BODY_CHARS {
@@ -318,13 +306,12 @@ pub(crate) async fn post_response(
             format!("up to {MAX_ATTACHMENTS} references (document ids or URLs), each 1–500 characters"),
         ));
     }
-    if !issues.is_empty() {
+    let Some(outcome) = outcome.filter(|_| issues.is_empty()) else {
         return Err(ApiError::invalid(issues));
-    }
+    };
     let now = state.ctx.clock.now();
     let answer = Answer { outcome, body, attachments };
-    let answered = state.ctx.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, now)).await;
-    let view = answered.map_err(lifecycle_error)?;
+    let view = state.ctx.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, now)).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -352,8 +339,7 @@ pub(crate) async fn post_acknowledgement(
     let viewer = acting_agency(&caller)?;
     let code = parse_code(&path)?;
     let now = state.ctx.clock.now();
-    let acknowledged = state.ctx.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, now)).await;
-    let at = acknowledged.map_err(lifecycle_error)?;
+    let at = state.ctx.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, now)).await?;
     Ok(HttpResponse::Ok().json(Acknowledgement { acknowledged_at: at }))
 }
 
@@ -422,9 +408,9 @@ pub(crate) async fn post_decline(
     let code = parse_code(&path)?;
     let reason = reason_of(request, true)?;
     let now = state.ctx.clock.now();
-    let declined = state.ctx.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await;
-    let count = declined.map_err(lifecycle_error)?;
-    Ok(HttpResponse::Ok().json(DeclinedMessage { status: status::DECLINED.into(), decline_count: count }))
+    let count = state.ctx.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await?;
+    Ok(HttpResponse::Ok()
+        .json(DeclinedMessage { status: MessageStatus::Declined.as_str().into(), decline_count: count }))
 }
 
 /// Closes an answered message: handling is over.
@@ -449,9 +435,8 @@ pub(crate) async fn post_close(
     let reason = reason_of(request, false)?;
     let reason = if reason.is_empty() { "handled".to_string() } else { reason };
     let now = state.ctx.clock.now();
-    let closed = state.ctx.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await;
-    let at = closed.map_err(lifecycle_error)?;
-    Ok(HttpResponse::Ok().json(ClosedMessage { status: status::CLOSED.into(), closed_at: at }))
+    let at = state.ctx.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await?;
+    Ok(HttpResponse::Ok().json(ClosedMessage { status: MessageStatus::Closed.as_str().into(), closed_at: at }))
 }
 
 /// Reopens the latest answer for a citizen who phoned in, within the reopening period.
@@ -475,9 +460,8 @@ pub(crate) async fn post_reopen(
     let code = parse_code(&path)?;
     let reason = reason_of(request, true)?;
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
-    let reopened = state.ctx.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await;
-    let at = reopened.map_err(lifecycle_error)?;
-    Ok(HttpResponse::Ok().json(ReopenedMessage { status: status::REOPENED.into(), reopened_at: at }))
+    let at = state.ctx.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await?;
+    Ok(HttpResponse::Ok().json(ReopenedMessage { status: MessageStatus::Reopened.as_str().into(), reopened_at: at }))
 }
 
 /// A supervisor scores an answer on the quality rubric.
@@ -522,7 +506,7 @@ pub(crate) async fn post_review(
         .await;
     let view = reviewed.map_err(|error| match error {
         LifecycleError::NotFound => ApiError::NotFound("no answer of this message has this id".into()),
-        other => lifecycle_error(other),
+        other => other.into(),
     })?;
     Ok(HttpResponse::Created().json(view))
 }

@@ -12,23 +12,23 @@ use nazer_shared::topology::INTAKE;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub mod admin_api;
-pub mod api;
-pub mod lifecycle;
-pub mod open311;
-pub mod openapi;
+pub(crate) mod admin_api;
+pub(crate) mod api;
+pub(crate) mod lifecycle;
+pub(crate) mod open311;
+pub(crate) mod openapi;
 pub mod projection;
-pub mod quality;
-pub mod rate_limit;
+pub(crate) mod quality;
+pub(crate) mod rate_limit;
 pub mod schema;
 pub mod sealing;
 pub mod store;
 pub mod submission;
-pub mod timeline;
-pub mod tracking;
-pub mod tracking_api;
+pub(crate) mod timeline;
+pub(crate) mod tracking;
+pub(crate) mod tracking_api;
 pub mod tracking_code;
-pub mod view;
+pub(crate) mod view;
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: INTAKE,

@@ -6,16 +6,19 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::{Viewer, decode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{MessageAcknowledged, MessageClosed, MessageDeclined, MessageReopened, MessageResponded};
+use nazer_shared::events::{
+    DeadlineState, MessageAcknowledged, MessageClosed, MessageDeclined, MessageReopened, MessageResponded,
+};
+use nazer_shared::http::ApiError;
 use nazer_shared::outbox;
 use nazer_shared::topology::INTAKE;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::projection::deadline_state;
+use crate::projection::open_states;
 use crate::schema::{agency_responses, message_deadlines, messages};
-use crate::store::status;
-use crate::timeline::{self, transition};
+use crate::store::MessageStatus;
+use crate::timeline::{self, Transition};
 use crate::tracking_code::TrackingCode;
 use crate::view::ResponseView;
 
@@ -29,19 +32,32 @@ pub enum Action {
     Reopen,
 }
 
-/// Whether `action` may happen to a message in `current`; the refusal says what would allow it.
-pub fn check(current: &str, action: Action) -> Result<(), String> {
-    let allowed: &[&str] = match action {
-        Action::Acknowledge => &[status::ASSIGNED],
-        Action::Respond | Action::Decline => &[status::ASSIGNED, status::ACKNOWLEDGED, status::REOPENED],
-        Action::Close => &[status::RESPONDED],
-        Action::Reopen => &[status::RESPONDED, status::CLOSED],
-    };
-    if allowed.contains(&current) {
-        Ok(())
-    } else {
-        Err(format!("the message is `{current}`; this needs it to be {}", allowed.join(" or ")))
+/// The transition rule: whether `action` may happen to a message in `current`. Every pair is
+/// named, so a new status or action does not compile until it is decided here.
+fn allows(current: MessageStatus, action: Action) -> bool {
+    use Action::*;
+    use MessageStatus::*;
+    match (current, action) {
+        (Assigned, Acknowledge) => true,
+        (Assigned | Acknowledged | Reopened, Respond | Decline) => true,
+        (Responded, Close) => true,
+        (Responded | Closed, Reopen) => true,
+        (Received | Triage | Declined, Acknowledge | Respond | Decline | Close | Reopen) => false,
+        (Assigned, Close | Reopen) => false,
+        (Acknowledged | Reopened, Acknowledge | Close | Reopen) => false,
+        (Responded, Acknowledge | Respond | Decline) => false,
+        (Closed, Acknowledge | Respond | Decline | Close) => false,
     }
+}
+
+/// Whether `action` may happen to a message in `current`; the refusal says what would allow it.
+pub fn check(current: MessageStatus, action: Action) -> Result<(), String> {
+    if allows(current, action) {
+        return Ok(());
+    }
+    let allowed: Vec<&str> =
+        MessageStatus::ALL.iter().filter(|status| allows(**status, action)).map(|status| status.as_str()).collect();
+    Err(format!("the message is `{current}`; this needs it to be {}", allowed.join(" or ")))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,46 +72,72 @@ pub enum LifecycleError {
 
 nazer_shared::from_diesel_error!(LifecycleError);
 
+/// What a missing message (or another agency's) answers.
+pub(crate) const NOT_FOUND: &str = "no message has this tracking code";
+
+/// A missing message is a 404, a refused transition a 409 with its reason.
+impl From<LifecycleError> for ApiError {
+    fn from(error: LifecycleError) -> Self {
+        match error {
+            LifecycleError::NotFound => ApiError::NotFound(NOT_FOUND.into()),
+            LifecycleError::NotAllowed(why) => ApiError::Conflict(why),
+            LifecycleError::Db(error) => error.into(),
+        }
+    }
+}
+
 /// The facts of a message an action needs.
 pub struct Head {
     pub id: String,
     pub tracking_code: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub agency_id: Option<String>,
     pub acknowledged_at: Option<NaiveDateTime>,
     pub decline_count: i32,
 }
 
-/// The message, when `viewer` may see it; another agency's answers exactly like a missing one.
-pub fn head(conn: &mut DbConnection, code: &TrackingCode, viewer: &Viewer) -> Result<Head, LifecycleError> {
-    type Row = (String, String, Option<String>, Option<String>, Option<NaiveDateTime>, i32);
-    let row: Option<Row> = messages::table
-        .filter(messages::tracking_code.eq(code.as_str()))
-        .select((
-            messages::id,
-            messages::status,
-            messages::assigned_agency_id,
-            messages::agency_ancestors,
-            messages::acknowledged_at,
-            messages::decline_count,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((id, status, agency_id, ancestors, acknowledged_at, decline_count)) = row else {
-        return Err(LifecycleError::NotFound);
-    };
-    if !viewer.sees(agency_id.as_deref(), &decode_ancestors(ancestors.as_deref())) {
-        return Err(LifecycleError::NotFound);
-    }
-    Ok(Head { id, tracking_code: code.to_string(), status, agency_id, acknowledged_at, decline_count })
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct HeadRow {
+    id: String,
+    status: String,
+    assigned_agency_id: Option<String>,
+    agency_ancestors: Option<String>,
+    acknowledged_at: Option<NaiveDateTime>,
+    decline_count: i32,
 }
 
-type Unchanged<'a> =
-    diesel::dsl::Filter<diesel::dsl::Find<messages::table, &'a String>, diesel::dsl::Eq<messages::status, &'a String>>;
+/// The message, when `viewer` may see it; another agency's answers exactly like a missing one.
+pub fn head(conn: &mut DbConnection, code: &TrackingCode, viewer: &Viewer) -> Result<Head, LifecycleError> {
+    let row: Option<HeadRow> = messages::table
+        .filter(messages::tracking_code.eq(code.as_str()))
+        .select(HeadRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else {
+        return Err(LifecycleError::NotFound);
+    };
+    if !viewer.sees(row.assigned_agency_id.as_deref(), &decode_ancestors(row.agency_ancestors.as_deref())) {
+        return Err(LifecycleError::NotFound);
+    }
+    Ok(Head {
+        id: row.id,
+        tracking_code: code.to_string(),
+        status: MessageStatus::stored(&row.status)?,
+        agency_id: row.assigned_agency_id,
+        acknowledged_at: row.acknowledged_at,
+        decline_count: row.decline_count,
+    })
+}
+
+type Unchanged<'a> = diesel::dsl::Filter<
+    diesel::dsl::Find<messages::table, &'a String>,
+    diesel::dsl::Eq<messages::status, &'static str>,
+>;
 
 /// The message as `head` read it, so a transition applies only if no one else moved it first.
 fn unchanged(head: &Head) -> Unchanged<'_> {
-    messages::table.find(&head.id).filter(messages::status.eq(&head.status))
+    messages::table.find(&head.id).filter(messages::status.eq(head.status.as_str()))
 }
 
 fn claimed(rows: usize) -> Result<(), LifecycleError> {
@@ -117,11 +159,11 @@ pub fn acknowledge(
     if let Some(at) = head.acknowledged_at {
         return Ok(from_db_time(at));
     }
-    check(&head.status, Action::Acknowledge).map_err(LifecycleError::NotAllowed)?;
+    check(head.status, Action::Acknowledge).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
     let rows = diesel::update(unchanged(&head))
         .set((
-            messages::status.eq(status::ACKNOWLEDGED),
+            messages::status.eq(MessageStatus::Acknowledged.as_str()),
             messages::acknowledged_at.eq(Some(at)),
             messages::updated_at.eq(at),
         ))
@@ -142,13 +184,29 @@ pub fn acknowledge(
         acknowledged_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
-    timeline::append(conn, &head.id, from_db_time(at), transition::ACKNOWLEDGED, Some(&agency_id), json!({}))?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Acknowledged, Some(&agency_id), json!({}))?;
     Ok(from_db_time(at))
+}
+
+nazer_shared::closed_set! {
+    /// What an agency's answer did for the citizen.
+    pub enum Outcome {
+        Resolved = "resolved",
+        PartiallyResolved = "partially_resolved",
+        Rejected = "rejected",
+    }
+}
+
+impl Outcome {
+    /// The outcome a row holds; a text intake never writes is a broken invariant, not a panic.
+    pub fn stored(text: &str) -> Result<Self, DbError> {
+        Self::parse(text).ok_or_else(|| DbError::Refused(format!("unknown answer outcome `{text}` in the database")))
+    }
 }
 
 /// What an agency answers.
 pub struct Answer {
-    pub outcome: String,
+    pub outcome: Outcome,
     pub body: String,
     pub attachments: Vec<String>,
 }
@@ -162,10 +220,10 @@ pub fn respond(
     now: DateTime<Utc>,
 ) -> Result<ResponseView, LifecycleError> {
     let head = head(conn, code, viewer)?;
-    check(&head.status, Action::Respond).map_err(LifecycleError::NotAllowed)?;
+    check(head.status, Action::Respond).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
     let rows = diesel::update(unchanged(&head))
-        .set((messages::status.eq(status::RESPONDED), messages::updated_at.eq(at)))
+        .set((messages::status.eq(MessageStatus::Responded.as_str()), messages::updated_at.eq(at)))
         .execute(conn)?;
     claimed(rows)?;
     let agency_id = head.agency_id.clone().unwrap_or_default();
@@ -176,7 +234,7 @@ pub fn respond(
             agency_responses::id.eq(&response_id),
             agency_responses::message_id.eq(&head.id),
             agency_responses::agency_id.eq(&agency_id),
-            agency_responses::outcome.eq(&answer.outcome),
+            agency_responses::outcome.eq(answer.outcome.as_str()),
             agency_responses::body.eq(&answer.body),
             agency_responses::responded_at.eq(at),
             agency_responses::attachments.eq(attachments),
@@ -187,15 +245,15 @@ pub fn respond(
         tracking_code: head.tracking_code.clone(),
         agency_id: agency_id.clone(),
         response_id: response_id.clone(),
-        outcome: answer.outcome.clone(),
+        outcome: answer.outcome.as_str().into(),
         responded_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "response_id": response_id, "outcome": answer.outcome });
-    timeline::append(conn, &head.id, from_db_time(at), transition::RESPONDED, Some(&agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Responded, Some(&agency_id), detail)?;
     Ok(ResponseView {
         id: response_id,
-        outcome: answer.outcome.clone(),
+        outcome: answer.outcome,
         body: answer.body.clone(),
         attachments: answer.attachments.clone(),
         responded_at: from_db_time(at),
@@ -214,12 +272,12 @@ pub fn decline(
     now: DateTime<Utc>,
 ) -> Result<i32, LifecycleError> {
     let head = head(conn, code, viewer)?;
-    check(&head.status, Action::Decline).map_err(LifecycleError::NotAllowed)?;
+    check(head.status, Action::Decline).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
     let count = head.decline_count + 1;
     let rows = diesel::update(unchanged(&head))
         .set((
-            messages::status.eq(status::DECLINED),
+            messages::status.eq(MessageStatus::Declined.as_str()),
             messages::updated_at.eq(at),
             messages::decline_count.eq(count),
             messages::assigned_agency_id.eq(None::<String>),
@@ -233,9 +291,9 @@ pub fn decline(
     diesel::update(
         message_deadlines::table
             .filter(message_deadlines::message_id.eq(&head.id))
-            .filter(message_deadlines::state.eq_any([deadline_state::PENDING, deadline_state::PAUSED])),
+            .filter(message_deadlines::state.eq_any(open_states())),
     )
-    .set(message_deadlines::state.eq(deadline_state::DECLINED))
+    .set(message_deadlines::state.eq(DeadlineState::Declined.as_str()))
     .execute(conn)?;
     let agency_id = head.agency_id.clone().unwrap_or_default();
     let event = MessageDeclined {
@@ -248,7 +306,7 @@ pub fn decline(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "reason": reason, "decline_count": count });
-    timeline::append(conn, &head.id, from_db_time(at), transition::DECLINED, Some(&agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Declined, Some(&agency_id), detail)?;
     Ok(count)
 }
 
@@ -260,10 +318,14 @@ pub fn close(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, LifecycleError> {
     let head = head(conn, code, &Viewer::All)?;
-    check(&head.status, Action::Close).map_err(LifecycleError::NotAllowed)?;
+    check(head.status, Action::Close).map_err(LifecycleError::NotAllowed)?;
     let at = to_db_time(now);
     let rows = diesel::update(unchanged(&head))
-        .set((messages::status.eq(status::CLOSED), messages::closed_at.eq(Some(at)), messages::updated_at.eq(at)))
+        .set((
+            messages::status.eq(MessageStatus::Closed.as_str()),
+            messages::closed_at.eq(Some(at)),
+            messages::updated_at.eq(at),
+        ))
         .execute(conn)?;
     claimed(rows)?;
     let event = MessageClosed {
@@ -274,8 +336,15 @@ pub fn close(
         closed_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
-    timeline::append(conn, &head.id, from_db_time(at), transition::CLOSED, None, json!({ "reason": reason }))?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Closed, None, json!({ "reason": reason }))?;
     Ok(from_db_time(at))
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct ReopenRow {
+    reopen_until: Option<NaiveDateTime>,
+    reopen_count: i32,
 }
 
 /// The citizen is not satisfied with the answer: within the reopening period the message goes
@@ -288,9 +357,9 @@ pub fn reopen(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, LifecycleError> {
     let head = head(conn, code, &Viewer::All)?;
-    check(&head.status, Action::Reopen).map_err(LifecycleError::NotAllowed)?;
-    let (reopen_until, reopen_count): (Option<NaiveDateTime>, i32) =
-        messages::table.find(&head.id).select((messages::reopen_until, messages::reopen_count)).first(conn)?;
+    check(head.status, Action::Reopen).map_err(LifecycleError::NotAllowed)?;
+    let ReopenRow { reopen_until, reopen_count } =
+        messages::table.find(&head.id).select(ReopenRow::as_select()).first(conn)?;
     let answered = crate::quality::latest_response(conn, &head.id)?
         .ok_or_else(|| LifecycleError::NotAllowed("the message has no answer to reopen".into()))?;
     crate::quality::may_reopen(reopen_until.map(from_db_time), answered.responded_at, working_days, now)
@@ -299,7 +368,7 @@ pub fn reopen(
     let count = reopen_count + 1;
     let rows = diesel::update(unchanged(&head))
         .set((
-            messages::status.eq(status::REOPENED),
+            messages::status.eq(MessageStatus::Reopened.as_str()),
             messages::reopen_count.eq(count),
             messages::reopen_until.eq(None::<NaiveDateTime>),
             messages::closed_at.eq(None::<NaiveDateTime>),
@@ -317,7 +386,7 @@ pub fn reopen(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "reason": reason, "reopen_count": count });
-    timeline::append(conn, &head.id, from_db_time(at), transition::REOPENED, Some(&answered.agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Reopened, Some(&answered.agency_id), detail)?;
     Ok(from_db_time(at))
 }
 
@@ -329,20 +398,20 @@ mod tests {
     fn each_action_needs_its_status() {
         use Action::*;
         let table = [
-            (status::ASSIGNED, [true, true, true, false, false]),
-            (status::ACKNOWLEDGED, [false, true, true, false, false]),
-            (status::RESPONDED, [false, false, false, true, true]),
-            (status::REOPENED, [false, true, true, false, false]),
-            (status::RECEIVED, [false, false, false, false, false]),
-            (status::TRIAGE, [false, false, false, false, false]),
-            (status::DECLINED, [false, false, false, false, false]),
-            (status::CLOSED, [false, false, false, false, true]),
+            (MessageStatus::Assigned, [true, true, true, false, false]),
+            (MessageStatus::Acknowledged, [false, true, true, false, false]),
+            (MessageStatus::Responded, [false, false, false, true, true]),
+            (MessageStatus::Reopened, [false, true, true, false, false]),
+            (MessageStatus::Received, [false, false, false, false, false]),
+            (MessageStatus::Triage, [false, false, false, false, false]),
+            (MessageStatus::Declined, [false, false, false, false, false]),
+            (MessageStatus::Closed, [false, false, false, false, true]),
         ];
         for (current, expected) in table {
             let got = [Acknowledge, Respond, Decline, Close, Reopen].map(|a| check(current, a).is_ok());
             assert_eq!(got, expected, "{current}");
         }
-        let refusal = check(status::CLOSED, Respond).unwrap_err();
+        let refusal = check(MessageStatus::Closed, Respond).unwrap_err();
         assert!(refusal.contains("`closed`") && refusal.contains("assigned or acknowledged or reopened"), "{refusal}");
     }
 }

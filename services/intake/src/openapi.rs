@@ -40,7 +40,7 @@ mod tests {
     use utoipa::{IntoParams, OpenApi, PartialSchema};
 
     use super::*;
-    use crate::store::status;
+    use crate::store::MessageStatus;
     use crate::submission::SubmissionRequest;
 
     /// The values a `^(a|b|c)$` pattern accepts.
@@ -60,7 +60,6 @@ mod tests {
         assert_eq!(pattern("kind"), strings(MessageKind::ALL.map(|k| k.as_str())));
         assert_eq!(pattern("channel"), strings(Channel::ALL.map(|c| c.as_str())));
         assert_eq!(pattern("priority"), strings(Priority::ALL.map(|p| p.as_str())));
-        assert_eq!(pattern("province"), strings(PROVINCES.map(|(code, _, _)| code)));
 
         let query: Vec<Value> =
             api::ListQuery::into_params(|| None).iter().map(|p| serde_json::to_value(p).unwrap()).collect();
@@ -68,10 +67,42 @@ mod tests {
             let found = query.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no {name}"));
             alternatives(found["schema"]["pattern"].as_str().unwrap_or_default())
         };
-        assert_eq!(param("status"), strings(status::ALL));
+        assert_eq!(param("status"), strings(MessageStatus::ALL.iter().map(|s| s.as_str())));
         assert_eq!(param("kind"), strings(MessageKind::ALL.map(|k| k.as_str())));
         assert_eq!(param("priority"), strings(Priority::ALL.map(|p| p.as_str())));
-        assert_eq!(param("province"), strings(PROVINCES.map(|(code, _, _)| code)));
+    }
+
+    /// The `$ref`s anywhere in `value`.
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    found.push(target.clone());
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_province_field_is_the_one_province_list() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let listed = &doc["components"]["schemas"]["Province"]["enum"];
+        assert_eq!(*listed, serde_json::json!(PROVINCES.map(|(code, _, _)| code)), "{listed}");
+        let message = serde_json::to_value(SubmissionRequest::schema()).unwrap();
+        let query: Vec<Value> =
+            api::ListQuery::into_params(|| None).iter().map(|p| serde_json::to_value(p).unwrap()).collect();
+        let param = query.iter().find(|p| p["name"] == "province").unwrap_or_else(|| panic!("no province"));
+        let form = &doc["components"]["schemas"]["Open311RequestForm"]["properties"]["attribute[province]"];
+        for (place, schema) in
+            [("message", &message["properties"]["province"]), ("list", &param["schema"]), ("open311", form)]
+        {
+            let mut found = Vec::new();
+            refs(schema, &mut found);
+            assert_eq!(found, ["#/components/schemas/Province"], "{place}: {schema}");
+        }
     }
 
     #[test]

@@ -4,34 +4,37 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::encode_ancestors;
-use nazer_shared::db::{DbConnection, to_db_time};
+use nazer_shared::db::{DbConnection, DbError, to_db_time};
 use nazer_shared::events::{
-    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, Event, MessageAssigned,
-    MessageNeedsTriage, QUALITY_STAGE, ReopenWindowSet, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, DeadlineState, Envelope, Event,
+    MessageAssigned, MessageNeedsTriage, ReopenWindowSet, Stage, WarningIssued,
 };
 use nazer_shared::inbox::{HandlerError, Handlers};
 
 use crate::schema::{message_deadlines, message_warnings, messages};
-use crate::store::status;
-use crate::timeline::{self, transition};
+use crate::store::MessageStatus;
+use crate::timeline::{self, Transition};
 use serde_json::json;
 
 /// Intake's read model of what the other services report (no state of its own).
 pub struct Projection;
 
-/// States a deadline moves through as intake shows it; a later state never goes back.
-pub(crate) mod deadline_state {
-    pub const PENDING: &str = "pending";
-    pub const PAUSED: &str = "paused";
-    pub const MET: &str = "met";
-    pub const BREACHED: &str = "breached";
-    /// Its agency declined the message (intake sets it; no event reports it).
-    pub const DECLINED: &str = "declined";
+/// The texts of the states a clock still runs (or waits) in, for filters.
+pub(crate) fn open_states() -> Vec<&'static str> {
+    DeadlineState::ALL.iter().filter(|state| state.is_open()).map(|state| state.as_str()).collect()
+}
 
-    /// Pending and paused give way to each other; met and breached are never undone.
-    pub fn is_open(state: &str) -> bool {
-        state == PENDING || state == PAUSED
-    }
+/// The state a row holds; a text intake never writes is a broken invariant, not a panic.
+pub(crate) fn stored_state(text: &str) -> Result<DeadlineState, DbError> {
+    DeadlineState::parse(text)
+        .ok_or_else(|| DbError::Refused(format!("unknown deadline state `{text}` in the database")))
+}
+
+/// What a clock shows once `reported` arrives on `shown`: pending and paused give way to each
+/// other but never undo a final state (met, breached, answered late, declined); a final state
+/// replaces what was shown — so a late answer moves `breached` to `answered_late`.
+pub(crate) fn shown_after(shown: DeadlineState, reported: DeadlineState) -> DeadlineState {
+    if reported.is_open() && !shown.is_open() { shown } else { reported }
 }
 
 /// What intake does with the events it consumes: keeps the message's status, its clocks and
@@ -59,12 +62,12 @@ fn assigned(
     // Events can overtake each other: never move a message back from a later status.
     let applied =
         diesel::update(messages::table.filter(messages::id.eq(&event.message_id)).filter(messages::status.eq_any([
-            status::RECEIVED,
-            status::TRIAGE,
-            status::DECLINED,
+            MessageStatus::Received.as_str(),
+            MessageStatus::Triage.as_str(),
+            MessageStatus::Declined.as_str(),
         ])))
         .set((
-            messages::status.eq(status::ASSIGNED),
+            messages::status.eq(MessageStatus::Assigned.as_str()),
             messages::assigned_agency_id.eq(&event.agency_id),
             messages::assigned_agency_name.eq(&event.agency_name),
             messages::agency_ancestors.eq(encode_ancestors(&event.agency_ancestors)),
@@ -76,7 +79,7 @@ fn assigned(
     if applied > 0 {
         let detail = json!({ "agency_name": event.agency_name });
         let agency = Some(event.agency_id.as_str());
-        timeline::append(conn, &event.message_id, event.assigned_at, transition::ASSIGNED, agency, detail)?;
+        timeline::append(conn, &event.message_id, event.assigned_at, Transition::Assigned, agency, detail)?;
     }
     Ok(())
 }
@@ -91,17 +94,17 @@ fn needs_triage(
     let applied = diesel::update(
         messages::table
             .filter(messages::id.eq(&event.message_id))
-            .filter(messages::status.eq_any([status::RECEIVED, status::DECLINED])),
+            .filter(messages::status.eq_any([MessageStatus::Received.as_str(), MessageStatus::Declined.as_str()])),
     )
     .set((
-        messages::status.eq(status::TRIAGE),
+        messages::status.eq(MessageStatus::Triage.as_str()),
         messages::needs_supervisor.eq(event.needs_supervisor),
         messages::updated_at.eq(to_db_time(now)),
     ))
     .execute(conn)?;
     if applied > 0 {
         let detail = json!({ "reason": event.reason, "needs_supervisor": event.needs_supervisor });
-        timeline::append(conn, &event.message_id, event.queued_at, transition::TRIAGE, None, detail)?;
+        timeline::append(conn, &event.message_id, event.queued_at, Transition::Triage, None, detail)?;
     }
     Ok(())
 }
@@ -120,7 +123,7 @@ fn reopen_window_set(
         diesel::update(
             messages::table
                 .filter(messages::id.eq(&event.message_id))
-                .filter(messages::status.eq_any([status::RESPONDED, status::CLOSED])),
+                .filter(messages::status.eq_any([MessageStatus::Responded.as_str(), MessageStatus::Closed.as_str()])),
         )
         .set(messages::reopen_until.eq(Some(to_db_time(event.reopen_until))))
         .execute(conn)?;
@@ -136,14 +139,14 @@ fn warned(
     _: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
     // A quality warning judges an answer, not the clock it answered: that stays met.
-    if event.stage != QUALITY_STAGE {
+    if Stage::parse(&event.stage) != Some(Stage::Quality) {
         let deadline = DeadlineFacts {
             deadline_id: event.deadline_id.clone(),
             message_id: event.message_id.clone(),
             stage: event.stage.clone(),
             due_at: event.due_at,
         };
-        upsert_deadline(conn, &deadline, deadline_state::BREACHED, envelope.occurred_at)?;
+        upsert_deadline(conn, &deadline, DeadlineState::Breached, envelope.occurred_at)?;
     }
     let known: i64 = message_warnings::table.find(&event.warning_id).count().get_result(conn)?;
     if known == 0 {
@@ -159,7 +162,7 @@ fn warned(
             .execute(conn)?;
         let detail = json!({ "level": event.level, "stage": event.stage });
         let agency = Some(event.agency_id.as_str());
-        timeline::append(conn, &event.message_id, event.issued_at, transition::WARNING, agency, detail)?;
+        timeline::append(conn, &event.message_id, event.issued_at, Transition::Warning, agency, detail)?;
     }
     Ok(())
 }
@@ -173,34 +176,36 @@ pub(crate) struct DeadlineFacts {
 }
 
 /// A deadline event other than a warning, and the state it reports: scheduled, moved and
-/// resumed report pending, paused reports paused (neither overwrites met or breached), met
-/// reports met.
+/// resumed report pending, paused reports paused (neither overwrites a final state), met
+/// reports met — or answered late when the answer came after the clock ran out.
 trait DeadlineChange: Event {
-    fn facts(self) -> (DeadlineFacts, &'static str);
+    fn facts(self) -> (DeadlineFacts, DeadlineState);
 }
 
 macro_rules! deadline_change {
-    ($($event:ty => $state:expr),* $(,)?) => {$(
+    ($($event:ty => |$reported:ident| $state:expr),* $(,)?) => {$(
         impl DeadlineChange for $event {
-            fn facts(self) -> (DeadlineFacts, &'static str) {
+            fn facts(self) -> (DeadlineFacts, DeadlineState) {
+                let $reported = &self;
+                let state = $state;
                 let facts = DeadlineFacts {
                     deadline_id: self.deadline_id,
                     message_id: self.message_id,
                     stage: self.stage,
                     due_at: self.due_at,
                 };
-                (facts, $state)
+                (facts, state)
             }
         }
     )*};
 }
 
 deadline_change! {
-    DeadlineScheduled => deadline_state::PENDING,
-    DeadlineMoved => deadline_state::PENDING,
-    DeadlinePaused => deadline_state::PAUSED,
-    DeadlineResumed => deadline_state::PENDING,
-    DeadlineMet => deadline_state::MET,
+    DeadlineScheduled => |_scheduled| DeadlineState::Pending,
+    DeadlineMoved => |_moved| DeadlineState::Pending,
+    DeadlinePaused => |_paused| DeadlineState::Paused,
+    DeadlineResumed => |_resumed| DeadlineState::Pending,
+    DeadlineMet => |met| if met.answered_late { DeadlineState::AnsweredLate } else { DeadlineState::Met },
 }
 
 fn deadline_changed<E: DeadlineChange>(
@@ -214,21 +219,25 @@ fn deadline_changed<E: DeadlineChange>(
     upsert_deadline(conn, &deadline, state, envelope.occurred_at)
 }
 
-/// Records a deadline's state and due instant; `pending` or `paused` never overwrites `met` or
-/// `breached`.
+/// A deadline's state as shown, and as of when.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_deadlines)]
+struct ShownRow {
+    state: String,
+    updated_at: NaiveDateTime,
+}
+
+/// Records a deadline's state and due instant, as [`shown_after`] decides.
 fn upsert_deadline(
     conn: &mut DbConnection,
     DeadlineFacts { deadline_id, message_id, stage, due_at }: &DeadlineFacts,
-    state: &str,
+    state: DeadlineState,
     occurred_at: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
     // `updated_at` holds when the fact shown happened, so an event overtaken on the bus by a
     // later one (a pause delivered after its resumption) changes nothing.
-    let current: Option<(String, NaiveDateTime)> = message_deadlines::table
-        .find(deadline_id)
-        .select((message_deadlines::state, message_deadlines::updated_at))
-        .first(conn)
-        .optional()?;
+    let current: Option<ShownRow> =
+        message_deadlines::table.find(deadline_id).select(ShownRow::as_select()).first(conn).optional()?;
     let as_of = to_db_time(occurred_at);
     match current {
         None => {
@@ -238,18 +247,14 @@ fn upsert_deadline(
                     message_deadlines::message_id.eq(message_id),
                     message_deadlines::stage.eq(stage),
                     message_deadlines::due_at.eq(to_db_time(*due_at)),
-                    message_deadlines::state.eq(state),
+                    message_deadlines::state.eq(state.as_str()),
                     message_deadlines::updated_at.eq(as_of),
                 ))
                 .execute(conn)?;
         }
-        Some((_, shown_as_of)) if shown_as_of > as_of => {}
-        Some((current, _)) => {
-            let next = if deadline_state::is_open(state) && !deadline_state::is_open(&current) {
-                current.as_str()
-            } else {
-                state
-            };
+        Some(shown) if shown.updated_at > as_of => {}
+        Some(ShownRow { state: current, .. }) => {
+            let next = shown_after(stored_state(&current)?, state).as_str();
             diesel::update(message_deadlines::table.find(deadline_id))
                 .set((
                     message_deadlines::due_at.eq(to_db_time(*due_at)),
@@ -260,4 +265,43 @@ fn upsert_deadline(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DeadlineState::*;
+
+    #[test]
+    fn a_late_answer_moves_a_breached_clock_to_answered_late() {
+        assert_eq!(shown_after(Breached, AnsweredLate), AnsweredLate);
+        assert_eq!(shown_after(Pending, AnsweredLate), AnsweredLate, "the warning not yet seen");
+        assert_eq!(shown_after(Pending, Met), Met);
+    }
+
+    #[test]
+    fn final_states_are_never_undone_by_a_running_clock() {
+        for shown in [Met, Breached, AnsweredLate, Declined] {
+            for reported in [Pending, Paused] {
+                assert_eq!(shown_after(shown, reported), shown, "{shown} then {reported}");
+            }
+        }
+        assert_eq!(shown_after(Paused, Pending), Pending);
+        assert_eq!(shown_after(Pending, Paused), Paused);
+    }
+
+    #[test]
+    fn deadline_met_reports_answered_late_when_the_clock_ran_out() {
+        let at = Utc::now();
+        let met = |answered_late| DeadlineMet {
+            deadline_id: "d".into(),
+            message_id: "m".into(),
+            stage: Stage::Respond.as_str().into(),
+            due_at: at,
+            met_at: at,
+            answered_late,
+        };
+        assert_eq!(met(true).facts().1, AnsweredLate);
+        assert_eq!(met(false).facts().1, Met);
+    }
 }

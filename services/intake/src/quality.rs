@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::lifecycle::{LifecycleError, head};
 use crate::schema::{agency_responses, response_ratings, response_reviews};
-use crate::timeline::{self, transition};
+use crate::timeline::{self, Transition};
 use crate::tracking_code::TrackingCode;
 
 /// Whether the citizen may still reopen an answer given at `responded_at`. Until deadline-timer
@@ -110,14 +110,22 @@ pub struct Answered {
     pub responded_at: DateTime<Utc>,
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = agency_responses)]
+struct AnsweredRow {
+    id: String,
+    agency_id: String,
+    responded_at: NaiveDateTime,
+}
+
 pub fn latest_response(conn: &mut DbConnection, message_id: &str) -> Result<Option<Answered>, DbError> {
-    let row: Option<(String, String, NaiveDateTime)> = agency_responses::table
+    let row: Option<AnsweredRow> = agency_responses::table
         .filter(agency_responses::message_id.eq(message_id))
         .order((agency_responses::responded_at.desc(), agency_responses::id.desc()))
-        .select((agency_responses::id, agency_responses::agency_id, agency_responses::responded_at))
+        .select(AnsweredRow::as_select())
         .first(conn)
         .optional()?;
-    Ok(row.map(|(id, agency_id, at)| Answered { id, agency_id, responded_at: from_db_time(at) }))
+    Ok(row.map(|row| Answered { id: row.id, agency_id: row.agency_id, responded_at: from_db_time(row.responded_at) }))
 }
 
 /// Inserts what may exist once per answer, in a savepoint: the loser of two sent at the same
@@ -167,7 +175,7 @@ pub fn rate(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "response_id": answered.id, "rating": rating });
-    timeline::append(conn, &head.id, from_db_time(at), transition::RATED, Some(&answered.agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Rated, Some(&answered.agency_id), detail)?;
     Ok(answered.id)
 }
 
@@ -207,13 +215,13 @@ pub fn review(
 ) -> Result<ReviewView, LifecycleError> {
     let Review { response_id, rubric, comment, reviewer } = *review;
     let head = head(conn, code, &Viewer::All)?;
-    let answer: Option<(String, NaiveDateTime)> = agency_responses::table
+    let answer: Option<AnsweredRow> = agency_responses::table
         .filter(agency_responses::id.eq(response_id))
         .filter(agency_responses::message_id.eq(&head.id))
-        .select((agency_responses::agency_id, agency_responses::responded_at))
+        .select(AnsweredRow::as_select())
         .first(conn)
         .optional()?;
-    let (agency_id, responded_at) = answer.ok_or(LifecycleError::NotFound)?;
+    let AnsweredRow { agency_id, responded_at, .. } = answer.ok_or(LifecycleError::NotFound)?;
     let at = to_db_time(now);
     let (score, below_standard) = (rubric.score(), rubric.below_standard(threshold));
     once(conn, "this answer is reviewed already", |conn| {
@@ -246,7 +254,7 @@ pub fn review(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "response_id": response_id, "score": score, "below_standard": below_standard });
-    timeline::append(conn, &head.id, from_db_time(at), transition::REVIEWED, Some(&agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Reviewed, Some(&agency_id), detail)?;
     Ok(ReviewView {
         response_id: response_id.to_string(),
         rubric,

@@ -30,16 +30,24 @@ pub fn next_count(stored: Option<(NaiveDateTime, i32)>, window: Duration, now: D
     }
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = rate_limits)]
+struct WindowRow {
+    window_start: NaiveDateTime,
+    hits: i32,
+}
+
 /// Counts one hit on `bucket`; call it in a write transaction of its own, so the count stands
 /// whatever the request then does.
 pub fn hit(conn: &mut DbConnection, bucket: &str, window: Duration, now: DateTime<Utc>) -> Result<Count, DbError> {
     // Two replicas counting the same bucket take turns (PostgreSQL; SQLite writes one at a time).
     lock_key(conn, bucket)?;
-    let stored: Option<(NaiveDateTime, i32)> = rate_limits::table
+    let stored = rate_limits::table
         .find(bucket)
-        .select((rate_limits::window_start, rate_limits::hits))
+        .select(WindowRow::as_select())
         .first(conn)
-        .optional()?;
+        .optional()?
+        .map(|row: WindowRow| (row.window_start, row.hits));
     let (start, hits) = next_count(stored, window, now);
     if stored.is_some() {
         diesel::update(rate_limits::table.find(bucket))

@@ -195,7 +195,17 @@ fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
 /// The reporter columns that hold identity.
 const FIELDS: [&str; 5] = ["full_name", "national_id", "mobile", "email", "tracking_pin"];
 
-type ReporterRow = (String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+/// A reporter's identity columns, as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = reporters)]
+struct ReporterRow {
+    message_id: String,
+    full_name: Option<String>,
+    national_id: Option<String>,
+    mobile: Option<String>,
+    email: Option<String>,
+    tracking_pin: Option<String>,
+}
 
 /// What a reseal did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -232,19 +242,12 @@ pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<Reseal
                     )
                     .order(reporters::message_id)
                     .limit(RESEAL_BATCH)
-                    .select((
-                        reporters::message_id,
-                        reporters::full_name,
-                        reporters::national_id,
-                        reporters::mobile,
-                        reporters::email,
-                        reporters::tracking_pin,
-                    ))
+                    .select(ReporterRow::as_select())
             )?;
             let mut rewritten = 0;
             let mut unreadable = Vec::new();
-            let last = rows.last().map(|row| row.0.clone());
-            for (message_id, full_name, national_id, mobile, email, tracking_pin) in rows {
+            let last = rows.last().map(|row| row.message_id.clone());
+            for ReporterRow { message_id, full_name, national_id, mobile, email, tracking_pin } in rows {
                 match reseal_row(keys, &message_id, [full_name, national_id, mobile, email, tracking_pin]) {
                     Ok(values) => {
                         diesel::update(reporters::table.find(&message_id))

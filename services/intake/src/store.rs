@@ -12,38 +12,54 @@ use uuid::Uuid;
 use crate::schema::{categories, messages, reporters};
 use crate::sealing::ReporterKeys;
 use crate::submission::{Category, Submission};
-use crate::timeline::{self, transition};
+use crate::timeline::{self, Transition};
 use crate::tracking_code::TrackingCode;
 
-/// Where a message stands, as intake tells it.
-pub mod status {
-    pub const RECEIVED: &str = "received";
-    pub const ASSIGNED: &str = "assigned";
-    pub const ACKNOWLEDGED: &str = "acknowledged";
-    pub const TRIAGE: &str = "triage";
-    /// Declined by its agency, waiting for routing to decide again.
-    pub const DECLINED: &str = "declined";
-    pub const RESPONDED: &str = "responded";
-    pub const CLOSED: &str = "closed";
-    /// The citizen reopened the answer: the same agency answers again, on a fresh clock.
-    pub const REOPENED: &str = "reopened";
+nazer_shared::closed_set! {
+    /// Where a message stands, as intake tells it.
+    pub enum MessageStatus {
+        Received = "received",
+        Assigned = "assigned",
+        Acknowledged = "acknowledged",
+        Triage = "triage",
+        /// Declined by its agency, waiting for routing to decide again.
+        Declined = "declined",
+        Responded = "responded",
+        Closed = "closed",
+        /// The citizen reopened the answer: the same agency answers again, on a fresh clock.
+        Reopened = "reopened",
+    }
+}
 
-    pub const ALL: [&str; 8] = [RECEIVED, ASSIGNED, ACKNOWLEDGED, TRIAGE, DECLINED, RESPONDED, CLOSED, REOPENED];
+impl MessageStatus {
+    /// The status a row holds; a text intake never writes is a broken invariant, not a panic.
+    pub fn stored(text: &str) -> Result<Self, DbError> {
+        Self::parse(text).ok_or_else(|| DbError::Refused(format!("unknown message status `{text}` in the database")))
+    }
+}
+
+/// A category as stored: its kinds comma-separated.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = categories)]
+struct CategoryRow {
+    code: String,
+    name_fa: String,
+    name_en: String,
+    kinds: String,
+    active: bool,
 }
 
 pub fn load_categories(conn: &mut DbConnection) -> Result<Vec<Category>, DbError> {
-    let rows: Vec<(String, String, String, String, bool)> = categories::table
-        .order(categories::code)
-        .select((categories::code, categories::name_fa, categories::name_en, categories::kinds, categories::active))
-        .load(conn)?;
+    let rows: Vec<CategoryRow> =
+        categories::table.order(categories::code).select(CategoryRow::as_select()).load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(code, name_fa, name_en, kinds, active)| Category {
-            code,
-            name_fa,
-            name_en,
-            kinds: kinds.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect(),
-            active,
+        .map(|row| Category {
+            code: row.code,
+            name_fa: row.name_fa,
+            name_en: row.name_en,
+            kinds: row.kinds.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect(),
+            active: row.active,
         })
         .collect())
 }
@@ -83,7 +99,7 @@ pub struct Receipt {
     /// Ten digits, the last a check digit.
     pub tracking_code: String,
     /// `received` when new; where it stands now when replayed.
-    pub status: String,
+    pub status: MessageStatus,
     pub received_at: DateTime<Utc>,
 }
 
@@ -94,18 +110,33 @@ pub enum Posted {
     Replayed(Receipt),
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct ReceiptRow {
+    id: String,
+    tracking_code: String,
+    status: String,
+    received_at: NaiveDateTime,
+}
+
 fn receipt_by_idempotency_key(
     conn: &mut DbConnection,
     submitted_by: &str,
     key: &str,
 ) -> Result<Option<Receipt>, DbError> {
-    let row: Option<(String, String, String, NaiveDateTime)> = messages::table
+    let row: Option<ReceiptRow> = messages::table
         .filter(messages::submitted_by.eq(submitted_by))
         .filter(messages::idempotency_key.eq(key))
-        .select((messages::id, messages::tracking_code, messages::status, messages::received_at))
+        .select(ReceiptRow::as_select())
         .first(conn)
         .optional()?;
-    Ok(row.map(|(id, tracking_code, status, at)| Receipt { id, tracking_code, status, received_at: from_db_time(at) }))
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Receipt {
+        id: row.id,
+        tracking_code: row.tracking_code,
+        status: MessageStatus::stored(&row.status)?,
+        received_at: from_db_time(row.received_at),
+    }))
 }
 
 fn unused_tracking_code(conn: &mut DbConnection) -> Result<TrackingCode, DbError> {
@@ -154,7 +185,7 @@ pub fn post_message(
                 messages::province.eq(&submission.province),
                 messages::city.eq(&submission.city),
                 messages::priority.eq(submission.priority.as_str()),
-                messages::status.eq(status::RECEIVED),
+                messages::status.eq(MessageStatus::Received.as_str()),
                 messages::submitted_by.eq(submitted_by),
                 messages::idempotency_key.eq(idempotency_key),
                 messages::received_at.eq(at),
@@ -202,11 +233,11 @@ pub fn post_message(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = serde_json::json!({ "channel": submission.channel.as_str() });
-    timeline::append(conn, &id, from_db_time(at), transition::RECEIVED, None, detail)?;
+    timeline::append(conn, &id, from_db_time(at), Transition::Received, None, detail)?;
     Ok(Posted::Created(Receipt {
         id,
         tracking_code: code.to_string(),
-        status: status::RECEIVED.into(),
+        status: MessageStatus::Received,
         received_at: from_db_time(at),
     }))
 }

@@ -4,7 +4,7 @@
 use nazer_shared::events::MessageKind;
 pub use nazer_shared::events::{Channel, Priority};
 use nazer_shared::http::FieldIssue;
-use nazer_shared::iran;
+use nazer_shared::iran::{self, Province};
 use serde::{Deserialize, Serialize};
 
 pub const MAX_BODY_CHARS: usize = 10_000;
@@ -57,11 +57,8 @@ pub struct SubmissionRequest {
     /// The citizen's account, up to 10,000 characters.
     #[schema(required = true, min_length = 1, max_length = 10000)]
     pub body: Option<String>,
-    /// The province's code, such as `tehran` (the 31 codes the pattern lists).
-    #[schema(
-        required = true,
-        pattern = "^(alborz|ardabil|bushehr|chaharmahal-bakhtiari|east-azerbaijan|fars|gilan|golestan|hamadan|hormozgan|ilam|isfahan|kerman|kermanshah|khorasan-north|khorasan-razavi|khorasan-south|khuzestan|kohgiluyeh-boyerahmad|kurdistan|lorestan|markazi|mazandaran|qazvin|qom|semnan|sistan-baluchestan|tehran|west-azerbaijan|yazd|zanjan)$"
-    )]
+    /// The province's code, such as `tehran`.
+    #[schema(required = true, value_type = Option<Province>)]
     pub province: Option<String>,
     /// Up to 100 characters.
     #[schema(max_length = 100)]
@@ -238,10 +235,10 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
     check_length(&mut issues, "subject", &subject, MAX_SUBJECT_CHARS);
     let province = trimmed(&request.province).map(|p| p.to_ascii_lowercase());
     match &province {
-        None => issues.push(FieldIssue::new("province", format!("is required; one of: {}", iran::province_codes()))),
-        Some(code) if !iran::is_province(code) => issues.push(FieldIssue::new(
+        None => issues.push(FieldIssue::new("province", format!("is required; one of: {}", Province::listed()))),
+        Some(code) if Province::parse(code).is_none() => issues.push(FieldIssue::new(
             "province",
-            format!("`{code}` is not a province code; use one of: {}", iran::province_codes()),
+            format!("`{code}` is not a province code; use one of: {}", Province::listed()),
         )),
         Some(_) => {}
     }

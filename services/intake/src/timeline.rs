@@ -10,19 +10,21 @@ use uuid::Uuid;
 
 use crate::schema::message_timeline;
 
-/// The transitions a timeline shows.
-pub mod transition {
-    pub const RECEIVED: &str = "received";
-    pub const ASSIGNED: &str = "assigned";
-    pub const TRIAGE: &str = "triage";
-    pub const ACKNOWLEDGED: &str = "acknowledged";
-    pub const DECLINED: &str = "declined";
-    pub const RESPONDED: &str = "responded";
-    pub const CLOSED: &str = "closed";
-    pub const WARNING: &str = "warning";
-    pub const REOPENED: &str = "reopened";
-    pub const RATED: &str = "rated";
-    pub const REVIEWED: &str = "reviewed";
+nazer_shared::closed_set! {
+    /// The transitions a timeline shows.
+    pub enum Transition {
+        Received = "received",
+        Assigned = "assigned",
+        Triage = "triage",
+        Acknowledged = "acknowledged",
+        Declined = "declined",
+        Responded = "responded",
+        Closed = "closed",
+        Warning = "warning",
+        Reopened = "reopened",
+        Rated = "rated",
+        Reviewed = "reviewed",
+    }
 }
 
 /// A transition of a message.
@@ -31,7 +33,7 @@ pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     /// `received`, `assigned`, `triage`, `acknowledged`, `declined`, `responded`, `closed`,
     /// `warning`, `reopened`, `rated` or `reviewed`.
-    pub transition: String,
+    pub transition: Transition,
     /// The agency concerned, if any.
     pub agency_id: Option<String>,
     /// What the transition carried (a reason, an outcome, a warning level…), by transition.
@@ -43,7 +45,7 @@ pub fn append(
     conn: &mut DbConnection,
     message_id: &str,
     at: DateTime<Utc>,
-    transition: &str,
+    transition: Transition,
     agency_id: Option<&str>,
     detail: Value,
 ) -> Result<(), DbError> {
@@ -52,7 +54,7 @@ pub fn append(
             message_timeline::id.eq(Uuid::now_v7().to_string()),
             message_timeline::message_id.eq(message_id),
             message_timeline::happened_at.eq(to_db_time(at)),
-            message_timeline::transition.eq(transition),
+            message_timeline::transition.eq(transition.as_str()),
             message_timeline::agency_id.eq(agency_id),
             message_timeline::detail.eq(detail.to_string()),
         ))
@@ -60,24 +62,32 @@ pub fn append(
     Ok(())
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_timeline)]
+struct EntryRow {
+    happened_at: NaiveDateTime,
+    transition: String,
+    agency_id: Option<String>,
+    detail: String,
+}
+
 pub fn of_message(conn: &mut DbConnection, message_id: &str) -> Result<Vec<TimelineEntry>, DbError> {
-    let rows: Vec<(NaiveDateTime, String, Option<String>, String)> = message_timeline::table
+    let rows: Vec<EntryRow> = message_timeline::table
         .filter(message_timeline::message_id.eq(message_id))
         .order((message_timeline::happened_at, message_timeline::id))
-        .select((
-            message_timeline::happened_at,
-            message_timeline::transition,
-            message_timeline::agency_id,
-            message_timeline::detail,
-        ))
+        .select(EntryRow::as_select())
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(at, transition, agency_id, detail)| TimelineEntry {
-            at: from_db_time(at),
-            transition,
-            agency_id,
-            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+    rows.into_iter()
+        .map(|row| {
+            let transition = Transition::parse(&row.transition).ok_or_else(|| {
+                DbError::Refused(format!("unknown timeline transition `{}` in the database", row.transition))
+            })?;
+            Ok(TimelineEntry {
+                at: from_db_time(row.happened_at),
+                transition,
+                agency_id: row.agency_id,
+                detail: serde_json::from_str(&row.detail).unwrap_or(Value::Null),
+            })
         })
-        .collect())
+        .collect()
 }

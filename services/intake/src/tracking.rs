@@ -8,11 +8,12 @@ use nazer_shared::db::{DbConnection, DbError, from_db_time};
 use nazer_shared::iran::{jalali_date_time, persian_date_time};
 use serde::Serialize;
 
+use crate::lifecycle::Outcome;
 use crate::quality::may_reopen;
 use crate::schema::{categories, messages, reporters};
 use crate::sealing::ReporterKeys;
-use crate::store::status;
-use crate::timeline::{self, transition};
+use crate::store::MessageStatus;
+use crate::timeline::{self, Transition};
 use crate::tracking_code::TrackingCode;
 use crate::view::responses_of;
 
@@ -32,6 +33,22 @@ pub fn verifier_matches(given: &str, mobile: Option<&str>, pin: Option<&str>) ->
     by_pin | by_mobile
 }
 
+/// A message and, when it has a reporter, what can prove the citizen (sealed).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct VerifierRow {
+    id: String,
+    #[diesel(embed)]
+    reporter: Option<SecondFactors>,
+}
+
+#[derive(Queryable, Selectable, Default)]
+#[diesel(table_name = reporters)]
+struct SecondFactors {
+    mobile: Option<String>,
+    tracking_pin: Option<String>,
+}
+
 /// The message behind `code` when `given` proves the citizen; `None` for an unknown code, a
 /// message without mobile or PIN, or a wrong verifier alike.
 pub fn verified_message(
@@ -42,13 +59,14 @@ pub fn verified_message(
 ) -> Result<Option<String>, DbError> {
     // One query, and the same opening work, whether or not the code exists or has a reporter:
     // how long a wrong guess takes tells nothing.
-    let row: Option<(String, Option<String>, Option<String>)> = messages::table
+    let row: Option<VerifierRow> = messages::table
         .left_join(reporters::table.on(reporters::message_id.eq(messages::id)))
         .filter(messages::tracking_code.eq(code.as_str()))
-        .select((messages::id, reporters::mobile.nullable(), reporters::tracking_pin.nullable()))
+        .select(VerifierRow::as_select())
         .first(conn)
         .optional()?;
-    let (message_id, mobile, pin) = row.unwrap_or_default();
+    let (message_id, factors) = row.map(|row| (row.id, row.reporter)).unwrap_or_default();
+    let SecondFactors { mobile, tracking_pin: pin } = factors.unwrap_or_default();
     let open = |field: &str, value: Option<String>| match value.map(|v| keys.open(&message_id, field, &v)) {
         Some(Ok(plain)) => Some(plain),
         Some(Err(error)) => {
@@ -88,7 +106,7 @@ impl When {
 pub struct CitizenStep {
     /// `received`, `assigned`, `triage`, `acknowledged`, `declined`, `responded`, `closed`,
     /// `warning`, `reopened` or `rated`.
-    pub transition: String,
+    pub transition: Transition,
     /// The step in Persian.
     pub title_fa: String,
     pub when: When,
@@ -100,7 +118,7 @@ pub struct CitizenStep {
 pub struct CitizenAnswer {
     pub id: String,
     /// `resolved`, `partially_resolved` or `rejected`.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The outcome in Persian.
     pub outcome_fa: String,
     pub body: String,
@@ -119,7 +137,7 @@ pub struct CitizenView {
     pub tracking_code: String,
     /// `received`, `assigned`, `acknowledged`, `triage`, `declined`, `responded`, `closed` or
     /// `reopened`.
-    pub status: String,
+    pub status: MessageStatus,
     /// Where the message stands, in Persian.
     pub status_fa: String,
     /// The category's Persian name.
@@ -139,46 +157,54 @@ pub struct CitizenView {
     pub reopen_until: Option<When>,
 }
 
-pub fn status_fa(status: &str) -> &'static str {
+pub fn status_fa(status: MessageStatus) -> &'static str {
     match status {
-        status::RECEIVED => "دریافت شد",
-        status::ASSIGNED => "به دستگاه مسئول ارجاع شد",
-        status::ACKNOWLEDGED => "دستگاه دریافت پیام را اعلام کرد",
-        status::TRIAGE | status::DECLINED => "در حال بررسی در سامانه ۱۸۸۸",
-        status::RESPONDED => "پاسخ داده شد",
-        status::CLOSED => "مختومه شد",
-        status::REOPENED => "بازگشایی شد و در انتظار پاسخ دوباره است",
-        _ => "در حال رسیدگی",
+        MessageStatus::Received => "دریافت شد",
+        MessageStatus::Assigned => "به دستگاه مسئول ارجاع شد",
+        MessageStatus::Acknowledged => "دستگاه دریافت پیام را اعلام کرد",
+        MessageStatus::Triage | MessageStatus::Declined => "در حال بررسی در سامانه ۱۸۸۸",
+        MessageStatus::Responded => "پاسخ داده شد",
+        MessageStatus::Closed => "مختومه شد",
+        MessageStatus::Reopened => "بازگشایی شد و در انتظار پاسخ دوباره است",
     }
 }
 
-pub fn outcome_fa(outcome: &str) -> &'static str {
+pub fn outcome_fa(outcome: Outcome) -> &'static str {
     match outcome {
-        "resolved" => "رفع شد",
-        "partially_resolved" => "بخشی از موضوع رفع شد",
-        "rejected" => "درخواست پذیرفته نشد",
-        _ => "پاسخ داده شد",
+        Outcome::Resolved => "رفع شد",
+        Outcome::PartiallyResolved => "بخشی از موضوع رفع شد",
+        Outcome::Rejected => "درخواست پذیرفته نشد",
     }
 }
 
 /// The steps a citizen sees, with their Persian titles; internal ones (reviews) are hidden.
-pub fn step_title_fa(transition: &str) -> Option<&'static str> {
+pub fn step_title_fa(transition: Transition) -> Option<&'static str> {
     Some(match transition {
-        transition::RECEIVED => "پیام ثبت شد",
-        transition::ASSIGNED => "به دستگاه مسئول ارجاع شد",
-        transition::TRIAGE => "برای تعیین دستگاه مسئول در سامانه ۱۸۸۸ بررسی می‌شود",
-        transition::ACKNOWLEDGED => "دستگاه دریافت پیام را اعلام کرد",
-        transition::DECLINED => "دستگاه موضوع را خارج از حوزه خود دانست؛ ارجاع دوباره",
-        transition::RESPONDED => "دستگاه پاسخ داد",
-        transition::CLOSED => "پیام مختومه شد",
-        transition::WARNING => "برای دستگاه تذکر ثبت شد",
-        transition::REOPENED => "پیام بازگشایی شد",
-        transition::RATED => "به پاسخ امتیاز دادید",
-        _ => return None,
+        Transition::Received => "پیام ثبت شد",
+        Transition::Assigned => "به دستگاه مسئول ارجاع شد",
+        Transition::Triage => "برای تعیین دستگاه مسئول در سامانه ۱۸۸۸ بررسی می‌شود",
+        Transition::Acknowledged => "دستگاه دریافت پیام را اعلام کرد",
+        Transition::Declined => "دستگاه موضوع را خارج از حوزه خود دانست؛ ارجاع دوباره",
+        Transition::Responded => "دستگاه پاسخ داد",
+        Transition::Closed => "پیام مختومه شد",
+        Transition::Warning => "برای دستگاه تذکر ثبت شد",
+        Transition::Reopened => "پیام بازگشایی شد",
+        Transition::Rated => "به پاسخ امتیاز دادید",
+        Transition::Reviewed => return None,
     })
 }
 
-type Head = (String, String, String, Option<String>, NaiveDateTime, Option<NaiveDateTime>);
+/// What the citizen's page shows of the message itself.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct Head {
+    tracking_code: String,
+    status: String,
+    category: String,
+    assigned_agency_name: Option<String>,
+    received_at: NaiveDateTime,
+    reopen_until: Option<NaiveDateTime>,
+}
 
 pub fn citizen_view(
     conn: &mut DbConnection,
@@ -186,19 +212,10 @@ pub fn citizen_view(
     reopen_working_days: u32,
     now: DateTime<Utc>,
 ) -> Result<Option<CitizenView>, DbError> {
-    let head: Option<Head> = messages::table
-        .find(message_id)
-        .select((
-            messages::tracking_code,
-            messages::status,
-            messages::category,
-            messages::assigned_agency_name,
-            messages::received_at,
-            messages::reopen_until,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((tracking_code, status, category, agency_name, received_at, reopen_until)) = head else {
+    let head: Option<Head> = messages::table.find(message_id).select(Head::as_select()).first(conn).optional()?;
+    let Some(Head { tracking_code, status, category, assigned_agency_name: agency_name, received_at, reopen_until }) =
+        head
+    else {
         return Ok(None);
     };
     let category_fa: Option<String> =
@@ -206,14 +223,14 @@ pub fn citizen_view(
     let steps = timeline::of_message(conn, message_id)?
         .into_iter()
         .filter_map(|entry| {
-            let title = step_title_fa(&entry.transition)?;
+            let title = step_title_fa(entry.transition)?;
             Some(CitizenStep { title_fa: title.into(), when: When::of(entry.at), transition: entry.transition })
         })
         .collect();
     let answers: Vec<CitizenAnswer> = responses_of(conn, message_id)?
         .into_iter()
         .map(|r| CitizenAnswer {
-            outcome_fa: outcome_fa(&r.outcome).into(),
+            outcome_fa: outcome_fa(r.outcome).into(),
             id: r.id,
             outcome: r.outcome,
             body: r.body,
@@ -224,10 +241,11 @@ pub fn citizen_view(
         .collect();
     let latest = answers.last();
     let reopen_until = reopen_until.map(from_db_time);
-    let can_reopen = (status == status::RESPONDED || status == status::CLOSED)
+    let status = MessageStatus::stored(&status)?;
+    let can_reopen = matches!(status, MessageStatus::Responded | MessageStatus::Closed)
         && latest.is_some_and(|a| may_reopen(reopen_until, a.when.at, reopen_working_days, now).is_ok());
     Ok(Some(CitizenView {
-        status_fa: status_fa(&status).into(),
+        status_fa: status_fa(status).into(),
         can_rate: latest.is_some_and(|a| a.rating.is_none()),
         can_reopen,
         reopen_until: reopen_until.filter(|_| can_reopen).map(When::of),
@@ -259,10 +277,10 @@ mod tests {
 
     #[test]
     fn every_status_and_every_visible_step_has_a_persian_title() {
-        for status in status::ALL {
-            assert_ne!(status_fa(status), "در حال رسیدگی", "{status}");
+        for status in MessageStatus::ALL {
+            assert!(!status_fa(*status).is_empty(), "{status}");
         }
-        assert_eq!(step_title_fa(transition::REVIEWED), None, "supervisors' reviews stay internal");
-        assert!(step_title_fa(transition::WARNING).is_some());
+        assert_eq!(step_title_fa(Transition::Reviewed), None, "supervisors' reviews stay internal");
+        assert!(step_title_fa(Transition::Warning).is_some());
     }
 }

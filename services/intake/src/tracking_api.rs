@@ -9,7 +9,7 @@ use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{ApiError, FieldIssue, JsonBody};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{IntakeState, ReasonRequest, ReopenedMessage, TAG, lifecycle_error, parse_code, reason_of};
+use crate::api::{IntakeState, ReasonRequest, ReopenedMessage, TAG, parse_code, reason_of};
 use crate::rate_limit;
 use crate::sealing::ReporterKeys;
 use crate::submission::ascii_digits;
@@ -199,8 +199,8 @@ pub(crate) async fn rate(
     let (Some(rating), true) = (rating, issues.is_empty()) else { return Err(ApiError::invalid(issues)) };
     let (code, _) = admit(&state, &req, &path).await?;
     let now = state.ctx.clock.now();
-    let rated = state.ctx.write(move |conn| crate::quality::rate(conn, &code, rating, comment.as_deref(), now)).await;
-    let response_id = rated.map_err(lifecycle_error)?;
+    let response_id =
+        state.ctx.write(move |conn| crate::quality::rate(conn, &code, rating, comment.as_deref(), now)).await?;
     Ok(HttpResponse::Created().json(Rating { response_id, rating }))
 }
 
@@ -230,7 +230,7 @@ pub(crate) async fn reopen(
     let reason = reason_of(request, true)?;
     let (code, _) = admit(&state, &req, &path).await?;
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
-    let reopened = state.ctx.write(move |conn| crate::lifecycle::reopen(conn, &code, &reason, days, now)).await;
-    let at = reopened.map_err(lifecycle_error)?;
-    Ok(HttpResponse::Ok().json(ReopenedMessage { status: crate::store::status::REOPENED.into(), reopened_at: at }))
+    let at = state.ctx.write(move |conn| crate::lifecycle::reopen(conn, &code, &reason, days, now)).await?;
+    Ok(HttpResponse::Ok()
+        .json(ReopenedMessage { status: crate::store::MessageStatus::Reopened.as_str().into(), reopened_at: at }))
 }

@@ -5,17 +5,20 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::{Viewer, ancestor_pattern, decode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::MessageKind;
+use nazer_shared::events::{DeadlineState, MessageKind};
 use nazer_shared::http::paging::{self, Cursor};
 use serde::Serialize;
 
 use std::collections::HashMap;
 
+use crate::lifecycle::Outcome;
+use crate::projection::stored_state;
 use crate::quality::{ReviewView, Rubric};
 use crate::schema::{
     agency_responses, message_deadlines, message_warnings, messages, reporters, response_ratings, response_reviews,
 };
 use crate::sealing::ReporterKeys;
+use crate::store::MessageStatus;
 use crate::timeline::{self, TimelineEntry};
 use crate::tracking_code::TrackingCode;
 
@@ -33,8 +36,9 @@ pub struct DeadlineView {
     /// The stage of the SLA policy, such as `acknowledge` or `respond`.
     pub stage: String,
     pub due_at: DateTime<Utc>,
-    /// `pending`, `paused`, `met`, `breached` or `declined` (its agency declined the message).
-    pub state: String,
+    /// `pending`, `paused` (waiting on the citizen), `met`, `breached` (ran out, no answer yet),
+    /// `answered_late` (ran out, then answered) or `declined` (its agency declined the message).
+    pub state: DeadlineState,
 }
 
 /// A warning (تذکر) registered against the agency for this message.
@@ -53,7 +57,7 @@ pub struct WarningView {
 pub struct ResponseView {
     pub id: String,
     /// `resolved`, `partially_resolved` or `rejected`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub body: String,
     /// References to documents (document ids or URLs).
     pub attachments: Vec<String>,
@@ -129,7 +133,7 @@ pub struct MessageSummary {
     pub priority: String,
     /// `received`, `assigned`, `acknowledged`, `triage`, `declined`, `responded`, `closed` or
     /// `reopened`.
-    pub status: String,
+    pub status: MessageStatus,
     pub received_at: DateTime<Utc>,
     pub assigned_agency: Option<AgencyRef>,
     pub acknowledged_at: Option<DateTime<Utc>>,
@@ -146,74 +150,124 @@ pub struct MessageSummary {
     agency_ancestors: Vec<String>,
 }
 
-type SummaryRow = (
-    (String, String, String, String, String, Option<String>, String, Option<String>),
-    (String, String, NaiveDateTime, Option<String>, Option<String>, Option<NaiveDateTime>),
-    (i32, bool, Option<NaiveDateTime>, Option<String>, i32, Option<NaiveDateTime>),
-);
-
-macro_rules! summary_columns {
-    () => {
-        (
-            (
-                messages::id,
-                messages::tracking_code,
-                messages::kind,
-                messages::channel,
-                messages::category,
-                messages::subject,
-                messages::province,
-                messages::city,
-            ),
-            (
-                messages::priority,
-                messages::status,
-                messages::received_at,
-                messages::assigned_agency_id,
-                messages::assigned_agency_name,
-                messages::acknowledged_at,
-            ),
-            (
-                messages::decline_count,
-                messages::needs_supervisor,
-                messages::closed_at,
-                messages::agency_ancestors,
-                messages::reopen_count,
-                messages::reopen_until,
-            ),
-        )
-    };
+/// The columns a list shows of a message.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct SummaryRow {
+    id: String,
+    tracking_code: String,
+    kind: String,
+    channel: String,
+    category: String,
+    subject: Option<String>,
+    province: String,
+    city: Option<String>,
+    priority: String,
+    status: String,
+    received_at: NaiveDateTime,
+    assigned_agency_id: Option<String>,
+    assigned_agency_name: Option<String>,
+    acknowledged_at: Option<NaiveDateTime>,
+    decline_count: i32,
+    needs_supervisor: bool,
+    closed_at: Option<NaiveDateTime>,
+    agency_ancestors: Option<String>,
+    reopen_count: i32,
+    reopen_until: Option<NaiveDateTime>,
 }
 
-fn summary(row: SummaryRow) -> MessageSummary {
-    let ((id, tracking_code, kind, channel, category, subject, province, city), rest, more) = row;
-    let (priority, status, received_at, agency_id, agency_name, acknowledged_at) = rest;
-    let (decline_count, needs_supervisor, closed_at, ancestors, reopen_count, reopen_until) = more;
-    let assigned_agency = match (agency_id, agency_name) {
+/// A message as its own page shows it: the summary and the citizen's account.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct MessageRow {
+    #[diesel(embed)]
+    summary: SummaryRow,
+    body: String,
+}
+
+fn summary(row: SummaryRow) -> Result<MessageSummary, DbError> {
+    let assigned_agency = match (row.assigned_agency_id, row.assigned_agency_name) {
         (Some(id), Some(name)) => Some(AgencyRef { id, name }),
         _ => None,
     };
-    MessageSummary {
-        id,
-        tracking_code,
-        kind,
-        channel,
-        category,
-        subject,
-        province,
-        city,
-        priority,
-        status,
-        received_at: from_db_time(received_at),
+    Ok(MessageSummary {
+        id: row.id,
+        tracking_code: row.tracking_code,
+        kind: row.kind,
+        channel: row.channel,
+        category: row.category,
+        subject: row.subject,
+        province: row.province,
+        city: row.city,
+        priority: row.priority,
+        status: MessageStatus::stored(&row.status)?,
+        received_at: from_db_time(row.received_at),
         assigned_agency,
-        acknowledged_at: acknowledged_at.map(from_db_time),
-        decline_count,
-        needs_supervisor,
-        closed_at: closed_at.map(from_db_time),
-        reopen_count,
-        reopen_until: reopen_until.map(from_db_time),
-        agency_ancestors: decode_ancestors(ancestors.as_deref()),
-    }
+        acknowledged_at: row.acknowledged_at.map(from_db_time),
+        decline_count: row.decline_count,
+        needs_supervisor: row.needs_supervisor,
+        closed_at: row.closed_at.map(from_db_time),
+        reopen_count: row.reopen_count,
+        reopen_until: row.reopen_until.map(from_db_time),
+        agency_ancestors: decode_ancestors(row.agency_ancestors.as_deref()),
+    })
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_deadlines)]
+struct DeadlineRow {
+    stage: String,
+    due_at: NaiveDateTime,
+    state: String,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_warnings)]
+struct WarningRow {
+    level: i32,
+    issued_at: NaiveDateTime,
+    reason: String,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = agency_responses)]
+struct ResponseRow {
+    id: String,
+    outcome: String,
+    body: String,
+    attachments: String,
+    responded_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = response_ratings)]
+struct RatingRow {
+    response_id: String,
+    rating: i32,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = response_reviews)]
+struct ReviewRow {
+    response_id: String,
+    relevant: i32,
+    complete: i32,
+    lawful: i32,
+    respectful: i32,
+    score: f64,
+    below_standard: bool,
+    comment: Option<String>,
+    reviewed_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = reporters)]
+struct ReporterRow {
+    full_name: Option<String>,
+    national_id: Option<String>,
+    mobile: Option<String>,
+    email: Option<String>,
+    confidential: bool,
 }
 
 /// The message behind `code` when `viewer` may see it; another agency's is reported missing.
@@ -224,13 +278,13 @@ pub fn find_message(
     reporter_access: ReporterAccess,
     keys: &ReporterKeys,
 ) -> Result<Option<MessageView>, DbError> {
-    let row: Option<(SummaryRow, String)> = messages::table
+    let row: Option<MessageRow> = messages::table
         .filter(messages::tracking_code.eq(code.as_str()))
-        .select((summary_columns!(), messages::body))
+        .select(MessageRow::as_select())
         .first(conn)
         .optional()?;
-    let Some((row, body)) = row else { return Ok(None) };
-    let summary = summary(row);
+    let Some(MessageRow { summary: row, body }) = row else { return Ok(None) };
+    let summary = summary(row)?;
     if !viewer.sees(summary.assigned_agency.as_ref().map(|a| a.id.as_str()), &summary.agency_ancestors) {
         return Ok(None);
     }
@@ -238,18 +292,20 @@ pub fn find_message(
     let deadlines = message_deadlines::table
         .filter(message_deadlines::message_id.eq(&id))
         .order((message_deadlines::due_at, message_deadlines::deadline_id))
-        .select((message_deadlines::stage, message_deadlines::due_at, message_deadlines::state))
-        .load::<(String, NaiveDateTime, String)>(conn)?
+        .select(DeadlineRow::as_select())
+        .load(conn)?
         .into_iter()
-        .map(|(stage, due_at, state)| DeadlineView { stage, due_at: from_db_time(due_at), state })
-        .collect();
+        .map(|row| {
+            Ok(DeadlineView { state: stored_state(&row.state)?, stage: row.stage, due_at: from_db_time(row.due_at) })
+        })
+        .collect::<Result<_, DbError>>()?;
     let warnings = message_warnings::table
         .filter(message_warnings::message_id.eq(&id))
         .order((message_warnings::issued_at, message_warnings::level))
-        .select((message_warnings::level, message_warnings::issued_at, message_warnings::reason))
-        .load::<(i32, NaiveDateTime, String)>(conn)?
+        .select(WarningRow::as_select())
+        .load(conn)?
         .into_iter()
-        .map(|(level, issued_at, reason)| WarningView { level, issued_at: from_db_time(issued_at), reason })
+        .map(|row| WarningView { level: row.level, issued_at: from_db_time(row.issued_at), reason: row.reason })
         .collect();
     let responses = responses_of(conn, &id)?;
     let timeline = timeline::of_message(conn, &id)?;
@@ -262,66 +318,54 @@ pub fn find_message(
 
 /// A message's answers, oldest first, each with its rating and review.
 pub fn responses_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<ResponseView>, DbError> {
-    let rows = agency_responses::table
+    let rows: Vec<ResponseRow> = agency_responses::table
         .filter(agency_responses::message_id.eq(message_id))
         .order((agency_responses::responded_at, agency_responses::id))
-        .select((
-            agency_responses::id,
-            agency_responses::outcome,
-            agency_responses::body,
-            agency_responses::attachments,
-            agency_responses::responded_at,
-        ))
-        .load::<(String, String, String, String, NaiveDateTime)>(conn)?;
+        .select(ResponseRow::as_select())
+        .load(conn)?;
     let ratings: HashMap<String, i32> = response_ratings::table
         .filter(response_ratings::message_id.eq(message_id))
-        .select((response_ratings::response_id, response_ratings::rating))
-        .load::<(String, i32)>(conn)?
+        .select(RatingRow::as_select())
+        .load(conn)?
         .into_iter()
+        .map(|row| (row.response_id, row.rating))
         .collect();
-    type ReviewRow = (String, (i32, i32, i32, i32), f64, bool, Option<String>, NaiveDateTime);
     let mut reviews: HashMap<String, ReviewView> = response_reviews::table
         .filter(response_reviews::message_id.eq(message_id))
-        .select((
-            response_reviews::response_id,
-            (
-                response_reviews::relevant,
-                response_reviews::complete,
-                response_reviews::lawful,
-                response_reviews::respectful,
-            ),
-            response_reviews::score,
-            response_reviews::below_standard,
-            response_reviews::comment,
-            response_reviews::reviewed_at,
-        ))
-        .load::<ReviewRow>(conn)?
+        .select(ReviewRow::as_select())
+        .load(conn)?
         .into_iter()
-        .map(|(response_id, (relevant, complete, lawful, respectful), score, below_standard, comment, at)| {
-            let rubric = Rubric { relevant, complete, lawful, respectful };
-            let review = ReviewView {
-                response_id: response_id.clone(),
-                rubric,
-                score,
-                below_standard,
-                comment,
-                reviewed_at: from_db_time(at),
+        .map(|row| {
+            let rubric = Rubric {
+                relevant: row.relevant,
+                complete: row.complete,
+                lawful: row.lawful,
+                respectful: row.respectful,
             };
-            (response_id, review)
+            let review = ReviewView {
+                response_id: row.response_id.clone(),
+                rubric,
+                score: row.score,
+                below_standard: row.below_standard,
+                comment: row.comment,
+                reviewed_at: from_db_time(row.reviewed_at),
+            };
+            (row.response_id, review)
         })
         .collect();
-    Ok(rows
-        .into_iter()
-        .map(|(id, outcome, body, attachments, at)| ResponseView {
-            rating: ratings.get(&id).copied(),
-            review: reviews.remove(&id),
-            id,
-            outcome,
-            body,
-            attachments: serde_json::from_str(&attachments).unwrap_or_default(),
-            responded_at: from_db_time(at),
+    rows.into_iter()
+        .map(|row| {
+            Ok(ResponseView {
+                rating: ratings.get(&row.id).copied(),
+                review: reviews.remove(&row.id),
+                outcome: Outcome::stored(&row.outcome)?,
+                id: row.id,
+                body: row.body,
+                attachments: serde_json::from_str(&row.attachments).unwrap_or_default(),
+                responded_at: from_db_time(row.responded_at),
+            })
         })
-        .collect())
+        .collect()
 }
 
 fn reporter_of(
@@ -331,19 +375,9 @@ fn reporter_of(
     access: ReporterAccess,
     keys: &ReporterKeys,
 ) -> Result<Option<ReporterView>, DbError> {
-    type Row = (Option<String>, Option<String>, Option<String>, Option<String>, bool);
-    let row: Option<Row> = reporters::table
-        .find(message_id)
-        .select((
-            reporters::full_name,
-            reporters::national_id,
-            reporters::mobile,
-            reporters::email,
-            reporters::confidential,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((full_name, national_id, mobile, email, confidential)) = row else { return Ok(None) };
+    let row: Option<ReporterRow> =
+        reporters::table.find(message_id).select(ReporterRow::as_select()).first(conn).optional()?;
+    let Some(ReporterRow { full_name, national_id, mobile, email, confidential }) = row else { return Ok(None) };
     let protected = confidential || kind == MessageKind::ViolationReport.as_str();
     if access == ReporterAccess::UnlessProtected && protected {
         return Ok(None);
@@ -417,9 +451,11 @@ pub fn list_messages(
     query = nazer_shared::period!(query, messages::received_at, filter.from, filter.until);
     let query =
         nazer_shared::keyset!(query, messages::received_at, messages::id, filter.after.clone(), filter.newest_first);
-    let rows: Vec<SummaryRow> = query.limit(filter.limit + 1).select(summary_columns!()).load(conn)?;
-    let (page, next) = paging::page(rows.into_iter().map(summary).collect(), filter.limit, |m: &MessageSummary| {
-        Cursor { at: to_db_time(m.received_at), id: m.id.clone() }
+    let rows: Vec<SummaryRow> = query.limit(filter.limit + 1).select(SummaryRow::as_select()).load(conn)?;
+    let summaries = rows.into_iter().map(summary).collect::<Result<Vec<_>, _>>()?;
+    let (page, next) = paging::page(summaries, filter.limit, |m: &MessageSummary| Cursor {
+        at: to_db_time(m.received_at),
+        id: m.id.clone(),
     });
     Ok((page, next))
 }

@@ -10,13 +10,15 @@ use nazer_intake::projection::{self, Projection};
 use nazer_intake::schema::{message_warnings, messages, reporters};
 use nazer_intake::sealing::ReporterKeys;
 use nazer_intake::tracking_code::TrackingCode;
-use nazer_shared::db::to_db_time;
 use nazer_shared::events::{
-    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, Event,
-    MessageAcknowledged, MessageAssigned, MessageNeedsTriage, MessageReceived, MessageResponded, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, MessageAcknowledged,
+    MessageAssigned, MessageNeedsTriage, MessageReceived, MessageResponded, WarningIssued,
 };
+use nazer_shared::http::Scope;
 use nazer_shared::inbox::{HandlerError, InboxOutcome, apply_once};
 use nazer_shared::schema::outbox;
+use nazer_shared::testing::fixtures::{self, envelope, message_assigned};
+use nazer_shared::testing::list_contract::ListContract;
 use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
 use serde_json::{Value, json};
 
@@ -101,28 +103,15 @@ async fn respond(app: &TestApp, code: &str, key: &str, body: &Value) -> Reply {
     send(app.client.post(app.url(&format!("{MESSAGES}/{code}/responses"))).bearer_auth(key).json(body)).await
 }
 
-/// Checks a problem document: status, media type, slug and the fields it names, in order.
+/// Checks `reply` is the problem document `status`, `slug`, naming `fields` in order.
 #[track_caller]
 fn assert_problem(reply: &Reply, status: u16, slug: &str, fields: &[&str]) {
-    assert_eq!(reply.status, status, "{}", reply.body);
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{}", reply.body);
-    assert_eq!(reply.body["type"], format!("urn:nazer:problem:{slug}"), "{}", reply.body);
-    assert_eq!(reply.body["status"], status, "{}", reply.body);
-    assert!(reply.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", reply.body);
-    let issues = reply.body["errors"].as_array().cloned().unwrap_or_default();
-    let named: Vec<&str> = issues.iter().map(|i| i["field"].as_str().unwrap_or("?")).collect();
-    assert_eq!(named, fields, "{}", reply.body);
-    for issue in &issues {
-        assert!(issue["problem"].as_str().is_some_and(|p| !p.is_empty()), "{}", reply.body);
-    }
+    fixtures::assert_problem(reply.status, reply.header("content-type"), &reply.body, (status, slug, fields));
 }
 
-/// Creates an agency-scoped key through the API and returns its secret.
-async fn agency_key(app: &TestApp, agency: &str) -> String {
-    let request = json!({ "name": format!("{agency} system"), "scopes": ["agency"], "agency_id": agency });
-    let (status, body) = app.post("/api/v1/api-keys", ADMIN_KEY, &request).await;
-    assert_eq!(status, 201, "{body}");
-    text(&body["secret"])
+/// An agency-scoped key's secret.
+fn agency_key(app: &TestApp, agency: &str) -> String {
+    fixtures::api_key(app, &[Scope::Agency], Some(agency))
 }
 
 async fn count_messages(app: &TestApp) -> i64 {
@@ -135,11 +124,7 @@ async fn count_outbox(app: &TestApp) -> i64 {
 
 /// Now, at the precision the database keeps, so times read back compare equal.
 fn now() -> DateTime<Utc> {
-    to_db_time(Utc::now()).and_utc()
-}
-
-fn envelope<E: Event>(producer: &str, event: &E) -> Envelope {
-    Envelope::new(producer, event, Utc::now()).unwrap_or_else(|e| panic!("{e}"))
+    fixtures::stored(Utc::now())
 }
 
 /// Applies an event through intake's consumer exactly as a delivery would: inbox and handler
@@ -160,20 +145,13 @@ fn agency_name(agency: &str) -> String {
 /// What routing publishes when it assigns the message of `receipt`.
 fn assigned(receipt: &Value, agency: &str) -> MessageAssigned {
     MessageAssigned {
-        message_id: text(&receipt["id"]),
         tracking_code: text(&receipt["tracking_code"]),
         kind: "violation_report".into(),
         category: CATEGORY.into(),
-        province: "tehran".into(),
         city: Some("تهران".into()),
-        agency_id: agency.into(),
         agency_name: agency_name(agency),
-        rule_id: "rule-1".into(),
-        parent_agency_id: None,
-        agency_ancestors: vec![],
-        priority: "normal".into(),
-        channel: Some("call_center".into()),
         assigned_at: now(),
+        ..message_assigned(&text(&receipt["id"]), agency)
     }
 }
 
@@ -251,16 +229,14 @@ async fn posting_a_message_answers_201_with_a_tracking_code_and_announces_it() {
     let received: MessageReceived = event.decode().unwrap();
     assert_eq!(
         received,
+        // By the call centre, in Tehran, under CATEGORY, of normal priority, as the fixture.
         MessageReceived {
             message_id: id.clone(),
             tracking_code: code.clone(),
             kind: "violation_report".into(),
-            channel: "call_center".into(),
-            category: CATEGORY.into(),
-            province: "tehran".into(),
             city: Some("تهران".into()),
-            priority: "normal".into(),
             received_at,
+            ..fixtures::message_received()
         }
     );
     let raw = serde_json::to_string(event).unwrap();
@@ -380,7 +356,7 @@ async fn callers_need_a_known_key_with_the_call_center_scope() {
     let unknown = post_message(&app, "nzr_thisKeyWasNeverIssued0000000000000000", &a_message()).await;
     assert_problem(&unknown, 401, "unauthorized", &[]);
 
-    let agency = agency_key(&app, "agency-a").await;
+    let agency = agency_key(&app, "agency-a");
     let forbidden = post_message(&app, &agency, &a_message()).await;
     assert_problem(&forbidden, 403, "forbidden", &[]);
 
@@ -638,6 +614,23 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
         .unwrap();
     assert_eq!(stored, 1);
 
+    // The agency answers after all: the clock that ran out shows `answered_late`, as
+    // deadline-timer's own list does, and stays so.
+    let answered_at = issued_at + chrono::Duration::hours(1);
+    let late = DeadlineMet {
+        deadline_id: "deadline-1".into(),
+        message_id: text(&receipt["id"]),
+        stage: "respond".into(),
+        due_at,
+        met_at: answered_at,
+        answered_late: true,
+    };
+    assert_eq!(apply(&app, &envelope("deadline-timer", &late)).await, InboxOutcome::Applied);
+    let view = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": due_at, "state": "answered_late" }]));
+    assert_eq!(apply(&app, &envelope("deadline-timer", &resumed)).await, InboxOutcome::Applied);
+    assert_eq!(get_message(&app, &code, ADMIN_KEY).await.body["deadlines"][0]["state"], "answered_late");
+
     // Another assignment arriving later does not move an assigned message to another agency.
     assert_eq!(apply(&app, &envelope("routing", &assigned(&receipt, "agency-b"))).await, InboxOutcome::Applied);
     let view = get_message(&app, &code, ADMIN_KEY).await.body;
@@ -691,7 +684,7 @@ async fn only_the_assigned_agency_sees_a_message() {
     let mut app = start().await;
     let receipt = submit(&app).await;
     let code = text(&receipt["tracking_code"]);
-    let (agency_a, agency_b) = (agency_key(&app, "agency-a").await, agency_key(&app, "agency-b").await);
+    let (agency_a, agency_b) = (agency_key(&app, "agency-a"), agency_key(&app, "agency-b"));
 
     // Not assigned yet: no agency sees it.
     assert_problem(&get_message(&app, &code, &agency_a).await, 404, "not-found", &[]);
@@ -719,7 +712,7 @@ async fn the_assigned_agency_answers_once() {
     let receipt = submit(&app).await;
     let unassigned = submit(&app).await;
     let code = text(&receipt["tracking_code"]);
-    let (agency_a, agency_b) = (agency_key(&app, "agency-a").await, agency_key(&app, "agency-b").await);
+    let (agency_a, agency_b) = (agency_key(&app, "agency-a"), agency_key(&app, "agency-b"));
     assign(&app, &receipt, "agency-a").await;
     let answer = json!({ "outcome": "resolved", "body": "بازدید انجام شد و ساخت و ساز متوقف شد" });
 
@@ -748,13 +741,11 @@ async fn the_assigned_agency_answers_once() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         events[0].decode::<MessageResponded>().unwrap(),
+        // Resolved, as the fixture.
         MessageResponded {
-            message_id: text(&receipt["id"]),
             tracking_code: code.clone(),
-            agency_id: "agency-a".into(),
             response_id,
-            outcome: "resolved".into(),
-            responded_at,
+            ..fixtures::message_responded(&text(&receipt["id"]), "agency-a", responded_at)
         }
     );
 
@@ -797,7 +788,7 @@ async fn categories_list_only_the_active_ones() {
     let mut app = start().await;
     put_category(&app, "health.pharmacy", "Pharmacies", true).await;
     put_category(&app, "tenders.retired", "Retired tenders", false).await;
-    let agency = agency_key(&app, "agency-a").await;
+    let agency = agency_key(&app, "agency-a");
 
     let entry = |code: &str, name_en: &str| {
         json!({
@@ -906,7 +897,7 @@ async fn the_assigned_agency_acknowledges_a_message_once() {
     let receipt = submit(&app).await;
     let code = text(&receipt["tracking_code"]);
     let path = format!("{MESSAGES}/{code}/acknowledgement");
-    let (agency_a, agency_b) = (agency_key(&app, "agency-a").await, agency_key(&app, "agency-b").await);
+    let (agency_a, agency_b) = (agency_key(&app, "agency-a"), agency_key(&app, "agency-b"));
     let (status, body) = app.post(&path, &agency_a, &json!({})).await;
     assert_eq!(status, 404, "not assigned yet, so not this agency's: {body}");
 
@@ -936,7 +927,7 @@ async fn acknowledgements_sent_at_once_all_answer_the_first_instant() {
     let receipt = submit(&app).await;
     let code = text(&receipt["tracking_code"]);
     let path = format!("{MESSAGES}/{code}/acknowledgement");
-    let agency_a = agency_key(&app, "agency-a").await;
+    let agency_a = agency_key(&app, "agency-a");
     assign(&app, &receipt, "agency-a").await;
     let empty = json!({});
     let attempts = (0..8).map(|_| app.post(&path, &agency_a, &empty));
@@ -1029,23 +1020,10 @@ async fn lists_page_through_a_stable_order_with_cursors_and_refuse_bad_filters()
     for _ in 0..5 {
         posted.push(text(&submit(&app).await["tracking_code"]));
     }
-    // Oldest first, two at a time: every message once, in posting order.
-    let mut seen = Vec::new();
-    let mut path = format!("{MESSAGES}?sort=received_at&limit=2&status=received&province=tehran");
-    loop {
-        let (status, body) = app.get(&path, ADMIN_KEY).await;
-        assert_eq!(status, 200, "{body}");
-        let page = body["messages"].as_array().cloned().unwrap_or_default();
-        assert!(page.len() <= 2, "{body}");
-        seen.extend(page.iter().map(|m| text(&m["tracking_code"])));
-        match body["next_cursor"].as_str() {
-            Some(cursor) => {
-                path = format!("{MESSAGES}?sort=received_at&limit=2&status=received&province=tehran&cursor={cursor}")
-            }
-            None => break,
-        }
-    }
-    assert_eq!(seen, posted);
+    // Oldest first, two at a time: every message once, in posting order; and the reverse.
+    let list = ListContract { app: &app, path: MESSAGES, key: ADMIN_KEY, items: ("messages", "tracking_code") };
+    assert_eq!(list.ids("sort=received_at&status=received&province=tehran").await, posted);
+    list.sorts_both_ways("received_at", &posted).await;
     // Newest first by default.
     let (_, body) = app.get(&format!("{MESSAGES}?limit=1"), ADMIN_KEY).await;
     assert_eq!(body["messages"][0]["tracking_code"], posted[4].as_str(), "{body}");
@@ -1054,12 +1032,7 @@ async fn lists_page_through_a_stable_order_with_cursors_and_refuse_bad_filters()
     assert_eq!(body["messages"], json!([]), "{body}");
     let (_, body) = app.get(&format!("{MESSAGES}?from=1300-01-01&to=1300-01-02"), ADMIN_KEY).await;
     assert_eq!(body["messages"], json!([]), "{body}");
-    for (query, field) in
-        [("status=lost", "status"), ("cursor=abc", "cursor"), ("sort=size", "sort"), ("from=yesterday", "from")]
-    {
-        let (status, body) = app.get(&format!("{MESSAGES}?{query}"), ADMIN_KEY).await;
-        assert_eq!(status, 422, "{query}: {body}");
-        assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
-    }
+    list.refuses_bad_paging(&[("status=lost", "status"), ("province=atlantis", "province"), ("kind=rumour", "kind")])
+        .await;
     app.stop().await;
 }

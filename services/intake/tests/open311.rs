@@ -10,7 +10,8 @@ use diesel::prelude::*;
 use nazer_intake::schema::{messages, reporters};
 use nazer_intake::tracking_code::TrackingCode;
 use nazer_shared::db::to_db_time;
-use nazer_shared::events::{DeadlineMet, DeadlineScheduled, Envelope, Event, MessageAssigned, MessageReceived};
+use nazer_shared::events::{DeadlineMet, DeadlineScheduled, Event, MessageAssigned, MessageReceived};
+use nazer_shared::testing::fixtures::{envelope, message_assigned, stored};
 use nazer_shared::testing::{ADMIN_KEY, TestApp, eventually};
 use serde_json::{Value, json};
 
@@ -199,7 +200,7 @@ async fn count_messages(app: &TestApp) -> i64 {
 
 async fn publish<E: Event>(app: &TestApp, producer: &str, event: &E) {
     let bus = app.host.as_ref().map(|h| h.bus.clone()).unwrap();
-    bus.publish(&Envelope::new(producer, event, Utc::now()).unwrap()).await.unwrap();
+    bus.publish(&envelope(producer, event)).await.unwrap();
 }
 
 /// An XML element as the loose reader below sees it.
@@ -670,22 +671,13 @@ async fn the_expected_datetime_follows_the_respond_deadline() {
     let (_, key) = create_key(&app, &["open311"]).await;
     let code = submit(&app, &a_request(&key)).await;
     let id = message_id(&app, &code).await;
-    let assigned_at = to_db_time(Utc::now()).and_utc();
+    let assigned_at = stored(Utc::now());
     let assigned = MessageAssigned {
-        message_id: id.clone(),
         tracking_code: code.clone(),
-        kind: "complaint".into(),
         category: BUILDING.into(),
-        province: "tehran".into(),
-        city: None,
-        agency_id: "tehran-municipality".into(),
-        agency_name: "شهرداری تهران".into(),
-        rule_id: "rule-1".into(),
-        parent_agency_id: None,
-        agency_ancestors: vec![],
-        priority: "normal".into(),
         channel: Some("open311".into()),
         assigned_at,
+        ..message_assigned(&id, "tehran-municipality")
     };
     publish(&app, "routing", &assigned).await;
     let due_at = (Utc::now() + chrono::Duration::days(7)).with_nanosecond(0).unwrap();

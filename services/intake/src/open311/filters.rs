@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use nazer_shared::http::{FieldIssue, is_identifier, period_bound, query_instant};
 
 use super::form::{Fields, issue, shown};
+use super::model::RequestStatus;
 use super::reply::Open311Error;
 use super::store::{MAX_REQUESTS, Search, Selection};
 use crate::tracking_code::TrackingCode;
@@ -40,10 +41,11 @@ pub fn selection(fields: &Fields, now: DateTime<Utc>) -> Result<Selection, Open3
         ));
     }
     let statuses = list_of(fields, "status");
-    if let Some(bad) = statuses.iter().find(|s| !["open", "closed"].contains(&s.as_str())) {
+    if let Some(bad) = statuses.iter().find(|s| RequestStatus::parse(s).is_none()) {
         issues.push(issue("status", format!("`{}` is not a status; use open, closed or both", shown(bad))));
     }
-    let closed = match (statuses.iter().any(|s| s == "open"), statuses.iter().any(|s| s == "closed")) {
+    let asked = |wanted: RequestStatus| statuses.iter().any(|s| RequestStatus::parse(s) == Some(wanted));
+    let closed = match (asked(RequestStatus::Open), asked(RequestStatus::Closed)) {
         (true, false) => Some(false),
         (false, true) => Some(true),
         _ => None,

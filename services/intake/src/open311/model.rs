@@ -8,13 +8,37 @@ use nazer_shared::iran::{PROVINCES, tehran_offset};
 
 use super::document::Node;
 use super::store::ServiceRequestRow;
-use crate::store::status;
+use crate::lifecycle::Outcome;
+use crate::store::MessageStatus;
 use crate::submission::Category;
 
-pub const PROVINCE: &str = "province";
-pub const KIND: &str = "kind";
+nazer_shared::closed_set! {
+    /// The attributes every service takes (`attribute[code]` in a posted request).
+    pub enum AttributeCode {
+        Province = "province",
+        Kind = "kind",
+    }
+}
+
+pub const PROVINCE: &str = AttributeCode::Province.as_str();
+pub const KIND: &str = AttributeCode::Kind.as_str();
 /// The kind of a request that names none, when its service takes it.
 pub const DEFAULT_KIND: MessageKind = MessageKind::Complaint;
+
+nazer_shared::closed_set! {
+    /// A service request's status as GeoReport tells it.
+    pub enum RequestStatus {
+        Open = "open",
+        Closed = "closed",
+    }
+}
+
+impl RequestStatus {
+    /// Open until the message is closed (a reopened message is open again).
+    pub fn of(status: MessageStatus) -> Self {
+        if status == MessageStatus::Closed { Self::Closed } else { Self::Open }
+    }
+}
 
 /// An instant in the W3C format the spec requires, in Tehran time.
 pub fn w3c(instant: DateTime<Utc>) -> String {
@@ -110,12 +134,13 @@ pub fn service_requests(rows: Vec<ServiceRequestRow>, categories: &[Category]) -
 
 fn service_request(row: ServiceRequestRow, categories: &[Category]) -> Node {
     let service_name = categories.iter().find(|c| c.code == row.category).map(|c| c.name_fa.clone());
-    let closed = row.status == status::CLOSED;
+    let status = RequestStatus::of(row.status);
+    let closed = status == RequestStatus::Closed;
     let updated = if closed { row.closed_at.unwrap_or(row.updated_at) } else { row.updated_at };
     Node::Object(vec![
         ("service_request_id", Node::Text(row.tracking_code)),
-        ("status", Node::text(if closed { "closed" } else { "open" })),
-        ("status_notes", Node::Text(status_notes(&row.status, row.outcome.as_deref()))),
+        ("status", Node::text(status.as_str())),
+        ("status_notes", Node::Text(status_notes(row.status, row.outcome))),
         ("service_name", Node::maybe_text(service_name)),
         ("service_code", Node::Text(row.category)),
         ("description", Node::Text(row.body)),
@@ -136,25 +161,23 @@ fn service_request(row: ServiceRequestRow, categories: &[Category]) -> Node {
 
 /// Where a message stands, in Persian words; the agency's answer by its outcome only (its text
 /// may name people).
-fn status_notes(status: &str, outcome: Option<&str>) -> String {
+fn status_notes(status: MessageStatus, outcome: Option<Outcome>) -> String {
     let outcome_fa = outcome.map(|o| match o {
-        "resolved" => "رسیدگی شد",
-        "partially_resolved" => "بخشی از آن رسیدگی شد",
-        "rejected" => "پذیرفته نشد",
-        other => other,
+        Outcome::Resolved => "رسیدگی شد",
+        Outcome::PartiallyResolved => "بخشی از آن رسیدگی شد",
+        Outcome::Rejected => "پذیرفته نشد",
     });
     match (status, outcome_fa) {
-        (status::RECEIVED, _) => "ثبت شد و در انتظار ارجاع به دستگاه مسئول است".into(),
-        (status::TRIAGE, _) => "در حال بررسی برای تعیین دستگاه مسئول".into(),
-        (status::ASSIGNED, _) => "به دستگاه مسئول ارجاع شد".into(),
-        (status::ACKNOWLEDGED, _) => "دستگاه مسئول دریافت آن را تأیید کرد".into(),
-        (status::DECLINED, _) => "دستگاه پیشین آن را خارج از حوزهٔ خود دانست؛ ارجاع دوباره در جریان است".into(),
-        (status::RESPONDED, Some(words)) => format!("دستگاه مسئول پاسخ داد: {words}"),
-        (status::RESPONDED, None) => "دستگاه مسئول پاسخ داد".into(),
-        (status::CLOSED, Some(words)) => format!("بسته شد؛ نتیجهٔ پاسخ: {words}"),
-        (status::CLOSED, None) => "بسته شد".into(),
-        (status::REOPENED, _) => "شهروند پاسخ را نپذیرفت و پیام بازگشایی شد؛ دستگاه دوباره پاسخ می‌دهد".into(),
-        (other, _) => other.to_string(),
+        (MessageStatus::Received, _) => "ثبت شد و در انتظار ارجاع به دستگاه مسئول است".into(),
+        (MessageStatus::Triage, _) => "در حال بررسی برای تعیین دستگاه مسئول".into(),
+        (MessageStatus::Assigned, _) => "به دستگاه مسئول ارجاع شد".into(),
+        (MessageStatus::Acknowledged, _) => "دستگاه مسئول دریافت آن را تأیید کرد".into(),
+        (MessageStatus::Declined, _) => "دستگاه پیشین آن را خارج از حوزهٔ خود دانست؛ ارجاع دوباره در جریان است".into(),
+        (MessageStatus::Responded, Some(words)) => format!("دستگاه مسئول پاسخ داد: {words}"),
+        (MessageStatus::Responded, None) => "دستگاه مسئول پاسخ داد".into(),
+        (MessageStatus::Closed, Some(words)) => format!("بسته شد؛ نتیجهٔ پاسخ: {words}"),
+        (MessageStatus::Closed, None) => "بسته شد".into(),
+        (MessageStatus::Reopened, _) => "شهروند پاسخ را نپذیرفت و پیام بازگشایی شد؛ دستگاه دوباره پاسخ می‌دهد".into(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`Node`](super::document::Node) tree in JSON or XML, so these types only describe their JSON
 //! form (the XML has the same elements); the tests hold them to what the model writes.
 
+use nazer_shared::iran::Province;
 use serde::Deserialize;
 
 /// A service: a category messages are filed under.
@@ -175,6 +176,7 @@ pub struct RequestForm {
     pub media_url: Option<String>,
     /// The province's code (`GET services/{service_code}.json` lists them).
     #[serde(rename = "attribute[province]")]
+    #[schema(value_type = Province)]
     pub province: String,
     /// The kind of message, when the service takes more than one; `complaint` by default where
     /// it is taken.
@@ -274,7 +276,7 @@ mod tests {
         let at = "2026-11-29T08:00:00Z".parse().unwrap();
         let row = ServiceRequestRow {
             tracking_code: "2379166660".into(),
-            status: "assigned".into(),
+            status: crate::store::MessageStatus::Assigned,
             category: "municipal.building".into(),
             body: "…".into(),
             agency_name: None,

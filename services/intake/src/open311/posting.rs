@@ -6,7 +6,7 @@ use nazer_shared::http::FieldIssue;
 
 use super::document::Node;
 use super::form::{Fields, decimal, issue, shown};
-use super::model::{DEFAULT_KIND, KIND, PROVINCE};
+use super::model::{AttributeCode, DEFAULT_KIND, KIND, PROVINCE};
 use crate::submission::{self, Category, ReporterRequest, Submission, SubmissionRequest};
 
 pub const MAX_ADDRESS_CHARS: usize = 500;
@@ -49,7 +49,7 @@ pub fn read_request(
 ) -> Result<(Submission, Location), Vec<String>> {
     let mut issues = Vec::new();
     let location = read_location(fields, &mut issues);
-    for (code, _) in fields.attributes().filter(|(code, _)| ![PROVINCE, KIND].contains(code)) {
+    for (code, _) in fields.attributes().filter(|(code, _)| AttributeCode::parse(code).is_none()) {
         let problem = format!(
             "is not an attribute of service `{}`; it takes attribute[{PROVINCE}] and attribute[{KIND}]",
             category.code

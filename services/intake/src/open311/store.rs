@@ -8,17 +8,16 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{Channel, MessageKind};
+use nazer_shared::events::{Channel, MessageKind, Stage};
 
 use super::posting::Location;
-use crate::projection::deadline_state;
+use crate::lifecycle::Outcome;
+use crate::projection::open_states;
 use crate::schema::{agency_responses, message_deadlines, messages, reporters};
-use crate::store::status;
+use crate::store::MessageStatus;
 
 /// The most service requests one answer holds (the spec's default query limit).
 pub const MAX_REQUESTS: i64 = 1000;
-/// The stage whose due instant a citizen can expect an answer by (deadline-timer's name).
-const RESPOND_STAGE: &str = "respond";
 
 /// Records where a report was made, on the message just stored in the same transaction.
 pub fn record_location(conn: &mut DbConnection, message_id: &str, location: &Location) -> Result<(), DbError> {
@@ -57,7 +56,7 @@ pub struct Search {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceRequestRow {
     pub tracking_code: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub category: String,
     pub body: String,
     pub agency_name: Option<String>,
@@ -69,16 +68,45 @@ pub struct ServiceRequestRow {
     pub address: Option<String>,
     pub media_url: Option<String>,
     /// The outcome of the agency's latest answer.
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     /// When the pending (or paused) respond stage is due.
     pub expected_at: Option<DateTime<Utc>>,
 }
 
-type Row = (
-    (String, String, String, String, Option<String>),
-    (NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>),
-    (Option<f64>, Option<f64>, Option<String>, Option<String>),
-);
+/// The columns GeoReport shows of a message.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct Row {
+    id: String,
+    tracking_code: String,
+    status: String,
+    category: String,
+    body: String,
+    assigned_agency_name: Option<String>,
+    received_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    closed_at: Option<NaiveDateTime>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    address: Option<String>,
+    media_url: Option<String>,
+}
+
+/// The latest answer's outcome, by message.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = agency_responses)]
+struct OutcomeRow {
+    message_id: String,
+    outcome: String,
+}
+
+/// A respond stage's due instant, by message.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_deadlines)]
+struct DueRow {
+    message_id: String,
+    due_at: NaiveDateTime,
+}
 
 /// The service requests `selection` names that the public may see, newest first, at most
 /// [`MAX_REQUESTS`].
@@ -100,78 +128,62 @@ pub fn service_requests(conn: &mut DbConnection, selection: &Selection) -> Resul
                 query = query.filter(messages::received_at.le(to_db_time(until)));
             }
             query = match search.closed {
-                Some(true) => query.filter(messages::status.eq(status::CLOSED)),
-                Some(false) => query.filter(messages::status.ne(status::CLOSED)),
+                Some(true) => query.filter(messages::status.eq(MessageStatus::Closed.as_str())),
+                Some(false) => query.filter(messages::status.ne(MessageStatus::Closed.as_str())),
                 None => query,
             };
         }
     }
-    let rows: Vec<(String, Row)> = query
+    let rows: Vec<Row> = query
         .order((messages::received_at.desc(), messages::id.desc()))
         .limit(MAX_REQUESTS)
-        .select((
-            messages::id,
-            (
-                (
-                    messages::tracking_code,
-                    messages::status,
-                    messages::category,
-                    messages::body,
-                    messages::assigned_agency_name,
-                ),
-                (messages::received_at, messages::updated_at, messages::closed_at),
-                (messages::latitude, messages::longitude, messages::address, messages::media_url),
-            ),
-        ))
+        .select(Row::as_select())
         .load(conn)?;
-    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
     let mut outcomes = latest_outcomes(conn, &ids)?;
     let mut expected = expected_answers(conn, &ids)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, ((tracking_code, status, category, body, agency_name), times, place))| {
-            let (received_at, updated_at, closed_at) = times;
-            let (latitude, longitude, address, media_url) = place;
-            ServiceRequestRow {
-                tracking_code,
-                status,
-                category,
-                body,
-                agency_name,
-                received_at: from_db_time(received_at),
-                updated_at: from_db_time(updated_at),
-                closed_at: closed_at.map(from_db_time),
-                latitude,
-                longitude,
-                address,
-                media_url,
-                outcome: outcomes.remove(&id),
-                expected_at: expected.remove(&id),
-            }
+    rows.into_iter()
+        .map(|row| {
+            Ok(ServiceRequestRow {
+                outcome: outcomes.remove(&row.id),
+                expected_at: expected.remove(&row.id),
+                tracking_code: row.tracking_code,
+                status: MessageStatus::stored(&row.status)?,
+                category: row.category,
+                body: row.body,
+                agency_name: row.assigned_agency_name,
+                received_at: from_db_time(row.received_at),
+                updated_at: from_db_time(row.updated_at),
+                closed_at: row.closed_at.map(from_db_time),
+                latitude: row.latitude,
+                longitude: row.longitude,
+                address: row.address,
+                media_url: row.media_url,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The outcome of each message's latest agency answer.
-fn latest_outcomes(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, String>, DbError> {
-    let rows: Vec<(String, String)> = agency_responses::table
+fn latest_outcomes(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, Outcome>, DbError> {
+    let rows: Vec<OutcomeRow> = agency_responses::table
         .filter(agency_responses::message_id.eq_any(ids))
         .order(agency_responses::responded_at.asc())
-        .select((agency_responses::message_id, agency_responses::outcome))
+        .select(OutcomeRow::as_select())
         .load(conn)?;
     // Later answers overwrite earlier ones.
-    Ok(rows.into_iter().collect())
+    rows.into_iter().map(|row| Ok((row.message_id, Outcome::stored(&row.outcome)?))).collect()
 }
 
 /// When each message's open respond stage is due; the most recently changed one when a
 /// decline left an older stage behind.
 fn expected_answers(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, DateTime<Utc>>, DbError> {
-    let rows: Vec<(String, NaiveDateTime)> = message_deadlines::table
+    let rows: Vec<DueRow> = message_deadlines::table
         .filter(message_deadlines::message_id.eq_any(ids))
-        .filter(message_deadlines::stage.eq(RESPOND_STAGE))
-        .filter(message_deadlines::state.eq_any([deadline_state::PENDING, deadline_state::PAUSED]))
+        .filter(message_deadlines::stage.eq(Stage::Respond.as_str()))
+        .filter(message_deadlines::state.eq_any(open_states()))
         .order((message_deadlines::updated_at.asc(), message_deadlines::due_at.asc()))
-        .select((message_deadlines::message_id, message_deadlines::due_at))
+        .select(DueRow::as_select())
         .load(conn)?;
-    Ok(rows.into_iter().map(|(id, due_at)| (id, from_db_time(due_at))).collect())
+    Ok(rows.into_iter().map(|row| (row.message_id, from_db_time(row.due_at))).collect())
 }
