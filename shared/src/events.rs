@@ -82,100 +82,37 @@ impl Envelope {
     }
 }
 
-/// What a citizen sends. Kept as text in events so that an older consumer survives a new kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    Complaint,
-    ViolationReport,
-    Criticism,
-    Suggestion,
-    Appreciation,
-}
-
-impl MessageKind {
-    pub const ALL: [MessageKind; 5] = [
-        MessageKind::Complaint,
-        MessageKind::ViolationReport,
-        MessageKind::Criticism,
-        MessageKind::Suggestion,
-        MessageKind::Appreciation,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Complaint => "complaint",
-            MessageKind::ViolationReport => "violation_report",
-            MessageKind::Criticism => "criticism",
-            MessageKind::Suggestion => "suggestion",
-            MessageKind::Appreciation => "appreciation",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
+crate::closed_set! {
+    /// What a citizen sends. Kept as text in events so that an older consumer survives a new kind.
+    pub enum MessageKind {
+        Complaint = "complaint",
+        ViolationReport = "violation_report",
+        Criticism = "criticism",
+        Suggestion = "suggestion",
+        Appreciation = "appreciation",
     }
 }
 
-/// How a message reached Nazer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    CallCenter,
-    Web,
-    MobileApp,
-    Open311,
-    DirectMeeting,
-    Letter,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 6] = [
-        Channel::CallCenter,
-        Channel::Web,
-        Channel::MobileApp,
-        Channel::Open311,
-        Channel::DirectMeeting,
-        Channel::Letter,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::CallCenter => "call_center",
-            Channel::Web => "web",
-            Channel::MobileApp => "mobile_app",
-            Channel::Open311 => "open311",
-            Channel::DirectMeeting => "direct_meeting",
-            Channel::Letter => "letter",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == text)
+crate::closed_set! {
+    /// How a message reached Nazer.
+    pub enum Channel {
+        CallCenter = "call_center",
+        Web = "web",
+        MobileApp = "mobile_app",
+        Open311 = "open311",
+        DirectMeeting = "direct_meeting",
+        Letter = "letter",
     }
 }
 
-/// How urgent a message is; SLA policies may give urgent messages shorter budgets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Priority {
-    #[default]
-    Normal,
-    High,
-    Urgent,
-}
-
-impl Priority {
-    pub const ALL: [Priority; 3] = [Priority::Normal, Priority::High, Priority::Urgent];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Normal => "normal",
-            Priority::High => "high",
-            Priority::Urgent => "urgent",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
+crate::closed_set! {
+    /// How urgent a message is; SLA policies may give urgent messages shorter budgets.
+    #[derive(Default)]
+    pub enum Priority {
+        #[default]
+        Normal = "normal",
+        High = "high",
+        Urgent = "urgent",
     }
 }
 
@@ -694,7 +631,7 @@ mod tests {
     #[test]
     fn kinds_parse_their_own_names() {
         for kind in MessageKind::ALL {
-            assert_eq!(MessageKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(MessageKind::parse(kind.as_str()), Some(*kind));
         }
         assert_eq!(MessageKind::parse("rumour"), None);
     }

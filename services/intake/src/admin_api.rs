@@ -85,9 +85,9 @@ pub(crate) async fn put_category(
         issues.push(FieldIssue::new("name_en", "is required: the English name"));
     }
     let kinds = request.kinds.unwrap_or_default();
-    let known = nazer_shared::events::MessageKind::ALL.map(|k| k.as_str());
-    if kinds.is_empty() || kinds.iter().any(|k| !known.contains(&k.as_str())) {
-        issues.push(FieldIssue::new("kinds", format!("list one or more of: {}", known.join(", "))));
+    use nazer_shared::events::MessageKind;
+    if kinds.is_empty() || kinds.iter().any(|k| MessageKind::parse(k).is_none()) {
+        issues.push(FieldIssue::new("kinds", format!("list one or more of: {}", MessageKind::listed())));
     }
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));

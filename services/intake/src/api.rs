@@ -220,10 +220,10 @@ pub(crate) async fn get_messages(
         issues.push(FieldIssue::new("province", format!("one of: {}", Province::listed())));
     }
     if query.priority.as_deref().is_some_and(|p| Priority::parse(p).is_none()) {
-        issues.push(FieldIssue::new("priority", format!("one of: {}", Priority::ALL.map(|p| p.as_str()).join(", "))));
+        issues.push(FieldIssue::new("priority", format!("one of: {}", Priority::listed())));
     }
     if query.kind.as_deref().is_some_and(|k| MessageKind::parse(k).is_none()) {
-        issues.push(FieldIssue::new("kind", format!("one of: {}", MessageKind::ALL.map(|k| k.as_str()).join(", "))));
+        issues.push(FieldIssue::new("kind", format!("one of: {}", MessageKind::listed())));
     }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));

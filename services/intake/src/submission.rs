@@ -168,7 +168,7 @@ fn check_length(issues: &mut Vec<FieldIssue>, field: &str, value: &Option<String
 /// Validates a posted message against the categories intake accepts.
 pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<Submission, Vec<FieldIssue>> {
     let mut issues = Vec::new();
-    let kind_names = MessageKind::ALL.map(|k| k.as_str()).join(", ");
+    let kind_names = MessageKind::listed();
     let kind = match trimmed(&request.kind) {
         None => {
             issues.push(FieldIssue::new("kind", format!("is required; one of: {kind_names}")));
@@ -182,7 +182,7 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
             kind
         }
     };
-    let channel_names = Channel::ALL.map(|c| c.as_str()).join(", ");
+    let channel_names = Channel::listed();
     let channel = match trimmed(&request.channel) {
         None => {
             issues.push(FieldIssue::new("channel", format!("is required; one of: {channel_names}")));
@@ -247,7 +247,7 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
     let priority = match trimmed(&request.priority) {
         None => Priority::Normal,
         Some(text) => Priority::parse(&text).unwrap_or_else(|| {
-            let names = Priority::ALL.map(|p| p.as_str()).join(", ");
+            let names = Priority::listed();
             issues.push(FieldIssue::new("priority", format!("`{text}` is not a priority; use one of: {names}")));
             Priority::Normal
         }),

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::{Viewer, ancestor_pattern, decode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{DeadlineState, MessageKind};
+use nazer_shared::events::{Channel, DeadlineState, MessageKind, Priority};
 use nazer_shared::http::paging::{self, Cursor};
 use serde::Serialize;
 
@@ -119,18 +119,15 @@ pub struct MessageSummary {
     pub id: String,
     /// Ten digits, the last a check digit: what the citizen is told.
     pub tracking_code: String,
-    /// `complaint`, `violation_report`, `criticism`, `suggestion` or `appreciation`.
-    pub kind: String,
-    /// `call_center`, `web`, `mobile_app`, `open311`, `direct_meeting` or `letter`.
-    pub channel: String,
+    pub kind: MessageKind,
+    pub channel: Channel,
     /// The category's code.
     pub category: String,
     pub subject: Option<String>,
     /// The province's code, such as `tehran`.
     pub province: String,
     pub city: Option<String>,
-    /// `normal`, `high` or `urgent`.
-    pub priority: String,
+    pub priority: Priority,
     /// `received`, `assigned`, `acknowledged`, `triage`, `declined`, `responded`, `closed` or
     /// `reopened`.
     pub status: MessageStatus,
@@ -185,6 +182,11 @@ struct MessageRow {
     body: String,
 }
 
+/// A value of a closed set as a row holds it; a text intake never writes is a broken invariant.
+fn stored<T>(text: &str, column: &str, parse: fn(&str) -> Option<T>) -> Result<T, DbError> {
+    parse(text).ok_or_else(|| DbError::Refused(format!("unknown message {column} `{text}` in the database")))
+}
+
 fn summary(row: SummaryRow) -> Result<MessageSummary, DbError> {
     let assigned_agency = match (row.assigned_agency_id, row.assigned_agency_name) {
         (Some(id), Some(name)) => Some(AgencyRef { id, name }),
@@ -193,13 +195,13 @@ fn summary(row: SummaryRow) -> Result<MessageSummary, DbError> {
     Ok(MessageSummary {
         id: row.id,
         tracking_code: row.tracking_code,
-        kind: row.kind,
-        channel: row.channel,
+        kind: stored(&row.kind, "kind", MessageKind::parse)?,
+        channel: stored(&row.channel, "channel", Channel::parse)?,
         category: row.category,
         subject: row.subject,
         province: row.province,
         city: row.city,
-        priority: row.priority,
+        priority: stored(&row.priority, "priority", Priority::parse)?,
         status: MessageStatus::stored(&row.status)?,
         received_at: from_db_time(row.received_at),
         assigned_agency,
@@ -311,7 +313,7 @@ pub fn find_message(
     let timeline = timeline::of_message(conn, &id)?;
     let reporter = match reporter_access {
         ReporterAccess::Never => None,
-        access => reporter_of(conn, &id, &summary.kind, access, keys)?,
+        access => reporter_of(conn, &id, summary.kind, access, keys)?,
     };
     Ok(Some(MessageView { summary, body, deadlines, warnings, responses, timeline, reporter }))
 }
@@ -371,14 +373,14 @@ pub fn responses_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Res
 fn reporter_of(
     conn: &mut DbConnection,
     message_id: &str,
-    kind: &str,
+    kind: MessageKind,
     access: ReporterAccess,
     keys: &ReporterKeys,
 ) -> Result<Option<ReporterView>, DbError> {
     let row: Option<ReporterRow> =
         reporters::table.find(message_id).select(ReporterRow::as_select()).first(conn).optional()?;
     let Some(ReporterRow { full_name, national_id, mobile, email, confidential }) = row else { return Ok(None) };
-    let protected = confidential || kind == MessageKind::ViolationReport.as_str();
+    let protected = confidential || kind == MessageKind::ViolationReport;
     if access == ReporterAccess::UnlessProtected && protected {
         return Ok(None);
     }

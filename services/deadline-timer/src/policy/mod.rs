@@ -108,12 +108,12 @@ impl SlaPolicy {
         }
         document.priority = document.priority.trim().to_string();
         if document.priority != ANY && Priority::parse(&document.priority).is_none() {
-            let names = Priority::ALL.map(|p| p.as_str()).join(", ");
+            let names = Priority::listed();
             issues.push(FieldIssue::new("priority", format!("`*` or one of: {names}")));
         }
         document.channel = document.channel.trim().to_string();
         if document.channel != ANY && Channel::parse(&document.channel).is_none() {
-            let names = Channel::ALL.map(|c| c.as_str()).join(", ");
+            let names = Channel::listed();
             issues.push(FieldIssue::new("channel", format!("`*` or one of: {names}")));
         }
         if let Some(calendar) = &document.calendar
