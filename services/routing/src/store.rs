@@ -307,6 +307,8 @@ pub fn delete_rule(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
 }
 
 /// What routing keeps of a message it routed: enough to announce where it went.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = assignments)]
 struct Routed {
     message_id: String,
     tracking_code: String,
@@ -330,14 +332,8 @@ struct Standing {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = assignments)]
 struct AssignmentRow {
-    message_id: String,
-    tracking_code: String,
-    kind: String,
-    category: String,
-    province: String,
-    city: Option<String>,
-    priority: String,
-    channel: Option<String>,
+    #[diesel(embed)]
+    routed: Routed,
     state: String,
     agency_id: Option<String>,
     needs_supervisor: bool,
@@ -345,18 +341,8 @@ struct AssignmentRow {
 
 impl AssignmentRow {
     fn split(self) -> Result<(Routed, Standing), DbError> {
-        let routed = Routed {
-            message_id: self.message_id,
-            tracking_code: self.tracking_code,
-            kind: self.kind,
-            category: self.category,
-            province: self.province,
-            city: self.city,
-            priority: self.priority,
-            channel: self.channel,
-        };
         let state = AssignmentState::stored(&self.state)?;
-        Ok((routed, Standing { state, agency_id: self.agency_id, needs_supervisor: self.needs_supervisor }))
+        Ok((self.routed, Standing { state, agency_id: self.agency_id, needs_supervisor: self.needs_supervisor }))
     }
 }
 
