@@ -92,3 +92,42 @@ async fn an_answer_before_the_due_time_stops_the_clock() {
     app.stop().await;
     receiver.stop().await;
 }
+
+/// A clock that ran out and was then answered says `answered_late` in both places that show it:
+/// deadline-timer's deadlines and intake's message view (one vocabulary for the same clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_after_the_due_time_is_answered_late_in_both_views() {
+    let receiver = WebhookReceiver::start().await;
+    let mut app = TestApp::start(&ALL).await;
+    configure(&Endpoints::single(&app.base), ADMIN_KEY, "PT2S", &format!("{}/agency", receiver.url)).await;
+    let (status, key) = app
+        .post("/api/v1/api-keys", ADMIN_KEY, &json!({"name": "agency", "scopes": ["agency"], "agency_id": AGENCY}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let agency_key = key["secret"].as_str().unwrap_or_default().to_string();
+
+    let code = post_messages(&app.base, ADMIN_KEY, 1).await.remove(0);
+    let path = format!("/api/v1/messages/{code}");
+    let breached = eventually(Duration::from_secs(20), "the deadline breached", || async {
+        let (_, view) = app.get(&path, ADMIN_KEY).await;
+        (view["deadlines"][0]["state"] == "breached").then_some(view)
+    })
+    .await;
+    let message_id = breached["id"].as_str().unwrap_or_default().to_string();
+    let (status, answer) = app
+        .post(&format!("{path}/responses"), &agency_key, &json!({"outcome": "resolved", "body": "پاسخ پس از مهلت"}))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let deadlines = format!("/api/v1/deadlines?message_id={message_id}");
+    let (message, clocks) = eventually(Duration::from_secs(10), "answered_late in both views", || async {
+        let (_, message) = app.get(&path, ADMIN_KEY).await;
+        let (_, clocks) = app.get(&deadlines, ADMIN_KEY).await;
+        (message["deadlines"][0]["state"] == "answered_late" && clocks["deadlines"][0]["state"] == "answered_late")
+            .then_some((message, clocks))
+    })
+    .await;
+    assert_eq!(message["status"], "responded", "{message}");
+    assert_eq!(clocks["deadlines"].as_array().map(Vec::len), Some(1), "{clocks}");
+    app.stop().await;
+    receiver.stop().await;
+}
