@@ -559,5 +559,10 @@ async fn bad_triage_paging_and_filters_are_refused_naming_the_field() {
     assert!(body["errors"][0]["problem"].as_str().is_some_and(|p| p.contains("oldest first, the default")), "{body}");
     // Every bad field is named at once, in the order the checks run.
     triage.refuses("cursor=abc&sort=size", &["sort", "cursor"]).await;
+    // A cursor whose instant no backend stores (5001 BC is before PostgreSQL's first day, year
+    // 11476 after the year 9999 both backends keep) is as malformed as any other.
+    for micros in ["-220000000000000000", "300000000000000000"] {
+        triage.refuses(&format!("cursor={micros}_01a22750-dc1b-7267-b816-dfb7dae0045e"), &["cursor"]).await;
+    }
     app.stop().await;
 }

@@ -1,7 +1,7 @@
 //! Lists in pages: a stable order (an instant, then the id), an opaque cursor naming where the
 //! previous page ended, and the sort direction. Each list applies the cursor to its own table.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 
 use super::FieldIssue;
 
@@ -12,6 +12,9 @@ pub struct Cursor {
     pub id: String,
 }
 
+/// The years of an instant both backends store.
+const STORED_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
 impl Cursor {
     pub fn encode(&self) -> String {
         format!("{}_{}", self.at.and_utc().timestamp_micros(), self.id)
@@ -20,6 +23,11 @@ impl Cursor {
     pub fn parse(text: &str) -> Option<Self> {
         let (micros, id) = text.split_once('_')?;
         let at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+        // No list stores an instant outside these years, and PostgreSQL refuses (a 500) some that
+        // chrono reads (before 4713 BC), so such a cursor was never one of ours.
+        if !STORED_YEARS.contains(&at.year()) {
+            return None;
+        }
         uuid::Uuid::parse_str(id).ok()?;
         Some(Self { at, id: id.to_string() })
     }
@@ -112,6 +120,8 @@ pub fn page<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -
 
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+
     use super::*;
 
     #[test]
@@ -121,6 +131,21 @@ mod tests {
         assert_eq!(Cursor::parse(&cursor.encode()), Some(cursor));
         for bad in ["", "123", "abc_01a22750-dc1b-7267-b816-dfb7dae0045e", "1764400000123456_x"] {
             assert_eq!(Cursor::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_outside_the_years_both_backends_store_is_refused() {
+        let id = "01a22750-dc1b-7267-b816-dfb7dae0045e";
+        let at = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        for edge in [at(1, 1, 1), at(9999, 12, 31)] {
+            let cursor = Cursor { at: edge, id: id.into() };
+            assert_eq!(Cursor::parse(&cursor.encode()), Some(cursor));
+        }
+        // chrono reaches ±262143; PostgreSQL starts at 4713 BC.
+        for outside in [at(0, 12, 31), at(-5000, 1, 1), at(10000, 1, 1), at(262_000, 1, 1)] {
+            let text = Cursor { at: outside, id: id.into() }.encode();
+            assert_eq!(Cursor::parse(&text), None, "{text}");
         }
     }
 
