@@ -564,5 +564,11 @@ async fn bad_triage_paging_and_filters_are_refused_naming_the_field() {
     for micros in ["-220000000000000000", "300000000000000000"] {
         triage.refuses(&format!("cursor={micros}_01a22750-dc1b-7267-b816-dfb7dae0045e"), &["cursor"]).await;
     }
+    // A Solar Hijri year inside an instant is not read as a Gregorian one: the day alone is.
+    for (query, field) in [("from=1405-09-17T00:00:00%2B03:30", "from"), ("to=1405-09-17T00:00:00Z", "to")] {
+        let body = triage.refuses(query, &[field]).await;
+        let problem = body["errors"][0]["problem"].as_str().unwrap_or_default();
+        assert!(problem.contains("Solar Hijri date is written as a day, e.g. 1405-09-17"), "{body}");
+    }
     app.stop().await;
 }

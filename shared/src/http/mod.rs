@@ -38,14 +38,23 @@ pub const IDENTIFIER_RULE: &str = "use 1–64 lowercase letters, digits, '.', '_
 
 /// An RFC 3339 instant from a query string, where a `+` left unescaped arrives as a space.
 pub fn query_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    written_instant(text).map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// An RFC 3339 instant in the offset it was written in.
+fn written_instant(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     chrono::DateTime::parse_from_rfc3339(text)
         .or_else(|_| chrono::DateTime::parse_from_rfc3339(&text.replace(' ', "+")))
         .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
+/// An instant written with an earlier year is a Solar Hijri date taken for a Gregorian one (a
+/// day alone is read as Solar Hijri, see `iran::parse_either_date`); no record is that old.
+const FIRST_GREGORIAN_YEAR: i32 = 1800;
+
 /// A period bound from a query string: a day (Solar Hijri or Gregorian, Tehran time) or an
-/// RFC 3339 instant. An `end` bound includes its whole day. A bad value is added to `issues`.
+/// RFC 3339 instant (Gregorian, from 1800). An `end` bound includes its whole day. A bad value is
+/// added to `issues`.
 pub fn period_bound(
     field: &str,
     text: &str,
@@ -56,12 +65,50 @@ pub fn period_bound(
         let start = crate::iran::tehran_day_start(day);
         return Some(if end { start + chrono::Duration::days(1) } else { start });
     }
-    let instant = query_instant(text);
-    if instant.is_none() {
-        issues.push(FieldIssue::new(
-            field,
-            "a day such as 1405-09-08 (Solar Hijri) or 2026-11-29, or an RFC 3339 instant",
-        ));
+    match written_instant(text) {
+        Some(instant) if chrono::Datelike::year(&instant) >= FIRST_GREGORIAN_YEAR => {
+            Some(instant.with_timezone(&chrono::Utc))
+        }
+        Some(_) => {
+            issues.push(FieldIssue::new(
+                field,
+                "a Solar Hijri date is written as a day, e.g. 1405-09-17; \
+                 an instant must be RFC 3339 in the Gregorian calendar",
+            ));
+            None
+        }
+        None => {
+            issues.push(FieldIssue::new(
+                field,
+                "a day such as 1405-09-08 (Solar Hijri) or 2026-11-29, or an RFC 3339 instant",
+            ));
+            None
+        }
     }
-    instant
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(field: &str, text: &str) -> (Option<chrono::DateTime<chrono::Utc>>, Vec<FieldIssue>) {
+        let mut issues = Vec::new();
+        (period_bound(field, text, false, &mut issues), issues)
+    }
+
+    #[test]
+    fn a_solar_hijri_year_inside_an_instant_is_refused_pointing_at_the_day() {
+        for (field, text) in [("from", "1405-09-17T00:00:00+03:30"), ("to", "0622-03-22T00:00:00Z")] {
+            let (instant, issues) = bound(field, text);
+            assert_eq!(instant, None, "{text}");
+            assert_eq!(issues.len(), 1, "{text}");
+            assert_eq!(issues[0].field, field);
+            assert!(issues[0].problem.contains("e.g. 1405-09-17"), "{}", issues[0].problem);
+        }
+        // The same day alone is Solar Hijri; a Gregorian instant from 1800 on stays an instant,
+        // its year read as written (not in UTC).
+        assert_eq!(bound("from", "1405-09-17").0.map(|t| t.to_rfc3339()).as_deref(), Some("2026-12-07T20:30:00+00:00"));
+        let (instant, issues) = bound("from", "1800-01-01T00:00:00+03:30");
+        assert_eq!((instant.map(|t| t.to_rfc3339()), issues.len()), (Some("1799-12-31T20:30:00+00:00".into()), 0));
+    }
 }
