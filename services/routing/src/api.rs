@@ -27,7 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<RoutingState>) {
         .route("/api/v1/routing-rules", web::post().to(post_rule))
         .route("/api/v1/routing-rules/{id}", web::delete().to(delete_rule))
         .route("/api/v1/triage", web::get().to(get_triage))
-        .route("/api/v1/triage/{message_id}/assignment", web::post().to(post_triage_assignment));
+        .route("/api/v1/triage/{message}/assignment", web::post().to(post_triage_assignment));
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -412,8 +412,9 @@ pub(crate) struct AssignmentRequest {
 /// Sends a message waiting in triage to an agency. Admins, supervisors and the call centre.
 ///
 /// A message declined three times is for admins and supervisors only.
-#[utoipa::path(post, path = "/api/v1/triage/{message_id}/assignment", tag = "routing",
-    params(("message_id" = String, Path, description = "The id of the message waiting in triage")),
+#[utoipa::path(post, path = "/api/v1/triage/{message}/assignment", tag = "routing",
+    params(("message" = String, Path, description = "The message waiting in triage: its tracking code \
+        (10 digits, as every other endpoint takes it) or its internal `message_id` (still accepted)")),
     request_body(content = AssignmentRequest, content_type = "application/json"),
     responses((status = 200, description = "The message is assigned", body = MessageAssigned)))]
 pub(crate) async fn post_triage_assignment(
@@ -424,14 +425,14 @@ pub(crate) async fn post_triage_assignment(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::Supervisor, Scope::CallCenter])?;
     let may_decide_flagged = caller.has(Scope::Supervisor) || caller.has(Scope::Admin);
-    let message_id = path.into_inner();
+    let message = store::TriagedMessage::named(&path.into_inner());
     let Some(agency_id) = request.agency_id.map(|a| a.trim().to_string()).filter(|a| !a.is_empty()) else {
         return Err(ApiError::invalid_field("agency_id", "is required"));
     };
     let now = state.ctx.clock.now();
     let event = state
         .ctx
-        .write(move |conn| store::assign_from_triage(conn, &message_id, &agency_id, may_decide_flagged, now))
+        .write(move |conn| store::assign_from_triage(conn, &message, &agency_id, may_decide_flagged, now))
         .await?;
     Ok(HttpResponse::Ok().json(event))
 }

@@ -572,7 +572,9 @@ impl From<TriageError> for ApiError {
     fn from(error: TriageError) -> Self {
         match error {
             // Said as the API's 404s say it: whether the id exists at all is not told apart.
-            TriageError::NotInTriage => ApiError::NotFound("no message with this id waits in triage".into()),
+            TriageError::NotInTriage => {
+                ApiError::NotFound("no message with this tracking code or id waits in triage".into())
+            }
             TriageError::UnknownAgency(_) => ApiError::invalid_field("agency_id", error.to_string()),
             TriageError::NeedsSupervisor => ApiError::Forbidden(error.to_string()),
             TriageError::Db(error) => error.into(),
@@ -580,14 +582,57 @@ impl From<TriageError> for ApiError {
     }
 }
 
+/// How a triage request names its message: by the tracking code, as every other endpoint does,
+/// or by the internal message id existing clients send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriagedMessage {
+    TrackingCode(String),
+    Id(String),
+}
+
+impl TriagedMessage {
+    /// Ten digits (Persian and Arabic-Indic ones too, spaces and dashes ignored, as intake reads a
+    /// code) are a tracking code; anything else is an id (message ids are UUIDs).
+    pub fn named(text: &str) -> Self {
+        let digits: String =
+            nazer_shared::iran::ascii_digits(text).chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if digits.len() == TRACKING_CODE_LENGTH && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Self::TrackingCode(digits)
+        } else {
+            Self::Id(text.to_string())
+        }
+    }
+
+    /// The id of the message named, when it waits in triage under that code.
+    fn message_id(&self, conn: &mut DbConnection) -> Result<Option<String>, DbError> {
+        match self {
+            Self::Id(id) => Ok(Some(id.clone())),
+            // Only waiting rows: the triage queue's partial index bounds the search.
+            Self::TrackingCode(code) => Ok(assignments::table
+                .filter(assignments::state.eq(AssignmentState::Triage.as_str()))
+                .filter(assignments::tracking_code.eq(code))
+                .select(assignments::message_id)
+                .first(conn)
+                .optional()?),
+        }
+    }
+}
+
+/// The digits of a tracking code as intake issues it.
+const TRACKING_CODE_LENGTH: usize = 10;
+
 /// A supervisor's decision for a message in triage.
 pub fn assign_from_triage(
     conn: &mut DbConnection,
-    message_id: &str,
+    named: &TriagedMessage,
     agency_id: &str,
     may_decide_flagged: bool,
     now: DateTime<Utc>,
 ) -> Result<MessageAssigned, TriageError> {
+    let Some(message_id) = named.message_id(conn)? else {
+        return Err(TriageError::NotInTriage);
+    };
+    let message_id = message_id.as_str();
     let Some((routed, standing)) = Routed::load(conn, message_id)? else {
         return Err(TriageError::NotInTriage);
     };
@@ -670,4 +715,20 @@ pub fn reroute_declined(
     };
     routed.announce(conn, chosen, &reason, needs_supervisor, now)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_triage_path_of_ten_digits_is_a_tracking_code_anything_else_an_id() {
+        let code = || TriagedMessage::TrackingCode("4820193757".into());
+        for text in ["4820193757", "۴۸۲۰۱۹۳۷۵۷", "482-019-3757", "482 019 3757"] {
+            assert_eq!(TriagedMessage::named(text), code(), "{text}");
+        }
+        for text in ["01a22750-dc1b-7267-b816-dfb7dae0045e", "m-triage", "482019375", "48201937571"] {
+            assert_eq!(TriagedMessage::named(text), TriagedMessage::Id(text.into()), "{text}");
+        }
+    }
 }

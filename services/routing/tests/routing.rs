@@ -444,6 +444,35 @@ async fn a_supervisor_assigns_from_triage_once() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triage_assignment_takes_the_tracking_code_as_every_endpoint_does_or_the_id() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    create_agency(&app, "qom-municipality", "شهرداری قم", None).await;
+    let by_code = MessageReceived { tracking_code: "4820193757".into(), ..received("m-code", CATEGORY, "qom", None) };
+    let by_id = MessageReceived { tracking_code: "5930284615".into(), ..received("m-id", CATEGORY, "qom", None) };
+    route(&app, &by_code, Utc::now());
+    route(&app, &by_id, Utc::now());
+    let to_qom = json!({ "agency_id": "qom-municipality" });
+
+    let (status, body) = app.post("/api/v1/triage/4820193757/assignment", ADMIN_KEY, &to_qom).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["message_id"].as_str(), body["tracking_code"].as_str()), (Some("m-code"), Some("4820193757")));
+    assert_eq!(
+        decisions(&app, "m-code"),
+        vec![decision(store::AssignmentState::Assigned, Some("qom-municipality"), Some("manual"))]
+    );
+    // Placed once: the code names a message no longer waiting.
+    let (status, body) = app.post("/api/v1/triage/4820193757/assignment", ADMIN_KEY, &to_qom).await;
+    assert_eq!(status, 404, "{body}");
+
+    // The internal id still works, for existing clients.
+    let (status, body) = app.post("/api/v1/triage/m-id/assignment", ADMIN_KEY, &to_qom).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message_id"], "m-id");
+    assert_eq!(app.outbox_events("routing", "message.assigned").len(), 2);
+    app.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The triage queue in pages
 
