@@ -1,7 +1,7 @@
 //! The filters of `GET requests`: a list of ids overrides the rest; otherwise services, a
 //! period of at most 90 days (the last 90 by default) and open or closed.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use nazer_shared::http::{FieldIssue, is_identifier, period_bound, query_instant};
 
 use super::form::{Fields, issue, shown};
@@ -82,7 +82,9 @@ fn list_of(fields: &Fields, name: &str) -> Vec<String> {
 /// first instant (`start_date`) or to its last (`end_date`, which includes the instant named).
 fn bound(fields: &Fields, name: &str, end: bool, issues: &mut Vec<String>) -> Option<DateTime<Utc>> {
     let text = fields.get(name)?;
-    if let Some(instant) = query_instant(&text) {
+    // An instant with a year before 1800 is a Solar Hijri date read as Gregorian: `period_bound`
+    // refuses it, saying to write it as a day.
+    if let Some(instant) = query_instant(&text).filter(|instant| instant.year() >= 1800) {
         return Some(instant);
     }
     let mut found = Vec::<FieldIssue>::new();
@@ -133,6 +135,16 @@ mod tests {
         assert_eq!(search("start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z").unwrap_err().status, 400);
         assert_eq!(search("start_date=2026-02-01T00:00:00Z&end_date=2026-01-01T00:00:00Z").unwrap_err().status, 400);
         assert_eq!(search("start_date=yesterday").unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn a_solar_hijri_year_inside_an_instant_is_refused_not_read_as_gregorian() {
+        for query in ["start_date=1405-09-17T00:00:00%2B03:30", "end_date=1405-09-17T00:00:00Z"] {
+            let refused = search(query).unwrap_err();
+            assert_eq!(refused.status, 400, "{query}");
+            let said = refused.descriptions.join(" ");
+            assert!(said.contains("1405-09-17"), "{query}: {said}");
+        }
     }
 
     #[test]
