@@ -16,6 +16,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{Db, DbError};
 use crate::http::auth::{AuthStore, BOOTSTRAP_KEY_ID, Scope, ensure_key};
+use crate::http::home;
 use crate::http::json::MAX_JSON_BODY;
 use crate::http::openapi::{self, ApiDocs};
 use crate::http::ops::{self, Readiness, Stopping};
@@ -397,6 +398,7 @@ pub async fn start(
     let auth = AuthStore { db: db.clone(), jwt };
     let app_services = services.clone();
     let extra_routes = options.extra_routes;
+    let hosted: Arc<[&'static str]> = entries.iter().map(|entry| entry.name).collect();
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(web::Data::new(auth.clone()))
@@ -406,7 +408,8 @@ pub async fn start(
             .wrap(middleware::from_fn(ops::when_stopping))
             .wrap(middleware::from_fn(ops::observe))
             .configure(|cfg| ops::configure(cfg, readiness.clone()))
-            .configure(|cfg| openapi::configure(cfg, docs.clone()));
+            .configure(|cfg| openapi::configure(cfg, docs.clone()))
+            .configure(|cfg| home::configure(cfg, &hosted));
         for service in &app_services {
             app = app.configure(|cfg| service.routes(cfg));
         }

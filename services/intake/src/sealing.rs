@@ -8,6 +8,7 @@ use std::path::Path;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Nullable, Text};
 use nazer_shared::config::{Settings, parse_reporter_keys};
 use nazer_shared::db::{DbConnection, DbError, write_transaction};
 use nazer_shared::select_for_update;
@@ -218,12 +219,20 @@ pub struct Resealed {
 
 const RESEAL_BATCH: i64 = 500;
 
+diesel::define_sql_function! {
+    /// `length` characters of `text` from `start` (1-based); the same on SQLite and PostgreSQL.
+    fn substr(text: Nullable<Text>, start: Integer, length: Integer) -> Nullable<Text>;
+}
+
 /// Seals what is still plaintext (rows from before sealing) and reseals what an older key
 /// sealed, so a retired key can be dropped. Works in batches, each its own transaction, in
 /// message-id order (so two reseals at once neither deadlock nor undo each other); only rows
 /// that need it are read. Idempotent.
 pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<Resealed, DbError> {
-    let current = format!("{VERSION}:{}:%", keys.active().0);
+    // Compared exactly: LIKE would take `_` in a key id as a wildcard (and, on SQLite, ignore
+    // case), so rows under `nazer-2` would pass as `nazer_2`'s and never be resealed.
+    let current = format!("{VERSION}:{}:", keys.active().0);
+    let n = current.len() as i32;
     let mut done = Resealed::default();
     let mut after = String::new();
     loop {
@@ -233,12 +242,12 @@ pub fn reseal_all(conn: &mut DbConnection, keys: &ReporterKeys) -> Result<Reseal
                 reporters::table
                     .filter(reporters::message_id.gt(&after))
                     .filter(
-                        reporters::full_name
-                            .not_like(&current)
-                            .or(reporters::national_id.not_like(&current))
-                            .or(reporters::mobile.not_like(&current))
-                            .or(reporters::email.not_like(&current))
-                            .or(reporters::tracking_pin.not_like(&current)),
+                        substr(reporters::full_name, 1, n)
+                            .ne(&current)
+                            .or(substr(reporters::national_id, 1, n).ne(&current))
+                            .or(substr(reporters::mobile, 1, n).ne(&current))
+                            .or(substr(reporters::email, 1, n).ne(&current))
+                            .or(substr(reporters::tracking_pin, 1, n).ne(&current)),
                     )
                     .order(reporters::message_id)
                     .limit(RESEAL_BATCH)

@@ -1013,6 +1013,56 @@ async fn reporter_identities_are_sealed_and_resealed_after_a_rotation() {
     app.stop().await;
 }
 
+/// Key ids may hold `_`, a LIKE wildcard: rows sealed under `nazer-2` are not current for
+/// `nazer_2`, so rotating to `nazer_2` reseals them and `nazer-2` can then be dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_between_ids_that_differ_by_an_underscore_reseals_every_row() {
+    use nazer_intake::sealing::reseal_all;
+    let mut app = start().await;
+    let id = text(&submit(&app).await["id"]);
+    let dash = format!("nazer-2:{}", "aa".repeat(32));
+    let underscore = format!("nazer_2:{}", "bb".repeat(32));
+    let reseal = |app: &TestApp, keys: &str| {
+        let keys = ReporterKeys::parse(keys).unwrap();
+        reseal_all(&mut app.db().get().unwrap(), &keys).unwrap()
+    };
+    let stored = |app: &TestApp| {
+        let mut conn = app.db().get().unwrap();
+        let (full_name, national_id, mobile, email, tracking_pin) = reporters::table
+            .find(&id)
+            .select((
+                reporters::full_name,
+                reporters::national_id,
+                reporters::mobile,
+                reporters::email,
+                reporters::tracking_pin,
+            ))
+            .first::<(Option<String>, Option<String>, Option<String>, Option<String>, Option<String>)>(&mut *conn)
+            .unwrap();
+        ["full_name", "national_id", "mobile", "email", "tracking_pin"]
+            .into_iter()
+            .zip([full_name, national_id, mobile, email, tracking_pin])
+            .filter_map(|(field, value)| value.map(|value| (field, value)))
+            .collect::<Vec<_>>()
+    };
+    let testing = nazer_shared::testing::REPORTER_KEYS;
+    assert_eq!(reseal(&app, &format!("{dash},{testing}")).rewritten, 1);
+    assert!(stored(&app).iter().all(|(_, value)| value.starts_with("v1:nazer-2:")), "{:?}", stored(&app));
+
+    let rotated = reseal(&app, &format!("{underscore},{dash}"));
+    assert_eq!((rotated.rewritten, rotated.unreadable), (1, vec![]), "nazer-2 rows are not nazer_2's");
+    assert_eq!(reseal(&app, &format!("{underscore},{dash}")).rewritten, 0, "once");
+    let only_new = ReporterKeys::parse(&underscore).unwrap();
+    let fields = stored(&app);
+    assert!(fields.iter().any(|(field, _)| *field == "full_name"), "{fields:?}");
+    for (field, value) in &fields {
+        assert!(value.starts_with("v1:nazer_2:"), "{field}: {value}");
+        assert!(only_new.open(&id, field, value).is_ok(), "{field} opens with nazer_2 alone");
+    }
+    assert_eq!(reseal(&app, &underscore).unreadable, Vec::<String>::new(), "nazer-2 can go");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn lists_page_through_a_stable_order_with_cursors_and_refuse_bad_filters() {
     let mut app = start().await;

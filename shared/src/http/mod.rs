@@ -1,6 +1,8 @@
-//! HTTP pieces every service shares: problem details, JSON bodies, API keys, operations.
+//! HTTP pieces every service shares: problem details, JSON bodies, API keys, operations, and
+//! what a host answers outside its API (its page at `/`, unknown routes).
 
 pub mod auth;
+pub mod home;
 pub mod json;
 pub mod jwt;
 pub mod openapi;

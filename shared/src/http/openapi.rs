@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, InfoBuilder, OpenApi, Ref, RefOr};
@@ -35,7 +35,7 @@ pub struct ProblemSchema {
     pub errors: Option<Vec<FieldIssue>>,
 }
 
-/// The operations every host serves: health, readiness, metrics and these documents.
+/// The operations every host serves: health, readiness, metrics, these documents and its page.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
@@ -44,7 +44,8 @@ pub struct ProblemSchema {
         super::ops::metrics_text,
         openapi_json,
         service_openapi_json,
-        docs_page
+        docs_page,
+        super::home::home_page
     ),
     components(schemas(ProblemSchema, FieldIssue))
 )]
@@ -112,19 +113,43 @@ fn add_default_problem(operation: &mut Operation) {
 pub struct ApiDocs {
     all: String,
     by_service: BTreeMap<String, String>,
+    /// Each documented path's methods as an `Allow` header names them (`GET, POST`).
+    methods: BTreeMap<String, String>,
 }
 
 impl ApiDocs {
     /// `services`: each hosted service's name and contribution.
     pub fn new(services: &[(&'static str, OpenApi)]) -> Result<Self, serde_json::Error> {
         let names: Vec<&str> = services.iter().map(|(name, _)| *name).collect();
-        let all = document(&names, services.iter().map(|(_, doc)| doc.clone()).collect()).to_json()?;
+        let merged = document(&names, services.iter().map(|(_, doc)| doc.clone()).collect());
+        let methods = merged.paths.paths.iter().map(|(path, item)| (path.clone(), allowed(item))).collect();
+        let all = merged.to_json()?;
         let mut by_service = BTreeMap::new();
         for (name, doc) in services {
             by_service.insert(name.to_string(), document(&[name], vec![doc.clone()]).to_json()?);
         }
-        Ok(Self { all, by_service })
+        Ok(Self { all, by_service, methods })
     }
+
+    /// The methods documented at a route `pattern` (`/api/v1/messages/{tracking_code}`).
+    pub fn methods(&self, pattern: &str) -> Option<&str> {
+        self.methods.get(pattern).map(String::as_str)
+    }
+}
+
+fn allowed(item: &PathItem) -> String {
+    let operations = [
+        ("GET", &item.get),
+        ("PUT", &item.put),
+        ("POST", &item.post),
+        ("DELETE", &item.delete),
+        ("PATCH", &item.patch),
+        ("HEAD", &item.head),
+        ("OPTIONS", &item.options),
+        ("TRACE", &item.trace),
+    ];
+    let names: Vec<&str> = operations.iter().filter(|(_, op)| op.is_some()).map(|(name, _)| *name).collect();
+    names.join(", ")
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, docs: Arc<ApiDocs>) {

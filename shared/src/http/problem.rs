@@ -36,6 +36,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The path is served, but not with this method (the answer's `Allow` names those it takes).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
+            ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
@@ -91,6 +95,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "Authentication required",
             ApiError::Forbidden(_) => "Not allowed",
             ApiError::NotFound(_) => "Not found",
+            ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Conflict(_) => "Conflict",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::PayloadTooLarge(_) => "Payload too large",
@@ -120,6 +125,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
