@@ -245,6 +245,23 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// Creates a missing SQLite file readable and writable by its owner only (it holds sealed
+/// identities and every message); SQLite gives its journal files the same mode. An existing file,
+/// or an in-memory database, is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    if path.as_os_str().is_empty() || path.to_string_lossy().starts_with(':') || path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => Err(error),
+        _ => Ok(()),
+    }
+}
+
 impl Db {
     /// Opens the configured database, or the embedded SQLite file when none is configured.
     pub fn open(settings: &DatabaseSettings) -> Result<Self, DbError> {
@@ -259,6 +276,8 @@ impl Db {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| DbError::Open(format!("cannot create {}: {e}", parent.display())))?;
             }
+            create_private(Path::new(&path))
+                .map_err(|e| DbError::Open(format!("cannot create {}: {e}", Path::new(&path).display())))?;
             (Backend::Sqlite, path)
         };
         let pool = Pool::builder()
