@@ -5,7 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use nazer_shared::testing::{ADMIN_KEY, TestApp, WebhookReceiver, eventually};
+use nazer_shared::http::Scope;
+use nazer_shared::testing::{ADMIN_KEY, TestApp, WebhookReceiver, eventually, fixtures};
 use serde_json::json;
 use support::{
     AGENCY, Endpoints, configure, expect_assigned_and_warned_once, expect_one_warning_per_message,
@@ -51,19 +52,27 @@ async fn messages_are_routed_warned_once_and_notified_in_one_process() {
     receiver.stop().await;
 }
 
+/// All five services with a respond budget of `budget`, the assigned agency's key, and one
+/// message posted (its page's path).
+struct OneMessage {
+    receiver: WebhookReceiver,
+    app: TestApp,
+    agency_key: String,
+    path: String,
+}
+
+async fn one_message(budget: &str) -> OneMessage {
+    let receiver = WebhookReceiver::start().await;
+    let app = TestApp::start(&ALL).await;
+    configure(&Endpoints::single(&app.base), ADMIN_KEY, budget, &format!("{}/agency", receiver.url)).await;
+    let agency_key = fixtures::api_key(&app, &[Scope::Agency], Some(AGENCY));
+    let code = post_messages(&app.base, ADMIN_KEY, 1).await.remove(0);
+    OneMessage { receiver, app, agency_key, path: format!("/api/v1/messages/{code}") }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_before_the_due_time_stops_the_clock() {
-    let receiver = WebhookReceiver::start().await;
-    let mut app = TestApp::start(&ALL).await;
-    configure(&Endpoints::single(&app.base), ADMIN_KEY, "PT4S", &format!("{}/agency", receiver.url)).await;
-    let (status, key) = app
-        .post("/api/v1/api-keys", ADMIN_KEY, &json!({"name": "agency", "scopes": ["agency"], "agency_id": AGENCY}))
-        .await;
-    assert_eq!(status, 201, "{key}");
-    let agency_key = key["secret"].as_str().unwrap_or_default().to_string();
-
-    let code = post_messages(&app.base, ADMIN_KEY, 1).await.remove(0);
-    let path = format!("/api/v1/messages/{code}");
+    let OneMessage { receiver, mut app, agency_key, path } = one_message("PT4S").await;
     eventually(Duration::from_secs(10), "assignment", || async {
         let (_, view) = app.get(&path, ADMIN_KEY).await;
         (view["status"] == "assigned" && view["deadlines"].as_array().is_some_and(|d| !d.is_empty())).then_some(())
@@ -97,17 +106,7 @@ async fn an_answer_before_the_due_time_stops_the_clock() {
 /// deadline-timer's deadlines and intake's message view (one vocabulary for the same clock).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_after_the_due_time_is_answered_late_in_both_views() {
-    let receiver = WebhookReceiver::start().await;
-    let mut app = TestApp::start(&ALL).await;
-    configure(&Endpoints::single(&app.base), ADMIN_KEY, "PT2S", &format!("{}/agency", receiver.url)).await;
-    let (status, key) = app
-        .post("/api/v1/api-keys", ADMIN_KEY, &json!({"name": "agency", "scopes": ["agency"], "agency_id": AGENCY}))
-        .await;
-    assert_eq!(status, 201, "{key}");
-    let agency_key = key["secret"].as_str().unwrap_or_default().to_string();
-
-    let code = post_messages(&app.base, ADMIN_KEY, 1).await.remove(0);
-    let path = format!("/api/v1/messages/{code}");
+    let OneMessage { receiver, mut app, agency_key, path } = one_message("PT2S").await;
     let breached = eventually(Duration::from_secs(20), "the deadline breached", || async {
         let (_, view) = app.get(&path, ADMIN_KEY).await;
         (view["deadlines"][0]["state"] == "breached").then_some(view)
