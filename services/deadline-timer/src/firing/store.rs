@@ -139,7 +139,10 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
         next_step,
         state: current,
     } = row;
+    // Everything that can refuse the row is read before any step is fired into `fired`: a row
+    // parked by the caller must not leave warnings behind.
     let stage = stage_of(&id, &stage)?;
+    let was_pending = state_of(&id, &current)? == DeadlineState::Pending;
     let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let due_at = from_db_time(due_at);
     let mut step_index = next_step.max(0) as usize;
@@ -189,7 +192,7 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
             }
         }
     }
-    let newly_breached = breached && state_of(&id, &current)? == DeadlineState::Pending;
+    let newly_breached = breached && was_pending;
     Ok(Advance {
         id,
         next_step: step_index as i32,
