@@ -31,9 +31,7 @@ async fn a_paused_clock_stands_still_and_resumes_with_what_it_had_left() {
     let id = only_deadline(&app, "m-1").id;
 
     let paused_at = t0 + Duration::minutes(10);
-    let paused = write(&app, |conn| {
-        pausing::pause(conn, &id, Some("agency-a"), "waiting_for_citizen", paused_at).map_err(into_db)
-    });
+    let paused = write(&app, |conn| pausing::pause(conn, &id, Some("agency-a"), "waiting_for_citizen", paused_at));
     assert_eq!(
         (paused.state.as_str(), paused.paused_at, paused.next_step_at),
         (DeadlineState::Paused.as_str(), Some(paused_at), None)
@@ -44,7 +42,7 @@ async fn a_paused_clock_stands_still_and_resumes_with_what_it_had_left() {
 
     // 50 minutes were left; the reminder was 20 minutes away, level 2 an hour after the due.
     let resumed_at = t0 + Duration::hours(3);
-    let resumed = write(&app, |conn| pausing::resume(conn, &id, Some("agency-a"), resumed_at).map_err(into_db));
+    let resumed = write(&app, |conn| pausing::resume(conn, &id, Some("agency-a"), resumed_at));
     let expected = [20, 50, 110].map(|m| resumed_at + Duration::minutes(m));
     assert_eq!(instants(&resumed), expected);
     assert_eq!(
@@ -63,14 +61,10 @@ async fn a_paused_clock_stands_still_and_resumes_with_what_it_had_left() {
     assert!(matches!(error, Some(PauseError::WrongState(..))), "{error:?}");
     schedule(&app, &assigned("m-2", "1234567890", "roads", "agency-a"), t0);
     let second = only_deadline(&app, "m-2").id;
-    write(&app, |conn| pausing::pause(conn, &second, None, "waiting_for_citizen", t0).map_err(into_db));
+    write(&app, |conn| pausing::pause(conn, &second, None, "waiting_for_citizen", t0));
     assert_eq!(write(&app, |conn| store::meet(conn, &message_responded("m-2", "agency-a", t0), t0)), 1);
     assert_eq!(only_deadline(&app, "m-2").state, DeadlineState::Met);
     app.stop().await;
-}
-
-fn into_db(error: PauseError) -> nazer_shared::db::DbError {
-    nazer_shared::db::DbError::Refused(error.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,8 +76,8 @@ async fn a_business_clock_resumes_with_its_working_time() {
     assert_eq!(only_deadline(&app, "m-1").due_at, week.at(SUN, "08:30"));
 
     // Paused at 10:00 after 2.5 working hours; resumed on Monday morning with 5.5 left.
-    write(&app, |conn| pausing::pause(conn, &id, None, "waiting_for_citizen", week.at(SAT, "10:00")).map_err(into_db));
-    let resumed = write(&app, |conn| pausing::resume(conn, &id, None, week.at(MON, "07:30")).map_err(into_db));
+    write(&app, |conn| pausing::pause(conn, &id, None, "waiting_for_citizen", week.at(SAT, "10:00")));
+    let resumed = write(&app, |conn| pausing::resume(conn, &id, None, week.at(MON, "07:30")));
     assert_eq!(resumed.due_at, week.at(MON, "13:00"));
     assert!(matches!(resumed.steps[0].step, Step::Warning { level: 1, .. }));
     app.stop().await;
@@ -141,8 +135,8 @@ async fn a_calendar_change_after_a_pause_keeps_the_time_the_pause_took() {
     office(&app).await;
     let week = Week::ahead();
     let id = start_saturday(&app, &week);
-    write(&app, |conn| pausing::pause(conn, &id, None, "waiting_for_citizen", week.at(SAT, "10:00")).map_err(into_db));
-    write(&app, |conn| pausing::resume(conn, &id, None, week.at(MON, "07:30")).map_err(into_db));
+    write(&app, |conn| pausing::pause(conn, &id, None, "waiting_for_citizen", week.at(SAT, "10:00")));
+    write(&app, |conn| pausing::resume(conn, &id, None, week.at(MON, "07:30")));
     assert_eq!(only_deadline(&app, "m-1").due_at, week.at(MON, "13:00"));
     let holiday = json!({"date": week.jalali(MON), "name": "تعطیل"});
     let (status, body) = app.post("/api/v1/calendars/cal/holidays", ADMIN_KEY, &holiday).await;
@@ -161,11 +155,11 @@ async fn a_calendar_edited_during_a_pause_counts_when_the_clock_resumes() {
     let week = Week::ahead();
     let id = start_saturday(&app, &week);
     assert_eq!(only_deadline(&app, "m-1").due_at, week.at(SUN, "08:30"));
-    write(&app, |conn| pausing::pause(conn, &id, None, "waiting_for_citizen", week.at(SAT, "10:00")).map_err(into_db));
+    write(&app, |conn| pausing::pause(conn, &id, None, "waiting_for_citizen", week.at(SAT, "10:00")));
     let holiday = json!({"date": week.jalali(SUN), "name": "تعطیل"});
     let (status, body) = app.post("/api/v1/calendars/cal/holidays", ADMIN_KEY, &holiday).await;
     assert_eq!((status, body["deadlines_moved"].clone()), (201, json!(0)), "a paused clock waits: {body}");
-    let resumed = write(&app, |conn| pausing::resume(conn, &id, None, week.at(MON, "07:30")).map_err(into_db));
+    let resumed = write(&app, |conn| pausing::resume(conn, &id, None, week.at(MON, "07:30")));
     assert_eq!(resumed.due_at, week.at(MON, "13:00"));
     app.stop().await;
 }

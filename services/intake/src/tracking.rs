@@ -276,10 +276,8 @@ mod tests {
     }
 
     #[test]
-    fn every_status_and_every_visible_step_has_a_persian_title() {
-        for status in MessageStatus::ALL {
-            assert!(!status_fa(*status).is_empty(), "{status}");
-        }
+    fn reviews_stay_internal_and_warnings_have_a_persian_title() {
+        // Every status has a title by the exhaustive match in `status_fa`.
         assert_eq!(step_title_fa(Transition::Reviewed), None, "supervisors' reviews stay internal");
         assert!(step_title_fa(Transition::Warning).is_some());
     }

@@ -179,5 +179,7 @@ async fn bad_rule_paging_and_filters_are_refused_naming_the_field() {
             ("agency_id=Not%20An%20Id", "agency_id"),
         ])
         .await;
+    // Both faults, in the order the list checks them.
+    rules.refuses("cursor=abc&sort=size", &["sort", "cursor"]).await;
     app.stop().await;
 }
