@@ -249,7 +249,7 @@ impl std::fmt::Debug for Db {
 /// identities and every message); SQLite gives its journal files the same mode. An existing file,
 /// or an in-memory database, is left as it is.
 fn create_private(path: &Path) -> std::io::Result<()> {
-    if path.as_os_str().is_empty() || path.to_string_lossy().starts_with(':') || path.exists() {
+    if path.as_os_str().is_empty() || path.to_string_lossy().starts_with(':') {
         return Ok(());
     }
     let mut options = std::fs::OpenOptions::new();

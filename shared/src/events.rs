@@ -470,9 +470,6 @@ impl Event for DeadlineReminderSent {
     }
 }
 
-/// The stage of a quality warning (a supervisor's low review), beside a clock's overdue stages.
-pub const QUALITY_STAGE: &str = Stage::Quality.as_str();
-
 crate::closed_set! {
     /// What a clock (or a warning) is about: the agency acknowledging the message, answering
     /// it, or — for a warning only — the quality of its answer.

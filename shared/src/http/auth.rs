@@ -135,12 +135,12 @@ pub fn ensure_key(
     let hash = hash_secret(secret);
     let scope_text = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
     let result = write_transaction(conn, |conn| {
-        let existing: Option<(String, Option<chrono::NaiveDateTime>)> =
-            api_keys::table.find(id).select((api_keys::secret_hash, api_keys::revoked_at)).first(conn).optional()?;
+        let existing: Option<StoredSecret> =
+            api_keys::table.find(id).select(StoredSecret::as_select()).first(conn).optional()?;
         match existing {
             // A revoked key stays revoked while its secret is unchanged: revoking it must not be
             // undone by the next restart. A new secret is a rotation and is active.
-            Some((stored, Some(_))) if stored == hash => {
+            Some(StoredSecret { secret_hash, revoked_at: Some(_) }) if secret_hash == hash => {
                 tracing::warn!(key_id = id, "the configured key was revoked and stays revoked; configure a new secret");
             }
             Some(_) => {
@@ -177,17 +177,34 @@ pub fn ensure_key(
 
 /// Looks up an active key by its secret.
 pub fn find_caller(conn: &mut DbConnection, secret: &str) -> Result<Option<Caller>, DbError> {
-    let row: Option<(String, String, Option<String>)> = api_keys::table
+    let row: Option<ActiveKey> = api_keys::table
         .filter(api_keys::secret_hash.eq(hash_secret(secret)))
         .filter(api_keys::revoked_at.is_null())
-        .select((api_keys::id, api_keys::scopes, api_keys::agency_id))
+        .select(ActiveKey::as_select())
         .first(conn)
         .optional()?;
-    Ok(row.map(|(key_id, scopes, agency_id)| Caller {
-        key_id,
-        scopes: scopes.split_whitespace().filter_map(Scope::parse).collect(),
-        agency_id,
+    Ok(row.map(|key| Caller {
+        key_id: key.id,
+        scopes: key.scopes.split_whitespace().filter_map(Scope::parse).collect(),
+        agency_id: key.agency_id,
     }))
+}
+
+/// A configured key's stored secret and whether it was revoked.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_keys)]
+struct StoredSecret {
+    secret_hash: String,
+    revoked_at: Option<chrono::NaiveDateTime>,
+}
+
+/// What a request's caller is, read off its active key.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_keys)]
+struct ActiveKey {
+    id: String,
+    scopes: String,
+    agency_id: Option<String>,
 }
 
 /// What the `Caller` extractor needs; registered once per HTTP app.

@@ -349,42 +349,29 @@ fn close_stages(
     let stop = deadlines::next_fire_at.eq(None::<NaiveDateTime>);
     let mut met = 0;
     for Closing { id: deadline_id, stage, due_at, state } in rows {
-        let target = deadlines::table.find(&deadline_id);
-        let stage = stage_of(&deadline_id, &stage)?;
-        let answered_late = match state_of(&deadline_id, &state)? {
-            DeadlineState::Pending | DeadlineState::Paused => {
-                diesel::update(target)
-                    .set((
-                        deadlines::state.eq(DeadlineState::Met.as_str()),
-                        deadlines::closed_at.eq(Some(met_at)),
-                        stop,
-                        deadlines::paused_at.eq(None::<NaiveDateTime>),
-                    ))
-                    .execute(conn)?;
-                met += 1;
-                false
-            }
-            DeadlineState::Breached => {
-                diesel::update(target)
-                    .set((
-                        deadlines::state.eq(DeadlineState::AnsweredLate.as_str()),
-                        deadlines::closed_at.eq(Some(met_at)),
-                        stop,
-                    ))
-                    .execute(conn)?;
-                true
-            }
+        let closed_as = match state_of(&deadline_id, &state)? {
+            DeadlineState::Pending | DeadlineState::Paused => DeadlineState::Met,
+            DeadlineState::Breached => DeadlineState::AnsweredLate,
             // Closed already: nothing more to stop or to announce.
             DeadlineState::Met | DeadlineState::AnsweredLate | DeadlineState::Declined => continue,
         };
+        diesel::update(deadlines::table.find(&deadline_id))
+            .set((
+                deadlines::state.eq(closed_as.as_str()),
+                deadlines::closed_at.eq(Some(met_at)),
+                stop,
+                deadlines::paused_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+        met += usize::from(closed_as == DeadlineState::Met);
         // A late answer is announced too, so readers of the events learn how the clock closed.
         let event = DeadlineMet {
             deadline_id,
             message_id: message_id.to_string(),
-            stage: stage.as_str().into(),
+            stage,
             due_at: from_db_time(due_at),
             met_at: from_db_time(met_at),
-            answered_late,
+            answered_late: closed_as == DeadlineState::AnsweredLate,
         };
         outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
     }

@@ -15,8 +15,6 @@ use crate::firing::store::insert_warnings;
 use crate::schema::{deadlines, warnings};
 use crate::warnings::WarningReason;
 
-pub use nazer_shared::events::QUALITY_STAGE as QUALITY;
-
 /// «پاسخ دستگاه به پیام ۱۲۳۴۵۶۷۸۹۰ در ارزیابی کیفیت امتیاز ۲٫۵ از ۵ گرفت و کمتر از حد استاندارد است».
 pub fn warning_text(tracking_code: &str, score: f64) -> String {
     let score = format!("{score:.1}").replace('.', "٫");
@@ -57,7 +55,7 @@ pub fn register(
     };
     let existing: i64 = warnings::table
         .filter(warnings::deadline_id.eq(&deadline_id))
-        .filter(warnings::stage.eq(QUALITY))
+        .filter(warnings::stage.eq(Stage::Quality.as_str()))
         .count()
         .get_result(conn)?;
     if existing > 0 {
@@ -70,7 +68,7 @@ pub fn register(
         message_id: reviewed.message_id.clone(),
         tracking_code: reviewed.tracking_code.clone(),
         agency_id: reviewed.agency_id.clone(),
-        stage: QUALITY.into(),
+        stage: Stage::Quality.as_str().into(),
         level: 1,
         reason: WarningReason::QualityBelowStandard.as_str().into(),
         text_fa: warning_text(&reviewed.tracking_code, reviewed.score),
