@@ -71,7 +71,29 @@ async fn nazer_up_demo_runs_the_whole_flow_with_nothing_configured() {
     .await;
     assert!(delivered.iter().all(|d| d["last_status"] == 204), "the demo receiver accepted every signature");
     assert!(nazer.output().contains("signed webhook received"));
+    expect_unreadable_requests_logged_below_error(&nazer).await;
     nazer.terminate();
+}
+
+/// A client's unreadable request is the client's fault: answered 400, and no ERROR line.
+async fn expect_unreadable_requests_logged_below_error(nazer: &Process) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = nazer.base.trim_start_matches("http://").to_string();
+    for raw in [
+        &b"BLAH\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(raw).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        assert!(answer.starts_with(b"HTTP/1.1 400"), "{}", String::from_utf8_lossy(&answer));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let output = nazer.output();
+    let errors: Vec<&str> = output.lines().filter(|line| line.contains(r#""level":"ERROR""#)).collect();
+    assert!(errors.is_empty(), "a client's malformed request was logged as an ERROR: {errors:#?}");
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, Settings};
 
+mod client_faults;
 pub mod context;
 mod json_lines;
 
@@ -73,6 +74,11 @@ pub fn init(settings: &Settings, service_name: &str) -> Telemetry {
     let filter = EnvFilter::try_from_env("NAZER_LOG")
         .or_else(|_| EnvFilter::try_new(&settings.log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // The HTTP dispatcher's own lines go through `ClientFaults`, at the level they deserve.
+    let filter = match client_faults::dispatcher_off() {
+        Some(directive) => filter.add_directive(directive),
+        None => filter,
+    };
     let provider = match tracer_provider(settings, service_name) {
         Ok(provider) => provider,
         Err(error) => {
@@ -96,8 +102,12 @@ pub fn init(settings: &Settings, service_name: &str) -> Telemetry {
                     .with_writer(std::io::stdout)
                     .with_filter(filter),
             )
+            .with(client_faults::ClientFaults)
             .try_init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().compact().with_filter(filter)).try_init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().compact().with_filter(filter))
+            .with(client_faults::ClientFaults)
+            .try_init(),
     };
     let exporting = settings.telemetry.otlp_endpoint.is_some();
     if installed.is_ok() && exporting {
