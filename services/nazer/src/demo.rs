@@ -13,8 +13,6 @@ use nazer_shared::http::auth::ensure_key;
 
 /// The demo call-centre key (also an admin key, so the demo can be configured).
 pub const CALL_CENTRE_KEY: &str = "demo-call-centre-key-1888";
-/// The demo agency key of Tehran municipality.
-pub const TEHRAN_MUNICIPALITY_KEY: &str = "demo-agency-key-tehran-municipality";
 /// The demo key of a supervisor of the Inspection Organization (reviews answers).
 pub const SUPERVISOR_KEY: &str = "demo-supervisor-key-1888";
 /// The demo key of an Open311 app.
@@ -82,14 +80,52 @@ async fn receive(req: HttpRequest, path: web::Path<String>, body: web::Bytes) ->
     HttpResponse::NoContent().finish()
 }
 
+/// Everything a newcomer needs from the first screen: where to look, and every demo key.
 pub fn print_banner(addr: SocketAddr) {
-    println!(
-        "\nNazer is up at http://{addr} with demo data.\n\
-         \n  call-centre key : {CALL_CENTRE_KEY}\
-         \n  agency key      : {TEHRAN_MUNICIPALITY_KEY} (Tehran municipality)\
-         \n  respond budget  : 30 seconds, so a warning follows an unanswered message\n\
-         \nPost a message:\n  curl -s -X POST http://{addr}/api/v1/messages -H 'Authorization: Bearer {CALL_CENTRE_KEY}' \\\n    \
+    println!("{}", banner(addr));
+}
+
+fn banner(addr: SocketAddr) -> String {
+    let base = format!("http://{addr}");
+    let mut named = vec![
+        ("call centre (and admin)".to_string(), CALL_CENTRE_KEY.to_string()),
+        ("supervisor".to_string(), SUPERVISOR_KEY.to_string()),
+        ("Open311 app".to_string(), OPEN311_KEY.to_string()),
+    ];
+    for (agency, name, _) in nazer_routing::DEMO_AGENCIES {
+        named.push((format!("agency {agency}"), format!("demo-agency-key-{agency} ({name})")));
+    }
+    let width = named.iter().map(|(label, _)| label.len()).max().unwrap_or_default();
+    let keys: String = named.iter().map(|(label, key)| format!("  {label:<width$} : {key}\n")).collect();
+    format!(
+        "\nNazer is up at {base} with demo data.\n\
+         \n  API page and reference : {base}/api/v1/docs\
+         \n  OpenAPI document       : {base}/api/v1/openapi.json\
+         \n  Open311 (GeoReport v2) : {base}/open311/v2/services.json\
+         \n  health                 : {base}/healthz\
+         \n  respond budget         : 30 seconds, so a warning follows an unanswered message\n\
+         \nDemo API keys (send as 'Authorization: Bearer KEY'):\n{keys}\
+         \nPost a message:\n  curl -s -X POST {base}/api/v1/messages -H 'Authorization: Bearer {CALL_CENTRE_KEY}' \\\n    \
          -H 'Content-Type: application/json' \\\n    \
          -d '{{\"kind\":\"violation_report\",\"channel\":\"call_center\",\"category\":\"municipal.building\",\"body\":\"ساخت و ساز غیرمجاز\",\"province\":\"tehran\"}}'\n"
-    );
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_names_every_demo_key_and_the_pages() {
+        let text = banner("127.0.0.1:8080".parse().expect("a literal address"));
+        for key in [CALL_CENTRE_KEY, SUPERVISOR_KEY, OPEN311_KEY, "demo-agency-key-tehran-municipality"] {
+            assert!(text.contains(key), "{key} missing from\n{text}");
+        }
+        for (agency, _, _) in nazer_routing::DEMO_AGENCIES {
+            assert!(text.contains(&format!("demo-agency-key-{agency}")), "{agency} missing");
+        }
+        for url in ["http://127.0.0.1:8080/api/v1/docs", "http://127.0.0.1:8080/healthz"] {
+            assert!(text.contains(url), "{url} missing from\n{text}");
+        }
+    }
 }
