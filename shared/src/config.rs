@@ -198,6 +198,9 @@ pub struct HttpSettings {
     /// listening.
     /// Unset: 3 seconds, or half the grace period when that is shorter.
     pub shutdown_delay_secs: Option<u64>,
+    /// How long a client may take to send a request's body once its head has arrived; a body
+    /// announced and then trickled (or never sent) is answered 408 when this runs out.
+    pub body_read_timeout_secs: u64,
 }
 
 impl HttpSettings {
@@ -209,7 +212,13 @@ impl HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:8080".into(), workers: 2, shutdown_grace_secs: 25, shutdown_delay_secs: None }
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            workers: 2,
+            shutdown_grace_secs: 25,
+            shutdown_delay_secs: None,
+            body_read_timeout_secs: 10,
+        }
     }
 }
 
@@ -240,8 +249,11 @@ pub struct JwtSettings {
     pub issuer: Option<String>,
     /// An `aud` every token must carry (this API's client id).
     pub audience: Option<String>,
-    /// Local development only: accept HS256 tokens signed with this secret (32+ bytes).
+    /// Local development only: accept HS256 tokens signed with this secret (32+ bytes). Needs
+    /// `allow_hs256_development`, and is refused on PostgreSQL outside `nazer up --demo`.
     pub hs256_secret: Option<String>,
+    /// The explicit switch HS256 needs: a shared secret suits one developer's machine only.
+    pub allow_hs256_development: bool,
     /// Where the roles are: a claim name or a dotted path such as `realm_access.roles`.
     pub roles_claim: String,
     /// The claim holding the agency id of an agency officer or head.
@@ -250,6 +262,11 @@ pub struct JwtSettings {
     pub leeway_secs: u64,
     /// How long fetched keys are trusted before the JWKS is read again.
     pub jwks_refresh_secs: u64,
+    /// After a JWKS fetch (answered or failed), the least time before the next one, so tokens
+    /// naming made-up keys cannot hammer the provider.
+    pub jwks_min_refetch_secs: u64,
+    /// The longest lifetime (`exp - iat`) a token may claim; longer ones are refused.
+    pub max_lifetime_secs: u64,
 }
 
 impl Default for JwtSettings {
@@ -259,10 +276,13 @@ impl Default for JwtSettings {
             issuer: None,
             audience: None,
             hs256_secret: None,
+            allow_hs256_development: false,
             roles_claim: "roles".into(),
             agency_claim: "agency_id".into(),
             leeway_secs: 30,
             jwks_refresh_secs: 300,
+            jwks_min_refetch_secs: 10,
+            max_lifetime_secs: 24 * 60 * 60,
         }
     }
 }
@@ -281,25 +301,41 @@ impl JwtSettings {
         if let Some(url) = &self.jwks_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
-            return Err(invalid("auth.self.jwks_url", "must be an http(s):// URL of the provider's JWKS"));
+            return Err(invalid("auth.jwt.jwks_url", "must be an http(s):// URL of the provider's JWKS"));
         }
         if self.issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
-            return Err(invalid("auth.self.issuer", "is required with JWT sign-in: the `iss` tokens must carry"));
+            return Err(invalid("auth.jwt.issuer", "is required with JWT sign-in: the `iss` tokens must carry"));
         }
         if self.audience.as_deref().is_none_or(|a| a.trim().is_empty()) {
-            return Err(invalid("auth.self.audience", "is required with JWT sign-in: the `aud` tokens must carry"));
+            return Err(invalid("auth.jwt.audience", "is required with JWT sign-in: the `aud` tokens must carry"));
         }
         if self.hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
-            return Err(invalid("auth.self.hs256_secret", "is too short; use at least 32 random bytes"));
+            return Err(invalid("auth.jwt.hs256_secret", "is too short; use at least 32 random bytes"));
+        }
+        if self.hs256_secret.is_some() && !self.allow_hs256_development {
+            return Err(invalid(
+                "auth.jwt.hs256_secret",
+                "is for local development only: set auth.jwt.allow_hs256_development = true beside it, or sign \
+                 people in through the provider's JWKS (auth.jwt.jwks_url)",
+            ));
         }
         if self.roles_claim.trim().is_empty() || self.agency_claim.trim().is_empty() {
-            return Err(invalid("auth.self.roles_claim", "roles_claim and agency_claim must name a claim"));
+            return Err(invalid("auth.jwt.roles_claim", "roles_claim and agency_claim must name a claim"));
         }
         if self.leeway_secs > 300 {
-            return Err(invalid("auth.self.leeway_secs", "must be at most 300 seconds"));
+            return Err(invalid("auth.jwt.leeway_secs", "must be at most 300 seconds"));
         }
         if self.jwks_refresh_secs < 10 {
-            return Err(invalid("auth.self.jwks_refresh_secs", "must be at least 10 seconds"));
+            return Err(invalid("auth.jwt.jwks_refresh_secs", "must be at least 10 seconds"));
+        }
+        if !(1..=self.jwks_refresh_secs).contains(&self.jwks_min_refetch_secs) {
+            return Err(invalid(
+                "auth.jwt.jwks_min_refetch_secs",
+                "must be at least 1 second and at most jwks_refresh_secs",
+            ));
+        }
+        if !(60..=7 * 24 * 60 * 60).contains(&self.max_lifetime_secs) {
+            return Err(invalid("auth.jwt.max_lifetime_secs", "must be between 60 seconds and 7 days (604800)"));
         }
         Ok(())
     }
@@ -315,7 +351,10 @@ impl std::fmt::Debug for JwtSettings {
             .field("roles_claim", &self.roles_claim)
             .field("agency_claim", &self.agency_claim)
             .field("leeway_secs", &self.leeway_secs)
+            .field("allow_hs256_development", &self.allow_hs256_development)
             .field("jwks_refresh_secs", &self.jwks_refresh_secs)
+            .field("jwks_min_refetch_secs", &self.jwks_min_refetch_secs)
+            .field("max_lifetime_secs", &self.max_lifetime_secs)
             .finish()
     }
 }
@@ -439,6 +478,9 @@ impl Settings {
                 format!("`{}` is not a socket address; use host:port such as 127.0.0.1:8080", self.http.addr),
             )
         })?;
+        if !(1..=60).contains(&self.http.body_read_timeout_secs) {
+            return Err(invalid("http.body_read_timeout_secs", "must be between 1 and 60 seconds".into()));
+        }
         if let Some(url) = &self.database.url {
             if url.trim().is_empty() {
                 return Err(invalid("database.url", "is empty; give postgres://… or a SQLite file path".into()));
@@ -681,10 +723,44 @@ mod tests {
             ("NAZER__TELEMETRY__EXPORT_TIMEOUT_MS", "0", "telemetry.export_timeout_ms"),
             ("NAZER__HTTP__SHUTDOWN_DELAY_SECS", "25", "http.shutdown_delay_secs"),
             ("NAZER__BROKER__HEARTBEAT_SECS", "0", "broker.heartbeat_secs"),
+            ("NAZER__HTTP__BODY_READ_TIMEOUT_SECS", "0", "http.body_read_timeout_secs"),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, Some(env(&[(var, value)]))).unwrap_err();
             assert!(err.to_string().contains(key), "{var}={value}: {err}");
         }
+    }
+
+    fn jwt_env(extra: &[(&'static str, &'static str)]) -> HashMap<String, String> {
+        let mut pairs =
+            vec![("NAZER__AUTH__JWT__ISSUER", "https://sso.example"), ("NAZER__AUTH__JWT__AUDIENCE", "nazer")];
+        pairs.extend_from_slice(extra);
+        env(&pairs)
+    }
+
+    #[test]
+    fn hs256_needs_its_explicit_development_switch() {
+        const SECRET: (&str, &str) = ("NAZER__AUTH__JWT__HS256_SECRET", "local-development-secret-0123456789abcdef");
+        let err = Settings::load_from(None, Some(jwt_env(&[SECRET]))).unwrap_err().to_string();
+        assert!(err.contains("auth.jwt.hs256_secret") && err.contains("allow_hs256_development"), "{err}");
+        let on = ("NAZER__AUTH__JWT__ALLOW_HS256_DEVELOPMENT", "true");
+        let settings = Settings::load_from(None, Some(jwt_env(&[SECRET, on]))).unwrap();
+        assert!(settings.auth.jwt.allow_hs256_development);
+    }
+
+    #[test]
+    fn token_lifetimes_and_the_refetch_throttle_are_bounded() {
+        let cases = [
+            (("NAZER__AUTH__JWT__MAX_LIFETIME_SECS", "0"), "auth.jwt.max_lifetime_secs"),
+            (("NAZER__AUTH__JWT__MAX_LIFETIME_SECS", "31536000"), "auth.jwt.max_lifetime_secs"),
+            (("NAZER__AUTH__JWT__JWKS_MIN_REFETCH_SECS", "0"), "auth.jwt.jwks_min_refetch_secs"),
+        ];
+        let url = ("NAZER__AUTH__JWT__JWKS_URL", "https://sso.example/certs");
+        for (pair, key) in cases {
+            let err = Settings::load_from(None, Some(jwt_env(&[url, pair]))).unwrap_err().to_string();
+            assert!(err.contains(key), "{pair:?}: {err}");
+        }
+        let settings = Settings::load_from(None, Some(jwt_env(&[url]))).unwrap();
+        assert_eq!((settings.auth.jwt.max_lifetime_secs, settings.auth.jwt.jwks_min_refetch_secs), (86_400, 10));
     }
 }

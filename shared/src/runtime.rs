@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, BusError, BusKind, ConsumerSpec, InProcessBus, RabbitBus};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::db::{Db, DbError};
+use crate::db::{Backend, Db, DbError};
 use crate::http::auth::{AuthStore, BOOTSTRAP_KEY_ID, Scope, ensure_key};
+use crate::http::body::{self, BodyReadTimeout};
 use crate::http::home;
 use crate::http::json::MAX_JSON_BODY;
 use crate::http::openapi::{self, ApiDocs};
@@ -118,6 +119,9 @@ pub struct HostOptions {
     /// The caller seeds data once the host runs: `/readyz` says not ready until it calls
     /// [`RunningHost::seeded`], so nobody is let in before the keys it seeds exist.
     pub seeding: bool,
+    /// `nazer up --demo`: a trial on one machine, where HS256 sign-in may be switched on even
+    /// on PostgreSQL.
+    pub demo: bool,
 }
 
 /// A started host; dropping it does not stop it, call [`RunningHost::stop`].
@@ -295,6 +299,20 @@ pub fn open_bus(settings: &Settings, in_process_allowed: bool, services: &[&str]
     }
 }
 
+/// HS256 tokens are signed with a secret every verifier holds, which suits one developer's
+/// machine: the embedded SQLite default, or a demo. A deployment on PostgreSQL refuses them.
+fn refuse_development_sign_in(settings: &Settings, backend: Backend, demo: bool) -> Result<(), HostError> {
+    if settings.auth.jwt.hs256_secret.is_some() && backend == Backend::Postgres && !demo {
+        return Err(HostError::Refused(
+            "auth.jwt.hs256_secret: HS256 sign-in is for local development (the embedded SQLite database or \
+             `nazer up --demo`) and is refused on PostgreSQL; sign people in through the provider's JWKS \
+             (auth.jwt.jwks_url) and remove the HS256 secret"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Starts `entries` in this process and returns once the HTTP address is bound.
 pub async fn start(
     settings: Settings,
@@ -306,6 +324,7 @@ pub async fn start(
     let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
     let bus = open_bus(&settings, options.in_process_bus, &names)?;
     let db = Db::open(&settings.database)?;
+    refuse_development_sign_in(&settings, db.backend(), options.demo)?;
     if options.migrate {
         let applied = db.migrate()?;
         if applied > 0 {
@@ -399,11 +418,14 @@ pub async fn start(
     let app_services = services.clone();
     let extra_routes = options.extra_routes;
     let hosted: Arc<[&'static str]> = entries.iter().map(|entry| entry.name).collect();
+    let body_read_timeout = BodyReadTimeout(Duration::from_secs(settings.http.body_read_timeout_secs));
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(web::Data::new(auth.clone()))
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
+            .app_data(web::Data::new(body_read_timeout))
+            .wrap(middleware::from_fn(body::read_body_in_time))
             .wrap(middleware::from_fn(ops::refuse_control_characters))
             .wrap(middleware::from_fn(ops::when_stopping))
             .wrap(middleware::from_fn(ops::observe))
@@ -456,7 +478,8 @@ pub async fn start(
 pub async fn serve_alone(entry: ServiceEntry) -> Result<(), HostError> {
     let settings = Settings::load(None).map_err(|e| HostError::Refused(e.to_string()))?;
     let telemetry = crate::telemetry::init(&settings, &format!("nazer-{}", entry.name));
-    let options = HostOptions { migrate: false, in_process_bus: false, extra_routes: None, seeding: false };
+    let options =
+        HostOptions { migrate: false, in_process_bus: false, extra_routes: None, seeding: false, demo: false };
     let stopped = match start(settings, &[entry], options, crate::clock::system_clock()).await {
         Ok(host) => host.wait().await,
         Err(error) => {
@@ -470,3 +493,20 @@ pub async fn serve_alone(entry: ServiceEntry) -> Result<(), HostError> {
 
 /// The last spans' export, inside the half second [`RunningHost::wait`] keeps for leaving.
 pub const TELEMETRY_FLUSH: Duration = Duration::from_millis(400);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hs256_sign_in_is_refused_on_postgresql_outside_the_demo() {
+        let mut settings = Settings::default();
+        assert!(refuse_development_sign_in(&settings, Backend::Postgres, false).is_ok(), "no HS256, nothing refused");
+        settings.auth.jwt.hs256_secret = Some("local-development-secret-0123456789abcdef".into());
+        settings.auth.jwt.allow_hs256_development = true;
+        let refused = refuse_development_sign_in(&settings, Backend::Postgres, false).unwrap_err().to_string();
+        assert!(refused.contains("auth.jwt.hs256_secret") && refused.contains("PostgreSQL"), "{refused}");
+        assert!(refuse_development_sign_in(&settings, Backend::Postgres, true).is_ok(), "`nazer up --demo`");
+        assert!(refuse_development_sign_in(&settings, Backend::Sqlite, false).is_ok(), "the embedded default");
+    }
+}

@@ -133,8 +133,13 @@ impl TestApp {
         settings.auth.bootstrap_api_key = Some(ADMIN_KEY.into());
         tune(&mut settings);
         let kept = settings.clone();
-        let options =
-            crate::runtime::HostOptions { migrate: true, in_process_bus: true, extra_routes: None, seeding: false };
+        let options = crate::runtime::HostOptions {
+            migrate: true,
+            in_process_bus: true,
+            extra_routes: None,
+            seeding: false,
+            demo: false,
+        };
         let host = crate::runtime::start(settings, entries, options, crate::clock::system_clock())
             .await
             .unwrap_or_else(|e| panic!("test host did not start: {e}"));

@@ -1,10 +1,11 @@
 //! What a host answers outside its API: a page at `/` naming its services and linking the API
-//! page and health, and a problem document for a path no route serves or a method a route does
-//! not take.
+//! page and health, a problem document for a path no route serves or a method a route does
+//! not take, and a 408 for a body that does not arrive in time.
 
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
+use nazer_shared::http::json::JsonBody;
 use nazer_shared::inbox::EventHandler;
 use nazer_shared::runtime::{Service, ServiceEntry};
 use nazer_shared::testing::TestApp;
@@ -20,6 +21,7 @@ impl Service for Probe {
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {
         cfg.route("/test/empty", web::get().to(|| async { HttpResponse::NotFound().finish() }));
+        cfg.route("/test/echo", web::post().to(|body: JsonBody<Value>| async move { HttpResponse::Ok().json(body.0) }));
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
@@ -94,5 +96,48 @@ async fn the_root_is_a_small_page_naming_the_services_and_linking_the_api_page_a
     let (status, _, _, doc, _) = call(&app, reqwest::Method::GET, "/api/v1/openapi/probe.json").await;
     assert_eq!(status, 200);
     assert!(doc["paths"]["/"]["get"]["responses"]["200"]["content"]["text/html"].is_object(), "{}", doc["paths"]["/"]);
+    app.stop().await;
+}
+
+/// Sends `head` and `body` on a connection of its own; the answer's raw text, or None when
+/// none came within `wait`.
+async fn send_raw(app: &TestApp, head: &str, body: &[u8], wait: std::time::Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(body).await.expect("body");
+    let mut answer = vec![0; 8_192];
+    match tokio::time::timeout(wait, stream.read(&mut answer)).await {
+        Ok(Ok(read)) if read > 0 => Some(String::from_utf8_lossy(&answer[..read]).into_owned()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_announced_and_not_sent_is_answered_408_when_the_read_timeout_runs_out() {
+    let mut app = TestApp::start_with(&[PROBE], |settings| {
+        settings.broker.url = None;
+        settings.http.body_read_timeout_secs = 1;
+    })
+    .await;
+    let head =
+        "POST /test/echo HTTP/1.1\r\nHost: nazer\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    let started = std::time::Instant::now();
+    let answer = send_raw(&app, head, b"{", std::time::Duration::from_secs(5)).await;
+    let answer = answer.unwrap_or_else(|| panic!("no answer within 5 s to a body that never arrives"));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("urn:nazer:problem:request-timeout"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "took {:?}", started.elapsed());
+
+    // A whole body, however it is split, is read and handed on.
+    let body = br#"{"said":"\u0633\u0644\u0627\u0645"}"#;
+    let head = format!(
+        "POST /test/echo HTTP/1.1\r\nHost: nazer\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let answer = send_raw(&app, &head, body, std::time::Duration::from_secs(5)).await.expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("سلام"), "{answer}");
     app.stop().await;
 }

@@ -202,3 +202,59 @@ fn roles_and_agency_come_from_configurable_claims() {
     let caller = caller_from_claims(&settings, &supervisor).expect("caller");
     assert_eq!((caller.scopes, caller.agency_id), (vec![Scope::Supervisor], None));
 }
+
+#[tokio::test]
+async fn a_hanging_provider_holds_up_neither_known_keys_nor_made_up_ones() {
+    let jwks = JwksServer::start().await;
+    let settings = JwtSettings { jwks_min_refetch_secs: 1, ..jwks.settings() };
+    let verifier = std::sync::Arc::new(verifier(&settings));
+    let valid = tokens::person("a", &["admin"], None);
+    verifier.verify(&valid).await.expect("the trusted key is fetched");
+    jwks.stop_answering();
+    // Past the refetch throttle: a made-up kid may ask the provider again, which never answers.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let claims = tokens::claims("a", &["admin"], None);
+    let started = std::time::Instant::now();
+    let forged = (0..20).map(|i| {
+        let (verifier, token) =
+            (verifier.clone(), tokens::rs256(&claims, tokens::STRANGER_PEM, Some(&format!("made-up-{i}"))));
+        tokio::spawn(async move { (verifier.verify(&token).await, started.elapsed()) })
+    });
+    let forged: Vec<_> = forged.collect();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let valid_started = std::time::Instant::now();
+    verifier.verify(&valid).await.expect("a known key keeps serving while the provider hangs");
+    let valid_took = valid_started.elapsed();
+    assert!(valid_took < std::time::Duration::from_secs(1), "the valid token waited {valid_took:?}");
+    for task in forged {
+        let (answer, took) = task.await.expect("task");
+        assert!(matches!(answer, Err(JwtError::Refused(JwtRefusal::UnknownKey))), "{answer:?}");
+        assert!(took < std::time::Duration::from_millis(2_500), "a made-up kid waited {took:?}");
+    }
+    assert_eq!(jwks.fetches(), 2, "one refresh for twenty made-up kids");
+    // Behind a refresh already slower than a second, and then within the throttle, a made-up kid is
+    // answered at once.
+    let token = tokens::rs256(&claims, tokens::STRANGER_PEM, Some("made-up-late"));
+    let late = std::time::Instant::now();
+    assert!(matches!(verifier.verify(&token).await, Err(JwtError::Refused(JwtRefusal::UnknownKey))));
+    assert!(late.elapsed() < std::time::Duration::from_millis(200), "waited {:?}", late.elapsed());
+    assert_eq!(jwks.fetches(), 2);
+}
+
+#[tokio::test]
+async fn tokens_living_longer_than_the_maximum_are_refused() {
+    let jwks = JwksServer::start().await;
+    let verifier = verifier(&JwtSettings { max_lifetime_secs: 3_600, ..jwks.settings() });
+    let mut claims = tokens::claims("a", &["admin"], None);
+    claims["exp"] = serde_json::json!(claims["iat"].as_i64().unwrap_or_default() + 3_601);
+    let token = tokens::rs256(&claims, tokens::TRUSTED_PEM, Some(tokens::TRUSTED_KID));
+    assert_eq!(refusal(&verifier, &token).await, JwtRefusal::Lifetime(3_600));
+    claims["exp"] = serde_json::json!(claims["iat"].as_i64().unwrap_or_default() + 3_600);
+    let token = tokens::rs256(&claims, tokens::TRUSTED_PEM, Some(tokens::TRUSTED_KID));
+    verifier.verify(&token).await.expect("exactly the maximum is accepted");
+    let mut no_iat = tokens::claims("a", &["admin"], None);
+    no_iat.as_object_mut().map(|c| c.remove("iat"));
+    let token = tokens::rs256(&no_iat, tokens::TRUSTED_PEM, Some(tokens::TRUSTED_KID));
+    assert_eq!(refusal(&verifier, &token).await, JwtRefusal::MissingClaim("iat".into()));
+    jwks.stop().await;
+}

@@ -158,8 +158,13 @@ async fn a_host_is_not_ready_until_its_launcher_has_seeded() {
     let database = nazer_shared::testing::TestDatabase::create();
     let mut settings = nazer_shared::testing::settings(&database);
     settings.broker.url = None;
-    let options =
-        nazer_shared::runtime::HostOptions { migrate: true, in_process_bus: true, extra_routes: None, seeding: true };
+    let options = nazer_shared::runtime::HostOptions {
+        migrate: true,
+        in_process_bus: true,
+        extra_routes: None,
+        seeding: true,
+        demo: false,
+    };
     let host = nazer_shared::runtime::start(settings, &[SLOW_SERVICE], options, nazer_shared::clock::system_clock())
         .await
         .unwrap_or_else(|e| panic!("host: {e}"));

@@ -91,6 +91,7 @@ defaults apply. Numbers go through int64 so that large ones are not printed as 1
   "NAZER__HTTP__WORKERS" ($v.http.workers | int64 | toString)
   "NAZER__HTTP__SHUTDOWN_GRACE_SECS" ($v.http.shutdownGraceSecs | int64 | toString)
   "NAZER__HTTP__SHUTDOWN_DELAY_SECS" ($v.http.shutdownDelaySecs | int64 | toString)
+  "NAZER__HTTP__BODY_READ_TIMEOUT_SECS" ($v.http.bodyReadTimeoutSecs | int64 | toString)
   "NAZER__DATABASE__POOL_SIZE" ($v.database.poolSize | int64 | toString)
   "NAZER__DATABASE__CONNECT_TIMEOUT_SECS" ($v.database.connectTimeoutSecs | int64 | toString)
   "NAZER__BROKER__NAMESPACE" $v.broker.namespace
@@ -113,13 +114,15 @@ defaults apply. Numbers go through int64 so that large ones are not printed as 1
   "NAZER__TRACKING__CLIENT_FAILURES_PER_HOUR" ($v.tracking.clientFailuresPerHour | int64 | toString)
 }}
 {{- $jwt := $v.auth.jwt }}
-{{- if or $jwt.jwksUrl (include "nazer.jwtSecretSet" .) }}
+{{- if $jwt.jwksUrl }}
 {{- $_ := set $env "NAZER__AUTH__JWT__ISSUER" $jwt.issuer }}
 {{- $_ := set $env "NAZER__AUTH__JWT__AUDIENCE" $jwt.audience }}
 {{- $_ := set $env "NAZER__AUTH__JWT__ROLES_CLAIM" $jwt.rolesClaim }}
 {{- $_ := set $env "NAZER__AUTH__JWT__AGENCY_CLAIM" $jwt.agencyClaim }}
 {{- $_ := set $env "NAZER__AUTH__JWT__LEEWAY_SECS" ($jwt.leewaySecs | int64 | toString) }}
 {{- $_ := set $env "NAZER__AUTH__JWT__JWKS_REFRESH_SECS" ($jwt.jwksRefreshSecs | int64 | toString) }}
+{{- $_ := set $env "NAZER__AUTH__JWT__JWKS_MIN_REFETCH_SECS" ($jwt.jwksMinRefetchSecs | int64 | toString) }}
+{{- $_ := set $env "NAZER__AUTH__JWT__MAX_LIFETIME_SECS" ($jwt.maxLifetimeSecs | int64 | toString) }}
 {{- end }}
 {{- with $jwt.jwksUrl }}
 {{- $_ := set $env "NAZER__AUTH__JWT__JWKS_URL" . }}
@@ -155,11 +158,7 @@ pre-install hook runs. */}}
 {{- printf "%s-migrate" (include "nazer.fullname" .) }}
 {{- end }}
 
-{{- define "nazer.jwtSecretSet" -}}
-{{- if or .Values.auth.jwt.hs256Secret .Values.auth.jwt.existingSecret }}true{{ end }}
-{{- end }}
-
-{{/* The five secret settings: where each comes from. A list of
+{{/* The four secret settings: where each comes from. A list of
 {name, env, value, existingSecret, existingSecretKey, key (in the chart's Secret)}. */}}
 {{- define "nazer.secretSources" -}}
 {{- $v := .Values }}
@@ -187,12 +186,6 @@ pre-install hook runs. */}}
   existingSecret: {{ $v.auth.bootstrap.existingSecret | quote }}
   existingSecretKey: {{ $v.auth.bootstrap.existingSecretKey | quote }}
   key: bootstrap-api-key
-- name: jwtHs256Secret
-  env: NAZER__AUTH__JWT__HS256_SECRET
-  value: {{ $v.auth.jwt.hs256Secret | quote }}
-  existingSecret: {{ $v.auth.jwt.existingSecret | quote }}
-  existingSecretKey: {{ $v.auth.jwt.existingSecretKey | quote }}
-  key: jwt-hs256-secret
 {{- end }}
 
 {{/* Which secret settings each workload gets: the URLs everywhere, sign-in where requests are
@@ -201,9 +194,9 @@ authenticated, the reporter keys and the bootstrap key only where they are used.
 {{- if eq . "migrate" -}}
 [database, broker, reporterKeys]
 {{- else if eq . "intake" -}}
-[database, broker, reporterKeys, bootstrapApiKey, jwtHs256Secret]
+[database, broker, reporterKeys, bootstrapApiKey]
 {{- else -}}
-[database, broker, jwtHs256Secret]
+[database, broker]
 {{- end }}
 {{- end }}
 
@@ -254,7 +247,7 @@ An existingSecret wins over a value; a setting with neither is left out. */}}
 {{- fail "nazer: the reporter keys are required with PostgreSQL: set privacy.reporterKeys (k1:$(openssl rand -hex 32)) or privacy.existingSecret and privacy.existingSecretKey (see helm/nazer/README.md)" }}
 {{- end }}
 {{- $jwt := $v.auth.jwt }}
-{{- if and (or $jwt.jwksUrl $jwt.hs256Secret $jwt.existingSecret) (not (and $jwt.issuer $jwt.audience)) }}
+{{- if and $jwt.jwksUrl (not (and $jwt.issuer $jwt.audience)) }}
 {{- fail "nazer: JWT sign-in needs auth.jwt.issuer and auth.jwt.audience (the iss and aud every token carries)" }}
 {{- end }}
 {{- $grace := int64 $v.http.shutdownGraceSecs }}
@@ -289,7 +282,7 @@ An existingSecret wins over a value; a setting with neither is left out. */}}
 {{/* The pod-template annotations that roll pods when the chart's settings or Secret change. */}}
 {{- define "nazer.checksums" -}}
 checksum/config: {{ include "nazer.configEnv" . | sha256sum }}
-checksum/secret: {{ include "nazer.secretData" (dict "root" . "names" (list "database" "broker" "reporterKeys" "bootstrapApiKey" "jwtHs256Secret")) | sha256sum }}
+checksum/secret: {{ include "nazer.secretData" (dict "root" . "names" (list "database" "broker" "reporterKeys" "bootstrapApiKey")) | sha256sum }}
 {{- end }}
 
 {{/* One NetworkPolicy egress rule: TCP (and UDP with udp) on the given ports, to the given peers

@@ -120,10 +120,25 @@ async fn agencies_acknowledge_their_warnings_and_supervisors_filter_and_export_t
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = response.text().await.unwrap();
+    // Spreadsheet programs read UTF-8 only after a byte-order mark.
+    let csv = csv.strip_prefix('\u{feff}').unwrap_or_else(|| panic!("no byte-order mark: {csv}"));
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 2, "{csv}");
-    assert!(lines[0].starts_with("id,tracking_code,agency_id,stage,level,reason"), "{csv}");
+    assert_eq!(
+        lines[0],
+        "id,tracking_code,agency_id,stage,level,reason,escalated_to,due_at,due_at_solar_hijri,issued_at,\
+         issued_at_solar_hijri,acknowledged_at,acknowledged_at_solar_hijri,text_fa"
+    );
     assert!(lines[1].starts_with(&format!("{of_a},1111111111,agency-a,respond,1,deadline_passed")), "{csv}");
+    let (_, listed) = app.get("/api/v1/warnings?agency_id=agency-a", ADMIN_KEY).await;
+    let instant = |name: &str| {
+        let text = listed["warnings"][0][name].as_str().unwrap_or_else(|| panic!("{name}: {listed}"));
+        chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    };
+    let (due, issued) = (instant("due_at"), instant("issued_at"));
+    let tehran = nazer_shared::iran::jalali_date_time;
+    let beside = format!("{},{},{},{}", due.to_rfc3339(), tehran(due), issued.to_rfc3339(), tehran(issued));
+    assert!(lines[1].contains(&beside), "each instant with its Tehran Solar Hijri date and time: {csv}");
     assert!(lines[1].ends_with("به پایان رسید"), "{csv}");
     list.refuses("format=xml", &["format"]).await;
     list.refuses("format=csv&limit=5", &["limit"]).await;

@@ -78,7 +78,8 @@ fn count(db: &Db, statement: &str) -> anyhow::Result<i64> {
 }
 
 /// Hosts of the benchmark: on a migrated database, one process, no broker.
-const HOST: HostOptions = HostOptions { migrate: false, in_process_bus: true, extra_routes: None, seeding: false };
+const HOST: HostOptions =
+    HostOptions { migrate: false, in_process_bus: true, extra_routes: None, seeding: false, demo: false };
 
 /// A migrated database with a pool wide enough for the benchmark's workers.
 fn open_migrated(url: &str, options: &Options) -> anyhow::Result<Db> {

@@ -196,6 +196,7 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
         in_process_bus: all,
         extra_routes: demo.then_some(demo::receiver_routes),
         seeding: true,
+        demo,
     };
     let settings_for_keys = settings.clone();
     let host = runtime::start(settings, &entries, options, system_clock()).await?;

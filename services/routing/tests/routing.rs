@@ -597,7 +597,7 @@ async fn bad_triage_paging_and_filters_are_refused_naming_the_field() {
     for (query, field) in [("from=1405-09-17T00:00:00%2B03:30", "from"), ("to=1405-09-17T00:00:00Z", "to")] {
         let body = triage.refuses(query, &[field]).await;
         let problem = body["errors"][0]["problem"].as_str().unwrap_or_default();
-        assert!(problem.contains("Solar Hijri date is written as a day, e.g. 1405-09-17"), "{body}");
+        assert!(problem.contains("write a Solar Hijri date as the day alone, e.g. 1405-09-17"), "{body}");
     }
     app.stop().await;
 }

@@ -1,22 +1,28 @@
 //! People sign in by JWT. Everything is set explicitly: RS256 with keys from the provider's
 //! JWKS (by `kid`, never from `jku`/`x5u`/`jwk` headers), or HS256 with a configured secret for
-//! local development; issuer, audience, `exp` and `nbf` with a small leeway.
+//! local development; issuer, audience, `exp` and `nbf` with a small leeway, and a lifetime
+//! (`exp - iat`) no longer than configured.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, errors::ErrorKind};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
+use tokio::sync::watch;
 
 use super::auth::{Caller, Scope};
 use super::problem::ApiError;
 use crate::config::JwtSettings;
 
-/// A fresh JWKS is asked for at most this often when a token names an unknown key, so a
-/// flood of made-up `kid`s cannot hammer the provider.
-const MIN_REFETCH: Duration = Duration::from_secs(10);
+/// How long one JWKS fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a token naming an unknown key waits for the refresh it started (or found under way)
+/// once the provider has answered before: a rotation on a healthy provider lands well within it,
+/// and a made-up `kid` is refused no later, however the provider is doing.
+const UNKNOWN_KID_WAIT: Duration = Duration::from_secs(1);
 
 /// Role names as they appear in the roles claim, and what each may do here.
 pub const ROLES: [(&str, Scope); 7] = [
@@ -48,6 +54,8 @@ pub enum JwtRefusal {
     Issuer,
     #[error("the token is meant for another audience")]
     Audience,
+    #[error("the token lives longer (`exp` - `iat`) than the {0} seconds accepted here")]
+    Lifetime(u64),
     #[error("the token lacks the `{0}` claim")]
     MissingClaim(String),
     #[error("the token cannot be read: {0}")]
@@ -71,15 +79,68 @@ pub fn looks_like_jwt(credential: &str) -> bool {
 #[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, DecodingKey>,
+    /// When the provider last answered.
     fetched_at: Option<Instant>,
+    /// When the last fetch started or ended, answered or not: the throttle counts from it.
     attempted_at: Option<Instant>,
+    /// A fetch is under way; nobody starts another (single flight).
+    refreshing: bool,
+}
+
+impl KeyCache {
+    /// Why `kid` cannot be had: unknown once the provider has answered, else unavailable.
+    fn missing(&self) -> JwtError {
+        match self.fetched_at {
+            Some(_) => JwtRefusal::UnknownKey.into(),
+            None => JwtError::KeysUnavailable("the sign-in provider has not published its keys yet".into()),
+        }
+    }
+}
+
+/// What a refresh needs, apart from the verifier, so it can run on its own: a caller that gives
+/// up waiting does not cancel the fetch others wait for.
+#[derive(Clone)]
+struct KeySource {
+    url: String,
+    client: reqwest::Client,
+    cache: Arc<StdMutex<KeyCache>>,
+    refreshed: Arc<watch::Sender<u64>>,
+}
+
+impl KeySource {
+    fn cache(&self) -> MutexGuard<'_, KeyCache> {
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts the one fetch; whoever waits is told through `refreshed` when it ends.
+    fn start_refresh(&self, cache: &mut KeyCache) {
+        cache.refreshing = true;
+        cache.attempted_at = Some(Instant::now());
+        let source = self.clone();
+        tokio::spawn(async move {
+            let fetched = fetch_keys(&source.client, &source.url).await;
+            {
+                let mut cache = source.cache();
+                cache.refreshing = false;
+                cache.attempted_at = Some(Instant::now());
+                match fetched {
+                    Ok(keys) => {
+                        cache.keys = keys;
+                        cache.fetched_at = Some(Instant::now());
+                    }
+                    // Keys fetched before keep verifying while the provider is down.
+                    Err(error) => tracing::warn!(%error, "JWKS refresh failed; the keys fetched before stay in use"),
+                }
+            }
+            source.refreshed.send_modify(|generation| *generation += 1);
+        });
+    }
 }
 
 pub struct JwtVerifier {
     settings: JwtSettings,
     hs256: Option<DecodingKey>,
-    cache: Mutex<KeyCache>,
-    client: reqwest::Client,
+    keys: KeySource,
 }
 
 impl JwtVerifier {
@@ -88,12 +149,17 @@ impl JwtVerifier {
         if !settings.enabled() {
             return None;
         }
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        let client = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().unwrap_or_default();
+        let keys = KeySource {
+            url: settings.jwks_url.clone().unwrap_or_default(),
+            client,
+            cache: Arc::default(),
+            refreshed: Arc::new(watch::Sender::new(0)),
+        };
         Some(Self {
             settings: settings.clone(),
             hs256: settings.hs256_secret.as_ref().map(|s| DecodingKey::from_secret(s.as_bytes())),
-            cache: Mutex::new(KeyCache::default()),
-            client,
+            keys,
         })
     }
 
@@ -142,49 +208,57 @@ impl JwtVerifier {
         validation.set_issuer(&[self.settings.issuer.as_deref().unwrap_or_default()]);
         validation.set_audience(&[self.settings.audience.as_deref().unwrap_or_default()]);
         let data = decode::<Value>(token, &key, &validation).map_err(|e| refusal_of(e.kind()))?;
+        check_lifetime(&data.claims, self.settings.max_lifetime_secs)?;
         Ok(data.claims)
     }
 
+    /// The key named `kid`. Known keys answer at once, even while a stale set is refreshed
+    /// behind them or the provider is down. An unknown `kid` may start one refresh (at most once
+    /// per `jwks_min_refetch_secs`, failures included) and waits for it at most a second from the
+    /// refresh's start; inside the throttle, or behind a refresh already that slow, it is refused at once.
     async fn rsa_key(&self, kid: &str) -> Result<DecodingKey, JwtError> {
-        let mut cache = self.cache.lock().await;
-        let fresh =
-            cache.fetched_at.is_some_and(|t| t.elapsed() < Duration::from_secs(self.settings.jwks_refresh_secs));
-        if fresh && let Some(key) = cache.keys.get(kid) {
-            return Ok(key.clone());
-        }
-        let may_fetch = !fresh || cache.attempted_at.is_none_or(|t| t.elapsed() >= MIN_REFETCH);
-        if may_fetch {
-            cache.attempted_at = Some(Instant::now());
-            match self.fetch_keys().await {
-                Ok(keys) => {
-                    cache.keys = keys;
-                    cache.fetched_at = Some(Instant::now());
+        let refresh_after = Duration::from_secs(self.settings.jwks_refresh_secs);
+        let min_refetch = Duration::from_secs(self.settings.jwks_min_refetch_secs);
+        let (mut refreshed, wait) = {
+            let mut cache = self.keys.cache();
+            let stale = cache.fetched_at.is_none_or(|t| t.elapsed() >= refresh_after);
+            let may_fetch = !cache.refreshing && cache.attempted_at.is_none_or(|t| t.elapsed() >= min_refetch);
+            if let Some(key) = cache.keys.get(kid).cloned() {
+                if stale && may_fetch {
+                    self.keys.start_refresh(&mut cache);
                 }
-                // Keys fetched before still verify while the provider is down.
-                Err(error) if cache.keys.contains_key(kid) => {
-                    tracing::warn!(%error, "JWKS refresh failed; using the keys fetched before");
-                }
-                Err(error) => return Err(error),
+                return Ok(key);
             }
-        }
-        cache.keys.get(kid).cloned().ok_or(JwtError::Refused(JwtRefusal::UnknownKey))
+            if !cache.refreshing {
+                if !may_fetch {
+                    return Err(cache.missing());
+                }
+                self.keys.start_refresh(&mut cache);
+            }
+            // Until the provider has answered once nothing verifies, so the wait is the fetch's.
+            // The wait counts from the refresh's start: a provider already slow answers at once.
+            let budget = if cache.fetched_at.is_some() { UNKNOWN_KID_WAIT } else { FETCH_TIMEOUT };
+            let wait = budget.saturating_sub(cache.attempted_at.map_or(Duration::ZERO, |t| t.elapsed()));
+            (self.keys.refreshed.subscribe(), wait)
+        };
+        let _ = tokio::time::timeout(wait, refreshed.changed()).await;
+        let cache = self.keys.cache();
+        cache.keys.get(kid).cloned().ok_or_else(|| cache.missing())
     }
+}
 
-    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, JwtError> {
-        let url = self.settings.jwks_url.as_deref().unwrap_or_default();
-        let unavailable = |e: reqwest::Error| JwtError::KeysUnavailable(e.without_url().to_string());
-        let document: Value = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
-        Ok(rsa_keys_of(&document))
-    }
+async fn fetch_keys(client: &reqwest::Client, url: &str) -> Result<HashMap<String, DecodingKey>, JwtError> {
+    let unavailable = |e: reqwest::Error| JwtError::KeysUnavailable(e.without_url().to_string());
+    let document: Value = client
+        .get(url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(unavailable)?
+        .json()
+        .await
+        .map_err(unavailable)?;
+    Ok(rsa_keys_of(&document))
 }
 
 /// The RS256 signing keys of a JWKS document by `kid`; other keys are skipped.
@@ -204,6 +278,18 @@ fn rsa_keys_of(document: &Value) -> HashMap<String, DecodingKey> {
         }
     }
     keys
+}
+
+/// A token must say when it was issued, and may not live longer than `max_secs`: a stolen
+/// long-lived token would otherwise outlast any sign-out.
+fn check_lifetime(claims: &Value, max_secs: u64) -> Result<(), JwtRefusal> {
+    let instant = |name: &str| claims.get(name).and_then(Value::as_f64);
+    let issued = instant("iat").ok_or_else(|| JwtRefusal::MissingClaim("iat".into()))?;
+    let expires = instant("exp").ok_or_else(|| JwtRefusal::MissingClaim("exp".into()))?;
+    if expires - issued > max_secs as f64 {
+        return Err(JwtRefusal::Lifetime(max_secs));
+    }
+    Ok(())
 }
 
 fn refusal_of(kind: &ErrorKind) -> JwtRefusal {

@@ -2,6 +2,7 @@
 //! what a host answers outside its API (its page at `/`, unknown routes).
 
 pub mod auth;
+pub mod body;
 pub mod home;
 pub mod json;
 pub mod jwt;
@@ -38,12 +39,8 @@ pub fn is_identifier(text: &str) -> bool {
 
 pub const IDENTIFIER_RULE: &str = "use 1–64 lowercase letters, digits, '.', '_' or '-'";
 
-/// An RFC 3339 instant from a query string, where a `+` left unescaped arrives as a space.
-pub fn query_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    written_instant(text).map(|t| t.with_timezone(&chrono::Utc))
-}
-
-/// An RFC 3339 instant in the offset it was written in.
+/// An RFC 3339 instant in the offset it was written in; in a query string a `+` left unescaped
+/// arrives as a space.
 fn written_instant(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     chrono::DateTime::parse_from_rfc3339(text)
         .or_else(|_| chrono::DateTime::parse_from_rfc3339(&text.replace(' ', "+")))
@@ -53,6 +50,33 @@ fn written_instant(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> 
 /// An instant written with an earlier year is a Solar Hijri date taken for a Gregorian one (a
 /// day alone is read as Solar Hijri, see `iran::parse_either_date`); no record is that old.
 const FIRST_GREGORIAN_YEAR: i32 = 1800;
+
+/// What an instant in a request says to the Solar Hijri calendar's users when it is refused.
+pub const SOLAR_HIJRI_IN_AN_INSTANT: &str = "a year before 1800 is a Solar Hijri date: an instant must be RFC 3339 in \
+     the Gregorian calendar (e.g. 2026-12-08T10:00:00+03:30); where a day is taken, write a Solar Hijri date as \
+     the day alone, e.g. 1405-09-17";
+
+/// How a text reads as an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instant {
+    /// An RFC 3339 instant in the Gregorian calendar.
+    Gregorian(chrono::DateTime<chrono::Utc>),
+    /// RFC 3339 with a year before 1800: a Solar Hijri date written as if Gregorian.
+    SolarHijriYear,
+    /// Not an RFC 3339 instant.
+    Not,
+}
+
+/// The one reading of an instant in a request (query, body or command line).
+pub fn read_instant(text: &str) -> Instant {
+    match written_instant(text) {
+        Some(instant) if chrono::Datelike::year(&instant) >= FIRST_GREGORIAN_YEAR => {
+            Instant::Gregorian(instant.with_timezone(&chrono::Utc))
+        }
+        Some(_) => Instant::SolarHijriYear,
+        None => Instant::Not,
+    }
+}
 
 /// A period bound from a query string: a day (Solar Hijri or Gregorian, Tehran time) or an
 /// RFC 3339 instant (Gregorian, from 1800). An `end` bound includes its whole day. A bad value is
@@ -67,19 +91,13 @@ pub fn period_bound(
         let start = crate::iran::tehran_day_start(day);
         return Some(if end { start + chrono::Duration::days(1) } else { start });
     }
-    match written_instant(text) {
-        Some(instant) if chrono::Datelike::year(&instant) >= FIRST_GREGORIAN_YEAR => {
-            Some(instant.with_timezone(&chrono::Utc))
-        }
-        Some(_) => {
-            issues.push(FieldIssue::new(
-                field,
-                "a Solar Hijri date is written as a day, e.g. 1405-09-17; \
-                 an instant must be RFC 3339 in the Gregorian calendar",
-            ));
+    match read_instant(text) {
+        Instant::Gregorian(instant) => Some(instant),
+        Instant::SolarHijriYear => {
+            issues.push(FieldIssue::new(field, SOLAR_HIJRI_IN_AN_INSTANT));
             None
         }
-        None => {
+        Instant::Not => {
             issues.push(FieldIssue::new(
                 field,
                 "a day such as 1405-09-08 (Solar Hijri) or 2026-11-29, or an RFC 3339 instant",

@@ -45,6 +45,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The body did not arrive in time (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     Unavailable(String),
     /// A rate limit was reached; the client may try again after `retry_after_secs`.
@@ -82,6 +85,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::RequestTimeout(_) => "request-timeout",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::TooManyRequests { .. } => "too-many-requests",
             ApiError::Internal(_) => "internal",
@@ -99,6 +103,7 @@ impl ApiError {
             ApiError::Conflict(_) => "Conflict",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::PayloadTooLarge(_) => "Payload too large",
+            ApiError::RequestTimeout(_) => "Request timeout",
             ApiError::Unavailable(_) => "Temporarily unavailable",
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::Internal(_) => "Internal error",
@@ -129,6 +134,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

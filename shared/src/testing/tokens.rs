@@ -2,7 +2,7 @@
 //! key that is not, and claims of each role.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
@@ -87,10 +87,12 @@ mod base64_url {
     }
 }
 
-/// A local JWKS endpoint, counting how often it is read.
+/// A local JWKS endpoint, counting how often it is read; it can be told to stop answering
+/// (it then accepts each request and never replies, as a provider that hangs).
 pub struct JwksServer {
     pub url: String,
     fetches: Arc<AtomicUsize>,
+    hanging: Arc<AtomicBool>,
     server: super::LocalServer,
 }
 
@@ -98,18 +100,30 @@ impl JwksServer {
     pub async fn start() -> Self {
         use actix_web::{HttpResponse, web};
         let fetches = Arc::new(AtomicUsize::new(0));
-        let counter = fetches.clone();
+        let hanging = Arc::new(AtomicBool::new(false));
+        let (counter, hangs) = (fetches.clone(), hanging.clone());
         let server = super::LocalServer::start(move |cfg| {
-            let counter = counter.clone();
+            let (counter, hangs) = (counter.clone(), hangs.clone());
             cfg.route(
                 "/certs",
                 web::get().to(move || {
                     counter.fetch_add(1, Ordering::SeqCst);
-                    async { HttpResponse::Ok().json(jwks()) }
+                    let hang = hangs.load(Ordering::SeqCst);
+                    async move {
+                        if hang {
+                            std::future::pending::<()>().await;
+                        }
+                        HttpResponse::Ok().json(jwks())
+                    }
                 }),
             );
         });
-        Self { url: format!("{}/certs", server.url), fetches, server }
+        Self { url: format!("{}/certs", server.url), fetches, hanging, server }
+    }
+
+    /// From now on every request is accepted and never answered.
+    pub fn stop_answering(&self) {
+        self.hanging.store(true, Ordering::SeqCst);
     }
 
     pub fn fetches(&self) -> usize {

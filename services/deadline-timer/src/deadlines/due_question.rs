@@ -2,7 +2,7 @@
 //! budget and perhaps a province, each checked and, when wrong, named with what is accepted.
 
 use chrono::{DateTime, Utc};
-use nazer_shared::http::{FieldIssue, query_instant};
+use nazer_shared::http::{FieldIssue, Instant, SOLAR_HIJRI_IN_AN_INSTANT, read_instant};
 use nazer_shared::iran;
 
 use crate::calendar::Budget;
@@ -18,13 +18,20 @@ impl DueQuestion {
     /// Every problem at once, named `start`, `budget` and `province`.
     pub fn parse(start: Option<&str>, budget: Option<&str>, province: Option<&str>) -> Result<Self, Vec<FieldIssue>> {
         let mut issues = Vec::new();
-        let start = start.and_then(query_instant);
-        if start.is_none() {
-            issues.push(FieldIssue::new(
-                "start",
-                "an RFC 3339 instant such as 2026-11-29T10:00:00+03:30 (in a URL, escape + as %2B)",
-            ));
-        }
+        let start = match start.map(read_instant) {
+            Some(Instant::Gregorian(start)) => Some(start),
+            Some(Instant::SolarHijriYear) => {
+                issues.push(FieldIssue::new("start", SOLAR_HIJRI_IN_AN_INSTANT));
+                None
+            }
+            _ => {
+                issues.push(FieldIssue::new(
+                    "start",
+                    "an RFC 3339 instant such as 2026-11-29T10:00:00+03:30 (in a URL, escape + as %2B)",
+                ));
+                None
+            }
+        };
         let budget = match budget.map(Budget::parse) {
             None => {
                 issues.push(FieldIssue::new("budget", "is required: 8h, 3d or an ISO 8601 duration such as PT30S"));
@@ -68,5 +75,14 @@ mod tests {
         let question = DueQuestion::parse(Some("2026-11-30T09:00:00 03:30"), Some("1d"), Some("tehran")).unwrap();
         assert_eq!(question.start.to_rfc3339(), "2026-11-30T05:30:00+00:00", "an unescaped + is read back");
         assert_eq!((question.budget, question.province.as_deref()), (Budget::BusinessDays(1), Some("tehran")));
+    }
+
+    #[test]
+    fn a_solar_hijri_year_in_an_instant_is_refused_not_read_as_gregorian() {
+        let issues = DueQuestion::parse(Some("1405-09-17T10:00:00+03:30"), Some("1d"), None).unwrap_err();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].field, "start");
+        assert!(issues[0].problem.contains("Gregorian"), "{}", issues[0].problem);
+        assert!(DueQuestion::parse(Some("1800-01-01T00:00:00+03:30"), Some("1d"), None).is_ok());
     }
 }

@@ -8,6 +8,7 @@ use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::Stage;
 use nazer_shared::http::ApiError;
 use nazer_shared::http::paging::{self, Cursor};
+use nazer_shared::iran;
 use serde::Serialize;
 
 use crate::schema::{deadlines, warnings};
@@ -211,12 +212,21 @@ pub fn acknowledge(
     Ok(warning)
 }
 
-/// Warnings as CSV for supervisors: one header line, then one line per warning.
+/// Warnings as CSV for supervisors: a byte-order mark (spreadsheet programs read UTF-8 only
+/// after one), one header line, then one line per warning; beside each instant its Solar Hijri
+/// date and time in Tehran, as people here read it.
 pub fn to_csv(warnings: &[WarningView]) -> String {
     let mut out = String::from(
-        "id,tracking_code,agency_id,stage,level,reason,escalated_to,due_at,issued_at,acknowledged_at,text_fa\n",
+        "\u{feff}id,tracking_code,agency_id,stage,level,reason,escalated_to,due_at,due_at_solar_hijri,issued_at,\
+         issued_at_solar_hijri,acknowledged_at,acknowledged_at_solar_hijri,text_fa\n",
     );
+    let instant = |at: Option<DateTime<Utc>>| {
+        at.map_or_else(|| [String::new(), String::new()], |at| [at.to_rfc3339(), iran::jalali_date_time(at)])
+    };
     for w in warnings {
+        let [due_at, due_at_solar_hijri] = instant(Some(w.due_at));
+        let [issued_at, issued_at_solar_hijri] = instant(Some(w.issued_at));
+        let [acknowledged_at, acknowledged_at_solar_hijri] = instant(w.acknowledged_at);
         let fields = [
             w.id.clone(),
             w.tracking_code.clone(),
@@ -225,9 +235,12 @@ pub fn to_csv(warnings: &[WarningView]) -> String {
             w.level.to_string(),
             w.reason.as_str().to_string(),
             w.escalated_to.clone().unwrap_or_default(),
-            w.due_at.to_rfc3339(),
-            w.issued_at.to_rfc3339(),
-            w.acknowledged_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            due_at,
+            due_at_solar_hijri,
+            issued_at,
+            issued_at_solar_hijri,
+            acknowledged_at,
+            acknowledged_at_solar_hijri,
             w.text_fa.clone(),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();

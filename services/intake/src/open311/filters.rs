@@ -1,8 +1,8 @@
 //! The filters of `GET requests`: a list of ids overrides the rest; otherwise services, a
 //! period of at most 90 days (the last 90 by default) and open or closed.
 
-use chrono::{DateTime, Datelike, Duration, Utc};
-use nazer_shared::http::{FieldIssue, is_identifier, period_bound, query_instant};
+use chrono::{DateTime, Duration, Utc};
+use nazer_shared::http::{FieldIssue, Instant, is_identifier, period_bound, read_instant};
 
 use super::form::{Fields, issue, shown};
 use super::model::RequestStatus;
@@ -82,9 +82,9 @@ fn list_of(fields: &Fields, name: &str) -> Vec<String> {
 /// first instant (`start_date`) or to its last (`end_date`, which includes the instant named).
 fn bound(fields: &Fields, name: &str, end: bool, issues: &mut Vec<String>) -> Option<DateTime<Utc>> {
     let text = fields.get(name)?;
-    // An instant with a year before 1800 is a Solar Hijri date read as Gregorian: `period_bound`
-    // refuses it, saying to write it as a day.
-    if let Some(instant) = query_instant(&text).filter(|instant| instant.year() >= 1800) {
+    // An instant with a Solar Hijri year falls through to `period_bound`, which refuses it,
+    // saying to write it as a day.
+    if let Instant::Gregorian(instant) = read_instant(&text) {
         return Some(instant);
     }
     let mut found = Vec::<FieldIssue>::new();
