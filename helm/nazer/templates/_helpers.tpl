@@ -110,6 +110,7 @@ defaults apply. Numbers go through int64 so that large ones are not printed as 1
   "NAZER__QUALITY__WARNING_BELOW_SCORE" ($v.quality.warningBelowScore | toString)
   "NAZER__TRACKING__CLIENT_REQUESTS_PER_MINUTE" ($v.tracking.clientRequestsPerMinute | int64 | toString)
   "NAZER__TRACKING__CODE_FAILURES_PER_HOUR" ($v.tracking.codeFailuresPerHour | int64 | toString)
+  "NAZER__TRACKING__CODE_FAILURES_PER_DAY" ($v.tracking.codeFailuresPerDay | int64 | toString)
   "NAZER__TRACKING__CLIENT_FAILURES_PER_HOUR" ($v.tracking.clientFailuresPerHour | int64 | toString)
 }}
 {{- $jwt := $v.auth.jwt }}
