@@ -32,6 +32,7 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     pub quality: QualitySettings,
     pub tracking: TrackingSettings,
+    pub open311: Open311Settings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -98,6 +99,35 @@ impl Default for TrackingSettings {
             client_failures_per_hour: 20,
             client_ip_header: None,
         }
+    }
+}
+
+/// What Open311 GeoReport v2 reads answer a client that sends no `api_key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicReads {
+    /// The public subset of each request (its id, status, service, agency and times), limited
+    /// per client; the full view still needs a key.
+    #[default]
+    Subset,
+    /// None: every read needs a key.
+    Off,
+}
+
+/// Open311 GeoReport v2 on intake.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Open311Settings {
+    /// What reads without `api_key` answer (the spec makes reads keyless).
+    pub public_reads: PublicReads,
+    /// Reads without `api_key` one client may make per minute (an IPv6 client counted by its /64,
+    /// the client named as `tracking.client_ip_header` says).
+    pub keyless_reads_per_minute: u32,
+}
+
+impl Default for Open311Settings {
+    fn default() -> Self {
+        Self { public_reads: PublicReads::Subset, keyless_reads_per_minute: 60 }
     }
 }
 
@@ -559,6 +589,7 @@ impl Settings {
             ("tracking.code_failures_per_hour", self.tracking.code_failures_per_hour),
             ("tracking.code_failures_per_day", self.tracking.code_failures_per_day),
             ("tracking.client_failures_per_hour", self.tracking.client_failures_per_hour),
+            ("open311.keyless_reads_per_minute", self.open311.keyless_reads_per_minute),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
@@ -631,6 +662,15 @@ mod tests {
         assert!(s.database.url.is_none());
         assert!(s.broker.url.is_none());
         assert_eq!(s.http.shutdown_delay(), 3);
+        assert_eq!(s.open311.public_reads, PublicReads::Subset);
+    }
+
+    #[test]
+    fn open311_public_reads_are_read_from_the_environment() {
+        let s = Settings::load_from(None, Some(env(&[("NAZER__OPEN311__PUBLIC_READS", "off")]))).unwrap();
+        assert_eq!(s.open311.public_reads, PublicReads::Off);
+        let s = Settings::load_from(None, Some(env(&[("NAZER__OPEN311__PUBLIC_READS", "subset")]))).unwrap();
+        assert_eq!(s.open311.public_reads, PublicReads::Subset);
     }
 
     #[test]
@@ -687,6 +727,8 @@ mod tests {
             ("NAZER__TELEMETRY__EXPORT_TIMEOUT_MS", "0", "telemetry.export_timeout_ms"),
             ("NAZER__HTTP__SHUTDOWN_DELAY_SECS", "25", "http.shutdown_delay_secs"),
             ("NAZER__BROKER__HEARTBEAT_SECS", "0", "broker.heartbeat_secs"),
+            ("NAZER__OPEN311__PUBLIC_READS", "all", "open311.public_reads"),
+            ("NAZER__OPEN311__KEYLESS_READS_PER_MINUTE", "0", "open311.keyless_reads_per_minute"),
             ("NAZER__TRACKING__CODE_FAILURES_PER_DAY", "0", "tracking.code_failures_per_day"),
         ];
         for (var, value, key) in cases {
