@@ -32,6 +32,7 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     pub quality: QualitySettings,
     pub tracking: TrackingSettings,
+    pub open311: Open311Settings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -76,8 +77,12 @@ impl Default for QualitySettings {
 pub struct TrackingSettings {
     /// Requests one client may make per minute.
     pub client_requests_per_minute: u32,
-    /// Wrong second factors one tracking code takes per hour before it is locked for the hour.
+    /// Wrong second factors one client may send for one tracking code per hour; beyond, that
+    /// client waits out the hour for that code while the citizen's own client is not held up.
     pub code_failures_per_hour: u32,
+    /// Wrong second factors one tracking code takes per day from all clients together, the
+    /// ceiling on guessing: 50 of the 10 000 four-digit verifiers (0.5%) a day by default.
+    pub code_failures_per_day: u32,
     /// Wrong second factors one client may send per hour, across codes.
     pub client_failures_per_hour: u32,
     /// The header naming the client's address when behind a proxy that sets it (e.g.
@@ -90,9 +95,39 @@ impl Default for TrackingSettings {
         Self {
             client_requests_per_minute: 30,
             code_failures_per_hour: 5,
+            code_failures_per_day: 50,
             client_failures_per_hour: 20,
             client_ip_header: None,
         }
+    }
+}
+
+/// What Open311 GeoReport v2 reads answer a client that sends no `api_key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicReads {
+    /// The public subset of each request (its id, status, service, agency and times), limited
+    /// per client; the full view still needs a key.
+    #[default]
+    Subset,
+    /// None: every read needs a key.
+    Off,
+}
+
+/// Open311 GeoReport v2 on intake.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Open311Settings {
+    /// What reads without `api_key` answer (the spec makes reads keyless).
+    pub public_reads: PublicReads,
+    /// Reads without `api_key` one client may make per minute (an IPv6 client counted by its /64,
+    /// the client named as `tracking.client_ip_header` says).
+    pub keyless_reads_per_minute: u32,
+}
+
+impl Default for Open311Settings {
+    fn default() -> Self {
+        Self { public_reads: PublicReads::Subset, keyless_reads_per_minute: 60 }
     }
 }
 
@@ -594,7 +629,9 @@ impl Settings {
         for (key, value) in [
             ("tracking.client_requests_per_minute", self.tracking.client_requests_per_minute),
             ("tracking.code_failures_per_hour", self.tracking.code_failures_per_hour),
+            ("tracking.code_failures_per_day", self.tracking.code_failures_per_day),
             ("tracking.client_failures_per_hour", self.tracking.client_failures_per_hour),
+            ("open311.keyless_reads_per_minute", self.open311.keyless_reads_per_minute),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
@@ -667,6 +704,15 @@ mod tests {
         assert!(s.database.url.is_none());
         assert!(s.broker.url.is_none());
         assert_eq!(s.http.shutdown_delay(), 3);
+        assert_eq!(s.open311.public_reads, PublicReads::Subset);
+    }
+
+    #[test]
+    fn open311_public_reads_are_read_from_the_environment() {
+        let s = Settings::load_from(None, Some(env(&[("NAZER__OPEN311__PUBLIC_READS", "off")]))).unwrap();
+        assert_eq!(s.open311.public_reads, PublicReads::Off);
+        let s = Settings::load_from(None, Some(env(&[("NAZER__OPEN311__PUBLIC_READS", "subset")]))).unwrap();
+        assert_eq!(s.open311.public_reads, PublicReads::Subset);
     }
 
     #[test]
@@ -724,6 +770,9 @@ mod tests {
             ("NAZER__HTTP__SHUTDOWN_DELAY_SECS", "25", "http.shutdown_delay_secs"),
             ("NAZER__BROKER__HEARTBEAT_SECS", "0", "broker.heartbeat_secs"),
             ("NAZER__HTTP__BODY_READ_TIMEOUT_SECS", "0", "http.body_read_timeout_secs"),
+            ("NAZER__OPEN311__PUBLIC_READS", "all", "open311.public_reads"),
+            ("NAZER__OPEN311__KEYLESS_READS_PER_MINUTE", "0", "open311.keyless_reads_per_minute"),
+            ("NAZER__TRACKING__CODE_FAILURES_PER_DAY", "0", "tracking.code_failures_per_day"),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, Some(env(&[(var, value)]))).unwrap_err();

@@ -111,7 +111,10 @@ defaults apply. Numbers go through int64 so that large ones are not printed as 1
   "NAZER__QUALITY__WARNING_BELOW_SCORE" ($v.quality.warningBelowScore | toString)
   "NAZER__TRACKING__CLIENT_REQUESTS_PER_MINUTE" ($v.tracking.clientRequestsPerMinute | int64 | toString)
   "NAZER__TRACKING__CODE_FAILURES_PER_HOUR" ($v.tracking.codeFailuresPerHour | int64 | toString)
+  "NAZER__TRACKING__CODE_FAILURES_PER_DAY" ($v.tracking.codeFailuresPerDay | int64 | toString)
   "NAZER__TRACKING__CLIENT_FAILURES_PER_HOUR" ($v.tracking.clientFailuresPerHour | int64 | toString)
+  "NAZER__OPEN311__PUBLIC_READS" $v.open311.publicReads
+  "NAZER__OPEN311__KEYLESS_READS_PER_MINUTE" ($v.open311.keylessReadsPerMinute | int64 | toString)
 }}
 {{- $jwt := $v.auth.jwt }}
 {{- if $jwt.jwksUrl }}

@@ -67,14 +67,14 @@ impl Service for Intake {
     }
 }
 
-/// Drops tracking counters whose windows ended long ago (any replica may; it is idempotent).
+/// Drops rate-limit counters whose windows ended long ago (any replica may; it is idempotent).
 async fn forget_ended_windows(ctx: ServiceContext, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
         }
-        let before = ctx.clock.now() - chrono::Duration::hours(2);
+        let before = rate_limit::forgettable_before(ctx.clock.now());
         if let Err(error) = ctx.db.write(move |conn| rate_limit::forget_before(conn, before)).await {
             tracing::warn!(%error, "old tracking counters could not be dropped; retrying later");
         }

@@ -1,6 +1,7 @@
 //! Citizens' tracking API: `GET /api/v1/track/{code}` and, beside it, rating and reopening
 //! the answer. No account: the second factor in the `Tracking-Verifier` header proves the
-//! citizen, and limits per client and per code (in the database) stop guessing.
+//! citizen, and limits per client, per (code, client) and per code a day (in the database)
+//! stop guessing without letting a stranger lock the citizen out.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Duration;
@@ -11,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{IntakeState, ReasonRequest, ReopenedMessage, TAG, parse_code, reason_of};
 use crate::rate_limit;
-use crate::sealing::ReporterKeys;
 use crate::submission::ascii_digits;
 use crate::tracking::{CitizenView, citizen_view, verified_message};
 use crate::tracking_code::TrackingCode;
@@ -23,20 +23,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/track/{tracking_code}", web::get().to(track))
         .route("/api/v1/track/{tracking_code}/rating", web::post().to(rate))
         .route("/api/v1/track/{tracking_code}/reopen", web::post().to(reopen));
-}
-
-/// Who is asking, for the per-client limits: the configured proxy header (its last entry, the
-/// one the proxy itself wrote), else the peer address; kept only as a keyed pseudonym.
-fn client_pseudonym(req: &HttpRequest, header: Option<&str>, keys: &ReporterKeys) -> String {
-    let forwarded = header
-        .and_then(|name| req.headers().get(name))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
-    let client = forwarded.map(str::to_string).or(peer).unwrap_or_else(|| "unknown".into());
-    keys.pseudonym(&client)
 }
 
 fn limited(detail: &str, count: rate_limit::Count, now: chrono::DateTime<chrono::Utc>) -> ApiError {
@@ -59,11 +45,14 @@ fn verifier(req: &HttpRequest) -> Result<String, ApiError> {
 }
 
 /// Counts the attempt, checks the second factor, and answers the message's id. A wrong factor
-/// answers exactly like an unknown code; a right one counts against neither the code nor the
-/// client's failures.
+/// answers exactly like an unknown code; a right one counts against none of the failure budgets.
+///
+/// Failures are budgeted per client across codes, per (code, client) an hour, and per code a
+/// day from all clients together: a stranger's wrong verifiers hold up the stranger's client
+/// for that code, not the citizen's, until the code's daily ceiling bounds guessing.
 async fn admit(state: &IntakeState, req: &HttpRequest, code_text: &str) -> Result<(TrackingCode, String), ApiError> {
     let limits = &state.ctx.settings.tracking;
-    let client = client_pseudonym(req, limits.client_ip_header.as_deref(), &state.keys);
+    let client = rate_limit::client_pseudonym(req, limits.client_ip_header.as_deref(), &state.keys);
     let now = state.ctx.clock.now();
     let requests = format!("track:client:{client}");
     let counted = state.ctx.db.write(move |conn| rate_limit::hit(conn, &requests, Duration::minutes(1), now)).await?;
@@ -73,36 +62,42 @@ async fn admit(state: &IntakeState, req: &HttpRequest, code_text: &str) -> Resul
     let code = parse_code(code_text)?;
     let given = verifier(req)?;
     // The failure counters are hit before the check and refunded after a right answer, so
-    // attempts in flight count too; a client over its limit does not touch the code's.
-    let buckets = [format!("track:client-failures:{client}"), format!("track:code:{code}")];
-    let (client_cap, code_cap) = (cap(limits.client_failures_per_hour), cap(limits.code_failures_per_hour));
-    let attempt = buckets.clone();
-    let (by_client, by_code) = state
+    // attempts in flight count too; a budget that is spent leaves the later ones untouched.
+    let budgets = [
+        (format!("track:client-failures:{client}"), Duration::hours(1), cap(limits.client_failures_per_hour)),
+        (format!("track:code-client:{code}:{client}"), Duration::hours(1), cap(limits.code_failures_per_hour)),
+        (format!("track:code-day:{code}"), Duration::days(1), cap(limits.code_failures_per_day)),
+    ];
+    let attempt = budgets.clone();
+    let spent = state
         .ctx
         .db
         .write(move |conn| {
-            let by_client = rate_limit::hit(conn, &attempt[0], Duration::hours(1), now)?;
-            let by_code = match by_client.hits > client_cap {
-                true => None,
-                false => Some(rate_limit::hit(conn, &attempt[1], Duration::hours(1), now)?),
-            };
-            Ok::<_, DbError>((by_client, by_code))
+            for (index, (bucket, window, limit)) in attempt.iter().enumerate() {
+                let count = rate_limit::hit(conn, bucket, *window, now)?;
+                if count.hits > *limit {
+                    return Ok(Some((index, count)));
+                }
+            }
+            Ok::<_, DbError>(None)
         })
         .await?;
-    if by_client.hits > client_cap {
-        return Err(limited("too many wrong verifiers from this client; try again later or call 1888", by_client, now));
-    }
-    if let Some(by_code) = by_code.filter(|c| c.hits > code_cap) {
-        return Err(limited(
-            "too many wrong verifiers for this tracking code; try again later or call 1888",
-            by_code,
-            now,
-        ));
+    if let Some((index, count)) = spent {
+        let detail = match index {
+            0 => "too many wrong verifiers from this client; try again later or call 1888",
+            1 => "too many wrong verifiers for this tracking code from this client; try again later or call 1888",
+            _ => "too many wrong verifiers for this tracking code today; try again tomorrow or call 1888",
+        };
+        return Err(limited(detail, count, now));
     }
     let (keys, lookup) = (state.keys.clone(), code.clone());
     let found = state.ctx.db.read(move |conn| verified_message(conn, &lookup, &given, &keys)).await?;
     let message_id = found.ok_or_else(|| ApiError::NotFound(NO_MATCH.into()))?;
-    state.ctx.db.write(move |conn| buckets.iter().try_for_each(|bucket| rate_limit::refund(conn, bucket))).await?;
+    state
+        .ctx
+        .db
+        .write(move |conn| budgets.iter().try_for_each(|(bucket, _, _)| rate_limit::refund(conn, bucket)))
+        .await?;
     Ok((code, message_id))
 }
 
@@ -138,7 +133,8 @@ pub(crate) async fn track(
 
 const VERIFIER_DESCRIPTION: &str = "The last four digits of the mobile number given with the message, or the \
      tracking PIN chosen then (4–8 digits; Persian digits are accepted)";
-const LIMITED_DESCRIPTION: &str = "Too many attempts from this client, or too many wrong verifiers for this code";
+const LIMITED_DESCRIPTION: &str = "Too many attempts from this client, too many wrong verifiers from this client \
+     (across codes, or for this code), or this code's daily ceiling of wrong verifiers is reached";
 
 /// The citizen's rating of the latest answer.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

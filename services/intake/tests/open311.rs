@@ -491,8 +491,12 @@ async fn posting_and_reading_need_an_active_open311_key() {
             let form = with(&a_request(""), "api_key", key);
             let reply = post(&app, format, &form).await;
             assert_error(&reply, 403, &["api_key"]);
-            let query: Vec<(&str, &str)> = key.map(|k| ("api_key", k)).into_iter().collect();
-            assert_error(&get(&app, &format!("requests.{format}"), &query).await, 403, &["api_key"]);
+        }
+        // A key that does not hold is refused, not read as no key at all.
+        for key in ["nzr_not-a-key", call_center.as_str(), revoked.as_str(), ADMIN_KEY] {
+            assert_error(&get(&app, &format!("requests.{format}"), &[("api_key", key)]).await, 403, &["api_key"]);
+            let one = format!("requests/{}.{format}", TrackingCode::generate());
+            assert_error(&get(&app, &one, &[("api_key", key)]).await, 403, &["api_key"]);
         }
     }
     assert_eq!(count_messages(&app).await, 0);
@@ -558,6 +562,137 @@ async fn invalid_requests_are_refused_naming_each_field_in_both_formats() {
 
 // ---------------------------------------------------------------------------------------------
 // Reading requests
+
+/// What a read without `api_key` shows of each request.
+const PUBLIC_FIELDS: [&str; 8] = [
+    "service_request_id",
+    "status",
+    "service_name",
+    "service_code",
+    "agency_responsible",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+];
+
+/// Intake with the client named by `X-Real-IP` and `tune` applied.
+async fn start_tuned(tune: impl FnOnce(&mut nazer_shared::config::Settings)) -> TestApp {
+    let app = TestApp::start_with(&[nazer_intake::SERVICE], |settings| {
+        settings.tracking.client_ip_header = Some("X-Real-IP".into());
+        tune(settings);
+    })
+    .await;
+    let body = json!({ "name_fa": "تخلفات ساختمانی", "name_en": "Building violations", "kinds": ["complaint"] });
+    let (status, reply) = app.put(&format!("/api/v1/categories/{BUILDING}"), ADMIN_KEY, &body).await;
+    assert_eq!(status, 200, "{reply}");
+    app
+}
+
+/// A keyless read of `path` from `client`.
+async fn get_from(app: &TestApp, path: &str, client: &str) -> (Reply, Option<String>) {
+    let request = app.client.get(app.url(&format!("{ROOT}/{path}"))).header("X-Real-IP", client);
+    let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+    let retry_after = response.headers().get("Retry-After").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (Reply { status, content_type, body: response.text().await.unwrap_or_default() }, retry_after)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keyless_reads_answer_the_public_subset_in_json_and_xml() {
+    let mut app = start().await;
+    let (_, key) = create_key(&app, &["open311"]).await;
+    let code = submit(&app, &a_request(&key)).await;
+    let hidden = submit(&app, &with(&a_request(&key), "attribute[kind]", Some("violation_report"))).await;
+
+    let one = get(&app, &format!("requests/{code}.json"), &[("jurisdiction_id", "1888.gov.ir")]).await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    let shown = one.json();
+    let request = &shown[0];
+    let mut fields: Vec<&str> = request.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    let mut expected = PUBLIC_FIELDS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(fields, expected, "{shown}");
+    let requested = text(&request["requested_datetime"]);
+    assert_eq!(
+        *request,
+        json!({
+            "service_request_id": code, "status": "open", "service_name": "تخلفات ساختمانی",
+            "service_code": BUILDING, "agency_responsible": null, "requested_datetime": requested,
+            "updated_datetime": requested, "expected_datetime": null,
+        })
+    );
+    let xml = get(&app, &format!("requests/{code}.xml"), &[]).await;
+    assert_eq!(xml.status, 200, "{}", xml.body);
+    let root = xml.xml();
+    assert_eq!((root.name.as_str(), root.names()), ("service_requests", vec!["request"]));
+    assert_eq!(root.child("request").names(), PUBLIC_FIELDS);
+    assert_eq!(root.child("request").text_of("service_request_id"), code);
+
+    // The list, in both formats: the same subset, the hidden report still never shown.
+    let listed = get(&app, "requests.json", &[]).await;
+    assert_eq!(ids(&listed), [code.as_str()]);
+    assert_eq!(listed.json()[0], *request);
+    let listed = get(&app, "requests.xml", &[("service_request_id", &format!("{code},{hidden}"))]).await.xml();
+    assert_eq!(listed.all("request").len(), 1, "{listed:?}");
+    assert_eq!(listed.child("request").names(), PUBLIC_FIELDS);
+    assert_error(&get(&app, &format!("requests/{hidden}.json"), &[]).await, 404, &["service_request_id"]);
+    for raw in [&one.body, &xml.body] {
+        for private in PERSONAL.iter().chain(&["ساخت و ساز", "ولیعصر", "photo.jpg", "status_notes", "35.6892"])
+        {
+            assert!(!raw.contains(private), "{private} shown without a key: {raw}");
+        }
+    }
+
+    // With a key: the full view, as before.
+    let full = get(&app, &format!("requests/{code}.json"), &[("api_key", &key)]).await.json();
+    assert_eq!(full[0].as_object().map(|o| o.len()), Some(17), "{full}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_public_reads_off_every_read_needs_a_key() {
+    let mut app = start_tuned(|settings| settings.open311.public_reads = nazer_shared::config::PublicReads::Off).await;
+    let (_, key) = create_key(&app, &["open311"]).await;
+    let code = submit(&app, &a_request(&key)).await;
+    for format in ["json", "xml"] {
+        assert_error(&get(&app, &format!("requests.{format}"), &[]).await, 403, &["api_key"]);
+        assert_error(&get(&app, &format!("requests/{code}.{format}"), &[]).await, 403, &["api_key"]);
+        assert_eq!(get(&app, &format!("requests/{code}.{format}"), &[("api_key", &key)]).await.status, 200);
+        // The services stay public.
+        assert_eq!(get(&app, &format!("services.{format}"), &[]).await.status, 200);
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keyless_reads_are_limited_per_client() {
+    let mut app = start_tuned(|settings| settings.open311.keyless_reads_per_minute = 3).await;
+    let (_, key) = create_key(&app, &["open311"]).await;
+    let code = submit(&app, &a_request(&key)).await;
+    let one = format!("requests/{code}.json");
+    for path in [one.as_str(), "requests.json", "requests.xml"] {
+        assert_eq!(get_from(&app, path, "203.0.113.9").await.0.status, 200);
+    }
+    for format in ["json", "xml"] {
+        let (limited, retry_after) = get_from(&app, &format!("requests.{format}"), "203.0.113.9").await;
+        assert_error(&limited, 429, &["api_key"]);
+        let retry_after: u64 = retry_after.and_then(|r| r.parse().ok()).unwrap_or(0);
+        assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    }
+    // Another address of the same IPv6 /64 is the same client.
+    for _ in 0..3 {
+        assert_eq!(get_from(&app, &one, "2001:db8:7:7:aaaa::1").await.0.status, 200);
+    }
+    assert_eq!(get_from(&app, &one, "2001:db8:7:7:bbbb::2").await.0.status, 429);
+    // Other clients, and clients with a key, are not held up.
+    assert_eq!(get_from(&app, &one, "198.51.100.1").await.0.status, 200);
+    let keyed = app.client.get(app.url(&format!("{ROOT}/{one}"))).header("X-Real-IP", "203.0.113.9");
+    assert_eq!(send(keyed.query(&[("api_key", &key)])).await.status, 200);
+    app.stop().await;
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_are_filtered_by_service_status_period_and_id() {

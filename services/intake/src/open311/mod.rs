@@ -2,9 +2,12 @@
 //! names the format), so existing 311 clients can report to 1888 and follow their reports.
 //!
 //! The service list and definitions are public, as the spec has them. Posting needs an API key
-//! with the `open311` scope (the spec's `api_key` field); so does reading requests: citizens'
-//! accounts are not published to anonymous readers of a national system. Reads never show who
-//! reported, and leave out confidential reports and violation reports entirely.
+//! with the `open311` scope (the spec's `api_key` field). Reads are keyless in the spec, so a
+//! read without a key answers a public subset of each request (where it stands: its id, status,
+//! service, agency and times; `open311.public_reads = subset`, limited per client), and the
+//! full view needs a key: citizens' accounts and places are not published to anonymous readers
+//! of a national system. `open311.public_reads = off` makes every read need a key. Reads never
+//! show who reported, and leave out confidential reports and violation reports entirely.
 
 mod document;
 mod filters;
@@ -21,17 +24,21 @@ mod xml;
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Duration;
+use nazer_shared::config::PublicReads;
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::find_caller;
 use nazer_shared::http::openapi::ProblemSchema;
 
 use self::form::{Fields, attribute_code, issue, shown};
+use self::model::View;
 use self::openapi::{
     CommonQuery, CreatedRequest, ErrorItem, KeyQuery, RequestForm, SearchQuery, Service, ServiceDefinition,
     ServiceRequest,
 };
 use self::reply::{Format, Open311Error, Reply, respond};
 use crate::api::{IntakeState, TAG};
+use crate::rate_limit;
 use crate::store::Posted;
 use crate::submission::Category;
 
@@ -43,6 +50,9 @@ const ERRORS: &str = "Refused or failed: the spec's error list (`[{\"code\": 400
                       `<errors><error>…</error></errors>` in XML), each description naming its field, with the \
                       HTTP status equal to the code. A path holding an escaped control character is refused \
                       before it reaches GeoReport, as a problem document (`application/problem+json`)";
+/// What a read without a key answers beyond its client's limit.
+const KEYLESS_LIMITED: &str = "Too many reads without a key from this client: the spec's error list, naming \
+                               `api_key`";
 /// What resources without filters accept: the spec's common arguments.
 const COMMON_FIELDS: [&str; 2] = ["jurisdiction_id", "api_key"];
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -75,7 +85,7 @@ fn path_part(req: &HttpRequest, name: &str) -> String {
 
 /// GeoReport v2: the services (categories) a request may be filed under.
 ///
-/// Public. Refusals answer the spec's error list, in the format asked for.
+/// Public: no key needed. Refusals answer the spec's error list, in the format asked for.
 #[utoipa::path(get, path = "/open311/v2/services.{format}", tag = TAG, security(()),
     params(("format" = inline(Format), Path, description = "`json` or `xml`"), CommonQuery),
     responses(
@@ -91,7 +101,7 @@ pub(crate) async fn get_services(state: web::Data<IntakeState>, req: HttpRequest
 
 /// GeoReport v2: a service's attributes (the province, required, and the kind of message).
 ///
-/// Public; an unknown or inactive service answers 404.
+/// Public: no key needed; an unknown or inactive service answers 404.
 #[utoipa::path(get, path = "/open311/v2/services/{service_code}.{format}", tag = TAG, security(()),
     params(
         ("service_code" = String, Path, description = "The service's code"),
@@ -110,7 +120,7 @@ pub(crate) async fn get_service_definition(state: web::Data<IntakeState>, req: H
 
 /// GeoReport v2: reports a service request.
 ///
-/// Open311 clients: the `api_key` form field must be a key with the `open311` scope (403
+/// Needs a key: the `api_key` form field must be a key with the `open311` scope (403
 /// otherwise). It becomes a message like the call centre's; its id is the tracking code. Every
 /// bad field is named at once.
 #[utoipa::path(post, path = "/open311/v2/requests.{format}", tag = TAG, security(()),
@@ -129,13 +139,20 @@ pub(crate) async fn post_request(state: web::Data<IntakeState>, req: HttpRequest
 
 /// GeoReport v2: searches the service requests reported through Open311.
 ///
-/// Open311 clients: `api_key` must be a key with the `open311` scope (403 otherwise). Newest
-/// first, at most 1000; confidential reports and violation reports are never shown.
+/// Keyless, as the spec has it: without `api_key`, each request's public subset
+/// (`service_request_id`, `status`, `service_code`, `service_name`, `agency_responsible`,
+/// `requested_datetime`, `updated_datetime`, `expected_datetime`), a limited number of reads a
+/// minute per client (429 with `Retry-After` beyond; 403 where the deployment turned keyless
+/// reads off). The full view needs `api_key`, a key with the `open311` scope; a key that is
+/// unknown, revoked or without that scope answers 403. Newest first, at most 1000;
+/// confidential reports and violation reports are never shown.
 #[utoipa::path(get, path = "/open311/v2/requests.{format}", tag = TAG, security(()),
     params(("format" = inline(Format), Path, description = "`json` or `xml`"), SearchQuery),
     responses(
         (status = 200, description = "The service requests",
             content((Vec<ServiceRequest> = "application/json"), (String = "text/xml"))),
+        (status = 429, description = KEYLESS_LIMITED, content((Vec<ErrorItem> = "application/json"), (String = "text/xml")),
+            headers(("Retry-After" = u64, description = "Seconds to wait before reading again"))),
         (status = "default", description = ERRORS, content(
             (Vec<ErrorItem> = "application/json"),
             (String = "text/xml"),
@@ -146,8 +163,11 @@ pub(crate) async fn get_requests(state: web::Data<IntakeState>, req: HttpRequest
 
 /// GeoReport v2: one service request reported through Open311.
 ///
-/// Open311 clients: `api_key` must be a key with the `open311` scope (403 otherwise). A hidden
-/// one answers 404 like a missing one.
+/// Keyless, as the spec has it: without `api_key`, the request's public subset, a limited
+/// number of reads a minute per client (429 with `Retry-After` beyond; 403 where the deployment
+/// turned keyless reads off). The full view needs `api_key`, a key with the `open311` scope; a
+/// key that is unknown, revoked or without that scope answers 403. A hidden request answers 404
+/// like a missing one.
 #[utoipa::path(get, path = "/open311/v2/requests/{service_request_id}.{format}", tag = TAG, security(()),
     params(
         ("service_request_id" = String, Path, description = "The request's id: its tracking code"),
@@ -156,6 +176,8 @@ pub(crate) async fn get_requests(state: web::Data<IntakeState>, req: HttpRequest
     responses(
         (status = 200, description = "A list holding the request",
             content((Vec<ServiceRequest> = "application/json"), (String = "text/xml"))),
+        (status = 429, description = KEYLESS_LIMITED, content((Vec<ErrorItem> = "application/json"), (String = "text/xml")),
+            headers(("Retry-After" = u64, description = "Seconds to wait before reading again"))),
         (status = "default", description = ERRORS, content(
             (Vec<ErrorItem> = "application/json"),
             (String = "text/xml"),
@@ -208,6 +230,30 @@ async fn open311_client(state: &IntakeState, api_key: Option<String>) -> Result<
         ))),
         Some(caller) => Ok(caller.key_id),
     }
+}
+
+/// What a read shows its reader: the full view to a client with an Open311 key; without a key,
+/// the public subset, a limited number of reads a minute per client, unless keyless reads are
+/// off. A key that does not hold is refused, never read as no key.
+async fn reader_view(state: &IntakeState, req: &HttpRequest, api_key: Option<String>) -> Result<View, Open311Error> {
+    let settings = &state.ctx.settings;
+    if api_key.is_some() || settings.open311.public_reads == PublicReads::Off {
+        open311_client(state, api_key).await?;
+        return Ok(View::Full);
+    }
+    let client = rate_limit::client_pseudonym(req, settings.tracking.client_ip_header.as_deref(), &state.keys);
+    let (bucket, now) = (format!("open311:keyless:{client}"), state.ctx.clock.now());
+    let count = state.ctx.db.write(move |conn| rate_limit::hit(conn, &bucket, Duration::minutes(1), now)).await?;
+    let limit = settings.open311.keyless_reads_per_minute;
+    if i64::from(count.hits) > i64::from(limit) {
+        let secs = count.retry_after_secs(now);
+        let problem = format!(
+            "too many reads without a key from this client ({limit} a minute); try again in {secs} seconds, or \
+             send the API key Nazer issued to this client"
+        );
+        return Err(Open311Error::too_many(issue("api_key", problem), secs));
+    }
+    Ok(View::Public)
 }
 
 async fn services(state: &IntakeState, req: &HttpRequest) -> Result<Reply, Open311Error> {
@@ -278,15 +324,15 @@ async fn create_request(state: &IntakeState, req: &HttpRequest, body: web::Paylo
 async fn search_requests(state: &IntakeState, req: &HttpRequest) -> Result<Reply, Open311Error> {
     let accepted = filters::SEARCH_FIELDS.join(", ");
     let fields = Fields::parse(&[req.query_string()], |name| filters::SEARCH_FIELDS.contains(&name), &accepted)?;
-    open311_client(state, fields.get("api_key")).await?;
+    let view = reader_view(state, req, fields.get("api_key")).await?;
     let selection = filters::selection(&fields, state.ctx.clock.now())?;
     let (rows, categories) = read_requests(state, selection).await?;
-    Ok(Reply::ok("service_requests", model::service_requests(rows, &categories)))
+    Ok(Reply::ok("service_requests", model::service_requests(rows, &categories, view)))
 }
 
 async fn one_request(state: &IntakeState, req: &HttpRequest) -> Result<Reply, Open311Error> {
     let fields = common_fields(req)?;
-    open311_client(state, fields.get("api_key")).await?;
+    let view = reader_view(state, req, fields.get("api_key")).await?;
     let code = filters::tracking_code(&path_part(req, "service_request_id")).map_err(Open311Error::bad_request)?;
     let (rows, categories) = read_requests(state, store::Selection::Codes(vec![code.clone()])).await?;
     // A hidden report answers exactly like a missing one.
@@ -294,7 +340,7 @@ async fn one_request(state: &IntakeState, req: &HttpRequest) -> Result<Reply, Op
         let problem = format!("no service request has the id {code}");
         return Err(Open311Error::not_found(issue("service_request_id", problem)));
     }
-    Ok(Reply::ok("service_requests", model::service_requests(rows, &categories)))
+    Ok(Reply::ok("service_requests", model::service_requests(rows, &categories, view)))
 }
 
 /// The service requests `selection` names that the public may see, with the categories that

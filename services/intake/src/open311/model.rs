@@ -126,9 +126,38 @@ fn takes_default_kind(category: &Category) -> bool {
     category.kinds.iter().any(|k| k == DEFAULT_KIND.as_str())
 }
 
-/// Service requests as GeoReport shows them: never who reported.
-pub fn service_requests(rows: Vec<ServiceRequestRow>, categories: &[Category]) -> Node {
-    let items = rows.into_iter().map(|row| service_request(row, categories)).collect();
+/// How much of a service request a reader sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// A client with an Open311 key: everything GeoReport has, still never who reported.
+    Full,
+    /// Anyone, without a key: [`PUBLIC_FIELDS`] only.
+    Public,
+}
+
+/// What a keyless read shows of a request: where it stands, never what was written or where.
+pub const PUBLIC_FIELDS: [&str; 8] = [
+    "service_request_id",
+    "status",
+    "service_name",
+    "service_code",
+    "agency_responsible",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+];
+
+/// Service requests as GeoReport shows them to `view`: never who reported.
+pub fn service_requests(rows: Vec<ServiceRequestRow>, categories: &[Category], view: View) -> Node {
+    let items = rows
+        .into_iter()
+        .map(|row| match (service_request(row, categories), view) {
+            (Node::Object(fields), View::Public) => {
+                Node::Object(fields.into_iter().filter(|(name, _)| PUBLIC_FIELDS.contains(name)).collect())
+            }
+            (request, _) => request,
+        })
+        .collect();
     Node::List { item: "request", items }
 }
 

@@ -63,7 +63,10 @@ pub struct AttributeValue {
 }
 
 /// A service request as GeoReport shows it: never who reported. Only requests reported through
-/// Open311 are shown, never confidential reports or violation reports.
+/// Open311 are shown, never confidential reports or violation reports. A read with an Open311
+/// key shows every field; a read without one only the public subset, the fields always written
+/// (`service_request_id`, `status`, `service_name`, `service_code`, `agency_responsible`,
+/// `requested_datetime`, `updated_datetime`, `expected_datetime`).
 #[derive(utoipa::ToSchema)]
 #[schema(as = Open311ServiceRequest)]
 pub struct ServiceRequest {
@@ -71,17 +74,18 @@ pub struct ServiceRequest {
     pub service_request_id: String,
     /// `open` or `closed`.
     pub status: String,
-    /// Where it stands, in Persian; an answer by its outcome only.
+    /// With a key only. Where it stands, in Persian; an answer by its outcome only.
+    #[schema(required = false)]
     pub status_notes: String,
     #[schema(required = true)]
     pub service_name: Option<String>,
     pub service_code: String,
-    /// The citizen's account.
+    /// With a key only. The citizen's account.
+    #[schema(required = false)]
     pub description: String,
     #[schema(required = true)]
     pub agency_responsible: Option<String>,
-    /// Always null.
-    #[schema(required = true)]
+    /// With a key only. Always null.
     pub service_notice: Option<String>,
     /// W3C datetime, Tehran time.
     pub requested_datetime: String,
@@ -90,19 +94,17 @@ pub struct ServiceRequest {
     /// When an answer is due (W3C datetime), while one is awaited.
     #[schema(required = true)]
     pub expected_datetime: Option<String>,
-    #[schema(required = true)]
+    /// With a key only.
     pub address: Option<String>,
-    /// Always null: Nazer keeps no address register.
-    #[schema(required = true)]
+    /// With a key only. Always null: Nazer keeps no address register.
     pub address_id: Option<String>,
-    /// Always null.
-    #[schema(required = true)]
+    /// With a key only. Always null.
     pub zipcode: Option<String>,
-    #[schema(required = true)]
+    /// With a key only.
     pub lat: Option<f64>,
-    #[schema(required = true)]
+    /// With a key only.
     pub long: Option<f64>,
-    #[schema(required = true)]
+    /// With a key only.
     pub media_url: Option<String>,
 }
 
@@ -199,8 +201,10 @@ pub struct CommonQuery {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct KeyQuery {
-    /// The API key Nazer issued to this client, with the `open311` scope (403 without).
-    pub api_key: String,
+    /// Optional. With the API key Nazer issued to this client (the `open311` scope), the full
+    /// view; without it, the public subset (403 where keyless reads are turned off). A key that is
+    /// unknown, revoked or without the scope answers 403.
+    pub api_key: Option<String>,
     /// Accepted and not checked: Nazer serves one jurisdiction.
     pub jurisdiction_id: Option<String>,
 }
@@ -209,8 +213,10 @@ pub struct KeyQuery {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// The API key Nazer issued to this client, with the `open311` scope (403 without).
-    pub api_key: String,
+    /// Optional. With the API key Nazer issued to this client (the `open311` scope), the full
+    /// view; without it, the public subset (403 where keyless reads are turned off). A key that is
+    /// unknown, revoked or without the scope answers 403.
+    pub api_key: Option<String>,
     /// Accepted and not checked: Nazer serves one jurisdiction.
     pub jurisdiction_id: Option<String>,
     /// Tracking codes separated by commas, at most 1000; the other filters are then ignored.
@@ -233,7 +239,7 @@ mod tests {
     use serde_json::Value;
     use utoipa::PartialSchema;
 
-    use super::super::model;
+    use super::super::model::{self, View};
     use super::super::posting;
     use super::super::store::ServiceRequestRow;
     use super::*;
@@ -290,8 +296,14 @@ mod tests {
             outcome: None,
             expected_at: Some(at),
         };
-        let requests = serde_json::to_value(model::service_requests(vec![row], &[category()])).unwrap();
-        matches::<ServiceRequest>(&requests[0]);
+        let full = serde_json::to_value(model::service_requests(vec![row.clone()], &[category()], View::Full));
+        let public = serde_json::to_value(model::service_requests(vec![row], &[category()], View::Public));
+        // Every field a key shows is described; those a keyless read shows too are required.
+        let (properties, required) = described::<ServiceRequest>();
+        let fields = |list: &Value| list[0].as_object().unwrap().keys().cloned().collect::<BTreeSet<_>>();
+        assert_eq!(properties, fields(&full.unwrap()));
+        assert_eq!(required, fields(&public.unwrap()));
+        assert_eq!(required, model::PUBLIC_FIELDS.into_iter().map(String::from).collect());
         let created =
             serde_json::to_value(posting::created("2379166660", nazer_shared::events::MessageKind::Complaint));
         matches::<CreatedRequest>(&created.unwrap()[0]);

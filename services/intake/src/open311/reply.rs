@@ -58,11 +58,21 @@ impl Reply {
 pub struct Open311Error {
     pub status: StatusCode,
     pub descriptions: Vec<String>,
+    /// Seconds for `Retry-After`, where waiting helps.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl Open311Error {
     pub fn new(status: StatusCode, descriptions: Vec<String>) -> Self {
-        Self { status, descriptions }
+        Self { status, descriptions, retry_after_secs: None }
+    }
+
+    /// 429: the client has sent too many; `retry_after_secs` until it may again.
+    pub fn too_many(description: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, vec![description.into()])
+        }
     }
 
     pub fn bad_request(description: impl Into<String>) -> Self {
@@ -134,8 +144,12 @@ pub fn respond(format: Format, outcome: Result<Reply, Open311Error>) -> HttpResp
         Err(error) => {
             let mut response = render(format, error.status, "errors", &error.document());
             // As every 503 of the API: the client may send the request again after a while.
-            if error.status == StatusCode::SERVICE_UNAVAILABLE {
-                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
+            let wait = match error.status {
+                StatusCode::SERVICE_UNAVAILABLE => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+                _ => error.retry_after_secs,
+            };
+            if let Some(secs) = wait {
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
             }
             response
         }
@@ -159,5 +173,12 @@ mod tests {
         let response = respond(Format::Json, Err(error));
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("5"));
+    }
+
+    #[test]
+    fn too_many_requests_say_when_to_come_back() {
+        let response = respond(Format::Xml, Err(Open311Error::too_many("api_key: too many reads", 42)));
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("42"));
     }
 }
