@@ -258,6 +258,7 @@ pub fn respond(
         attachments: answer.attachments.clone(),
         responded_at: from_db_time(at),
         rating: None,
+        agency_id,
         review: None,
     })
 }

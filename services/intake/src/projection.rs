@@ -143,6 +143,7 @@ fn warned(
         let deadline = DeadlineFacts {
             deadline_id: event.deadline_id.clone(),
             message_id: event.message_id.clone(),
+            agency_id: Some(event.agency_id.clone()),
             stage: event.stage.clone(),
             due_at: event.due_at,
         };
@@ -158,6 +159,7 @@ fn warned(
                 message_warnings::level.eq(event.level),
                 message_warnings::reason.eq(&event.reason),
                 message_warnings::issued_at.eq(to_db_time(event.issued_at)),
+                message_warnings::agency_id.eq(&event.agency_id),
             ))
             .execute(conn)?;
         let detail = json!({ "level": event.level, "stage": event.stage });
@@ -171,6 +173,8 @@ fn warned(
 pub(crate) struct DeadlineFacts {
     deadline_id: String,
     message_id: String,
+    /// The agency whose clock it is; `deadline.met` does not say (the row already does).
+    agency_id: Option<String>,
     stage: String,
     due_at: DateTime<Utc>,
 }
@@ -183,14 +187,15 @@ trait DeadlineChange: Event {
 }
 
 macro_rules! deadline_change {
-    ($($event:ty => |$reported:ident| $state:expr),* $(,)?) => {$(
+    ($($event:ty => |$reported:ident| ($state:expr, $agency:expr)),* $(,)?) => {$(
         impl DeadlineChange for $event {
             fn facts(self) -> (DeadlineFacts, DeadlineState) {
                 let $reported = &self;
-                let state = $state;
+                let (state, agency_id) = ($state, $agency);
                 let facts = DeadlineFacts {
                     deadline_id: self.deadline_id,
                     message_id: self.message_id,
+                    agency_id,
                     stage: self.stage,
                     due_at: self.due_at,
                 };
@@ -201,11 +206,11 @@ macro_rules! deadline_change {
 }
 
 deadline_change! {
-    DeadlineScheduled => |_scheduled| DeadlineState::Pending,
-    DeadlineMoved => |_moved| DeadlineState::Pending,
-    DeadlinePaused => |_paused| DeadlineState::Paused,
-    DeadlineResumed => |_resumed| DeadlineState::Pending,
-    DeadlineMet => |met| if met.answered_late { DeadlineState::AnsweredLate } else { DeadlineState::Met },
+    DeadlineScheduled => |scheduled| (DeadlineState::Pending, Some(scheduled.agency_id.clone())),
+    DeadlineMoved => |moved| (DeadlineState::Pending, Some(moved.agency_id.clone())),
+    DeadlinePaused => |paused| (DeadlineState::Paused, Some(paused.agency_id.clone())),
+    DeadlineResumed => |resumed| (DeadlineState::Pending, Some(resumed.agency_id.clone())),
+    DeadlineMet => |met| (if met.answered_late { DeadlineState::AnsweredLate } else { DeadlineState::Met }, None),
 }
 
 fn deadline_changed<E: DeadlineChange>(
@@ -225,12 +230,13 @@ fn deadline_changed<E: DeadlineChange>(
 struct ShownRow {
     state: String,
     updated_at: NaiveDateTime,
+    agency_id: Option<String>,
 }
 
 /// Records a deadline's state and due instant, as [`shown_after`] decides.
 fn upsert_deadline(
     conn: &mut DbConnection,
-    DeadlineFacts { deadline_id, message_id, stage, due_at }: &DeadlineFacts,
+    DeadlineFacts { deadline_id, message_id, agency_id, stage, due_at }: &DeadlineFacts,
     state: DeadlineState,
     occurred_at: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
@@ -249,17 +255,26 @@ fn upsert_deadline(
                     message_deadlines::due_at.eq(to_db_time(*due_at)),
                     message_deadlines::state.eq(state.as_str()),
                     message_deadlines::updated_at.eq(as_of),
+                    message_deadlines::agency_id.eq(agency_id),
                 ))
                 .execute(conn)?;
         }
-        Some(shown) if shown.updated_at > as_of => {}
-        Some(ShownRow { state: current, .. }) => {
+        Some(shown) if shown.updated_at > as_of => {
+            // Overtaken: its state is stale, but the agency it names still belongs to the clock.
+            if shown.agency_id.is_none() && agency_id.is_some() {
+                diesel::update(message_deadlines::table.find(deadline_id))
+                    .set(message_deadlines::agency_id.eq(agency_id))
+                    .execute(conn)?;
+            }
+        }
+        Some(ShownRow { state: current, agency_id: known, .. }) => {
             let next = shown_after(stored_state(&current)?, state).as_str();
             diesel::update(message_deadlines::table.find(deadline_id))
                 .set((
                     message_deadlines::due_at.eq(to_db_time(*due_at)),
                     message_deadlines::state.eq(next),
                     message_deadlines::updated_at.eq(as_of),
+                    message_deadlines::agency_id.eq(agency_id.as_ref().or(known.as_ref())),
                 ))
                 .execute(conn)?;
         }

@@ -75,6 +75,7 @@ diesel::table! {
         due_at -> Timestamp,
         state -> Text,
         updated_at -> Timestamp,
+        agency_id -> Nullable<Text>,
     }
 }
 
@@ -86,6 +87,7 @@ diesel::table! {
         level -> Integer,
         reason -> Text,
         issued_at -> Timestamp,
+        agency_id -> Nullable<Text>,
     }
 }
 

@@ -24,15 +24,22 @@ nazer_shared::closed_set! {
         Reopened = "reopened",
         Rated = "rated",
         Reviewed = "reviewed",
+        /// Never stored: what an agency sees in place of the steps before the message became
+        /// its own (another agency's tenure, the triage desk).
+        ReceivedFromTriage = "received_from_triage",
     }
 }
+
+/// The neutral step's title, in the style of the citizen's step titles.
+pub const RECEIVED_FROM_TRIAGE_FA: &str = "از کارتابل تریاژ ۱۸۸۸ دریافت شد";
 
 /// A transition of a message.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     /// `received`, `assigned`, `triage`, `acknowledged`, `declined`, `responded`, `closed`,
-    /// `warning`, `reopened`, `rated` or `reviewed`.
+    /// `warning`, `reopened`, `rated` or `reviewed`; for an agency, `received_from_triage` in
+    /// place of the steps before the message became its own.
     pub transition: Transition,
     /// The agency concerned, if any.
     pub agency_id: Option<String>,
@@ -90,4 +97,145 @@ pub fn of_message(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Timel
             })
         })
         .collect()
+}
+
+/// What an agency sees of a message's timeline, `entries` oldest first: the message's arrival,
+/// and the steps taken while it was with one of `agencies` (from its assignment to its decline).
+/// Every run of other steps before such a tenure (another agency's clocks, warnings and decline
+/// reason, the triage desk's deliberations) becomes one neutral `received_from_triage` step;
+/// steps after the last tenure are left out.
+pub fn as_seen_by(entries: Vec<TimelineEntry>, agencies: &[String]) -> Vec<TimelineEntry> {
+    let ours = |agency: Option<&String>| agency.is_some_and(|a| agencies.contains(a));
+    let mut holder: Option<String> = None;
+    let mut skipped = false;
+    let mut seen = Vec::with_capacity(entries.len());
+    for entry in entries {
+        // Who held the message when the step happened.
+        let owner = match entry.transition {
+            Transition::Received | Transition::ReceivedFromTriage => None,
+            Transition::Assigned => {
+                holder = entry.agency_id.clone();
+                holder.clone()
+            }
+            Transition::Declined => holder.take().or_else(|| entry.agency_id.clone()),
+            Transition::Triage => {
+                holder = None;
+                None
+            }
+            _ => holder.clone(),
+        };
+        let visible = entry.transition == Transition::Received
+            || (ours(owner.as_ref()) && (entry.agency_id.is_none() || ours(entry.agency_id.as_ref())));
+        if !visible {
+            skipped = true;
+            continue;
+        }
+        // Only a hand-over ends a run of hidden steps; one hidden inside a tenure leaves no trace.
+        if std::mem::take(&mut skipped) && entry.transition == Transition::Assigned {
+            seen.push(TimelineEntry {
+                at: entry.at,
+                transition: Transition::ReceivedFromTriage,
+                agency_id: None,
+                detail: serde_json::json!({ "title_fa": RECEIVED_FROM_TRIAGE_FA }),
+            });
+        }
+        seen.push(entry);
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+
+    fn step(minute: u32, transition: Transition, agency: Option<&str>) -> TimelineEntry {
+        TimelineEntry {
+            at: Utc.with_ymd_and_hms(2026, 12, 7, 8, minute, 0).unwrap(),
+            transition,
+            agency_id: agency.map(str::to_string),
+            detail: json!({}),
+        }
+    }
+
+    fn shown(entries: &[TimelineEntry]) -> Vec<(Transition, Option<&str>)> {
+        entries.iter().map(|e| (e.transition, e.agency_id.as_deref())).collect()
+    }
+
+    #[test]
+    fn an_agency_sees_its_own_tenures_and_a_neutral_step_for_what_came_before() {
+        use Transition::*;
+        let entries = vec![
+            step(0, Received, None),
+            step(1, Triage, None),
+            step(2, Assigned, Some("a")),
+            step(3, Warning, Some("a")),
+            step(4, Declined, Some("a")),
+            step(5, Assigned, Some("b")),
+            step(6, Acknowledged, Some("b")),
+            step(7, Declined, Some("b")),
+            step(8, Assigned, Some("a")),
+            step(9, Responded, Some("a")),
+            step(10, Closed, None),
+        ];
+        let b = as_seen_by(entries.clone(), &["b".to_string()]);
+        assert_eq!(
+            shown(&b),
+            [
+                (Received, None),
+                (ReceivedFromTriage, None),
+                (Assigned, Some("b")),
+                (Acknowledged, Some("b")),
+                (Declined, Some("b"))
+            ]
+        );
+        assert_eq!(b[1].at, entries[5].at, "the neutral step is the hand-over");
+        assert_eq!(b[1].detail["title_fa"], RECEIVED_FROM_TRIAGE_FA);
+        let a = as_seen_by(entries.clone(), &["a".to_string()]);
+        assert_eq!(
+            shown(&a),
+            [
+                (Received, None),
+                (ReceivedFromTriage, None),
+                (Assigned, Some("a")),
+                (Warning, Some("a")),
+                (Declined, Some("a")),
+                (ReceivedFromTriage, None),
+                (Assigned, Some("a")),
+                (Responded, Some("a")),
+                (Closed, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_message_only_ever_with_one_agency_shows_it_everything() {
+        use Transition::*;
+        let entries = vec![
+            step(0, Received, None),
+            step(1, Assigned, Some("a")),
+            step(2, Warning, Some("a")),
+            step(3, Closed, None),
+        ];
+        assert_eq!(as_seen_by(entries.clone(), &["a".to_string()]), entries);
+    }
+
+    #[test]
+    fn another_agencys_step_inside_a_tenure_stays_hidden() {
+        use Transition::*;
+        // A warning of the previous agency delivered late lands in the next one's tenure.
+        let entries = vec![
+            step(0, Received, None),
+            step(1, Assigned, Some("a")),
+            step(2, Declined, Some("a")),
+            step(3, Assigned, Some("b")),
+            step(4, Warning, Some("a")),
+            step(5, Acknowledged, Some("b")),
+        ];
+        let b = as_seen_by(entries, &["b".to_string()]);
+        let expected = [(Received, None), (ReceivedFromTriage, None), (Assigned, Some("b")), (Acknowledged, Some("b"))];
+        assert_eq!(shown(&b), expected);
+    }
 }

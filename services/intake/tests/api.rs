@@ -706,6 +706,94 @@ async fn only_the_assigned_agency_sees_a_message() {
     app.stop().await;
 }
 
+/// What deadline-timer publishes when it starts `agency`'s clock `deadline` on the message.
+fn scheduled(receipt: &Value, deadline: &str, agency: &str, due_at: DateTime<Utc>) -> DeadlineScheduled {
+    DeadlineScheduled {
+        deadline_id: deadline.into(),
+        message_id: text(&receipt["id"]),
+        tracking_code: text(&receipt["tracking_code"]),
+        agency_id: agency.into(),
+        stage: "respond".into(),
+        started_at: now(),
+        due_at,
+    }
+}
+
+/// What deadline-timer publishes when `agency`'s clock `deadline` runs out.
+fn warning_on(receipt: &Value, deadline: &str, agency: &str, level: i32, due_at: DateTime<Utc>) -> WarningIssued {
+    WarningIssued {
+        warning_id: format!("{deadline}-warning-{level}"),
+        deadline_id: deadline.into(),
+        message_id: text(&receipt["id"]),
+        tracking_code: text(&receipt["tracking_code"]),
+        agency_id: agency.into(),
+        stage: "respond".into(),
+        level,
+        reason: "respond_overdue".into(),
+        text_fa: "مهلت پاسخ گذشته است".into(),
+        due_at,
+        issued_at: due_at,
+        escalated_to: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_decline_the_next_agency_sees_only_its_own_tenure() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let (agency_a, agency_b) = (agency_key(&app, "agency-a"), agency_key(&app, "agency-b"));
+
+    // Agency A's clock runs out, it is warned, then it declines with a reason.
+    assign(&app, &receipt, "agency-a").await;
+    let a_due = now();
+    apply(&app, &envelope("deadline-timer", &scheduled(&receipt, "deadline-a", "agency-a", a_due))).await;
+    apply(&app, &envelope("deadline-timer", &warning_on(&receipt, "deadline-a", "agency-a", 1, a_due))).await;
+    let path = format!("{MESSAGES}/{code}/decline");
+    let reason = json!({ "reason": "خارج از حوزه منطقه" });
+    let declined = send(app.client.post(app.url(&path)).bearer_auth(&agency_a).json(&reason)).await;
+    assert_eq!(declined.status, 200, "{}", declined.body);
+
+    // Routing places it with agency B, whose clock starts.
+    assign(&app, &receipt, "agency-b").await;
+    let b_due = now() + chrono::Duration::days(7);
+    apply(&app, &envelope("deadline-timer", &scheduled(&receipt, "deadline-b", "agency-b", b_due))).await;
+
+    let b_view = get_message(&app, &code, &agency_b).await;
+    assert_eq!(b_view.status, 200, "{}", b_view.body);
+    let b_view = b_view.body;
+    assert_eq!(b_view["deadlines"], json!([{ "stage": "respond", "due_at": b_due, "state": "pending" }]));
+    assert_eq!(b_view["warnings"], json!([]), "agency A's warning is not B's");
+    let steps: Vec<(String, Option<String>)> = b_view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (text(&e["transition"]), e["agency_id"].as_str().map(str::to_string)))
+        .collect();
+    let step = |t: &str, a: Option<&str>| (t.to_string(), a.map(str::to_string));
+    assert_eq!(
+        steps,
+        [step("received", None), step("received_from_triage", None), step("assigned", Some("agency-b"))],
+        "{b_view}"
+    );
+    let neutral = &b_view["timeline"][1];
+    assert_eq!(neutral["detail"]["title_fa"], "از کارتابل تریاژ ۱۸۸۸ دریافت شد");
+    assert!(!b_view.to_string().contains("خارج از حوزه منطقه"), "A's decline reason: {b_view}");
+    assert!(!b_view.to_string().contains("agency-a"), "nothing of agency A: {b_view}");
+
+    // Staff see the whole path; agency A no longer sees the message at all (as any other
+    // agency's message, it answers like a missing one).
+    let staff = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(staff["deadlines"].as_array().map(Vec::len), Some(2), "{staff}");
+    assert_eq!(staff["warnings"].as_array().map(Vec::len), Some(1), "{staff}");
+    let transitions: Vec<String> =
+        staff["timeline"].as_array().unwrap().iter().map(|e| text(&e["transition"])).collect();
+    assert_eq!(transitions, ["received", "assigned", "warning", "declined", "assigned"]);
+    assert_eq!(staff["timeline"][3]["detail"]["reason"], "خارج از حوزه منطقه");
+    assert_problem(&get_message(&app, &code, &agency_a).await, 404, "not-found", &[]);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_assigned_agency_answers_once() {
     let mut app = start().await;
