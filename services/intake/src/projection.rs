@@ -6,12 +6,12 @@ use diesel::prelude::*;
 use nazer_shared::agency::encode_ancestors;
 use nazer_shared::db::{DbConnection, DbError, to_db_time};
 use nazer_shared::events::{
-    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, DeadlineState, Envelope, Event,
-    MessageAssigned, MessageNeedsTriage, ReopenWindowSet, Stage, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, DeadlineScheduled,
+    DeadlineState, Envelope, Event, MessageAssigned, MessageNeedsTriage, ReopenWindowSet, Stage, WarningIssued,
 };
 use nazer_shared::inbox::{HandlerError, Handlers};
 
-use crate::schema::{message_deadlines, message_warnings, messages};
+use crate::schema::{message_deadlines, message_reminders, message_warnings, messages};
 use crate::store::MessageStatus;
 use crate::timeline::{self, Transition};
 use serde_json::json;
@@ -37,8 +37,8 @@ pub(crate) fn shown_after(shown: DeadlineState, reported: DeadlineState) -> Dead
     if reported.is_open() && !shown.is_open() { shown } else { reported }
 }
 
-/// What intake does with the events it consumes: keeps the message's status, its clocks and
-/// its warnings as the other services report them.
+/// What intake does with the events it consumes: keeps the message's status, its clocks, their
+/// reminders and its warnings as the other services report them.
 pub fn handlers() -> Handlers<Projection> {
     Handlers::new()
         .on::<MessageAssigned>(assigned)
@@ -48,6 +48,7 @@ pub fn handlers() -> Handlers<Projection> {
         .on::<DeadlinePaused>(deadline_changed)
         .on::<DeadlineResumed>(deadline_changed)
         .on::<DeadlineMet>(deadline_changed)
+        .on::<DeadlineReminderSent>(reminded)
         .on::<WarningIssued>(warned)
         .on::<ReopenWindowSet>(reopen_window_set)
 }
@@ -160,11 +161,37 @@ fn warned(
                 message_warnings::reason.eq(&event.reason),
                 message_warnings::issued_at.eq(to_db_time(event.issued_at)),
                 message_warnings::agency_id.eq(&event.agency_id),
+                message_warnings::escalated_to.eq(&event.escalated_to),
             ))
             .execute(conn)?;
         let detail = json!({ "level": event.level, "stage": event.stage });
         let agency = Some(event.agency_id.as_str());
         timeline::append(conn, &event.message_id, event.issued_at, Transition::Warning, agency, detail)?;
+    }
+    Ok(())
+}
+
+/// A pre-breach reminder, kept once per clock and fraction of its budget.
+fn reminded(
+    _: &Projection,
+    conn: &mut DbConnection,
+    event: DeadlineReminderSent,
+    _: &Envelope,
+    _: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    let known: i64 = message_reminders::table.find((&event.deadline_id, event.fraction)).count().get_result(conn)?;
+    if known == 0 {
+        diesel::insert_into(message_reminders::table)
+            .values((
+                message_reminders::deadline_id.eq(&event.deadline_id),
+                message_reminders::fraction.eq(event.fraction),
+                message_reminders::message_id.eq(&event.message_id),
+                message_reminders::agency_id.eq(&event.agency_id),
+                message_reminders::stage.eq(&event.stage),
+                message_reminders::due_at.eq(to_db_time(event.due_at)),
+                message_reminders::sent_at.eq(to_db_time(event.sent_at)),
+            ))
+            .execute(conn)?;
     }
     Ok(())
 }

@@ -88,6 +88,19 @@ diesel::table! {
         reason -> Text,
         issued_at -> Timestamp,
         agency_id -> Nullable<Text>,
+        escalated_to -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    message_reminders (deadline_id, fraction) {
+        deadline_id -> Text,
+        fraction -> Double,
+        message_id -> Text,
+        agency_id -> Text,
+        stage -> Text,
+        due_at -> Timestamp,
+        sent_at -> Timestamp,
     }
 }
 

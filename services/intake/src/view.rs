@@ -16,7 +16,8 @@ use crate::lifecycle::Outcome;
 use crate::projection::stored_state;
 use crate::quality::{ReviewView, Rubric};
 use crate::schema::{
-    agency_responses, message_deadlines, message_warnings, messages, reporters, response_ratings, response_reviews,
+    agency_responses, message_deadlines, message_reminders, message_warnings, messages, reporters, response_ratings,
+    response_reviews,
 };
 use crate::sealing::ReporterKeys;
 use crate::store::MessageStatus;
@@ -50,6 +51,22 @@ pub struct WarningView {
     pub level: i32,
     pub issued_at: DateTime<Utc>,
     pub reason: String,
+    /// Who must act beside the agency: its parent at level 2, `special-follow-up` at level 3;
+    /// null at level 1 (and on warnings kept before recipients were).
+    pub escalated_to: Option<String>,
+}
+
+/// A pre-breach reminder deadline-timer sent the agency about one of the message's clocks.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = MessageReminder)]
+pub struct ReminderView {
+    /// The stage of the clock, such as `acknowledge` or `respond`.
+    pub stage: String,
+    /// How much of the stage's budget had been used, such as `0.5`.
+    pub fraction: f64,
+    /// When the clock was due as the reminder was sent.
+    pub due_at: DateTime<Utc>,
+    pub sent_at: DateTime<Utc>,
 }
 
 /// An agency's answer to the message.
@@ -107,6 +124,8 @@ pub struct MessageView {
     pub deadlines: Vec<DeadlineView>,
     /// Oldest first.
     pub warnings: Vec<WarningView>,
+    /// The reminders sent before a clock ran out, oldest first.
+    pub reminders: Vec<ReminderView>,
     /// The agencies' answers, oldest first.
     pub responses: Vec<ResponseView>,
     /// Every transition, oldest first.
@@ -234,6 +253,16 @@ struct WarningRow {
     level: i32,
     issued_at: NaiveDateTime,
     reason: String,
+    escalated_to: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_reminders)]
+struct ReminderRow {
+    stage: String,
+    fraction: f64,
+    due_at: NaiveDateTime,
+    sent_at: NaiveDateTime,
 }
 
 #[derive(Queryable, Selectable)]
@@ -318,7 +347,28 @@ pub fn find_message(
         .select(WarningRow::as_select())
         .load(conn)?
         .into_iter()
-        .map(|row| WarningView { level: row.level, issued_at: from_db_time(row.issued_at), reason: row.reason })
+        .map(|row| WarningView {
+            level: row.level,
+            issued_at: from_db_time(row.issued_at),
+            reason: row.reason,
+            escalated_to: row.escalated_to,
+        })
+        .collect();
+    let mut reminders = message_reminders::table.filter(message_reminders::message_id.eq(&id)).into_boxed();
+    if let Some(agencies) = &tenure {
+        reminders = reminders.filter(message_reminders::agency_id.eq_any(agencies.clone()));
+    }
+    let reminders = reminders
+        .order((message_reminders::sent_at, message_reminders::deadline_id, message_reminders::fraction))
+        .select(ReminderRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| ReminderView {
+            stage: row.stage,
+            fraction: row.fraction,
+            due_at: from_db_time(row.due_at),
+            sent_at: from_db_time(row.sent_at),
+        })
         .collect();
     let mut responses = responses_of(conn, &id)?;
     let mut timeline = timeline::of_message(conn, &id)?;
@@ -330,7 +380,7 @@ pub fn find_message(
         ReporterAccess::Never => None,
         access => reporter_of(conn, &id, summary.kind, access, keys)?,
     };
-    Ok(Some(MessageView { summary, body, deadlines, warnings, responses, timeline, reporter }))
+    Ok(Some(MessageView { summary, body, deadlines, warnings, reminders, responses, timeline, reporter }))
 }
 
 /// The agencies whose tenure an agency viewer sees: the one the message is with now (through

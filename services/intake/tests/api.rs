@@ -11,8 +11,8 @@ use nazer_intake::schema::{message_warnings, messages, reporters};
 use nazer_intake::sealing::ReporterKeys;
 use nazer_intake::tracking_code::TrackingCode;
 use nazer_shared::events::{
-    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, MessageAcknowledged,
-    MessageAssigned, MessageNeedsTriage, MessageReceived, MessageResponded, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, DeadlineScheduled, Envelope,
+    MessageAcknowledged, MessageAssigned, MessageNeedsTriage, MessageReceived, MessageResponded, WarningIssued,
 };
 use nazer_shared::http::Scope;
 use nazer_shared::inbox::{HandlerError, InboxOutcome, apply_once};
@@ -469,6 +469,7 @@ async fn a_message_is_looked_up_by_its_tracking_code() {
         "closed_at": null,
         "deadlines": [],
         "warnings": [],
+        "reminders": [],
         "reopen_count": 0,
         "reopen_until": null,
         "responses": [],
@@ -604,7 +605,8 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
     let view = get_message(&app, &code, ADMIN_KEY).await.body;
     assert_eq!(view["status"], "assigned");
     assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": due_at, "state": "breached" }]));
-    assert_eq!(view["warnings"], json!([{ "level": 1, "issued_at": issued_at, "reason": "respond_overdue" }]));
+    let level_1 = json!({ "level": 1, "issued_at": issued_at, "reason": "respond_overdue", "escalated_to": null });
+    assert_eq!(view["warnings"], json!([level_1]));
     let stored: i64 = app
         .db()
         .run(move |conn| {
@@ -791,6 +793,51 @@ async fn after_a_decline_the_next_agency_sees_only_its_own_tenure() {
     assert_eq!(transitions, ["received", "assigned", "warning", "declined", "assigned"]);
     assert_eq!(staff["timeline"][3]["detail"]["reason"], "خارج از حوزه منطقه");
     assert_problem(&get_message(&app, &code, &agency_a).await, 404, "not-found", &[]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reminders_and_escalation_recipients_show_in_the_message_view() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let agency_a = agency_key(&app, "agency-a");
+    assign(&app, &receipt, "agency-a").await;
+    let due_at = now();
+    apply(&app, &envelope("deadline-timer", &scheduled(&receipt, "deadline-a", "agency-a", due_at))).await;
+    let sent_at = due_at - chrono::Duration::hours(1);
+    let reminder = DeadlineReminderSent {
+        deadline_id: "deadline-a".into(),
+        message_id: text(&receipt["id"]),
+        tracking_code: code.clone(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        fraction: 0.5,
+        text_fa: "نیمی از مهلت پاسخ گذشت".into(),
+        due_at,
+        sent_at,
+    };
+    assert_eq!(apply(&app, &envelope("deadline-timer", &reminder)).await, InboxOutcome::Applied);
+    // The same reminder republished in another envelope is kept once.
+    assert_eq!(apply(&app, &envelope("deadline-timer", &reminder)).await, InboxOutcome::Applied);
+    let first = warning_on(&receipt, "deadline-a", "agency-a", 1, due_at);
+    let second = WarningIssued {
+        level: 2,
+        warning_id: "deadline-a-warning-2".into(),
+        reason: "escalated_to_parent".into(),
+        escalated_to: Some("agency-parent".into()),
+        ..first.clone()
+    };
+    apply(&app, &envelope("deadline-timer", &first)).await;
+    apply(&app, &envelope("deadline-timer", &second)).await;
+
+    for key in [ADMIN_KEY, agency_a.as_str()] {
+        let view = get_message(&app, &code, key).await.body;
+        let expected = json!([{ "stage": "respond", "fraction": 0.5, "due_at": due_at, "sent_at": sent_at }]);
+        assert_eq!(view["reminders"], expected, "{view}");
+        let escalated: Vec<&Value> = view["warnings"].as_array().unwrap().iter().map(|w| &w["escalated_to"]).collect();
+        assert_eq!(escalated, [&Value::Null, &json!("agency-parent")], "{view}");
+    }
     app.stop().await;
 }
 
