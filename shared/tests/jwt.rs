@@ -202,3 +202,16 @@ fn roles_and_agency_come_from_configurable_claims() {
     let caller = caller_from_claims(&settings, &supervisor).expect("caller");
     assert_eq!((caller.scopes, caller.agency_id), (vec![Scope::Supervisor], None));
 }
+
+#[test]
+fn the_name_claim_names_the_caller_and_the_subject_stays_a_digest() {
+    let settings = JwtSettings::default();
+    let roles = settings.roles_claim.clone();
+    let mut claims = json!({ "iss": "i", "sub": "0012345678", "name": " مریم احمدی " });
+    claims[roles.as_str()] = json!(["supervisor"]);
+    let caller = caller_from_claims(&settings, &claims).expect("caller");
+    assert_eq!(caller.name.as_deref(), Some("مریم احمدی"));
+    assert!(caller.key_id.starts_with("user:") && !caller.key_id.contains("0012345678"), "{}", caller.key_id);
+    claims.as_object_mut().map(|c| c.remove("name"));
+    assert_eq!(caller_from_claims(&settings, &claims).expect("caller").name, None);
+}

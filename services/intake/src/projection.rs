@@ -10,11 +10,15 @@ use nazer_shared::events::{
     DeadlineState, Envelope, Event, MessageAssigned, MessageNeedsTriage, ReopenWindowSet, Stage, WarningIssued,
 };
 use nazer_shared::inbox::{HandlerError, Handlers};
+use nazer_shared::topology::{DEADLINE_TIMER, ROUTING};
 
 use crate::schema::{message_deadlines, message_reminders, message_warnings, messages};
 use crate::store::MessageStatus;
-use crate::timeline::{self, Transition};
+use crate::timeline::{self, Actor, Transition};
 use serde_json::json;
+
+/// The rule id routing gives an assignment a supervisor made from triage.
+const MANUAL_RULE: &str = "manual";
 
 /// Intake's read model of what the other services report (no state of its own).
 pub struct Projection;
@@ -80,7 +84,10 @@ fn assigned(
     if applied > 0 {
         let detail = json!({ "agency_name": event.agency_name });
         let agency = Some(event.agency_id.as_str());
-        timeline::append(conn, &event.message_id, event.assigned_at, Transition::Assigned, agency, detail)?;
+        // A supervisor's placement from triage names no one yet (the event does not carry it).
+        let actor = (event.rule_id != MANUAL_RULE).then(|| Actor::service(ROUTING));
+        let at = event.assigned_at;
+        timeline::append(conn, &event.message_id, at, Transition::Assigned, agency, detail, actor.as_ref())?;
     }
     Ok(())
 }
@@ -105,7 +112,8 @@ fn needs_triage(
     .execute(conn)?;
     if applied > 0 {
         let detail = json!({ "reason": event.reason, "needs_supervisor": event.needs_supervisor });
-        timeline::append(conn, &event.message_id, event.queued_at, Transition::Triage, None, detail)?;
+        let actor = Actor::service(ROUTING);
+        timeline::append(conn, &event.message_id, event.queued_at, Transition::Triage, None, detail, Some(&actor))?;
     }
     Ok(())
 }
@@ -166,7 +174,8 @@ fn warned(
             .execute(conn)?;
         let detail = json!({ "level": event.level, "stage": event.stage });
         let agency = Some(event.agency_id.as_str());
-        timeline::append(conn, &event.message_id, event.issued_at, Transition::Warning, agency, detail)?;
+        let actor = Actor::service(DEADLINE_TIMER);
+        timeline::append(conn, &event.message_id, event.issued_at, Transition::Warning, agency, detail, Some(&actor))?;
     }
     Ok(())
 }

@@ -112,6 +112,9 @@ diesel::table! {
         transition -> Text,
         agency_id -> Nullable<Text>,
         detail -> Text,
+        actor_kind -> Nullable<Text>,
+        actor_id -> Nullable<Text>,
+        actor_name -> Nullable<Text>,
     }
 }
 

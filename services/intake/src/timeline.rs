@@ -4,6 +4,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::http::Caller;
+use nazer_shared::schema::api_keys;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -30,6 +32,75 @@ nazer_shared::closed_set! {
     }
 }
 
+nazer_shared::closed_set! {
+    /// What kind of actor made a state change.
+    pub enum ActorKind {
+        /// A machine client's API key (the call centre, an agency's system).
+        ApiKey = "api_key",
+        /// A person signed in with a token.
+        User = "user",
+        /// The citizen following the message (never identified here).
+        Citizen = "citizen",
+        /// A service acting on its own (routing's rules, deadline-timer's clocks).
+        Service = "service",
+    }
+}
+
+/// Who made a state change. Staff see it on every step; an agency on its own steps only; the
+/// citizen and Open311 clients never.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = TimelineActor)]
+pub struct Actor {
+    /// `api_key`, `user`, `citizen` or `service`.
+    pub kind: ActorKind,
+    /// The API key's id, `user:` and a digest of the signed-in person's subject, or the
+    /// service's name; null for the citizen.
+    pub id: Option<String>,
+    /// The API key's name or the person's name as their sign-in token gives it; null when
+    /// unknown.
+    pub name: Option<String>,
+}
+
+impl Actor {
+    /// The authenticated caller of a request.
+    pub fn of(caller: &Caller) -> Self {
+        Self { kind: Self::kind_of(&caller.key_id), id: Some(caller.key_id.clone()), name: caller.name.clone() }
+    }
+
+    /// The caller behind `key_id` (a key's id or a signed-in person's `user:` digest), with the
+    /// key's name when it is an API key.
+    pub fn of_key_id(conn: &mut DbConnection, key_id: &str) -> Result<Self, DbError> {
+        let kind = Self::kind_of(key_id);
+        let name = match kind {
+            ActorKind::ApiKey => api_keys::table.find(key_id).select(api_keys::name).first(conn).optional()?,
+            _ => None,
+        };
+        Ok(Self { kind, id: Some(key_id.to_string()), name })
+    }
+
+    pub fn citizen() -> Self {
+        Self { kind: ActorKind::Citizen, id: None, name: None }
+    }
+
+    pub fn service(name: &str) -> Self {
+        Self { kind: ActorKind::Service, id: Some(name.to_string()), name: None }
+    }
+
+    fn kind_of(key_id: &str) -> ActorKind {
+        if key_id.starts_with(USER_PREFIX) { ActorKind::User } else { ActorKind::ApiKey }
+    }
+}
+
+/// How a signed-in person's caller id begins (shared's JWT sign-in).
+const USER_PREFIX: &str = "user:";
+
+impl Transition {
+    /// The steps an agency takes itself: the only ones whose actor it sees.
+    pub fn is_by_agency(self) -> bool {
+        matches!(self, Transition::Acknowledged | Transition::Responded | Transition::Declined)
+    }
+}
+
 /// The neutral step's title, in the style of the citizen's step titles.
 pub const RECEIVED_FROM_TRIAGE_FA: &str = "از کارتابل تریاژ ۱۸۸۸ دریافت شد";
 
@@ -46,6 +117,9 @@ pub struct TimelineEntry {
     /// What the transition carried (a reason, an outcome, a warning level…), by transition.
     #[schema(value_type = Object)]
     pub detail: Value,
+    /// Who made the change; null where unknown (steps recorded before actors were) or not
+    /// shown to this caller.
+    pub actor: Option<Actor>,
 }
 
 pub fn append(
@@ -55,6 +129,7 @@ pub fn append(
     transition: Transition,
     agency_id: Option<&str>,
     detail: Value,
+    actor: Option<&Actor>,
 ) -> Result<(), DbError> {
     diesel::insert_into(message_timeline::table)
         .values((
@@ -64,6 +139,9 @@ pub fn append(
             message_timeline::transition.eq(transition.as_str()),
             message_timeline::agency_id.eq(agency_id),
             message_timeline::detail.eq(detail.to_string()),
+            message_timeline::actor_kind.eq(actor.map(|a| a.kind.as_str())),
+            message_timeline::actor_id.eq(actor.and_then(|a| a.id.as_deref())),
+            message_timeline::actor_name.eq(actor.and_then(|a| a.name.as_deref())),
         ))
         .execute(conn)?;
     Ok(())
@@ -76,6 +154,9 @@ struct EntryRow {
     transition: String,
     agency_id: Option<String>,
     detail: String,
+    actor_kind: Option<String>,
+    actor_id: Option<String>,
+    actor_name: Option<String>,
 }
 
 pub fn of_message(conn: &mut DbConnection, message_id: &str) -> Result<Vec<TimelineEntry>, DbError> {
@@ -89,18 +170,30 @@ pub fn of_message(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Timel
             let transition = Transition::parse(&row.transition).ok_or_else(|| {
                 DbError::Refused(format!("unknown timeline transition `{}` in the database", row.transition))
             })?;
+            let actor = match row.actor_kind.as_deref() {
+                None => None,
+                Some(text) => Some(Actor {
+                    kind: ActorKind::parse(text).ok_or_else(|| {
+                        DbError::Refused(format!("unknown timeline actor kind `{text}` in the database"))
+                    })?,
+                    id: row.actor_id,
+                    name: row.actor_name,
+                }),
+            };
             Ok(TimelineEntry {
                 at: from_db_time(row.happened_at),
                 transition,
                 agency_id: row.agency_id,
                 detail: serde_json::from_str(&row.detail).unwrap_or(Value::Null),
+                actor,
             })
         })
         .collect()
 }
 
 /// What an agency sees of a message's timeline, `entries` oldest first: the message's arrival,
-/// and the steps taken while it was with one of `agencies` (from its assignment to its decline).
+/// and the steps taken while it was with one of `agencies` (from its assignment to its decline),
+/// with the actor of its own steps only (acknowledging, answering, declining).
 /// Every run of other steps before such a tenure (another agency's clocks, warnings and decline
 /// reason, the triage desk's deliberations) becomes one neutral `received_from_triage` step;
 /// steps after the last tenure are left out.
@@ -130,6 +223,11 @@ pub fn as_seen_by(entries: Vec<TimelineEntry>, agencies: &[String]) -> Vec<Timel
             skipped = true;
             continue;
         }
+        let mut entry = entry;
+        if !entry.transition.is_by_agency() {
+            // Who at 1888 (or which service) did it is staff's to know, not the agency's.
+            entry.actor = None;
+        }
         // Only a hand-over ends a run of hidden steps; one hidden inside a tenure leaves no trace.
         if std::mem::take(&mut skipped) && entry.transition == Transition::Assigned {
             seen.push(TimelineEntry {
@@ -137,6 +235,7 @@ pub fn as_seen_by(entries: Vec<TimelineEntry>, agencies: &[String]) -> Vec<Timel
                 transition: Transition::ReceivedFromTriage,
                 agency_id: None,
                 detail: serde_json::json!({ "title_fa": RECEIVED_FROM_TRIAGE_FA }),
+                actor: None,
             });
         }
         seen.push(entry);
@@ -157,6 +256,7 @@ mod tests {
             transition,
             agency_id: agency.map(str::to_string),
             detail: json!({}),
+            actor: None,
         }
     }
 

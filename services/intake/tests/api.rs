@@ -474,7 +474,8 @@ async fn a_message_is_looked_up_by_its_tracking_code() {
         "reopen_until": null,
         "responses": [],
         "timeline": [{ "at": receipt["received_at"], "transition": "received", "agency_id": null,
-                       "detail": { "channel": "call_center" } }],
+                       "detail": { "channel": "call_center" },
+                       "actor": { "kind": "api_key", "id": "bootstrap", "name": "bootstrap key" } }],
         // The call centre reads the reporter, opened (normalised, sealed at rest).
         "reporter": { "full_name": "Reza Citizen", "national_id": null, "mobile": "09121234567", "email": null,
                       "confidential": true },
@@ -697,7 +698,15 @@ async fn only_the_assigned_agency_sees_a_message() {
     let mut call_center_view = get_message(&app, &code, ADMIN_KEY).await.body;
     assert!(call_center_view["reporter"].is_object() && mine.body.get("reporter").is_none(), "{}", mine.body);
     call_center_view.as_object_mut().map(|v| v.remove("reporter"));
-    assert_eq!(mine.body, call_center_view, "the agency sees what the call centre sees, but a confidential reporter");
+    // Who posted it and which service placed it are staff's to know.
+    assert!(call_center_view["timeline"][0]["actor"].is_object() && mine.body["timeline"][0]["actor"].is_null());
+    for step in call_center_view["timeline"].as_array_mut().into_iter().flatten() {
+        step["actor"] = Value::Null;
+    }
+    assert_eq!(
+        mine.body, call_center_view,
+        "the agency sees what the call centre sees, but a confidential reporter and who did what"
+    );
     assert_eq!(mine.body["assigned_agency"]["id"], "agency-a");
 
     // Another agency's message answers exactly like a missing one.
@@ -838,6 +847,115 @@ async fn reminders_and_escalation_recipients_show_in_the_message_view() {
         let escalated: Vec<&Value> = view["warnings"].as_array().unwrap().iter().map(|w| &w["escalated_to"]).collect();
         assert_eq!(escalated, [&Value::Null, &json!("agency-parent")], "{view}");
     }
+    app.stop().await;
+}
+
+/// `(transition, actor)` of every step of a message view's timeline.
+fn actors(view: &Value) -> Vec<(String, Value)> {
+    let steps = view["timeline"].as_array().unwrap_or_else(|| panic!("no timeline: {view}"));
+    steps.iter().map(|e| (text(&e["transition"]), e.get("actor").cloned().unwrap_or(json!("absent")))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_state_change_records_its_actor_for_staff_only() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let agency_a = agency_key(&app, "agency-a");
+    let supervisor = fixtures::api_key(&app, &[Scope::Supervisor], None);
+    let action = |what: &str| app.url(&format!("{MESSAGES}/{code}/{what}"));
+    let track = |what: &str| app.url(&format!("/api/v1/track/{code}{what}"));
+
+    assign(&app, &receipt, "agency-a").await;
+    let ack = send(app.client.post(action("acknowledgement")).bearer_auth(&agency_a)).await;
+    assert_eq!(ack.status, 200, "{}", ack.body);
+    let answer = json!({ "outcome": "resolved", "body": "بازدید انجام شد" });
+    let answered = respond(&app, &code, &agency_a, &answer).await;
+    assert_eq!(answered.status, 201, "{}", answered.body);
+    let response_id = text(&answered.body["id"]);
+    let rubric = json!({ "relevant": 4, "complete": 4, "lawful": 4, "respectful": 4 });
+    let review = app.url(&format!("{MESSAGES}/{code}/responses/{response_id}/review"));
+    assert_eq!(send(app.client.post(review).bearer_auth(&supervisor).json(&rubric)).await.status, 201);
+    let rated =
+        send(app.client.post(track("/rating")).header("Tracking-Verifier", "4567").json(&json!({ "rating": 2 })));
+    assert_eq!(rated.await.status, 201);
+    let reopened = app.client.post(track("/reopen")).header("Tracking-Verifier", "4567");
+    let reopened = send(reopened.json(&json!({ "reason": "هنوز ادامه دارد" }))).await;
+    assert_eq!(reopened.status, 200, "{}", reopened.body);
+    let again = respond(&app, &code, &agency_a, &answer).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    let closed = send(app.client.post(action("close")).bearer_auth(ADMIN_KEY).json(&json!({}))).await;
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    let by_call_center =
+        send(app.client.post(action("reopen")).bearer_auth(ADMIN_KEY).json(&json!({ "reason": "تماس شهروند" })));
+    assert_eq!(by_call_center.await.status, 200);
+    let declined =
+        send(app.client.post(action("decline")).bearer_auth(&agency_a).json(&json!({ "reason": "خارج از حوزه" })));
+    assert_eq!(declined.await.status, 200);
+
+    let bootstrap = json!({ "kind": "api_key", "id": "bootstrap", "name": "bootstrap key" });
+    let staff = get_message(&app, &code, ADMIN_KEY).await.body;
+    let steps = actors(&staff);
+    let agency_key_id = steps[2].1["id"].clone();
+    let agency_actor = json!({ "kind": "api_key", "id": agency_key_id, "name": "test key" });
+    let supervisor_id = steps[4].1["id"].clone();
+    assert!(agency_key_id.is_string() && supervisor_id.is_string() && agency_key_id != supervisor_id, "{staff}");
+    let citizen = json!({ "kind": "citizen", "id": null, "name": null });
+    let step = |t: &str, actor: &Value| (t.to_string(), actor.clone());
+    assert_eq!(
+        steps,
+        [
+            step("received", &bootstrap),
+            step("assigned", &json!({ "kind": "service", "id": "routing", "name": null })),
+            step("acknowledged", &agency_actor),
+            step("responded", &agency_actor),
+            step("reviewed", &json!({ "kind": "api_key", "id": supervisor_id, "name": "test key" })),
+            step("rated", &citizen),
+            step("reopened", &citizen),
+            step("responded", &agency_actor),
+            step("closed", &bootstrap),
+            step("reopened", &bootstrap),
+            step("declined", &agency_actor),
+        ],
+        "{staff}"
+    );
+
+    // The citizen's page never names anyone.
+    let tracked = send(app.client.get(track("")).header("Tracking-Verifier", "4567")).await;
+    assert_eq!(tracked.status, 200, "{}", tracked.body);
+    assert!(!tracked.body.to_string().contains("actor"), "{}", tracked.body);
+    assert!(!tracked.body.to_string().contains("bootstrap"), "{}", tracked.body);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agency_sees_the_actors_of_its_own_steps_only() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let agency_a = agency_key(&app, "agency-a");
+    assign(&app, &receipt, "agency-a").await;
+    let ack = send(app.client.post(app.url(&format!("{MESSAGES}/{code}/acknowledgement"))).bearer_auth(&agency_a));
+    assert_eq!(ack.await.status, 200);
+    let view = get_message(&app, &code, &agency_a).await.body;
+    let steps = actors(&view);
+    assert_eq!((steps[0].0.as_str(), &steps[0].1), ("received", &Value::Null), "the call centre's key: {view}");
+    assert_eq!((steps[1].0.as_str(), &steps[1].1), ("assigned", &Value::Null), "{view}");
+    assert_eq!(steps[2].0, "acknowledged");
+    assert_eq!(steps[2].1["kind"], "api_key", "its own step: {view}");
+
+    // Open311 readers never see who did what either.
+    let mut public = a_message();
+    public["reporter"]["confidential"] = json!(false);
+    public["kind"] = json!("complaint");
+    public["channel"] = json!("open311");
+    let posted = post_message(&app, ADMIN_KEY, &public).await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let open311 = fixtures::api_key(&app, &[Scope::Open311], None);
+    let path = format!("/open311/v2/requests/{}.json", text(&posted.body["tracking_code"]));
+    let read = send(app.client.get(app.url(&path)).query(&[("api_key", &open311)])).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(!read.body.to_string().contains("actor") && !read.body.to_string().contains("bootstrap"), "{}", read.body);
     app.stop().await;
 }
 

@@ -66,6 +66,9 @@ pub struct Caller {
     pub key_id: String,
     pub scopes: Vec<Scope>,
     pub agency_id: Option<String>,
+    /// Who the caller is, for the record of what it did: the key's name, or the token's `name`
+    /// claim. Personal data for a person: stored and shown to staff, never logged.
+    pub name: Option<String>,
 }
 
 impl Caller {
@@ -187,6 +190,7 @@ pub fn find_caller(conn: &mut DbConnection, secret: &str) -> Result<Option<Calle
         key_id: key.id,
         scopes: key.scopes.split_whitespace().filter_map(Scope::parse).collect(),
         agency_id: key.agency_id,
+        name: Some(key.name),
     }))
 }
 
@@ -203,6 +207,7 @@ struct StoredSecret {
 #[diesel(table_name = api_keys)]
 struct ActiveKey {
     id: String,
+    name: String,
     scopes: String,
     agency_id: Option<String>,
 }
