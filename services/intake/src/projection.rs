@@ -84,8 +84,11 @@ fn assigned(
     if applied > 0 {
         let detail = json!({ "agency_name": event.agency_name });
         let agency = Some(event.agency_id.as_str());
-        // A supervisor's placement from triage names no one yet (the event does not carry it).
-        let actor = (event.rule_id != MANUAL_RULE).then(|| Actor::service(ROUTING));
+        // By hand from triage: the caller routing names (older events name no one); else by rule.
+        let actor = match &event.assigned_by {
+            Some(caller) => Some(Actor::of_key_id(conn, caller)?),
+            None => (event.rule_id != MANUAL_RULE).then(|| Actor::service(ROUTING)),
+        };
         let at = event.assigned_at;
         timeline::append(conn, &event.message_id, at, Transition::Assigned, agency, detail, actor.as_ref())?;
     }

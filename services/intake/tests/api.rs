@@ -929,6 +929,22 @@ async fn every_state_change_records_its_actor_for_staff_only() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_placement_from_triage_names_who_placed_it() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let mut placed = envelope("routing", &assigned(&receipt, "agency-a"));
+    placed.payload["rule_id"] = json!("manual");
+    placed.payload["assigned_by"] = json!("bootstrap");
+    assert_eq!(apply(&app, &placed).await, InboxOutcome::Applied);
+    let staff = get_message(&app, &code, ADMIN_KEY).await.body;
+    let steps = actors(&staff);
+    let bootstrap = json!({ "kind": "api_key", "id": "bootstrap", "name": "bootstrap key" });
+    assert_eq!(steps[1], ("assigned".to_string(), bootstrap), "{staff}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_agency_sees_the_actors_of_its_own_steps_only() {
     let mut app = start().await;
     let receipt = submit(&app).await;
