@@ -215,3 +215,13 @@ fn the_name_claim_names_the_caller_and_the_subject_stays_a_digest() {
     claims.as_object_mut().map(|c| c.remove("name"));
     assert_eq!(caller_from_claims(&settings, &claims).expect("caller").name, None);
 }
+
+#[test]
+fn a_callers_debug_form_never_shows_its_name() {
+    let settings = JwtSettings::default();
+    let mut claims = json!({ "iss": "i", "sub": "s", "name": "مریم احمدی" });
+    claims[settings.roles_claim.as_str()] = json!(["supervisor"]);
+    let caller = caller_from_claims(&settings, &claims).expect("caller");
+    let shown = format!("{caller:?}");
+    assert!(!shown.contains("مریم") && shown.contains("<redacted>"), "{shown}");
+}
