@@ -972,6 +972,22 @@ async fn an_agency_sees_the_actors_of_its_own_steps_only() {
     let read = send(app.client.get(app.url(&path)).query(&[("api_key", &open311)])).await;
     assert_eq!(read.status, 200, "{}", read.body);
     assert!(!read.body.to_string().contains("actor") && !read.body.to_string().contains("bootstrap"), "{}", read.body);
+
+    // A request an Open311 app posts records the app's key as the actor.
+    let form = [
+        ("api_key", open311.as_str()),
+        ("service_code", CATEGORY),
+        ("address_string", "تهران، خیابان ولیعصر"),
+        ("description", "چاله در خیابان"),
+        ("attribute[province]", "tehran"),
+    ];
+    let created = send(app.client.post(app.url("/open311/v2/requests.json")).form(&form)).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let code = text(&created.body[0]["service_request_id"]);
+    let staff = get_message(&app, &code, ADMIN_KEY).await.body;
+    let received = &staff["timeline"][0];
+    assert_eq!((&received["transition"], &received["actor"]["kind"]), (&json!("received"), &json!("api_key")));
+    assert_eq!(received["actor"]["name"], "test key", "{staff}");
     app.stop().await;
 }
 
