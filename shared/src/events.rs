@@ -173,6 +173,12 @@ pub struct MessageAssigned {
     #[schema(required = true)]
     pub channel: Option<String>,
     pub assigned_at: DateTime<Utc>,
+    /// Who placed it by hand from triage: the caller's API key id, or `user:` and a digest for
+    /// a person signed in — never a name, as events reach agencies' webhooks. None for a
+    /// placement by rule, and on events written before placements named their caller.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub assigned_by: Option<String>,
 }
 
 impl Event for MessageAssigned {

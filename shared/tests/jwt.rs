@@ -257,4 +257,26 @@ async fn tokens_living_longer_than_the_maximum_are_refused() {
     let token = tokens::rs256(&no_iat, tokens::TRUSTED_PEM, Some(tokens::TRUSTED_KID));
     assert_eq!(refusal(&verifier, &token).await, JwtRefusal::MissingClaim("iat".into()));
     jwks.stop().await;
+
+#[test]
+fn the_name_claim_names_the_caller_and_the_subject_stays_a_digest() {
+    let settings = JwtSettings::default();
+    let roles = settings.roles_claim.clone();
+    let mut claims = json!({ "iss": "i", "sub": "0012345678", "name": " مریم احمدی " });
+    claims[roles.as_str()] = json!(["supervisor"]);
+    let caller = caller_from_claims(&settings, &claims).expect("caller");
+    assert_eq!(caller.name.as_deref(), Some("مریم احمدی"));
+    assert!(caller.key_id.starts_with("user:") && !caller.key_id.contains("0012345678"), "{}", caller.key_id);
+    claims.as_object_mut().map(|c| c.remove("name"));
+    assert_eq!(caller_from_claims(&settings, &claims).expect("caller").name, None);
+}
+
+#[test]
+fn a_callers_debug_form_never_shows_its_name() {
+    let settings = JwtSettings::default();
+    let mut claims = json!({ "iss": "i", "sub": "s", "name": "مریم احمدی" });
+    claims[settings.roles_claim.as_str()] = json!(["supervisor"]);
+    let caller = caller_from_claims(&settings, &claims).expect("caller");
+    let shown = format!("{caller:?}");
+    assert!(!shown.contains("مریم") && shown.contains("<redacted>"), "{shown}");
 }

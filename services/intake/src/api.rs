@@ -19,6 +19,7 @@ use crate::lifecycle::{self, Answer, LifecycleError, Outcome};
 use crate::quality::{Review, ReviewRequest, ReviewView, Rubric};
 use crate::store::{self, MessageStatus, Posted, Receipt};
 use crate::submission::{self, SubmissionRequest};
+use crate::timeline::Actor;
 use crate::tracking_code::TrackingCode;
 use crate::view::{self, MessageFilter, MessageSummary, MessageView, ReporterAccess, ResponseView};
 
@@ -90,14 +91,15 @@ pub(crate) async fn post_message(
     caller.require_any(&[Scope::CallCenter, Scope::Admin])?;
     let key = idempotency_key(&req)?;
     let now = state.ctx.clock.now();
-    let submitted_by = caller.key_id.clone();
+    let (submitted_by, actor) = (caller.key_id.clone(), Actor::of(&caller));
     let keys = state.keys.clone();
     let posted = state
         .ctx
         .write(move |conn| {
             let categories = store::load_categories(conn)?;
             let submission = submission::validate(&request, &categories).map_err(ApiError::invalid)?;
-            store::post_message(conn, &keys, &submission, &submitted_by, key.as_deref(), now).map_err(ApiError::from)
+            store::post_message_by(conn, &keys, &submission, &submitted_by, &actor, key.as_deref(), now)
+                .map_err(ApiError::from)
         })
         .await?;
     Ok(match posted {
@@ -311,7 +313,8 @@ pub(crate) async fn post_response(
     };
     let now = state.ctx.clock.now();
     let answer = Answer { outcome, body, attachments };
-    let view = state.ctx.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, now)).await?;
+    let actor = Actor::of(&caller);
+    let view = state.ctx.write(move |conn| lifecycle::respond(conn, &code, &viewer, &answer, &actor, now)).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -339,7 +342,8 @@ pub(crate) async fn post_acknowledgement(
     let viewer = acting_agency(&caller)?;
     let code = parse_code(&path)?;
     let now = state.ctx.clock.now();
-    let at = state.ctx.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, now)).await?;
+    let actor = Actor::of(&caller);
+    let at = state.ctx.write(move |conn| lifecycle::acknowledge(conn, &code, &viewer, &actor, now)).await?;
     Ok(HttpResponse::Ok().json(Acknowledgement { acknowledged_at: at }))
 }
 
@@ -408,7 +412,8 @@ pub(crate) async fn post_decline(
     let code = parse_code(&path)?;
     let reason = reason_of(request, true)?;
     let now = state.ctx.clock.now();
-    let count = state.ctx.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, now)).await?;
+    let actor = Actor::of(&caller);
+    let count = state.ctx.write(move |conn| lifecycle::decline(conn, &code, &viewer, &reason, &actor, now)).await?;
     Ok(HttpResponse::Ok()
         .json(DeclinedMessage { status: MessageStatus::Declined.as_str().into(), decline_count: count }))
 }
@@ -435,7 +440,8 @@ pub(crate) async fn post_close(
     let reason = reason_of(request, false)?;
     let reason = if reason.is_empty() { "handled".to_string() } else { reason };
     let now = state.ctx.clock.now();
-    let at = state.ctx.write(move |conn| lifecycle::close(conn, &code, &reason, now)).await?;
+    let actor = Actor::of(&caller);
+    let at = state.ctx.write(move |conn| lifecycle::close(conn, &code, &reason, &actor, now)).await?;
     Ok(HttpResponse::Ok().json(ClosedMessage { status: MessageStatus::Closed.as_str().into(), closed_at: at }))
 }
 
@@ -460,7 +466,8 @@ pub(crate) async fn post_reopen(
     let code = parse_code(&path)?;
     let reason = reason_of(request, true)?;
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
-    let at = state.ctx.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, now)).await?;
+    let actor = Actor::of(&caller);
+    let at = state.ctx.write(move |conn| lifecycle::reopen_by(conn, &code, &reason, days, &actor, now)).await?;
     Ok(HttpResponse::Ok().json(ReopenedMessage { status: MessageStatus::Reopened.as_str().into(), reopened_at: at }))
 }
 
@@ -496,11 +503,12 @@ pub(crate) async fn post_review(
     }
     let comment = Some(comment).filter(|c| !c.is_empty());
     let threshold = state.ctx.settings.quality.warning_below_score;
-    let (reviewer, now) = (caller.key_id.clone(), state.ctx.clock.now());
+    let (reviewer, actor, now) = (caller.key_id.clone(), Actor::of(&caller), state.ctx.clock.now());
     let reviewed = state
         .ctx
         .write(move |conn| {
-            let review = Review { response_id: &response_id, rubric, comment: comment.as_deref(), reviewer: &reviewer };
+            let comment = comment.as_deref();
+            let review = Review { response_id: &response_id, rubric, comment, reviewer: &reviewer, actor: &actor };
             crate::quality::review(conn, &code, &review, threshold, now)
         })
         .await;

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::projection::open_states;
 use crate::schema::{agency_responses, message_deadlines, messages};
 use crate::store::MessageStatus;
-use crate::timeline::{self, Transition};
+use crate::timeline::{self, Actor, Transition};
 use crate::tracking_code::TrackingCode;
 use crate::view::ResponseView;
 
@@ -153,6 +153,7 @@ pub fn acknowledge(
     conn: &mut DbConnection,
     code: &TrackingCode,
     viewer: &Viewer,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, LifecycleError> {
     let head = head(conn, code, viewer)?;
@@ -184,7 +185,8 @@ pub fn acknowledge(
         acknowledged_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
-    timeline::append(conn, &head.id, from_db_time(at), Transition::Acknowledged, Some(&agency_id), json!({}))?;
+    let agency = Some(agency_id.as_str());
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Acknowledged, agency, json!({}), Some(actor))?;
     Ok(from_db_time(at))
 }
 
@@ -217,6 +219,7 @@ pub fn respond(
     code: &TrackingCode,
     viewer: &Viewer,
     answer: &Answer,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<ResponseView, LifecycleError> {
     let head = head(conn, code, viewer)?;
@@ -250,7 +253,7 @@ pub fn respond(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "response_id": response_id, "outcome": answer.outcome });
-    timeline::append(conn, &head.id, from_db_time(at), Transition::Responded, Some(&agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Responded, Some(&agency_id), detail, Some(actor))?;
     Ok(ResponseView {
         id: response_id,
         outcome: answer.outcome,
@@ -258,6 +261,7 @@ pub fn respond(
         attachments: answer.attachments.clone(),
         responded_at: from_db_time(at),
         rating: None,
+        agency_id,
         review: None,
     })
 }
@@ -269,6 +273,7 @@ pub fn decline(
     code: &TrackingCode,
     viewer: &Viewer,
     reason: &str,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<i32, LifecycleError> {
     let head = head(conn, code, viewer)?;
@@ -306,7 +311,7 @@ pub fn decline(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "reason": reason, "decline_count": count });
-    timeline::append(conn, &head.id, from_db_time(at), Transition::Declined, Some(&agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Declined, Some(&agency_id), detail, Some(actor))?;
     Ok(count)
 }
 
@@ -315,6 +320,7 @@ pub fn close(
     conn: &mut DbConnection,
     code: &TrackingCode,
     reason: &str,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, LifecycleError> {
     let head = head(conn, code, &Viewer::All)?;
@@ -336,7 +342,8 @@ pub fn close(
         closed_at: from_db_time(at),
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
-    timeline::append(conn, &head.id, from_db_time(at), Transition::Closed, None, json!({ "reason": reason }))?;
+    let detail = json!({ "reason": reason });
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Closed, None, detail, Some(actor))?;
     Ok(from_db_time(at))
 }
 
@@ -354,6 +361,18 @@ pub fn reopen(
     code: &TrackingCode,
     reason: &str,
     working_days: u32,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, LifecycleError> {
+    reopen_by(conn, code, reason, working_days, &Actor::citizen(), now)
+}
+
+/// [`reopen`] on the citizen's behalf by `actor` (the call centre, for a citizen who phoned).
+pub fn reopen_by(
+    conn: &mut DbConnection,
+    code: &TrackingCode,
+    reason: &str,
+    working_days: u32,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, LifecycleError> {
     let head = head(conn, code, &Viewer::All)?;
@@ -386,7 +405,8 @@ pub fn reopen(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "reason": reason, "reopen_count": count });
-    timeline::append(conn, &head.id, from_db_time(at), Transition::Reopened, Some(&answered.agency_id), detail)?;
+    let agency = Some(answered.agency_id.as_str());
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Reopened, agency, detail, Some(actor))?;
     Ok(from_db_time(at))
 }
 

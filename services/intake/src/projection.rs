@@ -6,15 +6,19 @@ use diesel::prelude::*;
 use nazer_shared::agency::encode_ancestors;
 use nazer_shared::db::{DbConnection, DbError, to_db_time};
 use nazer_shared::events::{
-    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, DeadlineState, Envelope, Event,
-    MessageAssigned, MessageNeedsTriage, ReopenWindowSet, Stage, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, DeadlineScheduled,
+    DeadlineState, Envelope, Event, MessageAssigned, MessageNeedsTriage, ReopenWindowSet, Stage, WarningIssued,
 };
 use nazer_shared::inbox::{HandlerError, Handlers};
+use nazer_shared::topology::{DEADLINE_TIMER, ROUTING};
 
-use crate::schema::{message_deadlines, message_warnings, messages};
+use crate::schema::{message_deadlines, message_reminders, message_warnings, messages};
 use crate::store::MessageStatus;
-use crate::timeline::{self, Transition};
+use crate::timeline::{self, Actor, Transition};
 use serde_json::json;
+
+/// The rule id routing gives an assignment a supervisor made from triage.
+const MANUAL_RULE: &str = "manual";
 
 /// Intake's read model of what the other services report (no state of its own).
 pub struct Projection;
@@ -37,8 +41,8 @@ pub(crate) fn shown_after(shown: DeadlineState, reported: DeadlineState) -> Dead
     if reported.is_open() && !shown.is_open() { shown } else { reported }
 }
 
-/// What intake does with the events it consumes: keeps the message's status, its clocks and
-/// its warnings as the other services report them.
+/// What intake does with the events it consumes: keeps the message's status, its clocks, their
+/// reminders and its warnings as the other services report them.
 pub fn handlers() -> Handlers<Projection> {
     Handlers::new()
         .on::<MessageAssigned>(assigned)
@@ -48,6 +52,7 @@ pub fn handlers() -> Handlers<Projection> {
         .on::<DeadlinePaused>(deadline_changed)
         .on::<DeadlineResumed>(deadline_changed)
         .on::<DeadlineMet>(deadline_changed)
+        .on::<DeadlineReminderSent>(reminded)
         .on::<WarningIssued>(warned)
         .on::<ReopenWindowSet>(reopen_window_set)
 }
@@ -79,7 +84,13 @@ fn assigned(
     if applied > 0 {
         let detail = json!({ "agency_name": event.agency_name });
         let agency = Some(event.agency_id.as_str());
-        timeline::append(conn, &event.message_id, event.assigned_at, Transition::Assigned, agency, detail)?;
+        // By hand from triage: the caller routing names (older events name no one); else by rule.
+        let actor = match &event.assigned_by {
+            Some(caller) => Some(Actor::of_key_id(conn, caller)?),
+            None => (event.rule_id != MANUAL_RULE).then(|| Actor::service(ROUTING)),
+        };
+        let at = event.assigned_at;
+        timeline::append(conn, &event.message_id, at, Transition::Assigned, agency, detail, actor.as_ref())?;
     }
     Ok(())
 }
@@ -104,7 +115,8 @@ fn needs_triage(
     .execute(conn)?;
     if applied > 0 {
         let detail = json!({ "reason": event.reason, "needs_supervisor": event.needs_supervisor });
-        timeline::append(conn, &event.message_id, event.queued_at, Transition::Triage, None, detail)?;
+        let actor = Actor::service(ROUTING);
+        timeline::append(conn, &event.message_id, event.queued_at, Transition::Triage, None, detail, Some(&actor))?;
     }
     Ok(())
 }
@@ -143,6 +155,7 @@ fn warned(
         let deadline = DeadlineFacts {
             deadline_id: event.deadline_id.clone(),
             message_id: event.message_id.clone(),
+            agency_id: Some(event.agency_id.clone()),
             stage: event.stage.clone(),
             due_at: event.due_at,
         };
@@ -158,11 +171,39 @@ fn warned(
                 message_warnings::level.eq(event.level),
                 message_warnings::reason.eq(&event.reason),
                 message_warnings::issued_at.eq(to_db_time(event.issued_at)),
+                message_warnings::agency_id.eq(&event.agency_id),
+                message_warnings::escalated_to.eq(&event.escalated_to),
             ))
             .execute(conn)?;
         let detail = json!({ "level": event.level, "stage": event.stage });
         let agency = Some(event.agency_id.as_str());
-        timeline::append(conn, &event.message_id, event.issued_at, Transition::Warning, agency, detail)?;
+        let actor = Actor::service(DEADLINE_TIMER);
+        timeline::append(conn, &event.message_id, event.issued_at, Transition::Warning, agency, detail, Some(&actor))?;
+    }
+    Ok(())
+}
+
+/// A pre-breach reminder, kept once per clock and fraction of its budget.
+fn reminded(
+    _: &Projection,
+    conn: &mut DbConnection,
+    event: DeadlineReminderSent,
+    _: &Envelope,
+    _: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    let known: i64 = message_reminders::table.find((&event.deadline_id, event.fraction)).count().get_result(conn)?;
+    if known == 0 {
+        diesel::insert_into(message_reminders::table)
+            .values((
+                message_reminders::deadline_id.eq(&event.deadline_id),
+                message_reminders::fraction.eq(event.fraction),
+                message_reminders::message_id.eq(&event.message_id),
+                message_reminders::agency_id.eq(&event.agency_id),
+                message_reminders::stage.eq(&event.stage),
+                message_reminders::due_at.eq(to_db_time(event.due_at)),
+                message_reminders::sent_at.eq(to_db_time(event.sent_at)),
+            ))
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -171,6 +212,8 @@ fn warned(
 pub(crate) struct DeadlineFacts {
     deadline_id: String,
     message_id: String,
+    /// The agency whose clock it is; `deadline.met` does not say (the row already does).
+    agency_id: Option<String>,
     stage: String,
     due_at: DateTime<Utc>,
 }
@@ -183,14 +226,15 @@ trait DeadlineChange: Event {
 }
 
 macro_rules! deadline_change {
-    ($($event:ty => |$reported:ident| $state:expr),* $(,)?) => {$(
+    ($($event:ty => |$reported:ident| ($state:expr, $agency:expr)),* $(,)?) => {$(
         impl DeadlineChange for $event {
             fn facts(self) -> (DeadlineFacts, DeadlineState) {
                 let $reported = &self;
-                let state = $state;
+                let (state, agency_id) = ($state, $agency);
                 let facts = DeadlineFacts {
                     deadline_id: self.deadline_id,
                     message_id: self.message_id,
+                    agency_id,
                     stage: self.stage,
                     due_at: self.due_at,
                 };
@@ -201,11 +245,11 @@ macro_rules! deadline_change {
 }
 
 deadline_change! {
-    DeadlineScheduled => |_scheduled| DeadlineState::Pending,
-    DeadlineMoved => |_moved| DeadlineState::Pending,
-    DeadlinePaused => |_paused| DeadlineState::Paused,
-    DeadlineResumed => |_resumed| DeadlineState::Pending,
-    DeadlineMet => |met| if met.answered_late { DeadlineState::AnsweredLate } else { DeadlineState::Met },
+    DeadlineScheduled => |scheduled| (DeadlineState::Pending, Some(scheduled.agency_id.clone())),
+    DeadlineMoved => |moved| (DeadlineState::Pending, Some(moved.agency_id.clone())),
+    DeadlinePaused => |paused| (DeadlineState::Paused, Some(paused.agency_id.clone())),
+    DeadlineResumed => |resumed| (DeadlineState::Pending, Some(resumed.agency_id.clone())),
+    DeadlineMet => |met| (if met.answered_late { DeadlineState::AnsweredLate } else { DeadlineState::Met }, None),
 }
 
 fn deadline_changed<E: DeadlineChange>(
@@ -225,12 +269,13 @@ fn deadline_changed<E: DeadlineChange>(
 struct ShownRow {
     state: String,
     updated_at: NaiveDateTime,
+    agency_id: Option<String>,
 }
 
 /// Records a deadline's state and due instant, as [`shown_after`] decides.
 fn upsert_deadline(
     conn: &mut DbConnection,
-    DeadlineFacts { deadline_id, message_id, stage, due_at }: &DeadlineFacts,
+    DeadlineFacts { deadline_id, message_id, agency_id, stage, due_at }: &DeadlineFacts,
     state: DeadlineState,
     occurred_at: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
@@ -249,17 +294,26 @@ fn upsert_deadline(
                     message_deadlines::due_at.eq(to_db_time(*due_at)),
                     message_deadlines::state.eq(state.as_str()),
                     message_deadlines::updated_at.eq(as_of),
+                    message_deadlines::agency_id.eq(agency_id),
                 ))
                 .execute(conn)?;
         }
-        Some(shown) if shown.updated_at > as_of => {}
-        Some(ShownRow { state: current, .. }) => {
+        Some(shown) if shown.updated_at > as_of => {
+            // Overtaken: its state is stale, but the agency it names still belongs to the clock.
+            if shown.agency_id.is_none() && agency_id.is_some() {
+                diesel::update(message_deadlines::table.find(deadline_id))
+                    .set(message_deadlines::agency_id.eq(agency_id))
+                    .execute(conn)?;
+            }
+        }
+        Some(ShownRow { state: current, agency_id: known, .. }) => {
             let next = shown_after(stored_state(&current)?, state).as_str();
             diesel::update(message_deadlines::table.find(deadline_id))
                 .set((
                     message_deadlines::due_at.eq(to_db_time(*due_at)),
                     message_deadlines::state.eq(next),
                     message_deadlines::updated_at.eq(as_of),
+                    message_deadlines::agency_id.eq(agency_id.as_ref().or(known.as_ref())),
                 ))
                 .execute(conn)?;
         }

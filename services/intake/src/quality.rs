@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::lifecycle::{LifecycleError, head};
 use crate::schema::{agency_responses, response_ratings, response_reviews};
-use crate::timeline::{self, Transition};
+use crate::timeline::{self, Actor, Transition};
 use crate::tracking_code::TrackingCode;
 
 /// Whether the citizen may still reopen an answer given at `responded_at`. Until deadline-timer
@@ -175,7 +175,8 @@ pub fn rate(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "response_id": answered.id, "rating": rating });
-    timeline::append(conn, &head.id, from_db_time(at), Transition::Rated, Some(&answered.agency_id), detail)?;
+    let (agency, citizen) = (Some(answered.agency_id.as_str()), Actor::citizen());
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Rated, agency, detail, Some(&citizen))?;
     Ok(answered.id)
 }
 
@@ -202,6 +203,8 @@ pub struct Review<'a> {
     pub comment: Option<&'a str>,
     /// The supervisor's key or sign-in id.
     pub reviewer: &'a str,
+    /// The supervisor, for the timeline.
+    pub actor: &'a Actor,
 }
 
 /// A supervisor scores one answer of the message, once; below `threshold` it announces a
@@ -213,7 +216,7 @@ pub fn review(
     threshold: f64,
     now: DateTime<Utc>,
 ) -> Result<ReviewView, LifecycleError> {
-    let Review { response_id, rubric, comment, reviewer } = *review;
+    let Review { response_id, rubric, comment, reviewer, actor } = *review;
     let head = head(conn, code, &Viewer::All)?;
     let answer: Option<AnsweredRow> = agency_responses::table
         .filter(agency_responses::id.eq(response_id))
@@ -254,7 +257,7 @@ pub fn review(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = json!({ "response_id": response_id, "score": score, "below_standard": below_standard });
-    timeline::append(conn, &head.id, from_db_time(at), Transition::Reviewed, Some(&agency_id), detail)?;
+    timeline::append(conn, &head.id, from_db_time(at), Transition::Reviewed, Some(&agency_id), detail, Some(actor))?;
     Ok(ReviewView {
         response_id: response_id.to_string(),
         rubric,

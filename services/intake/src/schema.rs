@@ -75,6 +75,7 @@ diesel::table! {
         due_at -> Timestamp,
         state -> Text,
         updated_at -> Timestamp,
+        agency_id -> Nullable<Text>,
     }
 }
 
@@ -86,6 +87,20 @@ diesel::table! {
         level -> Integer,
         reason -> Text,
         issued_at -> Timestamp,
+        agency_id -> Nullable<Text>,
+        escalated_to -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    message_reminders (deadline_id, fraction) {
+        deadline_id -> Text,
+        fraction -> Double,
+        message_id -> Text,
+        agency_id -> Text,
+        stage -> Text,
+        due_at -> Timestamp,
+        sent_at -> Timestamp,
     }
 }
 
@@ -97,6 +112,9 @@ diesel::table! {
         transition -> Text,
         agency_id -> Nullable<Text>,
         detail -> Text,
+        actor_kind -> Nullable<Text>,
+        actor_id -> Nullable<Text>,
+        actor_name -> Nullable<Text>,
     }
 }
 

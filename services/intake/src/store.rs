@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::schema::{categories, messages, reporters};
 use crate::sealing::ReporterKeys;
 use crate::submission::{Category, Submission};
-use crate::timeline::{self, Transition};
+use crate::timeline::{self, Actor, Transition};
 use crate::tracking_code::TrackingCode;
 
 nazer_shared::closed_set! {
@@ -161,6 +161,20 @@ pub fn post_message(
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Posted, DbError> {
+    let actor = Actor::of_key_id(conn, submitted_by)?;
+    post_message_by(conn, keys, submission, submitted_by, &actor, idempotency_key, now)
+}
+
+/// [`post_message`] by a caller already known, `actor` (whose id is `submitted_by`).
+pub fn post_message_by(
+    conn: &mut DbConnection,
+    keys: &ReporterKeys,
+    submission: &Submission,
+    submitted_by: &str,
+    actor: &Actor,
+    idempotency_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Posted, DbError> {
     if let Some(key) = idempotency_key
         && let Some(existing) = receipt_by_idempotency_key(conn, submitted_by, key)?
     {
@@ -233,7 +247,7 @@ pub fn post_message(
     };
     outbox::enqueue(conn, INTAKE, &event, now)?;
     let detail = serde_json::json!({ "channel": submission.channel.as_str() });
-    timeline::append(conn, &id, from_db_time(at), Transition::Received, None, detail)?;
+    timeline::append(conn, &id, from_db_time(at), Transition::Received, None, detail, Some(actor))?;
     Ok(Posted::Created(Receipt {
         id,
         tracking_code: code.to_string(),

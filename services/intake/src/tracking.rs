@@ -191,6 +191,7 @@ pub fn step_title_fa(transition: Transition) -> Option<&'static str> {
         Transition::Reopened => "پیام بازگشایی شد",
         Transition::Rated => "به پاسخ امتیاز دادید",
         Transition::Reviewed => return None,
+        Transition::ReceivedFromTriage => crate::timeline::RECEIVED_FROM_TRIAGE_FA,
     })
 }
 

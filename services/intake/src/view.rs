@@ -1,5 +1,6 @@
 //! Reading messages: one with everything known about it, and lists with filters and cursors.
-//! Both show an agency its own and its sub-agencies' messages only.
+//! Both show an agency its own and its sub-agencies' messages only; of one message, an agency
+//! sees only what happened while the message was its own.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -15,7 +16,8 @@ use crate::lifecycle::Outcome;
 use crate::projection::stored_state;
 use crate::quality::{ReviewView, Rubric};
 use crate::schema::{
-    agency_responses, message_deadlines, message_warnings, messages, reporters, response_ratings, response_reviews,
+    agency_responses, message_deadlines, message_reminders, message_warnings, messages, reporters, response_ratings,
+    response_reviews,
 };
 use crate::sealing::ReporterKeys;
 use crate::store::MessageStatus;
@@ -49,6 +51,22 @@ pub struct WarningView {
     pub level: i32,
     pub issued_at: DateTime<Utc>,
     pub reason: String,
+    /// Who must act beside the agency: its parent at level 2, `special-follow-up` at level 3;
+    /// null at level 1 (and on warnings kept before recipients were).
+    pub escalated_to: Option<String>,
+}
+
+/// A pre-breach reminder deadline-timer sent the agency about one of the message's clocks.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = MessageReminder)]
+pub struct ReminderView {
+    /// The stage of the clock, such as `acknowledge` or `respond`.
+    pub stage: String,
+    /// How much of the stage's budget had been used, such as `0.5`.
+    pub fraction: f64,
+    /// When the clock was due as the reminder was sent.
+    pub due_at: DateTime<Utc>,
+    pub sent_at: DateTime<Utc>,
 }
 
 /// An agency's answer to the message.
@@ -66,6 +84,10 @@ pub struct ResponseView {
     pub rating: Option<i32>,
     /// The supervisor's review, for those who see the message (never the citizen).
     pub review: Option<ReviewView>,
+    /// The agency that answered; an agency sees its own tenure's answers only.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub agency_id: String,
 }
 
 /// Who reported, opened for those entitled to it.
@@ -102,6 +124,8 @@ pub struct MessageView {
     pub deadlines: Vec<DeadlineView>,
     /// Oldest first.
     pub warnings: Vec<WarningView>,
+    /// The reminders sent before a clock ran out, oldest first.
+    pub reminders: Vec<ReminderView>,
     /// The agencies' answers, oldest first.
     pub responses: Vec<ResponseView>,
     /// Every transition, oldest first.
@@ -229,12 +253,23 @@ struct WarningRow {
     level: i32,
     issued_at: NaiveDateTime,
     reason: String,
+    escalated_to: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = message_reminders)]
+struct ReminderRow {
+    stage: String,
+    fraction: f64,
+    due_at: NaiveDateTime,
+    sent_at: NaiveDateTime,
 }
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = agency_responses)]
 struct ResponseRow {
     id: String,
+    agency_id: String,
     outcome: String,
     body: String,
     attachments: String,
@@ -291,8 +326,14 @@ pub fn find_message(
         return Ok(None);
     }
     let id = summary.id.clone();
-    let deadlines = message_deadlines::table
-        .filter(message_deadlines::message_id.eq(&id))
+    let tenure = tenure_of(viewer, &summary);
+    let mut deadlines = message_deadlines::table.filter(message_deadlines::message_id.eq(&id)).into_boxed();
+    let mut warnings = message_warnings::table.filter(message_warnings::message_id.eq(&id)).into_boxed();
+    if let Some(agencies) = &tenure {
+        deadlines = deadlines.filter(message_deadlines::agency_id.eq_any(agencies.clone()));
+        warnings = warnings.filter(message_warnings::agency_id.eq_any(agencies.clone()));
+    }
+    let deadlines = deadlines
         .order((message_deadlines::due_at, message_deadlines::deadline_id))
         .select(DeadlineRow::as_select())
         .load(conn)?
@@ -301,21 +342,56 @@ pub fn find_message(
             Ok(DeadlineView { state: stored_state(&row.state)?, stage: row.stage, due_at: from_db_time(row.due_at) })
         })
         .collect::<Result<_, DbError>>()?;
-    let warnings = message_warnings::table
-        .filter(message_warnings::message_id.eq(&id))
+    let warnings = warnings
         .order((message_warnings::issued_at, message_warnings::level))
         .select(WarningRow::as_select())
         .load(conn)?
         .into_iter()
-        .map(|row| WarningView { level: row.level, issued_at: from_db_time(row.issued_at), reason: row.reason })
+        .map(|row| WarningView {
+            level: row.level,
+            issued_at: from_db_time(row.issued_at),
+            reason: row.reason,
+            escalated_to: row.escalated_to,
+        })
         .collect();
-    let responses = responses_of(conn, &id)?;
-    let timeline = timeline::of_message(conn, &id)?;
+    let mut reminders = message_reminders::table.filter(message_reminders::message_id.eq(&id)).into_boxed();
+    if let Some(agencies) = &tenure {
+        reminders = reminders.filter(message_reminders::agency_id.eq_any(agencies.clone()));
+    }
+    let reminders = reminders
+        .order((message_reminders::sent_at, message_reminders::deadline_id, message_reminders::fraction))
+        .select(ReminderRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| ReminderView {
+            stage: row.stage,
+            fraction: row.fraction,
+            due_at: from_db_time(row.due_at),
+            sent_at: from_db_time(row.sent_at),
+        })
+        .collect();
+    let mut responses = responses_of(conn, &id)?;
+    let mut timeline = timeline::of_message(conn, &id)?;
+    if let Some(agencies) = &tenure {
+        responses.retain(|response| agencies.contains(&response.agency_id));
+        timeline = timeline::as_seen_by(timeline, agencies);
+    }
     let reporter = match reporter_access {
         ReporterAccess::Never => None,
         access => reporter_of(conn, &id, summary.kind, access, keys)?,
     };
-    Ok(Some(MessageView { summary, body, deadlines, warnings, responses, timeline, reporter }))
+    Ok(Some(MessageView { summary, body, deadlines, warnings, reminders, responses, timeline, reporter }))
+}
+
+/// The agencies whose tenure an agency viewer sees: the one the message is with now (through
+/// which the viewer sees it at all) and the viewer itself. None for staff, who see everything.
+fn tenure_of(viewer: &Viewer, summary: &MessageSummary) -> Option<Vec<String>> {
+    let Viewer::Agency(own) = viewer else { return None };
+    let mut agencies = vec![own.clone()];
+    if let Some(assigned) = summary.assigned_agency.as_ref().filter(|a| &a.id != own) {
+        agencies.push(assigned.id.clone());
+    }
+    Some(agencies)
 }
 
 /// A message's answers, oldest first, each with its rating and review.
@@ -362,6 +438,7 @@ pub fn responses_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Res
                 review: reviews.remove(&row.id),
                 outcome: Outcome::stored(&row.outcome)?,
                 id: row.id,
+                agency_id: row.agency_id,
                 body: row.body,
                 attachments: serde_json::from_str(&row.attachments).unwrap_or_default(),
                 responded_at: from_db_time(row.responded_at),

@@ -11,8 +11,8 @@ use nazer_intake::schema::{message_warnings, messages, reporters};
 use nazer_intake::sealing::ReporterKeys;
 use nazer_intake::tracking_code::TrackingCode;
 use nazer_shared::events::{
-    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineResumed, DeadlineScheduled, Envelope, MessageAcknowledged,
-    MessageAssigned, MessageNeedsTriage, MessageReceived, MessageResponded, WarningIssued,
+    DeadlineMet, DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, DeadlineScheduled, Envelope,
+    MessageAcknowledged, MessageAssigned, MessageNeedsTriage, MessageReceived, MessageResponded, WarningIssued,
 };
 use nazer_shared::http::Scope;
 use nazer_shared::inbox::{HandlerError, InboxOutcome, apply_once};
@@ -469,11 +469,13 @@ async fn a_message_is_looked_up_by_its_tracking_code() {
         "closed_at": null,
         "deadlines": [],
         "warnings": [],
+        "reminders": [],
         "reopen_count": 0,
         "reopen_until": null,
         "responses": [],
         "timeline": [{ "at": receipt["received_at"], "transition": "received", "agency_id": null,
-                       "detail": { "channel": "call_center" } }],
+                       "detail": { "channel": "call_center" },
+                       "actor": { "kind": "api_key", "id": "bootstrap", "name": "bootstrap key" } }],
         // The call centre reads the reporter, opened (normalised, sealed at rest).
         "reporter": { "full_name": "Reza Citizen", "national_id": null, "mobile": "09121234567", "email": null,
                       "confidential": true },
@@ -604,7 +606,8 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
     let view = get_message(&app, &code, ADMIN_KEY).await.body;
     assert_eq!(view["status"], "assigned");
     assert_eq!(view["deadlines"], json!([{ "stage": "respond", "due_at": due_at, "state": "breached" }]));
-    assert_eq!(view["warnings"], json!([{ "level": 1, "issued_at": issued_at, "reason": "respond_overdue" }]));
+    let level_1 = json!({ "level": 1, "issued_at": issued_at, "reason": "respond_overdue", "escalated_to": null });
+    assert_eq!(view["warnings"], json!([level_1]));
     let stored: i64 = app
         .db()
         .run(move |conn| {
@@ -695,7 +698,15 @@ async fn only_the_assigned_agency_sees_a_message() {
     let mut call_center_view = get_message(&app, &code, ADMIN_KEY).await.body;
     assert!(call_center_view["reporter"].is_object() && mine.body.get("reporter").is_none(), "{}", mine.body);
     call_center_view.as_object_mut().map(|v| v.remove("reporter"));
-    assert_eq!(mine.body, call_center_view, "the agency sees what the call centre sees, but a confidential reporter");
+    // Who posted it and which service placed it are staff's to know.
+    assert!(call_center_view["timeline"][0]["actor"].is_object() && mine.body["timeline"][0]["actor"].is_null());
+    for step in call_center_view["timeline"].as_array_mut().into_iter().flatten() {
+        step["actor"] = Value::Null;
+    }
+    assert_eq!(
+        mine.body, call_center_view,
+        "the agency sees what the call centre sees, but a confidential reporter and who did what"
+    );
     assert_eq!(mine.body["assigned_agency"]["id"], "agency-a");
 
     // Another agency's message answers exactly like a missing one.
@@ -703,6 +714,280 @@ async fn only_the_assigned_agency_sees_a_message() {
     let missing = get_message(&app, &unknown_code(&code), &agency_b).await;
     assert_problem(&theirs, 404, "not-found", &[]);
     assert_eq!(theirs.body, missing.body);
+    app.stop().await;
+}
+
+/// What deadline-timer publishes when it starts `agency`'s clock `deadline` on the message.
+fn scheduled(receipt: &Value, deadline: &str, agency: &str, due_at: DateTime<Utc>) -> DeadlineScheduled {
+    DeadlineScheduled {
+        deadline_id: deadline.into(),
+        message_id: text(&receipt["id"]),
+        tracking_code: text(&receipt["tracking_code"]),
+        agency_id: agency.into(),
+        stage: "respond".into(),
+        started_at: now(),
+        due_at,
+    }
+}
+
+/// What deadline-timer publishes when `agency`'s clock `deadline` runs out.
+fn warning_on(receipt: &Value, deadline: &str, agency: &str, level: i32, due_at: DateTime<Utc>) -> WarningIssued {
+    WarningIssued {
+        warning_id: format!("{deadline}-warning-{level}"),
+        deadline_id: deadline.into(),
+        message_id: text(&receipt["id"]),
+        tracking_code: text(&receipt["tracking_code"]),
+        agency_id: agency.into(),
+        stage: "respond".into(),
+        level,
+        reason: "respond_overdue".into(),
+        text_fa: "مهلت پاسخ گذشته است".into(),
+        due_at,
+        issued_at: due_at,
+        escalated_to: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_decline_the_next_agency_sees_only_its_own_tenure() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let (agency_a, agency_b) = (agency_key(&app, "agency-a"), agency_key(&app, "agency-b"));
+
+    // Agency A's clock runs out, it is warned, then it declines with a reason.
+    assign(&app, &receipt, "agency-a").await;
+    let a_due = now();
+    apply(&app, &envelope("deadline-timer", &scheduled(&receipt, "deadline-a", "agency-a", a_due))).await;
+    apply(&app, &envelope("deadline-timer", &warning_on(&receipt, "deadline-a", "agency-a", 1, a_due))).await;
+    let path = format!("{MESSAGES}/{code}/decline");
+    let reason = json!({ "reason": "خارج از حوزه منطقه" });
+    let declined = send(app.client.post(app.url(&path)).bearer_auth(&agency_a).json(&reason)).await;
+    assert_eq!(declined.status, 200, "{}", declined.body);
+
+    // Routing places it with agency B, whose clock starts.
+    assign(&app, &receipt, "agency-b").await;
+    let b_due = now() + chrono::Duration::days(7);
+    apply(&app, &envelope("deadline-timer", &scheduled(&receipt, "deadline-b", "agency-b", b_due))).await;
+
+    let b_view = get_message(&app, &code, &agency_b).await;
+    assert_eq!(b_view.status, 200, "{}", b_view.body);
+    let b_view = b_view.body;
+    assert_eq!(b_view["deadlines"], json!([{ "stage": "respond", "due_at": b_due, "state": "pending" }]));
+    assert_eq!(b_view["warnings"], json!([]), "agency A's warning is not B's");
+    let steps: Vec<(String, Option<String>)> = b_view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (text(&e["transition"]), e["agency_id"].as_str().map(str::to_string)))
+        .collect();
+    let step = |t: &str, a: Option<&str>| (t.to_string(), a.map(str::to_string));
+    assert_eq!(
+        steps,
+        [step("received", None), step("received_from_triage", None), step("assigned", Some("agency-b"))],
+        "{b_view}"
+    );
+    let neutral = &b_view["timeline"][1];
+    assert_eq!(neutral["detail"]["title_fa"], "از کارتابل تریاژ ۱۸۸۸ دریافت شد");
+    assert!(!b_view.to_string().contains("خارج از حوزه منطقه"), "A's decline reason: {b_view}");
+    assert!(!b_view.to_string().contains("agency-a"), "nothing of agency A: {b_view}");
+
+    // Staff see the whole path; agency A no longer sees the message at all (as any other
+    // agency's message, it answers like a missing one).
+    let staff = get_message(&app, &code, ADMIN_KEY).await.body;
+    assert_eq!(staff["deadlines"].as_array().map(Vec::len), Some(2), "{staff}");
+    assert_eq!(staff["warnings"].as_array().map(Vec::len), Some(1), "{staff}");
+    let transitions: Vec<String> =
+        staff["timeline"].as_array().unwrap().iter().map(|e| text(&e["transition"])).collect();
+    assert_eq!(transitions, ["received", "assigned", "warning", "declined", "assigned"]);
+    assert_eq!(staff["timeline"][3]["detail"]["reason"], "خارج از حوزه منطقه");
+    assert_problem(&get_message(&app, &code, &agency_a).await, 404, "not-found", &[]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reminders_and_escalation_recipients_show_in_the_message_view() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let agency_a = agency_key(&app, "agency-a");
+    assign(&app, &receipt, "agency-a").await;
+    let due_at = now();
+    apply(&app, &envelope("deadline-timer", &scheduled(&receipt, "deadline-a", "agency-a", due_at))).await;
+    let sent_at = due_at - chrono::Duration::hours(1);
+    let reminder = DeadlineReminderSent {
+        deadline_id: "deadline-a".into(),
+        message_id: text(&receipt["id"]),
+        tracking_code: code.clone(),
+        agency_id: "agency-a".into(),
+        stage: "respond".into(),
+        fraction: 0.5,
+        text_fa: "نیمی از مهلت پاسخ گذشت".into(),
+        due_at,
+        sent_at,
+    };
+    assert_eq!(apply(&app, &envelope("deadline-timer", &reminder)).await, InboxOutcome::Applied);
+    // The same reminder republished in another envelope is kept once.
+    assert_eq!(apply(&app, &envelope("deadline-timer", &reminder)).await, InboxOutcome::Applied);
+    let first = warning_on(&receipt, "deadline-a", "agency-a", 1, due_at);
+    let second = WarningIssued {
+        level: 2,
+        warning_id: "deadline-a-warning-2".into(),
+        reason: "escalated_to_parent".into(),
+        escalated_to: Some("agency-parent".into()),
+        ..first.clone()
+    };
+    apply(&app, &envelope("deadline-timer", &first)).await;
+    apply(&app, &envelope("deadline-timer", &second)).await;
+
+    for key in [ADMIN_KEY, agency_a.as_str()] {
+        let view = get_message(&app, &code, key).await.body;
+        let expected = json!([{ "stage": "respond", "fraction": 0.5, "due_at": due_at, "sent_at": sent_at }]);
+        assert_eq!(view["reminders"], expected, "{view}");
+        let escalated: Vec<&Value> = view["warnings"].as_array().unwrap().iter().map(|w| &w["escalated_to"]).collect();
+        assert_eq!(escalated, [&Value::Null, &json!("agency-parent")], "{view}");
+    }
+    app.stop().await;
+}
+
+/// `(transition, actor)` of every step of a message view's timeline.
+fn actors(view: &Value) -> Vec<(String, Value)> {
+    let steps = view["timeline"].as_array().unwrap_or_else(|| panic!("no timeline: {view}"));
+    steps.iter().map(|e| (text(&e["transition"]), e.get("actor").cloned().unwrap_or(json!("absent")))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_state_change_records_its_actor_for_staff_only() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let agency_a = agency_key(&app, "agency-a");
+    let supervisor = fixtures::api_key(&app, &[Scope::Supervisor], None);
+    let action = |what: &str| app.url(&format!("{MESSAGES}/{code}/{what}"));
+    let track = |what: &str| app.url(&format!("/api/v1/track/{code}{what}"));
+
+    assign(&app, &receipt, "agency-a").await;
+    let ack = send(app.client.post(action("acknowledgement")).bearer_auth(&agency_a)).await;
+    assert_eq!(ack.status, 200, "{}", ack.body);
+    let answer = json!({ "outcome": "resolved", "body": "بازدید انجام شد" });
+    let answered = respond(&app, &code, &agency_a, &answer).await;
+    assert_eq!(answered.status, 201, "{}", answered.body);
+    let response_id = text(&answered.body["id"]);
+    let rubric = json!({ "relevant": 4, "complete": 4, "lawful": 4, "respectful": 4 });
+    let review = app.url(&format!("{MESSAGES}/{code}/responses/{response_id}/review"));
+    assert_eq!(send(app.client.post(review).bearer_auth(&supervisor).json(&rubric)).await.status, 201);
+    let rated =
+        send(app.client.post(track("/rating")).header("Tracking-Verifier", "4567").json(&json!({ "rating": 2 })));
+    assert_eq!(rated.await.status, 201);
+    let reopened = app.client.post(track("/reopen")).header("Tracking-Verifier", "4567");
+    let reopened = send(reopened.json(&json!({ "reason": "هنوز ادامه دارد" }))).await;
+    assert_eq!(reopened.status, 200, "{}", reopened.body);
+    let again = respond(&app, &code, &agency_a, &answer).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    let closed = send(app.client.post(action("close")).bearer_auth(ADMIN_KEY).json(&json!({}))).await;
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    let by_call_center =
+        send(app.client.post(action("reopen")).bearer_auth(ADMIN_KEY).json(&json!({ "reason": "تماس شهروند" })));
+    assert_eq!(by_call_center.await.status, 200);
+    let declined =
+        send(app.client.post(action("decline")).bearer_auth(&agency_a).json(&json!({ "reason": "خارج از حوزه" })));
+    assert_eq!(declined.await.status, 200);
+
+    let bootstrap = json!({ "kind": "api_key", "id": "bootstrap", "name": "bootstrap key" });
+    let staff = get_message(&app, &code, ADMIN_KEY).await.body;
+    let steps = actors(&staff);
+    let agency_key_id = steps[2].1["id"].clone();
+    let agency_actor = json!({ "kind": "api_key", "id": agency_key_id, "name": "test key" });
+    let supervisor_id = steps[4].1["id"].clone();
+    assert!(agency_key_id.is_string() && supervisor_id.is_string() && agency_key_id != supervisor_id, "{staff}");
+    let citizen = json!({ "kind": "citizen", "id": null, "name": null });
+    let step = |t: &str, actor: &Value| (t.to_string(), actor.clone());
+    assert_eq!(
+        steps,
+        [
+            step("received", &bootstrap),
+            step("assigned", &json!({ "kind": "service", "id": "routing", "name": null })),
+            step("acknowledged", &agency_actor),
+            step("responded", &agency_actor),
+            step("reviewed", &json!({ "kind": "api_key", "id": supervisor_id, "name": "test key" })),
+            step("rated", &citizen),
+            step("reopened", &citizen),
+            step("responded", &agency_actor),
+            step("closed", &bootstrap),
+            step("reopened", &bootstrap),
+            step("declined", &agency_actor),
+        ],
+        "{staff}"
+    );
+
+    // The citizen's page never names anyone.
+    let tracked = send(app.client.get(track("")).header("Tracking-Verifier", "4567")).await;
+    assert_eq!(tracked.status, 200, "{}", tracked.body);
+    assert!(!tracked.body.to_string().contains("actor"), "{}", tracked.body);
+    assert!(!tracked.body.to_string().contains("bootstrap"), "{}", tracked.body);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_placement_from_triage_names_who_placed_it() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let mut placed = envelope("routing", &assigned(&receipt, "agency-a"));
+    placed.payload["rule_id"] = json!("manual");
+    placed.payload["assigned_by"] = json!("bootstrap");
+    assert_eq!(apply(&app, &placed).await, InboxOutcome::Applied);
+    let staff = get_message(&app, &code, ADMIN_KEY).await.body;
+    let steps = actors(&staff);
+    let bootstrap = json!({ "kind": "api_key", "id": "bootstrap", "name": "bootstrap key" });
+    assert_eq!(steps[1], ("assigned".to_string(), bootstrap), "{staff}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agency_sees_the_actors_of_its_own_steps_only() {
+    let mut app = start().await;
+    let receipt = submit(&app).await;
+    let code = text(&receipt["tracking_code"]);
+    let agency_a = agency_key(&app, "agency-a");
+    assign(&app, &receipt, "agency-a").await;
+    let ack = send(app.client.post(app.url(&format!("{MESSAGES}/{code}/acknowledgement"))).bearer_auth(&agency_a));
+    assert_eq!(ack.await.status, 200);
+    let view = get_message(&app, &code, &agency_a).await.body;
+    let steps = actors(&view);
+    assert_eq!((steps[0].0.as_str(), &steps[0].1), ("received", &Value::Null), "the call centre's key: {view}");
+    assert_eq!((steps[1].0.as_str(), &steps[1].1), ("assigned", &Value::Null), "{view}");
+    assert_eq!(steps[2].0, "acknowledged");
+    assert_eq!(steps[2].1["kind"], "api_key", "its own step: {view}");
+
+    // Open311 readers never see who did what either.
+    let mut public = a_message();
+    public["reporter"]["confidential"] = json!(false);
+    public["kind"] = json!("complaint");
+    public["channel"] = json!("open311");
+    let posted = post_message(&app, ADMIN_KEY, &public).await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let open311 = fixtures::api_key(&app, &[Scope::Open311], None);
+    let path = format!("/open311/v2/requests/{}.json", text(&posted.body["tracking_code"]));
+    let read = send(app.client.get(app.url(&path)).query(&[("api_key", &open311)])).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(!read.body.to_string().contains("actor") && !read.body.to_string().contains("bootstrap"), "{}", read.body);
+
+    // A request an Open311 app posts records the app's key as the actor.
+    let form = [
+        ("api_key", open311.as_str()),
+        ("service_code", CATEGORY),
+        ("address_string", "تهران، خیابان ولیعصر"),
+        ("description", "چاله در خیابان"),
+        ("attribute[province]", "tehran"),
+    ];
+    let created = send(app.client.post(app.url("/open311/v2/requests.json")).form(&form)).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let code = text(&created.body[0]["service_request_id"]);
+    let staff = get_message(&app, &code, ADMIN_KEY).await.body;
+    let received = &staff["timeline"][0];
+    assert_eq!((&received["transition"], &received["actor"]["kind"]), (&json!("received"), &json!("api_key")));
+    assert_eq!(received["actor"]["name"], "test key", "{staff}");
     app.stop().await;
 }
 

@@ -228,6 +228,7 @@ async fn fire_lag(url: &str, db: &Db, samples: u32) -> anyhow::Result<()> {
             priority: "normal".into(),
             channel: Some("call_center".into()),
             assigned_at: Utc::now(),
+            assigned_by: None,
         };
         host.bus.publish(&Envelope::new("routing", &assigned, Utc::now())?).await?;
         tokio::time::sleep(spacing).await;

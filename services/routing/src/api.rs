@@ -429,10 +429,10 @@ pub(crate) async fn post_triage_assignment(
     let Some(agency_id) = request.agency_id.map(|a| a.trim().to_string()).filter(|a| !a.is_empty()) else {
         return Err(ApiError::invalid_field("agency_id", "is required"));
     };
-    let now = state.ctx.clock.now();
+    let (now, assigned_by) = (state.ctx.clock.now(), caller.key_id.clone());
     let event = state
         .ctx
-        .write(move |conn| store::assign_from_triage(conn, &message, &agency_id, may_decide_flagged, now))
+        .write(move |conn| store::assign_from_triage(conn, &message, &agency_id, may_decide_flagged, &assigned_by, now))
         .await?;
     Ok(HttpResponse::Ok().json(event))
 }

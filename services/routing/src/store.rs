@@ -377,7 +377,7 @@ impl Routed {
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
         match decision {
-            Some((rule_id, agency)) => self.assign(conn, rule_id, agency, now).map(|_| ()),
+            Some((rule_id, agency)) => self.assign(conn, rule_id, agency, None, now).map(|_| ()),
             None => {
                 let event = MessageNeedsTriage {
                     message_id: self.message_id,
@@ -394,12 +394,14 @@ impl Routed {
         }
     }
 
-    /// `message.assigned` to `agency`, with its ancestors (who see the message too).
+    /// `message.assigned` to `agency`, with its ancestors (who see the message too), and the
+    /// caller who placed it by hand (`assigned_by`), if one did.
     fn assign(
         self,
         conn: &mut DbConnection,
         rule_id: String,
         agency: Agency,
+        assigned_by: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<MessageAssigned, DbError> {
         let agency_ancestors = ancestors_of(conn, &agency)?;
@@ -418,6 +420,7 @@ impl Routed {
             priority: self.priority,
             channel: self.channel,
             assigned_at: from_db_time(to_db_time(now)),
+            assigned_by,
         };
         outbox::enqueue(conn, ROUTING, &event, now)?;
         Ok(event)
@@ -621,12 +624,13 @@ impl TriagedMessage {
 /// The digits of a tracking code as intake issues it.
 const TRACKING_CODE_LENGTH: usize = 10;
 
-/// A supervisor's decision for a message in triage.
+/// A supervisor's decision for a message in triage; `assigned_by` is the caller's id.
 pub fn assign_from_triage(
     conn: &mut DbConnection,
     named: &TriagedMessage,
     agency_id: &str,
     may_decide_flagged: bool,
+    assigned_by: &str,
     now: DateTime<Utc>,
 ) -> Result<MessageAssigned, TriageError> {
     let Some(message_id) = named.message_id(conn)? else {
@@ -661,7 +665,7 @@ pub fn assign_from_triage(
     if claimed == 0 {
         return Err(TriageError::NotInTriage);
     }
-    Ok(routed.assign(conn, MANUAL_RULE.into(), agency, now)?)
+    Ok(routed.assign(conn, MANUAL_RULE.into(), agency, Some(assigned_by.to_string()), now)?)
 }
 
 /// A decline: recorded once, then the message goes to the next agency whose rule matches and

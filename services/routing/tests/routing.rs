@@ -412,6 +412,7 @@ async fn a_supervisor_assigns_from_triage_once() {
     assert_eq!(body["agency_id"], "qom-municipality");
     assert_eq!(body["agency_name"], "شهرداری قم");
     assert_eq!(body["rule_id"], store::MANUAL_RULE);
+    assert_eq!(body["assigned_by"], "bootstrap", "who placed it: the caller's key, never a name");
 
     let assigned = app.outbox_events("routing", "message.assigned");
     assert_eq!(assigned.len(), 1);

@@ -183,6 +183,7 @@ mod tests {
             priority: "normal".into(),
             channel: Some("call_center".into()),
             assigned_at: Utc::now(),
+            assigned_by: None,
         }
     }
 

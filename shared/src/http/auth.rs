@@ -59,13 +59,28 @@ impl Scope {
 }
 
 /// The authenticated client of a request: an API key or a person signed in by JWT.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Caller {
     /// The key's id, or `user:` and a digest of the token's issuer and subject (never the
     /// subject itself, which may be a national ID).
     pub key_id: String,
     pub scopes: Vec<Scope>,
     pub agency_id: Option<String>,
+    /// Who the caller is, for the record of what it did: the key's name, or the token's `name`
+    /// claim. Personal data for a person: stored and shown to staff, never logged.
+    pub name: Option<String>,
+}
+
+/// Without the name: a person's name must never reach a log, and `?caller` would put it there.
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("key_id", &self.key_id)
+            .field("scopes", &self.scopes)
+            .field("agency_id", &self.agency_id)
+            .field("name", &self.name.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Caller {
@@ -187,6 +202,7 @@ pub fn find_caller(conn: &mut DbConnection, secret: &str) -> Result<Option<Calle
         key_id: key.id,
         scopes: key.scopes.split_whitespace().filter_map(Scope::parse).collect(),
         agency_id: key.agency_id,
+        name: Some(key.name),
     }))
 }
 
@@ -203,6 +219,7 @@ struct StoredSecret {
 #[diesel(table_name = api_keys)]
 struct ActiveKey {
     id: String,
+    name: String,
     scopes: String,
     agency_id: Option<String>,
 }

@@ -349,5 +349,6 @@ pub fn caller_from_claims(settings: &JwtSettings, claims: &Value) -> Result<Call
     // Pseudonymous and stable: the subject may be a national ID and must not reach logs.
     let digest = hex::encode(Sha256::digest(format!("{issuer}\u{0}{subject}").as_bytes()));
     let agency_id = agency_id.filter(|_| scopes.contains(&Scope::Agency));
-    Ok(Caller { key_id: format!("user:{}", &digest[..20]), scopes, agency_id })
+    let name = claims.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+    Ok(Caller { key_id: format!("user:{}", &digest[..20]), scopes, agency_id, name })
 }

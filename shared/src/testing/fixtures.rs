@@ -48,6 +48,7 @@ pub fn message_assigned(message_id: &str, agency_id: &str) -> MessageAssigned {
         priority: "normal".into(),
         channel: Some("call_center".into()),
         assigned_at: Utc::now(),
+        assigned_by: None,
     }
 }
 

@@ -1,0 +1,3 @@
+ALTER TABLE message_timeline DROP COLUMN actor_name;
+ALTER TABLE message_timeline DROP COLUMN actor_id;
+ALTER TABLE message_timeline DROP COLUMN actor_kind;
