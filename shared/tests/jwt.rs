@@ -257,6 +257,7 @@ async fn tokens_living_longer_than_the_maximum_are_refused() {
     let token = tokens::rs256(&no_iat, tokens::TRUSTED_PEM, Some(tokens::TRUSTED_KID));
     assert_eq!(refusal(&verifier, &token).await, JwtRefusal::MissingClaim("iat".into()));
     jwks.stop().await;
+}
 
 #[test]
 fn the_name_claim_names_the_caller_and_the_subject_stays_a_digest() {
