@@ -181,7 +181,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyhow::Result<()> {
+async fn up(mut settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyhow::Result<()> {
     let all = entries.len() == ALL.len();
     if !all && settings.broker.url.is_none() {
         let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
@@ -190,6 +190,10 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
              services inside one process only, and the others would never hear these events",
             names.join(", ")
         );
+    }
+    if demo {
+        // Its webhooks go to its own receiver, on this host's address.
+        demo::allow_receiver(&mut settings.webhooks, &settings.http.addr);
     }
     let options = HostOptions {
         migrate: true,

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) mod api;
+pub mod egress;
 pub(crate) mod openapi;
 pub(crate) mod schema;
 pub mod sender;
@@ -27,17 +28,25 @@ pub mod signature;
 pub mod store;
 
 pub const SERVICE: ServiceEntry =
-    ServiceEntry { name: NOTIFICATION, factory: |ctx| Ok(Arc::new(Notification::new(ctx))), consumes: heard };
+    ServiceEntry { name: NOTIFICATION, factory: |ctx| Ok(Arc::new(Notification::new(ctx)?)), consumes: heard };
 
 pub struct Notification {
     state: web::Data<api::NotificationState>,
     /// Wakes the sender when a consumed event queued deliveries.
     wake: Arc<Notify>,
+    client: sender::WebhookClient,
 }
 
 impl Notification {
-    pub fn new(ctx: ServiceContext) -> Self {
-        Self { state: web::Data::new(api::NotificationState { ctx }), wake: Arc::new(Notify::new()) }
+    /// Refused when `webhooks.allowed_networks` does not parse.
+    pub fn new(ctx: ServiceContext) -> Result<Self, String> {
+        let policy = egress::EgressPolicy::from_settings(&ctx.settings.webhooks)?;
+        let client = sender::WebhookClient::from_settings(&ctx.settings.webhooks)?;
+        Ok(Self {
+            state: web::Data::new(api::NotificationState { ctx, policy }),
+            wake: Arc::new(Notify::new()),
+            client,
+        })
     }
 }
 
@@ -102,7 +111,7 @@ impl Service for Notification {
     }
 
     fn workers(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
-        vec![tokio::spawn(sender::run(self.state.ctx.clone(), self.wake.clone(), shutdown))]
+        vec![tokio::spawn(sender::run(self.state.ctx.clone(), self.client.clone(), self.wake.clone(), shutdown))]
     }
 
     fn after_commit(&self) -> Vec<Arc<Notify>> {

@@ -488,3 +488,94 @@ async fn an_attempt_in_flight_when_its_subscription_is_removed_does_not_revive_i
     app.stop().await;
     receiver.stop().await;
 }
+
+/// What an attempt refused by the egress policy records, whatever its target.
+const REFUSED: &str = "refused by the webhook egress policy";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_spelling_of_an_internal_or_credentialed_url_is_refused_naming_url() {
+    let mut app = TestApp::start_with(&[nazer_notification::SERVICE], |settings| {
+        settings.webhooks.allowed_networks = "10.20.0.0/16".into();
+    })
+    .await;
+    let post = |url: &str| {
+        let body = json!({ "agency_id": "agency-a", "url": url, "secret": SECRET });
+        let app = &app;
+        async move { app.post("/api/v1/webhook-subscriptions", ADMIN_KEY, &body).await }
+    };
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://0x7f.1/",
+        "http://2130706433/",
+        "http://017700000001/",
+        "http://[::ffff:7f00:1]/",
+        "http://[::127.0.0.1]/",
+        "http://[::1]:8080/",
+        "http://[fc00::1]/",
+        "http://[fe80::1]/",
+        "http://100.64.0.1/",
+        "http://224.0.0.1/",
+        "http://0.0.0.0/",
+        "http://[::]/",
+        "http://localhost/",
+        "http://LOCALHOST./",
+        "http://admin.localhost/",
+        "http://10.0.0.1:5432/",
+        "http://192.168.1.1/",
+        "http://172.16.0.1/",
+        "https://user:pass@agency-a.example/hooks",
+        "https://user@agency-a.example/hooks",
+    ] {
+        let (status, problem) = post(url).await;
+        assert_eq!((status, problem_fields(&problem)), (422, vec!["url".to_string()]), "{url} → {problem}");
+    }
+    let (_, problem) = post("http://127.0.0.1:5432/").await;
+    assert!(problem.to_string().contains("webhooks.allowed_networks"), "says how to fix it: {problem}");
+    let (_, body) = app.get("/api/v1/webhook-subscriptions", ADMIN_KEY).await;
+    assert_eq!(body["webhook_subscriptions"], json!([]), "refused subscriptions are not stored");
+    // Public addresses, and the operator's allowed network, are accepted.
+    for url in ["https://8.8.8.8/hooks", "http://10.20.1.2:8080/hooks", "http://[::ffff:10.20.1.2]/hooks"] {
+        let (status, body) = post(url).await;
+        assert_eq!(status, 201, "{url} → {body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_subscription_to_a_refused_address_is_refused_when_it_connects() {
+    let receiver = WebhookReceiver::start().await;
+    let mut app = TestApp::start_with(&[nazer_notification::SERVICE], |settings| {
+        settings.webhooks.allowed_networks = String::new();
+        settings.webhooks.max_attempts = 1;
+    })
+    .await;
+    let port = receiver.url.rsplit(':').next().unwrap().to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Rows stored before the policy (or whose name now resolves inside): the API is bypassed.
+    let targets = [
+        ("open", format!("{}/hooks", receiver.url)),
+        ("closed", format!("http://127.0.0.1:{closed}/hooks")),
+        ("named", format!("http://localhost:{port}/hooks")),
+        ("mapped", format!("http://[::ffff:7f00:1]:{port}/hooks")),
+        ("hex", format!("http://0x7f.1:{port}/hooks")),
+        ("metadata", "http://169.254.169.254/latest/meta-data/".to_string()),
+    ];
+    let now = Utc::now();
+    for (agency, url) in &targets {
+        write(&app, |conn| store::create_subscription(conn, agency, url, SECRET, &["*".to_string()], now));
+    }
+    let mut errors = Vec::new();
+    for (agency, _) in &targets {
+        let envelope = fixtures::envelope("routing", &message_assigned("m-1", agency));
+        assert_eq!(enqueue(&app, &envelope, agency), 1);
+        let delivery = final_delivery(&app, &envelope.event_id.to_string()).await;
+        assert_eq!(delivery["state"], "failed", "{agency}: {delivery}");
+        assert_eq!(delivery["last_status"], Value::Null, "{agency}: {delivery}");
+        errors.push(delivery["last_error"].clone());
+    }
+    assert!(errors.iter().all(|e| e == REFUSED), "one text whatever the target: {errors:?}");
+    assert!(receiver.received().is_empty(), "{:?}", receiver.received());
+    app.stop().await;
+    receiver.stop().await;
+}
