@@ -119,7 +119,11 @@ impl Service for Notification {
     }
 }
 
-/// Points every demo agency's webhook at `receiver_base/{agency_id}`, signed with `secret`.
+/// Points every demo agency's webhook at `receiver_base/{agency_id}`, signed with `secret`: the
+/// subscription `demo-{agency_id}`, created or updated in place at every seeding, so a demo
+/// restarted on another address (or port) stops sending to whoever holds the old one. Active
+/// subscriptions of an earlier seeding under other ids, to the same receiver path on another
+/// address, are removed.
 pub fn seed_demo(
     conn: &mut DbConnection,
     agencies: &[&str],
@@ -128,12 +132,17 @@ pub fn seed_demo(
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let existing = store::list_subscriptions(conn, None)?;
+    let path_of = |url: &str| url::Url::parse(url).ok().map(|u| u.path().to_string());
     for agency in agencies {
+        let id = format!("demo-{agency}");
         let url = format!("{receiver_base}/{agency}");
-        if existing.iter().any(|s| s.agency_id == *agency && s.url == url && s.active) {
-            continue;
+        store::put_subscription(conn, &id, agency, &url, secret, &[store::ALL_EVENTS.to_string()], now)?;
+        let path = path_of(&url);
+        for earlier in existing.iter().filter(|s| s.agency_id == *agency && s.active && s.id != id) {
+            if path.is_some() && path_of(&earlier.url) == path {
+                store::deactivate_subscription(conn, &earlier.id, now)?;
+            }
         }
-        store::create_subscription(conn, agency, &url, secret, &[store::ALL_EVENTS.to_string()], now)?;
     }
     Ok(())
 }

@@ -74,6 +74,42 @@ pub fn create_subscription(
     })
 }
 
+/// Creates the subscription `id`, or, when it exists, points it at `url` with `secret` and
+/// `event_types`, active again (the demo's own subscriptions, seeded at every start).
+pub fn put_subscription(
+    conn: &mut DbConnection,
+    id: &str,
+    agency_id: &str,
+    url: &str,
+    secret: &str,
+    event_types: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let updated = diesel::update(webhook_subscriptions::table.find(id))
+        .set((
+            webhook_subscriptions::agency_id.eq(agency_id),
+            webhook_subscriptions::url.eq(url),
+            webhook_subscriptions::secret.eq(secret),
+            webhook_subscriptions::event_types.eq(event_types.join(" ")),
+            webhook_subscriptions::active.eq(true),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(webhook_subscriptions::table)
+            .values((
+                webhook_subscriptions::id.eq(id),
+                webhook_subscriptions::agency_id.eq(agency_id),
+                webhook_subscriptions::url.eq(url),
+                webhook_subscriptions::secret.eq(secret),
+                webhook_subscriptions::event_types.eq(event_types.join(" ")),
+                webhook_subscriptions::active.eq(true),
+                webhook_subscriptions::created_at.eq(to_db_time(now)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// A subscription as stored, without its secret.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = webhook_subscriptions)]

@@ -579,3 +579,43 @@ async fn a_stored_subscription_to_a_refused_address_is_refused_when_it_connects(
     app.stop().await;
     receiver.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_seeding_the_demo_points_its_subscriptions_at_the_new_receiver() {
+    let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
+    let agencies = ["tehran-municipality", "special-follow-up"];
+    let seed = |base: &str, secret: &str| {
+        write(&app, |conn| nazer_notification::seed_demo(conn, &agencies, base, secret, Utc::now()))
+    };
+    // What a seeding before the demo's subscriptions had ids of their own left, and an agency's
+    // own subscription, which stays.
+    let all = ["*".to_string()];
+    let now = Utc::now();
+    let earlier = "http://127.0.0.1:41000/demo/webhooks/tehran-municipality";
+    let own = "https://tehran-municipality.example/hooks";
+    let earlier = write(&app, |conn| store::create_subscription(conn, agencies[0], earlier, SECRET, &all, now));
+    write(&app, |conn| store::create_subscription(conn, agencies[0], own, SECRET, &all, now));
+    seed("http://127.0.0.1:41001/demo/webhooks", "first-demo-secret-0123");
+    seed("http://127.0.0.1:41002/demo/webhooks", "second-demo-secret-0123");
+    seed("http://127.0.0.1:41002/demo/webhooks", "second-demo-secret-0123");
+    for agency in agencies {
+        let subscriptions = write(&app, |conn| store::list_subscriptions(conn, Some(agency)));
+        let demo: Vec<&store::Subscription> =
+            subscriptions.iter().filter(|s| s.url.contains("/demo/webhooks/") && s.id != earlier.id).collect();
+        assert_eq!(demo.len(), 1, "updated in place, not added: {subscriptions:?}");
+        assert_eq!(demo[0].url, format!("http://127.0.0.1:41002/demo/webhooks/{agency}"));
+        assert!(demo[0].active);
+    }
+    let subscriptions = write(&app, |conn| store::list_subscriptions(conn, Some(agencies[0])));
+    let active: Vec<&str> = subscriptions.iter().filter(|s| s.active).map(|s| s.url.as_str()).collect();
+    assert_eq!(active, [own, "http://127.0.0.1:41002/demo/webhooks/tehran-municipality"], "{subscriptions:?}");
+    // The new secret signs what is sent from now on.
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", agencies[1]));
+    assert_eq!(enqueue(&app, &envelope, agencies[1]), 1);
+    let later = Utc::now() + Duration::hours(1);
+    let claimed = write(&app, |conn| store::claim_due(conn, later, Some(later + Duration::minutes(2)), 10));
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].url, "http://127.0.0.1:41002/demo/webhooks/special-follow-up");
+    assert_eq!(claimed[0].secret, "second-demo-secret-0123");
+    app.stop().await;
+}
