@@ -199,12 +199,15 @@ pre-install hook runs. */}}
 {{- end }}
 
 {{/* Which secret settings each workload gets: the URLs everywhere, sign-in where requests are
-authenticated, the reporter keys and the bootstrap key only where they are used. */}}
+authenticated, the reporter keys (which also seal webhook secrets) and the bootstrap key only
+where they are used. */}}
 {{- define "nazer.secretsFor" -}}
 {{- if eq . "migrate" -}}
 [database, broker, reporterKeys]
 {{- else if eq . "intake" -}}
 [database, broker, reporterKeys, bootstrapApiKey, jwtHs256Secret]
+{{- else if eq . "notification" -}}
+[database, broker, reporterKeys, jwtHs256Secret]
 {{- else -}}
 [database, broker, jwtHs256Secret]
 {{- end }}

@@ -11,6 +11,7 @@ use nazer_shared::config::WebhookSettings;
 use nazer_shared::db::{Db, DbError, write_transaction};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::ensure_key;
+use nazer_shared::sealing::SealingKeys;
 
 /// The demo call-centre key (also an admin key, so the demo can be configured).
 pub const CALL_CENTRE_KEY: &str = "demo-call-centre-key-1888";
@@ -42,7 +43,8 @@ pub fn receiver_base(addr: &str) -> String {
     format!("http://{host}/demo/webhooks")
 }
 
-pub async fn seed(db: &Db, receiver: &str, now: DateTime<Utc>) -> Result<(), DbError> {
+/// Seeds the demo data; `keys` seal the demo webhooks' secret.
+pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>) -> Result<(), DbError> {
     let receiver = receiver.to_string();
     db.run(move |conn| {
         write_transaction(conn, |conn| {
@@ -52,7 +54,7 @@ pub async fn seed(db: &Db, receiver: &str, now: DateTime<Utc>) -> Result<(), DbE
             // Special Follow-up hears level-3 warnings like an agency.
             let mut agencies: Vec<&str> = nazer_routing::DEMO_AGENCIES.iter().map(|(id, _, _)| *id).collect();
             agencies.push(nazer_deadline_timer::firing::store::SPECIAL_FOLLOW_UP);
-            nazer_notification::seed_demo(conn, &agencies, &receiver, WEBHOOK_SECRET, now)
+            nazer_notification::seed_demo(conn, &keys, &agencies, &receiver, WEBHOOK_SECRET, now)
         })?;
         ensure_key(
             conn,

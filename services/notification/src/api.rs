@@ -8,6 +8,7 @@ use nazer_shared::http::{
     period_bound,
 };
 use nazer_shared::runtime::ServiceContext;
+use nazer_shared::sealing::SealingKeys;
 use serde::{Deserialize, Serialize};
 
 use crate::egress::EgressPolicy;
@@ -17,6 +18,8 @@ pub struct NotificationState {
     pub ctx: ServiceContext,
     /// Where webhooks may go.
     pub policy: EgressPolicy,
+    /// Seal the signing secrets.
+    pub keys: SealingKeys,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<NotificationState>) {
@@ -43,7 +46,7 @@ pub(crate) struct SubscriptionRequest {
     #[schema(required = true, value_type = String, format = "uri")]
     url: Option<String>,
     /// The HMAC-SHA256 key that signs each delivery, at least 16 characters; absent or null,
-    /// one is generated. Shown once, in the answer.
+    /// one is generated. Shown once, in the answer; stored sealed.
     #[schema(min_length = 16)]
     secret: Option<String>,
     /// The event types to deliver, at least one: `*` (all, the default when absent or null) or
@@ -98,10 +101,11 @@ pub(crate) async fn post_subscription(
     }
     let now = state.ctx.clock.now();
     let shown_secret = secret.clone();
+    let keys = state.keys.clone();
     let subscription = state
         .ctx
         .db
-        .write(move |conn| store::create_subscription(conn, &agency_id, &url, &secret, &event_types, now))
+        .write(move |conn| store::create_subscription(conn, &keys, &agency_id, &url, &secret, &event_types, now))
         .await?;
     Ok(HttpResponse::Created().json(CreatedWebhookSubscription { subscription, secret: shown_secret }))
 }

@@ -14,6 +14,7 @@ use nazer_shared::events::{
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
+use nazer_shared::sealing::SealingKeys;
 use nazer_shared::topology::NOTIFICATION;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -38,12 +39,14 @@ pub struct Notification {
 }
 
 impl Notification {
-    /// Refused when `webhooks.allowed_networks` does not parse.
+    /// Refused when `webhooks.allowed_networks` does not parse, or without the sealing keys
+    /// (`privacy.reporter_keys`, required with PostgreSQL).
     pub fn new(ctx: ServiceContext) -> Result<Self, String> {
         let policy = egress::EgressPolicy::from_settings(&ctx.settings.webhooks)?;
-        let client = sender::WebhookClient::from_settings(&ctx.settings.webhooks)?;
+        let keys = SealingKeys::from_settings(&ctx.settings).map_err(|e| e.to_string())?;
+        let client = sender::WebhookClient::from_settings(&ctx.settings.webhooks, keys.clone())?;
         Ok(Self {
-            state: web::Data::new(api::NotificationState { ctx, policy }),
+            state: web::Data::new(api::NotificationState { ctx, policy, keys }),
             wake: Arc::new(Notify::new()),
             client,
         })
@@ -126,6 +129,7 @@ impl Service for Notification {
 /// address, are removed.
 pub fn seed_demo(
     conn: &mut DbConnection,
+    keys: &SealingKeys,
     agencies: &[&str],
     receiver_base: &str,
     secret: &str,
@@ -136,7 +140,7 @@ pub fn seed_demo(
     for agency in agencies {
         let id = format!("demo-{agency}");
         let url = format!("{receiver_base}/{agency}");
-        store::put_subscription(conn, &id, agency, &url, secret, &[store::ALL_EVENTS.to_string()], now)?;
+        store::put_subscription(conn, keys, &id, agency, &url, secret, now)?;
         let path = path_of(&url);
         for earlier in existing.iter().filter(|s| s.agency_id == *agency && s.active && s.id != id) {
             if path.is_some() && path_of(&earlier.url) == path {

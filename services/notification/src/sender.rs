@@ -12,6 +12,7 @@ use futures_util::future::join_all;
 use nazer_shared::config::{WEBHOOK_LEASE_SECS, WebhookSettings};
 use nazer_shared::db::claim::{Claimed, Hold};
 use nazer_shared::runtime::ServiceContext;
+use nazer_shared::sealing::SealingKeys;
 use nazer_shared::{metrics, telemetry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -29,11 +30,13 @@ const BATCH: i64 = 16;
 pub struct WebhookClient {
     http: reqwest::Client,
     policy: Arc<EgressPolicy>,
+    /// Open the subscriptions' sealed signing secrets.
+    keys: SealingKeys,
 }
 
 impl WebhookClient {
     /// Fails only when no TLS backend can be set up; there is no client without the policy.
-    pub fn new(timeout: Duration, policy: EgressPolicy) -> Result<Self, String> {
+    pub fn new(timeout: Duration, policy: EgressPolicy, keys: SealingKeys) -> Result<Self, String> {
         let policy = Arc::new(policy);
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -45,12 +48,12 @@ impl WebhookClient {
             .user_agent(concat!("nazer-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("the webhook client could not be built: {e}"))?;
-        Ok(Self { http, policy })
+        Ok(Self { http, policy, keys })
     }
 
-    /// The client of `settings`: its timeout and its allowed networks.
-    pub fn from_settings(settings: &WebhookSettings) -> Result<Self, String> {
-        Self::new(Duration::from_millis(settings.timeout_ms), EgressPolicy::from_settings(settings)?)
+    /// The client of `settings`: its timeout and its allowed networks, with `keys`.
+    pub fn from_settings(settings: &WebhookSettings, keys: SealingKeys) -> Result<Self, String> {
+        Self::new(Duration::from_millis(settings.timeout_ms), EgressPolicy::from_settings(settings)?, keys)
     }
 }
 
@@ -191,6 +194,14 @@ async fn send(client: &WebhookClient, delivery: &DueDelivery, timestamp: i64) ->
     if client.policy.check_url(&delivery.url).is_err() {
         return refused(started);
     }
+    let secret = match store::open_secret(&client.keys, &delivery.subscription_id, &delivery.secret) {
+        Ok(secret) => secret,
+        Err(error) => {
+            tracing::error!(subscription_id = %delivery.subscription_id, %error, "a webhook signing secret does not open");
+            let error = "the signing secret does not open: restore the key that sealed it".to_string();
+            return AttemptResult { status: None, error: Some(error), duration_ms: 0 };
+        }
+    };
     let body = delivery.payload.clone().into_bytes();
     let mut request = client.http.post(&delivery.url);
     for (name, value) in telemetry::context::current_headers() {
@@ -201,7 +212,7 @@ async fn send(client: &WebhookClient, delivery: &DueDelivery, timestamp: i64) ->
         .header("X-Nazer-Event-Id", &delivery.event_id)
         .header("X-Nazer-Event-Type", &delivery.event_type)
         .header("X-Nazer-Delivery-Id", &delivery.id)
-        .header(signature::HEADER, signature::sign(&delivery.secret, timestamp, &body))
+        .header(signature::HEADER, signature::sign(&secret, timestamp, &body))
         .body(body)
         .send()
         .await;
@@ -243,7 +254,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_the_resolver_refuses_is_recognised_as_the_policy_refusal() {
-        let client = WebhookClient::new(Duration::from_secs(5), EgressPolicy::default()).unwrap();
+        let keys = SealingKeys::parse(nazer_shared::testing::REPORTER_KEYS).unwrap();
+        let client = WebhookClient::new(Duration::from_secs(5), EgressPolicy::default(), keys).unwrap();
         // Past the URL check: what the resolver does when a name resolves inside.
         let error = match client.http.post("http://localhost:9/hooks").send().await {
             Ok(response) => panic!("sent: {}", response.status()),

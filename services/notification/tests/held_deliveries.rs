@@ -16,8 +16,9 @@ use nazer_shared::clock::ManualClock;
 use nazer_shared::config::{DatabaseSettings, parse_networks};
 use nazer_shared::db::Db;
 use nazer_shared::runtime::ServiceContext;
+use nazer_shared::sealing::SealingKeys;
 use nazer_shared::testing::fixtures::{self, message_assigned, write};
-use nazer_shared::testing::{ADMIN_KEY, LOOPBACK_NETWORKS, LocalServer, TestApp, eventually};
+use nazer_shared::testing::{ADMIN_KEY, LOOPBACK_NETWORKS, LocalServer, REPORTER_KEYS, TestApp, eventually};
 use serde_json::json;
 use tokio::sync::Notify;
 
@@ -55,7 +56,12 @@ impl Receiver {
 /// A sender's client that may reach the test's local receiver.
 fn client(timeout: Duration) -> sender::WebhookClient {
     let loopback = parse_networks(LOOPBACK_NETWORKS).unwrap_or_else(|e| panic!("{e}"));
-    sender::WebhookClient::new(timeout, EgressPolicy::new(loopback)).unwrap_or_else(|e| panic!("{e}"))
+    sender::WebhookClient::new(timeout, EgressPolicy::new(loopback), keys()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The sealing keys of test hosts.
+fn keys() -> SealingKeys {
+    SealingKeys::parse(REPORTER_KEYS).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A sender of its own (a pool of its own, as another process) whose clock says `now`.
@@ -168,7 +174,7 @@ async fn a_restarted_sender_on_sqlite_frees_the_leases_of_its_earlier_run() {
     first
         .db
         .write(move |conn| {
-            store::create_subscription(conn, "agency-a", &url, "secret", &["*".to_string()], Utc::now())?;
+            store::create_subscription(conn, &keys(), "agency-a", &url, "secret", &["*".to_string()], Utc::now())?;
             store::enqueue_deliveries(conn, &envelope, "agency-a", Utc::now())
         })
         .await
