@@ -459,6 +459,36 @@ pub struct WebhookSettings {
     pub max_backoff_ms: i64,
     pub timeout_ms: u64,
     pub poll_interval_ms: u64,
+    /// Networks webhooks may reach although they are not public (an agency's system on a
+    /// government intranet): CIDRs such as `10.20.0.0/16`, comma-separated; empty (the default),
+    /// webhooks reach public addresses only. A bare address stands for itself alone.
+    pub allowed_networks: String,
+}
+
+impl WebhookSettings {
+    /// The networks of `allowed_networks`, parsed.
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        parse_networks(&self.allowed_networks)
+    }
+}
+
+/// Comma-separated CIDRs (a bare address is its own /32 or /128), or what is wrong with them.
+pub fn parse_networks(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|network| network.trunc())
+                .map_err(|_| {
+                    format!(
+                        "`{entry}` is not a network; give CIDRs such as 10.20.0.0/16 or fd00:1::/64, comma-separated"
+                    )
+                })
+        })
+        .collect()
 }
 
 impl Default for WebhookSettings {
@@ -469,6 +499,7 @@ impl Default for WebhookSettings {
             max_backoff_ms: 300_000,
             timeout_ms: 10_000,
             poll_interval_ms: 500,
+            allowed_networks: String::new(),
         }
     }
 }
@@ -614,6 +645,7 @@ impl Settings {
         if self.webhooks.max_attempts <= 0 {
             return Err(invalid("webhooks.max_attempts", "must be at least 1".into()));
         }
+        self.webhooks.allowed_networks().map_err(|problem| invalid("webhooks.allowed_networks", problem))?;
         if let Some(key) = &self.auth.bootstrap_api_key
             && key.len() < 16
         {
@@ -751,6 +783,18 @@ mod tests {
     }
 
     #[test]
+    fn webhook_networks_are_read_from_a_comma_separated_list() {
+        let s = Settings::load_from(
+            None,
+            Some(env(&[("NAZER__WEBHOOKS__ALLOWED_NETWORKS", " 10.20.0.0/16, fd00:1::/64,192.168.7.9 ,10.1.2.3/8")])),
+        )
+        .unwrap();
+        let listed: Vec<String> = s.webhooks.allowed_networks().unwrap().iter().map(|n| n.to_string()).collect();
+        assert_eq!(listed, ["10.20.0.0/16", "fd00:1::/64", "192.168.7.9/32", "10.0.0.0/8"]);
+        assert!(Settings::default().webhooks.allowed_networks().unwrap().is_empty());
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let cases = [
             ("NAZER__HTTP__ADDR", "not-an-address", "http.addr"),
@@ -773,6 +817,8 @@ mod tests {
             ("NAZER__OPEN311__PUBLIC_READS", "all", "open311.public_reads"),
             ("NAZER__OPEN311__KEYLESS_READS_PER_MINUTE", "0", "open311.keyless_reads_per_minute"),
             ("NAZER__TRACKING__CODE_FAILURES_PER_DAY", "0", "tracking.code_failures_per_day"),
+            ("NAZER__WEBHOOKS__ALLOWED_NETWORKS", "10.0.0.0/8,intranet", "webhooks.allowed_networks"),
+            ("NAZER__WEBHOOKS__ALLOWED_NETWORKS", "10.0.0.0/33", "webhooks.allowed_networks"),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, Some(env(&[(var, value)]))).unwrap_err();

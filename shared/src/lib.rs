@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod runtime;
 pub mod schema;
+pub mod sealing;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -101,9 +101,14 @@ pub fn settings(database: &TestDatabase) -> Settings {
     settings.deadlines.max_idle_ms = 200;
     settings.webhooks.poll_interval_ms = 100;
     settings.webhooks.initial_backoff_ms = 100;
+    // Tests' webhook receivers listen on loopback, which the egress policy otherwise refuses.
+    settings.webhooks.allowed_networks = LOOPBACK_NETWORKS.into();
     settings.privacy.reporter_keys = Some(REPORTER_KEYS.into());
     settings
 }
+
+/// The networks test hosts' webhooks may reach: their local receivers.
+pub const LOOPBACK_NETWORKS: &str = "127.0.0.0/8,::1/128";
 
 /// The reporter-sealing key of test hosts.
 pub const REPORTER_KEYS: &str = "test:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";

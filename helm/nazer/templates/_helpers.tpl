@@ -130,6 +130,9 @@ defaults apply. Numbers go through int64 so that large ones are not printed as 1
 {{- with $jwt.jwksUrl }}
 {{- $_ := set $env "NAZER__AUTH__JWT__JWKS_URL" . }}
 {{- end }}
+{{- with $v.webhooks.allowedNetworks }}
+{{- $_ := set $env "NAZER__WEBHOOKS__ALLOWED_NETWORKS" (join "," .) }}
+{{- end }}
 {{- with $v.tracking.clientIpHeader }}
 {{- $_ := set $env "NAZER__TRACKING__CLIENT_IP_HEADER" . }}
 {{- end }}
@@ -192,12 +195,15 @@ pre-install hook runs. */}}
 {{- end }}
 
 {{/* Which secret settings each workload gets: the URLs everywhere, sign-in where requests are
-authenticated, the reporter keys and the bootstrap key only where they are used. */}}
+authenticated, the reporter keys (which also seal webhook secrets) and the bootstrap key only
+where they are used. */}}
 {{- define "nazer.secretsFor" -}}
 {{- if eq . "migrate" -}}
 [database, broker, reporterKeys]
 {{- else if eq . "intake" -}}
 [database, broker, reporterKeys, bootstrapApiKey]
+{{- else if eq . "notification" -}}
+[database, broker, reporterKeys]
 {{- else -}}
 [database, broker]
 {{- end }}
@@ -290,6 +296,18 @@ checksum/secret: {{ include "nazer.secretData" (dict "root" . "names" (list "dat
 
 {{/* One NetworkPolicy egress rule: TCP (and UDP with udp) on the given ports, to the given peers
 (any when none). No ports, no rule: a rule without ports would open every port. */}}
+{{/* NetworkPolicy peers of every public address: all of IPv4 and IPv6 except loopback,
+link-local, private, shared (CGNAT), unique-local, multicast, unspecified, documentation and
+reserved ranges, and IPv6's IPv4-mapped and -compatible forms. */}}
+{{- define "nazer.publicPeers" -}}
+- ipBlock:
+    cidr: 0.0.0.0/0
+    except: [0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.0.0.0/24, 192.0.2.0/24, 192.168.0.0/16, 198.18.0.0/15, 198.51.100.0/24, 203.0.113.0/24, 224.0.0.0/4, 240.0.0.0/4]
+- ipBlock:
+    cidr: ::/0
+    except: ["::/96", "::ffff:0:0/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8"]
+{{- end }}
+
 {{- define "nazer.egressRule" -}}
 {{- if .ports }}
 - ports:

@@ -2,14 +2,16 @@
 //! policies of seconds, API keys known in advance, and a built-in receiver for the agencies' webhooks that
 //! checks their signatures, so the whole path can be watched on one machine.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use nazer_notification::signature;
+use nazer_shared::config::WebhookSettings;
 use nazer_shared::db::{Db, DbError, write_transaction};
 use nazer_shared::http::Scope;
 use nazer_shared::http::auth::ensure_key;
+use nazer_shared::sealing::SealingKeys;
 
 /// The demo call-centre key (also an admin key, so the demo can be configured).
 pub const CALL_CENTRE_KEY: &str = "demo-call-centre-key-1888";
@@ -20,12 +22,27 @@ pub const OPEN311_KEY: &str = "demo-open311-key-1888";
 /// Signs the demo webhooks; the built-in receiver checks it.
 pub const WEBHOOK_SECRET: &str = "demo-webhook-secret-1888";
 
+/// Adds the demo receiver's address (this host's, loopback when it listens on every address) to
+/// the networks webhooks may reach: the operator's list and that one address, nothing more.
+pub fn allow_receiver(webhooks: &mut WebhookSettings, http_addr: &str) {
+    let Ok(addr) = http_addr.parse::<SocketAddr>() else { return };
+    let network = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => format!("{}/32", Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => format!("{}/128", Ipv6Addr::LOCALHOST),
+        IpAddr::V4(ip) => format!("{ip}/32"),
+        IpAddr::V6(ip) => format!("{ip}/128"),
+    };
+    let listed = webhooks.allowed_networks.trim().trim_end_matches(',');
+    webhooks.allowed_networks = if listed.is_empty() { network } else { format!("{listed},{network}") };
+}
+
 pub fn receiver_base(addr: &str) -> String {
     let host = addr.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
     format!("http://{host}/demo/webhooks")
 }
 
-pub async fn seed(db: &Db, receiver: &str, now: DateTime<Utc>) -> Result<(), DbError> {
+/// Seeds the demo data; `keys` seal the demo webhooks' secret.
+pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>) -> Result<(), DbError> {
     let receiver = receiver.to_string();
     db.run(move |conn| {
         write_transaction(conn, |conn| {
@@ -35,7 +52,7 @@ pub async fn seed(db: &Db, receiver: &str, now: DateTime<Utc>) -> Result<(), DbE
             // Special Follow-up hears level-3 warnings like an agency.
             let mut agencies: Vec<&str> = nazer_routing::DEMO_AGENCIES.iter().map(|(id, _, _)| *id).collect();
             agencies.push(nazer_deadline_timer::firing::store::SPECIAL_FOLLOW_UP);
-            nazer_notification::seed_demo(conn, &agencies, &receiver, WEBHOOK_SECRET, now)
+            nazer_notification::seed_demo(conn, &keys, &agencies, &receiver, WEBHOOK_SECRET, now)
         })?;
         ensure_key(
             conn,
@@ -127,5 +144,26 @@ mod tests {
         for url in ["http://127.0.0.1:8080/api/v1/docs", "http://127.0.0.1:8080/healthz"] {
             assert!(text.contains(url), "{url} missing from\n{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_allows_its_own_receiver_besides_the_operators_networks() {
+        let allowed = |operator: &str, addr: &str| {
+            let mut webhooks = WebhookSettings { allowed_networks: operator.into(), ..Default::default() };
+            allow_receiver(&mut webhooks, addr);
+            webhooks.allowed_networks
+        };
+        assert_eq!(allowed("", "127.0.0.1:8080"), "127.0.0.1/32");
+        assert_eq!(allowed("", "0.0.0.0:8080"), "127.0.0.1/32");
+        assert_eq!(allowed("", "[::]:8080"), "::1/128");
+        assert_eq!(allowed("", "[::1]:8080"), "::1/128");
+        assert_eq!(allowed("10.20.0.0/16", "127.0.0.1:0"), "10.20.0.0/16,127.0.0.1/32");
+        let parsed = nazer_shared::config::parse_networks(&allowed("10.20.0.0/16,", "192.168.4.2:8080")).unwrap();
+        assert_eq!(parsed.iter().map(|n| n.to_string()).collect::<Vec<_>>(), ["10.20.0.0/16", "192.168.4.2/32"]);
     }
 }

@@ -160,7 +160,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let db = Db::open(&settings.database)?;
             db.migrate()?;
             let receiver = demo::receiver_base(&settings.http.addr);
-            demo::seed(&db, &receiver, chrono::Utc::now()).await?;
+            demo::seed(&db, ReporterKeys::from_settings(&settings)?, &receiver, chrono::Utc::now()).await?;
             println!("demo data seeded");
             Ok(())
         }
@@ -181,7 +181,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyhow::Result<()> {
+async fn up(mut settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyhow::Result<()> {
     let all = entries.len() == ALL.len();
     if !all && settings.broker.url.is_none() {
         let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
@@ -190,6 +190,10 @@ async fn up(settings: Settings, entries: Vec<ServiceEntry>, demo: bool) -> anyho
              services inside one process only, and the others would never hear these events",
             names.join(", ")
         );
+    }
+    if demo {
+        // Its webhooks go to its own receiver, on this host's address.
+        demo::allow_receiver(&mut settings.webhooks, &settings.http.addr);
     }
     let options = HostOptions {
         migrate: true,
@@ -223,9 +227,12 @@ async fn seed_after_start(
     if entries.iter().any(|e| e.name == nazer_intake::SERVICE.name) {
         reseal_reporters(&host.db, settings).await?;
     }
+    if entries.iter().any(|e| e.name == nazer_notification::SERVICE.name) {
+        reseal_webhook_secrets(&host.db, settings).await?;
+    }
     if demo {
         let receiver = demo::receiver_base(&host.addr.to_string());
-        demo::seed(&host.db, &receiver, chrono::Utc::now()).await?;
+        demo::seed(&host.db, ReporterKeys::from_settings(settings)?, &receiver, chrono::Utc::now()).await?;
         demo::print_banner(host.addr);
     }
     Ok(())
@@ -249,6 +256,24 @@ async fn reseal_reporters(db: &Db, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Seals webhook signing secrets still in plaintext, and reseals those of a retired key.
+async fn reseal_secrets(db: &Db, keys: ReporterKeys) -> anyhow::Result<nazer_intake::sealing::Resealed> {
+    Ok(db.run(move |conn| nazer_notification::store::reseal_secrets(conn, &keys)).await?)
+}
+
+/// `nazer up`'s reseal of the webhook signing secrets: reported in the log.
+async fn reseal_webhook_secrets(db: &Db, settings: &Settings) -> anyhow::Result<()> {
+    let done = reseal_secrets(db, ReporterKeys::from_settings(settings)?).await?;
+    if done.rewritten > 0 {
+        tracing::info!(rewritten = done.rewritten, "webhook signing secrets sealed under the active key");
+    }
+    if !done.unreadable.is_empty() {
+        tracing::error!(rows = done.unreadable.len(), first = %done.unreadable[0],
+            "webhook signing secrets no configured key opens; restore the key that sealed them");
+    }
+    Ok(())
+}
+
 /// The reference data every installation starts with (the default business calendar).
 async fn seed_reference(db: &Db) -> anyhow::Result<bool> {
     let now = chrono::Utc::now();
@@ -264,7 +289,7 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     }
     match ReporterKeys::from_settings(settings) {
         Ok(keys) => {
-            let done = reseal(&db, keys).await?;
+            let done = reseal(&db, keys.clone()).await?;
             println!("database: {} reporter row(s) sealed under the active key", done.rewritten);
             if !done.unreadable.is_empty() {
                 println!(
@@ -274,8 +299,18 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
                     done.unreadable.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
                 );
             }
+            let done = reseal_secrets(&db, keys).await?;
+            println!("database: {} webhook secret(s) sealed under the active key", done.rewritten);
+            if !done.unreadable.is_empty() {
+                println!(
+                    "database: {} webhook secret(s) open with no configured key (subscriptions {}); keep the key \
+                     that sealed them until they are resealed",
+                    done.unreadable.len(),
+                    done.unreadable.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
         }
-        Err(error) => println!("database: reporter identities not resealed ({error})"),
+        Err(error) => println!("database: reporter identities and webhook secrets not resealed ({error})"),
     }
     if let Some(url) = &settings.broker.url {
         RabbitBus::new(url, &settings.broker).declare_topology(&bindings()).await?;

@@ -8,12 +8,18 @@ use nazer_shared::http::{
     period_bound,
 };
 use nazer_shared::runtime::ServiceContext;
+use nazer_shared::sealing::SealingKeys;
 use serde::{Deserialize, Serialize};
 
+use crate::egress::EgressPolicy;
 use crate::store::{self, ALL_EVENTS, DeliveryFilter, DeliveryState, DeliveryView, Subscription};
 
 pub struct NotificationState {
     pub ctx: ServiceContext,
+    /// Where webhooks may go.
+    pub policy: EgressPolicy,
+    /// Seal the signing secrets.
+    pub keys: SealingKeys,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<NotificationState>) {
@@ -32,11 +38,15 @@ pub(crate) struct SubscriptionRequest {
     /// The agency's id: 1–64 lowercase letters, digits, '.', '_' or '-'.
     #[schema(required = true, value_type = String, pattern = "^[a-z0-9._-]{1,64}$")]
     agency_id: Option<String>,
-    /// The absolute http:// or https:// URL of the agency's receiver.
+    /// The absolute http:// or https:// URL of the agency's receiver, without user name or
+    /// password. Its host must be, and resolve to, public addresses (or addresses in the
+    /// operator's `webhooks.allowed_networks`): loopback, link-local, private, shared (CGNAT),
+    /// unique-local, multicast and unspecified addresses are refused in any spelling. A name
+    /// that does not resolve yet is accepted; every delivery is judged again when it connects.
     #[schema(required = true, value_type = String, format = "uri")]
     url: Option<String>,
     /// The HMAC-SHA256 key that signs each delivery, at least 16 characters; absent or null,
-    /// one is generated. Shown once, in the answer.
+    /// one is generated. Shown once, in the answer; stored sealed.
     #[schema(min_length = 16)]
     secret: Option<String>,
     /// The event types to deliver, at least one: `*` (all, the default when absent or null) or
@@ -74,9 +84,8 @@ pub(crate) async fn post_subscription(
         issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
     }
     let url = request.url.unwrap_or_default().trim().to_string();
-    match reqwest::Url::parse(&url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
-        _ => issues.push(FieldIssue::new("url", "an absolute http:// or https:// URL of the agency's receiver")),
+    if let Err(problem) = state.policy.check_subscription_url(&url).await {
+        issues.push(FieldIssue::new("url", problem.fix()));
     }
     let secret = request.secret.unwrap_or_else(generate_secret);
     if secret.len() < 16 {
@@ -92,10 +101,11 @@ pub(crate) async fn post_subscription(
     }
     let now = state.ctx.clock.now();
     let shown_secret = secret.clone();
+    let keys = state.keys.clone();
     let subscription = state
         .ctx
         .db
-        .write(move |conn| store::create_subscription(conn, &agency_id, &url, &secret, &event_types, now))
+        .write(move |conn| store::create_subscription(conn, &keys, &agency_id, &url, &secret, &event_types, now))
         .await?;
     Ok(HttpResponse::Created().json(CreatedWebhookSubscription { subscription, secret: shown_secret }))
 }

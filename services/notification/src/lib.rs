@@ -14,12 +14,14 @@ use nazer_shared::events::{
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
+use nazer_shared::sealing::SealingKeys;
 use nazer_shared::topology::NOTIFICATION;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) mod api;
+pub mod egress;
 pub(crate) mod openapi;
 pub(crate) mod schema;
 pub mod sender;
@@ -27,17 +29,27 @@ pub mod signature;
 pub mod store;
 
 pub const SERVICE: ServiceEntry =
-    ServiceEntry { name: NOTIFICATION, factory: |ctx| Ok(Arc::new(Notification::new(ctx))), consumes: heard };
+    ServiceEntry { name: NOTIFICATION, factory: |ctx| Ok(Arc::new(Notification::new(ctx)?)), consumes: heard };
 
 pub struct Notification {
     state: web::Data<api::NotificationState>,
     /// Wakes the sender when a consumed event queued deliveries.
     wake: Arc<Notify>,
+    client: sender::WebhookClient,
 }
 
 impl Notification {
-    pub fn new(ctx: ServiceContext) -> Self {
-        Self { state: web::Data::new(api::NotificationState { ctx }), wake: Arc::new(Notify::new()) }
+    /// Refused when `webhooks.allowed_networks` does not parse, or without the sealing keys
+    /// (`privacy.reporter_keys`, required with PostgreSQL).
+    pub fn new(ctx: ServiceContext) -> Result<Self, String> {
+        let policy = egress::EgressPolicy::from_settings(&ctx.settings.webhooks)?;
+        let keys = SealingKeys::from_settings(&ctx.settings).map_err(|e| e.to_string())?;
+        let client = sender::WebhookClient::from_settings(&ctx.settings.webhooks, keys.clone())?;
+        Ok(Self {
+            state: web::Data::new(api::NotificationState { ctx, policy, keys }),
+            wake: Arc::new(Notify::new()),
+            client,
+        })
     }
 }
 
@@ -102,7 +114,7 @@ impl Service for Notification {
     }
 
     fn workers(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
-        vec![tokio::spawn(sender::run(self.state.ctx.clone(), self.wake.clone(), shutdown))]
+        vec![tokio::spawn(sender::run(self.state.ctx.clone(), self.client.clone(), self.wake.clone(), shutdown))]
     }
 
     fn after_commit(&self) -> Vec<Arc<Notify>> {
@@ -110,21 +122,31 @@ impl Service for Notification {
     }
 }
 
-/// Points every demo agency's webhook at `receiver_base/{agency_id}`, signed with `secret`.
+/// Points every demo agency's webhook at `receiver_base/{agency_id}`, signed with `secret`: the
+/// subscription `demo-{agency_id}`, created or updated in place at every seeding, so a demo
+/// restarted on another address (or port) stops sending to whoever holds the old one. Active
+/// subscriptions of an earlier seeding under other ids, to the same receiver path on another
+/// address, are removed.
 pub fn seed_demo(
     conn: &mut DbConnection,
+    keys: &SealingKeys,
     agencies: &[&str],
     receiver_base: &str,
     secret: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let existing = store::list_subscriptions(conn, None)?;
+    let path_of = |url: &str| url::Url::parse(url).ok().map(|u| u.path().to_string());
     for agency in agencies {
+        let id = format!("demo-{agency}");
         let url = format!("{receiver_base}/{agency}");
-        if existing.iter().any(|s| s.agency_id == *agency && s.url == url && s.active) {
-            continue;
+        store::put_subscription(conn, keys, &id, agency, &url, secret, now)?;
+        let path = path_of(&url);
+        for earlier in existing.iter().filter(|s| s.agency_id == *agency && s.active && s.id != id) {
+            if path.is_some() && path_of(&earlier.url) == path {
+                store::deactivate_subscription(conn, &earlier.id, now)?;
+            }
         }
-        store::create_subscription(conn, agency, &url, secret, &[store::ALL_EVENTS.to_string()], now)?;
     }
     Ok(())
 }

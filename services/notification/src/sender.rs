@@ -9,31 +9,55 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use futures_util::future::join_all;
-use nazer_shared::config::WEBHOOK_LEASE_SECS;
+use nazer_shared::config::{WEBHOOK_LEASE_SECS, WebhookSettings};
 use nazer_shared::db::claim::{Claimed, Hold};
 use nazer_shared::runtime::ServiceContext;
+use nazer_shared::sealing::SealingKeys;
 use nazer_shared::{metrics, telemetry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::egress::{self, EgressPolicy, PolicyResolver};
 use crate::signature;
 use crate::store::{self, AttemptResult, DueDelivery, RetryPolicy};
 
 const BATCH: i64 = 16;
 
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        // A webhook URL must not bounce the request elsewhere (SSRF through redirects).
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("nazer-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+/// The HTTP client of the webhooks, bound to the egress policy: names resolve only to allowed
+/// addresses, and an address written in the URL is judged before anything is sent.
+#[derive(Clone)]
+pub struct WebhookClient {
+    http: reqwest::Client,
+    policy: Arc<EgressPolicy>,
+    /// Open the subscriptions' sealed signing secrets.
+    keys: SealingKeys,
 }
 
-pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let client = http_client(Duration::from_millis(ctx.settings.webhooks.timeout_ms));
+impl WebhookClient {
+    /// Fails only when no TLS backend can be set up; there is no client without the policy.
+    pub fn new(timeout: Duration, policy: EgressPolicy, keys: SealingKeys) -> Result<Self, String> {
+        let policy = Arc::new(policy);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            // A webhook URL must not bounce the request elsewhere (SSRF through redirects).
+            .redirect(reqwest::redirect::Policy::none())
+            // Nor go through a proxy, which would resolve and reach what the policy refuses.
+            .no_proxy()
+            .dns_resolver(Arc::new(PolicyResolver::new(policy.clone())))
+            .user_agent(concat!("nazer-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("the webhook client could not be built: {e}"))?;
+        Ok(Self { http, policy, keys })
+    }
+
+    /// The client of `settings`: its timeout and its allowed networks, with `keys`.
+    pub fn from_settings(settings: &WebhookSettings, keys: SealingKeys) -> Result<Self, String> {
+        Self::new(Duration::from_millis(settings.timeout_ms), EgressPolicy::from_settings(settings)?, keys)
+    }
+}
+
+pub async fn run(ctx: ServiceContext, client: WebhookClient, wake: Arc<Notify>, shutdown: CancellationToken) {
     let poll = Duration::from_millis(ctx.settings.webhooks.poll_interval_ms);
     if ctx.db.hold(false) == Hold::Lease {
         // One process alone: a crash-restart does not wait out the leases of its previous run.
@@ -58,7 +82,7 @@ pub async fn run(ctx: ServiceContext, wake: Arc<Notify>, shutdown: CancellationT
 
 /// Sends one batch; returns how many deliveries were attempted. The batch stays claimed while
 /// its POSTs run (each bounded by `webhooks.timeout_ms`) and until their attempts are recorded.
-pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
+pub async fn send_due(ctx: &ServiceContext, client: &WebhookClient) -> usize {
     let now = ctx.clock.now();
     // The webhook sender posts to agencies, not to consumers of this process.
     let hold = ctx.db.hold(false);
@@ -139,7 +163,7 @@ pub async fn send_due(ctx: &ServiceContext, client: &reqwest::Client) -> usize {
 
 /// One attempt, in a client span of the trace that queued the delivery; the span is returned
 /// so that recording the attempt stays in it.
-async fn attempt(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i64) -> (AttemptResult, tracing::Span) {
+async fn attempt(client: &WebhookClient, delivery: &DueDelivery, timestamp: i64) -> (AttemptResult, tracing::Span) {
     let span = tracing::info_span!(
         parent: None,
         "webhook",
@@ -164,10 +188,22 @@ async fn attempt(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i6
 }
 
 /// One signed POST, carrying the trace context so the receiver may join the trace.
-async fn send(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i64) -> AttemptResult {
+async fn send(client: &WebhookClient, delivery: &DueDelivery, timestamp: i64) -> AttemptResult {
     let started = Instant::now();
+    // The URL as stored is judged again: a row may predate the policy or its allowed networks.
+    if client.policy.check_url(&delivery.url).is_err() {
+        return refused(started);
+    }
+    let secret = match store::open_secret(&client.keys, &delivery.subscription_id, &delivery.secret) {
+        Ok(secret) => secret,
+        Err(error) => {
+            tracing::error!(subscription_id = %delivery.subscription_id, %error, "a webhook signing secret does not open");
+            let error = "the signing secret does not open: restore the key that sealed it".to_string();
+            return AttemptResult { status: None, error: Some(error), duration_ms: 0 };
+        }
+    };
     let body = delivery.payload.clone().into_bytes();
-    let mut request = client.post(&delivery.url);
+    let mut request = client.http.post(&delivery.url);
     for (name, value) in telemetry::context::current_headers() {
         request = request.header(name, value);
     }
@@ -176,7 +212,7 @@ async fn send(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i64) 
         .header("X-Nazer-Event-Id", &delivery.event_id)
         .header("X-Nazer-Event-Type", &delivery.event_type)
         .header("X-Nazer-Delivery-Id", &delivery.id)
-        .header(signature::HEADER, signature::sign(&delivery.secret, timestamp, &body))
+        .header(signature::HEADER, signature::sign(&secret, timestamp, &body))
         .body(body)
         .send()
         .await;
@@ -187,7 +223,17 @@ async fn send(client: &reqwest::Client, delivery: &DueDelivery, timestamp: i64) 
             let error = (!response.status().is_success()).then(|| format!("receiver answered {status}"));
             AttemptResult { status: Some(status), error, duration_ms }
         }
+        Err(error) if egress::is_refusal(&error) => refused(started),
         Err(error) => AttemptResult { status: None, error: Some(describe(error)), duration_ms },
+    }
+}
+
+/// An attempt the egress policy stopped: one text whatever the target, nothing of how far it got.
+fn refused(started: Instant) -> AttemptResult {
+    AttemptResult {
+        status: None,
+        error: Some(egress::REFUSED.into()),
+        duration_ms: started.elapsed().as_millis() as i64,
     }
 }
 
@@ -199,5 +245,22 @@ fn describe(error: reqwest::Error) -> String {
         "could not connect".into()
     } else {
         error.without_url().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_the_resolver_refuses_is_recognised_as_the_policy_refusal() {
+        let keys = SealingKeys::parse(nazer_shared::testing::REPORTER_KEYS).unwrap();
+        let client = WebhookClient::new(Duration::from_secs(5), EgressPolicy::default(), keys).unwrap();
+        // Past the URL check: what the resolver does when a name resolves inside.
+        let error = match client.http.post("http://localhost:9/hooks").send().await {
+            Ok(response) => panic!("sent: {}", response.status()),
+            Err(error) => error,
+        };
+        assert!(egress::is_refusal(&error), "{error:?}");
     }
 }

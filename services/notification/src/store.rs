@@ -4,12 +4,13 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
 use nazer_shared::events::{Envelope, NotificationDelivered, NotificationFailed, NotificationOutcome};
 use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::outbox;
-use nazer_shared::select_skip_locked;
+use nazer_shared::sealing::{Resealed, SealError, SealingKeys, substr};
 use nazer_shared::topology::NOTIFICATION;
+use nazer_shared::{select_for_update, select_skip_locked};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -43,8 +44,24 @@ pub struct Subscription {
     pub created_at: DateTime<Utc>,
 }
 
+/// The field a subscription's signing secret is sealed for (with the subscription's id).
+pub const SECRET_FIELD: &str = "webhook_secret";
+
+/// `secret` sealed for the subscription `id`.
+fn seal_secret(keys: &SealingKeys, id: &str, secret: &str) -> Result<String, DbError> {
+    keys.seal(id, SECRET_FIELD, secret).map_err(|e| DbError::Encode(e.to_string()))
+}
+
+/// The signing secret of subscription `id` as stored: opened when sealed; a plaintext one
+/// (stored before secrets were sealed, until the reseal) as it is.
+pub fn open_secret(keys: &SealingKeys, id: &str, stored: &str) -> Result<String, SealError> {
+    if SealingKeys::is_sealed(stored) { keys.open(id, SECRET_FIELD, stored) } else { Ok(stored.to_string()) }
+}
+
+/// Stores a subscription, its signing secret sealed under the active key.
 pub fn create_subscription(
     conn: &mut DbConnection,
+    keys: &SealingKeys,
     agency_id: &str,
     url: &str,
     secret: &str,
@@ -53,12 +70,13 @@ pub fn create_subscription(
 ) -> Result<Subscription, DbError> {
     let id = Uuid::now_v7().to_string();
     let at = to_db_time(now);
+    let sealed = seal_secret(keys, &id, secret)?;
     diesel::insert_into(webhook_subscriptions::table)
         .values((
             webhook_subscriptions::id.eq(&id),
             webhook_subscriptions::agency_id.eq(agency_id),
             webhook_subscriptions::url.eq(url),
-            webhook_subscriptions::secret.eq(secret),
+            webhook_subscriptions::secret.eq(&sealed),
             webhook_subscriptions::event_types.eq(event_types.join(" ")),
             webhook_subscriptions::active.eq(true),
             webhook_subscriptions::created_at.eq(at),
@@ -72,6 +90,44 @@ pub fn create_subscription(
         active: true,
         created_at: from_db_time(at),
     })
+}
+
+/// Creates the subscription `id` to every event type, or, when it exists, points it at `url`
+/// with `secret`, every event type, active again (the demo's own subscriptions, seeded at every
+/// start).
+pub fn put_subscription(
+    conn: &mut DbConnection,
+    keys: &SealingKeys,
+    id: &str,
+    agency_id: &str,
+    url: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let sealed = seal_secret(keys, id, secret)?;
+    let updated = diesel::update(webhook_subscriptions::table.find(id))
+        .set((
+            webhook_subscriptions::agency_id.eq(agency_id),
+            webhook_subscriptions::url.eq(url),
+            webhook_subscriptions::secret.eq(&sealed),
+            webhook_subscriptions::event_types.eq(ALL_EVENTS),
+            webhook_subscriptions::active.eq(true),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(webhook_subscriptions::table)
+            .values((
+                webhook_subscriptions::id.eq(id),
+                webhook_subscriptions::agency_id.eq(agency_id),
+                webhook_subscriptions::url.eq(url),
+                webhook_subscriptions::secret.eq(&sealed),
+                webhook_subscriptions::event_types.eq(ALL_EVENTS),
+                webhook_subscriptions::active.eq(true),
+                webhook_subscriptions::created_at.eq(to_db_time(now)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// A subscription as stored, without its secret.
@@ -110,6 +166,44 @@ pub fn list_subscriptions(conn: &mut DbConnection, agency_id: Option<&str>) -> R
     }
     let rows: Vec<SubscriptionRow> = query.load(conn)?;
     Ok(rows.into_iter().map(Subscription::from).collect())
+}
+
+/// A subscription's stored secret.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_subscriptions)]
+struct StoredSecret {
+    id: String,
+    secret: String,
+}
+
+/// Seals the signing secrets still in plaintext (stored before secrets were sealed) and
+/// reseals those an older key sealed, so a retired key can be dropped; in one transaction (a
+/// subscription per agency receiver: few rows), reading only the rows that need it. Idempotent.
+pub fn reseal_secrets(conn: &mut DbConnection, keys: &SealingKeys) -> Result<Resealed, DbError> {
+    let current = keys.current_prefix();
+    let n = current.len() as i32;
+    write_transaction(conn, |conn| {
+        let rows: Vec<StoredSecret> = select_for_update!(
+            conn,
+            webhook_subscriptions::table
+                .filter(substr(webhook_subscriptions::secret.nullable(), 1, n).ne(&current))
+                .order(webhook_subscriptions::id)
+                .select(StoredSecret::as_select())
+        )?;
+        let mut done = Resealed::default();
+        for StoredSecret { id, secret } in rows {
+            match keys.reseal(&id, SECRET_FIELD, &secret) {
+                Ok(sealed) => {
+                    diesel::update(webhook_subscriptions::table.find(&id))
+                        .set(webhook_subscriptions::secret.eq(&sealed))
+                        .execute(conn)?;
+                    done.rewritten += 1;
+                }
+                Err(_) => done.unreadable.push(id),
+            }
+        }
+        Ok(done)
+    })
 }
 
 /// Stops a subscription and cancels what it still had to deliver.
@@ -194,6 +288,7 @@ pub struct DueDelivery {
     pub agency_id: String,
     #[diesel(select_expression = webhook_subscriptions::url)]
     pub url: String,
+    /// Sealed (see [`open_secret`]).
     #[diesel(select_expression = webhook_subscriptions::secret)]
     pub secret: String,
     pub event_id: String,

@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use diesel::prelude::*;
+use nazer_notification::egress::EgressPolicy;
 use nazer_notification::{sender, store};
 use nazer_shared::bus::InProcessBus;
 use nazer_shared::clock::ManualClock;
-use nazer_shared::config::DatabaseSettings;
+use nazer_shared::config::{DatabaseSettings, parse_networks};
 use nazer_shared::db::Db;
 use nazer_shared::runtime::ServiceContext;
+use nazer_shared::sealing::SealingKeys;
 use nazer_shared::testing::fixtures::{self, message_assigned, write};
-use nazer_shared::testing::{ADMIN_KEY, LocalServer, TestApp, eventually};
+use nazer_shared::testing::{ADMIN_KEY, LOOPBACK_NETWORKS, LocalServer, REPORTER_KEYS, TestApp, eventually};
 use serde_json::json;
 use tokio::sync::Notify;
 
@@ -49,6 +51,17 @@ impl Receiver {
         });
         Self { server, requests, answered, release }
     }
+}
+
+/// A sender's client that may reach the test's local receiver.
+fn client(timeout: Duration) -> sender::WebhookClient {
+    let loopback = parse_networks(LOOPBACK_NETWORKS).unwrap_or_else(|e| panic!("{e}"));
+    sender::WebhookClient::new(timeout, EgressPolicy::new(loopback), keys()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The sealing keys of test hosts.
+fn keys() -> SealingKeys {
+    SealingKeys::parse(REPORTER_KEYS).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A sender of its own (a pool of its own, as another process) whose clock says `now`.
@@ -88,8 +101,7 @@ async fn deliveries_of_a_sender_killed_mid_batch_are_sent_by_another_at_once() {
     assert_eq!(write(&app, |conn| store::enqueue_deliveries(conn, &envelope, "agency-a", later)), 1);
 
     let holder = another_sender(&app, later);
-    let holding =
-        tokio::spawn(async move { sender::send_due(&holder, &sender::http_client(Duration::from_secs(60))).await });
+    let holding = tokio::spawn(async move { sender::send_due(&holder, &client(Duration::from_secs(60))).await });
     let requests = receiver.requests.clone();
     eventually(Duration::from_secs(10), "the first sender's POST", || {
         let seen = requests.load(Ordering::SeqCst);
@@ -99,7 +111,7 @@ async fn deliveries_of_a_sender_killed_mid_batch_are_sent_by_another_at_once() {
 
     // While the holder lives, the delivery is skipped, not sent twice.
     let other = another_sender(&app, later);
-    let client = sender::http_client(Duration::from_secs(5));
+    let client = client(Duration::from_secs(5));
     assert_eq!(sender::send_due(&other, &client).await, 0, "a live sender's delivery was claimed again");
 
     let mut admin = PgConnection::establish(&app.database.url).unwrap_or_else(|e| panic!("{e}"));
@@ -162,13 +174,12 @@ async fn a_restarted_sender_on_sqlite_frees_the_leases_of_its_earlier_run() {
     first
         .db
         .write(move |conn| {
-            store::create_subscription(conn, "agency-a", &url, "secret", &["*".to_string()], Utc::now())?;
+            store::create_subscription(conn, &keys(), "agency-a", &url, "secret", &["*".to_string()], Utc::now())?;
             store::enqueue_deliveries(conn, &envelope, "agency-a", Utc::now())
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let holding =
-        tokio::spawn(async move { sender::send_due(&first, &sender::http_client(Duration::from_secs(60))).await });
+    let holding = tokio::spawn(async move { sender::send_due(&first, &client(Duration::from_secs(60))).await });
     let requests = receiver.requests.clone();
     eventually(Duration::from_secs(10), "the first run's POST", || {
         let seen = requests.load(Ordering::SeqCst);
@@ -181,7 +192,8 @@ async fn a_restarted_sender_on_sqlite_frees_the_leases_of_its_earlier_run() {
 
     let restarted = context(open());
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(sender::run(restarted, Arc::new(Notify::new()), shutdown.clone()));
+    let running =
+        tokio::spawn(sender::run(restarted, client(Duration::from_secs(5)), Arc::new(Notify::new()), shutdown.clone()));
     let answered = receiver.answered.clone();
     eventually(Duration::from_secs(5), "the delivery sent after the restart", || {
         let count = answered.load(Ordering::SeqCst);

@@ -12,11 +12,19 @@ use nazer_shared::events::{
     DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, NotificationDelivered,
     NotificationFailed, WarningIssued,
 };
+use nazer_shared::sealing::SealingKeys;
 use nazer_shared::testing::fixtures::{self, message_assigned, write};
-use nazer_shared::testing::{ADMIN_KEY, ReceivedWebhook, TestApp, WebhookReceiver, eventually, problem_fields};
+use nazer_shared::testing::{
+    ADMIN_KEY, REPORTER_KEYS, ReceivedWebhook, TestApp, WebhookReceiver, eventually, problem_fields,
+};
 use serde_json::{Value, json};
 
 const SECRET: &str = "a-known-webhook-secret-0123456789";
+
+/// The sealing keys of test hosts.
+fn keys() -> SealingKeys {
+    SealingKeys::parse(REPORTER_KEYS).unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// What the consumer does with an event for `agency_id`; returns how many deliveries it queued.
 fn enqueue(app: &TestApp, envelope: &Envelope, agency_id: &str) -> usize {
@@ -485,6 +493,219 @@ async fn an_attempt_in_flight_when_its_subscription_is_removed_does_not_revive_i
     let (_, body) = app.get(&format!("/api/v1/deliveries?event_id={}", envelope.event_id), ADMIN_KEY).await;
     assert_eq!(body["deliveries"][0]["state"], "cancelled", "{body}");
     assert!(claim(later + Duration::hours(1)).is_empty());
+    app.stop().await;
+    receiver.stop().await;
+}
+
+/// What an attempt refused by the egress policy records, whatever its target.
+const REFUSED: &str = "refused by the webhook egress policy";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_spelling_of_an_internal_or_credentialed_url_is_refused_naming_url() {
+    let mut app = TestApp::start_with(&[nazer_notification::SERVICE], |settings| {
+        settings.webhooks.allowed_networks = "10.20.0.0/16".into();
+    })
+    .await;
+    let post = |url: &str| {
+        let body = json!({ "agency_id": "agency-a", "url": url, "secret": SECRET });
+        let app = &app;
+        async move { app.post("/api/v1/webhook-subscriptions", ADMIN_KEY, &body).await }
+    };
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://0x7f.1/",
+        "http://2130706433/",
+        "http://017700000001/",
+        "http://[::ffff:7f00:1]/",
+        "http://[::127.0.0.1]/",
+        "http://[::1]:8080/",
+        "http://[fc00::1]/",
+        "http://[fe80::1]/",
+        "http://100.64.0.1/",
+        "http://224.0.0.1/",
+        "http://0.0.0.0/",
+        "http://[::]/",
+        "http://localhost/",
+        "http://LOCALHOST./",
+        "http://admin.localhost/",
+        "http://10.0.0.1:5432/",
+        "http://192.168.1.1/",
+        "http://172.16.0.1/",
+        "https://user:pass@agency-a.example/hooks",
+        "https://user@agency-a.example/hooks",
+    ] {
+        let (status, problem) = post(url).await;
+        assert_eq!((status, problem_fields(&problem)), (422, vec!["url".to_string()]), "{url} → {problem}");
+    }
+    let (_, problem) = post("http://127.0.0.1:5432/").await;
+    assert!(problem.to_string().contains("webhooks.allowed_networks"), "says how to fix it: {problem}");
+    let (_, body) = app.get("/api/v1/webhook-subscriptions", ADMIN_KEY).await;
+    assert_eq!(body["webhook_subscriptions"], json!([]), "refused subscriptions are not stored");
+    // Public addresses, and the operator's allowed network, are accepted.
+    for url in ["https://8.8.8.8/hooks", "http://10.20.1.2:8080/hooks", "http://[::ffff:10.20.1.2]/hooks"] {
+        let (status, body) = post(url).await;
+        assert_eq!(status, 201, "{url} → {body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_subscription_to_a_refused_address_is_refused_when_it_connects() {
+    let receiver = WebhookReceiver::start().await;
+    let mut app = TestApp::start_with(&[nazer_notification::SERVICE], |settings| {
+        settings.webhooks.allowed_networks = String::new();
+        settings.webhooks.max_attempts = 1;
+    })
+    .await;
+    let port = receiver.url.rsplit(':').next().unwrap().to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Rows stored before the policy (or whose name now resolves inside): the API is bypassed.
+    let targets = [
+        ("open", format!("{}/hooks", receiver.url)),
+        ("closed", format!("http://127.0.0.1:{closed}/hooks")),
+        ("named", format!("http://localhost:{port}/hooks")),
+        ("mapped", format!("http://[::ffff:7f00:1]:{port}/hooks")),
+        ("hex", format!("http://0x7f.1:{port}/hooks")),
+        ("metadata", "http://169.254.169.254/latest/meta-data/".to_string()),
+    ];
+    let now = Utc::now();
+    for (agency, url) in &targets {
+        write(&app, |conn| store::create_subscription(conn, &keys(), agency, url, SECRET, &["*".to_string()], now));
+    }
+    let mut errors = Vec::new();
+    for (agency, _) in &targets {
+        let envelope = fixtures::envelope("routing", &message_assigned("m-1", agency));
+        assert_eq!(enqueue(&app, &envelope, agency), 1);
+        let delivery = final_delivery(&app, &envelope.event_id.to_string()).await;
+        assert_eq!(delivery["state"], "failed", "{agency}: {delivery}");
+        assert_eq!(delivery["last_status"], Value::Null, "{agency}: {delivery}");
+        errors.push(delivery["last_error"].clone());
+    }
+    assert!(errors.iter().all(|e| e == REFUSED), "one text whatever the target: {errors:?}");
+    assert!(receiver.received().is_empty(), "{:?}", receiver.received());
+    app.stop().await;
+    receiver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_seeding_the_demo_points_its_subscriptions_at_the_new_receiver() {
+    let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
+    let agencies = ["tehran-municipality", "special-follow-up"];
+    let seed = |base: &str, secret: &str| {
+        write(&app, |conn| nazer_notification::seed_demo(conn, &keys(), &agencies, base, secret, Utc::now()))
+    };
+    // What a seeding before the demo's subscriptions had ids of their own left, and an agency's
+    // own subscription, which stays.
+    let all = ["*".to_string()];
+    let now = Utc::now();
+    let earlier = "http://127.0.0.1:41000/demo/webhooks/tehran-municipality";
+    let own = "https://tehran-municipality.example/hooks";
+    let earlier =
+        write(&app, |conn| store::create_subscription(conn, &keys(), agencies[0], earlier, SECRET, &all, now));
+    write(&app, |conn| store::create_subscription(conn, &keys(), agencies[0], own, SECRET, &all, now));
+    seed("http://127.0.0.1:41001/demo/webhooks", "first-demo-secret-0123");
+    seed("http://127.0.0.1:41002/demo/webhooks", "second-demo-secret-0123");
+    seed("http://127.0.0.1:41002/demo/webhooks", "second-demo-secret-0123");
+    for agency in agencies {
+        let subscriptions = write(&app, |conn| store::list_subscriptions(conn, Some(agency)));
+        let demo: Vec<&store::Subscription> =
+            subscriptions.iter().filter(|s| s.url.contains("/demo/webhooks/") && s.id != earlier.id).collect();
+        assert_eq!(demo.len(), 1, "updated in place, not added: {subscriptions:?}");
+        assert_eq!(demo[0].url, format!("http://127.0.0.1:41002/demo/webhooks/{agency}"));
+        assert!(demo[0].active);
+    }
+    let subscriptions = write(&app, |conn| store::list_subscriptions(conn, Some(agencies[0])));
+    let active: Vec<&str> = subscriptions.iter().filter(|s| s.active).map(|s| s.url.as_str()).collect();
+    assert_eq!(active, [own, "http://127.0.0.1:41002/demo/webhooks/tehran-municipality"], "{subscriptions:?}");
+    // The new secret signs what is sent from now on.
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", agencies[1]));
+    assert_eq!(enqueue(&app, &envelope, agencies[1]), 1);
+    let later = Utc::now() + Duration::hours(1);
+    let claimed = write(&app, |conn| store::claim_due(conn, later, Some(later + Duration::minutes(2)), 10));
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].url, "http://127.0.0.1:41002/demo/webhooks/special-follow-up");
+    let secret = store::open_secret(&keys(), &claimed[0].subscription_id, &claimed[0].secret).unwrap();
+    assert_eq!(secret, "second-demo-secret-0123");
+    app.stop().await;
+}
+
+/// The `secret` column of every subscription, as stored.
+fn stored_secrets(app: &TestApp) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        secret: String,
+    }
+    let rows: Vec<Stored> = write(app, |conn| {
+        Ok::<_, nazer_shared::db::DbError>(diesel::RunQueryDsl::load(
+            diesel::sql_query("SELECT secret FROM webhook_subscriptions ORDER BY id"),
+            conn,
+        )?)
+    });
+    rows.into_iter().map(|r| r.secret).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_secrets_are_stored_sealed_and_still_sign() {
+    let receiver = WebhookReceiver::start().await;
+    let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
+    subscribe(&app, "agency-a", &format!("{}/hooks", receiver.url), json!(["*"])).await;
+    let stored = stored_secrets(&app);
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(SECRET), "stored as given: {}", stored[0]);
+    assert!(stored[0].starts_with("v1:test:"), "sealed under the active key, its id kept: {}", stored[0]);
+
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", "agency-a"));
+    assert_eq!(enqueue(&app, &envelope, "agency-a"), 1);
+    let hook = received_for(&receiver, &envelope.event_id.to_string()).await;
+    let header = hook.header(signature::HEADER).unwrap_or_else(|| panic!("unsigned: {hook:?}"));
+    assert!(signature::verify(SECRET, header, &hook.body, Utc::now().timestamp(), 300), "{header}");
+    app.stop().await;
+    receiver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_key_reseals_the_signing_secrets_and_seals_plaintext_ones() {
+    let receiver = WebhookReceiver::start().await;
+    let rotated = format!("k2:{},{REPORTER_KEYS}", "ab".repeat(32));
+    let mut app = TestApp::start_with(&[nazer_notification::SERVICE], |settings| {
+        settings.privacy.reporter_keys = Some(rotated.clone());
+    })
+    .await;
+    let url = format!("{}/hooks", receiver.url);
+    let all = ["*".to_string()];
+    // Sealed under the key now retired, and one stored before secrets were sealed.
+    let old = write(&app, |conn| store::create_subscription(conn, &keys(), "agency-a", &url, SECRET, &all, Utc::now()));
+    let plain =
+        write(&app, |conn| store::create_subscription(conn, &keys(), "agency-b", &url, SECRET, &all, Utc::now()));
+    let plaintext = format!("UPDATE webhook_subscriptions SET secret = '{SECRET}' WHERE id = '{}'", plain.id);
+    write(&app, |conn| {
+        Ok::<_, nazer_shared::db::DbError>(diesel::RunQueryDsl::execute(diesel::sql_query(&plaintext), conn)?)
+    });
+    let before = stored_secrets(&app);
+    assert!(before.iter().all(|s| !s.starts_with("v1:k2:")), "{before:?}");
+
+    let keys_now = SealingKeys::parse(&rotated).unwrap();
+    // As `nazer migrate` and `nazer up` run it: its own transaction.
+    let reseal = |keys: SealingKeys| app.db().run(move |conn| store::reseal_secrets(conn, &keys));
+    let done = reseal(keys_now.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((done.rewritten, done.unreadable.len()), (2, 0));
+    let after = stored_secrets(&app);
+    assert!(after.iter().all(|s| s.starts_with("v1:k2:") && !s.contains(SECRET)), "{after:?}");
+    for (id, stored) in [&old.id, &plain.id].into_iter().zip(&after) {
+        assert_eq!(store::open_secret(&keys_now, id, stored).unwrap(), SECRET);
+    }
+    let again = reseal(keys_now.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.rewritten, 0, "idempotent");
+    // Under the new key alone the old one is no longer needed: the webhook still verifies.
+    let only_new = SealingKeys::parse(&rotated[..rotated.find(',').unwrap()]).unwrap();
+    assert_eq!(store::open_secret(&only_new, &old.id, &after[0]).unwrap(), SECRET);
+    let envelope = fixtures::envelope("routing", &message_assigned("m-1", "agency-a"));
+    assert_eq!(enqueue(&app, &envelope, "agency-a"), 1);
+    let hook = received_for(&receiver, &envelope.event_id.to_string()).await;
+    let header = hook.header(signature::HEADER).unwrap_or_else(|| panic!("unsigned: {hook:?}"));
+    assert!(signature::verify(SECRET, header, &hook.body, Utc::now().timestamp(), 300), "{header}");
     app.stop().await;
     receiver.stop().await;
 }

@@ -213,6 +213,8 @@ impl World {
             ("NAZER__AUTH__BOOTSTRAP_API_KEY", testing::ADMIN_KEY),
             ("NAZER__PRIVACY__REPORTER_KEYS", testing::REPORTER_KEYS),
             ("NAZER__HTTP__WORKERS", "1"),
+            // The tests' webhook receivers listen on loopback.
+            ("NAZER__WEBHOOKS__ALLOWED_NETWORKS", testing::LOOPBACK_NETWORKS),
             // No load balancer to leave: a terminated test process stops at once.
             ("NAZER__HTTP__SHUTDOWN_DELAY_SECS", "0"),
         ];
