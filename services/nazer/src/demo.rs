@@ -145,11 +145,6 @@ mod tests {
             assert!(text.contains(url), "{url} missing from\n{text}");
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn the_demo_allows_its_own_receiver_besides_the_operators_networks() {
