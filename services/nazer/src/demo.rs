@@ -15,7 +15,7 @@ use nazer_shared::sealing::SealingKeys;
 
 /// The demo call-centre key (also an admin key, so the demo can be configured).
 pub const CALL_CENTRE_KEY: &str = "demo-call-centre-key-1888";
-/// The demo key of a supervisor of the Inspection Organization (reviews answers).
+/// The demo key of a 1888 supervisor (reviews answers).
 pub const SUPERVISOR_KEY: &str = "demo-supervisor-key-1888";
 /// The demo key of an Open311 app.
 pub const OPEN311_KEY: &str = "demo-open311-key-1888";

@@ -109,8 +109,8 @@ pub(crate) struct ViolationCaseList {
     next_cursor: Option<String>,
 }
 
-/// Who follows violation reports across agencies: supervisors of the Inspection Organization,
-/// special follow-up, admins. The call centre takes reports but does not follow cases.
+/// Who follows violation reports across agencies: 1888's supervisors, special follow-up,
+/// admins. The call centre takes reports but does not follow cases.
 const OVERSEERS: [Scope; 3] = [Scope::Supervisor, Scope::SpecialFollowUp, Scope::Admin];
 
 /// The agency a caller is confined to, or `None` for those who see every agency's cases.

@@ -24,7 +24,8 @@ pub enum Scope {
     CallCenter,
     /// Read and act on the messages of the caller's agency and its sub-agencies.
     Agency,
-    /// Inspection Organization supervisors: read everything, triage, review quality.
+    /// 1888's supervisors (the municipality's inspection organization): read everything, triage,
+    /// review quality.
     Supervisor,
     /// The special follow-up unit, where level-3 warnings go: reads like a supervisor.
     SpecialFollowUp,

@@ -59,7 +59,8 @@ pub fn document(services: &[&str], parts: Vec<OpenApi>) -> OpenApi {
         .title(format!("Nazer — {}", services.join(", ")))
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(
-            "Follow-up of citizens' messages for the 1888 hotline of Iran's General Inspection Organization. \
+            "Follow-up of citizens' messages for 1888, Tehran Municipality's Public Supervision System \
+             (سامانه نظارت همگانی شهرداری تهران). \
              Authenticate with `Authorization: Bearer <API key or sign-in token>`.",
         ))
         .build();
