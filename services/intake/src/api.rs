@@ -98,7 +98,7 @@ pub(crate) async fn post_message(
         .write(move |conn| {
             let categories = store::load_categories(conn)?;
             let submission = submission::validate(&request, &categories).map_err(ApiError::invalid)?;
-            store::post_message_by(conn, &keys, &submission, &submitted_by, &actor, key.as_deref(), now)
+            store::post_message(conn, &keys, &submission, &submitted_by, &actor, key.as_deref(), now)
                 .map_err(ApiError::from)
         })
         .await?;
@@ -467,7 +467,7 @@ pub(crate) async fn post_reopen(
     let reason = reason_of(request, true)?;
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
     let actor = Actor::of(&caller);
-    let at = state.ctx.write(move |conn| lifecycle::reopen_by(conn, &code, &reason, days, &actor, now)).await?;
+    let at = state.ctx.write(move |conn| lifecycle::reopen(conn, &code, &reason, days, &actor, now)).await?;
     Ok(HttpResponse::Ok().json(ReopenedMessage { status: MessageStatus::Reopened.as_str().into(), reopened_at: at }))
 }
 

@@ -24,7 +24,7 @@ pub mod schema;
 pub mod sealing;
 pub mod store;
 pub mod submission;
-pub(crate) mod timeline;
+pub mod timeline;
 pub(crate) mod tracking;
 pub(crate) mod tracking_api;
 pub mod tracking_code;

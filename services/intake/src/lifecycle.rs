@@ -356,18 +356,8 @@ struct ReopenRow {
 
 /// The citizen is not satisfied with the answer: within the reopening period the message goes
 /// back to the agency that answered (`message.reopened`), which answers again on a fresh clock.
+/// `actor` is the citizen, or the call centre for a citizen who phoned.
 pub fn reopen(
-    conn: &mut DbConnection,
-    code: &TrackingCode,
-    reason: &str,
-    working_days: u32,
-    now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, LifecycleError> {
-    reopen_by(conn, code, reason, working_days, &Actor::citizen(), now)
-}
-
-/// [`reopen`] on the citizen's behalf by `actor` (the call centre, for a citizen who phoned).
-pub fn reopen_by(
     conn: &mut DbConnection,
     code: &TrackingCode,
     reason: &str,

@@ -152,21 +152,8 @@ fn unused_tracking_code(conn: &mut DbConnection) -> Result<TrackingCode, DbError
 }
 
 /// Stores a validated message, its reporter apart, and `message.received`, in the caller's
-/// transaction.
+/// transaction; `actor` (whose id is `submitted_by`) is the timeline's first actor.
 pub fn post_message(
-    conn: &mut DbConnection,
-    keys: &ReporterKeys,
-    submission: &Submission,
-    submitted_by: &str,
-    idempotency_key: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Posted, DbError> {
-    let actor = Actor::of_key_id(conn, submitted_by)?;
-    post_message_by(conn, keys, submission, submitted_by, &actor, idempotency_key, now)
-}
-
-/// [`post_message`] by a caller already known, `actor` (whose id is `submitted_by`).
-pub fn post_message_by(
     conn: &mut DbConnection,
     keys: &ReporterKeys,
     submission: &Submission,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{IntakeState, ReasonRequest, ReopenedMessage, TAG, parse_code, reason_of};
 use crate::rate_limit;
 use crate::submission::ascii_digits;
+use crate::timeline::Actor;
 use crate::tracking::{CitizenView, citizen_view, verified_message};
 use crate::tracking_code::TrackingCode;
 
@@ -226,7 +227,10 @@ pub(crate) async fn reopen(
     let reason = reason_of(request, true)?;
     let (code, _) = admit(&state, &req, &path).await?;
     let (days, now) = (state.ctx.settings.quality.reopen_working_days, state.ctx.clock.now());
-    let at = state.ctx.write(move |conn| crate::lifecycle::reopen(conn, &code, &reason, days, now)).await?;
+    let at = state
+        .ctx
+        .write(move |conn| crate::lifecycle::reopen(conn, &code, &reason, days, &Actor::citizen(), now))
+        .await?;
     Ok(HttpResponse::Ok()
         .json(ReopenedMessage { status: crate::store::MessageStatus::Reopened.as_str().into(), reopened_at: at }))
 }

@@ -349,7 +349,8 @@ async fn post_messages(db: &Db, keys: &ReporterKeys, messages: u32, concurrency:
             for _ in 0..share {
                 let (submission, keys) = (submission.clone(), keys.clone());
                 db.write(move |conn| {
-                    nazer_intake::store::post_message(conn, &keys, &submission, "bench", None, Utc::now())
+                    let actor = nazer_intake::timeline::Actor::service("bench");
+                    nazer_intake::store::post_message(conn, &keys, &submission, "bench", &actor, None, Utc::now())
                 })
                 .await?;
             }

@@ -27,7 +27,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Duration;
 use nazer_shared::config::PublicReads;
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::find_caller;
+use nazer_shared::http::auth::{Caller, find_caller};
 use nazer_shared::http::openapi::ProblemSchema;
 
 use self::form::{Fields, attribute_code, issue, shown};
@@ -41,6 +41,7 @@ use crate::api::{IntakeState, TAG};
 use crate::rate_limit;
 use crate::store::Posted;
 use crate::submission::Category;
+use crate::timeline::Actor;
 
 pub const ROOT: &str = "/open311/v2";
 /// The largest form a client may post.
@@ -214,7 +215,7 @@ fn active_category<'a>(categories: &'a [Category], code: &str) -> Result<&'a Cat
 }
 
 /// The client behind `api_key`, which must be active and hold the `open311` scope (403 else).
-async fn open311_client(state: &IntakeState, api_key: Option<String>) -> Result<String, Open311Error> {
+async fn open311_client(state: &IntakeState, api_key: Option<String>) -> Result<Caller, Open311Error> {
     let Some(secret) = api_key else {
         return Err(Open311Error::forbidden(issue(
             "api_key",
@@ -228,7 +229,7 @@ async fn open311_client(state: &IntakeState, api_key: Option<String>) -> Result<
             "api_key",
             "lacks the open311 scope; ask Nazer's administrators for an Open311 key",
         ))),
-        Some(caller) => Ok(caller.key_id),
+        Some(caller) => Ok(caller),
     }
 }
 
@@ -298,12 +299,13 @@ async fn posted_fields(req: &HttpRequest, body: web::Payload) -> Result<Fields, 
 
 async fn create_request(state: &IntakeState, req: &HttpRequest, body: web::Payload) -> Result<Reply, Open311Error> {
     let fields = posted_fields(req, body).await?;
-    let key_id = open311_client(state, fields.get("api_key")).await?;
+    let caller = open311_client(state, fields.get("api_key")).await?;
     let Some(service_code) = fields.get("service_code") else {
         let problem = format!("is required; GET {ROOT}/services.json lists the services");
         return Err(Open311Error::bad_request(issue("service_code", problem)));
     };
-    let (now, keys, submitted_by) = (state.ctx.clock.now(), state.keys.clone(), key_id.clone());
+    let (now, keys, actor) = (state.ctx.clock.now(), state.keys.clone(), Actor::of(&caller));
+    let submitted_by = caller.key_id.clone();
     let (receipt, kind) = state
         .ctx
         .write(move |conn| {
@@ -312,12 +314,12 @@ async fn create_request(state: &IntakeState, req: &HttpRequest, body: web::Paylo
             let (submission, location) =
                 posting::read_request(&fields, category, &categories).map_err(Open311Error::bad_requests)?;
             let (Posted::Created(receipt) | Posted::Replayed(receipt)) =
-                crate::store::post_message(conn, &keys, &submission, &submitted_by, None, now)?;
+                crate::store::post_message(conn, &keys, &submission, &submitted_by, &actor, None, now)?;
             store::record_location(conn, &receipt.id, &location)?;
             Ok::<_, Open311Error>((receipt, submission.kind))
         })
         .await?;
-    tracing::info!(message_id = %receipt.id, key_id = %key_id, "open311 service request received");
+    tracing::info!(message_id = %receipt.id, key_id = %caller.key_id, "open311 service request received");
     Ok(Reply::ok("service_requests", posting::created(&receipt.tracking_code, kind)))
 }
 
