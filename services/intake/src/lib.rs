@@ -76,7 +76,7 @@ async fn forget_ended_windows(ctx: ServiceContext, shutdown: CancellationToken) 
         }
         let before = rate_limit::forgettable_before(ctx.clock.now());
         if let Err(error) = ctx.db.write(move |conn| rate_limit::forget_before(conn, before)).await {
-            tracing::warn!(%error, "old tracking counters could not be dropped; retrying later");
+            tracing::warn!(%error, "old rate-limit counters could not be dropped; retrying later");
         }
     }
 }

@@ -108,7 +108,8 @@ pub fn refund(conn: &mut DbConnection, bucket: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-/// The longest window a bucket counts in (a tracking code's daily ceiling).
+/// The longest window a bucket counts in (a tracking code's daily ceiling, which takes it as
+/// its window so the sweep below cannot forget a window still counting).
 pub fn longest_window() -> Duration {
     Duration::days(1)
 }

@@ -64,31 +64,42 @@ async fn admit(state: &IntakeState, req: &HttpRequest, code_text: &str) -> Resul
     let given = verifier(req)?;
     // The failure counters are hit before the check and refunded after a right answer, so
     // attempts in flight count too; a budget that is spent leaves the later ones untouched.
+    // Each budget: its bucket, window, limit, and what a client over it is told.
     let budgets = [
-        (format!("track:client-failures:{client}"), Duration::hours(1), cap(limits.client_failures_per_hour)),
-        (format!("track:code-client:{code}:{client}"), Duration::hours(1), cap(limits.code_failures_per_hour)),
-        (format!("track:code-day:{code}"), Duration::days(1), cap(limits.code_failures_per_day)),
+        (
+            format!("track:client-failures:{client}"),
+            Duration::hours(1),
+            cap(limits.client_failures_per_hour),
+            "too many wrong verifiers from this client; try again later or call 1888",
+        ),
+        (
+            format!("track:code-client:{code}:{client}"),
+            Duration::hours(1),
+            cap(limits.code_failures_per_hour),
+            "too many wrong verifiers for this tracking code from this client; try again later or call 1888",
+        ),
+        (
+            format!("track:code-day:{code}"),
+            rate_limit::longest_window(),
+            cap(limits.code_failures_per_day),
+            "too many wrong verifiers for this tracking code today; try again tomorrow or call 1888",
+        ),
     ];
     let attempt = budgets.clone();
     let spent = state
         .ctx
         .db
         .write(move |conn| {
-            for (index, (bucket, window, limit)) in attempt.iter().enumerate() {
+            for (bucket, window, limit, detail) in &attempt {
                 let count = rate_limit::hit(conn, bucket, *window, now)?;
                 if count.hits > *limit {
-                    return Ok(Some((index, count)));
+                    return Ok(Some((*detail, count)));
                 }
             }
             Ok::<_, DbError>(None)
         })
         .await?;
-    if let Some((index, count)) = spent {
-        let detail = match index {
-            0 => "too many wrong verifiers from this client; try again later or call 1888",
-            1 => "too many wrong verifiers for this tracking code from this client; try again later or call 1888",
-            _ => "too many wrong verifiers for this tracking code today; try again tomorrow or call 1888",
-        };
+    if let Some((detail, count)) = spent {
         return Err(limited(detail, count, now));
     }
     let (keys, lookup) = (state.keys.clone(), code.clone());
@@ -97,7 +108,7 @@ async fn admit(state: &IntakeState, req: &HttpRequest, code_text: &str) -> Resul
     state
         .ctx
         .db
-        .write(move |conn| budgets.iter().try_for_each(|(bucket, _, _)| rate_limit::refund(conn, bucket)))
+        .write(move |conn| budgets.iter().try_for_each(|(bucket, ..)| rate_limit::refund(conn, bucket)))
         .await?;
     Ok((code, message_id))
 }
