@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use nazer_intake::sealing::ReporterKeys;
 use nazer_shared::bus::{ConsumerSpec, RabbitBus};
 use nazer_shared::clock::system_clock;
 use nazer_shared::config::Settings;
 use nazer_shared::db::Db;
 use nazer_shared::runtime::{self, HostOptions, ServiceEntry};
+use nazer_shared::sealing::{Resealed, SealingKeys};
 
 mod bench;
 mod calendar;
@@ -160,7 +160,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let db = Db::open(&settings.database)?;
             db.migrate()?;
             let receiver = demo::receiver_base(&settings.http.addr);
-            demo::seed(&db, ReporterKeys::from_settings(&settings)?, &receiver, chrono::Utc::now()).await?;
+            demo::seed(&db, SealingKeys::from_settings(&settings)?, &receiver, chrono::Utc::now()).await?;
             println!("demo data seeded");
             Ok(())
         }
@@ -221,57 +221,71 @@ async fn seed_after_start(
     settings: &Settings,
     demo: bool,
 ) -> anyhow::Result<()> {
-    if entries.iter().any(|e| e.name == nazer_deadline_timer::SERVICE.name) {
+    let hosts = |service: &ServiceEntry| entries.iter().any(|e| e.name == service.name);
+    if hosts(&nazer_deadline_timer::SERVICE) {
         seed_reference(&host.db).await?;
     }
-    if entries.iter().any(|e| e.name == nazer_intake::SERVICE.name) {
-        reseal_reporters(&host.db, settings).await?;
+    let mut resealing = Vec::new();
+    if hosts(&nazer_intake::SERVICE) {
+        resealing.push(Sealed::ReporterIdentities);
     }
-    if entries.iter().any(|e| e.name == nazer_notification::SERVICE.name) {
-        reseal_webhook_secrets(&host.db, settings).await?;
+    if hosts(&nazer_notification::SERVICE) {
+        resealing.push(Sealed::WebhookSecrets);
+    }
+    if resealing.is_empty() && !demo {
+        return Ok(());
+    }
+    // Read once: on the embedded default it is a key file beside the database.
+    let keys = SealingKeys::from_settings(settings)?;
+    for what in resealing {
+        let done = what.reseal(&host.db, keys.clone()).await?;
+        if done.rewritten > 0 {
+            tracing::info!(rewritten = done.rewritten, "{} sealed under the active key", what.noun());
+        }
+        if !done.unreadable.is_empty() {
+            tracing::error!(rows = done.unreadable.len(), first = %done.unreadable[0],
+                "{} no configured key opens; restore the key that sealed them", what.noun());
+        }
     }
     if demo {
         let receiver = demo::receiver_base(&host.addr.to_string());
-        demo::seed(&host.db, ReporterKeys::from_settings(settings)?, &receiver, chrono::Utc::now()).await?;
+        demo::seed(&host.db, keys, &receiver, chrono::Utc::now()).await?;
         demo::print_banner(host.addr);
     }
     Ok(())
 }
 
-/// Seals reporter identities still in plaintext, and reseals those of a retired key.
-async fn reseal(db: &Db, keys: ReporterKeys) -> anyhow::Result<nazer_intake::sealing::Resealed> {
-    Ok(db.run(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?)
+/// What is kept sealed at rest, and resealed when a key retires (or sealed if stored before).
+#[derive(Clone, Copy)]
+enum Sealed {
+    ReporterIdentities,
+    WebhookSecrets,
 }
 
-/// `nazer up`'s reseal: reported in the log.
-async fn reseal_reporters(db: &Db, settings: &Settings) -> anyhow::Result<()> {
-    let done = reseal(db, ReporterKeys::from_settings(settings)?).await?;
-    if done.rewritten > 0 {
-        tracing::info!(rewritten = done.rewritten, "reporter identities sealed under the active key");
-    }
-    if !done.unreadable.is_empty() {
-        tracing::error!(rows = done.unreadable.len(), first = %done.unreadable[0],
-            "reporter identities no configured key opens; restore the key that sealed them");
-    }
-    Ok(())
-}
+impl Sealed {
+    const ALL: [Sealed; 2] = [Sealed::ReporterIdentities, Sealed::WebhookSecrets];
 
-/// Seals webhook signing secrets still in plaintext, and reseals those of a retired key.
-async fn reseal_secrets(db: &Db, keys: ReporterKeys) -> anyhow::Result<nazer_intake::sealing::Resealed> {
-    Ok(db.run(move |conn| nazer_notification::store::reseal_secrets(conn, &keys)).await?)
-}
+    fn noun(self) -> &'static str {
+        match self {
+            Self::ReporterIdentities => "reporter identities",
+            Self::WebhookSecrets => "webhook signing secrets",
+        }
+    }
 
-/// `nazer up`'s reseal of the webhook signing secrets: reported in the log.
-async fn reseal_webhook_secrets(db: &Db, settings: &Settings) -> anyhow::Result<()> {
-    let done = reseal_secrets(db, ReporterKeys::from_settings(settings)?).await?;
-    if done.rewritten > 0 {
-        tracing::info!(rewritten = done.rewritten, "webhook signing secrets sealed under the active key");
+    /// How `nazer migrate` counts them, and what their unreadable rows are named by.
+    fn rows_and_owners(self) -> (&'static str, &'static str) {
+        match self {
+            Self::ReporterIdentities => ("reporter row(s)", "messages"),
+            Self::WebhookSecrets => ("webhook secret(s)", "subscriptions"),
+        }
     }
-    if !done.unreadable.is_empty() {
-        tracing::error!(rows = done.unreadable.len(), first = %done.unreadable[0],
-            "webhook signing secrets no configured key opens; restore the key that sealed them");
+
+    async fn reseal(self, db: &Db, keys: SealingKeys) -> anyhow::Result<Resealed> {
+        Ok(match self {
+            Self::ReporterIdentities => db.run(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?,
+            Self::WebhookSecrets => db.run(move |conn| nazer_notification::store::reseal_secrets(conn, &keys)).await?,
+        })
     }
-    Ok(())
 }
 
 /// The reference data every installation starts with (the default business calendar).
@@ -287,27 +301,20 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     if seed_reference(&db).await? {
         println!("database: the default business calendar stored");
     }
-    match ReporterKeys::from_settings(settings) {
+    match SealingKeys::from_settings(settings) {
         Ok(keys) => {
-            let done = reseal(&db, keys.clone()).await?;
-            println!("database: {} reporter row(s) sealed under the active key", done.rewritten);
-            if !done.unreadable.is_empty() {
-                println!(
-                    "database: {} reporter row(s) open with no configured key (messages {}); keep the key that \
-                     sealed them until they are resealed",
-                    done.unreadable.len(),
-                    done.unreadable.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-                );
-            }
-            let done = reseal_secrets(&db, keys).await?;
-            println!("database: {} webhook secret(s) sealed under the active key", done.rewritten);
-            if !done.unreadable.is_empty() {
-                println!(
-                    "database: {} webhook secret(s) open with no configured key (subscriptions {}); keep the key \
-                     that sealed them until they are resealed",
-                    done.unreadable.len(),
-                    done.unreadable.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-                );
+            for what in Sealed::ALL {
+                let done = what.reseal(&db, keys.clone()).await?;
+                let (rows, owners) = what.rows_and_owners();
+                println!("database: {} {rows} sealed under the active key", done.rewritten);
+                if !done.unreadable.is_empty() {
+                    println!(
+                        "database: {} {rows} open with no configured key ({owners} {}); keep the key that \
+                         sealed them until they are resealed",
+                        done.unreadable.len(),
+                        done.unreadable.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                    );
+                }
             }
         }
         Err(error) => println!("database: reporter identities and webhook secrets not resealed ({error})"),
