@@ -436,8 +436,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn creation_refuses_names_that_resolve_to_refused_addresses() {
+    async fn creation_refuses_a_literal_with_a_final_dot_and_accepts_a_name_nothing_resolves() {
         let policy = EgressPolicy::default();
+        // The final dot leaves it an IPv4 literal, judged before any lookup.
         assert_eq!(policy.check_subscription_url("http://127.0.0.1.:9/").await, Err(UrlProblem::Refused));
         // A name nothing resolves is accepted; its deliveries are judged when they connect.
         assert_eq!(policy.check_subscription_url("https://receiver.nazer-test.invalid/hooks").await, Ok(()));
