@@ -104,7 +104,8 @@ struct KeySource {
     url: String,
     client: reqwest::Client,
     cache: Arc<StdMutex<KeyCache>>,
-    refreshed: Arc<watch::Sender<u64>>,
+    /// Ticks when a fetch ends; it carries nothing, the cache holds the outcome.
+    refreshed: Arc<watch::Sender<()>>,
 }
 
 impl KeySource {
@@ -132,7 +133,7 @@ impl KeySource {
                     Err(error) => tracing::warn!(%error, "JWKS refresh failed; the keys fetched before stay in use"),
                 }
             }
-            source.refreshed.send_modify(|generation| *generation += 1);
+            source.refreshed.send_replace(());
         });
     }
 }
@@ -154,7 +155,7 @@ impl JwtVerifier {
             url: settings.jwks_url.clone().unwrap_or_default(),
             client,
             cache: Arc::default(),
-            refreshed: Arc::new(watch::Sender::new(0)),
+            refreshed: Arc::new(watch::Sender::new(())),
         };
         Some(Self {
             settings: settings.clone(),
