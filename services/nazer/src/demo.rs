@@ -19,6 +19,11 @@ pub const CALL_CENTRE_KEY: &str = "demo-call-centre-key-1888";
 pub const SUPERVISOR_KEY: &str = "demo-supervisor-key-1888";
 /// The demo key of an Open311 app.
 pub const OPEN311_KEY: &str = "demo-open311-key-1888";
+/// The demo key of an agency of [`nazer_routing::DEMO_AGENCIES`].
+fn agency_key(agency: &str) -> String {
+    format!("demo-agency-key-{agency}")
+}
+
 /// Signs the demo webhooks; the built-in receiver checks it.
 pub const WEBHOOK_SECRET: &str = "demo-webhook-secret-1888";
 
@@ -70,7 +75,7 @@ pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>
                 conn,
                 &format!("demo-{agency}"),
                 agency,
-                &format!("demo-agency-key-{agency}"),
+                &agency_key(agency),
                 &[Scope::Agency],
                 Some(agency),
                 now,
@@ -110,7 +115,7 @@ fn banner(addr: SocketAddr) -> String {
         ("Open311 app".to_string(), OPEN311_KEY.to_string()),
     ];
     for (agency, name, _) in nazer_routing::DEMO_AGENCIES {
-        named.push((format!("agency {agency}"), format!("demo-agency-key-{agency} ({name})")));
+        named.push((format!("agency {agency}"), format!("{} ({name})", agency_key(agency))));
     }
     let width = named.iter().map(|(label, _)| label.len()).max().unwrap_or_default();
     let keys: String = named.iter().map(|(label, key)| format!("  {label:<width$} : {key}\n")).collect();
@@ -139,7 +144,7 @@ mod tests {
             assert!(text.contains(key), "{key} missing from\n{text}");
         }
         for (agency, _, _) in nazer_routing::DEMO_AGENCIES {
-            assert!(text.contains(&format!("demo-agency-key-{agency}")), "{agency} missing");
+            assert!(text.contains(&agency_key(agency)), "{agency} missing");
         }
         for url in ["http://127.0.0.1:8080/api/v1/docs", "http://127.0.0.1:8080/healthz"] {
             assert!(text.contains(url), "{url} missing from\n{text}");
