@@ -294,8 +294,6 @@ checksum/config: {{ include "nazer.configEnv" . | sha256sum }}
 checksum/secret: {{ include "nazer.secretData" (dict "root" . "names" (list "database" "broker" "reporterKeys" "bootstrapApiKey")) | sha256sum }}
 {{- end }}
 
-{{/* One NetworkPolicy egress rule: TCP (and UDP with udp) on the given ports, to the given peers
-(any when none). No ports, no rule: a rule without ports would open every port. */}}
 {{/* NetworkPolicy peers of every public address: all of IPv4 and IPv6 except loopback,
 link-local, private, shared (CGNAT), unique-local, multicast, unspecified, documentation and
 reserved ranges, and IPv6's IPv4-mapped and -compatible forms. */}}
@@ -308,6 +306,8 @@ reserved ranges, and IPv6's IPv4-mapped and -compatible forms. */}}
     except: ["::/96", "::ffff:0:0/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8"]
 {{- end }}
 
+{{/* One NetworkPolicy egress rule: TCP (and UDP with udp) on the given ports, to the given peers
+(any when none). No ports, no rule: a rule without ports would open every port. */}}
 {{- define "nazer.egressRule" -}}
 {{- if .ports }}
 - ports:
