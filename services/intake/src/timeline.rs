@@ -87,12 +87,9 @@ impl Actor {
     }
 
     fn kind_of(key_id: &str) -> ActorKind {
-        if key_id.starts_with(USER_PREFIX) { ActorKind::User } else { ActorKind::ApiKey }
+        if key_id.starts_with(nazer_shared::http::jwt::SIGNED_IN_PREFIX) { ActorKind::User } else { ActorKind::ApiKey }
     }
 }
-
-/// How a signed-in person's caller id begins (shared's JWT sign-in).
-const USER_PREFIX: &str = "user:";
 
 impl Transition {
     /// The steps an agency takes itself: the only ones whose actor it sees.

@@ -17,6 +17,10 @@ use super::problem::ApiError;
 use crate::config::JwtSettings;
 
 /// How long one JWKS fetch may take.
+/// How a signed-in person's caller id begins (a digest of the subject follows), telling it from
+/// an API key's id.
+pub const SIGNED_IN_PREFIX: &str = "user:";
+
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a token naming an unknown key waits for the refresh it started (or found under way)
@@ -351,5 +355,5 @@ pub fn caller_from_claims(settings: &JwtSettings, claims: &Value) -> Result<Call
     let digest = hex::encode(Sha256::digest(format!("{issuer}\u{0}{subject}").as_bytes()));
     let agency_id = agency_id.filter(|_| scopes.contains(&Scope::Agency));
     let name = claims.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
-    Ok(Caller { key_id: format!("user:{}", &digest[..20]), scopes, agency_id, name })
+    Ok(Caller { key_id: format!("{SIGNED_IN_PREFIX}{}", &digest[..20]), scopes, agency_id, name })
 }
