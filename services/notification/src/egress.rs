@@ -196,16 +196,9 @@ impl EgressPolicy {
 }
 
 /// A delivery's connection refused by the policy: no address of its host may be reached.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{}", REFUSED)]
 pub struct Refused;
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(REFUSED)
-    }
-}
-
-impl std::error::Error for Refused {}
 
 /// Whether `error` (or what caused it) is the policy's refusal.
 pub fn is_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
