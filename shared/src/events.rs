@@ -128,8 +128,15 @@ pub struct MessageReceived {
     pub kind: String,
     pub channel: String,
     pub category: String,
+    /// The province the message is in: the first code of `area_path`.
     pub province: String,
     pub city: Option<String>,
+    /// The deepest area the message is located in; None on events written before areas.
+    #[serde(default)]
+    pub area: Option<String>,
+    /// The codes from the province down to `area`; empty on events written before areas.
+    #[serde(default)]
+    pub area_path: Vec<String>,
     #[serde(default = "normal_priority")]
     pub priority: String,
     pub received_at: DateTime<Utc>,
@@ -153,6 +160,10 @@ pub struct MessageAssigned {
     pub province: String,
     #[schema(required = true)]
     pub city: Option<String>,
+    /// The area codes the message is located in, province first, deepest last; empty on
+    /// events written before areas.
+    #[serde(default)]
+    pub area_path: Vec<String>,
     pub agency_id: String,
     pub agency_name: String,
     /// Where a level-2 warning goes: the agency's parent, when it has one.
@@ -195,6 +206,10 @@ pub struct MessageNeedsTriage {
     pub category: String,
     pub province: String,
     pub city: Option<String>,
+    /// The area codes the message is located in, province first; empty on events written
+    /// before areas.
+    #[serde(default)]
+    pub area_path: Vec<String>,
     pub reason: String,
     pub queued_at: DateTime<Utc>,
     /// Set on the third decline: a supervisor, not the triage desk alone, must decide.
@@ -552,6 +567,34 @@ impl Event for ViolationCaseOpened {
     const TYPE: &'static str = "violation.case_opened";
     fn aggregate_id(&self) -> String {
         self.case_id.clone()
+    }
+}
+
+/// One area as other services know it: without its geometry, which only intake needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaSummary {
+    pub code: String,
+    /// None for a province, the top of the tree.
+    pub parent: Option<String>,
+    /// `province`, `county`, `city`, `district`, `subdistrict` or `neighbourhood`.
+    pub level: String,
+    pub name_fa: String,
+    pub name_en: String,
+}
+
+/// Areas added or changed by an import, parents before their children, so routing and the
+/// calendars can accept rules and closures that name them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AreasImported {
+    pub import_id: String,
+    pub areas: Vec<AreaSummary>,
+    pub imported_at: DateTime<Utc>,
+}
+
+impl Event for AreasImported {
+    const TYPE: &'static str = "areas.imported";
+    fn aggregate_id(&self) -> String {
+        self.import_id.clone()
     }
 }
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) mod admin_api;
 pub(crate) mod api;
+pub mod areas;
 pub(crate) mod lifecycle;
 pub(crate) mod open311;
 pub(crate) mod openapi;

@@ -229,6 +229,8 @@ pub fn post_message(
         category: submission.category.clone(),
         province: submission.province.clone(),
         city: submission.city.clone(),
+        area: Some(submission.province.clone()),
+        area_path: vec![submission.province.clone()],
         priority: submission.priority.as_str().into(),
         received_at: from_db_time(at),
     };

@@ -653,6 +653,7 @@ async fn triage_and_met_deadlines_show_in_the_read_model() {
         category: CATEGORY.into(),
         province: "tehran".into(),
         city: None,
+        area_path: vec!["tehran".into()],
         reason: "no_rule_matched".into(),
         queued_at: now(),
         needs_supervisor: false,

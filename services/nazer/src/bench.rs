@@ -220,6 +220,7 @@ async fn fire_lag(url: &str, db: &Db, samples: u32) -> anyhow::Result<()> {
             category: "municipal.building".into(),
             province: "tehran".into(),
             city: None,
+            area_path: vec!["tehran".into()],
             agency_id: "agency-a".into(),
             agency_name: "agency a".into(),
             parent_agency_id: None,

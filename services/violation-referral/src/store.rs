@@ -175,6 +175,7 @@ mod tests {
             category: "c".into(),
             province: "tehran".into(),
             city: None,
+            area_path: vec![],
             agency_id: "a".into(),
             agency_name: "A".into(),
             rule_id: "r".into(),

@@ -20,6 +20,8 @@ pub fn message_received() -> MessageReceived {
         category: "municipal.building".into(),
         province: "tehran".into(),
         city: None,
+        area: Some("tehran".into()),
+        area_path: vec!["tehran".into()],
         priority: "normal".into(),
         received_at: Utc::now(),
     }
@@ -40,6 +42,7 @@ pub fn message_assigned(message_id: &str, agency_id: &str) -> MessageAssigned {
         category: "municipal.building".into(),
         province: "tehran".into(),
         city: None,
+        area_path: vec!["tehran".into()],
         agency_id: agency_id.into(),
         agency_name: "شهرداری تهران".into(),
         rule_id: "rule-1".into(),
