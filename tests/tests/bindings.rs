@@ -15,7 +15,7 @@ use nazer_shared::events::Envelope;
 use nazer_shared::testing::TestApp;
 
 /// Every event type the services publish (`shared/src/events.rs`).
-const EVENT_TYPES: [&str; 21] = [
+const EVENT_TYPES: [&str; 22] = [
     "message.received",
     "message.assigned",
     "message.needs_triage",
@@ -37,6 +37,7 @@ const EVENT_TYPES: [&str; 21] = [
     "violation.case_opened",
     "notification.delivered",
     "notification.failed",
+    "areas.imported",
 ];
 
 /// An event of `event_type` whose payload no handler can read: handled or not, a bound

@@ -1,4 +1,4 @@
-//! Routing's REST API: agencies, rules, and the triage queue.
+//! Routing's REST API: agencies (and the areas they serve), rules, and the triage queue.
 
 use actix_web::{HttpResponse, web};
 use nazer_shared::events::MessageAssigned;
@@ -18,11 +18,58 @@ pub struct RoutingState {
     pub ctx: ServiceContext,
 }
 
+/// An area code as the API reads it: trimmed, case aside.
+fn area_code(text: &str) -> String {
+    text.trim().to_ascii_lowercase()
+}
+
+/// Names `field` unless `code` is the code of an area routing knows.
+async fn check_known_area(
+    state: &RoutingState,
+    field: &str,
+    code: &str,
+    issues: &mut Vec<FieldIssue>,
+) -> Result<(), ApiError> {
+    let known = if is_identifier(code) {
+        let code = code.to_string();
+        state.ctx.db.run(move |conn| store::area_path(conn, &code)).await?.is_some()
+    } else {
+        false
+    };
+    if !known {
+        issues.push(FieldIssue::new(field, store::unknown_area(code)));
+    }
+    Ok(())
+}
+
+/// How many areas an agency may declare; a larger area covers many of its parts.
+const MAX_AGENCY_AREAS: usize = 500;
+
+/// The areas of a request (`areas`), read as codes: each well-formed and listed once.
+fn requested_areas(areas: Vec<String>, issues: &mut Vec<FieldIssue>) -> Vec<String> {
+    if areas.len() > MAX_AGENCY_AREAS {
+        issues.push(FieldIssue::new(
+            "areas",
+            format!("at most {MAX_AGENCY_AREAS} areas; declare the area that holds them instead"),
+        ));
+    }
+    let codes: Vec<String> = areas.iter().map(|a| area_code(a)).collect();
+    for (i, code) in codes.iter().enumerate() {
+        if !is_identifier(code) {
+            issues.push(FieldIssue::new(format!("areas[{i}]"), store::unknown_area(code)));
+        } else if codes[..i].contains(code) {
+            issues.push(FieldIssue::new(format!("areas[{i}]"), format!("`{code}` is listed twice")));
+        }
+    }
+    codes
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<RoutingState>) {
     cfg.app_data(state)
         .route("/api/v1/agencies", web::get().to(get_agencies))
         .route("/api/v1/agencies", web::post().to(post_agency))
         .route("/api/v1/agencies/{id}", web::get().to(get_agency))
+        .route("/api/v1/agencies/{id}/areas", web::put().to(put_agency_areas))
         .route("/api/v1/routing-rules", web::get().to(get_rules))
         .route("/api/v1/routing-rules", web::post().to(post_rule))
         .route("/api/v1/routing-rules/{id}", web::delete().to(delete_rule))
@@ -37,6 +84,9 @@ pub(crate) struct AgencyQuery {
     /// Only the agencies directly under this one (their `parent_id`), e.g. `tehran-governorate`.
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     parent_id: Option<String>,
+    /// Only the agencies that serve this area or an area it lies in: a known area code (case
+    /// aside), e.g. `tehran` or one of its districts; `GET /api/v1/areas` lists them.
+    area: Option<String>,
     /// `id` (ascending, the default) or `-id` (descending).
     #[param(pattern = "^-?id$")]
     sort: Option<String>,
@@ -71,6 +121,10 @@ pub(crate) async fn get_agencies(
     if query.parent_id.as_deref().is_some_and(|p| !is_identifier(p)) {
         issues.push(FieldIssue::new("parent_id", IDENTIFIER_RULE));
     }
+    let area = query.area.as_deref().map(area_code);
+    if let Some(area) = &area {
+        check_known_area(&state, "area", area, &mut issues).await?;
+    }
     // Ids are not instants: the order is ascending or descending, not oldest or newest first.
     let descending = match query.sort.as_deref() {
         None | Some("id") => false,
@@ -86,8 +140,13 @@ pub(crate) async fn get_agencies(
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
-    let filter =
-        AgencyFilter { parent_id: query.parent_id, descending, after: query.cursor, limit: page_limit(query.limit)? };
+    let filter = AgencyFilter {
+        parent_id: query.parent_id,
+        area,
+        descending,
+        after: query.cursor,
+        limit: page_limit(query.limit)?,
+    };
     let (agencies, next_cursor) = state.ctx.db.run(move |conn| store::list_agencies(conn, &filter)).await?;
     Ok(HttpResponse::Ok().json(AgencyList { agencies, next_cursor }))
 }
@@ -121,9 +180,14 @@ pub(crate) struct AgencyRequest {
     /// The id of an existing agency it belongs to (it receives level-2 warnings and sees the
     /// messages of this one); absent, null or empty for a top-level agency.
     parent_id: Option<String>,
+    /// The codes of the areas it serves (case aside, each once, up to 500): known areas at
+    /// any level, e.g. `tehran` or one of its districts; `GET /api/v1/areas` lists them.
+    /// Absent, null or empty for none.
+    #[schema(max_items = 500)]
+    areas: Option<Vec<String>>,
 }
 
-/// Adds an agency, under an existing parent if any. Admins only.
+/// Adds an agency, under an existing parent if any, serving the areas it declares. Admins only.
 #[utoipa::path(post, path = "/api/v1/agencies", tag = "routing",
     request_body(content = AgencyRequest, content_type = "application/json"),
     responses(
@@ -145,12 +209,52 @@ pub(crate) async fn post_agency(
         issues.push(FieldIssue::new("name", "is required, up to 200 characters"));
     }
     let parent = request.parent_id.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+    let areas = requested_areas(request.areas.unwrap_or_default(), &mut issues);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
     let now = state.ctx.clock.now();
-    let agency = state.ctx.db.write(move |conn| store::create_agency(conn, &id, &name, parent.as_deref(), now)).await?;
+    let agency =
+        state.ctx.db.write(move |conn| store::create_agency(conn, &id, &name, parent.as_deref(), &areas, now)).await?;
     Ok(HttpResponse::Created().json(agency))
+}
+
+/// The areas an agency serves, replacing those it declared before.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AgencyAreas)]
+pub(crate) struct AgencyAreasRequest {
+    /// The codes of the areas it serves (case aside, each once, up to 500): known areas at
+    /// any level; `GET /api/v1/areas` lists them. An empty list clears them.
+    #[schema(required = true, value_type = Vec<String>, max_items = 500)]
+    areas: Option<Vec<String>>,
+}
+
+/// Replaces the areas an agency serves. Admins only.
+#[utoipa::path(put, path = "/api/v1/agencies/{id}/areas", tag = "routing",
+    params(("id" = String, Path, description = "The agency's id, e.g. `tehran-municipality`")),
+    request_body(content = AgencyAreasRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The agency, with the areas it now serves", body = Agency),
+        (status = 404, description = "No agency has this id", content_type = "application/problem+json", body = ProblemSchema)))]
+pub(crate) async fn put_agency_areas(
+    state: web::Data<RoutingState>,
+    caller: Caller,
+    path: web::Path<String>,
+    JsonBody(request): JsonBody<AgencyAreasRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin])?;
+    let id = path.into_inner();
+    let mut issues = Vec::new();
+    let Some(areas) = request.areas else {
+        return Err(ApiError::invalid_field("areas", "is required: a list of area codes; an empty list clears them"));
+    };
+    let areas = requested_areas(areas, &mut issues);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let agency = state.ctx.db.write(move |conn| store::set_agency_areas(conn, &id, &areas)).await?;
+    Ok(HttpResponse::Ok().json(agency))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -163,9 +267,14 @@ pub(crate) struct RuleQuery {
     /// Only the rules that send messages to this agency (its id).
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     agency_id: Option<String>,
-    /// Only the rules of this province: a province code such as `tehran` (case aside), or `*`
-    /// for the nationwide rules. Matched exactly: `tehran` does not list the `*` rules.
+    /// Only the rules of this province (their area's): a province code such as `tehran` (case
+    /// aside), or `*` for the rules of everywhere. Matched exactly: `tehran` does not list the
+    /// `*` rules, and lists those of its districts.
     province: Option<String>,
+    /// Only the rules of this area: a known area code (case aside), or `*` for the rules of
+    /// everywhere. Matched exactly: `tehran` lists neither the `*` rules nor those of its
+    /// districts. `GET /api/v1/areas` lists the codes.
+    area: Option<String>,
     /// Created at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
     /// 2026-11-29, Tehran time) or an RFC 3339 instant.
     from: Option<String>,
@@ -212,6 +321,10 @@ pub(crate) async fn get_rules(
     if province.as_deref().is_some_and(|p| p != ANY && Province::parse(p).is_none()) {
         issues.push(FieldIssue::new("province", format!("`*` (nationwide rules) or one of: {}", Province::listed())));
     }
+    let area = query.area.as_deref().map(area_code);
+    if let Some(area) = area.as_deref().filter(|a| *a != ANY) {
+        check_known_area(&state, "area", area, &mut issues).await?;
+    }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
     let newest_first =
@@ -224,6 +337,7 @@ pub(crate) async fn get_rules(
         category: query.category,
         agency_id: query.agency_id,
         province,
+        area,
         from,
         until,
         newest_first,
@@ -234,12 +348,14 @@ pub(crate) async fn get_rules(
     Ok(HttpResponse::Ok().json(RoutingRuleList { routing_rules, next_cursor }))
 }
 
-/// A new routing rule: messages of `category` from `province` (and `city`) go to `agency_id`.
+/// A new routing rule: messages of `category` (or a category under it) located in `area` (and
+/// `city`) go to `agency_id`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewRoutingRule)]
 pub(crate) struct RuleRequest {
     /// The category code: 1–64 lowercase letters, digits, '.', '_' or '-', e.g. `municipal.building`.
+    /// It covers the categories under it too: `municipal` covers `municipal.building`.
     #[schema(required = true, value_type = String, pattern = "^[a-z0-9._-]{1,64}$")]
     category: Option<String>,
     /// `*` (every province; the default when absent, null or empty) or a province code (case
@@ -247,22 +363,31 @@ pub(crate) struct RuleRequest {
     /// golestan, hamadan, hormozgan, ilam, isfahan, kerman, kermanshah, khorasan-north,
     /// khorasan-razavi, khorasan-south, khuzestan, kohgiluyeh-boyerahmad, kurdistan, lorestan,
     /// markazi, mazandaran, qazvin, qom, semnan, sistan-baluchestan, tehran, west-azerbaijan,
-    /// yazd, zanjan.
+    /// yazd, zanjan. With `area`, the province `area` lies in; alone, the rule's area.
     province: Option<String>,
+    /// The area the rule covers: a known area code at any level (case aside), such as a
+    /// province, county, city, district, sub-district or neighbourhood (`GET /api/v1/areas`
+    /// lists them), or `*` for everywhere. Absent, null or empty: `province`, or everywhere
+    /// without one. The rule on the deepest area of a message's area path decides.
+    area: Option<String>,
     /// `*` (every city; the default when absent, null or empty) or a city name, up to 100
-    /// characters; a city rule needs its province. Arabic ي/ك are stored as Persian ی/ک.
+    /// characters; a city rule needs its area or province. Arabic ي/ك are stored as Persian
+    /// ی/ک.
     city: Option<String>,
     /// The id of the existing agency that receives these messages.
     #[schema(required = true, value_type = String, min_length = 1)]
     agency_id: Option<String>,
 }
 
-/// Adds a routing rule; the most specific matching rule decides. Admins only.
+/// Adds a routing rule. Admins only.
+///
+/// Of the rules matching a message, the one on the deepest area of its area path decides, then
+/// a city rule over one of every city, then the most specific category.
 #[utoipa::path(post, path = "/api/v1/routing-rules", tag = "routing",
     request_body(content = RuleRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The rule, added", body = Rule),
-        (status = 409, description = "A rule for this category, province and city already exists", content_type = "application/problem+json", body = ProblemSchema)))]
+        (status = 409, description = "A rule for this category, area and city already exists", content_type = "application/problem+json", body = ProblemSchema)))]
 pub(crate) async fn post_rule(
     state: web::Data<RoutingState>,
     caller: Caller,
@@ -275,17 +400,24 @@ pub(crate) async fn post_rule(
         issues.push(FieldIssue::new("category", IDENTIFIER_RULE));
     }
     let province = request.province.map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty());
-    let province = province.unwrap_or_else(|| ANY.to_string());
-    if province != ANY && Province::parse(&province).is_none() {
+    if province.as_deref().is_some_and(|p| p != ANY && Province::parse(p).is_none()) {
         issues.push(FieldIssue::new("province", format!("use `*` (all) or one of: {}", Province::listed())));
     }
+    let named_area = request.area.as_deref().map(area_code).filter(|a| !a.is_empty());
+    if named_area.as_deref().is_some_and(|a| a != ANY && !is_identifier(a)) {
+        issues.push(FieldIssue::new("area", store::unknown_area(named_area.as_deref().unwrap_or_default())));
+    }
+    // The rule's area: the one named, else the province, else everywhere; a province named
+    // with an area (other than `*`, every province) must hold it.
+    let within = province.clone().filter(|p| p != ANY && named_area.is_some());
+    let area = named_area.or(province).unwrap_or_else(|| ANY.to_string());
     let city = request
         .city
         .map(|c| iran::normalize_persian(&c.trim().to_ascii_lowercase()))
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| ANY.to_string());
-    if city != ANY && province == ANY {
-        issues.push(FieldIssue::new("city", "a city rule needs its province"));
+    if city != ANY && area == ANY {
+        issues.push(FieldIssue::new("city", "a city rule needs its area or province"));
     }
     if city.chars().count() > 100 {
         issues.push(FieldIssue::new("city", "is longer than 100 characters"));
@@ -298,8 +430,20 @@ pub(crate) async fn post_rule(
         return Err(ApiError::invalid(issues));
     }
     let now = state.ctx.clock.now();
-    let rule =
-        state.ctx.db.write(move |conn| store::create_rule(conn, &category, &province, &city, &agency_id, now)).await?;
+    let rule = state
+        .ctx
+        .db
+        .write(move |conn| {
+            let rule = store::NewRule {
+                category: &category,
+                area: &area,
+                province: within.as_deref(),
+                city: &city,
+                agency_id: &agency_id,
+            };
+            store::create_rule(conn, &rule, now)
+        })
+        .await?;
     Ok(HttpResponse::Created().json(rule))
 }
 
@@ -331,6 +475,9 @@ pub(crate) struct TriageQuery {
     /// Only messages about this province (its code, such as `tehran`).
     #[param(required = false, value_type = Province)]
     province: Option<String>,
+    /// Only messages located in this area (their area path holds it): a known area code (case
+    /// aside), e.g. `tehran` or one of its districts; `GET /api/v1/areas` lists them.
+    area: Option<String>,
     /// Queued at or after: a day (Solar Hijri such as 1405-09-08, or Gregorian such as
     /// 2026-11-29, Tehran time) or an RFC 3339 instant.
     from: Option<String>,
@@ -377,6 +524,10 @@ pub(crate) async fn get_triage(
     if query.province.as_deref().is_some_and(|p| Province::parse(p).is_none()) {
         issues.push(FieldIssue::new("province", format!("one of: {}", Province::listed())));
     }
+    let area = query.area.as_deref().map(area_code);
+    if let Some(area) = &area {
+        check_known_area(&state, "area", area, &mut issues).await?;
+    }
     let from = query.from.as_deref().and_then(|t| period_bound("from", t, false, &mut issues));
     let until = query.to.as_deref().and_then(|t| period_bound("to", t, true, &mut issues));
     let newest_first =
@@ -389,6 +540,7 @@ pub(crate) async fn get_triage(
         needs_supervisor: query.needs_supervisor,
         category: query.category,
         province: query.province,
+        area,
         from,
         until,
         newest_first,

@@ -1,12 +1,13 @@
 //! Routing: sends each received message to the agency responsible (`message.assigned`), by
-//! rules of category × province (× city), or to the 1888 triage queue (`message.needs_triage`).
+//! rules of category × area (× city), or to the 1888 triage queue (`message.needs_triage`). It
+//! knows the areas intake imports (`areas.imported`) and the areas each agency serves.
 
 use std::sync::Arc;
 
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::{Envelope, MessageDeclined, MessageReceived};
+use nazer_shared::events::{AreasImported, Envelope, MessageDeclined, MessageReceived};
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::ROUTING;
@@ -35,7 +36,7 @@ impl Routing {
 
 /// What routing does with the events it consumes.
 pub fn handlers() -> Handlers<()> {
-    Handlers::new().on::<MessageReceived>(route).on::<MessageDeclined>(reroute)
+    Handlers::new().on::<MessageReceived>(route).on::<MessageDeclined>(reroute).on::<AreasImported>(record_areas)
 }
 
 fn route(
@@ -56,6 +57,16 @@ fn reroute(
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
     Ok(store::reroute_declined(conn, &declined, now)?)
+}
+
+fn record_areas(
+    _: &(),
+    conn: &mut DbConnection,
+    imported: AreasImported,
+    _: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    Ok(store::record_areas(conn, &imported.areas, now)?)
 }
 
 impl Service for Routing {
@@ -93,14 +104,15 @@ const DEMO_RULES: [(&str, &str, &str); 6] = [
 
 pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
     for (id, name, parent) in DEMO_AGENCIES {
-        match store::create_agency(conn, id, name, parent, now) {
+        match store::create_agency(conn, id, name, parent, &[], now) {
             Ok(_) | Err(store::AgencyError::Exists(_)) => {}
             Err(store::AgencyError::Db(error)) => return Err(error),
             Err(other) => return Err(DbError::Refused(other.to_string())),
         }
     }
-    for (category, province, agency) in DEMO_RULES {
-        match store::create_rule(conn, category, province, rules::ANY, agency, now) {
+    for (category, area, agency) in DEMO_RULES {
+        let rule = store::NewRule { category, area, province: None, city: rules::ANY, agency_id: agency };
+        match store::create_rule(conn, &rule, now) {
             Ok(_) | Err(store::RuleError::Exists(_)) => {}
             Err(store::RuleError::Db(error)) => return Err(error),
             Err(other) => return Err(DbError::Refused(other.to_string())),

@@ -17,6 +17,8 @@ diesel::table! {
         city -> Text,
         agency_id -> Text,
         created_at -> Timestamp,
+        /// An area code at any level, or `*` for everywhere; `province` is its province.
+        area -> Text,
     }
 }
 
@@ -35,6 +37,8 @@ diesel::table! {
         priority -> Text,
         channel -> Nullable<Text>,
         needs_supervisor -> Bool,
+        /// The message's area codes as a JSON array, province first, deepest last.
+        area_path -> Text,
     }
 }
 
@@ -46,3 +50,26 @@ diesel::table! {
         declined_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    /// The areas routing knows: the provinces, and what `areas.imported` announced.
+    routing_areas (code) {
+        code -> Text,
+        parent_code -> Nullable<Text>,
+        level -> Text,
+        name_fa -> Text,
+        name_en -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The areas each agency declares it serves.
+    agency_areas (agency_id, area_code) {
+        agency_id -> Text,
+        area_code -> Text,
+    }
+}
+
+diesel::joinable!(agency_areas -> agencies (agency_id));
+diesel::allow_tables_to_appear_in_same_query!(agencies, agency_areas);

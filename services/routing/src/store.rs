@@ -1,18 +1,20 @@
 //! Routing's reads and writes; an assignment commits with its event.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{MessageAssigned, MessageDeclined, MessageNeedsTriage, MessageReceived};
-use nazer_shared::http::ApiError;
+use nazer_shared::events::{AreaSummary, MessageAssigned, MessageDeclined, MessageNeedsTriage, MessageReceived};
 use nazer_shared::http::paging::{self, Cursor};
+use nazer_shared::http::{ApiError, FieldIssue};
 use nazer_shared::outbox;
 use nazer_shared::topology::ROUTING;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::rules::{self, Rule};
-use crate::schema::{agencies, assignments, declines, routing_rules};
+use crate::schema::{agencies, agency_areas, assignments, declines, routing_areas, routing_rules};
 
 nazer_shared::closed_set! {
     /// Where routing left a message: with an agency, or waiting in 1888 triage.
@@ -33,6 +35,125 @@ impl AssignmentState {
 /// The rule id recorded when a supervisor assigns by hand from triage.
 pub const MANUAL_RULE: &str = "manual";
 
+/// Field issues said as one line, for logs and the seeding.
+fn described(issues: &[FieldIssue]) -> String {
+    issues.iter().map(|i| format!("{}: {}", i.field, i.problem)).collect::<Vec<_>>().join("; ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Areas: the provinces, and what intake's imports announce
+
+/// An area as routing keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = routing_areas, primary_key(code), treat_none_as_null = true)]
+struct AreaRow {
+    code: String,
+    parent_code: Option<String>,
+    level: String,
+    name_fa: String,
+    name_en: String,
+    updated_at: NaiveDateTime,
+}
+
+impl AreaRow {
+    fn of(area: &AreaSummary, at: NaiveDateTime) -> Self {
+        Self {
+            code: area.code.clone(),
+            parent_code: area.parent.clone(),
+            level: area.level.clone(),
+            name_fa: area.name_fa.clone(),
+            name_en: area.name_en.clone(),
+            updated_at: at,
+        }
+    }
+
+    fn same_area(&self, other: &Self) -> bool {
+        (&self.parent_code, &self.level, &self.name_fa, &self.name_en)
+            == (&other.parent_code, &other.level, &other.name_fa, &other.name_en)
+    }
+}
+
+/// How many codes one `IN (…)` names, well under either backend's bind limit.
+const CODES_PER_QUERY: usize = 500;
+
+/// Records areas that intake imported (`areas.imported`), or the demo's: new ones are added,
+/// changed ones take their new parent, level and names. Applying the same areas again changes
+/// nothing, not even `updated_at`.
+pub fn record_areas(conn: &mut DbConnection, areas: &[AreaSummary], now: DateTime<Utc>) -> Result<(), DbError> {
+    let at = to_db_time(now);
+    for chunk in areas.chunks(CODES_PER_QUERY) {
+        let codes: Vec<&str> = chunk.iter().map(|a| a.code.as_str()).collect();
+        let stored: Vec<AreaRow> =
+            routing_areas::table.filter(routing_areas::code.eq_any(&codes)).select(AreaRow::as_select()).load(conn)?;
+        let stored: BTreeMap<String, AreaRow> = stored.into_iter().map(|row| (row.code.clone(), row)).collect();
+        for area in chunk {
+            let row = AreaRow::of(area, at);
+            match stored.get(&area.code) {
+                None => {
+                    diesel::insert_into(routing_areas::table).values(&row).execute(conn)?;
+                }
+                Some(known) if known.same_area(&row) => {}
+                Some(_) => {
+                    diesel::update(routing_areas::table.find(&row.code)).set(&row).execute(conn)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How deep an area tree may be; the bound only guards against a hand-edited table.
+const MAX_AREA_DEPTH: usize = 16;
+
+/// The area `code` and its ancestors, province first, `code` last (as a message's `area_path`
+/// reads); None when routing does not know the area.
+pub fn area_path(conn: &mut DbConnection, code: &str) -> Result<Option<Vec<String>>, DbError> {
+    let mut path: Vec<String> = Vec::new();
+    let mut next = Some(code.to_string());
+    while let Some(at) = next.take().filter(|at| path.len() < MAX_AREA_DEPTH && !path.contains(at)) {
+        let parent: Option<Option<String>> =
+            routing_areas::table.find(&at).select(routing_areas::parent_code).first(conn).optional()?;
+        match parent {
+            None if path.is_empty() => return Ok(None),
+            // A parent not known here (yet): the path starts below it.
+            None => break,
+            Some(parent) => {
+                path.push(at);
+                next = parent;
+            }
+        }
+    }
+    path.reverse();
+    Ok(Some(path))
+}
+
+/// What an unknown area code is told.
+pub fn unknown_area(code: &str) -> String {
+    format!(
+        "no area has the code `{code}`; `GET /api/v1/areas` lists the area codes (an area imported a moment ago \
+         reaches routing within seconds)"
+    )
+}
+
+/// The issues of `codes` (the list `field`) that name no known area, as `field[i]`.
+fn unknown_areas(conn: &mut DbConnection, field: &str, codes: &[String]) -> Result<Vec<FieldIssue>, DbError> {
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for chunk in codes.chunks(CODES_PER_QUERY) {
+        let found: Vec<String> =
+            routing_areas::table.filter(routing_areas::code.eq_any(chunk)).select(routing_areas::code).load(conn)?;
+        known.extend(found);
+    }
+    Ok(codes
+        .iter()
+        .enumerate()
+        .filter(|(_, code)| !known.contains(*code))
+        .map(|(i, code)| FieldIssue::new(format!("{field}[{i}]"), unknown_area(code)))
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agencies
+
 /// An agency that receives messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Agency {
@@ -41,6 +162,8 @@ pub struct Agency {
     /// The agency it belongs to; null for a top-level agency.
     #[schema(required = true)]
     pub parent_id: Option<String>,
+    /// The codes of the areas it declares it serves, in code order; empty when it declared none.
+    pub areas: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -54,17 +177,60 @@ struct AgencyRow {
     created_at: NaiveDateTime,
 }
 
-impl From<AgencyRow> for Agency {
-    fn from(row: AgencyRow) -> Self {
-        Self { id: row.id, name: row.name, parent_id: row.parent_id, created_at: from_db_time(row.created_at) }
+/// An area an agency serves, as stored.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = agency_areas)]
+struct AgencyAreaRow {
+    agency_id: String,
+    area_code: String,
+}
+
+impl AgencyRow {
+    fn with_areas(self, areas: Vec<String>) -> Agency {
+        Agency {
+            id: self.id,
+            name: self.name,
+            parent_id: self.parent_id,
+            areas,
+            created_at: from_db_time(self.created_at),
+        }
     }
 }
 
-/// A page of the agency list: optionally only the children of `parent_id`, ordered by id,
-/// starting just after the id `after`.
+/// The areas each of `agency_ids` serves, in code order.
+fn areas_of(conn: &mut DbConnection, agency_ids: &[String]) -> Result<BTreeMap<String, Vec<String>>, DbError> {
+    let rows: Vec<AgencyAreaRow> = agency_areas::table
+        .filter(agency_areas::agency_id.eq_any(agency_ids))
+        .order((agency_areas::agency_id, agency_areas::area_code))
+        .select(AgencyAreaRow::as_select())
+        .load(conn)?;
+    let mut areas: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in rows {
+        areas.entry(row.agency_id).or_default().push(row.area_code);
+    }
+    Ok(areas)
+}
+
+/// `rows` as agencies, each with the areas it serves.
+fn agencies_with_areas(conn: &mut DbConnection, rows: Vec<AgencyRow>) -> Result<Vec<Agency>, DbError> {
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let mut areas = areas_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let served = areas.remove(&row.id).unwrap_or_default();
+            row.with_areas(served)
+        })
+        .collect())
+}
+
+/// A page of the agency list: optionally only the children of `parent_id`, or only those
+/// serving `area` or one of its ancestors, ordered by id, starting just after the id `after`.
 #[derive(Debug, Clone, Default)]
 pub struct AgencyFilter {
     pub parent_id: Option<String>,
+    /// An area code: the agencies that serve it, or an area it lies in.
+    pub area: Option<String>,
     pub descending: bool,
     pub after: Option<String>,
     pub limit: i64,
@@ -77,26 +243,33 @@ pub fn list_agencies(conn: &mut DbConnection, filter: &AgencyFilter) -> Result<(
     if let Some(parent) = &filter.parent_id {
         query = query.filter(agencies::parent_id.eq(parent.clone()));
     }
+    if let Some(area) = &filter.area {
+        let lineage = area_path(conn, area)?.unwrap_or_else(|| vec![area.clone()]);
+        let serving =
+            agency_areas::table.filter(agency_areas::area_code.eq_any(lineage)).select(agency_areas::agency_id);
+        query = query.filter(agencies::id.eq_any(serving));
+    }
     query = match (&filter.after, filter.descending) {
         (Some(after), true) => query.filter(agencies::id.lt(after.clone())),
         (Some(after), false) => query.filter(agencies::id.gt(after.clone())),
         (None, _) => query,
     };
     query = if filter.descending { query.order(agencies::id.desc()) } else { query.order(agencies::id.asc()) };
-    let rows: Vec<AgencyRow> = query.limit(filter.limit + 1).load(conn)?;
-    let mut agencies: Vec<Agency> = rows.into_iter().map(Agency::from).collect();
+    let mut rows: Vec<AgencyRow> = query.limit(filter.limit + 1).load(conn)?;
     let limit = usize::try_from(filter.limit).unwrap_or(0);
-    if agencies.len() <= limit {
-        return Ok((agencies, None));
-    }
-    agencies.truncate(limit);
-    let next = agencies.last().map(|a| a.id.clone());
-    Ok((agencies, next))
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|a| a.id.clone())
+    } else {
+        None
+    };
+    Ok((agencies_with_areas(conn, rows)?, next))
 }
 
 pub fn find_agency(conn: &mut DbConnection, id: &str) -> Result<Option<Agency>, DbError> {
     let row: Option<AgencyRow> = agencies::table.find(id).select(AgencyRow::as_select()).first(conn).optional()?;
-    Ok(row.map(Agency::from))
+    let Some(row) = row else { return Ok(None) };
+    Ok(agencies_with_areas(conn, vec![row])?.pop())
 }
 
 /// An agency's ancestors, parent first. The tree cannot hold a cycle (parents exist before
@@ -118,8 +291,11 @@ pub enum AgencyError {
     Db(#[from] DbError),
     #[error("an agency with id `{0}` already exists")]
     Exists(String),
-    #[error("parent agency `{0}` does not exist")]
-    UnknownParent(String),
+    #[error("no agency has this id")]
+    NotFound,
+    /// Fields naming what does not exist (the parent, an area), each with how to fix it.
+    #[error("{}", described(.0))]
+    Invalid(Vec<FieldIssue>),
 }
 
 nazer_shared::from_diesel_error!(AgencyError);
@@ -128,27 +304,35 @@ impl From<AgencyError> for ApiError {
     fn from(error: AgencyError) -> Self {
         match error {
             AgencyError::Exists(_) => ApiError::Conflict(error.to_string()),
-            AgencyError::UnknownParent(_) => ApiError::invalid_field("parent_id", error.to_string()),
+            AgencyError::NotFound => ApiError::NotFound(error.to_string()),
+            AgencyError::Invalid(issues) => ApiError::invalid(issues),
             AgencyError::Db(error) => error.into(),
         }
     }
 }
 
-/// Adds an agency under an existing parent (so the tree can never hold a cycle).
+/// Adds an agency under an existing parent (so the tree can never hold a cycle), serving
+/// `areas` (known area codes, each once).
 pub fn create_agency(
     conn: &mut DbConnection,
     id: &str,
     name: &str,
     parent_id: Option<&str>,
+    areas: &[String],
     now: DateTime<Utc>,
 ) -> Result<Agency, AgencyError> {
     if find_agency(conn, id)?.is_some() {
         return Err(AgencyError::Exists(id.into()));
     }
+    let mut issues = Vec::new();
     if let Some(parent) = parent_id
         && find_agency(conn, parent)?.is_none()
     {
-        return Err(AgencyError::UnknownParent(parent.into()));
+        issues.push(FieldIssue::new("parent_id", format!("parent agency `{parent}` does not exist")));
+    }
+    issues.extend(unknown_areas(conn, "areas", areas)?);
+    if !issues.is_empty() {
+        return Err(AgencyError::Invalid(issues));
     }
     let at = to_db_time(now);
     diesel::insert_into(agencies::table)
@@ -159,13 +343,41 @@ pub fn create_agency(
             agencies::created_at.eq(at),
         ))
         .execute(conn)?;
+    let areas = insert_agency_areas(conn, id, areas)?;
     Ok(Agency {
         id: id.into(),
         name: name.into(),
         parent_id: parent_id.map(str::to_string),
+        areas,
         created_at: from_db_time(at),
     })
 }
+
+/// Stores that `agency_id` serves `areas` (each once); the areas, in code order.
+fn insert_agency_areas(conn: &mut DbConnection, agency_id: &str, areas: &[String]) -> Result<Vec<String>, DbError> {
+    let areas: Vec<String> = areas.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    let rows: Vec<AgencyAreaRow> =
+        areas.iter().map(|code| AgencyAreaRow { agency_id: agency_id.into(), area_code: code.clone() }).collect();
+    nazer_shared::insert_rows!(conn, agency_areas::table, rows)?;
+    Ok(areas)
+}
+
+/// Replaces the areas an agency serves with `areas` (known area codes; none clears them).
+pub fn set_agency_areas(conn: &mut DbConnection, agency_id: &str, areas: &[String]) -> Result<Agency, AgencyError> {
+    let Some(agency) = find_agency(conn, agency_id)? else {
+        return Err(AgencyError::NotFound);
+    };
+    let issues = unknown_areas(conn, "areas", areas)?;
+    if !issues.is_empty() {
+        return Err(AgencyError::Invalid(issues));
+    }
+    diesel::delete(agency_areas::table.filter(agency_areas::agency_id.eq(agency_id))).execute(conn)?;
+    let areas = insert_agency_areas(conn, agency_id, areas)?;
+    Ok(Agency { areas, ..agency })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing rules
 
 /// A routing rule as stored.
 #[derive(Queryable, Selectable)]
@@ -173,6 +385,7 @@ pub fn create_agency(
 struct RuleRow {
     id: String,
     category: String,
+    area: String,
     province: String,
     city: String,
     agency_id: String,
@@ -181,19 +394,27 @@ struct RuleRow {
 
 impl From<RuleRow> for Rule {
     fn from(row: RuleRow) -> Self {
-        Self { id: row.id, category: row.category, province: row.province, city: row.city, agency_id: row.agency_id }
+        Self {
+            id: row.id,
+            category: row.category,
+            area: row.area,
+            province: row.province,
+            city: row.city,
+            agency_id: row.agency_id,
+        }
     }
 }
 
-pub fn list_rules(conn: &mut DbConnection, category: Option<&str>) -> Result<Vec<Rule>, DbError> {
-    let mut query = routing_rules::table
+/// The rules that may decide for a message of `category` located along `area_path`: of the
+/// category or one it lies under, and of everywhere or an area of the path.
+fn candidate_rules(conn: &mut DbConnection, category: &str, area_path: &[String]) -> Result<Vec<Rule>, DbError> {
+    let areas: Vec<&str> = area_path.iter().map(String::as_str).chain([rules::ANY]).collect();
+    let rows: Vec<RuleRow> = routing_rules::table
+        .filter(routing_rules::category.eq_any(rules::covering_categories(category)))
+        .filter(routing_rules::area.eq_any(areas))
+        .order(routing_rules::id)
         .select(RuleRow::as_select())
-        .order((routing_rules::category, routing_rules::province, routing_rules::city))
-        .into_boxed();
-    if let Some(category) = category {
-        query = query.filter(routing_rules::category.eq(category.to_string()));
-    }
-    let rows: Vec<RuleRow> = query.load(conn)?;
+        .load(conn)?;
     Ok(rows.into_iter().map(Rule::from).collect())
 }
 
@@ -202,8 +423,10 @@ pub fn list_rules(conn: &mut DbConnection, category: Option<&str>) -> Result<Vec
 pub struct RuleFilter {
     pub category: Option<String>,
     pub agency_id: Option<String>,
-    /// A province code or `*`, matched exactly.
+    /// A province code or `*`, matched exactly (the province of the rule's area).
     pub province: Option<String>,
+    /// An area code or `*`, matched exactly.
+    pub area: Option<String>,
     /// Created at or after.
     pub from: Option<DateTime<Utc>>,
     /// Created before.
@@ -225,6 +448,9 @@ pub fn rules_page(conn: &mut DbConnection, filter: &RuleFilter) -> Result<(Vec<R
     if let Some(value) = &filter.province {
         query = query.filter(routing_rules::province.eq(value.clone()));
     }
+    if let Some(value) = &filter.area {
+        query = query.filter(routing_rules::area.eq(value.clone()));
+    }
     query = nazer_shared::period!(query, routing_rules::created_at, filter.from, filter.until);
     let query = nazer_shared::keyset!(
         query,
@@ -243,9 +469,11 @@ pub fn rules_page(conn: &mut DbConnection, filter: &RuleFilter) -> Result<(Vec<R
 pub enum RuleError {
     #[error(transparent)]
     Db(#[from] DbError),
-    #[error("agency `{0}` does not exist")]
-    UnknownAgency(String),
-    #[error("a rule for this category, province and city already exists (`{0}`)")]
+    /// Fields naming what does not exist or does not fit (the area, the agency), each with how
+    /// to fix it.
+    #[error("{}", described(.0))]
+    Invalid(Vec<FieldIssue>),
+    #[error("a rule for this category, area and city already exists (`{0}`)")]
     Exists(String),
 }
 
@@ -254,28 +482,64 @@ nazer_shared::from_diesel_error!(RuleError);
 impl From<RuleError> for ApiError {
     fn from(error: RuleError) -> Self {
         match error {
-            RuleError::UnknownAgency(_) => ApiError::invalid_field("agency_id", error.to_string()),
+            RuleError::Invalid(issues) => ApiError::invalid(issues),
             RuleError::Exists(_) => ApiError::Conflict(error.to_string()),
             RuleError::Db(error) => error.into(),
         }
     }
 }
 
-pub fn create_rule(
-    conn: &mut DbConnection,
-    category: &str,
-    province: &str,
-    city: &str,
-    agency_id: &str,
-    now: DateTime<Utc>,
-) -> Result<Rule, RuleError> {
-    if find_agency(conn, agency_id)?.is_none() {
-        return Err(RuleError::UnknownAgency(agency_id.into()));
+/// A rule to add: messages of `category` (or one under it) located in `area` (and `city`) go
+/// to `agency_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRule<'a> {
+    pub category: &'a str,
+    /// A known area code at any level, or `*` for everywhere.
+    pub area: &'a str,
+    /// The province the caller named, if any: `area` must lie in it.
+    pub province: Option<&'a str>,
+    /// A city (normalised), or `*`.
+    pub city: &'a str,
+    pub agency_id: &'a str,
+}
+
+/// Adds a routing rule; its `province` is its area's (or `*`). Unique per category, area and
+/// city.
+pub fn create_rule(conn: &mut DbConnection, rule: &NewRule<'_>, now: DateTime<Utc>) -> Result<Rule, RuleError> {
+    let mut issues = Vec::new();
+    let province = if rule.area == rules::ANY {
+        if let Some(province) = rule.province {
+            let problem =
+                format!("`*` is every province; leave `area` out for all of `{province}`, or name an area in it");
+            issues.push(FieldIssue::new("area", problem));
+        }
+        rules::ANY.to_string()
+    } else {
+        match area_path(conn, rule.area)? {
+            None => {
+                issues.push(FieldIssue::new("area", unknown_area(rule.area)));
+                String::new()
+            }
+            Some(path) => {
+                let top = path.first().cloned().unwrap_or_default();
+                if let Some(province) = rule.province.filter(|p| *p != top) {
+                    let problem = format!("area `{}` lies in `{top}`, not in province `{province}`", rule.area);
+                    issues.push(FieldIssue::new("area", problem));
+                }
+                top
+            }
+        }
+    };
+    if find_agency(conn, rule.agency_id)?.is_none() {
+        issues.push(FieldIssue::new("agency_id", format!("agency `{}` does not exist", rule.agency_id)));
+    }
+    if !issues.is_empty() {
+        return Err(RuleError::Invalid(issues));
     }
     let existing: Option<String> = routing_rules::table
-        .filter(routing_rules::category.eq(category))
-        .filter(routing_rules::province.eq(province))
-        .filter(routing_rules::city.eq(city))
+        .filter(routing_rules::category.eq(rule.category))
+        .filter(routing_rules::area.eq(rule.area))
+        .filter(routing_rules::city.eq(rule.city))
         .select(routing_rules::id)
         .first(conn)
         .optional()?;
@@ -286,25 +550,30 @@ pub fn create_rule(
     diesel::insert_into(routing_rules::table)
         .values((
             routing_rules::id.eq(&id),
-            routing_rules::category.eq(category),
-            routing_rules::province.eq(province),
-            routing_rules::city.eq(city),
-            routing_rules::agency_id.eq(agency_id),
+            routing_rules::category.eq(rule.category),
+            routing_rules::area.eq(rule.area),
+            routing_rules::province.eq(&province),
+            routing_rules::city.eq(rule.city),
+            routing_rules::agency_id.eq(rule.agency_id),
             routing_rules::created_at.eq(to_db_time(now)),
         ))
         .execute(conn)?;
     Ok(Rule {
         id,
-        category: category.into(),
-        province: province.into(),
-        city: city.into(),
-        agency_id: agency_id.into(),
+        category: rule.category.into(),
+        area: rule.area.into(),
+        province,
+        city: rule.city.into(),
+        agency_id: rule.agency_id.into(),
     })
 }
 
 pub fn delete_rule(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
     Ok(diesel::delete(routing_rules::table.find(id)).execute(conn)? > 0)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Routing messages
 
 /// What routing keeps of a message it routed: enough to announce where it went.
 #[derive(Queryable, Selectable)]
@@ -318,6 +587,33 @@ struct Routed {
     city: Option<String>,
     priority: String,
     channel: Option<String>,
+    /// The message's area path as JSON (see [`encode_path`]).
+    area_path: String,
+}
+
+/// The area path a message is routed by: the one it carries, or its province alone for an
+/// event written before areas.
+pub fn area_path_of(message: &MessageReceived) -> Vec<String> {
+    if message.area_path.is_empty() { vec![message.province.clone()] } else { message.area_path.clone() }
+}
+
+/// An area path as `assignments.area_path` stores it: a JSON array of codes.
+fn encode_path(path: &[String]) -> String {
+    serde_json::Value::from(path.to_vec()).to_string()
+}
+
+/// The area path stored for a message in `province`; an empty one (never written since areas)
+/// reads as the province alone, one that is not a JSON array of codes is a broken row.
+fn decode_path(stored: &str, province: &str) -> Result<Vec<String>, DbError> {
+    let path: Vec<String> = serde_json::from_str(stored)
+        .map_err(|e| DbError::Refused(format!("unreadable area path `{stored}` stored: {e}")))?;
+    Ok(if path.is_empty() { vec![province.to_string()] } else { path })
+}
+
+/// A `LIKE` pattern (escape character `\`) matching a stored area path that holds `code`.
+fn path_pattern(code: &str) -> String {
+    let quoted = serde_json::Value::from(code).to_string();
+    format!("%{}%", quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
 /// Where an assignment stands.
@@ -357,7 +653,12 @@ impl Routed {
             city: message.city.clone(),
             priority: message.priority.clone(),
             channel: Some(message.channel.clone()),
+            area_path: encode_path(&area_path_of(message)),
         }
+    }
+
+    fn area_path(&self) -> Result<Vec<String>, DbError> {
+        decode_path(&self.area_path, &self.province)
     }
 
     fn load(conn: &mut DbConnection, message_id: &str) -> Result<Option<(Self, Standing)>, DbError> {
@@ -379,13 +680,14 @@ impl Routed {
         match decision {
             Some((rule_id, agency)) => self.assign(conn, rule_id, agency, None, now).map(|_| ()),
             None => {
+                let area_path = self.area_path()?;
                 let event = MessageNeedsTriage {
                     message_id: self.message_id,
                     tracking_code: self.tracking_code,
                     category: self.category,
                     province: self.province,
                     city: self.city,
-                    area_path: vec![],
+                    area_path,
                     reason: reason.into(),
                     queued_at: from_db_time(to_db_time(now)),
                     needs_supervisor,
@@ -406,6 +708,7 @@ impl Routed {
         now: DateTime<Utc>,
     ) -> Result<MessageAssigned, DbError> {
         let agency_ancestors = ancestors_of(conn, &agency)?;
+        let area_path = self.area_path()?;
         let event = MessageAssigned {
             message_id: self.message_id,
             tracking_code: self.tracking_code,
@@ -413,7 +716,7 @@ impl Routed {
             category: self.category,
             province: self.province,
             city: self.city,
-            area_path: vec![],
+            area_path,
             agency_id: agency.id,
             agency_name: agency.name,
             parent_agency_id: agency.parent_id,
@@ -429,14 +732,17 @@ impl Routed {
     }
 }
 
-/// Routes a received message once: to the agency of the most specific rule, or to triage.
+/// Routes a received message once, by its area path (see [`area_path_of`]): to the agency of
+/// the best fitting rule, or to triage.
 pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<Utc>) -> Result<(), DbError> {
     let decided: i64 = assignments::table.find(&message.message_id).count().get_result(conn)?;
     if decided > 0 {
         return Ok(());
     }
-    let candidates = list_rules(conn, Some(&message.category))?;
-    let chosen = rules::resolve(&candidates, &message.category, &message.province, message.city.as_deref());
+    let area_path = area_path_of(message);
+    let candidates = candidate_rules(conn, &message.category, &area_path)?;
+    let placed = rules::Message { category: &message.category, area_path: &area_path, city: message.city.as_deref() };
+    let chosen = rules::resolve(&candidates, &placed);
     let agency = match chosen {
         Some(rule) => find_agency(conn, &rule.agency_id)?.map(|a| (rule.id.clone(), a)),
         None => None,
@@ -452,13 +758,14 @@ pub fn route(conn: &mut DbConnection, message: &MessageReceived, now: DateTime<U
             assignments::city.eq(&message.city),
             assignments::priority.eq(&message.priority),
             assignments::channel.eq(Some(&message.channel)),
+            assignments::area_path.eq(encode_path(&area_path)),
             assignments::state.eq(AssignmentState::of(agency.is_some()).as_str()),
             assignments::agency_id.eq(agency.as_ref().map(|(_, a)| a.id.clone())),
             assignments::rule_id.eq(agency.as_ref().map(|(rule, _)| rule.clone())),
             assignments::decided_at.eq(at),
         ))
         .execute(conn)?;
-    let reason = "no routing rule matches this category and province";
+    let reason = "no routing rule matches this category and area";
     Routed::of_received(message).announce(conn, agency, reason, false, now)?;
     Ok(())
 }
@@ -474,6 +781,8 @@ pub struct TriageEntry {
     pub province: String,
     #[schema(required = true)]
     pub city: Option<String>,
+    /// The area codes the message is located in, province first, deepest last.
+    pub area_path: Vec<String>,
     /// Since when it waits.
     pub queued_at: DateTime<Utc>,
     /// Declined three times: for a supervisor to decide.
@@ -490,22 +799,27 @@ struct TriageRow {
     category: String,
     province: String,
     city: Option<String>,
+    area_path: String,
     decided_at: NaiveDateTime,
     needs_supervisor: bool,
 }
 
-impl From<TriageRow> for TriageEntry {
-    fn from(row: TriageRow) -> Self {
-        Self {
+impl TryFrom<TriageRow> for TriageEntry {
+    type Error = DbError;
+
+    fn try_from(row: TriageRow) -> Result<Self, DbError> {
+        let area_path = decode_path(&row.area_path, &row.province)?;
+        Ok(Self {
             message_id: row.message_id,
             tracking_code: row.tracking_code,
             kind: row.kind,
             category: row.category,
             province: row.province,
             city: row.city,
+            area_path,
             queued_at: from_db_time(row.decided_at),
             needs_supervisor: row.needs_supervisor,
-        }
+        })
     }
 }
 
@@ -515,6 +829,8 @@ pub struct TriageFilter {
     pub needs_supervisor: Option<bool>,
     pub category: Option<String>,
     pub province: Option<String>,
+    /// An area code: only messages whose area path holds it.
+    pub area: Option<String>,
     /// Queued at or after.
     pub from: Option<DateTime<Utc>>,
     /// Queued before.
@@ -543,6 +859,9 @@ pub fn triage_queue(
     if let Some(value) = &filter.province {
         query = query.filter(assignments::province.eq(value.clone()));
     }
+    if let Some(value) = &filter.area {
+        query = query.filter(assignments::area_path.like(path_pattern(value)).escape('\\'));
+    }
     query = nazer_shared::period!(query, assignments::decided_at, filter.from, filter.until);
     let query = nazer_shared::keyset!(
         query,
@@ -552,7 +871,7 @@ pub fn triage_queue(
         filter.newest_first
     );
     let rows: Vec<TriageRow> = query.limit(filter.limit + 1).load(conn)?;
-    let entries = rows.into_iter().map(TriageEntry::from).collect();
+    let entries = rows.into_iter().map(TriageEntry::try_from).collect::<Result<Vec<_>, _>>()?;
     Ok(paging::page(entries, filter.limit, |e: &TriageEntry| Cursor {
         at: to_db_time(e.queued_at),
         id: e.message_id.clone(),
@@ -696,9 +1015,10 @@ pub fn reroute_declined(
         .execute(conn)?;
     let declined_by: Vec<String> =
         declines::table.filter(declines::message_id.eq(&declined.message_id)).select(declines::agency_id).load(conn)?;
-    let candidates = list_rules(conn, Some(&routed.category))?;
-    let (category, province, city) = (&routed.category, &routed.province, routed.city.as_deref());
-    let next = rules::after_decline(&candidates, category, province, city, &declined_by, declined_by.len());
+    let area_path = routed.area_path()?;
+    let candidates = candidate_rules(conn, &routed.category, &area_path)?;
+    let placed = rules::Message { category: &routed.category, area_path: &area_path, city: routed.city.as_deref() };
+    let next = rules::after_decline(&candidates, &placed, &declined_by, declined_by.len());
     let chosen = match next {
         rules::AfterDecline::Reassign(rule) => find_agency(conn, &rule.agency_id)?.map(|a| (rule.id.clone(), a)),
         rules::AfterDecline::Triage { .. } => None,
@@ -712,6 +1032,8 @@ pub fn reroute_declined(
             assignments::rule_id.eq(chosen.as_ref().map(|(rule, _)| rule.clone())),
             assignments::decided_at.eq(at),
             assignments::needs_supervisor.eq(needs_supervisor),
+            // The path it was rerouted by (a row from before areas held its province alone).
+            assignments::area_path.eq(encode_path(&area_path)),
         ))
         .execute(conn)?;
     let reason = if needs_supervisor {

@@ -15,7 +15,7 @@ const RULES: &str = "/api/v1/routing-rules";
 
 fn agency(app: &TestApp, id: &str, parent: Option<&str>) {
     let mut conn = app.db().get().unwrap();
-    store::create_agency(&mut conn, id, id, parent, Utc::now()).unwrap();
+    store::create_agency(&mut conn, id, id, parent, &[], Utc::now()).unwrap();
 }
 
 fn agency_list<'a>(app: &'a TestApp, key: &'a str) -> ListContract<'a> {
@@ -118,7 +118,8 @@ fn seed_rules(app: &TestApp, base: DateTime<Utc>) -> Vec<Made> {
     for (seconds, category, province, agency) in plan {
         let at = base + Duration::seconds(seconds);
         let mut conn = app.db().get().unwrap();
-        let rule = store::create_rule(&mut conn, category, province, "*", agency, at).unwrap();
+        let new = store::NewRule { category, area: province, province: None, city: "*", agency_id: agency };
+        let rule = store::create_rule(&mut conn, &new, at).unwrap();
         made.push((at, rule.id, category, province, agency));
     }
     made.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));

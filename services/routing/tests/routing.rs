@@ -21,11 +21,18 @@ use serde_json::{Value, json};
 const CATEGORY: &str = "municipal.building";
 
 fn received(message_id: &str, category: &str, province: &str, city: Option<&str>) -> MessageReceived {
+    located(message_id, category, &[province], city)
+}
+
+/// A message located along `area_path` (province first, deepest last).
+fn located(message_id: &str, category: &str, area_path: &[&str], city: Option<&str>) -> MessageReceived {
     MessageReceived {
         message_id: message_id.into(),
         category: category.into(),
-        province: province.into(),
+        province: area_path[0].into(),
         city: city.map(str::to_string),
+        area: area_path.last().map(|a| a.to_string()),
+        area_path: area_path.iter().map(|a| a.to_string()).collect(),
         ..message_received()
     }
 }
@@ -600,5 +607,22 @@ async fn bad_triage_paging_and_filters_are_refused_naming_the_field() {
         let problem = body["errors"][0]["problem"].as_str().unwrap_or_default();
         assert!(problem.contains("write a Solar Hijri date as the day alone, e.g. 1405-09-17"), "{body}");
     }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_seeds_its_agencies_and_rules_once() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    write(&app, |conn| nazer_routing::seed_demo(conn, Utc::now()));
+    write(&app, |conn| nazer_routing::seed_demo(conn, Utc::now()));
+    let (_, body) = app.get("/api/v1/agencies", ADMIN_KEY).await;
+    assert_eq!(body["agencies"].as_array().map(Vec::len), Some(nazer_routing::DEMO_AGENCIES.len()), "{body}");
+    let (_, body) = app.get("/api/v1/routing-rules", ADMIN_KEY).await;
+    let rules = body["routing_rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 6, "{body}");
+    assert!(rules.iter().all(|r| r["area"] == r["province"]), "the demo's rules are of provinces: {body}");
+    route(&app, &received("m-demo", CATEGORY, "tehran", None), Utc::now());
+    let assigned = app.outbox_events("routing", "message.assigned");
+    assert_eq!(assigned[0].decode::<MessageAssigned>().unwrap().agency_id, "tehran-municipality");
     app.stop().await;
 }
