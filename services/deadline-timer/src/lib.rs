@@ -8,7 +8,7 @@ use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::events::{
-    Envelope, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageReopened, MessageResponded,
+    AreasImported, Envelope, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageReopened, MessageResponded,
     ResponseReviewed,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod areas;
 pub mod calendar;
 pub mod deadlines;
 pub mod firing;
@@ -58,6 +59,7 @@ pub fn handlers() -> Handlers<Clockwork> {
         .on::<MessageDeclined>(stop_declined)
         .on::<MessageReopened>(restart)
         .on::<ResponseReviewed>(review)
+        .on::<AreasImported>(know_areas)
 }
 
 fn schedule(
@@ -124,6 +126,17 @@ fn review(
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
     warnings::quality::register(conn, &reviewed, now)?;
+    Ok(())
+}
+
+fn know_areas(
+    _: &Clockwork,
+    conn: &mut DbConnection,
+    imported: AreasImported,
+    _: &Envelope,
+    _: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    areas::store::record_areas(conn, &imported.areas, imported.imported_at)?;
     Ok(())
 }
 
