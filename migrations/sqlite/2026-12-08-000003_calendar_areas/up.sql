@@ -42,3 +42,9 @@ INSERT INTO calendar_areas (code, parent_code, level, name_fa, name_en, updated_
     ('west-azerbaijan', NULL, 'province', 'آذربایجان غربی', 'West Azerbaijan', '1970-01-01 00:00:00'),
     ('yazd', NULL, 'province', 'یزد', 'Yazd', '1970-01-01 00:00:00'),
     ('zanjan', NULL, 'province', 'زنجان', 'Zanjan', '1970-01-01 00:00:00');
+
+-- Each clock remembers where its message is: the area codes from the province down, as a JSON
+-- list, so a closure of an area applies to the messages located in it or under it. A clock
+-- started before areas knows its province alone.
+ALTER TABLE deadlines ADD COLUMN area_path TEXT NOT NULL DEFAULT '[]';
+UPDATE deadlines SET area_path = '["' || province || '"]' WHERE province IS NOT NULL;

@@ -1,6 +1,7 @@
 //! Deadline-timer: puts every stage of a message on the clock when it is assigned, stops the
 //! clock when the agency answers, and registers a warning (تذکر) — exactly once — when the
-//! standard handling time runs out.
+//! standard handling time runs out. Clocks count business time on calendars whose closures
+//! may hold for one area (a province, a district of Tehran, …), as intake announces its areas.
 
 use std::sync::Arc;
 

@@ -34,6 +34,7 @@ diesel::table! {
         paused_at -> Nullable<Timestamp>,
         pauses -> Text,
         agency_ancestors -> Nullable<Text>,
+        area_path -> Text,
     }
 }
 
