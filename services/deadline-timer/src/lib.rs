@@ -1,6 +1,7 @@
 //! Deadline-timer: puts every stage of a message on the clock when it is assigned, stops the
 //! clock when the agency answers, and registers a warning (تذکر) — exactly once — when the
-//! standard handling time runs out.
+//! standard handling time runs out. Clocks count business time on calendars whose closures
+//! may hold for one area (a province, a district of Tehran, …), as intake announces its areas.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::events::{
-    Envelope, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageReopened, MessageResponded,
+    AreasImported, Envelope, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageReopened, MessageResponded,
     ResponseReviewed,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
@@ -18,6 +19,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod areas;
 pub mod calendar;
 pub mod deadlines;
 pub mod firing;
@@ -58,6 +60,7 @@ pub fn handlers() -> Handlers<Clockwork> {
         .on::<MessageDeclined>(stop_declined)
         .on::<MessageReopened>(restart)
         .on::<ResponseReviewed>(review)
+        .on::<AreasImported>(know_areas)
 }
 
 fn schedule(
@@ -124,6 +127,17 @@ fn review(
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
     warnings::quality::register(conn, &reviewed, now)?;
+    Ok(())
+}
+
+fn know_areas(
+    _: &Clockwork,
+    conn: &mut DbConnection,
+    imported: AreasImported,
+    _: &Envelope,
+    _: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    areas::store::record_areas(conn, &imported.areas, imported.imported_at)?;
     Ok(())
 }
 

@@ -34,6 +34,7 @@ diesel::table! {
         paused_at -> Nullable<Timestamp>,
         pauses -> Text,
         agency_ancestors -> Nullable<Text>,
+        area_path -> Text,
     }
 }
 
@@ -77,4 +78,15 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+diesel::table! {
+    calendar_areas (code) {
+        code -> Text,
+        parent_code -> Nullable<Text>,
+        level -> Text,
+        name_fa -> Text,
+        name_en -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(deadlines, warnings);

@@ -18,9 +18,9 @@ pub fn insert_due_deadlines(conn: &mut DbConnection, tag: &str, n: i64, due: Dat
         let to = (from + chunk - 1).min(n);
         diesel::sql_query(
             "INSERT INTO deadlines (id, message_id, tracking_code, agency_id, stage, budget, started_at, due_at, \
-             state, province, stage_policy, ladder, next_step, next_fire_at) \
+             state, province, area_path, stage_policy, ladder, next_step, next_fire_at) \
              SELECT $1 || '-' || g, $1 || '-message-' || g, lpad(g::text, 10, '0'), 'agency-' || (g % 50), \
-             'respond', 'PT1H', $2 - interval '1 hour', $2, 'pending', 'tehran', \
+             'respond', 'PT1H', $2 - interval '1 hour', $2, 'pending', 'tehran', '[\"tehran\"]', \
              '{\"stage\":\"respond\",\"budget\":\"PT1H\",\"reminders\":[]}', $3, 0, $2 \
              FROM generate_series($4::bigint, $5::bigint) AS g",
         )

@@ -26,7 +26,13 @@ async fn calendars_are_imported_exported_and_answer_due_instants() {
     assert_eq!(status, 200, "a second import replaces");
     let (status, exported) = app.get("/api/v1/calendars/iran-gov-1405", ADMIN_KEY).await;
     assert_eq!(status, 200);
-    assert_eq!(exported, calendar(), "export gives back what was imported");
+    // Export gives back what was imported, each closure's area shown beside its province.
+    let mut shown = calendar();
+    shown["closures"][0]["area"] = json!("tehran");
+    shown["closures"][1]["area"] = json!(null);
+    assert_eq!(exported, shown);
+    let (status, _) = app.put("/api/v1/calendars/iran-gov-1405", ADMIN_KEY, &exported).await;
+    assert_eq!(status, 200, "what is exported imports again");
     let (_, listed) = app.get("/api/v1/calendars", ADMIN_KEY).await;
     assert_eq!(listed["calendars"][0]["id"], "iran-gov-1405");
 

@@ -8,6 +8,7 @@ use nazer_shared::http::{ApiError, Caller, JsonBody, QueryParams, Scope};
 use nazer_shared::iran::persian_date_time;
 use serde::{Deserialize, Serialize};
 
+use crate::areas::store as area_store;
 use crate::calendar::change::{CalendarEdit, Changed, change_calendar};
 use crate::calendar::store::{self as calendar_store, CalendarSummary};
 use crate::calendar::{Calendar, CalendarDocument, ClosureDocument, HolidayDocument};
@@ -93,9 +94,11 @@ async fn delete_holiday(
     Ok(changed_response(HttpResponse::Ok(), &changed))
 }
 
-/// Adds a closure (one province or every province) to a calendar; the pending deadlines it touches move.
+/// Adds a closure (of one area — a province, a district, … — or everywhere) to a calendar; the
+/// pending deadlines of messages located in that area or under it move.
 ///
-/// Admins only.
+/// Admins only. An unknown area, or one outside the `province` given beside it, is refused
+/// naming `area`; `GET /api/v1/areas` lists the codes.
 #[utoipa::path(post, path = "/api/v1/calendars/{id}/closures", tag = "deadline-timer",
     params(("id" = String, Path, description = "The calendar's id", pattern = "^[a-z0-9._-]{1,64}$")),
     request_body(content = ClosureDocument, content_type = "application/json"),
@@ -120,7 +123,12 @@ async fn post_closure(
 #[into_params(parameter_in = Query)]
 struct ClosureQuery {
     /// The closed province's code (e.g. `tehran`); absent for a closure of every province.
+    /// Beside `area`, the province the area lies in.
     province: Option<String>,
+    /// The closed area's code at any level (e.g. `tehran-district-06`); absent: `province`
+    /// names it, and neither is a closure of everywhere.
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    area: Option<String>,
 }
 
 /// Removes a closure from a calendar; the pending deadlines it touches move (perhaps earlier).
@@ -142,7 +150,8 @@ async fn delete_closure(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
     let (id, date) = path.into_inner();
-    let changed = change(&state, id, CalendarEdit::RemoveClosure { date, province: query.province }).await?;
+    let edit = CalendarEdit::RemoveClosure { date, province: query.province, area: query.area };
+    let changed = change(&state, id, edit).await?;
     Ok(changed_response(HttpResponse::Ok(), &changed))
 }
 
@@ -225,6 +234,10 @@ struct DueQuery {
     budget: Option<String>,
     /// The message's province code (e.g. `tehran`), for its closures.
     province: Option<String>,
+    /// The area the message is located in, at any level (e.g. `tehran-district-06`), for the
+    /// closures of it and of every area above it; in `province` when both are given.
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    area: Option<String>,
 }
 
 /// When a budget started at an instant is due on a calendar.
@@ -240,6 +253,8 @@ pub struct DueAnswer {
     pub budget: Option<String>,
     /// The province, as asked.
     pub province: Option<String>,
+    /// The area, as asked.
+    pub area: Option<String>,
     /// The due instant, in the calendar's offset.
     #[schema(format = DateTime)]
     pub due_at: String,
@@ -261,11 +276,19 @@ async fn get_due(
     QueryParams(query): QueryParams<DueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin, Scope::CallCenter, Scope::Agency])?;
-    let question = DueQuestion::parse(query.start.as_deref(), query.budget.as_deref(), query.province.as_deref())
-        .map_err(ApiError::invalid)?;
+    let area = query.area.clone();
+    let known = state.ctx.db.run(move |conn| area_store::paths_of(conn, area.as_deref())).await?;
+    let question = DueQuestion::parse(
+        query.start.as_deref(),
+        query.budget.as_deref(),
+        query.province.as_deref(),
+        query.area.as_deref(),
+        &known,
+    )
+    .map_err(ApiError::invalid)?;
     let calendar = find(&state, path.into_inner()).await?;
     let due = calendar
-        .due(question.start, question.budget, question.province.as_deref())
+        .due(question.start, question.budget, &question.area_path)
         .map_err(|e| ApiError::invalid_field("budget", e.to_string()))?;
     Ok(HttpResponse::Ok().json(DueAnswer {
         start: calendar.local_rfc3339(question.start),
@@ -274,5 +297,6 @@ async fn get_due(
         calendar: calendar.id,
         budget: query.budget,
         province: query.province,
+        area: query.area,
     }))
 }

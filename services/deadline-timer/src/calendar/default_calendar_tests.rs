@@ -13,7 +13,7 @@ fn shipped() -> Calendar {
 fn due(start: &str, budget: &str) -> String {
     let calendar = shipped();
     let start: DateTime<Utc> = DateTime::parse_from_rfc3339(start).unwrap().with_timezone(&Utc);
-    calendar.local_rfc3339(calendar.due(start, Budget::parse(budget).unwrap(), Some("tehran")).unwrap())
+    calendar.local_rfc3339(calendar.due(start, Budget::parse(budget).unwrap(), &["tehran".to_string()]).unwrap())
 }
 
 #[test]

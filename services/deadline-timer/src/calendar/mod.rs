@@ -1,6 +1,7 @@
 //! Business calendars as data: weekly days off (configuration, never hard-coded), working
-//! windows, Solar Hijri holidays, and closures that may be limited to one province. Pure
-//! arithmetic over them turns a start instant and a budget into a due instant.
+//! windows, Solar Hijri holidays, and closures that may be limited to one area (a province, a
+//! district of Tehran, …). Pure arithmetic over them turns a start instant, a budget and where
+//! the message is located into a due instant.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,8 @@ use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Ti
 use nazer_shared::http::FieldIssue;
 use nazer_shared::iran::{self, JalaliDate};
 use serde::{Deserialize, Serialize};
+
+use crate::areas::{self, AREAS_LISTED, AreaPaths};
 
 pub(crate) mod api;
 pub(crate) mod change;
@@ -58,16 +61,30 @@ pub struct HolidayDocument {
     pub name: String,
 }
 
-/// A day offices are closed (air pollution, a national event), in one province or everywhere.
+/// A day offices are closed (air pollution, a national event): in one area — a province, a
+/// district, … — or everywhere. It applies to every message located in that area or under it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClosureDocument {
     /// A Solar Hijri date, YYYY-MM-DD.
     #[schema(pattern = "^[0-9]+[-/][0-9]+[-/][0-9]+$")]
     pub date: String,
-    /// A province code such as `tehran`, or null for every province.
+    /// A province code such as `tehran`, or null for every province. Beside `area`, the
+    /// province the area lies in (shown so).
     pub province: Option<String>,
+    /// The closed area: a known area code at any level, such as `tehran` or
+    /// `tehran-district-06` (`GET /api/v1/areas` lists them), or null for everywhere. Absent,
+    /// `province` names it (and it is shown so).
+    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
+    pub area: Option<String>,
     pub reason: String,
+}
+
+impl ClosureDocument {
+    /// The area closed: `area`, else `province`; None for everywhere.
+    pub fn closed_area(&self) -> Option<&str> {
+        self.area.as_deref().or(self.province.as_deref())
+    }
 }
 
 /// A working window of a day, in local time; `from < to`.
@@ -88,7 +105,7 @@ pub struct Calendar {
     pub windows: Vec<Window>,
     /// By Gregorian date (what the arithmetic walks), holding the holiday's name.
     pub holidays: BTreeMap<NaiveDate, String>,
-    /// By Gregorian date: the provinces closed (`None` = everywhere).
+    /// By Gregorian date: the areas closed (`None` = everywhere).
     pub closures: BTreeMap<NaiveDate, Vec<Option<String>>>,
     document: CalendarDocument,
 }
@@ -131,8 +148,11 @@ fn parse_time(text: &str) -> Option<NaiveTime> {
 }
 
 impl Calendar {
-    /// Validates a document; every problem is named by its JSON path.
-    pub fn from_document(document: CalendarDocument) -> Result<Self, Vec<FieldIssue>> {
+    /// Validates a document; every problem is named by its JSON path. A closure naming only a
+    /// province names it as its area too (and one naming only a province-level area, that
+    /// province), as it is shown; whether a deeper area lies in the closure's province is for
+    /// [`place_closure`], which knows the tree.
+    pub fn from_document(mut document: CalendarDocument) -> Result<Self, Vec<FieldIssue>> {
         let mut issues = Vec::new();
         if !nazer_shared::http::is_identifier(&document.id) {
             issues.push(FieldIssue::new("id", nazer_shared::http::IDENTIFIER_RULE));
@@ -198,12 +218,19 @@ impl Calendar {
             }
         }
         let mut closures: BTreeMap<NaiveDate, Vec<Option<String>>> = BTreeMap::new();
-        for (i, closure) in document.closures.iter().enumerate() {
+        for (i, closure) in document.closures.iter_mut().enumerate() {
             if let Err(issue) = province_code(format!("closures[{i}].province"), &closure.province) {
                 issues.push(issue);
             }
+            if let Err(issue) = area_code(format!("closures[{i}].area"), closure) {
+                issues.push(issue);
+            }
+            closure.area = closure.closed_area().map(str::to_string);
+            if closure.province.is_none() {
+                closure.province = closure.area.clone().filter(|area| iran::is_province(area));
+            }
             match solar_hijri_day(format!("closures[{i}].date"), &closure.date) {
-                Ok(date) => closures.entry(date).or_default().push(closure.province.clone()),
+                Ok(date) => closures.entry(date).or_default().push(closure.area.clone()),
                 Err(issue) => issues.push(issue),
             }
         }
@@ -226,14 +253,16 @@ impl Calendar {
         &self.document
     }
 
-    /// A working day: not a weekly day off, not a holiday, not closed for `province`.
-    pub fn is_working_day(&self, date: NaiveDate, province: Option<&str>) -> bool {
+    /// A working day: not a weekly day off, not a holiday, not closed where the message is
+    /// located (`area_path`: its area codes, province first; empty: only closures of
+    /// everywhere apply).
+    pub fn is_working_day(&self, date: NaiveDate, area_path: &[String]) -> bool {
         !self.days_off.contains(date.weekday())
             && !self.holidays.contains_key(&date)
             && !self
                 .closures
                 .get(&date)
-                .is_some_and(|closed| closed.iter().any(|p| p.is_none() || p.as_deref() == province))
+                .is_some_and(|closed| closed.iter().any(|area| closure_applies(area.as_deref(), area_path)))
     }
 
     /// The instant the local day `date` begins.
@@ -250,8 +279,8 @@ impl Calendar {
     }
 
     /// The working windows of `date` as instants (none on a day off).
-    pub fn windows_of(&self, date: NaiveDate, province: Option<&str>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-        if !self.is_working_day(date, province) {
+    pub fn windows_of(&self, date: NaiveDate, area_path: &[String]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        if !self.is_working_day(date, area_path) {
             return Vec::new();
         }
         self.windows.iter().map(|w| (self.instant(date, w.from), self.instant(date, w.to))).collect()
@@ -266,17 +295,17 @@ impl Calendar {
         self.windows.iter().map(|w| w.to - w.from).sum()
     }
 
-    /// Due instant of `budget` started at `start`, for a message of `province`.
+    /// Due instant of `budget` started at `start`, for a message located in `area_path`.
     pub fn due(
         &self,
         start: DateTime<Utc>,
         budget: Budget,
-        province: Option<&str>,
+        area_path: &[String],
     ) -> Result<DateTime<Utc>, CalendarError> {
         match budget {
             Budget::Plain(duration) => Ok(start + duration),
-            Budget::BusinessHours(hours) => self.add_working_time(start, Duration::hours(i64::from(hours)), province),
-            Budget::BusinessDays(days) => self.add_working_days(start, days, province),
+            Budget::BusinessHours(hours) => self.add_working_time(start, Duration::hours(i64::from(hours)), area_path),
+            Budget::BusinessDays(days) => self.add_working_days(start, days, area_path),
         }
     }
 
@@ -286,12 +315,12 @@ impl Calendar {
         &self,
         start: DateTime<Utc>,
         budget: Duration,
-        province: Option<&str>,
+        area_path: &[String],
     ) -> Result<DateTime<Utc>, CalendarError> {
         let mut remaining = budget;
         let mut date = self.local_date(start);
         for _ in 0..MAX_DAYS_SEARCHED {
-            for (open, close) in self.windows_of(date, province) {
+            for (open, close) in self.windows_of(date, area_path) {
                 if close <= start {
                     continue;
                 }
@@ -308,12 +337,12 @@ impl Calendar {
     }
 
     /// Working time inside [from, to): what `add_working_time` from `from` would count up to `to`.
-    pub fn working_time_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, province: Option<&str>) -> Duration {
+    pub fn working_time_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, area_path: &[String]) -> Duration {
         let mut total = Duration::zero();
         let mut date = self.local_date(from);
         let last = self.local_date(to);
         while date <= last {
-            for (open, close) in self.windows_of(date, province) {
+            for (open, close) in self.windows_of(date, area_path) {
                 let (start, end) = (open.max(from), close.min(to));
                 if start < end {
                     total += end - start;
@@ -330,13 +359,13 @@ impl Calendar {
         &self,
         start: DateTime<Utc>,
         days: u32,
-        province: Option<&str>,
+        area_path: &[String],
     ) -> Result<DateTime<Utc>, CalendarError> {
         let mut date = self.local_date(start);
         let mut counted = 0;
         for _ in 0..MAX_DAYS_SEARCHED {
             date = date.succ_opt().ok_or(CalendarError::NoWorkingTime)?;
-            if self.is_working_day(date, province) {
+            if self.is_working_day(date, area_path) {
                 counted += 1;
                 if counted == days {
                     let close = self.windows.last().map(|w| w.to).ok_or(CalendarError::NoWorkingTime)?;
@@ -409,6 +438,41 @@ pub(crate) fn province_code(field: impl Into<String>, province: &Option<String>)
     }
 }
 
+/// What can be said of a closure's area without the tree: it is written as an area code, and
+/// a province-level one is the closure's province when that is given too.
+pub(crate) fn area_code(field: impl Into<String>, closure: &ClosureDocument) -> Result<(), FieldIssue> {
+    match (&closure.area, &closure.province) {
+        (Some(area), _) if !nazer_shared::http::is_identifier(area) => {
+            Err(FieldIssue::new(field, format!("`{area}` is not an area code; {AREAS_LISTED}")))
+        }
+        (Some(area), Some(province)) if iran::is_province(area) && area != province => Err(FieldIssue::new(
+            field,
+            format!("`{area}` is a province other than `{province}`; give one of them, or an area in `{province}`"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a closure of `area` (None: everywhere) applies to a message located in `area_path`
+/// (its area codes, province first): it does when the message lies in that area or under it.
+pub fn closure_applies(area: Option<&str>, area_path: &[String]) -> bool {
+    area.is_none_or(|code| area_path.iter().any(|a| a == code))
+}
+
+/// A closure placed in the tree of `known` areas: its area stated (its province, when only that
+/// is given) and its province set to the one the area lies in. An unknown area, or one in
+/// another province than `province` says, is named by `field`. Returns the area's path (empty
+/// for everywhere).
+pub fn place_closure(field: &str, closure: &mut ClosureDocument, known: &AreaPaths) -> Result<Vec<String>, FieldIssue> {
+    let Some(area) = closure.area.clone() else {
+        closure.area = closure.province.clone();
+        return Ok(closure.province.iter().cloned().collect());
+    };
+    let path = areas::locate(&area, closure.province.as_deref(), known).map_err(|p| FieldIssue::new(field, p))?;
+    closure.province = path.first().cloned();
+    Ok(path.to_vec())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -435,8 +499,13 @@ pub(crate) mod tests {
         DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
     }
 
-    fn due(calendar: &Calendar, start: &str, budget: &str, province: Option<&str>) -> String {
-        calendar.local_rfc3339(calendar.due(at(start), Budget::parse(budget).unwrap(), province).unwrap())
+    /// Area codes, province first.
+    pub(crate) fn path(codes: &[&str]) -> Vec<String> {
+        codes.iter().map(|c| c.to_string()).collect()
+    }
+
+    fn due(calendar: &Calendar, start: &str, budget: &str, area_path: &[&str]) -> String {
+        calendar.local_rfc3339(calendar.due(at(start), Budget::parse(budget).unwrap(), &path(area_path)).unwrap())
     }
 
     #[test]
@@ -463,11 +532,11 @@ pub(crate) mod tests {
     fn hours_count_inside_windows_only() {
         let calendar = tehran();
         // Sunday 1405-09-08 (2026-11-29) 10:00 Tehran: 4.5 h left that day, 3.5 h on Monday.
-        assert_eq!(due(&calendar, "2026-11-29T10:00:00+03:30", "8h", None), "2026-11-30T11:00:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-29T10:00:00+03:30", "8h", &[]), "2026-11-30T11:00:00+03:30");
         // Reaching the budget exactly at the close gives the close.
-        assert_eq!(due(&calendar, "2026-11-29T07:30:00+03:30", "7h", None), "2026-11-29T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-29T07:30:00+03:30", "7h", &[]), "2026-11-29T14:30:00+03:30");
         // A start after hours begins at the next opening.
-        assert_eq!(due(&calendar, "2026-11-29T20:00:00+03:30", "1h", None), "2026-11-30T08:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-29T20:00:00+03:30", "1h", &[]), "2026-11-30T08:30:00+03:30");
     }
 
     #[test]
@@ -475,26 +544,26 @@ pub(crate) mod tests {
         let calendar = tehran();
         // Wednesday 1405-09-11 (2026-12-02) 13:30: one hour that day; Thursday and Friday are
         // off and Saturday 1405-09-14 is closed everywhere, so the next hour is on Sunday.
-        assert_eq!(due(&calendar, "2026-12-02T13:30:00+03:30", "2h", None), "2026-12-06T08:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-12-02T13:30:00+03:30", "2h", &[]), "2026-12-06T08:30:00+03:30");
     }
 
     #[test]
     fn days_close_on_the_nth_working_day_after_arrival() {
         let calendar = tehran();
         // Arrival on Sunday 1405-09-08 never counts: Mon, Tue, Wed → Wednesday's close.
-        assert_eq!(due(&calendar, "2026-11-29T09:00:00+03:30", "3d", Some("isfahan")), "2026-12-02T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-29T09:00:00+03:30", "3d", &["isfahan"]), "2026-12-02T14:30:00+03:30");
         // Arrival on Wednesday: Thursday and Friday are off, Saturday is closed → Sunday's close.
-        assert_eq!(due(&calendar, "2026-12-02T23:59:00+03:30", "1d", None), "2026-12-06T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-12-02T23:59:00+03:30", "1d", &[]), "2026-12-06T14:30:00+03:30");
     }
 
     #[test]
     fn provincial_closures_apply_to_their_province_only() {
         let calendar = tehran();
         // 1405-09-10 (2026-12-01, Tuesday) is closed in Tehran only.
-        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", Some("tehran")), "2026-12-02T14:30:00+03:30");
-        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", Some("isfahan")), "2026-12-01T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", &["tehran"]), "2026-12-02T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", &["isfahan"]), "2026-12-01T14:30:00+03:30");
         // 1405-09-14 (2026-12-05, Saturday) is closed everywhere.
-        assert_eq!(due(&calendar, "2026-12-02T09:00:00+03:30", "1d", Some("isfahan")), "2026-12-06T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-12-02T09:00:00+03:30", "1d", &["isfahan"]), "2026-12-06T14:30:00+03:30");
     }
 
     #[test]
@@ -502,14 +571,14 @@ pub(crate) mod tests {
         let calendar = tehran();
         // Esfand 29, 1404 (2026-03-20) is a Friday; 1405-01-01..04 (March 21–24) are holidays;
         // March 25 is a Wednesday.
-        assert_eq!(due(&calendar, "2026-03-19T12:00:00+03:30", "1d", None), "2026-03-25T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-03-19T12:00:00+03:30", "1d", &[]), "2026-03-25T14:30:00+03:30");
     }
 
     #[test]
     fn tehran_keeps_one_offset_all_year() {
         let calendar = tehran();
         // Midsummer, when Iran once moved its clocks: still 07:30 Tehran = 04:00 UTC.
-        let due = calendar.due(at("2026-07-11T00:00:00Z"), Budget::BusinessHours(1), None).unwrap();
+        let due = calendar.due(at("2026-07-11T00:00:00Z"), Budget::BusinessHours(1), &[]).unwrap();
         assert_eq!(due, at("2026-07-11T05:00:00Z"));
     }
 
@@ -520,7 +589,9 @@ pub(crate) mod tests {
             "weekly_days_off": ["caturday"],
             "working_hours": [{"from": "08:00", "to": "12:00"}, {"from": "11:00", "to": "13:00"}, {"from": "25:00", "to": "26:00"}],
             "holidays": [{"date": "1405-13-01", "name": "x"}],
-            "closures": [{"date": "1404-12-30", "province": "atlantis", "reason": "r"}]
+            "closures": [{"date": "1404-12-30", "province": "atlantis", "reason": "r"},
+                         {"date": "1405-09-10", "area": "Tehran District 6", "reason": "r"},
+                         {"date": "1405-09-10", "province": "tehran", "area": "fars", "reason": "r"}]
         }))
         .unwrap();
         let fields: Vec<String> = Calendar::from_document(document).unwrap_err().into_iter().map(|i| i.field).collect();
@@ -535,6 +606,8 @@ pub(crate) mod tests {
                 "holidays[0].date",
                 "closures[0].province",
                 "closures[0].date",
+                "closures[1].area",
+                "closures[2].area",
             ]
         );
     }
@@ -567,9 +640,13 @@ pub(crate) mod tests {
             DateTime::from_timestamp(seconds, 0).unwrap()
         }
 
-        fn inside_a_window(calendar: &Calendar, due: DateTime<Utc>, province: Option<&str>) -> bool {
+        fn tehran_path() -> Vec<String> {
+            path(&["tehran"])
+        }
+
+        fn inside_a_window(calendar: &Calendar, due: DateTime<Utc>, area_path: &[String]) -> bool {
             calendar
-                .windows_of(calendar.local_date(due), province)
+                .windows_of(calendar.local_date(due), area_path)
                 .iter()
                 .any(|(open, close)| *open < due && due <= *close)
         }
@@ -584,7 +661,7 @@ pub(crate) mod tests {
                     (Budget::BusinessHours(small), Budget::BusinessHours(large)),
                     (Budget::BusinessDays(small), Budget::BusinessDays(large)),
                 ] {
-                    prop_assert!(calendar.due(start, low, Some("tehran")).unwrap() <= calendar.due(start, high, Some("tehran")).unwrap());
+                    prop_assert!(calendar.due(start, low, &tehran_path()).unwrap() <= calendar.due(start, high, &tehran_path()).unwrap());
                 }
             }
 
@@ -592,10 +669,10 @@ pub(crate) mod tests {
             fn a_due_instant_falls_inside_a_working_window(start in FROM..TO, n in 1u32..40, which in 0usize..2) {
                 let calendar = &calendars()[which];
                 let start = instant(start);
-                let hours = calendar.due(start, Budget::BusinessHours(n), Some("tehran")).unwrap();
-                prop_assert!(inside_a_window(calendar, hours, Some("tehran")), "{hours}");
-                let days = calendar.due(start, Budget::BusinessDays(n), Some("tehran")).unwrap();
-                prop_assert!(inside_a_window(calendar, days, Some("tehran")), "{days}");
+                let hours = calendar.due(start, Budget::BusinessHours(n), &tehran_path()).unwrap();
+                prop_assert!(inside_a_window(calendar, hours, &tehran_path()), "{hours}");
+                let days = calendar.due(start, Budget::BusinessDays(n), &tehran_path()).unwrap();
+                prop_assert!(inside_a_window(calendar, days, &tehran_path()), "{days}");
                 prop_assert!(calendar.local_date(days) > calendar.local_date(start));
             }
 
@@ -603,12 +680,12 @@ pub(crate) mod tests {
             fn days_and_hours_agree_on_whole_working_days(day in 0i64..365, n in 1u32..30, which in 0usize..2) {
                 let calendar = &calendars()[which];
                 let date = instant(FROM).date_naive() + Duration::days(day);
-                prop_assume!(calendar.is_working_day(date, None));
-                let close = calendar.windows_of(date, None).last().unwrap().1;
+                prop_assume!(calendar.is_working_day(date, &[]));
+                let close = calendar.windows_of(date, &[]).last().unwrap().1;
                 let per_day = calendar.hours_per_day().num_hours() as u32;
                 prop_assert_eq!(
-                    calendar.due(close, Budget::BusinessDays(n), None).unwrap(),
-                    calendar.due(close, Budget::BusinessHours(n * per_day), None).unwrap()
+                    calendar.due(close, Budget::BusinessDays(n), &[]).unwrap(),
+                    calendar.due(close, Budget::BusinessHours(n * per_day), &[]).unwrap()
                 );
             }
 
@@ -619,10 +696,118 @@ pub(crate) mod tests {
                 let in_utc = DateTime::parse_from_rfc3339(&moment.to_rfc3339()).unwrap().with_timezone(&Utc);
                 let in_tehran = DateTime::parse_from_rfc3339(&calendar.local_rfc3339(moment)).unwrap().with_timezone(&Utc);
                 for budget in [Budget::BusinessHours(n), Budget::BusinessDays(n)] {
-                    prop_assert_eq!(calendar.due(in_utc, budget, None).unwrap(), calendar.due(in_tehran, budget, None).unwrap());
+                    prop_assert_eq!(calendar.due(in_utc, budget, &[]).unwrap(), calendar.due(in_tehran, budget, &[]).unwrap());
                 }
             }
         }
+    }
+
+    const DISTRICT_06: [&str; 3] = ["tehran", "tehran-city", "tehran-district-06"];
+    const DISTRICT_07: [&str; 3] = ["tehran", "tehran-city", "tehran-district-07"];
+    const NEIGHBOURHOOD: [&str; 5] =
+        ["tehran", "tehran-city", "tehran-district-06", "tehran-subdistrict-06-1", "tehran-neighbourhood-yusefabad"];
+
+    #[test]
+    fn a_province_closure_applies_to_every_message_located_in_the_province() {
+        assert!(closure_applies(Some("tehran"), &path(&["tehran"])));
+        assert!(closure_applies(Some("tehran"), &path(&DISTRICT_06)));
+        assert!(closure_applies(Some("tehran"), &path(&NEIGHBOURHOOD)));
+        assert!(!closure_applies(Some("tehran"), &path(&["fars"])));
+        assert!(!closure_applies(Some("tehran"), &[]), "a message located nowhere");
+    }
+
+    #[test]
+    fn a_district_closure_applies_to_its_district_and_what_lies_under_it_only() {
+        let district = Some("tehran-district-06");
+        assert!(closure_applies(district, &path(&DISTRICT_06)));
+        assert!(closure_applies(district, &path(&NEIGHBOURHOOD)));
+        assert!(!closure_applies(district, &path(&DISTRICT_07)), "not the neighbouring district");
+        assert!(!closure_applies(district, &path(&["tehran"])), "not a message known by its province alone");
+        assert!(!closure_applies(district, &path(&["tehran", "tehran-city"])), "not the city around it");
+    }
+
+    #[test]
+    fn a_closure_of_everywhere_applies_to_every_message() {
+        for area_path in [path(&[]), path(&["fars"]), path(&NEIGHBOURHOOD)] {
+            assert!(closure_applies(None, &area_path), "{area_path:?}");
+        }
+    }
+
+    #[test]
+    fn the_arithmetic_skips_a_day_closed_in_the_messages_district_only() {
+        let mut document = tehran().document().clone();
+        document.closures.push(ClosureDocument {
+            date: "1405-09-11".into(),
+            province: None,
+            area: Some("tehran-district-06".into()),
+            reason: "آلودگی هوا".into(),
+        });
+        let calendar = Calendar::from_document(document).unwrap();
+        // Monday 1405-09-09: Tuesday is closed in all Tehran, Wednesday in district 6 only.
+        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", &NEIGHBOURHOOD), "2026-12-06T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", &DISTRICT_07), "2026-12-02T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", &["tehran"]), "2026-12-02T14:30:00+03:30");
+        assert_eq!(due(&calendar, "2026-11-30T09:00:00+03:30", "1d", &["fars"]), "2026-12-01T14:30:00+03:30");
+    }
+
+    #[test]
+    fn a_closure_shows_its_area_beside_its_province() {
+        let calendar = tehran();
+        let shown: Vec<(Option<&str>, Option<&str>)> =
+            calendar.document().closures.iter().map(|c| (c.province.as_deref(), c.area.as_deref())).collect();
+        assert_eq!(shown, [(Some("tehran"), Some("tehran")), (None, None)]);
+        let mut document = calendar.document().clone();
+        document.closures = vec![ClosureDocument {
+            date: "1405-09-10".into(),
+            province: None,
+            area: Some("isfahan".into()),
+            reason: "r".into(),
+        }];
+        let calendar = Calendar::from_document(document).unwrap();
+        let closure = &calendar.document().closures[0];
+        assert_eq!((closure.province.as_deref(), closure.area.as_deref()), (Some("isfahan"), Some("isfahan")));
+    }
+
+    fn known() -> AreaPaths {
+        [path(&["tehran"]), path(&DISTRICT_06), path(&["fars"])]
+            .into_iter()
+            .map(|p| (p.last().unwrap().clone(), p))
+            .collect()
+    }
+
+    fn closure(province: Option<&str>, area: Option<&str>) -> ClosureDocument {
+        ClosureDocument {
+            date: "1405-09-10".into(),
+            province: province.map(str::to_string),
+            area: area.map(str::to_string),
+            reason: "r".into(),
+        }
+    }
+
+    #[test]
+    fn a_closure_is_placed_in_the_tree() {
+        let mut by_area = closure(None, Some("tehran-district-06"));
+        assert_eq!(place_closure("area", &mut by_area, &known()).unwrap(), DISTRICT_06);
+        assert_eq!(by_area, closure(Some("tehran"), Some("tehran-district-06")), "its province is shown");
+        let mut both = closure(Some("tehran"), Some("tehran-district-06"));
+        assert_eq!(place_closure("area", &mut both, &known()).unwrap(), DISTRICT_06);
+        let mut by_province = closure(Some("fars"), None);
+        assert_eq!(place_closure("area", &mut by_province, &known()).unwrap(), ["fars"]);
+        assert_eq!(by_province, closure(Some("fars"), Some("fars")));
+        let mut everywhere = closure(None, None);
+        assert!(place_closure("area", &mut everywhere, &known()).unwrap().is_empty());
+        assert_eq!(everywhere, closure(None, None));
+    }
+
+    #[test]
+    fn an_unknown_area_or_one_in_another_province_is_named() {
+        let issue = place_closure("area", &mut closure(None, Some("tehran-district-99")), &known()).unwrap_err();
+        assert_eq!(issue.field, "area");
+        assert!(issue.problem.contains("GET /api/v1/areas"), "{}", issue.problem);
+        let issue = place_closure("closures[2].area", &mut closure(Some("fars"), Some("tehran-district-06")), &known())
+            .unwrap_err();
+        assert_eq!(issue.field, "closures[2].area");
+        assert!(issue.problem.contains("lies in `tehran`"), "{}", issue.problem);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Calendar changes move deadlines. Every clock still running on a changed calendar, and that
-//! the change can touch (started before the changed day, in the closed province), gets its
-//! ladder recomputed; a pending stage whose due instant moved is announced (`deadline.moved`)
-//! so the agency hears the new due time. A stage already warned about keeps its due instant
-//! (the warning was registered on it); only its later levels move. Past pauses count again; a
-//! stage paused now is recomputed when it resumes.
+//! the change can touch (started before the changed day, its message located in the closed
+//! area or under it), gets its ladder recomputed; a pending stage whose due instant moved is
+//! announced (`deadline.moved`) so the agency hears the new due time. A stage already warned
+//! about keeps its due instant (the warning was registered on it); only its later levels move.
+//! Past pauses count again; a stage paused now is recomputed when it resumes.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -14,9 +14,9 @@ use nazer_shared::outbox;
 use nazer_shared::select_for_update;
 use nazer_shared::topology::DEADLINE_TIMER;
 
-use crate::calendar::Calendar;
+use crate::calendar::{Calendar, closure_applies};
 use crate::deadlines::pausing::{Pause, recompute};
-use crate::deadlines::store::{decode, encode, stage_of, state_of};
+use crate::deadlines::store::{area_path_of, decode, encode, stage_of, state_of};
 use crate::firing::store::stage_fa;
 use crate::policy::{self, StagePolicy, Step};
 use crate::schema::deadlines;
@@ -26,8 +26,15 @@ use crate::schema::deadlines;
 pub struct Touched {
     /// The changed day; None when the whole calendar changed.
     pub day: Option<NaiveDate>,
-    /// The closed province; None when the change applies everywhere.
-    pub province: Option<String>,
+    /// The closed area (a province, a district, …); None when the change applies everywhere.
+    pub area: Option<String>,
+}
+
+impl Touched {
+    /// Whether the change can touch a clock whose message is located in `area_path`.
+    pub fn covers(&self, area_path: &[String]) -> bool {
+        closure_applies(self.area.as_deref(), area_path)
+    }
 }
 
 /// How many steps of `new` have already happened: those `old[..done]` had, matched by kind
@@ -57,6 +64,7 @@ struct Row {
     agency_id: String,
     stage: String,
     province: Option<String>,
+    area_path: String,
     started_at: NaiveDateTime,
     due_at: NaiveDateTime,
     state: String,
@@ -64,6 +72,15 @@ struct Row {
     ladder: String,
     next_step: i32,
     pauses: String,
+}
+
+/// Where a running clock's message is located, to tell whether a change touches it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deadlines)]
+struct Located {
+    id: String,
+    province: Option<String>,
+    area_path: String,
 }
 
 const BATCH: i64 = 500;
@@ -92,10 +109,23 @@ pub fn move_deadlines(
         if let Some(bound) = started_before {
             query = query.filter(deadlines::started_at.lt(bound));
         }
-        if let Some(province) = &touched.province {
-            query = query.filter(deadlines::province.eq(province.clone()));
+        if let Some(area) = &touched.area {
+            // The area's code among the path's (exactly, below); or, for a clock stored
+            // without its path, its province.
+            query = query
+                .filter(deadlines::area_path.like(format!("%\"{area}\"%")).or(deadlines::province.eq(area.clone())));
         }
-        let ids: Vec<String> = query.select(deadlines::id).load(conn)?;
+        let candidates: Vec<Located> = query.select(Located::as_select()).load(conn)?;
+        let full = candidates.len() as i64 == BATCH;
+        if let Some(last) = candidates.last() {
+            after = last.id.clone();
+        }
+        let mut ids = Vec::new();
+        for Located { id, province, area_path } in candidates {
+            if touched.covers(&area_path_of(&id, &area_path, province.as_deref())?) {
+                ids.push(id);
+            }
+        }
         let rows: Vec<Row> = select_for_update!(
             conn,
             // Under the lock, a clock that stopped meanwhile (met, or its last step fired) drops out.
@@ -105,10 +135,6 @@ pub fn move_deadlines(
                 .order(deadlines::id)
                 .select(Row::as_select())
         )?;
-        let full = ids.len() as i64 == BATCH;
-        if let Some(last) = ids.last() {
-            after = last.clone();
-        }
         let mut events = Vec::new();
         for row in rows {
             events.extend(move_one(conn, calendar, row, reason, now)?);
@@ -135,6 +161,7 @@ fn move_one(
         agency_id,
         stage,
         province,
+        area_path,
         started_at,
         due_at,
         state,
@@ -143,15 +170,16 @@ fn move_one(
         next_step,
         pauses,
     } = row;
+    let area_path = area_path_of(&id, &area_path, province.as_deref())?;
     let stage = stage_of(&id, &stage)?;
     let policy: StagePolicy = decode(&id, "policy", &stage_policy)?;
     let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let (start, old_due) = (from_db_time(started_at), from_db_time(due_at));
     let pauses: Vec<Pause> = decode(&id, "pauses", &pauses)?;
     let recomputed = if state_of(&id, &state)? == DeadlineState::Pending {
-        recompute(&policy, Some(calendar), start, province.as_deref(), &pauses)
+        recompute(&policy, Some(calendar), start, &area_path, &pauses)
     } else {
-        policy::ladder_from(&policy, Some(calendar), start, old_due, province.as_deref()).map(|steps| (old_due, steps))
+        policy::ladder_from(&policy, Some(calendar), start, old_due, &area_path).map(|steps| (old_due, steps))
     };
     let (due, steps) = recomputed.map_err(|e| DbError::Refused(format!("deadline `{id}`: {e}")))?;
     if steps == old {

@@ -16,7 +16,7 @@ use crate::calendar::change::calendar_lock;
 use crate::calendar::store as calendar_store;
 use crate::calendar::{Calendar, CalendarError};
 use crate::deadlines::moving::steps_done;
-use crate::deadlines::store::{self, DeadlineView, decode, encode, stage_of, state_of};
+use crate::deadlines::store::{self, DeadlineView, area_path_of, decode, encode, stage_of, state_of};
 use crate::policy::{self, LadderError, StagePolicy, Step};
 use crate::schema::deadlines;
 
@@ -49,12 +49,12 @@ pub fn shift(
     paused_at: DateTime<Utc>,
     resumed_at: DateTime<Utc>,
     calendar: Option<&Calendar>,
-    province: Option<&str>,
+    area_path: &[String],
 ) -> Result<DateTime<Utc>, CalendarError> {
     match calendar {
         Some(calendar) => {
-            let left = calendar.working_time_between(paused_at, instant, province);
-            calendar.add_working_time(resumed_at, left, province)
+            let left = calendar.working_time_between(paused_at, instant, area_path);
+            calendar.add_working_time(resumed_at, left, area_path)
         }
         None => Ok(resumed_at + (instant - paused_at)),
     }
@@ -72,6 +72,7 @@ struct Row {
     started_at: NaiveDateTime,
     calendar_id: Option<String>,
     province: Option<String>,
+    area_path: String,
     state: String,
     stage_policy: String,
     ladder: String,
@@ -160,6 +161,7 @@ pub fn resume(
         started_at,
         calendar_id,
         province,
+        area_path,
         state,
         stage_policy,
         ladder,
@@ -174,6 +176,7 @@ pub fn resume(
     };
     let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let stage_policy: StagePolicy = decode(&id, "policy", &stage_policy)?;
+    let area_path = area_path_of(&id, &area_path, province.as_deref())?;
     let mut pauses: Vec<Pause> = decode(&id, "pauses", &pauses)?;
     let calendar = match &calendar_id {
         Some(calendar) => {
@@ -186,9 +189,8 @@ pub fn resume(
     pauses.push(Pause { paused_at, resumed_at: from_db_time(to_db_time(now)) });
     // Recomputed from the start on today's calendar, every pause put back in: a calendar edited
     // during the pause counts, and nothing of the budget is lost.
-    let (due, steps) =
-        recompute(&stage_policy, calendar.as_ref(), from_db_time(started_at), province.as_deref(), &pauses)
-            .map_err(|e| DbError::Refused(format!("deadline `{id}`: {e}")))?;
+    let (due, steps) = recompute(&stage_policy, calendar.as_ref(), from_db_time(started_at), &area_path, &pauses)
+        .map_err(|e| DbError::Refused(format!("deadline `{id}`: {e}")))?;
     let done = steps_done(&old, next_step.max(0) as usize, &steps);
     diesel::update(deadlines::table.find(&id))
         .set((
@@ -227,14 +229,18 @@ pub fn recompute(
     stage: &StagePolicy,
     calendar: Option<&Calendar>,
     start: DateTime<Utc>,
-    province: Option<&str>,
+    area_path: &[String],
     pauses: &[Pause],
 ) -> Result<(DateTime<Utc>, Vec<Step>), LadderError> {
-    let (mut due, mut steps) = policy::ladder(stage, calendar, start, province)?;
+    let (mut due, mut steps) = policy::ladder(stage, calendar, start, area_path)?;
     let shift_on = stage.clock(calendar);
     for pause in pauses {
         let moved = |at: DateTime<Utc>| -> Result<DateTime<Utc>, CalendarError> {
-            if at < pause.paused_at { Ok(at) } else { shift(at, pause.paused_at, pause.resumed_at, shift_on, province) }
+            if at < pause.paused_at {
+                Ok(at)
+            } else {
+                shift(at, pause.paused_at, pause.resumed_at, shift_on, area_path)
+            }
         };
         for step in &mut steps {
             *step = match *step {
@@ -250,7 +256,7 @@ pub fn recompute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::tests::tehran;
+    use crate::calendar::tests::{path, tehran};
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
@@ -265,16 +271,16 @@ mod tests {
         // Resumed Monday 13:00: 1.5 h on Monday, then 4.5 h on Wednesday (Tuesday is closed
         // in Tehran).
         let resumed = at("2026-11-30T13:00:00+03:30");
-        let moved = shift(due, paused, resumed, Some(&calendar), Some("tehran")).unwrap();
+        let moved = shift(due, paused, resumed, Some(&calendar), &path(&["tehran"])).unwrap();
         assert_eq!(calendar.local_rfc3339(moved), "2026-12-02T12:00:00+03:30");
-        let moved = shift(due, paused, resumed, Some(&calendar), Some("fars")).unwrap();
+        let moved = shift(due, paused, resumed, Some(&calendar), &path(&["fars"])).unwrap();
         assert_eq!(calendar.local_rfc3339(moved), "2026-12-01T12:00:00+03:30");
     }
 
     #[test]
     fn a_plain_clock_keeps_its_round_the_clock_time() {
         let moved =
-            shift(at("2026-11-28T12:00:00Z"), at("2026-11-28T10:00:00Z"), at("2026-11-29T00:00:00Z"), None, None);
+            shift(at("2026-11-28T12:00:00Z"), at("2026-11-28T10:00:00Z"), at("2026-11-29T00:00:00Z"), None, &[]);
         assert_eq!(moved.unwrap(), at("2026-11-29T02:00:00Z"));
     }
 }

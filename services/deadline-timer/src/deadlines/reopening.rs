@@ -11,7 +11,7 @@ use nazer_shared::topology::DEADLINE_TIMER;
 use crate::calendar::Calendar;
 use crate::calendar::change::calendar_lock;
 use crate::calendar::store as calendar_store;
-use crate::deadlines::store::{self, NewClock, decode, fallback_stage};
+use crate::deadlines::store::{self, NewClock, area_path_of, decode, fallback_stage};
 use crate::policy::{self, StagePolicy};
 use crate::schema::deadlines;
 
@@ -21,10 +21,10 @@ pub fn reopen_until(
     calendar: Option<&Calendar>,
     responded_at: DateTime<Utc>,
     days: u32,
-    province: Option<&str>,
+    area_path: &[String],
 ) -> DateTime<Utc> {
     calendar
-        .and_then(|c| c.add_working_days(responded_at, days, province).ok())
+        .and_then(|c| c.add_working_days(responded_at, days, area_path).ok())
         .unwrap_or_else(|| responded_at + Duration::days(i64::from(days)))
 }
 
@@ -39,8 +39,15 @@ struct LastClock {
     policy_id: Option<String>,
     calendar_id: Option<String>,
     province: Option<String>,
+    area_path: String,
     escalation_agency_id: Option<String>,
     agency_ancestors: Option<String>,
+}
+
+impl LastClock {
+    fn area_path(&self) -> Result<Vec<String>, DbError> {
+        area_path_of(&self.deadline_id, &self.area_path, self.province.as_deref())
+    }
 }
 
 fn last_respond_clock(conn: &mut DbConnection, message_id: &str) -> Result<Option<LastClock>, DbError> {
@@ -68,8 +75,8 @@ pub fn announce_window(
 ) -> Result<DateTime<Utc>, DbError> {
     let clock = last_respond_clock(conn, &responded.message_id)?;
     let calendar = calendar_of(conn, clock.as_ref())?;
-    let province = clock.as_ref().and_then(|c| c.province.as_deref());
-    let until = reopen_until(calendar.as_ref(), responded.responded_at, working_days, province);
+    let area_path = clock.as_ref().map(LastClock::area_path).transpose()?.unwrap_or_default();
+    let until = reopen_until(calendar.as_ref(), responded.responded_at, working_days, &area_path);
     let event = ReopenWindowSet {
         message_id: responded.message_id.clone(),
         response_id: responded.response_id.clone(),
@@ -115,8 +122,9 @@ pub fn restart(
         None => None,
     };
     let province = last.as_ref().and_then(|c| c.province.as_deref());
+    let area_path = last.as_ref().map(LastClock::area_path).transpose()?.unwrap_or_default();
     let start = from_db_time(started_at);
-    let (due, steps) = policy::ladder(&stage, calendar.as_ref(), start, province)
+    let (due, steps) = policy::ladder(&stage, calendar.as_ref(), start, &area_path)
         .map_err(|e| DbError::Refused(format!("stage `{}`: {e}", stage.stage)))?;
     let met_at = store::answered_since(conn, &reopened.message_id, started_at)?;
     let clock = NewClock {
@@ -131,6 +139,7 @@ pub fn restart(
         policy_id: last.as_ref().and_then(|c| c.policy_id.as_deref()),
         calendar_id,
         province,
+        area_path: &area_path,
         escalation_agency_id: last.as_ref().and_then(|c| c.escalation_agency_id.as_deref()),
         agency_ancestors: last.as_ref().and_then(|c| c.agency_ancestors.clone()),
     };
@@ -175,7 +184,7 @@ mod tests {
     fn the_window_counts_working_days_on_the_calendar() {
         // Saturday 1405-09-08 (2026-11-29), 10:00 Tehran; Thursdays and Fridays are off.
         let answered = Utc.with_ymd_and_hms(2026, 11, 29, 6, 30, 0).unwrap();
-        let until = reopen_until(Some(&calendar()), answered, 10, Some("isfahan"));
+        let until = reopen_until(Some(&calendar()), answered, 10, &["isfahan".to_string()]);
         // Ten working days after Saturday: Sun–Wed, Sat–Wed, Sat → the second Saturday after,
         // at the close of its working hours (14:30 Tehran, 11:00 UTC).
         assert_eq!(until, Utc.with_ymd_and_hms(2026, 12, 13, 11, 0, 0).unwrap());
@@ -185,6 +194,6 @@ mod tests {
     #[test]
     fn without_a_calendar_the_window_is_plain_days() {
         let answered = Utc.with_ymd_and_hms(2026, 11, 29, 6, 30, 0).unwrap();
-        assert_eq!(reopen_until(None, answered, 10, None), answered + Duration::days(10));
+        assert_eq!(reopen_until(None, answered, 10, &[]), answered + Duration::days(10));
     }
 }

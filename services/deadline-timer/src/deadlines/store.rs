@@ -18,6 +18,7 @@ use nazer_shared::topology::DEADLINE_TIMER;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::areas::message_area_path;
 use crate::calendar::Calendar;
 use crate::calendar::change::calendar_lock;
 use crate::calendar::store as calendar_store;
@@ -101,9 +102,10 @@ pub fn schedule(
         .filter(|at| *at >= started_at);
     // The clock starts at the assignment, not when this service got round to it.
     let start = from_db_time(started_at);
+    let area_path = message_area_path(&assigned.province, &assigned.area_path);
     let mut earliest: Option<DateTime<Utc>> = None;
     for stage in &stages {
-        let (due, steps) = policy::ladder(stage, calendar.as_ref(), start, Some(&assigned.province))
+        let (due, steps) = policy::ladder(stage, calendar.as_ref(), start, &area_path)
             .map_err(|e| DbError::Refused(format!("stage `{}`: {e}", stage.stage)))?;
         let due_at = to_db_time(due);
         // An answer or acknowledgement that overtook the assignment has met the stage already.
@@ -120,6 +122,7 @@ pub fn schedule(
             policy_id: policy_id.as_deref(),
             calendar_id: calendar_id.as_deref(),
             province: Some(&assigned.province),
+            area_path: &area_path,
             escalation_agency_id: assigned.parent_agency_id.as_deref(),
             agency_ancestors: encode_ancestors(&assigned.agency_ancestors),
         };
@@ -173,6 +176,8 @@ pub(crate) struct NewClock<'a> {
     pub policy_id: Option<&'a str>,
     pub calendar_id: Option<&'a str>,
     pub province: Option<&'a str>,
+    /// Where the message is located: its area codes, province first.
+    pub area_path: &'a [String],
     pub escalation_agency_id: Option<&'a str>,
     pub agency_ancestors: Option<String>,
 }
@@ -205,6 +210,7 @@ pub(crate) fn insert_clock(conn: &mut DbConnection, clock: &NewClock) -> Result<
             deadlines::policy_id.eq(clock.policy_id),
             deadlines::calendar_id.eq(clock.calendar_id),
             deadlines::province.eq(clock.province),
+            deadlines::area_path.eq(encode(&clock.area_path)?),
             deadlines::escalation_agency_id.eq(clock.escalation_agency_id),
             deadlines::agency_ancestors.eq(&clock.agency_ancestors),
             deadlines::stage_policy.eq(encode(clock.stage)?),
@@ -220,10 +226,20 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(|e| DbError::Encode(e.to_string()))
 }
 
-/// A JSON column (`what`: ladder, policy, pauses) of deadline `id`; unreadable, the row is
-/// broken and said so by id.
+/// A JSON column (`what`: ladder, policy, pauses, area path) of deadline `id`; unreadable, the
+/// row is broken and said so by id.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(id: &str, what: &str, text: &str) -> Result<T, DbError> {
     serde_json::from_str(text).map_err(|e| DbError::Refused(format!("deadline `{id}` has an unreadable {what}: {e}")))
+}
+
+/// Where the message of deadline `id` is located (the `area_path` column): its area codes,
+/// province first; a clock stored without them knows its province alone.
+pub(crate) fn area_path_of(id: &str, stored: &str, province: Option<&str>) -> Result<Vec<String>, DbError> {
+    let path: Vec<String> = decode(id, "area path", stored)?;
+    Ok(match province {
+        Some(province) if path.is_empty() => vec![province.to_string()],
+        _ => path,
+    })
 }
 
 /// Records the instant of an answer or acknowledgement unless a later one is known already
@@ -499,6 +515,18 @@ pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<Dea
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_stored_without_its_area_path_is_located_in_its_province() {
+        let district = r#"["tehran","tehran-city","tehran-district-06"]"#;
+        assert_eq!(
+            area_path_of("d", district, Some("tehran")).unwrap(),
+            ["tehran", "tehran-city", "tehran-district-06"]
+        );
+        assert_eq!(area_path_of("d", "[]", Some("fars")).unwrap(), ["fars"]);
+        assert!(area_path_of("d", "[]", None).unwrap().is_empty());
+        assert!(matches!(area_path_of("d", "tehran", None), Err(DbError::Refused(_))));
+    }
 
     #[test]
     fn unknown_stored_states_and_stages_are_refused() {

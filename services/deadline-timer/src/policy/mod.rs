@@ -241,18 +241,18 @@ pub enum LadderError {
 }
 
 /// `budget` counted from `start`: plain durations run round the clock; business hours and
-/// days on the calendar, for the message's province.
+/// days on the calendar, for a message located in `area_path` (its area codes, province first).
 pub fn due_after(
     budget_text: &str,
     calendar: Option<&Calendar>,
     start: DateTime<Utc>,
-    province: Option<&str>,
+    area_path: &[String],
 ) -> Result<DateTime<Utc>, LadderError> {
     let budget = Budget::parse(budget_text).map_err(|_| LadderError::Budget(budget_text.into()))?;
     match (budget, calendar) {
         (Budget::Plain(duration), _) => Ok(start + duration),
         (_, None) => Err(LadderError::NoCalendar(budget_text.into())),
-        (budget, Some(calendar)) => Ok(calendar.due(start, budget, province)?),
+        (budget, Some(calendar)) => Ok(calendar.due(start, budget, area_path)?),
     }
 }
 
@@ -262,10 +262,10 @@ pub fn ladder(
     stage: &StagePolicy,
     calendar: Option<&Calendar>,
     start: DateTime<Utc>,
-    province: Option<&str>,
+    area_path: &[String],
 ) -> Result<(DateTime<Utc>, Vec<Step>), LadderError> {
-    let due = due_after(&stage.budget, calendar, start, province)?;
-    Ok((due, ladder_from(stage, calendar, start, due, province)?))
+    let due = due_after(&stage.budget, calendar, start, area_path)?;
+    Ok((due, ladder_from(stage, calendar, start, due, area_path)?))
 }
 
 /// The steps of a stage whose due instant is already fixed (a level-1 warning was registered
@@ -275,16 +275,16 @@ pub fn ladder_from(
     calendar: Option<&Calendar>,
     start: DateTime<Utc>,
     due: DateTime<Utc>,
-    province: Option<&str>,
+    area_path: &[String],
 ) -> Result<Vec<Step>, LadderError> {
     // A fraction of the working time, so a reminder never falls on a night or a holiday.
-    let working = stage.clock(calendar).map(|c| (c, c.working_time_between(start, due, province)));
+    let working = stage.clock(calendar).map(|c| (c, c.working_time_between(start, due, area_path)));
     let mut steps = Vec::new();
     for fraction in stage.reminders() {
         let part =
             |span: chrono::Duration| chrono::Duration::milliseconds((span.num_milliseconds() as f64 * fraction) as i64);
         let at = match working {
-            Some((calendar, working)) => calendar.add_working_time(start, part(working), province)?,
+            Some((calendar, working)) => calendar.add_working_time(start, part(working), area_path)?,
             None => start + part(due - start),
         };
         if at > start && at < due {
@@ -293,10 +293,10 @@ pub fn ladder_from(
     }
     steps.push(Step::Warning { level: 1, at: due });
     if let Some(after) = &stage.level_2_after {
-        let level_2 = due_after(after, calendar, due, province)?;
+        let level_2 = due_after(after, calendar, due, area_path)?;
         steps.push(Step::Warning { level: 2, at: level_2 });
         if let Some(after) = &stage.level_3_after {
-            steps.push(Step::Warning { level: 3, at: due_after(after, calendar, level_2, province)? });
+            steps.push(Step::Warning { level: 3, at: due_after(after, calendar, level_2, area_path)? });
         }
     }
     Ok(steps)

@@ -36,7 +36,7 @@ fn local(calendar: &Calendar, steps: &[Step]) -> Vec<String> {
 #[test]
 fn a_plain_ladder_runs_round_the_clock() {
     let start = at("2026-11-27T23:00:00Z");
-    let (due, steps) = ladder(&stage("PT100S", Some("PT60S"), Some("PT60S")), None, start, None).unwrap();
+    let (due, steps) = ladder(&stage("PT100S", Some("PT60S"), Some("PT60S")), None, start, &[]).unwrap();
     assert_eq!(due, at("2026-11-27T23:01:40Z"));
     assert_eq!(
         steps,
@@ -57,7 +57,7 @@ fn a_business_ladder_counts_working_time_and_skips_a_provincial_closure() {
     let calendar = tehran();
     let start = at("2026-11-28T07:30:00+03:30");
     let stage = stage("8h", Some("1d"), Some("1d"));
-    let (due, steps) = ladder(&stage, Some(&calendar), start, Some("tehran")).unwrap();
+    let (due, steps) = ladder(&stage, Some(&calendar), start, &["tehran".to_string()]).unwrap();
     assert_eq!(calendar.local_rfc3339(due), "2026-11-29T08:30:00+03:30", "7 h on Saturday, 1 h on Sunday");
     assert_eq!(
         local(&calendar, &steps),
@@ -70,7 +70,7 @@ fn a_business_ladder_counts_working_time_and_skips_a_provincial_closure() {
         ]
     );
     // Elsewhere Tuesday is a working day, so level 3 comes a day earlier.
-    let (_, steps) = ladder(&stage, Some(&calendar), start, Some("fars")).unwrap();
+    let (_, steps) = ladder(&stage, Some(&calendar), start, &["fars".to_string()]).unwrap();
     assert_eq!(local(&calendar, &steps)[4], "level 3 2026-12-01T14:30:00+03:30");
 }
 
@@ -80,7 +80,7 @@ fn reminders_of_a_day_budget_skip_the_night() {
     // 3d from Saturday 10:00 is due Tuesday 14:30: 4.5 h + 3 × 7 h = 25.5 h of working time;
     // half of it (12.75 h) is Saturday 4.5 h + Sunday 7 h + Monday 1.25 h.
     let stage = StagePolicy { reminders: Some(vec![0.5]), ..stage("3d", None, None) };
-    let (due, steps) = ladder(&stage, Some(&calendar), at("2026-11-28T10:00:00+03:30"), Some("fars")).unwrap();
+    let (due, steps) = ladder(&stage, Some(&calendar), at("2026-11-28T10:00:00+03:30"), &["fars".to_string()]).unwrap();
     assert_eq!(calendar.local_rfc3339(due), "2026-12-01T14:30:00+03:30");
     assert_eq!(
         local(&calendar, &steps),
@@ -90,14 +90,14 @@ fn reminders_of_a_day_budget_skip_the_night() {
 
 #[test]
 fn a_business_budget_without_a_calendar_cannot_be_laddered() {
-    let error = ladder(&stage("8h", None, None), None, at("2026-11-28T10:00:00Z"), None).unwrap_err();
+    let error = ladder(&stage("8h", None, None), None, at("2026-11-28T10:00:00Z"), &[]).unwrap_err();
     assert_eq!(error, LadderError::NoCalendar("8h".into()));
 }
 
 #[test]
 fn no_reminders_when_the_policy_says_so() {
     let stage = StagePolicy { reminders: Some(vec![]), ..stage("PT10S", None, None) };
-    let (_, steps) = ladder(&stage, None, at("2026-11-28T10:00:00Z"), None).unwrap();
+    let (_, steps) = ladder(&stage, None, at("2026-11-28T10:00:00Z"), &[]).unwrap();
     assert_eq!(steps, vec![Step::Warning { level: 1, at: at("2026-11-28T10:00:10Z") }]);
 }
 
@@ -162,14 +162,14 @@ proptest! {
         let start = DateTime::from_timestamp(start, 0).unwrap();
         let level_2 = format!("{level_2}h");
         let stage = stage(&format!("{hours}h"), Some(&level_2), None);
-        let (due, steps) = ladder(&stage, Some(&calendar), start, Some("tehran")).unwrap();
+        let (due, steps) = ladder(&stage, Some(&calendar), start, &["tehran".to_string()]).unwrap();
         prop_assert!(steps.windows(2).all(|pair| pair[0].at() < pair[1].at()), "{steps:?}");
         prop_assert_eq!(steps.iter().filter(|s| matches!(s, Step::Warning { .. })).count(), 2);
         for step in &steps {
             if let Step::Reminder { at, .. } = step {
                 prop_assert!(*at > start && *at < due);
                 let inside = calendar
-                    .windows_of(calendar.local_date(*at), Some("tehran"))
+                    .windows_of(calendar.local_date(*at), &["tehran".to_string()])
                     .iter()
                     .any(|(open, close)| open <= at && at <= close);
                 prop_assert!(inside, "reminder at {at} is outside working time");

@@ -1,0 +1,2 @@
+ALTER TABLE deadlines DROP COLUMN area_path;
+DROP TABLE calendar_areas;
