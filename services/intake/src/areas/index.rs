@@ -26,6 +26,10 @@ pub struct AreaEntry {
     pub has_boundary: bool,
 }
 
+/// How many candidate boxes `locate` sorts before testing; past that, it tests the rest as
+/// they come.
+const CANDIDATES: usize = 16;
+
 /// One polygon of an area's boundary, in the R-tree by its bounding box.
 struct Piece {
     polygon: Polygon<f64>,
@@ -118,8 +122,26 @@ impl AreaIndex {
     /// point on a shared border always lands in the same one). None when no boundary holds it.
     pub fn locate(&self, lat: f64, long: f64) -> Option<&str> {
         let coord = Coord { x: long, y: lat };
-        let mut best: Option<&Piece> = None;
-        for piece in self.pieces.locate_in_envelope_intersecting(&AABB::from_point([long, lat])) {
+        let mut candidates = self.pieces.locate_in_envelope_intersecting(&AABB::from_point([long, lat]));
+        // The few pieces whose box holds the point, the preferred first, so the exact test
+        // usually runs on one small polygon (a neighbourhood) and stops there.
+        let mut held: [Option<&Piece>; CANDIDATES] = [None; CANDIDATES];
+        let mut count = 0;
+        for piece in candidates.by_ref() {
+            let mut at = count;
+            while at > 0 && held[at - 1].is_some_and(|p| p.preference > piece.preference) {
+                held[at] = held[at - 1];
+                at -= 1;
+            }
+            held[at] = Some(piece);
+            count += 1;
+            if count == CANDIDATES {
+                break;
+            }
+        }
+        let mut best = held.iter().flatten().find(|piece| piece.polygon.intersects(&coord)).copied();
+        // More boxes than the buffer holds: the rest one by one, each only when it would win.
+        for piece in candidates {
             if best.is_some_and(|b| b.preference <= piece.preference) {
                 continue;
             }
@@ -380,6 +402,25 @@ mod tests {
         // On the city's outer edge, and on the hole's edge (part of district 6's boundary).
         assert_eq!(index.locate(0.0, 2.0), Some("district-05"));
         assert_eq!(index.locate(8.0, 8.5), Some("district-06"));
+    }
+
+    #[test]
+    fn many_overlapping_boxes_still_give_the_deepest_then_smallest_code() {
+        // More candidates at the centre than `locate` sorts at once.
+        let mut areas: Vec<Area> = (0..3 * CANDIDATES)
+            .rev()
+            .map(|k| {
+                let r = k as f64 + 1.0;
+                area(&format!("sq-{k:02}"), None, "district", Some(Polygon::new(ring(-r, -r, r, r), vec![])))
+            })
+            .collect();
+        assert_eq!(AreaIndex::build(&areas, &levels()).locate(0.0, 0.0), Some("sq-00"));
+        assert_eq!(AreaIndex::build(&areas, &levels()).locate(30.5, -30.5), Some("sq-30"));
+        areas.push(area("zz", None, "neighbourhood", Some(Polygon::new(ring(-0.5, -0.5, 0.5, 0.5), vec![]))));
+        areas.push(area("a-city", None, "city", Some(Polygon::new(ring(-0.5, -0.5, 0.5, 0.5), vec![]))));
+        let index = AreaIndex::build(&areas, &levels());
+        assert_eq!(index.locate(0.0, 0.0), Some("zz"));
+        assert_eq!(index.locate(0.7, 0.0), Some("sq-00"));
     }
 
     #[test]
