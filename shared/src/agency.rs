@@ -13,7 +13,7 @@ pub fn decode_ancestors(stored: Option<&str>) -> Vec<String> {
 /// A `LIKE` pattern (escape character `\`) matching stored ancestors that include `agency`.
 /// `_` is a wildcard in `LIKE` and allowed in agency ids, so it is escaped.
 pub fn ancestor_pattern(agency: &str) -> String {
-    format!("%,{},%", agency.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+    format!("%,{},%", crate::db::escape_like(agency))
 }
 
 /// Whose objects a caller sees.

@@ -569,6 +569,11 @@ pub fn from_db_time(stored: chrono::NaiveDateTime) -> chrono::DateTime<chrono::U
     stored.and_utc()
 }
 
+/// `text` for a LIKE pattern escaped with `\\`: its `%`, `_` and `\\` match only themselves.
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

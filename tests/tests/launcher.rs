@@ -11,7 +11,7 @@ use serde_json::json;
 use support::{Process, binary};
 
 const KEY: &str = "demo-call-centre-key-1888";
-const AGENCY_KEY: &str = "demo-agency-key-tehran-municipality";
+const AGENCY_KEY: &str = "demo-agency-key-district-06-municipality";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nazer_up_demo_runs_the_whole_flow_with_nothing_configured() {
@@ -45,8 +45,9 @@ async fn nazer_up_demo_runs_the_whole_flow_with_nothing_configured() {
         "the README's example: {due}"
     );
 
+    // A point in District 6's (illustrative) demo boundary, and nothing else about the place.
     let body = json!({"kind": "violation_report", "channel": "call_center", "category": "municipal.building",
-                      "body": "ساخت و ساز غیرمجاز", "province": "tehran"});
+                      "body": "ساخت و ساز غیرمجاز", "location": {"lat": 35.722, "long": 51.398}});
     let (status, receipt) =
         testing::read(client.post(nazer.url("/api/v1/messages")).bearer_auth(KEY).json(&body).send().await.unwrap())
             .await;
@@ -60,7 +61,8 @@ async fn nazer_up_demo_runs_the_whole_flow_with_nothing_configured() {
         (view["warnings"].as_array().is_some_and(|w| w.len() == 1)).then_some(view)
     })
     .await;
-    assert_eq!(view["assigned_agency"]["id"], "tehran-municipality");
+    assert_eq!(view["assigned_agency"]["id"], "district-06-municipality");
+    assert_eq!(view["area"], "tehran-district-06", "{view}");
     let delivered = eventually(Duration::from_secs(20), "the signed warning webhook", || async {
         let response =
             client.get(nazer.url("/api/v1/deliveries?state=delivered")).bearer_auth(KEY).send().await.ok()?;

@@ -213,7 +213,7 @@ pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbEr
 const DEMO_POLICIES: [&str; 2] = [
     r#"{"id": "demo-default", "stages": [
         {"stage": "respond", "budget": "PT30S", "level_2_after": "PT30S", "level_3_after": "PT30S"}]}"#,
-    r#"{"id": "demo-pharmacy", "category": "health.pharmacy", "stages": [
+    r#"{"id": "demo-stray-animals", "category": "municipal.stray-animals", "stages": [
         {"stage": "respond", "budget": "PT20S", "reminders": [], "level_2_after": "PT20S"}]}"#,
 ];
 

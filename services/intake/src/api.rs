@@ -26,6 +26,8 @@ use crate::view::{self, MessageFilter, MessageSummary, MessageView, ReporterAcce
 pub struct IntakeState {
     pub ctx: ServiceContext,
     pub keys: crate::sealing::ReporterKeys,
+    /// The point index of the areas, kept in step with the stored tree.
+    pub areas: std::sync::Arc<crate::areas::store::AreaCache>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<IntakeState>) {
@@ -40,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<IntakeState>) {
         .route("/api/v1/messages/{tracking_code}/reopen", web::post().to(post_reopen))
         .route("/api/v1/messages/{tracking_code}/responses/{response_id}/review", web::post().to(post_review))
         .configure(crate::admin_api::routes)
+        .configure(crate::areas::api::routes)
         .configure(crate::tracking_api::routes);
 }
 
@@ -92,12 +95,13 @@ pub(crate) async fn post_message(
     let key = idempotency_key(&req)?;
     let now = state.ctx.clock.now();
     let (submitted_by, actor) = (caller.key_id.clone(), Actor::of(&caller));
-    let keys = state.keys.clone();
+    let (keys, areas) = (state.keys.clone(), state.areas.clone());
     let posted = state
         .ctx
         .write(move |conn| {
             let categories = store::load_categories(conn)?;
-            let submission = submission::validate(&request, &categories).map_err(ApiError::invalid)?;
+            let areas = areas.index(conn)?;
+            let submission = submission::validate(&request, &categories, &areas).map_err(ApiError::invalid)?;
             store::post_message(conn, &keys, &submission, &submitted_by, &actor, key.as_deref(), now)
                 .map_err(ApiError::from)
         })
@@ -165,6 +169,9 @@ pub(crate) struct ListQuery {
     /// Only messages about this province (its code, such as `tehran`).
     #[param(value_type = Option<Province>)]
     province: Option<String>,
+    /// Only messages located in this area or under it (its code, such as `tehran-district-06`).
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    area: Option<String>,
     /// Only messages of this priority: `normal`, `high` or `urgent`.
     #[param(pattern = "^(normal|high|urgent)$")]
     priority: Option<String>,
@@ -213,7 +220,7 @@ pub(crate) async fn get_messages(
     if query.status.as_deref().is_some_and(|s| MessageStatus::parse(s).is_none()) {
         issues.push(FieldIssue::new("status", format!("one of: {}", MessageStatus::listed())));
     }
-    for (field, value) in [("agency_id", &query.agency_id), ("category", &query.category)] {
+    for (field, value) in [("agency_id", &query.agency_id), ("category", &query.category), ("area", &query.area)] {
         if value.as_deref().is_some_and(|v| !is_identifier(v)) {
             issues.push(FieldIssue::new(field, nazer_shared::http::IDENTIFIER_RULE));
         }
@@ -239,6 +246,7 @@ pub(crate) async fn get_messages(
         agency_id: query.agency_id,
         category: query.category,
         province: query.province,
+        area: query.area,
         priority: query.priority,
         kind: query.kind,
         from,

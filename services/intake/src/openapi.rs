@@ -1,6 +1,6 @@
 //! This service's operations, described (OpenAPI 3.1, from the handlers).
 
-use crate::{admin_api, api, open311, tracking_api};
+use crate::{admin_api, api, areas, open311, tracking_api};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -19,6 +19,9 @@ use crate::{admin_api, api, open311, tracking_api};
         admin_api::post_api_key,
         admin_api::get_api_keys,
         admin_api::delete_api_key,
+        areas::api::get_areas,
+        areas::api::get_area,
+        areas::api::put_areas,
         tracking_api::track,
         tracking_api::rate,
         tracking_api::reopen,

@@ -40,6 +40,37 @@ diesel::table! {
         longitude -> Nullable<Double>,
         address -> Nullable<Text>,
         media_url -> Nullable<Text>,
+        area -> Nullable<Text>,
+        area_path -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    area_levels (code) {
+        code -> Text,
+        rank -> Integer,
+        name_fa -> Text,
+        name_en -> Text,
+    }
+}
+
+diesel::table! {
+    areas (code) {
+        code -> Text,
+        parent_code -> Nullable<Text>,
+        level -> Text,
+        name_fa -> Text,
+        name_en -> Text,
+        geometry -> Nullable<Text>,
+        illustrative -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    area_revision (id) {
+        id -> Integer,
+        revision -> BigInt,
     }
 }
 

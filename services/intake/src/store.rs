@@ -151,6 +151,16 @@ fn unused_tracking_code(conn: &mut DbConnection) -> Result<TrackingCode, DbError
     Err(DbError::Refused("no free tracking code after 8 draws".into()))
 }
 
+/// A message's area path as its column holds it: a JSON array of codes, province first.
+pub fn encode_area_path(path: &[String]) -> String {
+    serde_json::Value::from(path.to_vec()).to_string()
+}
+
+/// The codes of a stored area path; a message stored before areas has none.
+pub fn decode_area_path(text: Option<&str>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
+}
+
 /// Stores a validated message, its reporter apart, and `message.received`, in the caller's
 /// transaction; `actor` (whose id is `submitted_by`) is the timeline's first actor.
 pub fn post_message(
@@ -184,6 +194,10 @@ pub fn post_message(
                 messages::subject.eq(&submission.subject),
                 messages::body.eq(&submission.body),
                 messages::province.eq(&submission.province),
+                messages::area.eq(submission.area()),
+                messages::area_path.eq(encode_area_path(&submission.area_path)),
+                messages::latitude.eq(submission.location.map(|(lat, _)| lat)),
+                messages::longitude.eq(submission.location.map(|(_, long)| long)),
                 messages::city.eq(&submission.city),
                 messages::priority.eq(submission.priority.as_str()),
                 messages::status.eq(MessageStatus::Received.as_str()),
@@ -229,8 +243,8 @@ pub fn post_message(
         category: submission.category.clone(),
         province: submission.province.clone(),
         city: submission.city.clone(),
-        area: Some(submission.province.clone()),
-        area_path: vec![submission.province.clone()],
+        area: Some(submission.area().to_string()),
+        area_path: submission.area_path.clone(),
         priority: submission.priority.as_str().into(),
         received_at: from_db_time(at),
     };

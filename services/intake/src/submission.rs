@@ -5,6 +5,8 @@ use nazer_shared::events::MessageKind;
 pub use nazer_shared::events::{Channel, Priority};
 use nazer_shared::http::FieldIssue;
 use nazer_shared::iran::{self, Province};
+
+use crate::areas::index::AreaIndex;
 use serde::{Deserialize, Serialize};
 
 pub const MAX_BODY_CHARS: usize = 10_000;
@@ -35,7 +37,7 @@ pub struct Category {
     "channel": "call_center",
     "category": "municipal.services",
     "body": "چراغ‌های کوچه یک هفته است خاموش است",
-    "province": "tehran",
+    "location": { "lat": 35.7003, "long": 51.4301 },
     "reporter": { "full_name": "مریم رضایی", "mobile": "09121234567", "tracking_pin": "2580" }
 }))]
 #[schema(as = NewMessage)]
@@ -57,8 +59,15 @@ pub struct SubmissionRequest {
     /// The citizen's account, up to 10,000 characters.
     #[schema(required = true, min_length = 1, max_length = 10000)]
     pub body: Option<String>,
-    /// The province's code, such as `tehran`.
-    #[schema(required = true, value_type = Option<Province>)]
+    /// Where it happened, as an area's code (`GET /api/v1/areas`), the deepest known best,
+    /// such as `tehran-district-06`. Give `area`, `location` or `province`; when more than
+    /// one is given they must agree (one lies within the other).
+    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
+    pub area: Option<String>,
+    /// Where it happened, as a point: located in the deepest area whose boundary holds it.
+    pub location: Option<LocationRequest>,
+    /// The province's code, such as `tehran`: a province-level area, as older clients send it.
+    #[schema(value_type = Option<Province>)]
     pub province: Option<String>,
     /// Up to 100 characters.
     #[schema(max_length = 100)]
@@ -68,6 +77,19 @@ pub struct SubmissionRequest {
     pub priority: Option<String>,
     /// Who reported, if they gave their identity: sealed, and shown only to those entitled.
     pub reporter: Option<ReporterRequest>,
+}
+
+/// A point, in WGS84 degrees.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Location)]
+pub struct LocationRequest {
+    /// Latitude, −90 to 90 (Tehran's is about 35.7).
+    #[schema(required = true, minimum = -90, maximum = 90)]
+    pub lat: Option<f64>,
+    /// Longitude, −180 to 180 (Tehran's is about 51.4).
+    #[schema(required = true, minimum = -180, maximum = 180)]
+    pub long: Option<f64>,
 }
 
 /// Who reported; every field optional.
@@ -90,17 +112,29 @@ pub struct ReporterRequest {
     pub tracking_pin: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Submission {
     pub kind: MessageKind,
     pub channel: Channel,
     pub category: String,
     pub subject: Option<String>,
     pub body: String,
+    /// The province: the first of `area_path`.
     pub province: String,
+    /// The area codes the message is located in, province first, deepest last.
+    pub area_path: Vec<String>,
+    /// The point it was located by, as (latitude, longitude).
+    pub location: Option<(f64, f64)>,
     pub city: Option<String>,
     pub priority: Priority,
     pub reporter: Option<Reporter>,
+}
+
+impl Submission {
+    /// The deepest area the message is located in.
+    pub fn area(&self) -> &str {
+        self.area_path.last().map_or(self.province.as_str(), String::as_str)
+    }
 }
 
 /// Personal data: stored apart from the message and never logged.
@@ -165,8 +199,13 @@ fn check_length(issues: &mut Vec<FieldIssue>, field: &str, value: &Option<String
     }
 }
 
-/// Validates a posted message against the categories intake accepts.
-pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<Submission, Vec<FieldIssue>> {
+/// Validates a posted message against the categories intake accepts and locates it among the
+/// known areas.
+pub fn validate(
+    request: &SubmissionRequest,
+    categories: &[Category],
+    areas: &AreaIndex,
+) -> Result<Submission, Vec<FieldIssue>> {
     let mut issues = Vec::new();
     let kind_names = MessageKind::listed();
     let kind = match trimmed(&request.kind) {
@@ -234,14 +273,27 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
     let subject = text(&request.subject);
     check_length(&mut issues, "subject", &subject, MAX_SUBJECT_CHARS);
     let province = trimmed(&request.province).map(|p| p.to_ascii_lowercase());
-    match &province {
-        None => issues.push(FieldIssue::new("province", format!("is required; one of: {}", Province::listed()))),
-        Some(code) if Province::parse(code).is_none() => issues.push(FieldIssue::new(
+    if let Some(code) = &province
+        && Province::parse(code).is_none()
+    {
+        issues.push(FieldIssue::new(
             "province",
             format!("`{code}` is not a province code; use one of: {}", Province::listed()),
-        )),
-        Some(_) => {}
+        ));
     }
+    let location = request.location.as_ref().and_then(|l| read_location(l, &mut issues));
+    let area = trimmed(&request.area).map(|a| a.to_ascii_lowercase());
+    let area_path = if issues.iter().any(|i| i.field == "province" || i.field.starts_with("location")) {
+        None
+    } else {
+        match areas.resolve(area.as_deref(), location, province.as_deref()) {
+            Ok(path) => Some(path),
+            Err(found) => {
+                issues.extend(found);
+                None
+            }
+        }
+    };
     let city = text(&request.city);
     check_length(&mut issues, "city", &city, 100);
     let priority = match trimmed(&request.priority) {
@@ -254,12 +306,45 @@ pub fn validate(request: &SubmissionRequest, categories: &[Category]) -> Result<
     };
     let reporter = request.reporter.as_ref().map(|r| validate_reporter(r, &mut issues));
 
-    match (kind, channel, category, body, province) {
-        (Some(kind), Some(channel), Some(category), Some(body), Some(province)) if issues.is_empty() => {
-            Ok(Submission { kind, channel, category, subject, body, province, city, priority, reporter })
+    match (kind, channel, category, body, area_path) {
+        (Some(kind), Some(channel), Some(category), Some(body), Some(area_path)) if issues.is_empty() => {
+            let Some(province) = area_path.first().cloned() else {
+                return Err(vec![FieldIssue::new("area", "locates the message nowhere; send a known area's code")]);
+            };
+            Ok(Submission {
+                kind,
+                channel,
+                category,
+                subject,
+                body,
+                province,
+                area_path,
+                location,
+                city,
+                priority,
+                reporter,
+            })
         }
         _ => Err(issues),
     }
+}
+
+/// A posted point as (latitude, longitude), or the issues that name what is wrong with it.
+fn read_location(location: &LocationRequest, issues: &mut Vec<FieldIssue>) -> Option<(f64, f64)> {
+    let mut degree = |field: &str, value: Option<f64>, limit: f64| match value {
+        None => {
+            issues.push(FieldIssue::new(field, "is required with a location: send both lat and long"));
+            None
+        }
+        Some(v) if !v.is_finite() || v.abs() > limit => {
+            issues.push(FieldIssue::new(field, format!("is a WGS84 degree from -{limit} to {limit}")));
+            None
+        }
+        Some(v) => Some(v),
+    };
+    let lat = degree("location.lat", location.lat, 90.0);
+    let long = degree("location.long", location.long, 180.0);
+    lat.zip(long)
 }
 
 fn validate_reporter(request: &ReporterRequest, issues: &mut Vec<FieldIssue>) -> Reporter {
@@ -341,21 +426,25 @@ mod tests {
         }
     }
 
+    fn areas() -> AreaIndex {
+        AreaIndex::build(&crate::areas::provinces(), &crate::areas::stored_levels())
+    }
+
     fn fields(result: Result<Submission, Vec<FieldIssue>>) -> Vec<String> {
         result.unwrap_err().into_iter().map(|i| i.field).collect()
     }
 
     #[test]
     fn a_complete_message_is_accepted() {
-        let submission = validate(&good(), &categories()).unwrap();
+        let submission = validate(&good(), &categories(), &areas()).unwrap();
         assert_eq!(submission.kind, MessageKind::ViolationReport);
         assert_eq!(submission.channel, Channel::CallCenter);
     }
 
     #[test]
     fn every_missing_field_is_named_at_once() {
-        let result = validate(&SubmissionRequest::default(), &categories());
-        assert_eq!(fields(result), ["kind", "channel", "category", "body", "province"]);
+        let result = validate(&SubmissionRequest::default(), &categories(), &areas());
+        assert_eq!(fields(result), ["kind", "channel", "category", "body", "area"]);
     }
 
     #[test]
@@ -366,7 +455,7 @@ mod tests {
             category: Some("nope".into()),
             ..good()
         };
-        let issues = validate(&request, &categories()).unwrap_err();
+        let issues = validate(&request, &categories(), &areas()).unwrap_err();
         assert_eq!(issues.iter().map(|i| i.field.as_str()).collect::<Vec<_>>(), ["kind", "category", "province"]);
         assert!(issues[0].problem.contains("complaint"));
         assert!(issues[2].problem.contains("tehran"));
@@ -375,14 +464,14 @@ mod tests {
     #[test]
     fn a_category_refuses_kinds_it_does_not_take() {
         let request = SubmissionRequest { kind: Some("appreciation".into()), ..good() };
-        assert_eq!(fields(validate(&request, &categories())), ["kind"]);
+        assert_eq!(fields(validate(&request, &categories(), &areas())), ["kind"]);
     }
 
     #[test]
     fn inactive_categories_are_refused() {
         let mut cats = categories();
         cats[0].active = false;
-        assert_eq!(fields(validate(&good(), &cats)), ["category"]);
+        assert_eq!(fields(validate(&good(), &cats, &areas())), ["category"]);
     }
 
     #[test]
@@ -398,14 +487,14 @@ mod tests {
             ..good()
         };
         assert_eq!(
-            fields(validate(&request, &categories())),
+            fields(validate(&request, &categories(), &areas())),
             ["reporter.national_id", "reporter.mobile", "reporter.email", "reporter.tracking_pin"]
         );
         let persian_pin = SubmissionRequest {
             reporter: Some(ReporterRequest { tracking_pin: Some("۱۲۳۴".into()), ..Default::default() }),
             ..good()
         };
-        let reporter = validate(&persian_pin, &categories()).unwrap().reporter.unwrap();
+        let reporter = validate(&persian_pin, &categories(), &areas()).unwrap().reporter.unwrap();
         assert_eq!(reporter.tracking_pin.as_deref(), Some("1234"));
     }
 
@@ -430,7 +519,7 @@ mod tests {
     #[test]
     fn too_long_text_is_refused() {
         let request = SubmissionRequest { body: Some("x".repeat(MAX_BODY_CHARS + 1)), ..good() };
-        assert_eq!(fields(validate(&request, &categories())), ["body"]);
+        assert_eq!(fields(validate(&request, &categories(), &areas())), ["body"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use std::collections::HashMap;
 
+use crate::areas::AreaStep;
 use crate::lifecycle::Outcome;
 use crate::projection::stored_state;
 use crate::quality::{ReviewView, Rubric};
@@ -120,6 +121,9 @@ pub struct MessageView {
     pub summary: MessageSummary,
     /// The citizen's account.
     pub body: String,
+    /// Where it is: from the province down to `area`, each step with its code, level and
+    /// Persian name.
+    pub area_path: Vec<AreaStep>,
     /// The stages of its clock, soonest first.
     pub deadlines: Vec<DeadlineView>,
     /// Oldest first.
@@ -150,6 +154,10 @@ pub struct MessageSummary {
     pub subject: Option<String>,
     /// The province's code, such as `tehran`.
     pub province: String,
+    /// The deepest area the message is located in, such as `tehran-district-06`; null for a
+    /// message stored before areas.
+    #[schema(required = true)]
+    pub area: Option<String>,
     pub city: Option<String>,
     pub priority: Priority,
     /// `received`, `assigned`, `acknowledged`, `triage`, `declined`, `responded`, `closed` or
@@ -182,6 +190,7 @@ struct SummaryRow {
     category: String,
     subject: Option<String>,
     province: String,
+    area: Option<String>,
     city: Option<String>,
     priority: String,
     status: String,
@@ -204,6 +213,7 @@ struct MessageRow {
     #[diesel(embed)]
     summary: SummaryRow,
     body: String,
+    area_path: Option<String>,
 }
 
 /// A value of a closed set as a row holds it; a text intake never writes is a broken invariant.
@@ -224,6 +234,7 @@ fn summary(row: SummaryRow) -> Result<MessageSummary, DbError> {
         category: row.category,
         subject: row.subject,
         province: row.province,
+        area: row.area,
         city: row.city,
         priority: stored(&row.priority, "priority", Priority::parse)?,
         status: MessageStatus::stored(&row.status)?,
@@ -320,7 +331,7 @@ pub fn find_message(
         .select(MessageRow::as_select())
         .first(conn)
         .optional()?;
-    let Some(MessageRow { summary: row, body }) = row else { return Ok(None) };
+    let Some(MessageRow { summary: row, body, area_path }) = row else { return Ok(None) };
     let summary = summary(row)?;
     if !viewer.sees(summary.assigned_agency.as_ref().map(|a| a.id.as_str()), &summary.agency_ancestors) {
         return Ok(None);
@@ -380,7 +391,8 @@ pub fn find_message(
         ReporterAccess::Never => None,
         access => reporter_of(conn, &id, summary.kind, access, keys)?,
     };
-    Ok(Some(MessageView { summary, body, deadlines, warnings, reminders, responses, timeline, reporter }))
+    let area_path = area_steps(conn, &crate::store::decode_area_path(area_path.as_deref()))?;
+    Ok(Some(MessageView { summary, body, area_path, deadlines, warnings, reminders, responses, timeline, reporter }))
 }
 
 /// The agencies whose tenure an agency viewer sees: the one the message is with now (through
@@ -476,6 +488,18 @@ fn reporter_of(
     }))
 }
 
+/// The steps of a stored area path, with the areas' names as they are now.
+fn area_steps(conn: &mut DbConnection, codes: &[String]) -> Result<Vec<AreaStep>, DbError> {
+    let mut names = crate::areas::store::names_of(conn, codes)?;
+    Ok(codes
+        .iter()
+        .map(|code| {
+            let (level, name_fa) = names.remove(code).unwrap_or_default();
+            AreaStep { code: code.clone(), level, name_fa }
+        })
+        .collect())
+}
+
 /// Filters of a message list; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
@@ -483,6 +507,8 @@ pub struct MessageFilter {
     pub agency_id: Option<String>,
     pub category: Option<String>,
     pub province: Option<String>,
+    /// Located in this area or under it.
+    pub area: Option<String>,
     pub priority: Option<String>,
     pub kind: Option<String>,
     /// Received at or after.
@@ -520,6 +546,11 @@ pub fn list_messages(
     }
     if let Some(value) = &filter.province {
         query = query.filter(messages::province.eq(value.clone()));
+    }
+    if let Some(value) = &filter.area {
+        let pattern =
+            format!("%{}%", nazer_shared::db::escape_like(&serde_json::Value::from(value.as_str()).to_string()));
+        query = query.filter(messages::area_path.like(pattern).escape('\\'));
     }
     if let Some(value) = &filter.priority {
         query = query.filter(messages::priority.eq(value.clone()));

@@ -273,7 +273,7 @@ async fn invalid_messages_are_refused_naming_each_field_and_nothing_is_stored() 
     let mut app = start().await;
 
     let reply = post_message(&app, ADMIN_KEY, &json!({})).await;
-    assert_problem(&reply, 422, "validation", &["kind", "channel", "category", "body", "province"]);
+    assert_problem(&reply, 422, "validation", &["kind", "channel", "category", "body", "area"]);
 
     let mut unknown_category = a_message();
     unknown_category["category"] = json!("nope.nothing");
@@ -458,6 +458,8 @@ async fn a_message_is_looked_up_by_its_tracking_code() {
         "subject": "ساخت و ساز شبانه",
         "body": "ساخت و ساز غیرمجاز در کوچهٔ شمارهٔ ۳",
         "province": "tehran",
+        "area": "tehran",
+        "area_path": [{ "code": "tehran", "level": "province", "name_fa": "تهران" }],
         "city": "تهران",
         "priority": "normal",
         "status": "received",

@@ -29,6 +29,8 @@ use nazer_shared::db::{Db, DbConnection, DbError, count_rows, to_db_time, with_d
 use nazer_shared::events::{Envelope, MessageAssigned, MessageKind};
 use nazer_shared::runtime::{self, HostOptions};
 
+use crate::reference;
+
 pub struct Options {
     pub database_url: String,
     pub burst: i64,
@@ -270,7 +272,10 @@ async fn intake_with_pending(empty: (&str, &Db), loaded_url: &str, options: &Opt
     let keys = ReporterKeys::parse(&keys_text)?;
     let mut hosts = Vec::new();
     for (url, db) in [(empty.0, empty.1), (loaded_url, &loaded_db)] {
-        write_transaction(&mut *db.get()?, nazer_intake::seed_demo)?;
+        let now = Utc::now();
+        write_transaction(&mut *db.get()?, |conn| {
+            nazer_intake::seed_demo(conn, reference::demo::CATEGORIES, reference::demo::AREAS, now)
+        })?;
         let host = runtime::start(host_settings(url, &keys_text), &entries, HOST, system_clock()).await?;
         post_messages(&host.db, &keys, options.messages / 5, options.workers * 2).await?; // warm-up
         hosts.push((host, db.clone()));
@@ -330,6 +335,8 @@ async fn post_messages(db: &Db, keys: &ReporterKeys, messages: u32, concurrency:
         subject: None,
         body: "ساخت و ساز غیرمجاز".into(),
         province: "tehran".into(),
+        area_path: vec!["tehran".into(), "tehran-city".into(), "tehran-district-06".into()],
+        location: None,
         city: None,
         priority: Priority::Normal,
         reporter: Some(Reporter {

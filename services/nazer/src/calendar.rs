@@ -48,16 +48,6 @@ fn known_areas(area: Option<&str>, conn: Option<&mut DbConnection>) -> anyhow::R
     }
 }
 
-pub fn due(
-    source: &str,
-    settings: &Settings,
-    start: &str,
-    budget: &str,
-    province: Option<&str>,
-) -> anyhow::Result<String> {
-    due_in(source, settings, start, budget, province, None)
-}
-
 /// The due instant for a message of `province` or, more precisely, located in `area` (any
 /// level: the closures of that area and of every area above it apply).
 pub fn due_in(

@@ -1,5 +1,6 @@
-//! Demo data for `nazer up --demo`: categories, a small agency tree with its rules, SLA
-//! policies of seconds, API keys known in advance, and a built-in receiver for the agencies' webhooks that
+//! Demo data for `nazer up --demo`: Tehran's 1888 from the example reference data (its areas
+//! with illustrative boundaries, categories, agencies and routing rules), SLA policies of
+//! seconds, API keys known in advance, and a built-in receiver for the agencies' webhooks that
 //! checks their signatures, so the whole path can be watched on one machine.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -13,13 +14,15 @@ use nazer_shared::http::Scope;
 use nazer_shared::http::auth::ensure_key;
 use nazer_shared::sealing::SealingKeys;
 
+use crate::reference;
+
 /// The demo call-centre key (also an admin key, so the demo can be configured).
 pub const CALL_CENTRE_KEY: &str = "demo-call-centre-key-1888";
 /// The demo key of a 1888 supervisor (reviews answers).
 pub const SUPERVISOR_KEY: &str = "demo-supervisor-key-1888";
 /// The demo key of an Open311 app.
 pub const OPEN311_KEY: &str = "demo-open311-key-1888";
-/// The demo key of an agency of [`nazer_routing::DEMO_AGENCIES`].
+/// The demo key of an agency of the demo's `agencies.json`.
 fn agency_key(agency: &str) -> String {
     format!("demo-agency-key-{agency}")
 }
@@ -47,17 +50,39 @@ pub fn receiver_base(addr: &str) -> String {
 }
 
 /// Seeds the demo data; `keys` seal the demo webhooks' secret.
+/// The demo's agencies, as its reference data lists them.
+fn demo_agencies() -> Result<Vec<reference::Agency>, DbError> {
+    reference::agencies(reference::demo::AGENCIES).map_err(|e| DbError::Refused(format!("demo agencies: {e}")))
+}
+
 pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>) -> Result<(), DbError> {
     let receiver = receiver.to_string();
+    let agencies = demo_agencies()?;
+    let rules = reference::routing_rules(reference::demo::ROUTING_RULES)
+        .map_err(|e| DbError::Refused(format!("demo routing rules: {e}")))?;
     db.run(move |conn| {
         write_transaction(conn, |conn| {
-            nazer_intake::seed_demo(conn)?;
-            nazer_routing::seed_demo(conn, now)?;
+            let areas = nazer_intake::seed_demo(conn, reference::demo::CATEGORIES, reference::demo::AREAS, now)?;
+            // The other services hear of the areas from intake's event too; the demo's rules and
+            // closures name them in this same transaction, before any event is delivered.
+            nazer_routing::store::record_areas(conn, &areas, now)?;
+            for agency in &agencies {
+                nazer_routing::seed_agency(
+                    conn,
+                    &agency.id,
+                    &agency.name,
+                    agency.parent.as_deref(),
+                    &agency.areas,
+                    now,
+                )?;
+            }
+            for rule in &rules {
+                nazer_routing::seed_rule(conn, &rule.category, &rule.area, &rule.agency_id, now)?;
+            }
             nazer_deadline_timer::seed_demo(conn, now)?;
-            // Special Follow-up hears level-3 warnings like an agency.
-            let mut agencies: Vec<&str> = nazer_routing::DEMO_AGENCIES.iter().map(|(id, _, _)| *id).collect();
-            agencies.push(nazer_deadline_timer::firing::store::SPECIAL_FOLLOW_UP);
-            nazer_notification::seed_demo(conn, &keys, &agencies, &receiver, WEBHOOK_SECRET, now)
+            let mut ids: Vec<&str> = agencies.iter().map(|a| a.id.as_str()).collect();
+            ids.push(nazer_deadline_timer::firing::store::SPECIAL_FOLLOW_UP);
+            nazer_notification::seed_demo(conn, &keys, &ids, &receiver, WEBHOOK_SECRET, now)
         })?;
         ensure_key(
             conn,
@@ -70,16 +95,9 @@ pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>
         )?;
         ensure_key(conn, "demo-supervisor", "demo supervisor", SUPERVISOR_KEY, &[Scope::Supervisor], None, now)?;
         ensure_key(conn, "demo-open311", "demo Open311 app", OPEN311_KEY, &[Scope::Open311], None, now)?;
-        for (agency, _, _) in nazer_routing::DEMO_AGENCIES {
-            ensure_key(
-                conn,
-                &format!("demo-{agency}"),
-                agency,
-                &agency_key(agency),
-                &[Scope::Agency],
-                Some(agency),
-                now,
-            )?;
+        for agency in &agencies {
+            let id = agency.id.as_str();
+            ensure_key(conn, &format!("demo-{id}"), id, &agency_key(id), &[Scope::Agency], Some(id), now)?;
         }
         Ok(())
     })
@@ -107,6 +125,10 @@ pub fn print_banner(addr: SocketAddr) {
     println!("{}", banner(addr));
 }
 
+/// The agencies the banner names: the municipality and the demo walk-through's district.
+const SHOWN_AGENCIES: [(&str, &str); 2] =
+    [("tehran-municipality", "شهرداری تهران"), ("district-06-municipality", "شهرداری منطقه ۶")];
+
 fn banner(addr: SocketAddr) -> String {
     let base = format!("http://{addr}");
     let mut named = vec![
@@ -114,9 +136,11 @@ fn banner(addr: SocketAddr) -> String {
         ("supervisor".to_string(), SUPERVISOR_KEY.to_string()),
         ("Open311 app".to_string(), OPEN311_KEY.to_string()),
     ];
-    for (agency, name, _) in nazer_routing::DEMO_AGENCIES {
+    // Two agencies by name; every other one's key follows the same pattern.
+    for (agency, name) in SHOWN_AGENCIES {
         named.push((format!("agency {agency}"), format!("{} ({name})", agency_key(agency))));
     }
+    named.push(("any other agency".to_string(), agency_key("<its id>")));
     let width = named.iter().map(|(label, _)| label.len()).max().unwrap_or_default();
     let keys: String = named.iter().map(|(label, key)| format!("  {label:<width$} : {key}\n")).collect();
     format!(
@@ -129,7 +153,7 @@ fn banner(addr: SocketAddr) -> String {
          \nDemo API keys (send as 'Authorization: Bearer KEY'):\n{keys}\
          \nPost a message:\n  curl -s -X POST {base}/api/v1/messages -H 'Authorization: Bearer {CALL_CENTRE_KEY}' \\\n    \
          -H 'Content-Type: application/json' \\\n    \
-         -d '{{\"kind\":\"violation_report\",\"channel\":\"call_center\",\"category\":\"municipal.building\",\"body\":\"ساخت و ساز غیرمجاز\",\"province\":\"tehran\"}}'\n"
+         -d '{{\"kind\":\"violation_report\",\"channel\":\"call_center\",\"category\":\"municipal.building\",\"body\":\"ساخت و ساز غیرمجاز\",\"location\":{{\"lat\":35.722,\"long\":51.398}}}}'\n"
     )
 }
 
@@ -143,8 +167,10 @@ mod tests {
         for key in [CALL_CENTRE_KEY, SUPERVISOR_KEY, OPEN311_KEY, "demo-agency-key-tehran-municipality"] {
             assert!(text.contains(key), "{key} missing from\n{text}");
         }
-        for (agency, _, _) in nazer_routing::DEMO_AGENCIES {
+        let agencies = demo_agencies().expect("the demo's agencies read");
+        for (agency, name) in SHOWN_AGENCIES {
             assert!(text.contains(&agency_key(agency)), "{agency} missing");
+            assert!(agencies.iter().any(|a| a.id == agency && a.name == name), "{agency} is a demo agency, {name}");
         }
         for url in ["http://127.0.0.1:8080/api/v1/docs", "http://127.0.0.1:8080/healthz"] {
             assert!(text.contains(url), "{url} missing from\n{text}");

@@ -16,6 +16,7 @@ mod bench;
 mod bench_areas;
 mod calendar;
 mod demo;
+mod reference;
 
 #[derive(Parser)]
 #[command(name = "nazer", version, about = "Nazer — follow-up of citizens' messages for the 1888 hotline")]
@@ -126,6 +127,10 @@ enum CalendarCommand {
         /// The message's province code, for provincial closures.
         #[arg(long)]
         province: Option<String>,
+        /// The message's area code (such as tehran-district-06), for closures of it or of an
+        /// area above it; looked up in the configured database.
+        #[arg(long)]
+        area: Option<String>,
     },
 }
 
@@ -187,8 +192,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed { demo: false } => bail!("say what to seed: `nazer seed --demo`"),
-        Command::Calendar { command: CalendarCommand::Due { calendar, start, budget, province } } => {
-            println!("{}", calendar::due(&calendar, &settings, &start, &budget, province.as_deref())?);
+        Command::Calendar { command: CalendarCommand::Due { calendar, start, budget, province, area } } => {
+            let (province, area) = (province.as_deref(), area.as_deref());
+            println!("{}", calendar::due_in(&calendar, &settings, &start, &budget, province, area)?);
             Ok(())
         }
         Command::Bench {

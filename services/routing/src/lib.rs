@@ -83,40 +83,36 @@ impl Service for Routing {
     }
 }
 
-/// The demo agencies (a small tree) and their rules, for `nazer seed --demo`.
-pub const DEMO_AGENCIES: [(&str, &str, Option<&str>); 6] = [
-    ("tehran-governorate", "استانداری تهران", None),
-    ("tehran-municipality", "شهرداری تهران", Some("tehran-governorate")),
-    ("isfahan-municipality", "شهرداری اصفهان", None),
-    ("food-drug-administration", "سازمان غذا و دارو", None),
-    ("tehran-water", "شرکت آب و فاضلاب استان تهران", Some("tehran-governorate")),
-    ("tehran-roads", "اداره کل راهداری استان تهران", Some("tehran-governorate")),
-];
-
-const DEMO_RULES: [(&str, &str, &str); 6] = [
-    ("municipal.building", "tehran", "tehran-municipality"),
-    ("municipal.building", "isfahan", "isfahan-municipality"),
-    ("municipal.services", "tehran", "tehran-municipality"),
-    ("health.pharmacy", rules::ANY, "food-drug-administration"),
-    ("utilities.water", "tehran", "tehran-water"),
-    ("tenders.procurement", "tehran", "tehran-governorate"),
-];
-
-pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), DbError> {
-    for (id, name, parent) in DEMO_AGENCIES {
-        match store::create_agency(conn, id, name, parent, &[], now) {
-            Ok(_) | Err(store::AgencyError::Exists(_)) => {}
-            Err(store::AgencyError::Db(error)) => return Err(error),
-            Err(other) => return Err(DbError::Refused(other.to_string())),
-        }
+/// Seeds an agency from reference data (the demo's): created once, left as it is when it
+/// exists.
+pub fn seed_agency(
+    conn: &mut DbConnection,
+    id: &str,
+    name: &str,
+    parent: Option<&str>,
+    areas: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    match store::create_agency(conn, id, name, parent, areas, now) {
+        Ok(_) | Err(store::AgencyError::Exists(_)) => Ok(()),
+        Err(store::AgencyError::Db(error)) => Err(error),
+        Err(other) => Err(DbError::Refused(format!("agency {id}: {other}"))),
     }
-    for (category, area, agency) in DEMO_RULES {
-        let rule = store::NewRule { category, area, province: None, city: rules::ANY, agency_id: agency };
-        match store::create_rule(conn, &rule, now) {
-            Ok(_) | Err(store::RuleError::Exists(_)) => {}
-            Err(store::RuleError::Db(error)) => return Err(error),
-            Err(other) => return Err(DbError::Refused(other.to_string())),
-        }
+}
+
+/// Seeds a routing rule from reference data: messages of `category` (or under it) located in
+/// `area` (or under it; `*` everywhere) go to `agency_id`; created once.
+pub fn seed_rule(
+    conn: &mut DbConnection,
+    category: &str,
+    area: &str,
+    agency_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let rule = store::NewRule { category, area, province: None, city: rules::ANY, agency_id };
+    match store::create_rule(conn, &rule, now) {
+        Ok(_) | Err(store::RuleError::Exists(_)) => Ok(()),
+        Err(store::RuleError::Db(error)) => Err(error),
+        Err(other) => Err(DbError::Refused(format!("rule {category} in {area}: {other}"))),
     }
-    Ok(())
 }

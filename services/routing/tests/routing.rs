@@ -611,18 +611,36 @@ async fn bad_triage_paging_and_filters_are_refused_naming_the_field() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_seeds_its_agencies_and_rules_once() {
+async fn reference_agencies_and_rules_are_seeded_once() {
     let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
-    write(&app, |conn| nazer_routing::seed_demo(conn, Utc::now()));
-    write(&app, |conn| nazer_routing::seed_demo(conn, Utc::now()));
+    let seed = |conn: &mut nazer_shared::db::DbConnection| {
+        let now = Utc::now();
+        nazer_routing::seed_agency(conn, "tehran-municipality", "شهرداری تهران", None, &[], now)?;
+        let areas = ["tehran".to_string()];
+        nazer_routing::seed_agency(
+            conn,
+            "district-municipality",
+            "شهرداری منطقه",
+            Some("tehran-municipality"),
+            &areas,
+            now,
+        )?;
+        nazer_routing::seed_rule(conn, "municipal", "tehran", "district-municipality", now)?;
+        nazer_routing::seed_rule(conn, "municipal.building", "*", "tehran-municipality", now)
+    };
+    write(&app, seed);
+    write(&app, seed);
     let (_, body) = app.get("/api/v1/agencies", ADMIN_KEY).await;
-    assert_eq!(body["agencies"].as_array().map(Vec::len), Some(nazer_routing::DEMO_AGENCIES.len()), "{body}");
+    assert_eq!(body["agencies"].as_array().map(Vec::len), Some(2), "{body}");
     let (_, body) = app.get("/api/v1/routing-rules", ADMIN_KEY).await;
-    let rules = body["routing_rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 6, "{body}");
-    assert!(rules.iter().all(|r| r["area"] == r["province"]), "the demo's rules are of provinces: {body}");
-    route(&app, &received("m-demo", CATEGORY, "tehran", None), Utc::now());
+    assert_eq!(body["routing_rules"].as_array().map(Vec::len), Some(2), "{body}");
+    // The province's prefix rule beats the nationwide exact one: the deeper area decides first.
+    route(&app, &received("m-seeded", CATEGORY, "tehran", None), Utc::now());
     let assigned = app.outbox_events("routing", "message.assigned");
-    assert_eq!(assigned[0].decode::<MessageAssigned>().unwrap().agency_id, "tehran-municipality");
+    assert_eq!(assigned[0].decode::<MessageAssigned>().unwrap().agency_id, "district-municipality");
+    let mut conn = app.db().get().unwrap_or_else(|e| panic!("{e}"));
+    let refused = nazer_routing::seed_rule(&mut conn, "x", "atlantis", "tehran-municipality", Utc::now());
+    assert!(refused.is_err(), "an unknown area is refused, not seeded");
+    drop(conn);
     app.stop().await;
 }

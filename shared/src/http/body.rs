@@ -14,6 +14,18 @@ use futures_util::StreamExt;
 use super::json::MAX_JSON_BODY;
 use super::problem::ApiError;
 
+/// The largest body a bulk import takes (a GeoJSON of every neighbourhood's boundary).
+pub const MAX_IMPORT_BODY: usize = 32 * 1024 * 1024;
+
+/// The routes that take bulk imports, by method and path: only they may send more than
+/// [`MAX_JSON_BODY`].
+const IMPORT_ROUTES: [(&str, &str); 1] = [("PUT", "/api/v1/areas")];
+
+/// The largest body `req` may send.
+pub fn body_limit(method: &str, path: &str) -> usize {
+    if IMPORT_ROUTES.iter().any(|(m, p)| *m == method && *p == path) { MAX_IMPORT_BODY } else { MAX_JSON_BODY }
+}
+
 /// How long a body may take to arrive (`http.body_read_timeout_secs`).
 #[derive(Clone, Copy, Debug)]
 pub struct BodyReadTimeout(pub Duration);
@@ -44,15 +56,14 @@ pub async fn read_body_in_time(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let timeout = req.app_data::<web::Data<BodyReadTimeout>>().map_or(Duration::from_secs(10), |t| t.0);
+    let limit = body_limit(req.method().as_str(), req.path());
     let mut payload = req.take_payload();
-    let refusal = match tokio::time::timeout(timeout, read_at_most(&mut payload, MAX_JSON_BODY)).await {
+    let refusal = match tokio::time::timeout(timeout, read_at_most(&mut payload, limit)).await {
         Ok(Read::Whole(body)) => {
             req.set_payload(Payload::from(body.freeze()));
             return Ok(next.call(req).await?.map_into_boxed_body());
         }
-        Ok(Read::TooLarge) => {
-            ApiError::PayloadTooLarge(format!("the body is larger than the {MAX_JSON_BODY} bytes accepted"))
-        }
+        Ok(Read::TooLarge) => ApiError::PayloadTooLarge(format!("the body is larger than the {limit} bytes accepted")),
         Ok(Read::Broken) => ApiError::bad_request(Some("body"), "the body could not be read; send it again"),
         Err(_) => ApiError::RequestTimeout(format!(
             "the body did not arrive within {} seconds; send the whole body at once",

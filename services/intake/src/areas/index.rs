@@ -214,7 +214,9 @@ impl AreaIndex {
         });
         let located = location.and_then(|(lat, long)| {
             let found = self.locate(lat, long);
-            if found.is_none() {
+            // Where no boundary is known (a province without its districts' lines), a point
+            // beside an `area` or `province` places nothing and contradicts nothing.
+            if found.is_none() && area.is_none() && province.is_none() {
                 issues.push(FieldIssue::new(
                     "location",
                     format!(
@@ -513,9 +515,11 @@ mod tests {
         assert!(issues[0].problem.contains("give `area`") && issues[0].problem.contains("or `province`"));
 
         let issues = index.resolve(Some("nowhere"), Some((8.5, 8.5)), Some("atlantis")).unwrap_err();
-        assert_eq!(fields(&issues), ["area", "location", "province"]);
-        assert!(issues[1].problem.contains("no known area holds the point") && issues[1].problem.contains("`area`"));
-        assert!(issues[2].problem.contains("use one of: alborz, tehran"), "{}", issues[2].problem);
+        assert_eq!(fields(&issues), ["area", "province"]);
+        assert!(issues[1].problem.contains("use one of: alborz, tehran"), "{}", issues[1].problem);
+        let issues = index.resolve(None, Some((8.5, 8.5)), None).unwrap_err();
+        assert_eq!(fields(&issues), ["location"]);
+        assert!(issues[0].problem.contains("no known area holds the point") && issues[0].problem.contains("`area`"));
 
         let issues = index.resolve(None, None, Some("tehran-city")).unwrap_err();
         assert_eq!(fields(&issues), ["province"]);
@@ -527,5 +531,12 @@ mod tests {
         let index = index();
         assert!(!index.get("tehran").unwrap().has_boundary);
         assert_eq!(index.resolve(None, Some((3.0, 5.0)), Some("tehran")).unwrap()[0], "tehran");
+    }
+
+    #[test]
+    fn a_point_no_boundary_holds_places_nothing_beside_an_area_or_a_province() {
+        let index = index();
+        assert_eq!(index.resolve(None, Some((8.5, 8.5)), Some("tehran")).unwrap(), ["tehran"]);
+        assert_eq!(index.resolve(Some("tehran"), Some((8.5, 8.5)), None).unwrap(), ["tehran"]);
     }
 }

@@ -305,14 +305,16 @@ async fn create_request(state: &IntakeState, req: &HttpRequest, body: web::Paylo
         return Err(Open311Error::bad_request(issue("service_code", problem)));
     };
     let (now, keys, actor) = (state.ctx.clock.now(), state.keys.clone(), Actor::of(&caller));
+    let areas = state.areas.clone();
     let submitted_by = caller.key_id.clone();
     let (receipt, kind) = state
         .ctx
         .write(move |conn| {
             let categories = crate::store::load_categories(conn)?;
             let category = active_category(&categories, &service_code)?;
+            let areas = areas.index(conn)?;
             let (submission, location) =
-                posting::read_request(&fields, category, &categories).map_err(Open311Error::bad_requests)?;
+                posting::read_request(&fields, category, &categories, &areas).map_err(Open311Error::bad_requests)?;
             let (Posted::Created(receipt) | Posted::Replayed(receipt)) =
                 crate::store::post_message(conn, &keys, &submission, &submitted_by, &actor, None, now)?;
             store::record_location(conn, &receipt.id, &location)?;

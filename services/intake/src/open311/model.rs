@@ -1,6 +1,6 @@
-//! GeoReport v2 documents from intake's categories and messages. Nazer needs a province for
-//! every message, which GeoReport has no field for: every service publishes it as the required
-//! attribute `province`.
+//! GeoReport v2 documents from intake's categories and messages. A report is placed by its
+//! `lat`/`long` in the deepest area whose boundary holds it; where no boundary does (or no point
+//! is sent), the optional attribute `province` places it, as GeoReport has no field for one.
 
 use chrono::{DateTime, Utc};
 use nazer_shared::events::MessageKind;
@@ -78,7 +78,8 @@ fn service(category: &Category) -> Node {
     ])
 }
 
-/// A service's attributes: the province (required) and the kind of message.
+/// A service's attributes: the province (optional: a point places a report) and the kind of
+/// message.
 pub fn service_definition(category: &Category) -> Node {
     let provinces = PROVINCES.iter().map(|(code, name_fa, _)| (code.to_string(), name_fa.to_string())).collect();
     let kinds = category.kinds.iter().map(|k| (k.clone(), kind_name_fa(k).to_string())).collect();
@@ -89,7 +90,14 @@ pub fn service_definition(category: &Category) -> Node {
         format!("نوع پیام؛ اگر فرستاده نشود: {}", kind_name_fa(DEFAULT_KIND.as_str()))
     };
     let attributes = vec![
-        attribute(1, PROVINCE, true, "استانی که موضوع گزارش در آن است", "کد استان", provinces),
+        attribute(
+            1,
+            PROVINCE,
+            false,
+            "استانی که موضوع گزارش در آن است، اگر نقطهٔ lat/long آن را مشخص نکند",
+            "کد استان",
+            provinces,
+        ),
         attribute(2, KIND, kind_required, &kind_description, "کد نوع پیام", kinds),
     ];
     Node::Object(vec![

@@ -7,7 +7,8 @@ use nazer_shared::http::FieldIssue;
 use super::document::Node;
 use super::form::{Fields, decimal, issue, shown};
 use super::model::{AttributeCode, DEFAULT_KIND, KIND, PROVINCE};
-use crate::submission::{self, Category, ReporterRequest, Submission, SubmissionRequest};
+use crate::areas::index::AreaIndex;
+use crate::submission::{self, Category, LocationRequest, ReporterRequest, Submission, SubmissionRequest};
 
 pub const MAX_ADDRESS_CHARS: usize = 500;
 pub const MAX_MEDIA_URL_CHARS: usize = 500;
@@ -46,6 +47,7 @@ pub fn read_request(
     fields: &Fields,
     category: &Category,
     categories: &[Category],
+    areas: &AreaIndex,
 ) -> Result<(Submission, Location), Vec<String>> {
     let mut issues = Vec::new();
     let location = read_location(fields, &mut issues);
@@ -84,19 +86,35 @@ pub fn read_request(
         channel: Some(Channel::Open311.as_str().into()),
         category: Some(category.code.clone()),
         body: description,
+        location: location
+            .latitude
+            .zip(location.longitude)
+            .map(|(lat, long)| LocationRequest { lat: Some(lat), long: Some(long) }),
         province: attribute(PROVINCE),
         reporter,
         ..Default::default()
     };
-    let found = match submission::validate(&request, categories) {
+    if request.location.is_none()
+        && request.province.is_none()
+        && !issues.iter().any(|i| i.field == "lat" || i.field == "long")
+    {
+        issues.push(FieldIssue::new(
+            "lat, long",
+            format!("are needed to place the report in its district (or give attribute[{PROVINCE}])"),
+        ));
+    }
+    let found = match submission::validate(&request, categories, areas) {
         Ok(submission) if issues.is_empty() => return Ok((submission, location)),
         Ok(_) => Vec::new(),
         Err(found) => found,
     };
     // What intake's rules find, under the GeoReport field it is about, unless named already.
+    let point_refused = issues.iter().any(|i| matches!(i.field.as_str(), "lat" | "long" | "lat, long"));
     for finding in found {
         let field = open311_field(&finding.field);
-        if !issues.iter().any(|i| i.field == field) {
+        // A point already refused locates nothing: saying so again helps nobody.
+        let about_the_point = field == "lat, long" && point_refused;
+        if !about_the_point && !issues.iter().any(|i| i.field == field) {
             issues.push(FieldIssue::new(field, finding.problem));
         }
     }
@@ -109,6 +127,7 @@ fn open311_field(field: &str) -> &str {
         "category" => "service_code",
         "body" => "description",
         "province" => "attribute[province]",
+        "location" | "area" => "lat, long",
         "kind" => "attribute[kind]",
         "reporter.full_name" => "first_name, last_name",
         "reporter.mobile" => "phone",
