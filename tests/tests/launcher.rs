@@ -143,3 +143,51 @@ async fn nazer_calendar_due_prints_the_due_instant_of_a_calendar_file() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2026-12-02T14:30:00+03:30");
 }
+
+#[tokio::test]
+async fn nazer_import_areas_names_the_line_of_a_bad_feature_and_writes_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let square = |w: f64, s: f64, e: f64, n: f64| {
+        json!({"type": "Polygon",
+        "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]})
+    };
+    let feature = |code: &str, parent: &str, level: &str, geometry: serde_json::Value| {
+        json!({"type": "Feature",
+        "properties": {"code": code, "parent": parent, "level": level, "name_fa": code, "name_en": code},
+        "geometry": geometry})
+    };
+    let city = feature("tehran-city", "tehran", "city", square(51.2, 35.6, 51.6, 35.8));
+    let district = feature("tehran-district-06", "tehran-city", "district", square(51.4, 35.7, 51.5, 35.8));
+    let import = |features: Vec<serde_json::Value>, extra: &[&str]| {
+        let file = dir.path().join("areas.geojson");
+        let text = serde_json::to_string_pretty(&json!({"type": "FeatureCollection", "features": features})).unwrap();
+        std::fs::write(&file, &text).unwrap();
+        let output = std::process::Command::new(binary("nazer"))
+            .args(["import", "areas"])
+            .arg(&file)
+            .args(extra)
+            .current_dir(dir.path())
+            .env_remove("NAZER__DATABASE__URL")
+            .output()
+            .unwrap();
+        let shown = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), shown, text)
+    };
+
+    // The district names a parent that does not exist: the good city before it is not written.
+    let orphan = feature("tehran-district-07", "nowhere", "district", serde_json::Value::Null);
+    let (ok, shown, text) = import(vec![city.clone(), orphan], &[]);
+    assert!(!ok, "{shown}");
+    // Pretty-printed, each feature opens on a line of its own, four spaces in.
+    let second = text.lines().enumerate().filter(|(_, l)| *l == "    {").nth(1).map(|(i, _)| i + 1);
+    let second = second.unwrap_or_else(|| panic!("two features in\n{text}"));
+    assert!(shown.contains(&format!("line {second}: features[1].properties.parent")), "{shown}");
+
+    let (ok, shown, _) = import(vec![city.clone(), district.clone()], &["--dry-run"]);
+    assert!(ok, "{shown}");
+    assert!(shown.contains("2 would be created"), "nothing was half-written before, nothing is now: {shown}");
+    let (ok, shown, _) = import(vec![city.clone(), district.clone()], &[]);
+    assert!(ok && shown.contains("2 created"), "{shown}");
+    let (ok, shown, _) = import(vec![city, district], &[]);
+    assert!(ok && shown.contains("0 created, 0 updated, 2 unchanged"), "an import is idempotent: {shown}");
+}

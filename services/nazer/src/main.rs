@@ -16,6 +16,7 @@ mod bench;
 mod bench_areas;
 mod calendar;
 mod demo;
+mod import;
 mod reference;
 
 #[derive(Parser)]
@@ -42,6 +43,11 @@ enum Command {
     },
     /// Apply database migrations and declare the broker topology (when a broker is configured).
     Migrate,
+    /// Load reference data into the configured database, all or nothing.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Seed data.
     Seed {
         /// Demo agencies, rules, categories, keys, budgets and webhooks.
@@ -108,6 +114,18 @@ enum BenchCommand {
         /// Seed of the generated polygons and points.
         #[arg(long, default_value_t = 1888)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Areas from a GeoJSON FeatureCollection (as `PUT /api/v1/areas` takes), upserted by code.
+    Areas {
+        /// The GeoJSON file.
+        file: PathBuf,
+        /// Check the file against the stored tree and say what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -192,6 +210,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed { demo: false } => bail!("say what to seed: `nazer seed --demo`"),
+        Command::Import { command: ImportCommand::Areas { file, dry_run } } => {
+            let db = Db::open(&settings.database)?;
+            db.migrate()?;
+            println!("{}", import::areas(&db, &file, dry_run, chrono::Utc::now()).await?);
+            Ok(())
+        }
         Command::Calendar { command: CalendarCommand::Due { calendar, start, budget, province, area } } => {
             let (province, area) = (province.as_deref(), area.as_deref());
             println!("{}", calendar::due_in(&calendar, &settings, &start, &budget, province, area)?);
