@@ -96,11 +96,12 @@ pub(crate) async fn post_message(
     let now = state.ctx.clock.now();
     let (submitted_by, actor) = (caller.key_id.clone(), Actor::of(&caller));
     let (keys, areas) = (state.keys.clone(), state.areas.clone());
+    // Outside the write transaction: a stale index is rebuilt without holding up writers.
+    let areas = state.ctx.db.run(move |conn| areas.index(conn)).await?;
     let posted = state
         .ctx
         .write(move |conn| {
             let categories = store::load_categories(conn)?;
-            let areas = areas.index(conn)?;
             let submission = submission::validate(&request, &categories, &areas).map_err(ApiError::invalid)?;
             store::post_message(conn, &keys, &submission, &submitted_by, &actor, key.as_deref(), now)
                 .map_err(ApiError::from)

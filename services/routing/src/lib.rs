@@ -64,9 +64,9 @@ fn record_areas(
     conn: &mut DbConnection,
     imported: AreasImported,
     _: &Envelope,
-    now: DateTime<Utc>,
+    _: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    Ok(store::record_areas(conn, &imported.areas, now)?)
+    Ok(store::record_areas(conn, &imported.areas, imported.imported_at)?)
 }
 
 impl Service for Routing {

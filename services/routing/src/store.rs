@@ -76,11 +76,14 @@ impl AreaRow {
 /// How many codes one `IN (…)` names, well under either backend's bind limit.
 const CODES_PER_QUERY: usize = 500;
 
-/// Records areas that intake imported (`areas.imported`), or the demo's: new ones are added,
-/// changed ones take their new parent, level and names. Applying the same areas again changes
+/// Records areas that intake imported at `imported_at` (`areas.imported`), or the demo's: new
+/// ones are added, changed ones take their new parent, level and names — unless a later import
+/// was recorded already (events may arrive out of order). Applying the same areas again changes
 /// nothing, not even `updated_at`.
-pub fn record_areas(conn: &mut DbConnection, areas: &[AreaSummary], now: DateTime<Utc>) -> Result<(), DbError> {
-    let at = to_db_time(now);
+pub fn record_areas(conn: &mut DbConnection, areas: &[AreaSummary], imported_at: DateTime<Utc>) -> Result<(), DbError> {
+    // Two imports handled at once must not both insert the same new area.
+    nazer_shared::db::lock_key(conn, "routing-areas")?;
+    let at = to_db_time(imported_at);
     for chunk in areas.chunks(CODES_PER_QUERY) {
         let codes: Vec<&str> = chunk.iter().map(|a| a.code.as_str()).collect();
         let stored: Vec<AreaRow> =
@@ -92,7 +95,7 @@ pub fn record_areas(conn: &mut DbConnection, areas: &[AreaSummary], now: DateTim
                 None => {
                     diesel::insert_into(routing_areas::table).values(&row).execute(conn)?;
                 }
-                Some(known) if known.same_area(&row) => {}
+                Some(known) if known.same_area(&row) || known.updated_at > at => {}
                 Some(_) => {
                     diesel::update(routing_areas::table.find(&row.code)).set(&row).execute(conn)?;
                 }
@@ -106,22 +109,20 @@ pub fn record_areas(conn: &mut DbConnection, areas: &[AreaSummary], now: DateTim
 const MAX_AREA_DEPTH: usize = 16;
 
 /// The area `code` and its ancestors, province first, `code` last (as a message's `area_path`
-/// reads); None when routing does not know the area.
+/// reads); None when routing does not know the area or cannot follow it up to a province (a
+/// parent not known here yet, a loop in a hand-edited table).
 pub fn area_path(conn: &mut DbConnection, code: &str) -> Result<Option<Vec<String>>, DbError> {
     let mut path: Vec<String> = Vec::new();
     let mut next = Some(code.to_string());
-    while let Some(at) = next.take().filter(|at| path.len() < MAX_AREA_DEPTH && !path.contains(at)) {
+    while let Some(at) = next.take() {
+        if path.len() >= MAX_AREA_DEPTH || path.contains(&at) {
+            return Ok(None);
+        }
         let parent: Option<Option<String>> =
             routing_areas::table.find(&at).select(routing_areas::parent_code).first(conn).optional()?;
-        match parent {
-            None if path.is_empty() => return Ok(None),
-            // A parent not known here (yet): the path starts below it.
-            None => break,
-            Some(parent) => {
-                path.push(at);
-                next = parent;
-            }
-        }
+        let Some(parent) = parent else { return Ok(None) };
+        path.push(at);
+        next = parent;
     }
     path.reverse();
     Ok(Some(path))

@@ -162,7 +162,7 @@ async fn routing_knows_the_provinces_and_records_imported_areas_once() {
     assert_eq!(path(&app, "tehran-district-05-2"), None);
 
     // An import on the bus, delivered twice as a broker may.
-    let imported_at: DateTime<Utc> = "2026-12-08T10:00:00Z".parse().unwrap();
+    let imported_at: DateTime<Utc> = Utc::now() - chrono::Duration::hours(1);
     let import = AreasImported { import_id: "import-1".into(), areas: tehran_areas(), imported_at };
     let envelope = Envelope::new("intake", &import, Utc::now()).unwrap();
     let bus = app.host.as_ref().unwrap().bus.clone();
@@ -196,6 +196,10 @@ async fn routing_knows_the_provinces_and_records_imported_areas_once() {
     assert_eq!(stored_area(&app, "tehran").unwrap().3, "Tehran Province");
     assert_eq!(path(&app, "tehran-district-05-2").unwrap().len(), 4, "the sub-district follows its district");
     assert_eq!(area_count(&app), 31 + TEHRAN.len() as i64);
+    // The first import, redelivered late, does not undo the later change.
+    let late = AreasImported { import_id: "import-1".into(), areas: tehran_areas(), imported_at };
+    write(&app, |conn| store::record_areas(conn, &late.areas, late.imported_at));
+    assert_eq!(stored_area(&app, "tehran-district-05"), Some(now));
     app.stop().await;
 }
 

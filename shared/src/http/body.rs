@@ -18,12 +18,13 @@ use super::problem::ApiError;
 pub const MAX_IMPORT_BODY: usize = 32 * 1024 * 1024;
 
 /// The routes that take bulk imports, by method and path: only they may send more than
-/// [`MAX_JSON_BODY`].
+/// [`MAX_JSON_BODY`], and only with credentials (the handler then checks they are an admin's).
 const IMPORT_ROUTES: [(&str, &str); 1] = [("PUT", "/api/v1/areas")];
 
-/// The largest body `req` may send.
-pub fn body_limit(method: &str, path: &str) -> usize {
-    if IMPORT_ROUTES.iter().any(|(m, p)| *m == method && *p == path) { MAX_IMPORT_BODY } else { MAX_JSON_BODY }
+/// The largest body a request may send to `method` `path`, `with_credentials` or not.
+pub fn body_limit(method: &str, path: &str, with_credentials: bool) -> usize {
+    let import = IMPORT_ROUTES.iter().any(|(m, p)| *m == method && *p == path);
+    if import && with_credentials { MAX_IMPORT_BODY } else { MAX_JSON_BODY }
 }
 
 /// How long a body may take to arrive (`http.body_read_timeout_secs`).
@@ -56,7 +57,8 @@ pub async fn read_body_in_time(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let timeout = req.app_data::<web::Data<BodyReadTimeout>>().map_or(Duration::from_secs(10), |t| t.0);
-    let limit = body_limit(req.method().as_str(), req.path());
+    let with_credentials = req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
+    let limit = body_limit(req.method().as_str(), req.path(), with_credentials);
     let mut payload = req.take_payload();
     let refusal = match tokio::time::timeout(timeout, read_at_most(&mut payload, limit)).await {
         Ok(Read::Whole(body)) => {
@@ -74,4 +76,17 @@ pub async fn read_body_in_time(
     // The rest of a body that was refused may still be on its way: the connection ends here.
     response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
     Ok(req.into_response(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_import_with_credentials_may_send_a_large_body() {
+        assert_eq!(body_limit("PUT", "/api/v1/areas", true), MAX_IMPORT_BODY);
+        assert_eq!(body_limit("PUT", "/api/v1/areas", false), MAX_JSON_BODY, "no credentials, no large body");
+        assert_eq!(body_limit("POST", "/api/v1/areas", true), MAX_JSON_BODY);
+        assert_eq!(body_limit("PUT", "/api/v1/categories/x", true), MAX_JSON_BODY);
+    }
 }

@@ -43,13 +43,17 @@ pub fn record_areas(conn: &mut DbConnection, areas: &[AreaSummary], at: DateTime
     // Two imports handled at once must not both insert the same new area.
     lock_key(conn, "calendar-areas")?;
     let at = to_db_time(at);
-    let codes: Vec<&str> = areas.iter().map(|a| a.code.as_str()).collect();
-    let stored: BTreeMap<String, NaiveDateTime> = calendar_areas::table
-        .filter(calendar_areas::code.eq_any(&codes))
-        .select((calendar_areas::code, calendar_areas::updated_at))
-        .load::<(String, NaiveDateTime)>(conn)?
-        .into_iter()
-        .collect();
+    let mut stored: BTreeMap<String, NaiveDateTime> = BTreeMap::new();
+    // A few hundred codes to a query, well under either backend's bind limit.
+    for chunk in areas.chunks(500) {
+        let codes: Vec<&str> = chunk.iter().map(|a| a.code.as_str()).collect();
+        stored.extend(
+            calendar_areas::table
+                .filter(calendar_areas::code.eq_any(&codes))
+                .select((calendar_areas::code, calendar_areas::updated_at))
+                .load::<(String, NaiveDateTime)>(conn)?,
+        );
+    }
     let mut written = 0;
     for area in areas {
         let row = AreaRow::new(area, at);

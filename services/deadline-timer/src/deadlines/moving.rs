@@ -112,8 +112,9 @@ pub fn move_deadlines(
         if let Some(area) = &touched.area {
             // The area's code among the path's (exactly, below); or, for a clock stored
             // without its path, its province.
-            query = query
-                .filter(deadlines::area_path.like(format!("%\"{area}\"%")).or(deadlines::province.eq(area.clone())));
+            let pattern = format!("%\"{}\"%", nazer_shared::db::escape_like(area));
+            query =
+                query.filter(deadlines::area_path.like(pattern).escape('\\').or(deadlines::province.eq(area.clone())));
         }
         let candidates: Vec<Located> = query.select(Located::as_select()).load(conn)?;
         let full = candidates.len() as i64 == BATCH;

@@ -10,7 +10,7 @@ use nazer_shared::http::{ApiError, Caller, QueryParams, Scope};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::store::{self, ImportSummary, StoredArea};
+use super::store::{self, AreaHead, ImportSummary, StoredArea};
 use super::{AreaStep, Level, geometry, tree};
 use crate::api::{IntakeState, TAG};
 
@@ -86,17 +86,11 @@ pub(crate) struct AreaQuery {
     format: Option<String>,
 }
 
-fn list_item(stored: &StoredArea) -> AreaListItem {
-    let area = &stored.area;
-    AreaListItem {
-        code: area.code.clone(),
-        parent: area.parent.clone(),
-        level: area.level.clone(),
-        name_fa: area.name_fa.clone(),
-        name_en: area.name_en.clone(),
-        has_geometry: area.geometry.is_some(),
-        illustrative: area.illustrative,
-        updated_at: stored.updated_at,
+impl From<AreaHead> for AreaListItem {
+    fn from(head: AreaHead) -> Self {
+        let AreaHead { code, parent, level, name_fa, name_en, has_geometry, illustrative, updated_at } = head;
+        let updated_at = nazer_shared::db::from_db_time(updated_at);
+        Self { code, parent, level, name_fa, name_en, has_geometry, illustrative, updated_at }
     }
 }
 
@@ -142,8 +136,9 @@ pub(crate) async fn get_areas(
             return Err(ApiError::invalid_field("format", format!("`{other}` is not a format; use json or geojson")));
         }
     };
+    // Boundaries are read only for GeoJSON: a list says whether an area has one.
     let (levels, mut areas) =
-        state.ctx.db.run(|conn| Ok((store::load_levels(conn)?, store::load_areas(conn)?))).await?;
+        state.ctx.db.run(|conn| Ok((store::load_levels(conn)?, store::load_heads(conn)?))).await?;
     let level = query.level.map(|l| l.trim().to_string()).filter(|l| !l.is_empty());
     if let Some(level) = &level
         && !levels.iter().any(|l| &l.code == level)
@@ -153,7 +148,7 @@ pub(crate) async fn get_areas(
     }
     let parent = query.parent.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
     if let Some(parent) = &parent
-        && !areas.iter().any(|a| &a.area.code == parent)
+        && !areas.iter().any(|a| &a.code == parent)
     {
         return Err(ApiError::invalid_field(
             "parent",
@@ -161,14 +156,17 @@ pub(crate) async fn get_areas(
         ));
     }
     areas.retain(|a| {
-        level.as_ref().is_none_or(|l| &a.area.level == l)
-            && parent.as_ref().is_none_or(|p| a.area.parent.as_ref() == Some(p))
+        level.as_ref().is_none_or(|l| &a.level == l) && parent.as_ref().is_none_or(|p| a.parent.as_ref() == Some(p))
     });
-    areas.sort_by(|a, b| {
-        (rank_of(&levels, &a.area.level), &a.area.code).cmp(&(rank_of(&levels, &b.area.level), &b.area.code))
-    });
+    areas.sort_by(|a, b| (rank_of(&levels, &a.level), &a.code).cmp(&(rank_of(&levels, &b.level), &b.code)));
     if geojson {
-        let features: Vec<Value> = areas.iter().map(feature).collect();
+        let selected: std::collections::HashSet<String> = areas.iter().map(|a| a.code.clone()).collect();
+        let mut stored = state.ctx.db.run(store::load_areas).await?;
+        stored.retain(|s| selected.contains(&s.area.code));
+        stored.sort_by(|a, b| {
+            (rank_of(&levels, &a.area.level), &a.area.code).cmp(&(rank_of(&levels, &b.area.level), &b.area.code))
+        });
+        let features: Vec<Value> = stored.iter().map(feature).collect();
         let collection = json!({ "type": "FeatureCollection", "features": features });
         return Ok(HttpResponse::Ok().content_type("application/geo+json").json(collection));
     }
@@ -176,7 +174,7 @@ pub(crate) async fn get_areas(
         .into_iter()
         .map(|l| LevelView { code: l.code, rank: l.rank, name_fa: l.name_fa, name_en: l.name_en })
         .collect();
-    Ok(HttpResponse::Ok().json(AreaList { levels, areas: areas.iter().map(list_item).collect() }))
+    Ok(HttpResponse::Ok().json(AreaList { levels, areas: areas.into_iter().map(AreaListItem::from).collect() }))
 }
 
 /// One area: its names, its boundary as GeoJSON when known, its path and its children.
@@ -192,29 +190,34 @@ pub(crate) async fn get_area(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&Scope::ALL)?;
     let code = path.into_inner();
-    let areas = state.ctx.db.run(store::load_areas).await?;
-    let Some(found) = areas.iter().find(|a| a.area.code == code) else {
+    let wanted = code.clone();
+    // The tree without boundaries, and the one boundary asked for.
+    let (heads, found) =
+        state.ctx.db.run(move |conn| Ok((store::load_heads(conn)?, store::find_area(conn, &wanted)?))).await?;
+    let Some(found) = found else {
         return Err(ApiError::NotFound(format!("no area has the code `{code}`; GET /api/v1/areas lists them")));
     };
     let mut path = Vec::new();
-    let mut step = Some(found);
+    let mut step = heads.iter().find(|a| a.code == code);
     while let Some(current) = step {
         // A stored tree has no cycle; the bound keeps a broken one from looping.
-        if path.len() > areas.len() {
-            return Err(ApiError::Internal(format!("the area tree loops at `{}`", current.area.code)));
+        if path.len() > heads.len() {
+            return Err(ApiError::Internal(format!("the area tree loops at `{}`", current.code)));
         }
         path.push(AreaStep {
-            code: current.area.code.clone(),
-            level: current.area.level.clone(),
-            name_fa: current.area.name_fa.clone(),
+            code: current.code.clone(),
+            level: current.level.clone(),
+            name_fa: current.name_fa.clone(),
         });
-        step = current.area.parent.as_ref().and_then(|p| areas.iter().find(|a| &a.area.code == p));
+        step = current.parent.as_ref().and_then(|p| heads.iter().find(|a| &a.code == p));
     }
     path.reverse();
-    let children =
-        areas.iter().filter(|a| a.area.parent.as_ref() == Some(&code)).map(|a| a.area.code.clone()).collect();
+    let children = heads.iter().filter(|a| a.parent.as_ref() == Some(&code)).map(|a| a.code.clone()).collect();
     let geometry = found.area.geometry.as_ref().map(geometry::to_geojson);
-    Ok(HttpResponse::Ok().json(AreaView { area: list_item(found), geometry, path, children }))
+    let Some(head) = heads.into_iter().find(|a| a.code == code) else {
+        return Err(ApiError::NotFound(format!("no area has the code `{code}`; GET /api/v1/areas lists them")));
+    };
+    Ok(HttpResponse::Ok().json(AreaView { area: AreaListItem::from(head), geometry, path, children }))
 }
 
 /// Imports areas from a GeoJSON FeatureCollection, upserting them by code.
@@ -250,8 +253,13 @@ pub(crate) async fn put_areas(
             ApiError::PayloadTooLarge(format!("the import is larger than the {MAX_IMPORT_BODY} bytes accepted"))
         })?
         .map_err(|e| ApiError::bad_request(Some("body"), format!("the body could not be read ({e}); send it again")))?;
-    let collection: Value = parse_json(&body)?;
-    let incoming = tree::parse_feature_collection(&collection).map_err(ApiError::invalid)?;
+    // Reading and checking every boundary takes a while for a large file: off the async workers.
+    let incoming = web::block(move || {
+        let collection: Value = parse_json(&body)?;
+        tree::parse_feature_collection(&collection).map_err(ApiError::invalid)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the import's check did not finish: {e}")))??;
     let now = state.ctx.clock.now();
     let summary = state.ctx.write(move |conn| store::import(conn, &incoming, now)?.map_err(ApiError::invalid)).await?;
     tracing::info!(created = summary.created, updated = summary.updated, "areas imported");

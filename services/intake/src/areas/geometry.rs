@@ -18,6 +18,24 @@ const ACCEPTED: &str = "a boundary is a GeoJSON `Polygon` or `MultiPolygon`, suc
 /// holes inside their outer boundary, the polygons of a `MultiPolygon` not overlapping. The
 /// error says what is wrong, where, and how to fix it.
 pub fn parse(value: &Value) -> Result<MultiPolygon<f64>, String> {
+    let (geometry, multi) = read_shape(value)?;
+    check(&geometry, multi)?;
+    Ok(geometry)
+}
+
+/// Reads a boundary stored after `parse` checked it, without checking it again (the checks
+/// cost time that grows with the square of a ring's length).
+pub fn read_checked(value: &Value) -> Result<MultiPolygon<f64>, String> {
+    read_shape(value).map(|(geometry, _)| geometry)
+}
+
+/// The most positions a ring may have: checking a ring for crossings compares its edges pair by
+/// pair, so a longer one would hold an import for seconds. Real district and neighbourhood
+/// boundaries need far fewer.
+pub const MAX_RING_POSITIONS: usize = 10_000;
+
+/// The geometry's shape, and whether it was written as a `MultiPolygon`.
+fn read_shape(value: &Value) -> Result<(MultiPolygon<f64>, bool), String> {
     let Some(object) = value.as_object() else {
         return Err(format!("is not a GeoJSON geometry object; {ACCEPTED}"));
     };
@@ -44,8 +62,7 @@ pub fn parse(value: &Value) -> Result<MultiPolygon<f64>, String> {
     } else {
         MultiPolygon(vec![read_polygon(value, None)?])
     };
-    check(&geometry, multi)?;
-    Ok(geometry)
+    Ok((geometry, multi))
 }
 
 /// Writes a boundary as a GeoJSON geometry: a `Polygon` when there is one polygon, else a
@@ -103,6 +120,12 @@ fn read_ring(value: &Value, polygon: Option<usize>, ring: usize) -> Result<LineS
     let Some(positions) = value.as_array() else {
         return Err(format!("{here}: is not a ring; write an array of [longitude, latitude] positions"));
     };
+    if positions.len() > MAX_RING_POSITIONS {
+        return Err(format!(
+            "{here}: has {} positions, more than the {MAX_RING_POSITIONS} a ring may have; simplify the boundary",
+            positions.len()
+        ));
+    }
     let coords = positions
         .iter()
         .enumerate()
@@ -304,6 +327,20 @@ mod tests {
         let written = to_geojson(&two);
         assert_eq!(written["type"], "MultiPolygon");
         assert_eq!(parse(&written).unwrap(), two);
+    }
+
+    #[test]
+    fn a_ring_too_long_to_check_is_refused_before_it_is_checked() {
+        let positions = MAX_RING_POSITIONS + 1;
+        let mut ring: Vec<Value> = (0..positions - 1)
+            .map(|i| {
+                let angle = std::f64::consts::TAU * i as f64 / (positions - 1) as f64;
+                json!([51.4 + 0.1 * angle.cos(), 35.7 + 0.1 * angle.sin()])
+            })
+            .collect();
+        ring.push(ring[0].clone());
+        let problem = parse(&json!({ "type": "Polygon", "coordinates": [ring] })).unwrap_err();
+        assert!(problem.contains("more than the 10000 a ring may have"), "{problem}");
     }
 
     #[test]

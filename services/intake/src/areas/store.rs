@@ -3,7 +3,7 @@
 //! revision.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -61,7 +61,7 @@ fn area_of(row: AreaRow) -> Result<StoredArea, DbError> {
         Some(text) => {
             let value: serde_json::Value = serde_json::from_str(text)
                 .map_err(|e| DbError::Refused(format!("area `{}` holds a broken geometry: {e}", row.code)))?;
-            let parsed = geometry::parse(&value)
+            let parsed = geometry::read_checked(&value)
                 .map_err(|e| DbError::Refused(format!("area `{}` holds a broken geometry: {e}", row.code)))?;
             Some(parsed)
         }
@@ -82,6 +82,36 @@ fn area_of(row: AreaRow) -> Result<StoredArea, DbError> {
 pub fn load_areas(conn: &mut DbConnection) -> Result<Vec<StoredArea>, DbError> {
     let rows: Vec<AreaRow> = areas::table.order(areas::code.asc()).select(AreaRow::as_select()).load(conn)?;
     rows.into_iter().map(area_of).collect()
+}
+
+/// An area without its boundary, for lists: whether it has one, not the boundary itself.
+#[derive(Debug, Clone, Queryable)]
+pub struct AreaHead {
+    pub code: String,
+    pub parent: Option<String>,
+    pub level: String,
+    pub name_fa: String,
+    pub name_en: String,
+    pub has_geometry: bool,
+    pub illustrative: bool,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Every area without reading a boundary, by code.
+pub fn load_heads(conn: &mut DbConnection) -> Result<Vec<AreaHead>, DbError> {
+    Ok(areas::table
+        .order(areas::code.asc())
+        .select((
+            areas::code,
+            areas::parent_code,
+            areas::level,
+            areas::name_fa,
+            areas::name_en,
+            areas::geometry.is_not_null(),
+            areas::illustrative,
+            areas::updated_at,
+        ))
+        .load(conn)?)
 }
 
 /// One area, if the code is known.
@@ -122,6 +152,8 @@ pub fn import(
     incoming: &[Area],
     now: DateTime<Utc>,
 ) -> Result<Result<ImportSummary, Vec<FieldIssue>>, DbError> {
+    // Imports one at a time: two checked against the same tree could together break it.
+    nazer_shared::db::lock_key(conn, "areas")?;
     let levels = load_levels(conn)?;
     let existing = load_areas(conn)?;
     let stored: Vec<Area> = existing.iter().map(|s| s.area.clone()).collect();
@@ -180,29 +212,43 @@ pub fn upsert_areas(
     Ok(summary)
 }
 
-/// The point index of the stored tree, rebuilt only when another import changed the revision,
+/// The point index of the stored tree, rebuilt only when an import changed the revision,
 /// whichever replica made it.
 #[derive(Default)]
 pub struct AreaCache {
     current: RwLock<Option<(i64, Arc<AreaIndex>)>>,
+    /// One rebuild at a time in this replica: the requests that find the index stale meanwhile
+    /// wait for it rather than each building their own.
+    building: Mutex<()>,
 }
 
 impl AreaCache {
-    /// The index of the tree as `conn` sees it now.
+    /// The index of the tree as `conn` sees it now (or of a later revision). Call it outside a
+    /// write transaction: a rebuild reads every boundary.
     pub fn index(&self, conn: &mut DbConnection) -> Result<Arc<AreaIndex>, DbError> {
         let revision = revision(conn)?;
-        if let Ok(current) = self.current.read()
-            && let Some((cached, index)) = current.as_ref()
-            && *cached == revision
-        {
-            return Ok(index.clone());
+        if let Some(index) = self.cached(revision) {
+            return Ok(index);
         }
+        let _building = self.building.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(index) = self.cached(revision) {
+            return Ok(index);
+        }
+        // The revision again, now that no other rebuild runs: the newest tree is built.
+        let revision = self::revision(conn)?;
         let levels = load_levels(conn)?;
         let areas: Vec<Area> = load_areas(conn)?.into_iter().map(|s| s.area).collect();
         let index = Arc::new(AreaIndex::build(&areas, &levels));
-        if let Ok(mut current) = self.current.write() {
+        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_none_or(|(cached, _)| *cached < revision) {
             *current = Some((revision, index.clone()));
         }
         Ok(index)
+    }
+
+    /// The cached index when it is of `revision` or a later one.
+    fn cached(&self, revision: i64) -> Option<Arc<AreaIndex>> {
+        let current = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        current.as_ref().filter(|(cached, _)| *cached >= revision).map(|(_, index)| index.clone())
     }
 }

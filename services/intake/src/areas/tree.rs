@@ -275,6 +275,18 @@ pub fn check_import(existing: &[Area], incoming: &[Area], levels: &[Level]) -> R
                             ),
                         ),
                     ));
+                } else if rank.is_some() && nazer_shared::iran::Province::parse(code).is_none() {
+                    // Messages take their province from the top of their path, and every
+                    // service knows the 31 provinces: the top of the tree is theirs alone.
+                    issues.push((
+                        i,
+                        FieldIssue::new(
+                            field("parent"),
+                            format!(
+                                "area `{code}` would stand at the top of the tree, where only the 31 provinces                                  stand; give it its province (or the area it lies in) as parent"
+                            ),
+                        ),
+                    ));
                 }
             }
             Some(parent_code) => match tree.get(parent_code.as_str()) {
@@ -583,9 +595,9 @@ mod tests {
     #[test]
     fn duplicates_levels_and_parents_are_checked() {
         let incoming = vec![
-            area("a", None, "province", None),
-            area("a", None, "province", None),
-            area("b", Some("a"), "borough", None),
+            area("qom", None, "province", None),
+            area("qom", None, "province", None),
+            area("b", Some("qom"), "borough", None),
             area("c", Some("nowhere"), "city", None),
             area("d", None, "district", None),
             area("e", Some("tehran-district-06"), "city", None),
@@ -614,6 +626,13 @@ mod tests {
             "{}",
             issues[4].problem
         );
+    }
+
+    #[test]
+    fn only_the_provinces_stand_at_the_top() {
+        let issues = check_import(&stored(), &[area("atlantis", None, "province", None)], &levels()).unwrap_err();
+        assert_eq!(fields(&issues), ["features[0].properties.parent"]);
+        assert!(issues[0].problem.contains("only the 31 provinces"), "{}", issues[0].problem);
     }
 
     #[test]

@@ -306,13 +306,13 @@ async fn create_request(state: &IntakeState, req: &HttpRequest, body: web::Paylo
     };
     let (now, keys, actor) = (state.ctx.clock.now(), state.keys.clone(), Actor::of(&caller));
     let areas = state.areas.clone();
+    let areas = state.ctx.db.run(move |conn| areas.index(conn)).await?;
     let submitted_by = caller.key_id.clone();
     let (receipt, kind) = state
         .ctx
         .write(move |conn| {
             let categories = crate::store::load_categories(conn)?;
             let category = active_category(&categories, &service_code)?;
-            let areas = areas.index(conn)?;
             let (submission, location) =
                 posting::read_request(&fields, category, &categories, &areas).map_err(Open311Error::bad_requests)?;
             let (Posted::Created(receipt) | Posted::Replayed(receipt)) =
