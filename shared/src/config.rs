@@ -139,14 +139,29 @@ pub struct PrivacySettings {
     /// one first (then `nazer migrate` reseals). Unset: the embedded default keeps a generated
     /// key beside its database file; a PostgreSQL deployment must set it.
     pub reporter_keys: Option<String>,
+    /// The key of the blind index that finds messages by a reporter's mobile or national ID
+    /// without opening every sealed identity: 32 bytes as 64 hex digits, apart from the sealing
+    /// keys (whoever holds it can test a guessed number against the index, not open anything).
+    /// Unset: the embedded default keeps a generated key beside its database file; a PostgreSQL
+    /// deployment must set it.
+    pub search_key: Option<String>,
 }
 
 /// Key material never reaches a log, even through a debug print of the settings.
 impl std::fmt::Debug for PrivacySettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let keys = self.reporter_keys.as_ref().map(|_| "<redacted>");
-        f.debug_struct("PrivacySettings").field("reporter_keys", &keys).finish()
+        let search_key = self.search_key.as_ref().map(|_| "<redacted>");
+        f.debug_struct("PrivacySettings").field("reporter_keys", &keys).field("search_key", &search_key).finish()
     }
+}
+
+/// The 32-byte key of a `privacy.search_key` value, or what is wrong with it (never the value).
+pub fn parse_search_key(text: &str) -> Result<[u8; 32], String> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key)
+        .map_err(|_| "must be 32 bytes as 64 hex digits (e.g. `openssl rand -hex 32`)".to_string())?;
+    Ok(key)
 }
 
 /// `(id, 32-byte key)` pairs of a `privacy.reporter_keys` value, or what is wrong with it.
@@ -680,6 +695,9 @@ impl Settings {
         if let Some(keys) = &self.privacy.reporter_keys {
             parse_reporter_keys(keys).map_err(|problem| invalid("privacy.reporter_keys", problem))?;
         }
+        if let Some(key) = &self.privacy.search_key {
+            parse_search_key(key).map_err(|problem| invalid("privacy.search_key", problem))?;
+        }
         Ok(())
     }
 }
@@ -718,9 +736,11 @@ mod tests {
         let mut settings = Settings::default();
         settings.auth.bootstrap_api_key = Some("bootstrap-secret-123456".into());
         settings.privacy.reporter_keys = Some(format!("k1:{}", "ab".repeat(32)));
+        settings.privacy.search_key = Some("cd".repeat(32));
         settings.auth.jwt.hs256_secret = Some("hs256-development-secret-0123456789".into());
         let printed = format!("{settings:?}");
         assert!(!printed.contains("bootstrap-secret") && !printed.contains("abab"), "{printed}");
+        assert!(!printed.contains("cdcd"), "{printed}");
         assert!(!printed.contains("hs256-development"), "{printed}");
         assert!(printed.contains("<redacted>"), "{printed}");
     }
@@ -805,6 +825,12 @@ mod tests {
             ("NAZER__AUTH__BOOTSTRAP_API_KEY", "short", "auth.bootstrap_api_key"),
             ("NAZER__DEADLINES__DEFAULT_BUDGET", "P1M", "deadlines.default_budget"),
             ("NAZER__PRIVACY__REPORTER_KEYS", "k1:abcd", "privacy.reporter_keys"),
+            ("NAZER__PRIVACY__SEARCH_KEY", "abcd", "privacy.search_key"),
+            (
+                "NAZER__PRIVACY__SEARCH_KEY",
+                "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+                "privacy.search_key",
+            ),
             ("NAZER__WEBHOOKS__TIMEOUT_MS", "600000", "webhooks.timeout_ms"),
             ("NAZER__BROKER__QUEUE_TYPE", "classic", "queue_type"),
             ("NAZER__TELEMETRY__OTLP_ENDPOINT", "otel-collector:4318", "telemetry.otlp_endpoint"),

@@ -233,6 +233,45 @@ pub fn normalize_persian(text: &str) -> String {
         .collect()
 }
 
+/// Text as search compares it, the same for what is stored and what is typed: Arabic forms of
+/// letters as their Persian ones (ي ى → ی, ك → ک, ة ۀ → ه, أ إ ٱ → ا, ؤ → و), diacritics
+/// (harakat, tanween, superscript alef), tatweel, ZWNJ and other invisible marks dropped, Persian
+/// and Arabic-Indic digits as ASCII, letters case-folded, runs of white space as one space.
+pub fn normalize_for_search(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        let c = match c {
+            '\u{064A}' | '\u{0649}' => '\u{06CC}',
+            '\u{0643}' => '\u{06A9}',
+            '\u{0629}' | '\u{06C0}' => '\u{0647}',
+            '\u{0623}' | '\u{0625}' | '\u{0671}' => '\u{0627}',
+            '\u{0624}' => '\u{0648}',
+            '۰'..='۹' => char::from_u32('0' as u32 + (c as u32 - '۰' as u32)).unwrap_or(c),
+            '٠'..='٩' => char::from_u32('0' as u32 + (c as u32 - '٠' as u32)).unwrap_or(c),
+            // Harakat and tanween, superscript alef, tatweel; ZWNJ, ZWJ, direction marks, BOM.
+            '\u{064B}'..='\u{065F}'
+            | '\u{0670}'
+            | '\u{0640}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}' => continue,
+            other => other,
+        };
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
 /// ASCII digits as Persian digits (۰–۹); everything else unchanged.
 pub fn persian_digits(text: &str) -> String {
     text.chars()
@@ -354,5 +393,23 @@ mod tests {
         assert!(is_province("tehran"));
         assert!(!is_province("Tehran"));
         assert_eq!(PROVINCES.len(), 31);
+    }
+
+    #[test]
+    fn search_text_is_normalised_the_same_however_it_was_typed() {
+        // Arabic yeh and kaf, as a keyboard without Persian letters types them.
+        assert_eq!(normalize_for_search("كيف شهرداري"), normalize_for_search("کیف شهرداری"));
+        // With ZWNJ, without it: the same word.
+        assert_eq!(normalize_for_search("می\u{200C}خواهم"), "میخواهم");
+        assert_eq!(normalize_for_search("میخواهم"), "میخواهم");
+        // Harakat, tanween, superscript alef and tatweel dropped.
+        assert_eq!(normalize_for_search("شُكراً"), "شکرا");
+        assert_eq!(normalize_for_search("تهـــران"), "تهران");
+        assert_eq!(normalize_for_search("رحمٰن"), "رحمن");
+        assert_eq!(normalize_for_search("مدرسة"), "مدرسه");
+        // Digits in any script as ASCII; Latin letters case-folded; white space collapsed.
+        assert_eq!(normalize_for_search("  پلاک ۱۲  و ٣٤\n\tBRT  Line "), "پلاک 12 و 34 brt line");
+        assert_eq!(normalize_for_search(""), "");
+        assert_eq!(normalize_for_search(" \u{200C} "), "");
     }
 }

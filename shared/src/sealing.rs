@@ -3,7 +3,8 @@
 //! active key, bound to its owner (a message, a subscription) and field (so a value copied to
 //! another row or column does not open), and stored as `v1:<key id>:<hex nonce+ciphertext>`.
 //! Older keys still open what they sealed; each owner's reseal job moves what it holds to the
-//! active key, with [`SealingKeys::reseal`] for each value.
+//! active key, with [`SealingKeys::reseal`] for each value. Apart from them, [`SearchKey`]
+//! (`privacy.search_key`) keys the blind index that finds a reporter's messages.
 
 use std::path::Path;
 
@@ -73,33 +74,18 @@ impl SealingKeys {
         if let Some(text) = &settings.privacy.reporter_keys {
             return Self::parse(text);
         }
-        let url = settings.database.url.clone().unwrap_or_else(|| crate::db::EMBEDDED_DATABASE_PATH.into());
-        if url.contains("://") && !url.starts_with("sqlite://") {
-            return Err(SealError::Keys(
-                "required with PostgreSQL: set NAZER__PRIVACY__REPORTER_KEYS=<id>:<64 hex digits>".into(),
-            ));
-        }
-        let database = Path::new(url.trim_start_matches("sqlite://"));
-        let file = database.parent().unwrap_or(Path::new(".")).join(EMBEDDED_KEY_FILE);
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            return Self::parse(text.trim());
-        }
         // A fresh id with every generated key: should the file be lost, values sealed under the
         // old key are reported as unopenable, never mistaken for the new key's.
-        let (mut id, mut key) = ([0u8; 4], [0u8; 32]);
-        rand::rng().fill_bytes(&mut id);
-        rand::rng().fill_bytes(&mut key);
-        let text = format!("embedded-{}:{}", hex::encode(id), hex::encode(key));
-        match write_private(&file, &text) {
-            Ok(()) => Self::parse(&text),
-            // Another process of this installation made it first: use theirs.
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                let text =
-                    std::fs::read_to_string(&file).map_err(|e| SealError::Keys(format!("{}: {e}", file.display())))?;
-                Self::parse(text.trim())
-            }
-            Err(error) => Err(SealError::Keys(format!("cannot keep a key in {}: {error}", file.display()))),
-        }
+        let generate = || {
+            let (mut id, mut key) = ([0u8; 4], [0u8; 32]);
+            rand::rng().fill_bytes(&mut id);
+            rand::rng().fill_bytes(&mut key);
+            format!("embedded-{}:{}", hex::encode(id), hex::encode(key))
+        };
+        let text =
+            embedded_key(settings, EMBEDDED_KEY_FILE, "NAZER__PRIVACY__REPORTER_KEYS=<id>:<64 hex digits>", generate)
+                .map_err(SealError::Keys)?;
+        Self::parse(&text)
     }
 
     fn active(&self) -> &(String, XChaCha20Poly1305) {
@@ -182,6 +168,91 @@ impl SealingKeys {
         };
         let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         id_ok && body.len() >= 2 * (NONCE_LEN + 16) && body.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+}
+
+/// The text of a key the embedded default (a SQLite file) keeps in `file_name` beside its
+/// database, generated (by `generate`) the first time; a PostgreSQL deployment is refused with
+/// `setting`, the variable that configures it.
+fn embedded_key(
+    settings: &Settings,
+    file_name: &str,
+    setting: &str,
+    generate: impl FnOnce() -> String,
+) -> Result<String, String> {
+    let url = settings.database.url.clone().unwrap_or_else(|| crate::db::EMBEDDED_DATABASE_PATH.into());
+    if url.contains("://") && !url.starts_with("sqlite://") {
+        return Err(format!("required with PostgreSQL: set {setting}"));
+    }
+    let database = Path::new(url.trim_start_matches("sqlite://"));
+    let file = database.parent().unwrap_or(Path::new(".")).join(file_name);
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return Ok(text.trim().to_string());
+    }
+    let text = generate();
+    match write_private(&file, &text) {
+        Ok(()) => Ok(text),
+        // Another process of this installation made it first: use theirs.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read_to_string(&file).map(|t| t.trim().to_string()).map_err(|e| format!("{}: {e}", file.display()))
+        }
+        Err(error) => Err(format!("cannot keep a key in {}: {error}", file.display())),
+    }
+}
+
+/// Where the embedded default keeps the search key it generated: beside its database file.
+pub const EMBEDDED_SEARCH_KEY_FILE: &str = "search-key";
+
+#[derive(Debug, thiserror::Error)]
+#[error("privacy.search_key: {0}")]
+pub struct SearchKeyError(String);
+
+/// The key of `privacy.search_key`: a blind index of identities (HMAC-SHA256 of a normalised
+/// value), so a message is found by its reporter's mobile or national ID while the identity
+/// itself stays sealed. Apart from the sealing keys: it opens nothing.
+#[derive(Clone)]
+pub struct SearchKey {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for SearchKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchKey").finish_non_exhaustive()
+    }
+}
+
+impl SearchKey {
+    pub fn parse(text: &str) -> Result<Self, SearchKeyError> {
+        crate::config::parse_search_key(text).map(|key| Self { key }).map_err(SearchKeyError)
+    }
+
+    /// The configured key; without one, the embedded default (a SQLite file) generates one and
+    /// keeps it beside the database (in its own file), while a PostgreSQL deployment is refused.
+    pub fn from_settings(settings: &Settings) -> Result<Self, SearchKeyError> {
+        if let Some(text) = &settings.privacy.search_key {
+            return Self::parse(text);
+        }
+        let generate = || {
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            hex::encode(key)
+        };
+        let text =
+            embedded_key(settings, EMBEDDED_SEARCH_KEY_FILE, "NAZER__PRIVACY__SEARCH_KEY=<64 hex digits>", generate)
+                .map_err(SearchKeyError)?;
+        Self::parse(&text)
+    }
+
+    /// The blind index of `value` (already normalised) in `field`: 64 hex digits of
+    /// HMAC-SHA256, keyed, with the field name bound in so equal values of two fields differ.
+    pub fn blind_index(&self, field: &str, value: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        mac.update(b"nazer/blind-index/");
+        mac.update(field.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
     }
 }
 
@@ -298,5 +369,34 @@ mod tests {
         assert_eq!(rotated.open("s-1", "secret", &plain).unwrap(), "v1:looks-sealed");
         let only_new = SealingKeys::parse(K2).unwrap();
         assert!(only_new.reseal("s-1", "secret", &sealed).is_err(), "no configured key opens it");
+    }
+
+    #[test]
+    fn the_blind_index_is_keyed_and_bound_to_its_field() {
+        let key = SearchKey::parse(&"01".repeat(32)).unwrap();
+        let other = SearchKey::parse(&"02".repeat(32)).unwrap();
+        let index = key.blind_index("mobile", "09121234567");
+        assert_eq!(index.len(), 64);
+        assert_eq!(index, key.blind_index("mobile", "09121234567"), "stable");
+        assert_ne!(index, other.blind_index("mobile", "09121234567"), "keyed");
+        assert_ne!(index, key.blind_index("national_id", "09121234567"), "bound to its field");
+        assert!(!format!("{key:?}").contains("0101"));
+        assert!(SearchKey::parse("abcd").is_err());
+        let mut settings = Settings::default();
+        settings.database.url = Some("postgres://x@h/db".into());
+        let error = SearchKey::from_settings(&settings).unwrap_err().to_string();
+        assert!(error.contains("NAZER__PRIVACY__SEARCH_KEY"), "{error}");
+    }
+
+    #[test]
+    fn the_embedded_default_keeps_its_search_key_in_its_own_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.database.url = Some(dir.path().join("nazer.db").display().to_string());
+        let first = SearchKey::from_settings(&settings).unwrap().blind_index("mobile", "09121234567");
+        let again = SearchKey::from_settings(&settings).unwrap().blind_index("mobile", "09121234567");
+        assert_eq!(first, again, "the same key after a restart");
+        assert!(dir.path().join(EMBEDDED_SEARCH_KEY_FILE).exists());
+        assert!(!dir.path().join(EMBEDDED_KEY_FILE).exists(), "apart from the reporter keys");
     }
 }

@@ -104,6 +104,7 @@ pub fn settings(database: &TestDatabase) -> Settings {
     // Tests' webhook receivers listen on loopback, which the egress policy otherwise refuses.
     settings.webhooks.allowed_networks = LOOPBACK_NETWORKS.into();
     settings.privacy.reporter_keys = Some(REPORTER_KEYS.into());
+    settings.privacy.search_key = Some(SEARCH_KEY.into());
     settings
 }
 
@@ -112,6 +113,9 @@ pub const LOOPBACK_NETWORKS: &str = "127.0.0.0/8,::1/128";
 
 /// The reporter-sealing key of test hosts.
 pub const REPORTER_KEYS: &str = "test:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// The blind-index key of test hosts.
+pub const SEARCH_KEY: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 
 /// The bootstrap key every test host accepts (call centre and admin).
 pub const ADMIN_KEY: &str = "test-bootstrap-key-0123456789";

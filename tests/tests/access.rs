@@ -53,16 +53,23 @@ fn object_endpoints(o: &Owned) -> Vec<(&'static str, String, Option<Value>)> {
     ]
 }
 
-/// Endpoints no agency may call at all (the call centre's reopening, a supervisor's review):
-/// refused for the role before the object is looked at, so they reveal nothing either.
+/// Endpoints no agency may call at all (the call centre's reopening, a supervisor's review, a
+/// search by the reporter's identity): refused for the role before the object is looked at, so
+/// they reveal nothing either.
 fn role_endpoints(o: &Owned) -> Vec<(&'static str, String, Option<Value>)> {
     let m = format!("/api/v1/messages/{}", o.code);
     let rubric = json!({ "relevant": 1, "complete": 1, "lawful": 1, "respectful": 1 });
     vec![
         ("POST", format!("{m}/reopen"), Some(json!({ "reason": "ناراضی" }))),
         ("POST", format!("{m}/responses/{}/review", o.warning_id), Some(rubric)),
+        ("GET", format!("/api/v1/messages?mobile={MOBILE}"), None),
+        ("GET", format!("/api/v1/messages?national_id={NATIONAL_ID}&q=ساخت"), None),
     ]
 }
+
+/// The reporter of every message the portal posts, and a national ID nobody gave.
+const MOBILE: &str = "09121234567";
+const NATIONAL_ID: &str = "0499370899";
 
 /// List endpoints and whether their answer names the message.
 fn list_endpoints(o: &Owned) -> Vec<String> {
@@ -70,6 +77,9 @@ fn list_endpoints(o: &Owned) -> Vec<String> {
         "/api/v1/messages".into(),
         format!("/api/v1/messages?agency_id={}", o.agency),
         "/api/v1/messages?status=assigned".into(),
+        // Words of every message's body, as typed and with a kasra and a tatweel.
+        "/api/v1/messages?q=پروانه".into(),
+        "/api/v1/messages?q=ساختِ%20پروانـه&status=assigned".into(),
         "/api/v1/warnings".into(),
         format!("/api/v1/warnings?message_id={}", o.message_id),
         format!("/api/v1/deadlines?message_id={}", o.message_id),
@@ -154,6 +164,21 @@ async fn no_agency_reads_lists_or_acts_on_another_agencys_objects() {
             controls += 1;
         }
     }
+    // Staff find both by the reporter's mobile, in any written form, and by words.
+    for path in ["/api/v1/messages?mobile=%2B98%20912%20123%204567", "/api/v1/messages?q=پروانه"] {
+        let (status, answer) = call(&portal, "GET", path, &supervisor(), None).await;
+        assert!(status == 200 && mentions(&answer, &district) && mentions(&answer, &isfahan), "GET {path}: {answer}");
+        controls += 1;
+    }
+    let path = format!("/api/v1/messages?national_id={NATIONAL_ID}");
+    let (status, answer) = call(&portal, "GET", &path, &supervisor(), None).await;
+    assert!(status == 200 && answer["messages"] == json!([]), "no match is an empty list: {answer}");
+    // The owner may not search by identity either: the same refusal, naming why.
+    let path = format!("/api/v1/messages?mobile={MOBILE}");
+    let (status, answer) = call(&portal, "GET", &path, &officer("district-3"), None).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer["detail"].as_str().unwrap_or_default().contains("agencies may not search by identity"), "{answer}");
+
     // The warning is acknowledged by its agency's parent, once visible to it.
     let ack = format!("/api/v1/warnings/{}/acknowledgement", district.warning_id);
     let (status, body) = call(&portal, "POST", &ack, &officer("tehran-governorate"), Some(&json!({}))).await;
@@ -161,7 +186,7 @@ async fn no_agency_reads_lists_or_acts_on_another_agencys_objects() {
     let (status, body) = call(&portal, "POST", &ack, &officer("isfahan-municipality"), Some(&json!({}))).await;
     assert_eq!(status, 404, "{body}");
     println!(
-        "access matrix: {checks} cross-agency checks (5 pairs × (7 object endpoints + 2 role-only endpoints + 6 lists)), {controls} positive controls"
+        "access matrix: {checks} cross-agency checks (5 pairs × (7 object endpoints + 4 role-only endpoints + 8 lists)), {controls} positive controls"
     );
     portal.app.stop().await;
 }

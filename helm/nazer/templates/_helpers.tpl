@@ -186,6 +186,12 @@ pre-install hook runs. */}}
   existingSecret: {{ $v.privacy.existingSecret | quote }}
   existingSecretKey: {{ $v.privacy.existingSecretKey | quote }}
   key: reporter-keys
+- name: searchKey
+  env: NAZER__PRIVACY__SEARCH_KEY
+  value: {{ $v.privacy.search.key | quote }}
+  existingSecret: {{ $v.privacy.search.existingSecret | quote }}
+  existingSecretKey: {{ $v.privacy.search.existingSecretKey | quote }}
+  key: search-key
 - name: bootstrapApiKey
   env: NAZER__AUTH__BOOTSTRAP_API_KEY
   value: {{ $v.auth.bootstrap.apiKey | quote }}
@@ -195,13 +201,13 @@ pre-install hook runs. */}}
 {{- end }}
 
 {{/* Which secret settings each workload gets: the URLs everywhere, sign-in where requests are
-authenticated, the reporter keys (which also seal webhook secrets) and the bootstrap key only
-where they are used. */}}
+authenticated, the reporter keys (which also seal webhook secrets), the search key and the
+bootstrap key only where they are used. */}}
 {{- define "nazer.secretsFor" -}}
 {{- if eq . "migrate" -}}
-[database, broker, reporterKeys]
+[database, broker, reporterKeys, searchKey]
 {{- else if eq . "intake" -}}
-[database, broker, reporterKeys, bootstrapApiKey]
+[database, broker, reporterKeys, searchKey, bootstrapApiKey]
 {{- else if eq . "notification" -}}
 [database, broker, reporterKeys]
 {{- else -}}
@@ -255,6 +261,9 @@ An existingSecret wins over a value; a setting with neither is left out. */}}
 {{- if not (or $v.privacy.reporterKeys $v.privacy.existingSecret) }}
 {{- fail "nazer: the reporter keys are required with PostgreSQL: set privacy.reporterKeys (k1:$(openssl rand -hex 32)) or privacy.existingSecret and privacy.existingSecretKey (see helm/nazer/README.md)" }}
 {{- end }}
+{{- if not (or $v.privacy.search.key $v.privacy.search.existingSecret) }}
+{{- fail "nazer: the search key is required with PostgreSQL: set privacy.search.key ($(openssl rand -hex 32)) or privacy.search.existingSecret and privacy.search.existingSecretKey (see helm/nazer/README.md)" }}
+{{- end }}
 {{- $jwt := $v.auth.jwt }}
 {{- if and $jwt.jwksUrl (not (and $jwt.issuer $jwt.audience)) }}
 {{- fail "nazer: JWT sign-in needs auth.jwt.issuer and auth.jwt.audience (the iss and aud every token carries)" }}
@@ -291,7 +300,7 @@ An existingSecret wins over a value; a setting with neither is left out. */}}
 {{/* The pod-template annotations that roll pods when the chart's settings or Secret change. */}}
 {{- define "nazer.checksums" -}}
 checksum/config: {{ include "nazer.configEnv" . | sha256sum }}
-checksum/secret: {{ include "nazer.secretData" (dict "root" . "names" (list "database" "broker" "reporterKeys" "bootstrapApiKey")) | sha256sum }}
+checksum/secret: {{ include "nazer.secretData" (dict "root" . "names" (list "database" "broker" "reporterKeys" "searchKey" "bootstrapApiKey")) | sha256sum }}
 {{- end }}
 
 {{/* NetworkPolicy peers of every public address: all of IPv4 and IPv6 except loopback,

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::{self, Answer, LifecycleError, Outcome};
 use crate::quality::{Review, ReviewRequest, ReviewView, Rubric};
+use crate::search;
 use crate::store::{self, MessageStatus, Posted, Receipt};
 use crate::submission::{self, SubmissionRequest};
 use crate::timeline::Actor;
@@ -26,6 +27,8 @@ use crate::view::{self, MessageFilter, MessageSummary, MessageView, ReporterAcce
 pub struct IntakeState {
     pub ctx: ServiceContext,
     pub keys: crate::sealing::ReporterKeys,
+    /// Keys the blind index of reporters' mobiles and national IDs.
+    pub search_key: crate::search::SearchKey,
     /// The point index of the areas, kept in step with the stored tree.
     pub areas: std::sync::Arc<crate::areas::store::AreaCache>,
 }
@@ -95,7 +98,7 @@ pub(crate) async fn post_message(
     let key = idempotency_key(&req)?;
     let now = state.ctx.clock.now();
     let (submitted_by, actor) = (caller.key_id.clone(), Actor::of(&caller));
-    let (keys, areas) = (state.keys.clone(), state.areas.clone());
+    let (keys, search_key, areas) = (state.keys.clone(), state.search_key.clone(), state.areas.clone());
     // Outside the write transaction: a stale index is rebuilt without holding up writers.
     let areas = state.ctx.db.run(move |conn| areas.index(conn)).await?;
     let posted = state
@@ -103,7 +106,8 @@ pub(crate) async fn post_message(
         .write(move |conn| {
             let categories = store::load_categories(conn)?;
             let submission = submission::validate(&request, &categories, &areas).map_err(ApiError::invalid)?;
-            store::post_message(conn, &keys, &submission, &submitted_by, &actor, key.as_deref(), now)
+            let keys = store::IdentityKeys { sealing: &keys, search: &search_key };
+            store::post_message(conn, keys, &submission, &submitted_by, &actor, key.as_deref(), now)
                 .map_err(ApiError::from)
         })
         .await?;
@@ -194,6 +198,20 @@ pub(crate) struct ListQuery {
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// Only messages whose reporter gave this mobile number, in any written form (`09…`,
+    /// `+989…`, `00989…`, with spaces or dashes, Persian digits). The call centre, supervisors,
+    /// Special Follow-up and admins; agencies may not search by identity (403).
+    #[param(max_length = 32)]
+    mobile: Option<String>,
+    /// Only messages whose reporter gave this national ID: ten digits with a correct check digit
+    /// (Persian digits accepted). As `mobile`, never for agencies.
+    #[param(max_length = 32)]
+    national_id: Option<String>,
+    /// Only messages whose subject or body holds every word of this text, anywhere (Arabic or
+    /// Persian letters, with or without ZWNJ or diacritics, any digits, any case): 1 to 10
+    /// words, up to 200 characters. An agency searches its own messages only.
+    #[param(min_length = 1, max_length = 200)]
+    q: Option<String>,
 }
 
 /// A page of messages.
@@ -208,16 +226,54 @@ pub struct MessageList {
 /// Lists messages, newest first, with filters and a cursor.
 ///
 /// The call centre, admins, supervisors, Special Follow-up and agencies; an agency lists its own
-/// and its sub-agencies' messages only.
+/// and its sub-agencies' messages only. A citizen who lost the tracking code is found by the
+/// reporter's `mobile` or `national_id` (never by agencies), or by words of the message (`q`).
 #[utoipa::path(get, path = "/api/v1/messages", tag = TAG, params(ListQuery),
-    responses((status = 200, description = "A page of messages", body = MessageList)))]
+    responses(
+        (status = 200, description = "A page of messages", body = MessageList),
+        (status = 403, description = "An agency searched by `mobile` or `national_id`",
+            content_type = "application/problem+json", body = ProblemSchema)))]
 pub(crate) async fn get_messages(
     state: web::Data<IntakeState>,
     caller: Caller,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::CallCenter, Scope::Admin, Scope::Supervisor, Scope::SpecialFollowUp, Scope::Agency])?;
+    if (query.mobile.is_some() || query.national_id.is_some()) && !caller.oversees_all() {
+        return Err(ApiError::Forbidden(
+            "agencies may not search by identity (`mobile`, `national_id`); search your messages by `q` or \
+             ask the call centre"
+                .into(),
+        ));
+    }
     let mut issues = Vec::new();
+    let search_key = &state.search_key;
+    let mobile_index = query.mobile.as_deref().and_then(|text| match search::mobile_key(text) {
+        Some(mobile) => Some(search_key.blind_index(search::MOBILE, &mobile)),
+        None => {
+            issues
+                .push(FieldIssue::new("mobile", "is not an Iranian mobile number; write 09xxxxxxxxx or +989xxxxxxxxx"));
+            None
+        }
+    });
+    let national_id_index = query.national_id.as_deref().and_then(|text| match search::national_id_key(text) {
+        Some(id) => Some(search_key.blind_index(search::NATIONAL_ID, &id)),
+        None => {
+            issues.push(FieldIssue::new(
+                "national_id",
+                "is not a valid national ID: 10 digits with a correct check digit",
+            ));
+            None
+        }
+    });
+    let words = match query.q.as_deref().map(search::query_words) {
+        None => Vec::new(),
+        Some(Ok(words)) => words,
+        Some(Err(problem)) => {
+            issues.push(FieldIssue::new("q", problem));
+            Vec::new()
+        }
+    };
     if query.status.as_deref().is_some_and(|s| MessageStatus::parse(s).is_none()) {
         issues.push(FieldIssue::new("status", format!("one of: {}", MessageStatus::listed())));
     }
@@ -255,6 +311,9 @@ pub(crate) async fn get_messages(
         newest_first,
         after,
         limit: page_limit(query.limit)?,
+        mobile_index,
+        national_id_index,
+        words,
     };
     let viewer = caller.viewer();
     let (messages, next_cursor) = state.ctx.db.run(move |conn| view::list_messages(conn, &viewer, &filter)).await?;

@@ -25,6 +25,7 @@ pub(crate) mod quality;
 pub(crate) mod rate_limit;
 pub mod schema;
 pub mod sealing;
+pub mod search;
 pub mod store;
 pub mod submission;
 pub mod timeline;
@@ -44,11 +45,13 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Refuses to start without the keys that seal reporters' identities.
+    /// Refuses to start without the keys that seal reporters' identities and the key of their
+    /// blind index.
     pub fn new(ctx: ServiceContext) -> Result<Self, String> {
         let keys = sealing::ReporterKeys::from_settings(&ctx.settings).map_err(|e| e.to_string())?;
+        let search_key = search::SearchKey::from_settings(&ctx.settings).map_err(|e| e.to_string())?;
         let areas = Default::default();
-        Ok(Self { state: web::Data::new(api::IntakeState { ctx, keys, areas }) })
+        Ok(Self { state: web::Data::new(api::IntakeState { ctx, keys, search_key, areas }) })
     }
 }
 

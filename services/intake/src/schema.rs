@@ -42,6 +42,7 @@ diesel::table! {
         media_url -> Nullable<Text>,
         area -> Nullable<Text>,
         area_path -> Nullable<Text>,
+        search_text -> Nullable<Text>,
     }
 }
 
@@ -83,6 +84,8 @@ diesel::table! {
         email -> Nullable<Text>,
         confidential -> Bool,
         tracking_pin -> Nullable<Text>,
+        mobile_blind_index -> Nullable<Text>,
+        national_id_blind_index -> Nullable<Text>,
     }
 }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::schema::{categories, messages, reporters};
 use crate::sealing::ReporterKeys;
+use crate::search::{self, SearchKey};
 use crate::submission::{Category, Submission};
 use crate::timeline::{self, Actor, Transition};
 use crate::tracking_code::TrackingCode;
@@ -161,11 +162,19 @@ pub fn decode_area_path(text: Option<&str>) -> Vec<String> {
     text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
 }
 
+/// What a reporter's identity is stored with: the keys that seal it and the key of its blind
+/// index.
+#[derive(Clone, Copy)]
+pub struct IdentityKeys<'a> {
+    pub sealing: &'a ReporterKeys,
+    pub search: &'a SearchKey,
+}
+
 /// Stores a validated message, its reporter apart, and `message.received`, in the caller's
 /// transaction; `actor` (whose id is `submitted_by`) is the timeline's first actor.
 pub fn post_message(
     conn: &mut DbConnection,
-    keys: &ReporterKeys,
+    keys: IdentityKeys<'_>,
     submission: &Submission,
     submitted_by: &str,
     actor: &Actor,
@@ -193,6 +202,7 @@ pub fn post_message(
                 messages::category.eq(&submission.category),
                 messages::subject.eq(&submission.subject),
                 messages::body.eq(&submission.body),
+                messages::search_text.eq(search::search_text(submission.subject.as_deref(), &submission.body)),
                 messages::province.eq(&submission.province),
                 messages::area.eq(submission.area()),
                 messages::area_path.eq(encode_area_path(&submission.area_path)),
@@ -221,8 +231,15 @@ pub fn post_message(
     if let Some(reporter) = &submission.reporter {
         // Identity is sealed before it reaches the database, bound to this message.
         let seal = |field: &str, value: &Option<String>| -> Result<Option<String>, DbError> {
-            value.as_ref().map(|v| keys.seal(&id, field, v)).transpose().map_err(|e| DbError::Refused(e.to_string()))
+            value
+                .as_ref()
+                .map(|v| keys.sealing.seal(&id, field, v))
+                .transpose()
+                .map_err(|e| DbError::Refused(e.to_string()))
         };
+        // And indexed blind: found again by its mobile or national ID, never opened to be found.
+        let (mobile_index, national_id_index) =
+            search::identity_indexes(keys.search, reporter.mobile.as_deref(), reporter.national_id.as_deref());
         diesel::insert_into(reporters::table)
             .values((
                 reporters::message_id.eq(&id),
@@ -232,6 +249,8 @@ pub fn post_message(
                 reporters::email.eq(seal("email", &reporter.email)?),
                 reporters::confidential.eq(reporter.confidential),
                 reporters::tracking_pin.eq(seal("tracking_pin", &reporter.tracking_pin)?),
+                reporters::mobile_blind_index.eq(mobile_index),
+                reporters::national_id_blind_index.eq(national_id_index),
             ))
             .execute(conn)?;
     }

@@ -518,6 +518,12 @@ pub struct MessageFilter {
     pub newest_first: bool,
     pub after: Option<Cursor>,
     pub limit: i64,
+    /// Reported with this mobile: its blind index.
+    pub mobile_index: Option<String>,
+    /// Reported with this national ID: its blind index.
+    pub national_id_index: Option<String>,
+    /// Words (normalised for search) that must all appear in the subject or body.
+    pub words: Vec<String>,
 }
 
 /// One page of messages `viewer` may see, and the cursor of the next page when there is one.
@@ -557,6 +563,17 @@ pub fn list_messages(
     }
     if let Some(value) = &filter.kind {
         query = query.filter(messages::kind.eq(value.clone()));
+    }
+    if let Some(index) = &filter.mobile_index {
+        let reported = reporters::table.filter(reporters::mobile_blind_index.eq(index.clone()));
+        query = query.filter(messages::id.eq_any(reported.select(reporters::message_id)));
+    }
+    if let Some(index) = &filter.national_id_index {
+        let reported = reporters::table.filter(reporters::national_id_blind_index.eq(index.clone()));
+        query = query.filter(messages::id.eq_any(reported.select(reporters::message_id)));
+    }
+    for word in &filter.words {
+        query = query.filter(messages::search_text.like(crate::search::contains_pattern(word)).escape('\\'));
     }
     query = nazer_shared::period!(query, messages::received_at, filter.from, filter.until);
     let query =

@@ -22,6 +22,8 @@ use nazer_deadline_timer::policy::store as policy_store;
 use nazer_deadline_timer::policy::{PolicyDocument, SlaPolicy};
 use nazer_deadline_timer::seeding;
 use nazer_intake::sealing::ReporterKeys;
+use nazer_intake::search::SearchKey;
+use nazer_intake::store::IdentityKeys;
 use nazer_intake::submission::{Channel, Priority, Reporter, Submission};
 use nazer_shared::clock::system_clock;
 use nazer_shared::config::{DatabaseSettings, Settings};
@@ -192,7 +194,15 @@ fn host_settings(url: &str, reporter_keys: &str) -> Settings {
     settings.database.url = Some(url.into());
     settings.http.addr = "127.0.0.1:0".into();
     settings.privacy.reporter_keys = Some(reporter_keys.into());
+    settings.privacy.search_key = Some(bench_search_key());
     settings
+}
+
+/// A fresh blind-index key for this run.
+fn bench_search_key() -> String {
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    hex::encode(key)
 }
 
 /// A fresh reporter-sealing key for this run.
@@ -348,17 +358,20 @@ async fn post_messages(db: &Db, keys: &ReporterKeys, messages: u32, concurrency:
             tracking_pin: None,
         }),
     });
+    let search_key = SearchKey::parse(&bench_search_key())?;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
-        let (db, submission, keys) = (db.clone(), submission.clone(), keys.clone());
+        let (db, submission, keys, search_key) = (db.clone(), submission.clone(), keys.clone(), search_key.clone());
         let share = messages / concurrency as u32 + u32::from((worker as u32) < messages % concurrency as u32);
         tasks.spawn(async move {
             for _ in 0..share {
-                let (submission, keys) = (submission.clone(), keys.clone());
+                let (submission, keys, search_key) = (submission.clone(), keys.clone(), search_key.clone());
                 db.write(move |conn| {
                     let actor = nazer_intake::timeline::Actor::service("bench");
-                    nazer_intake::store::post_message(conn, &keys, &submission, "bench", &actor, None, Utc::now())
+                    let now = Utc::now();
+                    let keys = IdentityKeys { sealing: &keys, search: &search_key };
+                    nazer_intake::store::post_message(conn, keys, &submission, "bench", &actor, None, now)
                 })
                 .await?;
             }

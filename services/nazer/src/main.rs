@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use nazer_intake::search::{Indexed, SearchKey};
 use nazer_shared::bus::{ConsumerSpec, RabbitBus};
 use nazer_shared::clock::system_clock;
 use nazer_shared::config::Settings;
@@ -302,6 +303,17 @@ async fn seed_after_start(
                 "{} no configured key opens; restore the key that sealed them", what.noun());
         }
     }
+    if hosts(&nazer_intake::SERVICE) {
+        let search_key = SearchKey::from_settings(settings)?;
+        let done = index_for_search(&host.db, search_key, keys.clone()).await?;
+        if done.messages + done.reporters > 0 {
+            tracing::info!(messages = done.messages, reporters = done.reporters, "stored messages indexed for search");
+        }
+        if !done.unreadable.is_empty() {
+            tracing::error!(rows = done.unreadable.len(), first = %done.unreadable[0],
+                "reporters no configured key opens are not indexed for search; restore the key that sealed them");
+        }
+    }
     if demo {
         let receiver = demo::receiver_base(&host.addr.to_string());
         demo::seed(&host.db, keys, &receiver, chrono::Utc::now()).await?;
@@ -343,6 +355,12 @@ impl Sealed {
     }
 }
 
+/// Indexes for search what was stored before search (the words of messages, the blind index
+/// of reporters' mobiles and national IDs).
+async fn index_for_search(db: &Db, search_key: SearchKey, keys: SealingKeys) -> anyhow::Result<Indexed> {
+    Ok(db.run(move |conn| nazer_intake::search::index_all(conn, &search_key, &keys)).await?)
+}
+
 /// The reference data every installation starts with (the default business calendar).
 async fn seed_reference(db: &Db) -> anyhow::Result<bool> {
     let now = chrono::Utc::now();
@@ -373,6 +391,24 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
             }
         }
         Err(error) => println!("database: reporter identities and webhook secrets not resealed ({error})"),
+    }
+    match (SearchKey::from_settings(settings), SealingKeys::from_settings(settings)) {
+        (Ok(search_key), Ok(keys)) => {
+            let done = index_for_search(&db, search_key, keys).await?;
+            println!(
+                "database: {} message(s) and {} reporter row(s) indexed for search",
+                done.messages, done.reporters
+            );
+            if !done.unreadable.is_empty() {
+                println!(
+                    "database: {} reporter row(s) open with no configured key (messages {}); not indexed for search",
+                    done.unreadable.len(),
+                    done.unreadable.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        (Err(error), _) => println!("database: stored messages not indexed for search ({error})"),
+        (_, Err(error)) => println!("database: stored messages not indexed for search ({error})"),
     }
     if let Some(url) = &settings.broker.url {
         RabbitBus::new(url, &settings.broker).declare_topology(&bindings()).await?;

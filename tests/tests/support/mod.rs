@@ -212,6 +212,7 @@ impl World {
             ("NAZER__BROKER__QUEUE_EXPIRES_MS", "300000"),
             ("NAZER__AUTH__BOOTSTRAP_API_KEY", testing::ADMIN_KEY),
             ("NAZER__PRIVACY__REPORTER_KEYS", testing::REPORTER_KEYS),
+            ("NAZER__PRIVACY__SEARCH_KEY", testing::SEARCH_KEY),
             ("NAZER__HTTP__WORKERS", "1"),
             // The tests' webhook receivers listen on loopback.
             ("NAZER__WEBHOOKS__ALLOWED_NETWORKS", testing::LOOPBACK_NETWORKS),

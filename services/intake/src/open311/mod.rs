@@ -39,6 +39,7 @@ use self::openapi::{
 use self::reply::{Format, Open311Error, Reply, respond};
 use crate::api::{IntakeState, TAG};
 use crate::rate_limit;
+use crate::store::IdentityKeys;
 use crate::store::Posted;
 use crate::submission::Category;
 use crate::timeline::Actor;
@@ -305,7 +306,7 @@ async fn create_request(state: &IntakeState, req: &HttpRequest, body: web::Paylo
         return Err(Open311Error::bad_request(issue("service_code", problem)));
     };
     let (now, keys, actor) = (state.ctx.clock.now(), state.keys.clone(), Actor::of(&caller));
-    let areas = state.areas.clone();
+    let (areas, search_key) = (state.areas.clone(), state.search_key.clone());
     let areas = state.ctx.db.run(move |conn| areas.index(conn)).await?;
     let submitted_by = caller.key_id.clone();
     let (receipt, kind) = state
@@ -315,8 +316,15 @@ async fn create_request(state: &IntakeState, req: &HttpRequest, body: web::Paylo
             let category = active_category(&categories, &service_code)?;
             let (submission, location) =
                 posting::read_request(&fields, category, &categories, &areas).map_err(Open311Error::bad_requests)?;
-            let (Posted::Created(receipt) | Posted::Replayed(receipt)) =
-                crate::store::post_message(conn, &keys, &submission, &submitted_by, &actor, None, now)?;
+            let (Posted::Created(receipt) | Posted::Replayed(receipt)) = crate::store::post_message(
+                conn,
+                IdentityKeys { sealing: &keys, search: &search_key },
+                &submission,
+                &submitted_by,
+                &actor,
+                None,
+                now,
+            )?;
             store::record_location(conn, &receipt.id, &location)?;
             Ok::<_, Open311Error>((receipt, submission.kind))
         })
