@@ -32,7 +32,7 @@ pub mod timeline;
 pub(crate) mod tracking;
 pub(crate) mod tracking_api;
 pub mod tracking_code;
-pub(crate) mod view;
+pub mod view;
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: INTAKE,

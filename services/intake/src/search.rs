@@ -45,6 +45,9 @@ pub fn query_words(q: &str) -> Result<Vec<String>, String> {
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(format!("is too long: {rule}"));
     }
+    if q.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(format!("may not hold control characters: {rule}"));
+    }
     let words: Vec<String> = normalize_for_search(q).split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect();
     if words.is_empty() || words.len() > MAX_QUERY_WORDS {
         return Err(format!("must hold {rule}"));
@@ -213,6 +216,8 @@ mod tests {
         assert!(query_words(" \u{200C} ").is_err());
         assert!(query_words(&"a ".repeat(11)).is_err());
         assert!(query_words(&"x".repeat(201)).is_err());
+        assert!(query_words("a\u{0}b").is_err(), "PostgreSQL text holds no NUL");
+        assert_eq!(query_words("a\tb").unwrap(), ["a", "b"]);
         assert_eq!(contains_pattern("50%_off"), "%50\\%\\_off%");
     }
 

@@ -15,6 +15,7 @@ use nazer_shared::sealing::{Resealed, SealingKeys};
 
 mod bench;
 mod bench_areas;
+mod bench_search;
 mod calendar;
 mod demo;
 mod import;
@@ -94,6 +95,27 @@ enum BenchCommand {
         /// Deadlines claimed per firing transaction.
         #[arg(long, default_value_t = 500)]
         batch: i64,
+    },
+    /// Finding a message again on PostgreSQL: stores N messages with sealed reporters (array-bound
+    /// batches), then times the call centre's list searching by mobile and by a word, p50/p99,
+    /// beside each query's EXPLAIN ANALYZE plan. Works in a database of its own, created beside
+    /// the given one and dropped at the end.
+    Search {
+        /// A PostgreSQL URL whose user may create databases (default: NAZER__DATABASE__URL).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Messages stored, each with a sealed reporter.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u32,
+        /// Searches timed of each kind.
+        #[arg(long, default_value_t = 500)]
+        queries: u32,
+        /// Distinct words message bodies are drawn from (ten words a body).
+        #[arg(long, default_value_t = 5_000)]
+        vocabulary: u32,
+        /// Seed of the generated data and queries.
+        #[arg(long, default_value_t = 1888)]
+        seed: u64,
     },
     /// Locating a point among areas: builds a province, a city, its districts and a grid of
     /// irregular neighbourhood polygons (30–60 vertices each), then times `locate` at random
@@ -230,6 +252,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             };
             let options = bench::Options { database_url, burst, pending, lag_samples, messages, workers, batch };
             bench::deadlines(options).await
+        }
+        Command::Bench { command: BenchCommand::Search { database_url, messages, queries, vocabulary, seed } } => {
+            let Some(database_url) = database_url.or(settings.database.url) else {
+                bail!("give --database-url postgres://… (or NAZER__DATABASE__URL)");
+            };
+            let options = bench_search::Options { database_url, messages, queries, vocabulary, seed };
+            tokio::task::spawn_blocking(move || bench_search::run(options)).await?
         }
         Command::Bench { command: BenchCommand::Areas { grid, district_cells, lookups, baseline_lookups, seed } } => {
             bench_areas::run(&bench_areas::Options { grid, district_cells, lookups, baseline_lookups, seed })
