@@ -65,8 +65,7 @@ pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>
             let areas = nazer_intake::seed_demo(conn, reference::demo::CATEGORIES, reference::demo::AREAS, now)?;
             // The other services hear of the areas from intake's event too; the demo's rules and
             // closures name them in this same transaction, before any event is delivered.
-            nazer_routing::store::record_areas(conn, &areas, now)?;
-            nazer_deadline_timer::areas::store::record_areas(conn, &areas, now)?;
+            crate::import::record_elsewhere(conn, &areas, now)?;
             for agency in &agencies {
                 nazer_routing::seed_agency(
                     conn,

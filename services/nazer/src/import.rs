@@ -9,7 +9,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use nazer_intake::areas::{Area, store as area_store, tree};
-use nazer_shared::db::{Db, DbError, write_transaction};
+use nazer_shared::db::{Db, DbConnection, DbError, write_transaction};
+use nazer_shared::events::AreaSummary;
 use nazer_shared::http::FieldIssue;
 
 /// What an import refused or would have done: the transaction is rolled back for both.
@@ -64,15 +65,22 @@ pub async fn areas(db: &Db, file: &Path, dry_run: bool, now: DateTime<Utc>) -> a
 
 /// The import and the other services' projections, in the caller's transaction.
 fn import_in(
-    conn: &mut nazer_shared::db::DbConnection,
+    conn: &mut DbConnection,
     incoming: &[Area],
     now: DateTime<Utc>,
 ) -> Result<area_store::ImportSummary, Outcome> {
     let summary = area_store::import(conn, incoming, now)?.map_err(Outcome::Refused)?;
     let known: Vec<_> = incoming.iter().map(Area::summary).collect();
-    nazer_routing::store::record_areas(conn, &known, now)?;
-    nazer_deadline_timer::areas::store::record_areas(conn, &known, now)?;
+    record_elsewhere(conn, &known, now)?;
     Ok(summary)
+}
+
+/// Tells routing and the calendars of `areas` imported at `at`, as `areas.imported` will: rules
+/// and closures loaded in the same run may name them at once.
+pub fn record_elsewhere(conn: &mut DbConnection, areas: &[AreaSummary], at: DateTime<Utc>) -> Result<(), DbError> {
+    nazer_routing::store::record_areas(conn, areas, at)?;
+    nazer_deadline_timer::areas::store::record_areas(conn, areas, at)?;
+    Ok(())
 }
 
 /// Each issue on a line of its own: `FILE line N: field: problem`, N the line of the feature the

@@ -6,28 +6,20 @@
 use std::collections::{HashMap, HashSet};
 
 use geo::Contains;
-use nazer_shared::http::FieldIssue;
+use nazer_shared::http::{FieldIssue, is_identifier};
 use serde_json::{Map, Value};
 
 use super::{Area, Level, geometry};
 
-/// The longest code.
-pub const MAX_CODE_CHARS: usize = 64;
 /// The longest name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
 const CODE_FORM: &str =
     "a code is 1 to 64 lowercase ASCII letters, digits, '.', '_' or '-', such as `tehran-district-06`";
 
-/// Whether `text` is an area code: 1 to 64 lowercase ASCII letters, digits, '.', '_' or '-'.
-pub fn is_area_code(text: &str) -> bool {
-    (1..=MAX_CODE_CHARS).contains(&text.len())
-        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 fn code_problem(text: &str) -> String {
     let lowercase = text.to_ascii_lowercase();
-    if lowercase != text && is_area_code(&lowercase) {
+    if lowercase != text && is_identifier(&lowercase) {
         format!("`{text}` is not a code: write it in lowercase, `{lowercase}`")
     } else {
         format!("`{text}` is not a code; {CODE_FORM}")
@@ -96,7 +88,7 @@ fn read_feature(feature: &Value, at: &str, issues: &mut Vec<FieldIssue>) -> Opti
     let field = |name: &str| format!("{at}.properties.{name}");
 
     let code = match properties.get("code") {
-        Some(Value::String(code)) if is_area_code(code) => Some(code.clone()),
+        Some(Value::String(code)) if is_identifier(code) => Some(code.clone()),
         Some(Value::String(code)) => {
             issues.push(FieldIssue::new(field("code"), code_problem(code)));
             None
@@ -120,7 +112,7 @@ fn read_feature(feature: &Value, at: &str, issues: &mut Vec<FieldIssue>) -> Opti
 
     let parent = match properties.get("parent") {
         None | Some(Value::Null) => None,
-        Some(Value::String(parent)) if is_area_code(parent) => Some(parent.clone()),
+        Some(Value::String(parent)) if is_identifier(parent) => Some(parent.clone()),
         Some(Value::String(parent)) => {
             issues.push(FieldIssue::new(field("parent"), format!("{who}{}", code_problem(parent))));
             None
@@ -561,14 +553,14 @@ mod tests {
 
     #[test]
     fn codes_are_checked() {
-        assert!(is_area_code("tehran-district-06"));
-        assert!(is_area_code("a.b_c-1"));
-        assert!(!is_area_code(""));
-        assert!(!is_area_code("Tehran"));
-        assert!(!is_area_code("tehran district"));
-        assert!(!is_area_code("تهران"));
-        assert!(is_area_code(&"a".repeat(64)));
-        assert!(!is_area_code(&"a".repeat(65)));
+        assert!(is_identifier("tehran-district-06"));
+        assert!(is_identifier("a.b_c-1"));
+        assert!(!is_identifier(""));
+        assert!(!is_identifier("Tehran"));
+        assert!(!is_identifier("tehran district"));
+        assert!(!is_identifier("تهران"));
+        assert!(is_identifier(&"a".repeat(64)));
+        assert!(!is_identifier(&"a".repeat(65)));
     }
 
     #[test]
