@@ -137,7 +137,15 @@ impl TestApp {
     }
 
     pub async fn start_with(entries: &[crate::runtime::ServiceEntry], tune: impl FnOnce(&mut Settings)) -> Self {
-        let database = TestDatabase::create();
+        Self::start_on(TestDatabase::create(), entries, tune).await
+    }
+
+    /// Starts `entries` on `database`, as it is (migrated first).
+    pub async fn start_on(
+        database: TestDatabase,
+        entries: &[crate::runtime::ServiceEntry],
+        tune: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = self::settings(&database);
         settings.auth.bootstrap_api_key = Some(ADMIN_KEY.into());
         tune(&mut settings);

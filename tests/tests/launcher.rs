@@ -185,7 +185,7 @@ async fn nazer_import_areas_names_the_line_of_a_bad_feature_and_writes_all_or_no
 
     let (ok, shown, _) = import(vec![city.clone(), district.clone()], &["--dry-run"]);
     assert!(ok, "{shown}");
-    assert!(shown.contains("2 would be created"), "nothing was half-written before, nothing is now: {shown}");
+    assert!(shown.contains("2 areas: 2 to create"), "nothing was half-written before, nothing is now: {shown}");
     let (ok, shown, _) = import(vec![city.clone(), district.clone()], &[]);
     assert!(ok && shown.contains("2 created"), "{shown}");
     let (ok, shown, _) = import(vec![city, district], &[]);

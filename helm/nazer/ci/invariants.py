@@ -60,17 +60,19 @@ def prefix_overlap(a, b):
 
 
 def existing_secrets_in(values):
-    """Names of Secrets a values file says the operators manage: every existingSecret, every
-    imagePullSecret."""
+    """(kind, name) of the objects a values file says the operators manage: every existingSecret,
+    every imagePullSecret, and the reference data's ConfigMap and Secret."""
     names = set()
 
     def walk(node):
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == "existingSecret" and isinstance(value, str) and value:
-                    names.add(value)
+                    names.add(("Secret", value))
                 elif key == "imagePullSecrets" and isinstance(value, list):
-                    names.update(item["name"] for item in value if isinstance(item, dict) and item.get("name"))
+                    names.update(("Secret", item["name"]) for item in value if isinstance(item, dict) and item.get("name"))
+                elif key == "referenceData" and isinstance(value, dict):
+                    names.update(("ConfigMap" if k == "configMap" else "Secret", v) for k, v in value.items() if v)
                 else:
                     walk(value)
         elif isinstance(node, list):
@@ -217,15 +219,20 @@ class Checker:
                 refs.append(("Secret", volume["secret"]["secretName"], None))
             if "configMap" in volume:
                 refs.append(("ConfigMap", volume["configMap"]["name"], None))
+            for source in (volume.get("projected") or {}).get("sources") or []:
+                if "secret" in source:
+                    refs.append(("Secret", source["secret"]["name"], None))
+                if "configMap" in source:
+                    refs.append(("ConfigMap", source["configMap"]["name"], None))
         for pull in pod.get("imagePullSecrets") or []:
             refs.append(("Secret", pull["name"], None))
         for kind, name, key in refs:
             self.counts["secret and config references"] += 1
             rendered = (secrets if kind == "Secret" else configmaps).get(name)
             if rendered is None:
-                if kind == "Secret" and name in self.external:
+                if (kind, name) in self.external:
                     continue
-                self.fail(f"{label}: reads {kind} {name}, which is neither rendered nor a named existingSecret")
+                self.fail(f"{label}: reads {kind} {name}, which is neither rendered nor named as the operators' own")
                 continue
             if key is not None:
                 keys = set((rendered.get("data") or {}).keys()) | set((rendered.get("stringData") or {}).keys())
@@ -243,7 +250,7 @@ class Checker:
         for trigger_auth in self.of_kind("TriggerAuthentication"):
             for ref in trigger_auth["spec"].get("secretTargetRef") or []:
                 self.counts["secret and config references"] += 1
-                if ref["name"] not in secrets and ref["name"] not in self.external:
+                if ref["name"] not in secrets and ("Secret", ref["name"]) not in self.external:
                     self.fail(f"TriggerAuthentication {name_of(trigger_auth)}: reads Secret {ref['name']}, "
                               "which is neither rendered nor a named existingSecret")
 
@@ -304,9 +311,14 @@ class Checker:
                 self.fail(f"Job {name_of(job)}: hook-delete-policy lacks before-hook-creation (a rerun would clash)")
             if job["spec"].get("backoffLimit") is None or job["spec"].get("activeDeadlineSeconds") is None:
                 self.fail(f"Job {name_of(job)}: needs backoffLimit and activeDeadlineSeconds")
-            args = job["spec"]["template"]["spec"]["containers"][0].get("args") or []
+            pod = job["spec"]["template"]["spec"]
+            steps = pod.get("initContainers", []) + pod["containers"]
+            args = steps[0].get("args") or []
             if args[:1] != ["migrate"]:
-                self.fail(f"Job {name_of(job)}: does not run `nazer migrate` (args {args})")
+                self.fail(f"Job {name_of(job)}: does not run `nazer migrate` first (args {args})")
+            for step in steps[1:]:
+                if (step.get("args") or [])[:1] != ["import"]:
+                    self.fail(f"Job {name_of(job)}: {step['name']} after the migration is not `nazer import`")
 
     def summary(self):
         return ", ".join(f"{count} {what}" for what, count in sorted(self.counts.items()))
@@ -393,7 +405,12 @@ def mutations():
         target = first(docs, "ScaledObject")["spec"]["scaleTargetRef"]["name"]
         next(d for d in docs if d["kind"] == "Deployment" and name_of(d) == target)["spec"]["replicas"] = 2
 
+    def import_before_migrate(docs):
+        job = first(docs, "Job", "migrate")["spec"]["template"]["spec"]
+        job["initContainers"] = [copy.deepcopy(job["containers"][0]) | {"name": "import", "args": ["import", "/x"]}]
+
     return [
+        ("the import before the migration", "does not run `nazer migrate` first", import_before_migrate),
         ("a service without readinessProbe", "readinessProbe is missing", drop_readiness),
         ("a container without a memory limit", "no limits.memory", drop_limits),
         ("a container running as root", "runs as uid 0", run_as_root),
@@ -406,7 +423,7 @@ def mutations():
         ("an HPA beside a ScaledObject", "both a KEDA ScaledObject and an HPA", hpa_with_keda),
         ("a grace period below the shutdown grace", "terminationGracePeriodSeconds 10", short_grace),
         ("the migration Job not a hook", "helm.sh/hook", not_a_hook),
-        ("a Secret nobody renders", "neither rendered nor a named existingSecret", missing_secret),
+        ("a Secret nobody renders", "neither rendered nor named as the operators' own", missing_secret),
         ("the hook reading the release's ConfigMap", "does not exist yet when a pre-install", job_reads_release_configmap),
         ("a service without PDB", "no PodDisruptionBudget", missing_pdb),
         ("KEDA reading a Secret nobody renders", "TriggerAuthentication", keda_reads_missing_secret),

@@ -71,28 +71,14 @@ pub(crate) async fn put_category(
     JsonBody(request): JsonBody<CategoryRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
-    let code = path.into_inner();
-    let mut issues = Vec::new();
-    if !is_identifier(&code) {
-        issues.push(FieldIssue::new("code", IDENTIFIER_RULE));
-    }
-    let name_fa = request.name_fa.unwrap_or_default().trim().to_string();
-    let name_en = request.name_en.unwrap_or_default().trim().to_string();
-    if name_fa.is_empty() {
-        issues.push(FieldIssue::new("name_fa", "is required: the Persian name"));
-    }
-    if name_en.is_empty() {
-        issues.push(FieldIssue::new("name_en", "is required: the English name"));
-    }
-    let kinds = request.kinds.unwrap_or_default();
-    use nazer_shared::events::MessageKind;
-    if kinds.is_empty() || kinds.iter().any(|k| MessageKind::parse(k).is_none()) {
-        issues.push(FieldIssue::new("kinds", format!("list one or more of: {}", MessageKind::listed())));
-    }
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
-    let category = Category { code, name_fa, name_en, kinds, active: request.active.unwrap_or(true) };
+    let category = Category::checked(
+        &path.into_inner(),
+        &request.name_fa.unwrap_or_default(),
+        &request.name_en.unwrap_or_default(),
+        request.kinds.unwrap_or_default(),
+        request.active.unwrap_or(true),
+    )
+    .map_err(ApiError::invalid)?;
     let stored = category.clone();
     state.ctx.db.write(move |conn| store::put_category(conn, &stored)).await?;
     Ok(HttpResponse::Ok().json(category))

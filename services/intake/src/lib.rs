@@ -5,9 +5,6 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use chrono::{DateTime, Utc};
-use nazer_shared::db::{DbConnection, DbError};
-use nazer_shared::events::AreaSummary;
 use nazer_shared::inbox::EventHandler;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::INTAKE;
@@ -86,58 +83,4 @@ async fn forget_ended_windows(ctx: ServiceContext, shutdown: CancellationToken) 
             tracing::warn!(%error, "old rate-limit counters could not be dropped; retrying later");
         }
     }
-}
-
-/// A reference-data file of categories: `{"categories": [{"code", "name_fa", "name_en",
-/// "kinds": [...], "active"?}]}`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CategoryFile {
-    categories: Vec<CategoryEntry>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CategoryEntry {
-    code: String,
-    name_fa: String,
-    name_en: String,
-    kinds: Vec<String>,
-    #[serde(default = "active_by_default")]
-    active: bool,
-}
-
-fn active_by_default() -> bool {
-    true
-}
-
-/// Seeds the demo installation: its categories (`categories`, a category file) and its areas
-/// (`areas`, a GeoJSON FeatureCollection), each imported as an admin's import would be; the
-/// areas as other services know them.
-pub fn seed_demo(
-    conn: &mut DbConnection,
-    categories: &str,
-    areas: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<AreaSummary>, DbError> {
-    let refused = |what: &str, e: &dyn std::fmt::Display| DbError::Refused(format!("demo {what}: {e}"));
-    let file: CategoryFile = serde_json::from_str(categories).map_err(|e| refused("categories", &e))?;
-    for entry in file.categories {
-        let category = submission::Category {
-            code: entry.code,
-            name_fa: entry.name_fa,
-            name_en: entry.name_en,
-            kinds: entry.kinds,
-            active: entry.active,
-        };
-        store::put_category(conn, &category)?;
-    }
-    let collection: serde_json::Value = serde_json::from_str(areas).map_err(|e| refused("areas", &e))?;
-    let described = |issues: Vec<nazer_shared::http::FieldIssue>| {
-        let text = issues.iter().map(|i| format!("{}: {}", i.field, i.problem)).collect::<Vec<_>>().join("; ");
-        refused("areas", &text)
-    };
-    let incoming = areas::tree::parse_feature_collection(&collection).map_err(described)?;
-    areas::store::import(conn, &incoming, now)?.map_err(described)?;
-    Ok(incoming.iter().map(areas::Area::summary).collect())
 }

@@ -29,6 +29,37 @@ pub struct Category {
     pub active: bool,
 }
 
+impl Category {
+    /// A category from an admin's or a reference-data file's fields, trimmed; every bad field
+    /// named at once.
+    pub fn checked(
+        code: &str,
+        name_fa: &str,
+        name_en: &str,
+        kinds: Vec<String>,
+        active: bool,
+    ) -> Result<Self, Vec<FieldIssue>> {
+        let mut issues = Vec::new();
+        let code = code.trim().to_string();
+        if !nazer_shared::http::is_identifier(&code) {
+            issues.push(FieldIssue::new("code", nazer_shared::http::IDENTIFIER_RULE));
+        }
+        let name_fa = name_fa.trim().to_string();
+        let name_en = name_en.trim().to_string();
+        if name_fa.is_empty() {
+            issues.push(FieldIssue::new("name_fa", "is required: the Persian name"));
+        }
+        if name_en.is_empty() {
+            issues.push(FieldIssue::new("name_en", "is required: the English name"));
+        }
+        let kinds: Vec<String> = kinds.iter().map(|k| k.trim().to_string()).collect();
+        if kinds.is_empty() || kinds.iter().any(|k| MessageKind::parse(k).is_none()) {
+            issues.push(FieldIssue::new("kinds", format!("list one or more of: {}", MessageKind::listed())));
+        }
+        if issues.is_empty() { Ok(Self { code, name_fa, name_en, kinds, active }) } else { Err(issues) }
+    }
+}
+
 /// A message as posted. Every bad field is named at once.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -283,9 +283,12 @@ async fn intake_with_pending(empty: (&str, &Db), loaded_url: &str, options: &Opt
     let mut hosts = Vec::new();
     for (url, db) in [(empty.0, empty.1), (loaded_url, &loaded_db)] {
         let now = Utc::now();
-        write_transaction(&mut *db.get()?, |conn| {
-            nazer_intake::seed_demo(conn, reference::demo::CATEGORIES, reference::demo::AREAS, now)
-        })?;
+        let data = crate::import::from_texts(&[
+            ("categories.json", reference::CATEGORIES),
+            ("areas.geojson", reference::AREAS),
+        ])
+        .map_err(anyhow::Error::msg)?;
+        write_transaction(&mut *db.get()?, |conn| crate::import::apply_or_refuse(conn, &data, now))?;
         let host = runtime::start(host_settings(url, &keys_text), &entries, HOST, system_clock()).await?;
         post_messages(&host.db, &keys, options.messages / 5, options.workers * 2).await?; // warm-up
         hosts.push((host, db.clone()));

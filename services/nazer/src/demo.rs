@@ -49,38 +49,17 @@ pub fn receiver_base(addr: &str) -> String {
     format!("http://{host}/demo/webhooks")
 }
 
-/// Seeds the demo data; `keys` seal the demo webhooks' secret.
-/// The demo's agencies, as its reference data lists them.
-fn demo_agencies() -> Result<Vec<reference::Agency>, DbError> {
-    reference::agencies(reference::demo::AGENCIES).map_err(|e| DbError::Refused(format!("demo agencies: {e}")))
-}
-
+/// Seeds the demo data (its reference data as `nazer import` loads it, then its budgets of
+/// seconds); `keys` seal the demo webhooks' secret.
 pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>) -> Result<(), DbError> {
     let receiver = receiver.to_string();
-    let agencies = demo_agencies()?;
-    let rules = reference::routing_rules(reference::demo::ROUTING_RULES)
-        .map_err(|e| DbError::Refused(format!("demo routing rules: {e}")))?;
+    let data = reference::demo().map_err(|e| DbError::Refused(format!("demo reference data: {e}")))?;
+    let agencies = reference::agency_ids(&data);
     db.run(move |conn| {
         write_transaction(conn, |conn| {
-            let areas = nazer_intake::seed_demo(conn, reference::demo::CATEGORIES, reference::demo::AREAS, now)?;
-            // The other services hear of the areas from intake's event too; the demo's rules and
-            // closures name them in this same transaction, before any event is delivered.
-            crate::import::record_elsewhere(conn, &areas, now)?;
-            for agency in &agencies {
-                nazer_routing::seed_agency(
-                    conn,
-                    &agency.id,
-                    &agency.name,
-                    agency.parent.as_deref(),
-                    &agency.areas,
-                    now,
-                )?;
-            }
-            for rule in &rules {
-                nazer_routing::seed_rule(conn, &rule.category, &rule.area, &rule.agency_id, now)?;
-            }
+            crate::import::apply_or_refuse(conn, &data, now)?;
             nazer_deadline_timer::seed_demo(conn, now)?;
-            let mut ids: Vec<&str> = agencies.iter().map(|a| a.id.as_str()).collect();
+            let mut ids: Vec<&str> = agencies.iter().map(String::as_str).collect();
             ids.push(nazer_deadline_timer::firing::store::SPECIAL_FOLLOW_UP);
             nazer_notification::seed_demo(conn, &keys, &ids, &receiver, WEBHOOK_SECRET, now)
         })?;
@@ -95,8 +74,7 @@ pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>
         )?;
         ensure_key(conn, "demo-supervisor", "demo supervisor", SUPERVISOR_KEY, &[Scope::Supervisor], None, now)?;
         ensure_key(conn, "demo-open311", "demo Open311 app", OPEN311_KEY, &[Scope::Open311], None, now)?;
-        for agency in &agencies {
-            let id = agency.id.as_str();
+        for id in &agencies {
             ensure_key(conn, &format!("demo-{id}"), id, &agency_key(id), &[Scope::Agency], Some(id), now)?;
         }
         Ok(())
@@ -167,10 +145,14 @@ mod tests {
         for key in [CALL_CENTRE_KEY, SUPERVISOR_KEY, OPEN311_KEY, "demo-agency-key-tehran-municipality"] {
             assert!(text.contains(key), "{key} missing from\n{text}");
         }
-        let agencies = demo_agencies().expect("the demo's agencies read");
+        let data = reference::demo().expect("the demo's reference data reads");
+        let agencies = data.agencies.map(|a| a.records).unwrap_or_default();
         for (agency, name) in SHOWN_AGENCIES {
             assert!(text.contains(&agency_key(agency)), "{agency} missing");
-            assert!(agencies.iter().any(|a| a.id == agency && a.name == name), "{agency} is a demo agency, {name}");
+            assert!(
+                agencies.iter().any(|a| a.item.id == agency && a.item.name == name),
+                "{agency} is a demo agency, {name}"
+            );
         }
         for url in ["http://127.0.0.1:8080/api/v1/docs", "http://127.0.0.1:8080/healthz"] {
             assert!(text.contains(url), "{url} missing from\n{text}");

@@ -45,10 +45,18 @@ enum Command {
     },
     /// Apply database migrations and declare the broker topology (when a broker is configured).
     Migrate,
-    /// Load reference data into the configured database, all or nothing.
+    /// Load reference data into the configured database, all or nothing: every file of a
+    /// directory (`nazer import DIR`; categories, areas, agencies, routing rules, calendars,
+    /// SLA policies), or the areas of one GeoJSON file (`nazer import areas FILE`).
+    #[command(args_conflicts_with_subcommands = true)]
     Import {
         #[command(subcommand)]
-        command: ImportCommand,
+        command: Option<ImportCommand>,
+        /// A directory of reference-data files (reference-data/README.md describes them).
+        dir: Option<PathBuf>,
+        /// Check everything against the stored data and print what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Seed data.
     Seed {
@@ -233,10 +241,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed { demo: false } => bail!("say what to seed: `nazer seed --demo`"),
-        Command::Import { command: ImportCommand::Areas { file, dry_run } } => {
+        Command::Import { command, dir, dry_run } => {
             let db = Db::open(&settings.database)?;
             db.migrate()?;
-            println!("{}", import::areas(&db, &file, dry_run, chrono::Utc::now()).await?);
+            // Policies loaded with the data may count on the default calendar.
+            seed_reference(&db).await?;
+            let now = chrono::Utc::now();
+            let done = match (command, dir) {
+                (Some(ImportCommand::Areas { file, dry_run }), _) => import::areas(&db, &file, dry_run, now).await?,
+                (None, Some(dir)) => import::directory(&db, &dir, dry_run, now).await?,
+                (None, None) => bail!("say what to import: `nazer import DIR` or `nazer import areas FILE`"),
+            };
+            println!("{done}");
             Ok(())
         }
         Command::Calendar { command: CalendarCommand::Due { calendar, start, budget, province, area } } => {

@@ -1,61 +1,30 @@
-//! The reference-data files an installation loads (`reference-data/README.md` describes them),
-//! and the demo's: Tehran's 1888, built into the binary.
+//! The demo installation's reference data, Tehran's 1888: the example files of
+//! `reference-data/tehran-1888` (described in `reference-data/README.md`), built into the
+//! binary and loaded as `nazer import` loads a directory.
 
-use serde::Deserialize;
+use crate::import::{self, source::ReferenceData};
 
-/// The demo installation's files.
-pub mod demo {
-    pub const AREAS: &str = include_str!("../reference-data/tehran-1888/areas.geojson");
-    pub const CATEGORIES: &str = include_str!("../reference-data/tehran-1888/categories.json");
-    pub const AGENCIES: &str = include_str!("../reference-data/tehran-1888/agencies.json");
-    pub const ROUTING_RULES: &str = include_str!("../reference-data/tehran-1888/routing-rules.json");
+pub const AREAS: &str = include_str!("../reference-data/tehran-1888/areas.geojson");
+pub const CATEGORIES: &str = include_str!("../reference-data/tehran-1888/categories.json");
+pub const AGENCIES: &str = include_str!("../reference-data/tehran-1888/agencies.json");
+pub const ROUTING_RULES: &str = include_str!("../reference-data/tehran-1888/routing-rules.json");
+#[cfg(test)]
+pub const SLA_POLICIES: &str = include_str!("../reference-data/tehran-1888/sla-policies.json");
+
+/// The demo's reference data: the example files but its SLA policies, whose business-day
+/// budgets the demo replaces with budgets of seconds so that warnings show within a minute.
+pub fn demo() -> Result<ReferenceData, String> {
+    import::from_texts(&[
+        ("areas.geojson", AREAS),
+        ("categories.json", CATEGORIES),
+        ("agencies.json", AGENCIES),
+        ("routing-rules.json", ROUTING_RULES),
+    ])
 }
 
-/// An agency as `agencies.json` lists it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Agency {
-    pub id: String,
-    /// Its Persian name.
-    pub name: String,
-    /// Listed before it.
-    pub parent: Option<String>,
-    /// The area codes it serves.
-    #[serde(default)]
-    pub areas: Vec<String>,
-}
-
-/// A routing rule as `routing-rules.json` lists it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoutingRule {
-    /// A category code, or a prefix of codes such as `municipal`.
-    pub category: String,
-    /// An area code, or `*` for everywhere.
-    pub area: String,
-    pub agency_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AgencyFile {
-    agencies: Vec<Agency>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFile {
-    routing_rules: Vec<RoutingRule>,
-}
-
-/// The agencies of an `agencies.json`.
-pub fn agencies(text: &str) -> Result<Vec<Agency>, serde_json::Error> {
-    serde_json::from_str::<AgencyFile>(text).map(|f| f.agencies)
-}
-
-/// The rules of a `routing-rules.json`.
-pub fn routing_rules(text: &str) -> Result<Vec<RoutingRule>, serde_json::Error> {
-    serde_json::from_str::<RuleFile>(text).map(|f| f.routing_rules)
+/// The ids of the agencies `data` lists.
+pub fn agency_ids(data: &ReferenceData) -> Vec<String> {
+    data.agencies.iter().flat_map(|a| &a.records).map(|r| r.item.id.clone()).collect()
 }
 
 #[cfg(test)]
@@ -63,16 +32,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_demo_files_read_as_tehran_1888() {
-        let agencies = agencies(demo::AGENCIES).unwrap();
-        let districts = agencies.iter().filter(|a| a.id.starts_with("district-")).count();
-        assert_eq!(districts, 22, "the 22 district municipalities");
+    fn the_example_files_read_as_tehran_1888() {
+        let with_policies = import::from_texts(&[
+            ("areas.geojson", AREAS),
+            ("categories.json", CATEGORIES),
+            ("agencies.json", AGENCIES),
+            ("routing-rules.json", ROUTING_RULES),
+            ("sla-policies.json", SLA_POLICIES),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(with_policies.sla_policies.is_some_and(|p| !p.records.is_empty()));
+        let data = demo().unwrap_or_else(|e| panic!("{e}"));
+        let ids = agency_ids(&data);
+        assert_eq!(ids.iter().filter(|id| id.starts_with("district-")).count(), 22, "the 22 district municipalities");
+        let agencies = &data.agencies.as_ref().map(|a| a.records.clone()).unwrap_or_default();
         for (n, agency) in agencies.iter().enumerate() {
-            if let Some(parent) = &agency.parent {
-                assert!(agencies[..n].iter().any(|a| &a.id == parent), "{} is listed after its parent", agency.id);
+            if let Some(parent) = &agency.item.parent_id {
+                assert!(ids[..n].contains(parent), "{} is listed after its parent", agency.item.id);
             }
         }
-        let rules = routing_rules(demo::ROUTING_RULES).unwrap();
-        assert!(rules.iter().all(|r| agencies.iter().any(|a| a.id == r.agency_id)), "every rule names a demo agency");
+        let rules = data.routing_rules.map(|r| r.records).unwrap_or_default();
+        assert!(rules.iter().all(|r| ids.contains(&r.item.agency_id)), "every rule names a demo agency");
+        let areas = data.areas.map(|a| a.areas).unwrap_or_default();
+        assert_eq!(areas.iter().filter(|a| a.level == "district").count(), 22);
+        assert!(areas.iter().all(|a| a.geometry.is_none() || a.illustrative), "no invented boundary passes for real");
     }
 }

@@ -11,16 +11,12 @@ use nazer_shared::iran::{self, Province};
 use nazer_shared::runtime::ServiceContext;
 use serde::{Deserialize, Serialize};
 
+use crate::agency::{AgencyDraft, area_code, requested_areas};
 use crate::rules::{ANY, Rule};
 use crate::store::{self, Agency, AgencyFilter, TriageEntry, TriageFilter};
 
 pub struct RoutingState {
     pub ctx: ServiceContext,
-}
-
-/// An area code as the API reads it: trimmed, case aside.
-fn area_code(text: &str) -> String {
-    text.trim().to_ascii_lowercase()
 }
 
 /// Names `field` unless `code` is the code of an area routing knows.
@@ -42,33 +38,12 @@ async fn check_known_area(
     Ok(())
 }
 
-/// How many areas an agency may declare; a larger area covers many of its parts.
-const MAX_AGENCY_AREAS: usize = 500;
-
-/// The areas of a request (`areas`), read as codes: each well-formed and listed once.
-fn requested_areas(areas: Vec<String>, issues: &mut Vec<FieldIssue>) -> Vec<String> {
-    if areas.len() > MAX_AGENCY_AREAS {
-        issues.push(FieldIssue::new(
-            "areas",
-            format!("at most {MAX_AGENCY_AREAS} areas; declare the area that holds them instead"),
-        ));
-    }
-    let codes: Vec<String> = areas.iter().map(|a| area_code(a)).collect();
-    for (i, code) in codes.iter().enumerate() {
-        if !is_identifier(code) {
-            issues.push(FieldIssue::new(format!("areas[{i}]"), store::unknown_area(code)));
-        } else if codes[..i].contains(code) {
-            issues.push(FieldIssue::new(format!("areas[{i}]"), format!("`{code}` is listed twice")));
-        }
-    }
-    codes
-}
-
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<RoutingState>) {
     cfg.app_data(state)
         .route("/api/v1/agencies", web::get().to(get_agencies))
         .route("/api/v1/agencies", web::post().to(post_agency))
         .route("/api/v1/agencies/{id}", web::get().to(get_agency))
+        .route("/api/v1/agencies/{id}", web::put().to(put_agency))
         .route("/api/v1/agencies/{id}/areas", web::put().to(put_agency_areas))
         .route("/api/v1/routing-rules", web::get().to(get_rules))
         .route("/api/v1/routing-rules", web::post().to(post_rule))
@@ -199,24 +174,67 @@ pub(crate) async fn post_agency(
     JsonBody(request): JsonBody<AgencyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Scope::Admin])?;
-    let mut issues = Vec::new();
-    let id = request.id.unwrap_or_default().trim().to_string();
-    if !is_identifier(&id) {
-        issues.push(FieldIssue::new("id", IDENTIFIER_RULE));
-    }
-    let name = request.name.unwrap_or_default().trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 {
-        issues.push(FieldIssue::new("name", "is required, up to 200 characters"));
-    }
-    let parent = request.parent_id.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
-    let areas = requested_areas(request.areas.unwrap_or_default(), &mut issues);
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
+    let draft = AgencyDraft::checked(
+        &request.id.unwrap_or_default(),
+        &request.name.unwrap_or_default(),
+        request.parent_id.as_deref(),
+        request.areas.unwrap_or_default(),
+    )
+    .map_err(ApiError::invalid)?;
     let now = state.ctx.clock.now();
-    let agency =
-        state.ctx.db.write(move |conn| store::create_agency(conn, &id, &name, parent.as_deref(), &areas, now)).await?;
+    let AgencyDraft { id, name, parent_id, areas } = draft;
+    let agency = state
+        .ctx
+        .db
+        .write(move |conn| store::create_agency(conn, &id, &name, parent_id.as_deref(), &areas, now))
+        .await?;
     Ok(HttpResponse::Created().json(agency))
+}
+
+/// An agency created or replaced at its id.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AgencyDocument)]
+pub(crate) struct AgencyDocumentRequest {
+    /// Its name, up to 200 characters.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200)]
+    name: Option<String>,
+    /// The id of an existing agency it belongs to, not one under it; absent, null or empty for
+    /// a top-level agency.
+    parent_id: Option<String>,
+    /// The codes of the areas it serves (case aside, each once, up to 500), replacing those it
+    /// declared before; absent, null or empty for none.
+    #[schema(max_items = 500)]
+    areas: Option<Vec<String>>,
+}
+
+/// Creates an agency at this id or replaces its name, parent and served areas — as `nazer
+/// import` loads `agencies.json`. Admins only.
+#[utoipa::path(put, path = "/api/v1/agencies/{id}", tag = "routing",
+    params(("id" = String, Path, description = "The agency's id, for good: 1–64 lowercase letters, digits, '.', '_' or '-'",
+        pattern = "^[a-z0-9._-]{1,64}$")),
+    request_body(content = AgencyDocumentRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The agency, replaced", body = Agency),
+        (status = 201, description = "The agency, created", body = Agency)))]
+pub(crate) async fn put_agency(
+    state: web::Data<RoutingState>,
+    caller: Caller,
+    path: web::Path<String>,
+    JsonBody(request): JsonBody<AgencyDocumentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Scope::Admin])?;
+    let draft = AgencyDraft::checked(
+        &path.into_inner(),
+        &request.name.unwrap_or_default(),
+        request.parent_id.as_deref(),
+        request.areas.unwrap_or_default(),
+    )
+    .map_err(ApiError::invalid)?;
+    let now = state.ctx.clock.now();
+    let (agency, before) = state.ctx.db.write(move |conn| store::put_agency(conn, &draft, now)).await?;
+    let mut response = if before.is_some() { HttpResponse::Ok() } else { HttpResponse::Created() };
+    Ok(response.json(agency))
 }
 
 /// The areas an agency serves, replacing those it declared before.

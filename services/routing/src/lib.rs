@@ -12,11 +12,15 @@ use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::ROUTING;
 
+pub mod agency;
 pub(crate) mod api;
 pub(crate) mod openapi;
 pub(crate) mod rules;
 pub mod schema;
 pub mod store;
+
+/// A rule's area or city that stands for every one.
+pub use rules::ANY;
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: ROUTING,

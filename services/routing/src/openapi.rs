@@ -8,6 +8,7 @@ use crate::api;
         api::get_agencies,
         api::post_agency,
         api::get_agency,
+        api::put_agency,
         api::put_agency_areas,
         api::get_rules,
         api::post_rule,

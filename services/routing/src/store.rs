@@ -13,6 +13,7 @@ use nazer_shared::topology::ROUTING;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::agency::AgencyDraft;
 use crate::rules::{self, Rule};
 use crate::schema::{agencies, agency_areas, assignments, declines, routing_areas, routing_rules};
 
@@ -325,12 +326,7 @@ pub fn create_agency(
     if find_agency(conn, id)?.is_some() {
         return Err(AgencyError::Exists(id.into()));
     }
-    let mut issues = Vec::new();
-    if let Some(parent) = parent_id
-        && find_agency(conn, parent)?.is_none()
-    {
-        issues.push(FieldIssue::new("parent_id", format!("parent agency `{parent}` does not exist")));
-    }
+    let mut issues: Vec<FieldIssue> = parent_issue(conn, id, parent_id)?.into_iter().collect();
     issues.extend(unknown_areas(conn, "areas", areas)?);
     if !issues.is_empty() {
         return Err(AgencyError::Invalid(issues));
@@ -352,6 +348,45 @@ pub fn create_agency(
         areas,
         created_at: from_db_time(at),
     })
+}
+
+/// What is wrong with `parent_id` as agency `id`'s parent: it must exist, and not lie under `id`
+/// (so the tree stays free of cycles).
+fn parent_issue(conn: &mut DbConnection, id: &str, parent_id: Option<&str>) -> Result<Option<FieldIssue>, DbError> {
+    let Some(parent_id) = parent_id else { return Ok(None) };
+    let Some(parent) = find_agency(conn, parent_id)? else {
+        return Ok(Some(FieldIssue::new("parent_id", format!("parent agency `{parent_id}` does not exist"))));
+    };
+    if parent_id == id || ancestors_of(conn, &parent)?.iter().any(|a| a == id) {
+        let problem = format!("`{parent_id}` lies under `{id}`: an agency cannot be its own ancestor");
+        return Ok(Some(FieldIssue::new("parent_id", problem)));
+    }
+    Ok(None)
+}
+
+/// Creates the agency of `draft` or replaces its name, parent and served areas (reference
+/// data, and the admin's `PUT`): the agency now, and as it was before when it existed.
+pub fn put_agency(
+    conn: &mut DbConnection,
+    draft: &AgencyDraft,
+    now: DateTime<Utc>,
+) -> Result<(Agency, Option<Agency>), AgencyError> {
+    let AgencyDraft { id, name, parent_id, areas } = draft;
+    let Some(before) = find_agency(conn, id)? else {
+        return create_agency(conn, id, name, parent_id.as_deref(), areas, now).map(|agency| (agency, None));
+    };
+    let mut issues: Vec<FieldIssue> = parent_issue(conn, id, parent_id.as_deref())?.into_iter().collect();
+    issues.extend(unknown_areas(conn, "areas", areas)?);
+    if !issues.is_empty() {
+        return Err(AgencyError::Invalid(issues));
+    }
+    diesel::update(agencies::table.find(id))
+        .set((agencies::name.eq(name), agencies::parent_id.eq(parent_id)))
+        .execute(conn)?;
+    diesel::delete(agency_areas::table.filter(agency_areas::agency_id.eq(id))).execute(conn)?;
+    let areas = insert_agency_areas(conn, id, areas)?;
+    let agency = Agency { name: name.clone(), parent_id: parent_id.clone(), areas, ..before.clone() };
+    Ok((agency, Some(before)))
 }
 
 /// Stores that `agency_id` serves `areas` (each once); the areas, in code order.
@@ -567,6 +602,36 @@ pub fn create_rule(conn: &mut DbConnection, rule: &NewRule<'_>, now: DateTime<Ut
         city: rule.city.into(),
         agency_id: rule.agency_id.into(),
     })
+}
+
+/// Creates the rule of `rule`'s category, area and city, or points the existing one at
+/// `rule.agency_id` (reference data): the rule now, and as it was before when it existed.
+pub fn put_rule(
+    conn: &mut DbConnection,
+    rule: &NewRule<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Rule, Option<Rule>), RuleError> {
+    let existing: Option<RuleRow> = routing_rules::table
+        .filter(routing_rules::category.eq(rule.category))
+        .filter(routing_rules::area.eq(rule.area))
+        .filter(routing_rules::city.eq(rule.city))
+        .select(RuleRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(before) = existing.map(Rule::from) else {
+        return create_rule(conn, rule, now).map(|created| (created, None));
+    };
+    if before.agency_id == rule.agency_id {
+        return Ok((before.clone(), Some(before)));
+    }
+    if find_agency(conn, rule.agency_id)?.is_none() {
+        let problem = format!("agency `{}` does not exist", rule.agency_id);
+        return Err(RuleError::Invalid(vec![FieldIssue::new("agency_id", problem)]));
+    }
+    diesel::update(routing_rules::table.find(&before.id))
+        .set(routing_rules::agency_id.eq(rule.agency_id))
+        .execute(conn)?;
+    Ok((Rule { agency_id: rule.agency_id.into(), ..before.clone() }, Some(before)))
 }
 
 pub fn delete_rule(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {

@@ -482,6 +482,87 @@ async fn agencies_declare_the_areas_they_serve() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agency_is_created_or_replaced_at_its_id_never_under_itself() {
+    let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
+    import_tehran(&app);
+    let put = |id: &str, body: Value| {
+        let (app, path) = (&app, format!("/api/v1/agencies/{id}"));
+        async move { app.put(&path, ADMIN_KEY, &body).await }
+    };
+    let (status, body) = put("tehran-municipality", json!({ "name": "شهرداری تهران", "areas": ["tehran-city"] })).await;
+    assert_eq!((status, &body["areas"]), (201, &json!(["tehran-city"])), "{body}");
+    let district = json!({ "name": "منطقه ۶", "parent_id": "tehran-municipality", "areas": ["tehran-district-06"] });
+    assert_eq!(put("district-06", district.clone()).await.0, 201);
+    let (status, again) = put("district-06", district).await;
+    assert_eq!((status, &again["parent_id"]), (200, &json!("tehran-municipality")), "{again}");
+
+    // Replaced: name, parent and areas; what was not given is cleared.
+    let (status, body) = put("district-06", json!({ "name": "شهرداری منطقه ۶" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["name"], &body["parent_id"], &body["areas"]),
+        (&json!("شهرداری منطقه ۶"), &Value::Null, &json!([]))
+    );
+    assert_eq!(body["created_at"], again["created_at"], "the agency is the same one");
+
+    // No cycle: an agency cannot move under itself or under one below it.
+    assert_eq!(put("district-06", json!({ "name": "x", "parent_id": "tehran-municipality" })).await.0, 200);
+    assert_invalid(
+        put("tehran-municipality", json!({ "name": "x", "parent_id": "district-06" })).await,
+        &["parent_id"],
+    );
+    assert_invalid(
+        put("tehran-municipality", json!({ "name": "x", "parent_id": "tehran-municipality" })).await,
+        &["parent_id"],
+    );
+    assert_invalid(
+        put("Bad Id", json!({ "name": "", "parent_id": "nobody", "areas": ["atlantis"] })).await,
+        &["id", "name"],
+    );
+    assert_invalid(
+        put("district-06", json!({ "name": "x", "parent_id": "nobody", "areas": ["atlantis"] })).await,
+        &["parent_id", "areas[0]"],
+    );
+    let (_, body) = app.get("/api/v1/agencies/tehran-municipality", ADMIN_KEY).await;
+    assert_eq!(
+        (&body["name"], &body["parent_id"]),
+        (&json!("شهرداری تهران"), &Value::Null),
+        "refused changes change nothing"
+    );
+
+    // A rule of reference data: created, then unchanged, then pointed at another agency.
+    let rule = |agency_id: &'static str| store::NewRule {
+        category: "municipal",
+        area: "tehran-district-06",
+        province: None,
+        city: nazer_routing::ANY,
+        agency_id,
+    };
+    let (created, before) = write(&app, |conn| store::put_rule(conn, &rule("district-06"), Utc::now()));
+    assert!(before.is_none());
+    let (same, before) = write(&app, |conn| store::put_rule(conn, &rule("district-06"), Utc::now()));
+    assert_eq!((same.id.as_str(), before.map(|b| b.agency_id)), (created.id.as_str(), Some("district-06".into())));
+    let (moved, _) = write(&app, |conn| store::put_rule(conn, &rule("tehran-municipality"), Utc::now()));
+    assert_eq!((moved.id, moved.agency_id), (created.id, "tehran-municipality".into()));
+    let refused = {
+        let mut conn = app.db().get().unwrap();
+        store::put_rule(&mut conn, &rule("nobody"), Utc::now())
+    };
+    assert!(
+        matches!(refused, Err(store::RuleError::Invalid(ref issues)) if issues[0].field == "agency_id"),
+        "{refused:?}"
+    );
+
+    let own_key = api_key(&app, &[Scope::Agency], Some("district-06"));
+    let call_center = api_key(&app, &[Scope::CallCenter], None);
+    for key in [&own_key, &call_center] {
+        let (status, body) = app.put("/api/v1/agencies/district-06", key, &json!({ "name": "x" })).await;
+        assert_eq!(status, 403, "admins only: {body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_triage_queue_filters_by_area() {
     let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
     import_tehran(&app);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::areas::{self, AREAS_LISTED, AreaPaths};
 
 pub(crate) mod api;
-pub(crate) mod change;
+pub mod change;
 #[cfg(test)]
 mod default_calendar_tests;
 pub mod store;

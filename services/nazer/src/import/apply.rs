@@ -1,0 +1,301 @@
+//! Applying checked reference data in the caller's transaction, kind after kind so that each
+//! may name what the ones before it loaded: categories, areas, agencies, routing rules,
+//! calendars, SLA policies. Each record is upserted by its code through its service's store and
+//! reported as created, updated (with the fields that changed) or unchanged; the first kind
+//! refused stops the rest, and the caller rolls everything back.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use nazer_deadline_timer::calendar::change::{CalendarEdit, ChangeError, change_calendar};
+use nazer_deadline_timer::calendar::store as calendar_store;
+use nazer_deadline_timer::policy::store::{self as policy_store, PolicyError};
+use nazer_intake::areas::{Area, store as area_store};
+use nazer_routing::store::{self as routing_store, AgencyError, NewRule, RuleError};
+use nazer_shared::db::{DbConnection, DbError};
+use nazer_shared::http::FieldIssue;
+
+use super::source::{AreaRecords, Issue, Located, Records, ReferenceData};
+
+/// Why nothing was written.
+#[derive(Debug)]
+pub enum Failure {
+    Db(DbError),
+    Refused(Vec<Issue>),
+}
+
+impl From<DbError> for Failure {
+    fn from(error: DbError) -> Self {
+        Self::Db(error)
+    }
+}
+
+/// What one file changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub file: String,
+    /// What its records are, in the plural: `agencies`.
+    pub noun: &'static str,
+    pub count: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// `+ code` for each created record, `~ code: fields` for each updated one.
+    pub changes: Vec<String>,
+}
+
+impl FileReport {
+    fn new(file: &str, noun: &'static str, count: usize) -> Self {
+        Self { file: file.into(), noun, count, created: 0, updated: 0, unchanged: 0, changes: Vec::new() }
+    }
+
+    fn created(&mut self, key: &str) {
+        self.created += 1;
+        self.changes.push(format!("+ {key}"));
+    }
+
+    /// `fields` names what differs; none means the record is unchanged.
+    fn compared(&mut self, key: &str, fields: &[(&str, bool)]) {
+        let changed: Vec<&str> = fields.iter().filter(|(_, differs)| *differs).map(|(name, _)| *name).collect();
+        if changed.is_empty() {
+            self.unchanged += 1;
+        } else {
+            self.updated += 1;
+            self.changes.push(format!("~ {key}: {}", changed.join(", ")));
+        }
+    }
+}
+
+/// Applies every kind `data` holds; what each file changed.
+pub fn apply(conn: &mut DbConnection, data: &ReferenceData, now: DateTime<Utc>) -> Result<Vec<FileReport>, Failure> {
+    let mut reports = Vec::new();
+    if let Some(records) = &data.categories {
+        reports.push(categories(conn, records)?);
+    }
+    if let Some(records) = &data.areas {
+        reports.push(areas(conn, records, now)?);
+    }
+    if let Some(records) = &data.agencies {
+        reports.push(agencies(conn, records, now)?);
+    }
+    if let Some(records) = &data.routing_rules {
+        reports.push(routing_rules(conn, records, now)?);
+    }
+    if let Some(records) = &data.calendars {
+        reports.push(calendars(conn, records, now)?);
+    }
+    if let Some(records) = &data.sla_policies {
+        reports.push(sla_policies(conn, records, now)?);
+    }
+    Ok(reports)
+}
+
+/// Refuses a file listing a key twice: the later record would silently win.
+fn listed_once<T>(records: &Records<T>, field: &str, key: impl Fn(&T) -> String) -> Result<(), Failure> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut issues = Vec::new();
+    for record in &records.records {
+        let key = key(&record.item);
+        if let Some(first) = seen.get(&key) {
+            let problem = format!("`{key}` is listed twice (first on line {first}); keep one");
+            issues.push(Issue::new(&records.file, Some(record.line), format!("{}{field}", record.prefix), problem));
+        } else {
+            seen.insert(key, record.line);
+        }
+    }
+    if issues.is_empty() { Ok(()) } else { Err(Failure::Refused(issues)) }
+}
+
+fn refused<T>(records: &Records<T>, record: &Located<T>, issues: Vec<FieldIssue>) -> Failure {
+    Failure::Refused(record.issues(&records.file, issues))
+}
+
+fn categories(
+    conn: &mut DbConnection,
+    records: &Records<nazer_intake::submission::Category>,
+) -> Result<FileReport, Failure> {
+    listed_once(records, "code", |c| c.code.clone())?;
+    let mut report = FileReport::new(&records.file, "categories", records.records.len());
+    let stored: HashMap<String, _> =
+        nazer_intake::store::load_categories(conn)?.into_iter().map(|c| (c.code.clone(), c)).collect();
+    for record in &records.records {
+        let category = &record.item;
+        match stored.get(&category.code) {
+            None => report.created(&category.code),
+            Some(before) => {
+                report.compared(
+                    &category.code,
+                    &[
+                        ("name_fa", before.name_fa != category.name_fa),
+                        ("name_en", before.name_en != category.name_en),
+                        ("kinds", before.kinds != category.kinds),
+                        ("active", before.active != category.active),
+                    ],
+                );
+                if before == category {
+                    continue;
+                }
+            }
+        }
+        nazer_intake::store::put_category(conn, category)?;
+    }
+    Ok(report)
+}
+
+fn areas(conn: &mut DbConnection, records: &AreaRecords, now: DateTime<Utc>) -> Result<FileReport, Failure> {
+    let summary =
+        area_store::import(conn, &records.areas, now)?.map_err(|issues| Failure::Refused(records.issues(issues)))?;
+    let known: Vec<_> = records.areas.iter().map(Area::summary).collect();
+    super::record_elsewhere(conn, &known, now)?;
+    let mut report = FileReport::new(&records.file, "areas", records.areas.len());
+    (report.created, report.updated, report.unchanged) = (summary.created, summary.updated, summary.unchanged);
+    Ok(report)
+}
+
+fn agencies(
+    conn: &mut DbConnection,
+    records: &Records<nazer_routing::agency::AgencyDraft>,
+    now: DateTime<Utc>,
+) -> Result<FileReport, Failure> {
+    listed_once(records, "id", |a| a.id.clone())?;
+    let mut report = FileReport::new(&records.file, "agencies", records.records.len());
+    for record in &records.records {
+        let draft = &record.item;
+        let mut areas = draft.areas.clone();
+        areas.sort();
+        areas.dedup();
+        if let Some(before) = routing_store::find_agency(conn, &draft.id)? {
+            let fields = [
+                ("name", before.name != draft.name),
+                ("parent_id", before.parent_id != draft.parent_id),
+                ("areas", before.areas != areas),
+            ];
+            report.compared(&draft.id, &fields);
+            if fields.iter().all(|(_, differs)| !differs) {
+                continue;
+            }
+        } else {
+            report.created(&draft.id);
+        }
+        match routing_store::put_agency(conn, draft, now) {
+            Ok(_) => {}
+            Err(AgencyError::Db(error)) => return Err(error.into()),
+            Err(AgencyError::Invalid(issues)) => return Err(refused(records, record, issues)),
+            Err(other) => return Err(refused(records, record, vec![FieldIssue::new("id", other.to_string())])),
+        }
+    }
+    Ok(report)
+}
+
+fn routing_rules(
+    conn: &mut DbConnection,
+    records: &Records<super::source::RuleEntry>,
+    now: DateTime<Utc>,
+) -> Result<FileReport, Failure> {
+    listed_once(records, "area", |r| format!("{} in {}", r.category, r.area))?;
+    let mut report = FileReport::new(&records.file, "routing rules", records.records.len());
+    for record in &records.records {
+        let entry = &record.item;
+        let rule = NewRule {
+            category: &entry.category,
+            area: &entry.area,
+            province: None,
+            city: nazer_routing::ANY,
+            agency_id: &entry.agency_id,
+        };
+        let key = format!("{} in {}", entry.category, entry.area);
+        match routing_store::put_rule(conn, &rule, now) {
+            Ok((_, None)) => report.created(&key),
+            Ok((_, Some(before))) => report.compared(&key, &[("agency_id", before.agency_id != entry.agency_id)]),
+            Err(RuleError::Db(error)) => return Err(error.into()),
+            Err(RuleError::Invalid(issues)) => return Err(refused(records, record, issues)),
+            Err(other) => return Err(refused(records, record, vec![FieldIssue::new("area", other.to_string())])),
+        }
+    }
+    Ok(report)
+}
+
+fn calendars(
+    conn: &mut DbConnection,
+    records: &Records<nazer_deadline_timer::calendar::Calendar>,
+    now: DateTime<Utc>,
+) -> Result<FileReport, Failure> {
+    listed_once(records, "id", |c| c.id.clone())?;
+    let mut report = FileReport::new(&records.file, "calendars", records.records.len());
+    for record in &records.records {
+        let document = record.item.document().clone();
+        let before = calendar_store::find_calendar(conn, &document.id)?.map(|c| c.document().clone());
+        if before.as_ref() == Some(&document) {
+            report.unchanged += 1;
+            continue;
+        }
+        let id = document.id.clone();
+        let changed = match change_calendar(conn, &id, CalendarEdit::Replace(document), now) {
+            Ok(changed) => changed,
+            Err(ChangeError::Db(error)) => return Err(error.into()),
+            Err(ChangeError::Invalid(issues)) => return Err(refused(records, record, issues)),
+            Err(other) => return Err(refused(records, record, vec![FieldIssue::new("id", other.to_string())])),
+        };
+        match before {
+            None => report.created(&id),
+            Some(before) => {
+                let after = changed.calendar.document();
+                let moved = format!("{} pending deadlines moved", changed.deadlines_moved);
+                report.compared(
+                    &format!("{id} ({moved})"),
+                    &[
+                        ("timezone", before.timezone != after.timezone),
+                        ("weekly_days_off", before.weekly_days_off != after.weekly_days_off),
+                        ("working_hours", before.working_hours != after.working_hours),
+                        ("holidays", before.holidays != after.holidays),
+                        ("closures", before.closures != after.closures),
+                    ],
+                );
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn sla_policies(
+    conn: &mut DbConnection,
+    records: &Records<nazer_deadline_timer::policy::SlaPolicy>,
+    now: DateTime<Utc>,
+) -> Result<FileReport, Failure> {
+    listed_once(records, "id", |p| p.id().to_string())?;
+    let mut report = FileReport::new(&records.file, "SLA policies", records.records.len());
+    for record in &records.records {
+        let policy = &record.item;
+        let document = policy.document();
+        match policy_store::find_policy(conn, policy.id())? {
+            None => report.created(policy.id()),
+            Some(before) => {
+                let before = before.document();
+                let fields = [
+                    ("category", before.category != document.category),
+                    ("priority", before.priority != document.priority),
+                    ("channel", before.channel != document.channel),
+                    ("calendar", before.calendar != document.calendar),
+                    ("stages", before.stages != document.stages),
+                ];
+                report.compared(policy.id(), &fields);
+                if before == document {
+                    continue;
+                }
+            }
+        }
+        match policy_store::put_policy(conn, policy, now) {
+            Ok(_) => {}
+            Err(PolicyError::Db(error)) => return Err(error.into()),
+            Err(PolicyError::UnknownCalendar(calendar)) => {
+                let problem =
+                    format!("calendar `{calendar}` is not stored: list it in calendars.json, or import it first");
+                return Err(refused(records, record, vec![FieldIssue::new("calendar", problem)]));
+            }
+            Err(error @ PolicyError::Overlaps(_)) => {
+                return Err(refused(records, record, vec![FieldIssue::new("category", error.to_string())]));
+            }
+        }
+    }
+    Ok(report)
+}
