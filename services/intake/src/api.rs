@@ -207,9 +207,10 @@ pub(crate) struct ListQuery {
     /// (Persian digits accepted). As `mobile`, never for agencies.
     #[param(max_length = 32)]
     national_id: Option<String>,
-    /// Only messages whose subject or body holds every word of this text, anywhere (Arabic or
-    /// Persian letters, with or without ZWNJ or diacritics, any digits, any case): 1 to 10
-    /// words, up to 200 characters. An agency searches its own messages only.
+    /// Only messages whose subject or body has, for every word of this text, a word beginning
+    /// with it (`آسفالت` finds آسفالت‌کاری, not the middle of a word; Arabic or Persian letters,
+    /// with or without ZWNJ or diacritics, any digits, any case): 1 to 10 words, up to 200
+    /// characters. An agency searches its own messages only.
     #[param(min_length = 1, max_length = 200)]
     q: Option<String>,
 }

@@ -55,9 +55,20 @@ pub fn query_words(q: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// A LIKE pattern (escaped with `\`) that finds `word` anywhere in `search_text`.
-pub fn contains_pattern(word: &str) -> String {
-    format!("%{}%", escape_like(word))
+/// The PostgreSQL text-search query (`simple` configuration) that finds the messages with a
+/// word starting with `word`: only for a word of letters and digits, which the text-search
+/// parser reads as one token as it read the stored text; other words are matched by LIKE alone.
+pub fn word_prefix_query(word: &str) -> Option<String> {
+    let plain = !word.is_empty() && word.chars().all(char::is_alphanumeric);
+    plain.then(|| format!("'{word}':*"))
+}
+
+/// LIKE patterns (escaped with `\`) that find a word of `search_text` beginning with `word`:
+/// the first against the text after a space (a word after a space, or the first), the second
+/// against the text itself (the first word of the body, after the subject's line).
+pub fn word_start_patterns(word: &str) -> [String; 2] {
+    let word = escape_like(word);
+    [format!("% {word}%"), format!("%\n{word}%")]
 }
 
 /// The blind indexes of a reporter's mobile and national ID, as stored (both already
@@ -209,6 +220,15 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_word_is_a_prefix_query_and_nothing_else_is() {
+        assert_eq!(word_prefix_query("آسفالت").as_deref(), Some("'آسفالت':*"));
+        assert_eq!(word_prefix_query("brt12").as_deref(), Some("'brt12':*"));
+        for other in ["", "it's", "a:*", "12/3", "%", "a b"] {
+            assert_eq!(word_prefix_query(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn a_query_is_its_normalised_words() {
         assert_eq!(query_words("  كوچه   می\u{200C}خواهم ").unwrap(), ["کوچه", "میخواهم"]);
         assert_eq!(query_words("Asphalt ۱۲").unwrap(), ["asphalt", "12"]);
@@ -218,7 +238,7 @@ mod tests {
         assert!(query_words(&"x".repeat(201)).is_err());
         assert!(query_words("a\u{0}b").is_err(), "PostgreSQL text holds no NUL");
         assert_eq!(query_words("a\tb").unwrap(), ["a", "b"]);
-        assert_eq!(contains_pattern("50%_off"), "%50\\%\\_off%");
+        assert_eq!(word_start_patterns("50%_off"), ["% 50\\%\\_off%", "%\n50\\%\\_off%"]);
     }
 
     #[test]

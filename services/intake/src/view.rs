@@ -522,7 +522,7 @@ pub struct MessageFilter {
     pub mobile_index: Option<String>,
     /// Reported with this national ID: its blind index.
     pub national_id_index: Option<String>,
-    /// Words (normalised for search) that must all appear in the subject or body.
+    /// Words (normalised for search), each of which must begin a word of the subject or body.
     pub words: Vec<String>,
 }
 
@@ -572,8 +572,24 @@ pub fn list_messages(
         let reported = reporters::table.filter(reporters::national_id_blind_index.eq(index.clone()));
         query = query.filter(messages::id.eq_any(reported.select(reporters::message_id)));
     }
+    let postgres = matches!(conn, DbConnection::Pg(_));
     for word in &filter.words {
-        query = query.filter(messages::search_text.like(crate::search::contains_pattern(word)).escape('\\'));
+        // A word of the text must begin with it. On PostgreSQL the full-text index finds the
+        // candidates; LIKE checks their text (and alone decides a word of other characters, and
+        // on SQLite).
+        if let Some(prefix) = crate::search::word_prefix_query(word).filter(|_| postgres) {
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "to_tsvector('simple', messages.search_text) @@ to_tsquery('simple', ",
+                )
+                .bind::<diesel::sql_types::Text, _>(prefix)
+                .sql(")"),
+            );
+        }
+        let [after_space, after_line] = crate::search::word_start_patterns(word);
+        let spaced = diesel::dsl::sql::<diesel::sql_types::Text>("(' ' || messages.search_text)");
+        query =
+            query.filter(spaced.like(after_space).escape('\\').or(messages::search_text.like(after_line).escape('\\')));
     }
     query = nazer_shared::period!(query, messages::received_at, filter.from, filter.until);
     let query =

@@ -185,6 +185,11 @@ async fn words_are_found_however_they_were_typed_and_agencies_find_their_own_onl
     assert_eq!(found(&app, ADMIN_KEY, &[("q", "brt")]).await, pothole_only, "case-folded");
     assert_eq!(found(&app, ADMIN_KEY, &[("q", "خیابان"), ("sort", "received_at")]).await, both);
     assert_eq!(found(&app, ADMIN_KEY, &[("q", "کوچه")]).await, vec![code(&noise), code(&pothole)]);
+    // A word matches the start of a word, the same on both backends: not the middle of one.
+    let newest_first = vec![code(&elsewhere), code(&pothole)];
+    assert_eq!(found(&app, ADMIN_KEY, &[("q", "آسف خیا")]).await, newest_first, "the body's first word too");
+    assert!(found(&app, ADMIN_KEY, &[("q", "فالت")]).await.is_empty(), "the middle of آسفالت");
+    assert_eq!(found(&app, ADMIN_KEY, &[("q", "ایستگا")]).await, pothole_only);
     // Every word must appear; `%` and `_` are only themselves.
     assert!(found(&app, ADMIN_KEY, &[("q", "آسفالت چراغ")]).await.is_empty());
     assert!(found(&app, ADMIN_KEY, &[("q", "%")]).await.is_empty());

@@ -106,8 +106,9 @@ enum BenchCommand {
     },
     /// Finding a message again on PostgreSQL: stores N messages with sealed reporters (array-bound
     /// batches), then times the call centre's list searching by mobile and by a word, p50/p99,
-    /// beside each query's EXPLAIN ANALYZE plan. Works in a database of its own, created beside
-    /// the given one and dropped at the end.
+    /// beside each query's EXPLAIN ANALYZE plan, and the same words through the trigram index the
+    /// word index replaced, as a baseline. Works in a database of its own, created beside the
+    /// given one and dropped at the end.
     Search {
         /// A PostgreSQL URL whose user may create databases (default: NAZER__DATABASE__URL).
         #[arg(long)]
