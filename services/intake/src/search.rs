@@ -55,12 +55,13 @@ pub fn query_words(q: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// The PostgreSQL text-search query (`simple` configuration) that finds the messages with a
-/// word starting with `word`: only for a word of letters and digits, which the text-search
-/// parser reads as one token as it read the stored text; other words are matched by LIKE alone.
-pub fn word_prefix_query(word: &str) -> Option<String> {
+/// The full-text query that finds the messages with a word starting with `word`: PostgreSQL's
+/// text-search query (`simple` configuration), or SQLite's FTS5 one. Only for a word of letters
+/// and digits, which both tokenizers read as one token, as they read the stored text; other
+/// words are matched by LIKE alone.
+pub fn word_prefix_query(word: &str, postgres: bool) -> Option<String> {
     let plain = !word.is_empty() && word.chars().all(char::is_alphanumeric);
-    plain.then(|| format!("'{word}':*"))
+    plain.then(|| if postgres { format!("'{word}':*") } else { format!("\"{word}\"*") })
 }
 
 /// LIKE patterns (escaped with `\`) that find a word of `search_text` beginning with `word`:
@@ -221,10 +222,11 @@ mod tests {
 
     #[test]
     fn a_plain_word_is_a_prefix_query_and_nothing_else_is() {
-        assert_eq!(word_prefix_query("آسفالت").as_deref(), Some("'آسفالت':*"));
-        assert_eq!(word_prefix_query("brt12").as_deref(), Some("'brt12':*"));
-        for other in ["", "it's", "a:*", "12/3", "%", "a b"] {
-            assert_eq!(word_prefix_query(other), None, "{other}");
+        assert_eq!(word_prefix_query("آسفالت", true).as_deref(), Some("'آسفالت':*"));
+        assert_eq!(word_prefix_query("brt12", false).as_deref(), Some("\"brt12\"*"));
+        for other in ["", "it's", "a:*", "12/3", "%", "a b", "\"x\""] {
+            assert_eq!(word_prefix_query(other, true), None, "{other}");
+            assert_eq!(word_prefix_query(other, false), None, "{other}");
         }
     }
 

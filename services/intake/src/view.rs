@@ -3,7 +3,9 @@
 //! sees only what happened while the message was its own.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 use nazer_shared::agency::{Viewer, ancestor_pattern, decode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{Channel, DeadlineState, MessageKind, Priority};
@@ -574,20 +576,22 @@ pub fn list_messages(
     }
     let postgres = matches!(conn, DbConnection::Pg(_));
     for word in &filter.words {
-        // A word of the text must begin with it. On PostgreSQL the full-text index finds the
-        // candidates; LIKE checks their text (and alone decides a word of other characters, and
-        // on SQLite).
-        if let Some(prefix) = crate::search::word_prefix_query(word).filter(|_| postgres) {
-            query = query.filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(
-                    "to_tsvector('simple', messages.search_text) @@ to_tsquery('simple', ",
-                )
-                .bind::<diesel::sql_types::Text, _>(prefix)
-                .sql(")"),
-            );
+        // A word of the text must begin with it: the full-text index finds the candidates
+        // (PostgreSQL's, or SQLite's FTS5 table), LIKE checks their text (and alone decides a
+        // word of other characters).
+        match crate::search::word_prefix_query(word, postgres) {
+            Some(prefix) if postgres => {
+                let matches = "to_tsvector('simple', messages.search_text) @@ to_tsquery('simple', ";
+                query = query.filter(sql::<Bool>(matches).bind::<Text, _>(prefix).sql(")"));
+            }
+            Some(prefix) => {
+                let matches = "messages.id IN (SELECT message_id FROM message_words WHERE message_words MATCH ";
+                query = query.filter(sql::<Bool>(matches).bind::<Text, _>(prefix).sql(")"));
+            }
+            None => {}
         }
         let [after_space, after_line] = crate::search::word_start_patterns(word);
-        let spaced = diesel::dsl::sql::<diesel::sql_types::Text>("(' ' || messages.search_text)");
+        let spaced = sql::<Text>("(' ' || messages.search_text)");
         query =
             query.filter(spaced.like(after_space).escape('\\').or(messages::search_text.like(after_line).escape('\\')));
     }

@@ -8,6 +8,7 @@ use nazer_intake::projection::{self, Projection};
 use nazer_intake::schema::{messages, reporters};
 use nazer_intake::sealing::ReporterKeys;
 use nazer_intake::search::{SearchKey, index_all};
+use nazer_shared::db::DbConnection;
 use nazer_shared::events::MessageAssigned;
 use nazer_shared::http::Scope;
 use nazer_shared::inbox::{HandlerError, InboxOutcome, apply_once};
@@ -222,6 +223,12 @@ async fn messages_stored_before_search_are_indexed_from_their_sealed_reporters()
     app.db()
         .run(move |conn| {
             diesel::update(messages::table.find(&row)).set(messages::search_text.eq(None::<String>)).execute(conn)?;
+            if matches!(conn, DbConnection::Sqlite(_)) {
+                // Nor its words in the FTS5 table: filling the column must write them.
+                diesel::sql_query("DELETE FROM message_words WHERE message_id = ?")
+                    .bind::<diesel::sql_types::Text, _>(&row)
+                    .execute(conn)?;
+            }
             diesel::update(reporters::table.find(&row))
                 .set((
                     reporters::mobile.eq(Some(MOBILE)),

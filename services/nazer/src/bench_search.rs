@@ -309,7 +309,7 @@ fn explain(pg: &mut PgConnection, column: &str, value: &str, word: bool) -> anyh
         line: String,
     }
     let (filter, value) = if word {
-        let prefix = search::word_prefix_query(value).context("a bench word is letters only")?;
+        let prefix = search::word_prefix_query(value, true).context("a bench word is letters only")?;
         let [after_space, after_line] = search::word_start_patterns(value);
         let filter = format!(
             "to_tsvector('simple', messages.{column}) @@ to_tsquery('simple', $2) AND ((' ' || messages.{column}) \
