@@ -127,3 +127,52 @@ async fn every_route_is_documented_and_every_document_is_served() {
     );
     app.stop().await;
 }
+
+/// The Ingress paths of each service in the chart's default values (`services.<name>.ingress.paths`).
+fn ingress_paths(values: &str) -> BTreeMap<String, Vec<String>> {
+    let mut paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let (mut in_services, mut service, mut in_paths) = (false, None::<String>, false);
+    for line in values.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        match indent {
+            0 => in_services = text == "services:",
+            2 if in_services => (service, in_paths) = (text.strip_suffix(':').map(str::to_string), false),
+            6 if in_services => in_paths = text == "paths:",
+            8 if in_paths => {
+                if let (Some(service), Some(path)) = (&service, text.strip_prefix("- ")) {
+                    paths.entry(service.clone()).or_default().push(path.to_string());
+                }
+            }
+            _ if indent <= 6 => in_paths = false,
+            _ => {}
+        }
+    }
+    paths
+}
+
+#[test]
+fn every_route_is_behind_the_charts_ingress_to_its_own_service() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let values = std::fs::read_to_string(root.join("helm/nazer/values.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let ingress = ingress_paths(&values);
+    assert_eq!(ingress.len(), SERVICES.len(), "{ingress:?}");
+    let under = |path: &str, prefix: &str| {
+        path == prefix || path.starts_with(&format!("{prefix}/")) || path.starts_with(&format!("{prefix}."))
+    };
+    for (service, dir) in SERVICES {
+        let own = ingress.get(service).unwrap_or_else(|| panic!("no Ingress paths for {service}"));
+        for (route, method) in registered_routes(&root.join(dir)) {
+            if route.starts_with("/demo/") {
+                continue;
+            }
+            assert!(
+                own.iter().any(|prefix| under(&route, prefix)),
+                "{method} {route} of {service} is not under its Ingress paths {own:?} (helm/nazer/values.yaml)"
+            );
+        }
+    }
+}
