@@ -48,6 +48,35 @@ pub fn parse_iso8601(text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::seconds(seconds))
 }
 
+/// A stage budget: business hours (`8h`), business days (`3d`) or a plain ISO 8601 duration
+/// (`PT30S`) for tests, demos and 24/7 stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    BusinessHours(u32),
+    BusinessDays(u32),
+    Plain(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a budget: use business hours (8h), business days (3d) or an ISO 8601 duration (PT30S)")]
+pub struct BudgetError(pub String);
+
+impl Budget {
+    pub fn parse(text: &str) -> Result<Self, BudgetError> {
+        let error = || BudgetError(text.to_string());
+        let count = |digits: &str| digits.parse::<u32>().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(error);
+        if let Some(digits) = text.strip_suffix('h').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Ok(Budget::BusinessHours(count(digits)?));
+        }
+        if let Some(digits) = text.strip_suffix('d').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Ok(Budget::BusinessDays(count(digits)?));
+        }
+        parse_iso8601(text).map(Budget::Plain).map_err(|_| error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -259,6 +259,13 @@ async fn nazer_import_loads_calendars_policies_and_csv_files_in_one_run() {
     .to_string();
     let agencies = "id,name,parent_id,areas\ntehran-municipality,شهرداری تهران,,tehran-city\n\
                     district-06-municipality,\"شهرداری منطقه ۶\",tehran-municipality,tehran-district-06|tehran-city\n";
+    // A shipped violation type with budgets of its own: an update of what `nazer migrate` stored.
+    let building: Value = json!({"violation_types": [{"code": "building.unauthorized",
+        "name_fa": "ساخت‌وساز بدون پروانه یا مازاد بر پروانه", "name_en": "Building without a permit or beyond it",
+        "legal_bases": [{"law": "قانون شهرداری‌ها", "article": "100"}], "remedial_actions": ["demolition", "fine"],
+        "counterpart_unit": "inspection-urban-planning",
+        "budgets": {"remedial": {"referred": "5d", "decided": "20d", "executed": "20d", "verdict": "3d"},
+            "culpability": {"findings_recorded": "10d", "at_committee": "5d", "decided": "20d", "outcome_recorded": "20d"}}}]});
     let files = |holidays: Value| {
         directory_of(&[
             ("areas.geojson", AREAS.to_string()),
@@ -266,12 +273,19 @@ async fn nazer_import_loads_calendars_policies_and_csv_files_in_one_run() {
             ("agencies.csv", agencies.to_string()),
             ("calendars.json", calendar(holidays)),
             ("sla-policies.json", policies.clone()),
+            ("violation-types.json", building.to_string()),
         ])
     };
     let first = files(json!([]));
     let (ok, shown) = nazer_import(&database, first.path(), &[]);
     assert!(ok, "{shown}");
-    for created in ["2 agencies: 2 created", "1 calendars: 1 created", "1 SLA policies: 1 created"] {
+    for created in [
+        "2 agencies: 2 created",
+        "1 calendars: 1 created",
+        "1 SLA policies: 1 created",
+        "1 violation types: 0 created, 1 updated",
+        "~ building.unauthorized: budgets",
+    ] {
         assert!(shown.contains(created), "{created} in\n{shown}");
     }
     let (ok, shown) = nazer_import(&database, first.path(), &[]);

@@ -247,6 +247,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             db.migrate()?;
             // Policies loaded with the data may count on the default calendar.
             seed_reference(&db).await?;
+            seed_violation_types(&db).await?;
             let now = chrono::Utc::now();
             let done = match (command, dir) {
                 (Some(ImportCommand::Areas { file, dry_run }), _) => import::areas(&db, &file, dry_run, now).await?,
@@ -326,6 +327,9 @@ async fn seed_after_start(
     let hosts = |service: &ServiceEntry| entries.iter().any(|e| e.name == service.name);
     if hosts(&nazer_deadline_timer::SERVICE) {
         seed_reference(&host.db).await?;
+    }
+    if hosts(&nazer_violation_referral::SERVICE) {
+        seed_violation_types(&host.db).await?;
     }
     let mut resealing = Vec::new();
     if hosts(&nazer_intake::SERVICE) {
@@ -413,12 +417,22 @@ async fn seed_reference(db: &Db) -> anyhow::Result<bool> {
     Ok(db.write(move |conn| nazer_deadline_timer::seed_reference(conn, now)).await?)
 }
 
+/// The shipped violation types that are absent (an admin's edits are kept): how many were stored.
+async fn seed_violation_types(db: &Db) -> anyhow::Result<usize> {
+    let now = chrono::Utc::now();
+    Ok(db.write(move |conn| nazer_violation_referral::types::store::seed_catalogue(conn, now)).await?)
+}
+
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let db = Db::open(&settings.database)?;
     let applied = db.migrate()?;
     println!("database: {applied} migration(s) applied");
     if seed_reference(&db).await? {
         println!("database: the default business calendar stored");
+    }
+    let types = seed_violation_types(&db).await?;
+    if types > 0 {
+        println!("database: {types} shipped violation type(s) stored");
     }
     match SealingKeys::from_settings(settings) {
         Ok(keys) => {

@@ -1,5 +1,6 @@
-//! Violation-referral: opens a case for every violation report once it is assigned. Later
-//! work follows the two tracks of the case (remedial "effectiveness" and culpability before
+//! Violation-referral: keeps the catalogue of violation types (their legal bases, remedial
+//! actions, counterpart units and stage budgets) and opens a case for every violation report
+//! once it is assigned. Later work follows the two tracks of the case (remedial "effectiveness" and culpability before
 //! the compliance committee) and the instructions of direct-contact meetings.
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) mod openapi;
 pub mod schema;
 pub mod store;
+pub mod types;
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: VIOLATION_REFERRAL,
@@ -64,7 +66,8 @@ impl Service for ViolationReferral {
     fn routes(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(self.state.clone())
             .route("/api/v1/violation-cases", web::get().to(get_cases))
-            .route("/api/v1/violation-cases/{id}", web::get().to(get_case));
+            .route("/api/v1/violation-cases/{id}", web::get().to(get_case))
+            .configure(types::api::routes);
     }
 }
 

@@ -2,7 +2,13 @@
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(crate::get_cases, crate::get_case),
+    paths(
+        crate::get_cases,
+        crate::get_case,
+        crate::types::api::get_types,
+        crate::types::api::get_type,
+        crate::types::api::put_type
+    ),
     components(schemas(crate::store::CaseStatus, nazer_shared::iran::Province))
 )]
 pub struct ApiDoc;

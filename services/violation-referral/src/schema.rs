@@ -12,3 +12,11 @@ diesel::table! {
         opened_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    violation_types (code) {
+        code -> Text,
+        document -> Text,
+        updated_at -> Timestamp,
+    }
+}

@@ -1,6 +1,6 @@
 //! Applying checked reference data in the caller's transaction, kind after kind so that each
 //! may name what the ones before it loaded: categories, areas, agencies, routing rules,
-//! calendars, SLA policies. Each record is upserted by its code through its service's store and
+//! calendars, SLA policies, violation types. Each record is upserted by its code through its service's store and
 //! reported as created, updated (with the fields that changed) or unchanged; the first kind
 //! refused stops the rest, and the caller rolls everything back.
 
@@ -86,6 +86,9 @@ pub fn apply(conn: &mut DbConnection, data: &ReferenceData, now: DateTime<Utc>) 
     }
     if let Some(records) = &data.sla_policies {
         reports.push(sla_policies(conn, records, now)?);
+    }
+    if let Some(records) = &data.violation_types {
+        reports.push(violation_types(conn, records, now)?);
     }
     Ok(reports)
 }
@@ -296,6 +299,42 @@ fn sla_policies(
                 return Err(refused(records, record, vec![FieldIssue::new("category", error.to_string())]));
             }
         }
+    }
+    Ok(report)
+}
+
+fn violation_types(
+    conn: &mut DbConnection,
+    records: &Records<nazer_violation_referral::types::ViolationType>,
+    now: DateTime<Utc>,
+) -> Result<FileReport, Failure> {
+    use nazer_violation_referral::types::store as type_store;
+    listed_once(records, "code", |t| t.code().to_string())?;
+    let mut report = FileReport::new(&records.file, "violation types", records.records.len());
+    for record in &records.records {
+        let violation_type = &record.item;
+        let document = violation_type.document();
+        match type_store::find_type(conn, violation_type.code())? {
+            None => report.created(violation_type.code()),
+            Some(before) => {
+                let before = before.document();
+                report.compared(
+                    violation_type.code(),
+                    &[
+                        ("name_fa", before.name_fa != document.name_fa),
+                        ("name_en", before.name_en != document.name_en),
+                        ("legal_bases", before.legal_bases != document.legal_bases),
+                        ("remedial_actions", before.remedial_actions != document.remedial_actions),
+                        ("counterpart_unit", before.counterpart_unit != document.counterpart_unit),
+                        ("budgets", before.budgets != document.budgets),
+                    ],
+                );
+                if before == document {
+                    continue;
+                }
+            }
+        }
+        type_store::put_type(conn, violation_type, now)?;
     }
     Ok(report)
 }

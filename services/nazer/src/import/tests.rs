@@ -95,3 +95,14 @@ fn the_dry_run_and_the_import_say_what_changed() {
     report.changes.clear();
     assert_eq!(summarised(&[report], false), "agencies.json: 3 agencies: 1 created, 1 updated, 1 unchanged");
 }
+
+#[test]
+fn a_violation_type_is_checked_as_the_admin_api_checks_it() {
+    let types = r#"{"violation_types": [
+  {"code": "x", "name_fa": "x", "name_en": "x", "legal_bases": [], "remedial_actions": ["fine"],
+   "counterpart_unit": "u", "budgets": {"remedial": {}, "culpability": {}}}
+]}"#;
+    let text = refusal(&[("violation-types.json", types)]);
+    assert!(text.contains("violation-types.json line 2: violation_types[0].legal_bases: at least one"), "{text}");
+    assert!(text.contains("violation_types[0].budgets.remedial.referred: is required"), "{text}");
+}
