@@ -266,6 +266,9 @@ async fn nazer_import_loads_calendars_policies_and_csv_files_in_one_run() {
         "counterpart_unit": "inspection-urban-planning",
         "budgets": {"remedial": {"referred": "5d", "decided": "20d", "executed": "20d", "verdict": "3d"},
             "culpability": {"findings_recorded": "10d", "at_committee": "5d", "decided": "20d", "outcome_recorded": "20d"}}}]});
+    // A counterpart unit of its own, beside the shipped ones.
+    let units = json!({"counterpart_units": [{"id": "inspection-transport",
+        "name_fa": "معاونت نظیر حمل و نقل و ترافیک", "name_en": "Counterpart unit for transport and traffic"}]});
     let files = |holidays: Value| {
         directory_of(&[
             ("areas.geojson", AREAS.to_string()),
@@ -274,6 +277,7 @@ async fn nazer_import_loads_calendars_policies_and_csv_files_in_one_run() {
             ("calendars.json", calendar(holidays)),
             ("sla-policies.json", policies.clone()),
             ("violation-types.json", building.to_string()),
+            ("counterpart-units.json", units.to_string()),
         ])
     };
     let first = files(json!([]));
@@ -284,6 +288,7 @@ async fn nazer_import_loads_calendars_policies_and_csv_files_in_one_run() {
         "1 calendars: 1 created",
         "1 SLA policies: 1 created",
         "1 violation types: 0 created, 1 updated",
+        "1 counterpart units: 1 created",
         "~ building.unauthorized: budgets",
     ] {
         assert!(shown.contains(created), "{created} in\n{shown}");

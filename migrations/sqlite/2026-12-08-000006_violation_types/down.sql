@@ -1,1 +1,2 @@
+DROP TABLE counterpart_units;
 DROP TABLE violation_types;

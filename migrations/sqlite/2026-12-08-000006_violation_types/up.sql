@@ -6,3 +6,11 @@ CREATE TABLE violation_types (
     document TEXT NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
+-- The counterpart units (معاونت‌های نظیر) of the inspection organization that weigh the
+-- culpability of those responsible; a violation type names one.
+CREATE TABLE counterpart_units (
+    id TEXT PRIMARY KEY,
+    name_fa TEXT NOT NULL,
+    name_en TEXT NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);

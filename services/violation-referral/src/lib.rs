@@ -23,6 +23,7 @@ pub(crate) mod openapi;
 pub mod schema;
 pub mod store;
 pub mod types;
+pub mod units;
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: VIOLATION_REFERRAL,
@@ -67,7 +68,8 @@ impl Service for ViolationReferral {
         cfg.app_data(self.state.clone())
             .route("/api/v1/violation-cases", web::get().to(get_cases))
             .route("/api/v1/violation-cases/{id}", web::get().to(get_case))
-            .configure(types::api::routes);
+            .configure(types::api::routes)
+            .configure(units::api::routes);
     }
 }
 

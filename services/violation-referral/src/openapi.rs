@@ -7,7 +7,9 @@
         crate::get_case,
         crate::types::api::get_types,
         crate::types::api::get_type,
-        crate::types::api::put_type
+        crate::types::api::put_type,
+        crate::units::api::get_units,
+        crate::units::api::put_unit_at
     ),
     components(schemas(crate::store::CaseStatus, nazer_shared::iran::Province))
 )]

@@ -20,3 +20,12 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    counterpart_units (id) {
+        id -> Text,
+        name_fa -> Text,
+        name_en -> Text,
+        updated_at -> Timestamp,
+    }
+}

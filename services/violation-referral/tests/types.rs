@@ -1,5 +1,6 @@
-//! The violation-type catalogue: the shipped types stored once (an admin's edits kept), read
-//! by any caller, created or replaced by admins with every bad field named. PostgreSQL when
+//! The violation-type catalogue and the counterpart units it names: the shipped ones stored
+//! once (an admin's edits kept), read by any caller, created or replaced by admins with every
+//! bad field named. PostgreSQL when
 //! NAZER_TEST_DATABASE_URL is set; SQLite otherwise.
 
 use chrono::Utc;
@@ -88,6 +89,25 @@ async fn the_catalogue_ships_its_types_and_admins_maintain_it() {
     assert_eq!((status, problem_fields(&body)), (422, vec!["code".to_string()]), "{body}");
     let (_, unchanged) = app.get(&path, ADMIN_KEY).await;
     assert_eq!(unchanged, app.put(&path, ADMIN_KEY, &lighting()).await.1);
+
+    // A type names a stored counterpart unit; units are maintained as the types are.
+    let mut orphan = lighting();
+    orphan["counterpart_unit"] = json!("inspection-nowhere");
+    let (status, body) = app.put(&path, ADMIN_KEY, &orphan).await;
+    assert_eq!((status, problem_fields(&body)), (422, vec!["counterpart_unit".to_string()]), "{body}");
+    let (status, units) = app.get("/api/v1/counterpart-units", &agency).await;
+    assert_eq!(status, 200, "{units}");
+    assert_eq!(units["counterpart_units"].as_array().map(Vec::len), Some(4), "{units}");
+    let unit = json!({"id": "inspection-nowhere", "name_fa": "واحد نمونه", "name_en": "Sample unit"});
+    let (status, body) = app.put("/api/v1/counterpart-units/inspection-nowhere", ADMIN_KEY, &unit).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.put("/api/v1/counterpart-units/inspection-nowhere", ADMIN_KEY, &unit).await.0, 200);
+    assert_eq!(app.put(&path, ADMIN_KEY, &orphan).await.0, 200, "the unit now exists");
+    let bad_unit = json!({"id": "inspection-nowhere", "name_fa": " ", "name_en": "x"});
+    let (status, body) = app.put("/api/v1/counterpart-units/inspection-nowhere", ADMIN_KEY, &bad_unit).await;
+    assert_eq!((status, problem_fields(&body)), (422, vec!["name_fa".to_string()]), "{body}");
+    let (status, _) = app.put("/api/v1/counterpart-units/inspection-nowhere", &agency, &unit).await;
+    assert_eq!(status, 403);
 
     // Admins only write; every caller with a key reads; nobody without one.
     for key in [&agency, &supervisor] {

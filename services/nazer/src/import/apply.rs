@@ -1,6 +1,6 @@
 //! Applying checked reference data in the caller's transaction, kind after kind so that each
 //! may name what the ones before it loaded: categories, areas, agencies, routing rules,
-//! calendars, SLA policies, violation types. Each record is upserted by its code through its service's store and
+//! calendars, SLA policies, counterpart units, violation types. Each record is upserted by its code through its service's store and
 //! reported as created, updated (with the fields that changed) or unchanged; the first kind
 //! refused stops the rest, and the caller rolls everything back.
 
@@ -86,6 +86,9 @@ pub fn apply(conn: &mut DbConnection, data: &ReferenceData, now: DateTime<Utc>) 
     }
     if let Some(records) = &data.sla_policies {
         reports.push(sla_policies(conn, records, now)?);
+    }
+    if let Some(records) = &data.counterpart_units {
+        reports.push(counterpart_units(conn, records, now)?);
     }
     if let Some(records) = &data.violation_types {
         reports.push(violation_types(conn, records, now)?);
@@ -334,7 +337,38 @@ fn violation_types(
                 }
             }
         }
-        type_store::put_type(conn, violation_type, now)?;
+        match type_store::put_type(conn, violation_type, now) {
+            Ok(_) => {}
+            Err(type_store::TypeError::Db(error)) => return Err(error.into()),
+            Err(type_store::TypeError::Invalid(issues)) => return Err(refused(records, record, issues)),
+        }
+    }
+    Ok(report)
+}
+
+fn counterpart_units(
+    conn: &mut DbConnection,
+    records: &Records<nazer_violation_referral::units::CounterpartUnit>,
+    now: DateTime<Utc>,
+) -> Result<FileReport, Failure> {
+    use nazer_violation_referral::units;
+    listed_once(records, "id", |u| u.id.clone())?;
+    let mut report = FileReport::new(&records.file, "counterpart units", records.records.len());
+    for record in &records.records {
+        let unit = &record.item;
+        match units::find_unit(conn, &unit.id)? {
+            None => report.created(&unit.id),
+            Some(before) => {
+                report.compared(
+                    &unit.id,
+                    &[("name_fa", before.name_fa != unit.name_fa), ("name_en", before.name_en != unit.name_en)],
+                );
+                if before == *unit {
+                    continue;
+                }
+            }
+        }
+        units::put_unit(conn, unit, now)?;
     }
     Ok(report)
 }

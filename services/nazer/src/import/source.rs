@@ -12,6 +12,7 @@ use nazer_intake::submission::Category;
 use nazer_routing::agency::AgencyDraft;
 use nazer_shared::http::{FieldIssue, IDENTIFIER_RULE, is_identifier};
 use nazer_violation_referral::types::ViolationType;
+use nazer_violation_referral::units::CounterpartUnit;
 use serde::Deserialize;
 
 use super::lines::element_lines;
@@ -99,17 +100,19 @@ pub struct ReferenceData {
     pub routing_rules: Option<Records<RuleEntry>>,
     pub calendars: Option<Records<Calendar>>,
     pub sla_policies: Option<Records<SlaPolicy>>,
+    pub counterpart_units: Option<Records<CounterpartUnit>>,
     pub violation_types: Option<Records<ViolationType>>,
 }
 
 /// The files a directory may hold, by kind: one of each kind at most.
-const KINDS: [(&str, &[&str]); 7] = [
+const KINDS: [(&str, &[&str]); 8] = [
     ("categories", &["categories.json", "categories.csv"]),
     ("areas", &["areas.geojson"]),
     ("agencies", &["agencies.json", "agencies.csv"]),
     ("routing rules", &["routing-rules.json", "routing-rules.csv"]),
     ("calendars", &["calendars.json"]),
     ("SLA policies", &["sla-policies.json"]),
+    ("counterpart units", &["counterpart-units.json"]),
     ("violation types", &["violation-types.json"]),
 ];
 
@@ -202,6 +205,8 @@ pub fn from_texts(files: &BTreeMap<String, String>) -> Result<ReferenceData, Vec
             "sla-policies.json" => {
                 json(name, text, "sla_policies", SlaPolicy::from_document).map(|r| data.sla_policies = Some(r))
             }
+            "counterpart-units.json" => json(name, text, "counterpart_units", CounterpartUnit::checked)
+                .map(|r| data.counterpart_units = Some(r)),
             "violation-types.json" => json(name, text, "violation_types", ViolationType::from_document)
                 .map(|r| data.violation_types = Some(r)),
             _ => Ok(()),

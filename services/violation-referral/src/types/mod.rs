@@ -102,12 +102,7 @@ impl ViolationType {
         if !is_identifier(&document.code) {
             issues.push(FieldIssue::new("code", IDENTIFIER_RULE));
         }
-        for (field, name) in [("name_fa", &mut document.name_fa), ("name_en", &mut document.name_en)] {
-            *name = name.trim().to_string();
-            if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-                issues.push(FieldIssue::new(field, format!("is required, up to {MAX_NAME_CHARS} characters")));
-            }
-        }
+        check_names(&mut issues, [("name_fa", &mut document.name_fa), ("name_en", &mut document.name_en)]);
         if document.legal_bases.is_empty() {
             issues.push(FieldIssue::new("legal_bases", "at least one: {law, article?, clause?, jurisdiction?}"));
         }
@@ -141,6 +136,16 @@ impl ViolationType {
 
     pub fn code(&self) -> &str {
         &self.document.code
+    }
+}
+
+/// Trims the Persian and English names, each required and at most [`MAX_NAME_CHARS`].
+pub(crate) fn check_names(issues: &mut Vec<FieldIssue>, names: [(&str, &mut String); 2]) {
+    for (field, name) in names {
+        *name = name.trim().to_string();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            issues.push(FieldIssue::new(field, format!("is required, up to {MAX_NAME_CHARS} characters")));
+        }
     }
 }
 

@@ -3,12 +3,44 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, to_db_time};
+use nazer_shared::http::{ApiError, FieldIssue};
 
 use super::{ViolationType, ViolationTypeDocument, catalogue};
 use crate::schema::violation_types;
+use crate::units;
 
-/// Stores `violation_type`, replacing one with the same code; true when it is new.
-pub fn put_type(conn: &mut DbConnection, violation_type: &ViolationType, now: DateTime<Utc>) -> Result<bool, DbError> {
+#[derive(Debug, thiserror::Error)]
+pub enum TypeError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Fields naming what does not exist (the counterpart unit), with how to fix them.
+    #[error("invalid fields")]
+    Invalid(Vec<FieldIssue>),
+}
+
+nazer_shared::from_diesel_error!(TypeError);
+
+impl From<TypeError> for ApiError {
+    fn from(error: TypeError) -> Self {
+        match error {
+            TypeError::Db(error) => error.into(),
+            TypeError::Invalid(issues) => ApiError::invalid(issues),
+        }
+    }
+}
+
+/// Stores `violation_type`, replacing one with the same code; true when it is new. Its
+/// counterpart unit must exist.
+pub fn put_type(
+    conn: &mut DbConnection,
+    violation_type: &ViolationType,
+    now: DateTime<Utc>,
+) -> Result<bool, TypeError> {
+    let unit = &violation_type.document().counterpart_unit;
+    if units::find_unit(conn, unit)?.is_none() {
+        let problem = format!("no counterpart unit has the id `{unit}`; GET /api/v1/counterpart-units lists them");
+        return Err(TypeError::Invalid(vec![FieldIssue::new("counterpart_unit", problem)]));
+    }
     let document = serde_json::to_string(violation_type.document()).map_err(|e| DbError::Encode(e.to_string()))?;
     let at = to_db_time(now);
     let code = violation_type.code();
@@ -52,14 +84,20 @@ pub fn list_types(conn: &mut DbConnection) -> Result<Vec<ViolationType>, DbError
     rows.iter().map(|(code, text)| read(code, text)).collect()
 }
 
-/// Stores the shipped catalogue's types that are absent (an admin's edits are kept): how many
-/// were stored.
+/// Stores the shipped counterpart units and catalogue types that are absent (an admin's edits
+/// are kept): how many types were stored.
 pub fn seed_catalogue(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, DbError> {
+    units::seed_shipped(conn, now)?;
     let shipped = catalogue().map_err(DbError::Refused)?;
     let mut stored = 0;
     for violation_type in &shipped {
         if find_type(conn, violation_type.code())?.is_none() {
-            put_type(conn, violation_type, now)?;
+            put_type(conn, violation_type, now).map_err(|error| match error {
+                TypeError::Db(error) => error,
+                TypeError::Invalid(issues) => {
+                    DbError::Refused(format!("shipped {}: {issues:?}", violation_type.code()))
+                }
+            })?;
             stored += 1;
         }
     }
