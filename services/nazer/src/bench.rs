@@ -51,19 +51,36 @@ pub async fn deadlines(options: Options) -> anyhow::Result<()> {
     // A second database holds the million pending deadlines, so intake is measured on both in
     // alternating rounds and drift (tables growing, checkpoints) falls on both alike.
     let loaded = format!("{name}_loaded");
-    let admin =
-        Db::open(&DatabaseSettings { url: Some(options.database_url.clone()), pool_size: 1, ..Default::default() })
-            .context("cannot reach PostgreSQL")?;
-    for database in [&name, &loaded] {
-        sql(&admin, &format!("DROP DATABASE IF EXISTS {database}"))?;
-        sql(&admin, &format!("CREATE DATABASE {database}"))?;
-    }
+    let scratch = Scratch::create(&options.database_url, &[&name, &loaded])?;
     let urls = (with_database(&options.database_url, &name), with_database(&options.database_url, &loaded));
     let outcome = run(&urls.0, &urls.1, &options).await;
-    for database in [&name, &loaded] {
-        sql(&admin, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
-    }
+    scratch.drop()?;
     outcome
+}
+
+/// Databases of a benchmark's own, created beside the given one and dropped at the end.
+pub(crate) struct Scratch {
+    admin: Db,
+    names: Vec<String>,
+}
+
+impl Scratch {
+    pub(crate) fn create(database_url: &str, names: &[&str]) -> anyhow::Result<Self> {
+        let admin = Db::open(&DatabaseSettings { url: Some(database_url.into()), pool_size: 1, ..Default::default() })
+            .context("cannot reach PostgreSQL")?;
+        for database in names {
+            sql(&admin, &format!("DROP DATABASE IF EXISTS {database}"))?;
+            sql(&admin, &format!("CREATE DATABASE {database}"))?;
+        }
+        Ok(Self { admin, names: names.iter().map(|n| n.to_string()).collect() })
+    }
+
+    pub(crate) fn drop(self) -> anyhow::Result<()> {
+        for database in &self.names {
+            sql(&self.admin, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
+        }
+        Ok(())
+    }
 }
 
 fn insert_due(db: &Db, tag: &str, n: i64, due: DateTime<Utc>) -> anyhow::Result<()> {
@@ -72,7 +89,7 @@ fn insert_due(db: &Db, tag: &str, n: i64, due: DateTime<Utc>) -> anyhow::Result<
     Ok(())
 }
 
-fn sql(db: &Db, statement: &str) -> anyhow::Result<usize> {
+pub(crate) fn sql(db: &Db, statement: &str) -> anyhow::Result<usize> {
     let mut conn = db.get()?;
     Ok(diesel::sql_query(statement).execute(&mut *conn)?)
 }

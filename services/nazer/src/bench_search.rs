@@ -36,18 +36,10 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         bail!("the benchmark runs on PostgreSQL: give --database-url postgres://…");
     }
     let name = format!("nazer_bench_search_{}", std::process::id());
-    let admin =
-        Db::open(&DatabaseSettings { url: Some(options.database_url.clone()), pool_size: 1, ..Default::default() })
-            .context("cannot reach PostgreSQL")?;
-    sql(&admin, &format!("DROP DATABASE IF EXISTS {name}"))?;
-    sql(&admin, &format!("CREATE DATABASE {name}"))?;
+    let scratch = crate::bench::Scratch::create(&options.database_url, &[&name])?;
     let outcome = measure(&with_database(&options.database_url, &name), &options);
-    sql(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    scratch.drop()?;
     outcome
-}
-
-fn sql(db: &Db, statement: &str) -> anyhow::Result<usize> {
-    Ok(diesel::sql_query(statement).execute(&mut *db.get()?)?)
 }
 
 /// A Persian-looking vocabulary: `n` distinct words of three to five syllables.

@@ -47,7 +47,8 @@ enum Command {
     Migrate,
     /// Load reference data into the configured database, all or nothing: every file of a
     /// directory (`nazer import DIR`; categories, areas, agencies, routing rules, calendars,
-    /// SLA policies), or the areas of one GeoJSON file (`nazer import areas FILE`).
+    /// SLA policies, counterpart units, violation types), or the areas of one GeoJSON file
+    /// (`nazer import areas FILE`).
     #[command(args_conflicts_with_subcommands = true)]
     Import {
         #[command(subcommand)]
@@ -244,10 +245,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Seed { demo: false } => bail!("say what to seed: `nazer seed --demo`"),
         Command::Import { command, dir, dry_run } => {
             let db = Db::open(&settings.database)?;
-            db.migrate()?;
-            // Policies loaded with the data may count on the default calendar.
-            seed_reference(&db).await?;
-            seed_violation_types(&db).await?;
+            let dry_run = dry_run || matches!(command, Some(ImportCommand::Areas { dry_run: true, .. }));
+            if !dry_run {
+                db.migrate()?;
+            } else if db.has_pending_migrations()? {
+                bail!("the database is not migrated; run `nazer migrate` first (a dry run writes nothing)");
+            }
             let now = chrono::Utc::now();
             let done = match (command, dir) {
                 (Some(ImportCommand::Areas { file, dry_run }), _) => import::areas(&db, &file, dry_run, now).await?,
@@ -417,8 +420,8 @@ async fn seed_reference(db: &Db) -> anyhow::Result<bool> {
     Ok(db.write(move |conn| nazer_deadline_timer::seed_reference(conn, now)).await?)
 }
 
-/// The shipped violation types that are absent (an admin's edits are kept): how many were stored.
-async fn seed_violation_types(db: &Db) -> anyhow::Result<usize> {
+/// The shipped counterpart units and violation types that are absent (an admin's edits are kept).
+async fn seed_violation_types(db: &Db) -> anyhow::Result<nazer_violation_referral::types::store::Seeded> {
     let now = chrono::Utc::now();
     Ok(db.write(move |conn| nazer_violation_referral::types::store::seed_catalogue(conn, now)).await?)
 }
@@ -430,9 +433,9 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     if seed_reference(&db).await? {
         println!("database: the default business calendar stored");
     }
-    let types = seed_violation_types(&db).await?;
-    if types > 0 {
-        println!("database: {types} shipped violation type(s) stored");
+    let seeded = seed_violation_types(&db).await?;
+    if seeded.units + seeded.types > 0 {
+        println!("database: {} shipped counterpart unit(s), {} violation type(s) stored", seeded.units, seeded.types);
     }
     match SealingKeys::from_settings(settings) {
         Ok(keys) => {

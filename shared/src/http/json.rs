@@ -21,8 +21,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(None, format!("body is not valid JSON: {}", strip_position(&e.to_string())))
     })?;
+    from_value(value).map_err(|refused| match refused {
+        Ok(issue) => ApiError::invalid(vec![issue]),
+        Err(message) => ApiError::bad_request(None, message),
+    })
+}
+
+/// Reads `value` as `T`. A refusal names the field where it can — a string holding a control
+/// character, the path of a type error, an unknown field — else is a message alone.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Result<FieldIssue, String>> {
     if let Some(field) = field_with_control_character(&value, "") {
-        return Err(ApiError::invalid_field(&field, "contains a control character (such as NUL); send plain text"));
+        return Err(Ok(FieldIssue::new(field, "contains a control character (such as NUL); send plain text")));
     }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
@@ -33,9 +42,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             (false, Some(name)) if !path.ends_with(&name) => Some(format!("{path}.{name}")),
             (false, _) => Some(path),
         };
+        let problem = strip_position(&inner.to_string());
         match field {
-            Some(field) => ApiError::invalid(vec![FieldIssue::new(field, strip_position(&inner.to_string()))]),
-            None => ApiError::bad_request(None, strip_position(&inner.to_string())),
+            Some(field) => Ok(FieldIssue::new(field, problem)),
+            None => Err(problem),
         }
     })
 }

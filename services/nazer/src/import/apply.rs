@@ -1,8 +1,9 @@
 //! Applying checked reference data in the caller's transaction, kind after kind so that each
 //! may name what the ones before it loaded: categories, areas, agencies, routing rules,
-//! calendars, SLA policies, counterpart units, violation types. Each record is upserted by its code through its service's store and
-//! reported as created, updated (with the fields that changed) or unchanged; the first kind
-//! refused stops the rest, and the caller rolls everything back.
+//! calendars, SLA policies, counterpart units, violation types. Each record is upserted by its
+//! code through its service's store and reported as created, updated (with the fields that
+//! changed) or unchanged — areas as counts only; the first kind refused stops the rest, and the
+//! caller rolls everything back.
 
 use std::collections::HashMap;
 
@@ -14,6 +15,8 @@ use nazer_intake::areas::{Area, store as area_store};
 use nazer_routing::store::{self as routing_store, AgencyError, NewRule, RuleError};
 use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::http::FieldIssue;
+use nazer_violation_referral::types::store as type_store;
+use nazer_violation_referral::units;
 
 use super::source::{AreaRecords, Issue, Located, Records, ReferenceData};
 
@@ -36,33 +39,40 @@ pub struct FileReport {
     pub file: String,
     /// What its records are, in the plural: `agencies`.
     pub noun: &'static str,
-    pub count: usize,
     pub created: usize,
     pub updated: usize,
     pub unchanged: usize,
-    /// `+ code` for each created record, `~ code: fields` for each updated one.
+    /// `+ code` for each created record, `~ code: fields` for each updated one (none for areas,
+    /// which are counted only).
     pub changes: Vec<String>,
 }
 
 impl FileReport {
-    fn new(file: &str, noun: &'static str, count: usize) -> Self {
-        Self { file: file.into(), noun, count, created: 0, updated: 0, unchanged: 0, changes: Vec::new() }
+    fn new(file: &str, noun: &'static str) -> Self {
+        Self { file: file.into(), noun, created: 0, updated: 0, unchanged: 0, changes: Vec::new() }
     }
 
-    fn created(&mut self, key: &str) {
-        self.created += 1;
-        self.changes.push(format!("+ {key}"));
+    /// How many records the file holds.
+    pub fn count(&self) -> usize {
+        self.created + self.updated + self.unchanged
     }
 
-    /// `fields` names what differs; none means the record is unchanged.
-    fn compared(&mut self, key: &str, fields: &[(&str, bool)]) {
+    /// Counts a record against the stored one: created when nothing is stored (`fields` None),
+    /// else updated by the fields that differ, or unchanged. True when it must be written.
+    fn counted(&mut self, key: &str, fields: Option<&[(&str, bool)]>) -> bool {
+        let Some(fields) = fields else {
+            self.created += 1;
+            self.changes.push(format!("+ {key}"));
+            return true;
+        };
         let changed: Vec<&str> = fields.iter().filter(|(_, differs)| *differs).map(|(name, _)| *name).collect();
         if changed.is_empty() {
             self.unchanged += 1;
-        } else {
-            self.updated += 1;
-            self.changes.push(format!("~ {key}: {}", changed.join(", ")));
+            return false;
         }
+        self.updated += 1;
+        self.changes.push(format!("~ {key}: {}", changed.join(", ")));
+        true
     }
 }
 
@@ -121,29 +131,22 @@ fn categories(
     records: &Records<nazer_intake::submission::Category>,
 ) -> Result<FileReport, Failure> {
     listed_once(records, "code", |c| c.code.clone())?;
-    let mut report = FileReport::new(&records.file, "categories", records.records.len());
+    let mut report = FileReport::new(&records.file, "categories");
     let stored: HashMap<String, _> =
         nazer_intake::store::load_categories(conn)?.into_iter().map(|c| (c.code.clone(), c)).collect();
     for record in &records.records {
         let category = &record.item;
-        match stored.get(&category.code) {
-            None => report.created(&category.code),
-            Some(before) => {
-                report.compared(
-                    &category.code,
-                    &[
-                        ("name_fa", before.name_fa != category.name_fa),
-                        ("name_en", before.name_en != category.name_en),
-                        ("kinds", before.kinds != category.kinds),
-                        ("active", before.active != category.active),
-                    ],
-                );
-                if before == category {
-                    continue;
-                }
-            }
+        let fields = stored.get(&category.code).map(|before| {
+            [
+                ("name_fa", before.name_fa != category.name_fa),
+                ("name_en", before.name_en != category.name_en),
+                ("kinds", before.kinds != category.kinds),
+                ("active", before.active != category.active),
+            ]
+        });
+        if report.counted(&category.code, fields.as_ref().map(|f| &f[..])) {
+            nazer_intake::store::put_category(conn, category)?;
         }
-        nazer_intake::store::put_category(conn, category)?;
     }
     Ok(report)
 }
@@ -153,7 +156,7 @@ fn areas(conn: &mut DbConnection, records: &AreaRecords, now: DateTime<Utc>) -> 
         area_store::import(conn, &records.areas, now)?.map_err(|issues| Failure::Refused(records.issues(issues)))?;
     let known: Vec<_> = records.areas.iter().map(Area::summary).collect();
     super::record_elsewhere(conn, &known, now)?;
-    let mut report = FileReport::new(&records.file, "areas", records.areas.len());
+    let mut report = FileReport::new(&records.file, "areas");
     (report.created, report.updated, report.unchanged) = (summary.created, summary.updated, summary.unchanged);
     Ok(report)
 }
@@ -164,24 +167,21 @@ fn agencies(
     now: DateTime<Utc>,
 ) -> Result<FileReport, Failure> {
     listed_once(records, "id", |a| a.id.clone())?;
-    let mut report = FileReport::new(&records.file, "agencies", records.records.len());
+    let mut report = FileReport::new(&records.file, "agencies");
     for record in &records.records {
         let draft = &record.item;
+        // Stored in code order; a draft lists each area once.
         let mut areas = draft.areas.clone();
         areas.sort();
-        areas.dedup();
-        if let Some(before) = routing_store::find_agency(conn, &draft.id)? {
-            let fields = [
+        let fields = routing_store::find_agency(conn, &draft.id)?.map(|before| {
+            [
                 ("name", before.name != draft.name),
                 ("parent_id", before.parent_id != draft.parent_id),
                 ("areas", before.areas != areas),
-            ];
-            report.compared(&draft.id, &fields);
-            if fields.iter().all(|(_, differs)| !differs) {
-                continue;
-            }
-        } else {
-            report.created(&draft.id);
+            ]
+        });
+        if !report.counted(&draft.id, fields.as_ref().map(|f| &f[..])) {
+            continue;
         }
         match routing_store::put_agency(conn, draft, now) {
             Ok(_) => {}
@@ -199,7 +199,7 @@ fn routing_rules(
     now: DateTime<Utc>,
 ) -> Result<FileReport, Failure> {
     listed_once(records, "area", |r| format!("{} in {}", r.category, r.area))?;
-    let mut report = FileReport::new(&records.file, "routing rules", records.records.len());
+    let mut report = FileReport::new(&records.file, "routing rules");
     for record in &records.records {
         let entry = &record.item;
         let rule = NewRule {
@@ -209,14 +209,14 @@ fn routing_rules(
             city: nazer_routing::ANY,
             agency_id: &entry.agency_id,
         };
-        let key = format!("{} in {}", entry.category, entry.area);
-        match routing_store::put_rule(conn, &rule, now) {
-            Ok((_, None)) => report.created(&key),
-            Ok((_, Some(before))) => report.compared(&key, &[("agency_id", before.agency_id != entry.agency_id)]),
+        let before = match routing_store::put_rule(conn, &rule, now) {
+            Ok((_, before)) => before,
             Err(RuleError::Db(error)) => return Err(error.into()),
             Err(RuleError::Invalid(issues)) => return Err(refused(records, record, issues)),
             Err(other) => return Err(refused(records, record, vec![FieldIssue::new("area", other.to_string())])),
-        }
+        };
+        let fields = before.map(|before| [("agency_id", before.agency_id != entry.agency_id)]);
+        report.counted(&format!("{} in {}", entry.category, entry.area), fields.as_ref().map(|f| &f[..]));
     }
     Ok(report)
 }
@@ -227,7 +227,7 @@ fn calendars(
     now: DateTime<Utc>,
 ) -> Result<FileReport, Failure> {
     listed_once(records, "id", |c| c.id.clone())?;
-    let mut report = FileReport::new(&records.file, "calendars", records.records.len());
+    let mut report = FileReport::new(&records.file, "calendars");
     for record in &records.records {
         let document = record.item.document().clone();
         let before = calendar_store::find_calendar(conn, &document.id)?.map(|c| c.document().clone());
@@ -242,23 +242,19 @@ fn calendars(
             Err(ChangeError::Invalid(issues)) => return Err(refused(records, record, issues)),
             Err(other) => return Err(refused(records, record, vec![FieldIssue::new("id", other.to_string())])),
         };
-        match before {
-            None => report.created(&id),
-            Some(before) => {
-                let after = changed.calendar.document();
-                let moved = format!("{} pending deadlines moved", changed.deadlines_moved);
-                report.compared(
-                    &format!("{id} ({moved})"),
-                    &[
-                        ("timezone", before.timezone != after.timezone),
-                        ("weekly_days_off", before.weekly_days_off != after.weekly_days_off),
-                        ("working_hours", before.working_hours != after.working_hours),
-                        ("holidays", before.holidays != after.holidays),
-                        ("closures", before.closures != after.closures),
-                    ],
-                );
-            }
-        }
+        // Compared as stored: placing a closure in the tree may add to what the file said.
+        let after = changed.calendar.document();
+        let fields = before.map(|before| {
+            [
+                ("timezone", before.timezone != after.timezone),
+                ("weekly_days_off", before.weekly_days_off != after.weekly_days_off),
+                ("working_hours", before.working_hours != after.working_hours),
+                ("holidays", before.holidays != after.holidays),
+                ("closures", before.closures != after.closures),
+            ]
+        });
+        let key = format!("{id} ({} pending deadlines moved)", changed.deadlines_moved);
+        report.counted(if fields.is_some() { &key } else { &id }, fields.as_ref().map(|f| &f[..]));
     }
     Ok(report)
 }
@@ -269,26 +265,24 @@ fn sla_policies(
     now: DateTime<Utc>,
 ) -> Result<FileReport, Failure> {
     listed_once(records, "id", |p| p.id().to_string())?;
-    let mut report = FileReport::new(&records.file, "SLA policies", records.records.len());
+    let mut report = FileReport::new(&records.file, "SLA policies");
+    let stored: HashMap<String, _> =
+        policy_store::list_policies(conn)?.into_iter().map(|p| (p.id().to_string(), p)).collect();
     for record in &records.records {
         let policy = &record.item;
         let document = policy.document();
-        match policy_store::find_policy(conn, policy.id())? {
-            None => report.created(policy.id()),
-            Some(before) => {
-                let before = before.document();
-                let fields = [
-                    ("category", before.category != document.category),
-                    ("priority", before.priority != document.priority),
-                    ("channel", before.channel != document.channel),
-                    ("calendar", before.calendar != document.calendar),
-                    ("stages", before.stages != document.stages),
-                ];
-                report.compared(policy.id(), &fields);
-                if before == document {
-                    continue;
-                }
-            }
+        let fields = stored.get(policy.id()).map(|before| {
+            let before = before.document();
+            [
+                ("category", before.category != document.category),
+                ("priority", before.priority != document.priority),
+                ("channel", before.channel != document.channel),
+                ("calendar", before.calendar != document.calendar),
+                ("stages", before.stages != document.stages),
+            ]
+        });
+        if !report.counted(policy.id(), fields.as_ref().map(|f| &f[..])) {
+            continue;
         }
         match policy_store::put_policy(conn, policy, now) {
             Ok(_) => {}
@@ -306,69 +300,57 @@ fn sla_policies(
     Ok(report)
 }
 
+fn counterpart_units(
+    conn: &mut DbConnection,
+    records: &Records<units::CounterpartUnit>,
+    now: DateTime<Utc>,
+) -> Result<FileReport, Failure> {
+    listed_once(records, "id", |u| u.id.clone())?;
+    let mut report = FileReport::new(&records.file, "counterpart units");
+    let stored: HashMap<String, _> = units::list_units(conn)?.into_iter().map(|u| (u.id.clone(), u)).collect();
+    for record in &records.records {
+        let unit = &record.item;
+        let fields = stored
+            .get(&unit.id)
+            .map(|before| [("name_fa", before.name_fa != unit.name_fa), ("name_en", before.name_en != unit.name_en)]);
+        if report.counted(&unit.id, fields.as_ref().map(|f| &f[..])) {
+            units::put_unit(conn, unit, now)?;
+        }
+    }
+    Ok(report)
+}
+
 fn violation_types(
     conn: &mut DbConnection,
     records: &Records<nazer_violation_referral::types::ViolationType>,
     now: DateTime<Utc>,
 ) -> Result<FileReport, Failure> {
-    use nazer_violation_referral::types::store as type_store;
     listed_once(records, "code", |t| t.code().to_string())?;
-    let mut report = FileReport::new(&records.file, "violation types", records.records.len());
+    let mut report = FileReport::new(&records.file, "violation types");
+    let stored: HashMap<String, _> =
+        type_store::list_types(conn)?.into_iter().map(|t| (t.code().to_string(), t)).collect();
     for record in &records.records {
         let violation_type = &record.item;
         let document = violation_type.document();
-        match type_store::find_type(conn, violation_type.code())? {
-            None => report.created(violation_type.code()),
-            Some(before) => {
-                let before = before.document();
-                report.compared(
-                    violation_type.code(),
-                    &[
-                        ("name_fa", before.name_fa != document.name_fa),
-                        ("name_en", before.name_en != document.name_en),
-                        ("legal_bases", before.legal_bases != document.legal_bases),
-                        ("remedial_actions", before.remedial_actions != document.remedial_actions),
-                        ("counterpart_unit", before.counterpart_unit != document.counterpart_unit),
-                        ("budgets", before.budgets != document.budgets),
-                    ],
-                );
-                if before == document {
-                    continue;
-                }
-            }
+        let fields = stored.get(violation_type.code()).map(|before| {
+            let before = before.document();
+            [
+                ("name_fa", before.name_fa != document.name_fa),
+                ("name_en", before.name_en != document.name_en),
+                ("legal_bases", before.legal_bases != document.legal_bases),
+                ("remedial_actions", before.remedial_actions != document.remedial_actions),
+                ("counterpart_unit", before.counterpart_unit != document.counterpart_unit),
+                ("budgets", before.budgets != document.budgets),
+            ]
+        });
+        if !report.counted(violation_type.code(), fields.as_ref().map(|f| &f[..])) {
+            continue;
         }
         match type_store::put_type(conn, violation_type, now) {
             Ok(_) => {}
             Err(type_store::TypeError::Db(error)) => return Err(error.into()),
             Err(type_store::TypeError::Invalid(issues)) => return Err(refused(records, record, issues)),
         }
-    }
-    Ok(report)
-}
-
-fn counterpart_units(
-    conn: &mut DbConnection,
-    records: &Records<nazer_violation_referral::units::CounterpartUnit>,
-    now: DateTime<Utc>,
-) -> Result<FileReport, Failure> {
-    use nazer_violation_referral::units;
-    listed_once(records, "id", |u| u.id.clone())?;
-    let mut report = FileReport::new(&records.file, "counterpart units", records.records.len());
-    for record in &records.records {
-        let unit = &record.item;
-        match units::find_unit(conn, &unit.id)? {
-            None => report.created(&unit.id),
-            Some(before) => {
-                report.compared(
-                    &unit.id,
-                    &[("name_fa", before.name_fa != unit.name_fa), ("name_en", before.name_en != unit.name_en)],
-                );
-                if before == *unit {
-                    continue;
-                }
-            }
-        }
-        units::put_unit(conn, unit, now)?;
     }
     Ok(report)
 }

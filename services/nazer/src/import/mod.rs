@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use nazer_shared::db::{Db, DbConnection, DbError, write_transaction};
+use nazer_shared::db::{Db, DbConnection, DbError};
 use nazer_shared::events::AreaSummary;
 
 use apply::Failure;
@@ -59,20 +59,17 @@ impl From<DbError> for Unwritten {
 }
 
 async fn run(db: &Db, data: ReferenceData, dry_run: bool, now: DateTime<Utc>) -> anyhow::Result<String> {
-    let outcome = db
-        .run(move |conn| {
-            let written = write_transaction(conn, |conn| {
-                let reports = apply(conn, &data, now)?;
-                if dry_run { Err(Unwritten::DryRun(reports)) } else { Ok(reports) }
-            });
-            match written {
-                Ok(reports) => Ok(Ok(reports)),
-                Err(Unwritten::Db(error)) => Err(error),
-                Err(other) => Ok(Err(other)),
-            }
+    let written = db
+        .write(move |conn| {
+            // What every installation starts with, which the data may name: the default
+            // calendar, the shipped counterpart units and violation types (when absent).
+            nazer_deadline_timer::seed_reference(conn, now)?;
+            nazer_violation_referral::types::store::seed_catalogue(conn, now)?;
+            let reports = apply(conn, &data, now)?;
+            if dry_run { Err(Unwritten::DryRun(reports)) } else { Ok(reports) }
         })
-        .await?;
-    match outcome {
+        .await;
+    match written {
         Ok(reports) => Ok(summarised(&reports, false)),
         Err(Unwritten::DryRun(reports)) => Ok(summarised(&reports, true)),
         Err(Unwritten::Refused(issues)) => bail!(described(&issues)),
@@ -117,7 +114,12 @@ fn summarised(reports: &[FileReport], dry_run: bool) -> String {
     for report in reports {
         text.push_str(&format!(
             "{}: {} {}: {} {created}, {} {updated}, {} unchanged\n",
-            report.file, report.count, report.noun, report.created, report.updated, report.unchanged
+            report.file,
+            report.count(),
+            report.noun,
+            report.created,
+            report.updated,
+            report.unchanged
         ));
         for change in &report.changes {
             text.push_str(&format!("  {change}\n"));

@@ -9,7 +9,8 @@ use nazer_deadline_timer::calendar::Calendar;
 use nazer_deadline_timer::policy::SlaPolicy;
 use nazer_intake::areas::{Area, tree};
 use nazer_intake::submission::Category;
-use nazer_routing::agency::AgencyDraft;
+use nazer_routing::agency::{AgencyDraft, area_code};
+use nazer_routing::store::unknown_area;
 use nazer_shared::http::{FieldIssue, IDENTIFIER_RULE, is_identifier};
 use nazer_violation_referral::types::ViolationType;
 use nazer_violation_referral::units::CounterpartUnit;
@@ -44,9 +45,13 @@ pub struct Located<T> {
 impl<T> Located<T> {
     /// Each issue of this record as the file's.
     pub fn issues(&self, file: &str, issues: Vec<FieldIssue>) -> Vec<Issue> {
-        let line = Some(self.line);
-        issues.into_iter().map(|i| Issue::new(file, line, format!("{}{}", self.prefix, i.field), i.problem)).collect()
+        issues_at(file, self.line, &self.prefix, issues)
     }
+}
+
+/// Each issue of the record on `line`, its field named after `prefix`, as the file's.
+fn issues_at(file: &str, line: usize, prefix: &str, issues: Vec<FieldIssue>) -> Vec<Issue> {
+    issues.into_iter().map(|i| Issue::new(file, Some(line), format!("{prefix}{}", i.field), i.problem)).collect()
 }
 
 /// The records of one file.
@@ -116,6 +121,11 @@ const KINDS: [(&str, &[&str]); 8] = [
     ("violation types", &["violation-types.json"]),
 ];
 
+/// Every file name a directory may hold.
+fn file_names() -> Vec<&'static str> {
+    KINDS.iter().flat_map(|(_, names)| names.iter().copied()).collect()
+}
+
 /// Reads every reference-data file of `dir`; a file of another name (but for documentation,
 /// `*.md`) is refused, so a misspelt name is not silently skipped.
 pub fn read_dir(dir: &Path) -> Result<ReferenceData, Vec<Issue>> {
@@ -142,7 +152,7 @@ pub fn read_dir(dir: &Path) -> Result<ReferenceData, Vec<Issue>> {
         return Err(issues);
     }
     if files.is_empty() {
-        let names: Vec<&str> = KINDS.iter().flat_map(|(_, names)| names.iter().copied()).collect();
+        let names = file_names();
         return Err(vec![Issue::new(
             &shown,
             None,
@@ -156,9 +166,9 @@ pub fn read_dir(dir: &Path) -> Result<ReferenceData, Vec<Issue>> {
 /// Parses and checks files given as (name, text): every issue of every file at once.
 pub fn from_texts(files: &BTreeMap<String, String>) -> Result<ReferenceData, Vec<Issue>> {
     let mut issues = Vec::new();
+    let known = file_names();
     for name in files.keys() {
-        if !KINDS.iter().any(|(_, names)| names.contains(&name.as_str())) {
-            let known: Vec<&str> = KINDS.iter().flat_map(|(_, names)| names.iter().copied()).collect();
+        if !known.contains(&name.as_str()) {
             issues.push(Issue::new(
                 name,
                 None,
@@ -249,25 +259,22 @@ where
             format!("must be an object holding only `{key}`, a list: {{\"{key}\": [ … ]}}"),
         )]
     };
-    let serde_json::Value::Object(object) = value else { return Err(shape()) };
-    let Some(serde_json::Value::Array(elements)) = object.get(key).filter(|_| object.len() == 1) else {
+    let serde_json::Value::Object(mut object) = value else { return Err(shape()) };
+    let Some(serde_json::Value::Array(elements)) = object.remove(key).filter(|_| object.is_empty()) else {
         return Err(shape());
     };
     let lines = element_lines(text, key);
     let mut records = Vec::new();
     let mut issues = Vec::new();
-    for (i, element) in elements.iter().enumerate() {
-        let located = Located { line: lines.get(i).copied().unwrap_or(1), prefix: format!("{key}[{i}]."), item: () };
-        let read: Result<E, _> = serde_path_to_error::deserialize(element);
-        match read {
-            Err(error) => {
-                let path = error.path().to_string();
-                let field = if path == "." { format!("{key}[{i}]") } else { format!("{key}[{i}].{path}") };
-                issues.push(Issue::new(file, Some(located.line), field, error.inner().to_string()));
-            }
+    for (i, element) in elements.into_iter().enumerate() {
+        let (line, prefix) = (lines.get(i).copied().unwrap_or(1), format!("{key}[{i}]."));
+        // Read as the admin API reads a body: the field named, control characters refused.
+        match nazer_shared::http::json::from_value::<E>(element) {
+            Err(Ok(issue)) => issues.extend(issues_at(file, line, &prefix, vec![issue])),
+            Err(Err(problem)) => issues.push(Issue::new(file, Some(line), format!("{key}[{i}]"), problem)),
             Ok(entry) => match check(entry) {
-                Ok(item) => records.push(Located { line: located.line, prefix: located.prefix, item }),
-                Err(found) => issues.extend(located.issues(file, found)),
+                Ok(item) => records.push(Located { line, prefix, item }),
+                Err(found) => issues.extend(issues_at(file, line, &prefix, found)),
             },
         }
     }
@@ -342,10 +349,9 @@ fn csv_rows<T>(
             }
         };
         let line = record.position().map_or(1, |p| p.line() as usize);
-        let located = Located { line, prefix: String::new(), item: () };
         match check(&Row { headers: &headers, record: &record }) {
             Ok(item) => records.push(Located { line, prefix: String::new(), item }),
-            Err(found) => issues.extend(located.issues(file, found)),
+            Err(found) => issues.extend(issues_at(file, line, "", found)),
         }
     }
     if issues.is_empty() { Ok(Records { file: file.into(), records }) } else { Err(issues) }
@@ -428,13 +434,13 @@ fn rule_of_row(row: &Row<'_>) -> Result<RuleEntry, Vec<FieldIssue>> {
 
 /// A rule's fields, well-formed; whether its area and agency exist is the store's to say.
 fn checked_rule(category: &str, area: &str, agency_id: &str) -> Result<RuleEntry, Vec<FieldIssue>> {
-    let (category, area, agency_id) = (category.trim(), area.trim().to_ascii_lowercase(), agency_id.trim());
+    let (category, area, agency_id) = (category.trim(), area_code(area), agency_id.trim());
     let mut issues = Vec::new();
     if !is_identifier(category) {
         issues.push(FieldIssue::new("category", format!("a category code or a prefix of codes: {IDENTIFIER_RULE}")));
     }
     if area != nazer_routing::ANY && !is_identifier(&area) {
-        issues.push(FieldIssue::new("area", "an area code (`GET /api/v1/areas` lists them), or `*` for everywhere"));
+        issues.push(FieldIssue::new("area", format!("{}, or `*` for everywhere", unknown_area(&area))));
     }
     if !is_identifier(agency_id) {
         issues.push(FieldIssue::new("agency_id", format!("the id of an agency: {IDENTIFIER_RULE}")));

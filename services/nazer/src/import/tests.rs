@@ -2,12 +2,8 @@
 
 use super::*;
 
-fn read(files: &[(&str, &str)]) -> Result<ReferenceData, String> {
-    from_texts(files)
-}
-
 fn refusal(files: &[(&str, &str)]) -> String {
-    match read(files) {
+    match from_texts(files) {
         Ok(_) => panic!("{files:?} was accepted"),
         Err(text) => text,
     }
@@ -50,8 +46,8 @@ fn csv_rows_are_named_by_their_line_and_column() {
     let text = refusal(&[("categories.csv", csv)]);
     assert!(text.contains("categories.csv line 3: code: "), "{text}");
     assert!(text.contains("categories.csv line 3: active: `true`, `false`"), "{text}");
-    let good =
-        read(&[("categories.csv", &csv[..csv.find("\"bad").unwrap_or(csv.len())])]).unwrap_or_else(|e| panic!("{e}"));
+    let good = from_texts(&[("categories.csv", &csv[..csv.find("\"bad").unwrap_or(csv.len())])])
+        .unwrap_or_else(|e| panic!("{e}"));
     let categories = good.categories.map(|c| c.records).unwrap_or_default();
     assert_eq!(categories.len(), 1);
     assert_eq!(categories[0].item.kinds, ["complaint", "suggestion"]);
@@ -63,7 +59,8 @@ fn csv_headers_are_checked_before_the_rows() {
     let text = refusal(&[("agencies.csv", "id,nam,parent_id\na,A,\n")]);
     assert!(text.contains("agencies.csv line 1: nam: is not a column"), "{text}");
     assert!(text.contains("agencies.csv line 1: name: is a required column"), "{text}");
-    let rules = read(&[("routing-rules.csv", "category,area,agency_id\nmunicipal,*,tehran-municipality\n")])
+    assert!(!text.contains("line 2"), "rows are not read under a bad header: {text}");
+    let rules = from_texts(&[("routing-rules.csv", "category,area,agency_id\nmunicipal,*,tehran-municipality\n")])
         .unwrap_or_else(|e| panic!("{e}"));
     let rules = rules.routing_rules.map(|r| r.records).unwrap_or_default();
     assert_eq!(rules[0].item.area, "*");
@@ -79,11 +76,10 @@ fn unknown_or_doubled_files_are_refused_so_a_misspelt_name_is_not_skipped() {
 }
 
 #[test]
-fn the_dry_run_and_the_import_say_what_changed() {
+fn the_summary_counts_each_file_and_lists_its_changes() {
     let mut report = apply::FileReport {
         file: "agencies.json".into(),
         noun: "agencies",
-        count: 3,
         created: 1,
         updated: 1,
         unchanged: 1,
