@@ -574,6 +574,12 @@ pub fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
+/// A `LIKE` pattern (escape character `\`) matching an area path, stored as a JSON array of
+/// codes, that holds `code`.
+pub fn area_path_pattern(code: &str) -> String {
+    format!("%{}%", escape_like(&serde_json::Value::from(code).to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

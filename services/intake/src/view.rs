@@ -556,9 +556,7 @@ pub fn list_messages(
         query = query.filter(messages::province.eq(value.clone()));
     }
     if let Some(value) = &filter.area {
-        let pattern =
-            format!("%{}%", nazer_shared::db::escape_like(&serde_json::Value::from(value.as_str()).to_string()));
-        query = query.filter(messages::area_path.like(pattern).escape('\\'));
+        query = query.filter(messages::area_path.like(nazer_shared::db::area_path_pattern(value)).escape('\\'));
     }
     if let Some(value) = &filter.priority {
         query = query.filter(messages::priority.eq(value.clone()));

@@ -232,8 +232,8 @@ pub(crate) async fn put_agency(
     )
     .map_err(ApiError::invalid)?;
     let now = state.ctx.clock.now();
-    let (agency, before) = state.ctx.db.write(move |conn| store::put_agency(conn, &draft, now)).await?;
-    let mut response = if before.is_some() { HttpResponse::Ok() } else { HttpResponse::Created() };
+    let (agency, created) = state.ctx.db.write(move |conn| store::put_agency(conn, &draft, now)).await?;
+    let mut response = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(response.json(agency))
 }
 

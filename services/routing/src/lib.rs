@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use chrono::{DateTime, Utc};
-use nazer_shared::db::{DbConnection, DbError};
+use nazer_shared::db::DbConnection;
 use nazer_shared::events::{AreasImported, Envelope, MessageDeclined, MessageReceived};
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
@@ -84,39 +84,5 @@ impl Service for Routing {
 
     fn routes(&self, cfg: &mut web::ServiceConfig) {
         api::routes(cfg, self.state.clone());
-    }
-}
-
-/// Seeds an agency from reference data (the demo's): created once, left as it is when it
-/// exists.
-pub fn seed_agency(
-    conn: &mut DbConnection,
-    id: &str,
-    name: &str,
-    parent: Option<&str>,
-    areas: &[String],
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    match store::create_agency(conn, id, name, parent, areas, now) {
-        Ok(_) | Err(store::AgencyError::Exists(_)) => Ok(()),
-        Err(store::AgencyError::Db(error)) => Err(error),
-        Err(other) => Err(DbError::Refused(format!("agency {id}: {other}"))),
-    }
-}
-
-/// Seeds a routing rule from reference data: messages of `category` (or under it) located in
-/// `area` (or under it; `*` everywhere) go to `agency_id`; created once.
-pub fn seed_rule(
-    conn: &mut DbConnection,
-    category: &str,
-    area: &str,
-    agency_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    let rule = store::NewRule { category, area, province: None, city: rules::ANY, agency_id };
-    match store::create_rule(conn, &rule, now) {
-        Ok(_) | Err(store::RuleError::Exists(_)) => Ok(()),
-        Err(store::RuleError::Db(error)) => Err(error),
-        Err(other) => Err(DbError::Refused(format!("rule {category} in {area}: {other}"))),
     }
 }

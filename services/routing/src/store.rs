@@ -323,14 +323,26 @@ pub fn create_agency(
     areas: &[String],
     now: DateTime<Utc>,
 ) -> Result<Agency, AgencyError> {
-    if find_agency(conn, id)?.is_some() {
+    if agency_exists(conn, id)? {
         return Err(AgencyError::Exists(id.into()));
     }
-    let mut issues: Vec<FieldIssue> = parent_issue(conn, id, parent_id)?.into_iter().collect();
-    issues.extend(unknown_areas(conn, "areas", areas)?);
-    if !issues.is_empty() {
-        return Err(AgencyError::Invalid(issues));
-    }
+    insert_agency(conn, id, name, parent_id, areas, now)
+}
+
+fn agency_exists(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    Ok(agencies::table.find(id).count().get_result::<i64>(conn)? > 0)
+}
+
+/// Inserts an agency that does not exist yet, once its parent and areas are checked.
+fn insert_agency(
+    conn: &mut DbConnection,
+    id: &str,
+    name: &str,
+    parent_id: Option<&str>,
+    areas: &[String],
+    now: DateTime<Utc>,
+) -> Result<Agency, AgencyError> {
+    check_references(conn, id, parent_id, areas)?;
     let at = to_db_time(now);
     diesel::insert_into(agencies::table)
         .values((
@@ -350,43 +362,46 @@ pub fn create_agency(
     })
 }
 
-/// What is wrong with `parent_id` as agency `id`'s parent: it must exist, and not lie under `id`
-/// (so the tree stays free of cycles).
-fn parent_issue(conn: &mut DbConnection, id: &str, parent_id: Option<&str>) -> Result<Option<FieldIssue>, DbError> {
-    let Some(parent_id) = parent_id else { return Ok(None) };
-    let Some(parent) = find_agency(conn, parent_id)? else {
-        return Ok(Some(FieldIssue::new("parent_id", format!("parent agency `{parent_id}` does not exist"))));
-    };
-    if parent_id == id || ancestors_of(conn, &parent)?.iter().any(|a| a == id) {
-        let problem = format!("`{parent_id}` lies under `{id}`: an agency cannot be its own ancestor");
-        return Ok(Some(FieldIssue::new("parent_id", problem)));
+/// Refuses, naming each field, a parent that does not exist or lies under agency `id` (so the
+/// tree stays free of cycles) and areas routing does not know.
+fn check_references(
+    conn: &mut DbConnection,
+    id: &str,
+    parent_id: Option<&str>,
+    areas: &[String],
+) -> Result<(), AgencyError> {
+    let mut issues = Vec::new();
+    if let Some(parent_id) = parent_id {
+        match find_agency(conn, parent_id)? {
+            None => issues.push(FieldIssue::new("parent_id", format!("parent agency `{parent_id}` does not exist"))),
+            Some(parent) if parent_id == id || ancestors_of(conn, &parent)?.iter().any(|a| a == id) => {
+                let problem = format!("`{parent_id}` lies under `{id}`: an agency cannot be its own ancestor");
+                issues.push(FieldIssue::new("parent_id", problem));
+            }
+            Some(_) => {}
+        }
     }
-    Ok(None)
+    issues.extend(unknown_areas(conn, "areas", areas)?);
+    if issues.is_empty() { Ok(()) } else { Err(AgencyError::Invalid(issues)) }
 }
 
 /// Creates the agency of `draft` or replaces its name, parent and served areas (reference
-/// data, and the admin's `PUT`): the agency now, and as it was before when it existed.
+/// data, and the admin's `PUT`): the agency now, and whether it was created.
 pub fn put_agency(
     conn: &mut DbConnection,
     draft: &AgencyDraft,
     now: DateTime<Utc>,
-) -> Result<(Agency, Option<Agency>), AgencyError> {
+) -> Result<(Agency, bool), AgencyError> {
     let AgencyDraft { id, name, parent_id, areas } = draft;
     let Some(before) = find_agency(conn, id)? else {
-        return create_agency(conn, id, name, parent_id.as_deref(), areas, now).map(|agency| (agency, None));
+        return insert_agency(conn, id, name, parent_id.as_deref(), areas, now).map(|agency| (agency, true));
     };
-    let mut issues: Vec<FieldIssue> = parent_issue(conn, id, parent_id.as_deref())?.into_iter().collect();
-    issues.extend(unknown_areas(conn, "areas", areas)?);
-    if !issues.is_empty() {
-        return Err(AgencyError::Invalid(issues));
-    }
+    check_references(conn, id, parent_id.as_deref(), areas)?;
     diesel::update(agencies::table.find(id))
         .set((agencies::name.eq(name), agencies::parent_id.eq(parent_id)))
         .execute(conn)?;
-    diesel::delete(agency_areas::table.filter(agency_areas::agency_id.eq(id))).execute(conn)?;
-    let areas = insert_agency_areas(conn, id, areas)?;
-    let agency = Agency { name: name.clone(), parent_id: parent_id.clone(), areas, ..before.clone() };
-    Ok((agency, Some(before)))
+    let areas = replace_agency_areas(conn, id, areas)?;
+    Ok((Agency { name: name.clone(), parent_id: parent_id.clone(), areas, ..before }, false))
 }
 
 /// Stores that `agency_id` serves `areas` (each once); the areas, in code order.
@@ -398,6 +413,12 @@ fn insert_agency_areas(conn: &mut DbConnection, agency_id: &str, areas: &[String
     Ok(areas)
 }
 
+/// The areas `agency_id` serves, replaced by `areas`; the new ones, in code order.
+fn replace_agency_areas(conn: &mut DbConnection, agency_id: &str, areas: &[String]) -> Result<Vec<String>, DbError> {
+    diesel::delete(agency_areas::table.filter(agency_areas::agency_id.eq(agency_id))).execute(conn)?;
+    insert_agency_areas(conn, agency_id, areas)
+}
+
 /// Replaces the areas an agency serves with `areas` (known area codes; none clears them).
 pub fn set_agency_areas(conn: &mut DbConnection, agency_id: &str, areas: &[String]) -> Result<Agency, AgencyError> {
     let Some(agency) = find_agency(conn, agency_id)? else {
@@ -407,8 +428,7 @@ pub fn set_agency_areas(conn: &mut DbConnection, agency_id: &str, areas: &[Strin
     if !issues.is_empty() {
         return Err(AgencyError::Invalid(issues));
     }
-    diesel::delete(agency_areas::table.filter(agency_areas::agency_id.eq(agency_id))).execute(conn)?;
-    let areas = insert_agency_areas(conn, agency_id, areas)?;
+    let areas = replace_agency_areas(conn, agency_id, areas)?;
     Ok(Agency { areas, ..agency })
 }
 
@@ -542,6 +562,16 @@ pub struct NewRule<'a> {
 /// Adds a routing rule; its `province` is its area's (or `*`). Unique per category, area and
 /// city.
 pub fn create_rule(conn: &mut DbConnection, rule: &NewRule<'_>, now: DateTime<Utc>) -> Result<Rule, RuleError> {
+    let province = checked_province(conn, rule)?;
+    if let Some(existing) = find_rule(conn, rule)? {
+        return Err(RuleError::Exists(existing.id));
+    }
+    insert_rule(conn, rule, province, now)
+}
+
+/// The province of `rule`'s area (or `*`), once its area, the province it names and its agency
+/// are checked; every bad field named.
+fn checked_province(conn: &mut DbConnection, rule: &NewRule<'_>) -> Result<String, RuleError> {
     let mut issues = Vec::new();
     let province = if rule.area == rules::ANY {
         if let Some(province) = rule.province {
@@ -566,22 +596,34 @@ pub fn create_rule(conn: &mut DbConnection, rule: &NewRule<'_>, now: DateTime<Ut
             }
         }
     };
-    if find_agency(conn, rule.agency_id)?.is_none() {
-        issues.push(FieldIssue::new("agency_id", format!("agency `{}` does not exist", rule.agency_id)));
-    }
-    if !issues.is_empty() {
-        return Err(RuleError::Invalid(issues));
-    }
-    let existing: Option<String> = routing_rules::table
+    issues.extend(unknown_agency(conn, rule.agency_id)?);
+    if issues.is_empty() { Ok(province) } else { Err(RuleError::Invalid(issues)) }
+}
+
+/// The issue naming `agency_id` when no agency has that id.
+fn unknown_agency(conn: &mut DbConnection, agency_id: &str) -> Result<Option<FieldIssue>, DbError> {
+    let missing = !agency_exists(conn, agency_id)?;
+    Ok(missing.then(|| FieldIssue::new("agency_id", format!("agency `{agency_id}` does not exist"))))
+}
+
+/// The stored rule of `rule`'s category, area and city.
+fn find_rule(conn: &mut DbConnection, rule: &NewRule<'_>) -> Result<Option<Rule>, DbError> {
+    let row: Option<RuleRow> = routing_rules::table
         .filter(routing_rules::category.eq(rule.category))
         .filter(routing_rules::area.eq(rule.area))
         .filter(routing_rules::city.eq(rule.city))
-        .select(routing_rules::id)
+        .select(RuleRow::as_select())
         .first(conn)
         .optional()?;
-    if let Some(id) = existing {
-        return Err(RuleError::Exists(id));
-    }
+    Ok(row.map(Rule::from))
+}
+
+fn insert_rule(
+    conn: &mut DbConnection,
+    rule: &NewRule<'_>,
+    province: String,
+    now: DateTime<Utc>,
+) -> Result<Rule, RuleError> {
     let id = Uuid::now_v7().to_string();
     diesel::insert_into(routing_rules::table)
         .values((
@@ -611,22 +653,15 @@ pub fn put_rule(
     rule: &NewRule<'_>,
     now: DateTime<Utc>,
 ) -> Result<(Rule, Option<Rule>), RuleError> {
-    let existing: Option<RuleRow> = routing_rules::table
-        .filter(routing_rules::category.eq(rule.category))
-        .filter(routing_rules::area.eq(rule.area))
-        .filter(routing_rules::city.eq(rule.city))
-        .select(RuleRow::as_select())
-        .first(conn)
-        .optional()?;
-    let Some(before) = existing.map(Rule::from) else {
-        return create_rule(conn, rule, now).map(|created| (created, None));
+    let Some(before) = find_rule(conn, rule)? else {
+        let province = checked_province(conn, rule)?;
+        return insert_rule(conn, rule, province, now).map(|created| (created, None));
     };
     if before.agency_id == rule.agency_id {
         return Ok((before.clone(), Some(before)));
     }
-    if find_agency(conn, rule.agency_id)?.is_none() {
-        let problem = format!("agency `{}` does not exist", rule.agency_id);
-        return Err(RuleError::Invalid(vec![FieldIssue::new("agency_id", problem)]));
+    if let Some(issue) = unknown_agency(conn, rule.agency_id)? {
+        return Err(RuleError::Invalid(vec![issue]));
     }
     diesel::update(routing_rules::table.find(&before.id))
         .set(routing_rules::agency_id.eq(rule.agency_id))
@@ -674,12 +709,6 @@ fn decode_path(stored: &str, province: &str) -> Result<Vec<String>, DbError> {
     let path: Vec<String> = serde_json::from_str(stored)
         .map_err(|e| DbError::Refused(format!("unreadable area path `{stored}` stored: {e}")))?;
     Ok(if path.is_empty() { vec![province.to_string()] } else { path })
-}
-
-/// A `LIKE` pattern (escape character `\`) matching a stored area path that holds `code`.
-fn path_pattern(code: &str) -> String {
-    let quoted = serde_json::Value::from(code).to_string();
-    format!("%{}%", quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
 /// Where an assignment stands.
@@ -926,7 +955,7 @@ pub fn triage_queue(
         query = query.filter(assignments::province.eq(value.clone()));
     }
     if let Some(value) = &filter.area {
-        query = query.filter(assignments::area_path.like(path_pattern(value)).escape('\\'));
+        query = query.filter(assignments::area_path.like(nazer_shared::db::area_path_pattern(value)).escape('\\'));
     }
     query = nazer_shared::period!(query, assignments::decided_at, filter.from, filter.until);
     let query = nazer_shared::keyset!(

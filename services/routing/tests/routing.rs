@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use nazer_routing::agency::AgencyDraft;
 use nazer_routing::schema::assignments;
 use nazer_routing::store;
 use nazer_shared::db::DbError;
@@ -613,20 +614,28 @@ async fn bad_triage_paging_and_filters_are_refused_naming_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_agencies_and_rules_are_seeded_once() {
     let mut app = TestApp::start(&[nazer_routing::SERVICE]).await;
-    let seed = |conn: &mut nazer_shared::db::DbConnection| {
+    let rule = |category, area, agency_id| store::NewRule {
+        category,
+        area,
+        province: None,
+        city: nazer_routing::ANY,
+        agency_id,
+    };
+    let draft = |id: &str, name: &str, parent: Option<&str>, areas: &[&str]| {
+        let areas = areas.iter().map(|a| a.to_string()).collect();
+        AgencyDraft::checked(id, name, parent, areas).unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    // As `nazer import` loads reference data: upserted, so loading it again changes nothing.
+    let seed = |conn: &mut nazer_shared::db::DbConnection| -> Result<(), nazer_shared::db::DbError> {
         let now = Utc::now();
-        nazer_routing::seed_agency(conn, "tehran-municipality", "شهرداری تهران", None, &[], now)?;
-        let areas = ["tehran".to_string()];
-        nazer_routing::seed_agency(
-            conn,
-            "district-municipality",
-            "شهرداری منطقه",
-            Some("tehran-municipality"),
-            &areas,
-            now,
-        )?;
-        nazer_routing::seed_rule(conn, "municipal", "tehran", "district-municipality", now)?;
-        nazer_routing::seed_rule(conn, "municipal.building", "*", "tehran-municipality", now)
+        let refused = |e: &dyn std::fmt::Display| nazer_shared::db::DbError::Refused(e.to_string());
+        store::put_agency(conn, &draft("tehran-municipality", "شهرداری تهران", None, &[]), now)
+            .map_err(|e| refused(&e))?;
+        let district = draft("district-municipality", "شهرداری منطقه", Some("tehran-municipality"), &["tehran"]);
+        store::put_agency(conn, &district, now).map_err(|e| refused(&e))?;
+        store::put_rule(conn, &rule("municipal", "tehran", "district-municipality"), now).map_err(|e| refused(&e))?;
+        store::put_rule(conn, &rule("municipal.building", "*", "tehran-municipality"), now).map_err(|e| refused(&e))?;
+        Ok(())
     };
     write(&app, seed);
     write(&app, seed);
@@ -639,7 +648,7 @@ async fn reference_agencies_and_rules_are_seeded_once() {
     let assigned = app.outbox_events("routing", "message.assigned");
     assert_eq!(assigned[0].decode::<MessageAssigned>().unwrap().agency_id, "district-municipality");
     let mut conn = app.db().get().unwrap_or_else(|e| panic!("{e}"));
-    let refused = nazer_routing::seed_rule(&mut conn, "x", "atlantis", "tehran-municipality", Utc::now());
+    let refused = store::put_rule(&mut conn, &rule("x", "atlantis", "tehran-municipality"), Utc::now());
     assert!(refused.is_err(), "an unknown area is refused, not seeded");
     drop(conn);
     app.stop().await;

@@ -112,7 +112,7 @@ pub fn move_deadlines(
         if let Some(area) = &touched.area {
             // The area's code among the path's (exactly, below); or, for a clock stored
             // without its path, its province.
-            let pattern = format!("%\"{}\"%", nazer_shared::db::escape_like(area));
+            let pattern = nazer_shared::db::area_path_pattern(area);
             query =
                 query.filter(deadlines::area_path.like(pattern).escape('\\').or(deadlines::province.eq(area.clone())));
         }

@@ -19,6 +19,7 @@ const ACCEPTED: &str = "a boundary is a GeoJSON `Polygon` or `MultiPolygon`, suc
 /// error says what is wrong, where, and how to fix it.
 pub fn parse(value: &Value) -> Result<MultiPolygon<f64>, String> {
     let (geometry, multi) = read_shape(value)?;
+    check_ring_lengths(&geometry, multi)?;
     check(&geometry, multi)?;
     Ok(geometry)
 }
@@ -33,6 +34,23 @@ pub fn read_checked(value: &Value) -> Result<MultiPolygon<f64>, String> {
 /// pair, so a longer one would hold an import for seconds. Real district and neighbourhood
 /// boundaries need far fewer.
 pub const MAX_RING_POSITIONS: usize = 10_000;
+
+/// Refuses a ring too long to check, before it is checked. Only new boundaries are held to it:
+/// one stored before the limit is still read.
+fn check_ring_lengths(geometry: &MultiPolygon<f64>, multi: bool) -> Result<(), String> {
+    for (p, polygon) in geometry.0.iter().enumerate() {
+        for (r, ring) in std::iter::once(polygon.exterior()).chain(polygon.interiors()).enumerate() {
+            if ring.0.len() > MAX_RING_POSITIONS {
+                return Err(format!(
+                    "{}: has {} positions, more than the {MAX_RING_POSITIONS} a ring may have; simplify the boundary",
+                    at(multi.then_some(p + 1), Some(r + 1), None),
+                    ring.0.len()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The geometry's shape, and whether it was written as a `MultiPolygon`.
 fn read_shape(value: &Value) -> Result<(MultiPolygon<f64>, bool), String> {
@@ -120,12 +138,6 @@ fn read_ring(value: &Value, polygon: Option<usize>, ring: usize) -> Result<LineS
     let Some(positions) = value.as_array() else {
         return Err(format!("{here}: is not a ring; write an array of [longitude, latitude] positions"));
     };
-    if positions.len() > MAX_RING_POSITIONS {
-        return Err(format!(
-            "{here}: has {} positions, more than the {MAX_RING_POSITIONS} a ring may have; simplify the boundary",
-            positions.len()
-        ));
-    }
     let coords = positions
         .iter()
         .enumerate()
@@ -339,8 +351,11 @@ mod tests {
             })
             .collect();
         ring.push(ring[0].clone());
-        let problem = parse(&json!({ "type": "Polygon", "coordinates": [ring] })).unwrap_err();
+        let long = json!({ "type": "Polygon", "coordinates": [ring] });
+        let problem = parse(&long).unwrap_err();
         assert!(problem.contains("more than the 10000 a ring may have"), "{problem}");
+        // One stored before the limit still reads.
+        assert_eq!(read_checked(&long).map(|g| g.0[0].exterior().0.len()), Ok(positions));
     }
 
     #[test]

@@ -275,7 +275,8 @@ pub fn check_import(existing: &[Area], incoming: &[Area], levels: &[Level]) -> R
                         FieldIssue::new(
                             field("parent"),
                             format!(
-                                "area `{code}` would stand at the top of the tree, where only the 31 provinces                                  stand; give it its province (or the area it lies in) as parent"
+                                "area `{code}` would stand at the top of the tree, where only the 31 provinces \
+                                 stand; give it its province (or the area it lies in) as parent"
                             ),
                         ),
                     ));
@@ -624,7 +625,7 @@ mod tests {
     fn only_the_provinces_stand_at_the_top() {
         let issues = check_import(&stored(), &[area("atlantis", None, "province", None)], &levels()).unwrap_err();
         assert_eq!(fields(&issues), ["features[0].properties.parent"]);
-        assert!(issues[0].problem.contains("only the 31 provinces"), "{}", issues[0].problem);
+        assert!(issues[0].problem.contains("only the 31 provinces stand;"), "{}", issues[0].problem);
     }
 
     #[test]
