@@ -25,6 +25,31 @@ pub mod store;
 pub mod types;
 pub mod units;
 
+/// The records of a shipped JSON file `{"<key>": [ … ]}`, each checked; `name` says which one
+/// a refusal is about.
+pub(crate) fn read_shipped<D, T>(
+    file: &str,
+    text: &str,
+    key: &str,
+    check: impl Fn(D) -> Result<T, Vec<FieldIssue>>,
+    name: impl Fn(&D) -> String,
+) -> Result<Vec<T>, String>
+where
+    D: serde::de::DeserializeOwned,
+{
+    let mut lists: std::collections::BTreeMap<String, Vec<D>> =
+        serde_json::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+    let records =
+        lists.remove(key).filter(|_| lists.is_empty()).ok_or_else(|| format!("{file}: holds only `{key}`"))?;
+    records
+        .into_iter()
+        .map(|record| {
+            let which = name(&record);
+            check(record).map_err(|issues| format!("{file}: {which}: {issues:?}"))
+        })
+        .collect()
+}
+
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: VIOLATION_REFERRAL,
     factory: |ctx| Ok(Arc::new(ViolationReferral { state: web::Data::new(State { ctx }) })),

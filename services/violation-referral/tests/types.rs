@@ -41,7 +41,7 @@ async fn the_catalogue_ships_its_types_and_admins_maintain_it() {
     let supervisor = api_key(&app, &[Scope::Supervisor], None);
 
     // Shipped: stored once; a second seeding stores nothing, and keeps an admin's edit.
-    assert_eq!(write(&app, |conn| store::seed_catalogue(conn, Utc::now())), 6);
+    assert_eq!(write(&app, |conn| store::seed_catalogue(conn, Utc::now())), store::Seeded { units: 4, types: 6 });
     let (status, list) = app.get(TYPES, &agency).await;
     assert_eq!(status, 200, "{list}");
     assert!(codes(&list).contains(&"building.unauthorized".to_string()), "{list}");
@@ -55,7 +55,7 @@ async fn the_catalogue_ships_its_types_and_admins_maintain_it() {
     edited["budgets"]["remedial"]["referred"] = json!("PT30S");
     let (status, body) = app.put(&format!("{TYPES}/building.unauthorized"), ADMIN_KEY, &edited).await;
     assert_eq!((status, &body["budgets"]["remedial"]["referred"]), (200, &json!("PT30S")), "{body}");
-    assert_eq!(write(&app, |conn| store::seed_catalogue(conn, Utc::now())), 0);
+    assert_eq!(write(&app, |conn| store::seed_catalogue(conn, Utc::now())), store::Seeded { units: 0, types: 0 });
     let (_, kept) = app.get(&format!("{TYPES}/building.unauthorized"), &agency).await;
     assert_eq!(kept["budgets"]["remedial"]["referred"], "PT30S", "an admin's edit is kept");
 

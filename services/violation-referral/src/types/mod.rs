@@ -193,19 +193,9 @@ fn check_budgets(
 
 /// The shipped catalogue, each type checked.
 pub fn catalogue() -> Result<Vec<ViolationType>, String> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct File {
-        violation_types: Vec<ViolationTypeDocument>,
-    }
-    let file: File = serde_json::from_str(CATALOGUE).map_err(|e| format!("violation-types.json: {e}"))?;
-    file.violation_types
-        .into_iter()
-        .map(|document| {
-            let code = document.code.clone();
-            ViolationType::from_document(document).map_err(|issues| format!("violation type {code}: {issues:?}"))
-        })
-        .collect()
+    crate::read_shipped("violation-types.json", CATALOGUE, "violation_types", ViolationType::from_document, |d| {
+        d.code.clone()
+    })
 }
 
 #[cfg(test)]

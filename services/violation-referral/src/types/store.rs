@@ -37,15 +37,15 @@ pub fn put_type(
     now: DateTime<Utc>,
 ) -> Result<bool, TypeError> {
     let unit = &violation_type.document().counterpart_unit;
-    if units::find_unit(conn, unit)?.is_none() {
+    if !units::unit_exists(conn, unit)? {
         let problem = format!("no counterpart unit has the id `{unit}`; GET /api/v1/counterpart-units lists them");
         return Err(TypeError::Invalid(vec![FieldIssue::new("counterpart_unit", problem)]));
     }
     let document = serde_json::to_string(violation_type.document()).map_err(|e| DbError::Encode(e.to_string()))?;
     let at = to_db_time(now);
     let code = violation_type.code();
-    let exists: i64 = violation_types::table.find(code).count().get_result(conn)?;
-    if exists > 0 {
+    let exists = type_exists(conn, code)?;
+    if exists {
         diesel::update(violation_types::table.find(code))
             .set((violation_types::document.eq(&document), violation_types::updated_at.eq(at)))
             .execute(conn)?;
@@ -58,7 +58,7 @@ pub fn put_type(
             ))
             .execute(conn)?;
     }
-    Ok(exists == 0)
+    Ok(!exists)
 }
 
 /// A stored document read back; a row that no longer reads is a broken row, not a panic.
@@ -84,22 +84,33 @@ pub fn list_types(conn: &mut DbConnection) -> Result<Vec<ViolationType>, DbError
     rows.iter().map(|(code, text)| read(code, text)).collect()
 }
 
+/// Whether a type has the code `code`.
+fn type_exists(conn: &mut DbConnection, code: &str) -> Result<bool, DbError> {
+    Ok(violation_types::table.find(code).count().get_result::<i64>(conn)? > 0)
+}
+
+/// What seeding stored: how many shipped counterpart units and violation types were absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seeded {
+    pub units: usize,
+    pub types: usize,
+}
+
 /// Stores the shipped counterpart units and catalogue types that are absent (an admin's edits
-/// are kept): how many types were stored.
-pub fn seed_catalogue(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, DbError> {
-    units::seed_shipped(conn, now)?;
-    let shipped = catalogue().map_err(DbError::Refused)?;
-    let mut stored = 0;
-    for violation_type in &shipped {
-        if find_type(conn, violation_type.code())?.is_none() {
+/// are kept).
+pub fn seed_catalogue(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Seeded, DbError> {
+    let units = units::seed_shipped(conn, now)?;
+    let mut types = 0;
+    for violation_type in &catalogue().map_err(DbError::Refused)? {
+        if !type_exists(conn, violation_type.code())? {
             put_type(conn, violation_type, now).map_err(|error| match error {
                 TypeError::Db(error) => error,
                 TypeError::Invalid(issues) => {
                     DbError::Refused(format!("shipped {}: {issues:?}", violation_type.code()))
                 }
             })?;
-            stored += 1;
+            types += 1;
         }
     }
-    Ok(stored)
+    Ok(Seeded { units, types })
 }

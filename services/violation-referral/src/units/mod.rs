@@ -5,7 +5,7 @@
 
 pub mod api;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, to_db_time};
 use nazer_shared::http::{FieldIssue, IDENTIFIER_RULE, is_identifier};
@@ -46,41 +46,28 @@ impl CounterpartUnit {
 
 /// The shipped units, each checked.
 pub fn shipped() -> Result<Vec<CounterpartUnit>, String> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct File {
-        counterpart_units: Vec<CounterpartUnit>,
-    }
-    let file: File = serde_json::from_str(SHIPPED).map_err(|e| format!("counterpart-units.json: {e}"))?;
-    file.counterpart_units
-        .into_iter()
-        .map(|unit| {
-            let id = unit.id.clone();
-            unit.checked().map_err(|issues| format!("counterpart unit {id}: {issues:?}"))
-        })
-        .collect()
+    crate::read_shipped("counterpart-units.json", SHIPPED, "counterpart_units", CounterpartUnit::checked, |u| {
+        u.id.clone()
+    })
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = counterpart_units)]
-struct UnitRow {
-    id: String,
-    name_fa: String,
-    name_en: String,
-    #[allow(dead_code)]
-    updated_at: NaiveDateTime,
+/// The columns a unit is read from.
+type UnitColumns = (counterpart_units::id, counterpart_units::name_fa, counterpart_units::name_en);
+const UNIT_COLUMNS: UnitColumns = (counterpart_units::id, counterpart_units::name_fa, counterpart_units::name_en);
+
+fn unit_of((id, name_fa, name_en): (String, String, String)) -> CounterpartUnit {
+    CounterpartUnit { id, name_fa, name_en }
 }
 
-impl From<UnitRow> for CounterpartUnit {
-    fn from(row: UnitRow) -> Self {
-        Self { id: row.id, name_fa: row.name_fa, name_en: row.name_en }
-    }
+/// Whether a unit has the id `id`.
+pub fn unit_exists(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    Ok(counterpart_units::table.find(id).count().get_result::<i64>(conn)? > 0)
 }
 
 /// Stores `unit` (checked), replacing one with the same id; true when it is new.
 pub fn put_unit(conn: &mut DbConnection, unit: &CounterpartUnit, now: DateTime<Utc>) -> Result<bool, DbError> {
     let at = to_db_time(now);
-    let exists = find_unit(conn, &unit.id)?.is_some();
+    let exists = unit_exists(conn, &unit.id)?;
     let values = (
         counterpart_units::name_fa.eq(&unit.name_fa),
         counterpart_units::name_en.eq(&unit.name_en),
@@ -97,22 +84,21 @@ pub fn put_unit(conn: &mut DbConnection, unit: &CounterpartUnit, now: DateTime<U
 }
 
 pub fn find_unit(conn: &mut DbConnection, id: &str) -> Result<Option<CounterpartUnit>, DbError> {
-    let row: Option<UnitRow> = counterpart_units::table.find(id).select(UnitRow::as_select()).first(conn).optional()?;
-    Ok(row.map(CounterpartUnit::from))
+    let row = counterpart_units::table.find(id).select(UNIT_COLUMNS).first(conn).optional()?;
+    Ok(row.map(unit_of))
 }
 
 /// Every unit, by id.
 pub fn list_units(conn: &mut DbConnection) -> Result<Vec<CounterpartUnit>, DbError> {
-    let rows: Vec<UnitRow> =
-        counterpart_units::table.order(counterpart_units::id).select(UnitRow::as_select()).load(conn)?;
-    Ok(rows.into_iter().map(CounterpartUnit::from).collect())
+    let rows = counterpart_units::table.order(counterpart_units::id).select(UNIT_COLUMNS).load(conn)?;
+    Ok(rows.into_iter().map(unit_of).collect())
 }
 
 /// Stores the shipped units that are absent (an admin's edits are kept): how many were stored.
 pub fn seed_shipped(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, DbError> {
     let mut stored = 0;
     for unit in shipped().map_err(DbError::Refused)? {
-        if find_unit(conn, &unit.id)?.is_none() {
+        if !unit_exists(conn, &unit.id)? {
             put_unit(conn, &unit, now)?;
             stored += 1;
         }
