@@ -160,9 +160,8 @@ fn every_route_is_behind_the_charts_ingress_to_its_own_service() {
     let values = std::fs::read_to_string(root.join("helm/nazer/values.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let ingress = ingress_paths(&values);
     assert_eq!(ingress.len(), SERVICES.len(), "{ingress:?}");
-    let under = |path: &str, prefix: &str| {
-        path == prefix || path.starts_with(&format!("{prefix}/")) || path.starts_with(&format!("{prefix}."))
-    };
+    // A Kubernetes `Prefix` path matches whole segments.
+    let under = |path: &str, prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
     for (service, dir) in SERVICES {
         let own = ingress.get(service).unwrap_or_else(|| panic!("no Ingress paths for {service}"));
         for (route, method) in registered_routes(&root.join(dir)) {

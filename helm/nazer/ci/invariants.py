@@ -11,7 +11,8 @@ no privilege escalation and every capability dropped; Ingress paths are disjoint
 and never reach /metrics, /healthz or /readyz; no Deployment scaled by KEDA also has an HPA;
 terminationGracePeriodSeconds exceeds the shutdown grace (plus any preStop sleep); the migration
 Job is a pre-install,pre-upgrade hook; every Secret and ConfigMap a pod reads is rendered (a hook's
-by an earlier hook) or is a named existingSecret. Needs PyYAML only.
+by an earlier hook) or is named as the operators' own (an existingSecret, the reference data's
+ConfigMap and Secret). Needs PyYAML only.
 """
 
 import argparse
@@ -198,7 +199,7 @@ class Checker:
     def check_references(self, label, workload, pod, configmaps, secrets):
         """Every Secret and ConfigMap a pod reads exists: rendered by the chart (for a hook, as a
         hook of lower weight, since the release's own objects come after the pre-install hooks) or
-        named as an existingSecret."""
+        named as the operators' own."""
         hook = is_hook(workload)
         refs = []  # (kind, name, key or None)
         for container in pod.get("containers", []) + pod.get("initContainers", []):
@@ -252,7 +253,7 @@ class Checker:
                 self.counts["secret and config references"] += 1
                 if ref["name"] not in secrets and ("Secret", ref["name"]) not in self.external:
                     self.fail(f"TriggerAuthentication {name_of(trigger_auth)}: reads Secret {ref['name']}, "
-                              "which is neither rendered nor a named existingSecret")
+                              "which is neither rendered nor named as the operators' own")
 
     def check_ingress(self):
         service_names = {name_of(d): component_of(d) for d in self.of_kind("Service")}
@@ -431,13 +432,32 @@ def mutations():
     ]
 
 
-def self_test(docs, external):
+def reference_data_mutations():
+    """Broken renders of a Job that imports reference data (migrations.referenceData set)."""
+
+    def import_step_runs_something_else(docs):
+        job = first(docs, "Job", "migrate")["spec"]["template"]["spec"]
+        job["containers"][0]["args"] = ["up"]
+
+    def reference_data_from_nowhere(docs):
+        job = first(docs, "Job", "migrate")["spec"]["template"]["spec"]
+        volume = next(v for v in job["volumes"] if "projected" in v)
+        volume["projected"]["sources"][0]["configMap"]["name"] = "nowhere"
+
+    return [
+        ("a step after the migration that is not the import", "is not `nazer import`", import_step_runs_something_else),
+        ("reference data from a ConfigMap nobody manages", "reads ConfigMap nowhere", reference_data_from_nowhere),
+    ]
+
+
+def self_test(docs, external, cases=None):
+    cases = mutations() if cases is None else cases
     baseline = Checker(docs, external).run()
     if baseline:
         print("self-test: the unbroken render already fails:", *baseline, sep="\n  ", file=sys.stderr)
         return 1
     missed = 0
-    for what, expected, mutate in mutations():
+    for what, expected, mutate in cases:
         broken = copy.deepcopy(docs)
         try:
             mutate(broken)
@@ -451,16 +471,18 @@ def self_test(docs, external):
         else:
             missed += 1
             print(f"  MISSED: {what} (failures: {failures})", file=sys.stderr)
-    print(f"self-test: {len(mutations()) - missed} of {len(mutations())} broken renders caught")
+    print(f"self-test: {len(cases) - missed} of {len(cases)} broken renders caught")
     return 1 if missed else 0
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifests", nargs="?", default="-", help="rendered manifests (default: stdin)")
-    parser.add_argument("--values", action="append", default=[], help="values file whose existingSecrets are allowed")
+    parser.add_argument("--values", action="append", default=[], help="values file whose existingSecrets and reference data are the operators' own")
     parser.add_argument("--min-replicas", type=int, default=0, help="every Deployment keeps at least this many")
     parser.add_argument("--self-test", action="store_true", help="check that each check catches a broken render")
+    parser.add_argument("--reference-data", action="store_true",
+                        help="with --self-test: break the reference-data import of a render that has one")
     args = parser.parse_args()
 
     text = sys.stdin.read() if args.manifests == "-" else open(args.manifests, encoding="utf-8").read()
@@ -471,7 +493,7 @@ def main():
             external |= existing_secrets_in(yaml.safe_load(f) or {})
 
     if args.self_test:
-        return self_test(docs, external)
+        return self_test(docs, external, reference_data_mutations() if args.reference_data else None)
 
     checker = Checker(docs, external, args.min_replicas)
     failures = checker.run()
