@@ -1,6 +1,7 @@
 //! What every Nazer service needs and nothing service-specific: configuration, the database,
 //! the bus with its outbox and inbox, the events they carry, HTTP pieces and telemetry.
 
+pub mod actor;
 pub mod agency;
 pub mod bus;
 pub mod clock;
