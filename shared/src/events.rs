@@ -378,6 +378,10 @@ pub struct DeadlineScheduled {
     pub stage: String,
     pub started_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+    /// Set when the clock runs for another subject's stage (a violation case's track …), not
+    /// for the message's own handling; absent for a message's clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<StageSubject>,
 }
 
 impl Event for DeadlineScheduled {
@@ -401,6 +405,10 @@ pub struct DeadlineMoved {
     pub reason: String,
     pub text_fa: String,
     pub moved_at: DateTime<Utc>,
+    /// Set when the clock runs for another subject's stage (a violation case's track …), not
+    /// for the message's own handling; absent for a message's clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<StageSubject>,
 }
 
 impl Event for DeadlineMoved {
@@ -422,6 +430,10 @@ pub struct DeadlinePaused {
     /// The due instant when the clock stopped (it moves on resumption).
     pub due_at: DateTime<Utc>,
     pub paused_at: DateTime<Utc>,
+    /// Set when the clock runs for another subject's stage (a violation case's track …), not
+    /// for the message's own handling; absent for a message's clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<StageSubject>,
 }
 
 impl Event for DeadlinePaused {
@@ -441,6 +453,10 @@ pub struct DeadlineResumed {
     pub stage: String,
     pub due_at: DateTime<Utc>,
     pub resumed_at: DateTime<Utc>,
+    /// Set when the clock runs for another subject's stage (a violation case's track …), not
+    /// for the message's own handling; absent for a message's clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<StageSubject>,
 }
 
 impl Event for DeadlineResumed {
@@ -461,6 +477,10 @@ pub struct DeadlineMet {
     /// on events written before late answers were announced.
     #[serde(default)]
     pub answered_late: bool,
+    /// Set when the clock runs for another subject's stage (a violation case's track …), not
+    /// for the message's own handling; absent for a message's clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<StageSubject>,
 }
 
 impl Event for DeadlineMet {
@@ -482,12 +502,109 @@ pub struct DeadlineReminderSent {
     pub text_fa: String,
     pub due_at: DateTime<Utc>,
     pub sent_at: DateTime<Utc>,
+    /// Set when the clock runs for another subject's stage (a violation case's track …), not
+    /// for the message's own handling; absent for a message's clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<StageSubject>,
 }
 
 impl Event for DeadlineReminderSent {
     const TYPE: &'static str = "deadline.reminder";
     fn aggregate_id(&self) -> String {
         self.message_id.clone()
+    }
+}
+
+/// What a clock runs for when it is not a message's own handling: a violation case's track
+/// stage, a meeting instruction's. Deadline-timer runs such clocks as it runs a message's —
+/// budget on the business calendar, reminders, the warning ladder, pause and resume — from the
+/// `stage.*` events the subject's owner publishes; it knows nothing else of the subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StageSubject {
+    /// `violation_case`, `instruction` …: the owner's name for what the clock is about.
+    pub kind: String,
+    /// The subject's id (a case's id).
+    pub id: String,
+}
+
+/// A subject's stage starts: its clock runs from `opened_at` on `budget`, warning
+/// `agency_id` (an agency's id, or another recipient such as `unit:<id>`) when it runs out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageOpened {
+    pub subject: StageSubject,
+    /// The stage's name, unique within the subject, e.g. `remedial.referred`.
+    pub stage: String,
+    /// What the stage asks, as warnings name it: «مهلت ارجاع تخلف به مرجع رسیدگی».
+    pub stage_fa: String,
+    /// The message the subject is about.
+    pub message_id: String,
+    pub tracking_code: String,
+    /// Who answers for the stage: warned at level 1, reminded before.
+    pub agency_id: String,
+    /// Who is warned beside at level 2 (the agency's parent); level 3 goes to Special Follow-up.
+    pub escalation_agency_id: Option<String>,
+    /// `10d`, `8h` or an ISO 8601 duration such as `PT30S`.
+    pub budget: String,
+    /// Fractions of the budget at which reminders go; null for the defaults (50 %, 80 %).
+    pub reminders: Option<Vec<f64>>,
+    pub level_2_after: Option<String>,
+    pub level_3_after: Option<String>,
+    pub province: String,
+    pub area_path: Vec<String>,
+    pub opened_at: DateTime<Utc>,
+}
+
+impl Event for StageOpened {
+    const TYPE: &'static str = "stage.opened";
+    fn aggregate_id(&self) -> String {
+        self.subject.id.clone()
+    }
+}
+
+/// A subject's stage was reached (or its track ended): its clock stops, what remains of its
+/// ladder with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageClosed {
+    pub subject: StageSubject,
+    pub stage: String,
+    pub closed_at: DateTime<Utc>,
+}
+
+impl Event for StageClosed {
+    const TYPE: &'static str = "stage.closed";
+    fn aggregate_id(&self) -> String {
+        self.subject.id.clone()
+    }
+}
+
+/// A subject's stage waits on someone outside (an authority): its clock stops where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagePaused {
+    pub subject: StageSubject,
+    pub stage: String,
+    pub reason: String,
+    pub paused_at: DateTime<Utc>,
+}
+
+impl Event for StagePaused {
+    const TYPE: &'static str = "stage.paused";
+    fn aggregate_id(&self) -> String {
+        self.subject.id.clone()
+    }
+}
+
+/// A paused stage of a subject runs again with what its budget had left.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageResumed {
+    pub subject: StageSubject,
+    pub stage: String,
+    pub resumed_at: DateTime<Utc>,
+}
+
+impl Event for StageResumed {
+    const TYPE: &'static str = "stage.resumed";
+    fn aggregate_id(&self) -> String {
+        self.subject.id.clone()
     }
 }
 
@@ -525,6 +642,14 @@ impl DeadlineState {
     pub fn is_open(self) -> bool {
         matches!(self, Self::Pending | Self::Paused)
     }
+
+    /// What a read model shows once `reported` arrives on this state: pending and paused give
+    /// way to each other but never undo a final state (met, breached, answered late,
+    /// declined); a final state replaces what was shown — so a late answer moves `breached` to
+    /// `answered_late`.
+    pub fn shown_after(self, reported: DeadlineState) -> DeadlineState {
+        if reported.is_open() && !self.is_open() { self } else { reported }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -543,6 +668,10 @@ pub struct WarningIssued {
     /// Who must act beside the agency: its parent at level 2, Special Follow-up at level 3.
     #[serde(default)]
     pub escalated_to: Option<String>,
+    /// Set when the clock runs for another subject's stage (a violation case's track …), not
+    /// for the message's own handling; absent for a message's clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<StageSubject>,
 }
 
 impl Event for WarningIssued {
@@ -565,6 +694,76 @@ pub struct ViolationCaseOpened {
 
 impl Event for ViolationCaseOpened {
     const TYPE: &'static str = "violation.case_opened";
+    fn aggregate_id(&self) -> String {
+        self.case_id.clone()
+    }
+}
+
+/// An inspector classified a violation case by violation type; its remedial track opens
+/// (`pending`) with the type's budgets, or — reclassified before any step — starts over on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViolationClassified {
+    pub case_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub violation_type: String,
+    /// The type it had before, when reclassified.
+    pub previous_type: Option<String>,
+    pub remedial_state: String,
+    pub classified_at: DateTime<Utc>,
+}
+
+impl Event for ViolationClassified {
+    const TYPE: &'static str = "violation.classified";
+    fn aggregate_id(&self) -> String {
+        self.case_id.clone()
+    }
+}
+
+/// A step of a case's remedial track: the agency referred the violation to an authority,
+/// reported its decision or its execution, or an inspector withdrew the track (`withdrawn`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViolationRemedialStep {
+    pub case_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub step_id: String,
+    /// `referred`, `decided`, `executed` or `withdrawn`.
+    pub step: String,
+    /// The track's state after the step.
+    pub state: String,
+    /// The reference letter's number, if given.
+    pub reference: Option<String>,
+    /// The authority referred to (`referred` only).
+    pub authority: Option<String>,
+    pub acted_at: DateTime<Utc>,
+}
+
+impl Event for ViolationRemedialStep {
+    const TYPE: &'static str = "violation.remedial_step";
+    fn aggregate_id(&self) -> String {
+        self.case_id.clone()
+    }
+}
+
+/// 1888's verdict on a case's remedial track: the message became effective, or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViolationVerdict {
+    pub case_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub agency_id: String,
+    pub effective: bool,
+    /// `effective` or `not_effective`.
+    pub state: String,
+    pub reason: String,
+    pub decided_at: DateTime<Utc>,
+}
+
+impl Event for ViolationVerdict {
+    const TYPE: &'static str = "violation.verdict";
     fn aggregate_id(&self) -> String {
         self.case_id.clone()
     }
@@ -633,6 +832,29 @@ impl Event for NotificationFailed {
 }
 
 #[cfg(test)]
+mod shown_tests {
+    use super::DeadlineState::*;
+
+    #[test]
+    fn a_late_answer_moves_a_breached_clock_to_answered_late() {
+        assert_eq!(Breached.shown_after(AnsweredLate), AnsweredLate);
+        assert_eq!(Pending.shown_after(AnsweredLate), AnsweredLate, "the warning not yet seen");
+        assert_eq!(Pending.shown_after(Met), Met);
+    }
+
+    #[test]
+    fn final_states_are_never_undone_by_a_running_clock() {
+        for shown in [Met, Breached, AnsweredLate, Declined] {
+            for reported in [Pending, Paused] {
+                assert_eq!(shown.shown_after(reported), shown, "{shown} then {reported}");
+            }
+        }
+        assert_eq!(Paused.shown_after(Pending), Pending);
+        assert_eq!(Pending.shown_after(Paused), Paused);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -640,6 +862,7 @@ mod tests {
     fn envelope_round_trips_and_decodes_its_own_type_only() {
         let at = Utc::now();
         let event = DeadlineMet {
+            subject: None,
             deadline_id: "d".into(),
             message_id: "m".into(),
             stage: "respond".into(),
@@ -660,6 +883,7 @@ mod tests {
         let mut envelope = Envelope::new(
             "x",
             &DeadlineMet {
+                subject: None,
                 deadline_id: "d".into(),
                 message_id: "m".into(),
                 stage: "s".into(),

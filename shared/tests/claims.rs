@@ -34,6 +34,7 @@ fn enqueue(db: &Db, count: usize) {
     write_transaction(&mut conn, |conn| {
         for n in 0..count {
             let met = DeadlineMet {
+                subject: None,
                 deadline_id: format!("d{n}"),
                 message_id: format!("m{n}"),
                 stage: "respond".into(),
@@ -263,6 +264,7 @@ async fn a_connection_handed_back_mid_transaction_never_reaches_the_next_user() 
 
 fn enqueue_in(conn: &mut DbConnection) {
     let met = DeadlineMet {
+        subject: None,
         deadline_id: "d".into(),
         message_id: "m".into(),
         stage: "respond".into(),

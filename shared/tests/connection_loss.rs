@@ -204,6 +204,7 @@ async fn a_consumer_meeting_terminated_connections_waits_and_applies_never_parks
     let spec = ConsumerSpec { consumer: "intake", event_types: vec!["deadline.met"] };
     bus.consume(spec, sink, CancellationToken::new()).await.unwrap_or_else(|e| panic!("{e}"));
     let met = DeadlineMet {
+        subject: None,
         deadline_id: "d1".into(),
         message_id: "m1".into(),
         stage: "respond".into(),

@@ -35,6 +35,7 @@ fn databases() -> Vec<TestDatabase> {
 
 fn event(n: usize) -> DeadlineMet {
     DeadlineMet {
+        subject: None,
         deadline_id: format!("d{n}"),
         message_id: format!("m{n}"),
         stage: "respond".into(),

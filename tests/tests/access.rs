@@ -190,3 +190,121 @@ async fn no_agency_reads_lists_or_acts_on_another_agencys_objects() {
     );
     portal.app.stop().await;
 }
+
+/// A violation report of `agency`'s, its case classified; (case id, tracking code, message id).
+async fn case_owned_by(portal: &Portal, agency: &str, province: &str, city: Option<&str>) -> (String, String, String) {
+    let (code, message_id) = portal.post_kind("violation_report", province, city).await;
+    portal.wait_for(&code, "assigned", Some(agency)).await;
+    let case_id = eventually(Duration::from_secs(20), "the violation case", || async {
+        let list = portal.expect(portal.app.get("/api/v1/violation-cases", &supervisor()).await, 200);
+        list["violation_cases"]
+            .as_array()
+            .and_then(|cases| cases.iter().find(|c| c["message_id"] == message_id.as_str()))
+            .and_then(|c| c["id"].as_str().map(str::to_string))
+    })
+    .await;
+    let classify = json!({ "violation_type": "building.unauthorized" });
+    let path = format!("/api/v1/violation-cases/{case_id}/classification");
+    portal.expect(portal.app.post(&path, &supervisor(), &classify).await, 200);
+    (case_id, code, message_id)
+}
+
+/// (method, path, body) of every endpoint on one case an agency may call on its own case.
+fn case_endpoints(case_id: &str) -> Vec<(&'static str, String, Option<Value>)> {
+    let case = format!("/api/v1/violation-cases/{case_id}");
+    let referral = json!({ "step": "referred", "authority": "کمیسیون ماده صد", "body": "ارجاع" });
+    vec![
+        ("GET", case.clone(), None),
+        ("POST", format!("{case}/remedial/steps"), Some(referral)),
+        ("POST", format!("{case}/remedial/pause"), Some(json!({ "reason": "کمیسیون" }))),
+        ("POST", format!("{case}/remedial/resume"), Some(json!({}))),
+    ]
+}
+
+/// Endpoints on a case only inspectors may call: refused to any agency for its role, before the
+/// case is looked at.
+fn inspector_endpoints(case_id: &str) -> Vec<(&'static str, String, Option<Value>)> {
+    let case = format!("/api/v1/violation-cases/{case_id}");
+    vec![
+        ("POST", format!("{case}/classification"), Some(json!({ "violation_type": "tender.irregular" }))),
+        ("POST", format!("{case}/remedial/verdict"), Some(json!({ "effective": true, "reason": "r" }))),
+        ("POST", format!("{case}/remedial/withdrawal"), Some(json!({ "reason": "r" }))),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_agency_reads_lists_or_acts_on_another_agencys_violation_case() {
+    let mut portal = Portal::start_with_violations("P7D").await;
+    let district = case_owned_by(&portal, "district-3", "tehran", Some("تهران")).await;
+    let isfahan = case_owned_by(&portal, "isfahan-municipality", "isfahan", None).await;
+    let missing = uuid::Uuid::now_v7().to_string();
+    let mentions = |body: &Value, (case, code, message): &(String, String, String)| {
+        let text = body.to_string();
+        text.contains(case) || text.contains(code) || text.contains(message)
+    };
+    let strangers = [
+        ("isfahan-municipality", &district),
+        ("national-housing", &district),
+        ("district-3", &isfahan),
+        ("tehran-municipality", &isfahan),
+        ("tehran-governorate", &isfahan),
+    ];
+    let lists = [
+        "/api/v1/violation-cases",
+        "/api/v1/violation-cases?remedial_state=pending&violation_type=building.unauthorized",
+    ];
+    let mut checks = 0;
+    for (agency, object) in strangers {
+        let token = officer(agency);
+        for ((method, path, body), (_, missing_path, _)) in
+            case_endpoints(&object.0).into_iter().zip(case_endpoints(&missing))
+        {
+            let (status, answer) = call(&portal, method, &path, &token, body.as_ref()).await;
+            let (missing_status, missing_answer) = call(&portal, method, &missing_path, &token, body.as_ref()).await;
+            assert_eq!((status, missing_status), (404, 404), "{agency} {method} {path}: {answer}");
+            assert_eq!(answer["detail"], missing_answer["detail"], "{agency} {method} {path}");
+            assert!(!mentions(&answer, object), "{agency} {method} {path}: {answer}");
+            checks += 1;
+        }
+        for ((method, path, body), (_, missing_path, _)) in
+            inspector_endpoints(&object.0).into_iter().zip(inspector_endpoints(&missing))
+        {
+            let (status, answer) = call(&portal, method, &path, &token, body.as_ref()).await;
+            let (missing_status, missing_answer) = call(&portal, method, &missing_path, &token, body.as_ref()).await;
+            assert_eq!((status, missing_status), (403, 403), "{agency} {method} {path}: {answer}");
+            assert_eq!(answer["detail"], missing_answer["detail"], "{agency} {method} {path}");
+            checks += 1;
+        }
+        for path in lists {
+            let (status, answer) = call(&portal, "GET", path, &token, None).await;
+            assert!(status == 200 && !mentions(&answer, object), "{agency} GET {path} lists another's case: {answer}");
+            checks += 1;
+        }
+    }
+    // Without a key (a citizen), nothing about cases answers.
+    for (method, path, body) in case_endpoints(&district.0).into_iter().chain(inspector_endpoints(&district.0)) {
+        let (status, _) = call(&portal, method, &path, "", body.as_ref()).await;
+        assert_eq!(status, 401, "a citizen {method} {path}");
+        checks += 1;
+    }
+
+    // Positive controls: the owner and every ancestor read it (without its culpability track)
+    // and list it; the owner acts on it.
+    let mut controls = 0;
+    for agency in ["district-3", "tehran-municipality", "tehran-governorate"] {
+        let token = officer(agency);
+        let (status, body) =
+            call(&portal, "GET", &format!("/api/v1/violation-cases/{}", district.0), &token, None).await;
+        assert!(status == 200 && body.get("culpability").is_none(), "{agency}: {body}");
+        for path in lists {
+            let (status, answer) = call(&portal, "GET", path, &token, None).await;
+            assert!(status == 200 && mentions(&answer, &district), "{agency} GET {path} misses its own: {answer}");
+            controls += 1;
+        }
+    }
+    let (method, path, body) = case_endpoints(&district.0).remove(1);
+    let (status, answer) = call(&portal, method, &path, &officer("district-3"), body.as_ref()).await;
+    assert_eq!(status, 201, "the owner refers its own case: {answer}");
+    println!("access matrix, violation cases: {checks} checks, {controls} positive controls");
+    portal.app.stop().await;
+}

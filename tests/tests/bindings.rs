@@ -15,7 +15,7 @@ use nazer_shared::events::Envelope;
 use nazer_shared::testing::TestApp;
 
 /// Every event type the services publish (`shared/src/events.rs`).
-const EVENT_TYPES: [&str; 22] = [
+const EVENT_TYPES: [&str; 29] = [
     "message.received",
     "message.assigned",
     "message.needs_triage",
@@ -35,6 +35,13 @@ const EVENT_TYPES: [&str; 22] = [
     "deadline.reminder",
     "warning.issued",
     "violation.case_opened",
+    "violation.classified",
+    "violation.remedial_step",
+    "violation.verdict",
+    "stage.opened",
+    "stage.closed",
+    "stage.paused",
+    "stage.resumed",
     "notification.delivered",
     "notification.failed",
     "areas.imported",

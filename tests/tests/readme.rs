@@ -1,5 +1,5 @@
-//! The README's commands are copied and pasted by newcomers: its demo walk-through (every `sh`
-//! block from "Run it" to "Test it") runs here, as written, against `nazer up --demo`, and the
+//! The README's commands are copied and pasted by newcomers: its demo walk-throughs (every `sh`
+//! block from "Run it" to "Test it", a violation case's included) run here, as written, against `nazer up --demo`, and the
 //! calendar example prints what the README says it prints.
 
 mod support;
@@ -54,6 +54,7 @@ async fn the_readmes_demo_walk_through_runs_as_written() {
     assert!(output.status.success(), "the README's commands failed:\n{script}\n---\n{text}");
     assert!(text.contains("\"status\":\"closed\""), "the walk ends with the message closed:\n{text}");
     assert!(text.contains("کمتر از حد استاندارد"), "the low review registers a quality warning:\n{text}");
+    assert!(text.contains("\"remedial_state\": \"effective\""), "the violation case is made effective:\n{text}");
     nazer.terminate();
 }
 

@@ -2,6 +2,8 @@
 //! clock when the agency answers, and registers a warning (تذکر) — exactly once — when the
 //! standard handling time runs out. Clocks count business time on calendars whose closures
 //! may hold for one area (a province, a district of Tehran, …), as intake announces its areas.
+//! Other subjects' stages (a violation case's tracks) run on the same clocks through `stage.*`
+//! events.
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::events::{
     AreasImported, Envelope, MessageAcknowledged, MessageAssigned, MessageDeclined, MessageReopened, MessageResponded,
-    ResponseReviewed,
+    ResponseReviewed, StageClosed, StageOpened, StagePaused, StageResumed,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
@@ -27,6 +29,7 @@ mod openapi;
 pub mod policy;
 pub mod schema;
 pub mod seeding;
+pub mod subjects;
 pub mod warnings;
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
@@ -61,6 +64,10 @@ pub fn handlers() -> Handlers<Clockwork> {
         .on::<MessageReopened>(restart)
         .on::<ResponseReviewed>(review)
         .on::<AreasImported>(know_areas)
+        .on::<StageOpened>(|_, conn, opened, _, now| Ok(subjects::open(conn, &opened, now).map(drop)?))
+        .on::<StageClosed>(|_, conn, closed, _, now| Ok(subjects::close(conn, &closed, now).map(drop)?))
+        .on::<StagePaused>(|_, conn, paused, _, now| Ok(subjects::pause(conn, &paused, now).map(drop)?))
+        .on::<StageResumed>(|_, conn, resumed, _, now| Ok(subjects::resume(conn, &resumed, now).map(drop)?))
 }
 
 fn schedule(

@@ -35,6 +35,9 @@ diesel::table! {
         pauses -> Text,
         agency_ancestors -> Nullable<Text>,
         area_path -> Text,
+        subject_kind -> Text,
+        subject_message_id -> Nullable<Text>,
+        stage_fa -> Nullable<Text>,
     }
 }
 
@@ -54,6 +57,8 @@ diesel::table! {
         escalated_to -> Nullable<Text>,
         acknowledged_at -> Nullable<Timestamp>,
         acknowledged_by -> Nullable<Text>,
+        subject_kind -> Nullable<Text>,
+        subject_id -> Nullable<Text>,
     }
 }
 
@@ -90,3 +95,11 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(deadlines, warnings);
+
+diesel::table! {
+    subject_stage_closures (subject_id, stage) {
+        subject_id -> Text,
+        stage -> Text,
+        closed_at -> Timestamp,
+    }
+}

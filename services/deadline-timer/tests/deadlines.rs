@@ -150,7 +150,10 @@ async fn an_overdue_deadline_gets_exactly_one_warning() {
     assert!(warning.text_fa.contains("۱۲۳۴۵۶۷۸۹۰"), "{}", warning.text_fa);
     assert!(!warning.text_fa.contains("1234567890"), "no Latin digits: {}", warning.text_fa);
     assert!(warning.text_fa.starts_with("مهلت رسیدگی به پیام"), "{}", warning.text_fa);
-    assert_eq!(warning.text_fa, firing_store::warning_text(Stage::Respond, 1, "1234567890", first_due));
+    assert_eq!(
+        warning.text_fa,
+        firing_store::warning_text(firing_store::stage_fa(Stage::Respond), 1, "1234567890", first_due)
+    );
     assert_eq!(deadline_state, DeadlineState::Breached.as_str());
 
     let mut conn = app.db().get().unwrap();

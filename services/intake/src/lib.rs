@@ -30,6 +30,7 @@ pub(crate) mod tracking;
 pub(crate) mod tracking_api;
 pub mod tracking_code;
 pub mod view;
+pub mod violation_holds;
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: INTAKE,

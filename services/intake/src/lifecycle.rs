@@ -325,6 +325,9 @@ pub fn close(
 ) -> Result<DateTime<Utc>, LifecycleError> {
     let head = head(conn, code, &Viewer::All)?;
     check(head.status, Action::Close).map_err(LifecycleError::NotAllowed)?;
+    if let Some(why) = crate::violation_holds::closing_refusal(conn, &head.id)? {
+        return Err(LifecycleError::NotAllowed(why));
+    }
     let at = to_db_time(now);
     let rows = diesel::update(unchanged(&head))
         .set((

@@ -34,17 +34,11 @@ pub(crate) fn stored_state(text: &str) -> Result<DeadlineState, DbError> {
         .ok_or_else(|| DbError::Refused(format!("unknown deadline state `{text}` in the database")))
 }
 
-/// What a clock shows once `reported` arrives on `shown`: pending and paused give way to each
-/// other but never undo a final state (met, breached, answered late, declined); a final state
-/// replaces what was shown — so a late answer moves `breached` to `answered_late`.
-pub(crate) fn shown_after(shown: DeadlineState, reported: DeadlineState) -> DeadlineState {
-    if reported.is_open() && !shown.is_open() { shown } else { reported }
-}
-
 /// What intake does with the events it consumes: keeps the message's status, its clocks, their
-/// reminders and its warnings as the other services report them.
+/// reminders and its warnings as the other services report them, and whether a violation case
+/// holds it open.
 pub fn handlers() -> Handlers<Projection> {
-    Handlers::new()
+    let handlers = Handlers::new()
         .on::<MessageAssigned>(assigned)
         .on::<MessageNeedsTriage>(needs_triage)
         .on::<DeadlineScheduled>(deadline_changed)
@@ -54,7 +48,8 @@ pub fn handlers() -> Handlers<Projection> {
         .on::<DeadlineMet>(deadline_changed)
         .on::<DeadlineReminderSent>(reminded)
         .on::<WarningIssued>(warned)
-        .on::<ReopenWindowSet>(reopen_window_set)
+        .on::<ReopenWindowSet>(reopen_window_set);
+    crate::violation_holds::handlers(handlers)
 }
 
 fn assigned(
@@ -143,6 +138,12 @@ fn reopen_window_set(
     Ok(())
 }
 
+/// True for the clocks of another subject's stage (a violation case's track): their owner
+/// shows them, never the message's own view (an agency must not see a culpability stage).
+fn about_another_subject(envelope: &Envelope) -> bool {
+    envelope.payload.get("subject").is_some_and(|subject| !subject.is_null())
+}
+
 fn warned(
     _: &Projection,
     conn: &mut DbConnection,
@@ -150,6 +151,9 @@ fn warned(
     envelope: &Envelope,
     _: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
+    if about_another_subject(envelope) {
+        return Ok(());
+    }
     // A quality warning judges an answer, not the clock it answered: that stays met.
     if Stage::parse(&event.stage) != Some(Stage::Quality) {
         let deadline = DeadlineFacts {
@@ -188,9 +192,12 @@ fn reminded(
     _: &Projection,
     conn: &mut DbConnection,
     event: DeadlineReminderSent,
-    _: &Envelope,
+    envelope: &Envelope,
     _: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
+    if about_another_subject(envelope) {
+        return Ok(());
+    }
     let known: i64 = message_reminders::table.find((&event.deadline_id, event.fraction)).count().get_result(conn)?;
     if known == 0 {
         diesel::insert_into(message_reminders::table)
@@ -259,6 +266,9 @@ fn deadline_changed<E: DeadlineChange>(
     envelope: &Envelope,
     _: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
+    if about_another_subject(envelope) {
+        return Ok(());
+    }
     let (deadline, state) = event.facts();
     upsert_deadline(conn, &deadline, state, envelope.occurred_at)
 }
@@ -272,7 +282,7 @@ struct ShownRow {
     agency_id: Option<String>,
 }
 
-/// Records a deadline's state and due instant, as [`shown_after`] decides.
+/// Records a deadline's state and due instant, as [`DeadlineState::shown_after`] decides.
 fn upsert_deadline(
     conn: &mut DbConnection,
     DeadlineFacts { deadline_id, message_id, agency_id, stage, due_at }: &DeadlineFacts,
@@ -307,7 +317,7 @@ fn upsert_deadline(
             }
         }
         Some(ShownRow { state: current, agency_id: known, .. }) => {
-            let next = shown_after(stored_state(&current)?, state).as_str();
+            let next = stored_state(&current)?.shown_after(state).as_str();
             diesel::update(message_deadlines::table.find(deadline_id))
                 .set((
                     message_deadlines::due_at.eq(to_db_time(*due_at)),
@@ -327,27 +337,10 @@ mod tests {
     use DeadlineState::*;
 
     #[test]
-    fn a_late_answer_moves_a_breached_clock_to_answered_late() {
-        assert_eq!(shown_after(Breached, AnsweredLate), AnsweredLate);
-        assert_eq!(shown_after(Pending, AnsweredLate), AnsweredLate, "the warning not yet seen");
-        assert_eq!(shown_after(Pending, Met), Met);
-    }
-
-    #[test]
-    fn final_states_are_never_undone_by_a_running_clock() {
-        for shown in [Met, Breached, AnsweredLate, Declined] {
-            for reported in [Pending, Paused] {
-                assert_eq!(shown_after(shown, reported), shown, "{shown} then {reported}");
-            }
-        }
-        assert_eq!(shown_after(Paused, Pending), Pending);
-        assert_eq!(shown_after(Pending, Paused), Paused);
-    }
-
-    #[test]
     fn deadline_met_reports_answered_late_when_the_clock_ran_out() {
         let at = Utc::now();
         let met = |answered_late| DeadlineMet {
+            subject: None,
             deadline_id: "d".into(),
             message_id: "m".into(),
             stage: Stage::Respond.as_str().into(),

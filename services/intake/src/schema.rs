@@ -189,3 +189,12 @@ diesel::table! {
 
 // Open311 reads leave out messages whose reporter asked for confidentiality (a subquery).
 diesel::allow_tables_to_appear_in_same_query!(messages, reporters);
+
+diesel::table! {
+    message_violation_cases (case_id) {
+        case_id -> Text,
+        message_id -> Text,
+        remedial_open -> Bool,
+        updated_at -> Timestamp,
+    }
+}

@@ -517,6 +517,7 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
     let started = now();
     let due_at = started + chrono::Duration::days(7);
     let scheduled = DeadlineScheduled {
+        subject: None,
         deadline_id: "deadline-1".into(),
         message_id: id.clone(),
         tracking_code: code.clone(),
@@ -533,6 +534,7 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
 
     // A closure moved it a day later, and back.
     let moved = |from: DateTime<Utc>, to: DateTime<Utc>| DeadlineMoved {
+        subject: None,
         deadline_id: "deadline-1".into(),
         message_id: id.clone(),
         tracking_code: code.clone(),
@@ -551,6 +553,7 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
     assert_eq!(apply(&app, &envelope("deadline-timer", &moved(later, due_at))).await, InboxOutcome::Applied);
     // Paused while the agency waits for the citizen, then resumed.
     let paused = DeadlinePaused {
+        subject: None,
         deadline_id: "deadline-1".into(),
         message_id: id.clone(),
         tracking_code: code.clone(),
@@ -564,6 +567,7 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
     let view = get_message(&app, &code, ADMIN_KEY).await.body;
     assert_eq!(view["deadlines"][0]["state"], "paused");
     let resumed = DeadlineResumed {
+        subject: None,
         deadline_id: "deadline-1".into(),
         message_id: id.clone(),
         tracking_code: code.clone(),
@@ -583,6 +587,7 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
 
     let issued_at = due_at + chrono::Duration::minutes(1);
     let warning = WarningIssued {
+        subject: None,
         warning_id: "warning-1".into(),
         deadline_id: "deadline-1".into(),
         message_id: id.clone(),
@@ -623,6 +628,7 @@ async fn the_read_model_follows_assignment_deadlines_and_warnings() {
     // deadline-timer's own list does, and stays so.
     let answered_at = issued_at + chrono::Duration::hours(1);
     let late = DeadlineMet {
+        subject: None,
         deadline_id: "deadline-1".into(),
         message_id: text(&receipt["id"]),
         stage: "respond".into(),
@@ -671,6 +677,7 @@ async fn triage_and_met_deadlines_show_in_the_read_model() {
 
     let due_at = now() + chrono::Duration::days(2);
     let met = DeadlineMet {
+        subject: None,
         deadline_id: "deadline-ack".into(),
         message_id: id.clone(),
         stage: "acknowledge".into(),
@@ -723,6 +730,7 @@ async fn only_the_assigned_agency_sees_a_message() {
 /// What deadline-timer publishes when it starts `agency`'s clock `deadline` on the message.
 fn scheduled(receipt: &Value, deadline: &str, agency: &str, due_at: DateTime<Utc>) -> DeadlineScheduled {
     DeadlineScheduled {
+        subject: None,
         deadline_id: deadline.into(),
         message_id: text(&receipt["id"]),
         tracking_code: text(&receipt["tracking_code"]),
@@ -736,6 +744,7 @@ fn scheduled(receipt: &Value, deadline: &str, agency: &str, due_at: DateTime<Utc
 /// What deadline-timer publishes when `agency`'s clock `deadline` runs out.
 fn warning_on(receipt: &Value, deadline: &str, agency: &str, level: i32, due_at: DateTime<Utc>) -> WarningIssued {
     WarningIssued {
+        subject: None,
         warning_id: format!("{deadline}-warning-{level}"),
         deadline_id: deadline.into(),
         message_id: text(&receipt["id"]),
@@ -819,6 +828,7 @@ async fn reminders_and_escalation_recipients_show_in_the_message_view() {
     apply(&app, &envelope("deadline-timer", &scheduled(&receipt, "deadline-a", "agency-a", due_at))).await;
     let sent_at = due_at - chrono::Duration::hours(1);
     let reminder = DeadlineReminderSent {
+        subject: None,
         deadline_id: "deadline-a".into(),
         message_id: text(&receipt["id"]),
         tracking_code: code.clone(),
@@ -834,6 +844,7 @@ async fn reminders_and_escalation_recipients_show_in_the_message_view() {
     assert_eq!(apply(&app, &envelope("deadline-timer", &reminder)).await, InboxOutcome::Applied);
     let first = warning_on(&receipt, "deadline-a", "agency-a", 1, due_at);
     let second = WarningIssued {
+        subject: None,
         level: 2,
         warning_id: "deadline-a-warning-2".into(),
         reason: "escalated_to_parent".into(),
@@ -862,7 +873,12 @@ fn actors(view: &Value) -> Vec<(String, Value)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_state_change_records_its_actor_for_staff_only() {
     let mut app = start().await;
-    let receipt = submit(&app).await;
+    // A complaint: a violation report would not close before its case's verdict.
+    let mut complaint = a_message();
+    complaint["kind"] = json!("complaint");
+    let receipt = post_message(&app, ADMIN_KEY, &complaint).await;
+    assert_eq!(receipt.status, 201, "{}", receipt.body);
+    let receipt = receipt.body;
     let code = text(&receipt["tracking_code"]);
     let agency_a = agency_key(&app, "agency-a");
     let supervisor = fixtures::api_key(&app, &[Scope::Supervisor], None);

@@ -818,6 +818,7 @@ async fn the_expected_datetime_follows_the_respond_deadline() {
     publish(&app, "routing", &assigned).await;
     let due_at = (Utc::now() + chrono::Duration::days(7)).with_nanosecond(0).unwrap();
     let scheduled = DeadlineScheduled {
+        subject: None,
         deadline_id: "deadline-respond".into(),
         message_id: id.clone(),
         tracking_code: code.clone(),
@@ -843,6 +844,7 @@ async fn the_expected_datetime_follows_the_respond_deadline() {
 
     // A met deadline promises nothing more.
     let met = DeadlineMet {
+        subject: None,
         deadline_id: "deadline-respond".into(),
         message_id: id,
         stage: "respond".into(),

@@ -1,6 +1,6 @@
 //! Demo data for `nazer up --demo`: Tehran's 1888 from the example reference data (its areas
-//! with illustrative boundaries, categories, agencies and routing rules), SLA policies of
-//! seconds, API keys known in advance, and a built-in receiver for the agencies' webhooks that
+//! with illustrative boundaries, categories, agencies and routing rules), SLA policies and
+//! violation-case stage budgets of seconds, API keys known in advance, and a built-in receiver for the agencies' webhooks that
 //! checks their signatures, so the whole path can be watched on one machine.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -59,6 +59,7 @@ pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>
         write_transaction(conn, |conn| {
             crate::import::apply_or_refuse(conn, &data, now)?;
             nazer_deadline_timer::seed_demo(conn, now)?;
+            nazer_violation_referral::types::store::seed_demo(conn, now)?;
             let mut ids: Vec<&str> = agencies.iter().map(String::as_str).collect();
             ids.push(nazer_deadline_timer::firing::store::SPECIAL_FOLLOW_UP);
             nazer_notification::seed_demo(conn, &keys, &ids, &receiver, WEBHOOK_SECRET, now)
@@ -127,7 +128,8 @@ fn banner(addr: SocketAddr) -> String {
          \n  OpenAPI document       : {base}/api/v1/openapi.json\
          \n  Open311 (GeoReport v2) : {base}/open311/v2/services.json\
          \n  health                 : {base}/healthz\
-         \n  respond budget         : 30 seconds, so a warning follows an unanswered message\n\
+         \n  respond budget         : 30 seconds, so a warning follows an unanswered message\
+         \n  violation case stages  : 60 seconds each, from an inspector's classification\n\
          \nDemo API keys (send as 'Authorization: Bearer KEY'):\n{keys}\
          \nPost a message:\n  curl -s -X POST {base}/api/v1/messages -H 'Authorization: Bearer {CALL_CENTRE_KEY}' \\\n    \
          -H 'Content-Type: application/json' \\\n    \

@@ -51,7 +51,8 @@ pub(crate) struct SubscriptionRequest {
     secret: Option<String>,
     /// The event types to deliver, at least one: `*` (all, the default when absent or null) or
     /// any of message.assigned, message.reopened, deadline.reminder, deadline.moved,
-    /// deadline.paused, deadline.resumed, warning.issued.
+    /// deadline.paused, deadline.resumed, warning.issued, violation.classified,
+    /// violation.remedial_step, violation.verdict.
     #[schema(min_items = 1)]
     event_types: Option<Vec<String>>,
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::events::{
     DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, Event, MessageAssigned,
-    MessageReopened, WarningIssued,
+    MessageReopened, ViolationClassified, ViolationRemedialStep, ViolationVerdict, WarningIssued,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
@@ -64,6 +64,11 @@ pub fn handlers() -> Handlers<()> {
         .on::<DeadlinePaused>(dispatch)
         .on::<DeadlineResumed>(dispatch)
         .on::<WarningIssued>(dispatch)
+        // A violation case's remedial track is the agency's to act on; its culpability track
+        // never reaches agencies.
+        .on::<ViolationClassified>(dispatch)
+        .on::<ViolationRemedialStep>(dispatch)
+        .on::<ViolationVerdict>(dispatch)
 }
 
 /// The event types agencies can subscribe to: those this service consumes.

@@ -216,6 +216,7 @@ async fn a_consumed_warning_is_delivered() {
     subscribe(&app, "agency-a", &format!("{}/hooks/agency-a", receiver.url), json!(["warning.issued"])).await;
     let due = Utc::now() - Duration::minutes(1);
     let warning = WarningIssued {
+        subject: None,
         warning_id: "w-1".into(),
         deadline_id: "d-1".into(),
         message_id: "m-1".into(),
@@ -256,6 +257,7 @@ async fn reminders_moves_and_escalated_warnings_reach_whoever_must_act() {
     }
     let bus = app.host.as_ref().unwrap().bus.clone();
     let reminder = DeadlineReminderSent {
+        subject: None,
         deadline_id: "d-1".into(),
         message_id: "m-1".into(),
         tracking_code: "1234567890".into(),
@@ -267,6 +269,7 @@ async fn reminders_moves_and_escalated_warnings_reach_whoever_must_act() {
         sent_at: Utc::now(),
     };
     let level = |level: i32, escalated_to: &str| WarningIssued {
+        subject: None,
         warning_id: format!("w-{level}"),
         deadline_id: "d-1".into(),
         message_id: "m-1".into(),
@@ -281,6 +284,7 @@ async fn reminders_moves_and_escalated_warnings_reach_whoever_must_act() {
         escalated_to: Some(escalated_to.into()),
     };
     let moved = DeadlineMoved {
+        subject: None,
         deadline_id: "d-1".into(),
         message_id: "m-1".into(),
         tracking_code: "1234567890".into(),
@@ -293,6 +297,7 @@ async fn reminders_moves_and_escalated_warnings_reach_whoever_must_act() {
         moved_at: Utc::now(),
     };
     let paused = DeadlinePaused {
+        subject: None,
         deadline_id: "d-1".into(),
         message_id: "m-1".into(),
         tracking_code: "1234567890".into(),
@@ -303,6 +308,7 @@ async fn reminders_moves_and_escalated_warnings_reach_whoever_must_act() {
         paused_at: Utc::now(),
     };
     let resumed = DeadlineResumed {
+        subject: None,
         deadline_id: "d-1".into(),
         message_id: "m-1".into(),
         tracking_code: "1234567890".into(),

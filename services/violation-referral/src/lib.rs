@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use nazer_shared::agency::Viewer;
 use nazer_shared::db::DbConnection;
 use nazer_shared::events::{Envelope, MessageAssigned};
 use nazer_shared::http::paging::{self, Order};
@@ -18,10 +19,12 @@ use nazer_shared::iran::Province;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::{Deserialize, Serialize};
+use tracks::remedial::RemedialState;
 
 pub(crate) mod openapi;
 pub mod schema;
 pub mod store;
+pub mod tracks;
 pub mod types;
 pub mod units;
 
@@ -64,9 +67,10 @@ pub struct ViolationReferral {
     state: web::Data<State>,
 }
 
-/// What violation-referral does with the events it consumes.
+/// What violation-referral does with the events it consumes: opens the case of an assigned
+/// violation report, and keeps the clocks deadline-timer runs for its stages.
 pub fn handlers() -> Handlers<()> {
-    Handlers::new().on::<MessageAssigned>(open_case)
+    tracks::deadlines::handlers(Handlers::new().on::<MessageAssigned>(open_case))
 }
 
 fn open_case(
@@ -93,6 +97,7 @@ impl Service for ViolationReferral {
         cfg.app_data(self.state.clone())
             .route("/api/v1/violation-cases", web::get().to(get_cases))
             .route("/api/v1/violation-cases/{id}", web::get().to(get_case))
+            .configure(tracks::api::routes)
             .configure(types::api::routes)
             .configure(units::api::routes);
     }
@@ -105,6 +110,12 @@ pub(crate) struct CaseQuery {
     /// Only this agency's cases (its id); ignored for agencies, who see only their own.
     #[param(required = false, value_type = String)]
     agency_id: Option<String>,
+    /// Only cases classified as this violation type (its code).
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    violation_type: Option<String>,
+    /// Only cases whose remedial track is in this state.
+    #[param(required = false, value_type = RemedialState)]
+    remedial_state: Option<String>,
     /// Only cases in this status: `open` (the only status so far).
     #[param(required = false, value_type = store::CaseStatus)]
     status: Option<String>,
@@ -143,9 +154,10 @@ pub(crate) struct ViolationCaseList {
 /// admins. The call centre takes reports but does not follow cases.
 const OVERSEERS: [Scope; 3] = [Scope::Supervisor, Scope::SpecialFollowUp, Scope::Admin];
 
-/// The agency a caller is confined to, or `None` for those who see every agency's cases.
-fn confined_to(caller: &Caller) -> Result<Option<String>, ApiError> {
-    if OVERSEERS.iter().any(|s| caller.has(*s)) { Ok(None) } else { caller.own_agency().map(Some) }
+/// Whose cases a caller sees: overseers every agency's, an agency its own and its
+/// sub-agencies'; anyone else is refused.
+fn viewer_of(caller: &Caller) -> Result<Viewer, ApiError> {
+    if OVERSEERS.iter().any(|s| caller.has(*s)) { Ok(Viewer::All) } else { caller.own_agency().map(Viewer::Agency) }
 }
 
 /// Lists violation cases, newest first, with filters and a cursor.
@@ -160,9 +172,16 @@ pub(crate) async fn get_cases(
     caller: Caller,
     QueryParams(query): QueryParams<CaseQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let confined = confined_to(&caller)?;
+    let viewer = viewer_of(&caller)?;
     let mut issues = Vec::new();
     let status = query.status.as_deref().map(store::CaseStatus::parse);
+    if query.violation_type.as_deref().is_some_and(|c| !is_identifier(c)) {
+        issues.push(FieldIssue::new("violation_type", IDENTIFIER_RULE));
+    }
+    let remedial_state = query.remedial_state.as_deref().map(RemedialState::parse);
+    if remedial_state.is_some_and(|s| s.is_none()) {
+        issues.push(FieldIssue::new("remedial_state", format!("one of: {}", RemedialState::listed())));
+    }
     if status.is_some_and(|s| s.is_none()) {
         issues.push(FieldIssue::new("status", format!("one of: {}", store::CaseStatus::listed())));
     }
@@ -180,8 +199,11 @@ pub(crate) async fn get_cases(
         return Err(ApiError::invalid(issues));
     }
     let filter = store::CaseFilter {
-        // An agency stays confined to its own cases, whatever it asks for.
-        agency_id: confined.or(query.agency_id),
+        // An agency stays confined to its own cases (and its sub-agencies'), whatever it asks for.
+        agency_id: query.agency_id.filter(|_| viewer == Viewer::All),
+        viewer,
+        violation_type: query.violation_type,
+        remedial_state: remedial_state.flatten(),
         status: status.flatten(),
         category: query.category,
         province: query.province,
@@ -195,19 +217,18 @@ pub(crate) async fn get_cases(
     Ok(HttpResponse::Ok().json(ViolationCaseList { violation_cases: cases, next_cursor }))
 }
 
-/// Reads one violation case. Supervisors, special follow-up and admins, and the agency the case belongs to.
+/// Reads one violation case with its tracks. Supervisors, special follow-up and admins, and the
+/// agency the case belongs to (or a parent agency), which sees the remedial track only.
 #[utoipa::path(get, path = "/api/v1/violation-cases/{id}", tag = "violation-referral",
     params(("id" = String, Path, description = "The case's id")),
-    responses((status = 200, description = "The case", body = store::CaseView)))]
+    responses((status = 200, description = "The case", body = tracks::CaseDetail)))]
 pub(crate) async fn get_case(
     state: web::Data<State>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let confined = confined_to(&caller)?;
+    let viewer = viewer_of(&caller)?;
     let id = path.into_inner();
-    let case = state.ctx.db.run(move |conn| store::find_case(conn, &id)).await?;
-    case.filter(|c| confined.as_ref().is_none_or(|a| a == &c.agency_id))
-        .map(|c| HttpResponse::Ok().json(c))
-        .ok_or_else(|| ApiError::NotFound("no violation case has this id".into()))
+    let detail = state.ctx.db.run(move |conn| Ok(tracks::store::detail(conn, &id, &viewer))).await??;
+    Ok(HttpResponse::Ok().json(detail))
 }

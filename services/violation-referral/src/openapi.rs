@@ -5,13 +5,24 @@
     paths(
         crate::get_cases,
         crate::get_case,
+        crate::tracks::api::post_classification,
+        crate::tracks::api::post_remedial_step,
+        crate::tracks::api::post_remedial_verdict,
+        crate::tracks::api::post_remedial_withdrawal,
+        crate::tracks::api::post_remedial_pause,
+        crate::tracks::api::post_remedial_resume,
         crate::types::api::get_types,
         crate::types::api::get_type,
         crate::types::api::put_type,
         crate::units::api::get_units,
         crate::units::api::put_unit_at
     ),
-    components(schemas(crate::store::CaseStatus, nazer_shared::iran::Province))
+    components(schemas(
+        crate::store::CaseStatus,
+        crate::tracks::remedial::RemedialState,
+        crate::tracks::remedial::RemedialStep,
+        nazer_shared::iran::Province
+    ))
 )]
 pub struct ApiDoc;
 

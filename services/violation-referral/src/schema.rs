@@ -10,6 +10,35 @@ diesel::table! {
         province -> Text,
         status -> Text,
         opened_at -> Timestamp,
+        agency_ancestors -> Nullable<Text>,
+        area_path -> Nullable<Text>,
+        remedial_paused_at -> Nullable<Timestamp>,
+        opened_by -> Nullable<Text>,
+        violation_type -> Nullable<Text>,
+        budgets -> Nullable<Text>,
+        remedial_state -> Nullable<Text>,
+        culpability_state -> Nullable<Text>,
+        culpability_unit_id -> Nullable<Text>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    violation_case_steps (id) {
+        id -> Text,
+        case_id -> Text,
+        track -> Text,
+        step -> Text,
+        acted_at -> Timestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        actor_name -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        reference_date -> Nullable<Text>,
+        authority -> Nullable<Text>,
+        body -> Nullable<Text>,
+        documents -> Text,
+        detail -> Text,
     }
 }
 
@@ -26,6 +55,20 @@ diesel::table! {
         id -> Text,
         name_fa -> Text,
         name_en -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    violation_case_deadlines (deadline_id) {
+        deadline_id -> Text,
+        case_id -> Text,
+        stage -> Text,
+        agency_id -> Text,
+        started_at -> Nullable<Timestamp>,
+        due_at -> Timestamp,
+        state -> Text,
+        warning_level -> Integer,
         updated_at -> Timestamp,
     }
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use nazer_shared::agency::{Viewer, ancestor_pattern, decode_ancestors, encode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{MessageAssigned, MessageKind, ViolationCaseOpened};
 use nazer_shared::http::paging::{self, Cursor};
@@ -11,6 +12,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::schema::violation_cases;
+use crate::tracks::remedial::RemedialState;
+use crate::types::TrackBudgets;
 
 nazer_shared::closed_set! {
     /// Where a case stands.
@@ -48,6 +51,8 @@ pub fn open_case(
             violation_cases::province.eq(&assigned.province),
             violation_cases::status.eq(CaseStatus::Open.as_str()),
             violation_cases::opened_at.eq(at),
+            violation_cases::agency_ancestors.eq(encode_ancestors(&assigned.agency_ancestors)),
+            violation_cases::area_path.eq(serde_json::to_string(&assigned.area_path).ok()),
         ))
         .execute(conn)?;
     let event = ViolationCaseOpened {
@@ -77,6 +82,10 @@ pub struct CaseView {
     pub province: String,
     pub status: CaseStatus,
     pub opened_at: DateTime<Utc>,
+    /// The violation type's code, once an inspector classified the case; null before.
+    pub violation_type: Option<String>,
+    /// Where the remedial track stands; null until the case is classified.
+    pub remedial_state: Option<RemedialState>,
 }
 
 /// A case as stored.
@@ -91,6 +100,58 @@ struct CaseRow {
     province: String,
     status: String,
     opened_at: NaiveDateTime,
+    agency_ancestors: Option<String>,
+    area_path: Option<String>,
+    remedial_paused_at: Option<NaiveDateTime>,
+    violation_type: Option<String>,
+    budgets: Option<String>,
+    remedial_state: Option<String>,
+    version: i32,
+}
+
+/// A case as the rules that move it need it: its view, the agencies above its own, where the
+/// message is, the budgets it was classified with, since when its remedial stage waits on an
+/// outside authority, and the version a change must find unchanged.
+#[derive(Debug, Clone)]
+pub struct CaseHead {
+    pub view: CaseView,
+    pub agency_ancestors: Vec<String>,
+    pub area_path: Vec<String>,
+    pub budgets: Option<TrackBudgets>,
+    pub remedial_paused_at: Option<DateTime<Utc>>,
+    pub version: i32,
+}
+
+impl TryFrom<CaseRow> for CaseHead {
+    type Error = DbError;
+
+    fn try_from(mut row: CaseRow) -> Result<Self, DbError> {
+        let unreadable = |what: &str| DbError::Refused(format!("case `{}` has unreadable {what}", row.id));
+        let area_path = match row.area_path.take() {
+            Some(text) => serde_json::from_str(&text).map_err(|_| unreadable("area path"))?,
+            None => Vec::new(),
+        };
+        let budgets = match row.budgets.take() {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|_| unreadable("budgets"))?),
+            None => None,
+        };
+        Ok(Self {
+            agency_ancestors: decode_ancestors(row.agency_ancestors.as_deref()),
+            area_path,
+            budgets,
+            remedial_paused_at: row.remedial_paused_at.map(from_db_time),
+            version: row.version,
+            view: CaseView::try_from(row)?,
+        })
+    }
+}
+
+impl CaseHead {
+    /// Whether `viewer` may see this case: overseers every case, an agency its own and its
+    /// sub-agencies'.
+    pub fn seen_by(&self, viewer: &Viewer) -> bool {
+        viewer.sees(Some(&self.view.agency_id), &self.agency_ancestors)
+    }
 }
 
 impl TryFrom<CaseRow> for CaseView {
@@ -99,6 +160,13 @@ impl TryFrom<CaseRow> for CaseView {
     fn try_from(row: CaseRow) -> Result<Self, DbError> {
         let status = CaseStatus::parse(&row.status)
             .ok_or_else(|| DbError::Refused(format!("unknown case status `{}` stored", row.status)))?;
+        let remedial_state = row
+            .remedial_state
+            .map(|text| {
+                RemedialState::parse(&text)
+                    .ok_or_else(|| DbError::Refused(format!("unknown remedial state `{text}` stored")))
+            })
+            .transpose()?;
         Ok(Self {
             id: row.id,
             message_id: row.message_id,
@@ -108,15 +176,21 @@ impl TryFrom<CaseRow> for CaseView {
             province: row.province,
             status,
             opened_at: from_db_time(row.opened_at),
+            violation_type: row.violation_type,
+            remedial_state,
         })
     }
 }
 
 /// Filters of a case list; all optional.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CaseFilter {
-    /// Only this agency's cases (the caller's own agency for an agency).
+    /// Whose cases the caller sees (an agency: its own and its sub-agencies').
+    pub viewer: Viewer,
+    /// Only this agency's cases.
     pub agency_id: Option<String>,
+    pub violation_type: Option<String>,
+    pub remedial_state: Option<RemedialState>,
     pub status: Option<CaseStatus>,
     pub category: Option<String>,
     pub province: Option<String>,
@@ -133,6 +207,23 @@ pub struct CaseFilter {
 /// is one.
 pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<CaseView>, Option<String>), DbError> {
     let mut query = violation_cases::table.select(CaseRow::as_select()).into_boxed();
+    match &filter.viewer {
+        Viewer::All => {}
+        Viewer::Agency(agency) => {
+            query = query.filter(
+                violation_cases::agency_id
+                    .eq(agency.clone())
+                    .or(violation_cases::agency_ancestors.like(ancestor_pattern(agency)).escape('\\')),
+            )
+        }
+        Viewer::Nobody => return Ok((Vec::new(), None)),
+    }
+    if let Some(value) = &filter.violation_type {
+        query = query.filter(violation_cases::violation_type.eq(value.clone()));
+    }
+    if let Some(value) = &filter.remedial_state {
+        query = query.filter(violation_cases::remedial_state.eq(value.as_str()));
+    }
     if let Some(value) = &filter.agency_id {
         query = query.filter(violation_cases::agency_id.eq(value.clone()));
     }
@@ -158,9 +249,10 @@ pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<C
     Ok(paging::page(cases, filter.limit, |c: &CaseView| Cursor { at: to_db_time(c.opened_at), id: c.id.clone() }))
 }
 
-pub fn find_case(conn: &mut DbConnection, id: &str) -> Result<Option<CaseView>, DbError> {
+/// The case `id`, whoever may see it.
+pub fn find_case(conn: &mut DbConnection, id: &str) -> Result<Option<CaseHead>, DbError> {
     let row: Option<CaseRow> = violation_cases::table.find(id).select(CaseRow::as_select()).first(conn).optional()?;
-    row.map(CaseView::try_from).transpose()
+    row.map(CaseHead::try_from).transpose()
 }
 
 #[cfg(test)]

@@ -56,7 +56,24 @@ fn case_json(id: &str, assigned: &MessageAssigned, opened_at: DateTime<Utc>) -> 
         "province": assigned.province,
         "status": "open",
         "opened_at": opened_at,
+        "violation_type": null,
+        "remedial_state": null,
     })
+}
+
+/// The detail an overseer reads of an unclassified case: no track opened yet.
+fn detail_json(id: &str, assigned: &MessageAssigned, opened_at: DateTime<Utc>) -> Value {
+    let mut detail = case_json(id, assigned, opened_at);
+    detail["remedial"] = Value::Null;
+    detail["culpability"] = Value::Null;
+    detail
+}
+
+/// What the agency reads of it: the culpability track is absent, not even null.
+fn agency_detail_json(id: &str, assigned: &MessageAssigned, opened_at: DateTime<Utc>) -> Value {
+    let mut detail = case_json(id, assigned, opened_at);
+    detail["remedial"] = Value::Null;
+    detail
 }
 
 async fn count_cases(app: &TestApp) -> i64 {
@@ -139,7 +156,7 @@ async fn a_violation_report_opens_one_case_however_often_it_is_assigned() {
 
     let (status, _, body) = get(&app, &format!("{CASES}/{id}"), Some(ADMIN_KEY)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, case_json(&id, &assigned, opened_at));
+    assert_eq!(body, detail_json(&id, &assigned, opened_at));
     app.stop().await;
 }
 
@@ -229,7 +246,7 @@ async fn admins_list_and_read_every_case() {
     assert_eq!((status, listed(&body)), (200, vec![case_json(&second_id, &second, later)]));
 
     let (status, _, body) = get(&app, &format!("{CASES}/{first_id}"), Some(ADMIN_KEY)).await;
-    assert_eq!((status, body), (200, case_json(&first_id, &first, earlier)));
+    assert_eq!((status, body), (200, detail_json(&first_id, &first, earlier)));
     problem(get(&app, &format!("{CASES}/no-such-case"), Some(ADMIN_KEY)).await, 404, "not-found", &[]);
 
     for limit in [0, 201] {
@@ -254,7 +271,7 @@ async fn an_agency_sees_only_its_own_cases() {
     assert_eq!((status, listed(&body)), (200, vec![case_json(&own_id, &own, at)]));
 
     let (status, _, body) = get(&app, &format!("{CASES}/{own_id}"), Some(&agency_a)).await;
-    assert_eq!((status, body), (200, case_json(&own_id, &own, at)));
+    assert_eq!((status, body), (200, agency_detail_json(&own_id, &own, at)));
     // Another agency's case answers exactly like a missing one.
     let theirs = problem(get(&app, &format!("{CASES}/{other_id}"), Some(&agency_a)).await, 404, "not-found", &[]);
     let missing = problem(get(&app, &format!("{CASES}/no-such-case"), Some(&agency_a)).await, 404, "not-found", &[]);

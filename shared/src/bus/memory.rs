@@ -177,6 +177,7 @@ mod tests {
 
     fn event() -> Envelope {
         let met = DeadlineMet {
+            subject: None,
             deadline_id: "d".into(),
             message_id: "m".into(),
             stage: "s".into(),

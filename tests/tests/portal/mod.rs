@@ -40,17 +40,43 @@ impl Portal {
 
     /// As `start`, with further settings.
     pub async fn start_tuned(budget: &str, tune: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_hosting(
+            &[nazer_intake::SERVICE, nazer_routing::SERVICE, nazer_deadline_timer::SERVICE],
+            budget,
+            tune,
+        )
+        .await
+    }
+
+    /// As `start`, with violation-referral too and its shipped violation types.
+    pub async fn start_with_violations(budget: &str) -> Self {
+        let services = [
+            nazer_intake::SERVICE,
+            nazer_routing::SERVICE,
+            nazer_deadline_timer::SERVICE,
+            nazer_violation_referral::SERVICE,
+        ];
+        let portal = Self::start_hosting(&services, budget, |_| {}).await;
+        let mut conn = portal.app.db().get().unwrap_or_else(|e| panic!("{e}"));
+        nazer_violation_referral::types::store::seed_catalogue(&mut conn, chrono::Utc::now())
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(conn);
+        portal
+    }
+
+    async fn start_hosting(
+        services: &[nazer_shared::runtime::ServiceEntry],
+        budget: &str,
+        tune: impl FnOnce(&mut Settings),
+    ) -> Self {
         let jwks = JwksServer::start().await;
         let jwt = jwks.settings();
         let budget = budget.to_string();
-        let app = TestApp::start_with(
-            &[nazer_intake::SERVICE, nazer_routing::SERVICE, nazer_deadline_timer::SERVICE],
-            move |settings| {
-                settings.auth.jwt = jwt;
-                settings.deadlines.default_budget = budget;
-                tune(settings);
-            },
-        )
+        let app = TestApp::start_with(services, move |settings| {
+            settings.auth.jwt = jwt;
+            settings.deadlines.default_budget = budget;
+            tune(settings);
+        })
         .await;
         let portal = Self { app, jwks };
         portal.seed().await;
@@ -94,7 +120,12 @@ impl Portal {
 
     /// Posts a complaint from `province` (and `city`); its tracking code and id.
     pub async fn post_message(&self, province: &str, city: Option<&str>) -> (String, String) {
-        let message = json!({ "kind": "complaint", "channel": "call_center", "category": CATEGORY,
+        self.post_kind("complaint", province, city).await
+    }
+
+    /// Posts a message of `kind` from `province` (and `city`); its tracking code and id.
+    pub async fn post_kind(&self, kind: &str, province: &str, city: Option<&str>) -> (String, String) {
+        let message = json!({ "kind": kind, "channel": "call_center", "category": CATEGORY,
                               "body": "ساخت و ساز بدون پروانه", "province": province, "city": city,
                               "reporter": { "full_name": "شهروند", "mobile": "09121234567" } });
         let receipt = self.expect(self.app.post("/api/v1/messages", ADMIN_KEY, &message).await, 201);

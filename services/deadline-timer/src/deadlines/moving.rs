@@ -8,7 +8,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::{DeadlineMoved, DeadlineState, Stage};
+use nazer_shared::events::{DeadlineMoved, DeadlineState};
 use nazer_shared::iran::{persian_date_time, persian_digits};
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
@@ -16,8 +16,7 @@ use nazer_shared::topology::DEADLINE_TIMER;
 
 use crate::calendar::{Calendar, closure_applies};
 use crate::deadlines::pausing::{Pause, recompute};
-use crate::deadlines::store::{area_path_of, decode, encode, stage_of, state_of};
-use crate::firing::store::stage_fa;
+use crate::deadlines::store::{announced_as, area_path_of, decode, encode, stage_label, state_of};
 use crate::policy::{self, StagePolicy, Step};
 use crate::schema::deadlines;
 
@@ -50,8 +49,8 @@ pub fn steps_done(old: &[Step], done: usize, new: &[Step]) -> usize {
 }
 
 /// «مهلت رسیدگی به پیام … به ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ تغییر کرد».
-pub fn moved_text(stage: Stage, tracking_code: &str, due_at: DateTime<Utc>) -> String {
-    format!("{} {} به {} تغییر کرد", stage_fa(stage), persian_digits(tracking_code), persian_date_time(due_at))
+pub fn moved_text(stage_fa: &str, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+    format!("{} {} به {} تغییر کرد", stage_fa, persian_digits(tracking_code), persian_date_time(due_at))
 }
 
 /// A running clock, as much of it as moving needs.
@@ -72,6 +71,9 @@ struct Row {
     ladder: String,
     next_step: i32,
     pauses: String,
+    subject_kind: String,
+    subject_message_id: Option<String>,
+    stage_fa: Option<String>,
 }
 
 /// Where a running clock's message is located, to tell whether a change touches it.
@@ -170,9 +172,12 @@ fn move_one(
         ladder,
         next_step,
         pauses,
+        subject_kind,
+        subject_message_id,
+        stage_fa,
     } = row;
     let area_path = area_path_of(&id, &area_path, province.as_deref())?;
-    let stage = stage_of(&id, &stage)?;
+    let stage = stage_label(&id, &stage, stage_fa.as_deref())?;
     let policy: StagePolicy = decode(&id, "policy", &stage_policy)?;
     let old: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let (start, old_due) = (from_db_time(started_at), from_db_time(due_at));
@@ -200,13 +205,15 @@ fn move_one(
         return Ok(None);
     }
     tracing::info!(deadline_id = %id, message_id = %message_id, "deadline moved by a calendar change");
+    let (message_id, subject) = announced_as(&message_id, &subject_kind, subject_message_id.as_deref());
     Ok(Some(DeadlineMoved {
+        subject,
         deadline_id: id,
         message_id,
-        text_fa: moved_text(stage, &tracking_code, due),
+        text_fa: moved_text(&stage.fa, &tracking_code, due),
         tracking_code,
         agency_id,
-        stage: stage.as_str().into(),
+        stage: stage.name,
         previous_due_at: old_due,
         due_at: due,
         reason: reason.to_string(),
@@ -216,7 +223,10 @@ fn move_one(
 
 #[cfg(test)]
 mod tests {
+    use nazer_shared::events::Stage;
+
     use super::*;
+    use crate::firing::store::stage_fa;
 
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(seconds, 0).unwrap()
@@ -246,7 +256,7 @@ mod tests {
     fn the_moved_text_names_the_new_due_instant() {
         let due = DateTime::parse_from_rfc3339("2026-12-02T14:30:00+03:30").unwrap().with_timezone(&Utc);
         assert_eq!(
-            moved_text(Stage::Respond, "1234567890", due),
+            moved_text(stage_fa(Stage::Respond), "1234567890", due),
             "مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ به ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ تغییر کرد"
         );
     }

@@ -16,7 +16,7 @@ use crate::calendar::change::calendar_lock;
 use crate::calendar::store as calendar_store;
 use crate::calendar::{Calendar, CalendarError};
 use crate::deadlines::moving::steps_done;
-use crate::deadlines::store::{self, DeadlineView, area_path_of, decode, encode, stage_of, state_of};
+use crate::deadlines::store::{self, DeadlineView, announced_as, area_path_of, decode, encode, stage_label, state_of};
 use crate::policy::{self, LadderError, StagePolicy, Step};
 use crate::schema::deadlines;
 
@@ -79,14 +79,77 @@ struct Row {
     next_step: i32,
     paused_at: Option<NaiveDateTime>,
     pauses: String,
+    subject_kind: String,
+    subject_message_id: Option<String>,
+    stage_fa: Option<String>,
 }
 
-/// The deadline, locked; only the agency's own when `agency` is given.
+/// A message's clock, locked; only the agency's own when `agency` is given. Another subject's
+/// clocks pause and resume by their owner's events only.
 fn locked(conn: &mut DbConnection, id: &str, agency: Option<&str>) -> Result<Row, PauseError> {
-    let rows: Vec<Row> =
-        select_for_update!(conn, deadlines::table.filter(deadlines::id.eq(id)).select(Row::as_select()))?;
+    let rows: Vec<Row> = select_for_update!(
+        conn,
+        deadlines::table
+            .filter(deadlines::id.eq(id))
+            .filter(deadlines::subject_kind.eq(store::MESSAGE_SUBJECT))
+            .select(Row::as_select())
+    )?;
     let found = rows.into_iter().next().filter(|row| agency.is_none_or(|a| a == row.agency_id));
     found.ok_or(PauseError::NotFound)
+}
+
+/// The clocks of a subject's stage in `state`, locked, oldest first.
+fn locked_stage(conn: &mut DbConnection, key: &str, stage: &str, state: DeadlineState) -> Result<Vec<Row>, DbError> {
+    let rows = select_for_update!(
+        conn,
+        deadlines::table
+            .filter(deadlines::message_id.eq(key))
+            .filter(deadlines::subject_kind.ne(store::MESSAGE_SUBJECT))
+            .filter(deadlines::stage.eq(stage))
+            .filter(deadlines::state.eq(state.as_str()))
+            .order(deadlines::id)
+            .select(Row::as_select())
+    )?;
+    Ok(rows)
+}
+
+/// Pauses the running clock of a subject's stage (its owner waits on someone outside); false
+/// when none runs (closed, paused already, or not heard of yet).
+pub fn pause_subject_stage(
+    conn: &mut DbConnection,
+    key: &str,
+    stage: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, PauseError> {
+    let mut paused = false;
+    for row in locked_stage(conn, key, stage, DeadlineState::Pending)? {
+        let id = row.id.clone();
+        match pause_row(conn, row, reason, now) {
+            Ok(()) => paused = true,
+            // Its warning fell due before the owner's pause arrived: the warning stands.
+            Err(PauseError::WrongState(state, why)) => {
+                tracing::info!(deadline_id = %id, %state, why, "a subject's stage not paused");
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(paused)
+}
+
+/// Resumes the paused clock of a subject's stage; false when none is paused.
+pub fn resume_subject_stage(
+    conn: &mut DbConnection,
+    key: &str,
+    stage: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, PauseError> {
+    let rows = locked_stage(conn, key, stage, DeadlineState::Paused)?;
+    let resumed = !rows.is_empty();
+    for row in rows {
+        resume_row(conn, row, now)?;
+    }
+    Ok(resumed)
 }
 
 /// The due instant of a ladder: its level-1 step.
@@ -112,9 +175,28 @@ pub fn pause(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<DeadlineView, PauseError> {
-    let Row { id, message_id, tracking_code, agency_id, stage, state, ladder, next_step, .. } =
-        locked(conn, id, agency)?;
-    let stage = stage_of(&id, &stage)?;
+    let row = locked(conn, id, agency)?;
+    let (message_id, id) = (row.message_id.clone(), row.id.clone());
+    pause_row(conn, row, reason, now)?;
+    view(conn, &message_id, &id)
+}
+
+fn pause_row(conn: &mut DbConnection, row: Row, reason: &str, now: DateTime<Utc>) -> Result<(), PauseError> {
+    let Row {
+        id,
+        message_id,
+        tracking_code,
+        agency_id,
+        stage,
+        state,
+        ladder,
+        next_step,
+        subject_kind,
+        subject_message_id,
+        stage_fa,
+        ..
+    } = row;
+    let stage = stage_label(&id, &stage, stage_fa.as_deref())?;
     let current = state_of(&id, &state)?;
     if current != DeadlineState::Pending {
         return Err(PauseError::WrongState(current, "only a pending stage can pause"));
@@ -131,18 +213,21 @@ pub fn pause(
             deadlines::next_fire_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
+    let due_at = level_one(&id, &steps)?;
+    let (message_id, subject) = announced_as(&message_id, &subject_kind, subject_message_id.as_deref());
     let event = DeadlinePaused {
-        deadline_id: id.clone(),
-        message_id: message_id.clone(),
+        subject,
+        deadline_id: id,
+        message_id,
         tracking_code,
         agency_id,
-        stage: stage.as_str().into(),
+        stage: stage.name,
         reason: reason.into(),
-        due_at: level_one(&id, &steps)?,
+        due_at,
         paused_at: from_db_time(to_db_time(now)),
     };
     outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
-    view(conn, &message_id, &id)
+    Ok(())
 }
 
 /// Starts a paused stage's clock again with the budget it had left.
@@ -152,6 +237,13 @@ pub fn resume(
     agency: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeadlineView, PauseError> {
+    let row = locked(conn, id, agency)?;
+    let (message_id, id) = (row.message_id.clone(), row.id.clone());
+    resume_row(conn, row, now)?;
+    view(conn, &message_id, &id)
+}
+
+fn resume_row(conn: &mut DbConnection, row: Row, now: DateTime<Utc>) -> Result<(), PauseError> {
     let Row {
         id,
         message_id,
@@ -168,9 +260,12 @@ pub fn resume(
         next_step,
         paused_at,
         pauses,
-    } = locked(conn, id, agency)?;
+        subject_kind,
+        subject_message_id,
+        stage_fa,
+    } = row;
     let current = state_of(&id, &state)?;
-    let stage = stage_of(&id, &stage)?;
+    let stage = stage_label(&id, &stage, stage_fa.as_deref())?;
     let Some(paused_at) = paused_at.filter(|_| current == DeadlineState::Paused).map(from_db_time) else {
         return Err(PauseError::WrongState(current, "only a paused stage can resume"));
     };
@@ -203,17 +298,19 @@ pub fn resume(
             deadlines::next_fire_at.eq(steps.get(done).map(|s| to_db_time(s.at()))),
         ))
         .execute(conn)?;
+    let (message_id, subject) = announced_as(&message_id, &subject_kind, subject_message_id.as_deref());
     let event = DeadlineResumed {
-        deadline_id: id.clone(),
-        message_id: message_id.clone(),
+        subject,
+        deadline_id: id,
+        message_id,
         tracking_code,
         agency_id,
-        stage: stage.as_str().into(),
+        stage: stage.name,
         due_at: due,
         resumed_at: from_db_time(to_db_time(now)),
     };
     outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
-    view(conn, &message_id, &id)
+    Ok(())
 }
 
 /// One past pause of a stage.

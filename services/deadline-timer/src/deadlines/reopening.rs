@@ -142,10 +142,12 @@ pub fn restart(
         area_path: &area_path,
         escalation_agency_id: last.as_ref().and_then(|c| c.escalation_agency_id.as_deref()),
         agency_ancestors: last.as_ref().and_then(|c| c.agency_ancestors.clone()),
+        subject: None,
     };
     let deadline_id = store::insert_clock(conn, &clock)?;
     if let Some(met_at) = met_at {
         let event = DeadlineMet {
+            subject: None,
             deadline_id,
             message_id: reopened.message_id.clone(),
             stage: stage.stage.clone(),
@@ -157,6 +159,7 @@ pub fn restart(
         return Ok(None);
     }
     let event = DeadlineScheduled {
+        subject: None,
         deadline_id,
         message_id: reopened.message_id.clone(),
         tracking_code: reopened.tracking_code.clone(),

@@ -10,7 +10,7 @@ use nazer_shared::agency::{decode_ancestors, encode_ancestors};
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, lock_key_shared, to_db_time};
 use nazer_shared::events::{
     DeadlineMet, DeadlineScheduled, DeadlineState, MessageAcknowledged, MessageAssigned, MessageDeclined,
-    MessageResponded, Stage,
+    MessageResponded, Stage, StageSubject,
 };
 use nazer_shared::outbox;
 use nazer_shared::select_for_update;
@@ -125,12 +125,14 @@ pub fn schedule(
             area_path: &area_path,
             escalation_agency_id: assigned.parent_agency_id.as_deref(),
             agency_ancestors: encode_ancestors(&assigned.agency_ancestors),
+            subject: None,
         };
         let id = insert_clock(conn, &clock)?;
         let next_fire_at = clock.next_fire_at();
         match met {
             Some(met_at) => {
                 let event = DeadlineMet {
+                    subject: None,
                     deadline_id: id,
                     message_id: assigned.message_id.clone(),
                     stage: stage.stage.clone(),
@@ -142,6 +144,7 @@ pub fn schedule(
             }
             None => {
                 let event = DeadlineScheduled {
+                    subject: None,
                     deadline_id: id,
                     message_id: assigned.message_id.clone(),
                     tracking_code: assigned.tracking_code.clone(),
@@ -180,6 +183,16 @@ pub(crate) struct NewClock<'a> {
     pub area_path: &'a [String],
     pub escalation_agency_id: Option<&'a str>,
     pub agency_ancestors: Option<String>,
+    /// For another subject's stage: its kind, the message it is about and what the stage asks
+    /// in Persian (`message_id` then holds the subject's id). None for a message's own clock.
+    pub subject: Option<SubjectClock<'a>>,
+}
+
+/// What a clock for another subject's stage keeps beside a message's clock.
+pub(crate) struct SubjectClock<'a> {
+    pub kind: &'a str,
+    pub message_id: &'a str,
+    pub stage_fa: &'a str,
 }
 
 impl NewClock<'_> {
@@ -217,9 +230,47 @@ pub(crate) fn insert_clock(conn: &mut DbConnection, clock: &NewClock) -> Result<
             deadlines::ladder.eq(encode(&clock.steps)?),
             deadlines::next_step.eq(0),
             deadlines::next_fire_at.eq(clock.next_fire_at()),
+            deadlines::subject_kind.eq(clock.subject.as_ref().map_or(MESSAGE_SUBJECT, |s| s.kind)),
+            deadlines::subject_message_id.eq(clock.subject.as_ref().map(|s| s.message_id)),
+            deadlines::stage_fa.eq(clock.subject.as_ref().map(|s| s.stage_fa)),
         ))
         .execute(conn)?;
     Ok(id)
+}
+
+/// The subject kind of a message's own clocks.
+pub const MESSAGE_SUBJECT: &str = "message";
+
+/// What a stored clock's stage is called: its name, and what it asks in Persian as reminders
+/// and warnings say it (a message stage's own words, or those its subject's owner gave).
+pub(crate) struct StageLabel {
+    pub name: String,
+    pub fa: String,
+}
+
+pub(crate) fn stage_label(id: &str, stage: &str, stage_fa: Option<&str>) -> Result<StageLabel, DbError> {
+    Ok(match stage_fa {
+        Some(fa) => StageLabel { name: stage.to_string(), fa: fa.to_string() },
+        None => {
+            let stage = stage_of(id, stage)?;
+            StageLabel { name: stage.as_str().to_string(), fa: crate::firing::store::stage_fa(stage).to_string() }
+        }
+    })
+}
+
+/// The message an event about a stored clock names, and its subject: a message's clock is
+/// keyed by the message itself; another subject's by the subject, beside the message it is about.
+pub(crate) fn announced_as(
+    key: &str,
+    subject_kind: &str,
+    subject_message_id: Option<&str>,
+) -> (String, Option<StageSubject>) {
+    if subject_kind == MESSAGE_SUBJECT {
+        (key.to_string(), None)
+    } else {
+        let subject = StageSubject { kind: subject_kind.to_string(), id: key.to_string() };
+        (subject_message_id.unwrap_or_default().to_string(), Some(subject))
+    }
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<String, DbError> {
@@ -270,7 +321,9 @@ pub fn meet(conn: &mut DbConnection, responded: &MessageResponded, now: DateTime
     // The latest answer is kept: a clock started later (a reopening) is met by a later answer only.
     keep_latest!(conn, responded_messages, responded_at, &responded.message_id, to_db_time(responded.responded_at));
     let (message, agency) = (&responded.message_id, &responded.agency_id);
-    close_stages(conn, message, agency, &CLOCK_STAGES, responded.responded_at, now)
+    let stages: Vec<&str> = CLOCK_STAGES.iter().map(|s| s.as_str()).collect();
+    let scope = CloseScope { key: message, agency_id: Some(agency), stages: &stages };
+    close_stages(conn, &scope, responded.responded_at, now)
 }
 
 /// The latest answer of the message given at or after `since`, if deadline-timer has heard of one.
@@ -294,7 +347,8 @@ pub fn acknowledge(
     let at = to_db_time(acknowledged.acknowledged_at);
     keep_latest!(conn, acknowledged_messages, acknowledged_at, &acknowledged.message_id, at);
     let (message, agency) = (&acknowledged.message_id, &acknowledged.agency_id);
-    close_stages(conn, message, agency, &[Stage::Acknowledge], acknowledged.acknowledged_at, now)
+    let scope = CloseScope { key: message, agency_id: Some(agency), stages: &[Stage::Acknowledge.as_str()] };
+    close_stages(conn, &scope, acknowledged.acknowledged_at, now)
 }
 
 /// A decline stops the declining agency's clocks of the message, without warnings, and forgets
@@ -334,37 +388,49 @@ struct Closing {
     stage: String,
     due_at: NaiveDateTime,
     state: String,
+    subject_kind: String,
+    subject_message_id: Option<String>,
 }
 
-/// Closes the message's clocks (one stage, or all): pending ones are met (`deadline.met`),
-/// ones already warned about are answered late; either way nothing more fires. The number met.
-fn close_stages(
+/// Which clocks a close applies to: those keyed by `key` (a message, or another subject), of
+/// `stages`, started at or before the close; of one agency when `agency_id` is given.
+pub(crate) struct CloseScope<'a> {
+    pub key: &'a str,
+    pub agency_id: Option<&'a str>,
+    pub stages: &'a [&'a str],
+}
+
+/// Closes clocks: pending ones are met (`deadline.met`), ones already warned about are answered
+/// late; either way nothing more fires. The number met.
+pub(crate) fn close_stages(
     conn: &mut DbConnection,
-    message_id: &str,
-    agency_id: &str,
-    stages: &[Stage],
+    scope: &CloseScope,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     let met_at = to_db_time(at);
-    let stages: Vec<&str> = stages.iter().map(|s| s.as_str()).collect();
+    // Written out per backend by the macro, so built afresh for each use.
+    macro_rules! clocks {
+        () => {
+            deadlines::table
+                .filter(deadlines::message_id.eq(scope.key))
+                .filter(deadlines::stage.eq_any(scope.stages))
+                // A clock started after the answer (a reopening) waits for an answer of its own.
+                .filter(deadlines::started_at.le(met_at))
+                .order(deadlines::id)
+                .select(Closing::as_select())
+        };
+    }
     // Locked and read first, in id order (as calendar changes lock them): a firing replica
     // holding a row makes this wait and then see the state it committed, never a stale one.
-    let rows: Vec<Closing> = select_for_update!(
-        conn,
-        deadlines::table
-            .filter(deadlines::message_id.eq(message_id))
-            // An agency's answer meets its own clocks, never those of one it followed.
-            .filter(deadlines::agency_id.eq(agency_id))
-            .filter(deadlines::stage.eq_any(stages))
-            // A clock started after the answer (a reopening) waits for an answer of its own.
-            .filter(deadlines::started_at.le(met_at))
-            .order(deadlines::id)
-            .select(Closing::as_select())
-    )?;
+    let rows: Vec<Closing> = match scope.agency_id {
+        // An agency's answer meets its own clocks, never those of one it followed.
+        Some(agency_id) => select_for_update!(conn, clocks!().filter(deadlines::agency_id.eq(agency_id)))?,
+        None => select_for_update!(conn, clocks!())?,
+    };
     let stop = deadlines::next_fire_at.eq(None::<NaiveDateTime>);
     let mut met = 0;
-    for Closing { id: deadline_id, stage, due_at, state } in rows {
+    for Closing { id: deadline_id, stage, due_at, state, subject_kind, subject_message_id } in rows {
         let closed_as = match state_of(&deadline_id, &state)? {
             DeadlineState::Pending | DeadlineState::Paused => DeadlineState::Met,
             DeadlineState::Breached => DeadlineState::AnsweredLate,
@@ -380,10 +446,12 @@ fn close_stages(
             ))
             .execute(conn)?;
         met += usize::from(closed_as == DeadlineState::Met);
+        let (message_id, subject) = announced_as(scope.key, &subject_kind, subject_message_id.as_deref());
         // A late answer is announced too, so readers of the events learn how the clock closed.
         let event = DeadlineMet {
+            subject,
             deadline_id,
-            message_id: message_id.to_string(),
+            message_id,
             stage,
             due_at: from_db_time(due_at),
             met_at: from_db_time(met_at),
@@ -459,6 +527,8 @@ struct DeadlineRow {
 pub fn deadlines_of(conn: &mut DbConnection, message_id: &str) -> Result<Vec<DeadlineView>, DbError> {
     let rows: Vec<DeadlineRow> = deadlines::table
         .filter(deadlines::message_id.eq(message_id))
+        // Another subject's clocks are its owner's to show.
+        .filter(deadlines::subject_kind.eq(MESSAGE_SUBJECT))
         .order((deadlines::due_at, deadlines::stage))
         .select(DeadlineRow::as_select())
         .load(conn)?;

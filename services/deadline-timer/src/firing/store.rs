@@ -10,7 +10,7 @@ use nazer_shared::topology::DEADLINE_TIMER;
 use nazer_shared::{insert_rows, select_skip_locked};
 use uuid::Uuid;
 
-use crate::deadlines::store::{decode, stage_of, state_of};
+use crate::deadlines::store::{announced_as, decode, stage_label, state_of};
 use crate::policy::Step;
 use crate::schema::{deadlines, warnings};
 use crate::warnings::WarningReason;
@@ -20,7 +20,7 @@ use crate::warnings::WarningReason;
 pub const SPECIAL_FOLLOW_UP: &str = "special-follow-up";
 
 /// What the stage asks of the agency, as the warning texts name it.
-pub(crate) fn stage_fa(stage: Stage) -> &'static str {
+pub fn stage_fa(stage: Stage) -> &'static str {
     match stage {
         Stage::Acknowledge => "مهلت اعلام وصول پیام",
         Stage::Respond | Stage::Quality => "مهلت رسیدگی به پیام",
@@ -29,13 +29,9 @@ pub(crate) fn stage_fa(stage: Stage) -> &'static str {
 
 /// The warning text agencies read, e.g. level 1:
 /// «مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ به پایان رسید».
-pub fn warning_text(stage: Stage, level: i32, tracking_code: &str, due_at: DateTime<Utc>) -> String {
-    let base = format!(
-        "{} {} در تاریخ {} به پایان رسید",
-        stage_fa(stage),
-        persian_digits(tracking_code),
-        persian_date_time(due_at)
-    );
+pub fn warning_text(stage_fa: &str, level: i32, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+    let base =
+        format!("{} {} در تاریخ {} به پایان رسید", stage_fa, persian_digits(tracking_code), persian_date_time(due_at));
     match level {
         1 => base,
         2 => format!("{base}؛ تذکر مرحله دوم به مقام مافوق دستگاه"),
@@ -44,10 +40,10 @@ pub fn warning_text(stage: Stage, level: i32, tracking_code: &str, due_at: DateT
 }
 
 /// «یادآوری: مهلت رسیدگی به پیام … در تاریخ … به پایان می‌رسد».
-pub fn reminder_text(stage: Stage, tracking_code: &str, due_at: DateTime<Utc>) -> String {
+pub fn reminder_text(stage_fa: &str, tracking_code: &str, due_at: DateTime<Utc>) -> String {
     format!(
         "یادآوری: {} {} در تاریخ {} به پایان می‌رسد",
-        stage_fa(stage),
+        stage_fa,
         persian_digits(tracking_code),
         persian_date_time(due_at)
     )
@@ -78,6 +74,9 @@ struct DueRow {
     ladder: String,
     next_step: i32,
     state: String,
+    subject_kind: String,
+    subject_message_id: Option<String>,
+    stage_fa: Option<String>,
 }
 
 /// Where one claimed deadline's ladder stands after firing.
@@ -138,10 +137,14 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
         ladder,
         next_step,
         state: current,
+        subject_kind,
+        subject_message_id,
+        stage_fa,
     } = row;
     // Everything that can refuse the row is read before any step is fired into `fired`: a row
     // parked by the caller must not leave warnings behind.
-    let stage = stage_of(&id, &stage)?;
+    let stage = stage_label(&id, &stage, stage_fa.as_deref())?;
+    let (message_id, subject) = announced_as(&message_id, &subject_kind, subject_message_id.as_deref());
     let was_pending = state_of(&id, &current)? == DeadlineState::Pending;
     let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
     let due_at = from_db_time(due_at);
@@ -156,13 +159,14 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
             Step::Reminder { fraction, .. } => {
                 fired.lags.push(("reminder", lag));
                 fired.reminders.push(DeadlineReminderSent {
+                    subject: subject.clone(),
                     deadline_id: id.clone(),
                     message_id: message_id.clone(),
                     tracking_code: tracking_code.clone(),
                     agency_id: agency_id.clone(),
-                    stage: stage.as_str().into(),
+                    stage: stage.name.clone(),
                     fraction,
-                    text_fa: reminder_text(stage, &tracking_code, due_at),
+                    text_fa: reminder_text(&stage.fa, &tracking_code, due_at),
                     due_at,
                     sent_at: now,
                 });
@@ -176,15 +180,16 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
                     _ => (WarningReason::SpecialFollowUp, Some(SPECIAL_FOLLOW_UP.to_string())),
                 };
                 fired.warnings.push(WarningIssued {
+                    subject: subject.clone(),
                     warning_id: Uuid::now_v7().to_string(),
                     deadline_id: id.clone(),
                     message_id: message_id.clone(),
                     tracking_code: tracking_code.clone(),
                     agency_id: agency_id.clone(),
-                    stage: stage.as_str().into(),
+                    stage: stage.name.clone(),
                     level,
                     reason: reason.as_str().into(),
-                    text_fa: warning_text(stage, level, &tracking_code, due_at),
+                    text_fa: warning_text(&stage.fa, level, &tracking_code, due_at),
                     due_at,
                     issued_at: now,
                     escalated_to,
@@ -202,7 +207,7 @@ fn fire_one(row: DueRow, now: DateTime<Utc>, fired: &mut Fired) -> Result<Advanc
     })
 }
 
-/// Rows per multi-row warning insert (12 parameters each).
+/// Rows per multi-row warning insert (14 parameters each; PostgreSQL takes up to 65,535).
 const WARNING_CHUNK: usize = 2_000;
 
 pub(crate) fn insert_warnings(conn: &mut DbConnection, issued: &[WarningIssued]) -> Result<(), DbError> {
@@ -223,6 +228,8 @@ pub(crate) fn insert_warnings(conn: &mut DbConnection, issued: &[WarningIssued])
                     warnings::due_at.eq(to_db_time(w.due_at)),
                     warnings::issued_at.eq(to_db_time(w.issued_at)),
                     warnings::escalated_to.eq(w.escalated_to.clone()),
+                    warnings::subject_kind.eq(w.subject.as_ref().map(|s| s.kind.clone())),
+                    warnings::subject_id.eq(w.subject.as_ref().map(|s| s.id.clone())),
                 )
             })
             .collect();
@@ -297,12 +304,14 @@ mod tests {
     fn texts_carry_the_code_and_the_jalali_due_date() {
         let due = Utc.with_ymd_and_hms(2026, 12, 2, 11, 0, 0).unwrap();
         assert_eq!(
-            warning_text(Stage::Respond, 1, "1234567890", due),
+            warning_text(stage_fa(Stage::Respond), 1, "1234567890", due),
             "مهلت رسیدگی به پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ به پایان رسید"
         );
-        assert!(warning_text(Stage::Respond, 3, "1234567890", due).ends_with("پیام برای پیگیری ویژه ارجاع شد"));
+        assert!(
+            warning_text(stage_fa(Stage::Respond), 3, "1234567890", due).ends_with("پیام برای پیگیری ویژه ارجاع شد")
+        );
         assert_eq!(
-            reminder_text(Stage::Acknowledge, "1234567890", due),
+            reminder_text(stage_fa(Stage::Acknowledge), "1234567890", due),
             "یادآوری: مهلت اعلام وصول پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ ۱۴۰۵/۰۹/۱۱ ساعت ۱۴:۳۰ به پایان می‌رسد"
         );
     }

@@ -63,6 +63,7 @@ pub fn register(
     }
     let reviewed_at = from_db_time(to_db_time(reviewed.reviewed_at));
     let warning = WarningIssued {
+        subject: None,
         warning_id: Uuid::now_v7().to_string(),
         deadline_id,
         message_id: reviewed.message_id.clone(),

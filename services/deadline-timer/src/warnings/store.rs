@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::agency::ancestor_pattern;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
-use nazer_shared::events::Stage;
+use nazer_shared::events::{Stage, StageSubject};
 use nazer_shared::http::ApiError;
 use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::iran;
@@ -22,8 +22,13 @@ pub struct WarningView {
     pub message_id: String,
     pub tracking_code: String,
     pub agency_id: String,
-    /// The stage that ran out: `acknowledge` or `respond`, or `quality` (a low review).
-    pub stage: Stage,
+    /// The stage that ran out: `acknowledge` or `respond`, or `quality` (a low review); for
+    /// another subject's stage, the name its owner gave (`remedial.referred` …).
+    pub stage: String,
+    /// What the warning is about when not the message's own handling: a violation case's track
+    /// stage (`kind` `violation_case`, `id` the case's); absent for a message's warnings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<StageSubject>,
     /// 1 (the agency), 2 (escalated to its parent) or 3 (referred to Special Follow-up).
     pub level: i32,
     pub reason: WarningReason,
@@ -74,6 +79,8 @@ struct Row {
     due_at: NaiveDateTime,
     issued_at: NaiveDateTime,
     acknowledged_at: Option<NaiveDateTime>,
+    subject_kind: Option<String>,
+    subject_id: Option<String>,
 }
 
 /// One page of at most `filter.limit` warnings, and the cursor of the next page when there is one.
@@ -140,9 +147,14 @@ fn view(row: Row) -> Result<WarningView, DbError> {
         due_at,
         issued_at,
         acknowledged_at,
+        subject_kind,
+        subject_id,
     } = row;
     let unknown = |what: &str, text: &str| DbError::Refused(format!("warning `{id}` has an unknown {what} `{text}`"));
-    let stage = Stage::parse(&stage).ok_or_else(|| unknown("stage", &stage))?;
+    let subject = subject_kind.zip(subject_id).map(|(kind, id)| StageSubject { kind, id });
+    if subject.is_none() && Stage::parse(&stage).is_none() {
+        return Err(unknown("stage", &stage));
+    }
     let reason = WarningReason::parse(&reason).ok_or_else(|| unknown("reason", &reason))?;
     Ok(WarningView {
         id,
@@ -151,6 +163,7 @@ fn view(row: Row) -> Result<WarningView, DbError> {
         tracking_code,
         agency_id,
         stage,
+        subject,
         level,
         reason,
         escalated_to,

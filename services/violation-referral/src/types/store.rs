@@ -114,3 +114,25 @@ pub fn seed_catalogue(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<See
     }
     Ok(Seeded { units, types })
 }
+
+/// The demo's budget of every stage of every track: a minute, so a case left alone is warned
+/// (and escalated) while one walks through it.
+pub const DEMO_BUDGET: &str = "PT60S";
+
+/// Demo budgets: every stored type's stages on [`DEMO_BUDGET`] instead of days.
+pub fn seed_demo(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, DbError> {
+    let types = list_types(conn)?;
+    for violation_type in &types {
+        let mut document = violation_type.document().clone();
+        for budget in document.budgets.remedial.values_mut().chain(document.budgets.culpability.values_mut()) {
+            *budget = DEMO_BUDGET.to_string();
+        }
+        let demo = ViolationType::from_document(document)
+            .map_err(|issues| DbError::Refused(format!("demo {}: {issues:?}", violation_type.code())))?;
+        put_type(conn, &demo, now).map_err(|error| match error {
+            TypeError::Db(error) => error,
+            TypeError::Invalid(issues) => DbError::Refused(format!("demo {}: {issues:?}", demo.code())),
+        })?;
+    }
+    Ok(types.len())
+}

@@ -1,0 +1,13 @@
+DROP TABLE violation_case_deadlines;
+DROP TABLE violation_case_steps;
+DROP INDEX violation_cases_type;
+ALTER TABLE violation_cases DROP COLUMN version;
+ALTER TABLE violation_cases DROP COLUMN culpability_unit_id;
+ALTER TABLE violation_cases DROP COLUMN culpability_state;
+ALTER TABLE violation_cases DROP COLUMN remedial_state;
+ALTER TABLE violation_cases DROP COLUMN budgets;
+ALTER TABLE violation_cases DROP COLUMN violation_type;
+ALTER TABLE violation_cases DROP COLUMN opened_by;
+ALTER TABLE violation_cases DROP COLUMN remedial_paused_at;
+ALTER TABLE violation_cases DROP COLUMN area_path;
+ALTER TABLE violation_cases DROP COLUMN agency_ancestors;

@@ -1,0 +1,137 @@
+//! Clocks for other subjects' stages (a violation case's track), started, paused, resumed and
+//! stopped by their owner's `stage.*` events: the same ladder as a message's, every level once,
+//! events naming the subject and the message it is about — and no message's event reaches them.
+
+mod support;
+
+use chrono::{DateTime, Duration, Utc};
+use nazer_deadline_timer::subjects;
+use nazer_shared::events::{
+    DeadlineMet, MessageDeclined, StageClosed, StageOpened, StagePaused, StageResumed, StageSubject,
+};
+use nazer_shared::testing::TestApp;
+use nazer_shared::testing::fixtures::{message_responded, stored, write};
+use support::fire_all;
+
+fn subject(id: &str) -> StageSubject {
+    StageSubject { kind: "violation_case".into(), id: id.into() }
+}
+
+/// A stage of case `case` about message `m-1`, on a plain `budget` with levels 2 and 3 each
+/// `budget` later and reminders at half time.
+fn opened(case: &str, stage: &str, budget: &str, at: DateTime<Utc>) -> StageOpened {
+    StageOpened {
+        subject: subject(case),
+        stage: stage.into(),
+        stage_fa: "مهلت ارجاع تخلف به مرجع رسیدگی در پرونده پیام".into(),
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "district-3".into(),
+        escalation_agency_id: Some("tehran-municipality".into()),
+        budget: budget.into(),
+        reminders: Some(vec![0.5]),
+        level_2_after: Some(budget.into()),
+        level_3_after: Some(budget.into()),
+        province: "tehran".into(),
+        area_path: vec![],
+        opened_at: at,
+    }
+}
+
+async fn start() -> TestApp {
+    let app = TestApp::start(&[nazer_deadline_timer::SERVICE]).await;
+    write(&app, |conn| nazer_deadline_timer::seed_reference(conn, Utc::now()));
+    app
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subjects_stage_runs_its_ladder_once_and_names_the_subject() {
+    let mut app = start().await;
+    let t0 = stored(Utc::now());
+    let stage = opened("case-1", "remedial.referred", "PT10S", t0);
+    assert!(write(&app, |conn| subjects::open(conn, &stage, t0)));
+    assert!(!write(&app, |conn| subjects::open(conn, &stage, t0)), "the same opening twice starts one clock");
+
+    // A message's answer and decline, for the message the case is about, never reach it.
+    let answered = message_responded("m-1", "district-3", t0 + Duration::seconds(1));
+    write(&app, |conn| nazer_deadline_timer::deadlines::store::meet(conn, &answered, t0 + Duration::seconds(1)));
+    let declined = MessageDeclined {
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: "district-3".into(),
+        reason: "x".into(),
+        decline_count: 1,
+        declined_at: t0 + Duration::seconds(2),
+    };
+    write(&app, |conn| nazer_deadline_timer::deadlines::store::stop_declined(conn, &declined));
+
+    let half = fire_all(&app, t0 + Duration::seconds(5));
+    assert_eq!(half.reminders.len(), 1);
+    let reminder = &half.reminders[0];
+    assert_eq!((reminder.message_id.as_str(), reminder.subject.clone()), ("m-1", Some(subject("case-1"))));
+    assert!(reminder.text_fa.starts_with("یادآوری: مهلت ارجاع تخلف به مرجع رسیدگی در پرونده پیام ۱۲۳۴۵۶۷۸۹۰"));
+
+    // Everything at once, long after: each level once, however often firing runs.
+    let late = t0 + Duration::seconds(60);
+    let warnings = fire_all(&app, late).warnings;
+    assert!(fire_all(&app, late + Duration::seconds(30)).warnings.is_empty());
+    let levels: Vec<(i32, Option<String>)> = warnings.iter().map(|w| (w.level, w.escalated_to.clone())).collect();
+    assert_eq!(levels, [(1, None), (2, Some("tehran-municipality".into())), (3, Some("special-follow-up".into()))]);
+    for warning in &warnings {
+        assert_eq!((warning.message_id.as_str(), warning.stage.as_str()), ("m-1", "remedial.referred"));
+        assert_eq!(warning.subject, Some(subject("case-1")));
+    }
+    assert!(warnings[0].text_fa.starts_with("مهلت ارجاع تخلف به مرجع رسیدگی در پرونده پیام ۱۲۳۴۵۶۷۸۹۰ در تاریخ"));
+
+    // The owner closes the stage: answered late, announced as the subject's.
+    let closed = StageClosed { subject: subject("case-1"), stage: "remedial.referred".into(), closed_at: late };
+    assert_eq!(write(&app, |conn| subjects::close(conn, &closed, late)), 0, "met late, not met");
+    let met: Vec<DeadlineMet> =
+        app.outbox_events("deadline-timer", "deadline.met").iter().map(|e| e.decode().unwrap()).collect();
+    assert_eq!(met.len(), 1);
+    assert_eq!(
+        (met[0].answered_late, met[0].subject.clone(), met[0].message_id.as_str()),
+        (true, Some(subject("case-1")), "m-1")
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_stage_keeps_its_budget_and_a_close_that_overtook_the_opening_meets_it() {
+    let mut app = start().await;
+    let t0 = stored(Utc::now());
+    let stage = opened("case-2", "remedial.decided", "PT10S", t0);
+    write(&app, |conn| subjects::open(conn, &stage, t0));
+    let paused = StagePaused {
+        subject: subject("case-2"),
+        stage: "remedial.decided".into(),
+        reason: "کمیسیون".into(),
+        paused_at: t0,
+    };
+    assert!(write(&app, |conn| subjects::pause(conn, &paused, t0 + Duration::seconds(4))));
+    assert!(!write(&app, |conn| subjects::pause(conn, &paused, t0 + Duration::seconds(4))), "paused already");
+    assert!(fire_all(&app, t0 + Duration::seconds(100)).warnings.is_empty(), "nothing fires while paused");
+    let resumed = StageResumed { subject: subject("case-2"), stage: "remedial.decided".into(), resumed_at: t0 };
+    assert!(write(&app, |conn| subjects::resume(conn, &resumed, t0 + Duration::seconds(100))));
+    // Six seconds were left: due at 106, not before.
+    assert!(fire_all(&app, t0 + Duration::seconds(105)).warnings.is_empty());
+    assert_eq!(fire_all(&app, t0 + Duration::seconds(106)).warnings.len(), 1);
+
+    // A close delivered before its opening: the clock starts met and never fires.
+    let closed = StageClosed {
+        subject: subject("case-3"),
+        stage: "remedial.referred".into(),
+        closed_at: t0 + Duration::seconds(1),
+    };
+    assert_eq!(write(&app, |conn| subjects::close(conn, &closed, t0 + Duration::seconds(1))), 0);
+    write(&app, |conn| subjects::open(conn, &opened("case-3", "remedial.referred", "PT1S", t0), t0));
+    assert!(fire_all(&app, t0 + Duration::seconds(60)).warnings.iter().all(|w| w.subject != Some(subject("case-3"))));
+
+    // An owner that names no subject of its own is refused.
+    let mut bad = opened("case-4", "remedial.referred", "PT1S", t0);
+    bad.subject.kind = "message".into();
+    let mut conn = app.db().get().unwrap();
+    assert!(subjects::open(&mut conn, &bad, t0).is_err());
+    drop(conn);
+    app.stop().await;
+}

@@ -1,0 +1,121 @@
+//! The clocks of a case's remedial stages, run by deadline-timer from the `stage.*` events
+//! published here, in the transaction of the change that moves the track. Each state waits for
+//! one stage (its budget from the violation type, copied at classification): the agency's
+//! referral, the authority's decision, the execution — warned to the agency, then its parent,
+//! then Special Follow-up — and 1888's verdict, warned to Special Follow-up.
+
+use chrono::{DateTime, Utc};
+use nazer_shared::db::{DbConnection, DbError};
+use nazer_shared::events::{StageClosed, StageOpened, StagePaused, StageResumed, StageSubject};
+use nazer_shared::outbox;
+use nazer_shared::topology::VIOLATION_REFERRAL;
+
+use super::remedial::RemedialState;
+use crate::store::CaseHead;
+
+/// The subject kind deadline-timer's events name for a case's clocks.
+pub const SUBJECT_KIND: &str = "violation_case";
+
+/// Who answers for 1888's own stage (the verdict): Special Follow-up, as deadline-timer names it.
+pub const SPECIAL_FOLLOW_UP: &str = "special-follow-up";
+
+/// The clock's stage name of the remedial budget stage `stage` (`referred` …).
+pub fn remedial_stage(stage: &str) -> String {
+    format!("remedial.{stage}")
+}
+
+/// What each remedial stage asks, as warnings name it (the message's tracking code follows).
+fn remedial_stage_fa(stage: &str) -> &'static str {
+    match stage {
+        "referred" => "مهلت ارجاع تخلف به مرجع رسیدگی در پرونده پیام",
+        "decided" => "مهلت اعلام رأی مرجع رسیدگی در پرونده پیام",
+        "executed" => "مهلت اجرای رأی در پرونده پیام",
+        _ => "مهلت اعلام نظر ۱۸۸۸ درباره اثربخشی پرونده پیام",
+    }
+}
+
+fn subject(head: &CaseHead) -> StageSubject {
+    StageSubject { kind: SUBJECT_KIND.into(), id: head.view.id.clone() }
+}
+
+/// The clock changes a move of the remedial track from `from` to `to` makes: the stage the
+/// track waited for stops, the one it waits for now starts.
+pub fn remedial_moved(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    from: Option<RemedialState>,
+    to: RemedialState,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let (before, after) = (from.and_then(RemedialState::budget_stage), to.budget_stage());
+    if before == after {
+        return Ok(());
+    }
+    if let Some(stage) = before {
+        let closed = StageClosed { subject: subject(head), stage: remedial_stage(stage), closed_at: at };
+        outbox::enqueue(conn, VIOLATION_REFERRAL, &closed, at)?;
+    }
+    if let Some(stage) = after {
+        open_remedial(conn, head, stage, at)?;
+    }
+    Ok(())
+}
+
+fn open_remedial(conn: &mut DbConnection, head: &CaseHead, stage: &str, at: DateTime<Utc>) -> Result<(), DbError> {
+    let budget = head
+        .budgets
+        .as_ref()
+        .and_then(|b| b.remedial.get(stage))
+        .cloned()
+        .ok_or_else(|| DbError::Refused(format!("case `{}` has no remedial budget for `{stage}`", head.view.id)))?;
+    let case = &head.view;
+    // The agency answers for its own stages (its parent at level 2); 1888 for its verdict.
+    let (agency_id, escalation) = if stage == "verdict" {
+        (SPECIAL_FOLLOW_UP.to_string(), None)
+    } else {
+        (case.agency_id.clone(), head.agency_ancestors.first().cloned())
+    };
+    let opened = StageOpened {
+        subject: subject(head),
+        stage: remedial_stage(stage),
+        stage_fa: remedial_stage_fa(stage).into(),
+        message_id: case.message_id.clone(),
+        tracking_code: case.tracking_code.clone(),
+        agency_id,
+        escalation_agency_id: escalation,
+        // Each further level as long again as the stage's budget.
+        level_2_after: Some(budget.clone()),
+        level_3_after: Some(budget.clone()),
+        budget,
+        reminders: None,
+        province: case.province.clone(),
+        area_path: head.area_path.clone(),
+        opened_at: at,
+    };
+    outbox::enqueue(conn, VIOLATION_REFERRAL, &opened, at)?;
+    Ok(())
+}
+
+/// The running remedial stage waits on someone outside (its clock stops), or runs again.
+pub fn remedial_paused(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    state: RemedialState,
+    pause: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let Some(stage) = state.budget_stage().map(remedial_stage) else {
+        return Ok(());
+    };
+    match pause {
+        Some(reason) => {
+            let paused = StagePaused { subject: subject(head), stage, reason: reason.into(), paused_at: at };
+            outbox::enqueue(conn, VIOLATION_REFERRAL, &paused, at)?;
+        }
+        None => {
+            let resumed = StageResumed { subject: subject(head), stage, resumed_at: at };
+            outbox::enqueue(conn, VIOLATION_REFERRAL, &resumed, at)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Moving a case's tracks: each change checks the case's state by the pure rules, records its
+//! step and publishes its event in one transaction, and applies only if the case is still as
+//! read (its `version`), so two writers never both move it.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::actor::Actor;
+use nazer_shared::agency::Viewer;
+use nazer_shared::db::{DbConnection, from_db_time, to_db_time};
+use nazer_shared::events::{ViolationClassified, ViolationRemedialStep, ViolationVerdict};
+use nazer_shared::http::FieldIssue;
+use nazer_shared::outbox;
+use nazer_shared::topology::VIOLATION_REFERRAL;
+use serde_json::json;
+
+use super::clock;
+use super::remedial::{self, RemedialState, RemedialStep};
+use super::steps::{self, CheckedRecord, NewStep, Track};
+use super::{CaseDetail, CaseError};
+use crate::schema::violation_cases;
+use crate::store::{CaseHead, find_case};
+use crate::types::store as types_store;
+
+/// The case `id` as `viewer` may see it: a missing case and another agency's look the same.
+pub fn head(conn: &mut DbConnection, id: &str, viewer: &Viewer) -> Result<CaseHead, CaseError> {
+    find_case(conn, id)?.filter(|head| head.seen_by(viewer)).ok_or(CaseError::NotFound)
+}
+
+/// The case with its tracks as `viewer` may see it.
+pub fn detail(conn: &mut DbConnection, id: &str, viewer: &Viewer) -> Result<CaseDetail, CaseError> {
+    let head = head(conn, id, viewer)?;
+    let steps = steps::of_case(conn, id)?;
+    let clocks = super::deadlines::of_case(conn, id)?;
+    Ok(super::detail(head, steps, clocks, viewer))
+}
+
+/// Sets the remedial state (and the classification, when given) if the case is unchanged since
+/// `head` was read.
+fn move_remedial(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    to: RemedialState,
+    classification: Option<(&str, &str)>,
+) -> Result<(), CaseError> {
+    let target = violation_cases::table
+        .filter(violation_cases::id.eq(&head.view.id))
+        .filter(violation_cases::version.eq(head.version));
+    // A move ends any wait on an outside authority: the next stage starts running.
+    let state = (
+        violation_cases::remedial_state.eq(to.as_str()),
+        violation_cases::remedial_paused_at.eq(None::<NaiveDateTime>),
+        violation_cases::version.eq(head.version + 1),
+    );
+    let rows = match classification {
+        Some((code, budgets)) => diesel::update(target)
+            .set((state, violation_cases::violation_type.eq(code), violation_cases::budgets.eq(budgets)))
+            .execute(conn)?,
+        None => diesel::update(target).set(state).execute(conn)?,
+    };
+    if rows == 0 {
+        return Err(CaseError::NotAllowed(
+            "the case changed while this request was handled; read it again and retry".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An inspector classifies the case by violation type: the remedial track opens (`pending`)
+/// with the type's budgets. A case may be reclassified until the agency's first step.
+pub fn classify(
+    conn: &mut DbConnection,
+    id: &str,
+    code: &str,
+    note: Option<&str>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<CaseHead, CaseError> {
+    let head = head(conn, id, &Viewer::All)?;
+    if let Some(state) = head.view.remedial_state.filter(|s| *s != RemedialState::Pending) {
+        return Err(CaseError::NotAllowed(format!(
+            "the remedial track is `{state}`: the type is fixed once the agency has taken a step"
+        )));
+    }
+    let previous = head.view.violation_type.clone();
+    if previous.as_deref() == Some(code) {
+        return Err(CaseError::NotAllowed(format!("the case is already classified as `{code}`")));
+    }
+    let violation_type = types_store::find_type(conn, code)?.ok_or_else(|| {
+        CaseError::Invalid(vec![FieldIssue::new(
+            "violation_type",
+            "no violation type has this code; GET /api/v1/violation-types lists them",
+        )])
+    })?;
+    // The case keeps the budgets it was classified with, whatever later edits of the type.
+    let budgets = serde_json::to_string(&violation_type.document().budgets)
+        .map_err(|e| CaseError::NotAllowed(format!("the type's budgets: {e}")))?;
+    move_remedial(conn, &head, RemedialState::Pending, Some((code, &budgets)))?;
+    // A reclassification keeps the referral's clock running; a first one starts it.
+    let classified = CaseHead { budgets: Some(violation_type.document().budgets.clone()), ..head.clone() };
+    clock::remedial_moved(conn, &classified, head.view.remedial_state, RemedialState::Pending, now)?;
+    let record = CheckedRecord { body: note.map(str::to_string), ..CheckedRecord::default() };
+    let detail = json!({ "violation_type": code, "previous_type": previous });
+    let step = NewStep {
+        case_id: id,
+        track: Track::Remedial,
+        step: "classified",
+        actor,
+        record: &record,
+        authority: None,
+        detail,
+    };
+    steps::insert(conn, &step, now)?;
+    let case = &head.view;
+    let event = ViolationClassified {
+        case_id: case.id.clone(),
+        message_id: case.message_id.clone(),
+        tracking_code: case.tracking_code.clone(),
+        agency_id: case.agency_id.clone(),
+        violation_type: code.to_string(),
+        previous_type: previous,
+        remedial_state: RemedialState::Pending.as_str().into(),
+        classified_at: from_db_time(to_db_time(now)),
+    };
+    outbox::enqueue(conn, VIOLATION_REFERRAL, &event, now)?;
+    Ok(head)
+}
+
+/// The remedial state of a case that has one, or why there is none yet.
+fn remedial_state(head: &CaseHead) -> Result<RemedialState, CaseError> {
+    head.view.remedial_state.ok_or_else(|| {
+        CaseError::NotAllowed(
+            "the case is not classified yet: an inspector classifies it first (POST …/classification)".into(),
+        )
+    })
+}
+
+/// A step the agency reports on the remedial track.
+pub struct AgencyStep<'a> {
+    pub step: RemedialStep,
+    pub record: &'a CheckedRecord,
+    /// The authority referred to (`referred` only).
+    pub authority: Option<&'a str>,
+}
+
+/// The agency (or an overseer on its behalf) takes the next step of the remedial track.
+pub fn take_step(
+    conn: &mut DbConnection,
+    id: &str,
+    taken: &AgencyStep,
+    actor: &Actor,
+    viewer: &Viewer,
+    now: DateTime<Utc>,
+) -> Result<String, CaseError> {
+    let head = head(conn, id, viewer)?;
+    let from = remedial_state(&head)?;
+    let to = remedial::after_step(from, taken.step).map_err(CaseError::NotAllowed)?;
+    move_remedial(conn, &head, to, None)?;
+    clock::remedial_moved(conn, &head, Some(from), to, now)?;
+    let step = NewStep {
+        case_id: id,
+        track: Track::Remedial,
+        step: taken.step.as_str(),
+        actor,
+        record: taken.record,
+        authority: taken.authority,
+        detail: json!({}),
+    };
+    let step_id = steps::insert(conn, &step, now)?;
+    announce_step(conn, &head, &step_id, taken.step.as_str(), to, taken.record, taken.authority, now)?;
+    Ok(step_id)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn announce_step(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    step_id: &str,
+    step: &str,
+    state: RemedialState,
+    record: &CheckedRecord,
+    authority: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), CaseError> {
+    let case = &head.view;
+    let event = ViolationRemedialStep {
+        case_id: case.id.clone(),
+        message_id: case.message_id.clone(),
+        tracking_code: case.tracking_code.clone(),
+        agency_id: case.agency_id.clone(),
+        step_id: step_id.to_string(),
+        step: step.to_string(),
+        state: state.as_str().into(),
+        reference: record.reference.clone(),
+        authority: authority.map(str::to_string),
+        acted_at: from_db_time(to_db_time(now)),
+    };
+    outbox::enqueue(conn, VIOLATION_REFERRAL, &event, now)?;
+    Ok(())
+}
+
+/// An inspector's verdict on an executed remedial track: effective, or not, with its reason.
+pub fn give_verdict(
+    conn: &mut DbConnection,
+    id: &str,
+    effective: bool,
+    record: &CheckedRecord,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<String, CaseError> {
+    let head = head(conn, id, &Viewer::All)?;
+    let from = remedial_state(&head)?;
+    let to = remedial::after_verdict(from, effective).map_err(CaseError::NotAllowed)?;
+    move_remedial(conn, &head, to, None)?;
+    clock::remedial_moved(conn, &head, Some(from), to, now)?;
+    let detail = json!({ "effective": effective });
+    let step = NewStep { case_id: id, track: Track::Remedial, step: "verdict", actor, record, authority: None, detail };
+    let step_id = steps::insert(conn, &step, now)?;
+    let case = &head.view;
+    let event = ViolationVerdict {
+        case_id: case.id.clone(),
+        message_id: case.message_id.clone(),
+        tracking_code: case.tracking_code.clone(),
+        agency_id: case.agency_id.clone(),
+        effective,
+        state: to.as_str().into(),
+        reason: record.body.clone().unwrap_or_default(),
+        decided_at: from_db_time(to_db_time(now)),
+    };
+    outbox::enqueue(conn, VIOLATION_REFERRAL, &event, now)?;
+    Ok(step_id)
+}
+
+/// An inspector withdraws an open remedial track, with the reason — or a case never classified
+/// (the report is no violation at all), which releases its message.
+pub fn withdraw(
+    conn: &mut DbConnection,
+    id: &str,
+    record: &CheckedRecord,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<String, CaseError> {
+    let head = head(conn, id, &Viewer::All)?;
+    let from = head.view.remedial_state.unwrap_or(RemedialState::Pending);
+    let to = remedial::after_withdrawal(from).map_err(CaseError::NotAllowed)?;
+    move_remedial(conn, &head, to, None)?;
+    clock::remedial_moved(conn, &head, head.view.remedial_state, to, now)?;
+    let step = NewStep {
+        case_id: id,
+        track: Track::Remedial,
+        step: "withdrawn",
+        actor,
+        record,
+        authority: None,
+        detail: json!({}),
+    };
+    let step_id = steps::insert(conn, &step, now)?;
+    announce_step(conn, &head, &step_id, "withdrawn", to, record, None, now)?;
+    Ok(step_id)
+}
+
+/// The remedial stage now running waits on someone outside (the authority it was referred to):
+/// its clock stops until resumed, with the reason recorded as a step; `pause` None resumes it.
+/// The case's agency (or a parent) or an inspector.
+pub fn pause_or_resume(
+    conn: &mut DbConnection,
+    id: &str,
+    pause: Option<&CheckedRecord>,
+    by_agency: bool,
+    actor: &Actor,
+    viewer: &Viewer,
+    now: DateTime<Utc>,
+) -> Result<String, CaseError> {
+    let head = head(conn, id, viewer)?;
+    let state = remedial_state(&head)?;
+    if state.is_final() {
+        return Err(CaseError::NotAllowed(format!("the remedial track is over (`{state}`); no clock runs")));
+    }
+    let paused = head.remedial_paused_at.is_some();
+    match (pause.is_some(), paused) {
+        (true, true) => return Err(CaseError::NotAllowed("the remedial stage is paused already".into())),
+        (false, false) => return Err(CaseError::NotAllowed("the remedial stage is not paused".into())),
+        _ => {}
+    }
+    let at = to_db_time(now);
+    let rows = diesel::update(
+        violation_cases::table
+            .filter(violation_cases::id.eq(&head.view.id))
+            .filter(violation_cases::version.eq(head.version)),
+    )
+    .set((violation_cases::remedial_paused_at.eq(pause.map(|_| at)), violation_cases::version.eq(head.version + 1)))
+    .execute(conn)?;
+    if rows == 0 {
+        return Err(CaseError::NotAllowed(
+            "the case changed while this request was handled; read it again and retry".into(),
+        ));
+    }
+    let (name, reason) = match pause {
+        Some(record) => ("paused", Some(record.body.clone().unwrap_or_default())),
+        None => ("resumed", None),
+    };
+    let empty = CheckedRecord::default();
+    let record = pause.unwrap_or(&empty);
+    let detail = json!({ "stage": state.budget_stage(), "by_agency": by_agency });
+    let step = NewStep { case_id: id, track: Track::Remedial, step: name, actor, record, authority: None, detail };
+    let step_id = steps::insert(conn, &step, now)?;
+    clock::remedial_paused(conn, &head, state, reason.as_deref(), from_db_time(at))?;
+    Ok(step_id)
+}
