@@ -308,6 +308,8 @@ pub struct JwtSettings {
     pub roles_claim: String,
     /// The claim holding the agency id of an agency officer or head.
     pub agency_claim: String,
+    /// The claim holding the counterpart unit's id of a `counterpart_unit` person.
+    pub unit_claim: String,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
     /// How long fetched keys are trusted before the JWKS is read again.
@@ -329,6 +331,7 @@ impl Default for JwtSettings {
             allow_hs256_development: false,
             roles_claim: "roles".into(),
             agency_claim: "agency_id".into(),
+            unit_claim: "unit_id".into(),
             leeway_secs: 30,
             jwks_refresh_secs: 300,
             jwks_min_refetch_secs: 10,
@@ -369,8 +372,8 @@ impl JwtSettings {
                  people in through the provider's JWKS (auth.jwt.jwks_url)",
             ));
         }
-        if self.roles_claim.trim().is_empty() || self.agency_claim.trim().is_empty() {
-            return Err(invalid("auth.jwt.roles_claim", "roles_claim and agency_claim must name a claim"));
+        if [&self.roles_claim, &self.agency_claim, &self.unit_claim].iter().any(|c| c.trim().is_empty()) {
+            return Err(invalid("auth.jwt.roles_claim", "roles_claim, agency_claim and unit_claim must name a claim"));
         }
         if self.leeway_secs > 300 {
             return Err(invalid("auth.jwt.leeway_secs", "must be at most 300 seconds"));
@@ -400,6 +403,7 @@ impl std::fmt::Debug for JwtSettings {
             .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "<redacted>"))
             .field("roles_claim", &self.roles_claim)
             .field("agency_claim", &self.agency_claim)
+            .field("unit_claim", &self.unit_claim)
             .field("leeway_secs", &self.leeway_secs)
             .field("allow_hs256_development", &self.allow_hs256_development)
             .field("jwks_refresh_secs", &self.jwks_refresh_secs)

@@ -15,7 +15,7 @@ use crate::bus::{Bus, BusError, BusKind, ConsumerSpec, InProcessBus, RabbitBus};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{Backend, Db, DbError};
-use crate::http::auth::{AuthStore, BOOTSTRAP_KEY_ID, Scope, ensure_key};
+use crate::http::auth::{AuthStore, BOOTSTRAP_KEY_ID, KeyBinding, Scope, ensure_key};
 use crate::http::body::{self, BodyReadTimeout};
 use crate::http::home;
 use crate::http::json::MAX_JSON_BODY;
@@ -337,7 +337,15 @@ pub async fn start(
     if let Some(secret) = settings.auth.bootstrap_api_key.clone() {
         let now = clock.now();
         db.run(move |conn| {
-            ensure_key(conn, BOOTSTRAP_KEY_ID, "bootstrap key", &secret, &[Scope::CallCenter, Scope::Admin], None, now)
+            ensure_key(
+                conn,
+                BOOTSTRAP_KEY_ID,
+                "bootstrap key",
+                &secret,
+                &[Scope::CallCenter, Scope::Admin],
+                KeyBinding::default(),
+                now,
+            )
         })
         .await?;
     }

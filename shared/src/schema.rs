@@ -48,5 +48,6 @@ diesel::table! {
         agency_id -> Nullable<Text>,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        unit_id -> Nullable<Text>,
     }
 }

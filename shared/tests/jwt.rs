@@ -203,6 +203,25 @@ fn roles_and_agency_come_from_configurable_claims() {
     assert_eq!((caller.scopes, caller.agency_id), (vec![Scope::Supervisor], None));
 }
 
+#[test]
+fn a_counterpart_units_person_is_bound_to_the_unit_in_the_unit_claim() {
+    let settings = JwtSettings { unit_claim: "unit".into(), ..JwtSettings::default() };
+    let claims = json!({ "iss": "i", "sub": "s", "roles": ["counterpart_unit"], "unit": "inspection-urban-planning" });
+    let caller = caller_from_claims(&settings, &claims).expect("caller");
+    assert_eq!(caller.scopes, vec![Scope::CounterpartUnit]);
+    assert_eq!(caller.unit_id.as_deref(), Some("inspection-urban-planning"));
+    assert_eq!(caller.own_unit().ok().as_deref(), Some("inspection-urban-planning"));
+    for unbound in [json!(null), json!("Not An Id!")] {
+        let claims = json!({ "iss": "i", "sub": "s", "roles": ["counterpart_unit"], "unit": unbound });
+        let refused = caller_from_claims(&settings, &claims).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("`unit` claim"), "{refused}");
+    }
+    // The committee is no unit; a unit claim beside another role binds nothing.
+    let committee = json!({ "iss": "i", "sub": "s", "roles": ["compliance_committee"], "unit": "x" });
+    let caller = caller_from_claims(&settings, &committee).expect("caller");
+    assert_eq!((caller.scopes, caller.unit_id), (vec![Scope::ComplianceCommittee], None));
+}
+
 #[tokio::test]
 async fn a_hanging_provider_holds_up_neither_known_keys_nor_made_up_ones() {
     let jwks = JwksServer::start().await;

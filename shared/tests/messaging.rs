@@ -317,7 +317,7 @@ fn a_revoked_configured_key_stays_revoked_until_its_secret_changes() {
         let mut conn = db.get().unwrap();
         let scopes = [Scope::CallCenter, Scope::Admin];
         let ensure = |conn: &mut DbConnection, secret: &str| {
-            ensure_key(conn, "bootstrap", "bootstrap", secret, &scopes, None, Utc::now()).unwrap()
+            ensure_key(conn, "bootstrap", "bootstrap", secret, &scopes, Default::default(), Utc::now()).unwrap()
         };
         ensure(&mut conn, "first-secret-0123456789");
         assert!(find_caller(&mut conn, "first-secret-0123456789").unwrap().is_some());

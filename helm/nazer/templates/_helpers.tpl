@@ -122,6 +122,7 @@ defaults apply. Numbers go through int64 so that large ones are not printed as 1
 {{- $_ := set $env "NAZER__AUTH__JWT__AUDIENCE" $jwt.audience }}
 {{- $_ := set $env "NAZER__AUTH__JWT__ROLES_CLAIM" $jwt.rolesClaim }}
 {{- $_ := set $env "NAZER__AUTH__JWT__AGENCY_CLAIM" $jwt.agencyClaim }}
+{{- $_ := set $env "NAZER__AUTH__JWT__UNIT_CLAIM" $jwt.unitClaim }}
 {{- $_ := set $env "NAZER__AUTH__JWT__LEEWAY_SECS" ($jwt.leewaySecs | int64 | toString) }}
 {{- $_ := set $env "NAZER__AUTH__JWT__JWKS_REFRESH_SECS" ($jwt.jwksRefreshSecs | int64 | toString) }}
 {{- $_ := set $env "NAZER__AUTH__JWT__JWKS_MIN_REFETCH_SECS" ($jwt.jwksMinRefetchSecs | int64 | toString) }}

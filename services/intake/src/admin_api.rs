@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use nazer_shared::http::auth::{ApiKeyInfo, create_key, list_keys, revoke_key};
+use nazer_shared::http::auth::{ApiKeyInfo, KeyBinding, create_key, list_keys, revoke_key};
 use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, Scope, is_identifier};
 use serde::{Deserialize, Serialize};
 
@@ -93,11 +93,14 @@ pub(crate) struct ApiKeyRequest {
     #[schema(required = true, min_length = 1, max_length = 100)]
     name: Option<String>,
     /// One or more of: `call_center`, `agency`, `supervisor`, `special_follow_up`, `admin`,
-    /// `open311`.
+    /// `open311`, `counterpart_unit`, `compliance_committee`.
     #[schema(required = true, min_items = 1)]
     scopes: Option<Vec<String>>,
     /// The agency the key acts for: required with the `agency` scope, and only with it.
     agency_id: Option<String>,
+    /// The counterpart unit the key acts for (an id of `GET /api/v1/counterpart-units`):
+    /// required with the `counterpart_unit` scope, and only with it.
+    unit_id: Option<String>,
 }
 
 /// A key just created, with its secret (shown this once).
@@ -109,6 +112,8 @@ pub struct CreatedApiKey {
     pub scopes: Vec<String>,
     #[schema(required = true)]
     pub agency_id: Option<String>,
+    #[schema(required = true)]
+    pub unit_id: Option<String>,
     /// `the secret is shown once; store it now`.
     pub note: String,
 }
@@ -121,6 +126,9 @@ pub struct ApiKey {
     pub scopes: Vec<String>,
     #[schema(required = true)]
     pub agency_id: Option<String>,
+    /// The counterpart unit a `counterpart_unit` key acts for.
+    #[schema(required = true)]
+    pub unit_id: Option<String>,
     pub created_at: DateTime<Utc>,
     /// Null while the key is active.
     #[schema(required = true)]
@@ -130,8 +138,8 @@ pub struct ApiKey {
 impl From<ApiKeyInfo> for ApiKey {
     fn from(info: ApiKeyInfo) -> Self {
         // Every field named: a field added to the shared type must be added here too.
-        let ApiKeyInfo { id, name, scopes, agency_id, created_at, revoked_at } = info;
-        Self { id, name, scopes, agency_id, created_at, revoked_at }
+        let ApiKeyInfo { id, name, scopes, agency_id, unit_id, created_at, revoked_at } = info;
+        Self { id, name, scopes, agency_id, unit_id, created_at, revoked_at }
     }
 }
 
@@ -170,15 +178,28 @@ pub(crate) async fn post_api_key(
     } else if agency_id.as_deref().is_some_and(|a| !is_identifier(a)) {
         issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
     }
+    let unit_id = request.unit_id.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    if scopes.contains(&Scope::CounterpartUnit) != unit_id.is_some() {
+        issues.push(FieldIssue::new("unit_id", "is required with the counterpart_unit scope, and only with it"));
+    } else if unit_id.as_deref().is_some_and(|u| !is_identifier(u)) {
+        issues.push(FieldIssue::new("unit_id", IDENTIFIER_RULE));
+    }
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
     let now = state.ctx.clock.now();
-    let (names, agency) = (scopes.clone(), agency_id.clone());
-    let (id, secret) = state.ctx.db.write(move |conn| create_key(conn, &name, &names, agency.as_deref(), now)).await?;
+    let (names, agency, unit) = (scopes.clone(), agency_id.clone(), unit_id.clone());
+    let (id, secret) = state
+        .ctx
+        .db
+        .write(move |conn| {
+            let bound = KeyBinding { agency_id: agency.as_deref(), unit_id: unit.as_deref() };
+            create_key(conn, &name, &names, bound, now)
+        })
+        .await?;
     let scopes = scopes.iter().map(|s| s.as_str().to_string()).collect();
     let note = "the secret is shown once; store it now".into();
-    Ok(HttpResponse::Created().json(CreatedApiKey { id, secret, scopes, agency_id, note }))
+    Ok(HttpResponse::Created().json(CreatedApiKey { id, secret, scopes, agency_id, unit_id, note }))
 }
 
 /// Lists the API keys, never their secrets.

@@ -1182,12 +1182,34 @@ async fn api_keys_are_created_listed_and_revoked() {
     let (status, created) = app.post("/api/v1/api-keys", ADMIN_KEY, &request).await;
     assert_eq!((status, &created["agency_id"]), (201, &json!("agency-a")), "{created}");
 
+    // A counterpart unit's key is bound to its unit, and the committee's to nothing.
+    let request = json!({ "name": "urban planning unit", "scopes": ["counterpart_unit"], "unit_id": "inspection-urban-planning" });
+    let (status, created) = app.post("/api/v1/api-keys", ADMIN_KEY, &request).await;
+    assert_eq!(
+        (status, &created["unit_id"], &created["agency_id"]),
+        (201, &json!("inspection-urban-planning"), &Value::Null),
+        "{created}"
+    );
+    let unit_key_id = text(&created["id"]);
+    let request = json!({ "name": "compliance committee", "scopes": ["compliance_committee"] });
+    let (status, created) = app.post("/api/v1/api-keys", ADMIN_KEY, &request).await;
+    assert_eq!((status, &created["unit_id"]), (201, &Value::Null), "{created}");
+    let (_, listed) = app.get("/api/v1/api-keys", ADMIN_KEY).await;
+    let unit = listed["api_keys"].as_array().unwrap().iter().find(|k| k["id"] == json!(unit_key_id)).cloned().unwrap();
+    assert_eq!(
+        (unit["scopes"].clone(), unit["unit_id"].clone()),
+        (json!(["counterpart_unit"]), json!("inspection-urban-planning"))
+    );
+
     for (request, field) in [
         (json!({ "name": "x".repeat(101), "scopes": ["admin"] }), "name"),
         (json!({ "name": "x", "scopes": ["agency"] }), "agency_id"),
         (json!({ "name": "x", "scopes": ["call_center"], "agency_id": "agency-a" }), "agency_id"),
         (json!({ "name": "x", "scopes": ["root"] }), "scopes"),
         (json!({ "name": " ", "scopes": ["admin"] }), "name"),
+        (json!({ "name": "x", "scopes": ["counterpart_unit"] }), "unit_id"),
+        (json!({ "name": "x", "scopes": ["supervisor"], "unit_id": "inspection-administrative" }), "unit_id"),
+        (json!({ "name": "x", "scopes": ["counterpart_unit"], "unit_id": "Bad Unit" }), "unit_id"),
     ] {
         let reply = send(app.client.post(app.url("/api/v1/api-keys")).bearer_auth(ADMIN_KEY).json(&request)).await;
         assert_problem(&reply, 422, "validation", &[field]);

@@ -11,7 +11,7 @@ use nazer_notification::signature;
 use nazer_shared::config::WebhookSettings;
 use nazer_shared::db::{Db, DbError, write_transaction};
 use nazer_shared::http::Scope;
-use nazer_shared::http::auth::ensure_key;
+use nazer_shared::http::auth::{KeyBinding, ensure_key};
 use nazer_shared::sealing::SealingKeys;
 
 use crate::reference;
@@ -70,13 +70,37 @@ pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>
             "demo call centre",
             CALL_CENTRE_KEY,
             &[Scope::CallCenter, Scope::Admin],
-            None,
+            KeyBinding::default(),
             now,
         )?;
-        ensure_key(conn, "demo-supervisor", "demo supervisor", SUPERVISOR_KEY, &[Scope::Supervisor], None, now)?;
-        ensure_key(conn, "demo-open311", "demo Open311 app", OPEN311_KEY, &[Scope::Open311], None, now)?;
+        ensure_key(
+            conn,
+            "demo-supervisor",
+            "demo supervisor",
+            SUPERVISOR_KEY,
+            &[Scope::Supervisor],
+            KeyBinding::default(),
+            now,
+        )?;
+        ensure_key(
+            conn,
+            "demo-open311",
+            "demo Open311 app",
+            OPEN311_KEY,
+            &[Scope::Open311],
+            KeyBinding::default(),
+            now,
+        )?;
         for id in &agencies {
-            ensure_key(conn, &format!("demo-{id}"), id, &agency_key(id), &[Scope::Agency], Some(id), now)?;
+            ensure_key(
+                conn,
+                &format!("demo-{id}"),
+                id,
+                &agency_key(id),
+                &[Scope::Agency],
+                KeyBinding::agency(Some(id)),
+                now,
+            )?;
         }
         Ok(())
     })

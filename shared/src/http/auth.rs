@@ -1,6 +1,6 @@
 //! API keys for machine clients (the call centre, agency systems, Open311 apps): only a
 //! SHA-256 of the secret is stored (keys are long random strings, so a slow hash adds nothing),
-//! they carry scopes and optionally an agency, and they can be revoked.
+//! they carry scopes and optionally an agency (or a counterpart unit), and they can be revoked.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,11 +33,24 @@ pub enum Scope {
     Admin,
     /// Open311 GeoReport v2 clients: post and read service requests under `/open311/v2`.
     Open311,
+    /// A counterpart unit (معاونت نظیر) of the inspection organization: examines the culpability
+    /// of those responsible in the violation cases referred to it; bound to one unit.
+    CounterpartUnit,
+    /// The compliance committee (کمیته تطبیق): decides on the culpability referrals.
+    ComplianceCommittee,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] =
-        [Scope::CallCenter, Scope::Agency, Scope::Supervisor, Scope::SpecialFollowUp, Scope::Admin, Scope::Open311];
+    pub const ALL: [Scope; 8] = [
+        Scope::CallCenter,
+        Scope::Agency,
+        Scope::Supervisor,
+        Scope::SpecialFollowUp,
+        Scope::Admin,
+        Scope::Open311,
+        Scope::CounterpartUnit,
+        Scope::ComplianceCommittee,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,6 +60,8 @@ impl Scope {
             Scope::SpecialFollowUp => "special_follow_up",
             Scope::Admin => "admin",
             Scope::Open311 => "open311",
+            Scope::CounterpartUnit => "counterpart_unit",
+            Scope::ComplianceCommittee => "compliance_committee",
         }
     }
 
@@ -67,6 +82,8 @@ pub struct Caller {
     pub key_id: String,
     pub scopes: Vec<Scope>,
     pub agency_id: Option<String>,
+    /// The counterpart unit a `counterpart_unit` caller is bound to.
+    pub unit_id: Option<String>,
     /// Who the caller is, for the record of what it did: the key's name, or the token's `name`
     /// claim. Personal data for a person: stored and shown to staff, never logged.
     pub name: Option<String>,
@@ -79,6 +96,7 @@ impl std::fmt::Debug for Caller {
             .field("key_id", &self.key_id)
             .field("scopes", &self.scopes)
             .field("agency_id", &self.agency_id)
+            .field("unit_id", &self.unit_id)
             .field("name", &self.name.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -123,6 +141,12 @@ impl Caller {
         self.require_any(&[Scope::Agency])?;
         self.agency_id.clone().ok_or_else(|| ApiError::Forbidden("this caller is not bound to an agency".into()))
     }
+
+    /// The caller's counterpart unit, required of counterpart-unit callers.
+    pub fn own_unit(&self) -> Result<String, ApiError> {
+        self.require_any(&[Scope::CounterpartUnit])?;
+        self.unit_id.clone().ok_or_else(|| ApiError::Forbidden("this caller is not bound to a counterpart unit".into()))
+    }
 }
 
 pub fn hash_secret(secret: &str) -> String {
@@ -137,6 +161,21 @@ pub fn generate_secret() -> String {
 
 pub const BOOTSTRAP_KEY_ID: &str = "bootstrap";
 
+/// What a key is bound to: an agency (agency keys), a counterpart unit (counterpart-unit keys),
+/// or nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyBinding<'a> {
+    pub agency_id: Option<&'a str>,
+    pub unit_id: Option<&'a str>,
+}
+
+impl<'a> KeyBinding<'a> {
+    /// Bound to `agency_id`, if any.
+    pub fn agency(agency_id: Option<&'a str>) -> Self {
+        Self { agency_id, unit_id: None }
+    }
+}
+
 /// Stores (or rotates) the configured bootstrap key: call-centre and admin scopes, so a first
 /// installation can create its agencies, rules and other keys.
 pub fn ensure_key(
@@ -145,7 +184,7 @@ pub fn ensure_key(
     name: &str,
     secret: &str,
     scopes: &[Scope],
-    agency_id: Option<&str>,
+    bound: KeyBinding,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let hash = hash_secret(secret);
@@ -164,7 +203,8 @@ pub fn ensure_key(
                     .set((
                         api_keys::secret_hash.eq(&hash),
                         api_keys::scopes.eq(&scope_text),
-                        api_keys::agency_id.eq(agency_id),
+                        api_keys::agency_id.eq(bound.agency_id),
+                        api_keys::unit_id.eq(bound.unit_id),
                         api_keys::revoked_at.eq(None::<chrono::NaiveDateTime>),
                     ))
                     .execute(conn)?;
@@ -176,7 +216,8 @@ pub fn ensure_key(
                         api_keys::name.eq(name),
                         api_keys::secret_hash.eq(&hash),
                         api_keys::scopes.eq(&scope_text),
-                        api_keys::agency_id.eq(agency_id),
+                        api_keys::agency_id.eq(bound.agency_id),
+                        api_keys::unit_id.eq(bound.unit_id),
                         api_keys::created_at.eq(to_db_time(now)),
                     ))
                     .execute(conn)?;
@@ -203,6 +244,7 @@ pub fn find_caller(conn: &mut DbConnection, secret: &str) -> Result<Option<Calle
         key_id: key.id,
         scopes: key.scopes.split_whitespace().filter_map(Scope::parse).collect(),
         agency_id: key.agency_id,
+        unit_id: key.unit_id,
         name: Some(key.name),
     }))
 }
@@ -223,6 +265,7 @@ struct ActiveKey {
     name: String,
     scopes: String,
     agency_id: Option<String>,
+    unit_id: Option<String>,
 }
 
 /// What the `Caller` extractor needs; registered once per HTTP app.
@@ -273,6 +316,7 @@ pub struct ApiKeyInfo {
     pub name: String,
     pub scopes: Vec<String>,
     pub agency_id: Option<String>,
+    pub unit_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -282,7 +326,7 @@ pub fn create_key(
     conn: &mut DbConnection,
     name: &str,
     scopes: &[Scope],
-    agency_id: Option<&str>,
+    bound: KeyBinding,
     now: DateTime<Utc>,
 ) -> Result<(String, String), DbError> {
     let id = format!("key_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
@@ -293,7 +337,8 @@ pub fn create_key(
             api_keys::name.eq(name),
             api_keys::secret_hash.eq(hash_secret(&secret)),
             api_keys::scopes.eq(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
-            api_keys::agency_id.eq(agency_id),
+            api_keys::agency_id.eq(bound.agency_id),
+            api_keys::unit_id.eq(bound.unit_id),
             api_keys::created_at.eq(to_db_time(now)),
         ))
         .execute(conn)?;
@@ -309,6 +354,7 @@ struct KeyRow {
     /// Space-separated scope names.
     scopes: String,
     agency_id: Option<String>,
+    unit_id: Option<String>,
     created_at: chrono::NaiveDateTime,
     revoked_at: Option<chrono::NaiveDateTime>,
 }
@@ -322,6 +368,7 @@ pub fn list_keys(conn: &mut DbConnection) -> Result<Vec<ApiKeyInfo>, DbError> {
             name: row.name,
             scopes: row.scopes.split_whitespace().map(str::to_string).collect(),
             agency_id: row.agency_id,
+            unit_id: row.unit_id,
             created_at: row.created_at.and_utc(),
             revoked_at: row.revoked_at.map(|r| r.and_utc()),
         })

@@ -29,7 +29,7 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const UNKNOWN_KID_WAIT: Duration = Duration::from_secs(1);
 
 /// Role names as they appear in the roles claim, and what each may do here.
-pub const ROLES: [(&str, Scope); 7] = [
+pub const ROLES: [(&str, Scope); 9] = [
     ("call_center", Scope::CallCenter),
     ("agency_officer", Scope::Agency),
     ("agency_head", Scope::Agency),
@@ -37,6 +37,8 @@ pub const ROLES: [(&str, Scope); 7] = [
     ("supervisor", Scope::Supervisor),
     ("special_follow_up", Scope::SpecialFollowUp),
     ("admin", Scope::Admin),
+    ("counterpart_unit", Scope::CounterpartUnit),
+    ("compliance_committee", Scope::ComplianceCommittee),
 ];
 
 /// Why a token was refused; each is a 401 naming the reason.
@@ -349,11 +351,20 @@ pub fn caller_from_claims(settings: &JwtSettings, claims: &Value) -> Result<Call
             super::IDENTIFIER_RULE
         )));
     }
+    let unit_id = claim(claims, &settings.unit_claim).and_then(Value::as_str).map(str::to_string);
+    if scopes.contains(&Scope::CounterpartUnit) && !unit_id.as_deref().is_some_and(super::is_identifier) {
+        return Err(ApiError::Forbidden(format!(
+            "a counterpart unit's role needs the unit's id in the `{}` claim ({})",
+            settings.unit_claim,
+            super::IDENTIFIER_RULE
+        )));
+    }
     let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
     let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
     // Pseudonymous and stable: the subject may be a national ID and must not reach logs.
     let digest = hex::encode(Sha256::digest(format!("{issuer}\u{0}{subject}").as_bytes()));
     let agency_id = agency_id.filter(|_| scopes.contains(&Scope::Agency));
+    let unit_id = unit_id.filter(|_| scopes.contains(&Scope::CounterpartUnit));
     let name = claims.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
-    Ok(Caller { key_id: format!("{SIGNED_IN_PREFIX}{}", &digest[..20]), scopes, agency_id, name })
+    Ok(Caller { key_id: format!("{SIGNED_IN_PREFIX}{}", &digest[..20]), scopes, agency_id, unit_id, name })
 }

@@ -8,7 +8,7 @@ use super::TestApp;
 use crate::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
 use crate::events::{Envelope, Event, MessageAssigned, MessageReceived, MessageResponded};
 use crate::http::Scope;
-use crate::http::auth::create_key;
+use crate::http::auth::{KeyBinding, create_key};
 
 /// A complaint received now, by the call centre, in Tehran, under `municipal.building`.
 pub fn message_received() -> MessageReceived {
@@ -88,7 +88,13 @@ pub fn write<T, E: std::fmt::Display + From<DbError>>(
 
 /// Stores an API key with `scopes` (for `agency`, if given) straight in the database; its secret.
 pub fn api_key(app: &TestApp, scopes: &[Scope], agency: Option<&str>) -> String {
-    write(app, |conn| create_key(conn, "test key", scopes, agency, Utc::now())).1
+    write(app, |conn| create_key(conn, "test key", scopes, KeyBinding::agency(agency), Utc::now())).1
+}
+
+/// Stores an API key with `scopes` bound to counterpart unit `unit`; its secret.
+pub fn unit_key(app: &TestApp, scopes: &[Scope], unit: &str) -> String {
+    let bound = KeyBinding { agency_id: None, unit_id: Some(unit) };
+    write(app, |conn| create_key(conn, "test unit key", scopes, bound, Utc::now())).1
 }
 
 /// Checks a problem document: its status, media type, slug, a detail, and the fields it names
