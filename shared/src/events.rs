@@ -543,6 +543,10 @@ pub struct StageOpened {
     pub agency_id: String,
     /// Who is warned beside at level 2 (the agency's parent); level 3 goes to Special Follow-up.
     pub escalation_agency_id: Option<String>,
+    /// The agencies above `agency_id`, parent first: they see its warnings as they see those
+    /// of their sub-agencies' messages.
+    #[serde(default)]
+    pub agency_ancestors: Vec<String>,
     /// `10d`, `8h` or an ISO 8601 duration such as `PT30S`.
     pub budget: String,
     /// Fractions of the budget at which reminders go; null for the defaults (50 %, 80 %).
@@ -700,7 +704,9 @@ impl Event for ViolationCaseOpened {
 }
 
 /// An inspector classified a violation case by violation type; its remedial track opens
-/// (`pending`) with the type's budgets, or — reclassified before any step — starts over on them.
+/// (`pending`) with the type's budgets. Reclassified before the agency's first step, the case
+/// takes the new type's budgets for the stages still to come; the running referral clock keeps
+/// its start and budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ViolationClassified {
     pub case_id: String,

@@ -10,11 +10,14 @@ ALTER TABLE deadlines ADD COLUMN stage_fa TEXT;
 -- A warning registered on such a clock names its subject too.
 ALTER TABLE warnings ADD COLUMN subject_kind TEXT;
 ALTER TABLE warnings ADD COLUMN subject_id TEXT;
--- When each subject's stage was last closed, so a close that overtook its opening on the bus
--- leaves the clock met from the start.
-CREATE TABLE subject_stage_closures (
+-- What each subject's stage last heard from its owner — closed, paused (and why), resumed —
+-- so an event that overtook another on the bus is applied as if they had come in order.
+CREATE TABLE subject_stage_marks (
     subject_id TEXT NOT NULL,
     stage TEXT NOT NULL,
-    closed_at TIMESTAMP NOT NULL,
+    closed_at TIMESTAMP,
+    paused_at TIMESTAMP,
+    pause_reason TEXT,
+    resumed_at TIMESTAMP,
     PRIMARY KEY (subject_id, stage)
 );

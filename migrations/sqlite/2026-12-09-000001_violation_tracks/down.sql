@@ -9,5 +9,6 @@ ALTER TABLE violation_cases DROP COLUMN budgets;
 ALTER TABLE violation_cases DROP COLUMN violation_type;
 ALTER TABLE violation_cases DROP COLUMN opened_by;
 ALTER TABLE violation_cases DROP COLUMN remedial_paused_at;
+ALTER TABLE violation_cases DROP COLUMN assigned_at;
 ALTER TABLE violation_cases DROP COLUMN area_path;
 ALTER TABLE violation_cases DROP COLUMN agency_ancestors;

@@ -4,6 +4,7 @@
 -- violation_case_steps. `version` counts changes, so two writers never both move a case.
 ALTER TABLE violation_cases ADD COLUMN agency_ancestors TEXT;
 ALTER TABLE violation_cases ADD COLUMN area_path TEXT;
+ALTER TABLE violation_cases ADD COLUMN assigned_at TIMESTAMP;
 ALTER TABLE violation_cases ADD COLUMN remedial_paused_at TIMESTAMP;
 ALTER TABLE violation_cases ADD COLUMN opened_by TEXT;
 ALTER TABLE violation_cases ADD COLUMN violation_type TEXT;

@@ -1,4 +1,4 @@
-DROP TABLE subject_stage_closures;
+DROP TABLE subject_stage_marks;
 DELETE FROM warnings WHERE subject_kind IS NOT NULL;
 ALTER TABLE warnings DROP COLUMN subject_id;
 ALTER TABLE warnings DROP COLUMN subject_kind;

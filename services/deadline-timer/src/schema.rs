@@ -97,9 +97,12 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(deadlines, warnings);
 
 diesel::table! {
-    subject_stage_closures (subject_id, stage) {
+    subject_stage_marks (subject_id, stage) {
         subject_id -> Text,
         stage -> Text,
-        closed_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        paused_at -> Nullable<Timestamp>,
+        pause_reason -> Nullable<Text>,
+        resumed_at -> Nullable<Timestamp>,
     }
 }

@@ -7,8 +7,9 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use nazer_shared::agency::encode_ancestors;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, lock_key, lock_key_shared, to_db_time};
-use nazer_shared::events::{DeadlineScheduled, StageClosed, StageOpened, StagePaused, StageResumed};
+use nazer_shared::events::{DeadlineMet, DeadlineScheduled, StageClosed, StageOpened, StagePaused, StageResumed};
 use nazer_shared::outbox;
 use nazer_shared::topology::DEADLINE_TIMER;
 
@@ -17,7 +18,7 @@ use crate::calendar::store as calendar_store;
 use crate::deadlines::pausing::{self, PauseError};
 use crate::deadlines::store::{CloseScope, MESSAGE_SUBJECT, NewClock, SubjectClock, close_stages, insert_clock};
 use crate::policy::{self, StagePolicy};
-use crate::schema::{deadlines, subject_stage_closures};
+use crate::schema::{deadlines, subject_stage_marks};
 
 impl From<PauseError> for DbError {
     fn from(error: PauseError) -> Self {
@@ -26,6 +27,61 @@ impl From<PauseError> for DbError {
             other => DbError::Refused(other.to_string()),
         }
     }
+}
+
+/// What a subject's stage last heard from its owner.
+#[derive(Debug, Clone, Default, Queryable, Selectable)]
+#[diesel(table_name = subject_stage_marks)]
+struct Marks {
+    closed_at: Option<NaiveDateTime>,
+    paused_at: Option<NaiveDateTime>,
+    pause_reason: Option<String>,
+    resumed_at: Option<NaiveDateTime>,
+}
+
+impl Marks {
+    /// Paused at the returned instant and not resumed since: the stage waits.
+    fn waiting_since(&self) -> Option<NaiveDateTime> {
+        self.paused_at.filter(|paused| self.resumed_at.is_none_or(|resumed| resumed < *paused))
+    }
+}
+
+fn marks(conn: &mut DbConnection, subject_id: &str, stage: &str) -> Result<Option<Marks>, DbError> {
+    Ok(subject_stage_marks::table.find((subject_id, stage)).select(Marks::as_select()).first(conn).optional()?)
+}
+
+/// Remembers what `change` makes of the stage's marks.
+fn remember(
+    conn: &mut DbConnection,
+    subject_id: &str,
+    stage: &str,
+    change: impl FnOnce(&mut Marks),
+) -> Result<Marks, DbError> {
+    let known = marks(conn, subject_id, stage)?;
+    let mut next = known.clone().unwrap_or_default();
+    change(&mut next);
+    let values = (
+        subject_stage_marks::closed_at.eq(next.closed_at),
+        subject_stage_marks::paused_at.eq(next.paused_at),
+        subject_stage_marks::pause_reason.eq(next.pause_reason.clone()),
+        subject_stage_marks::resumed_at.eq(next.resumed_at),
+    );
+    match known {
+        None => {
+            diesel::insert_into(subject_stage_marks::table)
+                .values((subject_stage_marks::subject_id.eq(subject_id), subject_stage_marks::stage.eq(stage), values))
+                .execute(conn)?;
+        }
+        Some(_) => {
+            diesel::update(subject_stage_marks::table.find((subject_id, stage))).set(values).execute(conn)?;
+        }
+    }
+    Ok(next)
+}
+
+/// The later of two instants, either possibly unknown.
+fn latest(known: Option<NaiveDateTime>, at: NaiveDateTime) -> Option<NaiveDateTime> {
+    Some(known.map_or(at, |known| known.max(at)))
 }
 
 /// Starts the clock of a subject's stage, once per (subject, stage, start) however often the
@@ -61,13 +117,9 @@ pub fn open(conn: &mut DbConnection, opened: &StageOpened, now: DateTime<Utc>) -
     let area_path = crate::areas::message_area_path(&opened.province, &opened.area_path);
     let (due, steps) = policy::ladder(&stage, calendar.as_ref(), start, &area_path)
         .map_err(|e| DbError::Refused(format!("stage `{}` of {} `{}`: {e}", opened.stage, subject.kind, subject.id)))?;
-    let closed: Option<NaiveDateTime> = subject_stage_closures::table
-        .find((&subject.id, &opened.stage))
-        .select(subject_stage_closures::closed_at)
-        .first(conn)
-        .optional()?
-        // A close at the very instant of an opening belongs to an earlier opening.
-        .filter(|at| *at > started_at);
+    let marks = marks(conn, &subject.id, &opened.stage)?.unwrap_or_default();
+    // A close at the very instant of an opening belongs to an earlier opening.
+    let closed = marks.closed_at.filter(|at| *at > started_at);
     let clock = NewClock {
         message_id: &subject.id,
         tracking_code: &opened.tracking_code,
@@ -82,22 +134,43 @@ pub fn open(conn: &mut DbConnection, opened: &StageOpened, now: DateTime<Utc>) -
         province: Some(&opened.province),
         area_path: &area_path,
         escalation_agency_id: opened.escalation_agency_id.as_deref(),
-        agency_ancestors: None,
+        agency_ancestors: encode_ancestors(&opened.agency_ancestors),
         subject: Some(SubjectClock { kind: &subject.kind, message_id: &opened.message_id, stage_fa: &opened.stage_fa }),
     };
     let id = insert_clock(conn, &clock)?;
-    if closed.is_none() {
-        let event = DeadlineScheduled {
-            subject: Some(subject.clone()),
-            deadline_id: id,
-            message_id: opened.message_id.clone(),
-            tracking_code: opened.tracking_code.clone(),
-            agency_id: opened.agency_id.clone(),
-            stage: opened.stage.clone(),
-            started_at: start,
-            due_at: due,
-        };
-        outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
+    match closed {
+        // The owner reads how the stage ended, as it reads a stage closed after it opened.
+        Some(met_at) => {
+            let event = DeadlineMet {
+                subject: Some(subject.clone()),
+                deadline_id: id,
+                message_id: opened.message_id.clone(),
+                stage: opened.stage.clone(),
+                due_at: due,
+                met_at: from_db_time(met_at),
+                answered_late: false,
+            };
+            outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
+        }
+        None => {
+            let event = DeadlineScheduled {
+                subject: Some(subject.clone()),
+                deadline_id: id,
+                message_id: opened.message_id.clone(),
+                tracking_code: opened.tracking_code.clone(),
+                agency_id: opened.agency_id.clone(),
+                stage: opened.stage.clone(),
+                started_at: start,
+                due_at: due,
+            };
+            outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
+            // A pause that overtook the opening holds from its instant.
+            if let Some(paused_at) = marks.waiting_since().filter(|at| *at >= started_at) {
+                let reason = marks.pause_reason.as_deref().unwrap_or_default();
+                let (key, stage) = (&subject.id, &opened.stage);
+                pausing::pause_subject_stage(conn, key, stage, reason, from_db_time(paused_at), now)?;
+            }
+        }
     }
     Ok(true)
 }
@@ -107,42 +180,33 @@ pub fn open(conn: &mut DbConnection, opened: &StageOpened, now: DateTime<Utc>) -
 pub fn close(conn: &mut DbConnection, closed: &StageClosed, now: DateTime<Utc>) -> Result<usize, DbError> {
     let (subject, at) = (&closed.subject, to_db_time(closed.closed_at));
     lock_key(conn, &subject.id)?;
-    let known: Option<NaiveDateTime> = subject_stage_closures::table
-        .find((&subject.id, &closed.stage))
-        .select(subject_stage_closures::closed_at)
-        .first(conn)
-        .optional()?;
-    match known {
-        None => {
-            diesel::insert_into(subject_stage_closures::table)
-                .values((
-                    subject_stage_closures::subject_id.eq(&subject.id),
-                    subject_stage_closures::stage.eq(&closed.stage),
-                    subject_stage_closures::closed_at.eq(at),
-                ))
-                .execute(conn)?;
-        }
-        Some(earlier) if earlier < at => {
-            diesel::update(subject_stage_closures::table.find((&subject.id, &closed.stage)))
-                .set(subject_stage_closures::closed_at.eq(at))
-                .execute(conn)?;
-        }
-        Some(_) => {}
-    }
+    remember(conn, &subject.id, &closed.stage, |marks| marks.closed_at = latest(marks.closed_at, at))?;
     let scope = CloseScope { key: &subject.id, agency_id: None, stages: &[closed.stage.as_str()] };
     close_stages(conn, &scope, closed.closed_at, now)
 }
 
-/// Pauses the running clock of a subject's stage; nothing when none runs. The clock stops when
-/// the event is applied (as a message's pause does when asked), so the events announcing its
-/// state stay in the order they happened here.
+/// Pauses the running clock of a subject's stage as of the owner's instant; nothing when none
+/// runs, or when a later resumption was heard already (the events came out of order).
 pub fn pause(conn: &mut DbConnection, paused: &StagePaused, now: DateTime<Utc>) -> Result<bool, DbError> {
-    lock_key(conn, &paused.subject.id)?;
-    Ok(pausing::pause_subject_stage(conn, &paused.subject.id, &paused.stage, &paused.reason, now)?)
+    let (key, at) = (&paused.subject.id, to_db_time(paused.paused_at));
+    lock_key(conn, key)?;
+    let marks = remember(conn, key, &paused.stage, |marks| {
+        if marks.paused_at.is_none_or(|known| known < at) {
+            marks.paused_at = Some(at);
+            marks.pause_reason = Some(paused.reason.clone());
+        }
+    })?;
+    if marks.waiting_since() != Some(at) {
+        return Ok(false);
+    }
+    Ok(pausing::pause_subject_stage(conn, key, &paused.stage, &paused.reason, from_db_time(at), now)?)
 }
 
-/// Resumes the paused clock of a subject's stage; nothing when none is paused.
+/// Resumes the paused clock of a subject's stage as of the owner's instant; nothing when none
+/// is paused (a pause arriving later is then known to be over).
 pub fn resume(conn: &mut DbConnection, resumed: &StageResumed, now: DateTime<Utc>) -> Result<bool, DbError> {
-    lock_key(conn, &resumed.subject.id)?;
-    Ok(pausing::resume_subject_stage(conn, &resumed.subject.id, &resumed.stage, now)?)
+    let (key, at) = (&resumed.subject.id, to_db_time(resumed.resumed_at));
+    lock_key(conn, key)?;
+    remember(conn, key, &resumed.stage, |marks| marks.resumed_at = latest(marks.resumed_at, at))?;
+    Ok(pausing::resume_subject_stage(conn, key, &resumed.stage, from_db_time(at), now)?)
 }

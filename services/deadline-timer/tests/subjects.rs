@@ -28,6 +28,7 @@ fn opened(case: &str, stage: &str, budget: &str, at: DateTime<Utc>) -> StageOpen
         tracking_code: "1234567890".into(),
         agency_id: "district-3".into(),
         escalation_agency_id: Some("tehran-municipality".into()),
+        agency_ancestors: vec!["tehran-municipality".into()],
         budget: budget.into(),
         reminders: Some(vec![0.5]),
         level_2_after: Some(budget.into()),
@@ -106,16 +107,49 @@ async fn a_paused_stage_keeps_its_budget_and_a_close_that_overtook_the_opening_m
         subject: subject("case-2"),
         stage: "remedial.decided".into(),
         reason: "کمیسیون".into(),
-        paused_at: t0,
+        paused_at: t0 + Duration::seconds(4),
     };
-    assert!(write(&app, |conn| subjects::pause(conn, &paused, t0 + Duration::seconds(4))));
-    assert!(!write(&app, |conn| subjects::pause(conn, &paused, t0 + Duration::seconds(4))), "paused already");
+    // Handled late (at 50 s): the clock stops as of the owner's instant, 4 s in.
+    assert!(write(&app, |conn| subjects::pause(conn, &paused, t0 + Duration::seconds(50))));
+    assert!(!write(&app, |conn| subjects::pause(conn, &paused, t0 + Duration::seconds(51))), "paused already");
     assert!(fire_all(&app, t0 + Duration::seconds(100)).warnings.is_empty(), "nothing fires while paused");
-    let resumed = StageResumed { subject: subject("case-2"), stage: "remedial.decided".into(), resumed_at: t0 };
-    assert!(write(&app, |conn| subjects::resume(conn, &resumed, t0 + Duration::seconds(100))));
+    let at_100 = t0 + Duration::seconds(100);
+    let resumed = StageResumed { subject: subject("case-2"), stage: "remedial.decided".into(), resumed_at: at_100 };
+    assert!(write(&app, |conn| subjects::resume(conn, &resumed, at_100)));
     // Six seconds were left: due at 106, not before.
     assert!(fire_all(&app, t0 + Duration::seconds(105)).warnings.is_empty());
     assert_eq!(fire_all(&app, t0 + Duration::seconds(106)).warnings.len(), 1);
+    // The pause redelivered after its resumption changes nothing.
+    assert!(!write(&app, |conn| subjects::pause(conn, &paused, t0 + Duration::seconds(107))));
+
+    // A resumption that overtook its pause: the pause, arriving after, stops nothing.
+    write(&app, |conn| subjects::open(conn, &opened("case-5", "remedial.executed", "PT10S", t0), t0));
+    let at_3 = t0 + Duration::seconds(3);
+    let resumed_first =
+        StageResumed { subject: subject("case-5"), stage: "remedial.executed".into(), resumed_at: at_3 };
+    assert!(!write(&app, |conn| subjects::resume(conn, &resumed_first, at_3)));
+    let paused_late = StagePaused {
+        subject: subject("case-5"),
+        stage: "remedial.executed".into(),
+        reason: "x".into(),
+        paused_at: t0 + Duration::seconds(2),
+    };
+    assert!(!write(&app, |conn| subjects::pause(conn, &paused_late, t0 + Duration::seconds(4))));
+    let case_5 = fire_all(&app, t0 + Duration::seconds(110)).warnings;
+    assert_eq!(case_5.iter().filter(|w| w.subject == Some(subject("case-5"))).count(), 3, "never paused: every level");
+
+    // A pause that overtook its opening holds from its instant once the clock starts.
+    let paused_first = StagePaused {
+        subject: subject("case-6"),
+        stage: "remedial.referred".into(),
+        reason: "x".into(),
+        paused_at: t0 + Duration::seconds(1),
+    };
+    assert!(!write(&app, |conn| subjects::pause(conn, &paused_first, t0 + Duration::seconds(1))));
+    let case_6 = opened("case-6", "remedial.referred", "PT10S", t0);
+    write(&app, |conn| subjects::open(conn, &case_6, t0 + Duration::seconds(2)));
+    let warned = fire_all(&app, t0 + Duration::seconds(200)).warnings;
+    assert!(warned.iter().all(|w| w.subject != Some(subject("case-6"))), "paused from 1 s: {warned:?}");
 
     // A close delivered before its opening: the clock starts met and never fires.
     let closed = StageClosed {

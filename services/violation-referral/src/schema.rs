@@ -12,6 +12,7 @@ diesel::table! {
         opened_at -> Timestamp,
         agency_ancestors -> Nullable<Text>,
         area_path -> Nullable<Text>,
+        assigned_at -> Nullable<Timestamp>,
         remedial_paused_at -> Nullable<Timestamp>,
         opened_by -> Nullable<Text>,
         violation_type -> Nullable<Text>,

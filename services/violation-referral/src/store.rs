@@ -25,7 +25,8 @@ pub fn opens_case(assigned: &MessageAssigned) -> bool {
     MessageKind::parse(&assigned.kind) == Some(MessageKind::ViolationReport)
 }
 
-/// Opens the case of an assigned violation report, once.
+/// Opens the case of an assigned violation report, once; a later assignment of the report to
+/// another agency (after a decline) hands the case over to it.
 pub fn open_case(
     conn: &mut DbConnection,
     assigned: &MessageAssigned,
@@ -34,9 +35,13 @@ pub fn open_case(
     if !opens_case(assigned) {
         return Ok(None);
     }
-    let existing: i64 =
-        violation_cases::table.filter(violation_cases::message_id.eq(&assigned.message_id)).count().get_result(conn)?;
-    if existing > 0 {
+    let existing: Option<CaseRow> = violation_cases::table
+        .filter(violation_cases::message_id.eq(&assigned.message_id))
+        .select(CaseRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(row) = existing {
+        crate::tracks::store::hand_over(conn, CaseHead::try_from(row)?, assigned, now)?;
         return Ok(None);
     }
     let id = Uuid::now_v7().to_string();
@@ -53,6 +58,7 @@ pub fn open_case(
             violation_cases::opened_at.eq(at),
             violation_cases::agency_ancestors.eq(encode_ancestors(&assigned.agency_ancestors)),
             violation_cases::area_path.eq(serde_json::to_string(&assigned.area_path).ok()),
+            violation_cases::assigned_at.eq(to_db_time(assigned.assigned_at)),
         ))
         .execute(conn)?;
     let event = ViolationCaseOpened {
@@ -102,6 +108,7 @@ struct CaseRow {
     opened_at: NaiveDateTime,
     agency_ancestors: Option<String>,
     area_path: Option<String>,
+    assigned_at: Option<NaiveDateTime>,
     remedial_paused_at: Option<NaiveDateTime>,
     violation_type: Option<String>,
     budgets: Option<String>,
@@ -117,6 +124,8 @@ pub struct CaseHead {
     pub view: CaseView,
     pub agency_ancestors: Vec<String>,
     pub area_path: Vec<String>,
+    /// When the agency it is with got it (the report's latest assignment).
+    pub assigned_at: DateTime<Utc>,
     pub budgets: Option<TrackBudgets>,
     pub remedial_paused_at: Option<DateTime<Utc>>,
     pub version: i32,
@@ -138,6 +147,7 @@ impl TryFrom<CaseRow> for CaseHead {
         Ok(Self {
             agency_ancestors: decode_ancestors(row.agency_ancestors.as_deref()),
             area_path,
+            assigned_at: from_db_time(row.assigned_at.unwrap_or(row.opened_at)),
             budgets,
             remedial_paused_at: row.remedial_paused_at.map(from_db_time),
             version: row.version,

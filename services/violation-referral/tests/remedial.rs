@@ -274,3 +274,68 @@ async fn a_case_never_classified_may_be_withdrawn() {
     assert_eq!((status, body["remedial"]["steps"][0]["step"].as_str()), (200, Some("withdrawn")), "{body}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_assigned_again_hands_its_case_and_clock_over() {
+    let (mut app, id) = start().await;
+    let k = keys(&app);
+    let case = format!("{CASES}/{id}");
+    let classify = json!({"violation_type": "building.unauthorized"});
+    assert_eq!(app.post(&format!("{case}/classification"), &k.inspector, &classify).await.0, 200);
+
+    // Declined by district-3, assigned to district-4 a minute later; an older assignment
+    // delivered again changes nothing.
+    let later = nazer_shared::events::MessageAssigned {
+        kind: "violation_report".into(),
+        assigned_at: Utc::now() + chrono::Duration::seconds(60),
+        ..message_assigned("message-1", "district-4")
+    };
+    let at = later.assigned_at;
+    assert_eq!(write(&app, move |conn| store::open_case(conn, &later, at)), None, "no second case");
+    let stale = nazer_shared::events::MessageAssigned {
+        kind: "violation_report".into(),
+        assigned_at: Utc::now() - chrono::Duration::seconds(60),
+        ..message_assigned("message-1", "district-3")
+    };
+    write(&app, move |conn| store::open_case(conn, &stale, Utc::now()));
+
+    assert_eq!(app.get(&case, &k.agency).await.0, 404, "the district that declined no longer sees it");
+    let (status, body) = app.get(&case, &k.stranger).await;
+    assert_eq!((status, body["agency_id"].as_str()), (200, Some("district-4")), "{body}");
+    let steps: Vec<String> = steps_of(&body).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(steps, ["classified", "reassigned"]);
+    let referral = json!({"step": "referred", "authority": "کمیسیون ماده صد", "body": "ارجاع"});
+    assert_eq!(app.post(&format!("{case}/remedial/steps"), &k.stranger, &referral).await.0, 201);
+
+    // The referral's clock stopped for district-3 and started afresh for district-4.
+    let opened: Vec<nazer_shared::events::StageOpened> =
+        app.outbox_events("violation-referral", "stage.opened").iter().map(|e| e.decode().unwrap()).collect();
+    let owners: Vec<(&str, &str)> = opened.iter().map(|o| (o.stage.as_str(), o.agency_id.as_str())).collect();
+    assert_eq!(
+        owners,
+        [("remedial.referred", "district-3"), ("remedial.referred", "district-4"), ("remedial.decided", "district-4")]
+    );
+    let closed = app.outbox_events("violation-referral", "stage.closed");
+    assert_eq!(closed.len(), 2, "the referral closed for district-3, then for district-4");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agency_sees_its_own_people_on_steps_never_1888s() {
+    let (mut app, id) = start().await;
+    let k = keys(&app);
+    let case = format!("{CASES}/{id}");
+    let classify = json!({"violation_type": "building.unauthorized"});
+    assert_eq!(app.post(&format!("{case}/classification"), &k.inspector, &classify).await.0, 200);
+    // An inspector records the agency's referral letter on its behalf; the agency its decision.
+    let referral = json!({"step": "referred", "authority": "کمیسیون ماده صد", "body": "نامه دستگاه"});
+    assert_eq!(app.post(&format!("{case}/remedial/steps"), &k.inspector, &referral).await.0, 201);
+    let decision = json!({"step": "decided", "body": "رأی صادر شد"});
+    assert_eq!(app.post(&format!("{case}/remedial/steps"), &k.agency, &decision).await.0, 201);
+    let (_, body) = app.get(&case, &k.agency).await;
+    let shown: Vec<(String, bool)> = steps_of(&body).into_iter().map(|(s, actor)| (s, !actor.is_null())).collect();
+    assert_eq!(shown, [("classified".into(), false), ("referred".into(), false), ("decided".into(), true)]);
+    let (_, body) = app.get(&case, &k.inspector).await;
+    assert!(steps_of(&body).iter().all(|(_, actor)| !actor.is_null()), "{body}");
+    app.stop().await;
+}

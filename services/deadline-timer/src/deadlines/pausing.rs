@@ -113,19 +113,23 @@ fn locked_stage(conn: &mut DbConnection, key: &str, stage: &str, state: Deadline
     Ok(rows)
 }
 
-/// Pauses the running clock of a subject's stage (its owner waits on someone outside); false
-/// when none runs (closed, paused already, or not heard of yet).
+/// Pauses the running clock of a subject's stage as of `at`, the owner's instant (its owner
+/// waits on someone outside); false when none runs (closed, paused already, or not heard of
+/// yet). `now` is when this happens here.
 pub fn pause_subject_stage(
     conn: &mut DbConnection,
     key: &str,
     stage: &str,
     reason: &str,
+    at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<bool, PauseError> {
     let mut paused = false;
     for row in locked_stage(conn, key, stage, DeadlineState::Pending)? {
         let id = row.id.clone();
-        match pause_row(conn, row, reason, now) {
+        // Never before the clock started, nor after now.
+        let at = at.max(from_db_time(row.started_at)).min(now);
+        match pause_row(conn, row, reason, at, now) {
             Ok(()) => paused = true,
             // Its warning fell due before the owner's pause arrived: the warning stands.
             Err(PauseError::WrongState(state, why)) => {
@@ -137,17 +141,19 @@ pub fn pause_subject_stage(
     Ok(paused)
 }
 
-/// Resumes the paused clock of a subject's stage; false when none is paused.
+/// Resumes the paused clock of a subject's stage as of `at`, the owner's instant; false when
+/// none is paused.
 pub fn resume_subject_stage(
     conn: &mut DbConnection,
     key: &str,
     stage: &str,
+    at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<bool, PauseError> {
     let rows = locked_stage(conn, key, stage, DeadlineState::Paused)?;
     let resumed = !rows.is_empty();
     for row in rows {
-        resume_row(conn, row, now)?;
+        resume_row(conn, row, at.min(now), now)?;
     }
     Ok(resumed)
 }
@@ -177,11 +183,18 @@ pub fn pause(
 ) -> Result<DeadlineView, PauseError> {
     let row = locked(conn, id, agency)?;
     let (message_id, id) = (row.message_id.clone(), row.id.clone());
-    pause_row(conn, row, reason, now)?;
+    pause_row(conn, row, reason, now, now)?;
     view(conn, &message_id, &id)
 }
 
-fn pause_row(conn: &mut DbConnection, row: Row, reason: &str, now: DateTime<Utc>) -> Result<(), PauseError> {
+/// Pauses a locked clock as of `at` (its ladder stops there); `now` is when it is recorded.
+fn pause_row(
+    conn: &mut DbConnection,
+    row: Row,
+    reason: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), PauseError> {
     let Row {
         id,
         message_id,
@@ -203,13 +216,13 @@ fn pause_row(conn: &mut DbConnection, row: Row, reason: &str, now: DateTime<Utc>
     }
     // A warning already due (not yet registered by a busy firing loop) cannot be paused away.
     let steps: Vec<Step> = decode(&id, "ladder", &ladder)?;
-    if steps.get(next_step.max(0) as usize).is_some_and(|s| matches!(s, Step::Warning { .. }) && s.at() <= now) {
+    if steps.get(next_step.max(0) as usize).is_some_and(|s| matches!(s, Step::Warning { .. }) && s.at() <= at) {
         return Err(PauseError::WrongState(current, "its warning is already due"));
     }
     diesel::update(deadlines::table.find(&id))
         .set((
             deadlines::state.eq(DeadlineState::Paused.as_str()),
-            deadlines::paused_at.eq(Some(to_db_time(now))),
+            deadlines::paused_at.eq(Some(to_db_time(at))),
             deadlines::next_fire_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
@@ -224,7 +237,7 @@ fn pause_row(conn: &mut DbConnection, row: Row, reason: &str, now: DateTime<Utc>
         stage: stage.name,
         reason: reason.into(),
         due_at,
-        paused_at: from_db_time(to_db_time(now)),
+        paused_at: from_db_time(to_db_time(at)),
     };
     outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
     Ok(())
@@ -239,11 +252,12 @@ pub fn resume(
 ) -> Result<DeadlineView, PauseError> {
     let row = locked(conn, id, agency)?;
     let (message_id, id) = (row.message_id.clone(), row.id.clone());
-    resume_row(conn, row, now)?;
+    resume_row(conn, row, now, now)?;
     view(conn, &message_id, &id)
 }
 
-fn resume_row(conn: &mut DbConnection, row: Row, now: DateTime<Utc>) -> Result<(), PauseError> {
+/// Resumes a locked clock as of `at` (never before its pause); `now` is when it is recorded.
+fn resume_row(conn: &mut DbConnection, row: Row, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), PauseError> {
     let Row {
         id,
         message_id,
@@ -281,7 +295,8 @@ fn resume_row(conn: &mut DbConnection, row: Row, now: DateTime<Utc>) -> Result<(
         }
         None => None,
     };
-    pauses.push(Pause { paused_at, resumed_at: from_db_time(to_db_time(now)) });
+    let at = at.max(paused_at);
+    pauses.push(Pause { paused_at, resumed_at: from_db_time(to_db_time(at)) });
     // Recomputed from the start on today's calendar, every pause put back in: a calendar edited
     // during the pause counts, and nothing of the budget is lost.
     let (due, steps) = recompute(&stage_policy, calendar.as_ref(), from_db_time(started_at), &area_path, &pauses)
@@ -307,7 +322,7 @@ fn resume_row(conn: &mut DbConnection, row: Row, now: DateTime<Utc>) -> Result<(
         agency_id,
         stage: stage.name,
         due_at: due,
-        resumed_at: from_db_time(to_db_time(now)),
+        resumed_at: from_db_time(to_db_time(at)),
     };
     outbox::enqueue(conn, DEADLINE_TIMER, &event, now)?;
     Ok(())

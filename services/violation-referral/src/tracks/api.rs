@@ -127,7 +127,6 @@ where
 {
     let detail: CaseDetail = state
         .ctx
-        .db
         .write(move |conn| {
             change(conn, &id)?;
             store::detail(conn, &id, &viewer)
@@ -337,10 +336,9 @@ pub(crate) async fn post_remedial_pause(
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
-    let (actor, now, reader, by_agency) =
-        (Actor::of(&caller), state.ctx.clock.now(), viewer.clone(), viewer != Viewer::All);
+    let (actor, now, reader) = (Actor::of(&caller), state.ctx.clock.now(), viewer.clone());
     changed(&state, path.into_inner(), reader, actix_web::http::StatusCode::OK, move |conn, id| {
-        store::pause_or_resume(conn, id, Some(&record), by_agency, &actor, &viewer, now).map(drop)
+        store::pause_or_resume(conn, id, Some(&record), &actor, &viewer, now).map(drop)
     })
     .await
 }
@@ -360,10 +358,9 @@ pub(crate) async fn post_remedial_resume(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let viewer = step_taker(&caller)?;
-    let (actor, now, reader, by_agency) =
-        (Actor::of(&caller), state.ctx.clock.now(), viewer.clone(), viewer != Viewer::All);
+    let (actor, now, reader) = (Actor::of(&caller), state.ctx.clock.now(), viewer.clone());
     changed(&state, path.into_inner(), reader, actix_web::http::StatusCode::OK, move |conn, id| {
-        store::pause_or_resume(conn, id, None, by_agency, &actor, &viewer, now).map(drop)
+        store::pause_or_resume(conn, id, None, &actor, &viewer, now).map(drop)
     })
     .await
 }

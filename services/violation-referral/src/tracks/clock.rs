@@ -70,10 +70,10 @@ fn open_remedial(conn: &mut DbConnection, head: &CaseHead, stage: &str, at: Date
         .ok_or_else(|| DbError::Refused(format!("case `{}` has no remedial budget for `{stage}`", head.view.id)))?;
     let case = &head.view;
     // The agency answers for its own stages (its parent at level 2); 1888 for its verdict.
-    let (agency_id, escalation) = if stage == "verdict" {
-        (SPECIAL_FOLLOW_UP.to_string(), None)
+    let (agency_id, ancestors) = if stage == "verdict" {
+        (SPECIAL_FOLLOW_UP.to_string(), Vec::new())
     } else {
-        (case.agency_id.clone(), head.agency_ancestors.first().cloned())
+        (case.agency_id.clone(), head.agency_ancestors.clone())
     };
     let opened = StageOpened {
         subject: subject(head),
@@ -82,7 +82,8 @@ fn open_remedial(conn: &mut DbConnection, head: &CaseHead, stage: &str, at: Date
         message_id: case.message_id.clone(),
         tracking_code: case.tracking_code.clone(),
         agency_id,
-        escalation_agency_id: escalation,
+        escalation_agency_id: ancestors.first().cloned(),
+        agency_ancestors: ancestors,
         // Each further level as long again as the stage's budget.
         level_2_after: Some(budget.clone()),
         level_3_after: Some(budget.clone()),
@@ -94,6 +95,26 @@ fn open_remedial(conn: &mut DbConnection, head: &CaseHead, stage: &str, at: Date
     };
     outbox::enqueue(conn, VIOLATION_REFERRAL, &opened, at)?;
     Ok(())
+}
+
+/// The case went to another agency (its report declined and assigned again): the running
+/// stage's clock stops for the agency that had it and starts afresh for the new one.
+pub fn remedial_handed_over(
+    conn: &mut DbConnection,
+    before: &CaseHead,
+    after: &CaseHead,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let Some(stage) = before.view.remedial_state.and_then(RemedialState::budget_stage) else {
+        return Ok(());
+    };
+    // 1888's own verdict stage does not change hands.
+    if stage == "verdict" {
+        return Ok(());
+    }
+    let closed = StageClosed { subject: subject(before), stage: remedial_stage(stage), closed_at: at };
+    outbox::enqueue(conn, VIOLATION_REFERRAL, &closed, at)?;
+    open_remedial(conn, after, stage, at)
 }
 
 /// The running remedial stage waits on someone outside (its clock stops), or runs again.

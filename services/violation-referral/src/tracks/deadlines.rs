@@ -201,3 +201,14 @@ pub fn of_case(conn: &mut DbConnection, case_id: &str) -> Result<Vec<CaseDeadlin
         })
         .collect()
 }
+
+/// Whether the clock of the case's `stage` ran out (as last reported).
+pub fn breached(conn: &mut DbConnection, case_id: &str, stage: &str) -> Result<bool, DbError> {
+    let count: i64 = violation_case_deadlines::table
+        .filter(violation_case_deadlines::case_id.eq(case_id))
+        .filter(violation_case_deadlines::stage.eq(stage))
+        .filter(violation_case_deadlines::state.eq(DeadlineState::Breached.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}

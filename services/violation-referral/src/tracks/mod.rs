@@ -79,9 +79,9 @@ pub struct CaseDetail {
     pub culpability: Option<Option<TrackView>>,
 }
 
-/// Steps an agency takes itself: the only ones whose actor it sees.
+/// Steps an agency took itself: the only ones whose actor it sees.
 fn by_agency(step: &StepView) -> bool {
-    remedial::RemedialStep::parse(&step.step).is_some() || step.detail["by_agency"] == serde_json::Value::Bool(true)
+    step.detail["by_agency"] == serde_json::Value::Bool(true)
 }
 
 /// The case as `viewer` may see it, from its head, its steps and its clocks.

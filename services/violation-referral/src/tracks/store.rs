@@ -6,8 +6,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::actor::Actor;
 use nazer_shared::agency::Viewer;
-use nazer_shared::db::{DbConnection, from_db_time, to_db_time};
-use nazer_shared::events::{ViolationClassified, ViolationRemedialStep, ViolationVerdict};
+use nazer_shared::agency::encode_ancestors;
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
+use nazer_shared::events::{MessageAssigned, ViolationClassified, ViolationRemedialStep, ViolationVerdict};
 use nazer_shared::http::FieldIssue;
 use nazer_shared::outbox;
 use nazer_shared::topology::VIOLATION_REFERRAL;
@@ -95,7 +96,8 @@ pub fn classify(
     let budgets = serde_json::to_string(&violation_type.document().budgets)
         .map_err(|e| CaseError::NotAllowed(format!("the type's budgets: {e}")))?;
     move_remedial(conn, &head, RemedialState::Pending, Some((code, &budgets)))?;
-    // A reclassification keeps the referral's clock running; a first one starts it.
+    // A first classification starts the referral's clock; a reclassification keeps it running
+    // as it started (its budget too): the new budgets count from the next stage.
     let classified = CaseHead { budgets: Some(violation_type.document().budgets.clone()), ..head.clone() };
     clock::remedial_moved(conn, &classified, head.view.remedial_state, RemedialState::Pending, now)?;
     let record = CheckedRecord { body: note.map(str::to_string), ..CheckedRecord::default() };
@@ -163,7 +165,9 @@ pub fn take_step(
         actor,
         record: taken.record,
         authority: taken.authority,
-        detail: json!({}),
+        // An inspector may record the agency's letter on its behalf: the agency sees its own
+        // people only.
+        detail: json!({ "by_agency": viewer != &Viewer::All }),
     };
     let step_id = steps::insert(conn, &step, now)?;
     announce_step(conn, &head, &step_id, taken.step.as_str(), to, taken.record, taken.authority, now)?;
@@ -265,7 +269,6 @@ pub fn pause_or_resume(
     conn: &mut DbConnection,
     id: &str,
     pause: Option<&CheckedRecord>,
-    by_agency: bool,
     actor: &Actor,
     viewer: &Viewer,
     now: DateTime<Utc>,
@@ -280,6 +283,13 @@ pub fn pause_or_resume(
         (true, true) => return Err(CaseError::NotAllowed("the remedial stage is paused already".into())),
         (false, false) => return Err(CaseError::NotAllowed("the remedial stage is not paused".into())),
         _ => {}
+    }
+    // As a message's clock: once its warning is registered, a stage runs on up the ladder.
+    let stage = state.budget_stage().map(clock::remedial_stage).unwrap_or_default();
+    if pause.is_some() && super::deadlines::breached(conn, id, &stage)? {
+        return Err(CaseError::NotAllowed(format!(
+            "the stage `{stage}` ran out and its warning is registered; it can no longer pause"
+        )));
     }
     let at = to_db_time(now);
     let rows = diesel::update(
@@ -300,9 +310,54 @@ pub fn pause_or_resume(
     };
     let empty = CheckedRecord::default();
     let record = pause.unwrap_or(&empty);
-    let detail = json!({ "stage": state.budget_stage(), "by_agency": by_agency });
+    let detail = json!({ "stage": state.budget_stage(), "by_agency": viewer != &Viewer::All });
     let step = NewStep { case_id: id, track: Track::Remedial, step: name, actor, record, authority: None, detail };
     let step_id = steps::insert(conn, &step, now)?;
     clock::remedial_paused(conn, &head, state, reason.as_deref(), from_db_time(at))?;
     Ok(step_id)
+}
+
+/// A later assignment of the case's report to another agency (a decline, then routing or
+/// triage) hands the case over: the new agency (and its parents) see and act on it, the one
+/// that declined no longer does, and the running stage's clock starts afresh for the new one.
+/// An assignment older than the one the case follows changes nothing.
+pub fn hand_over(
+    conn: &mut DbConnection,
+    head: CaseHead,
+    assigned: &MessageAssigned,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let at = to_db_time(assigned.assigned_at);
+    if assigned.agency_id == head.view.agency_id || at <= to_db_time(head.assigned_at) {
+        return Ok(false);
+    }
+    // Whatever a request did meanwhile, the case is the new agency's now; a request that read
+    // it before finds its version changed and is refused.
+    diesel::update(violation_cases::table.find(&head.view.id))
+        .set((
+            violation_cases::agency_id.eq(&assigned.agency_id),
+            violation_cases::agency_ancestors.eq(encode_ancestors(&assigned.agency_ancestors)),
+            violation_cases::assigned_at.eq(at),
+            violation_cases::remedial_paused_at.eq(None::<NaiveDateTime>),
+            violation_cases::version.eq(violation_cases::version + 1),
+        ))
+        .execute(conn)?;
+    let actor = Actor::service(nazer_shared::topology::ROUTING);
+    let detail = json!({ "from": head.view.agency_id, "to": assigned.agency_id });
+    let record = CheckedRecord::default();
+    let step = NewStep {
+        case_id: &head.view.id,
+        track: Track::Remedial,
+        step: "reassigned",
+        actor: &actor,
+        record: &record,
+        authority: None,
+        detail,
+    };
+    steps::insert(conn, &step, now)?;
+    let mut after = head.clone();
+    after.view.agency_id = assigned.agency_id.clone();
+    after.agency_ancestors = assigned.agency_ancestors.clone();
+    clock::remedial_handed_over(conn, &head, &after, from_db_time(to_db_time(now)))?;
+    Ok(true)
 }
