@@ -775,6 +775,24 @@ impl Event for ViolationVerdict {
     }
 }
 
+/// An inspector referred a case's culpability track to a counterpart unit. Names no agency:
+/// agencies never hear of the culpability track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViolationCulpabilityOpened {
+    pub case_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub unit_id: String,
+    pub opened_at: DateTime<Utc>,
+}
+
+impl Event for ViolationCulpabilityOpened {
+    const TYPE: &'static str = "violation.culpability_opened";
+    fn aggregate_id(&self) -> String {
+        self.case_id.clone()
+    }
+}
+
 /// One area as other services know it: without its geometry, which only intake needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AreaSummary {

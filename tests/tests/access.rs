@@ -229,6 +229,12 @@ fn inspector_endpoints(case_id: &str) -> Vec<(&'static str, String, Option<Value
         ("POST", format!("{case}/classification"), Some(json!({ "violation_type": "tender.irregular" }))),
         ("POST", format!("{case}/remedial/verdict"), Some(json!({ "effective": true, "reason": "r" }))),
         ("POST", format!("{case}/remedial/withdrawal"), Some(json!({ "reason": "r" }))),
+        ("POST", format!("{case}/culpability"), Some(json!({ "unit": "inspection-urban-planning", "reason": "r" }))),
+        (
+            "POST",
+            format!("{case}/culpability/findings"),
+            Some(json!({ "summary": "s", "fault": "none", "officials": [] })),
+        ),
     ]
 }
 

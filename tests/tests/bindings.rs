@@ -15,7 +15,7 @@ use nazer_shared::events::Envelope;
 use nazer_shared::testing::TestApp;
 
 /// Every event type the services publish (`shared/src/events.rs`).
-const EVENT_TYPES: [&str; 29] = [
+const EVENT_TYPES: [&str; 30] = [
     "message.received",
     "message.assigned",
     "message.needs_triage",
@@ -38,6 +38,7 @@ const EVENT_TYPES: [&str; 29] = [
     "violation.classified",
     "violation.remedial_step",
     "violation.verdict",
+    "violation.culpability_opened",
     "stage.opened",
     "stage.closed",
     "stage.paused",

@@ -8,6 +8,8 @@ mod portal;
 
 use std::time::Duration;
 
+use nazer_shared::http::Scope;
+use nazer_shared::testing::fixtures::unit_key;
 use nazer_shared::testing::{ADMIN_KEY, eventually};
 use portal::{Portal, officer, supervisor};
 use serde_json::{Value, json};
@@ -65,9 +67,18 @@ async fn a_violation_report_closes_only_after_its_remedial_verdict() {
     .await;
     assert_eq!(closed["status"], "closed");
 
-    // The district's view of the case holds the remedial track only.
+    // Culpability, after effectiveness: referred to the counterpart unit, which records its
+    // findings; the district's view of the case holds the remedial track only, throughout.
+    let referral = json!({ "unit": "inspection-urban-planning", "reason": "بررسی قصور ناظران" });
+    let opened = portal.expect(app.post(&format!("{case}/culpability"), &inspector, &referral).await, 201);
+    assert_eq!(opened["culpability"]["state"], "under_review");
+    let unit = unit_key(app, &[Scope::CounterpartUnit], "inspection-urban-planning");
+    let findings = json!({ "summary": "ناظر منطقه تخلف را گزارش نکرد", "fault": "negligence",
+                           "officials": [{ "full_name": "رضا محمدی", "position": "ناظر ساختمان" }] });
+    let found = portal.expect(app.post(&format!("{case}/culpability/findings"), &unit, &findings).await, 201);
+    assert_eq!(found["culpability"]["state"], "findings_recorded");
     let seen = portal.expect(app.get(&case, &district).await, 200);
-    assert!(seen.get("culpability").is_none(), "{seen}");
+    assert!(seen.get("culpability").is_none() && !seen.to_string().contains("culpability"), "{seen}");
     assert_eq!(seen["remedial"]["state"], "effective");
     portal.app.stop().await;
 }

@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use nazer_shared::agency::Viewer;
 use nazer_shared::db::DbConnection;
 use nazer_shared::events::{Envelope, MessageAssigned};
 use nazer_shared::http::paging::{self, Order};
 use nazer_shared::http::{
-    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, QueryParams, Scope, is_identifier, page_limit, period_bound,
+    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, QueryParams, is_identifier, page_limit, period_bound,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::iran::Province;
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
+use nazer_shared::sealing::SealingKeys;
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::{Deserialize, Serialize};
 use tracks::remedial::RemedialState;
@@ -55,12 +55,17 @@ where
 
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: VIOLATION_REFERRAL,
-    factory: |ctx| Ok(Arc::new(ViolationReferral { state: web::Data::new(State { ctx }) })),
+    factory: |ctx| {
+        // The officials named in culpability findings are sealed as reporters are.
+        let keys = SealingKeys::from_settings(&ctx.settings).map_err(|e| e.to_string())?;
+        Ok(Arc::new(ViolationReferral { state: web::Data::new(State { ctx, keys }) }))
+    },
     consumes: || handlers().event_types(),
 };
 
 pub struct State {
     ctx: ServiceContext,
+    keys: SealingKeys,
 }
 
 pub struct ViolationReferral {
@@ -98,6 +103,7 @@ impl Service for ViolationReferral {
             .route("/api/v1/violation-cases", web::get().to(get_cases))
             .route("/api/v1/violation-cases/{id}", web::get().to(get_case))
             .configure(tracks::api::routes)
+            .configure(tracks::culpability_api::routes)
             .configure(types::api::routes)
             .configure(units::api::routes);
     }
@@ -150,16 +156,6 @@ pub(crate) struct ViolationCaseList {
     next_cursor: Option<String>,
 }
 
-/// Who follows violation reports across agencies: 1888's supervisors, special follow-up,
-/// admins. The call centre takes reports but does not follow cases.
-const OVERSEERS: [Scope; 3] = [Scope::Supervisor, Scope::SpecialFollowUp, Scope::Admin];
-
-/// Whose cases a caller sees: overseers every agency's, an agency its own and its
-/// sub-agencies'; anyone else is refused.
-fn viewer_of(caller: &Caller) -> Result<Viewer, ApiError> {
-    if OVERSEERS.iter().any(|s| caller.has(*s)) { Ok(Viewer::All) } else { caller.own_agency().map(Viewer::Agency) }
-}
-
 /// Lists violation cases, newest first, with filters and a cursor.
 ///
 /// Supervisors, special follow-up and admins (every agency), agencies (their own). Ordered by
@@ -172,7 +168,7 @@ pub(crate) async fn get_cases(
     caller: Caller,
     QueryParams(query): QueryParams<CaseQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let viewer = viewer_of(&caller)?;
+    let reader = store::CaseReader::of(&caller)?;
     let mut issues = Vec::new();
     let status = query.status.as_deref().map(store::CaseStatus::parse);
     if query.violation_type.as_deref().is_some_and(|c| !is_identifier(c)) {
@@ -200,8 +196,8 @@ pub(crate) async fn get_cases(
     }
     let filter = store::CaseFilter {
         // An agency stays confined to its own cases (and its sub-agencies'), whatever it asks for.
-        agency_id: query.agency_id.filter(|_| viewer == Viewer::All),
-        viewer,
+        agency_id: query.agency_id.filter(|_| !reader.is_agency()),
+        reader,
         violation_type: query.violation_type,
         remedial_state: remedial_state.flatten(),
         status: status.flatten(),
@@ -227,8 +223,8 @@ pub(crate) async fn get_case(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let viewer = viewer_of(&caller)?;
-    let id = path.into_inner();
-    let detail = state.ctx.db.run(move |conn| Ok(tracks::store::detail(conn, &id, &viewer))).await??;
+    let reader = store::CaseReader::of(&caller)?;
+    let (id, keys) = (path.into_inner(), state.keys.clone());
+    let detail = state.ctx.db.run(move |conn| Ok(tracks::store::detail(conn, &id, &reader, &keys))).await??;
     Ok(HttpResponse::Ok().json(detail))
 }

@@ -11,6 +11,8 @@
         crate::tracks::api::post_remedial_withdrawal,
         crate::tracks::api::post_remedial_pause,
         crate::tracks::api::post_remedial_resume,
+        crate::tracks::culpability_api::post_culpability,
+        crate::tracks::culpability_api::post_findings,
         crate::types::api::get_types,
         crate::types::api::get_type,
         crate::types::api::put_type,
@@ -21,6 +23,8 @@
         crate::store::CaseStatus,
         crate::tracks::remedial::RemedialState,
         crate::tracks::remedial::RemedialStep,
+        crate::tracks::culpability::CulpabilityState,
+        crate::tracks::culpability::Fault,
         nazer_shared::iran::Province
     ))
 )]

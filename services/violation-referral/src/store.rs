@@ -6,12 +6,14 @@ use nazer_shared::agency::{Viewer, ancestor_pattern, decode_ancestors, encode_an
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{MessageAssigned, MessageKind, ViolationCaseOpened};
 use nazer_shared::http::paging::{self, Cursor};
+use nazer_shared::http::{ApiError, Caller, Scope};
 use nazer_shared::outbox;
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::schema::violation_cases;
+use crate::tracks::culpability::CulpabilityState;
 use crate::tracks::remedial::RemedialState;
 use crate::types::TrackBudgets;
 
@@ -92,6 +94,20 @@ pub struct CaseView {
     pub violation_type: Option<String>,
     /// Where the remedial track stands; null until the case is classified.
     pub remedial_state: Option<RemedialState>,
+    /// Where the culpability track stands; null until opened. Absent for agencies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<CulpabilityState>)]
+    pub culpability_state: Option<Option<CulpabilityState>>,
+}
+
+impl CaseView {
+    /// The view `reader` may have: an agency's without the culpability track.
+    pub fn for_reader(mut self, reader: &CaseReader) -> Self {
+        if reader.is_agency() {
+            self.culpability_state = None;
+        }
+        self
+    }
 }
 
 /// A case as stored.
@@ -113,6 +129,8 @@ struct CaseRow {
     violation_type: Option<String>,
     budgets: Option<String>,
     remedial_state: Option<String>,
+    culpability_state: Option<String>,
+    culpability_unit_id: Option<String>,
     version: i32,
 }
 
@@ -128,6 +146,8 @@ pub struct CaseHead {
     pub assigned_at: DateTime<Utc>,
     pub budgets: Option<TrackBudgets>,
     pub remedial_paused_at: Option<DateTime<Utc>>,
+    /// The counterpart unit the culpability track is referred to, once opened.
+    pub culpability_unit_id: Option<String>,
     pub version: i32,
 }
 
@@ -150,6 +170,7 @@ impl TryFrom<CaseRow> for CaseHead {
             assigned_at: from_db_time(row.assigned_at.unwrap_or(row.opened_at)),
             budgets,
             remedial_paused_at: row.remedial_paused_at.map(from_db_time),
+            culpability_unit_id: row.culpability_unit_id.clone(),
             version: row.version,
             view: CaseView::try_from(row)?,
         })
@@ -157,10 +178,54 @@ impl TryFrom<CaseRow> for CaseHead {
 }
 
 impl CaseHead {
-    /// Whether `viewer` may see this case: overseers every case, an agency its own and its
-    /// sub-agencies'.
-    pub fn seen_by(&self, viewer: &Viewer) -> bool {
-        viewer.sees(Some(&self.view.agency_id), &self.agency_ancestors)
+    /// Whether `reader` may see this case: staff every case, an agency its own and its
+    /// sub-agencies', a counterpart unit those whose culpability track is referred to it.
+    pub fn seen_by(&self, reader: &CaseReader) -> bool {
+        match reader {
+            CaseReader::Staff | CaseReader::Entrusted => true,
+            CaseReader::Agency(agency) => {
+                Viewer::Agency(agency.clone()).sees(Some(&self.view.agency_id), &self.agency_ancestors)
+            }
+            CaseReader::Unit(unit) => self.culpability_unit_id.as_deref() == Some(unit.as_str()),
+        }
+    }
+}
+
+/// Who reads cases, and so which ones and how much of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseReader {
+    /// 1888's supervisors (its inspectors) and admins: every case; officials' identities masked.
+    Staff,
+    /// Special follow-up and the compliance committee: every case, officials' identities open.
+    Entrusted,
+    /// An agency: its own cases and its sub-agencies', the remedial track only.
+    Agency(String),
+    /// A counterpart unit: the cases whose culpability track is referred to it, identities open.
+    Unit(String),
+}
+
+impl CaseReader {
+    /// Whose cases `caller` reads; anyone else is refused.
+    pub fn of(caller: &Caller) -> Result<Self, ApiError> {
+        if caller.has(Scope::SpecialFollowUp) || caller.has(Scope::ComplianceCommittee) {
+            Ok(Self::Entrusted)
+        } else if caller.has(Scope::Supervisor) || caller.has(Scope::Admin) {
+            Ok(Self::Staff)
+        } else if caller.has(Scope::CounterpartUnit) {
+            caller.own_unit().map(Self::Unit)
+        } else {
+            caller.own_agency().map(Self::Agency)
+        }
+    }
+
+    /// Agencies never learn of the culpability track.
+    pub fn is_agency(&self) -> bool {
+        matches!(self, Self::Agency(_))
+    }
+
+    /// Whether officials named in findings are shown by name.
+    pub fn opens_identities(&self) -> bool {
+        matches!(self, Self::Entrusted | Self::Unit(_))
     }
 }
 
@@ -177,6 +242,13 @@ impl TryFrom<CaseRow> for CaseView {
                     .ok_or_else(|| DbError::Refused(format!("unknown remedial state `{text}` stored")))
             })
             .transpose()?;
+        let culpability_state = row
+            .culpability_state
+            .map(|text| {
+                CulpabilityState::parse(&text)
+                    .ok_or_else(|| DbError::Refused(format!("unknown culpability state `{text}` stored")))
+            })
+            .transpose()?;
         Ok(Self {
             id: row.id,
             message_id: row.message_id,
@@ -188,6 +260,7 @@ impl TryFrom<CaseRow> for CaseView {
             opened_at: from_db_time(row.opened_at),
             violation_type: row.violation_type,
             remedial_state,
+            culpability_state: Some(culpability_state),
         })
     }
 }
@@ -196,7 +269,7 @@ impl TryFrom<CaseRow> for CaseView {
 #[derive(Debug, Clone)]
 pub struct CaseFilter {
     /// Whose cases the caller sees (an agency: its own and its sub-agencies').
-    pub viewer: Viewer,
+    pub reader: CaseReader,
     /// Only this agency's cases.
     pub agency_id: Option<String>,
     pub violation_type: Option<String>,
@@ -217,16 +290,16 @@ pub struct CaseFilter {
 /// is one.
 pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<CaseView>, Option<String>), DbError> {
     let mut query = violation_cases::table.select(CaseRow::as_select()).into_boxed();
-    match &filter.viewer {
-        Viewer::All => {}
-        Viewer::Agency(agency) => {
+    match &filter.reader {
+        CaseReader::Staff | CaseReader::Entrusted => {}
+        CaseReader::Unit(unit) => query = query.filter(violation_cases::culpability_unit_id.eq(unit.clone())),
+        CaseReader::Agency(agency) => {
             query = query.filter(
                 violation_cases::agency_id
                     .eq(agency.clone())
                     .or(violation_cases::agency_ancestors.like(ancestor_pattern(agency)).escape('\\')),
             )
         }
-        Viewer::Nobody => return Ok((Vec::new(), None)),
     }
     if let Some(value) = &filter.violation_type {
         query = query.filter(violation_cases::violation_type.eq(value.clone()));
@@ -255,7 +328,10 @@ pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<C
         filter.newest_first
     );
     let rows: Vec<CaseRow> = query.limit(filter.limit + 1).load(conn)?;
-    let cases = rows.into_iter().map(CaseView::try_from).collect::<Result<Vec<_>, _>>()?;
+    let cases = rows
+        .into_iter()
+        .map(|row| CaseView::try_from(row).map(|case| case.for_reader(&filter.reader)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(paging::page(cases, filter.limit, |c: &CaseView| Cursor { at: to_db_time(c.opened_at), id: c.id.clone() }))
 }
 

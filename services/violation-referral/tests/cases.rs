@@ -58,7 +58,15 @@ fn case_json(id: &str, assigned: &MessageAssigned, opened_at: DateTime<Utc>) -> 
         "opened_at": opened_at,
         "violation_type": null,
         "remedial_state": null,
+        "culpability_state": null,
     })
+}
+
+/// What an agency lists of it: nothing of the culpability track, not even its place.
+fn agency_case_json(id: &str, assigned: &MessageAssigned, opened_at: DateTime<Utc>) -> Value {
+    let mut case = case_json(id, assigned, opened_at);
+    case.as_object_mut().map(|c| c.remove("culpability_state"));
+    case
 }
 
 /// The detail an overseer reads of an unclassified case: no track opened yet.
@@ -71,7 +79,7 @@ fn detail_json(id: &str, assigned: &MessageAssigned, opened_at: DateTime<Utc>) -
 
 /// What the agency reads of it: the culpability track is absent, not even null.
 fn agency_detail_json(id: &str, assigned: &MessageAssigned, opened_at: DateTime<Utc>) -> Value {
-    let mut detail = case_json(id, assigned, opened_at);
+    let mut detail = agency_case_json(id, assigned, opened_at);
     detail["remedial"] = Value::Null;
     detail
 }
@@ -265,10 +273,10 @@ async fn an_agency_sees_only_its_own_cases() {
     let agency_a = api_key(&app, &[Scope::Agency], Some("agency-a"));
 
     let (status, _, body) = get(&app, CASES, Some(&agency_a)).await;
-    assert_eq!((status, listed(&body)), (200, vec![case_json(&own_id, &own, at)]));
+    assert_eq!((status, listed(&body)), (200, vec![agency_case_json(&own_id, &own, at)]));
     // Asking for another agency's cases does not widen what the key sees.
     let (status, _, body) = get(&app, &format!("{CASES}?agency_id=agency-b"), Some(&agency_a)).await;
-    assert_eq!((status, listed(&body)), (200, vec![case_json(&own_id, &own, at)]));
+    assert_eq!((status, listed(&body)), (200, vec![agency_case_json(&own_id, &own, at)]));
 
     let (status, _, body) = get(&app, &format!("{CASES}/{own_id}"), Some(&agency_a)).await;
     assert_eq!((status, body), (200, agency_detail_json(&own_id, &own, at)));

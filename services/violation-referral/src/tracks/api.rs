@@ -2,9 +2,9 @@
 //! an inspector gives the verdict or withdraws the track. Each answers with the case as the
 //! caller sees it.
 
+use crate::store::CaseReader;
 use actix_web::{HttpResponse, web};
 use nazer_shared::actor::Actor;
-use nazer_shared::agency::Viewer;
 use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, Scope, is_identifier};
 use serde::Deserialize;
@@ -29,11 +29,11 @@ const INSPECTORS: [Scope; 1] = [Scope::Supervisor];
 
 /// Who may report the agency's steps: the agency (its own cases and its sub-agencies'), or an
 /// inspector recording a letter on its behalf.
-fn step_taker(caller: &Caller) -> Result<Viewer, ApiError> {
+fn step_taker(caller: &Caller) -> Result<CaseReader, ApiError> {
     if caller.has(Scope::Supervisor) {
-        return Ok(Viewer::All);
+        return Ok(CaseReader::Staff);
     }
-    caller.own_agency().map(Viewer::Agency)
+    caller.own_agency().map(CaseReader::Agency)
 }
 
 /// The longest reason, in characters.
@@ -115,21 +115,22 @@ pub struct WithdrawalBody {
 }
 
 /// Runs `change` in one transaction and answers with the case as `viewer` then sees it.
-async fn changed<F>(
+pub(crate) async fn changed<F>(
     state: &State,
     id: String,
-    viewer: Viewer,
+    viewer: CaseReader,
     status: actix_web::http::StatusCode,
     mut change: F,
 ) -> Result<HttpResponse, ApiError>
 where
     F: FnMut(&mut nazer_shared::db::DbConnection, &str) -> Result<(), CaseError> + Send + 'static,
 {
+    let keys = state.keys.clone();
     let detail: CaseDetail = state
         .ctx
         .write(move |conn| {
             change(conn, &id)?;
-            store::detail(conn, &id, &viewer)
+            store::detail(conn, &id, &viewer, &keys)
         })
         .await?;
     Ok(HttpResponse::build(status).json(detail))
@@ -166,7 +167,7 @@ pub(crate) async fn post_classification(
         return Err(ApiError::invalid(issues));
     }
     let (actor, now) = (Actor::of(&caller), state.ctx.clock.now());
-    changed(&state, path.into_inner(), Viewer::All, actix_web::http::StatusCode::OK, move |conn, id| {
+    changed(&state, path.into_inner(), CaseReader::Staff, actix_web::http::StatusCode::OK, move |conn, id| {
         store::classify(conn, id, &code, note.as_deref(), &actor, now).map(drop)
     })
     .await
@@ -258,7 +259,7 @@ pub(crate) async fn post_remedial_verdict(
         return Err(ApiError::invalid(issues));
     };
     let (actor, now) = (Actor::of(&caller), state.ctx.clock.now());
-    changed(&state, path.into_inner(), Viewer::All, actix_web::http::StatusCode::OK, move |conn, id| {
+    changed(&state, path.into_inner(), CaseReader::Staff, actix_web::http::StatusCode::OK, move |conn, id| {
         store::give_verdict(conn, id, effective, &record, &actor, now).map(drop)
     })
     .await
@@ -291,7 +292,7 @@ pub(crate) async fn post_remedial_withdrawal(
         return Err(ApiError::invalid(issues));
     }
     let (actor, now) = (Actor::of(&caller), state.ctx.clock.now());
-    changed(&state, path.into_inner(), Viewer::All, actix_web::http::StatusCode::OK, move |conn, id| {
+    changed(&state, path.into_inner(), CaseReader::Staff, actix_web::http::StatusCode::OK, move |conn, id| {
         store::withdraw(conn, id, &record, &actor, now).map(drop)
     })
     .await

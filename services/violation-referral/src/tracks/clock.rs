@@ -10,6 +10,7 @@ use nazer_shared::events::{StageClosed, StageOpened, StagePaused, StageResumed, 
 use nazer_shared::outbox;
 use nazer_shared::topology::VIOLATION_REFERRAL;
 
+use super::culpability::CulpabilityState;
 use super::remedial::RemedialState;
 use crate::store::CaseHead;
 
@@ -48,37 +49,65 @@ pub fn remedial_moved(
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let (before, after) = (from.and_then(RemedialState::budget_stage), to.budget_stage());
+    moved(conn, head, (before, after), remedial_stage, at, |conn, stage| open_remedial(conn, head, stage, at))
+}
+
+/// Stops the clock of stage `before` and starts the one of `after` (budget stage names, made
+/// clock stage names by `named`), unless they are the same.
+fn moved(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    (before, after): (Option<&str>, Option<&str>),
+    named: fn(&str) -> String,
+    at: DateTime<Utc>,
+    open: impl FnOnce(&mut DbConnection, &str) -> Result<(), DbError>,
+) -> Result<(), DbError> {
     if before == after {
         return Ok(());
     }
     if let Some(stage) = before {
-        let closed = StageClosed { subject: subject(head), stage: remedial_stage(stage), closed_at: at };
+        let closed = StageClosed { subject: subject(head), stage: named(stage), closed_at: at };
         outbox::enqueue(conn, VIOLATION_REFERRAL, &closed, at)?;
     }
-    if let Some(stage) = after {
-        open_remedial(conn, head, stage, at)?;
+    match after {
+        Some(stage) => open(conn, stage),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn open_remedial(conn: &mut DbConnection, head: &CaseHead, stage: &str, at: DateTime<Utc>) -> Result<(), DbError> {
-    let budget = head
-        .budgets
-        .as_ref()
-        .and_then(|b| b.remedial.get(stage))
-        .cloned()
-        .ok_or_else(|| DbError::Refused(format!("case `{}` has no remedial budget for `{stage}`", head.view.id)))?;
-    let case = &head.view;
+    let budget = head.budgets.as_ref().and_then(|b| b.remedial.get(stage)).cloned();
     // The agency answers for its own stages (its parent at level 2); 1888 for its verdict.
     let (agency_id, ancestors) = if stage == "verdict" {
         (SPECIAL_FOLLOW_UP.to_string(), Vec::new())
     } else {
-        (case.agency_id.clone(), head.agency_ancestors.clone())
+        (head.view.agency_id.clone(), head.agency_ancestors.clone())
     };
+    let answerable = Answerable { agency_id, ancestors };
+    open_stage(conn, head, (remedial_stage(stage), remedial_stage_fa(stage)), budget, answerable, at)
+}
+
+/// Who answers for a stage: warned at level 1, its first ancestor at level 2.
+struct Answerable {
+    agency_id: String,
+    ancestors: Vec<String>,
+}
+
+fn open_stage(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    (stage, stage_fa): (String, &str),
+    budget: Option<String>,
+    Answerable { agency_id, ancestors }: Answerable,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let budget =
+        budget.ok_or_else(|| DbError::Refused(format!("case `{}` has no budget for `{stage}`", head.view.id)))?;
+    let case = &head.view;
     let opened = StageOpened {
         subject: subject(head),
-        stage: remedial_stage(stage),
-        stage_fa: remedial_stage_fa(stage).into(),
+        stage,
+        stage_fa: stage_fa.into(),
         message_id: case.message_id.clone(),
         tracking_code: case.tracking_code.clone(),
         agency_id,
@@ -139,4 +168,42 @@ pub fn remedial_paused(
         }
     }
     Ok(())
+}
+
+/// The recipient of a counterpart unit's warnings, as deadline-timer and webhook subscriptions
+/// name it: `unit:` and its id (never an agency's id, which has no `:`).
+pub fn unit_recipient(unit_id: &str) -> String {
+    format!("unit:{unit_id}")
+}
+
+/// The clock's stage name of the culpability budget stage `stage`.
+pub fn culpability_stage(stage: &str) -> String {
+    format!("culpability.{stage}")
+}
+
+fn culpability_stage_fa(stage: &str) -> &'static str {
+    match stage {
+        "findings_recorded" => "مهلت اعلام نتیجه بررسی قصور و تقصیر در پرونده پیام",
+        "at_committee" => "مهلت ارجاع قصور و تقصیر به کمیته تطبیق در پرونده پیام",
+        "decided" => "مهلت تصمیم کمیته تطبیق در پرونده پیام",
+        _ => "مهلت ثبت نتیجه رسیدگی به قصور و تقصیر در پرونده پیام",
+    }
+}
+
+/// The clock changes a move of the culpability track makes: warned to the counterpart unit,
+/// then Special Follow-up at levels 2 and 3 — never to the agency.
+pub fn culpability_moved(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    unit_id: &str,
+    from: Option<CulpabilityState>,
+    to: CulpabilityState,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let (before, after) = (from.and_then(CulpabilityState::budget_stage), to.budget_stage());
+    moved(conn, head, (before, after), culpability_stage, at, |conn, stage| {
+        let budget = head.budgets.as_ref().and_then(|b| b.culpability.get(stage)).cloned();
+        let answerable = Answerable { agency_id: unit_recipient(unit_id), ancestors: vec![SPECIAL_FOLLOW_UP.into()] };
+        open_stage(conn, head, (culpability_stage(stage), culpability_stage_fa(stage)), budget, answerable, at)
+    })
 }

@@ -6,17 +6,20 @@
 
 pub mod api;
 pub mod clock;
+pub mod culpability;
+pub mod culpability_api;
+pub mod culpability_store;
 pub mod deadlines;
 pub mod remedial;
 pub mod steps;
 pub mod store;
 
-use nazer_shared::agency::Viewer;
 use nazer_shared::db::DbError;
 use nazer_shared::http::{ApiError, FieldIssue};
+use nazer_shared::sealing::SealingKeys;
 use serde::Serialize;
 
-use crate::store::{CaseHead, CaseView};
+use crate::store::{CaseHead, CaseReader, CaseView};
 use steps::{StepView, Track};
 
 /// Why a change to a case was not made.
@@ -73,7 +76,8 @@ pub struct CaseDetail {
     /// The remedial track (effectiveness); null until the case is classified.
     pub remedial: Option<TrackView>,
     /// The culpability track; null until an inspector opens it. Never shown to agencies: the
-    /// field is absent from their view.
+    /// field is absent from their view. Officials named in its findings show by name to the
+    /// counterpart unit, the committee and special follow-up only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<TrackView>)]
     pub culpability: Option<Option<TrackView>>,
@@ -84,32 +88,47 @@ fn by_agency(step: &StepView) -> bool {
     step.detail["by_agency"] == serde_json::Value::Bool(true)
 }
 
-/// The case as `viewer` may see it, from its head, its steps and its clocks.
+/// The case as `reader` may see it, from its head, its steps and its clocks; `keys` open the
+/// names of officials for those entrusted with them.
 pub fn detail(
     head: CaseHead,
     steps: Vec<(Track, StepView)>,
     clocks: Vec<deadlines::CaseDeadline>,
-    viewer: &Viewer,
-) -> CaseDetail {
-    let agency_viewer = !matches!(viewer, Viewer::All);
-    let mut remedial_steps = Vec::new();
+    reader: &CaseReader,
+    keys: &SealingKeys,
+) -> Result<CaseDetail, DbError> {
+    let agency_reader = reader.is_agency();
+    let (mut remedial_steps, mut culpability_steps) = (Vec::new(), Vec::new());
     for (track, mut step) in steps {
         match track {
             Track::Remedial => {
-                if agency_viewer && !by_agency(&step) {
+                if agency_reader && !by_agency(&step) {
                     step.actor = None;
                 }
                 remedial_steps.push(step);
             }
+            Track::Culpability if agency_reader => {}
+            Track::Culpability => {
+                culpability::show_officials(&head.view.id, &mut step, reader.opens_identities(), keys)?;
+                culpability_steps.push(step);
+            }
         }
     }
-    let remedial_clocks: Vec<_> = clocks.into_iter().filter(|c| c.stage.starts_with("remedial.")).collect();
+    let (remedial_clocks, culpability_clocks): (Vec<_>, Vec<_>) = clocks
+        .into_iter()
+        .filter(|c| !c.stage.starts_with("culpability.") || !agency_reader)
+        .partition(|c| c.stage.starts_with("remedial."));
     let remedial = head.view.remedial_state.map(|state| TrackView {
         state: state.as_str().into(),
         steps: remedial_steps,
         deadlines: remedial_clocks,
     });
-    // No culpability track is opened yet: null for those who may see one, absent for agencies.
-    let culpability = (!agency_viewer).then_some(None);
-    CaseDetail { case: head.view, remedial, culpability }
+    let culpability = (!agency_reader).then(|| {
+        head.view.culpability_state.flatten().map(|state| TrackView {
+            state: state.as_str().into(),
+            steps: culpability_steps,
+            deadlines: culpability_clocks,
+        })
+    });
+    Ok(CaseDetail { case: head.view.for_reader(reader), remedial, culpability })
 }

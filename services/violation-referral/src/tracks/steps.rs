@@ -18,6 +18,7 @@ nazer_shared::closed_set! {
     /// Which of a case's two tracks a step belongs to (a classification opens the remedial one).
     pub enum Track {
         Remedial = "remedial",
+        Culpability = "culpability",
     }
 }
 
@@ -152,7 +153,8 @@ pub struct StepView {
     pub id: String,
     /// Remedial: `classified` (by an inspector, which opens the track), `referred`, `decided`,
     /// `executed` (by the agency), `verdict`, `withdrawn` (by an inspector), `paused` and
-    /// `resumed` (a stage waiting on an outside authority).
+    /// `resumed` (a stage waiting on an outside authority), `reassigned` (the report went to
+    /// another agency). Culpability: `opened` (by an inspector), `findings` (by the unit).
     pub step: String,
     pub acted_at: DateTime<Utc>,
     /// When, as people in Iran read it: Tehran time, Solar Hijri (`1405/09/16 10:30`).

@@ -2,15 +2,16 @@
 //! step and publishes its event in one transaction, and applies only if the case is still as
 //! read (its `version`), so two writers never both move it.
 
+use crate::store::CaseReader;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::actor::Actor;
-use nazer_shared::agency::Viewer;
 use nazer_shared::agency::encode_ancestors;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{MessageAssigned, ViolationClassified, ViolationRemedialStep, ViolationVerdict};
 use nazer_shared::http::FieldIssue;
 use nazer_shared::outbox;
+use nazer_shared::sealing::SealingKeys;
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde_json::json;
 
@@ -23,16 +24,21 @@ use crate::store::{CaseHead, find_case};
 use crate::types::store as types_store;
 
 /// The case `id` as `viewer` may see it: a missing case and another agency's look the same.
-pub fn head(conn: &mut DbConnection, id: &str, viewer: &Viewer) -> Result<CaseHead, CaseError> {
+pub fn head(conn: &mut DbConnection, id: &str, viewer: &CaseReader) -> Result<CaseHead, CaseError> {
     find_case(conn, id)?.filter(|head| head.seen_by(viewer)).ok_or(CaseError::NotFound)
 }
 
-/// The case with its tracks as `viewer` may see it.
-pub fn detail(conn: &mut DbConnection, id: &str, viewer: &Viewer) -> Result<CaseDetail, CaseError> {
-    let head = head(conn, id, viewer)?;
+/// The case with its tracks as `reader` may see it.
+pub fn detail(
+    conn: &mut DbConnection,
+    id: &str,
+    reader: &CaseReader,
+    keys: &SealingKeys,
+) -> Result<CaseDetail, CaseError> {
+    let head = head(conn, id, reader)?;
     let steps = steps::of_case(conn, id)?;
     let clocks = super::deadlines::of_case(conn, id)?;
-    Ok(super::detail(head, steps, clocks, viewer))
+    Ok(super::detail(head, steps, clocks, reader, keys)?)
 }
 
 /// Sets the remedial state (and the classification, when given) if the case is unchanged since
@@ -76,7 +82,7 @@ pub fn classify(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<CaseHead, CaseError> {
-    let head = head(conn, id, &Viewer::All)?;
+    let head = head(conn, id, &CaseReader::Staff)?;
     if let Some(state) = head.view.remedial_state.filter(|s| *s != RemedialState::Pending) {
         return Err(CaseError::NotAllowed(format!(
             "the remedial track is `{state}`: the type is fixed once the agency has taken a step"
@@ -150,7 +156,7 @@ pub fn take_step(
     id: &str,
     taken: &AgencyStep,
     actor: &Actor,
-    viewer: &Viewer,
+    viewer: &CaseReader,
     now: DateTime<Utc>,
 ) -> Result<String, CaseError> {
     let head = head(conn, id, viewer)?;
@@ -167,7 +173,7 @@ pub fn take_step(
         authority: taken.authority,
         // An inspector may record the agency's letter on its behalf: the agency sees its own
         // people only.
-        detail: json!({ "by_agency": viewer != &Viewer::All }),
+        detail: json!({ "by_agency": viewer.is_agency() }),
     };
     let step_id = steps::insert(conn, &step, now)?;
     announce_step(conn, &head, &step_id, taken.step.as_str(), to, taken.record, taken.authority, now)?;
@@ -211,7 +217,7 @@ pub fn give_verdict(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<String, CaseError> {
-    let head = head(conn, id, &Viewer::All)?;
+    let head = head(conn, id, &CaseReader::Staff)?;
     let from = remedial_state(&head)?;
     let to = remedial::after_verdict(from, effective).map_err(CaseError::NotAllowed)?;
     move_remedial(conn, &head, to, None)?;
@@ -243,7 +249,7 @@ pub fn withdraw(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<String, CaseError> {
-    let head = head(conn, id, &Viewer::All)?;
+    let head = head(conn, id, &CaseReader::Staff)?;
     let from = head.view.remedial_state.unwrap_or(RemedialState::Pending);
     let to = remedial::after_withdrawal(from).map_err(CaseError::NotAllowed)?;
     move_remedial(conn, &head, to, None)?;
@@ -270,7 +276,7 @@ pub fn pause_or_resume(
     id: &str,
     pause: Option<&CheckedRecord>,
     actor: &Actor,
-    viewer: &Viewer,
+    viewer: &CaseReader,
     now: DateTime<Utc>,
 ) -> Result<String, CaseError> {
     let head = head(conn, id, viewer)?;
@@ -310,7 +316,7 @@ pub fn pause_or_resume(
     };
     let empty = CheckedRecord::default();
     let record = pause.unwrap_or(&empty);
-    let detail = json!({ "stage": state.budget_stage(), "by_agency": viewer != &Viewer::All });
+    let detail = json!({ "stage": state.budget_stage(), "by_agency": viewer.is_agency() });
     let step = NewStep { case_id: id, track: Track::Remedial, step: name, actor, record, authority: None, detail };
     let step_id = steps::insert(conn, &step, now)?;
     clock::remedial_paused(conn, &head, state, reason.as_deref(), from_db_time(at))?;

@@ -1,0 +1,152 @@
+//! Moving a case's culpability track: an inspector refers it to a counterpart unit, the unit
+//! records its findings with the officials it names (sealed). Each change is checked by the
+//! pure rules, recorded as a step, put on the clock and announced in one transaction.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use nazer_shared::actor::Actor;
+use nazer_shared::db::{DbConnection, from_db_time, to_db_time};
+use nazer_shared::events::ViolationCulpabilityOpened;
+use nazer_shared::http::FieldIssue;
+use nazer_shared::outbox;
+use nazer_shared::sealing::SealingKeys;
+use nazer_shared::topology::VIOLATION_REFERRAL;
+use serde_json::{Value, json};
+
+use super::culpability::{self, CulpabilityState, Fault};
+use super::steps::{self, CheckedRecord, NewStep, Track};
+use super::store::head;
+use super::{CaseError, clock};
+use crate::schema::violation_cases;
+use crate::store::{CaseHead, CaseReader};
+use crate::units;
+
+/// Sets the culpability state (and the unit, when given) if the case is unchanged since read.
+fn move_culpability(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    to: CulpabilityState,
+    unit: Option<&str>,
+) -> Result<(), CaseError> {
+    let target = violation_cases::table
+        .filter(violation_cases::id.eq(&head.view.id))
+        .filter(violation_cases::version.eq(head.version));
+    let state = (violation_cases::culpability_state.eq(to.as_str()), violation_cases::version.eq(head.version + 1));
+    let rows = match unit {
+        Some(unit) => {
+            diesel::update(target).set((state, violation_cases::culpability_unit_id.eq(unit))).execute(conn)?
+        }
+        None => diesel::update(target).set(state).execute(conn)?,
+    };
+    if rows == 0 {
+        return Err(CaseError::NotAllowed(
+            "the case changed while this request was handled; read it again and retry".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The culpability state of a case whose track is open, or why it is not.
+fn culpability_state(head: &CaseHead) -> Result<CulpabilityState, CaseError> {
+    head.view.culpability_state.flatten().ok_or_else(|| {
+        CaseError::NotAllowed("the culpability track is not opened; an inspector refers it to a unit first".into())
+    })
+}
+
+/// An inspector refers the case's culpability to counterpart unit `unit`, at any time (also
+/// after the message became effective), once the case is classified (its budgets set).
+pub fn open(
+    conn: &mut DbConnection,
+    id: &str,
+    unit: &str,
+    reason: &CheckedRecord,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), CaseError> {
+    let head = head(conn, id, &CaseReader::Staff)?;
+    let to = culpability::may_open(head.view.culpability_state.flatten()).map_err(CaseError::NotAllowed)?;
+    if head.budgets.is_none() {
+        return Err(CaseError::NotAllowed(
+            "the case is not classified yet: its violation type sets the culpability track's budgets".into(),
+        ));
+    }
+    if !units::unit_exists(conn, unit)? {
+        let problem = "no counterpart unit has this id; GET /api/v1/counterpart-units lists them";
+        return Err(CaseError::Invalid(vec![FieldIssue::new("unit", problem)]));
+    }
+    move_culpability(conn, &head, to, Some(unit))?;
+    let detail = json!({ "unit": unit });
+    let step = NewStep {
+        case_id: id,
+        track: Track::Culpability,
+        step: "opened",
+        actor,
+        record: reason,
+        authority: None,
+        detail,
+    };
+    steps::insert(conn, &step, now)?;
+    let at = from_db_time(to_db_time(now));
+    clock::culpability_moved(conn, &head, unit, None, to, at)?;
+    let case = &head.view;
+    let event = ViolationCulpabilityOpened {
+        case_id: case.id.clone(),
+        message_id: case.message_id.clone(),
+        tracking_code: case.tracking_code.clone(),
+        unit_id: unit.to_string(),
+        opened_at: at,
+    };
+    outbox::enqueue(conn, VIOLATION_REFERRAL, &event, now)?;
+    Ok(())
+}
+
+/// An official named in findings, checked.
+pub struct Official {
+    pub full_name: String,
+    pub position: String,
+}
+
+/// What the unit found.
+pub struct Findings<'a> {
+    pub summary: &'a CheckedRecord,
+    pub fault: Fault,
+    pub officials: &'a [Official],
+}
+
+/// The counterpart unit the case is referred to records its findings; the officials it names
+/// are sealed at rest, like reporters.
+pub fn record_findings(
+    conn: &mut DbConnection,
+    id: &str,
+    findings: &Findings,
+    keys: &SealingKeys,
+    actor: &Actor,
+    reader: &CaseReader,
+    now: DateTime<Utc>,
+) -> Result<(), CaseError> {
+    let head = head(conn, id, reader)?;
+    let from = culpability_state(&head)?;
+    let to = culpability::after_findings(from).map_err(CaseError::NotAllowed)?;
+    move_culpability(conn, &head, to, None)?;
+    let mut officials = Vec::new();
+    for official in findings.officials {
+        officials.push(json!({
+            "full_name": culpability::seal_official(keys, id, "full_name", &official.full_name)?,
+            "position": culpability::seal_official(keys, id, "position", &official.position)?,
+        }));
+    }
+    let detail = json!({ "fault": findings.fault, "officials": Value::Array(officials) });
+    let step = NewStep {
+        case_id: id,
+        track: Track::Culpability,
+        step: "findings",
+        actor,
+        record: findings.summary,
+        authority: None,
+        detail,
+    };
+    steps::insert(conn, &step, now)?;
+    let unit = head.culpability_unit_id.clone().unwrap_or_default();
+    clock::culpability_moved(conn, &head, &unit, Some(from), to, from_db_time(to_db_time(now)))?;
+    Ok(())
+}
