@@ -372,8 +372,14 @@ impl JwtSettings {
                  people in through the provider's JWKS (auth.jwt.jwks_url)",
             ));
         }
-        if [&self.roles_claim, &self.agency_claim, &self.unit_claim].iter().any(|c| c.trim().is_empty()) {
-            return Err(invalid("auth.jwt.roles_claim", "roles_claim, agency_claim and unit_claim must name a claim"));
+        for (field, claim) in [
+            ("auth.jwt.roles_claim", &self.roles_claim),
+            ("auth.jwt.agency_claim", &self.agency_claim),
+            ("auth.jwt.unit_claim", &self.unit_claim),
+        ] {
+            if claim.trim().is_empty() {
+                return Err(invalid(field, "must name a claim"));
+            }
         }
         if self.leeway_secs > 300 {
             return Err(invalid("auth.jwt.leeway_secs", "must be at most 300 seconds"));

@@ -216,6 +216,10 @@ fn a_counterpart_units_person_is_bound_to_the_unit_in_the_unit_claim() {
         let refused = caller_from_claims(&settings, &claims).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(refused.contains("`unit` claim"), "{refused}");
     }
+    // An agency's people never hold a culpability role beside.
+    let mixed =
+        json!({ "iss": "i", "sub": "s", "roles": ["agency_officer", "compliance_committee"], "agency_id": "a" });
+    assert!(matches!(caller_from_claims(&settings, &mixed), Err(ApiError::Forbidden(_))));
     // The committee is no unit; a unit claim beside another role binds nothing.
     let committee = json!({ "iss": "i", "sub": "s", "roles": ["compliance_committee"], "unit": "x" });
     let caller = caller_from_claims(&settings, &committee).expect("caller");

@@ -209,7 +209,7 @@ bootstrap key only where they are used. */}}
 [database, broker, reporterKeys, searchKey]
 {{- else if eq . "intake" -}}
 [database, broker, reporterKeys, searchKey, bootstrapApiKey]
-{{- else if eq . "notification" -}}
+{{- else if or (eq . "notification") (eq . "violation-referral") -}}
 [database, broker, reporterKeys]
 {{- else -}}
 [database, broker]

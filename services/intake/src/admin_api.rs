@@ -171,6 +171,9 @@ pub(crate) async fn post_api_key(
     let scopes: Vec<Scope> = texts.iter().filter_map(|s| Scope::parse(s)).collect();
     if texts.is_empty() || scopes.len() != texts.len() {
         issues.push(FieldIssue::new("scopes", format!("list one or more of: {}", Scope::names())));
+    } else if Caller::mixes_agency_with_culpability(&scopes) {
+        let problem = "an agency key cannot also be a counterpart unit's or the compliance committee's";
+        issues.push(FieldIssue::new("scopes", problem));
     }
     let agency_id = request.agency_id.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
     if scopes.contains(&Scope::Agency) != agency_id.is_some() {

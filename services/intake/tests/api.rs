@@ -1210,6 +1210,7 @@ async fn api_keys_are_created_listed_and_revoked() {
         (json!({ "name": "x", "scopes": ["counterpart_unit"] }), "unit_id"),
         (json!({ "name": "x", "scopes": ["supervisor"], "unit_id": "inspection-administrative" }), "unit_id"),
         (json!({ "name": "x", "scopes": ["counterpart_unit"], "unit_id": "Bad Unit" }), "unit_id"),
+        (json!({ "name": "x", "scopes": ["agency", "compliance_committee"], "agency_id": "agency-a" }), "scopes"),
     ] {
         let reply = send(app.client.post(app.url("/api/v1/api-keys")).bearer_auth(ADMIN_KEY).json(&request)).await;
         assert_problem(&reply, 422, "validation", &[field]);

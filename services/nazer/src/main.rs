@@ -380,15 +380,17 @@ async fn seed_after_start(
 enum Sealed {
     ReporterIdentities,
     WebhookSecrets,
+    Officials,
 }
 
 impl Sealed {
-    const ALL: [Sealed; 2] = [Sealed::ReporterIdentities, Sealed::WebhookSecrets];
+    const ALL: [Sealed; 3] = [Sealed::ReporterIdentities, Sealed::WebhookSecrets, Sealed::Officials];
 
     fn noun(self) -> &'static str {
         match self {
             Self::ReporterIdentities => "reporter identities",
             Self::WebhookSecrets => "webhook signing secrets",
+            Self::Officials => "officials named in culpability findings",
         }
     }
 
@@ -397,6 +399,7 @@ impl Sealed {
         match self {
             Self::ReporterIdentities => ("reporter row(s)", "messages"),
             Self::WebhookSecrets => ("webhook secret(s)", "subscriptions"),
+            Self::Officials => ("finding(s)", "violation cases"),
         }
     }
 
@@ -404,6 +407,10 @@ impl Sealed {
         Ok(match self {
             Self::ReporterIdentities => db.run(move |conn| nazer_intake::sealing::reseal_all(conn, &keys)).await?,
             Self::WebhookSecrets => db.run(move |conn| nazer_notification::store::reseal_secrets(conn, &keys)).await?,
+            Self::Officials => {
+                db.run(move |conn| nazer_violation_referral::tracks::culpability_store::reseal_officials(conn, &keys))
+                    .await?
+            }
         })
     }
 }
@@ -453,7 +460,7 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
                 }
             }
         }
-        Err(error) => println!("database: reporter identities and webhook secrets not resealed ({error})"),
+        Err(error) => println!("database: reporter identities, webhook secrets and officials not resealed ({error})"),
     }
     match (SearchKey::from_settings(settings), SealingKeys::from_settings(settings)) {
         (Ok(search_key), Ok(keys)) => {

@@ -158,8 +158,9 @@ pub(crate) struct ViolationCaseList {
 
 /// Lists violation cases, newest first, with filters and a cursor.
 ///
-/// Supervisors, special follow-up and admins (every agency), agencies (their own). Ordered by
-/// `opened_at`, then id.
+/// Supervisors, admins, special follow-up and the compliance committee (every case), agencies
+/// (their own and their sub-agencies', without the culpability track), counterpart units (the
+/// cases referred to them). Ordered by `opened_at`, then id.
 #[utoipa::path(get, path = "/api/v1/violation-cases", tag = "violation-referral",
     params(CaseQuery),
     responses((status = 200, description = "A page of cases", body = ViolationCaseList)))]
@@ -213,8 +214,9 @@ pub(crate) async fn get_cases(
     Ok(HttpResponse::Ok().json(ViolationCaseList { violation_cases: cases, next_cursor }))
 }
 
-/// Reads one violation case with its tracks. Supervisors, special follow-up and admins, and the
-/// agency the case belongs to (or a parent agency), which sees the remedial track only.
+/// Reads one violation case with its tracks. Supervisors, admins, special follow-up and the
+/// compliance committee; the agency the case belongs to (or a parent agency), which sees the
+/// remedial track only; the counterpart unit it is referred to.
 #[utoipa::path(get, path = "/api/v1/violation-cases/{id}", tag = "violation-referral",
     params(("id" = String, Path, description = "The case's id")),
     responses((status = 200, description = "The case", body = tracks::CaseDetail)))]

@@ -144,3 +144,52 @@ async fn a_unit_records_findings_and_only_those_entrusted_read_the_officials_nam
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn officials_are_resealed_when_the_key_rotates_and_a_lost_key_does_not_break_the_case() {
+    use nazer_shared::sealing::SealingKeys;
+    use nazer_violation_referral::tracks::culpability_store::reseal_officials;
+
+    let (mut app, case) = start().await;
+    let inspector = api_key(&app, &[Scope::Supervisor], None);
+    let unit = unit_key(&app, &[Scope::CounterpartUnit], UNIT);
+    let referral = json!({"unit": UNIT, "reason": "بررسی"});
+    assert_eq!(app.post(&format!("{case}/culpability"), &inspector, &referral).await.0, 201);
+    let findings =
+        json!({"summary": "s", "fault": "misconduct", "officials": [{"full_name": OFFICIAL, "position": "معاون"}]});
+    assert_eq!(app.post(&format!("{case}/culpability/findings"), &unit, &findings).await.0, 201);
+
+    // A new key first, the old one kept: the names move to the new key.
+    let old = nazer_shared::testing::REPORTER_KEYS;
+    let new_key = "next:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+    let rotated = SealingKeys::parse(&format!("{new_key},{old}")).unwrap();
+    // It runs its own transaction, as `nazer migrate` calls it.
+    let mut conn = app.db().get().unwrap();
+    let done = reseal_officials(&mut conn, &rotated).unwrap();
+    assert_eq!((done.rewritten, done.unreadable.len()), (1, 0));
+    assert_eq!(reseal_officials(&mut conn, &rotated).unwrap().rewritten, 0, "once");
+    drop(conn);
+    let only_new = SealingKeys::parse(new_key).unwrap();
+    let details: Vec<String> = write(&app, |conn| {
+        Ok::<_, nazer_shared::db::DbError>(
+            violation_case_steps::table
+                .filter(violation_case_steps::step.eq("findings"))
+                .select(violation_case_steps::detail)
+                .load(conn)?,
+        )
+    });
+    let detail: Value = serde_json::from_str(&details[0]).unwrap();
+    let case_id = case.rsplit('/').next().unwrap();
+    let sealed = detail["officials"][0]["full_name"].as_str().unwrap();
+    assert_eq!(only_new.open(case_id, "official.full_name", sealed).unwrap(), OFFICIAL);
+
+    // The host still holds only the old key: the name no longer opens, the case still reads.
+    let (status, body) = app.get(&case, &unit).await;
+    let official = &body["culpability"]["steps"][1]["detail"]["officials"][0];
+    assert_eq!(
+        (status, official["full_name"].clone(), official["unreadable"].clone()),
+        (200, Value::Null, json!(true)),
+        "{body}"
+    );
+    app.stop().await;
+}

@@ -142,6 +142,13 @@ impl Caller {
         self.agency_id.clone().ok_or_else(|| ApiError::Forbidden("this caller is not bound to an agency".into()))
     }
 
+    /// Whether `scopes` mix an agency with the inspection organization's culpability roles,
+    /// which an agency must never hold (it would read the culpability track of its own cases).
+    pub fn mixes_agency_with_culpability(scopes: &[Scope]) -> bool {
+        scopes.contains(&Scope::Agency)
+            && (scopes.contains(&Scope::CounterpartUnit) || scopes.contains(&Scope::ComplianceCommittee))
+    }
+
     /// The caller's counterpart unit, required of counterpart-unit callers.
     pub fn own_unit(&self) -> Result<String, ApiError> {
         self.require_any(&[Scope::CounterpartUnit])?;

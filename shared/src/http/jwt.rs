@@ -343,6 +343,13 @@ pub fn caller_from_claims(settings: &JwtSettings, claims: &Value) -> Result<Call
             names.join(", ")
         )));
     }
+    if Caller::mixes_agency_with_culpability(&scopes) {
+        return Err(ApiError::Forbidden(
+            "the token holds an agency role beside a counterpart unit's or the compliance committee's; an \
+             agency's people may not hold those"
+                .into(),
+        ));
+    }
     let agency_id = claim(claims, &settings.agency_claim).and_then(Value::as_str).map(str::to_string);
     if scopes.contains(&Scope::Agency) && !agency_id.as_deref().is_some_and(super::is_identifier) {
         return Err(ApiError::Forbidden(format!(

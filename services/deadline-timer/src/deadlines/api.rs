@@ -148,9 +148,12 @@ async fn get_warnings(
         Viewer::Agency(agency) => (None, Some(agency)),
         Viewer::Nobody => return Err(ApiError::Forbidden("this caller is not bound to an agency".into())),
     };
+    // A counterpart unit's warnings concern those responsible: staff who oversee them only.
+    let without_units = ![Scope::Supervisor, Scope::Admin, Scope::SpecialFollowUp].iter().any(|s| caller.has(*s));
     let filter = WarningFilter {
         agency_id,
         visible_to,
+        without_units,
         message_id: query.message_id,
         level: query.level,
         from,

@@ -14,6 +14,10 @@ use serde::Serialize;
 use crate::schema::{deadlines, warnings};
 use crate::warnings::WarningReason;
 
+/// How a counterpart unit is named as a warning's recipient (`unit:<id>`): no agency's id has
+/// a `:`.
+pub const UNIT_RECIPIENT: &str = "unit:";
+
 /// A registered warning (تذکر).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WarningView {
@@ -48,6 +52,9 @@ pub struct WarningFilter {
     pub agency_id: Option<String>,
     /// Warnings issued to this agency, escalated to it, or of its sub-agencies' clocks.
     pub visible_to: Option<String>,
+    /// Leaves out the warnings addressed to a counterpart unit (`unit:<id>`, a violation case's
+    /// culpability stages): for callers other than supervisors, admins and special follow-up.
+    pub without_units: bool,
     pub message_id: Option<String>,
     pub level: Option<i32>,
     /// Issued at or after.
@@ -112,6 +119,9 @@ pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<
                 .or(warnings::escalated_to.eq(agency.clone()))
                 .or(warnings::deadline_id.eq_any(of_sub_agencies)),
         );
+    }
+    if filter.without_units {
+        query = query.filter(warnings::agency_id.not_like(format!("{UNIT_RECIPIENT}%")));
     }
     if let Some(message) = &filter.message_id {
         query = query.filter(warnings::message_id.eq(message.clone()));

@@ -83,13 +83,15 @@ fn open_remedial(conn: &mut DbConnection, head: &CaseHead, stage: &str, at: Date
     } else {
         (head.view.agency_id.clone(), head.agency_ancestors.clone())
     };
-    let answerable = Answerable { agency_id, ancestors };
+    let answerable = Answerable { agency_id, escalation: ancestors.first().cloned(), ancestors };
     open_stage(conn, head, (remedial_stage(stage), remedial_stage_fa(stage)), budget, answerable, at)
 }
 
-/// Who answers for a stage: warned at level 1, its first ancestor at level 2.
+/// Who answers for a stage (warned at level 1), who is warned beside at level 2, and who else
+/// sees its warnings (the agency's ancestors).
 struct Answerable {
     agency_id: String,
+    escalation: Option<String>,
     ancestors: Vec<String>,
 }
 
@@ -98,7 +100,7 @@ fn open_stage(
     head: &CaseHead,
     (stage, stage_fa): (String, &str),
     budget: Option<String>,
-    Answerable { agency_id, ancestors }: Answerable,
+    Answerable { agency_id, escalation, ancestors }: Answerable,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let budget =
@@ -111,7 +113,7 @@ fn open_stage(
         message_id: case.message_id.clone(),
         tracking_code: case.tracking_code.clone(),
         agency_id,
-        escalation_agency_id: ancestors.first().cloned(),
+        escalation_agency_id: escalation,
         agency_ancestors: ancestors,
         // Each further level as long again as the stage's budget.
         level_2_after: Some(budget.clone()),
@@ -203,7 +205,11 @@ pub fn culpability_moved(
     let (before, after) = (from.and_then(CulpabilityState::budget_stage), to.budget_stage());
     moved(conn, head, (before, after), culpability_stage, at, |conn, stage| {
         let budget = head.budgets.as_ref().and_then(|b| b.culpability.get(stage)).cloned();
-        let answerable = Answerable { agency_id: unit_recipient(unit_id), ancestors: vec![SPECIAL_FOLLOW_UP.into()] };
+        let answerable = Answerable {
+            agency_id: unit_recipient(unit_id),
+            escalation: Some(SPECIAL_FOLLOW_UP.into()),
+            ancestors: Vec::new(),
+        };
         open_stage(conn, head, (culpability_stage(stage), culpability_stage_fa(stage)), budget, answerable, at)
     })
 }

@@ -83,6 +83,29 @@ pub fn seal_official(keys: &SealingKeys, case_id: &str, field: &str, text: &str)
     keys.seal(case_id, &format!("official.{field}"), text).map_err(|e| DbError::Refused(e.to_string()))
 }
 
+/// Reseals the officials of a findings step's `detail` under the active key; true when
+/// anything changed. Fails when a name no configured key opens is among them.
+pub fn reseal_officials(keys: &SealingKeys, case_id: &str, detail: &mut Value) -> Result<bool, DbError> {
+    let Some(officials) = detail.get_mut("officials").and_then(Value::as_array_mut) else {
+        return Ok(false);
+    };
+    let mut changed = false;
+    for official in officials {
+        for field in OFFICIAL_FIELDS {
+            let Some(stored) = official.get(field).and_then(Value::as_str).map(str::to_string) else { continue };
+            if keys.is_current(&stored) {
+                continue;
+            }
+            let resealed = keys
+                .reseal(case_id, &format!("official.{field}"), &stored)
+                .map_err(|e| DbError::Refused(format!("case `{case_id}`: an official's {field}: {e}")))?;
+            official[field] = Value::String(resealed);
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
 /// The officials of a findings step as `opened` readers see them (by name), or masked (the
 /// fields null, `masked` true) for the others.
 pub fn show_officials(case_id: &str, step: &mut StepView, opened: bool, keys: &SealingKeys) -> Result<(), DbError> {
@@ -92,10 +115,15 @@ pub fn show_officials(case_id: &str, step: &mut StepView, opened: bool, keys: &S
     for official in officials {
         for field in OFFICIAL_FIELDS {
             let shown = match official.get(field).and_then(Value::as_str) {
-                Some(sealed) if opened => Value::String(
-                    keys.open(case_id, &format!("official.{field}"), sealed)
-                        .map_err(|e| DbError::Refused(format!("case `{case_id}`: an official's {field}: {e}")))?,
-                ),
+                Some(sealed) if opened => match keys.open(case_id, &format!("official.{field}"), sealed) {
+                    Ok(text) => Value::String(text),
+                    // A key dropped before `nazer migrate` resealed it: the case still reads.
+                    Err(error) => {
+                        tracing::error!(case_id, field, %error, "an official's sealed field does not open");
+                        official["unreadable"] = Value::Bool(true);
+                        Value::Null
+                    }
+                },
                 _ => Value::Null,
             };
             official[field] = shown;

@@ -65,6 +65,7 @@ pub struct FindingsBody {
     pub officials: Vec<OfficialBody>,
     /// The unit's letter number, up to 100 characters.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub reference: Option<String>,
     /// References to documents, up to 20.
     #[serde(default)]

@@ -5,11 +5,12 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::actor::Actor;
-use nazer_shared::db::{DbConnection, from_db_time, to_db_time};
+use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
 use nazer_shared::events::ViolationCulpabilityOpened;
 use nazer_shared::http::FieldIssue;
 use nazer_shared::outbox;
-use nazer_shared::sealing::SealingKeys;
+use nazer_shared::sealing::{Resealed, SealingKeys};
+use nazer_shared::select_for_update;
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde_json::{Value, json};
 
@@ -17,9 +18,12 @@ use super::culpability::{self, CulpabilityState, Fault};
 use super::steps::{self, CheckedRecord, NewStep, Track};
 use super::store::head;
 use super::{CaseError, clock};
-use crate::schema::violation_cases;
+use crate::schema::{violation_case_steps, violation_cases};
 use crate::store::{CaseHead, CaseReader};
 use crate::units;
+
+/// The step that carries the officials named.
+const FINDINGS: &str = "findings";
 
 /// Sets the culpability state (and the unit, when given) if the case is unchanged since read.
 fn move_culpability(
@@ -139,7 +143,7 @@ pub fn record_findings(
     let step = NewStep {
         case_id: id,
         track: Track::Culpability,
-        step: "findings",
+        step: FINDINGS,
         actor,
         record: findings.summary,
         authority: None,
@@ -149,4 +153,36 @@ pub fn record_findings(
     let unit = head.culpability_unit_id.clone().unwrap_or_default();
     clock::culpability_moved(conn, &head, &unit, Some(from), to, from_db_time(to_db_time(now)))?;
     Ok(())
+}
+
+/// Reseals the officials named in findings under the active key (rows sealed by a retiring
+/// key, as `nazer migrate` does for reporters); steps whose names no configured key opens are
+/// left as they are, named by their case.
+pub fn reseal_officials(conn: &mut DbConnection, keys: &SealingKeys) -> Result<Resealed, DbError> {
+    write_transaction(conn, |conn| {
+        let rows: Vec<(String, String, String)> = select_for_update!(
+            conn,
+            violation_case_steps::table
+                .filter(violation_case_steps::track.eq(Track::Culpability.as_str()))
+                .filter(violation_case_steps::step.eq(FINDINGS))
+                .order(violation_case_steps::id)
+                .select((violation_case_steps::id, violation_case_steps::case_id, violation_case_steps::detail))
+        )?;
+        let mut done = Resealed::default();
+        for (id, case_id, text) in rows {
+            let mut detail: Value = serde_json::from_str(&text)
+                .map_err(|e| DbError::Refused(format!("case step `{id}` has an unreadable detail: {e}")))?;
+            match culpability::reseal_officials(keys, &case_id, &mut detail) {
+                Ok(true) => {
+                    diesel::update(violation_case_steps::table.find(&id))
+                        .set(violation_case_steps::detail.eq(detail.to_string()))
+                        .execute(conn)?;
+                    done.rewritten += 1;
+                }
+                Ok(false) => {}
+                Err(_) => done.unreadable.push(case_id),
+            }
+        }
+        Ok(done)
+    })
 }

@@ -23,7 +23,8 @@ pub struct CaseDeadline {
     pub deadline_id: String,
     /// The stage it runs to, e.g. `remedial.referred`.
     pub stage: String,
-    /// Who answers for it: the agency, or `special-follow-up` for 1888's verdict.
+    /// Who answers for it: the agency, `special-follow-up` for 1888's verdict, or the
+    /// counterpart unit (`unit:<id>`) for a culpability stage.
     pub agency_id: String,
     pub started_at: Option<DateTime<Utc>>,
     pub due_at: DateTime<Utc>,

@@ -59,7 +59,8 @@ impl From<CaseError> for ApiError {
 #[schema(as = ViolationCaseTrack)]
 pub struct TrackView {
     /// Remedial: `pending`, `referred`, `decided`, `executed`, `effective`, `not_effective`,
-    /// `withdrawn`.
+    /// `withdrawn`. Culpability: `under_review`, `findings_recorded`, `at_committee`, `decided`,
+    /// `outcome_recorded`, `closed`, `closed_no_fault`.
     pub state: String,
     pub steps: Vec<StepView>,
     /// The clocks of the track's stages, in the order they started: each stage's due instant,
