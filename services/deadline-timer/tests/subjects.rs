@@ -169,3 +169,37 @@ async fn a_paused_stage_keeps_its_budget_and_a_close_that_overtook_the_opening_m
     drop(conn);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_counterpart_units_warnings_are_left_out_for_callers_who_do_not_oversee_them() {
+    use nazer_deadline_timer::warnings::store::{WarningFilter, list_warnings};
+
+    let mut app = start().await;
+    let t0 = stored(Utc::now());
+    let remedial = opened("case-7", "remedial.referred", "PT1S", t0);
+    let culpability = StageOpened {
+        agency_id: "unit:inspection-urban-planning".into(),
+        escalation_agency_id: Some("special-follow-up".into()),
+        agency_ancestors: vec![],
+        ..opened("case-7", "culpability.findings_recorded", "PT1S", t0)
+    };
+    write(&app, |conn| subjects::open(conn, &remedial, t0));
+    write(&app, |conn| subjects::open(conn, &culpability, t0));
+    assert_eq!(fire_all(&app, t0 + Duration::milliseconds(1500)).warnings.len(), 2, "level 1 of each");
+
+    let mut conn = app.db().get().unwrap();
+    let stages = |filter: &WarningFilter, conn: &mut nazer_shared::db::DbConnection| -> Vec<String> {
+        let mut stages: Vec<String> = list_warnings(conn, filter).unwrap().into_iter().map(|w| w.stage).collect();
+        stages.sort();
+        stages
+    };
+    let everyone = WarningFilter { limit: 50, ..WarningFilter::default() };
+    assert_eq!(stages(&everyone, &mut conn), ["culpability.findings_recorded", "remedial.referred"]);
+    let call_centre = WarningFilter { without_units: true, ..everyone.clone() };
+    assert_eq!(stages(&call_centre, &mut conn), ["remedial.referred"]);
+    // The agency's parent sees the remedial warning of its district, never the unit's.
+    let parent = WarningFilter { visible_to: Some("tehran-municipality".into()), without_units: true, ..everyone };
+    assert_eq!(stages(&parent, &mut conn), ["remedial.referred"]);
+    drop(conn);
+    app.stop().await;
+}
