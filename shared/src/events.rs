@@ -24,6 +24,11 @@ pub struct Envelope {
     pub trace_parent: Option<String>,
 }
 
+/// One word of an AMQP topic key: a subject kind is routed on only if it is one.
+fn is_routing_word(kind: &str) -> bool {
+    !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("event {event_id} is a `{actual}`, not a `{expected}`")]
@@ -52,6 +57,16 @@ impl Envelope {
             payload: serde_json::to_value(event)?,
             trace_parent: None,
         })
+    }
+
+    /// The key it travels on: its type, or for a clock event about another subject's stage
+    /// (its payload names a `subject`), `<type>.<subject kind>`, so a service following that
+    /// kind of subject is not sent every message's clock events, nor the reverse.
+    pub fn routing_key(&self) -> String {
+        match self.payload.get("subject").and_then(|subject| subject.get("kind")).and_then(|kind| kind.as_str()) {
+            Some(kind) if is_routing_word(kind) => format!("{}.{kind}", self.event_type),
+            _ => self.event_type.clone(),
+        }
     }
 
     pub fn is<E: Event>(&self) -> bool {
@@ -882,10 +897,8 @@ mod shown_tests {
 mod tests {
     use super::*;
 
-    #[test]
-    fn envelope_round_trips_and_decodes_its_own_type_only() {
-        let at = Utc::now();
-        let event = DeadlineMet {
+    fn met(at: DateTime<Utc>) -> DeadlineMet {
+        DeadlineMet {
             subject: None,
             deadline_id: "d".into(),
             message_id: "m".into(),
@@ -893,7 +906,13 @@ mod tests {
             due_at: at,
             met_at: at,
             answered_late: false,
-        };
+        }
+    }
+
+    #[test]
+    fn envelope_round_trips_and_decodes_its_own_type_only() {
+        let at = Utc::now();
+        let event = met(at);
         let envelope = Envelope::new("deadline-timer", &event, at).unwrap();
         let back = Envelope::from_bytes(&envelope.to_bytes().unwrap()).unwrap();
         assert_eq!(back, envelope);
@@ -903,21 +922,20 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_event_about_a_subject_travels_on_its_kind() {
+        let at = Utc::now();
+        let mut met = met(at);
+        assert_eq!(Envelope::new("x", &met, at).unwrap().routing_key(), "deadline.met");
+        met.subject = Some(StageSubject { kind: "violation_case".into(), id: "c".into() });
+        assert_eq!(Envelope::new("x", &met, at).unwrap().routing_key(), "deadline.met.violation_case");
+        // A kind that is not one topic word (a dot, a wildcard) is not routed on.
+        met.subject = Some(StageSubject { kind: "a.#".into(), id: "c".into() });
+        assert_eq!(Envelope::new("x", &met, at).unwrap().routing_key(), "deadline.met");
+    }
+
+    #[test]
     fn consumers_ignore_unknown_fields() {
-        let mut envelope = Envelope::new(
-            "x",
-            &DeadlineMet {
-                subject: None,
-                deadline_id: "d".into(),
-                message_id: "m".into(),
-                stage: "s".into(),
-                due_at: Utc::now(),
-                met_at: Utc::now(),
-                answered_late: false,
-            },
-            Utc::now(),
-        )
-        .unwrap();
+        let mut envelope = Envelope::new("x", &met(Utc::now()), Utc::now()).unwrap();
         envelope.payload["added_later"] = serde_json::json!(42);
         assert!(envelope.decode::<DeadlineMet>().is_ok());
     }

@@ -41,8 +41,9 @@ pub use handlers::{Handle, Handlers};
 /// A service's reaction to the events it consumes; runs inside the inbox transaction. Built by
 /// [`Handlers`], which declares the event types the consumer is bound to.
 pub trait EventHandler: Send + Sync + 'static {
-    /// The event types handled: the consumer's queue is bound to exactly these.
-    fn event_types(&self) -> Vec<&'static str>;
+    /// The routing keys the consumer's queue is bound to: the handled types, each for the
+    /// subjects its handler follows.
+    fn bindings(&self) -> Vec<String>;
 
     fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError>;
 }

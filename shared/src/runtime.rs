@@ -86,13 +86,13 @@ pub trait Service: Send + Sync + 'static {
 pub type ServiceFactory = fn(ServiceContext) -> Result<Arc<dyn Service>, String>;
 
 /// A service a host can start: its name (queue, outbox producer, logs), its constructor, and
-/// the event types it consumes, read off its handler registration without building it (so
+/// the routing keys it consumes, read off its handler registration without building it (so
 /// `nazer migrate` can declare every consumer's queue).
 #[derive(Clone, Copy)]
 pub struct ServiceEntry {
     pub name: &'static str,
     pub factory: ServiceFactory,
-    pub consumes: fn() -> Vec<&'static str>,
+    pub consumes: fn() -> Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -365,15 +365,15 @@ pub async fn start(
         let service =
             (entry.factory)(context.clone()).map_err(|e| HostError::Refused(format!("{}: {e}", entry.name)))?;
         if let Some(handler) = service.handler() {
-            let event_types = handler.event_types();
-            if event_types != (entry.consumes)() {
+            let bindings = handler.bindings();
+            if bindings != (entry.consumes)() {
                 return Err(HostError::Refused(format!(
-                    "{}: its handler consumes {event_types:?}, its entry declares {:?}",
+                    "{}: its handler is bound to {bindings:?}, its entry declares {:?}",
                     entry.name,
                     (entry.consumes)()
                 )));
             }
-            let spec = ConsumerSpec { consumer: entry.name, event_types };
+            let spec = ConsumerSpec { consumer: entry.name, bindings };
             specs.push(spec.clone());
             let mut after_commit = vec![context.outbox_wake.clone()];
             after_commit.extend(service.after_commit());

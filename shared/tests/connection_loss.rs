@@ -167,8 +167,8 @@ struct KillingHandler {
 }
 
 impl EventHandler for KillingHandler {
-    fn event_types(&self) -> Vec<&'static str> {
-        vec!["message.received"]
+    fn bindings(&self) -> Vec<String> {
+        vec!["message.received".into()]
     }
 
     fn handle(&self, conn: &mut DbConnection, _: &Envelope, _: DateTime<Utc>) -> Result<(), HandlerError> {
@@ -201,7 +201,7 @@ async fn a_consumer_meeting_terminated_connections_waits_and_applies_never_parks
         clock: nazer_shared::clock::system_clock(),
         after_commit: Vec::new(),
     });
-    let spec = ConsumerSpec { consumer: "intake", event_types: vec!["deadline.met"] };
+    let spec = ConsumerSpec { consumer: "intake", bindings: vec!["deadline.met".into()] };
     bus.consume(spec, sink, CancellationToken::new()).await.unwrap_or_else(|e| panic!("{e}"));
     let met = DeadlineMet {
         subject: None,

@@ -127,8 +127,8 @@ fn concurrent_relays_never_claim_the_same_row() {
 struct Counting(AtomicUsize);
 
 impl EventHandler for Counting {
-    fn event_types(&self) -> Vec<&'static str> {
-        vec!["deadline.met"]
+    fn bindings(&self) -> Vec<String> {
+        vec!["deadline.met".into()]
     }
 
     fn handle(&self, _: &mut DbConnection, _: &Envelope, _: DateTime<Utc>) -> Result<(), HandlerError> {
@@ -298,9 +298,13 @@ async fn an_in_process_publish_returns_after_the_consumer_committed() {
         clock: nazer_shared::clock::system_clock(),
         after_commit: Vec::new(),
     });
-    bus.consume(ConsumerSpec { consumer: "intake", event_types: vec!["deadline.met"] }, sink, CancellationToken::new())
-        .await
-        .unwrap();
+    bus.consume(
+        ConsumerSpec { consumer: "intake", bindings: vec!["deadline.met".into()] },
+        sink,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let envelope = Envelope::new("deadline-timer", &event(7), Utc::now()).unwrap();
     bus.publish(&envelope).await.unwrap();
     assert_eq!(handler.0.load(Ordering::SeqCst), 1);

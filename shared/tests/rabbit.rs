@@ -55,7 +55,7 @@ fn settings() -> BrokerSettings {
 
 /// Routing's queue, as its handler registration binds it.
 fn routing() -> ConsumerSpec {
-    ConsumerSpec { consumer: topology::ROUTING, event_types: vec!["message.received", "message.declined"] }
+    ConsumerSpec { consumer: topology::ROUTING, bindings: vec!["message.received".into(), "message.declined".into()] }
 }
 
 fn received() -> Envelope {
@@ -227,6 +227,31 @@ async fn an_event_published_before_its_consumer_starts_waits_for_it() {
     })
     .await;
     shutdown.cancel();
+}
+
+/// A queue an earlier release bound to a type's own key, now bound to one subject's key only,
+/// stops receiving that type's other events once declared again (as `nazer migrate` does).
+#[tokio::test]
+async fn redeclaring_a_queue_drops_the_bindings_its_consumer_no_longer_wants() {
+    let Some(url) = broker_url() else { return };
+    let settings = settings();
+    let bus = RabbitBus::new(&url, &settings);
+    let spec = |binding: &str| ConsumerSpec { consumer: topology::ROUTING, bindings: vec![binding.into()] };
+    bus.declare_topology(&[spec("message.received")]).await.unwrap();
+    bus.declare_topology(&[spec("message.received.violation_case")]).await.unwrap();
+    bus.publish(&received()).await.unwrap();
+    let mut about_a_case = received();
+    about_a_case.payload["subject"] = serde_json::json!({ "kind": "violation_case", "id": "c1" });
+    bus.publish(&about_a_case).await.unwrap();
+    let connection = Connection::connect(&url, ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = format!("{}.{}", settings.namespace, topology::ROUTING);
+    let mut waiting = Vec::new();
+    while let Some(message) = channel.basic_get(queue.clone().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+        waiting.push(Envelope::from_bytes(&message.delivery.data).unwrap().event_id);
+    }
+    assert_eq!(waiting, vec![about_a_case.event_id], "only the event about a case waits");
+    bus.delete_topology().await.unwrap();
 }
 
 /// The publisher first opened on another runtime, as `/readyz` does on an HTTP worker, keeps

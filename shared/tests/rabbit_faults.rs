@@ -32,7 +32,7 @@ impl DeliverySink for Recorder {
 }
 
 fn routing() -> ConsumerSpec {
-    ConsumerSpec { consumer: topology::ROUTING, event_types: vec!["message.received", "message.declined"] }
+    ConsumerSpec { consumer: topology::ROUTING, bindings: vec!["message.received".into(), "message.declined".into()] }
 }
 
 fn received() -> Envelope {

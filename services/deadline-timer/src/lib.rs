@@ -35,7 +35,7 @@ pub mod warnings;
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: DEADLINE_TIMER,
     factory: |ctx| Ok(Arc::new(DeadlineTimer::new(ctx))),
-    consumes: || handlers().event_types(),
+    consumes: || handlers().bindings(),
 };
 
 pub struct DeadlineTimer {
@@ -64,10 +64,10 @@ pub fn handlers() -> Handlers<Clockwork> {
         .on::<MessageReopened>(restart)
         .on::<ResponseReviewed>(review)
         .on::<AreasImported>(know_areas)
-        .on::<StageOpened>(|_, conn, opened, _, now| Ok(subjects::open(conn, &opened, now).map(drop)?))
-        .on::<StageClosed>(|_, conn, closed, _, now| Ok(subjects::close(conn, &closed, now).map(drop)?))
-        .on::<StagePaused>(|_, conn, paused, _, now| Ok(subjects::pause(conn, &paused, now).map(drop)?))
-        .on::<StageResumed>(|_, conn, resumed, _, now| Ok(subjects::resume(conn, &resumed, now).map(drop)?))
+        .on_any::<StageOpened>(|_, conn, opened, _, now| Ok(subjects::open(conn, &opened, now).map(drop)?))
+        .on_any::<StageClosed>(|_, conn, closed, _, now| Ok(subjects::close(conn, &closed, now).map(drop)?))
+        .on_any::<StagePaused>(|_, conn, paused, _, now| Ok(subjects::pause(conn, &paused, now).map(drop)?))
+        .on_any::<StageResumed>(|_, conn, resumed, _, now| Ok(subjects::resume(conn, &resumed, now).map(drop)?))
 }
 
 fn schedule(

@@ -35,7 +35,7 @@ pub mod violation_holds;
 pub const SERVICE: ServiceEntry = ServiceEntry {
     name: INTAKE,
     factory: |ctx| Intake::new(ctx).map(|s| Arc::new(s) as Arc<dyn Service>),
-    consumes: || projection::handlers().event_types(),
+    consumes: || projection::handlers().bindings(),
 };
 
 pub struct Intake {

@@ -185,9 +185,9 @@ enum CalendarCommand {
     },
 }
 
-/// Every service's queue and the event types bound to it, from their handler registrations.
+/// Every service's queue and the routing keys bound to it, from their handler registrations.
 fn bindings() -> Vec<ConsumerSpec> {
-    ALL.iter().map(|entry| ConsumerSpec { consumer: entry.name, event_types: (entry.consumes)() }).collect()
+    ALL.iter().map(|entry| ConsumerSpec { consumer: entry.name, bindings: (entry.consumes)() }).collect()
 }
 
 const ALL: [ServiceEntry; 5] = [

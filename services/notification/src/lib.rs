@@ -28,8 +28,11 @@ pub mod sender;
 pub mod signature;
 pub mod store;
 
-pub const SERVICE: ServiceEntry =
-    ServiceEntry { name: NOTIFICATION, factory: |ctx| Ok(Arc::new(Notification::new(ctx)?)), consumes: heard };
+pub const SERVICE: ServiceEntry = ServiceEntry {
+    name: NOTIFICATION,
+    factory: |ctx| Ok(Arc::new(Notification::new(ctx)?)),
+    consumes: || handlers().bindings(),
+};
 
 pub struct Notification {
     state: web::Data<api::NotificationState>,
@@ -56,14 +59,16 @@ impl Notification {
 /// What notification does with the events it consumes: each is queued for the webhooks of the
 /// agencies it addresses.
 pub fn handlers() -> Handlers<()> {
+    // Clocks of any subject: a remedial stage's warnings are its agency's; a culpability
+    // stage's name a counterpart unit (`unit:<id>`), which no agency's webhook is.
     Handlers::new()
         .on::<MessageAssigned>(dispatch)
         .on::<MessageReopened>(dispatch)
-        .on::<DeadlineReminderSent>(dispatch)
-        .on::<DeadlineMoved>(dispatch)
-        .on::<DeadlinePaused>(dispatch)
-        .on::<DeadlineResumed>(dispatch)
-        .on::<WarningIssued>(dispatch)
+        .on_any::<DeadlineReminderSent>(dispatch)
+        .on_any::<DeadlineMoved>(dispatch)
+        .on_any::<DeadlinePaused>(dispatch)
+        .on_any::<DeadlineResumed>(dispatch)
+        .on_any::<WarningIssued>(dispatch)
         // A violation case's remedial track is the agency's to act on; its culpability track
         // never reaches agencies.
         .on::<ViolationClassified>(dispatch)

@@ -22,11 +22,8 @@ pub mod store;
 /// A rule's area or city that stands for every one.
 pub use rules::ANY;
 
-pub const SERVICE: ServiceEntry = ServiceEntry {
-    name: ROUTING,
-    factory: |ctx| Ok(Arc::new(Routing::new(ctx))),
-    consumes: || handlers().event_types(),
-};
+pub const SERVICE: ServiceEntry =
+    ServiceEntry { name: ROUTING, factory: |ctx| Ok(Arc::new(Routing::new(ctx))), consumes: || handlers().bindings() };
 
 pub struct Routing {
     state: web::Data<api::RoutingState>,

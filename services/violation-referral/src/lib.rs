@@ -60,7 +60,7 @@ pub const SERVICE: ServiceEntry = ServiceEntry {
         let keys = SealingKeys::from_settings(&ctx.settings).map_err(|e| e.to_string())?;
         Ok(Arc::new(ViolationReferral { state: web::Data::new(State { ctx, keys }) }))
     },
-    consumes: || handlers().event_types(),
+    consumes: || handlers().bindings(),
 };
 
 pub struct State {

@@ -17,7 +17,7 @@ type Handoff = (Envelope, oneshot::Sender<()>);
 
 struct LocalQueue {
     consumer: &'static str,
-    event_types: Vec<&'static str>,
+    bindings: Vec<String>,
     sender: mpsc::Sender<Handoff>,
 }
 
@@ -31,11 +31,11 @@ impl InProcessBus {
         Arc::new(Self { queues: RwLock::new(Vec::new()), delivery_limit: delivery_limit.max(1) })
     }
 
-    fn senders_for(&self, event_type: &str) -> Vec<mpsc::Sender<Handoff>> {
+    fn senders_for(&self, routing_key: &str) -> Vec<mpsc::Sender<Handoff>> {
         let queues = self.queues.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         queues
             .iter()
-            .filter(|q| q.event_types.iter().any(|p| topic_matches(p, event_type)))
+            .filter(|q| q.bindings.iter().any(|p| topic_matches(p, routing_key)))
             .map(|q| q.sender.clone())
             .collect()
     }
@@ -49,7 +49,7 @@ impl Bus for InProcessBus {
 
     async fn publish(&self, envelope: &Envelope) -> Result<(), BusError> {
         let mut receipts = Vec::new();
-        for sender in self.senders_for(&envelope.event_type) {
+        for sender in self.senders_for(&envelope.routing_key()) {
             let (done, receipt) = oneshot::channel();
             sender
                 .send((envelope.clone(), done))
@@ -75,7 +75,7 @@ impl Bus for InProcessBus {
             if queues.iter().any(|q| q.consumer == spec.consumer) {
                 return Err(BusError::Topology(format!("consumer `{}` is already registered", spec.consumer)));
             }
-            queues.push(LocalQueue { consumer: spec.consumer, event_types: spec.event_types, sender });
+            queues.push(LocalQueue { consumer: spec.consumer, bindings: spec.bindings, sender });
         }
         let limit = self.delivery_limit;
         let consumer = spec.consumer;
@@ -189,7 +189,13 @@ mod tests {
     }
 
     async fn consumer(bus: &InProcessBus, name: &'static str, keys: Vec<&'static str>, sink: Arc<Recorder>) {
-        bus.consume(ConsumerSpec { consumer: name, event_types: keys }, sink, CancellationToken::new()).await.unwrap();
+        bus.consume(
+            ConsumerSpec { consumer: name, bindings: keys.into_iter().map(String::from).collect() },
+            sink,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
@@ -252,7 +258,7 @@ mod tests {
         consumer(&bus, "a", vec!["#"], Arc::new(Recorder::default())).await;
         let again = bus
             .consume(
-                ConsumerSpec { consumer: "a", event_types: vec!["#"] },
+                ConsumerSpec { consumer: "a", bindings: vec!["#".into()] },
                 Arc::new(Recorder::default()),
                 CancellationToken::new(),
             )

@@ -32,11 +32,12 @@ pub enum BusError {
     Topology(String),
 }
 
-/// What a consumer wants from the bus: a name (its queue) and the event types it needs.
+/// What a consumer wants from the bus: a name (its queue) and the routing keys it needs (topic
+/// patterns over [`Envelope::routing_key`](crate::events::Envelope::routing_key)).
 #[derive(Debug, Clone)]
 pub struct ConsumerSpec {
     pub consumer: &'static str,
-    pub event_types: Vec<&'static str>,
+    pub bindings: Vec<String>,
 }
 
 /// How one delivery went, as the consumer sees it.

@@ -2,6 +2,10 @@
 //! `Handlers::new().on::<MessageAssigned>(schedule).on::<MessageResponded>(meet)`. The bus binds
 //! the service's queue to exactly the registered types, so no event type can be bound without a
 //! handler, and an event of any other type is refused (parked), never acknowledged unseen.
+//!
+//! A clock event about another subject's stage travels on `<type>.<subject kind>`
+//! ([`Envelope::routing_key`]): `on` receives a type's events about messages only,
+//! `on_subject` those about one kind of subject, `on_any` both.
 
 use std::sync::Arc;
 
@@ -20,7 +24,7 @@ type Apply<S> = Box<dyn Fn(&S, &mut DbConnection, &Envelope, DateTime<Utc>) -> R
 /// The event types a service consumes, each with its handler. Built without the service's
 /// state, so `nazer migrate` can read the bindings of every service without starting one.
 pub struct Handlers<S> {
-    entries: Vec<(&'static str, Apply<S>)>,
+    entries: Vec<(&'static str, String, Apply<S>)>,
 }
 
 impl<S: Send + Sync + 'static> Default for Handlers<S> {
@@ -34,20 +38,40 @@ impl<S: Send + Sync + 'static> Handlers<S> {
         Self { entries: Vec::new() }
     }
 
-    /// Handles events of type `E` with `handle`. Registering a type twice is a mistake in the
-    /// service's code, refused when the registration is built.
-    pub fn on<E: Event + 'static>(mut self, handle: Handle<S, E>) -> Self {
-        assert!(self.entries.iter().all(|(event_type, _)| *event_type != E::TYPE), "{} is registered twice", E::TYPE);
+    /// Handles events of type `E` with `handle`, those about no other subject than a message.
+    /// Registering a type twice is a mistake in the service's code, refused when the
+    /// registration is built.
+    pub fn on<E: Event + 'static>(self, handle: Handle<S, E>) -> Self {
+        self.register(E::TYPE.to_string(), handle)
+    }
+
+    /// Handles the events of type `E` about a `kind` of subject (`violation_case` …) only.
+    pub fn on_subject<E: Event + 'static>(self, kind: &str, handle: Handle<S, E>) -> Self {
+        self.register(format!("{}.{kind}", E::TYPE), handle)
+    }
+
+    /// Handles every event of type `E`: about a message or any subject.
+    pub fn on_any<E: Event + 'static>(self, handle: Handle<S, E>) -> Self {
+        self.register(format!("{}.#", E::TYPE), handle)
+    }
+
+    fn register<E: Event + 'static>(mut self, binding: String, handle: Handle<S, E>) -> Self {
+        assert!(self.entries.iter().all(|(event_type, ..)| *event_type != E::TYPE), "{} is registered twice", E::TYPE);
         let apply = move |state: &S, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>| {
             handle(state, conn, envelope.decode::<E>()?, envelope, now)
         };
-        self.entries.push((E::TYPE, Box::new(apply)));
+        self.entries.push((E::TYPE, binding, Box::new(apply)));
         self
     }
 
-    /// The registered event types, in the order of registration: the queue's bindings.
+    /// The registered event types, in the order of registration.
     pub fn event_types(&self) -> Vec<&'static str> {
-        self.entries.iter().map(|(event_type, _)| *event_type).collect()
+        self.entries.iter().map(|(event_type, ..)| *event_type).collect()
+    }
+
+    /// The routing keys the queue is bound to, in the order of registration.
+    pub fn bindings(&self) -> Vec<String> {
+        self.entries.iter().map(|(_, binding, _)| binding.clone()).collect()
     }
 
     /// The handler the bus delivers to, with the service's state.
@@ -62,13 +86,13 @@ struct Bound<S> {
 }
 
 impl<S: Send + Sync + 'static> EventHandler for Bound<S> {
-    fn event_types(&self) -> Vec<&'static str> {
-        self.handlers.event_types()
+    fn bindings(&self) -> Vec<String> {
+        self.handlers.bindings()
     }
 
     fn handle(&self, conn: &mut DbConnection, envelope: &Envelope, now: DateTime<Utc>) -> Result<(), HandlerError> {
-        match self.handlers.entries.iter().find(|(event_type, _)| *event_type == envelope.event_type) {
-            Some((_, apply)) => apply(&self.state, conn, envelope, now),
+        match self.handlers.entries.iter().find(|(event_type, ..)| *event_type == envelope.event_type) {
+            Some((.., apply)) => apply(&self.state, conn, envelope, now),
             None => Err(HandlerError::Invalid(format!(
                 "no handler for {} here (this consumer handles {})",
                 envelope.event_type,
@@ -102,8 +126,12 @@ mod tests {
     }
 
     #[test]
-    fn the_bindings_are_the_registered_types() {
-        assert_eq!(handlers().event_types(), vec!["message.received"]);
+    fn the_bindings_are_the_registered_types_for_the_subjects_followed() {
+        let handlers = handlers().on_subject::<MessageDeclined>("violation_case", |_, _, _, _, _| Ok(()));
+        assert_eq!(handlers.event_types(), vec!["message.received", "message.declined"]);
+        assert_eq!(handlers.bindings(), vec!["message.received", "message.declined.violation_case"]);
+        let handlers = Handlers::<()>::new().on_any::<MessageReceived>(|_, _, _, _, _| Ok(()));
+        assert_eq!(handlers.bindings(), vec!["message.received.#"]);
     }
 
     #[test]

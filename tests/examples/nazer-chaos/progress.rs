@@ -14,13 +14,26 @@ pub fn sql_time(at: NaiveDateTime) -> String {
     format!("'{}'::timestamp", at.format("%Y-%m-%d %H:%M:%S%.6f"))
 }
 
-/// Every (consumer, event type) of the messaging contract, as a SQL `VALUES` list.
+/// Every (consumer, binding) of the messaging contract, as a SQL `VALUES` list.
 fn contract() -> String {
     crate::support::SERVICES
         .iter()
-        .flat_map(|service| (service.consumes)().into_iter().map(move |t| format!("('{}', '{t}')", service.name)))
+        .flat_map(|service| (service.consumes)().into_iter().map(move |b| format!("('{}', '{b}')", service.name)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The outbox events `o` each consumer `c` is bound to: a binding is an event type, the type
+/// and one subject kind (the routing key of a clock event about another subject), or the type
+/// and `#` (every routing key of the type).
+fn bound_events() -> String {
+    format!(
+        "JOIN (VALUES {}) AS c (consumer, binding) \
+           ON (c.binding = o.event_type OR starts_with(c.binding, o.event_type || '.')) \
+          AND (c.binding = o.event_type || '.#' OR c.binding = o.event_type \
+               || COALESCE('.' || (o.envelope::jsonb #>> '{{payload,subject,kind}}'), ''))",
+        contract()
+    )
 }
 
 /// The instant (epoch milliseconds) of the oldest unfinished work, `i64::MAX` when none.
@@ -30,11 +43,10 @@ pub fn oldest_unfinished_query() -> String {
            SELECT m.received_at AS at FROM messages m \
              WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.message_id = m.id) \
            UNION ALL SELECT created_at FROM outbox WHERE published_at IS NULL \
-           UNION ALL SELECT o.created_at FROM outbox o \
-             JOIN (VALUES {}) AS c (consumer, event_type) ON c.event_type = o.event_type \
+           UNION ALL SELECT o.created_at FROM outbox o {} \
              WHERE NOT EXISTS (SELECT 1 FROM inbox i WHERE i.consumer = c.consumer AND i.event_id = o.event_id)\
          ) AS unfinished",
-        contract()
+        bound_events()
     )
 }
 
@@ -51,10 +63,9 @@ pub fn backlog_queries() -> Vec<(&'static str, String)> {
         (
             "events not consumed",
             format!(
-                "SELECT count(*) AS n FROM outbox o JOIN (VALUES {}) AS c (consumer, event_type) \
-                 ON c.event_type = o.event_type WHERE NOT EXISTS \
+                "SELECT count(*) AS n FROM outbox o {} WHERE NOT EXISTS \
                  (SELECT 1 FROM inbox i WHERE i.consumer = c.consumer AND i.event_id = o.event_id)",
-                contract()
+                bound_events()
             ),
         ),
         ("deadlines with a step to come", "SELECT count(*) AS n FROM deadlines WHERE next_fire_at IS NOT NULL".into()),

@@ -54,7 +54,7 @@ fn case_of(subject: &Option<StageSubject>) -> Option<String> {
 /// Adds the handlers that keep the cases' clocks to violation-referral's.
 pub fn handlers(handlers: Handlers<()>) -> Handlers<()> {
     handlers
-        .on::<DeadlineScheduled>(|_, conn, e, envelope, _| {
+        .on_subject::<DeadlineScheduled>(SUBJECT_KIND, |_, conn, e, envelope, _| {
             let Some(case_id) = case_of(&e.subject) else { return Ok(()) };
             let state = DeadlineState::Pending;
             let reported = Reported {
@@ -69,27 +69,27 @@ pub fn handlers(handlers: Handlers<()>) -> Handlers<()> {
             };
             record(conn, reported, envelope)
         })
-        .on::<DeadlineMoved>(|_, conn, e, envelope, _| {
+        .on_subject::<DeadlineMoved>(SUBJECT_KIND, |_, conn, e, envelope, _| {
             let Some(case_id) = case_of(&e.subject) else { return Ok(()) };
             let (agency_id, due_at) = (Some(e.agency_id), e.due_at);
             record(conn, about(e.deadline_id, case_id, e.stage, agency_id, due_at, DeadlineState::Pending), envelope)
         })
-        .on::<DeadlinePaused>(|_, conn, e, envelope, _| {
+        .on_subject::<DeadlinePaused>(SUBJECT_KIND, |_, conn, e, envelope, _| {
             let Some(case_id) = case_of(&e.subject) else { return Ok(()) };
             let (agency_id, due_at) = (Some(e.agency_id), e.due_at);
             record(conn, about(e.deadline_id, case_id, e.stage, agency_id, due_at, DeadlineState::Paused), envelope)
         })
-        .on::<DeadlineResumed>(|_, conn, e, envelope, _| {
+        .on_subject::<DeadlineResumed>(SUBJECT_KIND, |_, conn, e, envelope, _| {
             let Some(case_id) = case_of(&e.subject) else { return Ok(()) };
             let (agency_id, due_at) = (Some(e.agency_id), e.due_at);
             record(conn, about(e.deadline_id, case_id, e.stage, agency_id, due_at, DeadlineState::Pending), envelope)
         })
-        .on::<DeadlineMet>(|_, conn, e, envelope, _| {
+        .on_subject::<DeadlineMet>(SUBJECT_KIND, |_, conn, e, envelope, _| {
             let Some(case_id) = case_of(&e.subject) else { return Ok(()) };
             let state = if e.answered_late { DeadlineState::AnsweredLate } else { DeadlineState::Met };
             record(conn, about(e.deadline_id, case_id, e.stage, None, e.due_at, state), envelope)
         })
-        .on::<WarningIssued>(|_, conn, e, envelope, _| {
+        .on_subject::<WarningIssued>(SUBJECT_KIND, |_, conn, e, envelope, _| {
             let Some(case_id) = case_of(&e.subject) else { return Ok(()) };
             let mut reported =
                 about(e.deadline_id, case_id, e.stage, Some(e.agency_id), e.due_at, DeadlineState::Breached);

@@ -53,6 +53,18 @@ pub struct RabbitBus {
     runtime: Option<tokio::runtime::Handle>,
 }
 
+/// The event types' own keys a consumer no longer binds: those of which it binds only a subject's
+/// key (`deadline.met.violation_case`) or every key (`deadline.met.#`, which covers the own key).
+fn superseded_bindings(bindings: &[String]) -> Vec<&str> {
+    let mut superseded: Vec<&str> = bindings
+        .iter()
+        .filter_map(|binding| binding.rsplit_once('.').map(|(event_type, _)| event_type))
+        .filter(|event_type| event_type.contains('.') && !bindings.iter().any(|b| b == event_type))
+        .collect();
+    superseded.dedup();
+    superseded
+}
+
 fn unavailable(error: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(error.to_string())
 }
@@ -202,15 +214,24 @@ impl RabbitBus {
             .queue_declare(queue.clone().into(), durable, self.queue_arguments(Some(spec.consumer)))
             .await
             .map_err(topology_error)?;
-        for event_type in &spec.event_types {
+        for binding in &spec.bindings {
             channel
                 .queue_bind(
                     queue.clone().into(),
                     self.exchange().into(),
-                    (*event_type).into(),
+                    binding.as_str().into(),
                     QueueBindOptions::default(),
                     FieldTable::default(),
                 )
+                .await
+                .map_err(topology_error)?;
+        }
+        // A queue declared by an earlier release may still be bound to a type's own key where
+        // the consumer now follows one kind of subject (or all): it would keep receiving what it
+        // no longer wants. Unbinding a binding that does not exist is a no-op.
+        for superseded in superseded_bindings(&spec.bindings) {
+            channel
+                .queue_unbind(queue.clone().into(), self.exchange().into(), superseded.into(), FieldTable::default())
                 .await
                 .map_err(topology_error)?;
         }
@@ -250,7 +271,7 @@ impl RabbitBus {
         channel
             .basic_publish(
                 self.exchange().into(),
-                envelope.event_type.as_str().into(),
+                envelope.routing_key().into(),
                 BasicPublishOptions::default(),
                 &payload,
                 properties,
@@ -364,4 +385,20 @@ async fn bounded<T>(what: &str, work: impl Future<Output = Result<T, BusError>>)
     tokio::time::timeout(SETUP_TIMEOUT, work).await.unwrap_or_else(|_| {
         Err(BusError::Unavailable(format!("{what}: no answer from the broker within {SETUP_TIMEOUT:?}")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::superseded_bindings;
+
+    #[test]
+    fn a_subject_binding_supersedes_the_type_own_key_only() {
+        let bindings: Vec<String> =
+            ["message.assigned", "deadline.met.violation_case", "warning.issued.#", "warning.issued"]
+                .map(String::from)
+                .to_vec();
+        assert_eq!(superseded_bindings(&bindings), vec!["deadline.met"]);
+        let plain: Vec<String> = vec!["message.assigned".into()];
+        assert!(superseded_bindings(&plain).is_empty());
+    }
 }
