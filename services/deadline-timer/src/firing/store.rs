@@ -15,9 +15,7 @@ use crate::policy::Step;
 use crate::schema::{deadlines, warnings};
 use crate::warnings::WarningReason;
 
-/// Who takes a message over after the last warning (پیگیری ویژه); webhook subscriptions
-/// for this id receive level-3 warnings.
-pub const SPECIAL_FOLLOW_UP: &str = "special-follow-up";
+pub use nazer_shared::topology::SPECIAL_FOLLOW_UP;
 
 /// What the stage asks of the agency, as the warning texts name it.
 pub fn stage_fa(stage: Stage) -> &'static str {

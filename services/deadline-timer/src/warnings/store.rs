@@ -9,14 +9,11 @@ use nazer_shared::events::{Stage, StageSubject};
 use nazer_shared::http::ApiError;
 use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::iran;
+use nazer_shared::topology::UNIT_RECIPIENT;
 use serde::Serialize;
 
 use crate::schema::{deadlines, warnings};
 use crate::warnings::WarningReason;
-
-/// How a counterpart unit is named as a warning's recipient (`unit:<id>`): no agency's id has
-/// a `:`.
-pub const UNIT_RECIPIENT: &str = "unit:";
 
 /// A registered warning (تذکر).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

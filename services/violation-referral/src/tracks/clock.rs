@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::events::{StageClosed, StageOpened, StagePaused, StageResumed, StageSubject};
 use nazer_shared::outbox;
-use nazer_shared::topology::VIOLATION_REFERRAL;
+use nazer_shared::topology::{SPECIAL_FOLLOW_UP, VIOLATION_REFERRAL, unit_recipient};
 
 use super::culpability::CulpabilityState;
 use super::remedial::RemedialState;
@@ -16,9 +16,6 @@ use crate::store::CaseHead;
 
 /// The subject kind deadline-timer's events name for a case's clocks.
 pub const SUBJECT_KIND: &str = "violation_case";
-
-/// Who answers for 1888's own stage (the verdict): Special Follow-up, as deadline-timer names it.
-pub const SPECIAL_FOLLOW_UP: &str = "special-follow-up";
 
 /// The clock's stage name of the remedial budget stage `stage` (`referred` …).
 pub fn remedial_stage(stage: &str) -> String {
@@ -170,12 +167,6 @@ pub fn remedial_paused(
         }
     }
     Ok(())
-}
-
-/// The recipient of a counterpart unit's warnings, as deadline-timer and webhook subscriptions
-/// name it: `unit:` and its id (never an agency's id, which has no `:`).
-pub fn unit_recipient(unit_id: &str) -> String {
-    format!("unit:{unit_id}")
 }
 
 /// The clock's stage name of the culpability budget stage `stage`.
