@@ -808,6 +808,64 @@ impl Event for ViolationCulpabilityOpened {
     }
 }
 
+/// The counterpart unit referred a case's culpability to the compliance committee, its findings
+/// recorded. Names no agency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViolationCulpabilityReferred {
+    pub case_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub unit_id: String,
+    pub referred_at: DateTime<Utc>,
+}
+
+impl Event for ViolationCulpabilityReferred {
+    const TYPE: &'static str = "violation.culpability_referred";
+    fn aggregate_id(&self) -> String {
+        self.case_id.clone()
+    }
+}
+
+/// The compliance committee decided a case at one of its sessions: `violations_board`,
+/// `prosecutor`, `agency_disciplinary`, `procedure_correction` or `no_fault` (which closes the
+/// culpability track). Names no agency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitteeDecisionRecorded {
+    pub case_id: String,
+    pub session_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub unit_id: String,
+    pub decision: String,
+    pub decided_at: DateTime<Utc>,
+}
+
+impl Event for CommitteeDecisionRecorded {
+    const TYPE: &'static str = "committee.decision_recorded";
+    fn aggregate_id(&self) -> String {
+        self.case_id.clone()
+    }
+}
+
+/// A case's culpability track ended: `closed` once its outcome was watched through, or
+/// `closed_no_fault` by the committee's decision. Names no agency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViolationCulpabilityClosed {
+    pub case_id: String,
+    pub message_id: String,
+    pub tracking_code: String,
+    pub unit_id: String,
+    pub state: String,
+    pub closed_at: DateTime<Utc>,
+}
+
+impl Event for ViolationCulpabilityClosed {
+    const TYPE: &'static str = "violation.culpability_closed";
+    fn aggregate_id(&self) -> String {
+        self.case_id.clone()
+    }
+}
+
 /// One area as other services know it: without its geometry, which only intake needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AreaSummary {

@@ -221,11 +221,20 @@ fn case_endpoints(case_id: &str) -> Vec<(&'static str, String, Option<Value>)> {
     ]
 }
 
-/// Endpoints on a case only inspectors may call: refused to any agency for its role, before the
-/// case is looked at.
+/// Endpoints on a case only inspectors, counterpart units and the compliance committee may
+/// call: refused to any agency for its role, before the case is looked at.
 fn inspector_endpoints(case_id: &str) -> Vec<(&'static str, String, Option<Value>)> {
     let case = format!("/api/v1/violation-cases/{case_id}");
+    let sessions = "/api/v1/compliance-committee/sessions";
+    let decision = json!({ "case_id": case_id, "decision": "no_fault", "reasoning": "r" });
     vec![
+        ("POST", format!("{case}/culpability/referral"), Some(json!({}))),
+        ("POST", format!("{case}/culpability/outcome"), Some(json!({ "penalty": "الف", "body": "b" }))),
+        ("POST", format!("{case}/culpability/closure"), Some(json!({ "body": "b" }))),
+        ("POST", sessions.into(), Some(json!({ "held_on": "1405-09-17", "members": [{ "name": "n" }] }))),
+        ("GET", sessions.into(), None),
+        ("GET", format!("{sessions}/{case_id}"), None),
+        ("POST", format!("{sessions}/{case_id}/decisions"), Some(decision)),
         ("POST", format!("{case}/classification"), Some(json!({ "violation_type": "tender.irregular" }))),
         ("POST", format!("{case}/remedial/verdict"), Some(json!({ "effective": true, "reason": "r" }))),
         ("POST", format!("{case}/remedial/withdrawal"), Some(json!({ "reason": "r" }))),

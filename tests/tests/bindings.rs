@@ -16,7 +16,7 @@ use nazer_shared::events::Envelope;
 use nazer_shared::testing::TestApp;
 
 /// Every event type the services publish (`shared/src/events.rs`).
-const EVENT_TYPES: [&str; 30] = [
+const EVENT_TYPES: [&str; 33] = [
     "message.received",
     "message.assigned",
     "message.needs_triage",
@@ -40,6 +40,9 @@ const EVENT_TYPES: [&str; 30] = [
     "violation.remedial_step",
     "violation.verdict",
     "violation.culpability_opened",
+    "violation.culpability_referred",
+    "committee.decision_recorded",
+    "violation.culpability_closed",
     "stage.opened",
     "stage.closed",
     "stage.paused",

@@ -55,6 +55,8 @@ async fn the_readmes_demo_walk_through_runs_as_written() {
     assert!(text.contains("\"status\":\"closed\""), "the walk ends with the message closed:\n{text}");
     assert!(text.contains("کمتر از حد استاندارد"), "the low review registers a quality warning:\n{text}");
     assert!(text.contains("\"remedial_state\": \"effective\""), "the violation case is made effective:\n{text}");
+    assert!(text.contains("\"state\": \"closed\""), "the culpability track is closed by the committee:\n{text}");
+    assert!(text.contains("\"violations_board\""), "the committee decides the case:\n{text}");
     nazer.terminate();
 }
 

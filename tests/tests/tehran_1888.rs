@@ -265,7 +265,7 @@ async fn nazer_import_loads_calendars_policies_and_csv_files_in_one_run() {
         "legal_bases": [{"law": "قانون شهرداری‌ها", "article": "100"}], "remedial_actions": ["demolition", "fine"],
         "counterpart_unit": "inspection-urban-planning",
         "budgets": {"remedial": {"referred": "5d", "decided": "20d", "executed": "20d", "verdict": "3d"},
-            "culpability": {"findings_recorded": "10d", "at_committee": "5d", "decided": "20d", "outcome_recorded": "20d"}}}]});
+            "culpability": {"findings_recorded": "10d", "at_committee": "5d", "decided": "20d", "outcome_recorded": "20d", "closed": "60d"}}}]});
     // A counterpart unit of its own, beside the shipped ones.
     let units = json!({"counterpart_units": [{"id": "inspection-transport",
         "name_fa": "معاونت نظیر حمل و نقل و ترافیک", "name_en": "Counterpart unit for transport and traffic"}]});

@@ -1,15 +1,17 @@
 //! A violation report across the services: intake takes it, routing assigns it, violation-referral
 //! opens its case; an inspector classifies it, the district refers it to the Article 100
 //! commission and reports the decision and the execution. The message, answered, may not close
-//! until 1888's verdict — then it may. Each remedial stage runs on deadline-timer's clock: one
-//! left to run out on a seconds budget registers each warning level once.
+//! until 1888's verdict — then it may. Its culpability is then examined by the counterpart unit
+//! and decided by the compliance committee, out of the district's sight. Each stage runs on
+//! deadline-timer's clock: one left to run out on a seconds budget registers each warning level
+//! once.
 
 mod portal;
 
 use std::time::Duration;
 
 use nazer_shared::http::Scope;
-use nazer_shared::testing::fixtures::unit_key;
+use nazer_shared::testing::fixtures::{api_key, unit_key};
 use nazer_shared::testing::{ADMIN_KEY, eventually};
 use portal::{Portal, officer, supervisor};
 use serde_json::{Value, json};
@@ -77,9 +79,36 @@ async fn a_violation_report_closes_only_after_its_remedial_verdict() {
                            "officials": [{ "full_name": "رضا محمدی", "position": "ناظر ساختمان" }] });
     let found = portal.expect(app.post(&format!("{case}/culpability/findings"), &unit, &findings).await, 201);
     assert_eq!(found["culpability"]["state"], "findings_recorded");
-    let seen = portal.expect(app.get(&case, &district).await, 200);
-    assert!(seen.get("culpability").is_none() && !seen.to_string().contains("culpability"), "{seen}");
-    assert_eq!(seen["remedial"]["state"], "effective");
+    let agency_sees_none = || async {
+        let seen = portal.expect(app.get(&case, &district).await, 200);
+        let text = seen.to_string();
+        assert!(seen.get("culpability").is_none() && !text.contains("culpability"), "{seen}");
+        assert!(!text.contains("committee") && !text.contains("رضا محمدی"), "{seen}");
+        assert_eq!(seen["remedial"]["state"], "effective");
+    };
+    agency_sees_none().await;
+
+    // Before the compliance committee: the unit refers it, the committee decides it at a
+    // session, records the outcome (an Article 9 penalty) and closes it once carried out.
+    let referred = portal.expect(app.post(&format!("{case}/culpability/referral"), &unit, &json!({})).await, 201);
+    assert_eq!(referred["culpability"]["state"], "at_committee");
+    agency_sees_none().await;
+    let committee = api_key(app, &[Scope::ComplianceCommittee], None);
+    let sessions = "/api/v1/compliance-committee/sessions";
+    let session = json!({ "held_on": "1405-09-17", "members": [{ "name": "دبیر کمیته", "position": "دبیر" }] });
+    let held = portal.expect(app.post(sessions, &committee, &session).await, 201);
+    let decision = json!({ "case_id": case_id, "decision": "violations_board", "reasoning": "قصور ناظر محرز است" });
+    let decisions = format!("{sessions}/{}/decisions", held["id"].as_str().unwrap_or_default());
+    portal.expect(app.post(&decisions, &committee, &decision).await, 201);
+    agency_sees_none().await;
+    let outcome = json!({ "penalty": "ب", "body": "توبیخ کتبی با درج در پرونده" });
+    let recorded = portal.expect(app.post(&format!("{case}/culpability/outcome"), &committee, &outcome).await, 201);
+    assert_eq!(recorded["culpability"]["state"], "outcome_recorded");
+    agency_sees_none().await;
+    let closure = json!({ "body": "حکم ابلاغ و اجرا شد" });
+    let ended = portal.expect(app.post(&format!("{case}/culpability/closure"), &committee, &closure).await, 200);
+    assert_eq!(ended["culpability"]["state"], "closed");
+    agency_sees_none().await;
     portal.app.stop().await;
 }
 
@@ -106,7 +135,7 @@ fn seconds_type(code: &str, budget: &str) -> Value {
         "counterpart_unit": "inspection-urban-planning",
         "budgets": {
             "remedial": stages(&["referred", "decided", "executed", "verdict"]),
-            "culpability": stages(&["findings_recorded", "at_committee", "decided", "outcome_recorded"]),
+            "culpability": stages(&["findings_recorded", "at_committee", "decided", "outcome_recorded", "closed"]),
         }
     })
 }

@@ -22,6 +22,12 @@ pub const CALL_CENTRE_KEY: &str = "demo-call-centre-key-1888";
 pub const SUPERVISOR_KEY: &str = "demo-supervisor-key-1888";
 /// The demo key of an Open311 app.
 pub const OPEN311_KEY: &str = "demo-open311-key-1888";
+/// The demo key of the counterpart unit for urban planning (culpability of building violations).
+pub const UNIT_KEY: &str = "demo-unit-key-inspection-urban-planning";
+/// The counterpart unit the demo's unit key is bound to.
+const DEMO_UNIT: &str = "inspection-urban-planning";
+/// The demo key of the compliance committee.
+pub const COMMITTEE_KEY: &str = "demo-committee-key-1888";
 /// The demo key of an agency of the demo's `agencies.json`.
 fn agency_key(agency: &str) -> String {
     format!("demo-agency-key-{agency}")
@@ -84,6 +90,24 @@ pub async fn seed(db: &Db, keys: SealingKeys, receiver: &str, now: DateTime<Utc>
         )?;
         ensure_key(
             conn,
+            "demo-unit",
+            "demo counterpart unit (urban planning)",
+            UNIT_KEY,
+            &[Scope::CounterpartUnit],
+            KeyBinding { agency_id: None, unit_id: Some(DEMO_UNIT) },
+            now,
+        )?;
+        ensure_key(
+            conn,
+            "demo-committee",
+            "demo compliance committee",
+            COMMITTEE_KEY,
+            &[Scope::ComplianceCommittee],
+            KeyBinding::default(),
+            now,
+        )?;
+        ensure_key(
+            conn,
             "demo-open311",
             "demo Open311 app",
             OPEN311_KEY,
@@ -138,6 +162,8 @@ fn banner(addr: SocketAddr) -> String {
         ("call centre (and admin)".to_string(), CALL_CENTRE_KEY.to_string()),
         ("supervisor".to_string(), SUPERVISOR_KEY.to_string()),
         ("Open311 app".to_string(), OPEN311_KEY.to_string()),
+        (format!("counterpart unit {DEMO_UNIT}"), UNIT_KEY.to_string()),
+        ("compliance committee".to_string(), COMMITTEE_KEY.to_string()),
     ];
     // Two agencies by name; every other one's key follows the same pattern.
     for (agency, name) in SHOWN_AGENCIES {
@@ -168,7 +194,14 @@ mod tests {
     #[test]
     fn the_banner_names_every_demo_key_and_the_pages() {
         let text = banner("127.0.0.1:8080".parse().expect("a literal address"));
-        for key in [CALL_CENTRE_KEY, SUPERVISOR_KEY, OPEN311_KEY, "demo-agency-key-tehran-municipality"] {
+        for key in [
+            CALL_CENTRE_KEY,
+            SUPERVISOR_KEY,
+            OPEN311_KEY,
+            UNIT_KEY,
+            COMMITTEE_KEY,
+            "demo-agency-key-tehran-municipality",
+        ] {
             assert!(text.contains(key), "{key} missing from\n{text}");
         }
         let data = reference::demo().expect("the demo's reference data reads");

@@ -21,6 +21,7 @@ use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::{Deserialize, Serialize};
 use tracks::remedial::RemedialState;
 
+pub mod committee;
 pub(crate) mod openapi;
 pub mod schema;
 pub mod store;
@@ -104,6 +105,7 @@ impl Service for ViolationReferral {
             .route("/api/v1/violation-cases/{id}", web::get().to(get_case))
             .configure(tracks::api::routes)
             .configure(tracks::culpability_api::routes)
+            .configure(committee::api::routes)
             .configure(types::api::routes)
             .configure(units::api::routes);
     }

@@ -13,6 +13,13 @@
         crate::tracks::api::post_remedial_resume,
         crate::tracks::culpability_api::post_culpability,
         crate::tracks::culpability_api::post_findings,
+        crate::tracks::culpability_api::post_culpability_referral,
+        crate::tracks::culpability_api::post_culpability_outcome,
+        crate::tracks::culpability_api::post_culpability_closure,
+        crate::committee::api::post_committee_session,
+        crate::committee::api::get_committee_sessions,
+        crate::committee::api::get_committee_session,
+        crate::committee::api::post_committee_decision,
         crate::types::api::get_types,
         crate::types::api::get_type,
         crate::types::api::put_type,
@@ -25,6 +32,7 @@
         crate::tracks::remedial::RemedialStep,
         crate::tracks::culpability::CulpabilityState,
         crate::tracks::culpability::Fault,
+        crate::tracks::culpability::Decision,
         nazer_shared::iran::Province
     ))
 )]

@@ -73,3 +73,24 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    compliance_sessions (id) {
+        id -> Text,
+        held_on -> Text,
+        members -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    compliance_decisions (case_id) {
+        case_id -> Text,
+        session_id -> Text,
+        decision -> Text,
+        decided_at -> Timestamp,
+    }
+}

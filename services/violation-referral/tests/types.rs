@@ -22,7 +22,7 @@ fn lighting() -> Value {
         "counterpart_unit": "inspection-urban-services",
         "budgets": {
             "remedial": {"referred": "2d", "decided": "3d", "executed": "5d", "verdict": "2d"},
-            "culpability": {"findings_recorded": "10d", "at_committee": "5d", "decided": "30d", "outcome_recorded": "30d"}
+            "culpability": {"findings_recorded": "10d", "at_committee": "5d", "decided": "30d", "outcome_recorded": "30d", "closed": "60d"}
         }
     })
 }
@@ -82,7 +82,8 @@ async fn the_catalogue_ships_its_types_and_admins_maintain_it() {
             "budgets.remedial.decided",
             "budgets.culpability.at_committee",
             "budgets.culpability.decided",
-            "budgets.culpability.outcome_recorded"
+            "budgets.culpability.outcome_recorded",
+            "budgets.culpability.closed"
         ]
     );
     let (status, body) = app.put(&format!("{TYPES}/other"), ADMIN_KEY, &lighting()).await;

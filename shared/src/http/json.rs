@@ -112,6 +112,39 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out: an empty body reads as `T::default()`; a body sent is
+/// read as [`JsonBody`] reads it, with the same refusals.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| {
+            let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        });
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = bytes.await.map_err(|e| {
+                ApiError::PayloadTooLarge(format!(
+                    "the body could not be read ({e}); the limit is {MAX_JSON_BODY} bytes"
+                ))
+            })?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJsonBody(T::default()));
+            }
+            if is_json != Some(true) {
+                return Err(ApiError::UnsupportedMediaType(
+                    "send the body as JSON with `Content-Type: application/json`, or no body".into(),
+                ));
+            }
+            parse_json(&bytes).map(OptionalJsonBody)
+        })
+    }
+}
+
 /// Like `web::Query`, but a refusal is a problem naming the parameter (`limit: invalid digit…`).
 pub struct QueryParams<T>(pub T);
 

@@ -12,7 +12,7 @@ pub mod paging;
 pub mod problem;
 
 pub use auth::{AuthStore, Caller, Scope};
-pub use json::{JsonBody, QueryParams};
+pub use json::{JsonBody, OptionalJsonBody, QueryParams};
 pub use problem::{ApiError, FieldIssue};
 
 /// The largest page a list endpoint returns.

@@ -10,7 +10,7 @@ use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody
 use serde::Deserialize;
 
 use super::remedial::RemedialStep;
-use super::steps::{StepRecord, optional_text, required_text};
+use super::steps::{StepRecord, optional_text};
 use super::store::{self, AgencyStep};
 use super::{CaseDetail, CaseError};
 use crate::State;
@@ -247,14 +247,13 @@ pub(crate) async fn post_remedial_verdict(
     if body.effective.is_none() {
         issues.push(FieldIssue::new("effective", "is required: true (effective) or false (not effective)"));
     }
-    let reason = required_text(&mut issues, "reason", body.reason, MAX_REASON_CHARS);
-    let record = StepRecord {
+    let letter = StepRecord {
         reference: body.reference,
         reference_date: body.reference_date,
-        body: (!reason.is_empty()).then_some(reason),
         documents: body.documents,
-    }
-    .checked(false, &mut issues);
+        ..StepRecord::default()
+    };
+    let record = letter.with_required_text("reason", body.reason, MAX_REASON_CHARS, &mut issues);
     let Some(effective) = body.effective.filter(|_| issues.is_empty()) else {
         return Err(ApiError::invalid(issues));
     };
@@ -284,10 +283,8 @@ pub(crate) async fn post_remedial_withdrawal(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&INSPECTORS)?;
     let mut issues = Vec::new();
-    let reason = required_text(&mut issues, "reason", body.reason, MAX_REASON_CHARS);
-    let text = (!reason.is_empty()).then_some(reason);
-    let record =
-        StepRecord { reference: body.reference, body: text, ..StepRecord::default() }.checked(false, &mut issues);
+    let letter = StepRecord { reference: body.reference, ..StepRecord::default() };
+    let record = letter.with_required_text("reason", body.reason, MAX_REASON_CHARS, &mut issues);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
@@ -330,10 +327,8 @@ pub(crate) async fn post_remedial_pause(
 ) -> Result<HttpResponse, ApiError> {
     let viewer = step_taker(&caller)?;
     let mut issues = Vec::new();
-    let reason = required_text(&mut issues, "reason", body.reason, MAX_REASON_CHARS);
-    let text = (!reason.is_empty()).then_some(reason);
-    let record =
-        StepRecord { reference: body.reference, body: text, ..StepRecord::default() }.checked(false, &mut issues);
+    let letter = StepRecord { reference: body.reference, ..StepRecord::default() };
+    let record = letter.with_required_text("reason", body.reason, MAX_REASON_CHARS, &mut issues);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }

@@ -41,19 +41,78 @@ nazer_shared::closed_set! {
     }
 }
 
+nazer_shared::closed_set! {
+    /// What the compliance committee decides of a case.
+    pub enum Decision {
+        /// Referred to the administrative violations board (هیئت رسیدگی به تخلفات اداری).
+        ViolationsBoard = "violations_board",
+        /// Referred to the prosecutor (دادسرا): a crime is suspected.
+        Prosecutor = "prosecutor",
+        /// Left to the agency's own disciplinary process.
+        AgencyDisciplinary = "agency_disciplinary",
+        /// A procedure of the agency to be corrected; no one is to be punished.
+        ProcedureCorrection = "procedure_correction",
+        /// No fault: the track closes (`closed_no_fault`).
+        NoFault = "no_fault",
+    }
+}
+
+/// The penalties of the Law on Investigating Administrative Violations (قانون رسیدگی به تخلفات
+/// اداری), Article 9, by clause letter, each with a short description (not the article's text).
+pub const ARTICLE_9_PENALTIES: [(&str, &str); 11] = [
+    ("الف", "اخطار کتبی بدون درج در پرونده استخدامی"),
+    ("ب", "توبیخ کتبی با درج در پرونده استخدامی"),
+    ("ج", "کسر حقوق و فوق‌العاده شغل"),
+    ("د", "انفصال موقت"),
+    ("ه", "تغییر محل جغرافیایی خدمت"),
+    ("و", "تنزل مقام یا محرومیت از انتصاب به پست‌های حساس و مدیریتی"),
+    ("ز", "تنزل یا تعویق در اعطای گروه"),
+    ("ح", "بازخرید خدمت"),
+    ("ط", "بازنشستگی با تقلیل گروه"),
+    ("ی", "اخراج از دستگاه متبوع"),
+    ("ک", "انفصال دائم از خدمات دولتی"),
+];
+
+/// The Article 9 clause letter `text` names (`ه` also written `هـ`), if any.
+pub fn penalty_clause(text: &str) -> Option<&'static str> {
+    let letter = text.trim().trim_end_matches('ـ').replace('ي', "ی").replace('ك', "ک");
+    ARTICLE_9_PENALTIES.iter().map(|(clause, _)| *clause).find(|clause| *clause == letter)
+}
+
+/// What the committee records as the outcome of its decision: a penalty (an Article 9 clause)
+/// where the decision leads to one, a judicial result where it went to the prosecutor, and
+/// neither for a procedure corrected (its text says what was done).
+pub fn check_outcome(decision: Decision, penalty: bool, judicial_result: bool) -> Result<(), String> {
+    match (decision, penalty, judicial_result) {
+        (Decision::NoFault, ..) => Err("the committee found no fault: there is no outcome to record".into()),
+        (_, true, true) => Err("a penalty or a judicial result, not both".into()),
+        (Decision::Prosecutor, true, _) => {
+            Err("the case went to the prosecutor: record its `judicial_result`, not a penalty".into())
+        }
+        (Decision::Prosecutor, false, false) => {
+            Err("the case went to the prosecutor: `judicial_result` is required".into())
+        }
+        (Decision::ViolationsBoard | Decision::AgencyDisciplinary, false, false) => {
+            Err("`penalty` (an Article 9 clause letter) or `judicial_result` is required".into())
+        }
+        _ => Ok(()),
+    }
+}
+
 impl CulpabilityState {
     pub fn is_final(self) -> bool {
         matches!(self, Self::Closed | Self::ClosedNoFault)
     }
 
     /// The budget (of the violation type's `budgets.culpability`) the track runs on in this
-    /// state: the stage it waits to reach. None once the outcome is recorded.
+    /// state: the stage it waits to reach. None once closed.
     pub fn budget_stage(self) -> Option<&'static str> {
         match self {
             Self::UnderReview => Some("findings_recorded"),
             Self::FindingsRecorded => Some("at_committee"),
             Self::AtCommittee => Some("decided"),
             Self::Decided => Some("outcome_recorded"),
+            Self::OutcomeRecorded => Some("closed"),
             _ => None,
         }
     }
@@ -72,6 +131,47 @@ pub fn after_findings(state: CulpabilityState) -> Result<CulpabilityState, Strin
     match state {
         CulpabilityState::UnderReview => Ok(CulpabilityState::FindingsRecorded),
         other => Err(format!("the culpability track is `{other}`: its findings are recorded already")),
+    }
+}
+
+/// The state the unit's referral to the committee leads to.
+pub fn after_referral(state: CulpabilityState) -> Result<CulpabilityState, String> {
+    match state {
+        CulpabilityState::FindingsRecorded => Ok(CulpabilityState::AtCommittee),
+        CulpabilityState::UnderReview => Err("the unit records its findings before referring the case".into()),
+        other => Err(format!("the culpability track is `{other}`: it was referred to the committee already")),
+    }
+}
+
+/// The state the committee's decision leads to: `closed_no_fault` for no fault.
+pub fn after_decision(state: CulpabilityState, decision: Decision) -> Result<CulpabilityState, String> {
+    match state {
+        CulpabilityState::AtCommittee if decision == Decision::NoFault => Ok(CulpabilityState::ClosedNoFault),
+        CulpabilityState::AtCommittee => Ok(CulpabilityState::Decided),
+        CulpabilityState::UnderReview | CulpabilityState::FindingsRecorded => {
+            Err(format!("the culpability track is `{state}`: the unit has not referred it to the committee"))
+        }
+        other => Err(format!("the culpability track is `{other}`: the committee decided it already")),
+    }
+}
+
+/// The state the outcome leads to: watched until closed.
+pub fn after_outcome(state: CulpabilityState) -> Result<CulpabilityState, String> {
+    match state {
+        CulpabilityState::Decided => Ok(CulpabilityState::OutcomeRecorded),
+        CulpabilityState::OutcomeRecorded | CulpabilityState::Closed => {
+            Err(format!("the culpability track is `{state}`: its outcome is recorded already"))
+        }
+        other => Err(format!("the culpability track is `{other}`: the committee has not decided it")),
+    }
+}
+
+/// The state closing the watched outcome leads to.
+pub fn after_closure(state: CulpabilityState) -> Result<CulpabilityState, String> {
+    match state {
+        CulpabilityState::OutcomeRecorded => Ok(CulpabilityState::Closed),
+        other if other.is_final() => Err(format!("the culpability track is `{other}` already")),
+        other => Err(format!("the culpability track is `{other}`: its outcome is not recorded yet")),
     }
 }
 
@@ -149,6 +249,48 @@ mod tests {
     }
 
     #[test]
+    fn the_track_runs_through_the_committee_in_order() {
+        assert_eq!(after_referral(FindingsRecorded), Ok(AtCommittee));
+        assert!(after_referral(UnderReview).unwrap_err().contains("findings before"));
+        assert!(after_referral(AtCommittee).unwrap_err().contains("already"));
+        assert_eq!(after_decision(AtCommittee, Decision::ViolationsBoard), Ok(Decided));
+        assert_eq!(after_decision(AtCommittee, Decision::NoFault), Ok(ClosedNoFault));
+        assert!(after_decision(FindingsRecorded, Decision::Prosecutor).unwrap_err().contains("not referred"));
+        assert!(after_decision(Decided, Decision::Prosecutor).unwrap_err().contains("decided it already"));
+        assert_eq!(after_outcome(Decided), Ok(OutcomeRecorded));
+        assert!(after_outcome(AtCommittee).is_err() && after_outcome(OutcomeRecorded).is_err());
+        assert_eq!(after_closure(OutcomeRecorded), Ok(Closed));
+        assert!(
+            after_closure(Decided).is_err() && after_closure(Closed).is_err() && after_closure(ClosedNoFault).is_err()
+        );
+    }
+
+    #[test]
+    fn an_outcome_fits_its_decision() {
+        use Decision::*;
+        assert!(check_outcome(ViolationsBoard, true, false).is_ok());
+        assert!(check_outcome(ViolationsBoard, false, true).is_ok());
+        assert!(check_outcome(ViolationsBoard, false, false).unwrap_err().contains("`penalty`"));
+        assert!(check_outcome(AgencyDisciplinary, true, true).unwrap_err().contains("not both"));
+        assert!(check_outcome(Prosecutor, true, false).unwrap_err().contains("judicial_result"));
+        assert!(check_outcome(Prosecutor, false, false).is_err());
+        assert!(check_outcome(Prosecutor, false, true).is_ok());
+        assert!(check_outcome(ProcedureCorrection, false, false).is_ok());
+        assert!(check_outcome(NoFault, false, false).is_err());
+    }
+
+    #[test]
+    fn penalties_are_named_by_their_article_9_clause() {
+        assert_eq!(ARTICLE_9_PENALTIES.len(), 11);
+        assert_eq!(penalty_clause(" الف "), Some("الف"));
+        assert_eq!(penalty_clause("هـ"), Some("ه"));
+        assert_eq!(penalty_clause("ي"), Some("ی"), "an Arabic yeh is the same letter");
+        assert_eq!(penalty_clause("ك"), Some("ک"));
+        assert_eq!(penalty_clause("ل"), None);
+        assert_eq!(penalty_clause(""), None);
+    }
+
+    #[test]
     fn each_open_state_runs_to_its_stage_and_final_ones_to_none() {
         let stages: Vec<Option<&str>> = CulpabilityState::ALL.iter().map(|s| s.budget_stage()).collect();
         assert_eq!(
@@ -158,7 +300,7 @@ mod tests {
                 Some("at_committee"),
                 Some("decided"),
                 Some("outcome_recorded"),
-                None,
+                Some("closed"),
                 None,
                 None
             ]

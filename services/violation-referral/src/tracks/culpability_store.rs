@@ -1,12 +1,14 @@
 //! Moving a case's culpability track: an inspector refers it to a counterpart unit, the unit
-//! records its findings with the officials it names (sealed). Each change is checked by the
-//! pure rules, recorded as a step, put on the clock and announced in one transaction.
+//! records its findings with the officials it names (sealed) and refers the case to the
+//! compliance committee, which decides it (`crate::committee`), records its outcome and closes
+//! it once watched. Each change is checked by the pure rules, recorded as a step, put on the
+//! clock and announced in one transaction.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::actor::Actor;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time, write_transaction};
-use nazer_shared::events::ViolationCulpabilityOpened;
+use nazer_shared::events::{ViolationCulpabilityClosed, ViolationCulpabilityOpened, ViolationCulpabilityReferred};
 use nazer_shared::http::FieldIssue;
 use nazer_shared::outbox;
 use nazer_shared::sealing::{Resealed, SealingKeys};
@@ -14,9 +16,9 @@ use nazer_shared::select_for_update;
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde_json::{Value, json};
 
-use super::culpability::{self, CulpabilityState, Fault};
+use super::culpability::{self, CulpabilityState, Decision, Fault};
 use super::steps::{self, CheckedRecord, NewStep, Track};
-use super::store::head;
+use super::store::{head, update_unchanged};
 use super::{CaseError, clock};
 use crate::schema::{violation_case_steps, violation_cases};
 use crate::store::{CaseHead, CaseReader};
@@ -32,22 +34,11 @@ fn move_culpability(
     to: CulpabilityState,
     unit: Option<&str>,
 ) -> Result<(), CaseError> {
-    let target = violation_cases::table
-        .filter(violation_cases::id.eq(&head.view.id))
-        .filter(violation_cases::version.eq(head.version));
-    let state = (violation_cases::culpability_state.eq(to.as_str()), violation_cases::version.eq(head.version + 1));
-    let rows = match unit {
-        Some(unit) => {
-            diesel::update(target).set((state, violation_cases::culpability_unit_id.eq(unit))).execute(conn)?
-        }
-        None => diesel::update(target).set(state).execute(conn)?,
-    };
-    if rows == 0 {
-        return Err(CaseError::NotAllowed(
-            "the case changed while this request was handled; read it again and retry".into(),
-        ));
+    let state = violation_cases::culpability_state.eq(to.as_str());
+    match unit {
+        Some(unit) => update_unchanged!(conn, head, (state, violation_cases::culpability_unit_id.eq(unit))),
+        None => update_unchanged!(conn, head, state),
     }
-    Ok(())
 }
 
 /// The culpability state of a case whose track is open, or why it is not.
@@ -131,7 +122,6 @@ pub fn record_findings(
     let head = head(conn, id, reader)?;
     let from = culpability_state(&head)?;
     let to = culpability::after_findings(from).map_err(CaseError::NotAllowed)?;
-    move_culpability(conn, &head, to, None)?;
     let mut officials = Vec::new();
     for official in findings.officials {
         officials.push(json!({
@@ -140,19 +130,127 @@ pub fn record_findings(
         }));
     }
     let detail = json!({ "fault": findings.fault, "officials": Value::Array(officials) });
-    let step = NewStep {
-        case_id: id,
-        track: Track::Culpability,
-        step: FINDINGS,
-        actor,
-        record: findings.summary,
-        authority: None,
-        detail,
-    };
-    steps::insert(conn, &step, now)?;
-    let unit = head.culpability_unit_id.clone().unwrap_or_default();
-    clock::culpability_moved(conn, &head, &unit, Some(from), to, from_db_time(to_db_time(now)))?;
+    advance(conn, &head, (from, to), (FINDINGS, findings.summary, detail), actor, now)?;
     Ok(())
+}
+
+/// Moves the track of the case `head` from `from` to `to`, records step `step` (with `detail`)
+/// and moves its clock: what every change after the opening shares.
+pub(crate) fn advance(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    (from, to): (CulpabilityState, CulpabilityState),
+    (step, record, detail): (&str, &CheckedRecord, Value),
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, CaseError> {
+    move_culpability(conn, head, to, None)?;
+    let new_step =
+        NewStep { case_id: &head.view.id, track: Track::Culpability, step, actor, record, authority: None, detail };
+    steps::insert(conn, &new_step, now)?;
+    let unit = head.culpability_unit_id.clone().unwrap_or_default();
+    let at = from_db_time(to_db_time(now));
+    clock::culpability_moved(conn, head, &unit, Some(from), to, at)?;
+    if to.is_final() {
+        let case = &head.view;
+        let closed = ViolationCulpabilityClosed {
+            case_id: case.id.clone(),
+            message_id: case.message_id.clone(),
+            tracking_code: case.tracking_code.clone(),
+            unit_id: unit,
+            state: to.as_str().into(),
+            closed_at: at,
+        };
+        outbox::enqueue(conn, VIOLATION_REFERRAL, &closed, now)?;
+    }
+    Ok(at)
+}
+
+/// The counterpart unit refers the case, its findings recorded, to the compliance committee.
+pub fn refer(
+    conn: &mut DbConnection,
+    id: &str,
+    record: &CheckedRecord,
+    actor: &Actor,
+    reader: &CaseReader,
+    now: DateTime<Utc>,
+) -> Result<(), CaseError> {
+    let head = head(conn, id, reader)?;
+    let from = culpability_state(&head)?;
+    let to = culpability::after_referral(from).map_err(CaseError::NotAllowed)?;
+    let at = advance(conn, &head, (from, to), ("referred", record, json!({})), actor, now)?;
+    let case = &head.view;
+    let referred = ViolationCulpabilityReferred {
+        case_id: case.id.clone(),
+        message_id: case.message_id.clone(),
+        tracking_code: case.tracking_code.clone(),
+        unit_id: head.culpability_unit_id.clone().unwrap_or_default(),
+        referred_at: at,
+    };
+    outbox::enqueue(conn, VIOLATION_REFERRAL, &referred, now)?;
+    Ok(())
+}
+
+/// The outcome of the committee's decision: an Article 9 penalty (its clause letter) or a
+/// judicial result, with what was done.
+pub struct Outcome<'a> {
+    pub penalty: Option<&'static str>,
+    pub judicial_result: Option<String>,
+    pub record: &'a CheckedRecord,
+}
+
+/// The committee records the outcome of its decision; it is then watched until closed.
+pub fn record_outcome(
+    conn: &mut DbConnection,
+    id: &str,
+    outcome: &Outcome,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), CaseError> {
+    let head = head(conn, id, &CaseReader::Entrusted)?;
+    let from = culpability_state(&head)?;
+    let to = culpability::after_outcome(from).map_err(CaseError::NotAllowed)?;
+    let decision = crate::committee::store::decision_of(conn, id)?
+        .ok_or_else(|| CaseError::NotAllowed("the committee has not decided this case".into()))?;
+    culpability::check_outcome(decision, outcome.penalty.is_some(), outcome.judicial_result.is_some())
+        .map_err(CaseError::NotAllowed)?;
+    let detail = json!({
+        "decision": decision,
+        "penalty": outcome.penalty,
+        "judicial_result": outcome.judicial_result,
+    });
+    advance(conn, &head, (from, to), ("outcome", outcome.record, detail), actor, now)?;
+    Ok(())
+}
+
+/// The committee closes the track once the outcome it watched was carried out.
+pub fn close(
+    conn: &mut DbConnection,
+    id: &str,
+    record: &CheckedRecord,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), CaseError> {
+    let head = head(conn, id, &CaseReader::Entrusted)?;
+    let from = culpability_state(&head)?;
+    let to = culpability::after_closure(from).map_err(CaseError::NotAllowed)?;
+    advance(conn, &head, (from, to), ("closed", record, json!({})), actor, now)?;
+    Ok(())
+}
+
+/// The committee's decision moves the case it decided: `decided`, or `closed_no_fault`.
+pub(crate) fn decide(
+    conn: &mut DbConnection,
+    head: &CaseHead,
+    (decision, session_id): (Decision, &str),
+    record: &CheckedRecord,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, CaseError> {
+    let from = culpability_state(head)?;
+    let to = culpability::after_decision(from, decision).map_err(CaseError::NotAllowed)?;
+    let detail = json!({ "decision": decision, "session_id": session_id });
+    advance(conn, head, (from, to), ("decided", record, detail), actor, now)
 }
 
 /// Reseals the officials named in findings under the active key (rows sealed by a retiring

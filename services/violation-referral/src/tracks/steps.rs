@@ -78,6 +78,19 @@ pub fn required_text(issues: &mut Vec<FieldIssue>, field: &str, text: Option<Str
 }
 
 impl StepRecord {
+    /// Checks a record whose text is a required `field` of up to `max` characters (a verdict's
+    /// reason, findings' summary …), beside the letter, date and documents of `self`.
+    pub fn with_required_text(
+        self,
+        field: &str,
+        text: Option<String>,
+        max: usize,
+        issues: &mut Vec<FieldIssue>,
+    ) -> CheckedRecord {
+        let text = required_text(issues, field, text, max);
+        StepRecord { body: (!text.is_empty()).then_some(text), ..self }.checked(false, issues)
+    }
+
     /// Checks the record; `body_required` when the step means nothing without its text.
     pub fn checked(self, body_required: bool, issues: &mut Vec<FieldIssue>) -> CheckedRecord {
         let reference = optional_text(issues, "reference", self.reference, 100);

@@ -23,6 +23,32 @@ use crate::schema::violation_cases;
 use crate::store::{CaseHead, find_case};
 use crate::types::store as types_store;
 
+/// Sets `$values` on the case `$head` was read from, and counts its version up, only if it is
+/// still at that version (compare-and-set); a 409 naming the race otherwise.
+macro_rules! update_unchanged {
+    ($conn:expr, $head:expr, $values:expr) => {{
+        let rows = diesel::update(
+            crate::schema::violation_cases::table
+                .filter(crate::schema::violation_cases::id.eq(&$head.view.id))
+                .filter(crate::schema::violation_cases::version.eq($head.version)),
+        )
+        .set(($values, crate::schema::violation_cases::version.eq($head.version + 1)))
+        .execute($conn)?;
+        $crate::tracks::store::unchanged(rows)
+    }};
+}
+pub(crate) use update_unchanged;
+
+/// Whether a compare-and-set update found the case as read.
+pub(crate) fn unchanged(rows: usize) -> Result<(), CaseError> {
+    if rows == 0 {
+        return Err(CaseError::NotAllowed(
+            "the case changed while this request was handled; read it again and retry".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The case `id` as `viewer` may see it: a missing case and another agency's look the same.
 pub fn head(conn: &mut DbConnection, id: &str, viewer: &CaseReader) -> Result<CaseHead, CaseError> {
     find_case(conn, id)?.filter(|head| head.seen_by(viewer)).ok_or(CaseError::NotFound)
@@ -49,27 +75,19 @@ fn move_remedial(
     to: RemedialState,
     classification: Option<(&str, &str)>,
 ) -> Result<(), CaseError> {
-    let target = violation_cases::table
-        .filter(violation_cases::id.eq(&head.view.id))
-        .filter(violation_cases::version.eq(head.version));
     // A move ends any wait on an outside authority: the next stage starts running.
     let state = (
         violation_cases::remedial_state.eq(to.as_str()),
         violation_cases::remedial_paused_at.eq(None::<NaiveDateTime>),
-        violation_cases::version.eq(head.version + 1),
     );
-    let rows = match classification {
-        Some((code, budgets)) => diesel::update(target)
-            .set((state, violation_cases::violation_type.eq(code), violation_cases::budgets.eq(budgets)))
-            .execute(conn)?,
-        None => diesel::update(target).set(state).execute(conn)?,
-    };
-    if rows == 0 {
-        return Err(CaseError::NotAllowed(
-            "the case changed while this request was handled; read it again and retry".into(),
-        ));
+    match classification {
+        Some((code, budgets)) => update_unchanged!(
+            conn,
+            head,
+            (state, violation_cases::violation_type.eq(code), violation_cases::budgets.eq(budgets))
+        ),
+        None => update_unchanged!(conn, head, state),
     }
-    Ok(())
 }
 
 /// An inspector classifies the case by violation type: the remedial track opens (`pending`)
@@ -298,18 +316,7 @@ pub fn pause_or_resume(
         )));
     }
     let at = to_db_time(now);
-    let rows = diesel::update(
-        violation_cases::table
-            .filter(violation_cases::id.eq(&head.view.id))
-            .filter(violation_cases::version.eq(head.version)),
-    )
-    .set((violation_cases::remedial_paused_at.eq(pause.map(|_| at)), violation_cases::version.eq(head.version + 1)))
-    .execute(conn)?;
-    if rows == 0 {
-        return Err(CaseError::NotAllowed(
-            "the case changed while this request was handled; read it again and retry".into(),
-        ));
-    }
+    update_unchanged!(conn, &head, violation_cases::remedial_paused_at.eq(pause.map(|_| at)))?;
     let (name, reason) = match pause {
         Some(record) => ("paused", Some(record.body.clone().unwrap_or_default())),
         None => ("resumed", None),

@@ -22,8 +22,10 @@ const MAX_NAME_CHARS: usize = 200;
 pub const REMEDIAL_STAGES: [&str; 4] = ["referred", "decided", "executed", "verdict"];
 
 /// The stages of the culpability track a budget runs to, in order: the unit's findings, the
-/// referral to the compliance committee, its decision, and the outcome recorded.
-pub const CULPABILITY_STAGES: [&str; 4] = ["findings_recorded", "at_committee", "decided", "outcome_recorded"];
+/// referral to the compliance committee, its decision, the outcome recorded, and the period the
+/// outcome is watched (with reminders) before the track closes.
+pub const CULPABILITY_STAGES: [&str; 5] =
+    ["findings_recorded", "at_committee", "decided", "outcome_recorded", "closed"];
 
 /// A law, article and clause a violation type rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -83,7 +85,8 @@ pub struct TrackBudgets {
     /// `referred`, `decided`, `executed`, `verdict`: each required.
     #[schema(value_type = Object)]
     pub remedial: std::collections::BTreeMap<String, String>,
-    /// `findings_recorded`, `at_committee`, `decided`, `outcome_recorded`: each required.
+    /// `findings_recorded`, `at_committee`, `decided`, `outcome_recorded`, `closed` (how long
+    /// the outcome is watched): each required.
     #[schema(value_type = Object)]
     pub culpability: std::collections::BTreeMap<String, String>,
 }

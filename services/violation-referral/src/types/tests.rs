@@ -12,7 +12,7 @@ fn building() -> ViolationTypeDocument {
         "counterpart_unit": "inspection-urban-planning",
         "budgets": {
             "remedial": {"referred": "10d", "decided": "30d", "executed": "PT30S", "verdict": "8h"},
-            "culpability": {"findings_recorded": "15d", "at_committee": "10d", "decided": "30d", "outcome_recorded": "30d"}
+            "culpability": {"findings_recorded": "15d", "at_committee": "10d", "decided": "30d", "outcome_recorded": "30d", "closed": "60d"}
         }
     }))
     .unwrap_or_else(|e| panic!("{e}"))

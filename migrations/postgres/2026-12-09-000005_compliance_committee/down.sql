@@ -1,0 +1,2 @@
+DROP TABLE compliance_decisions;
+DROP TABLE compliance_sessions;
