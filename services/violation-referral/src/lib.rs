@@ -19,6 +19,7 @@ use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::sealing::SealingKeys;
 use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::{Deserialize, Serialize};
+use tracks::culpability::CulpabilityState;
 use tracks::remedial::RemedialState;
 
 pub mod committee;
@@ -124,6 +125,14 @@ pub(crate) struct CaseQuery {
     /// Only cases whose remedial track is in this state.
     #[param(required = false, value_type = RemedialState)]
     remedial_state: Option<String>,
+    /// Only cases whose culpability track is in this state (`at_committee` for the committee's
+    /// agenda); ignored for agencies.
+    #[param(required = false, value_type = CulpabilityState)]
+    culpability_state: Option<String>,
+    /// Only cases whose culpability track is referred to this counterpart unit (its id);
+    /// ignored for agencies and units, who see their own only.
+    #[param(pattern = "^[a-z0-9._-]{1,64}$")]
+    unit_id: Option<String>,
     /// Only cases in this status: `open` (the only status so far).
     #[param(required = false, value_type = store::CaseStatus)]
     status: Option<String>,
@@ -181,6 +190,13 @@ pub(crate) async fn get_cases(
     if remedial_state.is_some_and(|s| s.is_none()) {
         issues.push(FieldIssue::new("remedial_state", format!("one of: {}", RemedialState::listed())));
     }
+    let culpability_state = query.culpability_state.as_deref().map(CulpabilityState::parse);
+    if culpability_state.is_some_and(|s| s.is_none()) {
+        issues.push(FieldIssue::new("culpability_state", format!("one of: {}", CulpabilityState::listed())));
+    }
+    if query.unit_id.as_deref().is_some_and(|u| !is_identifier(u)) {
+        issues.push(FieldIssue::new("unit_id", IDENTIFIER_RULE));
+    }
     if status.is_some_and(|s| s.is_none()) {
         issues.push(FieldIssue::new("status", format!("one of: {}", store::CaseStatus::listed())));
     }
@@ -200,6 +216,9 @@ pub(crate) async fn get_cases(
     let filter = store::CaseFilter {
         // An agency stays confined to its own cases (and its sub-agencies'), whatever it asks for.
         agency_id: query.agency_id.filter(|_| !reader.is_agency()),
+        // An agency learns nothing of the culpability track, not even by filtering on it.
+        culpability_state: culpability_state.flatten().filter(|_| !reader.is_agency()),
+        unit_id: query.unit_id.filter(|_| !reader.is_agency()),
         reader,
         violation_type: query.violation_type,
         remedial_state: remedial_state.flatten(),

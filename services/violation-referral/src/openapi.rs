@@ -20,6 +20,7 @@
         crate::committee::api::get_committee_sessions,
         crate::committee::api::get_committee_session,
         crate::committee::api::post_committee_decision,
+        crate::committee::api::get_committee_agenda,
         crate::types::api::get_types,
         crate::types::api::get_type,
         crate::types::api::put_type,

@@ -274,6 +274,11 @@ pub struct CaseFilter {
     pub agency_id: Option<String>,
     pub violation_type: Option<String>,
     pub remedial_state: Option<RemedialState>,
+    /// Never set for an agency, which knows nothing of the culpability track.
+    pub culpability_state: Option<CulpabilityState>,
+    /// Only cases whose culpability track is referred to this counterpart unit; never set for
+    /// an agency.
+    pub unit_id: Option<String>,
     pub status: Option<CaseStatus>,
     pub category: Option<String>,
     pub province: Option<String>,
@@ -309,6 +314,12 @@ pub fn list_cases(conn: &mut DbConnection, filter: &CaseFilter) -> Result<(Vec<C
     }
     if let Some(value) = &filter.agency_id {
         query = query.filter(violation_cases::agency_id.eq(value.clone()));
+    }
+    if let Some(value) = &filter.culpability_state {
+        query = query.filter(violation_cases::culpability_state.eq(value.as_str()));
+    }
+    if let Some(value) = &filter.unit_id {
+        query = query.filter(violation_cases::culpability_unit_id.eq(value.clone()));
     }
     if let Some(value) = &filter.status {
         query = query.filter(violation_cases::status.eq(value.as_str()));

@@ -74,6 +74,33 @@ async fn a_case_goes_before_the_committee_is_decided_and_its_outcome_watched_unt
         app.post(&format!("{case}/culpability/referral"), &unit, &json!({"reference_date": "x"})).await;
     assert_eq!((status, fields(&body)), (422, vec!["reference_date".to_string()]), "bad input is named first: {body}");
 
+    // On the committee's agenda, as JSON and as CSV; in the lists filtered by track state and unit.
+    let (status, agenda) = app.get("/api/v1/compliance-committee/agenda", &committee).await;
+    assert_eq!((status, agenda["agenda"][0]["case_id"].as_str()), (200, Some(id_of(case))), "{agenda}");
+    assert_eq!(agenda["agenda"][0]["fault"], "negligence");
+    let response = reqwest::Client::new()
+        .get(app.url("/api/v1/compliance-committee/agenda?format=csv"))
+        .bearer_auth(&committee)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with("\u{feff}case_id,tracking_code,") && text.contains(id_of(case)), "{text}");
+    assert_eq!(app.get("/api/v1/compliance-committee/agenda?format=xml", &committee).await.0, 422);
+    assert_eq!(app.get("/api/v1/compliance-committee/agenda", &agency).await.0, 403);
+    assert_eq!(app.get("/api/v1/compliance-committee/agenda", &unit).await.0, 403);
+    let listed = |body: &Value| body["violation_cases"].as_array().map(Vec::len);
+    let (_, list) = app.get(&format!("{CASES}?culpability_state=at_committee&unit_id={UNIT}"), &committee).await;
+    assert_eq!(listed(&list), Some(1), "{list}");
+    let (_, list) = app.get(&format!("{CASES}?culpability_state=closed"), &inspector).await;
+    assert_eq!(listed(&list), Some(0), "{list}");
+    let (status, body) = app.get(&format!("{CASES}?culpability_state=lost"), &inspector).await;
+    assert_eq!((status, fields(&body)), (422, vec!["culpability_state".to_string()]), "{body}");
+    // An agency's filter on the track it must not know of changes nothing.
+    let (_, list) = app.get(&format!("{CASES}?culpability_state=closed"), &agency).await;
+    assert_eq!(listed(&list), Some(1), "{list}");
+
     // A session: bad ones named field by field; only the committee holds one.
     let (status, body) =
         app.post(SESSIONS, &committee, &json!({"held_on": "soon", "members": [{"position": "p"}]})).await;
@@ -106,6 +133,8 @@ async fn a_case_goes_before_the_committee_is_decided_and_its_outcome_watched_unt
     assert_eq!(session_read["decisions"][0]["case_id"], id_of(case), "{session_read}");
     let (_, list) = app.get(SESSIONS, &committee).await;
     assert_eq!(list["sessions"].as_array().map(Vec::len), Some(1), "{list}");
+    let (_, agenda) = app.get("/api/v1/compliance-committee/agenda", &committee).await;
+    assert_eq!(agenda["agenda"], json!([]), "decided, off the agenda: {agenda}");
     assert_eq!(app.get(SESSIONS, &agency).await.0, 403);
 
     // The outcome: it must fit the decision, and name a real Article 9 clause.

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod csv;
 pub mod home;
 pub mod json;
 pub mod jwt;

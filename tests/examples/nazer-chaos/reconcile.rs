@@ -76,10 +76,11 @@ async fn delays(
     let lag = "EXTRACT(EPOCH FROM (i.processed_at - o.created_at))";
     // Per service, to name the one that held the work.
     let (mut published, mut publisher, mut consumed, mut consumer) = (0, "", 0, "");
-    let mut by_consumer = Vec::new();
+    let (mut by_consumer, mut by_publisher) = (Vec::new(), Vec::new());
     for service in topology::SERVICES {
         let rows = format!("outbox WHERE producer = '{service}' AND {}", window("created_at"));
         let ms = stack.count(max_ms("EXTRACT(EPOCH FROM (published_at - created_at))", &rows)).await?;
+        by_publisher.push((service, ms as f64 / 1000.0));
         if ms > published {
             (published, publisher) = (ms, service);
         }
@@ -125,6 +126,7 @@ async fn delays(
     Ok(Delays {
         published: seconds(published),
         publisher,
+        by_publisher,
         consumed: seconds(consumed),
         consumer,
         by_consumer,

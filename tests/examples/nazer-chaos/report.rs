@@ -10,6 +10,8 @@ pub struct Delays {
     pub published: f64,
     /// The service whose event waited longest to be published.
     pub publisher: &'static str,
+    /// The longest each service's events waited to be published.
+    pub by_publisher: Vec<(&'static str, f64)>,
     /// An event written → consumed, by whichever consumer took longest.
     pub consumed: f64,
     /// The consumer that took longest.
@@ -33,18 +35,27 @@ impl Delays {
         self.by_consumer.iter().find(|(c, _)| *c == consumer).map(|(_, s)| *s).unwrap_or(0.0)
     }
 
-    /// The longest delay of work a killed process held (an outbox row not published, a clock
-    /// not started, a warning not fired, a webhook sent again), and which. Consuming and first
-    /// deliveries also wait for the backlog the outage left, which recovery measures.
-    pub fn held(&self) -> (f64, String) {
-        [
-            (self.published, format!("{} publish", self.publisher)),
-            (self.clock, "clock start".into()),
-            (self.fire, "warning fire".into()),
-            (self.resend, "webhook re-send".into()),
-        ]
-        .into_iter()
-        .fold((0.0, "none".into()), |best, item| if item.0 > best.0 { item } else { best })
+    /// The longest delay of work the killed process `killed` (a service, or a replica of one:
+    /// `deadline-timer-2`) held, and which: its outbox rows not published, and as deadline-timer
+    /// a clock not started or a warning not fired, as notification a webhook sent again. What
+    /// other services do meanwhile waits on the load, not on the killed process; consuming and
+    /// first deliveries also wait for the backlog the outage left, which recovery measures.
+    pub fn held(&self, killed: &str) -> (f64, String) {
+        let service = crate::support::SERVICES
+            .iter()
+            .map(|s| s.name)
+            .find(|name| killed == *name || killed.strip_prefix(name).is_some_and(|rest| rest.starts_with('-')))
+            .unwrap_or(killed);
+        let published = self.by_publisher.iter().find(|(s, _)| *s == service).map_or(0.0, |(_, secs)| *secs);
+        let mut held = vec![(published, format!("{service} publish"))];
+        if service == nazer_shared::topology::DEADLINE_TIMER {
+            held.push((self.clock, "clock start".into()));
+            held.push((self.fire, "warning fire".into()));
+        }
+        if service == nazer_shared::topology::NOTIFICATION {
+            held.push((self.resend, "webhook re-send".into()));
+        }
+        held.into_iter().fold((0.0, "none".into()), |best, item| if item.0 > best.0 { item } else { best })
     }
 
     pub fn longest(&self) -> (f64, String) {

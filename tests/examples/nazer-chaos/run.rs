@@ -253,7 +253,8 @@ fn judge(row: &mut Row, campaign: &Campaign, shape: &Shape, watch: &Watch) {
             )),
             Some(_) => {}
         }
-        let (longest, what) = fault.delays.held();
+        let killed = fault.label.strip_prefix("kill -9 ").unwrap_or(&fault.label);
+        let (longest, what) = fault.delays.held(killed);
         if shape.held_work_limit && longest > campaign.max_delay {
             row.failures.push(format!(
                 "`{}` held work for {longest:.1} s ({what}; target {:.0} s)",

@@ -175,10 +175,7 @@ async fn get_warnings(
             format!("more than {MAX_EXPORT_ROWS} warnings match: export a shorter period (`from`, `to`)"),
         )]));
     }
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header(("Content-Disposition", "attachment; filename=\"warnings.csv\""))
-        .body(warning_store::to_csv(&warnings)))
+    Ok(nazer_shared::http::csv::attachment("warnings.csv", warning_store::to_csv(&warnings)))
 }
 
 /// Acknowledges a warning: the agency has read it (a repeat keeps the first instant).

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use nazer_shared::agency::ancestor_pattern;
 use nazer_shared::db::{DbConnection, DbError, from_db_time, to_db_time};
 use nazer_shared::events::{Stage, StageSubject};
-use nazer_shared::http::ApiError;
 use nazer_shared::http::paging::{self, Cursor};
+use nazer_shared::http::{ApiError, csv};
 use nazer_shared::iran;
 use nazer_shared::topology::UNIT_RECIPIENT;
 use serde::Serialize;
@@ -232,22 +232,33 @@ pub fn acknowledge(
     Ok(warning)
 }
 
-/// Warnings as CSV for supervisors: a byte-order mark (spreadsheet programs read UTF-8 only
-/// after one), one header line, then one line per warning; beside each instant its Solar Hijri
-/// date and time in Tehran, as people here read it.
+/// Warnings as CSV for supervisors: beside each instant its Solar Hijri date and time in Tehran,
+/// as people here read it.
 pub fn to_csv(warnings: &[WarningView]) -> String {
-    let mut out = String::from(
-        "\u{feff}id,tracking_code,agency_id,stage,level,reason,escalated_to,due_at,due_at_solar_hijri,issued_at,\
-         issued_at_solar_hijri,acknowledged_at,acknowledged_at_solar_hijri,text_fa\n",
-    );
+    let header = [
+        "id",
+        "tracking_code",
+        "agency_id",
+        "stage",
+        "level",
+        "reason",
+        "escalated_to",
+        "due_at",
+        "due_at_solar_hijri",
+        "issued_at",
+        "issued_at_solar_hijri",
+        "acknowledged_at",
+        "acknowledged_at_solar_hijri",
+        "text_fa",
+    ];
     let instant = |at: Option<DateTime<Utc>>| {
         at.map_or_else(|| [String::new(), String::new()], |at| [at.to_rfc3339(), iran::jalali_date_time(at)])
     };
-    for w in warnings {
+    let rows = warnings.iter().map(|w| {
         let [due_at, due_at_solar_hijri] = instant(Some(w.due_at));
         let [issued_at, issued_at_solar_hijri] = instant(Some(w.issued_at));
         let [acknowledged_at, acknowledged_at_solar_hijri] = instant(w.acknowledged_at);
-        let fields = [
+        vec![
             w.id.clone(),
             w.tracking_code.clone(),
             w.agency_id.clone(),
@@ -262,29 +273,7 @@ pub fn to_csv(warnings: &[WarningView]) -> String {
             acknowledged_at,
             acknowledged_at_solar_hijri,
             w.text_fa.clone(),
-        ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
-    }
-    out
-}
-
-/// RFC 4180 quoting; a leading formula character is defused so a spreadsheet shows text.
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quotes_and_defuses_formulas() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-    }
+        ]
+    });
+    csv::document(&header, rows)
 }

@@ -9,6 +9,7 @@ use nazer_shared::http::paging::{self, Order};
 use nazer_shared::http::{ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, page_limit};
 use serde::{Deserialize, Serialize};
 
+use super::agenda::{self, AgendaItem};
 use super::store::{self, DecisionError, NewSession};
 use super::{DecisionView, MemberBody, SessionView};
 use crate::State;
@@ -19,7 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/compliance-committee/sessions", web::post().to(post_committee_session))
         .route("/api/v1/compliance-committee/sessions", web::get().to(get_committee_sessions))
         .route("/api/v1/compliance-committee/sessions/{id}", web::get().to(get_committee_session))
-        .route("/api/v1/compliance-committee/sessions/{id}/decisions", web::post().to(post_committee_decision));
+        .route("/api/v1/compliance-committee/sessions/{id}/decisions", web::post().to(post_committee_decision))
+        .route("/api/v1/compliance-committee/agenda", web::get().to(get_committee_agenda));
 }
 
 /// Who reads the committee's work: the committee, special follow-up, supervisors and admins.
@@ -209,4 +211,46 @@ pub(crate) async fn post_committee_decision(
         })
         .await?;
     Ok(HttpResponse::Created().json(recorded))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AgendaQuery {
+    /// `json` (the default) or `csv` (with a byte-order mark, instants also in Solar Hijri).
+    #[param(pattern = "^(json|csv)$")]
+    format: Option<String>,
+}
+
+/// The committee's agenda.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ComplianceAgenda {
+    agenda: Vec<AgendaItem>,
+}
+
+/// The committee's agenda: every case referred to it and not yet decided (`at_committee`), the
+/// longest waiting first, with the unit's findings (fault and summary; the officials named are
+/// on the case). As JSON, or CSV for the session's papers.
+///
+/// The compliance committee, special follow-up, supervisors and admins.
+#[utoipa::path(get, path = "/api/v1/compliance-committee/agenda", tag = "violation-referral",
+    params(AgendaQuery),
+    responses((status = 200, description = "The agenda",
+        content((ComplianceAgenda = "application/json"), (String = "text/csv")))))]
+pub(crate) async fn get_committee_agenda(
+    state: web::Data<State>,
+    caller: Caller,
+    QueryParams(query): QueryParams<AgendaQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&READERS)?;
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::invalid_field("format", "`json` or `csv`")),
+    };
+    let items = state.ctx.db.run(agenda::agenda).await?;
+    if csv {
+        return Ok(nazer_shared::http::csv::attachment("committee-agenda.csv", agenda::to_csv(&items)));
+    }
+    Ok(HttpResponse::Ok().json(ComplianceAgenda { agenda: items }))
 }

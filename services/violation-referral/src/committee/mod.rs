@@ -3,6 +3,7 @@
 //! the case's culpability track (`decided`, or `closed_no_fault`); the outcome and closing are
 //! the track's own steps.
 
+pub mod agenda;
 pub mod api;
 pub mod store;
 

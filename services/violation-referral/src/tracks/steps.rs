@@ -167,7 +167,8 @@ pub struct StepView {
     /// Remedial: `classified` (by an inspector, which opens the track), `referred`, `decided`,
     /// `executed` (by the agency), `verdict`, `withdrawn` (by an inspector), `paused` and
     /// `resumed` (a stage waiting on an outside authority), `reassigned` (the report went to
-    /// another agency). Culpability: `opened` (by an inspector), `findings` (by the unit).
+    /// another agency). Culpability: `opened` (by an inspector), `findings` and `referred` (by
+    /// the unit), `decided`, `outcome` and `closed` (by the compliance committee).
     pub step: String,
     pub acted_at: DateTime<Utc>,
     /// When, as people in Iran read it: Tehran time, Solar Hijri (`1405/09/16 10:30`).
@@ -208,6 +209,22 @@ struct StepRow {
 }
 
 /// The steps of a case, oldest first, by track.
+/// The culpability steps named `step` of the cases `case_ids`, oldest first.
+pub fn culpability_steps_of(
+    conn: &mut DbConnection,
+    case_ids: &[String],
+    step: &str,
+) -> Result<Vec<(String, StepView)>, DbError> {
+    let rows: Vec<(String, StepRow)> = violation_case_steps::table
+        .filter(violation_case_steps::case_id.eq_any(case_ids))
+        .filter(violation_case_steps::track.eq(Track::Culpability.as_str()))
+        .filter(violation_case_steps::step.eq(step))
+        .order((violation_case_steps::acted_at, violation_case_steps::id))
+        .select((violation_case_steps::case_id, StepRow::as_select()))
+        .load(conn)?;
+    rows.into_iter().map(|(case_id, row)| view(row).map(|(_, step)| (case_id, step))).collect()
+}
+
 pub fn of_case(conn: &mut DbConnection, case_id: &str) -> Result<Vec<(Track, StepView)>, DbError> {
     let rows: Vec<StepRow> = violation_case_steps::table
         .filter(violation_case_steps::case_id.eq(case_id))
