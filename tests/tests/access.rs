@@ -234,6 +234,7 @@ fn inspector_endpoints(case_id: &str) -> Vec<(&'static str, String, Option<Value
         ("POST", sessions.into(), Some(json!({ "held_on": "1405-09-17", "members": [{ "name": "n" }] }))),
         ("GET", sessions.into(), None),
         ("GET", "/api/v1/compliance-committee/agenda".into(), None),
+        ("POST", "/api/v1/violation-cases".into(), Some(json!({ "tracking_code": "1234567890", "reason": "r" }))),
         ("GET", format!("{sessions}/{case_id}"), None),
         ("POST", format!("{sessions}/{case_id}/decisions"), Some(decision)),
         ("POST", format!("{case}/classification"), Some(json!({ "violation_type": "tender.irregular" }))),

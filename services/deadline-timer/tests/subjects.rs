@@ -201,5 +201,30 @@ async fn a_counterpart_units_warnings_are_left_out_for_callers_who_do_not_overse
     let parent = WarningFilter { visible_to: Some("tehran-municipality".into()), without_units: true, ..everyone };
     assert_eq!(stages(&parent, &mut conn), ["remedial.referred"]);
     drop(conn);
+
+    // Over the API: the unit reads and acknowledges its own warning, and nothing else; another
+    // unit and the call centre never see it.
+    use nazer_shared::http::Scope;
+    use nazer_shared::testing::fixtures::{api_key, unit_key};
+    let unit = unit_key(&app, &[Scope::CounterpartUnit], "inspection-urban-planning");
+    let other_unit = unit_key(&app, &[Scope::CounterpartUnit], "inspection-finance-transactions");
+    let call_centre = api_key(&app, &[Scope::CallCenter], None);
+    let listed = |body: &serde_json::Value| -> Vec<String> {
+        body["warnings"]
+            .as_array()
+            .map(|w| w.iter().filter_map(|w| w["stage"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let (status, own) = app.get("/api/v1/warnings?agency_id=district-3", &unit).await;
+    assert_eq!((status, listed(&own)), (200, vec!["culpability.findings_recorded".to_string()]), "{own}");
+    let (_, none) = app.get("/api/v1/warnings", &other_unit).await;
+    assert!(listed(&none).is_empty(), "{none}");
+    let (_, staff_free) = app.get("/api/v1/warnings", &call_centre).await;
+    assert_eq!(listed(&staff_free), ["remedial.referred"], "{staff_free}");
+    let id = own["warnings"][0]["id"].as_str().unwrap_or_default().to_string();
+    let path = format!("/api/v1/warnings/{id}/acknowledgement");
+    assert_eq!(app.post(&path, &other_unit, &serde_json::json!({})).await.0, 404, "not its warning");
+    let (status, acknowledged) = app.post(&path, &unit, &serde_json::json!({})).await;
+    assert!(status == 200 && acknowledged["acknowledged_at"].is_string(), "{acknowledged}");
     app.stop().await;
 }

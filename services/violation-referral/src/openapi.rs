@@ -5,6 +5,7 @@
     paths(
         crate::get_cases,
         crate::get_case,
+        crate::tracks::api::post_case,
         crate::tracks::api::post_classification,
         crate::tracks::api::post_remedial_step,
         crate::tracks::api::post_remedial_verdict,

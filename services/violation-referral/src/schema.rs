@@ -21,6 +21,16 @@ diesel::table! {
         culpability_state -> Nullable<Text>,
         culpability_unit_id -> Nullable<Text>,
         version -> Integer,
+        opened_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    violation_message_assignments (message_id) {
+        message_id -> Text,
+        tracking_code -> Text,
+        assigned -> Text,
+        assigned_at -> Timestamp,
     }
 }
 

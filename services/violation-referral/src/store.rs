@@ -12,7 +12,7 @@ use nazer_shared::topology::VIOLATION_REFERRAL;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::schema::violation_cases;
+use crate::schema::{violation_cases, violation_message_assignments};
 use crate::tracks::culpability::CulpabilityState;
 use crate::tracks::remedial::RemedialState;
 use crate::types::TrackBudgets;
@@ -27,16 +27,15 @@ pub fn opens_case(assigned: &MessageAssigned) -> bool {
     MessageKind::parse(&assigned.kind) == Some(MessageKind::ViolationReport)
 }
 
-/// Opens the case of an assigned violation report, once; a later assignment of the report to
-/// another agency (after a decline) hands the case over to it.
+/// Keeps the latest assignment of every message (an inspector may open a case on any), opens
+/// the case of an assigned violation report, once; a later assignment of a message with a case
+/// to another agency (after a decline) hands the case over to it.
 pub fn open_case(
     conn: &mut DbConnection,
     assigned: &MessageAssigned,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, DbError> {
-    if !opens_case(assigned) {
-        return Ok(None);
-    }
+    remember_assignment(conn, assigned)?;
     let existing: Option<CaseRow> = violation_cases::table
         .filter(violation_cases::message_id.eq(&assigned.message_id))
         .select(CaseRow::as_select())
@@ -46,6 +45,74 @@ pub fn open_case(
         crate::tracks::store::hand_over(conn, CaseHead::try_from(row)?, assigned, now)?;
         return Ok(None);
     }
+    if !opens_case(assigned) {
+        return Ok(None);
+    }
+    insert_case(conn, assigned, None, now).map(Some)
+}
+
+/// Records `assigned` as its message's latest assignment, unless a later one is known (events
+/// may overtake each other).
+fn remember_assignment(conn: &mut DbConnection, assigned: &MessageAssigned) -> Result<(), DbError> {
+    let text = serde_json::to_string(assigned).map_err(|e| DbError::Refused(e.to_string()))?;
+    let at = to_db_time(assigned.assigned_at);
+    let known: Option<NaiveDateTime> = violation_message_assignments::table
+        .find(&assigned.message_id)
+        .select(violation_message_assignments::assigned_at)
+        .first(conn)
+        .optional()?;
+    match known {
+        None => {
+            diesel::insert_into(violation_message_assignments::table)
+                .values((
+                    violation_message_assignments::message_id.eq(&assigned.message_id),
+                    violation_message_assignments::tracking_code.eq(&assigned.tracking_code),
+                    violation_message_assignments::assigned.eq(text),
+                    violation_message_assignments::assigned_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        Some(known) if known <= at => {
+            diesel::update(violation_message_assignments::table.find(&assigned.message_id))
+                .set((
+                    violation_message_assignments::assigned.eq(text),
+                    violation_message_assignments::assigned_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// The latest assignment of the message with `tracking_code`, if violation-referral heard of one.
+pub fn assignment_of(conn: &mut DbConnection, tracking_code: &str) -> Result<Option<MessageAssigned>, DbError> {
+    let text: Option<String> = violation_message_assignments::table
+        .filter(violation_message_assignments::tracking_code.eq(tracking_code))
+        .select(violation_message_assignments::assigned)
+        .first(conn)
+        .optional()?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| DbError::Refused(format!("a stored assignment: {e}"))))
+        .transpose()
+}
+
+/// The id of the case of message `message_id`, if it has one.
+pub fn case_of_message(conn: &mut DbConnection, message_id: &str) -> Result<Option<String>, DbError> {
+    Ok(violation_cases::table
+        .filter(violation_cases::message_id.eq(message_id))
+        .select(violation_cases::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// Stores a new case of the assigned message and announces it; `opened` names the inspector
+/// and their reason when one opened it. Its id.
+pub fn insert_case(
+    conn: &mut DbConnection,
+    assigned: &MessageAssigned,
+    opened: Option<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<String, DbError> {
     let id = Uuid::now_v7().to_string();
     let at = to_db_time(now);
     diesel::insert_into(violation_cases::table)
@@ -61,6 +128,8 @@ pub fn open_case(
             violation_cases::agency_ancestors.eq(encode_ancestors(&assigned.agency_ancestors)),
             violation_cases::area_path.eq(serde_json::to_string(&assigned.area_path).ok()),
             violation_cases::assigned_at.eq(to_db_time(assigned.assigned_at)),
+            violation_cases::opened_by.eq(opened.map(|(by, _)| by)),
+            violation_cases::opened_reason.eq(opened.map(|(_, reason)| reason)),
         ))
         .execute(conn)?;
     let event = ViolationCaseOpened {
@@ -73,7 +142,7 @@ pub fn open_case(
         opened_at: from_db_time(at),
     };
     outbox::enqueue(conn, VIOLATION_REFERRAL, &event, now)?;
-    Ok(Some(id))
+    Ok(id)
 }
 
 /// The case a violation report opens when it is assigned.
@@ -98,6 +167,9 @@ pub struct CaseView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<CulpabilityState>)]
     pub culpability_state: Option<Option<CulpabilityState>>,
+    /// Why an inspector opened the case, when one did (on any message, not only a violation
+    /// report); null for a case its report's assignment opened.
+    pub opened_reason: Option<String>,
 }
 
 impl CaseView {
@@ -132,6 +204,7 @@ struct CaseRow {
     culpability_state: Option<String>,
     culpability_unit_id: Option<String>,
     version: i32,
+    opened_reason: Option<String>,
 }
 
 /// A case as the rules that move it need it: its view, the agencies above its own, where the
@@ -261,6 +334,7 @@ impl TryFrom<CaseRow> for CaseView {
             violation_type: row.violation_type,
             remedial_state,
             culpability_state: Some(culpability_state),
+            opened_reason: row.opened_reason,
         })
     }
 }

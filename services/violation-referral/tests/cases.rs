@@ -59,6 +59,7 @@ fn case_json(id: &str, assigned: &MessageAssigned, opened_at: DateTime<Utc>) -> 
         "violation_type": null,
         "remedial_state": null,
         "culpability_state": null,
+        "opened_reason": null,
     })
 }
 
@@ -165,6 +166,47 @@ async fn a_violation_report_opens_one_case_however_often_it_is_assigned() {
     let (status, _, body) = get(&app, &format!("{CASES}/{id}"), Some(ADMIN_KEY)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, detail_json(&id, &assigned, opened_at));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inspector_opens_a_case_on_any_assigned_message_once() {
+    let mut app = start().await;
+    let inspector = api_key(&app, &[Scope::Supervisor], None);
+    let agency = api_key(&app, &[Scope::Agency], Some("district-3"));
+    let complaint = assignment(7, "complaint", "district-3");
+    assert_eq!(open(&app, &complaint, now()).await, None, "a complaint opens no case by itself");
+    let body = json!({ "tracking_code": complaint.tracking_code, "reason": "شکایت از ساخت بدون پروانه خبر می‌دهد" });
+    assert_eq!(app.post(CASES, &agency, &body).await.0, 403);
+    let (status, refused) = app.post(CASES, &inspector, &json!({ "tracking_code": "12", "reason": " " })).await;
+    assert_eq!(
+        (status, testing::problem_fields(&refused)),
+        (422, vec!["tracking_code".to_string(), "reason".to_string()]),
+        "{refused}"
+    );
+    let unknown = json!({ "tracking_code": "9999999999", "reason": "r" });
+    let (status, refused) = app.post(CASES, &inspector, &unknown).await;
+    assert_eq!((status, testing::problem_fields(&refused)), (422, vec!["tracking_code".to_string()]), "{refused}");
+
+    let (status, case) = app.post(CASES, &inspector, &body).await;
+    assert_eq!(status, 201, "{case}");
+    assert_eq!((case["message_id"].as_str(), case["agency_id"].as_str()), (Some("message-7"), Some("district-3")));
+    assert_eq!(case["opened_reason"], "شکایت از ساخت بدون پروانه خبر می‌دهد");
+    let (status, again) = app.post(CASES, &inspector, &body).await;
+    assert_eq!(status, 409, "one case per message: {again}");
+    assert!(again["detail"].as_str().unwrap_or_default().contains(case["id"].as_str().unwrap()), "{again}");
+    assert_eq!(cases_announced(&app).await.len(), 1);
+    // The agency reads it; declined and assigned to another, the case goes with it.
+    let path = format!("{CASES}/{}", case["id"].as_str().unwrap());
+    assert_eq!(app.get(&path, &agency).await.0, 200);
+    let later = MessageAssigned {
+        assigned_at: now() + chrono::Duration::seconds(1),
+        ..assignment(7, "complaint", "district-6")
+    };
+    open(&app, &later, now()).await;
+    assert_eq!(app.get(&path, &agency).await.0, 404, "handed over");
+    let (_, moved) = app.get(&path, &inspector).await;
+    assert_eq!(moved["agency_id"], "district-6", "{moved}");
     app.stop().await;
 }
 

@@ -95,8 +95,10 @@ pub struct WarningList {
 
 /// The warnings (تذکر) registered, newest first by default, as JSON pages or a CSV export.
 ///
-/// Admins, supervisors, Special Follow-up, the call centre and agencies; an agency sees only the
-/// warnings issued or escalated to it and those of its sub-agencies.
+/// Admins, supervisors, Special Follow-up, the call centre, agencies and counterpart units; an
+/// agency sees only the warnings issued or escalated to it and those of its sub-agencies, a
+/// counterpart unit its own (`unit:<id>`, of culpability stages), which no one else but
+/// supervisors, admins and Special Follow-up sees.
 #[utoipa::path(get, path = "/api/v1/warnings", tag = "deadline-timer", params(WarningQuery),
     responses((status = 200, description = "A page of warnings (`format=csv`: all of them, an attachment `warnings.csv`)",
         headers(("Content-Disposition" = String, description = "With `format=csv`: `attachment; filename=\"warnings.csv\"`")),
@@ -106,7 +108,14 @@ async fn get_warnings(
     caller: Caller,
     QueryParams(query): QueryParams<WarningQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin, Scope::Supervisor, Scope::SpecialFollowUp, Scope::CallCenter, Scope::Agency])?;
+    caller.require_any(&[
+        Scope::Admin,
+        Scope::Supervisor,
+        Scope::SpecialFollowUp,
+        Scope::CallCenter,
+        Scope::Agency,
+        Scope::CounterpartUnit,
+    ])?;
     let mut issues = Vec::new();
     if query.level.is_some_and(|l| !(1..=3).contains(&l)) {
         issues.push(FieldIssue::new("level", "must be 1, 2 or 3"));
@@ -141,15 +150,19 @@ async fn get_warnings(
         return Err(ApiError::invalid(issues));
     }
     let limit = if csv { MAX_EXPORT_ROWS + 1 } else { page_limit(query.limit)? };
+    // A counterpart unit's warnings concern those responsible: staff who oversee them, and
+    // the unit itself, which sees its own only.
+    let staff = [Scope::Supervisor, Scope::Admin, Scope::SpecialFollowUp].iter().any(|s| caller.has(*s));
+    let unit = if staff { None } else { unit_recipient_of(&caller)? };
     // An agency sees the warnings issued or escalated to it, or of its sub-agencies, only,
     // whatever it asks for.
-    let (agency_id, visible_to) = match caller.viewer() {
-        Viewer::All => (query.agency_id, None),
-        Viewer::Agency(agency) => (None, Some(agency)),
-        Viewer::Nobody => return Err(ApiError::Forbidden("this caller is not bound to an agency".into())),
+    let (agency_id, visible_to) = match (&unit, caller.viewer()) {
+        (Some(unit), _) => (Some(unit.clone()), None),
+        (None, Viewer::All) => (query.agency_id, None),
+        (None, Viewer::Agency(agency)) => (None, Some(agency)),
+        (None, Viewer::Nobody) => return Err(ApiError::Forbidden("this caller is not bound to an agency".into())),
     };
-    // A counterpart unit's warnings concern those responsible: staff who oversee them only.
-    let without_units = ![Scope::Supervisor, Scope::Admin, Scope::SpecialFollowUp].iter().any(|s| caller.has(*s));
+    let without_units = !staff && unit.is_none();
     let filter = WarningFilter {
         agency_id,
         visible_to,
@@ -178,9 +191,18 @@ async fn get_warnings(
     Ok(nazer_shared::http::csv::attachment("warnings.csv", warning_store::to_csv(&warnings)))
 }
 
+/// The recipient a counterpart unit's warnings name (`unit:<id>`), for a unit's caller.
+fn unit_recipient_of(caller: &Caller) -> Result<Option<String>, ApiError> {
+    if !caller.has(Scope::CounterpartUnit) {
+        return Ok(None);
+    }
+    Ok(Some(nazer_shared::topology::unit_recipient(&caller.own_unit()?)))
+}
+
 /// Acknowledges a warning: the agency has read it (a repeat keeps the first instant).
 ///
-/// Agencies only: the agency warned, one it was escalated to, or an ancestor.
+/// Agencies: the agency warned, one it was escalated to, or an ancestor; a counterpart unit, its
+/// own warnings (of a culpability stage).
 #[utoipa::path(post, path = "/api/v1/warnings/{id}/acknowledgement", tag = "deadline-timer",
     operation_id = "acknowledge_warning",
     params(("id" = String, Path, description = "The warning's id")),
@@ -190,7 +212,10 @@ async fn post_acknowledgement(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let agency_id = caller.own_agency()?;
+    let agency_id = match unit_recipient_of(&caller)? {
+        Some(unit) => unit,
+        None => caller.own_agency()?,
+    };
     let warning_id = path.into_inner();
     let now = state.ctx.clock.now();
     let key_id = caller.key_id.clone();

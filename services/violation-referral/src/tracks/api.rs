@@ -10,13 +10,14 @@ use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody
 use serde::Deserialize;
 
 use super::remedial::RemedialStep;
-use super::steps::{StepRecord, optional_text};
+use super::steps::{StepRecord, optional_text, required_text};
 use super::store::{self, AgencyStep};
 use super::{CaseDetail, CaseError};
 use crate::State;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/violation-cases/{id}/classification", web::post().to(post_classification))
+    cfg.route("/api/v1/violation-cases", web::post().to(post_case))
+        .route("/api/v1/violation-cases/{id}/classification", web::post().to(post_classification))
         .route("/api/v1/violation-cases/{id}/remedial/steps", web::post().to(post_remedial_step))
         .route("/api/v1/violation-cases/{id}/remedial/verdict", web::post().to(post_remedial_verdict))
         .route("/api/v1/violation-cases/{id}/remedial/withdrawal", web::post().to(post_remedial_withdrawal))
@@ -112,6 +113,57 @@ pub struct WithdrawalBody {
     /// The reference letter's number, up to 100 characters.
     #[serde(default)]
     pub reference: Option<String>,
+}
+
+/// An inspector's opening of a case on a message.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseBody {
+    /// The message's tracking code: any message assigned to an agency.
+    #[schema(pattern = "^[0-9]{10}$")]
+    pub tracking_code: Option<String>,
+    /// Why the message is followed as a violation: required, up to 2,000 characters.
+    #[schema(max_length = 2000)]
+    pub reason: Option<String>,
+}
+
+/// Opens a violation case on any message assigned to an agency — a complaint found to hide a
+/// violation, say (a violation report's case opens by itself when it is assigned). The case is
+/// then classified and followed as any other; its message closes only after the verdict.
+///
+/// Inspectors (supervisors). Publishes `violation.case_opened`.
+#[utoipa::path(post, path = "/api/v1/violation-cases", tag = "violation-referral",
+    request_body(content = CaseBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The case", body = CaseDetail),
+        (status = 409, description = "The message has a case already (the answer names it)",
+            content_type = "application/problem+json", body = ProblemSchema),
+        (status = 422, description = "No message assigned to an agency has this tracking code",
+            content_type = "application/problem+json", body = ProblemSchema)))]
+pub(crate) async fn post_case(
+    state: web::Data<State>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CaseBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&INSPECTORS)?;
+    let mut issues = Vec::new();
+    let code = nazer_shared::iran::ascii_digits(body.tracking_code.as_deref().unwrap_or_default().trim());
+    if code.len() != 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        issues.push(FieldIssue::new("tracking_code", "is required: the message's 10-digit tracking code"));
+    }
+    let reason = required_text(&mut issues, "reason", body.reason, MAX_REASON_CHARS);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let (actor, now, keys) = (Actor::of(&caller), state.ctx.clock.now(), state.keys.clone());
+    let detail: CaseDetail = state
+        .ctx
+        .write(move |conn| {
+            let id = store::open_on_message(conn, &code, &reason, &actor, now)?;
+            store::detail(conn, &id, &CaseReader::Staff, &keys)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(detail))
 }
 
 /// Runs `change` in one transaction and answers with the case as `viewer` then sees it.

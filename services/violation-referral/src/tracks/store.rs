@@ -49,6 +49,27 @@ pub(crate) fn unchanged(rows: usize) -> Result<(), CaseError> {
     Ok(())
 }
 
+/// An inspector opens a case on any message assigned to an agency, by its tracking code (a
+/// violation report's opens when it is assigned); its id.
+pub fn open_on_message(
+    conn: &mut DbConnection,
+    tracking_code: &str,
+    reason: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<String, CaseError> {
+    let Some(assigned) = crate::store::assignment_of(conn, tracking_code)? else {
+        let problem =
+            "no message assigned to an agency has this tracking code (a message waiting for triage has none yet)";
+        return Err(CaseError::Invalid(vec![FieldIssue::new("tracking_code", problem)]));
+    };
+    if let Some(case) = crate::store::case_of_message(conn, &assigned.message_id)? {
+        return Err(CaseError::NotAllowed(format!("the message has a case already: `{case}`")));
+    }
+    let opened_by = actor.id.as_deref().unwrap_or_default();
+    Ok(crate::store::insert_case(conn, &assigned, Some((opened_by, reason)), now)?)
+}
+
 /// The case `id` as `viewer` may see it: a missing case and another agency's look the same.
 pub fn head(conn: &mut DbConnection, id: &str, viewer: &CaseReader) -> Result<CaseHead, CaseError> {
     find_case(conn, id)?.filter(|head| head.seen_by(viewer)).ok_or(CaseError::NotFound)
