@@ -25,6 +25,7 @@
         crate::types::api::get_types,
         crate::types::api::get_type,
         crate::types::api::put_type,
+        crate::types::api::get_administrative_violations,
         crate::units::api::get_units,
         crate::units::api::put_unit_at
     ),

@@ -137,7 +137,16 @@ async fn a_case_goes_before_the_committee_is_decided_and_its_outcome_watched_unt
     assert_eq!(agenda["agenda"], json!([]), "decided, off the agenda: {agenda}");
     assert_eq!(app.get(SESSIONS, &agency).await.0, 403);
 
-    // The outcome: it must fit the decision, and name a real Article 9 clause.
+    // The outcome: it must fit the decision, and name a real Article 9 clause — as the law's
+    // data lists them, beside Article 8's 38 items.
+    let (status, law) = app.get("/api/v1/administrative-violations", &committee).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (law["violations"].as_array().map(Vec::len), law["penalties"].as_array().map(Vec::len)),
+        (Some(38), Some(11))
+    );
+    assert_eq!(law["penalties"][1]["clause"], "ب", "{law}");
+    assert_eq!(app.get("/api/v1/administrative-violations", "").await.0, 401);
     let outcome = format!("{case}/culpability/outcome");
     let (status, body) = app.post(&outcome, &committee, &json!({"penalty": "ل", "body": ""})).await;
     assert_eq!((status, fields(&body)), (422, vec!["penalty".to_string(), "body".to_string()]), "{body}");

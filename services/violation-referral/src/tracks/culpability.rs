@@ -9,6 +9,7 @@ use nazer_shared::sealing::SealingKeys;
 use serde_json::Value;
 
 use super::steps::StepView;
+pub use crate::types::law::ARTICLE_9_PENALTIES;
 
 nazer_shared::closed_set! {
     /// Where the culpability track stands.
@@ -56,22 +57,6 @@ nazer_shared::closed_set! {
         NoFault = "no_fault",
     }
 }
-
-/// The penalties of the Law on Investigating Administrative Violations (قانون رسیدگی به تخلفات
-/// اداری), Article 9, by clause letter, each with a short description (not the article's text).
-pub const ARTICLE_9_PENALTIES: [(&str, &str); 11] = [
-    ("الف", "اخطار کتبی بدون درج در پرونده استخدامی"),
-    ("ب", "توبیخ کتبی با درج در پرونده استخدامی"),
-    ("ج", "کسر حقوق و فوق‌العاده شغل"),
-    ("د", "انفصال موقت"),
-    ("ه", "تغییر محل جغرافیایی خدمت"),
-    ("و", "تنزل مقام یا محرومیت از انتصاب به پست‌های حساس و مدیریتی"),
-    ("ز", "تنزل یا تعویق در اعطای گروه"),
-    ("ح", "بازخرید خدمت"),
-    ("ط", "بازنشستگی با تقلیل گروه"),
-    ("ی", "اخراج از دستگاه متبوع"),
-    ("ک", "انفصال دائم از خدمات دولتی"),
-];
 
 /// The Article 9 clause letter `text` names (`ه` also written `هـ`), if any.
 pub fn penalty_clause(text: &str) -> Option<&'static str> {

@@ -11,7 +11,21 @@ use crate::State;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/violation-types", web::get().to(get_types))
         .route("/api/v1/violation-types/{code}", web::get().to(get_type))
-        .route("/api/v1/violation-types/{code}", web::put().to(put_type));
+        .route("/api/v1/violation-types/{code}", web::put().to(put_type))
+        .route("/api/v1/administrative-violations", web::get().to(get_administrative_violations));
+}
+
+/// The Law on Investigating Administrative Violations as the cases cite it: the 38 items of
+/// Article 8 (the violations) by number and the penalties of Article 9 by clause letter — the
+/// letters a culpability outcome's `penalty` names. Each with a short summary where well known,
+/// never the article's text; null where only the reference is shipped.
+///
+/// Any caller with a key or token.
+#[utoipa::path(get, path = "/api/v1/administrative-violations", tag = "violation-referral",
+    responses((status = 200, description = "Articles 8 and 9", body = super::law::AdministrativeViolationsLaw)))]
+pub(crate) async fn get_administrative_violations(caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&Scope::ALL)?;
+    Ok(HttpResponse::Ok().json(super::law::administrative_violations_law()))
 }
 
 /// The violation types, by code.

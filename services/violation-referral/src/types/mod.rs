@@ -5,6 +5,7 @@
 //! import`).
 
 pub mod api;
+pub mod law;
 pub mod store;
 
 use nazer_shared::duration::Budget;
