@@ -4,11 +4,11 @@ use actix_web::{HttpResponse, web};
 use nazer_shared::http::auth::generate_secret;
 use nazer_shared::http::paging::{self, Order};
 use nazer_shared::http::{
-    ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, QueryParams, Scope, is_identifier, page_limit,
-    period_bound,
+    ApiError, Caller, FieldIssue, JsonBody, QueryParams, Scope, is_identifier, page_limit, period_bound,
 };
 use nazer_shared::runtime::ServiceContext;
 use nazer_shared::sealing::SealingKeys;
+use nazer_shared::topology::UNIT_RECIPIENT;
 use serde::{Deserialize, Serialize};
 
 use crate::egress::EgressPolicy;
@@ -30,13 +30,22 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<NotificationState>)
         .route("/api/v1/deliveries", web::get().to(get_deliveries));
 }
 
+/// What a subscription may be for: an agency's id, or `unit:` and a counterpart unit's.
+fn is_recipient(id: &str) -> bool {
+    is_identifier(id) || id.strip_prefix(UNIT_RECIPIENT).is_some_and(is_identifier)
+}
+
+const RECIPIENT_RULE: &str =
+    "an agency's id (1–64 lowercase letters, digits, '.', '_' or '-') or `unit:` and a counterpart unit's id";
+
 /// A new webhook subscription: where an agency receives the events that concern it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewWebhookSubscription)]
 pub(crate) struct SubscriptionRequest {
-    /// The agency's id: 1–64 lowercase letters, digits, '.', '_' or '-'.
-    #[schema(required = true, value_type = String, pattern = "^[a-z0-9._-]{1,64}$")]
+    /// The agency's id: 1–64 lowercase letters, digits, '.', '_' or '-'; or a counterpart
+    /// unit's, `unit:` and its id, which receives its culpability cases' events and warnings.
+    #[schema(required = true, value_type = String, pattern = "^(unit:)?[a-z0-9._-]{1,64}$")]
     agency_id: Option<String>,
     /// The absolute http:// or https:// URL of the agency's receiver, without user name or
     /// password. Its host must be, and resolve to, public addresses (or addresses in the
@@ -52,7 +61,9 @@ pub(crate) struct SubscriptionRequest {
     /// The event types to deliver, at least one: `*` (all, the default when absent or null) or
     /// any of message.assigned, message.reopened, deadline.reminder, deadline.moved,
     /// deadline.paused, deadline.resumed, warning.issued, violation.classified,
-    /// violation.remedial_step, violation.verdict.
+    /// violation.remedial_step, violation.verdict, and for a counterpart unit
+    /// violation.culpability_opened, violation.culpability_referred, committee.decision_recorded,
+    /// violation.culpability_closed.
     #[schema(min_items = 1)]
     event_types: Option<Vec<String>>,
 }
@@ -81,8 +92,8 @@ pub(crate) async fn post_subscription(
     caller.require_any(&[Scope::Admin])?;
     let mut issues = Vec::new();
     let agency_id = request.agency_id.unwrap_or_default().trim().to_string();
-    if !is_identifier(&agency_id) {
-        issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
+    if !is_recipient(&agency_id) {
+        issues.push(FieldIssue::new("agency_id", RECIPIENT_RULE));
     }
     let url = request.url.unwrap_or_default().trim().to_string();
     if let Err(problem) = state.policy.check_subscription_url(&url).await {
@@ -171,8 +182,9 @@ pub(crate) struct DeliveryQuery {
     /// Only the deliveries to this subscription (its id).
     #[param(required = false, value_type = String)]
     subscription_id: Option<String>,
-    /// Only the deliveries to this agency's subscriptions (its id).
-    #[param(required = false, value_type = String, pattern = "^[a-z0-9._-]{1,64}$")]
+    /// Only the deliveries to this agency's subscriptions (its id, or `unit:` and a counterpart
+    /// unit's).
+    #[param(required = false, value_type = String, pattern = "^(unit:)?[a-z0-9._-]{1,64}$")]
     agency_id: Option<String>,
     /// Only deliveries in this state: pending, delivered, failed or cancelled.
     #[param(required = false, value_type = DeliveryState)]
@@ -218,8 +230,8 @@ pub(crate) async fn get_deliveries(
     caller.require_any(&[Scope::Admin])?;
     let limit = page_limit(query.limit)?;
     let mut issues = Vec::new();
-    if query.agency_id.as_deref().is_some_and(|a| !is_identifier(a)) {
-        issues.push(FieldIssue::new("agency_id", IDENTIFIER_RULE));
+    if query.agency_id.as_deref().is_some_and(|a| !is_recipient(a)) {
+        issues.push(FieldIssue::new("agency_id", RECIPIENT_RULE));
     }
     let delivery_state = query.state.as_deref().map(DeliveryState::parse);
     if delivery_state.is_some_and(|s| s.is_none()) {

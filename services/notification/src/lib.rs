@@ -9,13 +9,14 @@ use actix_web::web;
 use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::events::{
-    DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, Event, MessageAssigned,
-    MessageReopened, ViolationClassified, ViolationRemedialStep, ViolationVerdict, WarningIssued,
+    CommitteeDecisionRecorded, DeadlineMoved, DeadlinePaused, DeadlineReminderSent, DeadlineResumed, Envelope, Event,
+    MessageAssigned, MessageReopened, ViolationClassified, ViolationCulpabilityClosed, ViolationCulpabilityOpened,
+    ViolationCulpabilityReferred, ViolationRemedialStep, ViolationVerdict, WarningIssued,
 };
 use nazer_shared::inbox::{EventHandler, HandlerError, Handlers};
 use nazer_shared::runtime::{Service, ServiceContext, ServiceEntry};
 use nazer_shared::sealing::SealingKeys;
-use nazer_shared::topology::NOTIFICATION;
+use nazer_shared::topology::{NOTIFICATION, unit_recipient};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -74,6 +75,12 @@ pub fn handlers() -> Handlers<()> {
         .on::<ViolationClassified>(dispatch)
         .on::<ViolationRemedialStep>(dispatch)
         .on::<ViolationVerdict>(dispatch)
+        // The culpability track's events are the counterpart unit's (`unit:<id>`), never an
+        // agency's.
+        .on::<ViolationCulpabilityOpened>(dispatch_to_unit)
+        .on::<ViolationCulpabilityReferred>(dispatch_to_unit)
+        .on::<CommitteeDecisionRecorded>(dispatch_to_unit)
+        .on::<ViolationCulpabilityClosed>(dispatch_to_unit)
 }
 
 /// The event types agencies can subscribe to: those this service consumes.
@@ -107,6 +114,25 @@ fn dispatch<E: Event>(
     for agency_id in recipients {
         store::enqueue_deliveries(conn, envelope, &agency_id, now)?;
     }
+    Ok(())
+}
+
+/// Queues an event of a case's culpability track for the webhooks of the counterpart unit it
+/// names.
+fn dispatch_to_unit<E: Event>(
+    _: &(),
+    conn: &mut DbConnection,
+    _: E,
+    envelope: &Envelope,
+    now: DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    #[derive(serde::Deserialize)]
+    struct Unit {
+        unit_id: String,
+    }
+    let unit: Unit = serde_json::from_value(envelope.payload.clone())
+        .map_err(|e| HandlerError::Invalid(format!("{} names no unit: {e}", envelope.event_type)))?;
+    store::enqueue_deliveries(conn, envelope, &unit_recipient(&unit.unit_id), now)?;
     Ok(())
 }
 

@@ -717,3 +717,51 @@ async fn rotating_the_key_reseals_the_signing_secrets_and_seals_plaintext_ones()
     app.stop().await;
     receiver.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counterpart_unit_receives_its_culpability_events_and_warnings_and_no_agency_does() {
+    use nazer_shared::events::{StageSubject, ViolationCulpabilityOpened};
+    let receiver = WebhookReceiver::start().await;
+    let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
+    let unit = "unit:inspection-urban-planning";
+    subscribe(&app, unit, &format!("{}/hooks/unit", receiver.url), json!(["*"])).await;
+    subscribe(&app, "district-3", &format!("{}/hooks/district-3", receiver.url), json!(["*"])).await;
+    let opened = ViolationCulpabilityOpened {
+        case_id: "case-1".into(),
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        unit_id: "inspection-urban-planning".into(),
+        opened_at: Utc::now(),
+    };
+    let warned = WarningIssued {
+        subject: Some(StageSubject { kind: "violation_case".into(), id: "case-1".into() }),
+        warning_id: "w-1".into(),
+        deadline_id: "d-1".into(),
+        message_id: "m-1".into(),
+        tracking_code: "1234567890".into(),
+        agency_id: unit.into(),
+        stage: "culpability.findings_recorded".into(),
+        level: 1,
+        reason: "deadline_passed".into(),
+        text_fa: "تذکر".into(),
+        due_at: Utc::now(),
+        issued_at: Utc::now(),
+        escalated_to: None,
+    };
+    let bus = app.host.as_ref().unwrap().bus.clone();
+    bus.publish(&fixtures::envelope("violation-referral", &opened)).await.unwrap();
+    bus.publish(&fixtures::envelope("deadline-timer", &warned)).await.unwrap();
+    eventually(StdDuration::from_secs(20), "two webhooks", || async { (receiver.received().len() >= 2).then_some(()) })
+        .await;
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    let mut seen: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|h| (h.path.clone(), h.header("X-Nazer-Event-Type").unwrap_or_default().to_string()))
+        .collect();
+    seen.sort();
+    let expected = [("/hooks/unit", "violation.culpability_opened"), ("/hooks/unit", "warning.issued")];
+    assert_eq!(seen, expected.map(|(p, t)| (p.to_string(), t.to_string())), "no agency hears of the track");
+    app.stop().await;
+    receiver.stop().await;
+}
