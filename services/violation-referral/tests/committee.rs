@@ -65,6 +65,13 @@ async fn a_case_goes_before_the_committee_is_decided_and_its_outcome_watched_unt
     let inspector = api_key(&app, &[Scope::Supervisor], None);
     let agency = api_key(&app, &[Scope::Agency], Some("district-3"));
 
+    // Another unit cannot reach the case (404, as a missing one); the committee and inspectors
+    // do not refer for the unit.
+    let other_unit = unit_key(&app, &[Scope::CounterpartUnit], "inspection-finance-transactions");
+    assert_eq!(post_empty(&app, &format!("{case}/culpability/referral"), &other_unit).await.0, 404);
+    assert_eq!(post_empty(&app, &format!("{case}/culpability/referral"), &committee).await.0, 403);
+    assert_eq!(post_empty(&app, &format!("{case}/culpability/referral"), &inspector).await.0, 403);
+    assert_eq!(post_empty(&app, &format!("{case}/culpability/referral"), "").await.0, 401);
     // The unit refers it with no body at all; a second referral is refused.
     let (status, body) = post_empty(&app, &format!("{case}/culpability/referral"), &unit).await;
     assert_eq!((status, body["culpability"]["state"].as_str()), (201, Some("at_committee")), "{body}");
@@ -169,6 +176,9 @@ async fn a_case_goes_before_the_committee_is_decided_and_its_outcome_watched_unt
     // Closed once watched; then nothing more.
     let closure = format!("{case}/culpability/closure");
     assert_eq!(app.post(&closure, &committee, &json!({})).await.0, 422);
+    for key in [&unit, &inspector, &agency] {
+        assert_eq!(app.post(&closure, key, &json!({"body": "b"})).await.0, 403);
+    }
     let (status, body) = app.post(&closure, &committee, &json!({"body": "حکم اجرا شد"})).await;
     assert_eq!((status, body["culpability"]["state"].as_str()), (200, Some("closed")), "{body}");
     assert_eq!(app.post(&closure, &committee, &json!({"body": "again"})).await.0, 409);
