@@ -18,6 +18,10 @@ pub const SPECIAL_FOLLOW_UP: &str = "special-follow-up";
 /// stage's warnings): never part of an agency's id, which has no `:`.
 pub const UNIT_RECIPIENT: &str = "unit:";
 
+/// The compliance committee, where events name an agency (the culpability stages it answers
+/// for: its decision, the outcome and its watch).
+pub const COMPLIANCE_COMMITTEE: &str = "committee:compliance";
+
 /// The recipient of counterpart unit `unit_id`'s warnings.
 pub fn unit_recipient(unit_id: &str) -> String {
     format!("{UNIT_RECIPIENT}{unit_id}")

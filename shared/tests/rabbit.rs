@@ -230,27 +230,40 @@ async fn an_event_published_before_its_consumer_starts_waits_for_it() {
 }
 
 /// A queue an earlier release bound to a type's own key, now bound to one subject's key only,
-/// stops receiving that type's other events once declared again (as `nazer migrate` does).
+/// keeps the old binding while declared again (an earlier producer may still publish on it
+/// during a rolling upgrade), and stops receiving that type's other events once the superseded
+/// bindings are dropped (`nazer migrate --drop-superseded-bindings`).
 #[tokio::test]
-async fn redeclaring_a_queue_drops_the_bindings_its_consumer_no_longer_wants() {
+async fn superseded_bindings_stay_until_dropped() {
     let Some(url) = broker_url() else { return };
     let settings = settings();
     let bus = RabbitBus::new(&url, &settings);
     let spec = |binding: &str| ConsumerSpec { consumer: topology::ROUTING, bindings: vec![binding.into()] };
     bus.declare_topology(&[spec("message.received")]).await.unwrap();
-    bus.declare_topology(&[spec("message.received.violation_case")]).await.unwrap();
-    bus.publish(&received()).await.unwrap();
+    let new = spec("message.received.violation_case");
+    bus.declare_topology(std::slice::from_ref(&new)).await.unwrap();
     let mut about_a_case = received();
     about_a_case.payload["subject"] = serde_json::json!({ "kind": "violation_case", "id": "c1" });
-    bus.publish(&about_a_case).await.unwrap();
     let connection = Connection::connect(&url, ConnectionProperties::default()).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
     let queue = format!("{}.{}", settings.namespace, topology::ROUTING);
-    let mut waiting = Vec::new();
-    while let Some(message) = channel.basic_get(queue.clone().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
-        waiting.push(Envelope::from_bytes(&message.delivery.data).unwrap().event_id);
-    }
-    assert_eq!(waiting, vec![about_a_case.event_id], "only the event about a case waits");
+    let waiting = || async {
+        let mut waiting = Vec::new();
+        while let Some(message) =
+            channel.basic_get(queue.clone().into(), BasicGetOptions { no_ack: true }).await.unwrap()
+        {
+            waiting.push(Envelope::from_bytes(&message.delivery.data).unwrap().event_id);
+        }
+        waiting
+    };
+    let plain = received();
+    bus.publish(&plain).await.unwrap();
+    bus.publish(&about_a_case).await.unwrap();
+    assert_eq!(waiting().await, vec![plain.event_id, about_a_case.event_id], "both, while the old binding stays");
+    assert_eq!(bus.drop_superseded_bindings(&[new]).await.unwrap(), 1);
+    bus.publish(&received()).await.unwrap();
+    bus.publish(&about_a_case).await.unwrap();
+    assert_eq!(waiting().await, vec![about_a_case.event_id], "only the event about a case waits");
     bus.delete_topology().await.unwrap();
 }
 

@@ -183,9 +183,12 @@ async fn a_counterpart_units_warnings_are_left_out_for_callers_who_do_not_overse
         agency_ancestors: vec![],
         ..opened("case-7", "culpability.findings_recorded", "PT1S", t0)
     };
+    let committee_stage = StageOpened { agency_id: "committee:compliance".into(), ..culpability.clone() };
+    let committee_stage = StageOpened { stage: "culpability.decided".into(), ..committee_stage };
     write(&app, |conn| subjects::open(conn, &remedial, t0));
     write(&app, |conn| subjects::open(conn, &culpability, t0));
-    assert_eq!(fire_all(&app, t0 + Duration::milliseconds(1500)).warnings.len(), 2, "level 1 of each");
+    write(&app, |conn| subjects::open(conn, &committee_stage, t0));
+    assert_eq!(fire_all(&app, t0 + Duration::milliseconds(1500)).warnings.len(), 3, "level 1 of each");
 
     let mut conn = app.db().get().unwrap();
     let stages = |filter: &WarningFilter, conn: &mut nazer_shared::db::DbConnection| -> Vec<String> {
@@ -194,7 +197,10 @@ async fn a_counterpart_units_warnings_are_left_out_for_callers_who_do_not_overse
         stages
     };
     let everyone = WarningFilter { limit: 50, ..WarningFilter::default() };
-    assert_eq!(stages(&everyone, &mut conn), ["culpability.findings_recorded", "remedial.referred"]);
+    assert_eq!(
+        stages(&everyone, &mut conn),
+        ["culpability.decided", "culpability.findings_recorded", "remedial.referred"]
+    );
     let call_centre = WarningFilter { without_units: true, ..everyone.clone() };
     assert_eq!(stages(&call_centre, &mut conn), ["remedial.referred"]);
     // The agency's parent sees the remedial warning of its district, never the unit's.
@@ -221,6 +227,9 @@ async fn a_counterpart_units_warnings_are_left_out_for_callers_who_do_not_overse
     assert!(listed(&none).is_empty(), "{none}");
     let (_, staff_free) = app.get("/api/v1/warnings", &call_centre).await;
     assert_eq!(listed(&staff_free), ["remedial.referred"], "{staff_free}");
+    let committee = api_key(&app, &[Scope::ComplianceCommittee], None);
+    let (_, its_own) = app.get("/api/v1/warnings", &committee).await;
+    assert_eq!(listed(&its_own), ["culpability.decided"], "{its_own}");
     let id = own["warnings"][0]["id"].as_str().unwrap_or_default().to_string();
     let path = format!("/api/v1/warnings/{id}/acknowledgement");
     assert_eq!(app.post(&path, &other_unit, &serde_json::json!({})).await.0, 404, "not its warning");

@@ -44,7 +44,12 @@ enum Command {
         demo: bool,
     },
     /// Apply database migrations and declare the broker topology (when a broker is configured).
-    Migrate,
+    Migrate {
+        /// Also unbind the broker keys earlier releases bound and this one no longer needs: run
+        /// it once every replica runs this release.
+        #[arg(long)]
+        drop_superseded_bindings: bool,
+    },
     /// Load reference data into the configured database, all or nothing: every file of a
     /// directory (`nazer import DIR`; categories, areas, agencies, routing rules, calendars,
     /// SLA policies, counterpart units, violation types), or the areas of one GeoJSON file
@@ -233,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Up { services, demo } => up(settings, select(services)?, demo).await,
-        Command::Migrate => migrate(&settings).await,
+        Command::Migrate { drop_superseded_bindings } => migrate(&settings, drop_superseded_bindings).await,
         Command::Seed { demo: true } => {
             let db = Db::open(&settings.database)?;
             db.migrate()?;
@@ -433,7 +438,7 @@ async fn seed_violation_types(db: &Db) -> anyhow::Result<nazer_violation_referra
     Ok(db.write(move |conn| nazer_violation_referral::types::store::seed_catalogue(conn, now)).await?)
 }
 
-async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+async fn migrate(settings: &Settings, drop_superseded_bindings: bool) -> anyhow::Result<()> {
     let db = Db::open(&settings.database)?;
     let applied = db.migrate()?;
     println!("database: {applied} migration(s) applied");
@@ -481,8 +486,13 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         (_, Err(error)) => println!("database: stored messages not indexed for search ({error})"),
     }
     if let Some(url) = &settings.broker.url {
-        RabbitBus::new(url, &settings.broker).declare_topology(&bindings()).await?;
+        let bus = RabbitBus::new(url, &settings.broker);
+        bus.declare_topology(&bindings()).await?;
         println!("broker: exchanges and queues declared under `{}`", settings.broker.namespace);
+        if drop_superseded_bindings {
+            let dropped = bus.drop_superseded_bindings(&bindings()).await?;
+            println!("broker: {dropped} superseded binding(s) dropped");
+        }
     }
     Ok(())
 }

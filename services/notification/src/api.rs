@@ -8,7 +8,7 @@ use nazer_shared::http::{
 };
 use nazer_shared::runtime::ServiceContext;
 use nazer_shared::sealing::SealingKeys;
-use nazer_shared::topology::UNIT_RECIPIENT;
+use nazer_shared::topology::{COMPLIANCE_COMMITTEE, UNIT_RECIPIENT};
 use serde::{Deserialize, Serialize};
 
 use crate::egress::EgressPolicy;
@@ -30,13 +30,14 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<NotificationState>)
         .route("/api/v1/deliveries", web::get().to(get_deliveries));
 }
 
-/// What a subscription may be for: an agency's id, or `unit:` and a counterpart unit's.
+/// What a subscription may be for: an agency's id, `unit:` and a counterpart unit's, or the
+/// compliance committee's.
 fn is_recipient(id: &str) -> bool {
-    is_identifier(id) || id.strip_prefix(UNIT_RECIPIENT).is_some_and(is_identifier)
+    is_identifier(id) || id.strip_prefix(UNIT_RECIPIENT).is_some_and(is_identifier) || id == COMPLIANCE_COMMITTEE
 }
 
-const RECIPIENT_RULE: &str =
-    "an agency's id (1–64 lowercase letters, digits, '.', '_' or '-') or `unit:` and a counterpart unit's id";
+const RECIPIENT_RULE: &str = "an agency's id (1–64 lowercase letters, digits, '.', '_' or '-'), `unit:` and a \
+     counterpart unit's id, or `committee:compliance`";
 
 /// A new webhook subscription: where an agency receives the events that concern it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -44,8 +45,9 @@ const RECIPIENT_RULE: &str =
 #[schema(as = NewWebhookSubscription)]
 pub(crate) struct SubscriptionRequest {
     /// The agency's id: 1–64 lowercase letters, digits, '.', '_' or '-'; or a counterpart
-    /// unit's, `unit:` and its id, which receives its culpability cases' events and warnings.
-    #[schema(required = true, value_type = String, pattern = "^(unit:)?[a-z0-9._-]{1,64}$")]
+    /// unit's, `unit:` and its id, which receives its culpability cases' events and warnings;
+    /// or `committee:compliance`, the compliance committee's warnings.
+    #[schema(required = true, value_type = String, pattern = "^((unit:)?[a-z0-9._-]{1,64}|committee:compliance)$")]
     agency_id: Option<String>,
     /// The absolute http:// or https:// URL of the agency's receiver, without user name or
     /// password. Its host must be, and resolve to, public addresses (or addresses in the
@@ -184,7 +186,7 @@ pub(crate) struct DeliveryQuery {
     subscription_id: Option<String>,
     /// Only the deliveries to this agency's subscriptions (its id, or `unit:` and a counterpart
     /// unit's).
-    #[param(required = false, value_type = String, pattern = "^(unit:)?[a-z0-9._-]{1,64}$")]
+    #[param(required = false, value_type = String, pattern = "^((unit:)?[a-z0-9._-]{1,64}|committee:compliance)$")]
     agency_id: Option<String>,
     /// Only deliveries in this state: pending, delivered, failed or cancelled.
     #[param(required = false, value_type = DeliveryState)]

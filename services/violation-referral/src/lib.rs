@@ -130,7 +130,7 @@ pub(crate) struct CaseQuery {
     #[param(required = false, value_type = CulpabilityState)]
     culpability_state: Option<String>,
     /// Only cases whose culpability track is referred to this counterpart unit (its id);
-    /// ignored for agencies and units, who see their own only.
+    /// ignored for agencies. A unit sees its own only (another unit's id lists nothing).
     #[param(pattern = "^[a-z0-9._-]{1,64}$")]
     unit_id: Option<String>,
     /// Only cases in this status: `open` (the only status so far).

@@ -85,14 +85,20 @@ fn remember_assignment(conn: &mut DbConnection, assigned: &MessageAssigned) -> R
     Ok(())
 }
 
-/// The latest assignment of the message with `tracking_code`, if violation-referral heard of one.
-pub fn assignment_of(conn: &mut DbConnection, tracking_code: &str) -> Result<Option<MessageAssigned>, DbError> {
-    let text: Option<String> = violation_message_assignments::table
-        .filter(violation_message_assignments::tracking_code.eq(tracking_code))
-        .select(violation_message_assignments::assigned)
-        .first(conn)
-        .optional()?;
-    text.map(|t| serde_json::from_str(&t).map_err(|e| DbError::Refused(format!("a stored assignment: {e}"))))
+/// The latest assignment of the message with `tracking_code`, if violation-referral heard of
+/// one, locked for the transaction (on PostgreSQL): a reassignment handled meanwhile waits, then
+/// finds the case opened on it and hands it over, or is seen here first.
+pub fn lock_assignment_of(conn: &mut DbConnection, tracking_code: &str) -> Result<Option<MessageAssigned>, DbError> {
+    let texts: Vec<String> = nazer_shared::select_for_update!(
+        conn,
+        violation_message_assignments::table
+            .filter(violation_message_assignments::tracking_code.eq(tracking_code))
+            .select(violation_message_assignments::assigned)
+            .limit(1)
+    )?;
+    texts
+        .first()
+        .map(|t| serde_json::from_str(t).map_err(|e| DbError::Refused(format!("a stored assignment: {e}"))))
         .transpose()
 }
 
@@ -234,7 +240,9 @@ impl TryFrom<CaseRow> for CaseHead {
             None => Vec::new(),
         };
         let budgets = match row.budgets.take() {
-            Some(text) => Some(serde_json::from_str(&text).map_err(|_| unreadable("budgets"))?),
+            Some(text) => Some(
+                serde_json::from_str::<TrackBudgets>(&text).map_err(|_| unreadable("budgets"))?.with_watch_default(),
+            ),
             None => None,
         };
         Ok(Self {

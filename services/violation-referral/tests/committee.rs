@@ -184,22 +184,23 @@ async fn a_case_goes_before_the_committee_is_decided_and_its_outcome_watched_unt
     assert_eq!(app.post(&closure, &committee, &json!({"body": "again"})).await.0, 409);
 
     // Each stage on the clock: the decision, the outcome, the watch; all stopped once closed.
-    let opened: Vec<String> = app
+    // The unit answers for its findings and referral, the committee for the rest.
+    let opened: Vec<(String, String)> = app
         .outbox_events("violation-referral", "stage.opened")
         .iter()
-        .map(|e| e.decode::<StageOpened>().unwrap().stage)
-        .filter(|s| s.starts_with("culpability."))
+        .map(|e| e.decode::<StageOpened>().unwrap())
+        .filter(|s| s.stage.starts_with("culpability."))
+        .map(|s| (s.stage, s.agency_id))
         .collect();
-    assert_eq!(
-        opened,
-        [
-            "culpability.findings_recorded",
-            "culpability.at_committee",
-            "culpability.decided",
-            "culpability.outcome_recorded",
-            "culpability.closed"
-        ]
-    );
+    let unit_recipient = format!("unit:{UNIT}");
+    let expected = [
+        ("culpability.findings_recorded", unit_recipient.as_str()),
+        ("culpability.at_committee", unit_recipient.as_str()),
+        ("culpability.decided", "committee:compliance"),
+        ("culpability.outcome_recorded", "committee:compliance"),
+        ("culpability.closed", "committee:compliance"),
+    ];
+    assert_eq!(opened, expected.map(|(s, a)| (s.to_string(), a.to_string())));
     let closed: Vec<String> = app
         .outbox_events("violation-referral", "stage.closed")
         .iter()

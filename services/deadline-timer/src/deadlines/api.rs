@@ -95,10 +95,11 @@ pub struct WarningList {
 
 /// The warnings (تذکر) registered, newest first by default, as JSON pages or a CSV export.
 ///
-/// Admins, supervisors, Special Follow-up, the call centre, agencies and counterpart units; an
-/// agency sees only the warnings issued or escalated to it and those of its sub-agencies, a
-/// counterpart unit its own (`unit:<id>`, of culpability stages), which no one else but
-/// supervisors, admins and Special Follow-up sees.
+/// Admins, supervisors, Special Follow-up, the call centre, agencies, counterpart units and the
+/// compliance committee; an agency sees only the warnings issued or escalated to it and those of
+/// its sub-agencies, a counterpart unit its own (`unit:<id>`) and the committee its own
+/// (`committee:compliance`), of culpability stages, which no one else but supervisors, admins
+/// and Special Follow-up sees.
 #[utoipa::path(get, path = "/api/v1/warnings", tag = "deadline-timer", params(WarningQuery),
     responses((status = 200, description = "A page of warnings (`format=csv`: all of them, an attachment `warnings.csv`)",
         headers(("Content-Disposition" = String, description = "With `format=csv`: `attachment; filename=\"warnings.csv\"`")),
@@ -115,6 +116,7 @@ async fn get_warnings(
         Scope::CallCenter,
         Scope::Agency,
         Scope::CounterpartUnit,
+        Scope::ComplianceCommittee,
     ])?;
     let mut issues = Vec::new();
     if query.level.is_some_and(|l| !(1..=3).contains(&l)) {
@@ -191,18 +193,22 @@ async fn get_warnings(
     Ok(nazer_shared::http::csv::attachment("warnings.csv", warning_store::to_csv(&warnings)))
 }
 
-/// The recipient a counterpart unit's warnings name (`unit:<id>`), for a unit's caller.
+/// The recipient whose warnings a counterpart unit's caller (`unit:<id>`) or the compliance
+/// committee's reads and acknowledges; none for others.
 fn unit_recipient_of(caller: &Caller) -> Result<Option<String>, ApiError> {
-    if !caller.has(Scope::CounterpartUnit) {
-        return Ok(None);
+    if caller.has(Scope::CounterpartUnit) {
+        return Ok(Some(nazer_shared::topology::unit_recipient(&caller.own_unit()?)));
     }
-    Ok(Some(nazer_shared::topology::unit_recipient(&caller.own_unit()?)))
+    if caller.has(Scope::ComplianceCommittee) {
+        return Ok(Some(nazer_shared::topology::COMPLIANCE_COMMITTEE.to_string()));
+    }
+    Ok(None)
 }
 
 /// Acknowledges a warning: the agency has read it (a repeat keeps the first instant).
 ///
-/// Agencies: the agency warned, one it was escalated to, or an ancestor; a counterpart unit, its
-/// own warnings (of a culpability stage).
+/// Agencies: the agency warned, one it was escalated to, or an ancestor; a counterpart unit or
+/// the compliance committee, its own warnings (of a culpability stage).
 #[utoipa::path(post, path = "/api/v1/warnings/{id}/acknowledgement", tag = "deadline-timer",
     operation_id = "acknowledge_warning",
     params(("id" = String, Path, description = "The warning's id")),

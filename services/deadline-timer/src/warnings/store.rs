@@ -9,7 +9,6 @@ use nazer_shared::events::{Stage, StageSubject};
 use nazer_shared::http::paging::{self, Cursor};
 use nazer_shared::http::{ApiError, csv};
 use nazer_shared::iran;
-use nazer_shared::topology::UNIT_RECIPIENT;
 use serde::Serialize;
 
 use crate::schema::{deadlines, warnings};
@@ -49,8 +48,9 @@ pub struct WarningFilter {
     pub agency_id: Option<String>,
     /// Warnings issued to this agency, escalated to it, or of its sub-agencies' clocks.
     pub visible_to: Option<String>,
-    /// Leaves out the warnings addressed to a counterpart unit (`unit:<id>`, a violation case's
-    /// culpability stages): for callers other than supervisors, admins and special follow-up.
+    /// Leaves out the warnings addressed to a counterpart unit (`unit:<id>`) or the compliance
+    /// committee (`committee:compliance`), of a violation case's culpability stages: for callers
+    /// other than supervisors, admins and special follow-up.
     pub without_units: bool,
     pub message_id: Option<String>,
     pub level: Option<i32>,
@@ -118,7 +118,8 @@ pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<
         );
     }
     if filter.without_units {
-        query = query.filter(warnings::agency_id.not_like(format!("{UNIT_RECIPIENT}%")));
+        // A counterpart unit's or the committee's id carries a `:`; no agency's does.
+        query = query.filter(warnings::agency_id.not_like("%:%"));
     }
     if let Some(message) = &filter.message_id {
         query = query.filter(warnings::message_id.eq(message.clone()));

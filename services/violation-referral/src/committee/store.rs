@@ -164,15 +164,8 @@ pub fn record_decision(
         let why = format!("the committee decided this case already (`{earlier}`); one decision per case");
         return Err(CaseError::NotAllowed(why).into());
     }
-    let at = culpability_store::decide(conn, &head, (decision, session_id), reasoning, actor, now)?;
-    diesel::insert_into(compliance_decisions::table)
-        .values((
-            compliance_decisions::case_id.eq(case_id),
-            compliance_decisions::session_id.eq(session_id),
-            compliance_decisions::decision.eq(decision.as_str()),
-            compliance_decisions::decided_at.eq(to_db_time(at)),
-        ))
-        .execute(conn)?;
+    // Announced before what it causes (a `no_fault` closes the track), so they arrive in order.
+    let at = from_db_time(to_db_time(now));
     let case = &head.view;
     let recorded = CommitteeDecisionRecorded {
         case_id: case.id.clone(),
@@ -184,5 +177,14 @@ pub fn record_decision(
         decided_at: at,
     };
     outbox::enqueue(conn, VIOLATION_REFERRAL, &recorded, now)?;
+    culpability_store::decide(conn, &head, (decision, session_id), reasoning, actor, now)?;
+    diesel::insert_into(compliance_decisions::table)
+        .values((
+            compliance_decisions::case_id.eq(case_id),
+            compliance_decisions::session_id.eq(session_id),
+            compliance_decisions::decision.eq(decision.as_str()),
+            compliance_decisions::decided_at.eq(to_db_time(at)),
+        ))
+        .execute(conn)?;
     Ok(DecisionView { case_id: case_id.into(), session_id: session_id.into(), decision, decided_at: at })
 }

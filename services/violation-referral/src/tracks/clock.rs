@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use nazer_shared::db::{DbConnection, DbError};
 use nazer_shared::events::{StageClosed, StageOpened, StagePaused, StageResumed, StageSubject};
 use nazer_shared::outbox;
-use nazer_shared::topology::{SPECIAL_FOLLOW_UP, VIOLATION_REFERRAL, unit_recipient};
+use nazer_shared::topology::{COMPLIANCE_COMMITTEE, SPECIAL_FOLLOW_UP, VIOLATION_REFERRAL, unit_recipient};
 
 use super::culpability::CulpabilityState;
 use super::remedial::RemedialState;
@@ -179,12 +179,15 @@ fn culpability_stage_fa(stage: &str) -> &'static str {
         "findings_recorded" => "مهلت اعلام نتیجه بررسی قصور و تقصیر در پرونده پیام",
         "at_committee" => "مهلت ارجاع قصور و تقصیر به کمیته تطبیق در پرونده پیام",
         "decided" => "مهلت تصمیم کمیته تطبیق در پرونده پیام",
-        _ => "مهلت ثبت نتیجه رسیدگی به قصور و تقصیر در پرونده پیام",
+        "outcome_recorded" => "مهلت ثبت نتیجه رسیدگی به قصور و تقصیر در پرونده پیام",
+        _ => "مهلت پایش اجرای نتیجه رسیدگی به قصور و تقصیر در پرونده پیام",
     }
 }
 
-/// The clock changes a move of the culpability track makes: warned to the counterpart unit,
-/// then Special Follow-up at levels 2 and 3 — never to the agency.
+/// The clock changes a move of the culpability track makes: warned to whoever answers for the
+/// stage — the counterpart unit for its findings and referral, the compliance committee for its
+/// decision, the outcome and its watch — then Special Follow-up at levels 2 and 3; never to the
+/// agency.
 pub fn culpability_moved(
     conn: &mut DbConnection,
     head: &CaseHead,
@@ -196,11 +199,12 @@ pub fn culpability_moved(
     let (before, after) = (from.and_then(CulpabilityState::budget_stage), to.budget_stage());
     moved(conn, head, (before, after), culpability_stage, at, |conn, stage| {
         let budget = head.budgets.as_ref().and_then(|b| b.culpability.get(stage)).cloned();
-        let answerable = Answerable {
-            agency_id: unit_recipient(unit_id),
-            escalation: Some(SPECIAL_FOLLOW_UP.into()),
-            ancestors: Vec::new(),
+        let answers = match stage {
+            "findings_recorded" | "at_committee" => unit_recipient(unit_id),
+            _ => COMPLIANCE_COMMITTEE.to_string(),
         };
+        let answerable =
+            Answerable { agency_id: answers, escalation: Some(SPECIAL_FOLLOW_UP.into()), ancestors: Vec::new() };
         open_stage(conn, head, (culpability_stage(stage), culpability_stage_fa(stage)), budget, answerable, at)
     })
 }

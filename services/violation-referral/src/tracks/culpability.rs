@@ -65,11 +65,16 @@ pub fn penalty_clause(text: &str) -> Option<&'static str> {
 }
 
 /// What the committee records as the outcome of its decision: a penalty (an Article 9 clause)
-/// where the decision leads to one, a judicial result where it went to the prosecutor, and
-/// neither for a procedure corrected (its text says what was done).
+/// where the violations board or the agency's disciplinary process imposed one, or their ruling
+/// as a judicial result (an acquittal, a court's ruling on appeal); a judicial result where the
+/// case went to the prosecutor; neither for a procedure corrected (its text says what was done).
 pub fn check_outcome(decision: Decision, penalty: bool, judicial_result: bool) -> Result<(), String> {
     match (decision, penalty, judicial_result) {
         (Decision::NoFault, ..) => Err("the committee found no fault: there is no outcome to record".into()),
+        (Decision::ProcedureCorrection, false, false) => Ok(()),
+        (Decision::ProcedureCorrection, ..) => {
+            Err("a procedure corrected punishes no one: leave out `penalty` and `judicial_result`".into())
+        }
         (_, true, true) => Err("a penalty or a judicial result, not both".into()),
         (Decision::Prosecutor, true, _) => {
             Err("the case went to the prosecutor: record its `judicial_result`, not a penalty".into())
@@ -80,7 +85,7 @@ pub fn check_outcome(decision: Decision, penalty: bool, judicial_result: bool) -
         (Decision::ViolationsBoard | Decision::AgencyDisciplinary, false, false) => {
             Err("`penalty` (an Article 9 clause letter) or `judicial_result` is required".into())
         }
-        _ => Ok(()),
+        (Decision::ViolationsBoard | Decision::AgencyDisciplinary | Decision::Prosecutor, ..) => Ok(()),
     }
 }
 
@@ -261,6 +266,8 @@ mod tests {
         assert!(check_outcome(Prosecutor, false, false).is_err());
         assert!(check_outcome(Prosecutor, false, true).is_ok());
         assert!(check_outcome(ProcedureCorrection, false, false).is_ok());
+        assert!(check_outcome(ProcedureCorrection, true, false).unwrap_err().contains("punishes no one"));
+        assert!(check_outcome(ProcedureCorrection, false, true).is_err());
         assert!(check_outcome(NoFault, false, false).is_err());
     }
 

@@ -58,7 +58,7 @@ pub fn open_on_message(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<String, CaseError> {
-    let Some(assigned) = crate::store::assignment_of(conn, tracking_code)? else {
+    let Some(assigned) = crate::store::lock_assignment_of(conn, tracking_code)? else {
         let problem =
             "no message assigned to an agency has this tracking code (a message waiting for triage has none yet)";
         return Err(CaseError::Invalid(vec![FieldIssue::new("tracking_code", problem)]));

@@ -86,10 +86,22 @@ pub struct TrackBudgets {
     /// `referred`, `decided`, `executed`, `verdict`: each required.
     #[schema(value_type = Object)]
     pub remedial: std::collections::BTreeMap<String, String>,
-    /// `findings_recorded`, `at_committee`, `decided`, `outcome_recorded`, `closed` (how long
-    /// the outcome is watched): each required.
+    /// `findings_recorded`, `at_committee`, `decided`, `outcome_recorded`, each required, and
+    /// `closed` (how long the outcome is watched; as long as `outcome_recorded` when left out).
     #[schema(value_type = Object)]
     pub culpability: std::collections::BTreeMap<String, String>,
+}
+
+impl TrackBudgets {
+    /// The budgets with the outcome's watch (`closed`) as long as `outcome_recorded` where it
+    /// is not given: types stored, and cases classified, before the watch had a budget of its
+    /// own keep working.
+    pub fn with_watch_default(mut self) -> Self {
+        if let Some(outcome) = self.culpability.get("outcome_recorded").cloned() {
+            self.culpability.entry("closed".into()).or_insert(outcome);
+        }
+        self
+    }
 }
 
 /// A checked violation type.
@@ -129,6 +141,7 @@ impl ViolationType {
             issues
                 .push(FieldIssue::new("counterpart_unit", format!("the id of a counterpart unit: {IDENTIFIER_RULE}")));
         }
+        document.budgets = document.budgets.with_watch_default();
         check_budgets(&mut issues, "remedial", &document.budgets.remedial, &REMEDIAL_STAGES);
         check_budgets(&mut issues, "culpability", &document.budgets.culpability, &CULPABILITY_STAGES);
         if issues.is_empty() { Ok(Self { document }) } else { Err(issues) }

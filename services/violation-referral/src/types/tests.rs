@@ -74,3 +74,14 @@ fn every_bad_field_is_named_by_its_path() {
     (empty.legal_bases, empty.remedial_actions) = (Vec::new(), Vec::new());
     assert_eq!(fields(empty), ["legal_bases", "remedial_actions"]);
 }
+
+#[test]
+fn a_type_without_a_watch_budget_watches_the_outcome_as_long_as_it_waited_for_it() {
+    let mut document = building();
+    document.budgets.culpability.remove("closed");
+    let checked = ViolationType::from_document(document).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(checked.document().budgets.culpability.get("closed").map(String::as_str), Some("30d"));
+    let mut document = building();
+    document.budgets.culpability.insert("closed".into(), "soon".into());
+    assert_eq!(fields(document), ["budgets.culpability.closed"]);
+}

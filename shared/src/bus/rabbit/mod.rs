@@ -226,16 +226,37 @@ impl RabbitBus {
                 .await
                 .map_err(topology_error)?;
         }
-        // A queue declared by an earlier release may still be bound to a type's own key where
-        // the consumer now follows one kind of subject (or all): it would keep receiving what it
-        // no longer wants. Unbinding a binding that does not exist is a no-op.
-        for superseded in superseded_bindings(&spec.bindings) {
-            channel
-                .queue_unbind(queue.clone().into(), self.exchange().into(), superseded.into(), FieldTable::default())
-                .await
-                .map_err(topology_error)?;
-        }
         Ok(())
+    }
+
+    /// Unbinds from each consumer's queue the keys an earlier release bound and this one no
+    /// longer needs (a type's own key where the consumer now follows one kind of subject): run
+    /// once every replica runs this release, since until then an earlier producer may still
+    /// publish on the old key. Unbinding a binding that does not exist is a no-op. How many
+    /// keys were unbound (or never bound).
+    pub async fn drop_superseded_bindings(&self, consumers: &[ConsumerSpec]) -> Result<usize, BusError> {
+        bounded("dropping superseded bindings", async {
+            let connection = self.connect("topology").await?;
+            let channel = connection.create_channel().await.map_err(unavailable)?;
+            let mut dropped = 0;
+            for spec in consumers {
+                for superseded in superseded_bindings(&spec.bindings) {
+                    channel
+                        .queue_unbind(
+                            self.queue(spec.consumer).into(),
+                            self.exchange().into(),
+                            superseded.into(),
+                            FieldTable::default(),
+                        )
+                        .await
+                        .map_err(|e| BusError::Topology(e.to_string()))?;
+                    dropped += 1;
+                }
+            }
+            let _ = connection.close(200, "superseded bindings dropped".into()).await;
+            Ok(dropped)
+        })
+        .await
     }
 
     async fn open_publisher(&self) -> Result<Publisher, BusError> {
