@@ -81,20 +81,27 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// Whether the request says its body is JSON (`application/json` or any `+json` type).
+fn declares_json(req: &HttpRequest) -> bool {
+    req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        essence == "application/json" || essence.ends_with("+json")
+    })
+}
+
+/// The body's bytes, or the refusal of one that could not be read (too large, cut off).
+async fn body_bytes(bytes: <web::Bytes as FromRequest>::Future) -> Result<web::Bytes, ApiError> {
+    bytes.await.map_err(|e| {
+        ApiError::PayloadTooLarge(format!("the body could not be read ({e}); the limit is {MAX_JSON_BODY} bytes"))
+    })
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                essence == "application/json" || essence.ends_with("+json")
-            })
-            .unwrap_or(false);
+        let is_json = declares_json(req);
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
@@ -102,12 +109,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "send the body as JSON with `Content-Type: application/json`".into(),
                 ));
             }
-            let bytes = bytes.await.map_err(|e| {
-                ApiError::PayloadTooLarge(format!(
-                    "the body could not be read ({e}); the limit is {MAX_JSON_BODY} bytes"
-                ))
-            })?;
-            parse_json(&bytes).map(JsonBody)
+            parse_json(&body_bytes(bytes).await?).map(JsonBody)
         })
     }
 }
@@ -121,21 +123,14 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJsonBody<T
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| {
-            let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            essence == "application/json" || essence.ends_with("+json")
-        });
+        let is_json = declares_json(req);
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let bytes = bytes.await.map_err(|e| {
-                ApiError::PayloadTooLarge(format!(
-                    "the body could not be read ({e}); the limit is {MAX_JSON_BODY} bytes"
-                ))
-            })?;
+            let bytes = body_bytes(bytes).await?;
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(OptionalJsonBody(T::default()));
             }
-            if is_json != Some(true) {
+            if !is_json {
                 return Err(ApiError::UnsupportedMediaType(
                     "send the body as JSON with `Content-Type: application/json`, or no body".into(),
                 ));
