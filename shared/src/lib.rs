@@ -22,5 +22,6 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod topology;
+pub mod tracking_code;
 
 pub use diesel;

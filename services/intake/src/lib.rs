@@ -28,7 +28,7 @@ pub mod submission;
 pub mod timeline;
 pub(crate) mod tracking;
 pub(crate) mod tracking_api;
-pub mod tracking_code;
+pub use nazer_shared::tracking_code;
 pub mod view;
 pub mod violation_holds;
 

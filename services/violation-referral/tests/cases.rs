@@ -29,10 +29,16 @@ fn now() -> DateTime<Utc> {
     stored(Utc::now())
 }
 
+/// A valid tracking code of its own for message `n`: nine digits and their check digit.
+fn tracking_code(n: u32) -> String {
+    let digits: Vec<u8> = format!("{:09}", 100_000_000 + n).bytes().map(|b| b - b'0').collect();
+    format!("{:09}{}", 100_000_000 + n, nazer_shared::tracking_code::check_digit(&digits))
+}
+
 /// What routing publishes when it assigns message `n` of `kind` to `agency`.
 fn assignment(n: u32, kind: &str, agency: &str) -> MessageAssigned {
     MessageAssigned {
-        tracking_code: format!("{:010}", 1_000_000_000 + n),
+        tracking_code: tracking_code(n),
         kind: kind.into(),
         assigned_at: now(),
         ..message_assigned(&format!("message-{n}"), agency)
@@ -184,7 +190,8 @@ async fn an_inspector_opens_a_case_on_any_assigned_message_once() {
         (422, vec!["tracking_code".to_string(), "reason".to_string()]),
         "{refused}"
     );
-    let unknown = json!({ "tracking_code": "9999999999", "reason": "r" });
+    // A well-formed code no message was given.
+    let unknown = json!({ "tracking_code": tracking_code(999), "reason": "r" });
     let (status, refused) = app.post(CASES, &inspector, &unknown).await;
     assert_eq!((status, testing::problem_fields(&refused)), (422, vec!["tracking_code".to_string()]), "{refused}");
 

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use nazer_shared::actor::Actor;
 use nazer_shared::http::openapi::ProblemSchema;
 use nazer_shared::http::{ApiError, Caller, FieldIssue, IDENTIFIER_RULE, JsonBody, Scope, is_identifier};
+use nazer_shared::tracking_code::TrackingCode;
 use serde::Deserialize;
 
 use super::remedial::RemedialStep;
@@ -147,10 +148,13 @@ pub(crate) async fn post_case(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&INSPECTORS)?;
     let mut issues = Vec::new();
-    let code = nazer_shared::iran::ascii_digits(body.tracking_code.as_deref().unwrap_or_default().trim());
-    if code.len() != 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        issues.push(FieldIssue::new("tracking_code", "is required: the message's 10-digit tracking code"));
-    }
+    let code = match TrackingCode::parse(body.tracking_code.as_deref().unwrap_or_default().trim()) {
+        Ok(code) => code.to_string(),
+        Err(error) => {
+            issues.push(FieldIssue::new("tracking_code", format!("the message's tracking code: {error}")));
+            String::new()
+        }
+    };
     let reason = required_text(&mut issues, "reason", body.reason, MAX_REASON_CHARS);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
