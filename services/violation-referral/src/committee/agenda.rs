@@ -1,6 +1,8 @@
 //! The committee's agenda: the cases referred to it and not yet decided, the longest waiting
 //! first, with what the counterpart unit found — as JSON, or as CSV for the session's papers.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use nazer_shared::db::{DbConnection, DbError};
@@ -10,6 +12,7 @@ use serde::Serialize;
 
 use crate::schema::violation_cases;
 use crate::tracks::culpability::CulpabilityState;
+use crate::tracks::culpability_store::{FINDINGS, REFERRED};
 use crate::tracks::steps;
 
 /// The most cases one agenda holds.
@@ -56,13 +59,12 @@ pub fn agenda(conn: &mut DbConnection) -> Result<Vec<AgendaItem>, DbError> {
         return Err(DbError::Refused(format!("more than {MAX_AGENDA} cases wait for the committee")));
     }
     let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
-    let mut referred = std::collections::HashMap::new();
+    let (mut referred, mut findings) = (HashMap::new(), HashMap::new());
     for chunk in ids.chunks(500) {
-        referred.extend(steps::culpability_steps_of(conn, chunk, "referred")?);
-    }
-    let mut findings = std::collections::HashMap::new();
-    for chunk in ids.chunks(500) {
-        findings.extend(steps::culpability_steps_of(conn, chunk, "findings")?);
+        for (case_id, step) in steps::culpability_steps_of(conn, chunk, &[REFERRED, FINDINGS])? {
+            let steps = if step.step == REFERRED { &mut referred } else { &mut findings };
+            steps.insert(case_id, step);
+        }
     }
     let mut items: Vec<AgendaItem> = cases
         .into_iter()

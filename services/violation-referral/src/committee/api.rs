@@ -14,7 +14,7 @@ use super::store::{self, DecisionError, NewSession};
 use super::{DecisionView, MemberBody, SessionView};
 use crate::State;
 use crate::tracks::culpability::Decision;
-use crate::tracks::steps::{StepRecord, optional_text};
+use crate::tracks::steps::{MAX_BODY_CHARS, MAX_REASON_CHARS, StepRecord, optional_text};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/compliance-committee/sessions", web::post().to(post_committee_session))
@@ -108,7 +108,7 @@ pub(crate) async fn post_committee_session(
     let mut issues = Vec::new();
     let held_on = super::held_on(body.held_on.as_deref(), &mut issues);
     let members = super::members(body.members, &mut issues);
-    let note = optional_text(&mut issues, "note", body.note, 2_000);
+    let note = optional_text(&mut issues, "note", body.note, MAX_REASON_CHARS);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
@@ -194,7 +194,7 @@ pub(crate) async fn post_committee_decision(
         issues.push(FieldIssue::new("decision", format!("one of: {}", Decision::listed())));
     }
     let letter = StepRecord { reference: body.reference, documents: body.documents, ..StepRecord::default() };
-    let reasoning = letter.with_required_text("reasoning", body.reasoning, 10_000, &mut issues);
+    let reasoning = letter.with_required_text("reasoning", body.reasoning, MAX_BODY_CHARS, &mut issues);
     let Some(decision) = decision.filter(|_| issues.is_empty()) else {
         return Err(ApiError::invalid(issues));
     };

@@ -72,7 +72,16 @@ pub fn create_session(
             compliance_sessions::actor_id.eq(actor.id.as_deref()),
         ))
         .execute(conn)?;
-    find_session(conn, &id)?.ok_or_else(|| DbError::Refused(format!("session `{id}` vanished")))
+    let NewSession { held_on, members, note } = session;
+    let created_at = from_db_time(to_db_time(now));
+    Ok(SessionView {
+        id,
+        held_on: held_on.clone(),
+        members: members.clone(),
+        note: note.clone(),
+        created_at,
+        decisions: Vec::new(),
+    })
 }
 
 /// A session with its decisions.
@@ -122,7 +131,12 @@ pub fn list_sessions(
 pub fn decision_of(conn: &mut DbConnection, case_id: &str) -> Result<Option<Decision>, DbError> {
     let stored: Option<String> =
         compliance_decisions::table.find(case_id).select(compliance_decisions::decision).first(conn).optional()?;
-    Ok(stored.and_then(|d| Decision::parse(&d)))
+    stored
+        .map(|d| {
+            Decision::parse(&d)
+                .ok_or_else(|| DbError::Refused(format!("case `{case_id}` has an unknown decision `{d}`")))
+        })
+        .transpose()
 }
 
 /// Why a decision was not recorded.
@@ -156,14 +170,12 @@ pub fn record_decision(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<DecisionView, DecisionError> {
-    if find_session(conn, session_id)?.is_none() {
+    let sessions: i64 = compliance_sessions::table.find(session_id).count().get_result(conn)?;
+    if sessions == 0 {
         return Err(DecisionError::NoSession);
     }
+    // A case decided already is past `at_committee`: the track's rules refuse a second decision.
     let head = head(conn, case_id, &CaseReader::Entrusted)?;
-    if let Some(earlier) = decision_of(conn, case_id)? {
-        let why = format!("the committee decided this case already (`{earlier}`); one decision per case");
-        return Err(CaseError::NotAllowed(why).into());
-    }
     // Announced before what it causes (a `no_fault` closes the track), so they arrive in order.
     let at = from_db_time(to_db_time(now));
     let case = &head.view;

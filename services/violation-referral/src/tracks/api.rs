@@ -11,7 +11,7 @@ use nazer_shared::tracking_code::TrackingCode;
 use serde::Deserialize;
 
 use super::remedial::RemedialStep;
-use super::steps::{StepRecord, optional_text, required_text};
+use super::steps::{MAX_REASON_CHARS, StepRecord, optional_text, required_text};
 use super::store::{self, AgencyStep};
 use super::{CaseDetail, CaseError};
 use crate::State;
@@ -37,9 +37,6 @@ fn step_taker(caller: &Caller) -> Result<CaseReader, ApiError> {
     }
     caller.own_agency().map(CaseReader::Agency)
 }
-
-/// The longest reason, in characters.
-const MAX_REASON_CHARS: usize = 2_000;
 
 /// An inspector's classification of a case.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -141,7 +141,9 @@ pub fn after_decision(state: CulpabilityState, decision: Decision) -> Result<Cul
         CulpabilityState::UnderReview | CulpabilityState::FindingsRecorded => {
             Err(format!("the culpability track is `{state}`: the unit has not referred it to the committee"))
         }
-        other => Err(format!("the culpability track is `{other}`: the committee decided it already")),
+        other => {
+            Err(format!("the culpability track is `{other}`: the committee decided it already; one decision per case"))
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use super::CaseDetail;
 use super::api::changed;
 use super::culpability::{self, ARTICLE_9_PENALTIES, Fault};
 use super::culpability_store::{self, Findings, Official, Outcome};
-use super::steps::{MAX_BODY_CHARS, StepRecord, optional_text, required_text};
+use super::steps::{MAX_BODY_CHARS, MAX_REASON_CHARS, StepRecord, optional_text, required_text};
 use crate::State;
 use crate::store::CaseReader;
 
@@ -105,7 +105,7 @@ pub(crate) async fn post_culpability(
     if !is_identifier(&unit) {
         issues.push(FieldIssue::new("unit", format!("a counterpart unit's id: {IDENTIFIER_RULE}")));
     }
-    let record = StepRecord::default().with_required_text("reason", body.reason, 2_000, &mut issues);
+    let record = StepRecord::default().with_required_text("reason", body.reason, MAX_REASON_CHARS, &mut issues);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
@@ -245,7 +245,7 @@ pub(crate) async fn post_culpability_referral(
 ) -> Result<HttpResponse, ApiError> {
     let reader = CaseReader::Unit(caller.own_unit()?);
     let mut issues = Vec::new();
-    let note = optional_text(&mut issues, "note", body.note, 2_000);
+    let note = optional_text(&mut issues, "note", body.note, MAX_REASON_CHARS);
     let record = StepRecord {
         reference: body.reference,
         reference_date: body.reference_date,
@@ -296,7 +296,7 @@ pub(crate) async fn post_culpability_outcome(
             None
         }
     };
-    let judicial_result = optional_text(&mut issues, "judicial_result", body.judicial_result, 2_000);
+    let judicial_result = optional_text(&mut issues, "judicial_result", body.judicial_result, MAX_REASON_CHARS);
     let letter = StepRecord {
         reference: body.reference,
         reference_date: body.reference_date,
@@ -334,7 +334,7 @@ pub(crate) async fn post_culpability_closure(
     caller.require_any(&[Scope::ComplianceCommittee])?;
     let mut issues = Vec::new();
     let letter = StepRecord { reference: body.reference, ..StepRecord::default() };
-    let record = letter.with_required_text("body", body.body, 2_000, &mut issues);
+    let record = letter.with_required_text("body", body.body, MAX_REASON_CHARS, &mut issues);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }

@@ -25,7 +25,9 @@ use crate::store::{CaseHead, CaseReader};
 use crate::units;
 
 /// The step that carries the officials named.
-const FINDINGS: &str = "findings";
+pub(crate) const FINDINGS: &str = "findings";
+/// The step that puts the case before the committee.
+pub(crate) const REFERRED: &str = "referred";
 
 /// Sets the culpability state (and the unit, when given) if the case is unchanged since read.
 fn move_culpability(
@@ -178,7 +180,7 @@ pub fn refer(
     let head = head(conn, id, reader)?;
     let from = culpability_state(&head)?;
     let to = culpability::after_referral(from).map_err(CaseError::NotAllowed)?;
-    let at = advance(conn, &head, (from, to), ("referred", record, json!({})), actor, now)?;
+    let at = advance(conn, &head, (from, to), (REFERRED, record, json!({})), actor, now)?;
     let case = &head.view;
     let referred = ViolationCulpabilityReferred {
         case_id: case.id.clone(),
@@ -246,11 +248,12 @@ pub(crate) fn decide(
     record: &CheckedRecord,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, CaseError> {
+) -> Result<(), CaseError> {
     let from = culpability_state(head)?;
     let to = culpability::after_decision(from, decision).map_err(CaseError::NotAllowed)?;
     let detail = json!({ "decision": decision, "session_id": session_id });
-    advance(conn, head, (from, to), ("decided", record, detail), actor, now)
+    advance(conn, head, (from, to), ("decided", record, detail), actor, now)?;
+    Ok(())
 }
 
 /// Reseals the officials named in findings under the active key (rows sealed by a retiring

@@ -24,6 +24,9 @@ nazer_shared::closed_set! {
 
 /// The longest text of a step, in characters.
 pub const MAX_BODY_CHARS: usize = 10_000;
+/// The longest reason or note (a verdict's reason, a referral's note, a judicial result), in
+/// characters.
+pub const MAX_REASON_CHARS: usize = 2_000;
 /// The most documents one step may cite.
 pub const MAX_DOCUMENTS: usize = 20;
 
@@ -208,23 +211,23 @@ struct StepRow {
     detail: String,
 }
 
-/// The steps of a case, oldest first, by track.
-/// The culpability steps named `step` of the cases `case_ids`, oldest first.
+/// The culpability steps named any of `steps` of the cases `case_ids`, oldest first.
 pub fn culpability_steps_of(
     conn: &mut DbConnection,
     case_ids: &[String],
-    step: &str,
+    steps: &[&str],
 ) -> Result<Vec<(String, StepView)>, DbError> {
     let rows: Vec<(String, StepRow)> = violation_case_steps::table
         .filter(violation_case_steps::case_id.eq_any(case_ids))
         .filter(violation_case_steps::track.eq(Track::Culpability.as_str()))
-        .filter(violation_case_steps::step.eq(step))
+        .filter(violation_case_steps::step.eq_any(steps))
         .order((violation_case_steps::acted_at, violation_case_steps::id))
         .select((violation_case_steps::case_id, StepRow::as_select()))
         .load(conn)?;
     rows.into_iter().map(|(case_id, row)| view(row).map(|(_, step)| (case_id, step))).collect()
 }
 
+/// The steps of a case, oldest first, by track.
 pub fn of_case(conn: &mut DbConnection, case_id: &str) -> Result<Vec<(Track, StepView)>, DbError> {
     let rows: Vec<StepRow> = violation_case_steps::table
         .filter(violation_case_steps::case_id.eq(case_id))
