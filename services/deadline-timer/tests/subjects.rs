@@ -201,10 +201,10 @@ async fn a_counterpart_units_warnings_are_left_out_for_callers_who_do_not_overse
         stages(&everyone, &mut conn),
         ["culpability.decided", "culpability.findings_recorded", "remedial.referred"]
     );
-    let call_centre = WarningFilter { without_units: true, ..everyone.clone() };
+    let call_centre = WarningFilter { agencies_only: true, ..everyone.clone() };
     assert_eq!(stages(&call_centre, &mut conn), ["remedial.referred"]);
     // The agency's parent sees the remedial warning of its district, never the unit's.
-    let parent = WarningFilter { visible_to: Some("tehran-municipality".into()), without_units: true, ..everyone };
+    let parent = WarningFilter { visible_to: Some("tehran-municipality".into()), agencies_only: true, ..everyone };
     assert_eq!(stages(&parent, &mut conn), ["remedial.referred"]);
     drop(conn);
 

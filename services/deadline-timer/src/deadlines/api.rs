@@ -152,23 +152,23 @@ async fn get_warnings(
         return Err(ApiError::invalid(issues));
     }
     let limit = if csv { MAX_EXPORT_ROWS + 1 } else { page_limit(query.limit)? };
-    // A counterpart unit's warnings concern those responsible: staff who oversee them, and
-    // the unit itself, which sees its own only.
+    // A counterpart unit's or the committee's warnings concern those responsible: staff who
+    // oversee them see them all, the unit or the committee its own only.
     let staff = [Scope::Supervisor, Scope::Admin, Scope::SpecialFollowUp].iter().any(|s| caller.has(*s));
-    let unit = if staff { None } else { unit_recipient_of(&caller)? };
+    let recipient = if staff { None } else { own_recipient(&caller)? };
     // An agency sees the warnings issued or escalated to it, or of its sub-agencies, only,
     // whatever it asks for.
-    let (agency_id, visible_to) = match (&unit, caller.viewer()) {
-        (Some(unit), _) => (Some(unit.clone()), None),
+    let (agency_id, visible_to) = match (&recipient, caller.viewer()) {
+        (Some(recipient), _) => (Some(recipient.clone()), None),
         (None, Viewer::All) => (query.agency_id, None),
         (None, Viewer::Agency(agency)) => (None, Some(agency)),
         (None, Viewer::Nobody) => return Err(ApiError::Forbidden("this caller is not bound to an agency".into())),
     };
-    let without_units = !staff && unit.is_none();
+    let agencies_only = !staff && recipient.is_none();
     let filter = WarningFilter {
         agency_id,
         visible_to,
-        without_units,
+        agencies_only,
         message_id: query.message_id,
         level: query.level,
         from,
@@ -195,7 +195,7 @@ async fn get_warnings(
 
 /// The recipient whose warnings a counterpart unit's caller (`unit:<id>`) or the compliance
 /// committee's reads and acknowledges; none for others.
-fn unit_recipient_of(caller: &Caller) -> Result<Option<String>, ApiError> {
+fn own_recipient(caller: &Caller) -> Result<Option<String>, ApiError> {
     if caller.has(Scope::CounterpartUnit) {
         return Ok(Some(nazer_shared::topology::unit_recipient(&caller.own_unit()?)));
     }
@@ -218,8 +218,8 @@ async fn post_acknowledgement(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let agency_id = match unit_recipient_of(&caller)? {
-        Some(unit) => unit,
+    let agency_id = match own_recipient(&caller)? {
+        Some(recipient) => recipient,
         None => caller.own_agency()?,
     };
     let warning_id = path.into_inner();

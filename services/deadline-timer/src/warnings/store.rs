@@ -48,10 +48,10 @@ pub struct WarningFilter {
     pub agency_id: Option<String>,
     /// Warnings issued to this agency, escalated to it, or of its sub-agencies' clocks.
     pub visible_to: Option<String>,
-    /// Leaves out the warnings addressed to a counterpart unit (`unit:<id>`) or the compliance
-    /// committee (`committee:compliance`), of a violation case's culpability stages: for callers
-    /// other than supervisors, admins and special follow-up.
-    pub without_units: bool,
+    /// Keeps the warnings addressed to agencies only, leaving out those to a counterpart unit
+    /// (`unit:<id>`) or the compliance committee (`committee:compliance`), of a violation case's
+    /// culpability stages: for callers other than supervisors, admins and special follow-up.
+    pub agencies_only: bool,
     pub message_id: Option<String>,
     pub level: Option<i32>,
     /// Issued at or after.
@@ -117,7 +117,7 @@ pub fn list_warnings(conn: &mut DbConnection, filter: &WarningFilter) -> Result<
                 .or(warnings::deadline_id.eq_any(of_sub_agencies)),
         );
     }
-    if filter.without_units {
+    if filter.agencies_only {
         // A counterpart unit's or the committee's id carries a `:`; no agency's does.
         query = query.filter(warnings::agency_id.not_like("%:%"));
     }
