@@ -77,6 +77,8 @@ pub fn backlog_queries() -> Vec<(&'static str, String)> {
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub label: String,
+    /// The service a kill -9 stopped (an instance of it), for the work it held.
+    pub killed: Option<&'static str>,
     pub started: DateTime<Utc>,
     pub ended: Option<DateTime<Utc>>,
     /// Seconds from the end of the fault until every message accepted before it was
@@ -111,9 +113,18 @@ impl Faults {
 
     /// A fault begins now; its index.
     pub fn begin(&self, label: &str) -> usize {
+        self.begin_fault(label, None)
+    }
+
+    /// An instance of `service` is killed now; the fault's index.
+    pub fn begin_kill(&self, label: &str, service: &'static str) -> usize {
+        self.begin_fault(label, Some(service))
+    }
+
+    fn begin_fault(&self, label: &str, killed: Option<&'static str>) -> usize {
         println!("{:>7.1} s  {label}", self.origin.elapsed().as_secs_f64());
         let mut list = self.lock();
-        list.push(Fault { label: label.to_string(), started: Utc::now(), ended: None, recovery: None });
+        list.push(Fault { label: label.to_string(), killed, started: Utc::now(), ended: None, recovery: None });
         list.len() - 1
     }
 

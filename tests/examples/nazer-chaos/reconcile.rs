@@ -299,6 +299,7 @@ pub async fn reconcile(
         let until = instants.get(i + 1).map(|next| *next - margin).unwrap_or(far).min(after);
         row.faults.push(FaultRow {
             label: fault.label.clone(),
+            killed: fault.killed,
             at: (fault.started - load_started).num_milliseconds() as f64 / 1000.0,
             lasted: (ended - fault.started).num_milliseconds() as f64 / 1000.0,
             recovery: fault.recovery,

@@ -35,17 +35,12 @@ impl Delays {
         self.by_consumer.iter().find(|(c, _)| *c == consumer).map(|(_, s)| *s).unwrap_or(0.0)
     }
 
-    /// The longest delay of work the killed process `killed` (a service, or a replica of one:
-    /// `deadline-timer-2`) held, and which: its outbox rows not published, and as deadline-timer
-    /// a clock not started or a warning not fired, as notification a webhook sent again. What
-    /// other services do meanwhile waits on the load, not on the killed process; consuming and
-    /// first deliveries also wait for the backlog the outage left, which recovery measures.
-    pub fn held(&self, killed: &str) -> (f64, String) {
-        let service = crate::support::SERVICES
-            .iter()
-            .map(|s| s.name)
-            .find(|name| killed == *name || killed.strip_prefix(name).is_some_and(|rest| rest.starts_with('-')))
-            .unwrap_or(killed);
+    /// The longest delay of work a killed instance of `service` held, and which: its outbox
+    /// rows not published, and as deadline-timer a clock not started or a warning not fired, as
+    /// notification a webhook sent again. What other services do meanwhile waits on the load,
+    /// not on the killed process; consuming and first deliveries also wait for the backlog the
+    /// outage left, which recovery measures.
+    pub fn held(&self, service: &str) -> (f64, String) {
         let published = self.by_publisher.iter().find(|(s, _)| *s == service).map_or(0.0, |(_, secs)| *secs);
         let mut held = vec![(published, format!("{service} publish"))];
         if service == nazer_shared::topology::DEADLINE_TIMER {
@@ -75,6 +70,8 @@ impl Delays {
 #[derive(Debug, Clone)]
 pub struct FaultRow {
     pub label: String,
+    /// The service a kill -9 stopped, if the fault was one.
+    pub killed: Option<&'static str>,
     /// Seconds from the start of the load.
     pub at: f64,
     pub lasted: f64,
@@ -228,6 +225,7 @@ pub fn detail(row: &Row) -> String {
         ];
         let baseline = row.baseline.iter().map(|delays| FaultRow {
             label: "(before the first fault)".into(),
+            killed: None,
             at: 0.0,
             lasted: 0.0,
             recovery: None,

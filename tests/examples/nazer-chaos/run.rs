@@ -181,7 +181,8 @@ impl<'c> Run<'c> {
 
     /// Kills an instance (SIGKILL), waits `down`, starts it again and waits until it is ready.
     pub async fn kill_and_restart(&mut self, name: &str, down: Duration) -> Result<()> {
-        let fault = self.faults.begin(&format!("kill -9 {name}"));
+        let service = self.stack.instance(name)?.service;
+        let fault = self.faults.begin_kill(&format!("kill -9 {name}"), service);
         self.stack.kill(name)?;
         tokio::time::sleep(down).await;
         let restarted = self.stack.restart(name).await;
@@ -253,9 +254,9 @@ fn judge(row: &mut Row, campaign: &Campaign, shape: &Shape, watch: &Watch) {
             )),
             Some(_) => {}
         }
-        let killed = fault.label.strip_prefix("kill -9 ").unwrap_or(&fault.label);
+        let Some(killed) = fault.killed.filter(|_| shape.held_work_limit) else { continue };
         let (longest, what) = fault.delays.held(killed);
-        if shape.held_work_limit && longest > campaign.max_delay {
+        if longest > campaign.max_delay {
             row.failures.push(format!(
                 "`{}` held work for {longest:.1} s ({what}; target {:.0} s)",
                 fault.label, campaign.max_delay
