@@ -719,12 +719,13 @@ async fn rotating_the_key_reseals_the_signing_secrets_and_seals_plaintext_ones()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_counterpart_unit_receives_its_culpability_events_and_warnings_and_no_agency_does() {
+async fn a_counterpart_unit_and_the_committee_receive_their_culpability_events_and_warnings_and_no_agency_does() {
     use nazer_shared::events::{StageSubject, ViolationCulpabilityOpened};
     let receiver = WebhookReceiver::start().await;
     let mut app = TestApp::start(&[nazer_notification::SERVICE]).await;
     let unit = "unit:inspection-urban-planning";
     subscribe(&app, unit, &format!("{}/hooks/unit", receiver.url), json!(["*"])).await;
+    subscribe(&app, "committee:compliance", &format!("{}/hooks/committee", receiver.url), json!(["*"])).await;
     subscribe(&app, "district-3", &format!("{}/hooks/district-3", receiver.url), json!(["*"])).await;
     let opened = ViolationCulpabilityOpened {
         case_id: "case-1".into(),
@@ -748,11 +749,20 @@ async fn a_counterpart_unit_receives_its_culpability_events_and_warnings_and_no_
         issued_at: Utc::now(),
         escalated_to: None,
     };
+    let committee_warned = WarningIssued {
+        warning_id: "w-2".into(),
+        agency_id: "committee:compliance".into(),
+        stage: "culpability.decided".into(),
+        ..warned.clone()
+    };
     let bus = app.host.as_ref().unwrap().bus.clone();
     bus.publish(&fixtures::envelope("violation-referral", &opened)).await.unwrap();
     bus.publish(&fixtures::envelope("deadline-timer", &warned)).await.unwrap();
-    eventually(StdDuration::from_secs(20), "two webhooks", || async { (receiver.received().len() >= 2).then_some(()) })
-        .await;
+    bus.publish(&fixtures::envelope("deadline-timer", &committee_warned)).await.unwrap();
+    eventually(StdDuration::from_secs(20), "three webhooks", || async {
+        (receiver.received().len() >= 3).then_some(())
+    })
+    .await;
     tokio::time::sleep(StdDuration::from_millis(300)).await;
     let mut seen: Vec<(String, String)> = receiver
         .received()
@@ -760,7 +770,11 @@ async fn a_counterpart_unit_receives_its_culpability_events_and_warnings_and_no_
         .map(|h| (h.path.clone(), h.header("X-Nazer-Event-Type").unwrap_or_default().to_string()))
         .collect();
     seen.sort();
-    let expected = [("/hooks/unit", "violation.culpability_opened"), ("/hooks/unit", "warning.issued")];
+    let expected = [
+        ("/hooks/committee", "warning.issued"),
+        ("/hooks/unit", "violation.culpability_opened"),
+        ("/hooks/unit", "warning.issued"),
+    ];
     assert_eq!(seen, expected.map(|(p, t)| (p.to_string(), t.to_string())), "no agency hears of the track");
     app.stop().await;
     receiver.stop().await;
