@@ -23,7 +23,6 @@ use tracks::culpability::CulpabilityState;
 use tracks::remedial::RemedialState;
 
 pub mod committee;
-pub mod instructions;
 pub(crate) mod openapi;
 pub mod schema;
 pub mod store;
